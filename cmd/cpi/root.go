@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/connectingpeople/cpi/pipeline"
+	"github.com/connectingpeople/cpi/schemas"
+)
+
+// globals are the flags every command shares.
+type globals struct {
+	studyFile string
+	logFormat string
+	quiet     bool
+	stdout    io.Writer
+	stderr    io.Writer
+}
+
+// study loads the study definition named by --study, or the embedded one.
+func (g *globals) study() (*schemas.Study, error) {
+	s, err := schemas.Load(g.studyFile)
+	if err != nil {
+		return nil, fmt.Errorf("study definition: %w", err)
+	}
+	return s, nil
+}
+
+// logger writes to stderr in the chosen format; --quiet keeps warnings and errors only.
+func (g *globals) logger() *slog.Logger {
+	level := slog.LevelInfo
+	if g.quiet {
+		level = slog.LevelWarn
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if g.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(g.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(g.stderr, opts))
+}
+
+// env is what a stage needs from the command line.
+func (g *globals) env() (pipeline.Env, error) {
+	s, err := g.study()
+	if err != nil {
+		return pipeline.Env{}, err
+	}
+	return pipeline.Env{Study: s, Log: g.logger(), Version: version, Progress: progressWriter(g)}, nil
+}
+
+func progressWriter(g *globals) io.Writer {
+	if g.quiet || g.logFormat == "json" {
+		return nil
+	}
+	if f, ok := g.stderr.(*os.File); ok && isTerminal(f) {
+		return f
+	}
+	return nil
+}
+
+// usageError is a mistake in the command line: exit 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+func newRoot(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "cpi",
+		Short:         "Research data pipeline of the Connecting People implementation study",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if g.logFormat != "text" && g.logFormat != "json" {
+				return usagef("--log-format must be text or json")
+			}
+			return nil
+		},
+	}
+	root.SetOut(g.stdout)
+	root.SetErr(g.stderr)
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError{err} })
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.studyFile, "study", "", "study definition YAML (default: the embedded one)")
+	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	pf.BoolVar(&g.quiet, "quiet", false, "log warnings and errors only")
+	for _, add := range commands {
+		root.AddCommand(add(g))
+	}
+	return root
+}
+
+// commands lists every subcommand's constructor; each lives in its own file.
+var commands = []func(*globals) *cobra.Command{
+	newSynthCmd,
+	newValidateCmd,
+	newIngestCmd,
+	newScoreCmd,
+	newFidelityCmd,
+	newCompareCmd,
+	newRunCmd,
+	newReportCmd,
+	newTablesCmd,
+	newRunsCmd,
+}
+
+// run executes the command line and maps the outcome to an exit status:
+// 0 all accepted; 3 finished but something was rejected or quarantined;
+// 1 failed; 2 bad usage.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := newRoot(g)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	return exitCode(err, stderr)
+}
+
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	var problems *pipeline.ProblemsError
+	var usage usageError
+	switch {
+	case errors.As(err, &problems):
+		fmt.Fprintln(stderr, "cpi:", err)
+		return 3
+	case errors.As(err, &usage), isCobraUsage(err):
+		fmt.Fprintln(stderr, "cpi:", err)
+		fmt.Fprintln(stderr, "Run 'cpi --help' for usage.")
+		return 2
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintln(stderr, "cpi: interrupted; the warehouse is as it was before the run")
+		return 1
+	default:
+		fmt.Fprintln(stderr, "cpi:", err)
+		return 1
+	}
+}

@@ -1,0 +1,51 @@
+// Package pipeline holds cpi's stages (ingest, score, fidelity, compare,
+// reports), the warehouse they read and write, and the synthetic study
+// generator. Stages are functions from tables to tables: each reads what
+// earlier stages wrote and never re-parses raw exports.
+package pipeline
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/connectingpeople/cpi/schemas"
+)
+
+// Env is what every stage is given: the study, a logger, the program
+// version, and where to draw progress (nil: no progress).
+type Env struct {
+	Study    *schemas.Study
+	Log      *slog.Logger
+	Version  string
+	Progress io.Writer
+	// Now is the clock; nil means time.Now. Only the ledger sees it.
+	Now func() time.Time
+}
+
+func (e Env) now() time.Time {
+	if e.Now != nil {
+		return e.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (e Env) log() *slog.Logger {
+	if e.Log != nil {
+		return e.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// ProblemsError says a command finished but found problems: rows rejected,
+// files quarantined (exit status 3).
+type ProblemsError struct {
+	Rejected    int64
+	Quarantined int
+	Warnings    int
+}
+
+func (e *ProblemsError) Error() string {
+	return fmt.Sprintf("finished with problems: %d rows rejected, %d files quarantined, %d warnings", e.Rejected, e.Quarantined, e.Warnings)
+}

@@ -1,0 +1,316 @@
+package pipeline
+
+import (
+	"archive/zip"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/connectingpeople/cpi/schemas"
+	"github.com/xuri/excelize/v2"
+)
+
+// xlsxReader streams one worksheet of a workbook through excelize's row
+// iterator, with raw cell values: a date cell yields its serial number
+// ("43173"), a number its stored digits, a formula its cached value (never
+// evaluated). See openXLSX.
+type xlsxReader struct {
+	path   string
+	f      *excelize.File
+	rows   *excelize.Rows
+	header []string
+	limits ReadLimits
+	line   int   // the sheet row the iterator is on (1-based)
+	err    error // sticky: io.EOF or the *FileError that ended the file
+}
+
+// xlsxLargePart is the uncompressed size from which a single zip entry's
+// compression ratio is checked on its own (small parts compress wildly and
+// harmlessly: empty styles, repeated XML).
+const xlsxLargePart = 1 << 20
+
+// openXLSX opens the workbook at path and reads its header row.
+//
+// Before excelize sees the file, the zip central directory is checked
+// against limits (total uncompressed size, and the compression ratio of the
+// whole and of each part over 1 MiB), and every worksheet and the shared
+// strings are read through once as XML: excelize's row iterator stops
+// silently at a corrupt part, which would lose rows without a word.
+//
+// The sheet read is the site's Sheet (matched case-insensitively, as Excel
+// does), or the first sheet in workbook order when none is configured. A
+// workbook with several sheets and no Sheet configured is read from its
+// first sheet only; the others are ignored (the validator may warn).
+//
+// Rows: line is the sheet row number (the header is row 1). A row with no
+// values (absent from the sheet or all empty) is skipped, like an empty
+// line of a CSV file: a workbook cannot tell the two apart. excelize drops
+// trailing empty cells, so a short row is padded with "" up to the header
+// width; a longer row is returned longer.
+func openXLSX(path string, size int64, site *schemas.Site, limits ReadLimits) (r *xlsxReader, err error) {
+	if err := preflightXLSX(path, size, limits); err != nil {
+		return nil, err
+	}
+	xr := &xlsxReader{path: path, limits: limits}
+	defer func() {
+		// excelize has panicked on crafted workbooks before (shared string
+		// indexes, row numbers): a panic here is the file's fault.
+		if p := recover(); p != nil {
+			if xr.f != nil {
+				xr.f.Close()
+			}
+			r, err = nil, xr.unreadable(0, "the workbook could not be read")
+		}
+	}()
+	f, err := excelize.OpenFile(path, excelize.Options{
+		RawCellValue:   true,
+		UnzipSizeLimit: limits.MaxXLSXUncompressed,
+	})
+	if err != nil {
+		if errors.Is(err, excelize.ErrWorkbookFileFormat) || errors.Is(err, zip.ErrFormat) {
+			return nil, xr.unreadable(0, "not a workbook")
+		}
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("open workbook: %w", err)
+		}
+		return nil, xr.unreadable(0, "the workbook could not be opened")
+	}
+	xr.f = f
+	sheets := f.GetSheetList()
+	if len(sheets) == 0 {
+		f.Close()
+		return nil, &FileError{File: path, Code: CodeXLSXNoSheet, Msg: "the workbook has no sheets"}
+	}
+	sheet := sheets[0]
+	if site != nil && site.Sheet != "" {
+		sheet = ""
+		for _, s := range sheets {
+			if strings.EqualFold(s, site.Sheet) {
+				sheet = s
+				break
+			}
+		}
+		if sheet == "" {
+			f.Close()
+			return nil, &FileError{File: path, Code: CodeXLSXNoSheet, Msg: "the workbook has no sheet named as the site mapping says"}
+		}
+	}
+	rows, err := f.Rows(sheet)
+	if err != nil {
+		f.Close()
+		return nil, xr.unreadable(0, "the sheet could not be read")
+	}
+	xr.rows = rows
+	cells, line, err := xr.next()
+	switch {
+	case err == io.EOF:
+		xr.Close()
+		return nil, &FileError{File: path, Code: CodeEmptyFile, Msg: "the sheet has no rows"}
+	case err != nil:
+		xr.Close()
+		return nil, err
+	case line != 1:
+		xr.Close()
+		return nil, &FileError{File: path, Code: CodeNoHeader, Line: 1, Msg: "row 1 is empty"}
+	}
+	h, fe := makeHeader(path, cells)
+	if fe != nil {
+		xr.Close()
+		return nil, fe
+	}
+	xr.header = h
+	return xr, nil
+}
+
+// preflightXLSX checks a workbook's zip container before anything
+// decompresses it for keeps: sizes and ratios from the central directory,
+// then a streaming read of the worksheets and shared strings as XML (the
+// zip reader enforces the declared sizes and the CRCs as it goes).
+func preflightXLSX(path string, size int64, limits ReadLimits) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open workbook: %w", err)
+	}
+	defer f.Close()
+	zr, err := zip.NewReader(f, size)
+	if err != nil {
+		return &FileError{File: path, Code: CodeXLSXUnreadable, Msg: "not a readable zip container (truncated or damaged?)"}
+	}
+	var total, packed uint64
+	for _, e := range zr.File {
+		total += e.UncompressedSize64
+		packed += e.CompressedSize64
+		if total > uint64(limits.MaxXLSXUncompressed) || total < e.UncompressedSize64 {
+			return &FileError{File: path, Code: CodeXLSXTooLarge,
+				Msg: fmt.Sprintf("over %d bytes uncompressed", limits.MaxXLSXUncompressed)}
+		}
+		if e.UncompressedSize64 > xlsxLargePart && float64(e.UncompressedSize64) > limits.MaxXLSXRatio*float64(max(e.CompressedSize64, 1)) {
+			return &FileError{File: path, Code: CodeXLSXTooLarge,
+				Msg: fmt.Sprintf("a part compressed over %g times", limits.MaxXLSXRatio)}
+		}
+	}
+	if total > xlsxLargePart && float64(total) > limits.MaxXLSXRatio*float64(max(packed, 1)) {
+		return &FileError{File: path, Code: CodeXLSXTooLarge,
+			Msg: fmt.Sprintf("compressed over %g times", limits.MaxXLSXRatio)}
+	}
+	for _, e := range zr.File {
+		name := strings.ToLower(e.Name)
+		if !(strings.HasPrefix(name, "xl/worksheets/") && strings.HasSuffix(name, ".xml")) && name != "xl/sharedstrings.xml" {
+			continue
+		}
+		if err := checkXMLPart(e); err != nil {
+			return &FileError{File: path, Code: CodeXLSXUnreadable, Msg: "a damaged worksheet or shared strings part"}
+		}
+	}
+	return nil
+}
+
+// checkXMLPart reads a zip entry through as well-formed XML.
+func checkXMLPart(e *zip.File) error {
+	rc, err := e.Open()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	d := xml.NewDecoder(rc)
+	for {
+		if _, err := d.Token(); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// next reads the sheet's next row that has a value. It returns
+// the cells as excelize gives them (trailing empty cells dropped).
+func (r *xlsxReader) next() (cells []string, line int, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			cells, line, err = nil, 0, r.unreadable(r.line, "a row could not be read")
+		}
+	}()
+	for r.rows.Next() {
+		r.line++
+		if r.line > excelize.TotalRows {
+			return nil, 0, r.unreadable(0, "a row number beyond Excel's last row")
+		}
+		cells, err := r.rows.Columns(excelize.Options{RawCellValue: true})
+		if err != nil {
+			return nil, 0, r.unreadable(r.line, "a row could not be read")
+		}
+		if len(cells) == 0 {
+			continue
+		}
+		if fe := checkCells(r.path, cells, r.line, r.limits); fe != nil {
+			return nil, 0, fe
+		}
+		return cells, r.line, nil
+	}
+	if err := r.rows.Error(); err != nil {
+		return nil, 0, r.unreadable(r.line+1, "a row could not be read")
+	}
+	return nil, 0, io.EOF
+}
+
+func (r *xlsxReader) unreadable(line int, msg string) *FileError {
+	return &FileError{File: r.path, Code: CodeXLSXUnreadable, Line: line, Msg: msg}
+}
+
+// Header implements RowReader.
+func (r *xlsxReader) Header() []string { return r.header }
+
+// Next implements RowReader.
+func (r *xlsxReader) Next() ([]string, int, error) {
+	if r.err != nil {
+		return nil, 0, r.err
+	}
+	cells, line, err := r.next()
+	if err != nil {
+		r.err = err
+		return nil, 0, err
+	}
+	for len(cells) < len(r.header) {
+		cells = append(cells, "")
+	}
+	return cells, line, nil
+}
+
+// Close implements RowReader: it closes the row iterator and removes
+// excelize's temporary files.
+func (r *xlsxReader) Close() error {
+	if r.err == nil {
+		r.err = errors.New("reader closed")
+	}
+	var errs []error
+	if r.rows != nil {
+		if err := r.rows.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		r.rows = nil
+	}
+	if r.f != nil {
+		if err := r.f.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		r.f = nil
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close workbook %s: %w", r.path, err)
+	}
+	return nil
+}
+
+// Excel's serial day numbers (1900 date system) that are dates: 1 is
+// 1900-01-01, 2958465 is 9999-12-31.
+const (
+	excelSerialMin = 1
+	excelSerialMax = 2958465
+)
+
+// ExcelSerialToDate converts an Excel serial day number in the 1900 date
+// system, as an XLSX date cell stores it ("43173"), to the date it shows
+// (2018-03-14), at midnight UTC.
+//
+// Serial 1 is 1900-01-01. Excel counts a 29 February 1900 that never was
+// (serial 60, after Lotus 1-2-3): serial 60 is rejected and serials above it
+// are one day behind the plain count. A fraction is a time of day and is
+// dropped. Rejected (false): anything but a plain decimal number (no sign,
+// exponent, hex, Inf or NaN), serials below 1 or above 2958465
+// (9999-12-31). The 1904 date system (old Mac workbooks) is not handled.
+func ExcelSerialToDate(s string) (time.Time, bool) {
+	if s == "" || len(s) > 32 {
+		return time.Time{}, false
+	}
+	dot := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+		case c == '.' && !dot && i > 0:
+			dot = true
+		default:
+			return time.Time{}, false
+		}
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(v) || v < excelSerialMin || v >= excelSerialMax+1 {
+		return time.Time{}, false
+	}
+	days := int(math.Floor(v))
+	switch {
+	case days == 60:
+		return time.Time{}, false
+	case days < 60:
+		return time.Date(1899, 12, 31+days, 0, 0, 0, 0, time.UTC), true
+	default:
+		return time.Date(1899, 12, 30+days, 0, 0, 0, 0, time.UTC), true
+	}
+}

@@ -1,0 +1,173 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// File statuses in the ledger and the ingest_files table.
+const (
+	StatusCurrent     = "current"
+	StatusSuperseded  = "superseded"
+	StatusQuarantined = "quarantined"
+	StatusDuplicate   = "duplicate"
+)
+
+// Ledger is the warehouse's record of every file received and every run. It
+// lives in the generation (ledger/ledger.json), so it switches together with
+// the tables it describes.
+type Ledger struct {
+	Files []*FileEntry `json:"files"`
+	// Receipts records every time a file's bytes arrived, including the same
+	// bytes again (status duplicate) under any name.
+	Receipts []Receipt  `json:"receipts"`
+	Runs     []RunEntry `json:"runs"`
+}
+
+// FileEntry is one distinct export (by SHA-256).
+type FileEntry struct {
+	SHA256       string    `json:"sha256"`
+	Name         string    `json:"name"`
+	Trust        string    `json:"trust,omitempty"`
+	Kind         string    `json:"kind,omitempty"`
+	ExportDate   string    `json:"export_date,omitempty"` // YYYY-MM-DD
+	ReceivedAt   time.Time `json:"received_at"`
+	RunID        int64     `json:"run_id"`
+	Seq          int64     `json:"seq"` // arrival order, for superseding when export dates tie
+	RowsRead     int64     `json:"rows_read"`
+	RowsAccepted int64     `json:"rows_accepted"`
+	RowsRejected int64     `json:"rows_rejected"`
+	Status       string    `json:"status"`
+	Reason       string    `json:"reason,omitempty"`
+	Warnings     int       `json:"warnings,omitempty"`
+}
+
+// Receipt is one arrival of a file.
+type Receipt struct {
+	SHA256     string    `json:"sha256"`
+	Name       string    `json:"name"`
+	ReceivedAt time.Time `json:"received_at"`
+	RunID      int64     `json:"run_id"`
+	Status     string    `json:"status"` // new or duplicate
+}
+
+// RunEntry is one run of a command that changed the warehouse.
+type RunEntry struct {
+	ID          int64     `json:"id"`
+	Command     string    `json:"command"`
+	Started     time.Time `json:"started"`
+	Finished    time.Time `json:"finished"`
+	Summary     *Summary  `json:"summary"`
+	ExitStatus  int       `json:"exit_status"`
+	ProgramVers string    `json:"program_version"`
+}
+
+func ledgerPath(genDir string) string { return filepath.Join(genDir, "ledger", "ledger.json") }
+
+// ReadLedger reads the ledger of a generation (empty when there is none).
+func ReadLedger(genDir string) (*Ledger, error) {
+	l := &Ledger{}
+	if genDir == "" {
+		return l, nil
+	}
+	b, err := os.ReadFile(ledgerPath(genDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return l, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read ledger: %w", err)
+	}
+	if err := json.Unmarshal(b, l); err != nil {
+		return nil, fmt.Errorf("read ledger %s: %w", ledgerPath(genDir), err)
+	}
+	return l, nil
+}
+
+// write saves the ledger into the generation.
+func (l *Ledger) write(tx *Tx) error {
+	b, err := json.MarshalIndent(l, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write ledger: %w", err)
+	}
+	err = writeFileAtomic(ledgerPath(tx.Dir), fileMode, func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("write ledger: %w", err)
+	}
+	return nil
+}
+
+// File returns the entry of a SHA-256.
+func (l *Ledger) File(sha string) *FileEntry {
+	for _, f := range l.Files {
+		if f.SHA256 == sha {
+			return f
+		}
+	}
+	return nil
+}
+
+// Current returns the current file of a trust and kind, or nil.
+func (l *Ledger) Current(trust, kind string) *FileEntry {
+	for _, f := range l.Files {
+		if f.Trust == trust && f.Kind == kind && f.Status == StatusCurrent {
+			return f
+		}
+	}
+	return nil
+}
+
+// NextRunID is the id of a new run.
+func (l *Ledger) NextRunID() int64 {
+	var max int64
+	for _, r := range l.Runs {
+		max = maxInt64(max, r.ID)
+	}
+	for _, f := range l.Files {
+		max = maxInt64(max, f.RunID)
+	}
+	return max + 1
+}
+
+func (l *Ledger) nextSeq() int64 {
+	var max int64
+	for _, f := range l.Files {
+		max = maxInt64(max, f.Seq)
+	}
+	return max + 1
+}
+
+// newer reports whether a supersedes b: a later export date, or the same
+// (or no) date and a later arrival.
+func newer(a, b *FileEntry) bool {
+	if a.ExportDate != b.ExportDate && a.ExportDate != "" && b.ExportDate != "" {
+		return a.ExportDate > b.ExportDate
+	}
+	return a.Seq > b.Seq
+}
+
+// LastReceived is when each trust last sent a file that was not a duplicate.
+func (l *Ledger) LastReceived() map[string]time.Time {
+	out := map[string]time.Time{}
+	for _, f := range l.Files {
+		if f.Trust != "" && f.ReceivedAt.After(out[f.Trust]) {
+			out[f.Trust] = f.ReceivedAt
+		}
+	}
+	return out
+}
+
+func maxInt64(a, b int64) int64 {
+	if a > b {
+		return a
+	}
+	return b
+}

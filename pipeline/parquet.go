@@ -1,0 +1,360 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/connectingpeople/cpi/schemas"
+)
+
+// batchRows is the number of rows in an Arrow record batch and so in a
+// Parquet row group: memory follows it, not the size of a table.
+const batchRows = 64 * 1024
+
+// Key/value metadata written into every table file.
+const (
+	MetaTable         = "cpi.table"
+	MetaSchemaVersion = "cpi.schema_version"
+	MetaProgram       = "cpi.program_version"
+	MetaStudyHash     = "cpi.study_hash"
+)
+
+// arrowType maps a tables.yaml type to its Arrow type; Parquet's logical
+// types follow (DATE for date32, BOOLEAN, INT32, UTC TIMESTAMP).
+func arrowType(t string) arrow.DataType {
+	switch t {
+	case "string":
+		return arrow.BinaryTypes.String
+	case "int32":
+		return arrow.PrimitiveTypes.Int32
+	case "int64":
+		return arrow.PrimitiveTypes.Int64
+	case "double":
+		return arrow.PrimitiveTypes.Float64
+	case "bool":
+		return arrow.FixedWidthTypes.Boolean
+	case "date":
+		return arrow.FixedWidthTypes.Date32
+	case "timestamp":
+		return &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
+	}
+	panic("pipeline: unknown column type " + t)
+}
+
+// tableSchema is a table's Arrow schema with the key/value metadata that
+// names the table, its schema version, the program and the study's hash.
+func tableSchema(env Env, name string, extra map[string]string) *arrow.Schema {
+	tb := env.Study.Tables.Table(name)
+	fields := make([]arrow.Field, len(tb.Columns))
+	for i, c := range tb.Columns {
+		fields[i] = arrow.Field{Name: c.Name, Type: arrowType(c.Type), Nullable: !c.Required}
+	}
+	meta := map[string]string{
+		MetaTable:         name,
+		MetaSchemaVersion: strconv.Itoa(env.Study.Tables.SchemaVersion),
+		MetaProgram:       env.Version,
+		MetaStudyHash:     env.Study.Hash,
+	}
+	for k, v := range extra {
+		meta[k] = v
+	}
+	keys := make([]string, 0, len(meta))
+	for k := range meta {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	vals := make([]string, len(keys))
+	for i, k := range keys {
+		vals[i] = meta[k]
+	}
+	md := arrow.NewMetadata(keys, vals)
+	return arrow.NewSchema(fields, &md)
+}
+
+func writerProperties() *parquet.WriterProperties {
+	return parquet.NewWriterProperties(
+		parquet.WithCompression(compress.Codecs.Zstd),
+		parquet.WithDictionaryDefault(true),
+		parquet.WithStats(true),
+		parquet.WithMaxRowGroupLength(batchRows),
+		parquet.WithCreatedBy("cpi"),
+	)
+}
+
+// TableFile is one Parquet file of a table being written into a generation.
+// Records go in as row groups; Close renames it into place; Abort drops it.
+type TableFile struct {
+	f     *os.File
+	fw    *pqarrow.FileWriter
+	tmp   string
+	final string
+	rows  int64
+}
+
+// CreateTableFile starts tables/<table>/[<partition>=<value>/]<name>.parquet
+// in the generation. partition "" means an unpartitioned table.
+func (tx *Tx) CreateTableFile(schema *arrow.Schema, table, partition, value, name string) (*TableFile, error) {
+	dir := tx.Path("tables", table)
+	if partition != "" {
+		dir = filepath.Join(dir, partition+"="+value)
+	}
+	if err := os.MkdirAll(dir, dirMode); err != nil {
+		return nil, fmt.Errorf("table %s: %w", table, err)
+	}
+	final := filepath.Join(dir, name+".parquet")
+	f, err := os.CreateTemp(dir, "."+name+".tmp*")
+	if err != nil {
+		return nil, fmt.Errorf("table %s: %w", table, err)
+	}
+	if err := f.Chmod(fileMode); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("table %s: %w", table, err)
+	}
+	fw, err := pqarrow.NewFileWriter(schema, f, writerProperties(), pqarrow.DefaultWriterProps())
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("table %s: %w", table, err)
+	}
+	tx.written[table] = true
+	return &TableFile{f: f, fw: fw, tmp: f.Name(), final: final}, nil
+}
+
+// Write appends a record batch as a row group.
+func (t *TableFile) Write(rec arrow.RecordBatch) error {
+	if rec.NumRows() == 0 {
+		return nil
+	}
+	t.rows += rec.NumRows()
+	return t.fw.Write(rec)
+}
+
+// Close finishes the file, syncs it and renames it into place.
+func (t *TableFile) Close() error {
+	if err := t.fw.Close(); err != nil { // closes t.f too
+		os.Remove(t.tmp)
+		return err
+	}
+	f, err := os.OpenFile(t.tmp, os.O_RDWR, 0)
+	if err == nil {
+		err = f.Sync()
+		f.Close()
+	}
+	if err != nil {
+		os.Remove(t.tmp)
+		return err
+	}
+	return os.Rename(t.tmp, t.final)
+}
+
+// Abort drops the unfinished file.
+func (t *TableFile) Abort() {
+	_ = t.fw.Close()
+	os.Remove(t.tmp)
+}
+
+// RowWriter batches rows into Arrow records and writes them to a TableFile.
+// Append a row's values to Builder's fields, then call RowDone.
+type RowWriter struct {
+	Builder *array.RecordBuilder
+	out     *TableFile
+	n       int
+}
+
+// NewRowWriter builds rows of schema into out.
+func NewRowWriter(schema *arrow.Schema, out *TableFile) *RowWriter {
+	return &RowWriter{Builder: array.NewRecordBuilder(memory.DefaultAllocator, schema), out: out}
+}
+
+// RowDone counts a row and writes a row group when the batch is full.
+func (r *RowWriter) RowDone() error {
+	r.n++
+	if r.n >= batchRows {
+		return r.flush()
+	}
+	return nil
+}
+
+func (r *RowWriter) flush() error {
+	if r.n == 0 {
+		return nil
+	}
+	rec := r.Builder.NewRecordBatch()
+	defer rec.Release()
+	r.n = 0
+	return r.out.Write(rec)
+}
+
+// Close writes the last rows and closes the file.
+func (r *RowWriter) Close() error {
+	defer r.Builder.Release()
+	if err := r.flush(); err != nil {
+		r.out.Abort()
+		return err
+	}
+	return r.out.Close()
+}
+
+// Abort drops everything written.
+func (r *RowWriter) Abort() {
+	r.Builder.Release()
+	r.out.Abort()
+}
+
+// Typed appenders for a RowWriter's columns.
+func (r *RowWriter) Str(col int, v string) {
+	r.Builder.Field(col).(*array.StringBuilder).Append(v)
+}
+
+// NullStr appends v, or null when v is empty.
+func (r *RowWriter) NullStr(col int, v string) {
+	if v == "" {
+		r.Builder.Field(col).AppendNull()
+		return
+	}
+	r.Str(col, v)
+}
+
+// Int32 appends v, or null when !ok.
+func (r *RowWriter) Int32(col int, v int32, ok bool) {
+	b := r.Builder.Field(col).(*array.Int32Builder)
+	if !ok {
+		b.AppendNull()
+		return
+	}
+	b.Append(v)
+}
+
+// Int64 appends v.
+func (r *RowWriter) Int64(col int, v int64) {
+	r.Builder.Field(col).(*array.Int64Builder).Append(v)
+}
+
+// Float64 appends v, or null when !ok.
+func (r *RowWriter) Float64(col int, v float64, ok bool) {
+	b := r.Builder.Field(col).(*array.Float64Builder)
+	if !ok {
+		b.AppendNull()
+		return
+	}
+	b.Append(v)
+}
+
+// Bool appends v.
+func (r *RowWriter) Bool(col int, v bool) {
+	r.Builder.Field(col).(*array.BooleanBuilder).Append(v)
+}
+
+// Date appends a date (days since 1970-01-01), or null when !ok.
+func (r *RowWriter) Date(col int, days int32, ok bool) {
+	b := r.Builder.Field(col).(*array.Date32Builder)
+	if !ok {
+		b.AppendNull()
+		return
+	}
+	b.Append(arrow.Date32(days))
+}
+
+// Null appends a null.
+func (r *RowWriter) Null(col int) { r.Builder.Field(col).AppendNull() }
+
+// TableFiles lists a table's Parquet files under dir (a generation or the
+// warehouse's tables folder parent), in path order.
+func TableFiles(genDir, table string) ([]string, error) {
+	root := filepath.Join(genDir, "tables", table)
+	var out []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".parquet") && !isTemp(d.Name()) {
+			out = append(out, p)
+		}
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	sort.Strings(out)
+	return out, err
+}
+
+// ScanTable calls fn with each record batch of a table, file by file in
+// path order. The record is released after fn returns.
+func ScanTable(ctx context.Context, genDir, table string, fn func(rec arrow.RecordBatch) error) error {
+	files, err := TableFiles(genDir, table)
+	if err != nil {
+		return fmt.Errorf("read table %s: %w", table, err)
+	}
+	for _, p := range files {
+		if err := scanFile(ctx, p, fn); err != nil {
+			return fmt.Errorf("read table %s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+func scanFile(ctx context.Context, path string, fn func(rec arrow.RecordBatch) error) error {
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return err
+	}
+	defer pf.Close()
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: batchRows}, memory.DefaultAllocator)
+	if err != nil {
+		return err
+	}
+	rr, err := fr.GetRecordReader(ctx, nil, nil)
+	if err != nil {
+		return err
+	}
+	defer rr.Release()
+	for rr.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(rr.RecordBatch()); err != nil {
+			return err
+		}
+	}
+	return rr.Err()
+}
+
+// columns finds columns of a record by name; a missing column is an error
+// naming the table file's schema problem.
+func columns(rec arrow.RecordBatch, names ...string) ([]arrow.Array, error) {
+	out := make([]arrow.Array, len(names))
+	for i, n := range names {
+		idx := rec.Schema().FieldIndices(n)
+		if len(idx) == 0 {
+			return nil, fmt.Errorf("column %s missing", n)
+		}
+		out[i] = rec.Column(idx[0])
+	}
+	return out, nil
+}
+
+// colIndex is the position of a column in a table's schema.
+func colIndex(tb *schemas.Table, name string) int {
+	i := tb.ColumnIndex(name)
+	if i < 0 {
+		panic("pipeline: table " + tb.Name + " has no column " + name)
+	}
+	return i
+}

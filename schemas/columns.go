@@ -1,0 +1,77 @@
+package schemas
+
+import "sort"
+
+// Kinds of export.
+const (
+	KindParticipants = "participants"
+	KindFidelity     = "fidelity"
+)
+
+// Field types of the canonical export.
+const (
+	FieldID   = "id"   // a pseudonym: participant_id, rater_id
+	FieldCode = "code" // one of Codes
+	FieldInt  = "int"  // an integer in Min..Max
+	FieldDate = "date" // a date in the site's layout
+)
+
+// Field is one column of the canonical export format (DESIGN §5).
+type Field struct {
+	Name     string
+	Type     string
+	Codes    []string
+	Min, Max int
+	Required bool // a blank is an error
+	// Instrument and Item are set for answer columns.
+	Instrument string
+	Item       *Item
+}
+
+// ExportFields lists the canonical columns of an export kind, in template order.
+func (s *Study) ExportFields(kind string) []Field {
+	if kind == KindFidelity {
+		f := []Field{
+			{Name: "team_code", Type: FieldCode, Codes: s.TeamCodes(), Required: true},
+			{Name: "period", Type: FieldCode, Codes: s.Periods, Required: true},
+			{Name: "rater_id", Type: FieldID, Required: true},
+			{Name: "rater_role", Type: FieldCode, Codes: s.Fidelity.RaterRoles, Required: true},
+			{Name: "rating_date", Type: FieldDate},
+		}
+		for _, c := range s.Fidelity.Components {
+			f = append(f, Field{Name: c.Code, Type: FieldInt, Min: s.Fidelity.Min, Max: s.Fidelity.Max})
+		}
+		return f
+	}
+	f := []Field{
+		{Name: "participant_id", Type: FieldID, Required: true},
+		{Name: "team_code", Type: FieldCode, Codes: s.TeamCodes(), Required: true},
+		{Name: "wave", Type: FieldCode, Codes: s.Waves, Required: true},
+		{Name: "interview_date", Type: FieldDate},
+		{Name: "age_band", Type: FieldCode, Codes: s.Demographics["age_band"]},
+		{Name: "gender", Type: FieldCode, Codes: s.Demographics["gender"]},
+		{Name: "ethnicity", Type: FieldCode, Codes: s.Demographics["ethnicity"]},
+		{Name: "living_alone", Type: FieldInt, Min: 0, Max: 1},
+		{Name: "diagnosis_group", Type: FieldCode, Codes: s.Demographics["diagnosis_group"]},
+		{Name: "withdrawn", Type: FieldInt, Min: 0, Max: 1},
+	}
+	for _, in := range s.Instruments {
+		for i := range in.Items {
+			it := in.Items[i]
+			f = append(f, Field{Name: it.Name, Type: FieldInt, Min: it.Min, Max: it.Max, Instrument: in.Name, Item: &it})
+		}
+	}
+	return f
+}
+
+// DateFields are the columns the study declares as dates.
+func DateFields() []string { return []string{"interview_date", "rating_date"} }
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

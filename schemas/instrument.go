@@ -1,0 +1,129 @@
+package schemas
+
+import "fmt"
+
+// Instrument is a questionnaire: its items with their ranges and the scales
+// scored from them (DESIGN §8).
+type Instrument struct {
+	Name        string       `yaml:"name"`
+	Title       string       `yaml:"title"`
+	Min         *int         `yaml:"min"`
+	Max         *int         `yaml:"max"`
+	ItemPattern *ItemPattern `yaml:"item_pattern"`
+	Items       []Item       `yaml:"items"`
+	// Waves at which the instrument is asked; empty means every wave.
+	Waves []string `yaml:"waves"`
+	// Reverse lists reverse-keyed items: scored as min + max - value.
+	Reverse []string `yaml:"reverse"`
+	Scales  []Scale  `yaml:"scales"`
+}
+
+// ItemPattern generates item names fmt.Sprintf(Format, 1..Count).
+type ItemPattern struct {
+	Format string `yaml:"format"`
+	Count  int    `yaml:"count"`
+}
+
+// Item is one answer column of an instrument.
+type Item struct {
+	Name string `yaml:"name"`
+	Min  int    `yaml:"min"`
+	Max  int    `yaml:"max"`
+	// Blank, when set, is the value a blank answer stands for (GAS weights).
+	Blank   *int `yaml:"blank"`
+	Reverse bool `yaml:"-"`
+}
+
+// Scale is one score of an instrument.
+//
+// Methods: sum (prorated sum of Items, all items when empty), lookup (the
+// scale From, rounded, looked up in Table from the lowest possible raw
+// score), valueset (1 - the value set's decrements), item (one item's
+// value), gas (Kiresuk & Sherman's T-score from Goals).
+type Scale struct {
+	Name           string    `yaml:"name"`
+	Method         string    `yaml:"method"`
+	Items          []string  `yaml:"items"`
+	MissingAllowed int       `yaml:"missing_allowed"`
+	Reliability    bool      `yaml:"reliability"`
+	From           string    `yaml:"from"`
+	Round          string    `yaml:"round"`
+	Table          []float64 `yaml:"table"`
+	ValueSet       string    `yaml:"valueset"`
+	Rho            float64   `yaml:"rho"`
+	Goals          []Goal    `yaml:"goals"`
+}
+
+// Goal pairs a GAS goal's level and weight items.
+type Goal struct {
+	Level  string `yaml:"level"`
+	Weight string `yaml:"weight"`
+}
+
+// ValueSet maps EQ-5D-style levels to decrements, per dimension item.
+type ValueSet struct {
+	Name       string               `yaml:"name"`
+	Title      string               `yaml:"title"`
+	Version    string               `yaml:"version"`
+	Dimensions map[string][]float64 `yaml:"dimensions"`
+}
+
+// Item returns the named item.
+func (in *Instrument) Item(name string) (Item, bool) {
+	for _, it := range in.Items {
+		if it.Name == name {
+			return it, true
+		}
+	}
+	return Item{}, false
+}
+
+// AskedAt reports whether the instrument is asked at the wave.
+func (in *Instrument) AskedAt(wave string) bool {
+	if len(in.Waves) == 0 {
+		return true
+	}
+	for _, w := range in.Waves {
+		if w == wave {
+			return true
+		}
+	}
+	return false
+}
+
+// ScaleItems is the items a scale is computed from.
+func (in *Instrument) ScaleItems(sc *Scale) []string {
+	if len(sc.Items) > 0 {
+		return sc.Items
+	}
+	out := make([]string, 0, len(in.Items))
+	for _, it := range in.Items {
+		out = append(out, it.Name)
+	}
+	return out
+}
+
+// expandItems fills Items from ItemPattern and the instrument's default range.
+func (in *Instrument) expandItems() error {
+	if in.ItemPattern != nil {
+		if in.Min == nil || in.Max == nil {
+			return fmt.Errorf("item_pattern needs min and max")
+		}
+		for i := 1; i <= in.ItemPattern.Count; i++ {
+			in.Items = append(in.Items, Item{Name: fmt.Sprintf(in.ItemPattern.Format, i), Min: *in.Min, Max: *in.Max})
+		}
+	}
+	for _, r := range in.Reverse {
+		found := false
+		for i := range in.Items {
+			if in.Items[i].Name == r {
+				in.Items[i].Reverse = true
+				found = true
+			}
+		}
+		if !found {
+			return fmt.Errorf("reverse item %q is not an item", r)
+		}
+	}
+	return nil
+}

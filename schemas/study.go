@@ -1,0 +1,181 @@
+// Package schemas holds the study definition: trusts, teams, arms, waves,
+// rating periods, instruments, value sets, site mappings and table schemas.
+// The defaults are embedded YAML files; a study replaces them with its own
+// file (cpi --study FILE) without a new build.
+package schemas
+
+import (
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"slices"
+)
+
+//go:embed study.yaml tables.yaml instruments/*.yaml sites/*.yaml valuesets/*.yaml
+var embedded embed.FS
+
+// Study is a loaded, checked study definition with everything it names
+// resolved. It is read-only once Load returns.
+type Study struct {
+	Name            string              `yaml:"name"`
+	Version         int                 `yaml:"version"`
+	Trusts          []Trust             `yaml:"trusts"`
+	Arms            []string            `yaml:"arms"`
+	Teams           []Team              `yaml:"teams"`
+	Waves           []string            `yaml:"waves"`
+	Periods         []string            `yaml:"periods"`
+	Demographics    map[string][]string `yaml:"demographics"`
+	InstrumentNames []string            `yaml:"instruments"`
+	Fidelity        Fidelity            `yaml:"fidelity"`
+	Disclosure      struct {
+		MinCount int `yaml:"min_count"`
+	} `yaml:"disclosure"`
+	Ingest struct {
+		SilenceDays int `yaml:"silence_days"`
+	} `yaml:"ingest"`
+	Analysis Analysis `yaml:"analysis"`
+
+	// Resolved by Load.
+	Instruments []*Instrument          `yaml:"-"`
+	Sites       map[string]*Site       `yaml:"-"` // by trust code
+	ValueSets   map[string]*ValueSet   `yaml:"-"`
+	Tables      *Tables                `yaml:"-"`
+	Source      string                 `yaml:"-"` // file the study came from ("embedded" for the default)
+	Hash        string                 `yaml:"-"` // SHA-256 over the study file and every file it uses
+	teamByCode  map[string]*Team       `yaml:"-"`
+	trustByCode map[string]*Trust      `yaml:"-"`
+	instByName  map[string]*Instrument `yaml:"-"`
+}
+
+// Trust is one NHS trust taking part.
+type Trust struct {
+	Code string `yaml:"code"`
+	Name string `yaml:"name"`
+	Site string `yaml:"site"`
+}
+
+// Team is one community mental health team: the unit of allocation.
+type Team struct {
+	Code  string `yaml:"code"`
+	Trust string `yaml:"trust"`
+	Arm   string `yaml:"arm"`
+}
+
+// Fidelity configures the fidelity scale and its bands.
+type Fidelity struct {
+	Min            int         `yaml:"min"`
+	Max            int         `yaml:"max"`
+	MissingAllowed int         `yaml:"missing_allowed"`
+	RaterRoles     []string    `yaml:"rater_roles"`
+	Bands          []Band      `yaml:"bands"`
+	Lowest         int         `yaml:"lowest"`
+	Components     []Component `yaml:"components"`
+}
+
+// Band is a fidelity band: a team whose pct is at least MinPct (and below
+// the band above) is in it.
+type Band struct {
+	Name   string  `yaml:"name"`
+	MinPct float64 `yaml:"min_pct"`
+}
+
+// Component is one of the CPI model's components rated for fidelity.
+type Component struct {
+	Code       string `yaml:"code"`
+	Name       string `yaml:"name"`
+	Practice   string `yaml:"practice"`
+	Suggestion string `yaml:"suggestion"`
+}
+
+// Analysis is the analysis plan.
+type Analysis struct {
+	Cluster              string   `yaml:"cluster"`
+	Stratum              string   `yaml:"stratum"`
+	CILevel              float64  `yaml:"ci_level"`
+	PrimaryOutcome       string   `yaml:"primary_outcome"`
+	Outcomes             []string `yaml:"outcomes"`
+	PropensityCovariates []string `yaml:"propensity_covariates"`
+	Bootstrap            struct {
+		Draws int    `yaml:"draws"`
+		Seed  uint64 `yaml:"seed"`
+	} `yaml:"bootstrap"`
+	Analyses []string `yaml:"analyses"`
+}
+
+// Team returns the team with the given code.
+func (s *Study) Team(code string) (*Team, bool) {
+	t, ok := s.teamByCode[code]
+	return t, ok
+}
+
+// Trust returns the trust with the given code.
+func (s *Study) Trust(code string) (*Trust, bool) {
+	t, ok := s.trustByCode[code]
+	return t, ok
+}
+
+// Instrument returns the instrument with the given name.
+func (s *Study) Instrument(name string) (*Instrument, bool) {
+	i, ok := s.instByName[name]
+	return i, ok
+}
+
+// TeamCodes lists the study's team codes in definition order.
+func (s *Study) TeamCodes() []string {
+	out := make([]string, len(s.Teams))
+	for i, t := range s.Teams {
+		out[i] = t.Code
+	}
+	return out
+}
+
+// TrustCodes lists the study's trust codes in definition order.
+func (s *Study) TrustCodes() []string {
+	out := make([]string, len(s.Trusts))
+	for i, t := range s.Trusts {
+		out[i] = t.Code
+	}
+	return out
+}
+
+// BaselineWave is the first wave.
+func (s *Study) BaselineWave() string { return s.Waves[0] }
+
+// InterventionArm is the first arm: the one tested against the control.
+func (s *Study) InterventionArm() string { return s.Arms[0] }
+
+// Band returns the fidelity band for a percentage of the maximum.
+func (s *Study) Band(pct float64) string {
+	for _, b := range s.Fidelity.Bands {
+		if pct >= b.MinPct {
+			return b.Name
+		}
+	}
+	return s.Fidelity.Bands[len(s.Fidelity.Bands)-1].Name
+}
+
+var participantIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{3,32}$`)
+
+// ValidParticipantID reports whether id is a well-formed pseudonym.
+func ValidParticipantID(id string) bool { return participantIDPattern.MatchString(id) }
+
+// hashFiles is the SHA-256 over the named files' names and bytes, in order.
+func hashFiles(names []string, content map[string][]byte) string {
+	h := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(h, "%s\x00%d\x00", n, len(content[n]))
+		h.Write(content[n])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func containsAll(set []string, want ...string) bool {
+	for _, w := range want {
+		if !slices.Contains(set, w) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,18 @@
+// Package stats holds the numerical routines of the cpi analysis plan
+// (DESIGN.md §9): least squares, cluster-robust inference (CR1, CR2 with
+// Satterthwaite degrees of freedom), the wild cluster bootstrap, logistic
+// regression and inverse-probability weights, a random-intercept linear mixed
+// model fitted by REML, effect sizes, Cronbach's alpha and intraclass
+// correlations.
+//
+// The package is pure numerics: plain slices and gonum matrices in, numbers
+// out. It does no I/O, imports nothing else from cpi, and never draws random
+// numbers without an explicit *rand.Rand. Data problems (a singular design,
+// too few clusters, no variation, non-convergence) are returned as errors;
+// only programmer errors such as slices of mismatched length may panic, and
+// most of those are errors too.
+//
+// Every estimator names the R function or paper it reproduces; the tests
+// check the package against numbers computed by R 4.2 (stats, sandwich 3.0-2,
+// clubSandwich 0.5.8, lme4 1.1-31, psych 2.2.9) in testdata/reference.
+package stats

@@ -1,0 +1,157 @@
+package stats
+
+import (
+	"errors"
+	"fmt"
+	"math"
+)
+
+// ATEWeights returns stabilised inverse-probability weights for the average
+// treatment effect,
+//
+//	wᵢ = armᵢ·p̄/psᵢ + (1 − armᵢ)·(1 − p̄)/(1 − psᵢ),  p̄ = mean(arm),
+//
+// (Robins, Hernán & Brumback 2000; Austin & Stuart 2015, Stat Med 34:3661).
+// arm is 0/1, ps the propensity P(arm = 1 | covariates), e.g. the fitted
+// values of Logistic; every ps must lie strictly between 0 and 1.
+func ATEWeights(arm, ps []float64) ([]float64, error) {
+	if len(arm) != len(ps) {
+		return nil, fmt.Errorf("ate weights: %d arms for %d propensities", len(arm), len(ps))
+	}
+	if len(arm) == 0 {
+		return nil, errors.New("ate weights: no rows")
+	}
+	var p float64
+	for i, a := range arm {
+		if a != 0 && a != 1 {
+			return nil, fmt.Errorf("ate weights: arm[%d] = %v, need 0 or 1", i, a)
+		}
+		if !(ps[i] > 0 && ps[i] < 1) {
+			return nil, fmt.Errorf("ate weights: propensity %d is %v, need 0 < ps < 1", i, ps[i])
+		}
+		p += a
+	}
+	p /= float64(len(arm))
+	if p == 0 || p == 1 {
+		return nil, errors.New("ate weights: only one arm present")
+	}
+	w := make([]float64, len(arm))
+	for i, a := range arm {
+		w[i] = a*p/ps[i] + (1-a)*(1-p)/(1-ps[i])
+	}
+	return w, nil
+}
+
+// KishESS returns Kish's effective sample size (Σw)²/Σw² (Kish 1965, Survey
+// Sampling). It is NaN for an empty or all-zero w.
+func KishESS(w []float64) float64 {
+	var s, s2 float64
+	for _, v := range w {
+		s += v
+		s2 += v * v
+	}
+	if s2 == 0 {
+		return math.NaN()
+	}
+	return s * s / s2
+}
+
+// armMoments returns the (weighted) mean and the unweighted sample variance
+// (denominator n−1) of x in the rows where arm == a.
+func armMoments(x, arm, w []float64, a float64) (mean, variance, wvariance float64, n int) {
+	var sw, swx, sx float64
+	for i, v := range x {
+		if arm[i] != a {
+			continue
+		}
+		wi := weightAt(w, i)
+		sw += wi
+		swx += wi * v
+		sx += v
+		n++
+	}
+	if n == 0 {
+		return math.NaN(), math.NaN(), math.NaN(), 0
+	}
+	mean = swx / sw
+	m := sx / float64(n)
+	var ss, wss, sw2 float64
+	for i, v := range x {
+		if arm[i] != a {
+			continue
+		}
+		wi := weightAt(w, i)
+		ss += (v - m) * (v - m)
+		wss += wi * (v - mean) * (v - mean)
+		sw2 += wi * wi
+	}
+	variance = ss / float64(n-1)
+	wvariance = wss / (sw - sw2/sw)
+	return mean, variance, wvariance, n
+}
+
+func checkBalanceInput(x, arm, w []float64) error {
+	if len(x) != len(arm) || (w != nil && len(w) != len(x)) {
+		return fmt.Errorf("balance: lengths x %d, arm %d, w %d differ", len(x), len(arm), len(w))
+	}
+	for i, a := range arm {
+		if a != 0 && a != 1 {
+			return fmt.Errorf("balance: arm[%d] = %v, need 0 or 1", i, a)
+		}
+		if math.IsNaN(x[i]) {
+			return fmt.Errorf("balance: x[%d] is NaN", i)
+		}
+	}
+	return nil
+}
+
+// SMD returns the standardised mean difference of covariate x between arm 1
+// and arm 0,
+//
+//	(x̄₁ − x̄₀) / √((s₁² + s₀²)/2),
+//
+// with weighted means x̄ₐ = Σwx/Σw in each arm (unweighted when w is nil) and
+// unweighted sample variances sₐ² in the denominator, so that the
+// denominator is the same before and after weighting (Austin & Stuart 2015;
+// cobalt::bal.tab's default for ATE with s.d.denom = "pooled"). Binary and
+// categorical covariates go in as 0/1 dummies. Each arm needs at least two
+// rows, and x must vary.
+func SMD(x, arm, w []float64) (float64, error) {
+	if err := checkBalanceInput(x, arm, w); err != nil {
+		return math.NaN(), err
+	}
+	m1, v1, _, n1 := armMoments(x, arm, w, 1)
+	m0, v0, _, n0 := armMoments(x, arm, w, 0)
+	if n1 < 2 || n0 < 2 {
+		return math.NaN(), errors.New("smd: each arm needs at least two rows")
+	}
+	d := math.Sqrt((v1 + v0) / 2)
+	if d == 0 {
+		return math.NaN(), errors.New("smd: covariate does not vary within arms")
+	}
+	return (m1 - m0) / d, nil
+}
+
+// VarianceRatio returns s₁²/s₀², the variance of x in arm 1 over that in arm
+// 0. With w nil these are the unweighted sample variances (denominator
+// n−1); with weights they are weighted variances
+// Σw(x − x̄_w)² / (Σw − Σw²/Σw) (the unbiased "reliability weights" form, as
+// cobalt's col_w_sd). Values near 1 indicate balance in spread (Austin 2009,
+// Stat Med 28:3083).
+func VarianceRatio(x, arm, w []float64) (float64, error) {
+	if err := checkBalanceInput(x, arm, w); err != nil {
+		return math.NaN(), err
+	}
+	_, v1, wv1, n1 := armMoments(x, arm, w, 1)
+	_, v0, wv0, n0 := armMoments(x, arm, w, 0)
+	if n1 < 2 || n0 < 2 {
+		return math.NaN(), errors.New("variance ratio: each arm needs at least two rows")
+	}
+	if w != nil {
+		v1, v0 = wv1, wv0
+	}
+	if v0 == 0 {
+		return math.NaN(), errors.New("variance ratio: no variation in arm 0")
+	}
+	return v1 / v0, nil
+}

@@ -1,0 +1,163 @@
+package stats
+
+import (
+	"math"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// propensityColumns returns the columns of
+// glm(arm ~ age_band + gender + living_alone + diagnosis_group + y_base) in
+// R's order with treatment contrasts (reference levels 18-24, female,
+// anxiety), and the names of all dummy columns used in the balance table.
+func (d *ancova) propensityColumns() (names []string, cols [][]float64) {
+	names = []string{"(Intercept)"}
+	cols = [][]float64{ones(len(d.arm))}
+	for _, l := range []string{"25-34", "35-44", "45-54", "55-64", "65+"} {
+		names = append(names, "age_band"+l)
+		cols = append(cols, dummy(d.ageBand, l))
+	}
+	names = append(names, "gendermale", "living_alone")
+	cols = append(cols, dummy(d.gender, "male"), d.livingAlone)
+	for _, l := range []string{"depression", "other", "psychosis"} {
+		names = append(names, "diagnosis_group"+l)
+		cols = append(cols, dummy(d.diagnosis, l))
+	}
+	names = append(names, "y_base")
+	cols = append(cols, d.yBase)
+	return names, cols
+}
+
+func (d *ancova) ateWeights(t *testing.T) []float64 {
+	t.Helper()
+	_, cols := d.propensityColumns()
+	_, ps, _, err := Logistic(columns(cols...), d.arm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := ATEWeights(d.arm, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func TestPropensityAndWeightsAgainstR(t *testing.T) {
+	ref := loadReference(t)
+	d := loadAncova(t)
+	names, cols := d.propensityColumns()
+	coef, ps, dev, err := Logistic(columns(cols...), d.arm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(coef) != len(ref.Propensity.Coef) {
+		t.Fatalf("%d coefficients, R has %d", len(coef), len(ref.Propensity.Coef))
+	}
+	for j, name := range names {
+		want, ok := ref.Propensity.Coef[name]
+		if !ok {
+			t.Fatalf("no R coefficient %q", name)
+		}
+		checkRel(t, "propensity "+name, coef[j], want, tolEst)
+	}
+	checkRel(t, "deviance", dev, ref.Propensity.Deviance, tolEst)
+
+	w, err := ATEWeights(d.arm, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range ref.Propensity.WeightsFirst5 {
+		checkRel(t, "weight", w[i], want, tolEst)
+	}
+	var sum, max float64
+	for _, v := range w {
+		sum += v
+		max = math.Max(max, v)
+	}
+	checkRel(t, "weights_sum", sum, ref.Propensity.WeightsSum, tolEst)
+	checkRel(t, "weights_max", max, ref.Propensity.WeightsMax, tolEst)
+	if ess := KishESS(w); !(ess > 100 && ess <= float64(len(w))) {
+		t.Errorf("Kish ESS = %v, want between 100 and n", ess)
+	}
+}
+
+func TestBalanceAgainstR(t *testing.T) {
+	ref := loadReference(t)
+	d := loadAncova(t)
+	w := d.ateWeights(t)
+	names, cols := d.propensityColumns()
+	names = append(names, "age_band18-24")
+	cols = append(cols, dummy(d.ageBand, "18-24"))
+	checked := 0
+	for j, name := range names {
+		want, ok := ref.Balance[name]
+		if !ok {
+			continue
+		}
+		checked++
+		got, err := SMD(cols[j], d.arm, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkRel(t, "smd_unweighted "+name, got, want.Unweighted, tolEst)
+		got, err = SMD(cols[j], d.arm, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkRel(t, "smd_weighted "+name, got, want.Weighted, tolEst)
+	}
+	if checked != len(ref.Balance) {
+		t.Errorf("checked %d covariates, R has %d", checked, len(ref.Balance))
+	}
+}
+
+func TestWeightedCR2AgainstR(t *testing.T) {
+	ref := loadReference(t)
+	d := loadAncova(t)
+	w := d.ateWeights(t)
+	fit, err := OLS(d.design(d.arm, d.yBase), d.yFu, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr2, err := fit.CR2(d.teamCode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCoefTest(t, "weighted cr2", cr2.Test(1, 0.95), ref.WeightedCR2)
+}
+
+func TestKishAndVarianceRatio(t *testing.T) {
+	// Hand-computed: (1+1+2)²/(1+1+4) = 16/6.
+	if got := KishESS([]float64{1, 1, 2}); !closeRel(got, 16.0/6, 1e-15) {
+		t.Errorf("KishESS = %v, want 8/3", got)
+	}
+	// var(1,2,3) = 1, var(2,4,6) = 4.
+	x := []float64{1, 2, 3, 2, 4, 6}
+	arm := []float64{1, 1, 1, 0, 0, 0}
+	if got, err := VarianceRatio(x, arm, nil); err != nil || !closeRel(got, 0.25, 1e-15) {
+		t.Errorf("VarianceRatio = %v, %v; want 0.25", got, err)
+	}
+	// Equal weights give the unweighted ratio.
+	if got, err := VarianceRatio(x, arm, []float64{2, 2, 2, 2, 2, 2}); err != nil || !closeRel(got, 0.25, 1e-14) {
+		t.Errorf("weighted VarianceRatio = %v, %v; want 0.25", got, err)
+	}
+	if _, err := SMD([]float64{1, 1, 1, 1}, []float64{1, 1, 0, 0}, nil); err == nil {
+		t.Error("SMD of a constant covariate: no error")
+	}
+}
+
+func TestOLSRankDeficient(t *testing.T) {
+	x := mat.NewDense(4, 3, []float64{
+		1, 1, 2,
+		1, 2, 4,
+		1, 3, 6,
+		1, 4, 8,
+	})
+	if _, err := OLS(x, []float64{1, 2, 3, 5}, nil); err == nil {
+		t.Error("collinear design: no error")
+	}
+	if _, _, _, err := Logistic(x, []float64{0, 1, 0, 1}); err == nil {
+		t.Error("collinear logistic design: no error")
+	}
+}
