@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -269,6 +270,11 @@ func (r *RowWriter) Date(col int, days int32, ok bool) {
 		return
 	}
 	b.Append(arrow.Date32(days))
+}
+
+// Timestamp appends a UTC time in microseconds.
+func (r *RowWriter) Timestamp(col int, t time.Time) {
+	r.Builder.Field(col).(*array.TimestampBuilder).Append(arrow.Timestamp(t.UTC().UnixMicro()))
 }
 
 // Null appends a null.

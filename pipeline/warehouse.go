@@ -164,6 +164,11 @@ type Tx struct {
 	Dir     string
 	hooks   CrashHooks
 	written map[string]bool // tables rewritten in this generation
+	// Ledger is the ledger as of the last committed generation; stages add
+	// to it and Commit writes it with the tables.
+	Ledger *Ledger
+	// Summary collects what the run did, for the run summary and the ledger.
+	Summary *Summary
 }
 
 // CrashHooks lets tests stop a run at a named write step.
@@ -181,6 +186,14 @@ func (w *Warehouse) Begin(hooks CrashHooks) (*Tx, error) {
 		return nil, err
 	}
 	tx := &Tx{w: w, gen: cur + 1, Dir: w.genDir(cur + 1), hooks: hooks, written: map[string]bool{}}
+	if cur > 0 {
+		if tx.Ledger, err = ReadLedger(w.genDir(cur)); err != nil {
+			return nil, err
+		}
+	} else {
+		tx.Ledger = &Ledger{}
+	}
+	tx.Summary = newSummary(tx.Ledger.NextRunID())
 	if cur > 0 {
 		err = linkTree(w.genDir(cur), tx.Dir)
 	} else {
@@ -224,6 +237,9 @@ func (tx *Tx) Written() []string {
 // symlink with one rename, then remove generations older than the previous
 // one (kept so a reader that started before the switch can finish).
 func (tx *Tx) Commit() error {
+	if err := tx.Ledger.write(tx); err != nil {
+		return err
+	}
 	if err := tx.step("commit:sync"); err != nil {
 		return err
 	}

@@ -1,0 +1,29 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/connectingpeople/cpi/pipeline"
+)
+
+func newIngestCmd(g *globals) *cobra.Command {
+	var warehouse string
+	cmd := &cobra.Command{
+		Use:   "ingest --warehouse W PATH...",
+		Short: "Ingest exports (files or folders) into the warehouse",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if warehouse == "" {
+				return usagef("--warehouse is required")
+			}
+			env, err := g.env()
+			if err != nil {
+				return err
+			}
+			sum, err := pipeline.RunStages(cmd.Context(), env, warehouse, "ingest", pipeline.RunOptions{Create: true}, pipeline.Ingest(args))
+			return g.summary(sum, err)
+		},
+	}
+	cmd.Flags().StringVar(&warehouse, "warehouse", "", "warehouse folder (created if missing)")
+	return cmd
+}

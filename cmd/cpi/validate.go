@@ -1,0 +1,29 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/connectingpeople/cpi/pipeline"
+)
+
+func newValidateCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate FILE...",
+		Short: "Check exports before sending them: the problems found, nothing written",
+		Long: `Validate runs every check of ingest on the given files or folders and prints
+the problems by file, line and column. Nothing is written. Exit status 3 when
+anything would be rejected, quarantined or warned about.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			env, err := g.env()
+			if err != nil {
+				return err
+			}
+			checks, err := pipeline.Validate(cmd.Context(), env, args)
+			if err != nil {
+				return err
+			}
+			return pipeline.PrintChecks(g.stdout, checks)
+		},
+	}
+}

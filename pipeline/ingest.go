@@ -1,0 +1,348 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/connectingpeople/cpi/schemas"
+)
+
+// Ingest returns the ingest stage for the given files and folders (DESIGN
+// §6). For each export, in path order: identify it by SHA-256 (bytes already
+// received are skipped); keep its raw bytes in the archive; find its trust
+// from the file name and its kind from the header; read, map and validate
+// every row; quarantine the whole file on a file-level failure or a direct
+// identifier; otherwise accept or reject each row (rows_read = rows_accepted
+// + rows_rejected, checked). A file newer than its trust's current file of
+// the same kind becomes current and its rows replace that trust's partitions
+// of participants and responses (or fidelity_ratings), and its rejects
+// replace the trust's rejects of that kind. The ledger records every file,
+// ingest_files mirrors it, and a problem list per trust that sent something
+// is written to problems/<TRUST>.csv.
+//
+// Errors that stop the stage are I/O failures and cancellation; problems in
+// the data never are.
+func Ingest(paths []string) Stage {
+	return func(ctx context.Context, env Env, tx *Tx) error {
+		files, err := listExports(paths)
+		if err != nil {
+			return err
+		}
+		problemsByTrust := map[string][]Problem{}
+		for i, f := range files {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if env.Progress != nil {
+				fmt.Fprintf(env.Progress, "\ringest %d/%d files", i+1, len(files))
+			}
+			trust, probs, err := ingestFile(ctx, env, tx, f)
+			if err != nil {
+				return fmt.Errorf("ingest %s: %w", filepath.Base(f), err)
+			}
+			if trust != "" || len(probs) > 0 {
+				key := trust
+				if key == "" {
+					key = "UNKNOWN"
+				}
+				problemsByTrust[key] = append(problemsByTrust[key], probs...)
+			}
+		}
+		if env.Progress != nil && len(files) > 0 {
+			fmt.Fprintln(env.Progress)
+		}
+		if tx.Summary.FilesNew == 0 {
+			tx.Summary.NothingNew = true
+			return nil
+		}
+		if err := writeProblemLists(tx, problemsByTrust); err != nil {
+			return err
+		}
+		return writeIngestFiles(ctx, env, tx)
+	}
+}
+
+// listExports expands folders (recursively, hidden files and folders left
+// out) into files, sorted by path so every run meets them in the same order.
+func listExports(paths []string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: %w", err)
+		}
+		if !info.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if path != p && strings.HasPrefix(d.Name(), ".") {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if d.Type().IsRegular() {
+				out = append(out, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("ingest: %w", err)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func hashFile(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// ingestFile handles one export and returns its trust ("" when unknown) and
+// its problems.
+func ingestFile(ctx context.Context, env Env, tx *Tx, path string) (string, []Problem, error) {
+	name := filepath.Base(path)
+	sha, _, err := hashFile(path)
+	if err != nil {
+		return "", nil, err
+	}
+	now := env.now()
+	if prev := tx.Ledger.File(sha); prev != nil {
+		tx.Ledger.Receipts = append(tx.Ledger.Receipts, Receipt{SHA256: sha, Name: name, ReceivedAt: now, RunID: tx.Summary.RunID, Status: StatusDuplicate})
+		tx.Summary.FilesSkipped++
+		env.log().Info("skipped: already received", "file", name, "sha256", sha[:12], "status", prev.Status)
+		return "", nil, nil
+	}
+	if err := tx.step("ingest:archive"); err != nil {
+		return "", nil, err
+	}
+	if err := tx.w.Archive(path, sha); err != nil {
+		return "", nil, err
+	}
+	res, err := inspectExport(ctx, env, path, name)
+	if err != nil {
+		return "", nil, err
+	}
+	entry := &FileEntry{
+		SHA256: sha, Name: name, Trust: res.trust, Kind: res.kind, ExportDate: res.exportDate,
+		ReceivedAt: now, RunID: tx.Summary.RunID, Seq: tx.Ledger.nextSeq(),
+		RowsRead: res.rowsRead, RowsAccepted: res.rowsAccepted, RowsRejected: res.rowsRejected,
+		Warnings: res.warnings,
+	}
+	tx.Ledger.Files = append(tx.Ledger.Files, entry)
+	tx.Ledger.Receipts = append(tx.Ledger.Receipts, Receipt{SHA256: sha, Name: name, ReceivedAt: now, RunID: tx.Summary.RunID, Status: "new"})
+	sum := tx.Summary
+	sum.FilesNew++
+	sum.Warnings += res.warnings
+	ts := sum.trust(orUnknown(res.trust))
+	ts.Files++
+	log := env.log().With("file", name, "sha256", sha[:12])
+	if res.quarantine != "" {
+		entry.Status = StatusQuarantined
+		entry.Reason = res.quarantine + ": " + res.quarantineMsg
+		sum.FilesQuarantined++
+		sum.RowsRejected += res.rowsRejected
+		ts.Quarantined++
+		ts.RowsRejected += res.rowsRejected
+		log.Warn("quarantined", "trust", res.trust, "reason", res.quarantine, "detail", res.quarantineMsg)
+		return res.trust, res.problems, nil
+	}
+	sum.RowsAccepted += res.rowsAccepted
+	sum.RowsRejected += res.rowsRejected
+	ts.RowsAccepted += res.rowsAccepted
+	ts.RowsRejected += res.rowsRejected
+	cur := tx.Ledger.Current(res.trust, res.kind)
+	if cur != nil && !newer(entry, cur) {
+		entry.Status = StatusSuperseded
+		entry.Reason = "superseded_on_arrival: an export of " + cur.ExportDate + " (" + cur.Name + ") is newer"
+		sum.FilesSuperseded++
+		log.Info("accepted but superseded on arrival", "trust", res.trust, "kind", res.kind, "rows_read", res.rowsRead, "rows_accepted", res.rowsAccepted, "rows_rejected", res.rowsRejected)
+		return res.trust, res.problems, nil
+	}
+	if err := tx.step("ingest:tables"); err != nil {
+		return "", nil, err
+	}
+	if err := writeExportTables(ctx, env, tx, res, sha); err != nil {
+		return "", nil, err
+	}
+	if cur != nil {
+		cur.Status = StatusSuperseded
+		cur.Reason = "superseded: " + name + " is newer"
+		sum.FilesSuperseded++
+	}
+	entry.Status = StatusCurrent
+	log.Info("accepted", "trust", res.trust, "kind", res.kind, "rows_read", res.rowsRead, "rows_accepted", res.rowsAccepted, "rows_rejected", res.rowsRejected, "warnings", res.warnings)
+	return res.trust, res.problems, nil
+}
+
+func orUnknown(trust string) string {
+	if trust == "" {
+		return "UNKNOWN"
+	}
+	return trust
+}
+
+// exportResult is what reading and validating one export found.
+type exportResult struct {
+	name       string
+	trust      string
+	kind       string
+	exportDate string
+	exportDay  time.Time
+
+	rowsRead, rowsAccepted, rowsRejected int64
+	warnings                             int
+	problems                             []Problem // warnings, row errors, quarantine
+	quarantine                           string    // quarantine code, "" when the file was read
+	quarantineMsg                        string
+
+	interviews []*interview // participants kind, accepted rows
+	ratings    []*rating    // fidelity kind, accepted rows
+	fields     []schemas.Field
+}
+
+func (r *exportResult) quarantineFile(code, msg string, line int, column string) {
+	r.quarantine, r.quarantineMsg = code, msg
+	r.problems = append(r.problems, Problem{File: r.name, Line: line, Column: column, Code: code, Severity: SeverityQuarantine, Message: msg})
+	// Nothing of a quarantined file enters the tables: every row read counts
+	// as rejected.
+	r.rowsRejected = r.rowsRead
+	r.rowsAccepted = 0
+	r.interviews, r.ratings = nil, nil
+}
+
+// inspectExport reads and validates one export without writing anything:
+// the whole of `cpi validate`, and the reading half of ingest. Its error is
+// an I/O failure; problems with the data are in the result.
+func inspectExport(ctx context.Context, env Env, path, name string) (*exportResult, error) {
+	res := &exportResult{name: name}
+	site, day, canonicalName, ok := env.Study.IdentifyFile(name)
+	if !ok {
+		res.quarantineFile(QuarantineUnknownSite, "the file name matches no trust's export names (canonical: <TRUST>_<participants|fidelity>_<YYYYMMDD>.csv)", 0, "")
+		return res, nil
+	}
+	res.trust = site.Trust
+	if !day.IsZero() {
+		res.exportDay = day
+		res.exportDate = day.Format("2006-01-02")
+	}
+	_ = canonicalName
+	canonHeaders := [][]string{fieldNames(env.Study.ExportFields(schemas.KindParticipants)), fieldNames(env.Study.ExportFields(schemas.KindFidelity))}
+	rr, canonical, err := OpenExport(path, site, canonHeaders, ReadLimits{})
+	if err != nil {
+		var fe *FileError
+		if errors.As(err, &fe) {
+			res.quarantineFile(fe.Code, fe.Msg, fe.Line, columnLabel(fe.Column))
+			return res, nil
+		}
+		return nil, err
+	}
+	defer rr.Close()
+	h, probs, q := mapHeader(env.Study, site, canonical, rr.Header())
+	for i := range probs {
+		probs[i].File = name
+	}
+	if q != "" {
+		res.problems = append(res.problems, probs[:len(probs)-1]...)
+		last := probs[len(probs)-1]
+		res.quarantineFile(q, last.Message, last.Line, last.Column)
+		return res, nil
+	}
+	res.problems = append(res.problems, probs...)
+	res.warnings += len(probs)
+	res.kind = h.kind
+	res.fields = h.fields
+	rc := newRowChecker(env.Study, site, canonical, site.Trust, name, res.exportDay, h)
+	var p parsedRow
+	acc := newAccumulator(env.Study, h, site.Trust)
+	for {
+		if res.rowsRead%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		cells, line, err := rr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var fe *FileError
+			if errors.As(err, &fe) {
+				res.quarantineFile(fe.Code, fe.Msg, fe.Line, columnLabel(fe.Column))
+				return res, nil
+			}
+			return nil, err
+		}
+		res.rowsRead++
+		if col, rule, bad := rc.privacy(cells); bad {
+			res.quarantineFile(QuarantinePrivacy+string(rule),
+				fmt.Sprintf("a cell looks like a direct identifier (%s) in %s: exports must be anonymised", rule, columnName(h, col)), line, columnName(h, col))
+			return res, nil
+		}
+		rc.check(cells, line, &p)
+		acc.add(&p)
+	}
+	rejected, accepted := acc.finish()
+	for i := range rejected {
+		rejected[i].File = name
+	}
+	res.problems = append(res.problems, rejected...)
+	res.interviews, res.ratings = acc.interviews, acc.ratings
+	res.rowsAccepted = int64(accepted)
+	res.rowsRejected = res.rowsRead - res.rowsAccepted
+	if got := int64(acc.rejectedRows()); got != res.rowsRejected {
+		return nil, fmt.Errorf("row accounting: %d rows read, %d accepted, %d rejected", res.rowsRead, res.rowsAccepted, got)
+	}
+	return res, nil
+}
+
+func fieldNames(fs []schemas.Field) []string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = f.Name
+	}
+	return out
+}
+
+func columnLabel(col int) string {
+	if col <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("column %d", col)
+}
+
+// columnName names an export column by its canonical name when known.
+func columnName(h *header, col int) string {
+	if col < len(h.names) {
+		for _, f := range h.fields {
+			if f.Name == h.names[col] {
+				return f.Name
+			}
+		}
+	}
+	return fmt.Sprintf("column %d", col+1)
+}
