@@ -193,6 +193,11 @@ func TestIngestRejectCodes(t *testing.T) {
 	if !sort.StringsAreSorted(sids) {
 		t.Error("responses not sorted by study_id")
 	}
+	w, _ := OpenWarehouse(wh, false)
+	gen, _ := w.CurrentDir()
+	if n := checkTablesIndependently(t, gen, env.Study.Tables.Names()); n != 4 {
+		t.Errorf("checked %d files independently, want 4 (participants, responses, rejects, ingest_files)", n)
+	}
 }
 
 func ingestTestInts(t *testing.T, wh, table, col string) []int32 {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"sync"
 	"time"
 
 	"github.com/connectingpeople/cpi/schemas"
@@ -14,8 +16,9 @@ import (
 // participant, and written as each trust's own export dialect (or all in
 // the canonical format of DESIGN §5).
 //
-// The model is in synth_model.go, the fidelity ratings in
-// synth_fidelity.go, the file writers in synth_write.go.
+// The participant model is in synth_model.go, its answers to each
+// instrument in synth_items.go, the fidelity ratings in synth_fidelity.go
+// and the file writers (CSV and XLSX dialects) in synth_write.go.
 
 // SynthDefaultParticipants is the number recruited when SynthOptions leaves
 // Participants at zero: the published study's 159.
@@ -69,9 +72,9 @@ func (o SynthOptions) withDefaults() (SynthOptions, error) {
 	return o, nil
 }
 
-// synthMaxParticipants keeps pseudonyms within 32 characters and counts
-// within int32 row numbers of a spreadsheet's reach.
-const synthMaxParticipants = 1_000_000_000
+// synthMaxParticipants keeps every pseudonym under ten digits, so none
+// looks like an NHS number, even if one trust had them all.
+const synthMaxParticipants = 100_000_000
 
 // SynthValue is one generated integer answer; Valid is false for a blank
 // cell (a missing answer, never zero).
@@ -229,38 +232,39 @@ func WriteSynth(ctx context.Context, s *schemas.Study, opts SynthOptions, dir st
 		err   error
 	}
 	results := make([]result, len(s.Trusts))
-	done := make(chan int, len(s.Trusts))
+	var wg sync.WaitGroup
 	for i, t := range s.Trusts {
-		go func() {
+		wg.Go(func() {
 			files, err := synthWriteTrust(ctx, s, opts, dir, t.Code)
 			if err != nil {
 				cancel()
 			}
 			results[i] = result{files, err}
-			done <- i
-		}()
+		})
 	}
-	for range s.Trusts {
-		<-done
-	}
-	// A failing trust cancels the others: report its error, not theirs.
+	wg.Wait()
+	// A failing trust cancels the others: report its error, not theirs,
+	// and take back the files the run did complete.
 	var out []SynthFile
 	var failed, canceled []error
 	for _, r := range results {
+		out = append(out, r.files...)
 		switch {
 		case r.err == nil:
-			out = append(out, r.files...)
 		case errors.Is(r.err, context.Canceled):
 			canceled = append(canceled, r.err)
 		default:
 			failed = append(failed, r.err)
 		}
 	}
+	if len(failed) == 0 && len(canceled) == 0 {
+		return out, nil
+	}
+	for _, f := range out {
+		os.Remove(f.Path)
+	}
 	if len(failed) > 0 {
 		return nil, errors.Join(failed...)
 	}
-	if len(canceled) > 0 {
-		return nil, canceled[0]
-	}
-	return out, nil
+	return nil, canceled[0]
 }

@@ -34,7 +34,7 @@ var synthLatentOf = map[string]struct {
 	loading  float64
 	location float64 // shift of the answers, SD units; positive is higher
 }{
-	"swemwbs": {func(l *synthLatent) float64 { return l.wellbeing }, 0.72, -0.35},
+	"swemwbs": {func(l *synthLatent) float64 { return l.wellbeing }, 0.72, -0.25},
 	"qpr":     {func(l *synthLatent) float64 { return l.recovery }, 0.72, 0.15},
 	"ucla3":   {func(l *synthLatent) float64 { return l.lonely }, 0.72, 0},
 }

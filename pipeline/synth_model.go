@@ -38,12 +38,12 @@ const (
 	synthTeamSD       = 0.3  // team random intercept, latent SD units
 	synthTrustSD      = 0.15 // trust effect, latent SD units
 
-	synthPNotInterviewed = 0.05  // recruited, never interviewed
-	synthPLost           = 0.125 // no row at a later wave (and after)
-	synthPWithdrawn      = 0.03  // withdrawn=1 at a later wave
-	synthPWithdrawnAns   = 0.34  // of the withdrawn: interviewed, then withdrew
-	synthPDemogRepeat    = 0.08  // follow-up rows that repeat demographics
-	synthPDemogBlank     = 0.01  // a demographic left blank at baseline
+	synthPNotInterviewed = 0.05 // recruited, never interviewed
+	synthPLost           = 0.15 // no row at a later wave (and after)
+	synthPWithdrawn      = 0.03 // withdrawn=1 at a later wave
+	synthPWithdrawnAns   = 0.34 // of the withdrawn: interviewed, then withdrew
+	synthPDemogRepeat    = 0.08 // follow-up rows that repeat demographics
+	synthPDemogBlank     = 0.01 // a demographic left blank at baseline
 
 	synthPMissingWithin = 0.05  // an instrument with a few blanks, prorated
 	synthPMissingBeyond = 0.008 // one with more blanks than allowed
@@ -400,7 +400,6 @@ func (g *synthGen) participant(i int, visit func(*SynthInterview) error) error {
 	for w, wave := range g.s.Waves {
 		row.Wave = wave
 		row.Withdrawn = false
-		var lat synthLatent
 		if w == 0 {
 			p.e, p.h = r.NormFloat64(), r.NormFloat64()
 		} else {
@@ -409,7 +408,7 @@ func (g *synthGen) participant(i int, visit func(*SynthInterview) error) error {
 			date = date.AddDate(0, 0, synthWaveDays+r.IntN(2*synthWaveJit+1)-synthWaveJit)
 			date = synthWeekday(date)
 		}
-		lat = g.latent(&p, w)
+		lat := g.latent(&p, w)
 		if w == 0 {
 			p.scBase = lat.social
 		}
@@ -423,15 +422,14 @@ func (g *synthGen) participant(i int, visit func(*SynthInterview) error) error {
 			return visit(row)
 		case w > 0 && u < synthPLost:
 			return nil
+		case date.After(g.opts.ExportDate):
+			return nil // this wave is not in the export yet
 		case w > 0 && u < synthPLost+synthPWithdrawn:
 			row.Withdrawn = true
-			if !ansWithdrawn || date.After(g.opts.ExportDate) {
+			if !ansWithdrawn {
 				g.blankRow(true)
 				return visit(row)
 			}
-		}
-		if date.After(g.opts.ExportDate) {
-			return nil // this wave is not in the export yet
 		}
 		row.Date = date
 		if w == 0 || repeat {
