@@ -1,0 +1,292 @@
+package pipeline
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xuri/excelize/v2"
+
+	"github.com/connectingpeople/cpi/schemas"
+)
+
+var updateBad = flag.Bool("bad.update", false, "rewrite testdata/bad from badCorpus")
+
+// badCase is one malformed export and what cpi must make of it: either a
+// quarantine code, or the reject codes (sorted, with repeats) and the rows
+// accepted. Warnings lists warning codes expected.
+type badCase struct {
+	Quarantine string   `json:"quarantine,omitempty"`
+	Rejects    []string `json:"rejects,omitempty"`
+	Accepted   int64    `json:"accepted"`
+	Warnings   []string `json:"warnings,omitempty"`
+	Why        string   `json:"why"`
+}
+
+const badDir = "../testdata/bad"
+
+// badCorpus builds every malformed file: name → bytes and expected outcome.
+func badCorpus(t *testing.T, env Env) (map[string][]byte, map[string]badCase) {
+	t.Helper()
+	files := map[string][]byte{}
+	want := map[string]badCase{}
+	pf := fieldNames(env.Study.ExportFields(schemas.KindParticipants))
+	ff := fieldNames(env.Study.ExportFields(schemas.KindFidelity))
+	row := func(set map[string]string) string {
+		r := ingestTestRow("P00001", "TEWV-01", "baseline", "2018-03-01", nil)
+		for k, v := range set {
+			r[k] = v
+		}
+		cells := make([]string, len(pf))
+		for i, n := range pf {
+			cells[i] = r[n]
+		}
+		return strings.Join(cells, ",")
+	}
+	fid := func(set map[string]string) string {
+		r := map[string]string{"team_code": "TEWV-01", "period": "month3", "rater_id": "R01", "rater_role": "researcher", "rating_date": "2018-04-01"}
+		for _, c := range env.Study.Fidelity.Components {
+			r[c.Code] = "3"
+		}
+		for k, v := range set {
+			r[k] = v
+		}
+		cells := make([]string, len(ff))
+		for i, n := range ff {
+			cells[i] = r[n]
+		}
+		return strings.Join(cells, ",")
+	}
+	header := strings.Join(pf, ",")
+	fheader := strings.Join(ff, ",")
+	csvFile := func(lines ...string) []byte { return []byte(strings.Join(lines, "\n") + "\n") }
+	add := func(name string, b []byte, c badCase) {
+		files[name] = b
+		want[name] = c
+	}
+	day := time.Date(2019, 1, 1, 0, 0, 0, 0, time.UTC)
+	name := func(kind string) string { // distinct export dates keep the names apart
+		day = day.AddDate(0, 0, 1)
+		return schemas.CanonicalFileName("TEWV", kind, day)
+	}
+	p := func() string { return name("participants") }
+
+	good := row(nil)
+	full := csvFile(header, good)
+	add(p(), full[:len(full)-40], badCase{Rejects: []string{CodeRaggedRow}, Why: "truncated in the middle of the last row"})
+	add(p(), []byte(header+"\n"+strings.Replace(good, "P00001", "\"P000", 1)), badCase{Quarantine: CodeMalformedCSV, Why: "truncated inside a quoted field"})
+	add(p(), csvFile(header, good, "P00002,TEWV-01,baseline,2018-03-01", good[:strings.LastIndex(good, ",")]), badCase{Rejects: []string{CodeRaggedRow, CodeRaggedRow}, Accepted: 1, Why: "ragged rows: too few cells"})
+	add(p(), csvFile(header, strings.Replace(good, "P00001", "P00001\"x", 1)), badCase{Quarantine: CodeMalformedCSV, Why: "a bare quote inside an unquoted field"})
+	add(p(), csvFile(header, strings.Replace(good, "female", "\"female", 1)), badCase{Quarantine: CodeMalformedCSV, Why: "an unbalanced quote"})
+	add(p(), []byte("\x00\x01\x02PK\xff\xfe garbage \x89PNG\r\n\x1a\n\x00\x00"), badCase{Quarantine: CodeUndecodable, Why: "binary garbage"})
+	add(p(), []byte{}, badCase{Quarantine: CodeEmptyFile, Why: "an empty file"})
+	add(p(), []byte(" \n\n  \n"), badCase{Quarantine: CodeEmptyFile, Why: "only white space"})
+	add(p(), csvFile(header), badCase{Why: "header only: a valid export with no rows"})
+	add(p(), csvFile(header+",wave", good+",baseline"), badCase{Quarantine: CodeDuplicateHeader, Why: "a column twice"})
+	add(p(), csvFile(header, strings.Replace(good, "female", strings.Repeat("f", 100_000), 1)), badCase{Quarantine: CodeFieldTooLarge, Why: "a 100 kB field"})
+	add(p(), csvFile(header, strings.Replace(good, "female", "f\xe9male", 1)), badCase{Quarantine: CodeUndecodable, Why: "Windows-1252 bytes in a UTF-8 file"})
+	add(p(), csvFile(header, strings.Replace(good, "female", "fe\ufeffmale", 1)), badCase{Quarantine: CodeUndecodable, Why: "a byte order mark in the middle"})
+	add(p(), csvFile(header, strings.Replace(good, "female", "\"=HYPERLINK(\"\"http://x.invalid\"\",\"\"click\"\")\"", 1)), badCase{Rejects: []string{CodeFormula}, Why: "a spreadsheet formula cell"})
+	add(p(), csvFile(header, strings.Replace(good, "female", "@SUM(A1)", 1)), badCase{Rejects: []string{CodeFormula}, Why: "an @ formula cell"})
+	add(p(), csvFile(header, strings.Replace(good, "2018-03-01", "2031-01-01", 1)), badCase{Rejects: []string{CodeFutureDate}, Why: "an interview after the export date"})
+	add(p(), csvFile(header, good, strings.Replace(strings.Replace(row(map[string]string{"wave": "followup", "interview_date": "2018-09-01"}), "TEWV-01", "TEWV-02", 1), "25-34,female,white,1,psychosis", ",,,,", 1)),
+		badCase{Rejects: []string{CodeTeamChanged}, Accepted: 1, Why: "a team that changes between waves"})
+	add(p(), csvFile(header, good, row(map[string]string{"wave": "followup", "interview_date": "2018-01-01"})), badCase{Rejects: []string{CodeFollowupEarly}, Accepted: 1, Why: "a follow-up before the baseline"})
+	add(p(), csvFile(header, good, good), badCase{Rejects: []string{CodeDuplicateKey, CodeDuplicateKey}, Why: "the same participant and wave twice"})
+	add(p(), csvFile(header, row(map[string]string{"interview_date": "03/04/2018"})), badCase{Rejects: []string{CodeBadDate}, Why: "a UK date in a file declared ISO"})
+	add(p(), csvFile(header, row(map[string]string{"swemwbs1": "9", "qpr01": "-1"})), badCase{Rejects: []string{CodeOutOfRange, CodeOutOfRange}, Why: "answers out of range"})
+	add(p(), csvFile(header, row(map[string]string{"ucla1": "often"})), badCase{Rejects: []string{CodeNotInteger}, Why: "text in an integer column"})
+	add(p(), csvFile(header, row(map[string]string{"team_code": "BDCT-01"})), badCase{Rejects: []string{CodeWrongTrust}, Why: "a team of another trust"})
+	add(p(), csvFile(header, row(map[string]string{"gender": "fe\x07male"})), badCase{Rejects: []string{CodeBadCharacter}, Why: "a control character"})
+	add(p(), csvFile(header+",notes", good+",fine"), badCase{Warnings: []string{WarnUnknownColumn}, Accepted: 1, Why: "a column the study does not know"})
+	add(p(), csvFile(strings.Replace(header, ",ucla3", "", 1), strings.Replace(good, ",1,2,3,", ",1,2,", 1)), badCase{Warnings: []string{WarnMissingColumn}, Accepted: 1, Why: "a canonical column absent"})
+	add(p(), csvFile(strings.Replace(header, "wave,", "timepoint,", 1), good), badCase{Quarantine: QuarantineUnknownKind, Why: "no wave column: neither kind"})
+	add(p(), csvFile(strings.Replace(header, "team_code,", "team,", 1), good), badCase{Quarantine: QuarantineMissingColumns, Warnings: []string{WarnUnknownColumn}, Why: "a required column missing"})
+	add(p(), csvFile(header, row(map[string]string{"ethnicity": "401 023 2137"})), badCase{Quarantine: QuarantinePrivacy + string(RuleNHSNumber), Why: "an NHS number"})
+	add(p(), csvFile(header+",contact", good+",CR2 6XH"), badCase{Quarantine: QuarantinePrivacy + string(RulePostcode), Warnings: []string{WarnUnknownColumn}, Why: "a postcode"})
+	add(p(), csvFile(header+",contact", good+",a.person@example.org"), badCase{Quarantine: QuarantinePrivacy + string(RuleEmail), Warnings: []string{WarnUnknownColumn}, Why: "an e-mail address"})
+	add(p(), csvFile(header+",contact", good+",+44 7700 900123"), badCase{Quarantine: QuarantinePrivacy + string(RulePhone), Warnings: []string{WarnUnknownColumn}, Why: "a phone number"})
+	add(p(), csvFile(header+",born", good+",1987-03-14"), badCase{Quarantine: QuarantinePrivacy + string(RuleDateOfBirth), Warnings: []string{WarnUnknownColumn}, Why: "a full date in an undeclared column"})
+	add(p(), csvFile(header+",Forename", good+",x"), badCase{Quarantine: QuarantinePrivacy + string(RuleIdentifyingHeader), Why: "an identifying header"})
+	add(p(), csvFile(header, row(map[string]string{"ethnicity": "9434765918"})), badCase{Rejects: []string{CodeBadCode}, Why: "ten digits failing the modulus-11 check: not an NHS number"})
+	add("tewv-export-final.csv", full, badCase{Quarantine: QuarantineUnknownSite, Why: "a name that matches no trust"})
+	add(name("fidelity"), csvFile(fheader, fid(nil), fid(nil)), badCase{Rejects: []string{CodeDuplicateKey, CodeDuplicateKey}, Why: "the same rater twice for a team and period"})
+	add(name("fidelity"), csvFile(fheader, fid(map[string]string{"rater_role": "manager", "cpf03": "5"})), badCase{Rejects: []string{CodeBadCode, CodeOutOfRange}, Why: "a role and a rating out of their lists"})
+
+	// BDCT: semicolons, Windows-1252, UK dates. A US date is not a UK date.
+	bd := strings.ReplaceAll(strings.ReplaceAll(row(map[string]string{"team_code": "BDCT-01", "interview_date": "04/13/2018", "gender": "Female"}), ",", ";"), "TEWV", "BDCT")
+	add("bdct_cpi_participants_29-03-2019.csv", []byte(strings.ReplaceAll(header, ",", ";")+"\r\n"+bd+"\r\n"), badCase{Rejects: []string{CodeBadDate}, Why: "a US-style month/day date in a dd/mm/yyyy site"})
+
+	// XLSX: not a workbook, a zip bomb, several sheets.
+	add("HPFT participants export 20190301.xlsx", []byte("PK\x03\x04 this is not really a zip"), badCase{Quarantine: CodeXLSXUnreadable, Why: "a broken workbook"})
+	add("HPFT participants export 20190302.xlsx", badZipBomb(t), badCase{Quarantine: CodeXLSXTooLarge, Why: "a zip bomb"})
+	add("HPFT participants export 20190303.xlsx", badTwoSheets(t, env), badCase{Accepted: 1, Why: "several sheets: the first is read"})
+	return files, want
+}
+
+// badZipBomb is a zip whose one sheet inflates 1000-fold.
+func badZipBomb(t *testing.T) []byte {
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	w, err := zw.Create("xl/worksheets/sheet1.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(bytes.Repeat([]byte{' '}, 8<<20))
+	zw.Close()
+	return b.Bytes()
+}
+
+// badTwoSheets is an HPFT workbook with one participant row on its first
+// sheet and a second sheet of notes.
+func badTwoSheets(t *testing.T, env Env) []byte {
+	f := excelize.NewFile()
+	defer f.Close()
+	f.SetSheetName("Sheet1", "Participants")
+	site := env.Study.Sites["HPFT"]
+	alias := map[string]string{}
+	for k, v := range site.Headers {
+		alias[v] = k
+	}
+	r := ingestTestRow("P00001", "HPFT-01", "BL", "", nil)
+	r["interview_date"] = "43160" // 2018-03-01 as an Excel serial
+	for i, n := range fieldNames(env.Study.ExportFields(schemas.KindParticipants)) {
+		h := n
+		if a, ok := alias[n]; ok {
+			h = a
+		}
+		cell, _ := excelize.CoordinatesToCellName(i+1, 1)
+		f.SetCellValue("Participants", cell, h)
+		cell, _ = excelize.CoordinatesToCellName(i+1, 2)
+		if v := r[n]; v != "" {
+			if isDigits(v) {
+				f.SetCellInt("Participants", cell, int64(atoiSafe(v)))
+			} else {
+				f.SetCellStr("Participants", cell, v)
+			}
+		}
+	}
+	f.NewSheet("Notes")
+	f.SetCellStr("Notes", "A1", "exported by the research team")
+	var b bytes.Buffer
+	if err := f.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func atoiSafe(s string) int {
+	n := 0
+	for _, c := range s {
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+// TestMalformedCorpus runs every file of testdata/bad through ingest's
+// checks and asserts its expected outcome, with every row accounted for.
+func TestMalformedCorpus(t *testing.T) {
+	env := ingestTestEnv(t)
+	files, want := badCorpus(t, env)
+	if *updateBad {
+		os.RemoveAll(badDir)
+		os.MkdirAll(badDir, 0o750)
+		for n, b := range files {
+			if err := os.WriteFile(filepath.Join(badDir, n), b, 0o640); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, _ := json.MarshalIndent(want, "", "  ")
+		os.WriteFile(filepath.Join(badDir, "expected.json"), append(b, '\n'), 0o640)
+	}
+	b, err := os.ReadFile(filepath.Join(badDir, "expected.json"))
+	if err != nil {
+		t.Fatalf("%v (run go test ./pipeline -run TestMalformedCorpus -bad.update)", err)
+	}
+	var expected map[string]badCase
+	if err := json.Unmarshal(b, &expected); err != nil {
+		t.Fatal(err)
+	}
+	if len(expected) < 30 {
+		t.Errorf("only %d malformed files", len(expected))
+	}
+	for n, data := range files { // the committed files are what the code makes
+		got, err := os.ReadFile(filepath.Join(badDir, n))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Errorf("testdata/bad/%s differs from badCorpus (run with -bad.update)", n)
+		}
+	}
+	names := make([]string, 0, len(expected))
+	for n := range expected {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		c := expected[n]
+		t.Run(n, func(t *testing.T) {
+			checks, err := Validate(context.Background(), env, []string{filepath.Join(badDir, n)})
+			if err != nil {
+				t.Fatalf("validate: %v", err)
+			}
+			got := checks[0]
+			if got.RowsRead != got.RowsAccepted+got.RowsRejected {
+				t.Errorf("rows_read %d != %d + %d", got.RowsRead, got.RowsAccepted, got.RowsRejected)
+			}
+			if got.Quarantine != c.Quarantine {
+				t.Fatalf("%s: quarantine %q, want %q", c.Why, got.Quarantine, c.Quarantine)
+			}
+			var rejects, warnings []string
+			for _, p := range got.Problems {
+				switch p.Severity {
+				case SeverityError:
+					rejects = append(rejects, p.Code)
+				case SeverityWarning:
+					warnings = append(warnings, p.Code)
+				}
+			}
+			sort.Strings(rejects)
+			wantRejects := append([]string(nil), c.Rejects...)
+			sort.Strings(wantRejects)
+			if c.Quarantine == "" && (strings.Join(rejects, " ") != strings.Join(wantRejects, " ") || got.RowsAccepted != c.Accepted) {
+				t.Errorf("%s: rejects %v accepted %d, want %v and %d", c.Why, rejects, got.RowsAccepted, wantRejects, c.Accepted)
+			}
+			if strings.Join(dedupe(warnings), " ") != strings.Join(c.Warnings, " ") {
+				t.Errorf("%s: warnings %v, want %v", c.Why, warnings, c.Warnings)
+			}
+		})
+	}
+	// And the whole corpus through ingest: it must finish, exit 3, and
+	// account for every row.
+	wh := filepath.Join(t.TempDir(), "w")
+	sum, err := RunStages(context.Background(), env, wh, "ingest", RunOptions{Create: true}, Ingest([]string{badDir}))
+	if sum == nil || err == nil {
+		t.Fatalf("ingest of the corpus: %+v %v", sum, err)
+	}
+	w, _ := OpenWarehouse(wh, false)
+	gen, _ := w.CurrentDir()
+	l, _ := ReadLedger(gen)
+	for _, f := range l.Files {
+		if f.RowsRead != f.RowsAccepted+f.RowsRejected {
+			t.Errorf("%s: rows_read %d != %d + %d", f.Name, f.RowsRead, f.RowsAccepted, f.RowsRejected)
+		}
+	}
+}
+
+func dedupe(s []string) []string {
+	sort.Strings(s)
+	var out []string
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
