@@ -118,10 +118,7 @@ func newCSVReader(path string, f *os.File, d dialect, limits ReadLimits) (*csvRe
 	if line, _ := cr.r.FieldPos(0); line != 1 {
 		return nil, &FileError{File: path, Code: CodeNoHeader, Line: 1, Msg: "line 1 is empty"}
 	}
-	if fe := checkCells(path, rec, 1, limits); fe != nil {
-		return nil, fe
-	}
-	h, fe := makeHeader(path, rec)
+	h, fe := makeHeader(path, rec, limits)
 	if fe != nil {
 		return nil, fe
 	}
@@ -184,11 +181,14 @@ func (r *csvReader) mapErr(err error) error {
 		if errors.Is(pe.Err, errRowTooLarge) {
 			return r.tooLarge()
 		}
-		msg := pe.Err.Error()
+		// The place is the record's first line, as for rows; the column
+		// only when the fault is on that line.
+		fe := &FileError{File: r.path, Code: CodeMalformedCSV, Line: pe.StartLine, Column: pe.Column, Msg: pe.Err.Error()}
 		if pe.StartLine != pe.Line {
-			msg = fmt.Sprintf("%s (the record starts on line %d)", msg, pe.StartLine)
+			fe.Column = 0
+			fe.Msg = fmt.Sprintf("%s, found on line %d (a quote never closed?)", fe.Msg, pe.Line)
 		}
-		return &FileError{File: r.path, Code: CodeMalformedCSV, Line: pe.Line, Column: pe.Column, Msg: msg}
+		return fe
 	}
 	if errors.Is(err, errRowTooLarge) {
 		return r.tooLarge()
@@ -206,5 +206,8 @@ func (r *csvReader) Close() error {
 	if r.err == nil {
 		r.err = errors.New("reader closed")
 	}
-	return r.f.Close()
+	if err := r.f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", r.path, err)
+	}
+	return nil
 }

@@ -70,6 +70,8 @@ type FileError struct {
 	Msg    string
 }
 
+// Error formats the place, code and message as
+// "file: line L, column C: code: msg", leaving out what is unknown.
 func (e *FileError) Error() string {
 	var b strings.Builder
 	if e.File != "" {
@@ -98,9 +100,10 @@ func (e *FileError) Error() string {
 type ReadLimits struct {
 	// MaxFieldBytes is the largest cell, in decoded bytes (default 64 KiB).
 	MaxFieldBytes int
-	// MaxRowBytes is the largest record, in decoded bytes (default 1 MiB).
-	// A CSV quote that is never closed runs into this limit rather than
-	// reading the rest of the file into memory.
+	// MaxRowBytes is the largest CSV record, in decoded bytes (default
+	// 1 MiB; enforced with the slack of the 64 KiB read buffer). A quote
+	// that is never closed runs into this limit rather than reading the
+	// rest of the file into memory.
 	MaxRowBytes int
 	// MaxXLSXUncompressed is the largest total uncompressed size of a
 	// workbook's parts, from the zip central directory (default 512 MiB).
@@ -158,7 +161,8 @@ const canonicalProbeBytes = 64 << 10
 //     site whose format is xlsx but whose file is not a workbook is read as
 //     UTF-8 CSV with commas. A file that starts with a UTF-8 byte order mark
 //     is read as UTF-8 even from a windows-1252 site: the mark is
-//     unambiguous, and Excel's "CSV UTF-8" writes it.
+//     unambiguous, and Excel's "CSV UTF-8" writes it. A nil site reads as
+//     UTF-8 CSV with commas.
 //
 // Data problems in the file are returned as *FileError (here or later from
 // Next); an error of any other type (the file cannot be opened, an I/O
@@ -304,17 +308,21 @@ func checkCells(path string, cells []string, line int, limits ReadLimits) *FileE
 	return nil
 }
 
-// makeHeader trims the header cells, drops a leading BOM and checks for
-// a blank header and duplicate names. Blank header cells are kept (they are
-// not duplicates of each other): the caller decides what an unnamed column
-// means.
-func makeHeader(path string, raw []string) ([]string, *FileError) {
+// makeHeader checks and trims the header cells (a byte order mark at the
+// start of the first is dropped) and checks for a blank header and
+// duplicate names. Blank header cells are kept (they are not duplicates of
+// each other): the caller decides what an unnamed column means.
+func makeHeader(path string, raw []string, limits ReadLimits) ([]string, *FileError) {
 	h := make([]string, len(raw))
+	copy(h, raw)
+	if len(h) > 0 {
+		h[0] = strings.TrimPrefix(h[0], "\uFEFF")
+	}
+	if fe := checkCells(path, h, 1, limits); fe != nil {
+		return nil, fe
+	}
 	blank := true
-	for i, c := range raw {
-		if i == 0 {
-			c = strings.TrimPrefix(c, "\uFEFF")
-		}
+	for i, c := range h {
 		h[i] = strings.TrimSpace(c)
 		if h[i] != "" {
 			blank = false

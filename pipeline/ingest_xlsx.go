@@ -62,9 +62,7 @@ func openXLSX(path string, size int64, site *schemas.Site, limits ReadLimits) (r
 		// excelize has panicked on crafted workbooks before (shared string
 		// indexes, row numbers): a panic here is the file's fault.
 		if p := recover(); p != nil {
-			if xr.f != nil {
-				xr.f.Close()
-			}
+			xr.Close()
 			r, err = nil, xr.unreadable(0, "the workbook could not be read")
 		}
 	}()
@@ -120,7 +118,7 @@ func openXLSX(path string, size int64, site *schemas.Site, limits ReadLimits) (r
 		xr.Close()
 		return nil, &FileError{File: path, Code: CodeNoHeader, Line: 1, Msg: "row 1 is empty"}
 	}
-	h, fe := makeHeader(path, cells)
+	h, fe := makeHeader(path, cells, limits)
 	if fe != nil {
 		xr.Close()
 		return nil, fe
@@ -190,8 +188,8 @@ func checkXMLPart(e *zip.File) error {
 	}
 }
 
-// next reads the sheet's next row that has a value. It returns
-// the cells as excelize gives them (trailing empty cells dropped).
+// next reads the sheet's next row that has a value. It returns the cells
+// as excelize gives them (trailing empty cells dropped), unchecked.
 func (r *xlsxReader) next() (cells []string, line int, err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -209,9 +207,6 @@ func (r *xlsxReader) next() (cells []string, line int, err error) {
 		}
 		if len(cells) == 0 {
 			continue
-		}
-		if fe := checkCells(r.path, cells, r.line, r.limits); fe != nil {
-			return nil, 0, fe
 		}
 		return cells, r.line, nil
 	}
@@ -237,6 +232,10 @@ func (r *xlsxReader) Next() ([]string, int, error) {
 	if err != nil {
 		r.err = err
 		return nil, 0, err
+	}
+	if fe := checkCells(r.path, cells, line, r.limits); fe != nil {
+		r.err = fe
+		return nil, 0, fe
 	}
 	for len(cells) < len(r.header) {
 		cells = append(cells, "")
@@ -294,7 +293,7 @@ func ExcelSerialToDate(s string) (time.Time, bool) {
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case c >= '0' && c <= '9':
-		case c == '.' && !dot && i > 0:
+		case c == '.' && !dot && i > 0 && i+1 < len(s):
 			dot = true
 		default:
 			return time.Time{}, false

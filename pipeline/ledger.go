@@ -28,6 +28,9 @@ type Ledger struct {
 	// bytes again (status duplicate) under any name.
 	Receipts []Receipt  `json:"receipts"`
 	Runs     []RunEntry `json:"runs"`
+	// DerivedWith is the study hash and program version under which the
+	// derived tables (scores onwards) were last made.
+	DerivedWith string `json:"derived_with,omitempty"`
 }
 
 // FileEntry is one distinct export (by SHA-256).

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/connectingpeople/cpi/pipeline"
+)
+
+// reportFidelityOptions are cpi report fidelity's flags.
+type reportFidelityOptions struct {
+	warehouse string
+	team      string
+	out       string
+	all       bool
+	outDir    string
+}
+
+func newReportFidelityCmd(g *globals) *cobra.Command {
+	var opts reportFidelityOptions
+	cmd := &cobra.Command{
+		Use:   "fidelity --warehouse W (--team CODE [--out FILE] | --all [--out-dir DIR])",
+		Short: "Write a team's fidelity report as HTML (or every team's with --all)",
+		Long: "Write the fidelity report of a team for a feedback meeting: total and band per rating\n" +
+			"period, the components against their maximum, change between periods, the team against\n" +
+			"the median of the other intervention teams, where to focus, and raters per period.\n" +
+			"--team CODE writes fidelity-CODE.html in the current folder unless --out names a file;\n" +
+			"--all writes fidelity-<TEAM>.html for every team into --out-dir (default: the current folder).",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.warehouse == "" {
+				return usagef("--warehouse is required")
+			}
+			switch {
+			case opts.all && opts.team != "":
+				return usagef("give either --team or --all, not both")
+			case !opts.all && opts.team == "":
+				return usagef("--team CODE (or --all) is required")
+			case opts.all && opts.out != "":
+				return usagef("--out names one file: with --all use --out-dir")
+			case !opts.all && cmd.Flags().Changed("out-dir"):
+				return usagef("--out-dir goes with --all: with --team use --out")
+			}
+			env, err := g.env()
+			if err != nil {
+				return err
+			}
+			teams := env.Study.TeamCodes()
+			if !opts.all {
+				if _, ok := env.Study.Team(opts.team); !ok {
+					return usagef("unknown team %q; the study's teams are: %s", opts.team, strings.Join(teams, ", "))
+				}
+				teams = []string{opts.team}
+			}
+			path := func(team string) string {
+				if !opts.all && opts.out != "" {
+					return opts.out
+				}
+				return filepath.Join(opts.outDir, "fidelity-"+team+".html")
+			}
+			w, err := pipeline.OpenWarehouse(opts.warehouse, false)
+			if err != nil {
+				return err
+			}
+			gen, err := w.CurrentDir()
+			if err != nil {
+				return err
+			}
+			if gen == "" {
+				return fmt.Errorf("warehouse %s has nothing committed yet: run cpi run or cpi ingest first", opts.warehouse)
+			}
+			if err := pipeline.WriteFidelityReportFiles(cmd.Context(), env, gen, teams, path); err != nil {
+				return err
+			}
+			if !g.quiet {
+				for _, team := range teams {
+					p := path(team)
+					if abs, err := filepath.Abs(p); err == nil {
+						p = abs
+					}
+					fmt.Fprintf(g.stdout, "wrote %s\n", p)
+				}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.warehouse, "warehouse", "", "warehouse folder")
+	f.StringVar(&opts.team, "team", "", "team code, e.g. TEWV-01")
+	f.StringVar(&opts.out, "out", "", "HTML file to write (default: fidelity-<TEAM>.html in the current folder)")
+	f.BoolVar(&opts.all, "all", false, "write every team's report")
+	f.StringVar(&opts.outDir, "out-dir", ".", "folder for --all (one fidelity-<TEAM>.html per team)")
+	return cmd
+}

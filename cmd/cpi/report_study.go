@@ -1,0 +1,38 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/connectingpeople/cpi/pipeline"
+)
+
+// reportStudyOptions are cpi report study's flags.
+type reportStudyOptions struct {
+	warehouse string
+	out       string
+}
+
+func newReportStudyCmd(g *globals) *cobra.Command {
+	var opts reportStudyOptions
+	cmd := &cobra.Command{
+		Use:   "study --warehouse W [--out FILE]",
+		Short: "Write the study report (flow, baseline, outcomes, forest plot, balance, fidelity) as HTML",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.warehouse == "" {
+				return usagef("--warehouse is required")
+			}
+			if opts.out == "" {
+				return usagef("--out must name a file")
+			}
+			env, err := g.env()
+			if err != nil {
+				return err
+			}
+			return pipeline.WriteStudyReportFile(cmd.Context(), env, opts.warehouse, opts.out)
+		},
+	}
+	cmd.Flags().StringVar(&opts.warehouse, "warehouse", "", "warehouse folder")
+	cmd.Flags().StringVar(&opts.out, "out", "study-report.html", "HTML file to write")
+	return cmd
+}

@@ -1,0 +1,352 @@
+package pipeline
+
+import (
+	"math/rand/v2"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// refNHSCheckDigit computes an NHS number's check digit independently of
+// nhsCheck: the digits are weighted from the right (position 2 … 10) as
+// NHS Digital describes; -1 means no valid number has these nine digits.
+func refNHSCheckDigit(nine string) int {
+	total := 0
+	for pos := 2; pos <= 10; pos++ {
+		total += pos * int(nine[10-pos]-'0')
+	}
+	r := total % 11
+	switch r {
+	case 0:
+		return 0
+	case 1:
+		return -1
+	}
+	return 11 - r
+}
+
+// genNHSNumbers returns n valid, non-placeholder NHS numbers from a seeded
+// source.
+func genNHSNumbers(n int, seed uint64) []string {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	var out []string
+	for len(out) < n {
+		nine := strconv.Itoa(400000000 + rng.IntN(399999999))
+		c := refNHSCheckDigit(nine)
+		if c < 0 {
+			continue
+		}
+		out = append(out, nine+strconv.Itoa(c))
+	}
+	return out
+}
+
+func TestValidNHSNumber(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{"9434765919", true}, // NHS Digital's example
+		{"9434765870", true},
+		{"4010232137", true},
+		{"9434765918", false}, // check digit off by one
+		{"1234567890", false}, // check digit would be 10
+		{"943476591", false},
+		{"94347659190", false},
+		{"943476591a", false},
+		{"943 476 5919", false}, // ValidNHSNumber takes digits only
+		{"", false},
+	} {
+		if got := ValidNHSNumber(tc.in); got != tc.want {
+			t.Errorf("ValidNHSNumber(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+	for _, n := range genNHSNumbers(500, 1) {
+		if !ValidNHSNumber(n) {
+			t.Errorf("ValidNHSNumber(%q) = false; the reference check digit says valid", n)
+		}
+		// Every other last digit is wrong.
+		for d := byte('0'); d <= '9'; d++ {
+			if d == n[9] {
+				continue
+			}
+			if m := n[:9] + string(d); ValidNHSNumber(m) {
+				t.Errorf("ValidNHSNumber(%q) = true; the check digit is %c", m, n[9])
+			}
+		}
+	}
+}
+
+type cellCase struct {
+	in   string
+	date bool // dateColumn
+	want PrivacyRule
+}
+
+func runCellCases(t *testing.T, cases []cellCase) {
+	t.Helper()
+	for _, tc := range cases {
+		got, ok := CheckCell(tc.in, tc.date)
+		if ok != (tc.want != "") || got != tc.want {
+			t.Errorf("CheckCell(%q, %v) = %q, %v; want %q", tc.in, tc.date, got, ok, tc.want)
+		}
+	}
+}
+
+func TestCheckCellNHSNumber(t *testing.T) {
+	cases := []cellCase{
+		{"9434765919", false, RuleNHSNumber},
+		{"943 476 5870", false, RuleNHSNumber},
+		{"401 023 2137", true, RuleNHSNumber},
+		{"401-023-2137", false, RuleNHSNumber},
+		{"NHS no: 9434765919.", false, RuleNHSNumber},
+		{"(9434765919)", false, RuleNHSNumber},
+		{"9434765919.0", false, RuleNHSNumber}, // Excel made it a number
+		{"id 943 476 5919 seen", false, RuleNHSNumber},
+		// Not caught: the check fails, or the digits are not bounded.
+		{"9434765918", false, ""},
+		{"1234567890", false, ""},
+		{"943 476 5918", false, ""},
+		{"19434765919", false, ""},
+		{"94347659190", false, ""},
+		{"9434 765 919", false, ""},
+		{"943  476 5919", false, ""},
+		{"0000000000", false, ""}, // placeholders pass mod 11
+		{"9999999999", false, ""},
+	}
+	for _, n := range genNHSNumbers(200, 2) {
+		cases = append(cases,
+			cellCase{n, false, RuleNHSNumber},
+			cellCase{n[:3] + " " + n[3:6] + " " + n[6:], false, RuleNHSNumber},
+			cellCase{"x" + n + "y", true, RuleNHSNumber},
+		)
+	}
+	runCellCases(t, cases)
+}
+
+func TestCheckCellPostcode(t *testing.T) {
+	runCellCases(t, []cellCase{
+		{"SW1A 1AA", false, RulePostcode},
+		{"M1 1AE", false, RulePostcode},
+		{"B33 8TH", false, RulePostcode},
+		{"CR2 6XH", false, RulePostcode},
+		{"DN55 1PT", false, RulePostcode},
+		{"dn551pt", false, RulePostcode},
+		{"sw1a1aa", true, RulePostcode},
+		{"EC1A 1BB", false, RulePostcode},
+		{"W1A 0AX", false, RulePostcode},
+		{"GIR 0AA", false, RulePostcode},
+		{"12 High St, Leeds LS1 4AP", false, RulePostcode},
+		{"lives near (LS1 4AP)", false, RulePostcode},
+		// Not postcodes.
+		{"LS1", false, ""},
+		{"LS1 4", false, ""},
+		{"TEWV-01", false, ""},
+		{"P00123", false, ""},
+		{"R07", false, ""},
+		{"ab_12-x", false, ""},
+		{"AB12CD", false, ""},    // C is no inward letter
+		{"XY12AB", false, ""},    // XY is no postcode area
+		{"SW1A 1AAB", false, ""}, // not a whole word
+		{"XSW1A1AA", false, ""},
+		{"gas1_level", false, ""},
+		{"swemwbs7", false, ""},
+	})
+}
+
+func TestCheckCellEmail(t *testing.T) {
+	runCellCases(t, []cellCase{
+		{"jo.bloggs@example.nhs.uk", false, RuleEmail},
+		{"a@b.co", true, RuleEmail},
+		{"contact: x_y+z@mail.example.com.", false, RuleEmail},
+		{"O'Brien@example.org", false, RuleEmail},
+		{"@handle", false, ""},
+		{"user@localhost", false, ""},
+		{"a@b", false, ""},
+		{"x@y.1", false, ""},
+		{"team@", false, ""},
+		{"50@60%", false, ""},
+	})
+}
+
+func TestCheckCellPhone(t *testing.T) {
+	runCellCases(t, []cellCase{
+		{"01632 960001", false, RulePhone},
+		{"(01632) 960 001", false, RulePhone},
+		{"07700 900123", false, RulePhone},
+		{"07700-900-123", false, RulePhone},
+		{"07700900123", true, RulePhone},
+		{"020 7946 0958", false, RulePhone},
+		{"+44 7700 900123", false, RulePhone},
+		{"+447700900123", false, RulePhone},
+		{"+44 (0)20 7946 0958", false, RulePhone},
+		{"0044 20 7946 0958", false, RulePhone},
+		{"ring 0113 496 0000 after 5", false, RulePhone},
+		// Not phones.
+		{"0123456780", false, ""}, // a bare 10-digit run (failing the NHS check)
+		{"9434765918", false, ""}, // 10 digits failing the NHS check
+		{"1234567890", false, ""},
+		{"00123456789", false, ""},
+		{"012345678901", false, ""},
+		{"123456789012", false, ""},
+		{"+44 20 7946 095", false, ""},
+		{"01/02/2018 10:30", true, ""},
+	})
+}
+
+func TestCheckCellDateOfBirth(t *testing.T) {
+	dates := []string{
+		"14/03/1987", "1/3/87", "1987-03-14", "14-03-1987", "14.03.1987",
+		"03/14/1987", "14 March 1987", "14 Mar 1987", "14-Mar-87", "14 mar 1987",
+		"March 14, 1987", "14th March 1987", "born 14/03/1987 in Leeds",
+		"2018-03-14T10:00:00", "1 Sept 1960",
+	}
+	var cases []cellCase
+	for _, d := range dates {
+		cases = append(cases, cellCase{d, false, RuleDateOfBirth}, cellCase{d, true, ""})
+	}
+	for _, s := range []string{
+		"18-24", "65+", "2018", "1987", "6 months", "Month 3", "month6", "March 2018",
+		"14 March", "1.5", "3.14159", "32/13/2018", "2018-13-01", "2018-03", "14/03",
+		"non_binary", "not_stated", "12-2018", "1-2-345",
+	} {
+		cases = append(cases, cellCase{s, false, ""})
+	}
+	runCellCases(t, cases)
+}
+
+func TestCheckCellCleanValues(t *testing.T) {
+	// Values of a canonical export: none may be flagged.
+	for _, s := range []string{
+		"", "0", "1", "5", "42", "100", "-2", "+2", "18-24", "65+", "female", "non_binary",
+		"not_stated", "TEWV-01", "BDCT-02", "P00123", "R07", "ab_12-x", "baseline", "followup",
+		"month3", "researcher", "practitioner", "psychosis", "6 months", "Month 3", "Y", "N",
+		"Not stated – declined", "Rater 12", "2018", "P000123456", "HPFT-P-0001234",
+	} {
+		if rule, ok := CheckCell(s, false); ok {
+			t.Errorf("CheckCell(%q) = %q; want no rule", s, rule)
+		}
+	}
+}
+
+func TestCheckCellDoesNotAllocate(t *testing.T) {
+	cells := []string{"3", "TEWV-01", "943 476 5919", "SW1A 1AA", "jo@example.org", "07700 900123", "14 March 1987", "P00123"}
+	allocs := testing.AllocsPerRun(100, func() {
+		for _, c := range cells {
+			CheckCell(c, false)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("CheckCell allocates %v times per run; want 0", allocs)
+	}
+}
+
+func TestCheckHeader(t *testing.T) {
+	for _, h := range []string{
+		"Name", "name", "First name", "forename", "Forenames", "Surname", "LastName", "FULL_NAME",
+		"full name", "Patient Name", "Team name", "TeamName", "Address", "Address line 1", "address1",
+		"DOB", "D.O.B.", "dob", "PatientDOB", "Date of birth", "dateOfBirth", "Birth date", "NHS",
+		"NHS Number", "NHSNumber", "nhs_no", "NHS No.", "Email", "E-mail", "Postcode", "Mobile phone",
+		"Tel", "telephone", "Initials",
+	} {
+		if rule, ok := CheckHeader(h); !ok || rule != RuleIdentifyingHeader {
+			t.Errorf("CheckHeader(%q) = %q, %v; want %q", h, rule, ok, RuleIdentifyingHeader)
+		}
+	}
+	for _, h := range []string{
+		"participant_id", "team_code", "Team", "Wave", "Timepoint", "Interview date", "Age band",
+		"Gender", "Ethnic group", "Diagnosis", "Unnamed: 0", "gas1_level", "Rater role", "Rater ID",
+		"eq5d_vas", "Comments", "Lives alone", "Withdrawn", "Hotel", "Date rated", "",
+	} {
+		if rule, ok := CheckHeader(h); ok {
+			t.Errorf("CheckHeader(%q) = %q; want no rule", h, rule)
+		}
+	}
+}
+
+// nhsRef finds a valid, non-placeholder NHS number in s with regular
+// expressions: the reference FuzzCheckCell compares CheckCell against.
+var nhsRef = regexp.MustCompile(`^(\d{10}|\d{3}[ -]\d{3}[ -]\d{4})(?:\D|$)`)
+
+func refHasNHSNumber(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if i > 0 && s[i-1] >= '0' && s[i-1] <= '9' {
+			continue
+		}
+		m := nhsRef.FindStringSubmatch(s[i:])
+		if m == nil {
+			continue
+		}
+		d := strings.NewReplacer(" ", "", "-", "").Replace(m[1])
+		if c := refNHSCheckDigit(d[:9]); c >= 0 && int(d[9]-'0') == c && strings.Count(d, d[:1]) != 10 {
+			return true
+		}
+	}
+	return false
+}
+
+func FuzzCheckCell(f *testing.F) {
+	for _, s := range []string{"3", "943 476 5919", "SW1A 1AA", "jo@example.org", "07700 900123", "14 March 1987", "P00123", "18-24"} {
+		f.Add(s, false)
+	}
+	f.Fuzz(func(t *testing.T, s string, date bool) {
+		r1, ok1 := CheckCell(s, date)
+		r2, ok2 := CheckCell(s, date)
+		if r1 != r2 || ok1 != ok2 {
+			t.Fatalf("CheckCell(%q) not deterministic: %q/%v then %q/%v", s, r1, ok1, r2, ok2)
+		}
+		if ok1 != (r1 != "") {
+			t.Fatalf("CheckCell(%q) = %q, %v: a rule exactly when flagged", s, r1, ok1)
+		}
+		switch r1 {
+		case "", RuleNHSNumber, RulePostcode, RuleEmail, RulePhone, RuleDateOfBirth:
+		default:
+			t.Fatalf("CheckCell(%q) = unknown rule %q", s, r1)
+		}
+		if date && r1 == RuleDateOfBirth {
+			t.Fatalf("CheckCell(%q, true) = date_of_birth in a date column", s)
+		}
+		if rf, okf := CheckCell(s, false); date && ok1 && (!okf || (r1 != rf && rf != RuleDateOfBirth)) {
+			t.Fatalf("CheckCell(%q): %q in a date column but %q outside", s, r1, rf)
+		}
+		if want := refHasNHSNumber(s); want != (r1 == RuleNHSNumber) {
+			t.Fatalf("CheckCell(%q) = %q; the reference says NHS number %v", s, r1, want)
+		}
+	})
+}
+
+// benchCells is a realistic row mix: mostly small integers and codes.
+func benchCells() []string {
+	row := []string{"P000123", "TEWV-01", "baseline", "2018-03-14", "25-34", "female", "white", "1", "psychosis", "0"}
+	for i := 0; i < 75; i++ {
+		row = append(row, strconv.Itoa(i%5))
+	}
+	row[60], row[70] = "", "100"
+	return row
+}
+
+func BenchmarkPrivacyCheckCell(b *testing.B) {
+	row := benchCells()
+	b.ReportAllocs()
+	for b.Loop() {
+		for i, c := range row {
+			CheckCell(c, i == 3)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(row)), "ns/cell")
+}
+
+func BenchmarkPrivacyCheckCellText(b *testing.B) {
+	row := []string{
+		"Seen at home with her sister; next visit in 6 months, call back 2 weeks",
+		"Referred 2018 by GP practice B82005, team TEWV-01, reviewed 3 times",
+		"Goal: join the walking group on Tuesdays at 10.30 (Month 3 review)",
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, c := range row {
+			CheckCell(c, false)
+		}
+	}
+}

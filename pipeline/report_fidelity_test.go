@@ -1,0 +1,372 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"html"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// reportFidelityTestRatings is a small study: TEWV-01 rated in both periods,
+// the other intervention teams in month6 only (BDCT-01 also in month3),
+// HPFT-01 not at all, and one control team.
+//
+// Worked out by hand:
+//   - TEWV-01 month3: totals 24 and 25 → 24.5 = 51.0%, moderate.
+//   - TEWV-01 month6: totals 30, 33, 33 → 32 = 66.7%, moderate; lowest
+//     components cpf05 (4/3) and cpf11 (4/3), tied and so in code order, then
+//     cpf03 (2).
+//   - Other intervention teams in month6: BDCT-01 36 (75%), EPUT-01 24 (50%),
+//     AWP-01 9 × 3 + 3 × 2 = 33 (68.75%); median 68.75% → "68.8%", and TEWV-01
+//     is 66.67 − 68.75 = −2.08 → "−2.1 points" below it.
+//   - month3: only BDCT-01 of the other intervention teams: no comparison.
+func reportFidelityTestRatings() []fidelityTestRating {
+	c := fidelityTestConst
+	month3b := c(2)
+	month3b[0] = 3
+	awp := c(3)
+	awp[9], awp[10], awp[11] = 2, 2, 2
+	return []fidelityTestRating{
+		{"TEWV-01", "month3", "R01", "researcher", c(2)},
+		{"TEWV-01", "month3", "R02", "practitioner", month3b},
+		{"TEWV-01", "month6", "R01", "researcher", []int{3, 3, 2, 3, 1, 3, 3, 2, 3, 3, 1, 3}},
+		{"TEWV-01", "month6", "R02", "practitioner", []int{3, 4, 2, 3, 1, 3, 3, 3, 3, 3, 2, 3}},
+		{"TEWV-01", "month6", "R03", "practitioner", []int{4, 3, 2, 3, 2, 3, 3, 2, 3, 4, 1, 3}},
+		{"TEWV-02", "month3", "R09", "researcher", c(1)},
+		{"BDCT-01", "month3", "R11", "researcher", c(3)},
+		{"BDCT-01", "month6", "R11", "researcher", c(3)},
+		{"EPUT-01", "month6", "R21", "researcher", c(2)},
+		{"AWP-01", "month6", "R31", "researcher", awp},
+	}
+}
+
+// reportFidelityTestWarehouse commits a warehouse holding the ratings and
+// what Fidelity made of them, and returns the env and its generation folder.
+func reportFidelityTestWarehouse(t *testing.T) (Env, string) {
+	t.Helper()
+	env := fidelityTestEnv(t)
+	w, err := OpenWarehouse(t.TempDir(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := w.Begin(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fidelityTestWriteRatings(t, env, tx, reportFidelityTestRatings())
+	if err := Fidelity(context.Background(), env, tx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	gen, err := w.CurrentDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env, gen
+}
+
+func reportFidelityTestRender(t *testing.T, env Env, gen, team string) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := FidelityReport(context.Background(), env, gen, team, &buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+// reportFidelityTestSection is the text of the section with the given id,
+// tags removed and entities decoded.
+func reportFidelityTestSection(t *testing.T, page, id string) string {
+	t.Helper()
+	start := strings.Index(page, `id="`+id+`"`)
+	if start < 0 {
+		t.Fatalf("section %s missing", id)
+	}
+	rest := page[start:]
+	end := strings.Index(rest, "</section>")
+	if id == "summary" {
+		end = strings.Index(rest, "</header>")
+	}
+	if end < 0 {
+		t.Fatalf("section %s not closed", id)
+	}
+	text := regexp.MustCompile(`<[^>]*>`).ReplaceAllString(rest[:end], " ")
+	return strings.Join(strings.Fields(html.UnescapeString(text)), " ")
+}
+
+var reportFidelitySections = []string{"summary", "periods", "components", "change", "comparison", "focus", "raters", "how-to-read"}
+
+func TestFidelityReportContent(t *testing.T) {
+	env, gen := reportFidelityTestWarehouse(t)
+	page := reportFidelityTestRender(t, env, gen, "TEWV-01")
+
+	for _, id := range reportFidelitySections {
+		reportFidelityTestSection(t, page, id)
+	}
+	// Nothing from another team: no other team's code anywhere in the bytes
+	// (text, attributes or chart), and no rater ids.
+	for _, code := range env.Study.TeamCodes() {
+		if code != "TEWV-01" && strings.Contains(page, code) {
+			t.Errorf("the report of TEWV-01 mentions team %s", code)
+		}
+	}
+	for _, id := range []string{"R01", "R02", "R03", "R11"} {
+		if strings.Contains(page, id) {
+			t.Errorf("the report shows rater id %s", id)
+		}
+	}
+
+	checks := map[string][]string{
+		"summary": {"Team TEWV-01", "Tees, Esk and Wear Valleys NHS FT (TEWV)", "Arm intervention"}, // The latest period's headline.
+
+		"periods": {
+			"month3 24.5 of 48 51.0% moderate", // totals 24 and 25
+			"month6 32 of 48 66.7% moderate",   // totals 30, 33, 33
+			"0% 50% 75% 100%",                  // the thresholds marked on the bar
+		},
+		"components": {
+			// cpf05: month3 2, month6 (1 + 1 + 2) / 3 = 1.3; median of the other
+			// intervention teams' cpf05 in month6: 3, 2, 3 → 3.
+			"cpf05 Exposure to new ideas and interests 2.0 1.3 ▼ −0.7 3.0",
+			// cpf01: month3 (2 + 3) / 2 = 2.5, month6 (3 + 3 + 4) / 3 = 3.3;
+			// others 3, 2, 3 → 3.
+			"cpf01 Person-centred goals 2.5 3.3 ▲ +0.8 3.0",
+			// cpf10: others 3, 2, 2 → median 2.
+			"cpf10 Hope, motivation and responsibility 2.0 3.3 ▲ +1.3 2.0",
+		},
+		// 32 / 48 − 24.5 / 48 = 7.5 / 48 = 15.625 points, shown as 15.6.
+		"change": {"the total went from 24.5 to 32 (+7.5)", "51.0% to 66.7% of the maximum (+15.6 points)",
+			"The band stayed the same: moderate → moderate",
+		},
+		"comparison": {
+			"month3 51.0% not available —", "Not available: fewer than two other intervention teams were rated in that period.",
+			"month6 66.7% 68.8% −2.1 points",
+		},
+		"focus": {"Exposure to new ideas and interests (cpf05, mean 1.3 of 4)",
+			"Links with community assets (cpf11, mean 1.3 of 4)",
+			"Assessing social connections (cpf03, mean 2.0 of 4)",
+			"Try: Keep an up-to-date list of local activities"},
+		"raters": {
+			// 1 researcher, 1 practitioner in month3; 1 and 2 in month6.
+			"month3 <5 <5 <5 <5", "month6 <5 <5 <5 <5",
+		},
+		"how-to-read": {"high 75% or more (a total of 36 or more)", "moderate 50% to under 75% (a total from 24 to under 36)", "low under 50% (a total under 24)"},
+	}
+	for id, wants := range checks {
+		text := reportFidelityTestSection(t, page, id)
+		for _, want := range wants {
+			if !strings.Contains(text, want) {
+				t.Errorf("section %s lacks %q:\n%s", id, want, text)
+			}
+		}
+	}
+	if !strings.Contains(page, "&lt;5") {
+		t.Error(`no "<5" (escaped) in the page`)
+	}
+	// The headline names the latest period.
+	if text := reportFidelityTestSection(t, page, "summary"); strings.Contains(text, "month3 the team") {
+		t.Errorf("headline not about the latest period: %s", text)
+	}
+	if !strings.Contains(page, "In month6 the team scored 32 of 48 (66.7% of the maximum):") {
+		t.Error("headline missing")
+	}
+	// The focus list is in order: lowest first, ties by code.
+	focus := reportFidelityTestSection(t, page, "focus")
+	if i, j, k := strings.Index(focus, "cpf05"), strings.Index(focus, "cpf11"), strings.Index(focus, "cpf03"); !(i < j && j < k) {
+		t.Errorf("focus order wrong: %s", focus)
+	}
+	// Components up/down between periods: month3 is all 2 but cpf01 2.5; in
+	// month6 cpf03 stays at 2, cpf05 and cpf11 fall to 4/3, the other nine
+	// are 7/3 or more.
+	if text := reportFidelityTestSection(t, page, "change"); !strings.Contains(text, "Components: 9 up , 2 down , 1 the same") {
+		t.Errorf("component changes: %s", text)
+	}
+
+	if n := strings.Count(page, "<svg"); n != 1 {
+		t.Errorf("%d charts, want 1", n)
+	}
+	if strings.Contains(page, "<?xml") || strings.Contains(page, "<script") || strings.Contains(page, "http://") && !strings.Contains(page, "http://www.w3.org/") {
+		t.Error("page has an XML prologue, a script or a link")
+	}
+	for _, want := range []string{`<meta name="viewport"`, "@page { size: A4", "@media print"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if again := reportFidelityTestRender(t, env, gen, "TEWV-01"); again != page {
+		t.Error("two renderings of the same tables differ")
+	}
+}
+
+func TestFidelityReportOtherTeams(t *testing.T) {
+	env, gen := reportFidelityTestWarehouse(t)
+	// Not rated at all.
+	page := reportFidelityTestRender(t, env, gen, "HPFT-01")
+	if strings.Contains(page, "<svg") {
+		t.Error("a team without ratings has a chart")
+	}
+	if text := reportFidelityTestSection(t, page, "periods"); !strings.Contains(text, "month3 not rated — not rated 0") {
+		t.Errorf("not-rated periods: %s", text)
+	}
+	// HPFT-01's comparison in month6 uses the other three rated intervention
+	// teams (TEWV-01 66.67, BDCT-01 75, EPUT-01 50, AWP-01 68.75 → median of
+	// four = (66.67 + 68.75) / 2 = 67.7%).
+	if text := reportFidelityTestSection(t, page, "comparison"); !strings.Contains(text, "month6 not rated 67.7% —") {
+		t.Errorf("comparison for an unrated team: %s", text)
+	}
+	for _, code := range env.Study.TeamCodes() {
+		if code != "HPFT-01" && strings.Contains(page, code) {
+			t.Errorf("the report of HPFT-01 mentions team %s", code)
+		}
+	}
+	// A control team, rated once: no change yet, compared with all five
+	// intervention teams' median where available.
+	page = reportFidelityTestRender(t, env, gen, "TEWV-02")
+	if text := reportFidelityTestSection(t, page, "change"); !strings.Contains(text, "Only month3 has been rated so far") {
+		t.Errorf("change for one period: %s", text)
+	}
+	if text := reportFidelityTestSection(t, page, "periods"); !strings.Contains(text, "month3 12 of 48 25.0% low") {
+		t.Errorf("control team periods: %s", text)
+	}
+	// A control team is compared with all the intervention teams rated:
+	// in month3 TEWV-01 (51.04%) and BDCT-01 (75%), median 63.02%.
+	if text := reportFidelityTestSection(t, page, "comparison"); !strings.Contains(text, "Compared with the intervention teams") ||
+		!strings.Contains(text, "month3 25.0% 63.0% −38.0 points") {
+		t.Errorf("control team comparison: %s", text)
+	}
+
+	var buf bytes.Buffer
+	err := FidelityReport(context.Background(), env, gen, "XYZ-09", &buf)
+	if err == nil || !strings.Contains(err.Error(), "TEWV-01") {
+		t.Errorf("unknown team: %v", err)
+	}
+}
+
+func TestFidelityReportNeedsTables(t *testing.T) {
+	env := fidelityTestEnv(t)
+	err := FidelityReport(context.Background(), env, t.TempDir(), "TEWV-01", &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "cpi fidelity") {
+		t.Errorf("report without the fidelity tables: %v", err)
+	}
+}
+
+func TestWriteFidelityReports(t *testing.T) {
+	env := fidelityTestEnv(t)
+	w, err := OpenWarehouse(t.TempDir(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := w.Begin(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fidelityTestWriteRatings(t, env, tx, reportFidelityTestRatings())
+	if err := Fidelity(context.Background(), env, tx); err != nil {
+		t.Fatal(err)
+	}
+	stale := tx.Path("reports", "fidelity-OLD-01.html")
+	if err := os.WriteFile(stale, []byte("old"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFidelityReports(context.Background(), env, tx); err != nil {
+		t.Fatal(err)
+	}
+	for _, team := range env.Study.TeamCodes() {
+		p := tx.Path("reports", "fidelity-"+team+".html")
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o640 {
+			t.Errorf("%s has mode %v, want 0640", p, st.Mode().Perm())
+		}
+		b, _ := os.ReadFile(p)
+		var want bytes.Buffer
+		if err := FidelityReport(context.Background(), env, tx.Dir, team, &want); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b, want.Bytes()) {
+			t.Errorf("%s differs from FidelityReport's output", p)
+		}
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the report of a team the study no longer has was kept: %v", err)
+	}
+}
+
+// TestFidelityReportBrowser opens the report in headless Chromium at a
+// desktop and a phone width: no console errors, every section and the chart's
+// SVG in the DOM, and a screenshot of each for a person to look at (kept in
+// $CPI_SCREENSHOT_DIR when set).
+func TestFidelityReportBrowser(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		if _, err2 := os.Stat("/usr/bin/chromium"); err2 == nil {
+			chromium = "/usr/bin/chromium"
+		} else if os.Getenv("CI") == "true" {
+			t.Fatal("chromium is needed for the browser test in CI")
+		} else {
+			t.Skip("chromium not installed")
+		}
+	}
+	env, gen := reportFidelityTestWarehouse(t)
+	dir := t.TempDir()
+	page := filepath.Join(dir, "fidelity-TEWV-01.html")
+	if err := os.WriteFile(page, []byte(reportFidelityTestRender(t, env, gen, "TEWV-01")), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	url := "file://" + page
+	run := func(args ...string) (string, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+			"--disable-background-networking", "--disable-component-update", "--disable-sync",
+			"--user-data-dir=" + filepath.Join(dir, "profile")}
+		cmd := exec.CommandContext(ctx, chromium, append(append(base, args...), url)...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("chromium %v: %v\n%s", args, err, stderr.String())
+		}
+		return stdout.String(), stderr.String()
+	}
+	dom, logs := run("--enable-logging=stderr", "--v=0", "--dump-dom")
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, "Uncaught") || strings.Contains(line, ":CONSOLE(") || strings.Contains(line, "console") && strings.Contains(line, "rror") {
+			t.Errorf("console error: %s", line)
+		}
+	}
+	for _, id := range reportFidelitySections {
+		if !strings.Contains(dom, `id="`+id+`"`) {
+			t.Errorf("DOM lacks section %s", id)
+		}
+	}
+	if !regexp.MustCompile(`<figure class="chart">\s*<svg[^>]*role="img"`).MatchString(dom) {
+		t.Error("DOM lacks the component chart's <svg>")
+	}
+	keep := os.Getenv("CPI_SCREENSHOT_DIR")
+	for _, size := range []string{"1200,3000", "390,5600"} {
+		png := filepath.Join(dir, "fidelity-"+strings.Split(size, ",")[0]+".png")
+		run("--hide-scrollbars", "--screenshot="+png, "--window-size="+size)
+		st, err := os.Stat(png)
+		if err != nil || st.Size() < 10000 {
+			t.Errorf("screenshot at %s: %v", size, err)
+			continue
+		}
+		t.Logf("screenshot %s", png)
+		if keep != "" {
+			b, _ := os.ReadFile(png)
+			if err := os.WriteFile(filepath.Join(keep, filepath.Base(png)), b, 0o644); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+}

@@ -1,0 +1,1032 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"html/template"
+	"image/color"
+	"io"
+	"math"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/connectingpeople/cpi/schemas"
+	"github.com/connectingpeople/cpi/stats"
+)
+
+// StudyReport writes the study report (DESIGN §10) of the generation at
+// genDir to out: one self-contained HTML page with
+//
+//   - the participant flow (recruited → baseline → follow-up, withdrawn and
+//     lost) as a diagram by arm and a table by trust and arm, from flow;
+//   - baseline characteristics by arm (participants interviewed at
+//     baseline: counts and percentages of each level), from participants;
+//   - the outcomes table: every effects row (analysis, method, estimate,
+//     95% CI, p, df, n, teams, effect size, note);
+//   - a forest plot of the primary outcome by trust (y_fu ~ arm + y_baseline
+//     fitted within each trust by OLS with classical standard errors) and
+//     pooled (the primary CR2 estimate), as inline SVG;
+//   - the balance table of the primary outcome's weighted analysis;
+//   - fidelity by team: band and percentage per rating period.
+//
+// Disclosure control (DESIGN §10): every count of people from 1 to
+// study.Disclosure.MinCount − 1 is shown as "<5", with complementary
+// suppression so that no suppressed count can be recovered from the totals
+// shown beside it (SuppressCounts for the baseline table; the flow, whose
+// cells are linked by rows and columns, suppresses over all its sums at
+// once). Arm means of the balance covariates are left out: a proportion
+// times the arm's size would give a small count away.
+//
+// The page is deterministic (no clock; the same tables give the same
+// bytes) and everything from the tables is escaped. A table not written
+// yet gives a section saying so. StudyReport fails on unreadable tables.
+func StudyReport(ctx context.Context, env Env, genDir string, out io.Writer) error {
+	page, err := loadStudyReport(ctx, env, genDir)
+	if err != nil {
+		return fmt.Errorf("study report: %w", err)
+	}
+	if err := studyTemplate.Execute(out, page); err != nil {
+		return fmt.Errorf("study report: %w", err)
+	}
+	return nil
+}
+
+// WriteStudyReport writes the study report of the generation being
+// written to reports/study-report.html (0640, atomically), for cpi run. It
+// reads what compare wrote into tx, so it runs after it.
+func WriteStudyReport(ctx context.Context, env Env, tx *Tx) error {
+	return writeFileAtomic(tx.Path("reports", "study-report.html"), fileMode, func(w io.Writer) error {
+		return StudyReport(ctx, env, tx.Dir, w)
+	})
+}
+
+// WriteStudyReportFile writes the study report of the warehouse's committed
+// generation to path (0640, atomically): cpi report study.
+func WriteStudyReportFile(ctx context.Context, env Env, warehouse, path string) error {
+	w, err := OpenWarehouse(warehouse, false)
+	if err != nil {
+		return err
+	}
+	gen, err := w.CurrentDir()
+	if err != nil {
+		return err
+	}
+	if gen == "" {
+		return fmt.Errorf("warehouse %s has no committed generation yet (run cpi ingest or cpi run first)", warehouse)
+	}
+	return writeFileAtomic(path, fileMode, func(out io.Writer) error {
+		return StudyReport(ctx, env, gen, out)
+	})
+}
+
+// studyPage is what the study report template is given.
+type studyPage struct {
+	Study, Version, Hash string
+	MinCount             int
+	MaxSmall             int
+	Suppressed           string
+	Arms                 []string
+
+	HasFlow  bool
+	FlowArms []flowBox
+	FlowRows []flowLine
+
+	BaselineN    []string
+	BaselineCols int
+	BaselineVars []baselineVar
+
+	HasEffects bool
+	Outcomes   []outcomeBlock
+
+	Primary    string
+	Forest     template.HTML
+	ForestRows []forestLine
+
+	HasBalance bool
+	Balance    []balanceLine
+	BalanceESS string
+
+	Periods  []string
+	Fidelity []fidelityLine
+}
+
+// flowBox is one arm of the flow diagram; counts are already suppressed.
+type flowBox struct {
+	Arm                                                         string
+	Recruited, NotBaseline, Baseline, Followup, Withdrawn, Lost string
+}
+
+// flowLine is a row of the flow table.
+type flowLine struct {
+	Trust, Arm string
+	Total      bool
+	Cells      [6]string // recruited, not at baseline, baseline, followup, withdrawn, lost
+}
+
+type baselineVar struct {
+	Name   string
+	Levels []baselineLevel
+}
+
+type baselineLevel struct {
+	Level string
+	Cells []string // per arm: "12 (15.0%)" or "<5"
+}
+
+type outcomeBlock struct {
+	Outcome, Title string
+	Primary        bool
+	Rows           []outcomeLine
+	// Empty lists the distinct notes when no analysis of the outcome could
+	// be fitted, shown instead of a table of dashes.
+	Empty []string
+}
+
+type outcomeLine struct {
+	Analysis, Method, Term        string
+	Estimate, CI, P, DF, N, G, ES string
+	Note                          string
+}
+
+type forestLine struct {
+	Trust, Estimate, CI, Note string
+}
+
+type balanceLine struct {
+	Covariate, SMDU, SMDW, VR string
+	Flag                      bool // |SMD| after weighting > 0.1
+}
+
+type fidelityLine struct {
+	Team, Trust, Arm string
+	Periods          []fidelityCell
+}
+
+type fidelityCell struct {
+	Band, Pct, Class string
+}
+
+// loadStudyReport reads the tables and lays the page out.
+func loadStudyReport(ctx context.Context, env Env, genDir string) (*studyPage, error) {
+	s := env.Study
+	pg := &studyPage{
+		Study: s.Name, Version: env.Version, Hash: s.Hash[:min(12, len(s.Hash))], MinCount: s.Disclosure.MinCount, MaxSmall: s.Disclosure.MinCount - 1,
+		Suppressed: "<" + strconv.Itoa(s.Disclosure.MinCount), Arms: s.Arms[:min(2, len(s.Arms))],
+		Primary: s.Analysis.PrimaryOutcome, Periods: s.Periods,
+	}
+	flow, err := ReadFlowTable(ctx, genDir)
+	if err != nil {
+		return nil, err
+	}
+	pg.layoutFlow(s, flow)
+
+	outcomes := slices.Clone(s.Analysis.Outcomes)
+	if !slices.Contains(outcomes, s.Analysis.PrimaryOutcome) {
+		outcomes = append(outcomes, s.Analysis.PrimaryOutcome)
+	}
+	d, err := readCompareData(ctx, env, genDir, outcomes)
+	if err != nil {
+		return nil, err
+	}
+	pg.layoutBaseline(s, d)
+
+	effects, err := readEffectsTable(ctx, genDir)
+	if err != nil {
+		return nil, err
+	}
+	pg.layoutOutcomes(s, effects)
+	if err := pg.layoutForest(s, d, effects); err != nil {
+		return nil, err
+	}
+	if err := pg.layoutBalance(ctx, genDir); err != nil {
+		return nil, err
+	}
+	if err := pg.layoutFidelity(ctx, s, genDir); err != nil {
+		return nil, err
+	}
+	return pg, nil
+}
+
+// flowKeysOrdered lists trust × arm keys: trusts in study order (then
+// others), arms in study order (then others).
+func flowKeysOrdered(s *schemas.Study, flow map[FlowKey]FlowCounts) []FlowKey {
+	keys := make([]FlowKey, 0, len(flow))
+	for k := range flow {
+		keys = append(keys, k)
+	}
+	rank := func(list []string, v string) int {
+		if i := slices.Index(list, v); i >= 0 {
+			return i
+		}
+		return len(list)
+	}
+	trusts := s.TrustCodes()
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if ra, rb := rank(trusts, a.Trust), rank(trusts, b.Trust); ra != rb {
+			return ra < rb
+		}
+		if a.Trust != b.Trust {
+			return a.Trust < b.Trust
+		}
+		if ra, rb := rank(s.Arms, a.Arm), rank(s.Arms, b.Arm); ra != rb {
+			return ra < rb
+		}
+		return a.Arm < b.Arm
+	})
+	return keys
+}
+
+// layoutFlow builds the flow diagram and table with linked suppression.
+func (pg *studyPage) layoutFlow(s *schemas.Study, flow map[FlowKey]FlowCounts) {
+	if len(flow) == 0 {
+		return
+	}
+	pg.HasFlow = true
+	keys := flowKeysOrdered(s, flow)
+	var arms []string
+	for _, k := range keys {
+		if !slices.Contains(arms, k.Arm) {
+			arms = append(arms, k.Arm)
+		}
+	}
+	sort.SliceStable(arms, func(i, j int) bool {
+		ri, rj := slices.Index(s.Arms, arms[i]), slices.Index(s.Arms, arms[j])
+		if ri < 0 {
+			ri = len(s.Arms)
+		}
+		if rj < 0 {
+			rj = len(s.Arms)
+		}
+		return ri < rj
+	})
+	// Groups: the trust × arm rows, then one total per arm, then the overall
+	// total; six cells each.
+	type group struct {
+		trust, arm string
+		total      bool
+		c          FlowCounts
+	}
+	var groups []group
+	armTotal := map[string]*FlowCounts{}
+	var all FlowCounts
+	for _, k := range keys {
+		c := flow[k]
+		groups = append(groups, group{trust: k.Trust, arm: k.Arm, c: c})
+		if armTotal[k.Arm] == nil {
+			armTotal[k.Arm] = &FlowCounts{}
+		}
+		armTotal[k.Arm].add(c)
+		all.add(c)
+	}
+	armGroup := map[string]int{}
+	for _, a := range arms {
+		armGroup[a] = len(groups)
+		groups = append(groups, group{trust: "All trusts", arm: a, total: true, c: *armTotal[a]})
+	}
+	allGroup := len(groups)
+	groups = append(groups, group{trust: "All trusts", arm: "both arms", total: true, c: all})
+
+	const (
+		cR = iota
+		cNB
+		cB
+		cF
+		cW
+		cL
+	)
+	values := make([]int64, 6*len(groups))
+	for g, gr := range groups {
+		c := gr.c
+		copy(values[6*g:], []int64{c.Recruited, c.NotBaseline(), c.Baseline, c.Followup, c.Withdrawn, c.Lost})
+	}
+	var sums [][]int
+	for g := range groups {
+		sums = append(sums, []int{6*g + cR, 6*g + cB, 6*g + cNB}, []int{6*g + cB, 6*g + cF, 6*g + cW, 6*g + cL})
+	}
+	for st := 0; st < 6; st++ {
+		for _, a := range arms {
+			sum := []int{6*armGroup[a] + st}
+			for g, gr := range groups {
+				if !gr.total && gr.arm == a {
+					sum = append(sum, 6*g+st)
+				}
+			}
+			sums = append(sums, sum)
+		}
+		sum := []int{6*allGroup + st}
+		for _, a := range arms {
+			sum = append(sum, 6*armGroup[a]+st)
+		}
+		sums = append(sums, sum)
+	}
+	shown := suppressLinked(values, sums, s.Disclosure.MinCount)
+	for g, gr := range groups {
+		var cells [6]string
+		copy(cells[:], shown[6*g:6*g+6])
+		pg.FlowRows = append(pg.FlowRows, flowLine{Trust: gr.trust, Arm: gr.arm, Total: gr.total, Cells: cells})
+	}
+	for _, a := range arms {
+		c := shown[6*armGroup[a] : 6*armGroup[a]+6]
+		pg.FlowArms = append(pg.FlowArms, flowBox{Arm: a, Recruited: c[cR], NotBaseline: c[cNB], Baseline: c[cB], Followup: c[cF], Withdrawn: c[cW], Lost: c[cL]})
+	}
+}
+
+// suppressLinked applies disclosure control to counts linked by sums: each
+// sum lists a total's index, then its parts' indices. A count from 1 to
+// min−1 is suppressed (shown "<min"); then, until nothing changes, any sum
+// with exactly one suppressed member (which subtraction would recover) has
+// one more suppressed, shown as Complementary. The extra cell is a non-zero
+// part or the total, whichever starts the fewest new such sums (sums it is
+// in with nothing suppressed yet), then the smallest; so a column total is
+// preferred to a cell whose row is otherwise all shown. Zero is shown as 0.
+// It returns the counts as shown.
+func suppressLinked(values []int64, sums [][]int, min int) []string {
+	label := "<" + strconv.Itoa(min)
+	hidden := make([]bool, len(values))
+	for i, v := range values {
+		hidden[i] = v > 0 && v < int64(min)
+	}
+	in := make([][]int, len(values)) // sums each cell is in
+	for s, sum := range sums {
+		for _, i := range sum {
+			in[i] = append(in[i], s)
+		}
+	}
+	count := func(s int) int {
+		n := 0
+		for _, i := range sums[s] {
+			if hidden[i] {
+				n++
+			}
+		}
+		return n
+	}
+	for changed := true; changed; {
+		changed = false
+		for s, sum := range sums {
+			if count(s) != 1 {
+				continue
+			}
+			pick, pickCost := -1, 0
+			for _, i := range sum {
+				if hidden[i] || values[i] == 0 {
+					continue
+				}
+				cost := 0
+				for _, o := range in[i] {
+					if o != s && count(o) == 0 {
+						cost++
+					}
+				}
+				if pick < 0 || cost < pickCost || cost == pickCost && values[i] < values[pick] {
+					pick, pickCost = i, cost
+				}
+			}
+			if pick >= 0 {
+				hidden[pick] = true
+				changed = true
+			}
+		}
+	}
+	out := make([]string, len(values))
+	for i, v := range values {
+		switch {
+		case hidden[i] && v < int64(min):
+			out[i] = label
+		case hidden[i]:
+			out[i] = Complementary
+		default:
+			out[i] = strconv.FormatInt(v, 10)
+		}
+	}
+	return out
+}
+
+// Complementary is how the study report shows a count of min or more that
+// is suppressed so that a small count beside it cannot be recovered.
+const Complementary = "[c]"
+
+// layoutBaseline counts each demographic level by arm among the
+// participants interviewed at baseline.
+func (pg *studyPage) layoutBaseline(s *schemas.Study, d *compareData) {
+	arms := pg.Arms
+	n := make([]int64, len(arms))
+	type counter map[string][]int64
+	vars := []string{"age_band", "gender", "ethnicity", "living_alone", "diagnosis_group"}
+	counts := map[string]counter{}
+	for _, v := range vars {
+		counts[v] = counter{}
+	}
+	const missing = "not recorded"
+	for i := range d.parts {
+		p := &d.parts[i]
+		a := slices.Index(arms, p.arm)
+		if a < 0 || !p.interviewedBaseline {
+			continue
+		}
+		n[a]++
+		for _, v := range vars {
+			lv, num := p.covariate(v)
+			if v == "living_alone" {
+				switch {
+				case math.IsNaN(num):
+					lv = missing
+				case num == 1:
+					lv = "yes"
+				default:
+					lv = "no"
+				}
+			} else if lv == "" {
+				lv = missing
+			}
+			if counts[v][lv] == nil {
+				counts[v][lv] = make([]int64, len(arms))
+			}
+			counts[v][lv][a]++
+		}
+	}
+	pg.BaselineCols = len(arms) + 1
+	for a := range arms {
+		pg.BaselineN = append(pg.BaselineN, SuppressCount(n[a], s.Disclosure.MinCount))
+	}
+	for _, v := range vars {
+		levels := slices.Clone(s.Demographics[v])
+		if v == "living_alone" {
+			levels = []string{"yes", "no"}
+		}
+		var extra []string
+		for lv := range counts[v] {
+			if !slices.Contains(levels, lv) && lv != missing {
+				extra = append(extra, lv)
+			}
+		}
+		sort.Strings(extra)
+		levels = append(levels, extra...)
+		if _, ok := counts[v][missing]; ok {
+			levels = append(levels, missing)
+		}
+		bv := baselineVar{Name: v}
+		cells := make([][]string, len(levels))
+		for li := range levels {
+			cells[li] = make([]string, len(arms))
+		}
+		for a := range arms {
+			col := make([]int64, len(levels))
+			for li, lv := range levels {
+				if c := counts[v][lv]; c != nil {
+					col[li] = c[a]
+				}
+			}
+			shown, _ := SuppressCounts(col, n[a], s.Disclosure.MinCount)
+			for li := range levels {
+				cells[li][a] = shown[li]
+				if shown[li] != strconv.FormatInt(col[li], 10) && col[li] >= int64(s.Disclosure.MinCount) {
+					cells[li][a] = Complementary // suppressed beside a small count
+				}
+				if col[li] > 0 && shown[li] == strconv.FormatInt(col[li], 10) && n[a] > 0 {
+					cells[li][a] += fmt.Sprintf(" (%.1f%%)", 100*float64(col[li])/float64(n[a]))
+				}
+			}
+		}
+		for li, lv := range levels {
+			bv.Levels = append(bv.Levels, baselineLevel{Level: lv, Cells: cells[li]})
+		}
+		pg.BaselineVars = append(pg.BaselineVars, bv)
+	}
+}
+
+// effectsLine is a row of the effects table as the report reads it.
+type effectsLine struct {
+	analysis, outcome, method, term string
+	estimate, se, df, lo, hi, p, es float64
+	nObs, nClusters                 int32
+	esType, note                    string
+}
+
+func readEffectsTable(ctx context.Context, genDir string) ([]effectsLine, error) {
+	var out []effectsLine
+	err := ScanTable(ctx, genDir, "effects", func(rec arrow.RecordBatch) error {
+		cols, err := columns(rec, "analysis", "outcome", "method", "term", "estimate", "std_error", "df",
+			"ci_low", "ci_high", "p_value", "n_obs", "n_clusters", "effect_size", "effect_size_type", "note")
+		if err != nil {
+			return err
+		}
+		str := func(c, i int) string {
+			a := cols[c].(*array.String)
+			if a.IsNull(i) {
+				return ""
+			}
+			return a.Value(i)
+		}
+		num := func(c, i int) float64 {
+			a := cols[c].(*array.Float64)
+			if a.IsNull(i) {
+				return math.NaN()
+			}
+			return a.Value(i)
+		}
+		for i := 0; i < int(rec.NumRows()); i++ {
+			out = append(out, effectsLine{
+				analysis: str(0, i), outcome: str(1, i), method: str(2, i), term: str(3, i),
+				estimate: num(4, i), se: num(5, i), df: num(6, i), lo: num(7, i), hi: num(8, i), p: num(9, i),
+				nObs: cols[10].(*array.Int32).Value(i), nClusters: cols[11].(*array.Int32).Value(i),
+				es: num(12, i), esType: str(13, i), note: str(14, i),
+			})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// fmtNum shows a number with three decimals, "—" for null.
+func fmtNum(v float64, decimals int) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "—"
+	}
+	return strconv.FormatFloat(v, 'f', decimals, 64)
+}
+
+func fmtP(p float64) string {
+	if math.IsNaN(p) {
+		return "—"
+	}
+	if p < 0.001 {
+		return "<0.001"
+	}
+	return strconv.FormatFloat(p, 'f', 3, 64)
+}
+
+// layoutOutcomes groups the effects rows by outcome (study order), then
+// analysis (plan order) and method.
+func (pg *studyPage) layoutOutcomes(s *schemas.Study, effects []effectsLine) {
+	pg.HasEffects = len(effects) > 0
+	rank := func(list []string, v string) int {
+		if i := slices.Index(list, v); i >= 0 {
+			return i
+		}
+		return len(list)
+	}
+	var outcomes []string
+	for _, e := range effects {
+		if !slices.Contains(outcomes, e.outcome) {
+			outcomes = append(outcomes, e.outcome)
+		}
+	}
+	sort.SliceStable(outcomes, func(i, j int) bool {
+		return rank(s.Analysis.Outcomes, outcomes[i]) < rank(s.Analysis.Outcomes, outcomes[j])
+	})
+	for _, o := range outcomes {
+		var rows []effectsLine
+		for _, e := range effects {
+			if e.outcome == o {
+				rows = append(rows, e)
+			}
+		}
+		sort.SliceStable(rows, func(i, j int) bool {
+			ri, rj := rank(s.Analysis.Analyses, rows[i].analysis), rank(s.Analysis.Analyses, rows[j].analysis)
+			if ri != rj {
+				return ri < rj
+			}
+			mi, mj := rank(analysisMethods[rows[i].analysis], rows[i].method), rank(analysisMethods[rows[j].analysis], rows[j].method)
+			return mi < mj
+		})
+		title := o
+		if inst, _, ok := outcomeName(o); ok {
+			if in, ok := s.Instrument(inst); ok && in.Title != "" {
+				title = o + " — " + in.Title
+			}
+		}
+		blk := outcomeBlock{Outcome: o, Title: title, Primary: o == s.Analysis.PrimaryOutcome}
+		for _, e := range rows {
+			ci := "—"
+			if !math.IsNaN(e.lo) && !math.IsNaN(e.hi) {
+				ci = fmtNum(e.lo, 3) + " to " + fmtNum(e.hi, 3)
+			}
+			es := "—"
+			if !math.IsNaN(e.es) {
+				es = fmtNum(e.es, 3) + " " + strings.ReplaceAll(e.esType, "_", " ")
+			}
+			blk.Rows = append(blk.Rows, outcomeLine{
+				Analysis: e.analysis, Method: e.method, Term: e.term,
+				Estimate: fmtNum(e.estimate, 3), CI: ci, P: fmtP(e.p), DF: fmtNum(e.df, 1),
+				N: SuppressCount(int64(e.nObs), s.Disclosure.MinCount), G: strconv.Itoa(int(e.nClusters)),
+				ES: es, Note: reportNote(e.note),
+			})
+		}
+		empty := len(rows) > 0
+		for _, e := range rows {
+			empty = empty && math.IsNaN(e.estimate)
+		}
+		if empty {
+			for _, r := range blk.Rows {
+				if !slices.Contains(blk.Empty, r.Note) {
+					blk.Empty = append(blk.Empty, r.Note)
+				}
+			}
+			blk.Rows = nil
+		}
+		pg.Outcomes = append(pg.Outcomes, blk)
+	}
+}
+
+// dropCounts matches the "dropped 8 without follow-up, 3 withdrawn" clause
+// of an effects note.
+var dropCounts = regexp.MustCompile(`dropped [0-9]+ [^;,0-9]+(, [0-9]+ [^;,0-9]+)*`)
+
+// reportNote is an effects note for publication: the counts of people
+// dropped are left out (a small one could be recovered from n and the flow
+// table), keeping the reasons.
+func reportNote(note string) string {
+	return dropCounts.ReplaceAllStringFunc(note, func(m string) string {
+		parts := strings.Split(strings.TrimPrefix(m, "dropped "), ", ")
+		for i, p := range parts {
+			_, reason, _ := strings.Cut(p, " ")
+			parts[i] = reason
+		}
+		return "left out: participants " + strings.Join(parts, ", ")
+	})
+}
+
+// layoutForest fits the primary model within each trust and draws the
+// forest plot with the pooled primary CR2 estimate.
+func (pg *studyPage) layoutForest(s *schemas.Study, d *compareData, effects []effectsLine) error {
+	o := s.Analysis.PrimaryOutcome
+	hasBase := outcomeHasBaseline(s, o)
+	f := buildFrame(s, d, o, hasBase, nil)
+	type point struct {
+		label       string
+		est, lo, hi float64
+		ok, pooled  bool
+	}
+	var pts []point
+	level := 0.95
+	if l := s.Analysis.CILevel; l > 0 && l < 1 {
+		level = l
+	}
+	for _, trust := range strataOrder(s, f.trusts) {
+		var rows []int
+		for i, t := range f.trusts {
+			if t == trust {
+				rows = append(rows, i)
+			}
+		}
+		p := point{label: trust}
+		note := ""
+		k := 2
+		if hasBase {
+			k = 3
+		}
+		nArm := 0.0
+		for _, i := range rows {
+			nArm += f.arm[i]
+		}
+		switch {
+		case nArm < 2 || float64(len(rows))-nArm < 2:
+			note = "not estimable: needs participants in both arms"
+		case len(rows) <= k:
+			note = "not estimable: too few participants"
+		default:
+			x := mat.NewDense(len(rows), k, nil)
+			y := make([]float64, len(rows))
+			for r, i := range rows {
+				x.Set(r, 0, 1)
+				x.Set(r, 1, f.arm[i])
+				if hasBase {
+					x.Set(r, 2, f.yBase[i])
+				}
+				y[r] = f.yFU[i]
+			}
+			fit, err := stats.OLS(x, y, nil)
+			if err != nil {
+				note = "not estimable: " + err.Error()
+				break
+			}
+			ct := fit.CoefTest(1, level)
+			p.est, p.lo, p.hi, p.ok = ct.Estimate, ct.CILow, ct.CIHigh, true
+		}
+		pts = append(pts, p)
+		fl := forestLine{Trust: trust, Note: note, Estimate: "—", CI: "—"}
+		if p.ok {
+			fl.Estimate, fl.CI = fmtNum(p.est, 2), fmtNum(p.lo, 2)+" to "+fmtNum(p.hi, 2)
+		}
+		pg.ForestRows = append(pg.ForestRows, fl)
+	}
+	pooled := point{label: "Pooled (CR2)", pooled: true}
+	for _, e := range effects {
+		if e.analysis == analysisPrimary && e.outcome == o && e.method == "cr2" && !math.IsNaN(e.estimate) && !math.IsNaN(e.lo) {
+			pooled.est, pooled.lo, pooled.hi, pooled.ok = e.estimate, e.lo, e.hi, true
+		}
+	}
+	fl := forestLine{Trust: pooled.label, Estimate: "—", CI: "—"}
+	if pooled.ok {
+		fl.Estimate, fl.CI = fmtNum(pooled.est, 2), fmtNum(pooled.lo, 2)+" to "+fmtNum(pooled.hi, 2)
+	} else {
+		fl.Note = "not estimated (see the outcomes table)"
+	}
+	pg.ForestRows = append(pg.ForestRows, fl)
+	pts = append(pts, pooled)
+
+	// Draw: one row per trust from the top, the pooled diamond at the bottom.
+	p := plot.New()
+	reportFontStyle(p, vg.Points(13))
+	p.X.Label.Text = "Adjusted difference in " + o + ", " + s.Arms[0] + " − " + s.Arms[1] + " (95% CI)"
+	p.X.Label.TextStyle.Font.Size = vg.Points(12)
+	var ticks []plot.Tick
+	var xy plotter.XYs
+	var errs plotter.XErrors
+	minX, maxX := 0.0, 0.0
+	for i, pt := range pts {
+		yv := float64(len(pts) - 1 - i)
+		label := pt.label
+		if !pt.ok {
+			label += " (n/e)"
+		}
+		ticks = append(ticks, plot.Tick{Value: yv, Label: label})
+		if !pt.ok {
+			continue
+		}
+		minX, maxX = math.Min(minX, pt.lo), math.Max(maxX, pt.hi)
+		if pt.pooled {
+			poly, err := plotter.NewPolygon(plotter.XYs{{X: pt.lo, Y: yv}, {X: pt.est, Y: yv + 0.3}, {X: pt.hi, Y: yv}, {X: pt.est, Y: yv - 0.3}})
+			if err != nil {
+				return fmt.Errorf("forest plot: %w", err)
+			}
+			poly.Color = forestBlue
+			poly.LineStyle.Color = forestBlue
+			p.Add(poly)
+			continue
+		}
+		xy = append(xy, plotter.XY{X: pt.est, Y: yv})
+		errs = append(errs, struct{ Low, High float64 }{pt.est - pt.lo, pt.hi - pt.est})
+	}
+	zero, err := plotter.NewLine(plotter.XYs{{X: 0, Y: -0.6}, {X: 0, Y: float64(len(pts)) - 0.4}})
+	if err != nil {
+		return fmt.Errorf("forest plot: %w", err)
+	}
+	zero.LineStyle.Dashes = []vg.Length{vg.Points(3), vg.Points(3)}
+	zero.LineStyle.Color = forestGrey
+	p.Add(zero)
+	if len(xy) > 0 {
+		bars, err := plotter.NewXErrorBars(forestPoints{xy, errs})
+		if err != nil {
+			return fmt.Errorf("forest plot: %w", err)
+		}
+		bars.LineStyle.Width = vg.Points(1.5)
+		sc, err := plotter.NewScatter(xy)
+		if err != nil {
+			return fmt.Errorf("forest plot: %w", err)
+		}
+		sc.GlyphStyle.Shape = draw.BoxGlyph{}
+		sc.GlyphStyle.Radius = vg.Points(4)
+		sc.GlyphStyle.Color = forestBlue
+		p.Add(bars, sc)
+	}
+	pad := 0.08 * math.Max(maxX-minX, 1)
+	p.X.Min, p.X.Max = minX-pad, maxX+pad
+	p.Y.Min, p.Y.Max = -0.6, float64(len(pts))-0.4
+	p.Y.Tick.Marker = plot.ConstantTicks(ticks)
+	p.Y.Tick.Length = 0
+	p.Y.LineStyle.Width = 0
+	svg, err := plotSVG(p, vg.Points(520), vg.Points(float64(60+28*len(pts))), "Forest plot of the primary outcome by trust and pooled")
+	if err != nil {
+		return err
+	}
+	pg.Forest = svg
+	return nil
+}
+
+// forestPoints pairs the trusts' estimates with their interval half-widths.
+type forestPoints struct {
+	plotter.XYs
+	plotter.XErrors
+}
+
+var (
+	forestBlue = color.RGBA{R: 0x1f, G: 0x5f, B: 0xa8, A: 0xff}
+	forestGrey = color.RGBA{R: 0x80, G: 0x80, B: 0x80, A: 0xff}
+)
+
+// layoutBalance shows the primary outcome's weighted-analysis balance.
+func (pg *studyPage) layoutBalance(ctx context.Context, genDir string) error {
+	want := analysisWeighted + ":" + pg.Primary
+	var essI, essC, maxW float64
+	err := ScanTable(ctx, genDir, "balance", func(rec arrow.RecordBatch) error {
+		cols, err := columns(rec, "analysis", "covariate", "smd_unweighted", "smd_weighted", "variance_ratio", "ess_intervention", "ess_control", "max_weight")
+		if err != nil {
+			return err
+		}
+		num := func(c, i int) float64 {
+			a := cols[c].(*array.Float64)
+			if a.IsNull(i) {
+				return math.NaN()
+			}
+			return a.Value(i)
+		}
+		for i := 0; i < int(rec.NumRows()); i++ {
+			if cols[0].(*array.String).Value(i) != want {
+				continue
+			}
+			w := num(3, i)
+			pg.Balance = append(pg.Balance, balanceLine{
+				Covariate: cols[1].(*array.String).Value(i),
+				SMDU:      fmtNum(num(2, i), 3), SMDW: fmtNum(w, 3), VR: fmtNum(num(4, i), 2),
+				Flag: math.Abs(w) > 0.1,
+			})
+			essI, essC, maxW = num(5, i), num(6, i), num(7, i)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	pg.HasBalance = len(pg.Balance) > 0
+	if pg.HasBalance {
+		pg.BalanceESS = fmt.Sprintf("Kish effective sample size after weighting: %s %s, %s %s; largest weight %s.",
+			pg.Arms[0], fmtNum(essI, 1), pg.Arms[1], fmtNum(essC, 1), fmtNum(maxW, 2))
+	}
+	return nil
+}
+
+// layoutFidelity lists every team's band per rating period.
+func (pg *studyPage) layoutFidelity(ctx context.Context, s *schemas.Study, genDir string) error {
+	type rated struct{ band, pct string }
+	got := map[[2]string]rated{}
+	err := ScanTable(ctx, genDir, "fidelity", func(rec arrow.RecordBatch) error {
+		cols, err := columns(rec, "team", "period", "pct", "band")
+		if err != nil {
+			return err
+		}
+		pct, band := cols[2].(*array.Float64), cols[3].(*array.String)
+		for i := 0; i < int(rec.NumRows()); i++ {
+			r := rated{}
+			if band.IsValid(i) {
+				r.band = band.Value(i)
+			}
+			if pct.IsValid(i) {
+				r.pct = fmtNum(pct.Value(i), 0) + "%"
+			}
+			got[[2]string{cols[0].(*array.String).Value(i), cols[1].(*array.String).Value(i)}] = r
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	bandNames := make([]string, len(s.Fidelity.Bands))
+	for i, b := range s.Fidelity.Bands {
+		bandNames[i] = b.Name
+	}
+	for _, team := range s.Teams {
+		line := fidelityLine{Team: team.Code, Trust: team.Trust, Arm: team.Arm}
+		for _, period := range s.Periods {
+			r, ok := got[[2]string{team.Code, period}]
+			cell := fidelityCell{Band: "not rated", Class: "band-none"}
+			if ok && r.band != "" {
+				cell = fidelityCell{Band: r.band, Pct: r.pct, Class: studyBandClass(bandNames, r.band)}
+			}
+			line.Periods = append(line.Periods, cell)
+		}
+		pg.Fidelity = append(pg.Fidelity, line)
+	}
+	return nil
+}
+
+// studyBandClass is the CSS class of a band: band-high, band-moderate,
+// band-low for the default names, else band-<rank from the lowest>.
+func studyBandClass(names []string, band string) string {
+	switch band {
+	case "high", "moderate", "low":
+		return "band-" + band
+	}
+	if i := slices.Index(names, band); i >= 0 {
+		return "band-" + strconv.Itoa(min(len(names)-1-i, 5))
+	}
+	return "band-none"
+}
+
+var studyTemplate = template.Must(template.Must(template.New("page").Funcs(reportFuncs()).Parse(pageLayout)).Parse(studyTemplateText))
+
+const studyTemplateText = `{{define "title"}}Study report: {{.Study}}{{end}}
+{{define "content"}}
+<style>
+.flow { display: flex; flex-wrap: wrap; gap: 1rem; margin: .5rem 0 1rem; }
+.flow .arm { flex: 1 1 16rem; border: 1px solid var(--rule); border-radius: 4px; padding: .6rem; }
+.flow h3 { margin: 0 0 .5rem; text-transform: capitalize; }
+.flow .box { border: 2px solid var(--accent); border-radius: 4px; padding: .35rem .6rem; background: var(--soft); }
+.flow .box b { float: right; }
+.flow .down { text-align: center; color: var(--accent); font-size: 1.2rem; line-height: 1.4; }
+.flow .side { margin: .3rem 0 0 1.5rem; border: 1px dashed var(--muted); border-radius: 4px; padding: .25rem .6rem; font-size: .9rem; }
+.flow .side b { float: right; }
+tr.total td { font-weight: 600; background: var(--soft); }
+td.note { font-size: .82rem; max-width: 18rem; }
+tr.flag td { background: #fff3e0; }
+.flow .box, .flow .side, tr.total td, tr.flag td { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+</style>
+<header class="report">
+<p class="kicker">Study report</p>
+<h1>{{.Study}}</h1>
+<p class="muted">Quasi-experimental comparison of {{index .Arms 0}} and {{index .Arms 1}} teams. Counts from 1 to {{.MaxSmall}} are shown as {{.Suppressed}}; a larger count that would give one of them away by subtraction from a total is shown as [c].</p>
+</header>
+
+<section id="flow">
+<h2>Participant flow</h2>
+{{if .HasFlow}}
+<div class="flow">
+{{range .FlowArms}}<div class="arm">
+<h3>{{.Arm}}</h3>
+<div class="box">Recruited <b>{{.Recruited}}</b></div>
+<div class="side">Not interviewed at baseline <b>{{.NotBaseline}}</b></div>
+<div class="down" aria-hidden="true">↓</div>
+<div class="box">Interviewed at baseline <b>{{.Baseline}}</b></div>
+<div class="side">Withdrew <b>{{.Withdrawn}}</b></div>
+<div class="side">Lost to follow-up <b>{{.Lost}}</b></div>
+<div class="down" aria-hidden="true">↓</div>
+<div class="box">Followed up <b>{{.Followup}}</b></div>
+</div>
+{{end}}</div>
+<div class="scroll"><table>
+<caption>Participant flow by trust and arm</caption>
+<thead><tr><th>Trust</th><th>Arm</th><th class="num">Recruited</th><th class="num">Not interviewed at baseline</th><th class="num">Baseline</th><th class="num">Followed up</th><th class="num">Withdrew</th><th class="num">Lost</th></tr></thead>
+<tbody>
+{{range .FlowRows}}<tr{{if .Total}} class="total"{{end}}><td>{{.Trust}}</td><td>{{.Arm}}</td>{{range .Cells}}<td class="num">{{.}}</td>{{end}}</tr>
+{{end}}</tbody></table></div>
+<p class="note">Recruited = interviewed at baseline + not interviewed at baseline; interviewed at baseline = followed up + withdrew + lost. "Withdrew" counts participants interviewed at baseline who withdrew (anyone withdrawn is left out of every analysis); "lost" were interviewed at baseline and neither followed up nor withdrawn.</p>
+{{else}}<p>No flow table yet: run <code>cpi compare</code>.</p>{{end}}
+</section>
+
+<section id="baseline">
+<h2>Baseline characteristics by arm</h2>
+<p class="note">Participants interviewed at baseline; percentages of the arm.</p>
+<div class="scroll"><table>
+<thead><tr><th>Characteristic</th>{{range $i, $a := .Arms}}<th class="num">{{$a}} (n = {{index $.BaselineN $i}})</th>{{end}}</tr></thead>
+<tbody>
+{{range .BaselineVars}}<tr class="total"><td colspan="{{$.BaselineCols}}">{{.Name}}</td></tr>
+{{range .Levels}}<tr><td>{{.Level}}</td>{{range .Cells}}<td class="num">{{.}}</td>{{end}}</tr>
+{{end}}{{end}}</tbody></table></div>
+</section>
+
+<section id="outcomes">
+<h2>Outcomes</h2>
+{{if .HasEffects}}
+<p class="note">Estimates are adjusted differences, {{index .Arms 0}} minus {{index .Arms 1}} (for fidelity_dose: teams in the highest fidelity band minus the others), with 95% confidence intervals. primary: ANCOVA with CR2 cluster-robust errors and Satterthwaite df (cr2), and CR1 with G − 1 df (cr1); wild_bootstrap: wild cluster bootstrap-t with Webb weights (no df); mixed: random team intercept by REML (df by the between-within rule); change: change from baseline; weighted: propensity (ATE) weighted; fidelity_dose: exploratory. Effect sizes: Hedges' g, and partial η² on the cr1 row as in the pilot study.</p>
+{{range .Outcomes}}
+<h3>{{.Title}}{{if .Primary}} (primary outcome){{end}}</h3>
+{{if .Empty}}<p class="note">Not estimated:</p><ul class="note">{{range .Empty}}<li>{{.}}</li>{{end}}</ul>{{else}}
+<div class="scroll"><table>
+<thead><tr><th>Analysis</th><th>Method</th><th class="num">Estimate</th><th class="num">95% CI</th><th class="num">p</th><th class="num">df</th><th class="num">n</th><th class="num">Teams</th><th class="num">Effect size</th><th>Note</th></tr></thead>
+<tbody>
+{{range .Rows}}<tr><td>{{.Analysis}}{{if ne .Term "arm_intervention"}} ({{.Term}}){{end}}</td><td>{{.Method}}</td><td class="num">{{.Estimate}}</td><td class="num">{{.CI}}</td><td class="num">{{.P}}</td><td class="num">{{.DF}}</td><td class="num">{{.N}}</td><td class="num">{{.G}}</td><td class="num">{{.ES}}</td><td class="note">{{.Note}}</td></tr>
+{{end}}</tbody></table></div>{{end}}
+{{end}}
+{{else}}<p>No effects table yet: run <code>cpi compare</code>.</p>{{end}}
+</section>
+
+<section id="forest">
+<h2>Primary outcome by trust</h2>
+<figure class="chart">
+{{.Forest}}
+<figcaption>{{.Primary}}: adjusted difference within each trust and pooled (diamond: the primary analysis, CR2).</figcaption>
+</figure>
+<div class="scroll"><table>
+<thead><tr><th>Trust</th><th class="num">Estimate</th><th class="num">95% CI</th><th>Note</th></tr></thead>
+<tbody>
+{{range .ForestRows}}<tr><td>{{.Trust}}</td><td class="num">{{.Estimate}}</td><td class="num">{{.CI}}</td><td class="note">{{.Note}}</td></tr>
+{{end}}</tbody></table></div>
+<p class="note">Within each trust the model y_followup ~ arm + y_baseline is fitted by OLS with classical standard errors: a trust has one team per arm, so a cluster-robust error cannot be estimated there, and these intervals ignore the clustering of participants in teams (they are too narrow). The pooled estimate is the primary analysis across all trusts with CR2 errors. n/e: not estimable.</p>
+</section>
+
+<section id="balance">
+<h2>Covariate balance ({{.Primary}}, weighted analysis)</h2>
+{{if .HasBalance}}
+<div class="scroll"><table>
+<thead><tr><th>Covariate</th><th class="num">SMD before weighting</th><th class="num">SMD after weighting</th><th class="num">Variance ratio (weighted)</th></tr></thead>
+<tbody>
+{{range .Balance}}<tr{{if .Flag}} class="flag"{{end}}><td>{{.Covariate}}</td><td class="num">{{.SMDU}}</td><td class="num">{{.SMDW}}</td><td class="num">{{.VR}}</td></tr>
+{{end}}</tbody></table></div>
+<p class="note">{{.BalanceESS}} Standardised mean differences ({{index .Arms 0}} − {{index .Arms 1}}) over the pooled unweighted SD; highlighted rows have |SMD| above 0.1 after weighting. Arm means are in the warehouse's balance table and are left out here because a proportion times the arm size could reveal a small count.</p>
+{{else}}<p>No balance rows for this outcome.</p>{{end}}
+</section>
+
+<section id="fidelity">
+<h2>Fidelity by team</h2>
+<div class="scroll"><table>
+<thead><tr><th>Team</th><th>Trust</th><th>Arm</th>{{range .Periods}}<th>{{.}}</th>{{end}}</tr></thead>
+<tbody>
+{{range .Fidelity}}<tr><td>{{.Team}}</td><td>{{.Trust}}</td><td>{{.Arm}}</td>{{range .Periods}}<td><span class="badge {{.Class}}">{{.Band}}</span>{{if .Pct}} {{.Pct}}{{end}}</td>{{end}}</tr>
+{{end}}</tbody></table></div>
+</section>
+
+<footer class="report">cpi {{.Version}} · study definition {{.Hash}}</footer>
+{{end}}`

@@ -1,0 +1,298 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+var reportStudySections = []string{"flow", "baseline", "outcomes", "forest", "balance", "fidelity"}
+
+// reportStudyTestWarehouse is the reference data set (158 participants)
+// plus a few who withdrew, were lost or were never interviewed, one with a
+// gender level carrying markup, with Compare run over it.
+func reportStudyTestWarehouse(t *testing.T) (Env, string) {
+	t.Helper()
+	env := compareTestEnv(t)
+	ps, high := compareTestAncova(t)
+	ps = append(ps,
+		compareTestParticipant{id: "TEWV-X01", trust: "TEWV", team: "TEWV-01", arm: "intervention", ageBand: "18-24", gender: "male", diagnosis: "other", withdrawn: true, interviewedB: true, yBase: 3, yFU: math.NaN()},
+		compareTestParticipant{id: "EPUT-X02", trust: "EPUT", team: "EPUT-02", arm: "control", ageBand: "65+", gender: "<b>x</b>", diagnosis: "anxiety", interviewedB: true, yBase: 10, yFU: math.NaN()},
+		compareTestParticipant{id: "HPFT-X03", trust: "HPFT", team: "HPFT-02", arm: "control", yBase: math.NaN(), yFU: math.NaN()},
+	)
+	dir := compareTestRun(t, env, ps, compareTestBands(high))
+	return env, dir
+}
+
+func reportStudyTestRender(t *testing.T, env Env, dir string) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := StudyReport(context.Background(), env, dir, &buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+// reportStudyTestSection returns the markup of the section with the id.
+func reportStudyTestSection(t *testing.T, page, id string) string {
+	t.Helper()
+	start := strings.Index(page, `<section id="`+id+`">`)
+	if start < 0 {
+		t.Fatalf("no section %s", id)
+	}
+	end := strings.Index(page[start:], "</section>")
+	return page[start : start+end]
+}
+
+func TestStudyReportContent(t *testing.T) {
+	env, dir := reportStudyTestWarehouse(t)
+	page := reportStudyTestRender(t, env, dir)
+	if again := reportStudyTestRender(t, env, dir); again != page {
+		t.Error("two renderings of the same tables differ")
+	}
+	for _, id := range reportStudySections {
+		reportStudyTestSection(t, page, id)
+	}
+	if strings.Contains(page, "<b>x</b>") || !strings.Contains(page, "&lt;b&gt;x&lt;/b&gt;") {
+		t.Error("a level from the data is not escaped")
+	}
+
+	// Flow: TEWV intervention has 15 recruited, all interviewed at
+	// baseline; 14 followed up, 1 withdrew: the withdrawal is <5, and
+	// followed up is suppressed with it ([c]) so that 15 - 14 cannot give it
+	// away.
+	flow := reportStudyTestSection(t, page, "flow")
+	if !strings.Contains(flow, `<td>TEWV</td><td>intervention</td><td class="num">15</td><td class="num">0</td><td class="num">15</td><td class="num">[c]</td><td class="num">&lt;5</td><td class="num">0</td>`) {
+		t.Errorf("TEWV intervention flow row wrong:\n%s", flow)
+	}
+	// Control, all trusts: 82 recruited, 1 not interviewed at baseline (<5),
+	// 81 at baseline, 80 followed up, 1 lost (<5): recruited and followed up
+	// are hidden beside them. Both arms: 160 at baseline, 158 followed up.
+	for _, row := range []string{
+		`<td>All trusts</td><td>control</td><td class="num">[c]</td><td class="num">&lt;5</td><td class="num">81</td><td class="num">[c]</td><td class="num">0</td><td class="num">&lt;5</td>`,
+		`<td>All trusts</td><td>both arms</td><td class="num">[c]</td><td class="num">&lt;5</td><td class="num">160</td><td class="num">158</td><td class="num">&lt;5</td><td class="num">&lt;5</td>`,
+	} {
+		if !strings.Contains(flow, row) {
+			t.Errorf("flow lacks %s", row)
+		}
+	}
+	// No sum of the table may have exactly one hidden cell: checked on the
+	// rows and arm columns as shown.
+	rows := regexp.MustCompile(`<tr[^>]*><td>[^<]*</td><td>[^<]*</td>((?:<td class="num">[^<]*</td>){6})</tr>`).FindAllStringSubmatch(flow, -1)
+	if len(rows) != 13 {
+		t.Errorf("flow table has %d rows, want 10 trust x arm + 2 arm totals + 1 overall", len(rows))
+	}
+	for _, m := range rows {
+		cells := regexp.MustCompile(`<td class="num">([^<]*)</td>`).FindAllStringSubmatch(m[1], -1)
+		hid := func(i int) bool { return cells[i][1] == "&lt;5" || cells[i][1] == Complementary }
+		n1, n2 := 0, 0
+		for _, i := range []int{0, 1, 2} {
+			if hid(i) {
+				n1++
+			}
+		}
+		for _, i := range []int{2, 3, 4, 5} {
+			if hid(i) {
+				n2++
+			}
+		}
+		if n1 == 1 || n2 == 1 {
+			t.Errorf("flow row %s has a recoverable cell", m[0])
+		}
+	}
+
+	// Baseline: age band 18-24 has 14 participants in the reference data,
+	// plus TEWV-X01 (intervention). Counted independently from the CSV.
+	ps, _ := compareTestAncova(t)
+	var n, young [2]int
+	for _, p := range ps {
+		a := 0
+		if p.arm == "control" {
+			a = 1
+		}
+		n[a]++
+		if p.ageBand == "18-24" {
+			young[a]++
+		}
+	}
+	n[0]++
+	young[0]++
+	n[1]++ // EPUT-X02 interviewed at baseline; HPFT-X03 was not
+	base := reportStudyTestSection(t, page, "baseline")
+	for a, arm := range []string{"intervention", "control"} {
+		if !strings.Contains(base, fmt.Sprintf("%s (n = %d)", arm, n[a])) {
+			t.Errorf("baseline header lacks %s (n = %d)", arm, n[a])
+		}
+	}
+	want := fmt.Sprintf(`<td>18-24</td><td class="num">%d (%.1f%%)</td><td class="num">%d (%.1f%%)</td>`,
+		young[0], 100*float64(young[0])/float64(n[0]), young[1], 100*float64(young[1])/float64(n[1]))
+	if !strings.Contains(base, want) {
+		t.Errorf("baseline lacks %s", want)
+	}
+	// The markup gender is one person in control: <5, with a complementary
+	// suppression ([c]) of the smallest other gender count in control, male.
+	if !strings.Contains(base, `<td>&lt;b&gt;x&lt;/b&gt;</td><td class="num">0</td><td class="num">&lt;5</td>`) ||
+		!regexp.MustCompile(`<td>male</td><td class="num">\d+ \([0-9.]+%\)</td><td class="num">\[c\]</td>`).MatchString(base) {
+		t.Errorf("baseline gender suppression wrong:\n%s", base)
+	}
+
+	// Outcomes: the primary CR2 row with R's numbers (expected.json, as
+	// TestCompareAgainstR) rounded for display.
+	out := reportStudyTestSection(t, page, "outcomes")
+	if !strings.Contains(out, `<td>primary</td><td>cr2</td><td class="num">0.959</td><td class="num">-1.313 to 3.231</td><td class="num">0.307</td><td class="num">4.0</td><td class="num">158</td><td class="num">10</td><td class="num">0.190 hedges g</td>`) {
+		t.Errorf("outcomes lack the primary cr2 row")
+	}
+	if !strings.Contains(out, "partial eta2") || !strings.Contains(out, "wild_webb") || !strings.Contains(out, "icc=0.119") {
+		t.Error("outcomes lack cr1's partial eta2, the wild bootstrap or the mixed model's ICC")
+	}
+
+	// Forest: an svg, five trusts and the pooled CR2 estimate.
+	forest := reportStudyTestSection(t, page, "forest")
+	if !regexp.MustCompile(`<figure class="chart">\s*<svg role="img"`).MatchString(forest) {
+		t.Error("forest section has no inline svg")
+	}
+	if !strings.Contains(forest, `<td>Pooled (CR2)</td><td class="num">0.96</td><td class="num">-1.31 to 3.23</td>`) {
+		t.Error("forest table lacks the pooled estimate")
+	}
+	for _, tr := range env.Study.TrustCodes() {
+		if !strings.Contains(forest, "<td>"+tr+"</td>") {
+			t.Errorf("forest table lacks %s", tr)
+		}
+	}
+
+	bal := reportStudyTestSection(t, page, "balance")
+	if !strings.Contains(bal, `<td>living_alone</td><td class="num">0.201</td><td class="num">0.003</td>`) {
+		t.Error("balance lacks living_alone's SMDs (R: 0.2008 and 0.0028)")
+	}
+	fid := reportStudyTestSection(t, page, "fidelity")
+	if !strings.Contains(fid, `<td>TEWV-01</td><td>TEWV</td><td>intervention</td><td><span class="badge band-moderate">moderate</span> 60%</td><td><span class="badge band-high">high</span> 80%</td>`) {
+		t.Errorf("fidelity lacks TEWV-01's bands:\n%s", fid)
+	}
+}
+
+// TestSuppressLinked: a 2 × 2 table with row and column totals and a grand
+// total. The 3 is suppressed; its row and column each then need a second
+// suppressed cell, and the cells picked must themselves be covered.
+func TestSuppressLinked(t *testing.T) {
+	//      a   b  | row
+	// r1   3  10  | 13
+	// r2  20  30  | 50
+	// col 23  40  | 63
+	values := []int64{3, 10, 20, 30, 13, 50, 23, 40, 63}
+	sums := [][]int{{4, 0, 1}, {5, 2, 3}, {6, 0, 2}, {7, 1, 3}, {8, 4, 5}, {8, 6, 7}}
+	got := suppressLinked(values, sums, 5)
+	want := []string{"<5", "[c]", "[c]", "[c]", "13", "50", "23", "40", "63"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	for _, sum := range sums {
+		n := 0
+		for _, i := range sum {
+			if got[i] == "<5" || got[i] == Complementary {
+				n++
+			}
+		}
+		if n == 1 {
+			t.Errorf("sum %v has exactly one suppressed cell", sum)
+		}
+	}
+	// Nothing small: nothing hidden; zeros stay zeros.
+	if got := suppressLinked([]int64{0, 6, 6}, [][]int{{2, 0, 1}}, 5); strings.Join(got, " ") != "0 6 6" {
+		t.Errorf("got %v", got)
+	}
+}
+
+func TestWriteStudyReport(t *testing.T) {
+	env, dir := reportStudyTestWarehouse(t)
+	tx := &Tx{Dir: dir}
+	if err := WriteStudyReport(context.Background(), env, tx); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "reports", "study-report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != reportStudyTestRender(t, env, dir) {
+		t.Error("written report differs from the rendered one")
+	}
+	st, _ := os.Stat(filepath.Join(dir, "reports", "study-report.html"))
+	if st.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v, want 0640", st.Mode().Perm())
+	}
+}
+
+// TestStudyReportBrowser opens the report in headless Chromium: no console
+// errors, every section and the forest plot's svg in the DOM, and
+// screenshots at desktop and phone widths (CPI_SCREENSHOT_DIR keeps them).
+func TestStudyReportBrowser(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		if _, err2 := os.Stat("/usr/bin/chromium"); err2 == nil {
+			chromium = "/usr/bin/chromium"
+		} else if os.Getenv("CI") == "true" {
+			t.Fatal("chromium is needed for the browser test in CI")
+		} else {
+			t.Skip("chromium not installed")
+		}
+	}
+	env, gen := reportStudyTestWarehouse(t)
+	dir := t.TempDir()
+	page := filepath.Join(dir, "study-report.html")
+	if err := os.WriteFile(page, []byte(reportStudyTestRender(t, env, gen)), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	url := "file://" + page
+	run := func(args ...string) (string, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+			"--disable-background-networking", "--disable-component-update", "--disable-sync",
+			"--user-data-dir=" + filepath.Join(dir, "profile")}
+		cmd := exec.CommandContext(ctx, chromium, append(append(base, args...), url)...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("chromium %v: %v\n%s", args, err, stderr.String())
+		}
+		return stdout.String(), stderr.String()
+	}
+	dom, logs := run("--enable-logging=stderr", "--v=0", "--dump-dom")
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, "Uncaught") || strings.Contains(line, ":CONSOLE(") || strings.Contains(line, "console") && strings.Contains(line, "rror") {
+			t.Errorf("console error: %s", line)
+		}
+	}
+	for _, id := range reportStudySections {
+		if !strings.Contains(dom, `id="`+id+`"`) {
+			t.Errorf("DOM lacks section %s", id)
+		}
+	}
+	if !regexp.MustCompile(`<figure class="chart">\s*<svg[^>]*role="img"`).MatchString(dom) {
+		t.Error("DOM lacks the forest plot's <svg>")
+	}
+	keep := os.Getenv("CPI_SCREENSHOT_DIR")
+	for _, size := range []string{"1200,2400", "390,5200"} {
+		png := filepath.Join(dir, "study-"+strings.Split(size, ",")[0]+".png")
+		run("--hide-scrollbars", "--screenshot="+png, "--window-size="+size)
+		st, err := os.Stat(png)
+		if err != nil || st.Size() < 10000 {
+			t.Errorf("screenshot at %s: %v", size, err)
+			continue
+		}
+		t.Logf("screenshot %s", png)
+		if keep != "" {
+			b, _ := os.ReadFile(png)
+			if err := os.WriteFile(filepath.Join(keep, filepath.Base(png)), b, 0o644); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+}

@@ -1,0 +1,811 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/connectingpeople/cpi/schemas"
+)
+
+// MetaValueSetPrefix starts the scores table's key/value metadata entries
+// naming each value set used: cpi.valueset.<name> = "<title> version <version>".
+const MetaValueSetPrefix = "cpi.valueset."
+
+// Score computes every participant's instrument scores and the scales'
+// psychometrics (DESIGN §7, §8).
+//
+// It reads the item-level responses table (partitioned by trust; within a
+// partition, rows sorted by study_id, wave, instrument, item, its files in
+// path order) and rewrites two tables completely:
+//
+//   - scores, one file per trust (every trust of the study, and any other
+//     trust found in responses; a trust with no responses gets an empty
+//     file): one row per participant × wave × instrument asked at that wave ×
+//     scale, sorted by study_id, wave, instrument, scale. A participant-wave
+//     with no responses rows gets no rows. base is the participant's
+//     baseline value of the same scale at every wave (the value itself at
+//     baseline), chg = value − base after baseline. The table's metadata
+//     names every value set the study's instruments use.
+//   - reliability: per scale marked reliability, wave at which its
+//     instrument is asked and trust (and ALL, pooled): Cronbach's alpha over
+//     the complete cases with Feldt's 95% interval, the share of item
+//     answers missing, and the items whose corrected item–total correlation
+//     is negative.
+//
+// Scoring is driven by the instrument definitions alone (methods sum,
+// lookup, valueset, item, gas; see scoreInstrument); nothing depends on an
+// instrument's name. A blank answer to an item that declares a blank value
+// counts as that value; reverse-keyed items are scored min + max − value
+// (in sum, item and lookup scales and in reliability; value sets and GAS
+// use the codes as recorded).
+//
+// Memory follows the batch size and the number of trusts, not the number
+// of participants: one participant's answers are held at a time, trust
+// partitions are scored in parallel (up to GOMAXPROCS), and each writes its
+// own file. The one exception is reliability, which keeps the complete
+// cases' item values as int8 (one byte per item answer; see reliability.go).
+//
+// Problems that fail the stage: a responses file outside a trust=
+// partition or holding another trust's rows, rows not sorted by study_id,
+// a wave, instrument or item the study does not define, a value outside
+// its item's range, an instrument definition the scorer cannot use (a
+// lookup from a scale that is neither sum nor item, a lookup table of the
+// wrong length, a value set scale allowing missing dimensions, an item out
+// of int8 range in a reliability scale), read or write errors, and
+// cancellation. Problems that become nulls: a score with more items missing
+// than allowed (items_answered shows it), a lookup of a null raw score, an
+// index with a dimension missing, a GAS score with no goal levelled, a
+// chg without both values, an alpha with fewer than three complete cases
+// or a total that does not vary (the row is still written).
+func Score(ctx context.Context, env Env, tx *Tx) error {
+	plan, err := newScorePlan(env.Study)
+	if err != nil {
+		return fmt.Errorf("score: %w", err)
+	}
+	parts, err := scorePartitions(tx.Dir)
+	if err != nil {
+		return fmt.Errorf("score: %w", err)
+	}
+	trusts := env.Study.TrustCodes()
+	for t := range parts {
+		if !slices.Contains(trusts, t) {
+			trusts = append(trusts, t)
+		}
+	}
+	slices.Sort(trusts)
+
+	for _, name := range []string{"scores", "reliability"} {
+		if err := removeTable(tx, name); err != nil {
+			return fmt.Errorf("score: %w", err)
+		}
+	}
+	schema := tableSchema(env, "scores", plan.meta)
+	accs := make([]*relAcc, len(trusts))
+	errs := make([]error, len(trusts))
+	counts := make([]scoreCounts, len(trusts))
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	workers := min(runtime.GOMAXPROCS(0), len(trusts))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				job := newScoreJob(env, plan, schema, trusts[i])
+				errs[i] = job.run(ctx, tx, parts[trusts[i]])
+				if errs[i] != nil {
+					cancel()
+				}
+				accs[i], counts[i] = job.rel, job.counts
+			}
+		}()
+	}
+	for i := range trusts {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	// The first failure that is not the cancellation it caused.
+	var first error
+	for i, e := range errs {
+		if e == nil {
+			continue
+		}
+		e = fmt.Errorf("score trust %s: %w", trusts[i], e)
+		if first == nil || (errors.Is(first, context.Canceled) && !errors.Is(e, context.Canceled)) {
+			first = e
+		}
+	}
+	if first != nil {
+		return first
+	}
+	if err := writeReliability(ctx, env, tx, plan, trusts, accs); err != nil {
+		return fmt.Errorf("score: %w", err)
+	}
+	var total scoreCounts
+	for _, c := range counts {
+		total.participantWaves += c.participantWaves
+		total.rows += c.rows
+	}
+	env.log().Info("scored", "trusts", len(trusts), "participant_waves", total.participantWaves, "score_rows", total.rows)
+	return nil
+}
+
+// removeTable drops a table's files from the generation before a stage
+// rewrites it.
+func removeTable(tx *Tx, name string) error {
+	if err := os.RemoveAll(tx.Path("tables", name)); err != nil {
+		return fmt.Errorf("remove table %s: %w", name, err)
+	}
+	return nil
+}
+
+// scorePartitions groups the responses table's files by trust partition,
+// each partition's files in path order.
+func scorePartitions(genDir string) (map[string][]string, error) {
+	files, err := TableFiles(genDir, "responses")
+	if err != nil {
+		return nil, err
+	}
+	root := filepath.Join(genDir, "tables", "responses")
+	out := map[string][]string{}
+	for _, p := range files {
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return nil, err
+		}
+		dir, _, found := strings.Cut(filepath.ToSlash(rel), "/")
+		trust, ok := strings.CutPrefix(dir, "trust=")
+		if !found || !ok || trust == "" {
+			return nil, fmt.Errorf("responses file %s is not in a trust= partition", rel)
+		}
+		out[trust] = append(out[trust], p)
+	}
+	return out, nil
+}
+
+// scorePlan is the study's instruments compiled for scoring.
+type scorePlan struct {
+	waves    []string // definition order; waves[0] is the baseline
+	waveIdx  map[string]int
+	waveOut  []int // wave indices in output (byte) order
+	insts    []*instPlan
+	instIdx  map[string]int
+	instOut  []int // instrument indices in output (byte) order
+	rel      []relScale
+	meta     map[string]string
+	itemRef  map[string]int // item name → itemRefs (item names are unique in a study)
+	itemRefs []itemRef
+}
+
+// itemRef places an item: its instrument and its position there.
+type itemRef struct{ inst, item int }
+
+// instPlan is one instrument compiled for scoring.
+type instPlan struct {
+	name     string
+	items    []schemas.Item
+	itemIdx  map[string]int
+	asked    []bool // per wave
+	scales   []scalePlan
+	scaleOut []int // scale indices in output (byte) order
+}
+
+// scalePlan is one scale compiled for scoring.
+type scalePlan struct {
+	name, method   string
+	items          []int // item positions in instPlan.items
+	missingAllowed int
+	from           int       // lookup: the source scale
+	lowest         int       // lookup: the lowest possible raw score
+	table          []float64 // lookup
+	dec            [][]float64
+	rho            float64
+	goals          [][2]int // gas: level and weight item positions
+	reliability    bool
+}
+
+func newScorePlan(s *schemas.Study) (*scorePlan, error) {
+	if len(s.Waves) == 0 {
+		return nil, errors.New("the study defines no waves")
+	}
+	p := &scorePlan{waves: s.Waves, waveIdx: map[string]int{}, instIdx: map[string]int{}, meta: map[string]string{}, itemRef: map[string]int{}}
+	for i, w := range s.Waves {
+		p.waveIdx[w] = i
+		p.waveOut = append(p.waveOut, i)
+	}
+	slices.SortFunc(p.waveOut, func(a, b int) int { return strings.Compare(s.Waves[a], s.Waves[b]) })
+	for _, in := range s.Instruments {
+		ip, err := newInstPlan(s, in)
+		if err != nil {
+			return nil, fmt.Errorf("instrument %s: %w", in.Name, err)
+		}
+		p.instIdx[ip.name] = len(p.insts)
+		for k, it := range ip.items {
+			if _, dup := p.itemRef[it.Name]; dup {
+				return nil, fmt.Errorf("item %s belongs to two instruments", it.Name)
+			}
+			p.itemRef[it.Name] = len(p.itemRefs)
+			p.itemRefs = append(p.itemRefs, itemRef{inst: len(p.insts), item: k})
+		}
+		p.instOut = append(p.instOut, len(p.insts))
+		p.insts = append(p.insts, ip)
+		for _, sc := range in.Scales {
+			if sc.Method != "valueset" {
+				continue
+			}
+			vs := s.ValueSets[sc.ValueSet]
+			p.meta[MetaValueSetPrefix+vs.Name] = vs.Title + " version " + vs.Version
+		}
+	}
+	slices.SortFunc(p.instOut, func(a, b int) int { return strings.Compare(p.insts[a].name, p.insts[b].name) })
+	rel, err := newRelScales(p)
+	if err != nil {
+		return nil, err
+	}
+	p.rel = rel
+	return p, nil
+}
+
+func newInstPlan(s *schemas.Study, in *schemas.Instrument) (*instPlan, error) {
+	ip := &instPlan{name: in.Name, items: in.Items, itemIdx: map[string]int{}}
+	for i, it := range in.Items {
+		ip.itemIdx[it.Name] = i
+	}
+	for _, w := range s.Waves {
+		ip.asked = append(ip.asked, in.AskedAt(w))
+	}
+	pos := func(names []string) []int {
+		out := make([]int, len(names))
+		for i, n := range names {
+			out[i] = ip.itemIdx[n]
+		}
+		return out
+	}
+	for si := range in.Scales {
+		sc := &in.Scales[si]
+		sp := scalePlan{name: sc.Name, method: sc.Method, missingAllowed: sc.MissingAllowed, rho: sc.Rho, reliability: sc.Reliability}
+		switch sc.Method {
+		case "sum", "item":
+			sp.items = pos(in.ScaleItems(sc))
+		case "lookup":
+			from := slices.IndexFunc(ip.scales, func(x scalePlan) bool { return x.name == sc.From })
+			if from < 0 {
+				return nil, fmt.Errorf("scale %s: from %q is not an earlier scale", sc.Name, sc.From)
+			}
+			src := ip.scales[from]
+			if src.method != "sum" && src.method != "item" {
+				return nil, fmt.Errorf("scale %s: lookup from a %s scale is not supported (sum or item)", sc.Name, src.method)
+			}
+			lo, hi := 0, 0
+			for _, j := range src.items {
+				lo += in.Items[j].Min
+				hi += in.Items[j].Max
+			}
+			if len(sc.Table) != hi-lo+1 {
+				return nil, fmt.Errorf("scale %s: table has %d entries for raw scores %d..%d", sc.Name, len(sc.Table), lo, hi)
+			}
+			sp.from, sp.lowest, sp.table = from, lo, sc.Table
+			sp.items = src.items
+		case "valueset":
+			if sc.MissingAllowed != 0 {
+				return nil, fmt.Errorf("scale %s: a value set index cannot allow missing dimensions", sc.Name)
+			}
+			vs, ok := s.ValueSets[sc.ValueSet]
+			if !ok {
+				return nil, fmt.Errorf("scale %s: value set %q not loaded", sc.Name, sc.ValueSet)
+			}
+			sp.items = pos(in.ScaleItems(sc))
+			for _, j := range sp.items {
+				it := in.Items[j]
+				d := vs.Dimensions[it.Name]
+				if len(d) != it.Max-it.Min+1 {
+					return nil, fmt.Errorf("scale %s: value set %s has no %d levels for %s", sc.Name, vs.Name, it.Max-it.Min+1, it.Name)
+				}
+				sp.dec = append(sp.dec, d)
+			}
+		case "gas":
+			for _, g := range sc.Goals {
+				l, ok1 := ip.itemIdx[g.Level]
+				w, ok2 := ip.itemIdx[g.Weight]
+				if !ok1 || !ok2 {
+					return nil, fmt.Errorf("scale %s: goal items %s, %s are not items", sc.Name, g.Level, g.Weight)
+				}
+				sp.goals = append(sp.goals, [2]int{l, w})
+				sp.items = append(sp.items, l)
+			}
+		default:
+			return nil, fmt.Errorf("scale %s: unknown method %q", sc.Name, sc.Method)
+		}
+		ip.scaleOut = append(ip.scaleOut, len(ip.scales))
+		ip.scales = append(ip.scales, sp)
+	}
+	slices.SortFunc(ip.scaleOut, func(a, b int) int { return strings.Compare(ip.scales[a].name, ip.scales[b].name) })
+	return ip, nil
+}
+
+// scaleResult is one scale's score for one participant-wave.
+type scaleResult struct {
+	value    float64
+	ok       bool // value is not null
+	answered int32
+	total    int32
+	prorated bool
+}
+
+// answers is one participant-wave's answers to one instrument.
+type answers struct {
+	val []int32
+	ok  []bool // answered (the value was not blank)
+}
+
+// get is an item's scored code: the answer, or the item's blank value when
+// it declares one; ok false when missing.
+func (a *answers) get(ip *instPlan, j int) (int32, bool) {
+	if a.ok[j] {
+		return a.val[j], true
+	}
+	if b := ip.items[j].Blank; b != nil {
+		return int32(*b), true
+	}
+	return 0, false
+}
+
+// keyed is get with a reverse-keyed item turned: min + max − value.
+func (a *answers) keyed(ip *instPlan, j int) (int32, bool) {
+	v, ok := a.get(ip, j)
+	if ok && ip.items[j].Reverse {
+		v = int32(ip.items[j].Min+ip.items[j].Max) - v
+	}
+	return v, ok
+}
+
+// scoreInstrument scores every scale of one instrument from a
+// participant-wave's answers into out (one per scale, definition order).
+//
+//   - sum: k of the n items answered; with n − k ≤ missing_allowed (and
+//     k > 0) the value is the person-mean prorated total sum·n/k (computed
+//     from the exact integer sum·n with a single rounding, so a prorated
+//     total that is exactly x.5 stays x.5), prorated when k < n; else null.
+//   - lookup: the source scale's value rounded half up, then Table[raw −
+//     lowest possible raw]; null when the raw score is null.
+//   - valueset: 1 − Σ decrement[item][level − min] over every dimension;
+//     null when any is missing.
+//   - item: the item's value.
+//   - gas: t = 50 + 10 Σwx / √((1−ρ)Σw² + ρ(Σw)²) over the goals with a
+//     level (a blank weight counts as the weight item's blank value); null
+//     when no goal has one.
+func scoreInstrument(ip *instPlan, a *answers, out []scaleResult) error {
+	for si := range ip.scales {
+		sp := &ip.scales[si]
+		r := scaleResult{total: int32(len(sp.items))}
+		switch sp.method {
+		case "sum":
+			var sum int64
+			for _, j := range sp.items {
+				if v, ok := a.keyed(ip, j); ok {
+					sum += int64(v)
+					r.answered++
+				}
+			}
+			n, k := int64(len(sp.items)), int64(r.answered)
+			switch {
+			case k == n:
+				r.value, r.ok = float64(sum), true
+			case k > 0 && n-k <= int64(sp.missingAllowed):
+				r.value, r.ok, r.prorated = float64(sum*n)/float64(k), true, true
+			}
+		case "item":
+			if v, ok := a.keyed(ip, sp.items[0]); ok {
+				r.value, r.ok, r.answered = float64(v), true, 1
+			}
+		case "lookup":
+			src := out[sp.from]
+			r.answered, r.total, r.prorated = src.answered, src.total, src.prorated
+			if src.ok {
+				i := int(math.Floor(src.value+0.5)) - sp.lowest
+				if i < 0 || i >= len(sp.table) {
+					return fmt.Errorf("scale %s.%s: raw score outside the lookup table", ip.name, sp.name)
+				}
+				r.value, r.ok = sp.table[i], true
+			}
+		case "valueset":
+			var dec float64
+			for d, j := range sp.items {
+				v, ok := a.get(ip, j)
+				if !ok {
+					continue
+				}
+				r.answered++
+				dec += sp.dec[d][int(v)-ip.items[j].Min]
+			}
+			if r.answered == r.total {
+				r.value, r.ok = 1-dec, true
+			}
+		case "gas":
+			var sw, sw2, swx float64
+			for _, g := range sp.goals {
+				x, ok := a.get(ip, g[0])
+				if !ok {
+					continue
+				}
+				w, ok := a.get(ip, g[1])
+				if !ok {
+					continue
+				}
+				r.answered++
+				sw += float64(w)
+				sw2 += float64(w) * float64(w)
+				swx += float64(w) * float64(x)
+			}
+			den := (1-sp.rho)*sw2 + sp.rho*sw*sw
+			if r.answered > 0 && den > 0 {
+				r.value, r.ok = 50+10*swx/math.Sqrt(den), true
+			}
+		}
+		out[si] = r
+	}
+	return nil
+}
+
+// scoreCounts is what one trust's scoring did, for the log.
+type scoreCounts struct {
+	participantWaves int64
+	rows             int64
+}
+
+// scoreJob scores one trust partition.
+type scoreJob struct {
+	env    Env
+	plan   *scorePlan
+	schema *arrow.Schema
+	trust  string
+	col    [13]int
+	rel    *relAcc
+	counts scoreCounts
+	names  map[string]int // interned team and arm codes: index into strs
+	strs   []string
+
+	// The participant being read.
+	id     string
+	waves  []scoreWave
+	result [][][]scaleResult // [wave][instrument][scale]
+}
+
+// scoreWave is one participant-wave's answers.
+type scoreWave struct {
+	present   bool
+	team, arm string
+	ans       []answers // per instrument
+}
+
+func newScoreJob(env Env, plan *scorePlan, schema *arrow.Schema, trust string) *scoreJob {
+	tb := env.Study.Tables.Table("scores")
+	j := &scoreJob{env: env, plan: plan, schema: schema, trust: trust, rel: newRelAcc(plan), names: map[string]int{}}
+	for i, c := range []string{"study_id", "wave", "instrument", "scale", "trust", "team", "arm", "value", "items_answered", "items_total", "prorated", "base", "chg"} {
+		j.col[i] = colIndex(tb, c)
+	}
+	j.waves = make([]scoreWave, len(plan.waves))
+	j.result = make([][][]scaleResult, len(plan.waves))
+	for w := range j.waves {
+		j.waves[w].ans = make([]answers, len(plan.insts))
+		j.result[w] = make([][]scaleResult, len(plan.insts))
+		for i, ip := range plan.insts {
+			j.waves[w].ans[i] = answers{val: make([]int32, len(ip.items)), ok: make([]bool, len(ip.items))}
+			j.result[w][i] = make([]scaleResult, len(ip.scales))
+		}
+	}
+	return j
+}
+
+// intern numbers a team or arm code read from a batch (whose memory is
+// released with it): j.strs[intern(s)] is a stable copy.
+func (j *scoreJob) intern(s string) int {
+	if i, ok := j.names[s]; ok {
+		return i
+	}
+	j.strs = append(j.strs, strings.Clone(s))
+	j.names[j.strs[len(j.strs)-1]] = len(j.strs) - 1
+	return len(j.strs) - 1
+}
+
+// responseColumns are the responses columns Score reads.
+var responseColumns = []string{"study_id", "wave", "instrument", "item", "trust", "team", "arm", "value"}
+
+func (j *scoreJob) run(ctx context.Context, tx *Tx, files []string) error {
+	tf, err := tx.CreateTableFile(j.schema, "scores", "trust", j.trust, "data")
+	if err != nil {
+		return err
+	}
+	rw := NewRowWriter(j.schema, tf)
+	err = func() error {
+		for _, p := range files {
+			if err := scoreScanFile(ctx, p, responseColumns, responseColumns[1:7], func(cols []arrow.Array) error { return j.batch(rw, cols) }); err != nil {
+				return fmt.Errorf("read responses: %w", err)
+			}
+		}
+		if j.id != "" {
+			return j.flush(rw)
+		}
+		return nil
+	}()
+	if err != nil {
+		rw.Abort()
+		return err
+	}
+	if err := rw.Close(); err != nil {
+		return fmt.Errorf("write scores: %w", err)
+	}
+	return nil
+}
+
+// batch takes one record batch of responses. The low-cardinality string
+// columns are read dictionary-encoded and mapped to codes once per
+// distinct value (see scoreCodes); study_id is read as plain strings.
+func (j *scoreJob) batch(rw *RowWriter, cols []arrow.Array) error {
+	sid, ok := cols[0].(*array.String)
+	if !ok {
+		return errors.New("responses column study_id is not a string")
+	}
+	val, ok := cols[7].(*array.Int32)
+	if !ok {
+		return errors.New("responses column value is not an int32")
+	}
+	p := j.plan
+	var code [6]scoreCodes
+	lookups := [6]func(string) int{
+		func(s string) int { return mapIndex(p.waveIdx, s) },
+		func(s string) int { return mapIndex(p.instIdx, s) },
+		func(s string) int { return mapIndex(p.itemRef, s) },
+		func(s string) int {
+			if s == j.trust {
+				return 0
+			}
+			return -1
+		},
+		j.intern,
+		j.intern,
+	}
+	for k := range code {
+		if err := code[k].init(cols[k+1], lookups[k]); err != nil {
+			return fmt.Errorf("responses column %s: %w", responseColumns[k+1], err)
+		}
+	}
+	for r := 0; r < sid.Len(); r++ {
+		if id := sid.Value(r); id != j.id {
+			if j.id != "" {
+				if id < j.id {
+					return errors.New("responses are not sorted by study_id")
+				}
+				if err := j.flush(rw); err != nil {
+					return err
+				}
+			}
+			j.start(strings.Clone(id))
+		}
+		w, in, ref := code[0].at(r), code[1].at(r), code[2].at(r)
+		switch {
+		case w < 0:
+			return errors.New("responses name a wave the study does not define")
+		case in < 0:
+			return errors.New("responses name an instrument the study does not define")
+		case ref < 0 || p.itemRefs[ref].inst != in:
+			return fmt.Errorf("responses name an item that is not an item of %s", p.insts[in].name)
+		case code[3].at(r) < 0:
+			return errors.New("a responses partition holds rows of another trust")
+		}
+		sw := &j.waves[w]
+		if !sw.present {
+			sw.present = true
+			sw.team = j.strs[code[4].at(r)]
+			sw.arm = j.strs[code[5].at(r)]
+		}
+		if val.IsNull(r) {
+			continue
+		}
+		v := val.Value(r)
+		ip, it := p.insts[in], p.itemRefs[ref].item
+		if d := ip.items[it]; int(v) < d.Min || int(v) > d.Max {
+			return fmt.Errorf("a value of %s.%s is outside its range", ip.name, d.Name)
+		}
+		a := &sw.ans[in]
+		a.val[it], a.ok[it] = v, true
+	}
+	return nil
+}
+
+func mapIndex(m map[string]int, s string) int {
+	if i, ok := m[s]; ok {
+		return i
+	}
+	return -1
+}
+
+// scoreCodes turns a string column of one batch into small integer codes:
+// for a dictionary-encoded column, lookup runs once per dictionary entry;
+// for a plain one, once per run of equal values.
+type scoreCodes struct {
+	dict   *array.Dictionary
+	codes  []int
+	plain  *array.String
+	lookup func(string) int
+	last   string
+	lastC  int
+	primed bool
+}
+
+func (c *scoreCodes) init(a arrow.Array, lookup func(string) int) error {
+	*c = scoreCodes{lookup: lookup}
+	switch a := a.(type) {
+	case *array.Dictionary:
+		vals, ok := a.Dictionary().(*array.String)
+		if !ok {
+			return errors.New("dictionary values are not strings")
+		}
+		c.dict = a
+		c.codes = make([]int, vals.Len())
+		for i := range c.codes {
+			c.codes[i] = lookup(vals.Value(i))
+		}
+	case *array.String:
+		c.plain = a
+	default:
+		return errors.New("not a string column")
+	}
+	return nil
+}
+
+// at is row r's code (-1: unknown).
+func (c *scoreCodes) at(r int) int {
+	if c.dict != nil {
+		if c.dict.IsNull(r) {
+			return -1
+		}
+		return c.codes[c.dict.GetValueIndex(r)]
+	}
+	s := c.plain.Value(r)
+	if !c.primed || s != c.last {
+		c.last, c.lastC, c.primed = strings.Clone(s), c.lookup(s), true
+	}
+	return c.lastC
+}
+
+// start clears the participant buffer for the next participant.
+func (j *scoreJob) start(id string) {
+	j.id = id
+	for w := range j.waves {
+		sw := &j.waves[w]
+		if !sw.present {
+			continue
+		}
+		sw.present = false
+		for i := range sw.ans {
+			clear(sw.ans[i].ok)
+		}
+	}
+}
+
+// flush scores the participant held and writes their rows: waves,
+// instruments and scales in byte order.
+func (j *scoreJob) flush(rw *RowWriter) error {
+	p := j.plan
+	for w := range p.waves {
+		sw := &j.waves[w]
+		if !sw.present {
+			continue
+		}
+		j.counts.participantWaves++
+		for i, ip := range p.insts {
+			if !ip.asked[w] {
+				continue
+			}
+			if err := scoreInstrument(ip, &sw.ans[i], j.result[w][i]); err != nil {
+				return err
+			}
+		}
+		j.rel.add(p, w, sw.ans)
+	}
+	c := &j.col
+	base := &j.waves[0]
+	for _, w := range p.waveOut {
+		sw := &j.waves[w]
+		if !sw.present {
+			continue
+		}
+		for _, i := range p.instOut {
+			ip := p.insts[i]
+			if !ip.asked[w] {
+				continue
+			}
+			for _, si := range ip.scaleOut {
+				r := j.result[w][i][si]
+				var b scaleResult
+				if base.present && ip.asked[0] {
+					b = j.result[0][i][si]
+				}
+				rw.Str(c[0], j.id)
+				rw.Str(c[1], p.waves[w])
+				rw.Str(c[2], ip.name)
+				rw.Str(c[3], ip.scales[si].name)
+				rw.Str(c[4], j.trust)
+				rw.Str(c[5], sw.team)
+				rw.Str(c[6], sw.arm)
+				rw.Float64(c[7], r.value, r.ok)
+				rw.Int32(c[8], r.answered, true)
+				rw.Int32(c[9], r.total, true)
+				rw.Bool(c[10], r.prorated)
+				rw.Float64(c[11], b.value, b.ok)
+				rw.Float64(c[12], r.value-b.value, w != 0 && r.ok && b.ok)
+				j.counts.rows++
+				if err := rw.RowDone(); err != nil {
+					return fmt.Errorf("write scores: %w", err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// scoreScanFile reads the named columns of one Parquet file in record
+// batches, in the order named, the columns in dictNames as dictionary
+// arrays (ScanTable reads every column as plain arrays; the responses
+// table's source columns are not needed here).
+func scoreScanFile(ctx context.Context, path string, names, dictNames []string, fn func(cols []arrow.Array) error) error {
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return err
+	}
+	defer pf.Close()
+	idx := make([]int, len(names))
+	for i, n := range names {
+		idx[i] = pf.MetaData().Schema.ColumnIndexByName(n)
+		if idx[i] < 0 {
+			return fmt.Errorf("column %s missing", n)
+		}
+	}
+	props := pqarrow.ArrowReadProperties{BatchSize: batchRows}
+	for i, n := range names {
+		if slices.Contains(dictNames, n) {
+			props.SetReadDict(idx[i], true)
+		}
+	}
+	fr, err := pqarrow.NewFileReader(pf, props, memory.DefaultAllocator)
+	if err != nil {
+		return err
+	}
+	rr, err := fr.GetRecordReader(ctx, idx, nil)
+	if err != nil {
+		return err
+	}
+	defer rr.Release()
+	for rr.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		cols, err := columns(rr.RecordBatch(), names...)
+		if err != nil {
+			return err
+		}
+		if err := fn(cols); err != nil {
+			return err
+		}
+	}
+	return rr.Err()
+}
