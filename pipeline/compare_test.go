@@ -735,3 +735,45 @@ func TestFlowAddsUp(t *testing.T) {
 		}
 	}
 }
+
+// TestCompareEmptyWarehouse: nothing ingested yet gives null rows with
+// notes, zero flow counts for every trust x arm, and no error.
+func TestCompareEmptyWarehouse(t *testing.T) {
+	env := compareTestEnv(t)
+	w, err := OpenWarehouse(t.TempDir(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := w.Begin(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Compare(context.Background(), env, tx); err != nil {
+		t.Fatal(err)
+	}
+	got, order := compareTestReadEffects(t, tx.Dir)
+	if len(order) != 56 {
+		t.Errorf("%d effects rows, want 56", len(order))
+	}
+	for _, k := range order {
+		if e := got[k]; e.estimate != nil || e.note == "" {
+			t.Errorf("%s: estimate %v note %q", k, e.estimate, e.note)
+		}
+	}
+	flow, err := ReadFlowTable(context.Background(), tx.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(flow) != 10 {
+		t.Errorf("%d flow groups, want 10", len(flow))
+	}
+	for k, c := range flow {
+		if c != (FlowCounts{}) {
+			t.Errorf("%v: %+v, want zeros", k, c)
+		}
+	}
+	var buf bytes.Buffer
+	if err := StudyReport(context.Background(), env, tx.Dir, &buf); err != nil {
+		t.Fatalf("study report of an empty warehouse: %v", err)
+	}
+}

@@ -312,7 +312,16 @@ func writeIngestFiles(ctx context.Context, env Env, tx *Tx) error {
 // file in this run: file, line, column, rule, severity, message — ready to
 // send back to the trust's data manager.
 func writeProblemLists(tx *Tx, byTrust map[string][]Problem) error {
-	for trust, probs := range byTrust {
+	trusts := make([]string, 0, len(byTrust))
+	for trust := range byTrust {
+		trusts = append(trusts, trust)
+	}
+	sort.Strings(trusts)
+	for _, trust := range trusts {
+		probs := byTrust[trust]
+		if err := tx.step("write problems/" + trust + ".csv"); err != nil {
+			return err
+		}
 		path := tx.Path("problems", trust+".csv")
 		err := writeFileAtomic(path, fileMode, func(w io.Writer) error { return WriteProblems(w, probs) })
 		if err != nil {

@@ -94,6 +94,9 @@ func ReadLedger(genDir string) (*Ledger, error) {
 
 // write saves the ledger into the generation.
 func (l *Ledger) write(tx *Tx) error {
+	if err := tx.step("write ledger"); err != nil {
+		return err
+	}
 	b, err := json.MarshalIndent(l, "", "  ")
 	if err != nil {
 		return fmt.Errorf("write ledger: %w", err)

@@ -100,6 +100,7 @@ func writerProperties() *parquet.WriterProperties {
 // TableFile is one Parquet file of a table being written into a generation.
 // Records go in as row groups; Close renames it into place; Abort drops it.
 type TableFile struct {
+	tx    *Tx
 	f     *os.File
 	fw    *pqarrow.FileWriter
 	tmp   string
@@ -134,7 +135,7 @@ func (tx *Tx) CreateTableFile(schema *arrow.Schema, table, partition, value, nam
 		return nil, fmt.Errorf("table %s: %w", table, err)
 	}
 	tx.written[table] = true
-	return &TableFile{f: f, fw: fw, tmp: f.Name(), final: final}, nil
+	return &TableFile{tx: tx, f: f, fw: fw, tmp: f.Name(), final: final}, nil
 }
 
 // Write appends a record batch as a row group.
@@ -159,6 +160,10 @@ func (t *TableFile) Close() error {
 	}
 	if err != nil {
 		os.Remove(t.tmp)
+		return err
+	}
+	rel, _ := filepath.Rel(t.tx.Dir, t.final)
+	if err := t.tx.step("write " + rel); err != nil {
 		return err
 	}
 	return os.Rename(t.tmp, t.final)

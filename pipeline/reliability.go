@@ -73,8 +73,8 @@ type relAcc struct {
 // relCell is one scale × wave × trust.
 type relCell struct {
 	interviews int64 // participant-waves that answered an item of the instrument
-	blanks     int64 // the scale's item answers missing among them
-	cases      int8Rows
+	blanks     int64 // the scale's item scoreAnswers missing among them
+	cases      relInt8Rows
 }
 
 func newRelAcc(p *scorePlan) *relAcc {
@@ -89,8 +89,8 @@ func newRelAcc(p *scorePlan) *relAcc {
 
 func (acc *relAcc) cell(ri, w int) *relCell { return &acc.cells[ri*acc.waves+w] }
 
-// add counts one participant-wave's answers (per instrument).
-func (acc *relAcc) add(p *scorePlan, w int, ans []answers) {
+// add counts one participant-wave's scoreAnswers (per instrument).
+func (acc *relAcc) add(p *scorePlan, w int, ans []scoreAnswers) {
 	for ri, rs := range p.rel {
 		ip := p.insts[rs.inst]
 		a := &ans[rs.inst]
@@ -117,21 +117,21 @@ func (acc *relAcc) add(p *scorePlan, w int, ans []answers) {
 	}
 }
 
-// int8Rows is a growing matrix of k int8 columns, stored row-wise in
+// relInt8Rows is a growing matrix of k int8 columns, stored row-wise in
 // fixed-size chunks (no doubling copies).
-type int8Rows struct {
+type relInt8Rows struct {
 	k      int
 	n      int
 	chunks [][]int8
 }
 
-const int8ChunkRows = 8192
+const relChunkRows = 8192
 
 // next appends a row and returns it to be filled.
-func (m *int8Rows) next() []int8 {
-	i := m.n % int8ChunkRows
+func (m *relInt8Rows) next() []int8 {
+	i := m.n % relChunkRows
 	if i == 0 {
-		m.chunks = append(m.chunks, make([]int8, int8ChunkRows*m.k))
+		m.chunks = append(m.chunks, make([]int8, relChunkRows*m.k))
 	}
 	m.n++
 	c := m.chunks[len(m.chunks)-1]
@@ -139,10 +139,10 @@ func (m *int8Rows) next() []int8 {
 }
 
 // columns copies the rows, from row offset on, into cols[d][offset:].
-func (m *int8Rows) columns(cols [][]float64, offset int) {
+func (m *relInt8Rows) columns(cols [][]float64, offset int) {
 	for r := 0; r < m.n; r++ {
-		c := m.chunks[r/int8ChunkRows]
-		i := r % int8ChunkRows
+		c := m.chunks[r/relChunkRows]
+		i := r % relChunkRows
 		for d := 0; d < m.k; d++ {
 			cols[d][offset+r] = float64(c[i*m.k+d])
 		}

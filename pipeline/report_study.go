@@ -42,11 +42,16 @@ import (
 //
 // Disclosure control (DESIGN §10): every count of people from 1 to
 // study.Disclosure.MinCount − 1 is shown as "<5", with complementary
-// suppression so that no suppressed count can be recovered from the totals
-// shown beside it (SuppressCounts for the baseline table; the flow, whose
-// cells are linked by rows and columns, suppresses over all its sums at
-// once). Arm means of the balance covariates are left out: a proportion
-// times the arm's size would give a small count away.
+// suppression so that no suppressed count can be recovered from a total
+// shown beside it by subtraction; a complementary cell (a count of at least
+// MinCount) is shown as "[c]" rather than as a false "<5". The baseline
+// table uses SuppressCounts per variable and arm; the flow, whose cells are
+// linked by rows (recruited = baseline + not interviewed; baseline =
+// followed up + withdrew + lost) and by columns (trusts add up to the arm,
+// arms to the study), suppresses over all those sums at once
+// (suppressLinked). Effects notes lose their counts of people dropped
+// (reasons kept), and arm means of the balance covariates are left out: a
+// proportion times the arm's size would give a small count away.
 //
 // The page is deterministic (no clock; the same tables give the same
 // bytes) and everything from the tables is escaped. A table not written
@@ -930,7 +935,7 @@ const studyTemplateText = `{{define "title"}}Study report: {{.Study}}{{end}}
 .flow .side { margin: .3rem 0 0 1.5rem; border: 1px dashed var(--muted); border-radius: 4px; padding: .25rem .6rem; font-size: .9rem; }
 .flow .side b { float: right; }
 tr.total td { font-weight: 600; background: var(--soft); }
-td.note { font-size: .82rem; max-width: 18rem; }
+td.note { font-size: .82rem; max-width: 18rem; overflow-wrap: anywhere; }
 tr.flag td { background: #fff3e0; }
 .flow .box, .flow .side, tr.total td, tr.flag td { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
 </style>

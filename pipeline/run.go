@@ -99,7 +99,9 @@ func RunStages(ctx context.Context, env Env, dir, command string, opts RunOption
 			return nil, err
 		}
 		if err := stage(ctx, env, tx); err != nil {
-			tx.Rollback()
+			if !errors.Is(err, errCrash) {
+				tx.Rollback()
+			}
 			return nil, err
 		}
 	}

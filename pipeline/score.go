@@ -43,7 +43,7 @@ const MetaValueSetPrefix = "cpi.valueset."
 //   - reliability: per scale marked reliability, wave at which its
 //     instrument is asked and trust (and ALL, pooled): Cronbach's alpha over
 //     the complete cases with Feldt's 95% interval, the share of item
-//     answers missing, and the items whose corrected item–total correlation
+//     scoreAnswers missing, and the items whose corrected item–total correlation
 //     is negative.
 //
 // Scoring is driven by the instrument definitions alone (methods sum,
@@ -54,7 +54,7 @@ const MetaValueSetPrefix = "cpi.valueset."
 // use the codes as recorded).
 //
 // Memory follows the batch size and the number of trusts, not the number
-// of participants: one participant's answers are held at a time, trust
+// of participants: one participant's scoreAnswers are held at a time, trust
 // partitions are scored in parallel (up to GOMAXPROCS), and each writes its
 // own file. The one exception is reliability, which keeps the complete
 // cases' item values as int8 (one byte per item answer; see reliability.go).
@@ -89,7 +89,7 @@ func Score(ctx context.Context, env Env, tx *Tx) error {
 	slices.Sort(trusts)
 
 	for _, name := range []string{"scores", "reliability"} {
-		if err := removeTable(tx, name); err != nil {
+		if err := scoreRemoveTable(tx, name); err != nil {
 			return fmt.Errorf("score: %w", err)
 		}
 	}
@@ -148,9 +148,9 @@ func Score(ctx context.Context, env Env, tx *Tx) error {
 	return nil
 }
 
-// removeTable drops a table's files from the generation before a stage
+// scoreRemoveTable drops a table's files from the generation before a stage
 // rewrites it.
-func removeTable(tx *Tx, name string) error {
+func scoreRemoveTable(tx *Tx, name string) error {
 	if err := os.RemoveAll(tx.Path("tables", name)); err != nil {
 		return fmt.Errorf("remove table %s: %w", name, err)
 	}
@@ -183,35 +183,35 @@ func scorePartitions(genDir string) (map[string][]string, error) {
 
 // scorePlan is the study's instruments compiled for scoring.
 type scorePlan struct {
-	waves    []string // definition order; waves[0] is the baseline
-	waveIdx  map[string]int
-	waveOut  []int // wave indices in output (byte) order
-	insts    []*instPlan
-	instIdx  map[string]int
-	instOut  []int // instrument indices in output (byte) order
-	rel      []relScale
-	meta     map[string]string
-	itemRef  map[string]int // item name → itemRefs (item names are unique in a study)
-	itemRefs []itemRef
+	waves      []string // definition order; waves[0] is the baseline
+	waveIdx    map[string]int
+	waveOut    []int // wave indices in output (byte) order
+	insts      []*scoreInst
+	instIdx    map[string]int
+	instOut    []int // instrument indices in output (byte) order
+	rel        []relScale
+	meta       map[string]string
+	itemByName map[string]int // item name → itemRefs (item names are unique in a study)
+	itemRefs   []scoreItemRef
 }
 
-// itemRef places an item: its instrument and its position there.
-type itemRef struct{ inst, item int }
+// scoreItemRef places an item: its instrument and its position there.
+type scoreItemRef struct{ inst, item int }
 
-// instPlan is one instrument compiled for scoring.
-type instPlan struct {
+// scoreInst is one instrument compiled for scoring.
+type scoreInst struct {
 	name     string
 	items    []schemas.Item
 	itemIdx  map[string]int
 	asked    []bool // per wave
-	scales   []scalePlan
+	scales   []scoreScale
 	scaleOut []int // scale indices in output (byte) order
 }
 
-// scalePlan is one scale compiled for scoring.
-type scalePlan struct {
+// scoreScale is one scale compiled for scoring.
+type scoreScale struct {
 	name, method   string
-	items          []int // item positions in instPlan.items
+	items          []int // item positions in scoreInst.items
 	missingAllowed int
 	from           int       // lookup: the source scale
 	lowest         int       // lookup: the lowest possible raw score
@@ -226,24 +226,24 @@ func newScorePlan(s *schemas.Study) (*scorePlan, error) {
 	if len(s.Waves) == 0 {
 		return nil, errors.New("the study defines no waves")
 	}
-	p := &scorePlan{waves: s.Waves, waveIdx: map[string]int{}, instIdx: map[string]int{}, meta: map[string]string{}, itemRef: map[string]int{}}
+	p := &scorePlan{waves: s.Waves, waveIdx: map[string]int{}, instIdx: map[string]int{}, meta: map[string]string{}, itemByName: map[string]int{}}
 	for i, w := range s.Waves {
 		p.waveIdx[w] = i
 		p.waveOut = append(p.waveOut, i)
 	}
 	slices.SortFunc(p.waveOut, func(a, b int) int { return strings.Compare(s.Waves[a], s.Waves[b]) })
 	for _, in := range s.Instruments {
-		ip, err := newInstPlan(s, in)
+		ip, err := newScoreInst(s, in)
 		if err != nil {
 			return nil, fmt.Errorf("instrument %s: %w", in.Name, err)
 		}
 		p.instIdx[ip.name] = len(p.insts)
 		for k, it := range ip.items {
-			if _, dup := p.itemRef[it.Name]; dup {
+			if _, dup := p.itemByName[it.Name]; dup {
 				return nil, fmt.Errorf("item %s belongs to two instruments", it.Name)
 			}
-			p.itemRef[it.Name] = len(p.itemRefs)
-			p.itemRefs = append(p.itemRefs, itemRef{inst: len(p.insts), item: k})
+			p.itemByName[it.Name] = len(p.itemRefs)
+			p.itemRefs = append(p.itemRefs, scoreItemRef{inst: len(p.insts), item: k})
 		}
 		p.instOut = append(p.instOut, len(p.insts))
 		p.insts = append(p.insts, ip)
@@ -264,8 +264,8 @@ func newScorePlan(s *schemas.Study) (*scorePlan, error) {
 	return p, nil
 }
 
-func newInstPlan(s *schemas.Study, in *schemas.Instrument) (*instPlan, error) {
-	ip := &instPlan{name: in.Name, items: in.Items, itemIdx: map[string]int{}}
+func newScoreInst(s *schemas.Study, in *schemas.Instrument) (*scoreInst, error) {
+	ip := &scoreInst{name: in.Name, items: in.Items, itemIdx: map[string]int{}}
 	for i, it := range in.Items {
 		ip.itemIdx[it.Name] = i
 	}
@@ -281,12 +281,12 @@ func newInstPlan(s *schemas.Study, in *schemas.Instrument) (*instPlan, error) {
 	}
 	for si := range in.Scales {
 		sc := &in.Scales[si]
-		sp := scalePlan{name: sc.Name, method: sc.Method, missingAllowed: sc.MissingAllowed, rho: sc.Rho, reliability: sc.Reliability}
+		sp := scoreScale{name: sc.Name, method: sc.Method, missingAllowed: sc.MissingAllowed, rho: sc.Rho, reliability: sc.Reliability}
 		switch sc.Method {
 		case "sum", "item":
 			sp.items = pos(in.ScaleItems(sc))
 		case "lookup":
-			from := slices.IndexFunc(ip.scales, func(x scalePlan) bool { return x.name == sc.From })
+			from := slices.IndexFunc(ip.scales, func(x scoreScale) bool { return x.name == sc.From })
 			if from < 0 {
 				return nil, fmt.Errorf("scale %s: from %q is not an earlier scale", sc.Name, sc.From)
 			}
@@ -341,8 +341,8 @@ func newInstPlan(s *schemas.Study, in *schemas.Instrument) (*instPlan, error) {
 	return ip, nil
 }
 
-// scaleResult is one scale's score for one participant-wave.
-type scaleResult struct {
+// scoreResult is one scale's score for one participant-wave.
+type scoreResult struct {
 	value    float64
 	ok       bool // value is not null
 	answered int32
@@ -350,15 +350,15 @@ type scaleResult struct {
 	prorated bool
 }
 
-// answers is one participant-wave's answers to one instrument.
-type answers struct {
+// scoreAnswers is one participant-wave's scoreAnswers to one instrument.
+type scoreAnswers struct {
 	val []int32
 	ok  []bool // answered (the value was not blank)
 }
 
 // get is an item's scored code: the answer, or the item's blank value when
 // it declares one; ok false when missing.
-func (a *answers) get(ip *instPlan, j int) (int32, bool) {
+func (a *scoreAnswers) get(ip *scoreInst, j int) (int32, bool) {
 	if a.ok[j] {
 		return a.val[j], true
 	}
@@ -369,7 +369,7 @@ func (a *answers) get(ip *instPlan, j int) (int32, bool) {
 }
 
 // keyed is get with a reverse-keyed item turned: min + max − value.
-func (a *answers) keyed(ip *instPlan, j int) (int32, bool) {
+func (a *scoreAnswers) keyed(ip *scoreInst, j int) (int32, bool) {
 	v, ok := a.get(ip, j)
 	if ok && ip.items[j].Reverse {
 		v = int32(ip.items[j].Min+ip.items[j].Max) - v
@@ -378,7 +378,7 @@ func (a *answers) keyed(ip *instPlan, j int) (int32, bool) {
 }
 
 // scoreInstrument scores every scale of one instrument from a
-// participant-wave's answers into out (one per scale, definition order).
+// participant-wave's scoreAnswers into out (one per scale, definition order).
 //
 //   - sum: k of the n items answered; with n − k ≤ missing_allowed (and
 //     k > 0) the value is the person-mean prorated total sum·n/k (computed
@@ -392,10 +392,10 @@ func (a *answers) keyed(ip *instPlan, j int) (int32, bool) {
 //   - gas: t = 50 + 10 Σwx / √((1−ρ)Σw² + ρ(Σw)²) over the goals with a
 //     level (a blank weight counts as the weight item's blank value); null
 //     when no goal has one.
-func scoreInstrument(ip *instPlan, a *answers, out []scaleResult) error {
+func scoreInstrument(ip *scoreInst, a *scoreAnswers, out []scoreResult) error {
 	for si := range ip.scales {
 		sp := &ip.scales[si]
-		r := scaleResult{total: int32(len(sp.items))}
+		r := scoreResult{total: int32(len(sp.items))}
 		switch sp.method {
 		case "sum":
 			var sum int64
@@ -486,14 +486,14 @@ type scoreJob struct {
 	// The participant being read.
 	id     string
 	waves  []scoreWave
-	result [][][]scaleResult // [wave][instrument][scale]
+	result [][][]scoreResult // [wave][instrument][scale]
 }
 
-// scoreWave is one participant-wave's answers.
+// scoreWave is one participant-wave's scoreAnswers.
 type scoreWave struct {
 	present   bool
 	team, arm string
-	ans       []answers // per instrument
+	ans       []scoreAnswers // per instrument
 }
 
 func newScoreJob(env Env, plan *scorePlan, schema *arrow.Schema, trust string) *scoreJob {
@@ -503,13 +503,13 @@ func newScoreJob(env Env, plan *scorePlan, schema *arrow.Schema, trust string) *
 		j.col[i] = colIndex(tb, c)
 	}
 	j.waves = make([]scoreWave, len(plan.waves))
-	j.result = make([][][]scaleResult, len(plan.waves))
+	j.result = make([][][]scoreResult, len(plan.waves))
 	for w := range j.waves {
-		j.waves[w].ans = make([]answers, len(plan.insts))
-		j.result[w] = make([][]scaleResult, len(plan.insts))
+		j.waves[w].ans = make([]scoreAnswers, len(plan.insts))
+		j.result[w] = make([][]scoreResult, len(plan.insts))
 		for i, ip := range plan.insts {
-			j.waves[w].ans[i] = answers{val: make([]int32, len(ip.items)), ok: make([]bool, len(ip.items))}
-			j.result[w][i] = make([]scaleResult, len(ip.scales))
+			j.waves[w].ans[i] = scoreAnswers{val: make([]int32, len(ip.items)), ok: make([]bool, len(ip.items))}
+			j.result[w][i] = make([]scoreResult, len(ip.scales))
 		}
 	}
 	return j
@@ -526,8 +526,8 @@ func (j *scoreJob) intern(s string) int {
 	return len(j.strs) - 1
 }
 
-// responseColumns are the responses columns Score reads.
-var responseColumns = []string{"study_id", "wave", "instrument", "item", "trust", "team", "arm", "value"}
+// scoreResponseColumns are the responses columns Score reads.
+var scoreResponseColumns = []string{"study_id", "wave", "instrument", "item", "trust", "team", "arm", "value"}
 
 func (j *scoreJob) run(ctx context.Context, tx *Tx, files []string) error {
 	tf, err := tx.CreateTableFile(j.schema, "scores", "trust", j.trust, "data")
@@ -537,7 +537,7 @@ func (j *scoreJob) run(ctx context.Context, tx *Tx, files []string) error {
 	rw := NewRowWriter(j.schema, tf)
 	err = func() error {
 		for _, p := range files {
-			if err := scoreScanFile(ctx, p, responseColumns, responseColumns[1:7], func(cols []arrow.Array) error { return j.batch(rw, cols) }); err != nil {
+			if err := scoreScanFile(ctx, p, scoreResponseColumns, scoreResponseColumns[1:7], func(cols []arrow.Array) error { return j.batch(rw, cols) }); err != nil {
 				return fmt.Errorf("read responses: %w", err)
 			}
 		}
@@ -571,9 +571,9 @@ func (j *scoreJob) batch(rw *RowWriter, cols []arrow.Array) error {
 	p := j.plan
 	var code [6]scoreCodes
 	lookups := [6]func(string) int{
-		func(s string) int { return mapIndex(p.waveIdx, s) },
-		func(s string) int { return mapIndex(p.instIdx, s) },
-		func(s string) int { return mapIndex(p.itemRef, s) },
+		func(s string) int { return scoreMapIndex(p.waveIdx, s) },
+		func(s string) int { return scoreMapIndex(p.instIdx, s) },
+		func(s string) int { return scoreMapIndex(p.itemByName, s) },
 		func(s string) int {
 			if s == j.trust {
 				return 0
@@ -585,7 +585,7 @@ func (j *scoreJob) batch(rw *RowWriter, cols []arrow.Array) error {
 	}
 	for k := range code {
 		if err := code[k].init(cols[k+1], lookups[k]); err != nil {
-			return fmt.Errorf("responses column %s: %w", responseColumns[k+1], err)
+			return fmt.Errorf("responses column %s: %w", scoreResponseColumns[k+1], err)
 		}
 	}
 	for r := 0; r < sid.Len(); r++ {
@@ -631,7 +631,7 @@ func (j *scoreJob) batch(rw *RowWriter, cols []arrow.Array) error {
 	return nil
 }
 
-func mapIndex(m map[string]int, s string) int {
+func scoreMapIndex(m map[string]int, s string) int {
 	if i, ok := m[s]; ok {
 		return i
 	}
@@ -736,7 +736,7 @@ func (j *scoreJob) flush(rw *RowWriter) error {
 			}
 			for _, si := range ip.scaleOut {
 				r := j.result[w][i][si]
-				var b scaleResult
+				var b scoreResult
 				if base.present && ip.asked[0] {
 					b = j.result[0][i][si]
 				}

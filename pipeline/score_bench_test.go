@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/connectingpeople/cpi/schemas"
 )
@@ -48,13 +52,48 @@ func BenchmarkScoreMillion(b *testing.B) {
 	}
 	rows := scoreBenchWriteResponses(b, env, tx, pw/2)
 	b.ReportMetric(float64(rows), "response_rows")
+	runtime.GC()
+	stop := scoreBenchPeakHeap()
 	b.ResetTimer()
 	for b.Loop() {
 		if err := Score(context.Background(), env, tx); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.StopTimer()
+	b.ReportMetric(float64(stop())/(1<<20), "peak_heap_MiB")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(pw)*1e6, "ns/million_pw")
+}
+
+// scoreBenchPeakHeap samples the live heap (objects, including garbage not
+// yet collected) every 5 ms until the returned function is called, which
+// gives the peak.
+func scoreBenchPeakHeap() func() uint64 {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(sample)
+			if v := sample[0].Value.Uint64(); v > peak.Load() {
+				peak.Store(v)
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		<-finished
+		return peak.Load()
+	}
 }
 
 // scoreBenchWriteResponses writes participants × (baseline, follow-up)
