@@ -2,14 +2,16 @@ package pipeline
 
 import "strconv"
 
-// Suppressed is how a suppressed count is shown.
-const Suppressed = "<5"
+// Complementary is how a count is shown that is hidden only so that a small
+// one cannot be recovered by subtraction (it may be large: it is not "<5").
+const Complementary = "[c]"
 
 // SuppressCounts applies disclosure control to counts that add up to total
 // (DESIGN §10): a count from 1 to min-1 is shown as "<min"; if exactly one
 // count of the group is suppressed, the smallest other non-zero count is
 // suppressed too, so that the suppressed one cannot be recovered by
-// subtracting the others from the total. The total itself is suppressed when
+// subtracting the others from the total; that one is shown as "[c]" since
+// it is not small. The total itself is suppressed when
 // it is below min. Zero is shown as 0 (no one to disclose).
 // It returns the shown counts and the shown total.
 func SuppressCounts(counts []int64, total int64, min int) ([]string, string) {
@@ -33,7 +35,7 @@ func SuppressCounts(counts []int64, total int64, min int) ([]string, string) {
 			}
 		}
 		if next >= 0 {
-			out[next] = label
+			out[next] = Complementary
 		}
 	}
 	shownTotal := strconv.FormatInt(total, 10)

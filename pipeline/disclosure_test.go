@@ -14,7 +14,7 @@ func TestSuppressCounts(t *testing.T) {
 	}{
 		{[]int64{10, 12, 30}, 52, []string{"10", "12", "30"}, "52"},
 		// One small count: the next smallest is suppressed too, or 3 = 45 - 12 - 30.
-		{[]int64{3, 12, 30}, 45, []string{"<5", "<5", "30"}, "45"},
+		{[]int64{3, 12, 30}, 45, []string{"<5", "[c]", "30"}, "45"},
 		// Two small counts already protect each other.
 		{[]int64{3, 2, 30}, 35, []string{"<5", "<5", "30"}, "35"},
 		{[]int64{0, 7, 9}, 16, []string{"0", "7", "9"}, "16"},

@@ -134,7 +134,9 @@ func (tx *Tx) CreateTableFile(schema *arrow.Schema, table, partition, value, nam
 		os.Remove(f.Name())
 		return nil, fmt.Errorf("table %s: %w", table, err)
 	}
+	tx.mu.Lock()
 	tx.written[table] = true
+	tx.mu.Unlock()
 	return &TableFile{tx: tx, f: f, fw: fw, tmp: f.Name(), final: final}, nil
 }
 

@@ -73,7 +73,7 @@ type relAcc struct {
 // relCell is one scale × wave × trust.
 type relCell struct {
 	interviews int64 // participant-waves that answered an item of the instrument
-	blanks     int64 // the scale's item scoreAnswers missing among them
+	blanks     int64 // the scale's item answers missing among them
 	cases      relInt8Rows
 }
 
@@ -89,7 +89,7 @@ func newRelAcc(p *scorePlan) *relAcc {
 
 func (acc *relAcc) cell(ri, w int) *relCell { return &acc.cells[ri*acc.waves+w] }
 
-// add counts one participant-wave's scoreAnswers (per instrument).
+// add counts one participant-wave's answers (per instrument).
 func (acc *relAcc) add(p *scorePlan, w int, ans []scoreAnswers) {
 	for ri, rs := range p.rel {
 		ip := p.insts[rs.inst]

@@ -132,8 +132,8 @@ func TestReliabilityAgainstPsych(t *testing.T) {
 //	ucla2 vs ucla1+ucla3 = (4, 4, 4, 4): constant → undefined, not negative;
 //	ucla3 vs ucla1+ucla2 = (2, 5, 6, 5): cross-products −4.5 → negative.
 //
-// One more BDCT interview scoreAnswers one UCLA item (2 blanks) and one scoreAnswers
-// no UCLA item (not counted): 2 blanks of 5 × 3 scoreAnswers = 13.33%.
+// One more BDCT interview answers one UCLA item (2 blanks) and one answers
+// no UCLA item (not counted): 2 blanks of 5 × 3 answers = 13.33%.
 // TEWV has two complete cases: alpha null.
 func TestReliabilityByHand(t *testing.T) {
 	env := scoreTestEnv(t)
@@ -163,7 +163,7 @@ func TestReliabilityByHand(t *testing.T) {
 	if tw.n != 2 || !math.IsNaN(tw.alpha) || !math.IsNaN(tw.low) || tw.negative != "" || tw.pctNA != 0 {
 		t.Errorf("TEWV: %+v", tw)
 	}
-	// Pooled: 6 complete cases; 2 blanks of 7 × 3 scoreAnswers.
+	// Pooled: 6 complete cases; 2 blanks of 7 × 3 answers.
 	all := got["ucla3 total followup ALL"]
 	if all.n != 6 || math.IsNaN(all.alpha) || math.Abs(all.pctNA-100*2.0/21) > 1e-12 {
 		t.Errorf("ALL: %+v", all)

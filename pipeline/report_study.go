@@ -419,10 +419,6 @@ func suppressLinked(values []int64, sums [][]int, min int) []string {
 	return out
 }
 
-// Complementary is how the study report shows a count of min or more that
-// is suppressed so that a small count beside it cannot be recovered.
-const Complementary = "[c]"
-
 // layoutBaseline counts each demographic level by arm among the
 // participants interviewed at baseline.
 func (pg *studyPage) layoutBaseline(s *schemas.Study, d *compareData) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // derivedStage is a stage of `cpi run` after ingest, with the tables it
@@ -52,8 +53,9 @@ func (d derivedStage) needed(env Env, tx *Tx) bool {
 	if tx.Ledger.DerivedWith != derivedKey(env) {
 		return true
 	}
+	written := tx.Written()
 	for _, in := range d.inputs {
-		if tx.written[in] {
+		if slices.Contains(written, in) {
 			return true
 		}
 	}
@@ -82,7 +84,7 @@ func derivedKey(env Env) string { return env.Study.Hash + " " + env.Version }
 // tables were made.
 func markDerived(ctx context.Context, env Env, tx *Tx) error {
 	tx.Ledger.DerivedWith = derivedKey(env)
-	if len(tx.written) == 0 && tx.Summary.FilesNew == 0 {
+	if len(tx.Written()) == 0 && tx.Summary.FilesNew == 0 {
 		tx.Summary.NothingNew = true
 	}
 	return nil

@@ -43,7 +43,7 @@ const MetaValueSetPrefix = "cpi.valueset."
 //   - reliability: per scale marked reliability, wave at which its
 //     instrument is asked and trust (and ALL, pooled): Cronbach's alpha over
 //     the complete cases with Feldt's 95% interval, the share of item
-//     scoreAnswers missing, and the items whose corrected item–total correlation
+//     answers missing, and the items whose corrected item–total correlation
 //     is negative.
 //
 // Scoring is driven by the instrument definitions alone (methods sum,
@@ -54,7 +54,7 @@ const MetaValueSetPrefix = "cpi.valueset."
 // use the codes as recorded).
 //
 // Memory follows the batch size and the number of trusts, not the number
-// of participants: one participant's scoreAnswers are held at a time, trust
+// of participants: one participant's answers are held at a time, trust
 // partitions are scored in parallel (up to GOMAXPROCS), and each writes its
 // own file. The one exception is reliability, which keeps the complete
 // cases' item values as int8 (one byte per item answer; see reliability.go).
@@ -103,13 +103,14 @@ func Score(ctx context.Context, env Env, tx *Tx) error {
 	workers := min(runtime.GOMAXPROCS(0), len(trusts))
 	next := make(chan int)
 	var wg sync.WaitGroup
+	var txMu sync.Mutex // Tx.CreateTableFile is not safe for concurrent use
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
 				job := newScoreJob(env, plan, schema, trusts[i])
-				errs[i] = job.run(ctx, tx, parts[trusts[i]])
+				errs[i] = job.run(ctx, tx, &txMu, parts[trusts[i]])
 				if errs[i] != nil {
 					cancel()
 				}
@@ -350,7 +351,7 @@ type scoreResult struct {
 	prorated bool
 }
 
-// scoreAnswers is one participant-wave's scoreAnswers to one instrument.
+// scoreAnswers is one participant-wave's answers to one instrument.
 type scoreAnswers struct {
 	val []int32
 	ok  []bool // answered (the value was not blank)
@@ -378,7 +379,7 @@ func (a *scoreAnswers) keyed(ip *scoreInst, j int) (int32, bool) {
 }
 
 // scoreInstrument scores every scale of one instrument from a
-// participant-wave's scoreAnswers into out (one per scale, definition order).
+// participant-wave's answers into out (one per scale, definition order).
 //
 //   - sum: k of the n items answered; with n − k ≤ missing_allowed (and
 //     k > 0) the value is the person-mean prorated total sum·n/k (computed
@@ -489,7 +490,7 @@ type scoreJob struct {
 	result [][][]scoreResult // [wave][instrument][scale]
 }
 
-// scoreWave is one participant-wave's scoreAnswers.
+// scoreWave is one participant-wave's answers.
 type scoreWave struct {
 	present   bool
 	team, arm string
@@ -529,8 +530,10 @@ func (j *scoreJob) intern(s string) int {
 // scoreResponseColumns are the responses columns Score reads.
 var scoreResponseColumns = []string{"study_id", "wave", "instrument", "item", "trust", "team", "arm", "value"}
 
-func (j *scoreJob) run(ctx context.Context, tx *Tx, files []string) error {
+func (j *scoreJob) run(ctx context.Context, tx *Tx, txMu *sync.Mutex, files []string) error {
+	txMu.Lock()
 	tf, err := tx.CreateTableFile(j.schema, "scores", "trust", j.trust, "data")
+	txMu.Unlock()
 	if err != nil {
 		return err
 	}

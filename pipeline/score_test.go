@@ -32,7 +32,7 @@ type scoreTestRow struct {
 	value                int32  // scoreTestBlank: null
 }
 
-// scoreTestAnswers makes the rows of one participant-wave's scoreAnswers to an
+// scoreTestAnswers makes the rows of one participant-wave's answers to an
 // instrument, values in the instrument's item order.
 func scoreTestAnswers(t *testing.T, study *schemas.Study, id, wave, inst string, values ...int32) []scoreTestRow {
 	t.Helper()
@@ -245,7 +245,7 @@ func TestScoreInstruments(t *testing.T) {
 	add("baseline", "qpr", scoreTestRepeat(15, 2)...)                                     // 30
 	add("baseline", "ucla3", 1, 2, 3)                                                     // 6
 	add("baseline", "eq5d5l", 1, 1, 1, 1, 1, 70)                                          // index 1, vas 70
-	// GAS is asked at follow-up only: scoreAnswers at baseline are not scored.
+	// GAS is asked at follow-up only: answers at baseline are not scored.
 	add("baseline", "gas", 2, 2, 2, 1, 1, 1)
 	// Follow-up.
 	add("followup", "rguk", append(scoreTestRepeat(15, 1), scoreTestRepeat(12, 0)...)...) // 15

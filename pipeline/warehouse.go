@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/gofrs/flock"
 )
@@ -163,6 +164,7 @@ type Tx struct {
 	gen     int
 	Dir     string
 	hooks   CrashHooks
+	mu      sync.Mutex      // guards written: stages may write files from several goroutines
 	written map[string]bool // tables rewritten in this generation
 	// Ledger is the ledger as of the last committed generation; stages add
 	// to it and Commit writes it with the tables.
@@ -225,6 +227,8 @@ func (tx *Tx) Path(elem ...string) string {
 
 // Written lists the tables rewritten in this generation, sorted.
 func (tx *Tx) Written() []string {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
 	out := make([]string, 0, len(tx.written))
 	for t := range tx.written {
 		out = append(out, t)
