@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,11 +26,14 @@ var killRuns = flag.Int("crash.kills", 12, "SIGKILL runs in TestSIGKILLAtRandomM
 // crashAt stops a run at its n-th write step (counting from 1), as a crash
 // would: nothing is cleaned up. With n = 0 it only records the steps.
 type crashAt struct {
+	mu    sync.Mutex
 	n     int
 	steps []string
 }
 
 func (c *crashAt) Step(name string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.steps = append(c.steps, name)
 	if len(c.steps) == c.n {
 		return fmt.Errorf("at %s: %w", name, errCrash)

@@ -10,8 +10,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/connectingpeople/cpi/schemas"
@@ -34,32 +36,13 @@ import (
 // the data never are.
 func Ingest(paths []string) Stage {
 	return func(ctx context.Context, env Env, tx *Tx) error {
-		files, err := listExports(paths)
+		plan, err := planIngest(env, tx, paths)
 		if err != nil {
 			return err
 		}
-		problemsByTrust := map[string][]Problem{}
-		for i, f := range files {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if env.Progress != nil {
-				fmt.Fprintf(env.Progress, "\ringest %d/%d files", i+1, len(files))
-			}
-			trust, probs, err := ingestFile(ctx, env, tx, f)
-			if err != nil {
-				return fmt.Errorf("ingest %s: %w", filepath.Base(f), err)
-			}
-			if trust != "" || len(probs) > 0 {
-				key := trust
-				if key == "" {
-					key = "UNKNOWN"
-				}
-				problemsByTrust[key] = append(problemsByTrust[key], probs...)
-			}
-		}
-		if env.Progress != nil && len(files) > 0 {
-			fmt.Fprintln(env.Progress)
+		problemsByTrust, err := runIngestPlan(ctx, env, tx, plan)
+		if err != nil {
+			return err
 		}
 		if tx.Summary.FilesNew == 0 {
 			tx.Summary.NothingNew = true
@@ -70,6 +53,121 @@ func Ingest(paths []string) Stage {
 		}
 		return writeIngestFiles(ctx, env, tx)
 	}
+}
+
+// plannedFile is a new export to read, in arrival order.
+type plannedFile struct {
+	path, name, sha string
+	seq             int64
+	trust           string // from the name; "" when it matches no trust
+	now             time.Time
+}
+
+// planIngest hashes every file in path order, records the ones already
+// received (or met earlier in this run) as duplicate receipts, and gives
+// the others their arrival order.
+func planIngest(env Env, tx *Tx, paths []string) ([]plannedFile, error) {
+	files, err := listExports(paths)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	seq := tx.Ledger.nextSeq()
+	var plan []plannedFile
+	for _, path := range files {
+		name := filepath.Base(path)
+		sha, _, err := hashFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("ingest %s: %w", name, err)
+		}
+		now := env.now()
+		if prev := tx.Ledger.File(sha); prev != nil || seen[sha] {
+			tx.Ledger.Receipts = append(tx.Ledger.Receipts, Receipt{SHA256: sha, Name: name, ReceivedAt: now, RunID: tx.Summary.RunID, Status: StatusDuplicate})
+			tx.Summary.FilesSkipped++
+			env.log().Info("skipped: already received", "file", name, "sha256", sha[:12])
+			continue
+		}
+		seen[sha] = true
+		pf := plannedFile{path: path, name: name, sha: sha, seq: seq, now: now}
+		if site, _, _, ok := env.Study.IdentifyFile(name); ok {
+			pf.trust = site.Trust
+		}
+		plan = append(plan, pf)
+		seq++
+	}
+	return plan, nil
+}
+
+// runIngestPlan ingests the planned files: each trust's files in arrival
+// order (a trust's newer export supersedes its older one), different trusts
+// at the same time on every core. The outcome does not depend on the
+// interleaving: a trust's tables, rejects and problems come only from its
+// own files, and arrival order was fixed by the plan.
+func runIngestPlan(ctx context.Context, env Env, tx *Tx, plan []plannedFile) (map[string][]Problem, error) {
+	byTrust := map[string][]plannedFile{}
+	var trusts []string
+	for _, pf := range plan {
+		key := orUnknown(pf.trust)
+		if _, ok := byTrust[key]; !ok {
+			trusts = append(trusts, key)
+		}
+		byTrust[key] = append(byTrust[key], pf)
+	}
+	var (
+		mu       sync.Mutex // guards tx.Ledger, tx.Summary and problems
+		problems = map[string][]Problem{}
+		done     int
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobs := make(chan string)
+	errs := make(chan error, len(trusts))
+	workers := min(runtime.GOMAXPROCS(0), len(trusts))
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for key := range jobs {
+				for _, pf := range byTrust[key] {
+					probs, err := ingestFile(ctx, env, tx, &mu, pf)
+					if err != nil {
+						errs <- fmt.Errorf("ingest %s: %w", pf.name, err)
+						cancel()
+						return
+					}
+					mu.Lock()
+					problems[key] = append(problems[key], probs...)
+					done++
+					if env.Progress != nil {
+						fmt.Fprintf(env.Progress, "\ringest %d/%d files", done, len(plan))
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, key := range trusts {
+		select {
+		case jobs <- key:
+		case <-ctx.Done():
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	close(errs)
+	if env.Progress != nil && len(plan) > 0 {
+		fmt.Fprintln(env.Progress)
+	}
+	if err := <-errs; err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// The ledger lists files in arrival order whatever finished first.
+	sort.SliceStable(tx.Ledger.Files, func(i, j int) bool { return tx.Ledger.Files[i].Seq < tx.Ledger.Files[j].Seq })
+	return problems, nil
 }
 
 // listExports expands folders (recursively, hidden files and folders left
@@ -122,37 +220,43 @@ func hashFile(path string) (string, int64, error) {
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
-// ingestFile handles one export and returns its trust ("" when unknown) and
-// its problems.
-func ingestFile(ctx context.Context, env Env, tx *Tx, path string) (string, []Problem, error) {
-	name := filepath.Base(path)
-	sha, _, err := hashFile(path)
-	if err != nil {
-		return "", nil, err
-	}
-	now := env.now()
-	if prev := tx.Ledger.File(sha); prev != nil {
-		tx.Ledger.Receipts = append(tx.Ledger.Receipts, Receipt{SHA256: sha, Name: name, ReceivedAt: now, RunID: tx.Summary.RunID, Status: StatusDuplicate})
-		tx.Summary.FilesSkipped++
-		env.log().Info("skipped: already received", "file", name, "sha256", sha[:12], "status", prev.Status)
-		return "", nil, nil
-	}
+// ingestFile handles one new export and returns its problems. mu guards
+// the ledger and the summary, shared with the other trusts' workers.
+func ingestFile(ctx context.Context, env Env, tx *Tx, mu *sync.Mutex, pf plannedFile) ([]Problem, error) {
+	path, name, sha, now := pf.path, pf.name, pf.sha, pf.now
 	if err := tx.step("ingest:archive"); err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	if err := tx.w.Archive(path, sha); err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	res, err := inspectExport(ctx, env, path, name)
+	entry := &FileEntry{SHA256: sha, Name: name, ReceivedAt: now, RunID: tx.Summary.RunID, Seq: pf.seq}
+	var cur *FileEntry // the file this one replaces, if it becomes current
+	// The export date is in the name and the kind in the header, so whether
+	// the file will be current is known before its rows are read: only then
+	// are its rows streamed into the tables.
+	sinkFor := func(res *exportResult) (exportSink, error) {
+		entry.Trust, entry.Kind, entry.ExportDate = res.trust, res.kind, res.exportDate
+		mu.Lock()
+		cur = tx.Ledger.Current(res.trust, res.kind)
+		mu.Unlock()
+		if cur != nil && !newer(entry, cur) {
+			return nil, nil
+		}
+		if err := tx.step("ingest:tables"); err != nil {
+			return nil, err
+		}
+		return newTableSink(env, tx, res, sha)
+	}
+	res, err := readExport(ctx, env, path, name, sinkFor)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	entry := &FileEntry{
-		SHA256: sha, Name: name, Trust: res.trust, Kind: res.kind, ExportDate: res.exportDate,
-		ReceivedAt: now, RunID: tx.Summary.RunID, Seq: tx.Ledger.nextSeq(),
-		RowsRead: res.rowsRead, RowsAccepted: res.rowsAccepted, RowsRejected: res.rowsRejected,
-		Warnings: res.warnings,
-	}
+	mu.Lock()
+	defer mu.Unlock()
+	entry.Trust, entry.Kind, entry.ExportDate = res.trust, res.kind, res.exportDate
+	entry.RowsRead, entry.RowsAccepted, entry.RowsRejected = res.rowsRead, res.rowsAccepted, res.rowsRejected
+	entry.Warnings = res.warnings
 	tx.Ledger.Files = append(tx.Ledger.Files, entry)
 	tx.Ledger.Receipts = append(tx.Ledger.Receipts, Receipt{SHA256: sha, Name: name, ReceivedAt: now, RunID: tx.Summary.RunID, Status: "new"})
 	sum := tx.Summary
@@ -169,25 +273,18 @@ func ingestFile(ctx context.Context, env Env, tx *Tx, path string) (string, []Pr
 		ts.Quarantined++
 		ts.RowsRejected += res.rowsRejected
 		log.Warn("quarantined", "trust", res.trust, "reason", res.quarantine, "detail", res.quarantineMsg)
-		return res.trust, res.problems, nil
+		return res.problems, nil
 	}
 	sum.RowsAccepted += res.rowsAccepted
 	sum.RowsRejected += res.rowsRejected
 	ts.RowsAccepted += res.rowsAccepted
 	ts.RowsRejected += res.rowsRejected
-	cur := tx.Ledger.Current(res.trust, res.kind)
-	if cur != nil && !newer(entry, cur) {
+	if !res.wrote {
 		entry.Status = StatusSuperseded
 		entry.Reason = "superseded_on_arrival: an export of " + cur.ExportDate + " (" + cur.Name + ") is newer"
 		sum.FilesSuperseded++
 		log.Info("accepted but superseded on arrival", "trust", res.trust, "kind", res.kind, "rows_read", res.rowsRead, "rows_accepted", res.rowsAccepted, "rows_rejected", res.rowsRejected)
-		return res.trust, res.problems, nil
-	}
-	if err := tx.step("ingest:tables"); err != nil {
-		return "", nil, err
-	}
-	if err := writeExportTables(ctx, env, tx, res, sha); err != nil {
-		return "", nil, err
+		return res.problems, nil
 	}
 	if cur != nil {
 		cur.Status = StatusSuperseded
@@ -196,7 +293,7 @@ func ingestFile(ctx context.Context, env Env, tx *Tx, path string) (string, []Pr
 	}
 	entry.Status = StatusCurrent
 	log.Info("accepted", "trust", res.trust, "kind", res.kind, "rows_read", res.rowsRead, "rows_accepted", res.rowsAccepted, "rows_rejected", res.rowsRejected, "warnings", res.warnings)
-	return res.trust, res.problems, nil
+	return res.problems, nil
 }
 
 func orUnknown(trust string) string {
@@ -220,9 +317,8 @@ type exportResult struct {
 	quarantine                           string    // quarantine code, "" when the file was read
 	quarantineMsg                        string
 
-	interviews []*interview // participants kind, accepted rows
-	ratings    []*rating    // fidelity kind, accepted rows
-	fields     []schemas.Field
+	fields []schemas.Field
+	wrote  bool // the rows went into the tables
 }
 
 func (r *exportResult) quarantineFile(code, msg string, line int, column string) {
@@ -232,14 +328,30 @@ func (r *exportResult) quarantineFile(code, msg string, line int, column string)
 	// as rejected.
 	r.rowsRejected = r.rowsRead
 	r.rowsAccepted = 0
-	r.interviews, r.ratings = nil, nil
+	r.wrote = false
 }
 
-// inspectExport reads and validates one export without writing anything:
-// the whole of `cpi validate`, and the reading half of ingest. Its error is
-// an I/O failure; problems with the data are in the result.
-func inspectExport(ctx context.Context, env Env, path, name string) (*exportResult, error) {
-	res := &exportResult{name: name}
+// readExport reads and checks one export, streaming accepted rows into the
+// sink that sinkFor opens (nil sinkFor, or a nil sink: check only). An
+// export not in participant order is read a second time and sorted in
+// memory.
+func readExport(ctx context.Context, env Env, path, name string, sinkFor func(*exportResult) (exportSink, error)) (*exportResult, error) {
+	res, err := inspectExport(ctx, env, path, name, sinkFor, false)
+	if errors.Is(err, errUnsorted) {
+		env.log().Info("rows not in participant order: sorting in memory", "file", name)
+		return inspectExport(ctx, env, path, name, sinkFor, true)
+	}
+	return res, err
+}
+
+// inspectExport reads and validates one export: the whole of `cpi
+// validate`, and the reading half of ingest, which passes sinkFor to have
+// accepted rows written. Its error is an I/O failure, cancellation or
+// errUnsorted (see readExport); problems with the data are in the result.
+// Whatever the outcome, a sink it opened is either closed with every row
+// or aborted.
+func inspectExport(ctx context.Context, env Env, path, name string, sinkFor func(*exportResult) (exportSink, error), buffered bool) (res *exportResult, err error) {
+	res = &exportResult{name: name}
 	site, day, canonicalName, ok := env.Study.IdentifyFile(name)
 	if !ok {
 		res.quarantineFile(QuarantineUnknownSite, "the file name matches no trust's export names (canonical: <TRUST>_<participants|fidelity>_<YYYYMMDD>.csv)", 0, "")
@@ -277,8 +389,19 @@ func inspectExport(ctx context.Context, env Env, path, name string) (*exportResu
 	res.kind = h.kind
 	res.fields = h.fields
 	rc := newRowChecker(env.Study, site, canonical, site.Trust, name, res.exportDay, h)
+	var sink exportSink
+	if sinkFor != nil {
+		if sink, err = sinkFor(res); err != nil {
+			return nil, err
+		}
+	}
+	defer func() {
+		if sink != nil && (err != nil || !res.wrote) {
+			sink.abort()
+		}
+	}()
 	var p parsedRow
-	acc := newAccumulator(env.Study, h, site.Trust)
+	acc := newAccumulator(env.Study, h, site.Trust, sink, buffered)
 	for {
 		if res.rowsRead%4096 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -304,18 +427,28 @@ func inspectExport(ctx context.Context, env Env, path, name string) (*exportResu
 			return res, nil
 		}
 		rc.check(cells, line, &p)
-		acc.add(&p)
+		if err := acc.add(&p); err != nil {
+			return nil, err
+		}
 	}
-	rejected, accepted := acc.finish()
+	rejected, accepted, err := acc.finish()
+	if err != nil {
+		return nil, err
+	}
 	for i := range rejected {
 		rejected[i].File = name
 	}
 	res.problems = append(res.problems, rejected...)
-	res.interviews, res.ratings = acc.interviews, acc.ratings
 	res.rowsAccepted = int64(accepted)
 	res.rowsRejected = res.rowsRead - res.rowsAccepted
-	if got := int64(acc.rejectedRows()); got != res.rowsRejected {
+	if got := int64(acc.rejected); got != res.rowsRejected {
 		return nil, fmt.Errorf("row accounting: %d rows read, %d accepted, %d rejected", res.rowsRead, res.rowsAccepted, got)
+	}
+	if sink != nil {
+		if err := sink.close(res.problems); err != nil {
+			return nil, err
+		}
+		res.wrote = true
 	}
 	return res, nil
 }

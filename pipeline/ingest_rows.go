@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"errors"
 	"sort"
 
 	"github.com/connectingpeople/cpi/schemas"
@@ -33,29 +34,66 @@ type rating struct {
 	values []int32 // per component, nullInt when blank
 }
 
+// exportSink receives a file's accepted rows: one participant at a time,
+// in participant order, or all ratings at once. Nothing it writes is
+// visible until close; abort drops it.
+type exportSink interface {
+	participant(ivs []*interview) error
+	ratings(rs []*rating) error
+	close(problems []Problem) error
+	abort()
+}
+
+// errUnsorted stops a streaming read of a participants export whose rows
+// are not in participant order; the export is then read again and sorted
+// in memory.
+var errUnsorted = errors.New("participants not in order")
+
+// groupRow is one row of a participant's group.
+type groupRow struct {
+	row   int
+	line  int
+	pid   string
+	wave  string
+	iv    *interview // nil when the row is rejected on its own
+	probs []Problem
+}
+
 // accumulator gathers a file's checked rows and applies the rules that span
 // rows: duplicate keys, a team changed between waves, a follow-up dated
 // before the baseline.
+//
+// Participants exports in participant order (as databases export them) are
+// streamed: each participant's rows are judged and handed to the sink as
+// soon as the next participant starts, so memory follows one participant.
+// With buffered set, rows are kept and sorted at the end instead: for
+// exports in any other order. Fidelity exports are small and always kept.
 type accumulator struct {
-	study *schemas.Study
-	h     *header
-	trust string
+	study    *schemas.Study
+	h        *header
+	trust    string
+	sink     exportSink // nil: validate only
+	buffered bool
 
 	idx        map[string]int // field positions by name
 	itemFields []int          // fields that are instrument answers
 	instOf     []*schemas.Instrument
 
-	rows       int
-	rejected   map[int]bool // row number → rejected
-	problems   []Problem
-	rowOf      []int            // row number of each candidate
-	keys       map[string][]int // key → row numbers (valid keys, accepted or not)
-	interviews []*interview
-	ratings    []*rating
+	rows     int
+	rejected int
+	problems []Problem
+
+	curPid string
+	group  []groupRow
+	buf    []groupRow // buffered mode
+
+	keys    map[string][]int // fidelity: key → candidate indexes
+	ratingL []*rating
+	rateRow []int
 }
 
-func newAccumulator(study *schemas.Study, h *header, trust string) *accumulator {
-	a := &accumulator{study: study, h: h, trust: trust, idx: map[string]int{}, rejected: map[int]bool{}, keys: map[string][]int{}}
+func newAccumulator(study *schemas.Study, h *header, trust string, sink exportSink, buffered bool) *accumulator {
+	a := &accumulator{study: study, h: h, trust: trust, sink: sink, buffered: buffered, idx: map[string]int{}, keys: map[string][]int{}}
 	for i, f := range h.fields {
 		a.idx[f.Name] = i
 		if f.Instrument != "" {
@@ -67,24 +105,21 @@ func newAccumulator(study *schemas.Study, h *header, trust string) *accumulator 
 	return a
 }
 
-func (a *accumulator) reject(row int, probs ...Problem) {
-	a.rejected[row] = true
+func (a *accumulator) reject(probs ...Problem) {
+	a.rejected++
 	a.problems = append(a.problems, probs...)
 }
 
-// add takes one checked row.
-func (a *accumulator) add(p *parsedRow) {
+// add takes one checked row. It returns errUnsorted when a streamed
+// participants export turns out not to be in participant order.
+func (a *accumulator) add(p *parsedRow) error {
 	row := a.rows
 	a.rows++
 	if a.h.kind == schemas.KindFidelity {
 		a.addRating(row, p)
-		return
+		return nil
 	}
 	pid, wave := p.strs[a.idx["participant_id"]], p.strs[a.idx["wave"]]
-	if pid != "" && wave != "" {
-		k := pid + "\x00" + wave
-		a.keys[k] = append(a.keys[k], row)
-	}
 	date := p.ints[a.idx["interview_date"]]
 	answered := false
 	for j, fi := range a.itemFields {
@@ -99,10 +134,34 @@ func (a *accumulator) add(p *parsedRow) {
 	if answered && date == nullInt && len(p.errors) == 0 {
 		p.fail("interview_date", CodeDateMissing, "the row has answers but no interview_date")
 	}
+	g := groupRow{row: row, line: p.line, pid: pid, wave: wave}
 	if len(p.errors) > 0 {
-		a.reject(row, p.errors...)
-		return
+		g.probs = append([]Problem(nil), p.errors...)
+	} else {
+		g.iv = a.newInterview(p, pid, wave, date)
 	}
+	if pid == "" { // a blank or malformed id is an error of its own: no group
+		a.reject(g.probs...)
+		return nil
+	}
+	if a.buffered {
+		a.buf = append(a.buf, g)
+		return nil
+	}
+	if pid != a.curPid {
+		if a.curPid != "" && pid < a.curPid {
+			return errUnsorted
+		}
+		if err := a.flushGroup(); err != nil {
+			return err
+		}
+		a.curPid = pid
+	}
+	a.group = append(a.group, g)
+	return nil
+}
+
+func (a *accumulator) newInterview(p *parsedRow, pid, wave string, date int32) *interview {
 	iv := &interview{
 		line: p.line, pid: pid, team: p.strs[a.idx["team_code"]], wave: wave, date: date,
 		living:    p.ints[a.idx["living_alone"]],
@@ -115,8 +174,74 @@ func (a *accumulator) add(p *parsedRow) {
 	for j, fi := range a.itemFields {
 		iv.items[j] = p.ints[fi]
 	}
-	a.rowOf = append(a.rowOf, row)
-	a.interviews = append(a.interviews, iv)
+	return iv
+}
+
+// flushGroup judges the rows of one participant and hands the accepted
+// ones, in wave order, to the sink.
+func (a *accumulator) flushGroup() error {
+	g := a.group
+	a.group = a.group[:0]
+	if len(g) == 0 {
+		return nil
+	}
+	perWave := map[string]int{}
+	for _, r := range g {
+		if r.wave != "" {
+			perWave[r.wave]++
+		}
+	}
+	var ok []*interview
+	for i := range g {
+		r := &g[i]
+		if perWave[r.wave] > 1 {
+			r.probs = append(r.probs, Problem{Line: r.line, Column: "participant_id", Code: CodeDuplicateKey, Severity: SeverityError,
+				Message: "the same participant and wave appear on more than one row of the file; all of them are rejected"})
+			r.iv = nil
+		}
+		if r.iv == nil {
+			a.reject(r.probs...)
+			continue
+		}
+		ok = append(ok, r.iv)
+	}
+	ok = a.crossWave(ok)
+	sort.Slice(ok, func(i, j int) bool { return ok[i].wave < ok[j].wave })
+	if a.sink == nil || len(ok) == 0 {
+		return nil
+	}
+	return a.sink.participant(ok)
+}
+
+// crossWave rejects later waves whose team differs from the baseline's, or
+// whose date is before the baseline's; it returns the rows kept.
+func (a *accumulator) crossWave(ivs []*interview) []*interview {
+	bw := a.study.BaselineWave()
+	var base *interview
+	for _, iv := range ivs {
+		if iv.wave == bw {
+			base = iv
+		}
+	}
+	if base == nil {
+		return ivs
+	}
+	kept := ivs[:0]
+	for _, iv := range ivs {
+		switch {
+		case iv == base:
+		case iv.team != base.team:
+			a.reject(Problem{Line: iv.line, Column: "team_code", Code: CodeTeamChanged, Severity: SeverityError,
+				Message: "team_code differs from the participant's baseline team; allocation is by the baseline team"})
+			continue
+		case iv.date != nullInt && base.date != nullInt && iv.date < base.date:
+			a.reject(Problem{Line: iv.line, Column: "interview_date", Code: CodeFollowupEarly, Severity: SeverityError,
+				Message: "interview_date is before the participant's baseline interview"})
+			continue
+		}
+		kept = append(kept, iv)
+	}
+	return kept
 }
 
 func (a *accumulator) addRating(row int, p *parsedRow) {
@@ -126,101 +251,65 @@ func (a *accumulator) addRating(row int, p *parsedRow) {
 		a.keys[k] = append(a.keys[k], row)
 	}
 	if len(p.errors) > 0 {
-		a.reject(row, p.errors...)
+		a.reject(p.errors...)
 		return
 	}
 	r := &rating{line: p.line, team: team, period: period, rater: rater, role: p.strs[a.idx["rater_role"]], date: p.ints[a.idx["rating_date"]]}
 	for _, c := range a.study.Fidelity.Components {
 		r.values = append(r.values, p.ints[a.idx[c.Code]])
 	}
-	a.rowOf = append(a.rowOf, row)
-	a.ratings = append(a.ratings, r)
+	a.rateRow = append(a.rateRow, row)
+	a.ratingL = append(a.ratingL, r)
 }
 
-// finish applies the cross-row rules and returns the row problems (sorted
-// by line, then column) and the number of accepted rows.
-func (a *accumulator) finish() ([]Problem, int) {
-	dupCol := "participant_id"
+// finish judges what is left, hands it to the sink, and returns the row
+// problems sorted by line, then column, and the number of accepted rows.
+func (a *accumulator) finish() ([]Problem, int, error) {
 	if a.h.kind == schemas.KindFidelity {
-		dupCol = "rater_id"
-	}
-	dupRows := map[int]bool{}
-	for _, rows := range a.keys {
-		if len(rows) > 1 {
-			for _, r := range rows {
-				dupRows[r] = true
+		dup := map[int]bool{}
+		for _, rows := range a.keys {
+			if len(rows) > 1 {
+				for _, r := range rows {
+					dup[r] = true
+				}
 			}
 		}
-	}
-	lineOf := func(i int) int {
-		if a.h.kind == schemas.KindFidelity {
-			return a.ratings[i].line
+		var kept []*rating
+		for i, r := range a.ratingL {
+			if dup[a.rateRow[i]] {
+				a.reject(Problem{Line: r.line, Column: "rater_id", Code: CodeDuplicateKey, Severity: SeverityError,
+					Message: "the same team, period and rater appear on more than one row of the file; all of them are rejected"})
+				continue
+			}
+			kept = append(kept, r)
 		}
-		return a.interviews[i].line
-	}
-	drop := map[int]bool{} // candidate index → rejected now
-	for i, row := range a.rowOf {
-		if dupRows[row] {
-			drop[i] = true
-			a.reject(row, Problem{Line: lineOf(i), Column: dupCol, Code: CodeDuplicateKey, Severity: SeverityError,
-				Message: "the same key appears on more than one row of the file; all of them are rejected"})
+		if a.sink != nil {
+			if err := a.sink.ratings(kept); err != nil {
+				return nil, 0, err
+			}
 		}
-	}
-	if a.h.kind == schemas.KindParticipants {
-		a.crossWave(drop)
-	}
-	keepIv := a.interviews[:0]
-	keepR := a.ratings[:0]
-	for i := range a.rowOf {
-		if drop[i] {
-			continue
+	} else if a.buffered {
+		sort.SliceStable(a.buf, func(i, j int) bool { return a.buf[i].pid < a.buf[j].pid })
+		for i := 0; i < len(a.buf); {
+			j := i
+			for j < len(a.buf) && a.buf[j].pid == a.buf[i].pid {
+				j++
+			}
+			a.group = append(a.group[:0], a.buf[i:j]...)
+			if err := a.flushGroup(); err != nil {
+				return nil, 0, err
+			}
+			i = j
 		}
-		if a.h.kind == schemas.KindFidelity {
-			keepR = append(keepR, a.ratings[i])
-		} else {
-			keepIv = append(keepIv, a.interviews[i])
-		}
+		a.buf = nil
+	} else if err := a.flushGroup(); err != nil {
+		return nil, 0, err
 	}
-	a.interviews, a.ratings = keepIv, keepR
 	sort.SliceStable(a.problems, func(i, j int) bool {
 		if a.problems[i].Line != a.problems[j].Line {
 			return a.problems[i].Line < a.problems[j].Line
 		}
 		return a.problems[i].Column < a.problems[j].Column
 	})
-	return a.problems, a.rows - len(a.rejected)
+	return a.problems, a.rows - a.rejected, nil
 }
-
-// crossWave rejects later waves whose team differs from the baseline's, or
-// whose date is before the baseline's.
-func (a *accumulator) crossWave(drop map[int]bool) {
-	base := map[string]int{} // pid → candidate index of the baseline row
-	bw := a.study.BaselineWave()
-	for i, iv := range a.interviews {
-		if !drop[i] && iv.wave == bw {
-			base[iv.pid] = i
-		}
-	}
-	for i, iv := range a.interviews {
-		if drop[i] || iv.wave == bw {
-			continue
-		}
-		b, ok := base[iv.pid]
-		if !ok {
-			continue
-		}
-		bl := a.interviews[b]
-		switch {
-		case iv.team != bl.team:
-			drop[i] = true
-			a.reject(a.rowOf[i], Problem{Line: iv.line, Column: "team_code", Code: CodeTeamChanged, Severity: SeverityError,
-				Message: "team_code differs from the participant's baseline team; allocation is by the baseline team"})
-		case iv.date != nullInt && bl.date != nullInt && iv.date < bl.date:
-			drop[i] = true
-			a.reject(a.rowOf[i], Problem{Line: iv.line, Column: "interview_date", Code: CodeFollowupEarly, Severity: SeverityError,
-				Message: "interview_date is before the participant's baseline interview"})
-		}
-	}
-}
-
-func (a *accumulator) rejectedRows() int { return len(a.rejected) }

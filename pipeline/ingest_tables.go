@@ -13,95 +13,153 @@ import (
 	"github.com/connectingpeople/cpi/schemas"
 )
 
-// writeExportTables replaces the trust's partitions that come from an
-// export of this kind with the export's accepted rows and rejects.
-func writeExportTables(ctx context.Context, env Env, tx *Tx, res *exportResult, sha string) error {
-	if res.kind == schemas.KindFidelity {
-		if err := writeFidelityRatings(ctx, env, tx, res, sha); err != nil {
-			return err
+// tableSink writes an export's accepted rows into the trust's partitions
+// of the generation: participants and responses (or fidelity_ratings) as
+// they come, rejects at the end. It replaces those partitions only when
+// closed; abort leaves them as they were.
+type tableSink struct {
+	env   Env
+	tx    *Tx
+	res   *exportResult
+	sha   string
+	parts *RowWriter // participants
+	resp  *RowWriter // responses
+	fid   *RowWriter // fidelity_ratings
+	items []sinkItem // responses' items in key order
+	pc    map[string]int
+	rc    [10]int
+	n     int
+}
+
+type sinkItem struct {
+	inst *schemas.Instrument
+	item string
+	j    int // position among the export's instrument fields
+}
+
+func newTableSink(env Env, tx *Tx, res *exportResult, sha string) (exportSink, error) {
+	k := &tableSink{env: env, tx: tx, res: res, sha: sha}
+	open := func(table string) (*RowWriter, error) {
+		schema := tableSchema(env, table, nil)
+		tf, err := tx.CreateTableFile(schema, table, "trust", res.trust, "data")
+		if err != nil {
+			return nil, err
 		}
-	} else {
-		if err := writeParticipants(env, tx, res); err != nil {
-			return err
-		}
-		if err := writeResponses(ctx, env, tx, res, sha); err != nil {
-			return err
-		}
+		return NewRowWriter(schema, tf), nil
 	}
-	return writeRejects(env, tx, res, sha)
-}
-
-func sortInterviews(ivs []*interview) {
-	sort.Slice(ivs, func(i, j int) bool {
-		if ivs[i].pid != ivs[j].pid {
-			return ivs[i].pid < ivs[j].pid
+	var err error
+	if res.kind == schemas.KindFidelity {
+		if k.fid, err = open("fidelity_ratings"); err != nil {
+			return nil, err
 		}
-		return ivs[i].wave < ivs[j].wave
+		return k, nil
+	}
+	if k.parts, err = open("participants"); err != nil {
+		return nil, err
+	}
+	if k.resp, err = open("responses"); err != nil {
+		k.parts.Abort()
+		return nil, err
+	}
+	j := 0
+	for _, f := range res.fields {
+		if f.Instrument == "" {
+			continue
+		}
+		in, _ := env.Study.Instrument(f.Instrument)
+		k.items = append(k.items, sinkItem{in, f.Name, j})
+		j++
+	}
+	sort.Slice(k.items, func(a, b int) bool {
+		if k.items[a].inst.Name != k.items[b].inst.Name {
+			return k.items[a].inst.Name < k.items[b].inst.Name
+		}
+		return k.items[a].item < k.items[b].item
 	})
+	pt := env.Study.Tables.Table("participants")
+	k.pc = map[string]int{}
+	for _, c := range pt.Columns {
+		k.pc[c.Name] = colIndex(pt, c.Name)
+	}
+	rt := env.Study.Tables.Table("responses")
+	for i, c := range []string{"study_id", "wave", "instrument", "item", "trust", "team", "arm", "value", "source_sha256", "source_line"} {
+		k.rc[i] = colIndex(rt, c)
+	}
+	return k, nil
 }
 
-// writeParticipants writes one row per participant with an accepted row.
-func writeParticipants(env Env, tx *Tx, res *exportResult) error {
-	const name = "participants"
-	tb := env.Study.Tables.Table(name)
-	schema := tableSchema(env, name, nil)
-	tf, err := tx.CreateTableFile(schema, name, "trust", res.trust, "data")
-	if err != nil {
+// participant writes one participant's row and the items of each dated
+// interview (ivs sorted by wave).
+func (k *tableSink) participant(ivs []*interview) error {
+	bw := k.env.Study.BaselineWave()
+	var base, fu *interview
+	withdrawn := false
+	for _, iv := range ivs {
+		if iv.wave == bw {
+			base = iv
+		} else if fu == nil || iv.wave > fu.wave {
+			fu = iv
+		}
+		withdrawn = withdrawn || iv.withdrawn
+	}
+	first := ivs[0]
+	if base != nil {
+		first = base
+	}
+	team, _ := k.env.Study.Team(first.team)
+	sid := k.res.trust + "-" + first.pid
+	rw, c := k.parts, k.pc
+	rw.Str(c["study_id"], sid)
+	rw.Str(c["trust"], k.res.trust)
+	rw.Str(c["team"], team.Code)
+	rw.Str(c["arm"], team.Arm)
+	for i, col := range [4]string{"age_band", "gender", "ethnicity", "diagnosis_group"} {
+		v := ""
+		if base != nil {
+			v = base.demo[i]
+		}
+		rw.NullStr(c[col], v)
+	}
+	if base != nil {
+		rw.Int32(c["living_alone"], base.living, base.living != nullInt)
+	} else {
+		rw.Null(c["living_alone"])
+	}
+	rw.Bool(c["withdrawn"], withdrawn)
+	rw.Date(c["baseline_date"], dateOf(base), base != nil && base.interviewed())
+	rw.Date(c["followup_date"], dateOf(fu), fu != nil && fu.interviewed())
+	rw.Bool(c["interviewed_baseline"], base != nil && base.interviewed())
+	rw.Bool(c["interviewed_followup"], fu != nil && fu.interviewed())
+	if err := rw.RowDone(); err != nil {
 		return err
 	}
-	rw := NewRowWriter(schema, tf)
-	sortInterviews(res.interviews)
-	bw := env.Study.BaselineWave()
-	col := func(c string) int { return colIndex(tb, c) }
-	for i := 0; i < len(res.interviews); {
-		j := i
-		for j < len(res.interviews) && res.interviews[j].pid == res.interviews[i].pid {
-			j++
+	r := k.resp
+	for _, iv := range ivs {
+		if !iv.interviewed() {
+			continue
 		}
-		rows := res.interviews[i:j]
-		i = j
-		var base, fu *interview
-		withdrawn := false
-		for _, iv := range rows {
-			if iv.wave == bw {
-				base = iv
-			} else if fu == nil || iv.wave > fu.wave {
-				fu = iv
+		team, _ := k.env.Study.Team(iv.team)
+		for _, it := range k.items {
+			if !it.inst.AskedAt(iv.wave) {
+				continue
 			}
-			withdrawn = withdrawn || iv.withdrawn
-		}
-		first := rows[0]
-		if base != nil {
-			first = base
-		}
-		team, _ := env.Study.Team(first.team)
-		rw.Str(col("study_id"), res.trust+"-"+first.pid)
-		rw.Str(col("trust"), res.trust)
-		rw.Str(col("team"), team.Code)
-		rw.Str(col("arm"), team.Arm)
-		for k, c := range [4]string{"age_band", "gender", "ethnicity", "diagnosis_group"} {
-			v := ""
-			if base != nil {
-				v = base.demo[k]
+			r.Str(k.rc[0], sid)
+			r.Str(k.rc[1], iv.wave)
+			r.Str(k.rc[2], it.inst.Name)
+			r.Str(k.rc[3], it.item)
+			r.Str(k.rc[4], k.res.trust)
+			r.Str(k.rc[5], team.Code)
+			r.Str(k.rc[6], team.Arm)
+			v := iv.items[it.j]
+			r.Int32(k.rc[7], v, v != nullInt)
+			r.Str(k.rc[8], k.sha)
+			r.Int32(k.rc[9], int32(iv.line), true)
+			if err := r.RowDone(); err != nil {
+				return err
 			}
-			rw.NullStr(col(c), v)
-		}
-		if base != nil {
-			rw.Int32(col("living_alone"), base.living, base.living != nullInt)
-		} else {
-			rw.Null(col("living_alone"))
-		}
-		rw.Bool(col("withdrawn"), withdrawn)
-		rw.Date(col("baseline_date"), dateOf(base), base != nil && base.interviewed())
-		rw.Date(col("followup_date"), dateOf(fu), fu != nil && fu.interviewed())
-		rw.Bool(col("interviewed_baseline"), base != nil && base.interviewed())
-		rw.Bool(col("interviewed_followup"), fu != nil && fu.interviewed())
-		if err := rw.RowDone(); err != nil {
-			rw.Abort()
-			return err
 		}
 	}
-	return rw.Close()
+	return nil
 }
 
 func dateOf(iv *interview) int32 {
@@ -111,87 +169,8 @@ func dateOf(iv *interview) int32 {
 	return iv.date
 }
 
-// writeResponses writes the long item table: every item of every
-// instrument asked at the wave, for each dated interview.
-func writeResponses(ctx context.Context, env Env, tx *Tx, res *exportResult, sha string) error {
-	const name = "responses"
-	tb := env.Study.Tables.Table(name)
-	schema := tableSchema(env, name, nil)
-	tf, err := tx.CreateTableFile(schema, name, "trust", res.trust, "data")
-	if err != nil {
-		return err
-	}
-	rw := NewRowWriter(schema, tf)
-	type itemRef struct {
-		inst *schemas.Instrument
-		item string
-		j    int
-	}
-	var items []itemRef
-	j := 0
-	for _, f := range res.fields {
-		if f.Instrument == "" {
-			continue
-		}
-		in, _ := env.Study.Instrument(f.Instrument)
-		items = append(items, itemRef{in, f.Name, j})
-		j++
-	}
-	sort.Slice(items, func(a, b int) bool {
-		if items[a].inst.Name != items[b].inst.Name {
-			return items[a].inst.Name < items[b].inst.Name
-		}
-		return items[a].item < items[b].item
-	})
-	c := [...]int{colIndex(tb, "study_id"), colIndex(tb, "wave"), colIndex(tb, "instrument"), colIndex(tb, "item"),
-		colIndex(tb, "trust"), colIndex(tb, "team"), colIndex(tb, "arm"), colIndex(tb, "value"),
-		colIndex(tb, "source_sha256"), colIndex(tb, "source_line")}
-	for n, iv := range res.interviews { // sorted by writeParticipants
-		if n%1024 == 0 {
-			if err := ctx.Err(); err != nil {
-				rw.Abort()
-				return err
-			}
-		}
-		if !iv.interviewed() {
-			continue
-		}
-		team, _ := env.Study.Team(iv.team)
-		sid := res.trust + "-" + iv.pid
-		for _, it := range items {
-			if !it.inst.AskedAt(iv.wave) {
-				continue
-			}
-			rw.Str(c[0], sid)
-			rw.Str(c[1], iv.wave)
-			rw.Str(c[2], it.inst.Name)
-			rw.Str(c[3], it.item)
-			rw.Str(c[4], res.trust)
-			rw.Str(c[5], team.Code)
-			rw.Str(c[6], team.Arm)
-			v := iv.items[it.j]
-			rw.Int32(c[7], v, v != nullInt)
-			rw.Str(c[8], sha)
-			rw.Int32(c[9], int32(iv.line), true)
-			if err := rw.RowDone(); err != nil {
-				rw.Abort()
-				return err
-			}
-		}
-	}
-	return rw.Close()
-}
-
-func writeFidelityRatings(ctx context.Context, env Env, tx *Tx, res *exportResult, sha string) error {
-	const name = "fidelity_ratings"
-	tb := env.Study.Tables.Table(name)
-	schema := tableSchema(env, name, nil)
-	tf, err := tx.CreateTableFile(schema, name, "trust", res.trust, "data")
-	if err != nil {
-		return err
-	}
-	rw := NewRowWriter(schema, tf)
-	rs := res.ratings
+// ratings writes a fidelity export's accepted ratings, sorted by key.
+func (k *tableSink) ratings(rs []*rating) error {
 	sort.Slice(rs, func(i, j int) bool {
 		if rs[i].team != rs[j].team {
 			return rs[i].team < rs[j].team
@@ -201,42 +180,63 @@ func writeFidelityRatings(ctx context.Context, env Env, tx *Tx, res *exportResul
 		}
 		return rs[i].rater < rs[j].rater
 	})
-	comps := env.Study.Fidelity.Components
+	comps := k.env.Study.Fidelity.Components
 	order := make([]int, len(comps))
 	for i := range order {
 		order[i] = i
 	}
 	sort.Slice(order, func(a, b int) bool { return comps[order[a]].Code < comps[order[b]].Code })
+	tb := k.env.Study.Tables.Table("fidelity_ratings")
 	col := func(c string) int { return colIndex(tb, c) }
+	rw := k.fid
 	for _, r := range rs {
-		team, _ := env.Study.Team(r.team)
-		for _, k := range order {
+		team, _ := k.env.Study.Team(r.team)
+		for _, i := range order {
 			rw.Str(col("team"), r.team)
 			rw.Str(col("period"), r.period)
 			rw.Str(col("rater_id"), r.rater)
-			rw.Str(col("component"), comps[k].Code)
-			rw.Str(col("trust"), res.trust)
+			rw.Str(col("component"), comps[i].Code)
+			rw.Str(col("trust"), k.res.trust)
 			rw.Str(col("arm"), team.Arm)
 			rw.Str(col("rater_role"), r.role)
 			rw.Date(col("rating_date"), r.date, r.date != nullInt)
-			rw.Int32(col("value"), r.values[k], r.values[k] != nullInt)
-			rw.Str(col("source_sha256"), sha)
+			rw.Int32(col("value"), r.values[i], r.values[i] != nullInt)
+			rw.Str(col("source_sha256"), k.sha)
 			rw.Int32(col("source_line"), int32(r.line), true)
 			if err := rw.RowDone(); err != nil {
-				rw.Abort()
 				return err
 			}
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		rw.Abort()
-		return err
+	return nil
+}
+
+// close finishes the tables and writes the export's rejects, replacing the
+// trust's rejects of this kind.
+func (k *tableSink) close(problems []Problem) error {
+	for _, rw := range []*RowWriter{k.parts, k.resp, k.fid} {
+		if rw == nil {
+			continue
+		}
+		if err := rw.Close(); err != nil {
+			return err
+		}
 	}
-	return rw.Close()
+	k.parts, k.resp, k.fid = nil, nil, nil
+	return writeRejects(k.env, k.tx, k.res, k.sha, problems)
+}
+
+func (k *tableSink) abort() {
+	for _, rw := range []*RowWriter{k.parts, k.resp, k.fid} {
+		if rw != nil {
+			rw.Abort()
+		}
+	}
+	k.parts, k.resp, k.fid = nil, nil, nil
 }
 
 // writeRejects replaces the trust's rejects of this kind with the export's.
-func writeRejects(env Env, tx *Tx, res *exportResult, sha string) error {
+func writeRejects(env Env, tx *Tx, res *exportResult, sha string, problems []Problem) error {
 	const name = "rejects"
 	tb := env.Study.Tables.Table(name)
 	schema := tableSchema(env, name, nil)
@@ -246,7 +246,7 @@ func writeRejects(env Env, tx *Tx, res *exportResult, sha string) error {
 	}
 	rw := NewRowWriter(schema, tf)
 	col := func(c string) int { return colIndex(tb, c) }
-	for _, p := range res.problems {
+	for _, p := range problems {
 		if p.Severity != SeverityError {
 			continue
 		}

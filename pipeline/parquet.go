@@ -128,7 +128,7 @@ func (tx *Tx) CreateTableFile(schema *arrow.Schema, table, partition, value, nam
 		os.Remove(f.Name())
 		return nil, fmt.Errorf("table %s: %w", table, err)
 	}
-	fw, err := pqarrow.NewFileWriter(schema, f, writerProperties(), pqarrow.DefaultWriterProps())
+	fw, err := pqarrow.NewFileWriter(writeSchema(schema), f, writerProperties(), pqarrow.DefaultWriterProps())
 	if err != nil {
 		f.Close()
 		os.Remove(f.Name())
@@ -178,16 +178,80 @@ func (t *TableFile) Abort() {
 }
 
 // RowWriter batches rows into Arrow records and writes them to a TableFile.
-// Append a row's values to Builder's fields, then call RowDone.
+// Append one value to every column with the typed appenders, then call
+// RowDone.
+//
+// String columns are built as Arrow dictionary arrays (a dictionary per
+// batch, int32 indices), which Parquet's writer stores as its dictionary
+// encoding directly instead of hashing every value; readers see plain
+// strings. A value equal to the column's previous one reuses its index
+// without a lookup, the common case in long tables.
 type RowWriter struct {
-	Builder *array.RecordBuilder
-	out     *TableFile
-	n       int
+	schema   *arrow.Schema // as written: strings as dictionaries
+	builders []array.Builder
+	dicts    []*dictColumn // per column; nil for non-string columns
+	out      *TableFile
+	n        int
 }
 
-// NewRowWriter builds rows of schema into out.
+// dictColumn accumulates one string column of a batch.
+type dictColumn struct {
+	values  []string
+	lookup  map[string]int32
+	last    string
+	lastIdx int32
+	indices *array.Int32Builder
+}
+
+func (d *dictColumn) append(v string) {
+	if d.lastIdx >= 0 && v == d.last {
+		d.indices.Append(d.lastIdx)
+		return
+	}
+	i, ok := d.lookup[v]
+	if !ok {
+		i = int32(len(d.values))
+		d.values = append(d.values, v)
+		d.lookup[v] = i
+	}
+	d.last, d.lastIdx = v, i
+	d.indices.Append(i)
+}
+
+func (d *dictColumn) reset() {
+	d.values = d.values[:0]
+	clear(d.lookup)
+	d.lastIdx = -1
+}
+
+// dictionaryType is how string columns are written.
+var dictionaryType = &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+
+// writeSchema is schema with its string columns as dictionaries.
+func writeSchema(schema *arrow.Schema) *arrow.Schema {
+	fields := schema.Fields()
+	for i, f := range fields {
+		if f.Type.ID() == arrow.STRING {
+			fields[i].Type = dictionaryType
+		}
+	}
+	md := schema.Metadata()
+	return arrow.NewSchema(fields, &md)
+}
+
+// NewRowWriter builds rows of schema (a table's schema from tableSchema)
+// into out, which must have been created with the same schema.
 func NewRowWriter(schema *arrow.Schema, out *TableFile) *RowWriter {
-	return &RowWriter{Builder: array.NewRecordBuilder(memory.DefaultAllocator, schema), out: out}
+	ws := writeSchema(schema)
+	r := &RowWriter{schema: ws, out: out, builders: make([]array.Builder, len(ws.Fields())), dicts: make([]*dictColumn, len(ws.Fields()))}
+	for i, f := range ws.Fields() {
+		if f.Type.ID() == arrow.DICTIONARY {
+			r.dicts[i] = &dictColumn{lookup: map[string]int32{}, lastIdx: -1, indices: array.NewInt32Builder(memory.DefaultAllocator)}
+			continue
+		}
+		r.builders[i] = array.NewBuilder(memory.DefaultAllocator, f.Type)
+	}
+	return r
 }
 
 // RowDone counts a row and writes a row group when the batch is full.
@@ -203,15 +267,49 @@ func (r *RowWriter) flush() error {
 	if r.n == 0 {
 		return nil
 	}
-	rec := r.Builder.NewRecordBatch()
+	cols := make([]arrow.Array, len(r.builders))
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	for i := range cols {
+		if d := r.dicts[i]; d != nil {
+			sb := array.NewStringBuilder(memory.DefaultAllocator)
+			sb.AppendValues(d.values, nil)
+			dict := sb.NewArray()
+			sb.Release()
+			idx := d.indices.NewArray()
+			cols[i] = array.NewDictionaryArray(dictionaryType, idx, dict)
+			idx.Release()
+			dict.Release()
+			d.reset()
+			continue
+		}
+		cols[i] = r.builders[i].NewArray()
+	}
+	rec := array.NewRecordBatch(r.schema, cols, int64(r.n))
 	defer rec.Release()
 	r.n = 0
 	return r.out.Write(rec)
 }
 
+func (r *RowWriter) release() {
+	for i, b := range r.builders {
+		if b != nil {
+			b.Release()
+		}
+		if d := r.dicts[i]; d != nil {
+			d.indices.Release()
+		}
+	}
+}
+
 // Close writes the last rows and closes the file.
 func (r *RowWriter) Close() error {
-	defer r.Builder.Release()
+	defer r.release()
 	if err := r.flush(); err != nil {
 		r.out.Abort()
 		return err
@@ -221,27 +319,25 @@ func (r *RowWriter) Close() error {
 
 // Abort drops everything written.
 func (r *RowWriter) Abort() {
-	r.Builder.Release()
+	r.release()
 	r.out.Abort()
 }
 
-// Typed appenders for a RowWriter's columns.
-func (r *RowWriter) Str(col int, v string) {
-	r.Builder.Field(col).(*array.StringBuilder).Append(v)
-}
+// Str appends a string.
+func (r *RowWriter) Str(col int, v string) { r.dicts[col].append(v) }
 
 // NullStr appends v, or null when v is empty.
 func (r *RowWriter) NullStr(col int, v string) {
 	if v == "" {
-		r.Builder.Field(col).AppendNull()
+		r.dicts[col].indices.AppendNull()
 		return
 	}
-	r.Str(col, v)
+	r.dicts[col].append(v)
 }
 
 // Int32 appends v, or null when !ok.
 func (r *RowWriter) Int32(col int, v int32, ok bool) {
-	b := r.Builder.Field(col).(*array.Int32Builder)
+	b := r.builders[col].(*array.Int32Builder)
 	if !ok {
 		b.AppendNull()
 		return
@@ -251,12 +347,12 @@ func (r *RowWriter) Int32(col int, v int32, ok bool) {
 
 // Int64 appends v.
 func (r *RowWriter) Int64(col int, v int64) {
-	r.Builder.Field(col).(*array.Int64Builder).Append(v)
+	r.builders[col].(*array.Int64Builder).Append(v)
 }
 
 // Float64 appends v, or null when !ok.
 func (r *RowWriter) Float64(col int, v float64, ok bool) {
-	b := r.Builder.Field(col).(*array.Float64Builder)
+	b := r.builders[col].(*array.Float64Builder)
 	if !ok {
 		b.AppendNull()
 		return
@@ -266,12 +362,12 @@ func (r *RowWriter) Float64(col int, v float64, ok bool) {
 
 // Bool appends v.
 func (r *RowWriter) Bool(col int, v bool) {
-	r.Builder.Field(col).(*array.BooleanBuilder).Append(v)
+	r.builders[col].(*array.BooleanBuilder).Append(v)
 }
 
 // Date appends a date (days since 1970-01-01), or null when !ok.
 func (r *RowWriter) Date(col int, days int32, ok bool) {
-	b := r.Builder.Field(col).(*array.Date32Builder)
+	b := r.builders[col].(*array.Date32Builder)
 	if !ok {
 		b.AppendNull()
 		return
@@ -281,11 +377,17 @@ func (r *RowWriter) Date(col int, days int32, ok bool) {
 
 // Timestamp appends a UTC time in microseconds.
 func (r *RowWriter) Timestamp(col int, t time.Time) {
-	r.Builder.Field(col).(*array.TimestampBuilder).Append(arrow.Timestamp(t.UTC().UnixMicro()))
+	r.builders[col].(*array.TimestampBuilder).Append(arrow.Timestamp(t.UTC().UnixMicro()))
 }
 
 // Null appends a null.
-func (r *RowWriter) Null(col int) { r.Builder.Field(col).AppendNull() }
+func (r *RowWriter) Null(col int) {
+	if d := r.dicts[col]; d != nil {
+		d.indices.AppendNull()
+		return
+	}
+	r.builders[col].AppendNull()
+}
 
 // TableFiles lists a table's Parquet files under dir (a generation or the
 // warehouse's tables folder parent), in path order.

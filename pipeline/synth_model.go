@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"sort"
 	"strconv"
 	"time"
 
@@ -326,13 +327,23 @@ type synthLatent struct {
 	treated   bool    // intervention arm after the baseline
 }
 
-// run generates the trust's participants in index order.
+// run generates the trust's participants in the order of their
+// pseudonyms, as a trust's database exports them (each participant's values
+// depend only on the seed, trust and index, so the order changes nothing
+// else).
 func (g *synthGen) run(ctx context.Context, visit func(*SynthInterview) error) error {
 	if len(g.teams) == 0 || g.n == 0 {
 		return nil
 	}
-	for i := 0; i < g.n; i++ {
-		if i%1024 == 0 {
+	ids := make([]string, g.n)
+	order := make([]int, g.n)
+	for i := range order {
+		ids[i] = synthPseudonym(g.idKey, i)
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return ids[order[a]] < ids[order[b]] })
+	for k, i := range order {
+		if k%1024 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
