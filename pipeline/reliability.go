@@ -12,16 +12,14 @@ import (
 
 // Reliability (DESIGN §8), computed by Score as it reads the responses.
 //
-// Cronbach's alpha needs every complete case's item values, so while the
-// participants stream past, Score keeps, per scale × wave × trust, the
-// complete cases' scored item values as int8 (one byte per item; the items
-// of a reliability scale must lie in −128..127) in fixed-size chunks. With
-// the default instruments that is 27 + 7 + 15 + 3 = 52 bytes per complete
-// participant-wave: about 104 MB for a million participants at two waves.
-// Each reliability row then expands its cases to the float64 columns that
-// stats.CronbachAlpha takes (n × k × 8 bytes, one reused buffer: 216 MB for
-// the pooled RG-UK of a million participants, and stats.CronbachAlpha
-// copies each column once more as it goes).
+// While the participants stream past, Score adds each complete case's
+// scored item values to a stats.AlphaAccumulator per scale × wave × trust:
+// item sums and cross-products, k² + 3k float64s for a scale of k items
+// (for the default instruments, under 10 KB per wave and trust), however
+// many participants there are. The pooled ALL rows merge the trusts'
+// accumulators. With integer item codes the sums are exact (into the
+// millions of cases), so the result does not depend on the order of the
+// participants or of the trusts.
 
 // relAllTrusts is the trust code of the pooled reliability rows.
 const relAllTrusts = "ALL"
@@ -45,11 +43,7 @@ func newRelScales(p *scorePlan) ([]relScale, error) {
 			}
 			rs := relScale{inst: i, scale: si, items: sp.items}
 			for _, j := range sp.items {
-				it := ip.items[j]
-				if it.Min < math.MinInt8 || it.Max > math.MaxInt8 {
-					return nil, fmt.Errorf("instrument %s scale %s: reliability needs item codes within %d..%d (%s)", ip.name, sp.name, math.MinInt8, math.MaxInt8, it.Name)
-				}
-				rs.names = append(rs.names, it.Name)
+				rs.names = append(rs.names, ip.items[j].Name)
 			}
 			out = append(out, rs)
 		}
@@ -68,21 +62,23 @@ func newRelScales(p *scorePlan) ([]relScale, error) {
 type relAcc struct {
 	waves int
 	cells []relCell
+	row   []float64 // scratch: one case's item values
 }
 
 // relCell is one scale × wave × trust.
 type relCell struct {
 	interviews int64 // participant-waves that answered an item of the instrument
 	blanks     int64 // the scale's item answers missing among them
-	cases      relInt8Rows
+	cases      *stats.AlphaAccumulator
 }
 
 func newRelAcc(p *scorePlan) *relAcc {
 	acc := &relAcc{waves: len(p.waves), cells: make([]relCell, len(p.rel)*len(p.waves))}
 	for ri, rs := range p.rel {
 		for w := range p.waves {
-			acc.cells[ri*len(p.waves)+w].cases.k = len(rs.items)
+			acc.cells[ri*len(p.waves)+w].cases = stats.NewAlphaAccumulator(len(rs.items))
 		}
+		acc.row = make([]float64, max(len(acc.row), len(rs.items)))
 	}
 	return acc
 }
@@ -99,52 +95,18 @@ func (acc *relAcc) add(p *scorePlan, w int, ans []scoreAnswers) {
 		}
 		c := acc.cell(ri, w)
 		c.interviews++
+		row := acc.row[:len(rs.items)]
 		complete := true
-		for _, j := range rs.items {
-			if _, ok := a.keyed(ip, j); !ok {
+		for d, j := range rs.items {
+			v, ok := a.keyed(ip, j)
+			if !ok {
 				c.blanks++
 				complete = false
 			}
+			row[d] = float64(v)
 		}
-		if !complete {
-			continue
-		}
-		row := c.cases.next()
-		for d, j := range rs.items {
-			v, _ := a.keyed(ip, j)
-			row[d] = int8(v)
-		}
-	}
-}
-
-// relInt8Rows is a growing matrix of k int8 columns, stored row-wise in
-// fixed-size chunks (no doubling copies).
-type relInt8Rows struct {
-	k      int
-	n      int
-	chunks [][]int8
-}
-
-const relChunkRows = 8192
-
-// next appends a row and returns it to be filled.
-func (m *relInt8Rows) next() []int8 {
-	i := m.n % relChunkRows
-	if i == 0 {
-		m.chunks = append(m.chunks, make([]int8, relChunkRows*m.k))
-	}
-	m.n++
-	c := m.chunks[len(m.chunks)-1]
-	return c[i*m.k : (i+1)*m.k]
-}
-
-// columns copies the rows, from row offset on, into cols[d][offset:].
-func (m *relInt8Rows) columns(cols [][]float64, offset int) {
-	for r := 0; r < m.n; r++ {
-		c := m.chunks[r/relChunkRows]
-		i := r % relChunkRows
-		for d := 0; d < m.k; d++ {
-			cols[d][offset+r] = float64(c[i*m.k+d])
+		if complete {
+			c.cases.Add(row)
 		}
 	}
 }
@@ -168,7 +130,6 @@ func writeReliability(ctx context.Context, env Env, tx *Tx, p *scorePlan, trusts
 	}
 	groups := append([]string{relAllTrusts}, trusts...)
 	slices.Sort(groups)
-	var buf []float64
 	write := func() error {
 		for ri, rs := range p.rel {
 			ip := p.insts[rs.inst]
@@ -181,36 +142,35 @@ func writeReliability(ctx context.Context, env Env, tx *Tx, p *scorePlan, trusts
 					if err := ctx.Err(); err != nil {
 						return err
 					}
-					var cells []*relCell
-					for t, acc := range accs {
-						if g == relAllTrusts || g == trusts[t] {
-							cells = append(cells, acc.cell(ri, w))
-						}
-					}
-					var n int
+					var cases *stats.AlphaAccumulator
 					var interviews, blanks int64
-					for _, cl := range cells {
-						n += cl.cases.n
+					for t, acc := range accs {
+						if g != relAllTrusts && g != trusts[t] {
+							continue
+						}
+						cl := acc.cell(ri, w)
 						interviews += cl.interviews
 						blanks += cl.blanks
+						if g != relAllTrusts {
+							cases = cl.cases
+							continue
+						}
+						if cases == nil {
+							cases = stats.NewAlphaAccumulator(k)
+						}
+						if err := cases.Merge(cl.cases); err != nil {
+							return err
+						}
 					}
+					if cases == nil {
+						cases = stats.NewAlphaAccumulator(k) // no trusts
+					}
+					n := cases.N()
 					var a stats.Alpha
 					ok := false
 					if n >= 3 && k >= 2 {
-						if cap(buf) < n*k {
-							buf = make([]float64, n*k)
-						}
-						cols := make([][]float64, k)
-						for d := range cols {
-							cols[d] = buf[d*n : (d+1)*n]
-						}
-						off := 0
-						for _, cl := range cells {
-							cl.cases.columns(cols, off)
-							off += cl.cases.n
-						}
 						var err error
-						a, err = stats.CronbachAlpha(cols)
+						a, err = cases.Result(0.95)
 						ok = err == nil && !math.IsNaN(a.Alpha) && !math.IsInf(a.Alpha, 0)
 					}
 					var negative []string

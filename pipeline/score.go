@@ -56,21 +56,20 @@ const MetaValueSetPrefix = "cpi.valueset."
 // Memory follows the batch size and the number of trusts, not the number
 // of participants: one participant's answers are held at a time, trust
 // partitions are scored in parallel (up to GOMAXPROCS), and each writes its
-// own file. The one exception is reliability, which keeps the complete
-// cases' item values as int8 (one byte per item answer; see reliability.go).
+// own file; reliability keeps sums and cross-products of the items, O(k²)
+// per scale × wave × trust (see reliability.go).
 //
 // Problems that fail the stage: a responses file outside a trust=
 // partition or holding another trust's rows, rows not sorted by study_id,
 // a wave, instrument or item the study does not define, a value outside
 // its item's range, an instrument definition the scorer cannot use (a
 // lookup from a scale that is neither sum nor item, a lookup table of the
-// wrong length, a value set scale allowing missing dimensions, an item out
-// of int8 range in a reliability scale), read or write errors, and
-// cancellation. Problems that become nulls: a score with more items missing
-// than allowed (items_answered shows it), a lookup of a null raw score, an
-// index with a dimension missing, a GAS score with no goal levelled, a
-// chg without both values, an alpha with fewer than three complete cases
-// or a total that does not vary (the row is still written).
+// wrong length, a value set scale allowing missing dimensions), read or
+// write errors, and cancellation. Problems that become nulls: a score with
+// more items missing than allowed (items_answered shows it), a lookup of a
+// null raw score, an index with a dimension missing, a GAS score with no
+// goal levelled, a chg without both values, an alpha with fewer than three
+// complete cases or a total that does not vary (the row is still written).
 func Score(ctx context.Context, env Env, tx *Tx) error {
 	plan, err := newScorePlan(env.Study)
 	if err != nil {
@@ -103,14 +102,13 @@ func Score(ctx context.Context, env Env, tx *Tx) error {
 	workers := min(runtime.GOMAXPROCS(0), len(trusts))
 	next := make(chan int)
 	var wg sync.WaitGroup
-	var txMu sync.Mutex // Tx.CreateTableFile is not safe for concurrent use
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
 				job := newScoreJob(env, plan, schema, trusts[i])
-				errs[i] = job.run(ctx, tx, &txMu, parts[trusts[i]])
+				errs[i] = job.run(ctx, tx, parts[trusts[i]])
 				if errs[i] != nil {
 					cancel()
 				}
@@ -456,7 +454,7 @@ func scoreInstrument(ip *scoreInst, a *scoreAnswers, out []scoreResult) error {
 				sw2 += float64(w) * float64(w)
 				swx += float64(w) * float64(x)
 			}
-			den := (1-sp.rho)*sw2 + sp.rho*sw*sw
+			den := (1-sp.rho)*sw2 + sp.rho*(sw*sw) // ρ(Σw)²: (Σw)² is exact, so one rounding
 			if r.answered > 0 && den > 0 {
 				r.value, r.ok = 50+10*swx/math.Sqrt(den), true
 			}
@@ -530,10 +528,8 @@ func (j *scoreJob) intern(s string) int {
 // scoreResponseColumns are the responses columns Score reads.
 var scoreResponseColumns = []string{"study_id", "wave", "instrument", "item", "trust", "team", "arm", "value"}
 
-func (j *scoreJob) run(ctx context.Context, tx *Tx, txMu *sync.Mutex, files []string) error {
-	txMu.Lock()
+func (j *scoreJob) run(ctx context.Context, tx *Tx, files []string) error {
 	tf, err := tx.CreateTableFile(j.schema, "scores", "trust", j.trust, "data")
-	txMu.Unlock()
 	if err != nil {
 		return err
 	}

@@ -91,9 +91,7 @@ func CronbachAlpha(items [][]float64) (Alpha, error) {
 	}
 	kk := float64(k)
 	res.Alpha = kk / (kk - 1) * (1 - sumVar/varT)
-	d1, d2 := float64(m-1), float64(m-1)*(kk-1)
-	res.CILow = 1 - (1-res.Alpha)*FQuantile(0.975, d1, d2)
-	res.CIHigh = 1 - (1-res.Alpha)*FQuantile(0.025, d1, d2)
+	res.CILow, res.CIHigh = feldtCI(res.Alpha, m, k, 0.95)
 	return res, nil
 }
 
