@@ -1,0 +1,98 @@
+// The DuckDB side of the national-scale benchmark (scripts/bench/national.sh):
+// the nearest equivalent of `cpi ingest` that a data engineer would write.
+// It reads every canonical participants export in IN (DESIGN §5.1,
+// `<TRUST>_participants_<YYYYMMDD>.csv`) with explicit column types, turns the
+// item columns (rg01 … gas3_weight: the header minus its ten leading
+// participant columns) into a long table with one row per interview × item
+// asked at that wave (blank answers kept as nulls, as cpi's responses table
+// does; GAS is asked at follow-up only), for the rows with an interview date,
+// and writes it as zstd Parquet partitioned by trust into OUT (which must not
+// exist). It prints one line of JSON: the rows written and the item count.
+//
+// Usage: node ingest_long.mjs IN OUT
+// DuckDB's threads default to the number of cores; its settings are left at
+// their defaults.
+import { DuckDBInstance } from '@duckdb/node-api';
+import { readdirSync, openSync, readSync, closeSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+const [inDir, outDir] = process.argv.slice(2);
+if (!inDir || !outDir) {
+  console.error('usage: node ingest_long.mjs IN OUT');
+  process.exit(2);
+}
+if (existsSync(outDir)) {
+  console.error(`ingest_long: ${outDir} exists`);
+  process.exit(2);
+}
+
+const files = readdirSync(inDir).filter((f) => /^[A-Z]+_participants_\d{8}\.csv$/.test(f)).sort();
+if (files.length === 0) {
+  console.error(`ingest_long: no *_participants_*.csv in ${inDir}`);
+  process.exit(1);
+}
+
+// The header line of a file (the first 64 KiB hold it many times over).
+function header(path) {
+  const fd = openSync(path, 'r');
+  const buf = Buffer.alloc(64 * 1024);
+  const n = readSync(fd, buf, 0, buf.length, 0);
+  closeSync(fd);
+  let line = buf.subarray(0, n).toString('utf8').split('\n')[0].replace(/\r$/, '');
+  if (line.charCodeAt(0) === 0xfeff) line = line.slice(1);
+  return line.split(',');
+}
+
+const lead = ['participant_id', 'team_code', 'wave', 'interview_date', 'age_band', 'gender',
+  'ethnicity', 'living_alone', 'diagnosis_group', 'withdrawn'];
+const cols = header(join(inDir, files[0]));
+for (const f of files.slice(1)) {
+  if (header(join(inDir, f)).join(',') !== cols.join(',')) {
+    console.error(`ingest_long: ${f} has another header than ${files[0]}`);
+    process.exit(1);
+  }
+}
+if (cols.slice(0, lead.length).join(',') !== lead.join(',')) {
+  console.error('ingest_long: not the canonical participants header');
+  process.exit(1);
+}
+const items = cols.slice(lead.length);
+if (items[0] !== 'rg01' || items[items.length - 1] !== 'gas3_weight') {
+  console.error('ingest_long: the item columns do not run from rg01 to gas3_weight');
+  process.exit(1);
+}
+
+// Explicit types, as the canonical format says (§5.1): codes are text,
+// interview_date a DATE, the rest integers.
+const types = {};
+for (const c of cols) types[c] = 'INTEGER';
+for (const c of ['participant_id', 'team_code', 'wave', 'age_band', 'gender', 'ethnicity', 'diagnosis_group']) types[c] = 'VARCHAR';
+types.interview_date = 'DATE';
+
+const q = (s) => `'${s.replaceAll("'", "''")}'`;
+const id = (s) => `"${s.replaceAll('"', '""')}"`;
+const typeList = cols.map((c) => `${q(c)}: ${q(types[c])}`).join(', ');
+const fileList = files.map((f) => q(join(inDir, f))).join(', ');
+
+const sql = `
+COPY (
+  WITH interviews AS (
+    SELECT split_part(parse_filename(filename), '_', 1) AS trust,
+           split_part(parse_filename(filename), '_', 1) || '-' || participant_id AS study_id,
+           wave, ${items.map(id).join(', ')}
+    FROM read_csv([${fileList}], header = true, auto_detect = false, delim = ',', quote = '"',
+                  dateformat = '%Y-%m-%d', filename = true, columns = {${typeList}})
+    WHERE interview_date IS NOT NULL
+  )
+  SELECT study_id, trust, wave, item, value
+  FROM interviews
+  UNPIVOT INCLUDE NULLS (value FOR item IN (${items.map(id).join(', ')}))
+  WHERE NOT (wave = 'baseline' AND starts_with(item, 'gas'))
+) TO ${q(outDir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (trust))`;
+
+const db = await DuckDBInstance.create(':memory:');
+const con = await db.connect();
+const res = await con.runAndReadAll(sql);
+const rows = res.getRows();
+const written = rows.length > 0 ? Number(rows[0][0]) : -1;
+console.log(JSON.stringify({ files: files.length, items: items.length, rows: written }));
