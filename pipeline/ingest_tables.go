@@ -22,19 +22,10 @@ type tableSink struct {
 	tx    *Tx
 	res   *exportResult
 	sha   string
-	parts *RowWriter // participants
-	resp  *RowWriter // responses
-	fid   *RowWriter // fidelity_ratings
-	items []sinkItem // responses' items in key order
+	parts *RowWriter       // participants
+	resp  *responsesWriter // responses
+	fid   *RowWriter       // fidelity_ratings
 	pc    map[string]int
-	rc    [10]int
-	n     int
-}
-
-type sinkItem struct {
-	inst *schemas.Instrument
-	item string
-	j    int // position among the export's instrument fields
 }
 
 func newTableSink(env Env, tx *Tx, res *exportResult, sha string) (exportSink, error) {
@@ -57,33 +48,14 @@ func newTableSink(env Env, tx *Tx, res *exportResult, sha string) (exportSink, e
 	if k.parts, err = open("participants"); err != nil {
 		return nil, err
 	}
-	if k.resp, err = open("responses"); err != nil {
+	if k.resp, err = newResponsesWriter(env, tx, res, sha); err != nil {
 		k.parts.Abort()
 		return nil, err
 	}
-	j := 0
-	for _, f := range res.fields {
-		if f.Instrument == "" {
-			continue
-		}
-		in, _ := env.Study.Instrument(f.Instrument)
-		k.items = append(k.items, sinkItem{in, f.Name, j})
-		j++
-	}
-	sort.Slice(k.items, func(a, b int) bool {
-		if k.items[a].inst.Name != k.items[b].inst.Name {
-			return k.items[a].inst.Name < k.items[b].inst.Name
-		}
-		return k.items[a].item < k.items[b].item
-	})
 	pt := env.Study.Tables.Table("participants")
 	k.pc = map[string]int{}
 	for _, c := range pt.Columns {
 		k.pc[c.Name] = colIndex(pt, c.Name)
-	}
-	rt := env.Study.Tables.Table("responses")
-	for i, c := range []string{"study_id", "wave", "instrument", "item", "trust", "team", "arm", "value", "source_sha256", "source_line"} {
-		k.rc[i] = colIndex(rt, c)
 	}
 	return k, nil
 }
@@ -133,30 +105,13 @@ func (k *tableSink) participant(ivs []*interview) error {
 	if err := rw.RowDone(); err != nil {
 		return err
 	}
-	r := k.resp
 	for _, iv := range ivs {
 		if !iv.interviewed() {
 			continue
 		}
 		team, _ := k.env.Study.Team(iv.team)
-		for _, it := range k.items {
-			if !it.inst.AskedAt(iv.wave) {
-				continue
-			}
-			r.Str(k.rc[0], sid)
-			r.Str(k.rc[1], iv.wave)
-			r.Str(k.rc[2], it.inst.Name)
-			r.Str(k.rc[3], it.item)
-			r.Str(k.rc[4], k.res.trust)
-			r.Str(k.rc[5], team.Code)
-			r.Str(k.rc[6], team.Arm)
-			v := iv.items[it.j]
-			r.Int32(k.rc[7], v, v != nullInt)
-			r.Str(k.rc[8], k.sha)
-			r.Int32(k.rc[9], int32(iv.line), true)
-			if err := r.RowDone(); err != nil {
-				return err
-			}
+		if err := k.resp.interview(sid, iv, team.Code, team.Arm); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -214,11 +169,16 @@ func (k *tableSink) ratings(rs []*rating) error {
 // close finishes the tables and writes the export's rejects, replacing the
 // trust's rejects of this kind.
 func (k *tableSink) close(problems []Problem) error {
-	for _, rw := range []*RowWriter{k.parts, k.resp, k.fid} {
+	for _, rw := range []*RowWriter{k.parts, k.fid} {
 		if rw == nil {
 			continue
 		}
 		if err := rw.Close(); err != nil {
+			return err
+		}
+	}
+	if k.resp != nil {
+		if err := k.resp.close(); err != nil {
 			return err
 		}
 	}
@@ -227,10 +187,13 @@ func (k *tableSink) close(problems []Problem) error {
 }
 
 func (k *tableSink) abort() {
-	for _, rw := range []*RowWriter{k.parts, k.resp, k.fid} {
+	for _, rw := range []*RowWriter{k.parts, k.fid} {
 		if rw != nil {
 			rw.Abort()
 		}
+	}
+	if k.resp != nil {
+		k.resp.abort()
 	}
 	k.parts, k.resp, k.fid = nil, nil, nil
 }

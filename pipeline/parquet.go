@@ -87,14 +87,23 @@ func tableSchema(env Env, name string, extra map[string]string) *arrow.Schema {
 	return arrow.NewSchema(fields, &md)
 }
 
-func writerProperties() *parquet.WriterProperties {
-	return parquet.NewWriterProperties(
+// writerProperties: zstd, statistics on every column, dictionary encoding
+// for strings only (small integer codes and numbers compress as well plain,
+// without hashing every value).
+func writerProperties(schema *arrow.Schema) *parquet.WriterProperties {
+	opts := []parquet.WriterProperty{
 		parquet.WithCompression(compress.Codecs.Zstd),
 		parquet.WithDictionaryDefault(true),
 		parquet.WithStats(true),
 		parquet.WithMaxRowGroupLength(batchRows),
 		parquet.WithCreatedBy("cpi"),
-	)
+	}
+	for _, f := range schema.Fields() {
+		if f.Type.ID() != arrow.STRING {
+			opts = append(opts, parquet.WithDictionaryFor(f.Name, false))
+		}
+	}
+	return parquet.NewWriterProperties(opts...)
 }
 
 // TableFile is one Parquet file of a table being written into a generation.
@@ -128,7 +137,7 @@ func (tx *Tx) CreateTableFile(schema *arrow.Schema, table, partition, value, nam
 		os.Remove(f.Name())
 		return nil, fmt.Errorf("table %s: %w", table, err)
 	}
-	fw, err := pqarrow.NewFileWriter(writeSchema(schema), f, writerProperties(), pqarrow.DefaultWriterProps())
+	fw, err := pqarrow.NewFileWriter(writeSchema(schema), f, writerProperties(schema), pqarrow.DefaultWriterProps())
 	if err != nil {
 		f.Close()
 		os.Remove(f.Name())

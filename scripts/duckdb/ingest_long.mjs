@@ -13,7 +13,8 @@
 // DuckDB's threads default to the number of cores; its settings are left at
 // their defaults.
 import { DuckDBInstance } from '@duckdb/node-api';
-import { readdirSync, openSync, readSync, closeSync, existsSync } from 'node:fs';
+import { readdirSync, openSync, readSync, closeSync, existsSync, createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 
 const [inDir, outDir] = process.argv.slice(2);
@@ -74,21 +75,46 @@ const id = (s) => `"${s.replaceAll('"', '""')}"`;
 const typeList = cols.map((c) => `${q(c)}: ${q(types[c])}`).join(', ');
 const fileList = files.map((f) => q(join(inDir, f))).join(', ');
 
+// The same columns as cpi's responses table (DESIGN §7): the source file's
+// SHA-256 (hashed here, as cpi hashes every file it receives) and line, the
+// instrument of each item, the team's arm (teams <TRUST>-01 are the
+// intervention arm in the default study), and trust kept inside the files.
+// The line is the row's place in its file: the synthetic exports are in
+// participant and wave order, so the window orders by them (a window
+// without an order would number rows as DuckDB's parallel reader meets them).
+async function sha256(path) {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk);
+  return h.digest('hex');
+}
+const shaCase = (await Promise.all(files.map(async (f) => `WHEN ${q(join(inDir, f))} THEN ${q(await sha256(join(inDir, f)))}`))).join(' ');
+const instrument = `CASE WHEN starts_with(item, 'rg') THEN 'rguk' WHEN starts_with(item, 'swemwbs') THEN 'swemwbs'
+  WHEN starts_with(item, 'qpr') THEN 'qpr' WHEN starts_with(item, 'ucla') THEN 'ucla3'
+  WHEN starts_with(item, 'eq5d') THEN 'eq5d5l' ELSE 'gas' END`;
+
 const sql = `
 COPY (
-  WITH interviews AS (
-    SELECT split_part(parse_filename(filename), '_', 1) AS trust,
-           split_part(parse_filename(filename), '_', 1) || '-' || participant_id AS study_id,
-           wave, ${items.map(id).join(', ')}
+  WITH rows AS (
+    SELECT filename, team_code, wave, interview_date, participant_id, ${items.map(id).join(', ')},
+           row_number() OVER (PARTITION BY filename ORDER BY participant_id, wave) + 1 AS source_line
     FROM read_csv([${fileList}], header = true, auto_detect = false, delim = ',', quote = '"',
                   dateformat = '%Y-%m-%d', filename = true, columns = {${typeList}})
+  ), interviews AS (
+    SELECT split_part(parse_filename(filename), '_', 1) AS trust,
+           split_part(parse_filename(filename), '_', 1) || '-' || participant_id AS study_id,
+           wave, team_code AS team,
+           CASE WHEN ends_with(team_code, '-01') THEN 'intervention' ELSE 'control' END AS arm,
+           CASE filename ${shaCase} END AS source_sha256,
+           source_line::INTEGER AS source_line,
+           ${items.map(id).join(', ')}
+    FROM rows
     WHERE interview_date IS NOT NULL
   )
-  SELECT study_id, trust, wave, item, value
+  SELECT study_id, wave, ${instrument} AS instrument, item, trust, team, arm, value, source_sha256, source_line
   FROM interviews
   UNPIVOT INCLUDE NULLS (value FOR item IN (${items.map(id).join(', ')}))
   WHERE NOT (wave = 'baseline' AND starts_with(item, 'gas'))
-) TO ${q(outDir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (trust))`;
+) TO ${q(outDir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (trust), WRITE_PARTITION_COLUMNS true)`;
 
 const db = await DuckDBInstance.create(':memory:');
 const con = await db.connect();

@@ -1,0 +1,245 @@
+package pipeline
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/connectingpeople/cpi/schemas"
+)
+
+// responsesWriter builds the long responses table column by column. It is
+// the hot path of ingest (some 60 rows per interview, 100 million at
+// national scale), so instead of appending value by value it keeps each
+// string column as dictionary indices in a plain slice: per interview the
+// wave, instrument, item, trust, team, arm and source columns are constants
+// or a pattern fixed per wave, and the answers are gathered in one loop.
+// Each batch becomes an Arrow record of dictionary arrays built over those
+// slices without copying, written as one Parquet row group.
+type responsesWriter struct {
+	out    *TableFile
+	schema *arrow.Schema // as written: strings as dictionaries
+	n      int
+
+	// Dictionary indices of the string columns, in table order: study_id,
+	// wave, instrument, item, trust, team, arm, source_sha256.
+	idx   [8][]int32
+	dicts [8][]string // dictionaries; study_id's grows per batch
+	value []int32
+	valid []bool
+	line  []int32
+
+	waveIdx map[string]int32
+	teamIdx map[string]int32
+	armIdx  map[string]int32
+	// per wave: the instrument and item indices and answer positions of the
+	// items asked, in key order.
+	pattern map[string]*responsesPattern
+}
+
+type responsesPattern struct {
+	inst, item []int32
+	field      []int // position in interview.items
+}
+
+// Column positions of the responses table (tables.yaml).
+const (
+	respStudy = iota
+	respWave
+	respInstrument
+	respItem
+	respTrust
+	respTeam
+	respArm
+	respSHA
+)
+
+func newResponsesWriter(env Env, tx *Tx, res *exportResult, sha string) (*responsesWriter, error) {
+	schema := tableSchema(env, "responses", nil)
+	for i, name := range []string{"study_id", "wave", "instrument", "item", "trust", "team", "arm", "value", "source_sha256", "source_line"} {
+		if schema.Field(i).Name != name {
+			return nil, fmt.Errorf("responses table: column %d is %s, the writer expects %s", i, schema.Field(i).Name, name)
+		}
+	}
+	tf, err := tx.CreateTableFile(schema, "responses", "trust", res.trust, "data")
+	if err != nil {
+		return nil, err
+	}
+	w := &responsesWriter{out: tf, schema: writeSchema(schema), waveIdx: map[string]int32{}, teamIdx: map[string]int32{}, armIdx: map[string]int32{}, pattern: map[string]*responsesPattern{}}
+	s := env.Study
+	w.dicts[respWave] = s.Waves
+	for i, wv := range s.Waves {
+		w.waveIdx[wv] = int32(i)
+	}
+	for i, t := range s.Teams {
+		w.dicts[respTeam] = append(w.dicts[respTeam], t.Code)
+		w.teamIdx[t.Code] = int32(i)
+	}
+	w.dicts[respArm] = s.Arms
+	for i, a := range s.Arms {
+		w.armIdx[a] = int32(i)
+	}
+	w.dicts[respTrust] = []string{res.trust}
+	w.dicts[respSHA] = []string{sha}
+	// The items of the export's instrument fields, in key order.
+	type ref struct {
+		inst  *schemas.Instrument
+		item  string
+		field int
+	}
+	var refs []ref
+	j := 0
+	for _, f := range res.fields {
+		if f.Instrument == "" {
+			continue
+		}
+		in, _ := s.Instrument(f.Instrument)
+		refs = append(refs, ref{in, f.Name, j})
+		j++
+	}
+	sort.Slice(refs, func(a, b int) bool {
+		if refs[a].inst.Name != refs[b].inst.Name {
+			return refs[a].inst.Name < refs[b].inst.Name
+		}
+		return refs[a].item < refs[b].item
+	})
+	instIdx := map[string]int32{}
+	for i, r := range refs {
+		if _, ok := instIdx[r.inst.Name]; !ok {
+			instIdx[r.inst.Name] = int32(len(w.dicts[respInstrument]))
+			w.dicts[respInstrument] = append(w.dicts[respInstrument], r.inst.Name)
+		}
+		w.dicts[respItem] = append(w.dicts[respItem], r.item)
+		for _, wv := range s.Waves {
+			if !r.inst.AskedAt(wv) {
+				continue
+			}
+			p := w.pattern[wv]
+			if p == nil {
+				p = &responsesPattern{}
+				w.pattern[wv] = p
+			}
+			p.inst = append(p.inst, instIdx[r.inst.Name])
+			p.item = append(p.item, int32(i))
+			p.field = append(p.field, r.field)
+		}
+	}
+	return w, nil
+}
+
+// interview appends the items asked at the wave of one dated interview of
+// participant sid.
+func (w *responsesWriter) interview(sid string, iv *interview, team, arm string) error {
+	p := w.pattern[iv.wave]
+	if p == nil {
+		return nil
+	}
+	d := &w.dicts[respStudy]
+	if len(*d) == 0 || (*d)[len(*d)-1] != sid {
+		*d = append(*d, sid)
+	}
+	k := len(p.item)
+	consts := [8]int32{respStudy: int32(len(*d) - 1), respWave: w.waveIdx[iv.wave], respTrust: 0, respTeam: w.teamIdx[team], respArm: w.armIdx[arm], respSHA: 0}
+	for _, c := range []int{respStudy, respWave, respTrust, respTeam, respArm, respSHA} {
+		w.idx[c] = appendRepeat(w.idx[c], consts[c], k)
+	}
+	w.idx[respInstrument] = append(w.idx[respInstrument], p.inst...)
+	w.idx[respItem] = append(w.idx[respItem], p.item...)
+	for _, f := range p.field {
+		v := iv.items[f]
+		w.value = append(w.value, v)
+		w.valid = append(w.valid, v != nullInt)
+	}
+	w.line = appendRepeat(w.line, int32(iv.line), k)
+	w.n += k
+	if w.n >= batchRows {
+		return w.flush()
+	}
+	return nil
+}
+
+func appendRepeat(s []int32, v int32, k int) []int32 {
+	for i := 0; i < k; i++ {
+		s = append(s, v)
+	}
+	return s
+}
+
+// int32Array wraps a slice as an Arrow array without copying; valid nil
+// means no nulls. The slice must outlive the array's use.
+func int32Array(vals []int32, valid []bool) arrow.Array {
+	var bitmap *memory.Buffer
+	nulls := 0
+	if valid != nil {
+		bits := make([]byte, bitutil.BytesForBits(int64(len(valid))))
+		for i, ok := range valid {
+			if ok {
+				bitutil.SetBit(bits, i)
+			} else {
+				nulls++
+			}
+		}
+		if nulls > 0 {
+			bitmap = memory.NewBufferBytes(bits)
+		}
+	}
+	data := array.NewData(arrow.PrimitiveTypes.Int32, len(vals),
+		[]*memory.Buffer{bitmap, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(vals))}, nil, nulls, 0)
+	defer data.Release()
+	return array.NewInt32Data(data)
+}
+
+func (w *responsesWriter) flush() error {
+	if w.n == 0 {
+		return nil
+	}
+	fields := w.schema.Fields()
+	cols := make([]arrow.Array, len(fields))
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	for c := respStudy; c <= respSHA; c++ {
+		sb := array.NewStringBuilder(memory.DefaultAllocator)
+		sb.AppendValues(w.dicts[c], nil)
+		dict := sb.NewArray()
+		sb.Release()
+		idx := int32Array(w.idx[c], nil)
+		pos := c
+		if c == respSHA {
+			pos = 8 // source_sha256 follows value
+		}
+		cols[pos] = array.NewDictionaryArray(dictionaryType, idx, dict)
+		idx.Release()
+		dict.Release()
+	}
+	cols[7] = int32Array(w.value, w.valid)
+	cols[9] = int32Array(w.line, nil)
+	rec := array.NewRecordBatch(w.schema, cols, int64(w.n))
+	err := w.out.Write(rec)
+	rec.Release()
+	for c := range w.idx {
+		w.idx[c] = w.idx[c][:0]
+	}
+	w.dicts[respStudy] = w.dicts[respStudy][:0]
+	w.value, w.valid, w.line = w.value[:0], w.valid[:0], w.line[:0]
+	w.n = 0
+	return err
+}
+
+func (w *responsesWriter) close() error {
+	if err := w.flush(); err != nil {
+		w.out.Abort()
+		return err
+	}
+	return w.out.Close()
+}
+
+func (w *responsesWriter) abort() { w.out.Abort() }
