@@ -431,6 +431,13 @@ func inspectExport(ctx context.Context, env Env, path, name string, sinkFor func
 			return nil, err
 		}
 	}
+	if res.rowsRead == 0 {
+		// Exports are cumulative: one without rows would empty the trust's
+		// tables. Almost surely a mistake, so it is set aside and the
+		// trust's previous export stays current.
+		res.quarantineFile(QuarantineNoRows, "the export has a header but no rows; the trust's previous export stays current", 0, "")
+		return res, nil
+	}
 	rejected, accepted, err := acc.finish()
 	if err != nil {
 		return nil, err

@@ -536,7 +536,7 @@ func (j *scoreJob) run(ctx context.Context, tx *Tx, files []string) error {
 	rw := NewRowWriter(j.schema, tf)
 	err = func() error {
 		for _, p := range files {
-			if err := scoreScanFile(ctx, p, scoreResponseColumns, scoreResponseColumns[1:7], func(cols []arrow.Array) error { return j.batch(rw, cols) }); err != nil {
+			if err := scoreScanFile(ctx, p, scoreResponseColumns, scoreResponseColumns[0:7], func(cols []arrow.Array) error { return j.batch(rw, cols) }); err != nil {
 				return fmt.Errorf("read responses: %w", err)
 			}
 		}
@@ -559,9 +559,9 @@ func (j *scoreJob) run(ctx context.Context, tx *Tx, files []string) error {
 // columns are read dictionary-encoded and mapped to codes once per
 // distinct value (see scoreCodes); study_id is read as plain strings.
 func (j *scoreJob) batch(rw *RowWriter, cols []arrow.Array) error {
-	sid, ok := cols[0].(*array.String)
-	if !ok {
-		return errors.New("responses column study_id is not a string")
+	sid, err := scoreStringColumn(cols[0])
+	if err != nil {
+		return fmt.Errorf("responses column study_id: %w", err)
 	}
 	val, ok := cols[7].(*array.Int32)
 	if !ok {
@@ -587,8 +587,8 @@ func (j *scoreJob) batch(rw *RowWriter, cols []arrow.Array) error {
 			return fmt.Errorf("responses column %s: %w", scoreResponseColumns[k+1], err)
 		}
 	}
-	for r := 0; r < sid.Len(); r++ {
-		if id := sid.Value(r); id != j.id {
+	for r := 0; r < cols[0].Len(); r++ {
+		if id := sid(r); id != j.id {
 			if j.id != "" {
 				if id < j.id {
 					return errors.New("responses are not sorted by study_id")
@@ -766,6 +766,24 @@ func (j *scoreJob) flush(rw *RowWriter) error {
 // batches, in the order named, the columns in dictNames as dictionary
 // arrays (ScanTable reads every column as plain arrays; the responses
 // table's source columns are not needed here).
+// scoreStringColumn reads a string column given plain or dictionary-encoded
+// (read as a dictionary, a long column's repeated values are not copied out
+// of the file's dictionary one by one).
+func scoreStringColumn(a arrow.Array) (func(int) string, error) {
+	switch c := a.(type) {
+	case *array.String:
+		return c.Value, nil
+	case *array.Dictionary:
+		dict, ok := c.Dictionary().(*array.String)
+		idx, ok2 := c.Indices().(*array.Int32)
+		if !ok || !ok2 {
+			return nil, errors.New("not a dictionary of strings with int32 indices")
+		}
+		return func(r int) string { return dict.Value(int(idx.Value(r))) }, nil
+	}
+	return nil, errors.New("not a string column")
+}
+
 func scoreScanFile(ctx context.Context, path string, names, dictNames []string, fn func(cols []arrow.Array) error) error {
 	pf, err := file.OpenParquetFile(path, false)
 	if err != nil {

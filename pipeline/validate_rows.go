@@ -48,6 +48,7 @@ const (
 	QuarantineUnknownSite    = "unknown_site"
 	QuarantineUnknownKind    = "unknown_kind"
 	QuarantineMissingColumns = "missing_columns"
+	QuarantineNoRows         = "no_rows"
 	QuarantinePrivacy        = "privacy_" // + the rule: privacy_nhs_number, …
 )
 
