@@ -352,7 +352,7 @@ func readExport(ctx context.Context, env Env, path, name string, sinkFor func(*e
 // or aborted.
 func inspectExport(ctx context.Context, env Env, path, name string, sinkFor func(*exportResult) (exportSink, error), buffered bool) (res *exportResult, err error) {
 	res = &exportResult{name: name}
-	site, day, canonicalName, ok := env.Study.IdentifyFile(name)
+	site, day, _, ok := env.Study.IdentifyFile(name)
 	if !ok {
 		res.quarantineFile(QuarantineUnknownSite, "the file name matches no trust's export names (canonical: <TRUST>_<participants|fidelity>_<YYYYMMDD>.csv)", 0, "")
 		return res, nil
@@ -362,7 +362,6 @@ func inspectExport(ctx context.Context, env Env, path, name string, sinkFor func
 		res.exportDay = day
 		res.exportDate = day.Format("2006-01-02")
 	}
-	_ = canonicalName
 	canonHeaders := [][]string{fieldNames(env.Study.ExportFields(schemas.KindParticipants)), fieldNames(env.Study.ExportFields(schemas.KindFidelity))}
 	rr, canonical, err := OpenExport(path, site, canonHeaders, ReadLimits{})
 	if err != nil {
@@ -388,7 +387,7 @@ func inspectExport(ctx context.Context, env Env, path, name string, sinkFor func
 	res.warnings += len(probs)
 	res.kind = h.kind
 	res.fields = h.fields
-	rc := newRowChecker(env.Study, site, canonical, site.Trust, name, res.exportDay, h)
+	rc := newRowChecker(env.Study, site, canonical, site.Trust, res.exportDay, h)
 	var sink exportSink
 	if sinkFor != nil {
 		if sink, err = sinkFor(res); err != nil {
@@ -400,6 +399,7 @@ func inspectExport(ctx context.Context, env Env, path, name string, sinkFor func
 			sink.abort()
 		}
 	}()
+	df, _ := rr.(dateFormatter)
 	var p parsedRow
 	acc := newAccumulator(env.Study, h, site.Trust, sink, buffered)
 	for {
@@ -421,7 +421,7 @@ func inspectExport(ctx context.Context, env Env, path, name string, sinkFor func
 			return nil, err
 		}
 		res.rowsRead++
-		if col, rule, bad := rc.privacy(cells); bad {
+		if col, rule, bad := rc.privacy(cells, line, df); bad {
 			res.quarantineFile(QuarantinePrivacy+string(rule),
 				fmt.Sprintf("a cell looks like a direct identifier (%s) in %s: exports must be anonymised", rule, columnName(h, col)), line, columnName(h, col))
 			return res, nil
@@ -446,6 +446,13 @@ func inspectExport(ctx context.Context, env Env, path, name string, sinkFor func
 		rejected[i].File = name
 	}
 	res.problems = append(res.problems, rejected...)
+	if accepted == 0 {
+		// Every row rejected: like an empty export, it would empty the
+		// trust's tables. Its problems stay listed; nothing is loaded.
+		res.rowsRead = int64(acc.rows)
+		res.quarantineFile(QuarantineNoAcceptedRows, "every row of the export was rejected (see the problems listed); the trust's previous export stays current", 0, "")
+		return res, nil
+	}
 	res.rowsAccepted = int64(accepted)
 	res.rowsRejected = res.rowsRead - res.rowsAccepted
 	if got := int64(acc.rejected); got != res.rowsRejected {

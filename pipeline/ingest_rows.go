@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"fmt"
 	"sort"
 
 	"github.com/connectingpeople/cpi/schemas"
@@ -51,7 +52,6 @@ var errUnsorted = errors.New("participants not in order")
 
 // groupRow is one row of a participant's group.
 type groupRow struct {
-	row   int
 	line  int
 	pid   string
 	wave  string
@@ -81,11 +81,13 @@ type accumulator struct {
 
 	rows     int
 	rejected int
+	accepted int // rows handed on (to the sink, when there is one)
 	problems []Problem
 
 	curPid string
 	group  []groupRow
-	buf    []groupRow // buffered mode
+	buf    []groupRow   // buffered mode
+	free   []*interview // interviews to reuse once their group is written (streaming)
 
 	keys    map[string][]int // fidelity: key → candidate indexes
 	ratingL []*rating
@@ -134,7 +136,7 @@ func (a *accumulator) add(p *parsedRow) error {
 	if answered && date == nullInt && len(p.errors) == 0 {
 		p.fail("interview_date", CodeDateMissing, "the row has answers but no interview_date")
 	}
-	g := groupRow{row: row, line: p.line, pid: pid, wave: wave}
+	g := groupRow{line: p.line, pid: pid, wave: wave}
 	if len(p.errors) > 0 {
 		g.probs = append([]Problem(nil), p.errors...)
 	} else {
@@ -162,11 +164,18 @@ func (a *accumulator) add(p *parsedRow) error {
 }
 
 func (a *accumulator) newInterview(p *parsedRow, pid, wave string, date int32) *interview {
+	var items []int32
+	if n := len(a.free); n > 0 {
+		items = a.free[n-1].items
+		a.free = a.free[:n-1]
+	} else {
+		items = make([]int32, len(a.itemFields))
+	}
 	iv := &interview{
 		line: p.line, pid: pid, team: p.strs[a.idx["team_code"]], wave: wave, date: date,
 		living:    p.ints[a.idx["living_alone"]],
 		withdrawn: p.ints[a.idx["withdrawn"]] == 1,
-		items:     make([]int32, len(a.itemFields)),
+		items:     items,
 	}
 	for i, name := range [4]string{"age_band", "gender", "ethnicity", "diagnosis_group"} {
 		iv.demo[i] = p.strs[a.idx[name]]
@@ -206,11 +215,21 @@ func (a *accumulator) flushGroup() error {
 		ok = append(ok, r.iv)
 	}
 	ok = a.crossWave(ok)
-	sort.Slice(ok, func(i, j int) bool { return ok[i].wave < ok[j].wave })
-	if a.sink == nil || len(ok) == 0 {
-		return nil
+	a.accepted += len(ok)
+	waveOrder := a.study.WaveIndex
+	sort.Slice(ok, func(i, j int) bool { return waveOrder(ok[i].wave) < waveOrder(ok[j].wave) })
+	var err error
+	if a.sink != nil && len(ok) > 0 {
+		err = a.sink.participant(ok) // the sink keeps nothing of them
 	}
-	return a.sink.participant(ok)
+	if !a.buffered {
+		for _, r := range g {
+			if r.iv != nil {
+				a.free = append(a.free, r.iv)
+			}
+		}
+	}
+	return err
 }
 
 // crossWave rejects later waves whose team differs from the baseline's, or
@@ -283,6 +302,7 @@ func (a *accumulator) finish() ([]Problem, int, error) {
 			}
 			kept = append(kept, r)
 		}
+		a.accepted += len(kept)
 		if a.sink != nil {
 			if err := a.sink.ratings(kept); err != nil {
 				return nil, 0, err
@@ -311,5 +331,8 @@ func (a *accumulator) finish() ([]Problem, int, error) {
 		}
 		return a.problems[i].Column < a.problems[j].Column
 	})
-	return a.problems, a.rows - a.rejected, nil
+	if a.accepted+a.rejected != a.rows {
+		return nil, 0, fmt.Errorf("row accounting: %d rows read, %d accepted, %d rejected", a.rows, a.accepted, a.rejected)
+	}
+	return a.problems, a.accepted, nil
 }

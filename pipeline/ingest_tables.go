@@ -69,7 +69,7 @@ func (k *tableSink) participant(ivs []*interview) error {
 	for _, iv := range ivs {
 		if iv.wave == bw {
 			base = iv
-		} else if fu == nil || iv.wave > fu.wave {
+		} else if fu == nil || k.env.Study.WaveIndex(iv.wave) > k.env.Study.WaveIndex(fu.wave) {
 			fu = iv
 		}
 		withdrawn = withdrawn || iv.withdrawn

@@ -281,7 +281,10 @@ func TestIngestPrivacyQuarantine(t *testing.T) {
 	// A ten-digit number that fails the modulus-11 check is not an NHS number.
 	dir := t.TempDir()
 	p := ingestTestCSV(t, dir, "TEWV_participants_20190329.csv", env, schemas.KindParticipants,
-		[]map[string]string{ingestTestRow("P00001", "TEWV-01", "baseline", "2018-03-01", map[string]string{"ethnicity": "9434765918"})})
+		[]map[string]string{
+			ingestTestRow("P00001", "TEWV-01", "baseline", "2018-03-01", map[string]string{"ethnicity": "9434765918"}),
+			ingestTestRow("P00002", "TEWV-01", "baseline", "2018-03-01", nil),
+		})
 	sum, _ := ingestTestRun(t, env, filepath.Join(dir, "w"), p)
 	if sum.FilesQuarantined != 0 || sum.RowsRejected != 1 {
 		t.Errorf("failing check digit: %+v, want the row rejected as bad_code, not quarantined", sum)

@@ -28,6 +28,62 @@ type xlsxReader struct {
 	limits ReadLimits
 	line   int   // the sheet row the iterator is on (1-based)
 	err    error // sticky: io.EOF or the *FileError that ended the file
+	sheet  string
+	dates  map[int]bool // style index → has a date number format
+}
+
+// DateFormatted reports whether the cell at a 0-based column of a sheet row
+// carries a date number format: a raw value like "31850" is then a date,
+// which the privacy guard must see as one outside declared date columns.
+func (r *xlsxReader) DateFormatted(col, line int) (date bool) {
+	defer func() {
+		if recover() != nil {
+			date = false
+		}
+	}()
+	cell, err := excelize.CoordinatesToCellName(col+1, line)
+	if err != nil {
+		return false
+	}
+	id, err := r.f.GetCellStyle(r.sheet, cell)
+	if err != nil {
+		return false
+	}
+	if d, ok := r.dates[id]; ok {
+		return d
+	}
+	st, err := r.f.GetStyle(id)
+	d := err == nil && isDateNumFmt(st.NumFmt, st.CustomNumFmt)
+	if r.dates == nil {
+		r.dates = map[int]bool{}
+	}
+	r.dates[id] = d
+	return d
+}
+
+// isDateNumFmt reports whether an Excel number format shows a date: the
+// built-in date and time formats, or a custom code with day or year
+// placeholders outside quoted text and [..] sections.
+func isDateNumFmt(builtin int, custom *string) bool {
+	if custom == nil || *custom == "" {
+		return (builtin >= 14 && builtin <= 22) || (builtin >= 27 && builtin <= 36) || (builtin >= 45 && builtin <= 47) || (builtin >= 50 && builtin <= 58)
+	}
+	quoted, bracket := false, false
+	for _, c := range strings.ToLower(*custom) {
+		switch {
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == '[':
+			bracket = true
+		case c == ']':
+			bracket = false
+		case bracket:
+		case c == 'd' || c == 'y':
+			return true
+		}
+	}
+	return false
 }
 
 // xlsxLargePart is the uncompressed size from which a single zip entry's
@@ -100,6 +156,7 @@ func openXLSX(path string, size int64, site *schemas.Site, limits ReadLimits) (r
 			return nil, &FileError{File: path, Code: CodeXLSXNoSheet, Msg: "the workbook has no sheet named as the site mapping says"}
 		}
 	}
+	xr.sheet = sheet
 	rows, err := f.Rows(sheet)
 	if err != nil {
 		f.Close()

@@ -110,6 +110,7 @@ func writerProperties(schema *arrow.Schema) *parquet.WriterProperties {
 // Records go in as row groups; Close renames it into place; Abort drops it.
 type TableFile struct {
 	tx    *Tx
+	table string
 	f     *os.File
 	fw    *pqarrow.FileWriter
 	tmp   string
@@ -143,10 +144,7 @@ func (tx *Tx) CreateTableFile(schema *arrow.Schema, table, partition, value, nam
 		os.Remove(f.Name())
 		return nil, fmt.Errorf("table %s: %w", table, err)
 	}
-	tx.mu.Lock()
-	tx.written[table] = true
-	tx.mu.Unlock()
-	return &TableFile{tx: tx, f: f, fw: fw, tmp: f.Name(), final: final}, nil
+	return &TableFile{tx: tx, table: table, f: f, fw: fw, tmp: f.Name(), final: final}, nil
 }
 
 // Write appends a record batch as a row group.
@@ -177,7 +175,13 @@ func (t *TableFile) Close() error {
 	if err := t.tx.step("write " + rel); err != nil {
 		return err
 	}
-	return os.Rename(t.tmp, t.final)
+	if err := os.Rename(t.tmp, t.final); err != nil {
+		return err
+	}
+	t.tx.mu.Lock()
+	t.tx.written[t.table] = true
+	t.tx.mu.Unlock()
+	return nil
 }
 
 // Abort drops the unfinished file.

@@ -39,10 +39,10 @@ func BenchmarkMapAndValidate(b *testing.B) {
 		if q != "" {
 			b.Fatalf("canonical header quarantined: %s", q)
 		}
-		rc := newRowChecker(study, nil, true, trust, trust+"_participants_20190329.csv", exportDate, h)
+		rc := newRowChecker(study, nil, true, trust, exportDate, h)
 		var p parsedRow
 		for i, cells := range rows {
-			if col, rule, bad := rc.privacy(cells); bad {
+			if col, rule, bad := rc.privacy(cells, 2, nil); bad {
 				b.Fatalf("row %d: privacy rule %s in column %d", i, rule, col)
 			}
 			rc.check(cells, i+2, &p)

@@ -16,25 +16,24 @@ import (
 // Row reject codes: stable, documented in README.md. A rejected row is
 // written to the rejects table with its line, column and code.
 const (
-	CodeRaggedRow        = "ragged_row"               // more or fewer cells than the header
-	CodeBlankRow         = "blank_row"                // every cell blank
-	CodeMissingValue     = "missing_value"            // a required cell is blank
-	CodeBadID            = "bad_id"                   // a pseudonym not 3–32 of A-Z a-z 0-9 - _
-	CodeUnknownTeam      = "unknown_team"             // a team the study does not have
-	CodeWrongTrust       = "wrong_trust"              // a team of another trust than the file's
-	CodeBadCode          = "bad_code"                 // a value not in the column's code list
-	CodeNotInteger       = "not_integer"              // an integer column holds something else
-	CodeOutOfRange       = "out_of_range"             // an integer outside the column's range
-	CodeBadDate          = "bad_date"                 // not a date in the site's declared layout
-	CodeFutureDate       = "future_date"              // a date after the export date
-	CodeDateMissing      = "date_missing"             // answers without an interview or rating date
-	CodeNotAsked         = "not_asked"                // an answer to an instrument not asked at this wave
-	CodeDuplicateKey     = "duplicate_key"            // the same participant × wave (or team × period × rater) twice
-	CodeFollowupEarly    = "followup_before_baseline" // a follow-up dated before the baseline
-	CodeTeamChanged      = "team_changed"             // a later wave names another team than the baseline
-	CodeFormula          = "formula"                  // a spreadsheet formula (=, @, +/- text): never loaded
-	CodeBadCharacter     = "bad_character"            // control characters or a byte order mark inside a cell
-	CodeWrongInstrumentN = "too_many_missing"         // reserved
+	CodeRaggedRow     = "ragged_row"               // more or fewer cells than the header
+	CodeBlankRow      = "blank_row"                // every cell blank
+	CodeMissingValue  = "missing_value"            // a required cell is blank
+	CodeBadID         = "bad_id"                   // a pseudonym not 3–32 of A-Z a-z 0-9 - _
+	CodeUnknownTeam   = "unknown_team"             // a team the study does not have
+	CodeWrongTrust    = "wrong_trust"              // a team of another trust than the file's
+	CodeBadCode       = "bad_code"                 // a value not in the column's code list
+	CodeNotInteger    = "not_integer"              // an integer column holds something else
+	CodeOutOfRange    = "out_of_range"             // an integer outside the column's range
+	CodeBadDate       = "bad_date"                 // not a date in the site's declared layout
+	CodeFutureDate    = "future_date"              // a date after the export date
+	CodeDateMissing   = "date_missing"             // answers without an interview or rating date
+	CodeNotAsked      = "not_asked"                // an answer to an instrument not asked at this wave
+	CodeDuplicateKey  = "duplicate_key"            // the same participant × wave (or team × period × rater) twice
+	CodeFollowupEarly = "followup_before_baseline" // a follow-up dated before the baseline
+	CodeTeamChanged   = "team_changed"             // a later wave names another team than the baseline
+	CodeFormula       = "formula"                  // a spreadsheet formula (=, @, +/- text): never loaded
+	CodeBadCharacter  = "bad_character"            // control characters or a byte order mark inside a cell
 )
 
 // Warning codes: the row is kept, the problem listed.
@@ -49,6 +48,7 @@ const (
 	QuarantineUnknownKind    = "unknown_kind"
 	QuarantineMissingColumns = "missing_columns"
 	QuarantineNoRows         = "no_rows"
+	QuarantineNoAcceptedRows = "no_accepted_rows"
 	QuarantinePrivacy        = "privacy_" // + the rule: privacy_nhs_number, …
 )
 
@@ -74,11 +74,10 @@ const nullInt = math.MinInt32
 
 // header maps an export's columns onto the canonical fields of a kind.
 type header struct {
-	kind    string
-	fields  []schemas.Field
-	pos     []int // pos[field] = column in the export, -1 when absent
-	names   []string
-	unknown []int // export columns the study does not know
+	kind   string
+	fields []schemas.Field
+	pos    []int // pos[field] = column in the export, -1 when absent
+	names  []string
 }
 
 // mapHeader finds the kind of an export from its (site-aliased) header and
@@ -122,7 +121,6 @@ func mapHeader(study *schemas.Study, site *schemas.Site, canonical bool, cells [
 	}
 	for i := range canon {
 		if !isField(study, kind, canon[i]) {
-			h.unknown = append(h.unknown, i)
 			problems = append(problems, Problem{Line: 1, Column: fmt.Sprintf("column %d", i+1), Code: WarnUnknownColumn, Severity: SeverityWarning,
 				Message: fmt.Sprintf("column %d is not a column of the study: not loaded (its cells are still checked for identifiers)", i+1)})
 		}
@@ -162,18 +160,24 @@ type rowChecker struct {
 	site       *schemas.Site
 	canonical  bool
 	trust      string
-	file       string
 	exportDate time.Time // zero: no export date in the name
 	h          *header
 	dateCol    []bool // per export column: a declared date column
+	intCol     []bool // per export column: an integer field of the study
 	valueMaps  []map[string]string
 }
 
-func newRowChecker(study *schemas.Study, site *schemas.Site, canonical bool, trust, file string, exportDate time.Time, h *header) *rowChecker {
-	rc := &rowChecker{study: study, site: site, canonical: canonical, trust: trust, file: file, exportDate: exportDate, h: h}
+func newRowChecker(study *schemas.Study, site *schemas.Site, canonical bool, trust string, exportDate time.Time, h *header) *rowChecker {
+	rc := &rowChecker{study: study, site: site, canonical: canonical, trust: trust, exportDate: exportDate, h: h}
 	rc.dateCol = make([]bool, len(h.names))
+	rc.intCol = make([]bool, len(h.names))
 	for i, n := range h.names {
 		rc.dateCol[i] = slices.Contains(schemas.DateFields(), n)
+		for _, f := range h.fields {
+			if f.Name == n && f.Type == schemas.FieldInt {
+				rc.intCol[i] = true
+			}
+		}
 	}
 	rc.valueMaps = make([]map[string]string, len(h.fields))
 	if !canonical && site != nil {
@@ -184,13 +188,24 @@ func newRowChecker(study *schemas.Study, site *schemas.Site, canonical bool, tru
 	return rc
 }
 
+// dateFormatter is a reader that knows which cells are formatted as dates
+// (a workbook's raw value of a date is a number).
+type dateFormatter interface {
+	DateFormatted(col, line int) bool
+}
+
 // privacy checks every cell of a row, known or not, and returns the first
-// column and rule broken.
-func (rc *rowChecker) privacy(cells []string) (int, PrivacyRule, bool) {
+// column and rule broken. With a workbook, a number formatted as a date in
+// a column that is neither a declared date nor an integer field counts as
+// a full date (a likely date of birth).
+func (rc *rowChecker) privacy(cells []string, line int, df dateFormatter) (int, PrivacyRule, bool) {
 	for i, c := range cells {
 		date := i < len(rc.dateCol) && rc.dateCol[i]
 		if rule, bad := CheckCell(c, date); bad {
 			return i, rule, true
+		}
+		if df != nil && !date && i < len(rc.intCol) && !rc.intCol[i] && c != "" && isSerial(c) && df.DateFormatted(i, line) {
+			return i, RuleDateOfBirth, true
 		}
 	}
 	return 0, "", false
@@ -324,7 +339,7 @@ func (rc *rowChecker) dateLayoutName() string {
 // is never read as March 4th); an XLSX site's numeric cells are Excel date
 // serials, converted explicitly.
 func (rc *rowChecker) parseDate(v string) (time.Time, bool) {
-	if !rc.canonical && rc.site != nil && rc.site.Format == "xlsx" && isDigits(v) {
+	if !rc.canonical && rc.site != nil && rc.site.Format == "xlsx" && isSerial(v) {
 		return ExcelSerialToDate(v)
 	}
 	d, err := time.Parse(rc.layout(), v)
@@ -351,6 +366,13 @@ func suspectCell(v string, f *schemas.Field) (bool, string, string) {
 		}
 	}
 	return false, "", ""
+}
+
+// isSerial reports whether s is an Excel date serial: digits, with at most
+// one decimal point (a time of day).
+func isSerial(s string) bool {
+	whole, frac, _ := strings.Cut(s, ".")
+	return isDigits(whole) && (frac == "" || isDigits(frac))
 }
 
 func isDigits(s string) bool {

@@ -36,7 +36,7 @@ func FuzzSiteMapping(f *testing.F) {
 	if q != "" {
 		f.Fatalf("AWP header quarantined: %s", q)
 	}
-	rc := newRowChecker(study, site, false, "AWP", "fuzz.csv", time.Date(2019, 3, 29, 0, 0, 0, 0, time.UTC), h)
+	rc := newRowChecker(study, site, false, "AWP", time.Date(2019, 3, 29, 0, 0, 0, 0, time.UTC), h)
 	known := map[string]bool{}
 	for _, c := range []string{CodeRaggedRow, CodeBlankRow, CodeMissingValue, CodeBadID, CodeUnknownTeam, CodeWrongTrust, CodeBadCode,
 		CodeNotInteger, CodeOutOfRange, CodeBadDate, CodeFutureDate, CodeFormula, CodeBadCharacter} {

@@ -140,6 +140,10 @@ func (s *Study) TrustCodes() []string {
 	return out
 }
 
+// WaveIndex is the position of a wave in the study's order (-1 if unknown):
+// waves are ordered by the study, not by their names.
+func (s *Study) WaveIndex(wave string) int { return slices.Index(s.Waves, wave) }
+
 // BaselineWave is the first wave.
 func (s *Study) BaselineWave() string { return s.Waves[0] }
 
@@ -169,13 +173,4 @@ func hashFiles(names []string, content map[string][]byte) string {
 		h.Write(content[n])
 	}
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-func containsAll(set []string, want ...string) bool {
-	for _, w := range want {
-		if !slices.Contains(set, w) {
-			return false
-		}
-	}
-	return true
 }

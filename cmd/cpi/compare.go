@@ -16,7 +16,7 @@ func newCompareCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "compare --warehouse W",
 		Short: "Fit the analysis plan: write the effects, balance and flow tables",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.warehouse == "" {
 				return usagef("--warehouse is required")

@@ -11,7 +11,7 @@ func newFidelityCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "fidelity --warehouse W",
 		Short: "Score fidelity per team and rating period (fidelity, fidelity_components) from the ratings",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if warehouse == "" {
 				return usagef("--warehouse is required")

@@ -11,7 +11,7 @@ func newIngestCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ingest --warehouse W PATH...",
 		Short: "Ingest exports (files or folders) into the warehouse",
-		Args:  cobra.MinimumNArgs(1),
+		Args:  usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if warehouse == "" {
 				return usagef("--warehouse is required")

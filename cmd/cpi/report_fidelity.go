@@ -29,7 +29,7 @@ func newReportFidelityCmd(g *globals) *cobra.Command {
 			"the median of the other intervention teams, where to focus, and raters per period.\n" +
 			"--team CODE writes fidelity-CODE.html in the current folder unless --out names a file;\n" +
 			"--all writes fidelity-<TEAM>.html for every team into --out-dir (default: the current folder).",
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.warehouse == "" {
 				return usagef("--warehouse is required")

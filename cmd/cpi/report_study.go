@@ -17,7 +17,7 @@ func newReportStudyCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "study --warehouse W [--out FILE]",
 		Short: "Write the study report (flow, baseline, outcomes, forest plot, balance, fidelity) as HTML",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.warehouse == "" {
 				return usagef("--warehouse is required")

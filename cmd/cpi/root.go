@@ -27,7 +27,7 @@ type globals struct {
 func (g *globals) study() (*schemas.Study, error) {
 	s, err := schemas.Load(g.studyFile)
 	if err != nil {
-		return nil, fmt.Errorf("study definition: %w", err)
+		return nil, usageError{fmt.Errorf("study definition: %w", err)}
 	}
 	return s, nil
 }
@@ -71,6 +71,16 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// usageArgs makes a cobra argument check's error a usage error (exit 2).
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}
 
 func newRoot(g *globals) *cobra.Command {
 	root := &cobra.Command{

@@ -16,7 +16,7 @@ then scores, rates fidelity, compares the arms and writes the reports, doing
 only what new inputs require. It prints a run summary and exits 0 when all
 was accepted, 3 when something was rejected or quarantined, 1 on failure
 (the warehouse is then as before the run), 2 on bad usage.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if warehouse == "" || inbox == "" {
 				return usagef("--warehouse and --inbox are required")

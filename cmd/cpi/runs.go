@@ -11,7 +11,7 @@ func newRunsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "runs --warehouse W",
 		Short: "List past runs from the ledger",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if warehouse == "" {
 				return usagef("--warehouse is required")

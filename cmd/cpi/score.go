@@ -11,7 +11,7 @@ func newScoreCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "score --warehouse W",
 		Short: "Score the instruments (scores) and their reliability from the responses table",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if warehouse == "" {
 				return usagef("--warehouse is required")

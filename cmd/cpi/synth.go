@@ -23,7 +23,7 @@ fidelity export, in the trust's own dialect (its site mapping: CSV or XLSX,
 encoding, delimiter, date layout, column names and codes), or with
 --canonical all in the canonical format. The same seed gives the same files,
 byte for byte. One line per file written goes to stdout (name, rows).`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
 				return usagef("synth needs --out DIR")

@@ -11,7 +11,7 @@ func newTablesCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "tables --warehouse W",
 		Short: "List the warehouse's tables, their rows and columns (the codebook)",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if warehouse == "" {
 				return usagef("--warehouse is required")

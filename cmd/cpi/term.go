@@ -9,10 +9,12 @@ import (
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
-// isCobraUsage recognises cobra's own argument errors (unknown command or flag).
+// isCobraUsage recognises the one usage error cobra makes before a command
+// runs (an unknown command); flag errors go through SetFlagErrorFunc and
+// argument errors through usageArgs.
 func isCobraUsage(err error) bool {
 	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires at least", "flag needs an argument", "invalid argument", "required flag"} {
+	for _, p := range []string{"unknown command"} {
 		if strings.Contains(msg, p) {
 			return true
 		}

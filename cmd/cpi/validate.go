@@ -13,7 +13,7 @@ func newValidateCmd(g *globals) *cobra.Command {
 		Long: `Validate runs every check of ingest on the given files or folders and prints
 the problems by file, line and column. Nothing is written. Exit status 3 when
 anything would be rejected, quarantined or warned about.`,
-		Args: cobra.MinimumNArgs(1),
+		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			env, err := g.env()
 			if err != nil {
