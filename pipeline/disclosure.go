@@ -52,3 +52,26 @@ func SuppressCount(n int64, min int) string {
 	}
 	return strconv.FormatInt(n, 10)
 }
+
+// DisclosableSizes decides how each of a report's sample sizes is shown:
+// two sizes that differ by 1 to min-1 would disclose that many people by
+// subtraction (say, dropped from one analysis for a missing covariate), so
+// both are shown as "[c]"; a small size itself as "<min"; others as is.
+func DisclosableSizes(ns []int64, min int) map[int64]string {
+	out := map[int64]string{}
+	for _, n := range ns {
+		out[n] = SuppressCount(n, min)
+	}
+	for _, a := range ns {
+		for _, b := range ns {
+			if d := a - b; d > 0 && d < int64(min) {
+				for _, v := range []int64{a, b} {
+					if out[v] == strconv.FormatInt(v, 10) {
+						out[v] = Complementary
+					}
+				}
+			}
+		}
+	}
+	return out
+}

@@ -33,3 +33,13 @@ func TestSuppressCounts(t *testing.T) {
 		t.Errorf("SuppressCount(5) = %s", got)
 	}
 }
+
+func TestDisclosableSizes(t *testing.T) {
+	// 120 and 117 differ by 3 people: both hidden; 100 is 17 away from
+	// both: shown; 3 is small itself.
+	got := DisclosableSizes([]int64{120, 117, 100, 120, 3}, 5)
+	want := map[int64]string{120: "[c]", 117: "[c]", 100: "100", 3: "<5"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("DisclosableSizes = %v, want %v", got, want)
+	}
+}

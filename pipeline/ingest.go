@@ -20,17 +20,23 @@ import (
 )
 
 // Ingest returns the ingest stage for the given files and folders (DESIGN
-// §6). For each export, in path order: identify it by SHA-256 (bytes already
-// received are skipped); keep its raw bytes in the archive; find its trust
-// from the file name and its kind from the header; read, map and validate
-// every row; quarantine the whole file on a file-level failure or a direct
-// identifier; otherwise accept or reject each row (rows_read = rows_accepted
-// + rows_rejected, checked). A file newer than its trust's current file of
-// the same kind becomes current and its rows replace that trust's partitions
-// of participants and responses (or fidelity_ratings), and its rejects
-// replace the trust's rejects of that kind. The ledger records every file,
-// ingest_files mirrors it, and a problem list per trust that sent something
-// is written to problems/<TRUST>.csv.
+// §6). First, in path order, every file is identified by SHA-256 (bytes
+// already received, or met earlier in the run, are skipped as duplicate
+// receipts) and given its arrival order. Then the trusts are ingested at
+// the same time, each trust's files in arrival order: keep the raw bytes in
+// the archive; find the trust from the file name and the kind from the
+// header; read, map and validate every row; quarantine the whole file on a
+// file-level failure, a direct identifier, or when no row is left
+// (cumulative exports would otherwise empty the trust's tables); otherwise
+// accept or reject each row (rows_read = rows_accepted + rows_rejected,
+// checked). A file newer than its trust's current file of the same kind
+// becomes current: its accepted rows are streamed, participant by
+// participant, into that trust's partitions of participants and responses
+// (or fidelity_ratings), and its rejects replace the trust's rejects of
+// that kind; a participants export not in participant order is read again
+// and sorted in memory. The ledger records every file, ingest_files mirrors
+// it, and a problem list per trust that sent something is written to
+// problems/<TRUST>.csv.
 //
 // Errors that stop the stage are I/O failures and cancellation; problems in
 // the data never are.
@@ -321,6 +327,9 @@ type exportResult struct {
 	wrote  bool // the rows went into the tables
 }
 
+// quarantineFile sets the whole export aside: nothing of it enters the
+// tables, and the rows read so far (all of them, or those before the
+// problem that stopped the reading) count as rejected.
 func (r *exportResult) quarantineFile(code, msg string, line int, column string) {
 	r.quarantine, r.quarantineMsg = code, msg
 	r.problems = append(r.problems, Problem{File: r.name, Line: line, Column: column, Code: code, Severity: SeverityQuarantine, Message: msg})

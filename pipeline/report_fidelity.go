@@ -553,8 +553,11 @@ func buildFidelityView(env Env, d *fidelityReportData, teamCode string) (*fideli
 			total += counts[i]
 		}
 		shown, shownTotal := SuppressCounts(counts, total, s.Disclosure.MinCount)
-		v.Raters = append(v.Raters, fidelityRaterView{Period: period, Roles: shown, Total: shownTotal,
-			Scored: SuppressCount(int64(d.summary[key].nRaters), s.Disclosure.MinCount)})
+		// Scored and not scored add up to the total too: suppressed as a
+		// group, so the raters who could not be scored are not recoverable.
+		scored := int64(d.summary[key].nRaters)
+		sn, _ := SuppressCounts([]int64{scored, total - scored}, total, s.Disclosure.MinCount)
+		v.Raters = append(v.Raters, fidelityRaterView{Period: period, Roles: shown, Total: shownTotal, Scored: sn[0]})
 	}
 	return v, nil
 }

@@ -493,9 +493,6 @@ func (pg *studyPage) layoutBaseline(s *schemas.Study, d *compareData) {
 			shown, _ := SuppressCounts(col, n[a], s.Disclosure.MinCount)
 			for li := range levels {
 				cells[li][a] = shown[li]
-				if shown[li] != strconv.FormatInt(col[li], 10) && col[li] >= int64(s.Disclosure.MinCount) {
-					cells[li][a] = Complementary // suppressed beside a small count
-				}
 				if col[li] > 0 && shown[li] == strconv.FormatInt(col[li], 10) && n[a] > 0 {
 					cells[li][a] += fmt.Sprintf(" (%.1f%%)", 100*float64(col[li])/float64(n[a]))
 				}
@@ -588,6 +585,11 @@ func (pg *studyPage) layoutOutcomes(s *schemas.Study, effects []effectsLine) {
 	sort.SliceStable(outcomes, func(i, j int) bool {
 		return rank(s.Analysis.Outcomes, outcomes[i]) < rank(s.Analysis.Outcomes, outcomes[j])
 	})
+	ns := make([]int64, 0, len(effects))
+	for _, e := range effects {
+		ns = append(ns, int64(e.nObs))
+	}
+	showN := DisclosableSizes(ns, s.Disclosure.MinCount)
 	for _, o := range outcomes {
 		var rows []effectsLine
 		for _, e := range effects {
@@ -622,7 +624,7 @@ func (pg *studyPage) layoutOutcomes(s *schemas.Study, effects []effectsLine) {
 			blk.Rows = append(blk.Rows, outcomeLine{
 				Analysis: e.analysis, Method: e.method, Term: e.term,
 				Estimate: fmtNum(e.estimate, 3), CI: ci, P: fmtP(e.p), DF: fmtNum(e.df, 1),
-				N: SuppressCount(int64(e.nObs), s.Disclosure.MinCount), G: strconv.Itoa(int(e.nClusters)),
+				N: showN[int64(e.nObs)], G: strconv.Itoa(int(e.nClusters)),
 				ES: es, Note: reportNote(e.note),
 			})
 		}

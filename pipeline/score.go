@@ -557,7 +557,7 @@ func (j *scoreJob) run(ctx context.Context, tx *Tx, files []string) error {
 
 // batch takes one record batch of responses. The low-cardinality string
 // columns are read dictionary-encoded and mapped to codes once per
-// distinct value (see scoreCodes); study_id is read as plain strings.
+// distinct value (see scoreCodes); study_id is read as a dictionary.
 func (j *scoreJob) batch(rw *RowWriter, cols []arrow.Array) error {
 	sid, err := scoreStringColumn(cols[0])
 	if err != nil {
@@ -762,10 +762,6 @@ func (j *scoreJob) flush(rw *RowWriter) error {
 	return nil
 }
 
-// scoreScanFile reads the named columns of one Parquet file in record
-// batches, in the order named, the columns in dictNames as dictionary
-// arrays (ScanTable reads every column as plain arrays; the responses
-// table's source columns are not needed here).
 // scoreStringColumn reads a string column given plain or dictionary-encoded
 // (read as a dictionary, a long column's repeated values are not copied out
 // of the file's dictionary one by one).
@@ -784,6 +780,10 @@ func scoreStringColumn(a arrow.Array) (func(int) string, error) {
 	return nil, errors.New("not a string column")
 }
 
+// scoreScanFile reads the named columns of one Parquet file in record
+// batches, in the order named, the columns in dictNames as dictionary
+// arrays (ScanTable reads every column as plain arrays; the responses
+// table's source columns are not needed here).
 func scoreScanFile(ctx context.Context, path string, names, dictNames []string, fn func(cols []arrow.Array) error) error {
 	pf, err := file.OpenParquetFile(path, false)
 	if err != nil {
