@@ -448,6 +448,17 @@ func scanFile(ctx context.Context, path string, fn func(rec arrow.RecordBatch) e
 	if err != nil {
 		return err
 	}
+	schema, err := fr.Schema()
+	if err != nil {
+		return err
+	}
+	name := ""
+	if v := pf.MetaData().KeyValueMetadata().FindValue(MetaTable); v != nil {
+		name = *v
+	}
+	if err := checkTableSchema(path, name, schema); err != nil {
+		return err
+	}
 	rr, err := fr.GetRecordReader(ctx, nil, nil)
 	if err != nil {
 		return err
@@ -462,6 +473,34 @@ func scanFile(ctx context.Context, path string, fn func(rec arrow.RecordBatch) e
 		}
 	}
 	return rr.Err()
+}
+
+// checkTableSchema makes sure a table file has every column of its table
+// (named in its metadata) with the type tables.yaml gives, so that readers
+// can rely on the types: a file written by another schema version, or not
+// by cpi, is an error, not a panic.
+func checkTableSchema(path, name string, schema *arrow.Schema) error {
+	if name == "" {
+		return fmt.Errorf("%s: not a cpi table file (no %s metadata)", filepath.Base(path), MetaTable)
+	}
+	tables, err := schemas.EmbeddedTables()
+	if err != nil {
+		return err
+	}
+	tb, ok := tables.Tables[name]
+	if !ok {
+		return fmt.Errorf("%s: unknown table %q", filepath.Base(path), name)
+	}
+	for _, c := range tb.Columns {
+		idx := schema.FieldIndices(c.Name)
+		if len(idx) == 0 {
+			return fmt.Errorf("%s: column %s is missing (written by another version of cpi? run cpi run again to rebuild)", filepath.Base(path), c.Name)
+		}
+		if got, want := schema.Field(idx[0]).Type, arrowType(c.Type); !arrow.TypeEqual(got, want) {
+			return fmt.Errorf("%s: column %s is %s, want %s (written by another version of cpi? run cpi run again to rebuild)", filepath.Base(path), c.Name, got, want)
+		}
+	}
+	return nil
 }
 
 // columns finds columns of a record by name; a missing column is an error

@@ -121,3 +121,41 @@ func arrowCell(col arrow.Array, i int) string {
 	}
 	return strings.TrimSpace(col.ValueStr(i))
 }
+
+// TestScanTableRejectsAnotherSchema: a table file whose column has another
+// type than tables.yaml says (an older cpi, or not cpi at all) is an error
+// naming the column, never a panic in a reader.
+func TestScanTableRejectsAnotherSchema(t *testing.T) {
+	env := ingestTestEnv(t)
+	w, err := OpenWarehouse(filepath.Join(t.TempDir(), "w"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := w.Begin(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := tableSchema(env, "flow", nil)
+	fields := good.Fields()
+	fields[3].Type = arrow.BinaryTypes.String // n: int64 in tables.yaml
+	md := good.Metadata()
+	bad := arrow.NewSchema(fields, &md)
+	tf, err := tx.CreateTableFile(bad, "flow", "", "", "data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw := NewRowWriter(bad, tf)
+	for i := 0; i < 4; i++ {
+		rw.Str(i, "x")
+	}
+	if err := rw.RowDone(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err = ScanTable(context.Background(), tx.Dir, "flow", func(arrow.RecordBatch) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "column n is") {
+		t.Fatalf("err = %v, want the column named", err)
+	}
+}

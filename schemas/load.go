@@ -329,18 +329,33 @@ func (s *Study) resolve(l *loader, src string, root *yaml.Node) error {
 		}
 		s.Sites[t.Code] = site
 	}
-	b, file, err := l.read("tables.yaml")
+	tables, err := EmbeddedTables()
 	if err != nil {
 		return err
 	}
-	s.Tables = &Tables{}
-	if _, err := decode(b, file, s.Tables); err != nil {
-		return err
-	}
-	for name, tb := range s.Tables.Tables {
-		tb.Name = name
+	s.Tables = tables
+	if b, err := embedded.ReadFile("tables.yaml"); err == nil {
+		l.remember("tables.yaml", b)
 	}
 	return nil
+}
+
+// EmbeddedTables is the warehouse's table schemas. They are the program's
+// contract with analysts, not study configuration, so they are always the
+// embedded ones.
+func EmbeddedTables() (*Tables, error) {
+	b, err := embedded.ReadFile("tables.yaml")
+	if err != nil {
+		return nil, err
+	}
+	t := &Tables{}
+	if _, err := decode(b, "embedded:tables.yaml", t); err != nil {
+		return nil, err
+	}
+	for name, tb := range t.Tables {
+		tb.Name = name
+	}
+	return t, nil
 }
 
 func (s *Study) isExportField(name string) bool {
