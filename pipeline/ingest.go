@@ -42,7 +42,7 @@ import (
 // the data never are.
 func Ingest(paths []string) Stage {
 	return func(ctx context.Context, env Env, tx *Tx) error {
-		plan, err := planIngest(env, tx, paths)
+		plan, err := planIngest(ctx, env, tx, paths)
 		if err != nil {
 			return err
 		}
@@ -61,6 +61,19 @@ func Ingest(paths []string) Stage {
 	}
 }
 
+// ctxReader stops a long copy when the context is cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
 // plannedFile is a new export to read, in arrival order.
 type plannedFile struct {
 	path, name, sha string
@@ -72,7 +85,7 @@ type plannedFile struct {
 // planIngest hashes every file in path order, records the ones already
 // received (or met earlier in this run) as duplicate receipts, and gives
 // the others their arrival order.
-func planIngest(env Env, tx *Tx, paths []string) ([]plannedFile, error) {
+func planIngest(ctx context.Context, env Env, tx *Tx, paths []string) ([]plannedFile, error) {
 	files, err := listExports(paths)
 	if err != nil {
 		return nil, err
@@ -82,7 +95,7 @@ func planIngest(env Env, tx *Tx, paths []string) ([]plannedFile, error) {
 	var plan []plannedFile
 	for _, path := range files {
 		name := filepath.Base(path)
-		sha, _, err := hashFile(path)
+		sha, _, err := hashFile(ctx, path)
 		if err != nil {
 			return nil, fmt.Errorf("ingest %s: %w", name, err)
 		}
@@ -212,14 +225,14 @@ func listExports(paths []string) ([]string, error) {
 	return out, nil
 }
 
-func hashFile(path string) (string, int64, error) {
+func hashFile(ctx context.Context, path string) (string, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", 0, err
 	}
 	defer f.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, f)
+	n, err := io.Copy(h, ctxReader{ctx, f})
 	if err != nil {
 		return "", 0, err
 	}
@@ -233,7 +246,7 @@ func ingestFile(ctx context.Context, env Env, tx *Tx, mu *sync.Mutex, pf planned
 	if err := tx.step("ingest:archive"); err != nil {
 		return nil, err
 	}
-	if err := tx.w.Archive(path, sha); err != nil {
+	if err := tx.w.Archive(ctx, path, sha); err != nil {
 		return nil, err
 	}
 	entry := &FileEntry{SHA256: sha, Name: name, ReceivedAt: now, RunID: tx.Summary.RunID, Seq: pf.seq}

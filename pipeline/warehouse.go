@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -131,7 +132,7 @@ func (w *Warehouse) ArchivePath(sha string) string { return filepath.Join(w.Dir,
 // Archive copies the file at src into the archive under its SHA-256 (already
 // known), read-only. The archive is content-addressed and append-only, so a
 // copy left by a crashed run is the same bytes a later run would write.
-func (w *Warehouse) Archive(src, sha string) error {
+func (w *Warehouse) Archive(ctx context.Context, src, sha string) error {
 	dst := w.ArchivePath(sha)
 	if _, err := os.Stat(dst); err == nil {
 		return nil
@@ -143,7 +144,7 @@ func (w *Warehouse) Archive(src, sha string) error {
 	defer in.Close()
 	err = writeFileAtomic(dst, archiveMode, func(out io.Writer) error {
 		h := sha256.New()
-		if _, err := io.Copy(io.MultiWriter(out, h), in); err != nil {
+		if _, err := io.Copy(io.MultiWriter(out, h), ctxReader{ctx, in}); err != nil {
 			return err
 		}
 		if got := hex.EncodeToString(h.Sum(nil)); got != sha {
