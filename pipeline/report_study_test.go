@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 var reportStudySections = []string{"flow", "baseline", "outcomes", "forest", "balance", "fidelity"}
@@ -233,66 +231,6 @@ func TestWriteStudyReport(t *testing.T) {
 // errors, every section and the forest plot's svg in the DOM, and
 // screenshots at desktop and phone widths (CPI_SCREENSHOT_DIR keeps them).
 func TestStudyReportBrowser(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		if _, err2 := os.Stat("/usr/bin/chromium"); err2 == nil {
-			chromium = "/usr/bin/chromium"
-		} else if os.Getenv("CI") == "true" {
-			t.Fatal("chromium is needed for the browser test in CI")
-		} else {
-			t.Skip("chromium not installed")
-		}
-	}
 	env, gen := reportStudyTestWarehouse(t)
-	dir := t.TempDir()
-	page := filepath.Join(dir, "study-report.html")
-	if err := os.WriteFile(page, []byte(reportStudyTestRender(t, env, gen)), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	url := "file://" + page
-	run := func(args ...string) (string, string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-		defer cancel()
-		base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-			"--disable-background-networking", "--disable-component-update", "--disable-sync",
-			"--user-data-dir=" + filepath.Join(dir, "profile")}
-		cmd := exec.CommandContext(ctx, chromium, append(append(base, args...), url)...)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("chromium %v: %v\n%s", args, err, stderr.String())
-		}
-		return stdout.String(), stderr.String()
-	}
-	dom, logs := run("--enable-logging=stderr", "--v=0", "--dump-dom")
-	for _, line := range strings.Split(logs, "\n") {
-		if strings.Contains(line, "Uncaught") || strings.Contains(line, ":CONSOLE(") || strings.Contains(line, "console") && strings.Contains(line, "rror") {
-			t.Errorf("console error: %s", line)
-		}
-	}
-	for _, id := range reportStudySections {
-		if !strings.Contains(dom, `id="`+id+`"`) {
-			t.Errorf("DOM lacks section %s", id)
-		}
-	}
-	if !regexp.MustCompile(`<figure class="chart">\s*<svg[^>]*role="img"`).MatchString(dom) {
-		t.Error("DOM lacks the forest plot's <svg>")
-	}
-	keep := os.Getenv("CPI_SCREENSHOT_DIR")
-	for _, size := range []string{"1200,2400", "390,5200"} {
-		png := filepath.Join(dir, "study-"+strings.Split(size, ",")[0]+".png")
-		run("--hide-scrollbars", "--screenshot="+png, "--window-size="+size)
-		st, err := os.Stat(png)
-		if err != nil || st.Size() < 10000 {
-			t.Errorf("screenshot at %s: %v", size, err)
-			continue
-		}
-		t.Logf("screenshot %s", png)
-		if keep != "" {
-			b, _ := os.ReadFile(png)
-			if err := os.WriteFile(filepath.Join(keep, filepath.Base(png)), b, 0o644); err != nil {
-				t.Error(err)
-			}
-		}
-	}
+	browserCheck(t, reportStudyTestRender(t, env, gen), "study", reportStudySections, "1200,2400", "390,5200")
 }
