@@ -92,7 +92,7 @@ func TestIngestBundledStudy(t *testing.T) {
 	sids := ingestTestStrings(t, wh, "responses", "study_id")
 	waves := ingestTestStrings(t, wh, "responses", "wave")
 	itemCol := ingestTestStrings(t, wh, "responses", "item")
-	vals, valid := e2eInt32s(t, gen, "responses", "value")
+	vals, valid := testColumn(t, wh, "responses", "value", func(a arrow.Array, i int) int32 { return a.(*array.Int32).Value(i) })
 	if len(sids) != items {
 		t.Fatalf("responses %d rows, generator %d items asked at dated interviews", len(sids), items)
 	}
@@ -180,27 +180,4 @@ func keys(m map[string]string) string {
 		out = append(out, k)
 	}
 	return strings.Join(out, " ")
-}
-
-// e2eInt32s reads one int32 column of a table with its validity.
-func e2eInt32s(t *testing.T, gen, table, col string) ([]int32, []bool) {
-	t.Helper()
-	var vals []int32
-	var valid []bool
-	err := ScanTable(context.Background(), gen, table, func(rec arrow.RecordBatch) error {
-		cols, err := columns(rec, col)
-		if err != nil {
-			return err
-		}
-		a := cols[0].(*array.Int32)
-		for i := 0; i < a.Len(); i++ {
-			vals = append(vals, a.Value(i))
-			valid = append(valid, a.IsValid(i))
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return vals, valid
 }

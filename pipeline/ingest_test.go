@@ -70,30 +70,46 @@ func ingestTestRun(t *testing.T, env Env, wh string, paths ...string) (*Summary,
 	return RunStages(context.Background(), env, wh, "ingest", RunOptions{Create: true}, Ingest(paths))
 }
 
-// ingestTestStrings reads one string column of a table, in file order.
-func ingestTestStrings(t *testing.T, wh, table, col string) []string {
+// testColumn reads one column of a table in the committed generation, in
+// file order: each value and whether it is valid.
+func testColumn[V any](t *testing.T, wh, table, col string, value func(arrow.Array, int) V) ([]V, []bool) {
 	t.Helper()
 	w, err := OpenWarehouse(wh, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	gen, _ := w.CurrentDir()
-	var out []string
+	var vals []V
+	var valid []bool
 	err = ScanTable(context.Background(), gen, table, func(rec arrow.RecordBatch) error {
 		cols, err := columns(rec, col)
 		if err != nil {
 			return err
 		}
-		a := cols[0].(*array.String)
-		for i := 0; i < a.Len(); i++ {
-			out = append(out, a.Value(i))
+		for i := 0; i < cols[0].Len(); i++ {
+			vals = append(vals, value(cols[0], i))
+			valid = append(valid, cols[0].IsValid(i))
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return out
+	return vals, valid
+}
+
+// ingestTestStrings reads one string column of a table, in file order.
+func ingestTestStrings(t *testing.T, wh, table, col string) []string {
+	t.Helper()
+	v, _ := testColumn(t, wh, table, col, func(a arrow.Array, i int) string { return a.(*array.String).Value(i) })
+	return v
+}
+
+// ingestTestInts reads one int32 column of a table, in file order.
+func ingestTestInts(t *testing.T, wh, table, col string) []int32 {
+	t.Helper()
+	v, _ := testColumn(t, wh, table, col, func(a arrow.Array, i int) int32 { return a.(*array.Int32).Value(i) })
+	return v
 }
 
 func TestIngestRejectCodes(t *testing.T) {
@@ -198,28 +214,6 @@ func TestIngestRejectCodes(t *testing.T) {
 	if n := checkTablesIndependently(t, gen, env.Study.Tables.Names()); n != 4 {
 		t.Errorf("checked %d files independently, want 4 (participants, responses, rejects, ingest_files)", n)
 	}
-}
-
-func ingestTestInts(t *testing.T, wh, table, col string) []int32 {
-	t.Helper()
-	w, _ := OpenWarehouse(wh, false)
-	gen, _ := w.CurrentDir()
-	var out []int32
-	err := ScanTable(context.Background(), gen, table, func(rec arrow.RecordBatch) error {
-		cols, err := columns(rec, col)
-		if err != nil {
-			return err
-		}
-		a := cols[0].(*array.Int32)
-		for i := 0; i < a.Len(); i++ {
-			out = append(out, a.Value(i))
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 func TestIngestPrivacyQuarantine(t *testing.T) {
