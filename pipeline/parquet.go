@@ -18,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/connectingpeople/cpi/schemas"
@@ -109,13 +110,14 @@ func writerProperties(schema *arrow.Schema) *parquet.WriterProperties {
 // TableFile is one Parquet file of a table being written into a generation.
 // Records go in as row groups; Close renames it into place; Abort drops it.
 type TableFile struct {
-	tx    *Tx
-	table string
-	f     *os.File
-	fw    *pqarrow.FileWriter
-	tmp   string
-	final string
-	rows  int64
+	tx       *Tx
+	table    string
+	f        *os.File
+	w        *file.Writer
+	nullable []bool // per column: OPTIONAL in Parquet
+	tmp      string
+	final    string
+	rows     int64
 }
 
 // CreateTableFile starts tables/<table>/[<partition>=<value>/]<name>.parquet
@@ -138,13 +140,36 @@ func (tx *Tx) CreateTableFile(schema *arrow.Schema, table, partition, value, nam
 		os.Remove(f.Name())
 		return nil, fmt.Errorf("table %s: %w", table, err)
 	}
-	fw, err := pqarrow.NewFileWriter(writeSchema(schema), f, writerProperties(schema), pqarrow.DefaultWriterProps())
+	w, err := newParquetWriter(schema, f)
 	if err != nil {
 		f.Close()
 		os.Remove(f.Name())
 		return nil, fmt.Errorf("table %s: %w", table, err)
 	}
-	return &TableFile{tx: tx, table: table, f: f, fw: fw, tmp: f.Name(), final: final}, nil
+	nullable := make([]bool, schema.NumFields())
+	for i, fd := range schema.Fields() {
+		nullable[i] = fd.Nullable
+	}
+	return &TableFile{tx: tx, table: table, f: f, w: w, nullable: nullable, tmp: f.Name(), final: final}, nil
+}
+
+// newParquetWriter starts a Parquet file of schema (strings plain; record
+// batches may carry them as dictionaries) with the schema's metadata as
+// the file's key/value metadata.
+func newParquetWriter(schema *arrow.Schema, f *os.File) (*file.Writer, error) {
+	props := writerProperties(schema)
+	pqschema, err := pqarrow.ToParquet(schema, props, pqarrow.DefaultWriterProps())
+	if err != nil {
+		return nil, err
+	}
+	md := schema.Metadata()
+	kv := make(metadata.KeyValueMetadata, 0, md.Len())
+	for i := range md.Len() {
+		if err := kv.Append(md.Keys()[i], md.Values()[i]); err != nil {
+			return nil, err
+		}
+	}
+	return file.NewParquetWriterWithError(f, pqschema.Root(), file.WithWriterProps(props), file.WithWriteMetadata(kv))
 }
 
 // Write appends a record batch as a row group.
@@ -153,12 +178,12 @@ func (t *TableFile) Write(rec arrow.RecordBatch) error {
 		return nil
 	}
 	t.rows += rec.NumRows()
-	return t.fw.Write(rec)
+	return writeRowGroup(context.Background(), t.w, rec, t.nullable)
 }
 
 // Close finishes the file, syncs it and renames it into place.
 func (t *TableFile) Close() error {
-	if err := t.fw.Close(); err != nil { // closes t.f too
+	if err := t.w.Close(); err != nil { // closes t.f too
 		os.Remove(t.tmp)
 		return err
 	}
@@ -186,7 +211,7 @@ func (t *TableFile) Close() error {
 
 // Abort drops the unfinished file.
 func (t *TableFile) Abort() {
-	_ = t.fw.Close()
+	_ = t.w.Close()
 	os.Remove(t.tmp)
 }
 

@@ -16,11 +16,14 @@ import (
 
 // globals are the flags every command shares.
 type globals struct {
-	studyFile string
-	logFormat string
-	quiet     bool
-	stdout    io.Writer
-	stderr    io.Writer
+	studyFile   string
+	logFormat   string
+	quiet       bool
+	profile     string // --cpuprofile: a CPU profile of the command, for go tool pprof
+	profileFile *os.File
+	memProfile  string // --memprofile: an allocation profile at the end of the command
+	stdout      io.Writer
+	stderr      io.Writer
 }
 
 // study loads the study definition named by --study, or the embedded one.
@@ -93,7 +96,7 @@ func newRoot(g *globals) *cobra.Command {
 			if g.logFormat != "text" && g.logFormat != "json" {
 				return usagef("--log-format must be text or json")
 			}
-			return nil
+			return g.startProfile()
 		},
 	}
 	root.SetOut(g.stdout)
@@ -103,6 +106,10 @@ func newRoot(g *globals) *cobra.Command {
 	pf.StringVar(&g.studyFile, "study", "", "study definition YAML (default: the embedded one)")
 	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	pf.BoolVar(&g.quiet, "quiet", false, "log warnings and errors only")
+	pf.StringVar(&g.profile, "cpuprofile", "", "write a CPU profile of the command to this file")
+	_ = pf.MarkHidden("cpuprofile")
+	pf.StringVar(&g.memProfile, "memprofile", "", "write an allocation profile of the command to this file")
+	_ = pf.MarkHidden("memprofile")
 	for _, add := range commands {
 		root.AddCommand(add(g))
 	}
@@ -131,6 +138,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRoot(g)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	if perr := g.stopProfile(); perr != nil && err == nil {
+		err = perr
+	}
 	return exitCode(err, stderr)
 }
 
