@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -94,6 +95,7 @@ func tableSchema(env Env, name string, extra map[string]string) *arrow.Schema {
 func writerProperties(schema *arrow.Schema) *parquet.WriterProperties {
 	opts := []parquet.WriterProperty{
 		parquet.WithCompression(compress.Codecs.Zstd),
+		parquet.WithCompressionLevel(1),
 		parquet.WithDictionaryDefault(true),
 		parquet.WithStats(true),
 		parquet.WithMaxRowGroupLength(batchRows),
@@ -550,3 +552,104 @@ func colIndex(tb *schemas.Table, name string) int {
 	}
 	return i
 }
+
+// columnScan reads chosen columns of a table's files, file after file, in
+// record batches: the columns in dictNames as dictionary arrays (a long
+// column's repeated values are not copied out of the file's dictionary one
+// by one). cols holds the current batch, valid until the next call.
+type columnScan struct {
+	ctx              context.Context
+	files            []string
+	names, dictNames []string
+	check            func(pf *file.Reader) error // optional, on each file opened
+
+	pf   *file.Reader
+	rr   pqarrow.RecordReader
+	cols []arrow.Array
+}
+
+func newColumnScan(ctx context.Context, files, names, dictNames []string) *columnScan {
+	return &columnScan{ctx: ctx, files: files, names: names, dictNames: dictNames}
+}
+
+// next moves to the next batch; false at the end.
+func (s *columnScan) next() (bool, error) {
+	s.cols = nil
+	for {
+		if err := s.ctx.Err(); err != nil {
+			return false, err
+		}
+		if s.rr != nil {
+			if s.rr.Next() {
+				cols, err := columns(s.rr.RecordBatch(), s.names...)
+				if err != nil {
+					return false, err
+				}
+				s.cols = cols
+				return true, nil
+			}
+			err := s.rr.Err()
+			s.closeFile()
+			if err != nil {
+				return false, err
+			}
+		}
+		if len(s.files) == 0 {
+			return false, nil
+		}
+		path := s.files[0]
+		s.files = s.files[1:]
+		if err := s.open(path); err != nil {
+			s.closeFile()
+			return false, fmt.Errorf("%s: %w", filepath.Base(path), err)
+		}
+	}
+}
+
+func (s *columnScan) open(path string) error {
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return err
+	}
+	s.pf = pf
+	if s.check != nil {
+		if err := s.check(pf); err != nil {
+			return err
+		}
+	}
+	idx := make([]int, len(s.names))
+	props := pqarrow.ArrowReadProperties{BatchSize: batchRows}
+	for i, n := range s.names {
+		idx[i] = pf.MetaData().Schema.ColumnIndexByName(n)
+		if idx[i] < 0 {
+			return fmt.Errorf("column %s missing", n)
+		}
+		if slices.Contains(s.dictNames, n) {
+			props.SetReadDict(idx[i], true)
+		}
+	}
+	fr, err := pqarrow.NewFileReader(pf, props, memory.DefaultAllocator)
+	if err != nil {
+		return err
+	}
+	rr, err := fr.GetRecordReader(s.ctx, idx, nil)
+	if err != nil {
+		return err
+	}
+	s.rr = rr
+	return nil
+}
+
+func (s *columnScan) closeFile() {
+	if s.rr != nil {
+		s.rr.Release()
+		s.rr = nil
+	}
+	if s.pf != nil {
+		s.pf.Close()
+		s.pf = nil
+	}
+}
+
+// close releases the file being read.
+func (s *columnScan) close() { s.closeFile() }

@@ -14,9 +14,9 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
+
 	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
 
 	"github.com/connectingpeople/cpi/schemas"
 )
@@ -482,17 +482,18 @@ type scoreJob struct {
 	names  map[string]int // interned team and arm codes: index into strs
 	strs   []string
 
-	// The participant being read.
-	id     string
-	waves  []scoreWave
-	result [][][]scoreResult // [wave][instrument][scale]
+	// The participant being read, and their team and arm.
+	id        string
+	team, arm string
+	people    *participantCursor
+	waves     []scoreWave
+	result    [][][]scoreResult // [wave][instrument][scale]
 }
 
 // scoreWave is one participant-wave's answers.
 type scoreWave struct {
-	present   bool
-	team, arm string
-	ans       []scoreAnswers // per instrument
+	present bool
+	ans     []scoreAnswers // per instrument
 }
 
 func newScoreJob(env Env, plan *scorePlan, schema *arrow.Schema, trust string) *scoreJob {
@@ -525,18 +526,38 @@ func (j *scoreJob) intern(s string) int {
 	return len(j.strs) - 1
 }
 
-// scoreResponseColumns are the responses columns Score reads.
-var scoreResponseColumns = []string{"study_id", "wave", "instrument", "item", "trust", "team", "arm", "value"}
+// scoreResponseColumns are the responses columns Score reads: the
+// instrument follows from the item (item names are unique in a study),
+// the trust from the partition (checked against the column's statistics),
+// and team and arm from the participants table, so the long table's other
+// columns are never decoded.
+var scoreResponseColumns = []string{"study_id", "wave", "item", "value"}
 
 func (j *scoreJob) run(ctx context.Context, tx *Tx, files []string) error {
+	people, err := TableFiles(tx.Dir, "participants")
+	if err != nil {
+		return fmt.Errorf("read participants: %w", err)
+	}
+	j.people = &participantCursor{scan: newColumnScan(ctx, partitionFiles(people, j.trust), []string{"study_id", "team", "arm"}, nil)}
+	defer j.people.scan.close()
 	tf, err := tx.CreateTableFile(j.schema, "scores", "trust", j.trust, "data")
 	if err != nil {
 		return err
 	}
 	rw := NewRowWriter(j.schema, tf)
 	err = func() error {
-		for _, p := range files {
-			if err := scoreScanFile(ctx, p, scoreResponseColumns, scoreResponseColumns[0:7], func(cols []arrow.Array) error { return j.batch(rw, cols) }); err != nil {
+		scan := newColumnScan(ctx, files, scoreResponseColumns, scoreResponseColumns[0:3])
+		scan.check = func(pf *file.Reader) error { return checkPartitionStats(pf, "trust", j.trust) }
+		defer scan.close()
+		for {
+			ok, err := scan.next()
+			if err != nil {
+				return fmt.Errorf("read responses: %w", err)
+			}
+			if !ok {
+				break
+			}
+			if err := j.batch(rw, scan.cols); err != nil {
 				return fmt.Errorf("read responses: %w", err)
 			}
 		}
@@ -555,37 +576,107 @@ func (j *scoreJob) run(ctx context.Context, tx *Tx, files []string) error {
 	return nil
 }
 
-// batch takes one record batch of responses. The low-cardinality string
-// columns are read dictionary-encoded and mapped to codes once per
-// distinct value (see scoreCodes); study_id is read as a dictionary.
+// partitionFiles are the files of one trust= partition among a table's.
+func partitionFiles(files []string, trust string) []string {
+	var out []string
+	dir := string(filepath.Separator) + "trust=" + trust + string(filepath.Separator)
+	for _, f := range files {
+		if strings.Contains(f, dir) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// participantCursor walks the participants table of a trust in study_id
+// order alongside its responses: the team and arm of each participant.
+type participantCursor struct {
+	scan *columnScan
+	row  int
+}
+
+// find moves to participant id (the ids asked for ascend) and returns
+// their team and arm.
+func (c *participantCursor) find(id string) (team, arm string, err error) {
+	for {
+		if c.scan.cols == nil || c.row >= c.scan.cols[0].Len() {
+			ok, err := c.scan.next()
+			if err != nil {
+				return "", "", fmt.Errorf("read participants: %w", err)
+			}
+			if !ok {
+				return "", "", errors.New("responses name a participant missing from the participants table")
+			}
+			c.row = 0
+		}
+		sid, err := scoreStringColumn(c.scan.cols[0])
+		if err != nil {
+			return "", "", fmt.Errorf("participants column study_id: %w", err)
+		}
+		for ; c.row < c.scan.cols[0].Len(); c.row++ {
+			switch p := sid(c.row); {
+			case p < id:
+				continue
+			case p > id:
+				return "", "", errors.New("responses name a participant missing from the participants table")
+			}
+			t, ok1 := c.scan.cols[1].(*array.String)
+			a, ok2 := c.scan.cols[2].(*array.String)
+			if !ok1 || !ok2 {
+				return "", "", errors.New("participants columns team and arm are not strings")
+			}
+			return t.Value(c.row), a.Value(c.row), nil
+		}
+	}
+}
+
+// checkPartitionStats makes sure every row group of a partition's file
+// holds only the partition's value in column name, from the column's
+// statistics (which cpi always writes), without reading the column.
+func checkPartitionStats(pf *file.Reader, name, value string) error {
+	col := pf.MetaData().Schema.ColumnIndexByName(name)
+	if col < 0 {
+		return fmt.Errorf("column %s missing", name)
+	}
+	for i := range pf.NumRowGroups() {
+		cc, err := pf.MetaData().RowGroup(i).ColumnChunk(col)
+		if err != nil {
+			return err
+		}
+		if cc.NumValues() == 0 {
+			continue
+		}
+		st, err := cc.Statistics()
+		if err != nil {
+			return err
+		}
+		bs, ok := st.(*metadata.ByteArrayStatistics)
+		if !ok || !bs.HasMinMax() || string(bs.Min()) != value || string(bs.Max()) != value {
+			return errors.New("a responses partition holds rows of another trust (or its trust column has no statistics)")
+		}
+	}
+	return nil
+}
+
+// batch takes one record batch of responses. The wave and item columns
+// are read dictionary-encoded and mapped to codes once per distinct value
+// (see scoreCodes); study_id is read as a dictionary.
 func (j *scoreJob) batch(rw *RowWriter, cols []arrow.Array) error {
 	sid, err := scoreStringColumn(cols[0])
 	if err != nil {
 		return fmt.Errorf("responses column study_id: %w", err)
 	}
-	val, ok := cols[7].(*array.Int32)
+	val, ok := cols[3].(*array.Int32)
 	if !ok {
 		return errors.New("responses column value is not an int32")
 	}
 	p := j.plan
-	var code [6]scoreCodes
-	lookups := [6]func(string) int{
-		func(s string) int { return scoreMapIndex(p.waveIdx, s) },
-		func(s string) int { return scoreMapIndex(p.instIdx, s) },
-		func(s string) int { return scoreMapIndex(p.itemByName, s) },
-		func(s string) int {
-			if s == j.trust {
-				return 0
-			}
-			return -1
-		},
-		j.intern,
-		j.intern,
+	var wave, item scoreCodes
+	if err := wave.init(cols[1], func(s string) int { return scoreMapIndex(p.waveIdx, s) }); err != nil {
+		return fmt.Errorf("responses column wave: %w", err)
 	}
-	for k := range code {
-		if err := code[k].init(cols[k+1], lookups[k]); err != nil {
-			return fmt.Errorf("responses column %s: %w", scoreResponseColumns[k+1], err)
-		}
+	if err := item.init(cols[2], func(s string) int { return scoreMapIndex(p.itemByName, s) }); err != nil {
+		return fmt.Errorf("responses column item: %w", err)
 	}
 	for r := 0; r < cols[0].Len(); r++ {
 		if id := sid(r); id != j.id {
@@ -597,30 +688,25 @@ func (j *scoreJob) batch(rw *RowWriter, cols []arrow.Array) error {
 					return err
 				}
 			}
-			j.start(strings.Clone(id))
+			if err := j.start(strings.Clone(id)); err != nil {
+				return err
+			}
 		}
-		w, in, ref := code[0].at(r), code[1].at(r), code[2].at(r)
+		w, ref := wave.at(r), item.at(r)
 		switch {
 		case w < 0:
 			return errors.New("responses name a wave the study does not define")
-		case in < 0:
-			return errors.New("responses name an instrument the study does not define")
-		case ref < 0 || p.itemRefs[ref].inst != in:
-			return fmt.Errorf("responses name an item that is not an item of %s", p.insts[in].name)
-		case code[3].at(r) < 0:
-			return errors.New("a responses partition holds rows of another trust")
+		case ref < 0:
+			return errors.New("responses name an item the study does not define")
 		}
 		sw := &j.waves[w]
-		if !sw.present {
-			sw.present = true
-			sw.team = j.strs[code[4].at(r)]
-			sw.arm = j.strs[code[5].at(r)]
-		}
+		sw.present = true
 		if val.IsNull(r) {
 			continue
 		}
 		v := val.Value(r)
-		ip, it := p.insts[in], p.itemRefs[ref].item
+		in, it := p.itemRefs[ref].inst, p.itemRefs[ref].item
+		ip := p.insts[in]
 		if d := ip.items[it]; int(v) < d.Min || int(v) > d.Max {
 			return fmt.Errorf("a value of %s.%s is outside its range", ip.name, d.Name)
 		}
@@ -686,8 +772,9 @@ func (c *scoreCodes) at(r int) int {
 	return c.lastC
 }
 
-// start clears the participant buffer for the next participant.
-func (j *scoreJob) start(id string) {
+// start clears the participant buffer for the next participant and finds
+// their team and arm.
+func (j *scoreJob) start(id string) error {
 	j.id = id
 	for w := range j.waves {
 		sw := &j.waves[w]
@@ -699,6 +786,12 @@ func (j *scoreJob) start(id string) {
 			clear(sw.ans[i].ok)
 		}
 	}
+	team, arm, err := j.people.find(id)
+	if err != nil {
+		return err
+	}
+	j.team, j.arm = j.strs[j.intern(team)], j.strs[j.intern(arm)]
+	return nil
 }
 
 // flush scores the participant held and writes their rows: waves,
@@ -744,8 +837,8 @@ func (j *scoreJob) flush(rw *RowWriter) error {
 				rw.Str(c[2], ip.name)
 				rw.Str(c[3], ip.scales[si].name)
 				rw.Str(c[4], j.trust)
-				rw.Str(c[5], sw.team)
-				rw.Str(c[6], sw.arm)
+				rw.Str(c[5], j.team)
+				rw.Str(c[6], j.arm)
 				rw.Float64(c[7], r.value, r.ok)
 				rw.Int32(c[8], r.answered, true)
 				rw.Int32(c[9], r.total, true)
@@ -778,51 +871,4 @@ func scoreStringColumn(a arrow.Array) (func(int) string, error) {
 		return func(r int) string { return dict.Value(int(idx.Value(r))) }, nil
 	}
 	return nil, errors.New("not a string column")
-}
-
-// scoreScanFile reads the named columns of one Parquet file in record
-// batches, in the order named, the columns in dictNames as dictionary
-// arrays (ScanTable reads every column as plain arrays; the responses
-// table's source columns are not needed here).
-func scoreScanFile(ctx context.Context, path string, names, dictNames []string, fn func(cols []arrow.Array) error) error {
-	pf, err := file.OpenParquetFile(path, false)
-	if err != nil {
-		return err
-	}
-	defer pf.Close()
-	idx := make([]int, len(names))
-	for i, n := range names {
-		idx[i] = pf.MetaData().Schema.ColumnIndexByName(n)
-		if idx[i] < 0 {
-			return fmt.Errorf("column %s missing", n)
-		}
-	}
-	props := pqarrow.ArrowReadProperties{BatchSize: batchRows}
-	for i, n := range names {
-		if slices.Contains(dictNames, n) {
-			props.SetReadDict(idx[i], true)
-		}
-	}
-	fr, err := pqarrow.NewFileReader(pf, props, memory.DefaultAllocator)
-	if err != nil {
-		return err
-	}
-	rr, err := fr.GetRecordReader(ctx, idx, nil)
-	if err != nil {
-		return err
-	}
-	defer rr.Release()
-	for rr.Next() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		cols, err := columns(rr.RecordBatch(), names...)
-		if err != nil {
-			return err
-		}
-		if err := fn(cols); err != nil {
-			return err
-		}
-	}
-	return rr.Err()
 }
