@@ -49,12 +49,35 @@ func TestIngestBundledStudy(t *testing.T) {
 			t.Errorf("%s: %+v", f.Name, f)
 		}
 	}
+	rows, dated, items := checkResponsesAgainstGenerator(t, env, wh, SynthOptions{Seed: 1})
+	if got := len(ingestTestStrings(t, wh, "participants", "study_id")); got != 159 {
+		t.Errorf("participants %d, 159 expected", got)
+	}
+	var read int64
+	for _, f := range l.Files {
+		if f.Kind == schemas.KindParticipants {
+			read += f.RowsRead
+		}
+	}
+	if read != int64(rows) {
+		t.Errorf("participant rows read %d, generator wrote %d", read, rows)
+	}
+	if n := checkTablesIndependently(t, gen, env.Study.Tables.Names()); n < 15 {
+		t.Errorf("checked %d files independently", n)
+	}
+	t.Logf("bundled study: %d participant rows, %d dated interviews, %d responses", rows, dated, items)
+}
+
+// checkResponsesAgainstGenerator compares every row of the responses table
+// in warehouse wh with what the generator wrote with opts: the same rows,
+// every answer the same. It returns the generator's participant rows,
+// dated interviews and items asked.
+func checkResponsesAgainstGenerator(t *testing.T, env Env, wh string, opts SynthOptions) (rows, dated, items int) {
+	t.Helper()
 	// What the generator wrote, counted from its own rows.
-	opts := SynthOptions{Seed: 1}
-	var rows, dated, items int
 	participants := map[string]bool{}
 	answers := map[string]int32{} // study_id|wave|item → value, answered items only
-	err = Synthesize(context.Background(), env.Study, opts, func(trust string, r *SynthInterview) error {
+	err := Synthesize(context.Background(), env.Study, opts, func(trust string, r *SynthInterview) error {
 		rows++
 		sid := trust + "-" + r.ParticipantID
 		participants[sid] = true
@@ -77,17 +100,8 @@ func TestIngestBundledStudy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := len(ingestTestStrings(t, wh, "participants", "study_id")); got != len(participants) || got != 159 {
-		t.Errorf("participants %d, generator %d (159 expected)", got, len(participants))
-	}
-	var read int64
-	for _, f := range l.Files {
-		if f.Kind == schemas.KindParticipants {
-			read += f.RowsRead
-		}
-	}
-	if read != int64(rows) {
-		t.Errorf("participant rows read %d, generator wrote %d", read, rows)
+	if got := len(ingestTestStrings(t, wh, "participants", "study_id")); got != len(participants) {
+		t.Errorf("participants %d, generator %d", got, len(participants))
 	}
 	sids := ingestTestStrings(t, wh, "responses", "study_id")
 	waves := ingestTestStrings(t, wh, "responses", "wave")
@@ -109,10 +123,7 @@ func TestIngestBundledStudy(t *testing.T) {
 	if matched != len(answers) {
 		t.Errorf("%d answers in responses, generator %d", matched, len(answers))
 	}
-	if n := checkTablesIndependently(t, gen, env.Study.Tables.Names()); n < 15 {
-		t.Errorf("checked %d files independently", n)
-	}
-	t.Logf("bundled study: %d participant rows, %d dated interviews, %d responses", rows, dated, len(sids))
+	return rows, dated, items
 }
 
 func instrumentOfItem(s *schemas.Study, item string) *schemas.Instrument {

@@ -25,13 +25,11 @@ type responsesWriter struct {
 	schema *arrow.Schema // as written: strings as dictionaries
 	n      int
 
-	// Dictionary indices of the string columns, in table order: study_id,
-	// wave, instrument, item, trust, team, arm, source_sha256.
-	idx   [8][]int32
+	*responsesBatch // being filled
+	// free holds the batches not being filled or written: a batch's
+	// memory goes back here once the file has written it.
+	free  chan *responsesBatch
 	dicts [8][]string // dictionaries; study_id's grows per batch
-	value []int32
-	valid []bool
-	line  []int32
 
 	waveIdx map[string]int32
 	teamIdx map[string]int32
@@ -40,6 +38,20 @@ type responsesWriter struct {
 	// items asked, in key order.
 	pattern map[string]*responsesPattern
 }
+
+// responsesBatch is the memory of one batch of rows.
+type responsesBatch struct {
+	// Dictionary indices of the string columns, in table order: study_id,
+	// wave, instrument, item, trust, team, arm, source_sha256.
+	idx   [8][]int32
+	value []int32
+	valid []bool
+	line  []int32
+}
+
+// responsesBatches is how many batches a writer cycles through: one
+// filled, one queued, one being written.
+const responsesBatches = 3
 
 type responsesPattern struct {
 	inst, item []int32
@@ -70,6 +82,11 @@ func newResponsesWriter(env Env, tx *Tx, res *exportResult, sha string) (*respon
 		return nil, err
 	}
 	w := &responsesWriter{out: tf, schema: writeSchema(schema), waveIdx: map[string]int32{}, teamIdx: map[string]int32{}, armIdx: map[string]int32{}, pattern: map[string]*responsesPattern{}}
+	w.free = make(chan *responsesBatch, responsesBatches)
+	for range responsesBatches - 1 {
+		w.free <- &responsesBatch{}
+	}
+	w.responsesBatch = &responsesBatch{}
 	s := env.Study
 	w.dicts[respWave] = s.Waves
 	for i, wv := range s.Waves {
@@ -223,14 +240,18 @@ func (w *responsesWriter) flush() error {
 	cols[7] = int32Array(w.value, w.valid)
 	cols[9] = int32Array(w.line, nil)
 	rec := array.NewRecordBatch(w.schema, cols, int64(w.n))
-	err := w.out.Write(rec)
+	written := w.responsesBatch
+	err := w.out.WriteThen(rec, func() { w.free <- written })
 	rec.Release()
-	for c := range w.idx {
-		w.idx[c] = w.idx[c][:0]
-	}
 	w.dicts[respStudy] = w.dicts[respStudy][:0]
-	w.value, w.valid, w.line = w.value[:0], w.valid[:0], w.line[:0]
 	w.n = 0
+	// The next batch: one whose rows have been written.
+	b := <-w.free
+	for c := range b.idx {
+		b.idx[c] = b.idx[c][:0]
+	}
+	b.value, b.valid, b.line = b.value[:0], b.valid[:0], b.line[:0]
+	w.responsesBatch = b
 	return err
 }
 

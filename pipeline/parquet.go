@@ -111,6 +111,11 @@ func writerProperties(schema *arrow.Schema) *parquet.WriterProperties {
 
 // TableFile is one Parquet file of a table being written into a generation.
 // Records go in as row groups; Close renames it into place; Abort drops it.
+//
+// Row groups are encoded and compressed by a goroutine of the file's own
+// while the caller builds the next batch, so a stage that reads, checks
+// and writes keeps two cores busy even on its last file. One batch waits
+// in the queue at most: memory stays a few batches per open file.
 type TableFile struct {
 	tx       *Tx
 	table    string
@@ -120,6 +125,17 @@ type TableFile struct {
 	tmp      string
 	final    string
 	rows     int64
+
+	queue chan tableBatch // to the writing goroutine; nil until the first batch
+	done  chan struct{}   // closed when the writing goroutine ends
+	err   error           // the writing goroutine's error: read only after done
+}
+
+// tableBatch is a record waiting to be written, and what to call once it
+// has been written or dropped (its memory may then be reused).
+type tableBatch struct {
+	rec     arrow.RecordBatch
+	written func()
 }
 
 // CreateTableFile starts tables/<table>/[<partition>=<value>/]<name>.parquet
@@ -174,17 +190,80 @@ func newParquetWriter(schema *arrow.Schema, f *os.File) (*file.Writer, error) {
 	return file.NewParquetWriterWithError(f, pqschema.Root(), file.WithWriterProps(props), file.WithWriteMetadata(kv))
 }
 
-// Write appends a record batch as a row group.
-func (t *TableFile) Write(rec arrow.RecordBatch) error {
+// Write appends a record batch as a row group. The record must not be
+// changed afterwards; an error may be an earlier batch's.
+func (t *TableFile) Write(rec arrow.RecordBatch) error { return t.WriteThen(rec, nil) }
+
+// WriteThen is Write for a record over memory the caller will reuse:
+// written (if not nil) is called once the record has been written or
+// dropped, and is always called.
+func (t *TableFile) WriteThen(rec arrow.RecordBatch, written func()) error {
 	if rec.NumRows() == 0 {
+		if written != nil {
+			written()
+		}
 		return nil
 	}
-	t.rows += rec.NumRows()
-	return writeRowGroup(context.Background(), t.w, rec, t.nullable)
+	if t.queue == nil {
+		t.queue, t.done = make(chan tableBatch, 1), make(chan struct{})
+		go t.writeLoop()
+	}
+	rec.Retain()
+	select {
+	case t.queue <- tableBatch{rec, written}:
+		t.rows += rec.NumRows()
+		return nil
+	case <-t.done:
+		rec.Release()
+		if written != nil {
+			written()
+		}
+		return t.err
+	}
+}
+
+// writeLoop writes queued records as row groups until the queue closes or
+// a write fails.
+func (t *TableFile) writeLoop() {
+	defer close(t.done)
+	for b := range t.queue {
+		err := writeRowGroup(context.Background(), t.w, b.rec, t.nullable)
+		b.rec.Release()
+		if b.written != nil {
+			b.written()
+		}
+		if err != nil {
+			t.err = err
+			return
+		}
+	}
+}
+
+// finishWrites waits for the queued records to be written and returns
+// the first error of writing them.
+func (t *TableFile) finishWrites() error {
+	if t.queue == nil {
+		return nil
+	}
+	close(t.queue)
+	<-t.done
+	for b := range t.queue { // left behind by a failed write
+		b.rec.Release()
+		if b.written != nil {
+			b.written()
+		}
+	}
+	t.queue = nil
+	return t.err
 }
 
 // Close finishes the file, syncs it and renames it into place.
 func (t *TableFile) Close() error {
+	if err := t.finishWrites(); err != nil {
+		_ = t.w.Close()
+		os.Remove(t.tmp)
+		return err
+	}
 	if err := t.w.Close(); err != nil { // closes t.f too
 		os.Remove(t.tmp)
 		return err
@@ -213,6 +292,7 @@ func (t *TableFile) Close() error {
 
 // Abort drops the unfinished file.
 func (t *TableFile) Abort() {
+	_ = t.finishWrites()
 	_ = t.w.Close()
 	os.Remove(t.tmp)
 }

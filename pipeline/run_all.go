@@ -18,7 +18,7 @@ type derivedStage struct {
 
 // derivedStages are the stages after ingest, in order.
 var derivedStages = []derivedStage{
-	{"score", []string{"responses"}, []string{"scores", "reliability"}, Score},
+	{"score", []string{"responses", "participants"}, []string{"scores", "reliability"}, Score},
 	{"fidelity", []string{"fidelity_ratings"}, []string{"fidelity", "fidelity_components"}, Fidelity},
 	{"compare", []string{"participants", "scores", "fidelity"}, []string{"effects", "balance", "flow"}, Compare},
 	{"report fidelity", []string{"fidelity", "fidelity_components"}, []string{"reports/"}, WriteFidelityReports},

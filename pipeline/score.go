@@ -30,7 +30,10 @@ const MetaValueSetPrefix = "cpi.valueset."
 //
 // It reads the item-level responses table (partitioned by trust; within a
 // partition, rows sorted by study_id, wave, instrument, item, its files in
-// path order) and rewrites two tables completely:
+// path order), only its study_id, wave, item and value columns, and each
+// participant's team and arm from the participants table (the same for
+// every interview: ingest rejects a change of team), and rewrites two
+// tables completely:
 //
 //   - scores, one file per trust (every trust of the study, and any other
 //     trust found in responses; a trust with no responses gets an empty

@@ -10,6 +10,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/parquet/file"
 )
 
 // The scores of the bundled study, recomputed here from the generator's own
@@ -144,10 +145,10 @@ func scoreE2EScales(wave string, a scoreE2EAnswers) map[[2]string]scoreE2ERow {
 }
 
 // scoreE2EExpected recomputes the scores table of the generator's study.
-func scoreE2EExpected(t *testing.T, env Env) map[scoreE2EKey]scoreE2ERow {
+func scoreE2EExpected(t *testing.T, env Env, opts SynthOptions) map[scoreE2EKey]scoreE2ERow {
 	t.Helper()
 	want := map[scoreE2EKey]scoreE2ERow{}
-	err := Synthesize(context.Background(), env.Study, SynthOptions{Seed: 1}, func(trust string, r *SynthInterview) error {
+	err := Synthesize(context.Background(), env.Study, opts, func(trust string, r *SynthInterview) error {
 		if !r.Interviewed() {
 			return nil
 		}
@@ -237,10 +238,43 @@ func scoreE2ESame(a float64, aOK bool, b float64, bOK bool) bool {
 // TestScoresOfBundledStudyRecomputedIndependently ingests and scores the
 // bundled study and compares every scores row with scoreE2EExpected.
 func TestScoresOfBundledStudyRecomputedIndependently(t *testing.T) {
+	_, _ = scoreE2ECompare(t, filepath.Join("..", "testdata", "synth"), SynthOptions{Seed: 1}, 2000)
+}
+
+// TestScoresOfLargerStudyRecomputedIndependently does the same on a study
+// large enough that every trust's responses span several record batches
+// (row groups), each written while the next is built in memory the writer
+// reuses; every response is compared with the generator's too.
+func TestScoresOfLargerStudyRecomputedIndependently(t *testing.T) {
+	env := ingestTestEnv(t)
+	opts := SynthOptions{Seed: 2, Participants: 13000}
+	inbox := t.TempDir()
+	if _, err := WriteSynth(context.Background(), env.Study, opts, inbox); err != nil {
+		t.Fatal(err)
+	}
+	wh, gen := scoreE2ECompare(t, inbox, opts, 150000)
+	checkResponsesAgainstGenerator(t, env, wh, opts)
+	files, err := TableFiles(gen, "responses")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if n := testRowGroups(t, f); n < responsesBatches+1 {
+			t.Errorf("%s: %d row groups; the test needs several", f, n)
+		}
+	}
+}
+
+// scoreE2ECompare ingests and scores the study in inbox, written by the
+// generator with opts, and compares every scores row with the independent
+// recompute; at least minRows rows must compare. It returns the warehouse
+// and its generation.
+func scoreE2ECompare(t *testing.T, inbox string, opts SynthOptions, minRows int) (string, string) {
+	t.Helper()
 	env := ingestTestEnv(t)
 	wh := filepath.Join(t.TempDir(), "w")
-	if _, err := RunStages(context.Background(), env, wh, "ingest", RunOptions{Create: true}, Ingest([]string{filepath.Join("..", "testdata", "synth")}), Score); err != nil {
-		t.Fatalf("ingest and score of the bundled study: %v", err)
+	if _, err := RunStages(context.Background(), env, wh, "ingest", RunOptions{Create: true}, Ingest([]string{inbox}), Score); err != nil {
+		t.Fatalf("ingest and score of %s: %v", inbox, err)
 	}
 	w, err := OpenWarehouse(wh, false)
 	if err != nil {
@@ -250,7 +284,7 @@ func TestScoresOfBundledStudyRecomputedIndependently(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := scoreE2EExpected(t, env)
+	want := scoreE2EExpected(t, env, opts)
 	keys, rows := scoreE2ERead(t, gen)
 
 	seen := map[scoreE2EKey]bool{}
@@ -303,8 +337,20 @@ func TestScoresOfBundledStudyRecomputedIndependently(t *testing.T) {
 	}
 	// The comparison must have exercised the rules, not only complete
 	// answers (the bundled study has blanks of every kind).
-	if compared < 2000 || nulls == 0 || blank == 0 || prorated == 0 || chg == 0 {
-		t.Errorf("compared %d rows: %d null, %d all blank, %d prorated, %d with chg; the bundled study should have all kinds", compared, nulls, blank, prorated, chg)
+	if compared < minRows || nulls == 0 || blank == 0 || prorated == 0 || chg == 0 {
+		t.Errorf("compared %d rows: %d null, %d all blank, %d prorated, %d with chg; want %d rows and all kinds", compared, nulls, blank, prorated, chg, minRows)
 	}
 	t.Logf("compared %d scores rows with the independent recompute (%d null, %d all blank, %d prorated, %d with chg)", compared, nulls, blank, prorated, chg)
+	return wh, gen
+}
+
+// testRowGroups is the number of row groups of a Parquet file.
+func testRowGroups(t *testing.T, path string) int {
+	t.Helper()
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	return pf.NumRowGroups()
 }

@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -60,7 +62,9 @@ func scoreTestRepeat(n int, v int32) []int32 {
 }
 
 // scoreTestWriteResponses writes rows as the responses table, one file per
-// trust (the study_id's prefix), sorted by the table's key unless raw.
+// trust (the study_id's prefix), sorted by the table's key unless raw, and
+// the participants table of the participants they name (where Score finds
+// their team and arm).
 func scoreTestWriteResponses(t *testing.T, env Env, tx *Tx, rows []scoreTestRow, raw bool) {
 	t.Helper()
 	if !raw {
@@ -112,6 +116,47 @@ func scoreTestWriteResponses(t *testing.T, env Env, tx *Tx, rows []scoreTestRow,
 		if err := rw.Close(); err != nil {
 			t.Fatal(err)
 		}
+		scoreTestWriteParticipants(t, env, tx, trust, byTrust[trust])
+	}
+}
+
+// scoreTestWriteParticipants writes a trust's participants table: one row
+// per study_id of rows, with the team of its first row.
+func scoreTestWriteParticipants(t *testing.T, env Env, tx *Tx, trust string, rows []scoreTestRow) {
+	t.Helper()
+	teams := map[string]string{}
+	for _, r := range rows {
+		if _, ok := teams[r.id]; !ok {
+			teams[r.id] = cmp.Or(r.team, trust+"-01")
+		}
+	}
+	ids := slices.Sorted(maps.Keys(teams))
+	tb := env.Study.Tables.Table("participants")
+	schema := tableSchema(env, "participants", nil)
+	tf, err := tx.CreateTableFile(schema, "participants", "trust", trust, "data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw := NewRowWriter(schema, tf)
+	for _, id := range ids {
+		tm, _ := env.Study.Team(teams[id])
+		vals := map[string]string{"study_id": id, "trust": trust, "team": tm.Code, "arm": tm.Arm}
+		for i, c := range tb.Columns {
+			switch {
+			case vals[c.Name] != "":
+				rw.Str(i, vals[c.Name])
+			case c.Type == "bool":
+				rw.Bool(i, false)
+			default:
+				rw.Null(i)
+			}
+		}
+		if err := rw.RowDone(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rw.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -520,6 +565,20 @@ func TestScoreErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: got %v", want, err)
 		}
+	}
+}
+
+// Responses of a participant the participants table lacks fail the stage:
+// their team and arm come from there.
+func TestScoreParticipantMissing(t *testing.T) {
+	env := scoreTestEnv(t)
+	w, _ := OpenWarehouse(t.TempDir(), true)
+	tx, _ := w.Begin(nil)
+	scoreTestWriteResponses(t, env, tx, scoreTestAnswers(t, env.Study, "AWP-a", "baseline", "ucla3", 1, 2, 1), true)
+	scoreTestWriteParticipants(t, env, tx, "AWP", scoreTestAnswers(t, env.Study, "AWP-b", "baseline", "ucla3", 1, 2, 1))
+	err := Score(context.Background(), env, tx)
+	if err == nil || !strings.Contains(err.Error(), "missing from the participants table") {
+		t.Errorf("got %v", err)
 	}
 }
 
