@@ -681,17 +681,17 @@ func (j *scoreJob) batch(rw *RowWriter, cols []arrow.Array) error {
 	if err := item.init(cols[2], func(s string) int { return scoreMapIndex(p.itemByName, s) }); err != nil {
 		return fmt.Errorf("responses column item: %w", err)
 	}
+	// study_id read as a dictionary: a row whose index repeats the row
+	// before's is the same participant, without comparing strings.
+	var sidIdx []int32
+	if d, ok := cols[0].(*array.Dictionary); ok && d.NullN() == 0 {
+		if ix, ok := d.Indices().(*array.Int32); ok {
+			sidIdx = ix.Int32Values()
+		}
+	}
 	for r := 0; r < cols[0].Len(); r++ {
-		if id := sid(r); id != j.id {
-			if j.id != "" {
-				if id < j.id {
-					return errors.New("responses are not sorted by study_id")
-				}
-				if err := j.flush(rw); err != nil {
-					return err
-				}
-			}
-			if err := j.start(strings.Clone(id)); err != nil {
+		if sidIdx == nil || r == 0 || sidIdx[r] != sidIdx[r-1] {
+			if err := j.participant(rw, sid(r)); err != nil {
 				return err
 			}
 		}
@@ -719,6 +719,23 @@ func (j *scoreJob) batch(rw *RowWriter, cols []arrow.Array) error {
 	return nil
 }
 
+// participant moves on to the participant of a row, if it is not the one
+// held: the one held is scored and written first.
+func (j *scoreJob) participant(rw *RowWriter, id string) error {
+	if id == j.id {
+		return nil
+	}
+	if j.id != "" {
+		if id < j.id {
+			return errors.New("responses are not sorted by study_id")
+		}
+		if err := j.flush(rw); err != nil {
+			return err
+		}
+	}
+	return j.start(strings.Clone(id))
+}
+
 func scoreMapIndex(m map[string]int, s string) int {
 	if i, ok := m[s]; ok {
 		return i
@@ -731,6 +748,7 @@ func scoreMapIndex(m map[string]int, s string) int {
 // for a plain one, once per run of equal values.
 type scoreCodes struct {
 	dict   *array.Dictionary
+	idx    []int32 // the dictionary's indices
 	codes  []int
 	plain  *array.String
 	lookup func(string) int
@@ -744,10 +762,11 @@ func (c *scoreCodes) init(a arrow.Array, lookup func(string) int) error {
 	switch a := a.(type) {
 	case *array.Dictionary:
 		vals, ok := a.Dictionary().(*array.String)
-		if !ok {
-			return errors.New("dictionary values are not strings")
+		idx, ok2 := a.Indices().(*array.Int32)
+		if !ok || !ok2 {
+			return errors.New("not a dictionary of strings with int32 indices")
 		}
-		c.dict = a
+		c.dict, c.idx = a, idx.Int32Values()
 		c.codes = make([]int, vals.Len())
 		for i := range c.codes {
 			c.codes[i] = lookup(vals.Value(i))
@@ -766,7 +785,7 @@ func (c *scoreCodes) at(r int) int {
 		if c.dict.IsNull(r) {
 			return -1
 		}
-		return c.codes[c.dict.GetValueIndex(r)]
+		return c.codes[c.idx[r]]
 	}
 	s := c.plain.Value(r)
 	if !c.primed || s != c.last {
