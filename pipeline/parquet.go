@@ -698,7 +698,9 @@ func (s *columnScan) open(path string) error {
 		}
 	}
 	idx := make([]int, len(s.names))
-	props := pqarrow.ArrowReadProperties{BatchSize: batchRows}
+	// Parallel: the columns of a batch are decoded side by side, so the
+	// last trust's scan still uses both cores.
+	props := pqarrow.ArrowReadProperties{BatchSize: batchRows, Parallel: true}
 	for i, n := range s.names {
 		idx[i] = pf.MetaData().Schema.ColumnIndexByName(n)
 		if idx[i] < 0 {
