@@ -121,7 +121,8 @@ type TableFile struct {
 	table    string
 	f        *os.File
 	w        *file.Writer
-	nullable []bool // per column: OPTIONAL in Parquet
+	schema   *arrow.Schema // of the records written: strings as dictionaries
+	nullable []bool        // per column: OPTIONAL in Parquet
 	tmp      string
 	final    string
 	rows     int64
@@ -168,7 +169,7 @@ func (tx *Tx) CreateTableFile(schema *arrow.Schema, table, partition, value, nam
 	for i, fd := range schema.Fields() {
 		nullable[i] = fd.Nullable
 	}
-	return &TableFile{tx: tx, table: table, f: f, w: w, nullable: nullable, tmp: f.Name(), final: final}, nil
+	return &TableFile{tx: tx, table: table, f: f, w: w, schema: writeSchema(schema), nullable: nullable, tmp: f.Name(), final: final}, nil
 }
 
 // newParquetWriter starts a Parquet file of schema (strings plain; record
@@ -198,11 +199,14 @@ func (t *TableFile) Write(rec arrow.RecordBatch) error { return t.WriteThen(rec,
 // written (if not nil) is called once the record has been written or
 // dropped, and is always called.
 func (t *TableFile) WriteThen(rec arrow.RecordBatch, written func()) error {
-	if rec.NumRows() == 0 {
+	if rec.NumRows() == 0 || !rec.Schema().Equal(t.schema) {
 		if written != nil {
 			written()
 		}
-		return nil
+		if rec.NumRows() == 0 {
+			return nil
+		}
+		return fmt.Errorf("table %s: a record of another schema than the file's", t.table)
 	}
 	if t.queue == nil {
 		t.queue, t.done = make(chan tableBatch, 1), make(chan struct{})
