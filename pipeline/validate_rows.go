@@ -224,6 +224,27 @@ func (p *parsedRow) fail(col, code, msg string) {
 	p.errors = append(p.errors, Problem{Line: p.line, Column: col, Code: code, Severity: SeverityError, Message: msg})
 }
 
+// trimSpace is strings.TrimSpace, without its work for the usual cell
+// that starts and ends with a printable ASCII byte.
+func trimSpace(s string) string {
+	if s == "" || (s[0] > ' ' && s[0] < 0x80 && s[len(s)-1] > ' ' && s[len(s)-1] < 0x80) {
+		return s
+	}
+	return strings.TrimSpace(s)
+}
+
+// parseInt32 is strconv.ParseInt(s, 10, 32) with a shortcut for one or
+// two plain digits, most answers.
+func parseInt32(s string) (int64, error) {
+	switch {
+	case len(s) == 1 && '0' <= s[0] && s[0] <= '9':
+		return int64(s[0] - '0'), nil
+	case len(s) == 2 && '1' <= s[0] && s[0] <= '9' && '0' <= s[1] && s[1] <= '9':
+		return int64(s[0]-'0')*10 + int64(s[1]-'0'), nil
+	}
+	return strconv.ParseInt(s, 10, 32)
+}
+
 // check maps and validates one row into p (reused between rows).
 func (rc *rowChecker) check(cells []string, line int, p *parsedRow) {
 	p.line = line
@@ -258,7 +279,7 @@ func (rc *rowChecker) check(cells []string, line int, p *parsedRow) {
 		if pos < 0 {
 			continue
 		}
-		v := strings.TrimSpace(cells[pos])
+		v := trimSpace(cells[pos])
 		if m := rc.valueMaps[fi]; m != nil {
 			if mapped, ok := m[v]; ok {
 				v = mapped
@@ -298,7 +319,7 @@ func (rc *rowChecker) check(cells []string, line int, p *parsedRow) {
 			}
 			p.strs[fi] = v
 		case schemas.FieldInt:
-			x, err := strconv.ParseInt(v, 10, 32)
+			x, err := parseInt32(v)
 			if err != nil {
 				p.fail(f.Name, CodeNotInteger, f.Name+" must be a whole number")
 				continue

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +65,24 @@ func FuzzSiteMapping(f *testing.F) {
 					t.Fatalf("message %q repeats a cell value", pr.Message)
 				}
 			}
+		}
+	})
+}
+
+// trimSpace and parseInt32 agree with strings.TrimSpace and
+// strconv.ParseInt on any cell.
+func FuzzCellShortcuts(f *testing.F) {
+	for _, s := range []string{"", "3", "03", "10", "99", "-1", " 4", "4 ", "\u00a04", "x", "1\u00a0", "+5", "٣"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := trimSpace(s), strings.TrimSpace(s); got != want {
+			t.Errorf("trimSpace(%q) = %q, want %q", s, got, want)
+		}
+		got, gerr := parseInt32(s)
+		want, werr := strconv.ParseInt(s, 10, 32)
+		if got != want || (gerr == nil) != (werr == nil) {
+			t.Errorf("parseInt32(%q) = %d, %v; strconv %d, %v", s, got, gerr, want, werr)
 		}
 	})
 }
