@@ -97,8 +97,8 @@ func scoreBenchPeakHeap() func() uint64 {
 }
 
 // scoreBenchWriteResponses writes participants × (baseline, follow-up)
-// interviews as the responses table, round-robin over the trusts, and
-// returns the number of rows.
+// interviews as the responses table, round-robin over the trusts, with
+// the participants table, and returns the number of responses rows.
 func scoreBenchWriteResponses(b *testing.B, env Env, tx *Tx, participants int) int64 {
 	b.Helper()
 	s := env.Study
@@ -142,12 +142,14 @@ func scoreBenchWriteResponses(b *testing.B, env Env, tx *Tx, participants int) i
 			b.Fatal(err)
 		}
 		rw := NewRowWriter(schema, tf)
+		teams := map[string]string{}
 		for p := ti; p < participants; p += len(trusts) {
 			id := fmt.Sprintf("%s-p%08d", trust, p)
 			team := trust + "-01"
 			if p%2 == 1 {
 				team = trust + "-02"
 			}
+			teams[id] = team
 			tm, _ := s.Team(team)
 			for wi, wave := range s.Waves { // baseline < followup in byte order too
 				for _, in := range insts {
@@ -177,6 +179,7 @@ func scoreBenchWriteResponses(b *testing.B, env Env, tx *Tx, participants int) i
 		if err := rw.Close(); err != nil {
 			b.Fatal(err)
 		}
+		scoreTestWriteTeams(b, env, tx, trust, teams)
 	}
 	return total
 }

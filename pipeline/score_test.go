@@ -130,6 +130,13 @@ func scoreTestWriteParticipants(t *testing.T, env Env, tx *Tx, trust string, row
 			teams[r.id] = cmp.Or(r.team, trust+"-01")
 		}
 	}
+	scoreTestWriteTeams(t, env, tx, trust, teams)
+}
+
+// scoreTestWriteTeams writes a trust's participants table from each
+// study_id's team, the other columns null or false.
+func scoreTestWriteTeams(t testing.TB, env Env, tx *Tx, trust string, teams map[string]string) {
+	t.Helper()
 	ids := slices.Sorted(maps.Keys(teams))
 	tb := env.Study.Tables.Table("participants")
 	schema := tableSchema(env, "participants", nil)
