@@ -34,7 +34,8 @@ import (
 // participant, into that trust's partitions of participants and responses
 // (or fidelity_ratings), and its rejects replace the trust's rejects of
 // that kind; a participants export not in participant order is read again
-// and sorted in memory. The ledger records every file, ingest_files mirrors
+// and sorted (its interviews held in a temporary file meanwhile: see
+// rowSpill). The ledger records every file, ingest_files mirrors
 // it, and a problem list per trust that sent something is written to
 // problems/<TRUST>.csv.
 //
@@ -355,12 +356,12 @@ func (r *exportResult) quarantineFile(code, msg string, line int, column string)
 
 // readExport reads and checks one export, streaming accepted rows into the
 // sink that sinkFor opens (nil sinkFor, or a nil sink: check only). An
-// export not in participant order is read a second time and sorted in
-// memory.
+// export not in participant order is read a second time and sorted, its
+// interviews held in a temporary file meanwhile.
 func readExport(ctx context.Context, env Env, path, name string, sinkFor func(*exportResult) (exportSink, error)) (*exportResult, error) {
 	res, err := inspectExport(ctx, env, path, name, sinkFor, false)
 	if errors.Is(err, errUnsorted) {
-		env.log().Info("rows not in participant order: sorting in memory", "file", name)
+		env.log().Info("rows not in participant order: sorting them", "file", name)
 		return inspectExport(ctx, env, path, name, sinkFor, true)
 	}
 	return res, err
@@ -424,6 +425,7 @@ func inspectExport(ctx context.Context, env Env, path, name string, sinkFor func
 	df, _ := rr.(dateFormatter)
 	var p parsedRow
 	acc := newAccumulator(env.Study, h, site.Trust, sink, buffered)
+	defer acc.close()
 	for {
 		if res.rowsRead%4096 == 0 {
 			if err := ctx.Err(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/connectingpeople/cpi/schemas"
 )
@@ -46,8 +47,7 @@ type exportSink interface {
 }
 
 // errUnsorted stops a streaming read of a participants export whose rows
-// are not in participant order; the export is then read again and sorted
-// in memory.
+// are not in participant order; the export is then read again and sorted.
 var errUnsorted = errors.New("participants not in order")
 
 // groupRow is one row of a participant's group.
@@ -55,8 +55,11 @@ type groupRow struct {
 	line  int
 	pid   string
 	wave  string
-	iv    *interview // nil when the row is rejected on its own
+	iv    *interview // nil when the row is rejected on its own, or spilled
 	probs []Problem
+	// buffered mode: the interview is in the spill file, not in memory
+	at      spilled
+	spilled bool
 }
 
 // accumulator gathers a file's checked rows and applies the rules that span
@@ -67,7 +70,8 @@ type groupRow struct {
 // streamed: each participant's rows are judged and handed to the sink as
 // soon as the next participant starts, so memory follows one participant.
 // With buffered set, rows are kept and sorted at the end instead: for
-// exports in any other order. Fidelity exports are small and always kept.
+// exports in any other order, their interviews written to a temporary file
+// meanwhile (see rowSpill). Fidelity exports are small and always kept.
 type accumulator struct {
 	study    *schemas.Study
 	h        *header
@@ -87,7 +91,8 @@ type accumulator struct {
 	curPid string
 	group  []groupRow
 	buf    []groupRow   // buffered mode
-	free   []*interview // interviews to reuse once their group is written (streaming)
+	spill  *rowSpill    // buffered mode: the interviews of buf
+	free   []*interview // interviews to reuse once their group is judged
 
 	keys    map[string][]int // fidelity: key → candidate indexes
 	ratingL []*rating
@@ -147,8 +152,7 @@ func (a *accumulator) add(p *parsedRow) error {
 		return nil
 	}
 	if a.buffered {
-		a.buf = append(a.buf, g)
-		return nil
+		return a.keep(g)
 	}
 	if pid != a.curPid {
 		if a.curPid != "" && pid < a.curPid {
@@ -161,6 +165,67 @@ func (a *accumulator) add(p *parsedRow) error {
 	}
 	a.group = append(a.group, g)
 	return nil
+}
+
+// keep holds a row of a buffered export until the end: its interview goes
+// to the spill file, and its id and wave are copied out of the row read
+// (which would otherwise stay in memory with them).
+func (a *accumulator) keep(g groupRow) error {
+	g.pid = strings.Clone(g.pid)
+	g.wave = a.studyWave(g.wave)
+	if g.iv != nil {
+		if a.spill == nil {
+			s, err := newRowSpill()
+			if err != nil {
+				return err
+			}
+			a.spill = s
+		}
+		at, err := a.spill.put(g.iv)
+		if err != nil {
+			return err
+		}
+		a.free = append(a.free, g.iv)
+		g.iv, g.at, g.spilled = nil, at, true
+	}
+	a.buf = append(a.buf, g)
+	return nil
+}
+
+// studyWave is the study's own copy of wave (blank or a wave code, once
+// the row is checked).
+func (a *accumulator) studyWave(wave string) string {
+	for _, w := range a.study.Waves {
+		if w == wave {
+			return w
+		}
+	}
+	return strings.Clone(wave)
+}
+
+// unspill reads the interviews of a buffered group back.
+func (a *accumulator) unspill(g []groupRow) error {
+	for i := range g {
+		if !g[i].spilled {
+			continue
+		}
+		iv := &interview{}
+		if n := len(a.free); n > 0 {
+			iv = a.free[n-1]
+			a.free = a.free[:n-1]
+		}
+		if err := a.spill.get(g[i].at, iv); err != nil {
+			return err
+		}
+		g[i].iv = iv
+	}
+	return nil
+}
+
+// close releases the spill file, if there is one.
+func (a *accumulator) close() {
+	a.spill.close()
+	a.spill = nil
 }
 
 func (a *accumulator) newInterview(p *parsedRow, pid, wave string, date int32) *interview {
@@ -222,11 +287,9 @@ func (a *accumulator) flushGroup() error {
 	if a.sink != nil && len(ok) > 0 {
 		err = a.sink.participant(ok) // the sink keeps nothing of them
 	}
-	if !a.buffered {
-		for _, r := range g {
-			if r.iv != nil {
-				a.free = append(a.free, r.iv)
-			}
+	for _, r := range g {
+		if r.iv != nil {
+			a.free = append(a.free, r.iv)
 		}
 	}
 	return err
@@ -309,6 +372,11 @@ func (a *accumulator) finish() ([]Problem, int, error) {
 			}
 		}
 	} else if a.buffered {
+		if a.spill != nil {
+			if err := a.spill.done(); err != nil {
+				return nil, 0, err
+			}
+		}
 		sort.SliceStable(a.buf, func(i, j int) bool { return a.buf[i].pid < a.buf[j].pid })
 		for i := 0; i < len(a.buf); {
 			j := i
@@ -316,6 +384,9 @@ func (a *accumulator) finish() ([]Problem, int, error) {
 				j++
 			}
 			a.group = append(a.group[:0], a.buf[i:j]...)
+			if err := a.unspill(a.group); err != nil {
+				return nil, 0, err
+			}
 			if err := a.flushGroup(); err != nil {
 				return nil, 0, err
 			}

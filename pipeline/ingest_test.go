@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -442,4 +443,48 @@ func TestIngestUnsortedExport(t *testing.T) {
 		return snap
 	}
 	sameSnapshot(t, "unsorted export", tables(shuffled), tables(rows))
+}
+
+// rowSpill gives back what it was given, and bytes that do not decode are
+// an error, not a panic.
+func TestRowSpillRoundTrip(t *testing.T) {
+	s, err := newRowSpill()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	ivs := []*interview{
+		{line: 2, pid: "P00001", team: "TEWV-01", wave: "baseline", date: 17600, demo: [4]string{"25-34", "female", "", "psychosis"}, living: 1, withdrawn: false, items: []int32{1, nullInt, 5, -3}},
+		{line: 99999, pid: "P00002", team: "TEWV-02", wave: "followup", date: nullInt, living: nullInt, withdrawn: true, items: []int32{}},
+	}
+	var at []spilled
+	for _, iv := range ivs {
+		a, err := s.put(iv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at = append(at, a)
+	}
+	if err := s.done(); err != nil {
+		t.Fatal(err)
+	}
+	for i := len(ivs) - 1; i >= 0; i-- {
+		var got interview
+		if err := s.get(at[i], &got); err != nil {
+			t.Fatal(err)
+		}
+		want := *ivs[i]
+		if got.line != want.line || got.pid != want.pid || got.team != want.team || got.wave != want.wave || got.date != want.date ||
+			got.demo != want.demo || got.living != want.living || got.withdrawn != want.withdrawn || !slices.Equal(got.items, want.items) {
+			t.Errorf("row %d: got %+v, want %+v", i, got, want)
+		}
+	}
+	// A place past what was written, and a record cut short.
+	var iv interview
+	if err := s.get(spilled{off: at[1].off + 1000, n: 8}, &iv); err == nil {
+		t.Error("a record past the end read back")
+	}
+	if err := s.get(spilled{off: at[0].off, n: 6}, &iv); err == nil {
+		t.Error("a record cut short read back")
+	}
 }

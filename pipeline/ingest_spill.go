@@ -1,0 +1,191 @@
+package pipeline
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// rowSpill keeps the accepted rows of an export that is not in participant
+// order out of memory while it is read: each interview is appended to an
+// unnamed temporary file in a compact binary form, and only its place, the
+// participant id and the wave stay in memory to be sorted. Once sorted,
+// each participant's rows are read back in turn (from the page cache, as a
+// rule). Memory is then some 100 bytes a row instead of some 700, and none
+// of it is pointers the garbage collector has to follow through every row.
+//
+// The file is removed from its folder as soon as it is created (TMPDIR, or
+// /tmp), readable by its owner only: nothing is left behind, even by a
+// crash.
+type rowSpill struct {
+	f      *os.File
+	w      *bufio.Writer
+	off    int64
+	buf    []byte
+	intern map[string]string // team, wave and demographic codes read back
+}
+
+func newRowSpill() (*rowSpill, error) {
+	f, err := os.CreateTemp("", "cpi-sort-*")
+	if err != nil {
+		return nil, fmt.Errorf("sort rows: %w", err)
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("sort rows: %w", err)
+	}
+	return &rowSpill{f: f, w: bufio.NewWriterSize(f, 256<<10), intern: map[string]string{}}, nil
+}
+
+// spilled is where put wrote an interview.
+type spilled struct {
+	off int64
+	n   int32
+}
+
+// put appends iv to the file.
+func (s *rowSpill) put(iv *interview) (spilled, error) {
+	b := s.buf[:0]
+	b = binary.AppendUvarint(b, uint64(iv.line))
+	b = binary.AppendVarint(b, int64(iv.date))
+	b = binary.AppendVarint(b, int64(iv.living))
+	w := byte(0)
+	if iv.withdrawn {
+		w = 1
+	}
+	b = append(b, w)
+	for _, str := range [...]string{iv.pid, iv.team, iv.wave, iv.demo[0], iv.demo[1], iv.demo[2], iv.demo[3]} {
+		b = binary.AppendUvarint(b, uint64(len(str)))
+		b = append(b, str...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(iv.items)))
+	for _, v := range iv.items {
+		b = binary.AppendVarint(b, int64(v))
+	}
+	s.buf = b
+	at := spilled{off: s.off, n: int32(len(b))}
+	if _, err := s.w.Write(b); err != nil {
+		return spilled{}, fmt.Errorf("sort rows: %w", err)
+	}
+	s.off += int64(len(b))
+	return at, nil
+}
+
+// done ends the writing; get may be called from then on.
+func (s *rowSpill) done() error {
+	if err := s.w.Flush(); err != nil {
+		return fmt.Errorf("sort rows: %w", err)
+	}
+	return nil
+}
+
+// get reads back the interview at at into iv, whose items slice is reused
+// when it is long enough.
+func (s *rowSpill) get(at spilled, iv *interview) error {
+	if cap(s.buf) < int(at.n) {
+		s.buf = make([]byte, at.n)
+	}
+	b := s.buf[:at.n]
+	if n, err := s.f.ReadAt(b, at.off); n < len(b) {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return fmt.Errorf("sort rows: %w", err)
+	}
+	r := spillReader{b: b}
+	iv.line = int(r.uvarint())
+	iv.date = int32(r.varint())
+	iv.living = int32(r.varint())
+	iv.withdrawn = r.byte() == 1
+	iv.pid = string(r.bytes()) // one per participant: not worth interning
+	iv.team = s.internBytes(r.bytes())
+	iv.wave = s.internBytes(r.bytes())
+	for i := range iv.demo {
+		iv.demo[i] = s.internBytes(r.bytes())
+	}
+	n := int(r.uvarint())
+	if r.bad || n > len(b) {
+		return errors.New("sort rows: a row read back is damaged")
+	}
+	if cap(iv.items) < n {
+		iv.items = make([]int32, n)
+	}
+	iv.items = iv.items[:n]
+	for i := range iv.items {
+		iv.items[i] = int32(r.varint())
+	}
+	if r.bad {
+		return errors.New("sort rows: a row read back is damaged")
+	}
+	return nil
+}
+
+// internBytes is b as a string, shared between rows: codes repeat.
+func (s *rowSpill) internBytes(b []byte) string {
+	if v, ok := s.intern[string(b)]; ok {
+		return v
+	}
+	v := string(b)
+	if len(s.intern) < 4096 {
+		s.intern[v] = v
+	}
+	return v
+}
+
+// close releases the file (already without a name).
+func (s *rowSpill) close() {
+	if s != nil {
+		s.f.Close()
+	}
+}
+
+// spillReader decodes what put wrote; bad is set, not a panic, if the
+// bytes run out.
+type spillReader struct {
+	b   []byte
+	bad bool
+}
+
+func (r *spillReader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.bad, r.b = true, nil
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *spillReader) varint() int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.bad, r.b = true, nil
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *spillReader) byte() byte {
+	if len(r.b) == 0 {
+		r.bad = true
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+func (r *spillReader) bytes() []byte {
+	n := r.uvarint()
+	if n > uint64(len(r.b)) {
+		r.bad, r.b = true, nil
+		return nil
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
+}
