@@ -268,7 +268,7 @@ func ingestFile(ctx context.Context, env Env, tx *Tx, mu *sync.Mutex, pf planned
 		}
 		return newTableSink(env, tx, res, sha)
 	}
-	res, err := readExport(ctx, env, path, name, sinkFor)
+	res, err := readExport(ctx, env, path, name, sinkFor, tx.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -357,12 +357,15 @@ func (r *exportResult) quarantineFile(code, msg string, line int, column string)
 // readExport reads and checks one export, streaming accepted rows into the
 // sink that sinkFor opens (nil sinkFor, or a nil sink: check only). An
 // export not in participant order is read a second time and sorted, its
-// interviews held in a temporary file meanwhile.
-func readExport(ctx context.Context, env Env, path, name string, sinkFor func(*exportResult) (exportSink, error)) (*exportResult, error) {
-	res, err := inspectExport(ctx, env, path, name, sinkFor, false)
+// interviews held meanwhile in a temporary file in sortDir ("": TMPDIR).
+func readExport(ctx context.Context, env Env, path, name string, sinkFor func(*exportResult) (exportSink, error), sortDir string) (*exportResult, error) {
+	res, err := inspectExport(ctx, env, path, name, sinkFor, "")
 	if errors.Is(err, errUnsorted) {
 		env.log().Info("rows not in participant order: sorting them", "file", name)
-		return inspectExport(ctx, env, path, name, sinkFor, true)
+		if sortDir == "" {
+			sortDir = os.TempDir()
+		}
+		return inspectExport(ctx, env, path, name, sinkFor, sortDir)
 	}
 	return res, err
 }
@@ -372,8 +375,9 @@ func readExport(ctx context.Context, env Env, path, name string, sinkFor func(*e
 // accepted rows written. Its error is an I/O failure, cancellation or
 // errUnsorted (see readExport); problems with the data are in the result.
 // Whatever the outcome, a sink it opened is either closed with every row
-// or aborted.
-func inspectExport(ctx context.Context, env Env, path, name string, sinkFor func(*exportResult) (exportSink, error), buffered bool) (res *exportResult, err error) {
+// or aborted. With sortDir set, rows are sorted (buffered), through a
+// file there.
+func inspectExport(ctx context.Context, env Env, path, name string, sinkFor func(*exportResult) (exportSink, error), sortDir string) (res *exportResult, err error) {
 	res = &exportResult{name: name}
 	site, day, _, ok := env.Study.IdentifyFile(name)
 	if !ok {
@@ -424,7 +428,7 @@ func inspectExport(ctx context.Context, env Env, path, name string, sinkFor func
 	}()
 	df, _ := rr.(dateFormatter)
 	var p parsedRow
-	acc := newAccumulator(env.Study, h, site.Trust, sink, buffered)
+	acc := newAccumulator(env.Study, h, site.Trust, sink, sortDir)
 	defer acc.close()
 	for {
 		if res.rowsRead%4096 == 0 {

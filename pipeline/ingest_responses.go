@@ -174,7 +174,7 @@ func (w *responsesWriter) interview(sid string, iv *interview, team, arm string)
 	w.line = appendRepeat(w.line, int32(iv.line), k)
 	w.n += k
 	if w.n >= batchRows {
-		return w.flush()
+		return w.flushRows(batchRows)
 	}
 	return nil
 }
@@ -210,9 +210,31 @@ func int32Array(vals []int32, valid []bool) arrow.Array {
 	return array.NewInt32Data(data)
 }
 
-func (w *responsesWriter) flush() error {
-	if w.n == 0 {
+// flush writes every row held.
+func (w *responsesWriter) flush() error { return w.flushRows(w.n) }
+
+// flushRows writes the first n rows held as a row group (so that row
+// groups have exactly batchRows rows, and a reader's batches of that size
+// fall on them); the rows after them, the end of the last interview, begin
+// the next batch.
+func (w *responsesWriter) flushRows(n int) error {
+	if n == 0 {
 		return nil
+	}
+	// The rows carried over, copied out before the batch is handed on.
+	var carry responsesBatch
+	tail := w.n - n
+	if tail > 0 {
+		for c := range w.idx {
+			carry.idx[c] = append([]int32(nil), w.idx[c][n:w.n]...)
+		}
+		carry.value = append([]int32(nil), w.value[n:w.n]...)
+		carry.valid = append([]bool(nil), w.valid[n:w.n]...)
+		carry.line = append([]int32(nil), w.line[n:w.n]...)
+	}
+	lastSid := ""
+	if d := w.dicts[respStudy]; len(d) > 0 {
+		lastSid = d[len(d)-1]
 	}
 	fields := w.schema.Fields()
 	cols := make([]arrow.Array, len(fields))
@@ -228,7 +250,7 @@ func (w *responsesWriter) flush() error {
 		sb.AppendValues(w.dicts[c], nil)
 		dict := sb.NewArray()
 		sb.Release()
-		idx := int32Array(w.idx[c], nil)
+		idx := int32Array(w.idx[c][:n], nil)
 		pos := c
 		if c == respSHA {
 			pos = 8 // source_sha256 follows value
@@ -237,9 +259,9 @@ func (w *responsesWriter) flush() error {
 		idx.Release()
 		dict.Release()
 	}
-	cols[7] = int32Array(w.value, w.valid)
-	cols[9] = int32Array(w.line, nil)
-	rec := array.NewRecordBatch(w.schema, cols, int64(w.n))
+	cols[7] = int32Array(w.value[:n], w.valid[:n])
+	cols[9] = int32Array(w.line[:n], nil)
+	rec := array.NewRecordBatch(w.schema, cols, int64(n))
 	written := w.responsesBatch
 	err := w.out.WriteThen(rec, func() { w.free <- written })
 	rec.Release()
@@ -252,6 +274,20 @@ func (w *responsesWriter) flush() error {
 	}
 	b.value, b.valid, b.line = b.value[:0], b.valid[:0], b.line[:0]
 	w.responsesBatch = b
+	if tail > 0 {
+		// All of one participant: study_id index 0 of the new dictionary.
+		w.dicts[respStudy] = append(w.dicts[respStudy], lastSid)
+		for i := range carry.idx[respStudy] {
+			carry.idx[respStudy][i] = 0
+		}
+		for c := range b.idx {
+			b.idx[c] = append(b.idx[c], carry.idx[c]...)
+		}
+		b.value = append(b.value, carry.value...)
+		b.valid = append(b.valid, carry.valid...)
+		b.line = append(b.line, carry.line...)
+		w.n = tail
+	}
 	return err
 }
 

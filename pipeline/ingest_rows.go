@@ -78,6 +78,7 @@ type accumulator struct {
 	trust    string
 	sink     exportSink // nil: validate only
 	buffered bool
+	sortDir  string // buffered: where the spill file goes
 
 	idx        map[string]int // field positions by name
 	itemFields []int          // fields that are instrument answers
@@ -99,8 +100,10 @@ type accumulator struct {
 	rateRow []int
 }
 
-func newAccumulator(study *schemas.Study, h *header, trust string, sink exportSink, buffered bool) *accumulator {
-	a := &accumulator{study: study, h: h, trust: trust, sink: sink, buffered: buffered, idx: map[string]int{}, keys: map[string][]int{}}
+// newAccumulator: sortDir "" streams; otherwise rows are buffered and
+// sorted, their interviews spilled to a file in sortDir.
+func newAccumulator(study *schemas.Study, h *header, trust string, sink exportSink, sortDir string) *accumulator {
+	a := &accumulator{study: study, h: h, trust: trust, sink: sink, buffered: sortDir != "", sortDir: sortDir, idx: map[string]int{}, keys: map[string][]int{}}
 	for i, f := range h.fields {
 		a.idx[f.Name] = i
 		if f.Instrument != "" {
@@ -175,7 +178,7 @@ func (a *accumulator) keep(g groupRow) error {
 	g.wave = a.studyWave(g.wave)
 	if g.iv != nil {
 		if a.spill == nil {
-			s, err := newRowSpill()
+			s, err := newRowSpill(a.sortDir)
 			if err != nil {
 				return err
 			}
@@ -296,27 +299,36 @@ func (a *accumulator) flushGroup() error {
 }
 
 // crossWave rejects later waves whose team differs from the baseline's, or
-// whose date is before the baseline's; it returns the rows kept.
+// whose date is before the baseline's; it returns the rows kept. Without a
+// baseline row, the team of the earliest wave is the reference: every
+// accepted row of a participant has one team (scores and the comparison
+// rely on it).
 func (a *accumulator) crossWave(ivs []*interview) []*interview {
 	bw := a.study.BaselineWave()
-	var base *interview
+	var base, first *interview
 	for _, iv := range ivs {
 		if iv.wave == bw {
 			base = iv
 		}
+		if first == nil || a.study.WaveIndex(iv.wave) < a.study.WaveIndex(first.wave) {
+			first = iv
+		}
 	}
+	ref, msg := base, "team_code differs from the participant's baseline team; allocation is by the baseline team"
 	if base == nil {
+		ref, msg = first, "team_code differs from the team at the participant's first interview in the file (there is no baseline row); allocation is by one team"
+	}
+	if ref == nil {
 		return ivs
 	}
 	kept := ivs[:0]
 	for _, iv := range ivs {
 		switch {
-		case iv == base:
-		case iv.team != base.team:
-			a.reject(Problem{Line: iv.line, Column: "team_code", Code: CodeTeamChanged, Severity: SeverityError,
-				Message: "team_code differs from the participant's baseline team; allocation is by the baseline team"})
+		case iv == ref:
+		case iv.team != ref.team:
+			a.reject(Problem{Line: iv.line, Column: "team_code", Code: CodeTeamChanged, Severity: SeverityError, Message: msg})
 			continue
-		case iv.date != nullInt && base.date != nullInt && iv.date < base.date:
+		case base != nil && iv.date != nullInt && base.date != nullInt && iv.date < base.date:
 			a.reject(Problem{Line: iv.line, Column: "interview_date", Code: CodeFollowupEarly, Severity: SeverityError,
 				Message: "interview_date is before the participant's baseline interview"})
 			continue

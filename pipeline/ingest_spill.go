@@ -17,27 +17,29 @@ import (
 // rule). Memory is then some 100 bytes a row instead of some 700, and none
 // of it is pointers the garbage collector has to follow through every row.
 //
-// The file is removed from its folder as soon as it is created (TMPDIR, or
-// /tmp), readable by its owner only: nothing is left behind, even by a
-// crash.
+// The file is made in the generation being written (TMPDIR for cpi
+// validate), readable by its owner only, and removed from the folder as
+// soon as it is created: nothing is left behind, even by a crash. (Where
+// an open file cannot be removed, it is removed when closed.)
 type rowSpill struct {
 	f      *os.File
+	name   string // set while the file still has a name
 	w      *bufio.Writer
 	off    int64
 	buf    []byte
 	intern map[string]string // team, wave and demographic codes read back
 }
 
-func newRowSpill() (*rowSpill, error) {
-	f, err := os.CreateTemp("", "cpi-sort-*")
+func newRowSpill(dir string) (*rowSpill, error) {
+	f, err := os.CreateTemp(dir, ".cpi-sort-*")
 	if err != nil {
 		return nil, fmt.Errorf("sort rows: %w", err)
 	}
+	s := &rowSpill{f: f, w: bufio.NewWriterSize(f, 256<<10), intern: map[string]string{}} // CreateTemp: mode 0600
 	if err := os.Remove(f.Name()); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("sort rows: %w", err)
+		s.name = f.Name()
 	}
-	return &rowSpill{f: f, w: bufio.NewWriterSize(f, 256<<10), intern: map[string]string{}}, nil
+	return s, nil
 }
 
 // spilled is where put wrote an interview.
@@ -135,10 +137,14 @@ func (s *rowSpill) internBytes(b []byte) string {
 	return v
 }
 
-// close releases the file (already without a name).
+// close releases the file, and removes it if it still has a name.
 func (s *rowSpill) close() {
-	if s != nil {
-		s.f.Close()
+	if s == nil {
+		return
+	}
+	s.f.Close()
+	if s.name != "" {
+		os.Remove(s.name)
 	}
 }
 

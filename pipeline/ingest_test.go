@@ -448,11 +448,15 @@ func TestIngestUnsortedExport(t *testing.T) {
 // rowSpill gives back what it was given, and bytes that do not decode are
 // an error, not a panic.
 func TestRowSpillRoundTrip(t *testing.T) {
-	s, err := newRowSpill()
+	dir := t.TempDir()
+	s, err := newRowSpill(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.close()
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("the spill file has a name in its folder: %v", left)
+	}
 	ivs := []*interview{
 		{line: 2, pid: "P00001", team: "TEWV-01", wave: "baseline", date: 17600, demo: [4]string{"25-34", "female", "", "psychosis"}, living: 1, withdrawn: false, items: []int32{1, nullInt, 5, -3}},
 		{line: 99999, pid: "P00002", team: "TEWV-02", wave: "followup", date: nullInt, living: nullInt, withdrawn: true, items: []int32{}},
@@ -486,5 +490,54 @@ func TestRowSpillRoundTrip(t *testing.T) {
 	}
 	if err := s.get(spilled{off: at[0].off, n: 6}, &iv); err == nil {
 		t.Error("a record cut short read back")
+	}
+}
+
+// In a study of three waves, a participant without a baseline row whose
+// later interviews name different teams keeps the team of the first one:
+// the other row is rejected as team_changed, and every wave's scores carry
+// that one team (score takes team and arm from participants).
+func TestIngestTeamChangeWithoutBaseline(t *testing.T) {
+	dir := t.TempDir()
+	b, err := os.ReadFile(filepath.Join("..", "schemas", "study.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	three := strings.Replace(string(b), "waves: [baseline, followup]", "waves: [baseline, followup, month12]", 1)
+	if three == string(b) {
+		t.Fatal("study.yaml has no waves line to change")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "study.yaml"), []byte(three), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	study, err := schemas.Load(filepath.Join(dir, "study.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := Env{Study: study, Version: "test"}
+	rows := []map[string]string{
+		ingestTestRow("P0001", "AWP-01", "followup", "2018-09-01", nil),
+		ingestTestRow("P0001", "AWP-02", "month12", "2019-02-01", nil), // line 3: team_changed
+		ingestTestRow("P0002", "AWP-02", "baseline", "2018-03-01", nil),
+	}
+	p := ingestTestCSV(t, dir, "AWP_participants_20190329.csv", env, schemas.KindParticipants, rows)
+	wh := filepath.Join(dir, "w")
+	sum, err := RunStages(context.Background(), env, wh, "ingest", RunOptions{Create: true}, Ingest([]string{p}), Score)
+	var pe *ProblemsError
+	if !errors.As(err, &pe) || sum.RowsAccepted != 2 || sum.RowsRejected != 1 {
+		t.Fatalf("summary %+v, err %v: want 2 accepted, 1 rejected", sum, err)
+	}
+	codes := ingestTestStrings(t, wh, "rejects", "code")
+	lines := ingestTestInts(t, wh, "rejects", "source_line")
+	if len(codes) != 1 || codes[0] != CodeTeamChanged || lines[0] != 3 {
+		t.Errorf("rejects %v at lines %v, want team_changed at line 3", codes, lines)
+	}
+	ids := ingestTestStrings(t, wh, "scores", "study_id")
+	waves := ingestTestStrings(t, wh, "scores", "wave")
+	teams := ingestTestStrings(t, wh, "scores", "team")
+	for i := range ids {
+		if ids[i] == "AWP-P0001" && (waves[i] != "followup" || teams[i] != "AWP-01") {
+			t.Errorf("scores row %d: %s %s %s", i, ids[i], waves[i], teams[i])
+		}
 	}
 }

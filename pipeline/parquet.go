@@ -212,6 +212,14 @@ func (t *TableFile) WriteThen(rec arrow.RecordBatch, written func()) error {
 		t.queue, t.done = make(chan tableBatch, 1), make(chan struct{})
 		go t.writeLoop()
 	}
+	select {
+	case <-t.done: // the writer failed: say so now, not after the rest
+		if written != nil {
+			written()
+		}
+		return t.err
+	default:
+	}
 	rec.Retain()
 	select {
 	case t.queue <- tableBatch{rec, written}:

@@ -262,8 +262,16 @@ func TestScoresOfLargerStudyRecomputedIndependently(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range files {
-		if n := testRowGroups(t, f); n < responsesBatches+1 {
-			t.Errorf("%s: %d row groups; the test needs several", f, n)
+		sizes := testRowGroupSizes(t, f)
+		if len(sizes) < responsesBatches+1 {
+			t.Errorf("%s: %d row groups; the test needs several", f, len(sizes))
+		}
+		// Row groups of exactly batchRows rows but the last: an interview
+		// that crosses the boundary is split between two.
+		for i, n := range sizes[:len(sizes)-1] {
+			if n != batchRows {
+				t.Errorf("%s: row group %d has %d rows, want %d", f, i, n, batchRows)
+			}
 		}
 	}
 }
@@ -382,13 +390,18 @@ func scoreE2ECompare(t *testing.T, inbox string, opts SynthOptions, minRows int)
 	return wh, gen
 }
 
-// testRowGroups is the number of row groups of a Parquet file.
-func testRowGroups(t *testing.T, path string) int {
+// testRowGroupSizes is the number of rows of each row group of a Parquet
+// file.
+func testRowGroupSizes(t *testing.T, path string) []int64 {
 	t.Helper()
 	pf, err := file.OpenParquetFile(path, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pf.Close()
-	return pf.NumRowGroups()
+	var out []int64
+	for i := range pf.NumRowGroups() {
+		out = append(out, pf.MetaData().RowGroup(i).NumRows())
+	}
+	return out
 }

@@ -29,7 +29,7 @@ func Validate(ctx context.Context, env Env, paths []string) ([]FileCheck, error)
 	}
 	out := make([]FileCheck, 0, len(files))
 	for _, f := range files {
-		res, err := readExport(ctx, env, f, filepath.Base(f), nil)
+		res, err := readExport(ctx, env, f, filepath.Base(f), nil, "")
 		if err != nil {
 			return nil, fmt.Errorf("validate %s: %w", filepath.Base(f), err)
 		}

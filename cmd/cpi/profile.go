@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 )
 
@@ -28,6 +29,7 @@ func (g *globals) startProfile() error {
 // allocation profile --memprofile asks for.
 func (g *globals) stopProfile() error {
 	if g.memProfile != "" {
+		runtime.GC() // the profile is as of the last collection, which GOGC=off may have skipped
 		f, err := os.Create(g.memProfile)
 		if err != nil {
 			return fmt.Errorf("allocation profile: %w", err)
