@@ -557,50 +557,28 @@ func ScanTable(ctx context.Context, genDir, table string, fn func(rec arrow.Reco
 	return nil
 }
 
+// scanFile reads every column of one table file, batch by batch.
 func scanFile(ctx context.Context, path string, fn func(rec arrow.RecordBatch) error) error {
-	pf, err := file.OpenParquetFile(path, false)
-	if err != nil {
-		return err
-	}
-	defer pf.Close()
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: batchRows}, memory.DefaultAllocator)
-	if err != nil {
-		return err
-	}
-	schema, err := fr.Schema()
-	if err != nil {
-		return err
-	}
-	name := ""
-	if v := pf.MetaData().KeyValueMetadata().FindValue(MetaTable); v != nil {
-		name = *v
-	}
-	if err := checkTableSchema(path, name, schema); err != nil {
-		return err
-	}
-	rr, err := fr.GetRecordReader(ctx, nil, nil)
-	if err != nil {
-		return err
-	}
-	defer rr.Release()
-	for rr.Next() {
-		if err := ctx.Err(); err != nil {
+	scan := newColumnScan(ctx, []string{path}, nil, nil)
+	defer scan.close()
+	for {
+		ok, err := scan.next()
+		if err != nil || !ok {
 			return err
 		}
-		if err := fn(rr.RecordBatch()); err != nil {
+		if err := fn(scan.rec); err != nil {
 			return err
 		}
 	}
-	return rr.Err()
 }
 
 // checkTableSchema makes sure a table file has every column of its table
 // (named in its metadata) with the type tables.yaml gives, so that readers
 // can rely on the types: a file written by another schema version, or not
 // by cpi, is an error, not a panic.
-func checkTableSchema(path, name string, schema *arrow.Schema) error {
+func checkTableSchema(name string, schema *arrow.Schema) error {
 	if name == "" {
-		return fmt.Errorf("%s: not a cpi table file (no %s metadata)", filepath.Base(path), MetaTable)
+		return fmt.Errorf("not a cpi table file (no %s metadata)", MetaTable)
 	}
 	tables, err := schemas.EmbeddedTables()
 	if err != nil {
@@ -608,15 +586,15 @@ func checkTableSchema(path, name string, schema *arrow.Schema) error {
 	}
 	tb, ok := tables.Tables[name]
 	if !ok {
-		return fmt.Errorf("%s: unknown table %q", filepath.Base(path), name)
+		return fmt.Errorf("unknown table %q", name)
 	}
 	for _, c := range tb.Columns {
 		idx := schema.FieldIndices(c.Name)
 		if len(idx) == 0 {
-			return fmt.Errorf("%s: column %s is missing (written by another version of cpi? run cpi run again to rebuild)", filepath.Base(path), c.Name)
+			return fmt.Errorf("column %s is missing (written by another version of cpi? run cpi run again to rebuild)", c.Name)
 		}
 		if got, want := schema.Field(idx[0]).Type, arrowType(c.Type); !arrow.TypeEqual(got, want) {
-			return fmt.Errorf("%s: column %s is %s, want %s (written by another version of cpi? run cpi run again to rebuild)", filepath.Base(path), c.Name, got, want)
+			return fmt.Errorf("column %s is %s, want %s (written by another version of cpi? run cpi run again to rebuild)", c.Name, got, want)
 		}
 	}
 	return nil
@@ -645,10 +623,13 @@ func colIndex(tb *schemas.Table, name string) int {
 	return i
 }
 
-// columnScan reads chosen columns of a table's files, file after file, in
-// record batches: the columns in dictNames as dictionary arrays (a long
-// column's repeated values are not copied out of the file's dictionary one
-// by one). cols holds the current batch, valid until the next call.
+// columnScan reads chosen columns (names; nil: all of them) of a table's
+// files, file after file, in record batches: the columns in dictNames as
+// dictionary arrays (a long column's repeated values are not copied out of
+// the file's dictionary one by one). Each file is checked against its
+// table's schema first (checkTableSchema). rec and cols (the named
+// columns, in the order named) hold the current batch, valid until the
+// next call.
 type columnScan struct {
 	ctx              context.Context
 	files            []string
@@ -657,6 +638,7 @@ type columnScan struct {
 
 	pf   *file.Reader
 	rr   pqarrow.RecordReader
+	rec  arrow.RecordBatch
 	cols []arrow.Array
 }
 
@@ -666,14 +648,19 @@ func newColumnScan(ctx context.Context, files, names, dictNames []string) *colum
 
 // next moves to the next batch; false at the end.
 func (s *columnScan) next() (bool, error) {
-	s.cols = nil
+	s.rec, s.cols = nil, nil
 	for {
 		if err := s.ctx.Err(); err != nil {
 			return false, err
 		}
 		if s.rr != nil {
 			if s.rr.Next() {
-				cols, err := columns(s.rr.RecordBatch(), s.names...)
+				s.rec = s.rr.RecordBatch()
+				if s.names == nil {
+					s.cols = s.rec.Columns()
+					return true, nil
+				}
+				cols, err := columns(s.rec, s.names...)
 				if err != nil {
 					return false, err
 				}
@@ -704,12 +691,27 @@ func (s *columnScan) open(path string) error {
 		return err
 	}
 	s.pf = pf
+	md := pf.MetaData()
+	plain, err := pqarrow.FromParquet(md.Schema, &pqarrow.ArrowReadProperties{}, md.KeyValueMetadata())
+	if err != nil {
+		return err
+	}
+	name := ""
+	if v := md.KeyValueMetadata().FindValue(MetaTable); v != nil {
+		name = *v
+	}
+	if err := checkTableSchema(name, plain); err != nil {
+		return err
+	}
 	if s.check != nil {
 		if err := s.check(pf); err != nil {
 			return err
 		}
 	}
-	idx := make([]int, len(s.names))
+	var idx []int // nil: every column
+	if s.names != nil {
+		idx = make([]int, len(s.names))
+	}
 	// Parallel: the columns of a batch are decoded side by side, so the
 	// last trust's scan still uses both cores.
 	props := pqarrow.ArrowReadProperties{BatchSize: batchRows, Parallel: true}
