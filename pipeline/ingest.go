@@ -51,14 +51,15 @@ func Ingest(paths []string) Stage {
 		if err != nil {
 			return err
 		}
-		if tx.Summary.FilesNew == 0 {
-			tx.Summary.NothingNew = true
-			return nil
+		if tx.Summary.FilesNew > 0 {
+			if err := writeProblemLists(tx, problemsByTrust); err != nil {
+				return err
+			}
+			if err := writeIngestFiles(ctx, env, tx); err != nil {
+				return err
+			}
 		}
-		if err := writeProblemLists(tx, problemsByTrust); err != nil {
-			return err
-		}
-		return writeIngestFiles(ctx, env, tx)
+		return recordOutputs(ctx, env, tx, "ingest", ingestOutputs, inputsNow(env, tx.Ledger, nil))
 	}
 }
 

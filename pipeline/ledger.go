@@ -28,9 +28,10 @@ type Ledger struct {
 	// bytes again (status duplicate) under any name.
 	Receipts []Receipt  `json:"receipts"`
 	Runs     []RunEntry `json:"runs"`
-	// DerivedWith is the study hash and program version under which the
-	// derived tables (scores onwards) were last made.
-	DerivedWith string `json:"derived_with,omitempty"`
+	// Outputs records every stage output of the generation: its files and
+	// what it was built from (see lineage.go). Nil in a ledger written
+	// before lineage was kept.
+	Outputs map[string]*OutputRecord `json:"outputs,omitempty"`
 }
 
 // FileEntry is one distinct export (by SHA-256).
@@ -73,7 +74,9 @@ type RunEntry struct {
 
 func ledgerPath(genDir string) string { return filepath.Join(genDir, "ledger", "ledger.json") }
 
-// ReadLedger reads the ledger of a generation (empty when there is none).
+// ReadLedger reads the ledger of a generation; genDir "" (no generation
+// yet) gives an empty ledger. A committed generation always has one, so a
+// missing or unreadable ledger is damage, never an empty history.
 func ReadLedger(genDir string) (*Ledger, error) {
 	l := &Ledger{}
 	if genDir == "" {
@@ -81,13 +84,13 @@ func ReadLedger(genDir string) (*Ledger, error) {
 	}
 	b, err := os.ReadFile(ledgerPath(genDir))
 	if errors.Is(err, fs.ErrNotExist) {
-		return l, nil
+		return nil, fmt.Errorf("the warehouse is damaged: its ledger %s is missing; nothing was changed (restore it, or run `cpi rebuild`)", ledgerPath(genDir))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read ledger: %w", err)
 	}
 	if err := json.Unmarshal(b, l); err != nil {
-		return nil, fmt.Errorf("read ledger %s: %w", ledgerPath(genDir), err)
+		return nil, fmt.Errorf("the warehouse is damaged: its ledger %s cannot be read (%v); nothing was changed (restore it, or run `cpi rebuild`)", ledgerPath(genDir), err)
 	}
 	return l, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"time"
 )
@@ -30,7 +31,15 @@ type Summary struct {
 	StagesSkipped    []string                 `json:"stages_skipped,omitempty"`
 	SilentTrusts     []string                 `json:"silent_trusts,omitempty"`
 	NothingNew       bool                     `json:"nothing_new"`
+	Rebuilt          []Rebuild                `json:"rebuilt,omitempty"`
 	DurationSeconds  float64                  `json:"duration_seconds"`
+}
+
+// Rebuild is a stage `cpi run` ran, the outputs it rebuilt and why.
+type Rebuild struct {
+	Stage   string   `json:"stage"`
+	Outputs []string `json:"outputs"`
+	Because []string `json:"because"`
 }
 
 // TrustSummary is one trust's share of a run.
@@ -93,6 +102,14 @@ func RunStages(ctx context.Context, env Env, dir, command string, opts RunOption
 	}
 	sum := tx.Summary
 	sum.Command = command
+	if err := verifyOutputs(ctx, tx.Dir, tx.Ledger, false); err != nil {
+		tx.Rollback()
+		return nil, err
+	}
+	if err := adoptOutputs(ctx, env, tx); err != nil {
+		tx.Rollback()
+		return nil, err
+	}
 	for _, stage := range stages {
 		if err := ctx.Err(); err != nil {
 			tx.Rollback()
@@ -106,6 +123,7 @@ func RunStages(ctx context.Context, env Env, dir, command string, opts RunOption
 		}
 	}
 	sum.TablesWritten = tx.Written()
+	sum.NothingNew = sum.FilesNew == 0 && len(sum.TablesWritten) == 0
 	sum.SilentTrusts = silentTrusts(env, tx.Ledger, started)
 	sum.DurationSeconds = env.now().Sub(started).Seconds()
 	exit := 0
@@ -117,6 +135,10 @@ func RunStages(ctx context.Context, env Env, dir, command string, opts RunOption
 		Summary: sum, ExitStatus: exit, ProgramVers: env.Version,
 	})
 	if err := tx.Commit(); err != nil {
+		if tx.switched {
+			// The new generation is current: nothing may delete it.
+			return sum, fmt.Errorf("%s: the run was committed (generation %s is current), but finishing the commit failed: %w", command, filepath.Base(tx.Dir), err)
+		}
 		if !errors.Is(err, errCrash) {
 			tx.Rollback()
 		}

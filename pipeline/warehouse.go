@@ -167,6 +167,8 @@ type Tx struct {
 	hooks   CrashHooks
 	mu      sync.Mutex      // guards written: stages may write files from several goroutines
 	written map[string]bool // tables rewritten in this generation
+	// switched is set once "current" names this generation.
+	switched bool
 	// Ledger is the ledger as of the last committed generation; stages add
 	// to it and Commit writes it with the tables.
 	Ledger *Ledger
@@ -262,6 +264,7 @@ func (tx *Tx) Commit() error {
 	if err := os.Rename(tmp, filepath.Join(tx.w.Dir, "current")); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	tx.switched = true
 	if err := syncDir(tx.w.Dir); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
@@ -279,8 +282,14 @@ func (tx *Tx) Commit() error {
 	return tx.w.removeOld(tx.gen)
 }
 
-// Rollback abandons the generation.
-func (tx *Tx) Rollback() { _ = os.RemoveAll(tx.Dir) }
+// Rollback abandons the generation, unless it has become current: once
+// the switch is made nothing deletes it.
+func (tx *Tx) Rollback() {
+	if tx.switched {
+		return
+	}
+	_ = os.RemoveAll(tx.Dir)
+}
 
 // removeUncommitted deletes generations newer than the committed one: the
 // leftovers of a run that crashed before its switch.

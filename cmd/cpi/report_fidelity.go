@@ -61,6 +61,9 @@ func newReportFidelityCmd(g *globals) *cobra.Command {
 				}
 				return filepath.Join(opts.outDir, "fidelity-"+team+".html")
 			}
+			if err := pipeline.ReadyFor(cmd.Context(), env, opts.warehouse, "report fidelity"); err != nil {
+				return err
+			}
 			w, err := pipeline.OpenWarehouse(opts.warehouse, false)
 			if err != nil {
 				return err

@@ -29,6 +29,9 @@ func newReportStudyCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := pipeline.ReadyFor(cmd.Context(), env, opts.warehouse, "report study"); err != nil {
+				return err
+			}
 			return pipeline.WriteStudyReportFile(cmd.Context(), env, opts.warehouse, opts.out)
 		},
 	}

@@ -128,6 +128,7 @@ var commands = []func(*globals) *cobra.Command{
 	newReportCmd,
 	newTablesCmd,
 	newRunsCmd,
+	newStatusCmd,
 }
 
 // run executes the command line and maps the outcome to an exit status:

@@ -8,8 +8,10 @@ import (
 
 // newStageCmd makes the command that runs one stage on a warehouse (score,
 // fidelity, compare): it takes the run lock, writes a new generation, and
-// prints the run summary.
-func newStageCmd(g *globals, name, short string, stage pipeline.Stage) *cobra.Command {
+// prints the run summary. The stage refuses (exit 1) when an input table is
+// missing or out of date.
+func newStageCmd(g *globals, name, short string) *cobra.Command {
+	def, _ := pipeline.LookupStage(name)
 	var warehouse string
 	cmd := &cobra.Command{
 		Use:   name + " --warehouse W",
@@ -23,7 +25,7 @@ func newStageCmd(g *globals, name, short string, stage pipeline.Stage) *cobra.Co
 			if err != nil {
 				return err
 			}
-			sum, err := pipeline.RunStages(cmd.Context(), env, warehouse, name, pipeline.RunOptions{}, stage)
+			sum, err := pipeline.RunStages(cmd.Context(), env, warehouse, name, pipeline.RunOptions{}, pipeline.Checked(def))
 			return g.summary(sum, err)
 		},
 	}
@@ -32,13 +34,13 @@ func newStageCmd(g *globals, name, short string, stage pipeline.Stage) *cobra.Co
 }
 
 func newScoreCmd(g *globals) *cobra.Command {
-	return newStageCmd(g, "score", "Score the instruments (scores) and their reliability from the responses table", pipeline.Score)
+	return newStageCmd(g, "score", "Score the instruments (scores) and their reliability from the responses table")
 }
 
 func newFidelityCmd(g *globals) *cobra.Command {
-	return newStageCmd(g, "fidelity", "Score fidelity per team and rating period (fidelity, fidelity_components) from the ratings", pipeline.Fidelity)
+	return newStageCmd(g, "fidelity", "Score fidelity per team and rating period (fidelity, fidelity_components) from the ratings")
 }
 
 func newCompareCmd(g *globals) *cobra.Command {
-	return newStageCmd(g, "compare", "Fit the analysis plan: write the effects, balance and flow tables", pipeline.Compare)
+	return newStageCmd(g, "compare", "Fit the analysis plan: write the effects, balance and flow tables")
 }

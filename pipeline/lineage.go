@@ -1,0 +1,517 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Lineage: every output of a stage (a table, or a set of report files) has
+// a record in the ledger of the generation that holds it: its files with
+// their sizes and SHA-256s, the content hash of the whole, the stage and run
+// that built it, and what it was built from (the content hashes of its input
+// tables, the study definition's hash and the program version). A later
+// run compares those inputs with the inputs as they are now: an output whose
+// inputs changed is stale and is rebuilt by `cpi run`, whichever command
+// wrote the inputs; a stage command refuses to build on a stale or missing
+// input. The records also let a run detect, before it builds on them, table
+// files deleted or changed by hand.
+
+// OutputRecord is the ledger's record of one stage output.
+type OutputRecord struct {
+	Hash    string            `json:"hash"`
+	Files   []FileRecord      `json:"files"`
+	Stage   string            `json:"stage"`
+	RunID   int64             `json:"run_id"`
+	BuiltAt time.Time         `json:"built_at"`
+	Inputs  map[string]string `json:"inputs"`
+}
+
+// FileRecord is one file of an output, its path relative to the generation.
+type FileRecord struct {
+	Path    string    `json:"path"`
+	Size    int64     `json:"size"`
+	SHA256  string    `json:"sha256"`
+	ModTime time.Time `json:"mod_time"`
+}
+
+// Inputs of an output besides tables.
+const (
+	inputStudy   = "study definition"
+	inputProgram = "program version"
+)
+
+// StageDef is a stage of the pipeline with what it reads and writes.
+// Outputs name tables, or report files as "reports/<glob>".
+type StageDef struct {
+	Name    string
+	Inputs  []string
+	Outputs []string
+	Run     Stage
+}
+
+// ingestOutputs are the tables ingest writes.
+var ingestOutputs = []string{"participants", "responses", "fidelity_ratings", "rejects", "ingest_files"}
+
+// DerivedStages are the stages after ingest, in the order `cpi run` runs
+// them.
+func DerivedStages() []StageDef {
+	return []StageDef{
+		{"score", []string{"responses", "participants"}, []string{"scores", "reliability"}, Score},
+		{"fidelity", []string{"fidelity_ratings"}, []string{"fidelity", "fidelity_components"}, Fidelity},
+		{"compare", []string{"participants", "scores", "fidelity"}, []string{"effects", "balance", "flow"}, Compare},
+		{"report fidelity", []string{"fidelity", "fidelity_components", "fidelity_ratings"}, []string{"reports/fidelity-*.html"}, WriteFidelityReports},
+		{"report study", []string{"participants", "scores", "reliability", "effects", "balance", "flow", "fidelity"}, []string{"reports/study-report.html"}, WriteStudyReport},
+	}
+}
+
+// LookupStage returns the derived stage of that name.
+func LookupStage(name string) (StageDef, bool) {
+	for _, d := range DerivedStages() {
+		if d.Name == name {
+			return d, true
+		}
+	}
+	return StageDef{}, false
+}
+
+// producer names the stage that writes an output.
+func producer(output string) string {
+	if slices.Contains(ingestOutputs, output) {
+		return "ingest"
+	}
+	for _, d := range DerivedStages() {
+		if slices.Contains(d.Outputs, output) {
+			return d.Name
+		}
+	}
+	return ""
+}
+
+// outputFiles lists an output's files in a generation, relative to it, in
+// path order.
+func outputFiles(genDir, output string) ([]string, error) {
+	var abs []string
+	var err error
+	if strings.HasPrefix(output, "reports/") {
+		abs, err = filepath.Glob(filepath.Join(genDir, filepath.FromSlash(output)))
+		sort.Strings(abs)
+	} else {
+		abs, err = TableFiles(genDir, output)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(abs))
+	for i, p := range abs {
+		out[i], _ = filepath.Rel(genDir, p)
+		out[i] = filepath.ToSlash(out[i])
+	}
+	return out, nil
+}
+
+// hashFiles makes the records of files; a file with the size and
+// modification time an earlier record gives (a hard link carried over from
+// the previous generation) keeps that record's hash.
+func hashFiles(ctx context.Context, genDir string, paths []string, prev []FileRecord) ([]FileRecord, error) {
+	known := map[string]FileRecord{}
+	for _, r := range prev {
+		known[r.Path] = r
+	}
+	out := make([]FileRecord, 0, len(paths))
+	for _, rel := range paths {
+		info, err := os.Stat(filepath.Join(genDir, filepath.FromSlash(rel)))
+		if err != nil {
+			return nil, err
+		}
+		r := FileRecord{Path: rel, Size: info.Size(), ModTime: info.ModTime().UTC()}
+		if k, ok := known[rel]; ok && k.Size == r.Size && k.ModTime.Equal(r.ModTime) && k.SHA256 != "" {
+			r.SHA256 = k.SHA256
+		} else {
+			sha, _, err := hashFile(ctx, filepath.Join(genDir, filepath.FromSlash(rel)))
+			if err != nil {
+				return nil, err
+			}
+			r.SHA256 = sha
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// contentHash is the hash of an output: of its files' paths (without the
+// generation), sizes and hashes. Two warehouses holding the same bytes
+// give the same hash.
+func contentHash(files []FileRecord) string {
+	h := sha256.New()
+	for _, f := range files {
+		fmt.Fprintf(h, "%s\x00%d\x00%s\n", f.Path, f.Size, f.SHA256)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// recordOutputs records the outputs a stage has just written, built from
+// inputs.
+func recordOutputs(ctx context.Context, env Env, tx *Tx, stage string, outputs []string, inputs map[string]string) error {
+	if tx.Ledger.Outputs == nil {
+		tx.Ledger.Outputs = map[string]*OutputRecord{}
+	}
+	for _, o := range outputs {
+		paths, err := outputFiles(tx.Dir, o)
+		if err != nil {
+			return fmt.Errorf("record %s: %w", o, err)
+		}
+		var prev []FileRecord
+		if r := tx.Ledger.Outputs[o]; r != nil {
+			prev = r.Files
+		}
+		files, err := hashFiles(ctx, tx.Dir, paths, prev)
+		if err != nil {
+			return fmt.Errorf("record %s: %w", o, err)
+		}
+		tx.Ledger.Outputs[o] = &OutputRecord{
+			Hash: contentHash(files), Files: files, Stage: stage, RunID: tx.Summary.RunID,
+			BuiltAt: env.now(), Inputs: inputs,
+		}
+	}
+	return nil
+}
+
+// inputsNow are the inputs a stage would be built from now.
+func inputsNow(env Env, l *Ledger, inputs []string) map[string]string {
+	out := map[string]string{inputStudy: env.Study.Hash, inputProgram: env.Version}
+	for _, in := range inputs {
+		if r := l.Outputs[in]; r != nil {
+			out[in] = r.Hash
+		} else {
+			out[in] = ""
+		}
+	}
+	return out
+}
+
+// staleness says why a stage's outputs are out of date ("" entries never):
+// an output never built, or an input that changed since they were built.
+// Nil means every output is current.
+func staleness(env Env, l *Ledger, d StageDef) []string {
+	now := inputsNow(env, l, d.Inputs)
+	var why []string
+	seen := map[string]bool{}
+	add := func(s string) {
+		if !seen[s] {
+			seen[s] = true
+			why = append(why, s)
+		}
+	}
+	for _, o := range d.Outputs {
+		r := l.Outputs[o]
+		if r == nil {
+			add(o + " never built")
+			continue
+		}
+		keys := make([]string, 0, len(now))
+		for k := range now {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if r.Inputs[k] != now[k] {
+				add(k + " changed")
+			}
+		}
+	}
+	return why
+}
+
+// inputProblem says why a stage cannot be built from its inputs now: an
+// input never built, or itself stale. "" when the inputs are fit to use.
+func inputProblem(env Env, l *Ledger, d StageDef) string {
+	for _, in := range d.Inputs {
+		p := producer(in)
+		if l.Outputs[in] == nil {
+			if p == "ingest" {
+				continue // nothing received yet: an empty table
+			}
+			return fmt.Sprintf("%s needs the %s table, which has not been built: run `cpi %s` first (or `cpi run`)", d.Name, in, p)
+		}
+		if p == "" || p == "ingest" {
+			continue
+		}
+		pd, _ := LookupStage(p)
+		if why := staleness(env, l, pd); len(why) > 0 {
+			return fmt.Sprintf("%s needs the %s table, which is out of date (%s since it was built): run `cpi %s` first (or `cpi run`)", d.Name, in, strings.Join(why, ", "), p)
+		}
+	}
+	return ""
+}
+
+// ErrStale is wrapped by the error of a stage asked to build on inputs that
+// are missing or out of date.
+var ErrStale = errors.New("inputs missing or out of date")
+
+// Checked is the stage d for a command that runs it alone: it refuses when
+// an input is missing or out of date, and records its outputs' lineage.
+func Checked(d StageDef) Stage {
+	return func(ctx context.Context, env Env, tx *Tx) error {
+		if msg := inputProblem(env, tx.Ledger, d); msg != "" {
+			return fmt.Errorf("%w: %s", ErrStale, msg)
+		}
+		return runRecorded(ctx, env, tx, d)
+	}
+}
+
+// Incremental is the stage d for `cpi run`: it runs only when its outputs
+// are stale (or were never built), and records their lineage.
+func Incremental(d StageDef) Stage {
+	return func(ctx context.Context, env Env, tx *Tx) error {
+		why := staleness(env, tx.Ledger, d)
+		if len(why) == 0 {
+			tx.Summary.StagesSkipped = append(tx.Summary.StagesSkipped, d.Name)
+			return nil
+		}
+		tx.Summary.Rebuilt = append(tx.Summary.Rebuilt, Rebuild{Stage: d.Name, Outputs: d.Outputs, Because: why})
+		return runRecorded(ctx, env, tx, d)
+	}
+}
+
+func runRecorded(ctx context.Context, env Env, tx *Tx, d StageDef) error {
+	inputs := inputsNow(env, tx.Ledger, d.Inputs)
+	if err := d.Run(ctx, env, tx); err != nil {
+		return err
+	}
+	return recordOutputs(ctx, env, tx, d.Name, d.Outputs, inputs)
+}
+
+// RunAll is every stage of `cpi run`: ingest whatever is in the inbox, then
+// each later stage whose outputs are out of date.
+func RunAll(inbox string) []Stage {
+	stages := []Stage{Ingest([]string{inbox})}
+	for _, d := range DerivedStages() {
+		stages = append(stages, Incremental(d))
+	}
+	return stages
+}
+
+// DamageError names outputs of the warehouse whose files do not match what
+// the ledger recorded: deleted, added or changed by hand.
+type DamageError struct{ Problems []string }
+
+func (e *DamageError) Error() string {
+	return "the warehouse is damaged (" + strings.Join(e.Problems, "; ") + "): nothing was changed; see `cpi check`, and restore the files or run `cpi rebuild`"
+}
+
+// verifyOutputs compares every recorded output with the files of the
+// generation at genDir. With full, every file is hashed; otherwise only the
+// files whose size or modification time differ from the record.
+func verifyOutputs(ctx context.Context, genDir string, l *Ledger, full bool) error {
+	var problems []string
+	names := make([]string, 0, len(l.Outputs))
+	for o := range l.Outputs {
+		names = append(names, o)
+	}
+	sort.Strings(names)
+	for _, o := range names {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		r := l.Outputs[o]
+		paths, err := outputFiles(genDir, o)
+		if err != nil {
+			return fmt.Errorf("check %s: %w", o, err)
+		}
+		recorded := map[string]FileRecord{}
+		for _, f := range r.Files {
+			recorded[f.Path] = f
+		}
+		for _, p := range paths {
+			if _, ok := recorded[p]; !ok {
+				problems = append(problems, fmt.Sprintf("%s: %s is not in the ledger", o, p))
+			}
+		}
+		for _, f := range r.Files {
+			info, err := os.Stat(filepath.Join(genDir, filepath.FromSlash(f.Path)))
+			if errors.Is(err, fs.ErrNotExist) {
+				problems = append(problems, fmt.Sprintf("%s: %s is missing", o, f.Path))
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("check %s: %w", o, err)
+			}
+			if info.Size() != f.Size {
+				problems = append(problems, fmt.Sprintf("%s: %s has changed size", o, f.Path))
+				continue
+			}
+			if !full && info.ModTime().UTC().Equal(f.ModTime) {
+				continue
+			}
+			sha, _, err := hashFile(ctx, filepath.Join(genDir, filepath.FromSlash(f.Path)))
+			if err != nil {
+				return fmt.Errorf("check %s: %w", o, err)
+			}
+			if sha != f.SHA256 {
+				problems = append(problems, fmt.Sprintf("%s: %s has changed", o, f.Path))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return &DamageError{Problems: problems}
+	}
+	return nil
+}
+
+// adoptOutputs records the outputs found in a generation written before
+// lineage was kept, as built from unknown inputs: derived stages are then
+// rebuilt once.
+func adoptOutputs(ctx context.Context, env Env, tx *Tx) error {
+	if tx.Ledger.Outputs != nil {
+		return nil
+	}
+	tx.Ledger.Outputs = map[string]*OutputRecord{}
+	all := slices.Clone(ingestOutputs)
+	for _, d := range DerivedStages() {
+		all = append(all, d.Outputs...)
+	}
+	for _, o := range all {
+		paths, err := outputFiles(tx.Dir, o)
+		if err != nil || len(paths) == 0 {
+			continue
+		}
+		if err := recordOutputs(ctx, env, tx, producer(o), []string{o}, map[string]string{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Status writes every output of the warehouse: current, stale (and why),
+// never built, or damaged; which stage built it, when, and from what.
+func Status(ctx context.Context, env Env, dir string, w io.Writer) error {
+	wh, err := OpenWarehouse(dir, false)
+	if err != nil {
+		return err
+	}
+	gen, err := wh.CurrentDir()
+	if err != nil {
+		return err
+	}
+	l, err := ReadLedger(gen)
+	if err != nil {
+		return err
+	}
+	damaged := map[string][]string{}
+	if err := verifyOutputs(ctx, gen, l, false); err != nil {
+		var de *DamageError
+		if !errors.As(err, &de) {
+			return err
+		}
+		for _, p := range de.Problems {
+			o, rest, _ := strings.Cut(p, ": ")
+			damaged[o] = append(damaged[o], rest)
+		}
+	}
+	fmt.Fprintf(w, "warehouse %s, generation %s\n", wh.Dir, filepath.Base(gen))
+	line := func(o string, state string) {
+		r := l.Outputs[o]
+		if r == nil {
+			fmt.Fprintf(w, "  %-26s %s\n", o, state)
+			return
+		}
+		fmt.Fprintf(w, "  %-26s %s; built by %s in run %d at %s, %d files, hash %s\n",
+			o, state, r.Stage, r.RunID, r.BuiltAt.Format("2006-01-02 15:04:05Z"), len(r.Files), shortSHA(r.Hash))
+		keys := make([]string, 0, len(r.Inputs))
+		for k := range r.Inputs {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			v := r.Inputs[k]
+			if k != inputProgram {
+				v = shortSHA(v)
+			}
+			fmt.Fprintf(w, "  %-26s   from %s %s\n", "", k, v)
+		}
+	}
+	fmt.Fprintln(w, "ingest:")
+	for _, o := range ingestOutputs {
+		state := "current"
+		switch {
+		case damaged[o] != nil:
+			state = "DAMAGED: " + strings.Join(damaged[o], "; ")
+		case l.Outputs[o] == nil:
+			state = "nothing received yet"
+		case l.Outputs[o].Inputs[inputStudy] != "" && l.Outputs[o].Inputs[inputStudy] != env.Study.Hash:
+			state = "read under another study definition (cpi rebuild reads the archive again)"
+		}
+		line(o, state)
+	}
+	for _, d := range DerivedStages() {
+		fmt.Fprintf(w, "%s:\n", d.Name)
+		why := staleness(env, l, d)
+		for _, o := range d.Outputs {
+			state := "current"
+			switch {
+			case damaged[o] != nil:
+				state = "DAMAGED: " + strings.Join(damaged[o], "; ")
+			case l.Outputs[o] == nil:
+				state = "never built"
+			case len(why) > 0:
+				state = "STALE (" + strings.Join(why, ", ") + ")"
+			}
+			line(o, state)
+		}
+	}
+	return nil
+}
+
+func shortSHA(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// ReadyFor checks, without changing anything, that the warehouse at dir
+// holds current inputs for the named stage (a report written outside the
+// warehouse, say): an error wrapping ErrStale when one is missing or out of
+// date, a *DamageError when files differ from the ledger.
+func ReadyFor(ctx context.Context, env Env, dir, stage string) error {
+	d, ok := LookupStage(stage)
+	if !ok {
+		return fmt.Errorf("no stage %q", stage)
+	}
+	wh, err := OpenWarehouse(dir, false)
+	if err != nil {
+		return err
+	}
+	gen, err := wh.CurrentDir()
+	if err != nil {
+		return err
+	}
+	l, err := ReadLedger(gen)
+	if err != nil {
+		return err
+	}
+	if err := verifyOutputs(ctx, gen, l, false); err != nil {
+		return err
+	}
+	if l.Outputs == nil {
+		return fmt.Errorf("%w: the warehouse was written by an older cpi: run `cpi run` once first", ErrStale)
+	}
+	if msg := inputProblem(env, l, d); msg != "" {
+		return fmt.Errorf("%w: %s", ErrStale, msg)
+	}
+	return nil
+}
