@@ -43,9 +43,14 @@ func (e Env) log() *slog.Logger {
 type ProblemsError struct {
 	Rejected    int64
 	Quarantined int
+	Held        int
 	Warnings    int
 }
 
 func (e *ProblemsError) Error() string {
-	return fmt.Sprintf("finished with problems: %d rows rejected, %d files quarantined, %d warnings", e.Rejected, e.Quarantined, e.Warnings)
+	msg := fmt.Sprintf("finished with problems: %d rows rejected, %d files quarantined, %d warnings", e.Rejected, e.Quarantined, e.Warnings)
+	if e.Held > 0 {
+		msg += fmt.Sprintf("; %d exports held (see the summary; `cpi accept` takes one)", e.Held)
+	}
+	return msg
 }

@@ -47,19 +47,10 @@ func Ingest(paths []string) Stage {
 		if err != nil {
 			return err
 		}
-		problemsByTrust, err := runIngestPlan(ctx, env, tx, plan)
-		if err != nil {
+		if err := runIngestPlan(ctx, env, tx, plan); err != nil {
 			return err
 		}
-		if tx.Summary.FilesNew > 0 {
-			if err := writeProblemLists(tx, problemsByTrust); err != nil {
-				return err
-			}
-			if err := writeIngestFiles(ctx, env, tx); err != nil {
-				return err
-			}
-		}
-		return recordOutputs(ctx, env, tx, "ingest", ingestOutputs, inputsNow(env, tx.Ledger, nil))
+		return finishIngest(ctx, env, tx, planTrusts(plan))
 	}
 }
 
@@ -78,6 +69,7 @@ func (c ctxReader) Read(p []byte) (int, error) {
 
 // plannedFile is a new export to read, in arrival order.
 type plannedFile struct {
+	accept          *FileEntry // a held export to make current (cpi accept)
 	path, name, sha string
 	seq             int64
 	trust           string // from the name; "" when it matches no trust
@@ -124,7 +116,7 @@ func planIngest(ctx context.Context, env Env, tx *Tx, paths []string) ([]planned
 // at the same time on every core. The outcome does not depend on the
 // interleaving: a trust's tables, rejects and problems come only from its
 // own files, and arrival order was fixed by the plan.
-func runIngestPlan(ctx context.Context, env Env, tx *Tx, plan []plannedFile) (map[string][]Problem, error) {
+func runIngestPlan(ctx context.Context, env Env, tx *Tx, plan []plannedFile) error {
 	byTrust := map[string][]plannedFile{}
 	var trusts []string
 	for _, pf := range plan {
@@ -135,9 +127,8 @@ func runIngestPlan(ctx context.Context, env Env, tx *Tx, plan []plannedFile) (ma
 		byTrust[key] = append(byTrust[key], pf)
 	}
 	var (
-		mu       sync.Mutex // guards tx.Ledger, tx.Summary and problems
-		problems = map[string][]Problem{}
-		done     int
+		mu   sync.Mutex // guards tx.Ledger and tx.Summary
+		done int
 	)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -151,14 +142,12 @@ func runIngestPlan(ctx context.Context, env Env, tx *Tx, plan []plannedFile) (ma
 			defer wg.Done()
 			for key := range jobs {
 				for _, pf := range byTrust[key] {
-					probs, err := ingestFile(ctx, env, tx, &mu, pf)
-					if err != nil {
+					if err := ingestFile(ctx, env, tx, &mu, pf); err != nil {
 						errs <- fmt.Errorf("ingest %s: %w", pf.name, err)
 						cancel()
 						return
 					}
 					mu.Lock()
-					problems[key] = append(problems[key], probs...)
 					done++
 					if env.Progress != nil {
 						fmt.Fprintf(env.Progress, "\ringest %d/%d files", done, len(plan))
@@ -181,14 +170,14 @@ func runIngestPlan(ctx context.Context, env Env, tx *Tx, plan []plannedFile) (ma
 		fmt.Fprintln(env.Progress)
 	}
 	if err := <-errs; err != nil {
-		return nil, err
+		return err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
 	}
 	// The ledger lists files in arrival order whatever finished first.
 	sort.SliceStable(tx.Ledger.Files, func(i, j int) bool { return tx.Ledger.Files[i].Seq < tx.Ledger.Files[j].Seq })
-	return problems, nil
+	return nil
 }
 
 // listExports expands folders (recursively, hidden files and folders left
@@ -241,17 +230,22 @@ func hashFile(ctx context.Context, path string) (string, int64, error) {
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
-// ingestFile handles one new export and returns its problems. mu guards
-// the ledger and the summary, shared with the other trusts' workers.
-func ingestFile(ctx context.Context, env Env, tx *Tx, mu *sync.Mutex, pf plannedFile) ([]Problem, error) {
+// ingestFile handles one new export (or, with pf.accept, re-reads a held
+// one from the archive to make it current). mu guards the ledger and the
+// summary, shared with the other trusts' workers. The export's problems
+// are kept in the generation (see keepProblems).
+func ingestFile(ctx context.Context, env Env, tx *Tx, mu *sync.Mutex, pf plannedFile) error {
 	path, name, sha, now := pf.path, pf.name, pf.sha, pf.now
 	if err := tx.step("ingest:archive"); err != nil {
-		return nil, err
+		return err
 	}
 	if err := tx.w.Archive(ctx, path, sha); err != nil {
-		return nil, err
+		return err
 	}
 	entry := &FileEntry{SHA256: sha, Name: name, ReceivedAt: now, RunID: tx.Summary.RunID, Seq: pf.seq}
+	if pf.accept != nil {
+		entry = pf.accept
+	}
 	var cur *FileEntry // the file this one replaces, if it becomes current
 	// The export date is in the name and the kind in the header, so whether
 	// the file will be current is known before its rows are read: only then
@@ -267,24 +261,34 @@ func ingestFile(ctx context.Context, env Env, tx *Tx, mu *sync.Mutex, pf planned
 		if err := tx.step("ingest:tables"); err != nil {
 			return nil, err
 		}
+		if pf.accept == nil {
+			res.holdIf = func(res *exportResult) (string, string) { return holdReason(env.Study, res, cur) }
+		}
 		return newTableSink(env, tx, res, sha)
 	}
-	res, err := readExport(ctx, env, path, name, sinkFor, tx.Dir)
+	res, err := readExport(ctx, env, tx.w.ArchivePath(sha), name, sinkFor, tx.Dir)
+	defer res.close()
 	if err != nil {
-		return nil, err
+		return err
+	}
+	if err := keepProblems(tx, entry, res); err != nil {
+		return err
 	}
 	mu.Lock()
 	defer mu.Unlock()
 	entry.Trust, entry.Kind, entry.ExportDate = res.trust, res.kind, res.exportDate
 	entry.RowsRead, entry.RowsAccepted, entry.RowsRejected = res.rowsRead, res.rowsAccepted, res.rowsRejected
+	entry.Units = res.units
 	entry.Warnings = res.warnings
-	tx.Ledger.Files = append(tx.Ledger.Files, entry)
-	tx.Ledger.Receipts = append(tx.Ledger.Receipts, Receipt{SHA256: sha, Name: name, ReceivedAt: now, RunID: tx.Summary.RunID, Status: "new"})
 	sum := tx.Summary
-	sum.FilesNew++
-	sum.Warnings += res.warnings
 	ts := sum.trust(orUnknown(res.trust))
-	ts.Files++
+	if pf.accept == nil {
+		tx.Ledger.Files = append(tx.Ledger.Files, entry)
+		tx.Ledger.Receipts = append(tx.Ledger.Receipts, Receipt{SHA256: sha, Name: name, ReceivedAt: now, RunID: tx.Summary.RunID, Status: "new"})
+		sum.FilesNew++
+		sum.Warnings += res.warnings
+		ts.Files++
+	}
 	log := env.log().With("file", name, "sha256", sha[:12])
 	if res.quarantine != "" {
 		entry.Status = StatusQuarantined
@@ -294,28 +298,77 @@ func ingestFile(ctx context.Context, env Env, tx *Tx, mu *sync.Mutex, pf planned
 		ts.Quarantined++
 		ts.RowsRejected += res.rowsRejected
 		log.Warn("quarantined", "trust", res.trust, "reason", res.quarantine, "detail", res.quarantineMsg)
-		return res.problems, nil
+		return nil
 	}
 	sum.RowsAccepted += res.rowsAccepted
 	sum.RowsRejected += res.rowsRejected
 	ts.RowsAccepted += res.rowsAccepted
 	ts.RowsRejected += res.rowsRejected
+	if res.held != "" {
+		entry.Status = StatusHeld
+		entry.Reason = res.held + ": " + res.heldMsg
+		log.Warn("held: the trust's previous export stays current until a newer export arrives or `cpi accept` takes this one", "trust", res.trust, "kind", res.kind, "reason", res.held, "detail", res.heldMsg)
+		return nil
+	}
 	if !res.wrote {
+		if pf.accept != nil {
+			return fmt.Errorf("%s can no longer become current: a newer export (%s) is current", name, cur.Name)
+		}
 		entry.Status = StatusSuperseded
 		entry.Reason = "superseded_on_arrival: an export of " + cur.ExportDate + " (" + cur.Name + ") is newer"
 		sum.FilesSuperseded++
 		log.Info("accepted but superseded on arrival", "trust", res.trust, "kind", res.kind, "rows_read", res.rowsRead, "rows_accepted", res.rowsAccepted, "rows_rejected", res.rowsRejected)
-		return res.problems, nil
+		return nil
 	}
 	if cur != nil {
 		cur.Status = StatusSuperseded
 		cur.Reason = "superseded: " + name + " is newer"
 		sum.FilesSuperseded++
 	}
+	// Held exports older than the new current one are superseded with it.
+	for _, f := range tx.Ledger.Files {
+		if f != entry && f.Status == StatusHeld && f.Trust == entry.Trust && f.Kind == entry.Kind && newer(entry, f) {
+			f.Status = StatusSuperseded
+			f.Reason = "superseded: " + name + " is newer (it had been held)"
+			sum.FilesSuperseded++
+		}
+	}
 	entry.Status = StatusCurrent
 	log.Info("accepted", "trust", res.trust, "kind", res.kind, "rows_read", res.rowsRead, "rows_accepted", res.rowsAccepted, "rows_rejected", res.rowsRejected, "warnings", res.warnings)
-	return res.problems, nil
+	return nil
 }
+
+// holdReason says whether an export that would become current is to be
+// held back instead: more of its rows were rejected than the study allows,
+// or it has lost more of the participants (or ratings) of the trust's
+// current export than the study allows (a mostly rejected export has lost
+// them too: the rejects are the clearer reason). The messages give counts, never
+// values.
+func holdReason(s *schemas.Study, res *exportResult, cur *FileEntry) (string, string) {
+	g := s.Ingest
+	if res.rowsRead > 0 && g.HoldRejected >= 0 && float64(res.rowsRejected) > g.HoldRejected*float64(res.rowsRead) {
+		return HoldRejectedRows, fmt.Sprintf("%d of its %d rows were rejected (%.1f%%), more than the study allows (%.1f%%)",
+			res.rowsRejected, res.rowsRead, 100*float64(res.rowsRejected)/float64(res.rowsRead), 100*g.HoldRejected)
+	}
+	if cur != nil && cur.Units > 0 && g.HoldLoss >= 0 {
+		lost := cur.Units - res.units
+		if float64(lost) > g.HoldLoss*float64(cur.Units) {
+			unit := "participants"
+			if res.kind == schemas.KindFidelity {
+				unit = "ratings"
+			}
+			return HoldLostUnits, fmt.Sprintf("the export has %d %s, the current one (%s) %d: %.1f%% lost, more than the study allows (%.1f%%)",
+				res.units, unit, cur.Name, cur.Units, 100*float64(lost)/float64(cur.Units), 100*g.HoldLoss)
+		}
+	}
+	return "", ""
+}
+
+// Reasons an export is held.
+const (
+	HoldLostUnits    = "held_lost_participants"
+	HoldRejectedRows = "held_rejected_rows"
+)
 
 func orUnknown(trust string) string {
 	if trust == "" {
@@ -333,10 +386,20 @@ type exportResult struct {
 	exportDay  time.Time
 
 	rowsRead, rowsAccepted, rowsRejected int64
+	units                                int64 // participants (ratings) accepted
 	warnings                             int
-	problems                             []Problem // warnings, row errors, quarantine
-	quarantine                           string    // quarantine code, "" when the file was read
-	quarantineMsg                        string
+	// The problems found, in this order: head (the header's), rows (row
+	// errors, sorted by line; nil when the rows' problems do not count,
+	// as in a file quarantined while it was read), tail (a quarantine).
+	head          []Problem
+	rows          *problemSet
+	tail          []Problem
+	quarantine    string // quarantine code, "" when the file was read
+	quarantineMsg string
+	// holdIf, set by the sink's opener, says whether an export read in full
+	// is to be held back instead of becoming current (code "" : no).
+	holdIf        func(*exportResult) (code, msg string)
+	held, heldMsg string
 
 	fields []schemas.Field
 	wrote  bool // the rows went into the tables
@@ -347,7 +410,7 @@ type exportResult struct {
 // problem that stopped the reading) count as rejected.
 func (r *exportResult) quarantineFile(code, msg string, line int, column string) {
 	r.quarantine, r.quarantineMsg = code, msg
-	r.problems = append(r.problems, Problem{File: r.name, Line: line, Column: column, Code: code, Severity: SeverityQuarantine, Message: msg})
+	r.tail = append(r.tail, Problem{File: r.name, Line: line, Column: column, Code: code, Severity: SeverityQuarantine, Message: msg})
 	// Nothing of a quarantined file enters the tables: every row read counts
 	// as rejected.
 	r.rowsRejected = r.rowsRead
@@ -359,16 +422,47 @@ func (r *exportResult) quarantineFile(code, msg string, line int, column string)
 // sink that sinkFor opens (nil sinkFor, or a nil sink: check only). An
 // export not in participant order is read a second time and sorted, its
 // interviews held meanwhile in a temporary file in sortDir ("": TMPDIR).
-func readExport(ctx context.Context, env Env, path, name string, sinkFor func(*exportResult) (exportSink, error), sortDir string) (*exportResult, error) {
-	res, err := inspectExport(ctx, env, path, name, sinkFor, "")
+// Row problems beyond a few thousand wait in a temporary file there too.
+// The caller closes the result.
+func readExport(ctx context.Context, env Env, path, name string, sinkFor func(*exportResult) (exportSink, error), tmpDir string) (*exportResult, error) {
+	res, err := inspectExport(ctx, env, path, name, sinkFor, tmpDir, false)
 	if errors.Is(err, errUnsorted) {
 		env.log().Info("rows not in participant order: sorting them", "file", name)
-		if sortDir == "" {
-			sortDir = os.TempDir()
-		}
-		return inspectExport(ctx, env, path, name, sinkFor, sortDir)
+		return inspectExport(ctx, env, path, name, sinkFor, tmpDir, true)
 	}
 	return res, err
+}
+
+// close releases the temporary file of the result's problems.
+func (r *exportResult) close() {
+	if r != nil && r.rows != nil {
+		r.rows.close()
+	}
+}
+
+// eachProblem calls fn with every problem of the export, in the order of
+// its problem list.
+func (r *exportResult) eachProblem(fn func(Problem) error) error {
+	for _, p := range r.head {
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+	if r.rows != nil {
+		err := r.rows.each(func(p Problem) error {
+			p.File = r.name
+			return fn(p)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, p := range r.tail {
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // inspectExport reads and validates one export: the whole of `cpi
@@ -376,10 +470,16 @@ func readExport(ctx context.Context, env Env, path, name string, sinkFor func(*e
 // accepted rows written. Its error is an I/O failure, cancellation or
 // errUnsorted (see readExport); problems with the data are in the result.
 // Whatever the outcome, a sink it opened is either closed with every row
-// or aborted. With sortDir set, rows are sorted (buffered), through a
-// file there.
-func inspectExport(ctx context.Context, env Env, path, name string, sinkFor func(*exportResult) (exportSink, error), sortDir string) (res *exportResult, err error) {
+// or aborted. With sorted set, rows are sorted (buffered), through a
+// file in tmpDir ("": TMPDIR).
+func inspectExport(ctx context.Context, env Env, path, name string, sinkFor func(*exportResult) (exportSink, error), tmpDir string, sorted bool) (res *exportResult, err error) {
 	res = &exportResult{name: name}
+	rowProbs := newProblemSet(tmpDir)
+	defer func() {
+		if err != nil || res == nil || res.rows == nil {
+			rowProbs.close()
+		}
+	}()
 	site, day, _, ok := env.Study.IdentifyFile(name)
 	if !ok {
 		res.quarantineFile(QuarantineUnknownSite, "the file name matches no trust's export names (canonical: <TRUST>_<participants|fidelity>_<YYYYMMDD>.csv)", 0, "")
@@ -406,12 +506,12 @@ func inspectExport(ctx context.Context, env Env, path, name string, sinkFor func
 		probs[i].File = name
 	}
 	if q != "" {
-		res.problems = append(res.problems, probs[:len(probs)-1]...)
+		res.head = append(res.head, probs[:len(probs)-1]...)
 		last := probs[len(probs)-1]
 		res.quarantineFile(q, last.Message, last.Line, last.Column)
 		return res, nil
 	}
-	res.problems = append(res.problems, probs...)
+	res.head = append(res.head, probs...)
 	res.warnings += len(probs)
 	res.kind = h.kind
 	res.fields = h.fields
@@ -429,7 +529,14 @@ func inspectExport(ctx context.Context, env Env, path, name string, sinkFor func
 	}()
 	df, _ := rr.(dateFormatter)
 	var p parsedRow
-	acc := newAccumulator(env.Study, h, site.Trust, sink, sortDir)
+	sortDir := ""
+	if sorted {
+		sortDir = tmpDir
+		if sortDir == "" {
+			sortDir = os.TempDir()
+		}
+	}
+	acc := newAccumulator(env.Study, h, site.Trust, sink, sortDir, rowProbs)
 	defer acc.close()
 	for {
 		if res.rowsRead%4096 == 0 {
@@ -467,14 +574,12 @@ func inspectExport(ctx context.Context, env Env, path, name string, sinkFor func
 		res.quarantineFile(QuarantineNoRows, "the export has a header but no rows; the trust's previous export stays current", 0, "")
 		return res, nil
 	}
-	rejected, accepted, err := acc.finish()
+	accepted, err := acc.finish()
 	if err != nil {
 		return nil, err
 	}
-	for i := range rejected {
-		rejected[i].File = name
-	}
-	res.problems = append(res.problems, rejected...)
+	res.rows = rowProbs
+	res.units = int64(acc.units)
 	if accepted == 0 {
 		// Every row rejected: like an empty export, it would empty the
 		// trust's tables. Its problems stay listed; nothing is loaded.
@@ -487,8 +592,14 @@ func inspectExport(ctx context.Context, env Env, path, name string, sinkFor func
 	if got := int64(acc.rejected); got != res.rowsRejected {
 		return nil, fmt.Errorf("row accounting: %d rows read, %d accepted, %d rejected", res.rowsRead, res.rowsAccepted, got)
 	}
+	if sink != nil && res.holdIf != nil {
+		if code, msg := res.holdIf(res); code != "" {
+			res.held, res.heldMsg = code, msg
+			return res, nil // the deferred abort drops what the sink wrote
+		}
+	}
 	if sink != nil {
-		if err := sink.close(res.problems); err != nil {
+		if err := sink.close(); err != nil {
 			return nil, err
 		}
 		res.wrote = true

@@ -42,7 +42,7 @@ type rating struct {
 type exportSink interface {
 	participant(ivs []*interview) error
 	ratings(rs []*rating) error
-	close(problems []Problem) error
+	close() error
 	abort()
 }
 
@@ -87,7 +87,9 @@ type accumulator struct {
 	rows     int
 	rejected int
 	accepted int // rows handed on (to the sink, when there is one)
-	problems []Problem
+	units    int // participants (or ratings) with a row handed on
+	probs    *problemSet
+	err      error // the first error of keeping problems
 
 	curPid string
 	group  []groupRow
@@ -102,8 +104,9 @@ type accumulator struct {
 
 // newAccumulator: sortDir "" streams; otherwise rows are buffered and
 // sorted, their interviews spilled to a file in sortDir.
-func newAccumulator(study *schemas.Study, h *header, trust string, sink exportSink, sortDir string) *accumulator {
-	a := &accumulator{study: study, h: h, trust: trust, sink: sink, buffered: sortDir != "", sortDir: sortDir, idx: map[string]int{}, keys: map[string][]int{}}
+// Row problems go to probs.
+func newAccumulator(study *schemas.Study, h *header, trust string, sink exportSink, sortDir string, probs *problemSet) *accumulator {
+	a := &accumulator{study: study, h: h, trust: trust, sink: sink, buffered: sortDir != "", sortDir: sortDir, idx: map[string]int{}, keys: map[string][]int{}, probs: probs}
 	for i, f := range h.fields {
 		a.idx[f.Name] = i
 		if f.Instrument != "" {
@@ -117,12 +120,17 @@ func newAccumulator(study *schemas.Study, h *header, trust string, sink exportSi
 
 func (a *accumulator) reject(probs ...Problem) {
 	a.rejected++
-	a.problems = append(a.problems, probs...)
+	if err := a.probs.add(probs...); err != nil && a.err == nil {
+		a.err = err
+	}
 }
 
 // add takes one checked row. It returns errUnsorted when a streamed
 // participants export turns out not to be in participant order.
 func (a *accumulator) add(p *parsedRow) error {
+	if a.err != nil {
+		return a.err
+	}
 	row := a.rows
 	a.rows++
 	if a.h.kind == schemas.KindFidelity {
@@ -284,6 +292,9 @@ func (a *accumulator) flushGroup() error {
 	}
 	ok = a.crossWave(ok)
 	a.accepted += len(ok)
+	if len(ok) > 0 {
+		a.units++
+	}
 	waveOrder := a.study.WaveIndex
 	sort.Slice(ok, func(i, j int) bool { return waveOrder(ok[i].wave) < waveOrder(ok[j].wave) })
 	var err error
@@ -356,9 +367,9 @@ func (a *accumulator) addRating(row int, p *parsedRow) {
 	a.ratingL = append(a.ratingL, r)
 }
 
-// finish judges what is left, hands it to the sink, and returns the row
-// problems sorted by line, then column, and the number of accepted rows.
-func (a *accumulator) finish() ([]Problem, int, error) {
+// finish judges what is left, hands it to the sink, and returns the number
+// of accepted rows; the row problems are in the accumulator's problemSet.
+func (a *accumulator) finish() (int, error) {
 	if a.h.kind == schemas.KindFidelity {
 		dup := map[int]bool{}
 		for _, rows := range a.keys {
@@ -378,15 +389,16 @@ func (a *accumulator) finish() ([]Problem, int, error) {
 			kept = append(kept, r)
 		}
 		a.accepted += len(kept)
+		a.units += len(kept)
 		if a.sink != nil {
 			if err := a.sink.ratings(kept); err != nil {
-				return nil, 0, err
+				return 0, err
 			}
 		}
 	} else if a.buffered {
 		if a.spill != nil {
 			if err := a.spill.done(); err != nil {
-				return nil, 0, err
+				return 0, err
 			}
 		}
 		sort.SliceStable(a.buf, func(i, j int) bool { return a.buf[i].pid < a.buf[j].pid })
@@ -397,25 +409,22 @@ func (a *accumulator) finish() ([]Problem, int, error) {
 			}
 			a.group = append(a.group[:0], a.buf[i:j]...)
 			if err := a.unspill(a.group); err != nil {
-				return nil, 0, err
+				return 0, err
 			}
 			if err := a.flushGroup(); err != nil {
-				return nil, 0, err
+				return 0, err
 			}
 			i = j
 		}
 		a.buf = nil
 	} else if err := a.flushGroup(); err != nil {
-		return nil, 0, err
+		return 0, err
 	}
-	sort.SliceStable(a.problems, func(i, j int) bool {
-		if a.problems[i].Line != a.problems[j].Line {
-			return a.problems[i].Line < a.problems[j].Line
-		}
-		return a.problems[i].Column < a.problems[j].Column
-	})
+	if a.err != nil {
+		return 0, a.err
+	}
 	if a.accepted+a.rejected != a.rows {
-		return nil, 0, fmt.Errorf("row accounting: %d rows read, %d accepted, %d rejected", a.rows, a.accepted, a.rejected)
+		return 0, fmt.Errorf("row accounting: %d rows read, %d accepted, %d rejected", a.rows, a.accepted, a.rejected)
 	}
-	return a.problems, a.accepted, nil
+	return a.accepted, nil
 }

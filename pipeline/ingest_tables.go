@@ -166,9 +166,8 @@ func (k *tableSink) ratings(rs []*rating) error {
 	return nil
 }
 
-// close finishes the tables and writes the export's rejects, replacing the
-// trust's rejects of this kind.
-func (k *tableSink) close(problems []Problem) error {
+// close finishes the tables.
+func (k *tableSink) close() error {
 	for _, rw := range []*RowWriter{k.parts, k.fid} {
 		if rw == nil {
 			continue
@@ -183,7 +182,7 @@ func (k *tableSink) close(problems []Problem) error {
 		}
 	}
 	k.parts, k.resp, k.fid = nil, nil, nil
-	return writeRejects(k.env, k.tx, k.res, k.sha, problems)
+	return nil
 }
 
 func (k *tableSink) abort() {
@@ -196,37 +195,6 @@ func (k *tableSink) abort() {
 		k.resp.abort()
 	}
 	k.parts, k.resp, k.fid = nil, nil, nil
-}
-
-// writeRejects replaces the trust's rejects of this kind with the export's.
-func writeRejects(env Env, tx *Tx, res *exportResult, sha string, problems []Problem) error {
-	const name = "rejects"
-	tb := env.Study.Tables.Table(name)
-	schema := tableSchema(env, name, nil)
-	tf, err := tx.CreateTableFile(schema, name, "trust", res.trust, res.kind)
-	if err != nil {
-		return err
-	}
-	rw := NewRowWriter(schema, tf)
-	col := func(c string) int { return colIndex(tb, c) }
-	for _, p := range problems {
-		if p.Severity != SeverityError {
-			continue
-		}
-		rw.Str(col("source_sha256"), sha)
-		rw.Int32(col("source_line"), int32(p.Line), true)
-		rw.Str(col("column"), p.Column)
-		rw.Str(col("trust"), res.trust)
-		rw.Str(col("source_name"), res.name)
-		rw.Str(col("kind"), res.kind)
-		rw.Str(col("code"), p.Code)
-		rw.Str(col("message"), p.Message)
-		if err := rw.RowDone(); err != nil {
-			rw.Abort()
-			return err
-		}
-	}
-	return rw.Close()
 }
 
 // writeIngestFiles mirrors the ledger's files, sorted by SHA-256.
@@ -271,29 +239,6 @@ func writeIngestFiles(ctx context.Context, env Env, tx *Tx) error {
 	return rw.Close()
 }
 
-// writeProblemLists writes problems/<TRUST>.csv for each trust that sent a
-// file in this run: file, line, column, rule, severity, message — ready to
-// send back to the trust's data manager.
-func writeProblemLists(tx *Tx, byTrust map[string][]Problem) error {
-	trusts := make([]string, 0, len(byTrust))
-	for trust := range byTrust {
-		trusts = append(trusts, trust)
-	}
-	sort.Strings(trusts)
-	for _, trust := range trusts {
-		probs := byTrust[trust]
-		if err := tx.step("write problems/" + trust + ".csv"); err != nil {
-			return err
-		}
-		path := tx.Path("problems", trust+".csv")
-		err := writeFileAtomic(path, fileMode, func(w io.Writer) error { return WriteProblems(w, probs) })
-		if err != nil {
-			return fmt.Errorf("problem list %s: %w", trust, err)
-		}
-	}
-	return nil
-}
-
 // WriteProblems writes a problem list as CSV. Cells that a spreadsheet
 // would read as a formula are prefixed with an apostrophe.
 func WriteProblems(w io.Writer, probs []Problem) error {
@@ -302,13 +247,17 @@ func WriteProblems(w io.Writer, probs []Problem) error {
 		return err
 	}
 	for _, p := range probs {
-		rec := []string{safeCell(p.File), strconv.Itoa(p.Line), safeCell(p.Column), p.Code, p.Severity, safeCell(p.Message)}
-		if err := cw.Write(rec); err != nil {
+		if err := cw.Write(problemRecord(p)); err != nil {
 			return err
 		}
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// problemRecord is a problem list's CSV record of p.
+func problemRecord(p Problem) []string {
+	return []string{safeCell(p.File), strconv.Itoa(p.Line), safeCell(p.Column), p.Code, p.Severity, safeCell(p.Message)}
 }
 
 func safeCell(s string) string {

@@ -115,6 +115,7 @@ func ingestTestInts(t *testing.T, wh, table, col string) []int32 {
 
 func TestIngestRejectCodes(t *testing.T) {
 	env := ingestTestEnv(t)
+	env.Study.Ingest.HoldRejected = 1 // most rows are rejected here on purpose: never hold
 	dir := t.TempDir()
 	rows := []map[string]string{
 		ingestTestRow("P00001", "TEWV-01", "baseline", "2018-03-01", nil),                                    // line 2: fine

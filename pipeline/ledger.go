@@ -17,6 +17,10 @@ const (
 	StatusSuperseded  = "superseded"
 	StatusQuarantined = "quarantined"
 	StatusDuplicate   = "duplicate"
+	// StatusHeld is an export that would have become current but failed a
+	// guard (participants lost, rows rejected): the previous export stays
+	// current until a newer one arrives or `cpi accept` takes it.
+	StatusHeld = "held"
 )
 
 // Ledger is the warehouse's record of every file received and every run. It
@@ -50,6 +54,18 @@ type FileEntry struct {
 	Status       string    `json:"status"`
 	Reason       string    `json:"reason,omitempty"`
 	Warnings     int       `json:"warnings,omitempty"`
+	// Units are the participants (ratings, for fidelity) accepted: what the
+	// next export of the trust is compared with.
+	Units int64 `json:"units,omitempty"`
+	// Accepted records a held export taken by `cpi accept`.
+	Accepted *Acceptance `json:"accepted,omitempty"`
+}
+
+// Acceptance is the data manager's decision to make a held export current.
+type Acceptance struct {
+	At     time.Time `json:"at"`
+	RunID  int64     `json:"run_id"`
+	Reason string    `json:"reason"`
 }
 
 // Receipt is one arrival of a file.

@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"text/tabwriter"
 	"time"
 )
 
@@ -179,10 +181,14 @@ func recordOutputs(ctx context.Context, env Env, tx *Tx, stage string, outputs [
 		if err != nil {
 			return fmt.Errorf("record %s: %w", o, err)
 		}
-		tx.Ledger.Outputs[o] = &OutputRecord{
+		rec := &OutputRecord{
 			Hash: contentHash(files), Files: files, Stage: stage, RunID: tx.Summary.RunID,
 			BuiltAt: env.now(), Inputs: inputs,
 		}
+		if r := tx.Ledger.Outputs[o]; r != nil && r.Hash == rec.Hash && maps.Equal(r.Inputs, rec.Inputs) {
+			continue // the same bytes from the same inputs: keep when it was built
+		}
+		tx.Ledger.Outputs[o] = rec
 	}
 	return nil
 }
@@ -420,28 +426,37 @@ func Status(ctx context.Context, env Env, dir string, w io.Writer) error {
 		}
 	}
 	fmt.Fprintf(w, "warehouse %s, generation %s\n", wh.Dir, filepath.Base(gen))
-	line := func(o string, state string) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	line := func(o, state string) {
 		r := l.Outputs[o]
 		if r == nil {
-			fmt.Fprintf(w, "  %-26s %s\n", o, state)
+			fmt.Fprintf(tw, "  %s\t%s\n", o, state)
 			return
 		}
-		fmt.Fprintf(w, "  %-26s %s; built by %s in run %d at %s, %d files, hash %s\n",
-			o, state, r.Stage, r.RunID, r.BuiltAt.Format("2006-01-02 15:04:05Z"), len(r.Files), shortSHA(r.Hash))
+		var from []string
 		keys := make([]string, 0, len(r.Inputs))
 		for k := range r.Inputs {
-			keys = append(keys, k)
+			if k != inputStudy && k != inputProgram {
+				keys = append(keys, k)
+			}
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			v := r.Inputs[k]
-			if k != inputProgram {
-				v = shortSHA(v)
-			}
-			fmt.Fprintf(w, "  %-26s   from %s %s\n", "", k, v)
+			from = append(from, k+" "+shortSHA(r.Inputs[k]))
 		}
+		if v := r.Inputs[inputStudy]; v != env.Study.Hash {
+			from = append(from, "study definition "+shortSHA(v))
+		}
+		if v := r.Inputs[inputProgram]; v != env.Version {
+			from = append(from, "cpi "+v)
+		}
+		built := fmt.Sprintf("run %d, %s, %d files, hash %s", r.RunID, r.BuiltAt.Format("2006-01-02 15:04Z"), len(r.Files), shortSHA(r.Hash))
+		if len(from) > 0 {
+			built += "; from " + strings.Join(from, ", ")
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", o, state, built)
 	}
-	fmt.Fprintln(w, "ingest:")
+	fmt.Fprintln(tw, "ingest")
 	for _, o := range ingestOutputs {
 		state := "current"
 		switch {
@@ -449,13 +464,13 @@ func Status(ctx context.Context, env Env, dir string, w io.Writer) error {
 			state = "DAMAGED: " + strings.Join(damaged[o], "; ")
 		case l.Outputs[o] == nil:
 			state = "nothing received yet"
-		case l.Outputs[o].Inputs[inputStudy] != "" && l.Outputs[o].Inputs[inputStudy] != env.Study.Hash:
+		case l.Outputs[o].Inputs[inputStudy] != env.Study.Hash:
 			state = "read under another study definition (cpi rebuild reads the archive again)"
 		}
 		line(o, state)
 	}
 	for _, d := range DerivedStages() {
-		fmt.Fprintf(w, "%s:\n", d.Name)
+		fmt.Fprintf(tw, "%s\n", d.Name)
 		why := staleness(env, l, d)
 		for _, o := range d.Outputs {
 			state := "current"
@@ -469,6 +484,18 @@ func Status(ctx context.Context, env Env, dir string, w io.Writer) error {
 			}
 			line(o, state)
 		}
+	}
+	var held []string
+	for _, f := range l.Files {
+		if f.Status == StatusHeld {
+			held = append(held, fmt.Sprintf("  %s (%s)", f.Name, f.Reason))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(held) > 0 {
+		fmt.Fprintf(w, "held exports, waiting for a newer export or `cpi accept`:\n%s\n", strings.Join(held, "\n"))
 	}
 	return nil
 }

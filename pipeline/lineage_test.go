@@ -268,3 +268,38 @@ func writeWithoutLastParticipant(t *testing.T, src, dst string) {
 		t.Fatal(err)
 	}
 }
+
+// TestStatusShowsStaleOutputs: cpi status says which outputs are current,
+// which stale and why, and which were never built.
+func TestStatusShowsStaleOutputs(t *testing.T) {
+	env := ingestTestEnv(t)
+	inbox := filepath.Join("..", "testdata", "synth")
+	wh := filepath.Join(t.TempDir(), "w")
+	if err := runCommand(t, env, wh, "ingest:"+inbox); err != nil {
+		t.Fatal(err)
+	}
+	if err := runCommand(t, env, wh, "score"); err != nil {
+		t.Fatal(err)
+	}
+	newer := filepath.Join(t.TempDir(), "TEWV_participants_20190330.csv")
+	writeWithoutLastParticipant(t, filepath.Join(inbox, "TEWV_participants_20190329.csv"), newer)
+	if err := runCommand(t, env, wh, "ingest:"+newer); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := Status(context.Background(), env, wh, &b); err != nil {
+		t.Fatal(err)
+	}
+	out := strings.Join(strings.Fields(b.String()), " ")
+	for _, want := range []string{
+		"participants current run 3",
+		"fidelity_ratings current run 1",
+		"scores STALE (participants changed, responses changed) run 2",
+		"effects never built",
+		"reports/study-report.html never built",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+}

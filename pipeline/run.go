@@ -32,7 +32,20 @@ type Summary struct {
 	SilentTrusts     []string                 `json:"silent_trusts,omitempty"`
 	NothingNew       bool                     `json:"nothing_new"`
 	Rebuilt          []Rebuild                `json:"rebuilt,omitempty"`
-	DurationSeconds  float64                  `json:"duration_seconds"`
+	// FilesHeld counts the exports held (this run or before) and waiting
+	// for a newer export or `cpi accept`; Held lists them.
+	FilesHeld       int           `json:"files_held"`
+	Held            []FileOutcome `json:"held,omitempty"`
+	DurationSeconds float64       `json:"duration_seconds"`
+}
+
+// FileOutcome is what became of one file.
+type FileOutcome struct {
+	Name   string `json:"name"`
+	Trust  string `json:"trust"`
+	Kind   string `json:"kind"`
+	Status string `json:"status"`
+	Reason string `json:"reason"`
 }
 
 // Rebuild is a stage `cpi run` ran, the outputs it rebuilt and why.
@@ -66,10 +79,10 @@ func (s *Summary) trust(code string) *TrustSummary {
 // problems is the ProblemsError of a run, or nil when nothing was rejected
 // or quarantined.
 func (s *Summary) problems() error {
-	if s.RowsRejected == 0 && s.FilesQuarantined == 0 {
+	if s.RowsRejected == 0 && s.FilesQuarantined == 0 && s.FilesHeld == 0 {
 		return nil
 	}
-	return &ProblemsError{Rejected: s.RowsRejected, Quarantined: s.FilesQuarantined, Warnings: s.Warnings}
+	return &ProblemsError{Rejected: s.RowsRejected, Quarantined: s.FilesQuarantined, Held: s.FilesHeld, Warnings: s.Warnings}
 }
 
 // RunOptions adjusts RunStages.

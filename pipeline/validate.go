@@ -31,13 +31,23 @@ func Validate(ctx context.Context, env Env, paths []string) ([]FileCheck, error)
 	for _, f := range files {
 		res, err := readExport(ctx, env, f, filepath.Base(f), nil, "")
 		if err != nil {
+			res.close()
 			return nil, fmt.Errorf("validate %s: %w", filepath.Base(f), err)
 		}
-		out = append(out, FileCheck{
+		c := FileCheck{
 			Name: res.name, Trust: res.trust, Kind: res.kind, RowsRead: res.rowsRead,
 			RowsAccepted: res.rowsAccepted, RowsRejected: res.rowsRejected,
-			Quarantine: res.quarantine, Problems: res.problems,
+			Quarantine: res.quarantine,
+		}
+		err = res.eachProblem(func(p Problem) error {
+			c.Problems = append(c.Problems, p)
+			return nil
 		})
+		res.close()
+		if err != nil {
+			return nil, fmt.Errorf("validate %s: %w", filepath.Base(f), err)
+		}
+		out = append(out, c)
 	}
 	return out, nil
 }

@@ -261,6 +261,20 @@ func (s *Study) check(src string, root *yaml.Node) error {
 	if s.Ingest.SilenceDays <= 0 {
 		s.Ingest.SilenceDays = 14
 	}
+	s.Ingest.HoldLoss, s.Ingest.HoldRejected = 0.05, 0.10
+	for _, g := range []struct {
+		in   *float64
+		out  *float64
+		name string
+	}{{s.Ingest.HoldLossYAML, &s.Ingest.HoldLoss, "hold_participant_loss"}, {s.Ingest.HoldRejYAML, &s.Ingest.HoldRejected, "hold_rejected_rows"}} {
+		if g.in == nil {
+			continue
+		}
+		if !(*g.in >= 0 && *g.in <= 1) {
+			return fail("must be a fraction from 0 to 1", "ingest", g.name)
+		}
+		*g.out = *g.in
+	}
 	a := &s.Analysis
 	if a.CILevel <= 0 || a.CILevel >= 1 {
 		return fail("ci_level must be between 0 and 1", "analysis", "ci_level")

@@ -33,6 +33,14 @@ type Study struct {
 	} `yaml:"disclosure"`
 	Ingest struct {
 		SilenceDays int `yaml:"silence_days"`
+		// An export that would become current is held back when it has lost
+		// more than HoldLoss of the participants (ratings) of the trust's
+		// current export, or when more than HoldRejected of its rows were
+		// rejected (fractions; defaults 0.05 and 0.10; 1 never holds).
+		HoldLoss     float64  `yaml:"-"`
+		HoldRejected float64  `yaml:"-"`
+		HoldLossYAML *float64 `yaml:"hold_participant_loss"`
+		HoldRejYAML  *float64 `yaml:"hold_rejected_rows"`
 	} `yaml:"ingest"`
 	Analysis Analysis `yaml:"analysis"`
 

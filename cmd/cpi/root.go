@@ -129,6 +129,7 @@ var commands = []func(*globals) *cobra.Command{
 	newTablesCmd,
 	newRunsCmd,
 	newStatusCmd,
+	newAcceptCmd,
 }
 
 // run executes the command line and maps the outcome to an exit status:

@@ -1,0 +1,77 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// Accept returns the stage of `cpi accept`: the data manager's decision to
+// make a held export current after all. file names the export (its name
+// as received, or the first 12 or more hex digits of its SHA-256); reason
+// is required and kept in the ledger with the time and run. The export is
+// read again from the archive with the holding guards off; it becomes
+// current unless a newer export has meanwhile become current (then the
+// stage fails and nothing changes). The trust's problem list, rejects and
+// ingest_files follow.
+func Accept(file, reason string) Stage {
+	return func(ctx context.Context, env Env, tx *Tx) error {
+		reason = strings.TrimSpace(reason)
+		if reason == "" {
+			return fmt.Errorf("accept: a reason is required (it is kept in the ledger)")
+		}
+		f, err := findHeld(tx.Ledger, file)
+		if err != nil {
+			return err
+		}
+		pf := plannedFile{accept: f, path: tx.w.ArchivePath(f.SHA256), name: f.Name, sha: f.SHA256, seq: f.Seq, trust: f.Trust, now: f.ReceivedAt}
+		var mu sync.Mutex
+		if err := ingestFile(ctx, env, tx, &mu, pf); err != nil {
+			return fmt.Errorf("accept %s: %w", f.Name, err)
+		}
+		if f.Status != StatusCurrent {
+			return fmt.Errorf("accept %s: it was read again but is %s (%s)", f.Name, f.Status, f.Reason)
+		}
+		f.Accepted = &Acceptance{At: env.now(), RunID: tx.Summary.RunID, Reason: reason}
+		f.Reason = "accepted: " + reason
+		env.log().Info("accepted by the data manager", "file", f.Name, "trust", f.Trust, "kind", f.Kind)
+		return finishIngest(ctx, env, tx, []string{orUnknown(f.Trust)})
+	}
+}
+
+// AcceptAll is `cpi accept`: Accept, then every later stage whose outputs
+// are out of date, as `cpi run` does.
+func AcceptAll(file, reason string) []Stage {
+	stages := []Stage{Accept(file, reason)}
+	for _, d := range DerivedStages() {
+		stages = append(stages, Incremental(d))
+	}
+	return stages
+}
+
+// findHeld finds the held export a data manager names.
+func findHeld(l *Ledger, file string) (*FileEntry, error) {
+	name := filepath.Base(file)
+	var held []string
+	var match []*FileEntry
+	for _, f := range l.Files {
+		if f.Status != StatusHeld {
+			continue
+		}
+		held = append(held, f.Name)
+		if f.Name == name || (len(file) >= 12 && strings.HasPrefix(f.SHA256, strings.ToLower(file))) {
+			match = append(match, f)
+		}
+	}
+	switch {
+	case len(match) == 1:
+		return match[0], nil
+	case len(match) > 1:
+		return nil, fmt.Errorf("accept: %d held exports are named %s: give the SHA-256 of the one to accept (see ingest_files)", len(match), name)
+	case len(held) == 0:
+		return nil, fmt.Errorf("accept: no export is held, so there is nothing to accept")
+	}
+	return nil, fmt.Errorf("accept: %s is not a held export; held now: %s", name, strings.Join(held, ", "))
+}
