@@ -31,7 +31,36 @@ type Summary struct {
 	SilentTrusts     []string                 `json:"silent_trusts,omitempty"`
 	NothingNew       bool                     `json:"nothing_new"`
 	DurationSeconds  float64                  `json:"duration_seconds"`
+	// Files is the fate of every file this run met, in the order met, then
+	// earlier exports superseded in this run (see FileOutcome).
+	Files []FileOutcome `json:"files,omitempty"`
 }
+
+// FileOutcome is what a run decided about one file: its name as received
+// (base name), the trust and kind when known, its Status (one of the
+// Outcome constants) and why, for the run summary.
+type FileOutcome struct {
+	Name   string `json:"name"`
+	Trust  string `json:"trust,omitempty"`
+	Kind   string `json:"kind,omitempty"`
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Statuses of a FileOutcome. A file has one per run: its fate at the end of
+// the run (an export new in this run and superseded by a newer one later in
+// the same run is superseded). Deferred, ignored and refused files are not
+// problems: they leave the exit status alone.
+const (
+	OutcomeNew         = "new"         // received and current
+	OutcomeSkipped     = "skipped"     // these bytes were received before
+	OutcomeSuperseded  = "superseded"  // a newer export of the trust and kind is current
+	OutcomeHeld        = "held"        // read, but not made current (see the ledger)
+	OutcomeQuarantined = "quarantined" // set aside whole: nothing of it loaded
+	OutcomeDeferred    = "deferred"    // still being written: left for the next run
+	OutcomeIgnored     = "ignored"     // an editor, OS or download leftover
+	OutcomeRefused     = "refused"     // not a regular file (FIFO, device, folder): skipped
+)
 
 // TrustSummary is one trust's share of a run.
 type TrustSummary struct {
