@@ -26,9 +26,11 @@ func Accept(file, reason string) Stage {
 		if err != nil {
 			return err
 		}
-		pf := plannedFile{accept: f, path: tx.w.ArchivePath(f.SHA256), name: f.Name, sha: f.SHA256, seq: f.Seq, trust: f.Trust, now: f.ReceivedAt}
+		pf := plannedFile{accept: f, name: f.Name, sha: f.SHA256, seq: f.Seq, trust: f.Trust, now: f.ReceivedAt}
+		fates := &fileFates{listed: make([]FileOutcome, 1), index: map[*FileEntry]int{}}
+		defer func() { tx.Summary.Files = append(tx.Summary.Files, fates.outcomes()...) }()
 		var mu sync.Mutex
-		if err := ingestFile(ctx, env, tx, &mu, pf); err != nil {
+		if err := ingestFile(ctx, env, tx, &mu, fates, pf); err != nil {
 			return fmt.Errorf("accept %s: %w", f.Name, err)
 		}
 		if f.Status != StatusCurrent {

@@ -20,8 +20,29 @@ type Env struct {
 	Log      *slog.Logger
 	Version  string
 	Progress io.Writer
-	// Now is the clock; nil means time.Now. Only the ledger sees it.
+	// Now is the clock; nil means time.Now. The ledger and the export-date
+	// checks see it; file modification times are compared with the real
+	// time, as the file system sets them.
 	Now func() time.Time
+	// SettleTime is how long an export must have been left alone before
+	// ingest takes it (the study's ingest.settle_seconds, which cmd/cpi
+	// passes here): same size and modification time over two looks this
+	// far apart, that time at least this old. Zero takes files as they are,
+	// but one modified in the future.
+	SettleTime time.Duration
+	// Sleep waits between ingest's two looks at the files; nil means
+	// time.Sleep. Tests pass their own to change a file in between.
+	Sleep func(time.Duration)
+}
+
+func (e Env) sleep(d time.Duration) {
+	if e.Sleep != nil {
+		e.Sleep(d)
+		return
+	}
+	if d > 0 {
+		time.Sleep(d)
+	}
 }
 
 func (e Env) now() time.Time {

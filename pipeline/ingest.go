@@ -9,10 +9,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -20,12 +18,15 @@ import (
 )
 
 // Ingest returns the ingest stage for the given files and folders (DESIGN
-// §6). First, in path order, every file is identified by SHA-256 (bytes
-// already received, or met earlier in the run, are skipped as duplicate
-// receipts) and given its arrival order. Then the trusts are ingested at
-// the same time, each trust's files in arrival order: keep the raw bytes in
-// the archive; find the trust from the file name and the kind from the
-// header; read, map and validate every row; quarantine the whole file on a
+// §6). First the paths are planned (see planIngest): leftovers ignored,
+// what is no regular file refused, every file hashed, bytes already
+// received skipped as duplicate receipts (a file's identity is its bytes
+// and its name: see Ledger.receivedAs), files still being written deferred
+// to the next run, and the rest archived and given their arrival order.
+// Then the trusts are ingested at the same time, each trust's files in
+// arrival order, each read from its archived copy: find the trust from the
+// file name and the kind from the header; quarantine the whole file for its
+// name (unknown trust, an impossible or future export date), on a
 // file-level failure, a direct identifier, or when no row is left
 // (cumulative exports would otherwise empty the trust's tables); otherwise
 // accept or reject each row (rows_read = rows_accepted + rows_rejected,
@@ -36,18 +37,24 @@ import (
 // that kind; a participants export not in participant order is read again
 // and sorted (its interviews held in a temporary file meanwhile: see
 // rowSpill). The ledger records every file, ingest_files mirrors
-// it, and a problem list per trust that sent something is written to
-// problems/<TRUST>.csv.
+// it, a problem list per trust that sent something is written to
+// problems/<TRUST>.csv, and every file's fate goes to Summary.Files.
 //
-// Errors that stop the stage are I/O failures and cancellation; problems in
-// the data never are.
+// Errors that stop the stage are I/O failures, cancellation and paths that
+// overlap the warehouse (ErrWarehouseInInbox); problems in the data never
+// are.
 func Ingest(paths []string) Stage {
 	return func(ctx context.Context, env Env, tx *Tx) error {
-		plan, err := planIngest(ctx, env, tx, paths)
+		if err := CheckPaths(tx.w.Dir, paths); err != nil {
+			return err
+		}
+		fates := &fileFates{index: map[*FileEntry]int{}}
+		defer func() { tx.Summary.Files = append(tx.Summary.Files, fates.outcomes()...) }()
+		plan, err := planIngest(ctx, env, tx, paths, fates)
 		if err != nil {
 			return err
 		}
-		if err := runIngestPlan(ctx, env, tx, plan); err != nil {
+		if err := runIngestPlan(ctx, env, tx, plan, fates); err != nil {
 			return err
 		}
 		return finishIngest(ctx, env, tx, planTrusts(plan))
@@ -67,42 +74,174 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-// plannedFile is a new export to read, in arrival order.
-type plannedFile struct {
-	accept          *FileEntry // a held export to make current (cpi accept)
-	path, name, sha string
-	seq             int64
-	trust           string // from the name; "" when it matches no trust
-	now             time.Time
+// fileFates collects each file's fate in this run for the summary: one per
+// file listed (by listing order), then earlier exports superseded. Guarded
+// by the ingest workers' mutex.
+type fileFates struct {
+	listed []FileOutcome
+	extra  []FileOutcome
+	index  map[*FileEntry]int // entries made in this run -> listing index
 }
 
-// planIngest hashes every file in path order, records the ones already
-// received (or met earlier in this run) as duplicate receipts, and gives
-// the others their arrival order.
-func planIngest(ctx context.Context, env Env, tx *Tx, paths []string) ([]plannedFile, error) {
-	files, err := listExports(paths)
+func (f *fileFates) set(i int, o FileOutcome) { f.listed[i] = o }
+
+// superseded records that entry is no longer current, because of name.
+func (f *fileFates) superseded(entry *FileEntry, reason string) {
+	if i, ok := f.index[entry]; ok {
+		f.listed[i].Status, f.listed[i].Reason = OutcomeSuperseded, reason
+		return
+	}
+	f.extra = append(f.extra, FileOutcome{Name: entry.Name, Trust: entry.Trust, Kind: entry.Kind, Status: OutcomeSuperseded, Reason: reason})
+}
+
+func (f *fileFates) outcomes() []FileOutcome {
+	var out []FileOutcome
+	for _, o := range f.listed {
+		if o.Status != "" {
+			out = append(out, o)
+		}
+	}
+	return append(out, f.extra...)
+}
+
+// plannedFile is a new export to read, in arrival order; its bytes are
+// already in the archive, and are read from there.
+type plannedFile struct {
+	accept    *FileEntry // a held export to make current (cpi accept)
+	name, sha string
+	idx       int // listing index, for its fate
+	seq       int64
+	trust     string // from the name; "" when it matches no trust
+	now       time.Time
+}
+
+// candidate is a file met in the paths, between its two looks.
+type candidate struct {
+	path, name string
+	idx        int
+	first      look
+	sha        string
+	size       int64
+	nameBad    bool
+}
+
+// planIngest decides what this run reads. It lists the paths (leftovers
+// ignored, what is no regular file refused), takes a first look at every
+// file (size, modification time) and hashes it; records bytes already
+// received (or met earlier in this run) as duplicate receipts (see
+// Ledger.receivedAs: a file's identity is its bytes and its name); then,
+// once, waits out the settling time and looks again: a file that changed,
+// or is younger than the settling time, is deferred to the next run. The
+// others are archived (the archive checks the bytes are still those
+// hashed; if not, the file is deferred too) and given their arrival order.
+// Only the archived copy is read afterwards.
+func planIngest(ctx context.Context, env Env, tx *Tx, paths []string, fates *fileFates) ([]plannedFile, error) {
+	listed, err := listExports(env.Study, paths)
 	if err != nil {
 		return nil, err
 	}
-	seen := map[string]bool{}
-	seq := tx.Ledger.nextSeq()
-	var plan []plannedFile
-	for _, path := range files {
-		name := filepath.Base(path)
-		sha, _, err := hashFile(ctx, path)
-		if err != nil {
-			return nil, fmt.Errorf("ingest %s: %w", name, err)
-		}
-		now := env.now()
-		if prev := tx.Ledger.File(sha); prev != nil || seen[sha] {
-			tx.Ledger.Receipts = append(tx.Ledger.Receipts, Receipt{SHA256: sha, Name: name, ReceivedAt: now, RunID: tx.Summary.RunID, Status: StatusDuplicate})
-			tx.Summary.FilesSkipped++
-			env.log().Info("skipped: already received", "file", name, "sha256", sha[:12])
+	fates.listed = make([]FileOutcome, len(listed))
+	log := env.log()
+	var cands []candidate
+	for i, lf := range listed {
+		switch lf.status {
+		case OutcomeIgnored:
+			fates.set(i, FileOutcome{Name: lf.name, Status: OutcomeIgnored, Reason: lf.reason})
+			log.Info("ignored: "+lf.reason, "file", lf.name)
+			continue
+		case OutcomeRefused:
+			fates.set(i, FileOutcome{Name: lf.name, Status: OutcomeRefused, Reason: lf.reason})
+			tx.Summary.Warnings++
+			log.Warn("skipped: "+lf.reason, "file", lf.name)
 			continue
 		}
-		seen[sha] = true
-		pf := plannedFile{path: path, name: name, sha: sha, seq: seq, now: now}
-		if site, _, _, ok := env.Study.IdentifyFile(name); ok {
+		first, err := lookAt(lf.path)
+		if err != nil {
+			return nil, fmt.Errorf("ingest %s: %w", lf.name, err)
+		}
+		cands = append(cands, candidate{path: lf.path, name: lf.name, idx: i, first: first})
+	}
+	firstLook := time.Now()
+	for i := range cands {
+		c := &cands[i]
+		if c.sha, c.size, err = hashFile(ctx, c.path); err != nil {
+			return nil, fmt.Errorf("ingest %s: %w", c.name, err)
+		}
+		code, _ := nameProblem(env, c.name)
+		c.nameBad = code != ""
+	}
+	goodName := map[string]string{} // sha -> a good name it has in this run
+	for _, c := range cands {
+		if _, ok := goodName[c.sha]; !ok && !c.nameBad {
+			goodName[c.sha] = c.name
+		}
+	}
+	seen := map[string][]candidate{} // sha -> new files with those bytes, earlier in this run
+	var fresh []candidate
+	for _, c := range cands {
+		now := env.now()
+		as := ""
+		if prev := tx.Ledger.receivedAs(c.sha, c.name, c.nameBad); prev != nil {
+			as = prev.Name
+		}
+		for _, e := range seen[c.sha] {
+			if as == "" && (e.name == c.name || c.nameBad || !e.nameBad) {
+				as = e.name
+			}
+		}
+		if g, ok := goodName[c.sha]; as == "" && ok && c.nameBad {
+			as = g // the same bytes are here under a good name too
+		}
+		if as != "" {
+			tx.Ledger.Receipts = append(tx.Ledger.Receipts, Receipt{SHA256: c.sha, Name: c.name, ReceivedAt: now, RunID: tx.Summary.RunID, Status: StatusDuplicate})
+			tx.Summary.FilesSkipped++
+			fates.set(c.idx, FileOutcome{Name: c.name, Status: OutcomeSkipped, Reason: "already received as " + as})
+			log.Info("skipped: already received", "file", c.name, "as", as, "sha256", c.sha[:12])
+			continue
+		}
+		seen[c.sha] = append(seen[c.sha], c)
+		fresh = append(fresh, c)
+	}
+	if len(fresh) == 0 {
+		return nil, nil
+	}
+	// One wait for all the files, not one per file.
+	wait := env.SettleTime - time.Since(firstLook)
+	if wait > 0 {
+		log.Info("waiting for new files to settle before the second look", "files", len(fresh), "seconds", wait.Round(time.Second).Seconds())
+	}
+	env.sleep(wait)
+	defer_ := func(c candidate, why string) {
+		fates.set(c.idx, FileOutcome{Name: c.name, Status: OutcomeDeferred, Reason: why})
+		log.Warn("deferred to the next run: "+why, "file", c.name)
+	}
+	seq := tx.Ledger.nextSeq()
+	var plan []plannedFile
+	for _, c := range fresh {
+		second, err := lookAt(c.path)
+		if errors.Is(err, fs.ErrNotExist) {
+			defer_(c, "removed while the run looked at it")
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("ingest %s: %w", c.name, err)
+		}
+		if why := unsettled(c.first, second, c.size, time.Now(), env.SettleTime); why != "" {
+			defer_(c, why)
+			continue
+		}
+		if err := tx.step("ingest:archive"); err != nil {
+			return nil, err
+		}
+		if err := tx.w.Archive(ctx, c.path, c.sha); err != nil {
+			if errors.Is(err, ErrFileChanged) {
+				defer_(c, "still being written: its bytes changed after they were hashed")
+				continue
+			}
+			return nil, err
+		}
+		pf := plannedFile{name: c.name, sha: c.sha, idx: c.idx, seq: seq, now: env.now()}
+		if site, _, _, ok := env.Study.IdentifyFile(c.name); ok {
 			pf.trust = site.Trust
 		}
 		plan = append(plan, pf)
@@ -116,7 +255,7 @@ func planIngest(ctx context.Context, env Env, tx *Tx, paths []string) ([]planned
 // at the same time on every core. The outcome does not depend on the
 // interleaving: a trust's tables, rejects and problems come only from its
 // own files, and arrival order was fixed by the plan.
-func runIngestPlan(ctx context.Context, env Env, tx *Tx, plan []plannedFile) error {
+func runIngestPlan(ctx context.Context, env Env, tx *Tx, plan []plannedFile, fates *fileFates) error {
 	byTrust := map[string][]plannedFile{}
 	var trusts []string
 	for _, pf := range plan {
@@ -127,7 +266,7 @@ func runIngestPlan(ctx context.Context, env Env, tx *Tx, plan []plannedFile) err
 		byTrust[key] = append(byTrust[key], pf)
 	}
 	var (
-		mu   sync.Mutex // guards tx.Ledger and tx.Summary
+		mu   sync.Mutex // guards tx.Ledger, tx.Summary and fates
 		done int
 	)
 	ctx, cancel := context.WithCancel(ctx)
@@ -142,7 +281,7 @@ func runIngestPlan(ctx context.Context, env Env, tx *Tx, plan []plannedFile) err
 			defer wg.Done()
 			for key := range jobs {
 				for _, pf := range byTrust[key] {
-					if err := ingestFile(ctx, env, tx, &mu, pf); err != nil {
+					if err := ingestFile(ctx, env, tx, &mu, fates, pf); err != nil {
 						errs <- fmt.Errorf("ingest %s: %w", pf.name, err)
 						cancel()
 						return
@@ -180,42 +319,6 @@ func runIngestPlan(ctx context.Context, env Env, tx *Tx, plan []plannedFile) err
 	return nil
 }
 
-// listExports expands folders (recursively, hidden files and folders left
-// out) into files, sorted by path so every run meets them in the same order.
-func listExports(paths []string) ([]string, error) {
-	var out []string
-	for _, p := range paths {
-		info, err := os.Stat(p)
-		if err != nil {
-			return nil, fmt.Errorf("ingest: %w", err)
-		}
-		if !info.IsDir() {
-			out = append(out, p)
-			continue
-		}
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if path != p && strings.HasPrefix(d.Name(), ".") {
-				if d.IsDir() {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			if d.Type().IsRegular() {
-				out = append(out, path)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("ingest: %w", err)
-		}
-	}
-	sort.Strings(out)
-	return out, nil
-}
-
 func hashFile(ctx context.Context, path string) (string, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -230,18 +333,14 @@ func hashFile(ctx context.Context, path string) (string, int64, error) {
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
-// ingestFile handles one new export (or, with pf.accept, re-reads a held
-// one from the archive to make it current). mu guards the ledger and the
-// summary, shared with the other trusts' workers. The export's problems
+// ingestFile handles one new export, already archived (or, with
+// pf.accept, a held one to make current). Its rows are read from the
+// archived copy, never from the path it arrived at: what is loaded is what
+// the archive and source_sha256 hold. mu guards the ledger, the summary
+// and fates, shared with the other trusts' workers. The export's problems
 // are kept in the generation (see keepProblems).
-func ingestFile(ctx context.Context, env Env, tx *Tx, mu *sync.Mutex, pf plannedFile) error {
-	path, name, sha, now := pf.path, pf.name, pf.sha, pf.now
-	if err := tx.step("ingest:archive"); err != nil {
-		return err
-	}
-	if err := tx.w.Archive(ctx, path, sha); err != nil {
-		return err
-	}
+func ingestFile(ctx context.Context, env Env, tx *Tx, mu *sync.Mutex, fates *fileFates, pf plannedFile) error {
+	name, sha, now := pf.name, pf.sha, pf.now
 	entry := &FileEntry{SHA256: sha, Name: name, ReceivedAt: now, RunID: tx.Summary.RunID, Seq: pf.seq}
 	if pf.accept != nil {
 		entry = pf.accept
@@ -289,6 +388,8 @@ func ingestFile(ctx context.Context, env Env, tx *Tx, mu *sync.Mutex, pf planned
 		sum.Warnings += res.warnings
 		ts.Files++
 	}
+	fates.index[entry] = pf.idx
+	fate := FileOutcome{Name: name, Trust: res.trust, Kind: res.kind}
 	log := env.log().With("file", name, "sha256", sha[:12])
 	if res.quarantine != "" {
 		entry.Status = StatusQuarantined
@@ -297,6 +398,8 @@ func ingestFile(ctx context.Context, env Env, tx *Tx, mu *sync.Mutex, pf planned
 		sum.RowsRejected += res.rowsRejected
 		ts.Quarantined++
 		ts.RowsRejected += res.rowsRejected
+		fate.Status, fate.Reason = OutcomeQuarantined, entry.Reason
+		fates.set(pf.idx, fate)
 		log.Warn("quarantined", "trust", res.trust, "reason", res.quarantine, "detail", res.quarantineMsg)
 		return nil
 	}
@@ -307,6 +410,8 @@ func ingestFile(ctx context.Context, env Env, tx *Tx, mu *sync.Mutex, pf planned
 	if res.held != "" {
 		entry.Status = StatusHeld
 		entry.Reason = res.held + ": " + res.heldMsg
+		fate.Status, fate.Reason = OutcomeHeld, entry.Reason
+		fates.set(pf.idx, fate)
 		log.Warn("held: the trust's previous export stays current until a newer export arrives or `cpi accept` takes this one", "trust", res.trust, "kind", res.kind, "reason", res.held, "detail", res.heldMsg)
 		return nil
 	}
@@ -317,6 +422,8 @@ func ingestFile(ctx context.Context, env Env, tx *Tx, mu *sync.Mutex, pf planned
 		entry.Status = StatusSuperseded
 		entry.Reason = "superseded_on_arrival: an export of " + cur.ExportDate + " (" + cur.Name + ") is newer"
 		sum.FilesSuperseded++
+		fate.Status, fate.Reason = OutcomeSuperseded, entry.Reason
+		fates.set(pf.idx, fate)
 		log.Info("accepted but superseded on arrival", "trust", res.trust, "kind", res.kind, "rows_read", res.rowsRead, "rows_accepted", res.rowsAccepted, "rows_rejected", res.rowsRejected)
 		return nil
 	}
@@ -324,6 +431,7 @@ func ingestFile(ctx context.Context, env Env, tx *Tx, mu *sync.Mutex, pf planned
 		cur.Status = StatusSuperseded
 		cur.Reason = "superseded: " + name + " is newer"
 		sum.FilesSuperseded++
+		fates.superseded(cur, cur.Reason)
 	}
 	// Held exports older than the new current one are superseded with it.
 	for _, f := range tx.Ledger.Files {
@@ -331,9 +439,15 @@ func ingestFile(ctx context.Context, env Env, tx *Tx, mu *sync.Mutex, pf planned
 			f.Status = StatusSuperseded
 			f.Reason = "superseded: " + name + " is newer (it had been held)"
 			sum.FilesSuperseded++
+			fates.superseded(f, f.Reason)
 		}
 	}
 	entry.Status = StatusCurrent
+	fate.Status = OutcomeNew
+	if pf.accept != nil {
+		fate.Status, fate.Reason = OutcomeNew, "accepted"
+	}
+	fates.set(pf.idx, fate)
 	log.Info("accepted", "trust", res.trust, "kind", res.kind, "rows_read", res.rowsRead, "rows_accepted", res.rowsAccepted, "rows_rejected", res.rowsRejected, "warnings", res.warnings)
 	return nil
 }
@@ -481,14 +595,18 @@ func inspectExport(ctx context.Context, env Env, path, name string, sinkFor func
 		}
 	}()
 	site, day, _, ok := env.Study.IdentifyFile(name)
-	if !ok {
-		res.quarantineFile(QuarantineUnknownSite, "the file name matches no trust's export names (canonical: <TRUST>_<participants|fidelity>_<YYYYMMDD>.csv)", 0, "")
-		return res, nil
+	if ok {
+		res.trust = site.Trust
+		if !day.IsZero() {
+			res.exportDay = day
+			res.exportDate = day.Format("2006-01-02")
+		}
+	} else if site, _ = env.Study.BadExportDate(name); site != nil {
+		res.trust = site.Trust
 	}
-	res.trust = site.Trust
-	if !day.IsZero() {
-		res.exportDay = day
-		res.exportDate = day.Format("2006-01-02")
+	if code, msg := nameProblem(env, name); code != "" {
+		res.quarantineFile(code, msg, 0, "")
+		return res, nil
 	}
 	canonHeaders := [][]string{fieldNames(env.Study.ExportFields(schemas.KindParticipants)), fieldNames(env.Study.ExportFields(schemas.KindFidelity))}
 	rr, canonical, err := OpenExport(path, site, canonHeaders, ReadLimits{})

@@ -208,7 +208,12 @@ func writeIngestFiles(ctx context.Context, env Env, tx *Tx) error {
 	}
 	rw := NewRowWriter(schema, tf)
 	files := append([]*FileEntry(nil), tx.Ledger.Files...)
-	sort.Slice(files, func(i, j int) bool { return files[i].SHA256 < files[j].SHA256 })
+	sort.Slice(files, func(i, j int) bool {
+		if files[i].SHA256 != files[j].SHA256 {
+			return files[i].SHA256 < files[j].SHA256
+		}
+		return files[i].Name < files[j].Name
+	})
 	col := func(c string) int { return colIndex(tb, c) }
 	for _, f := range files {
 		rw.Str(col("sha256"), f.SHA256)

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -38,7 +39,10 @@ type Ledger struct {
 	Outputs map[string]*OutputRecord `json:"outputs,omitempty"`
 }
 
-// FileEntry is one distinct export (by SHA-256).
+// FileEntry is one distinct export: its bytes (SHA-256) under a name. The
+// same bytes have a second entry only when the first was quarantined for
+// its name alone (see Ledger.receivedAs), so the pair (sha256, name) is
+// the key.
 type FileEntry struct {
 	SHA256       string    `json:"sha256"`
 	Name         string    `json:"name"`
@@ -130,7 +134,8 @@ func (l *Ledger) write(tx *Tx) error {
 	return nil
 }
 
-// File returns the entry of a SHA-256.
+// File returns the first entry of a SHA-256 (the same bytes may have a
+// second entry under another name: see receivedAs).
 func (l *Ledger) File(sha string) *FileEntry {
 	for _, f := range l.Files {
 		if f.SHA256 == sha {
@@ -138,6 +143,32 @@ func (l *Ledger) File(sha string) *FileEntry {
 		}
 	}
 	return nil
+}
+
+// receivedAs finds the earlier receipt that makes bytes arriving under name
+// a duplicate: an entry of the same bytes under the same name; or, when
+// nameBad (the name alone would quarantine the file), any entry of the
+// bytes; or an entry of the bytes that was not quarantined for its name. So
+// bytes first quarantined as "TEWV_participants_20190131 (1).csv" are read
+// again when they arrive under their proper name, and bytes received once
+// under a good name are not read again under another.
+func (l *Ledger) receivedAs(sha, name string, nameBad bool) *FileEntry {
+	for _, f := range l.Files {
+		if f.SHA256 == sha && (f.Name == name || nameBad || !f.quarantinedForName()) {
+			return f
+		}
+	}
+	return nil
+}
+
+// quarantinedForName reports whether the file was set aside for its name
+// alone: the same bytes under another name may be fine.
+func (f *FileEntry) quarantinedForName() bool {
+	if f.Status != StatusQuarantined {
+		return false
+	}
+	code, _, _ := strings.Cut(f.Reason, ":")
+	return isNameQuarantine(code)
 }
 
 // Current returns the current file of a trust and kind, or nil.

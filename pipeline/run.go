@@ -37,15 +37,9 @@ type Summary struct {
 	FilesHeld       int           `json:"files_held"`
 	Held            []FileOutcome `json:"held,omitempty"`
 	DurationSeconds float64       `json:"duration_seconds"`
-}
-
-// FileOutcome is what became of one file.
-type FileOutcome struct {
-	Name   string `json:"name"`
-	Trust  string `json:"trust"`
-	Kind   string `json:"kind"`
-	Status string `json:"status"`
-	Reason string `json:"reason"`
+	// Files is the fate of every file this run met, in the order met, then
+	// earlier exports superseded in this run (see FileOutcome).
+	Files []FileOutcome `json:"files,omitempty"`
 }
 
 // Rebuild is a stage `cpi run` ran, the outputs it rebuilt and why.
@@ -54,6 +48,32 @@ type Rebuild struct {
 	Outputs []string `json:"outputs"`
 	Because []string `json:"because"`
 }
+
+// FileOutcome is what a run decided about one file: its name as received
+// (base name), the trust and kind when known, its Status (one of the
+// Outcome constants) and why, for the run summary.
+type FileOutcome struct {
+	Name   string `json:"name"`
+	Trust  string `json:"trust,omitempty"`
+	Kind   string `json:"kind,omitempty"`
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Statuses of a FileOutcome. A file has one per run: its fate at the end of
+// the run (an export new in this run and superseded by a newer one later in
+// the same run is superseded). Deferred, ignored and refused files are not
+// problems: they leave the exit status alone.
+const (
+	OutcomeNew         = "new"         // received and current
+	OutcomeSkipped     = "skipped"     // these bytes were received before
+	OutcomeSuperseded  = "superseded"  // a newer export of the trust and kind is current
+	OutcomeHeld        = "held"        // read, but not made current (see the ledger)
+	OutcomeQuarantined = "quarantined" // set aside whole: nothing of it loaded
+	OutcomeDeferred    = "deferred"    // still being written: left for the next run
+	OutcomeIgnored     = "ignored"     // an editor, OS or download leftover
+	OutcomeRefused     = "refused"     // not a regular file (FIFO, device, folder): skipped
+)
 
 // TrustSummary is one trust's share of a run.
 type TrustSummary struct {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 )
 
 // FileCheck is what validating one export found.
@@ -23,16 +22,24 @@ type FileCheck struct {
 // nothing written anywhere. It returns one FileCheck per file, in path
 // order; its error is an I/O failure or cancellation.
 func Validate(ctx context.Context, env Env, paths []string) ([]FileCheck, error) {
-	files, err := listExports(paths)
+	files, err := listExports(env.Study, paths)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]FileCheck, 0, len(files))
 	for _, f := range files {
-		res, err := readExport(ctx, env, f, filepath.Base(f), nil, "")
+		switch f.status {
+		case OutcomeIgnored:
+			env.log().Info("ignored: "+f.reason, "file", f.name)
+			continue
+		case OutcomeRefused:
+			env.log().Warn("skipped: "+f.reason, "file", f.name)
+			continue
+		}
+		res, err := readExport(ctx, env, f.path, f.name, nil, "")
 		if err != nil {
 			res.close()
-			return nil, fmt.Errorf("validate %s: %w", filepath.Base(f), err)
+			return nil, fmt.Errorf("validate %s: %w", f.name, err)
 		}
 		c := FileCheck{
 			Name: res.name, Trust: res.trust, Kind: res.kind, RowsRead: res.rowsRead,
@@ -45,7 +52,7 @@ func Validate(ctx context.Context, env Env, paths []string) ([]FileCheck, error)
 		})
 		res.close()
 		if err != nil {
-			return nil, fmt.Errorf("validate %s: %w", filepath.Base(f), err)
+			return nil, fmt.Errorf("validate %s: %w", f.name, err)
 		}
 		out = append(out, c)
 	}

@@ -45,6 +45,8 @@ const (
 // Quarantine codes decided by ingest (readers add their own FileError codes).
 const (
 	QuarantineUnknownSite    = "unknown_site"
+	QuarantineFutureDate     = "future_export_date" // the name's export date is after the run's date (+ the study's allowance)
+	QuarantineBadDate        = "bad_export_date"    // the name's export date is no calendar date
 	QuarantineUnknownKind    = "unknown_kind"
 	QuarantineMissingColumns = "missing_columns"
 	QuarantineNoRows         = "no_rows"

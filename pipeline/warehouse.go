@@ -129,6 +129,10 @@ func (w *Warehouse) genDir(n int) string {
 // ArchivePath is where an export with the given SHA-256 is kept.
 func (w *Warehouse) ArchivePath(sha string) string { return filepath.Join(w.Dir, "archive", sha) }
 
+// ErrFileChanged is returned by Archive when the file's bytes are no longer
+// those hashed: it is still being written.
+var ErrFileChanged = errors.New("file changed since it was hashed")
+
 // Archive copies the file at src into the archive under its SHA-256 (already
 // known), read-only. The archive is content-addressed and append-only, so a
 // copy left by a crashed run is the same bytes a later run would write.
@@ -148,7 +152,7 @@ func (w *Warehouse) Archive(ctx context.Context, src, sha string) error {
 			return err
 		}
 		if got := hex.EncodeToString(h.Sum(nil)); got != sha {
-			return fmt.Errorf("file changed while it was read (hash %s, then %s)", sha[:12], got[:12])
+			return fmt.Errorf("%w (hash %s, then %s)", ErrFileChanged, sha[:12], got[:12])
 		}
 		return nil
 	})
@@ -357,6 +361,9 @@ func syncDir(dir string) error {
 // writeFileAtomic writes a file by writing a temporary file beside it,
 // syncing it and renaming it into place.
 func writeFileAtomic(path string, mode fs.FileMode, write func(io.Writer) error) error {
+	if info, err := os.Stat(path); err == nil && info.IsDir() {
+		return fmt.Errorf("%s is a folder, not a file", path)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), dirMode); err != nil {
 		return err
 	}
@@ -385,6 +392,10 @@ func writeFileAtomic(path string, mode fs.FileMode, write func(io.Writer) error)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
+		var le *os.LinkError
+		if errors.As(err, &le) {
+			err = fmt.Errorf("write %s: %w", path, le.Err) // not the temporary file's name
+		}
 		return err
 	}
 	return nil

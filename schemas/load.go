@@ -138,6 +138,12 @@ func lineOf(root *yaml.Node, path ...any) int {
 // Default returns the embedded study definition.
 func Default() (*Study, error) { return Load("") }
 
+// Defaults of the ingest settings where 0 is a valid choice.
+const (
+	DefaultSettleSeconds    = 5
+	DefaultFutureExportDays = 1
+)
+
 // Load reads a study definition from file, or the embedded default when file
 // is empty, resolves the instruments, value sets and site mappings it names
 // and checks them all. Mistakes come back as *Error naming file, line and field.
@@ -161,6 +167,10 @@ func Load(file string) (*Study, error) {
 		src = file
 	}
 	s := &Study{Source: src}
+	// Defaults for settings where 0 means something: a study file that
+	// leaves them out keeps these.
+	s.Ingest.SettleSeconds = DefaultSettleSeconds
+	s.Ingest.FutureExportDays = DefaultFutureExportDays
 	root, err := decode(b, src, s)
 	if err != nil {
 		return nil, err
@@ -260,6 +270,12 @@ func (s *Study) check(src string, root *yaml.Node) error {
 	}
 	if s.Ingest.SilenceDays <= 0 {
 		s.Ingest.SilenceDays = 14
+	}
+	if s.Ingest.SettleSeconds < 0 {
+		return fail("settle_seconds must be 0 or more", "ingest", "settle_seconds")
+	}
+	if s.Ingest.FutureExportDays < 0 {
+		return fail("future_export_days must be 0 or more", "ingest", "future_export_days")
 	}
 	s.Ingest.HoldLoss, s.Ingest.HoldRejected = 0.05, 0.10
 	for _, g := range []struct {

@@ -104,3 +104,33 @@ func TestStudyFileOverridesInstrumentBesideIt(t *testing.T) {
 		t.Error("hash did not change with the instrument file")
 	}
 }
+
+// TestBadExportDate: a name that follows a trust's export names with an
+// impossible date is found (ingest quarantines it), in the canonical form
+// and in a site's own.
+func TestBadExportDate(t *testing.T) {
+	s, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"TEWV_participants_20190230.csv":       "TEWV 20190230",
+		"BDCT_fidelity_20191301.csv":           "BDCT 20191301",
+		"bdct_cpi_participants_30-02-2019.csv": "BDCT 30-02-2019",
+		"TEWV_participants_20190228.csv":       "",
+		"XYZ_participants_20190230.csv":        "",
+		"notes.txt":                            "",
+	} {
+		site, text := s.BadExportDate(name)
+		got := ""
+		if site != nil {
+			got = site.Trust + " " + text
+		}
+		if got != want {
+			t.Errorf("%s: %q, want %q", name, got, want)
+		}
+	}
+	if s.Ingest.SettleSeconds != DefaultSettleSeconds || s.Ingest.FutureExportDays != DefaultFutureExportDays {
+		t.Errorf("ingest defaults: %+v", s.Ingest)
+	}
+}

@@ -95,6 +95,38 @@ func (s *Study) IdentifyFile(name string) (site *Site, exportDate time.Time, can
 	return nil, time.Time{}, false, false
 }
 
+// BadExportDate finds a name that follows a trust's export names but whose
+// date is no calendar date in the names' layout ("20190230"): it returns
+// that trust's site and the date text, or nil when the name's date is fine,
+// absent, or the name is no trust's. IdentifyFile treats such a name as
+// having no date; ingest quarantines it (bad_export_date).
+func (s *Study) BadExportDate(name string) (*Site, string) {
+	if m := canonicalName.FindStringSubmatch(name); m != nil {
+		if _, known := s.trustByCode[m[1]]; known {
+			if _, err := time.Parse("20060102", m[3]); err != nil {
+				return s.Sites[m[1]], m[3]
+			}
+			return nil, ""
+		}
+	}
+	for _, t := range s.Trusts {
+		site := s.Sites[t.Code]
+		for _, f := range site.Files {
+			m := f.re.FindStringSubmatch(name)
+			if m == nil {
+				continue
+			}
+			if i := f.re.SubexpIndex("date"); i > 0 && f.DateLayout != "" {
+				if _, err := time.Parse(f.DateLayout, m[i]); err != nil {
+					return site, m[i]
+				}
+			}
+			return nil, ""
+		}
+	}
+	return nil, ""
+}
+
 // ValueMap returns the value map for a canonical column: an exact key wins,
 // then the first glob key (path.Match) in sorted order that matches.
 func (s *Site) ValueMap(column string) map[string]string {

@@ -41,6 +41,16 @@ type Study struct {
 		HoldRejected float64  `yaml:"-"`
 		HoldLossYAML *float64 `yaml:"hold_participant_loss"`
 		HoldRejYAML  *float64 `yaml:"hold_rejected_rows"`
+		// SettleSeconds is how long an export must have been left alone
+		// (same size, same modification time, that modification time at
+		// least this old) before ingest takes it: a file still being copied
+		// into the inbox is left for the next run. Default 5; 0 takes files
+		// as they are (but a modification time in the future).
+		SettleSeconds int `yaml:"settle_seconds"`
+		// FutureExportDays is how far past the run's date an export date in
+		// a file name may be before the file is quarantined
+		// (future_export_date). Default 1, for time zones and late nights.
+		FutureExportDays int `yaml:"future_export_days"`
 	} `yaml:"ingest"`
 	Analysis Analysis `yaml:"analysis"`
 

@@ -11,10 +11,13 @@ func newIngestCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ingest --warehouse W PATH...",
 		Short: "Ingest exports (files or folders) into the warehouse",
-		Args:  usageArgs(cobra.MinimumNArgs(1)),
+		Args:  needArgs("at least one PATH: an export, or a folder of exports"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if warehouse == "" {
-				return usagef("--warehouse is required")
+				return usagef("--warehouse W is required: the warehouse folder to ingest into")
+			}
+			if err := checkInputs(warehouse, args, false); err != nil {
+				return err
 			}
 			env, err := g.env()
 			if err != nil {

@@ -7,12 +7,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
+// cli runs cpi as the command line would, but takes exports as they are
+// (no settling wait: the tests' files are complete when written).
 func cli(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := run(context.Background(), args, &out, &errb)
+	var noWait time.Duration
+	code := runWith(context.Background(), &globals{stdout: &out, stderr: &errb, settle: &noWait}, args)
 	return code, out.String(), errb.String()
 }
 
@@ -72,5 +76,78 @@ func TestCommandLine(t *testing.T) {
 	}
 	if code, out, _ := cli(t, "--version"); code != 0 || !strings.Contains(out, version) {
 		t.Errorf("--version: exit %d %q", code, out)
+	}
+}
+
+// TestCommandLineMistakes: the usual mistakes get a message that says what
+// to do, and the right exit status.
+func TestCommandLineMistakes(t *testing.T) {
+	dir := t.TempDir()
+	x, w := filepath.Join(dir, "x"), filepath.Join(dir, "w")
+	if code, _, stderr := cli(t, "synth", "--out", x, "--quiet"); code != 0 {
+		t.Fatalf("synth: exit %d: %s", code, stderr)
+	}
+	before, _ := os.ReadDir(x)
+	if code, _, stderr := cli(t, "synth", "--out", x, "--seed", "2", "--quiet"); code != 2 || !strings.Contains(stderr, "--force") {
+		t.Errorf("synth over exports: exit %d, want 2 and --force named: %s", code, stderr)
+	}
+	if code, _, stderr := cli(t, "synth", "--out", x, "--quiet", "--force"); code != 0 {
+		t.Errorf("synth --force: exit %d: %s", code, stderr)
+	}
+	if after, _ := os.ReadDir(x); len(after) != len(before) {
+		t.Errorf("synth --force with the same seed: %d files, want %d", len(after), len(before))
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"ingest", "--warehouse", w}, 2, "ingest needs at least one PATH"},
+		{[]string{"validate"}, 2, "validate needs at least one FILE"},
+		{[]string{"validate", filepath.Join(dir, "nope.csv")}, 1, "validate: " + filepath.Join(dir, "nope.csv") + ": no such file or folder"},
+		{[]string{"ingest", "--warehouse", w, filepath.Join(dir, "nope.csv")}, 1, filepath.Join(dir, "nope.csv") + ": no such file or folder"},
+		{[]string{"run", "--warehouse", w, "--inbox", filepath.Join(dir, "nope")}, 1, "inbox " + filepath.Join(dir, "nope") + ": no such folder"},
+		{[]string{"run", "--warehouse", w}, 2, "--inbox DIR is required"},
+		{[]string{"run", "--warehouse", filepath.Join(x, "w"), "--inbox", x}, 2, "is inside " + x},
+	} {
+		code, _, stderr := cli(t, c.args...)
+		if code != c.code || !strings.Contains(stderr, c.want) || strings.Contains(stderr, "ingest:") || strings.Contains(stderr, "arg(s)") {
+			t.Errorf("%v: exit %d, want %d and %q:\n%s", c.args, code, c.code, c.want, stderr)
+		}
+	}
+	for _, p := range []string{w, filepath.Join(x, "w")} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s was created by a refused command", p)
+		}
+	}
+	// Leftovers in the inbox are no problem: exit 0.
+	os.WriteFile(filepath.Join(x, "Thumbs.db"), []byte("junk"), 0o600)
+	os.WriteFile(filepath.Join(x, "~$HPFT participants export 20190329.xlsx"), []byte("junk"), 0o600)
+	if code, out, stderr := cli(t, "run", "--warehouse", w, "--inbox", x); code != 0 {
+		t.Fatalf("run with leftovers: exit %d\n%s\n%s", code, out, stderr)
+	}
+	// --out naming a folder; the report commands say what they wrote.
+	for _, args := range [][]string{
+		{"report", "study", "--warehouse", w, "--out", dir},
+		{"report", "fidelity", "--warehouse", w, "--team", "AWP-01", "--out", dir},
+	} {
+		code, _, stderr := cli(t, args...)
+		if code != 2 || !strings.Contains(stderr, "--out "+dir+" is a folder") || strings.Contains(stderr, ".tmp") {
+			t.Errorf("%v: exit %d, want 2 and the folder named: %s", args, code, stderr)
+		}
+	}
+	report := filepath.Join(dir, "study.html")
+	if code, out, stderr := cli(t, "report", "study", "--warehouse", w, "--out", report); code != 0 || strings.TrimSpace(out) != "wrote "+report {
+		t.Errorf("report study: exit %d, stdout %q: %s", code, out, stderr)
+	}
+}
+
+// TestSettleTimeFromStudy: without a test's override, ingest waits the
+// study's ingest.settle_seconds.
+func TestSettleTimeFromStudy(t *testing.T) {
+	g := &globals{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, logFormat: "text"}
+	env, err := g.env()
+	if err != nil || env.SettleTime != 5*time.Second {
+		t.Errorf("settle time %v %v, want the study's 5 s", env.SettleTime, err)
 	}
 }

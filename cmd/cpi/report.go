@@ -1,6 +1,12 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+)
 
 func newReportCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
@@ -9,4 +15,29 @@ func newReportCmd(g *globals) *cobra.Command {
 	}
 	cmd.AddCommand(newReportFidelityCmd(g), newReportStudyCmd(g))
 	return cmd
+}
+
+// checkOutFile refuses an --out that is empty or names a folder, and says
+// what to give instead (writing would otherwise fail on the name of a
+// temporary file).
+func checkOutFile(out, example string) error {
+	if out == "" {
+		return usagef("--out must name the HTML file to write, e.g. %s", example)
+	}
+	if info, err := os.Stat(out); err == nil && info.IsDir() {
+		return usagef("--out %s is a folder: name the HTML file to write, e.g. %s", out, filepath.Join(out, example))
+	}
+	return nil
+}
+
+// wrote tells the user where a report went (its absolute path), unless
+// --quiet.
+func (g *globals) wrote(path string) {
+	if g.quiet {
+		return
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	fmt.Fprintf(g.stdout, "wrote %s\n", path)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -44,6 +45,16 @@ func newReportFidelityCmd(g *globals) *cobra.Command {
 			case !opts.all && cmd.Flags().Changed("out-dir"):
 				return usagef("--out-dir goes with --all: with --team use --out")
 			}
+			if !opts.all && opts.out != "" {
+				if err := checkOutFile(opts.out, "fidelity-"+opts.team+".html"); err != nil {
+					return err
+				}
+			}
+			if opts.all {
+				if info, err := os.Stat(opts.outDir); err == nil && !info.IsDir() {
+					return usagef("--out-dir %s is a file: name a folder", opts.outDir)
+				}
+			}
 			env, err := g.env()
 			if err != nil {
 				return err
@@ -78,14 +89,8 @@ func newReportFidelityCmd(g *globals) *cobra.Command {
 			if err := pipeline.WriteFidelityReportFiles(cmd.Context(), env, gen, teams, path); err != nil {
 				return err
 			}
-			if !g.quiet {
-				for _, team := range teams {
-					p := path(team)
-					if abs, err := filepath.Abs(p); err == nil {
-						p = abs
-					}
-					fmt.Fprintf(g.stdout, "wrote %s\n", p)
-				}
+			for _, team := range teams {
+				g.wrote(path(team))
 			}
 			return nil
 		},

@@ -22,8 +22,8 @@ func newReportStudyCmd(g *globals) *cobra.Command {
 			if opts.warehouse == "" {
 				return usagef("--warehouse is required")
 			}
-			if opts.out == "" {
-				return usagef("--out must name a file")
+			if err := checkOutFile(opts.out, "study-report.html"); err != nil {
+				return err
 			}
 			env, err := g.env()
 			if err != nil {
@@ -32,7 +32,11 @@ func newReportStudyCmd(g *globals) *cobra.Command {
 			if err := pipeline.ReadyFor(cmd.Context(), env, opts.warehouse, "report study"); err != nil {
 				return err
 			}
-			return pipeline.WriteStudyReportFile(cmd.Context(), env, opts.warehouse, opts.out)
+			if err := pipeline.WriteStudyReportFile(cmd.Context(), env, opts.warehouse, opts.out); err != nil {
+				return err
+			}
+			g.wrote(opts.out)
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&opts.warehouse, "warehouse", "", "warehouse folder")

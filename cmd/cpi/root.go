@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -24,6 +25,9 @@ type globals struct {
 	memProfile  string // --memprofile: an allocation profile at the end of the command
 	stdout      io.Writer
 	stderr      io.Writer
+	// settle, when set, replaces the study's ingest.settle_seconds (tests
+	// take files as they are rather than wait).
+	settle *time.Duration
 }
 
 // study loads the study definition named by --study, or the embedded one.
@@ -54,7 +58,11 @@ func (g *globals) env() (pipeline.Env, error) {
 	if err != nil {
 		return pipeline.Env{}, err
 	}
-	return pipeline.Env{Study: s, Log: g.logger(), Version: version, Progress: progressWriter(g)}, nil
+	settle := time.Duration(s.Ingest.SettleSeconds) * time.Second
+	if g.settle != nil {
+		settle = *g.settle
+	}
+	return pipeline.Env{Study: s, Log: g.logger(), Version: version, Progress: progressWriter(g), SettleTime: settle}, nil
 }
 
 func progressWriter(g *globals) io.Writer {
@@ -74,6 +82,17 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// needArgs asks for at least one positional argument, and says which
+// (cobra's own message names no argument).
+func needArgs(what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return usagef("%s needs %s (usage: cpi %s)", cmd.Name(), what, cmd.Use)
+		}
+		return nil
+	}
+}
 
 // usageArgs makes a cobra argument check's error a usage error (exit 2).
 func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
@@ -136,14 +155,17 @@ var commands = []func(*globals) *cobra.Command{
 // 0 all accepted; 3 finished but something was rejected or quarantined;
 // 1 failed; 2 bad usage.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	g := &globals{stdout: stdout, stderr: stderr}
+	return runWith(ctx, &globals{stdout: stdout, stderr: stderr}, args)
+}
+
+func runWith(ctx context.Context, g *globals, args []string) int {
 	root := newRoot(g)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if perr := g.stopProfile(); perr != nil && err == nil {
 		err = perr
 	}
-	return exitCode(err, stderr)
+	return exitCode(err, g.stderr)
 }
 
 func exitCode(err error, stderr io.Writer) int {
@@ -156,7 +178,7 @@ func exitCode(err error, stderr io.Writer) int {
 	case errors.As(err, &problems):
 		fmt.Fprintln(stderr, "cpi:", err)
 		return 3
-	case errors.As(err, &usage), isCobraUsage(err):
+	case errors.As(err, &usage), isCobraUsage(err), errors.Is(err, pipeline.ErrWarehouseInInbox):
 		fmt.Fprintln(stderr, "cpi:", err)
 		fmt.Fprintln(stderr, "Run 'cpi --help' for usage.")
 		return 2

@@ -15,11 +15,25 @@ func newRunCmd(g *globals) *cobra.Command {
 then scores, rates fidelity, compares the arms and writes the reports, doing
 only what new inputs require. It prints a run summary and exits 0 when all
 was accepted, 3 when something was rejected or quarantined, 1 on failure
-(the warehouse is then as before the run), 2 on bad usage.`,
+(the warehouse is then as before the run), 2 on bad usage.
+
+A file still being written (changed within the study's ingest.settle_seconds,
+default 5) is left for the next run with a warning; leftovers such as
+Thumbs.db, ~$*.xlsx or *.crdownload are ignored; FIFOs, devices and folders
+named like exports are skipped with a warning. The warehouse must not be
+inside the inbox.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if warehouse == "" || inbox == "" {
-				return usagef("--warehouse and --inbox are required")
+			switch {
+			case warehouse == "" && inbox == "":
+				return usagef("--warehouse W and --inbox DIR are required: the warehouse folder and the folder of exports")
+			case warehouse == "":
+				return usagef("--warehouse W is required: the warehouse folder")
+			case inbox == "":
+				return usagef("--inbox DIR is required: the folder of exports")
+			}
+			if err := checkInputs(warehouse, []string{inbox}, true); err != nil {
+				return err
 			}
 			env, err := g.env()
 			if err != nil {

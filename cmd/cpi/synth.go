@@ -2,18 +2,21 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/connectingpeople/cpi/pipeline"
+	"github.com/connectingpeople/cpi/schemas"
 )
 
 // newSynthCmd is `cpi synth`: write a realistic synthetic study, every
 // trust in its own export dialect (or all canonical).
 func newSynthCmd(g *globals) *cobra.Command {
 	var (
-		out  string
-		opts pipeline.SynthOptions
+		out   string
+		force bool
+		opts  pipeline.SynthOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "synth --out DIR [--seed N] [--participants N] [--canonical]",
@@ -22,7 +25,8 @@ func newSynthCmd(g *globals) *cobra.Command {
 fidelity export, in the trust's own dialect (its site mapping: CSV or XLSX,
 encoding, delimiter, date layout, column names and codes), or with
 --canonical all in the canonical format. The same seed gives the same files,
-byte for byte. One line per file written goes to stdout (name, rows).`,
+byte for byte. One line per file written goes to stdout (name, rows).
+A folder that already holds exports is refused unless --force.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
@@ -34,6 +38,11 @@ byte for byte. One line per file written goes to stdout (name, rows).`,
 			s, err := g.study()
 			if err != nil {
 				return err
+			}
+			if !force {
+				if names := existingExports(s, out); len(names) > 0 {
+					return usagef("--out %s already holds %d export(s), e.g. %q: pass --force to write over them, or give an empty folder", out, len(names), names[0])
+				}
 			}
 			files, err := pipeline.WriteSynth(cmd.Context(), s, opts, out)
 			if err != nil {
@@ -52,5 +61,22 @@ byte for byte. One line per file written goes to stdout (name, rows).`,
 	f.Uint64Var(&opts.Seed, "seed", 1, "random seed: the same seed gives the same files")
 	f.IntVar(&opts.Participants, "participants", pipeline.SynthDefaultParticipants, "participants recruited over all trusts")
 	f.BoolVar(&opts.Canonical, "canonical", false, "write every trust in the canonical format instead of its dialect")
+	f.BoolVar(&force, "force", false, "write into a folder that already holds exports, over any of the same name")
 	return cmd
+}
+
+// existingExports lists the files in dir whose names are a trust's export
+// names (none when dir does not exist).
+func existingExports(s *schemas.Study, dir string) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		if _, _, _, ok := s.IdentifyFile(e.Name()); ok && !e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	return out
 }

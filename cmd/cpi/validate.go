@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/connectingpeople/cpi/pipeline"
@@ -13,7 +15,7 @@ func newValidateCmd(g *globals) *cobra.Command {
 		Long: `Validate runs every check of ingest on the given files or folders and prints
 the problems by file, line and column. Nothing is written. Exit status 3 when
 anything would be rejected, quarantined or warned about.`,
-		Args: usageArgs(cobra.MinimumNArgs(1)),
+		Args: needArgs("at least one FILE: an export, or a folder of exports"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			env, err := g.env()
 			if err != nil {
@@ -21,7 +23,7 @@ anything would be rejected, quarantined or warned about.`,
 			}
 			checks, err := pipeline.Validate(cmd.Context(), env, args)
 			if err != nil {
-				return err
+				return fmt.Errorf("validate: %w", err)
 			}
 			return pipeline.PrintChecks(g.stdout, checks)
 		},
