@@ -285,6 +285,9 @@ func writeProblemLists(tx *Tx, byTrust map[string][]Problem) error {
 		if err := tx.step("write problems/" + trust + ".csv"); err != nil {
 			return err
 		}
+		if err := checkPathElem("trust code", trust); err != nil {
+			return fmt.Errorf("problem list: %w", err)
+		}
 		path := tx.Path("problems", trust+".csv")
 		err := writeFileAtomic(path, fileMode, func(w io.Writer) error { return WriteProblems(w, probs) })
 		if err != nil {

@@ -88,10 +88,9 @@ type Component struct {
 	Suggestion string `yaml:"suggestion"`
 }
 
-// Analysis is the analysis plan.
+// Analysis is the analysis plan. Clusters are always the teams and strata
+// the trusts (DESIGN §9): they are not settings.
 type Analysis struct {
-	Cluster              string   `yaml:"cluster"`
-	Stratum              string   `yaml:"stratum"`
 	CILevel              float64  `yaml:"ci_level"`
 	PrimaryOutcome       string   `yaml:"primary_outcome"`
 	Outcomes             []string `yaml:"outcomes"`
