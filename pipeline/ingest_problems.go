@@ -182,6 +182,9 @@ func refreshProblems(ctx context.Context, env Env, tx *Tx, trust string) error {
 	if err := tx.step("write problems/" + trust + ".csv"); err != nil {
 		return err
 	}
+	if err := checkPathElem("trust code", trust); err != nil {
+		return fmt.Errorf("problem list: %w", err)
+	}
 	err := writeFileAtomic(tx.Path("problems", trust+".csv"), fileMode, func(w io.Writer) error {
 		cw := csv.NewWriter(w)
 		if err := cw.Write([]string{"file", "line", "column", "rule", "severity", "message"}); err != nil {

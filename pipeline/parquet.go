@@ -142,6 +142,15 @@ type tableBatch struct {
 // CreateTableFile starts tables/<table>/[<partition>=<value>/]<name>.parquet
 // in the generation. partition "" means an unpartitioned table.
 func (tx *Tx) CreateTableFile(schema *arrow.Schema, table, partition, value, name string) (*TableFile, error) {
+	elems := [][2]string{{"table", table}, {"table file", name}}
+	if partition != "" {
+		elems = append(elems, [2]string{"partition", partition + "=" + value})
+	}
+	for _, e := range elems {
+		if err := checkPathElem(e[0], e[1]); err != nil {
+			return nil, fmt.Errorf("table %s: %w", table, err)
+		}
+	}
 	dir := tx.Path("tables", table)
 	if partition != "" {
 		dir = filepath.Join(dir, partition+"="+value)

@@ -49,11 +49,15 @@ func FidelityReport(ctx context.Context, env Env, genDir, team string, out io.Wr
 
 // WriteFidelityReportFiles writes the fidelity report of each of teams to
 // path(team), each file atomically and 0640, reading the generation at
-// genDir once. It fails on a team the study does not define.
+// genDir once. It fails on a team the study does not define, and on a team
+// code that is not a plain file name (path may build the file's name from it).
 func WriteFidelityReportFiles(ctx context.Context, env Env, genDir string, teams []string, path func(team string) string) error {
 	for _, team := range teams {
 		if _, ok := env.Study.Team(team); !ok {
 			return fmt.Errorf("fidelity report: %s is not a team of the study (teams: %s)", team, strings.Join(env.Study.TeamCodes(), ", "))
+		}
+		if err := checkPathElem("team code", team); err != nil {
+			return fmt.Errorf("fidelity report: %w", err)
 		}
 	}
 	data, err := loadFidelityReportData(ctx, env.Study, genDir)
@@ -659,6 +663,28 @@ func cssLeft(pct float64) template.CSS {
 	return template.CSS("left:" + fmtTrim(pct, 3) + "%")
 }
 
+// fidelityTicks are the rating axis's ticks: every rating when there are at
+// most 11, else at most 11 at a step of 1, 2 or 5 times a power of ten. The
+// study definition bounds the scale (schemas: 0 to 100); this bounds the
+// loop whatever it holds.
+func fidelityTicks(lo, hi int) []plot.Tick {
+	if hi < lo {
+		return nil
+	}
+	const most = 11
+	span := float64(hi) - float64(lo)
+	step := 1.0
+	for k := 0; span/step > most-1; k++ {
+		step = []float64{1, 2, 5}[k%3] * math.Pow(10, float64(k/3))
+	}
+	ticks := make([]plot.Tick, 0, most)
+	for k := 0; k < most && float64(k)*step <= span; k++ {
+		x := float64(lo) + float64(k)*step
+		ticks = append(ticks, plot.Tick{Value: x, Label: strconv.FormatFloat(x, 'f', -1, 64)})
+	}
+	return ticks
+}
+
 // fidelityComponentChart draws the components' mean ratings against the
 // scale's maximum: the latest rated period, and the one before it when there
 // is one, as horizontal bars over a track as long as the maximum.
@@ -669,11 +695,7 @@ func fidelityComponentChart(s *schemas.Study, latestLabel string, latest []float
 	reportFontStyle(p, 12)
 	p.X.Min, p.X.Max = float64(f.Min), float64(f.Max)
 	p.X.Label.Text = fmt.Sprintf("mean rating (%d absent … %d fully present)", f.Min, f.Max)
-	var ticks []plot.Tick
-	for x := f.Min; x <= f.Max; x++ {
-		ticks = append(ticks, plot.Tick{Value: float64(x), Label: strconv.Itoa(x)})
-	}
-	p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	p.X.Tick.Marker = plot.ConstantTicks(fidelityTicks(f.Min, f.Max))
 	// The first component at the top: plot them in reverse.
 	names := make([]string, n)
 	for k, c := range f.Components {

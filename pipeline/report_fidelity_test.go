@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"html"
+	"math"
 	"os"
 	"regexp"
 	"strings"
@@ -306,4 +307,37 @@ func TestWriteFidelityReports(t *testing.T) {
 func TestFidelityReportBrowser(t *testing.T) {
 	env, gen := reportFidelityTestWarehouse(t)
 	browserCheck(t, reportFidelityTestRender(t, env, gen, "TEWV-01"), "fidelity", reportFidelitySections, "1200,3000", "390,5600")
+}
+
+// The rating axis has at most 11 ticks however wide the scale: a study
+// definition's range of a billion once made report writing run without end.
+func TestFidelityTicksBounded(t *testing.T) {
+	for _, c := range []struct {
+		lo, hi int
+		want   string
+	}{
+		{0, 4, "0 1 2 3 4"},
+		{1, 5, "1 2 3 4 5"},
+		{0, 10, "0 1 2 3 4 5 6 7 8 9 10"},
+		{0, 100, "0 10 20 30 40 50 60 70 80 90 100"},
+		{0, 30, "0 5 10 15 20 25 30"},
+		{0, 1_000_000_000, "0 100000000 200000000 300000000 400000000 500000000 600000000 700000000 800000000 900000000 1000000000"},
+		{math.MinInt, math.MaxInt, ""},
+		{4, 0, ""},
+	} {
+		ticks := fidelityTicks(c.lo, c.hi)
+		if len(ticks) > 11 {
+			t.Fatalf("%d..%d: %d ticks", c.lo, c.hi, len(ticks))
+		}
+		if c.want == "" {
+			continue
+		}
+		var got []string
+		for _, tk := range ticks {
+			got = append(got, tk.Label)
+		}
+		if strings.Join(got, " ") != c.want {
+			t.Errorf("%d..%d: ticks %v, want %s", c.lo, c.hi, got, c.want)
+		}
+	}
 }

@@ -328,6 +328,9 @@ func synthMkdir(dir string) error {
 // into place when complete; on failure nothing is left behind.
 func synthWriteFile(ctx context.Context, dir, name string, d *synthDialect, sheet string, exportDate time.Time, fill func(emit func([]synthCell) error) error) (SynthFile, error) {
 	res := SynthFile{Name: name, Path: filepath.Join(dir, name)}
+	if err := checkPathElem("export file name", name); err != nil {
+		return res, fmt.Errorf("synth: %w", err)
+	}
 	tmp, err := os.CreateTemp(dir, "."+name+".*.tmp")
 	if err != nil {
 		return res, fmt.Errorf("create %s: %w", name, err)

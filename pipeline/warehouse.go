@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/gofrs/flock"
 )
@@ -356,6 +357,33 @@ func syncDir(dir string) error {
 	}
 	defer f.Close()
 	return f.Sync()
+}
+
+// checkPathElem refuses text that is to become one element of a path in the
+// warehouse or an output folder (a trust or team code, a table or file name)
+// unless it is a plain name: not empty, not . or .., no separator, no
+// control character. The study definition is checked when it is loaded
+// (schemas.Load); this is the path builders' own guard.
+func checkPathElem(what, s string) error {
+	bad := s == "" || s == "." || s == ".." || len(s) > 255 || strings.ContainsAny(s, `/\`) || strings.ContainsRune(s, filepath.Separator)
+	for _, r := range s {
+		bad = bad || r < 0x20 || r == 0x7f
+	}
+	if bad {
+		return fmt.Errorf("%s %q is not a plain file name", what, truncate(s, 40))
+	}
+	return nil
+}
+
+// truncate cuts s to at most n bytes on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // writeFileAtomic writes a file by writing a temporary file beside it,

@@ -30,20 +30,35 @@ type Field struct {
 
 // ExportFields lists the canonical columns of an export kind, in template order.
 func (s *Study) ExportFields(kind string) []Field {
+	f := s.fixedFields(kind)
 	if kind == KindFidelity {
-		f := []Field{
+		for _, c := range s.Fidelity.Components {
+			f = append(f, Field{Name: c.Code, Type: FieldInt, Min: s.Fidelity.Min, Max: s.Fidelity.Max})
+		}
+		return f
+	}
+	for _, in := range s.Instruments {
+		for i := range in.Items {
+			it := in.Items[i]
+			f = append(f, Field{Name: it.Name, Type: FieldInt, Min: it.Min, Max: it.Max, Instrument: in.Name, Item: &it})
+		}
+	}
+	return f
+}
+
+// fixedFields are an export kind's columns before the fidelity components
+// or the instruments' items.
+func (s *Study) fixedFields(kind string) []Field {
+	if kind == KindFidelity {
+		return []Field{
 			{Name: "team_code", Type: FieldCode, Codes: s.TeamCodes(), Required: true},
 			{Name: "period", Type: FieldCode, Codes: s.Periods, Required: true},
 			{Name: "rater_id", Type: FieldID, Required: true},
 			{Name: "rater_role", Type: FieldCode, Codes: s.Fidelity.RaterRoles, Required: true},
 			{Name: "rating_date", Type: FieldDate},
 		}
-		for _, c := range s.Fidelity.Components {
-			f = append(f, Field{Name: c.Code, Type: FieldInt, Min: s.Fidelity.Min, Max: s.Fidelity.Max})
-		}
-		return f
 	}
-	f := []Field{
+	return []Field{
 		{Name: "participant_id", Type: FieldID, Required: true},
 		{Name: "team_code", Type: FieldCode, Codes: s.TeamCodes(), Required: true},
 		{Name: "wave", Type: FieldCode, Codes: s.Waves, Required: true},
@@ -55,13 +70,16 @@ func (s *Study) ExportFields(kind string) []Field {
 		{Name: "diagnosis_group", Type: FieldCode, Codes: s.Demographics["diagnosis_group"]},
 		{Name: "withdrawn", Type: FieldInt, Min: 0, Max: 1},
 	}
-	for _, in := range s.Instruments {
-		for i := range in.Items {
-			it := in.Items[i]
-			f = append(f, Field{Name: it.Name, Type: FieldInt, Min: it.Min, Max: it.Max, Instrument: in.Name, Item: &it})
+}
+
+// isFixedField reports whether name is one of an export kind's fixed columns.
+func (s *Study) isFixedField(kind, name string) bool {
+	for _, f := range s.fixedFields(kind) {
+		if f.Name == name {
+			return true
 		}
 	}
-	return f
+	return false
 }
 
 // DateFields are the columns the study declares as dates.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -45,13 +46,13 @@ type loader struct {
 func (l *loader) read(name string) ([]byte, string, error) {
 	if l.dir != "" {
 		p := filepath.Join(l.dir, filepath.FromSlash(name))
-		b, err := os.ReadFile(p)
+		b, err := readDefinition(p)
 		if err == nil {
 			l.remember(name, b)
 			return b, p, nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, p, fmt.Errorf("read %s: %w", p, err)
+			return nil, p, err
 		}
 	}
 	b, err := embedded.ReadFile(name)
@@ -62,40 +63,139 @@ func (l *loader) read(name string) ([]byte, string, error) {
 	return b, "embedded:" + name, nil
 }
 
+// readDefinition reads a definition file of at most maxDefinitionBytes.
+func readDefinition(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxDefinitionBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(b) > maxDefinitionBytes {
+		return nil, &Error{File: path, Msg: fmt.Sprintf("larger than %d bytes", maxDefinitionBytes)}
+	}
+	return b, nil
+}
+
 func (l *loader) remember(name string, b []byte) {
 	l.names = append(l.names, name)
 	l.content[name] = b
 }
 
-// decode parses strict YAML (unknown fields are errors) into v and returns
-// the document node for locating later errors.
+// decode parses strict YAML into v: one document, no key v does not read
+// (refused as "unknown key" at its line). It returns the document node for
+// locating later errors.
 func decode(b []byte, file string, v any) (*yaml.Node, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, yamlError(file, nil, err)
+	}
+	if len(root.Content) == 0 {
+		return nil, &Error{File: file, Msg: "empty definition"}
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil {
-		return nil, yamlError(file, err)
+		return nil, yamlError(file, &root, err)
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(b, &root); err != nil {
-		return nil, yamlError(file, err)
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		return nil, yamlError(file, &root, err)
+	default:
+		return nil, &Error{File: file, Line: extra.Line, Msg: "a second YAML document: a definition file holds one"}
 	}
 	return &root, nil
 }
 
-func yamlError(file string, err error) error {
+func yamlError(file string, root *yaml.Node, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	var te *yaml.TypeError
 	if errors.As(err, &te) && len(te.Errors) > 0 {
-		return parseYAMLMsg(file, te.Errors[0])
+		msg = te.Errors[0]
 	}
-	return parseYAMLMsg(file, strings.TrimPrefix(err.Error(), "yaml: "))
-}
-
-func parseYAMLMsg(file, msg string) error {
 	var line int
 	if n, _ := fmt.Sscanf(msg, "line %d:", &line); n == 1 {
 		msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
 	}
+	// "field cluster not found in type schemas.Analysis": a key cpi would
+	// ignore, named by its path.
+	if rest, ok := strings.CutPrefix(msg, "field "); ok {
+		if key, _, ok := strings.Cut(rest, " not found in type "); ok {
+			field := key
+			if path := keyPath(root, line, key); path != nil {
+				field = fieldName(path)
+			}
+			return &Error{File: file, Line: line, Field: field, Msg: "unknown key"}
+		}
+	}
 	return &Error{File: file, Line: line, Msg: msg}
+}
+
+// keyPath is the path of mapping keys and sequence indexes to the mapping
+// key named key on the given line, or nil.
+func keyPath(n *yaml.Node, line int, key string) []any {
+	if n == nil {
+		return nil
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) > 0 {
+			return keyPath(n.Content[0], line, key)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Value == key && k.Line == line {
+				return []any{key}
+			}
+			if p := keyPath(n.Content[i+1], line, key); p != nil {
+				return append([]any{k.Value}, p...)
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if p := keyPath(c, line, key); p != nil {
+				return append([]any{i}, p...)
+			}
+		}
+	}
+	return nil
+}
+
+// nodeAt is the value node at a path of mapping keys and sequence indexes,
+// or nil when the definition does not have it.
+func nodeAt(root *yaml.Node, path ...any) *yaml.Node {
+	n := root
+	if n != nil && n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	for _, p := range path {
+		if n == nil {
+			return nil
+		}
+		var next *yaml.Node
+		switch k := p.(type) {
+		case string:
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == k {
+						next = n.Content[i+1]
+					}
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && k < len(n.Content) {
+				next = n.Content[k]
+			}
+		}
+		n = next
+	}
+	return n
 }
 
 // lineOf finds the line of a node by a path of mapping keys and sequence
@@ -142,6 +242,8 @@ func Default() (*Study, error) { return Load("") }
 const (
 	DefaultSettleSeconds    = 5
 	DefaultFutureExportDays = 1
+	DefaultHoldLoss         = 0.05
+	DefaultHoldRejected     = 0.10
 )
 
 // Load reads a study definition from file, or the embedded default when file
@@ -158,9 +260,9 @@ func Load(file string) (*Study, error) {
 		}
 	} else {
 		var err error
-		b, err = os.ReadFile(file)
+		b, err = readDefinition(file)
 		if err != nil {
-			return nil, fmt.Errorf("read study definition: %w", err)
+			return nil, err
 		}
 		l.dir = filepath.Dir(file)
 		l.remember("study.yaml", b)
@@ -171,6 +273,7 @@ func Load(file string) (*Study, error) {
 	// leaves them out keeps these.
 	s.Ingest.SettleSeconds = DefaultSettleSeconds
 	s.Ingest.FutureExportDays = DefaultFutureExportDays
+	s.Ingest.HoldLoss, s.Ingest.HoldRejected = DefaultHoldLoss, DefaultHoldRejected
 	root, err := decode(b, src, s)
 	if err != nil {
 		return nil, err
@@ -185,35 +288,55 @@ func Load(file string) (*Study, error) {
 	return s, nil
 }
 
+// check checks the study file itself (what it names is checked by resolve):
+// every code against its alphabet, every list and number against the bounds
+// in limits.go, and no setting cpi would ignore.
 func (s *Study) check(src string, root *yaml.Node) error {
-	fail := func(msg string, path ...any) error {
-		return &Error{File: src, Line: lineOf(root, path...), Field: fieldName(path), Msg: msg}
+	c := checker{file: src, root: root}
+	fail := c.fail
+	if err := c.text(s.Name, maxNameLen, false, "name"); err != nil {
+		return err
 	}
-	if len(s.Trusts) == 0 {
-		return fail("at least one trust is required", "trusts")
+	if err := c.between(s.Version, 0, maxStudyVersion, "version"); err != nil {
+		return err
 	}
-	if len(s.Arms) != 2 {
-		return fail("exactly two arms are required (intervention first, then control)", "arms")
-	}
-	if len(s.Waves) < 2 {
-		return fail("at least two waves are required (the first is the baseline)", "waves")
-	}
-	if len(s.Periods) == 0 {
-		return fail("at least one rating period is required", "periods")
+	if err := c.count(len(s.Trusts), 1, maxTrusts, "trust", "trusts"); err != nil {
+		return err
 	}
 	s.trustByCode = map[string]*Trust{}
 	for i := range s.Trusts {
 		t := &s.Trusts[i]
-		if t.Code == "" || strings.ContainsAny(t.Code, "_-= /") {
-			return fail("trust code must be non-empty, without _ - = / or spaces", "trusts", i, "code")
+		if err := c.code(t.Code, "trust code", validTrustCode, trustCodeRule, "trusts", i, "code"); err != nil {
+			return err
 		}
 		if _, dup := s.trustByCode[t.Code]; dup {
-			return fail(fmt.Sprintf("trust %q listed twice", t.Code), "trusts", i, "code")
+			return fail(fmt.Sprintf("trust %s listed twice", quote(t.Code)), "trusts", i, "code")
+		}
+		if err := c.text(t.Name, maxNameLen, false, "trusts", i, "name"); err != nil {
+			return err
 		}
 		if t.Site == "" {
 			return fail("site is required", "trusts", i)
 		}
+		if err := c.code(t.Site, "site", validCode, codeRule, "trusts", i, "site"); err != nil {
+			return err
+		}
 		s.trustByCode[t.Code] = t
+	}
+	if len(s.Arms) != 2 {
+		return fail("exactly two arms are required (intervention first, then control)", "arms")
+	}
+	if err := c.codes(s.Arms, "arm", validCode, codeRule, 2, 2, "arms"); err != nil {
+		return err
+	}
+	if err := c.codes(s.Waves, "wave", validCode, codeRule, 2, maxWaves, "waves"); err != nil {
+		return err
+	}
+	if err := c.codes(s.Periods, "rating period", validCode, codeRule, 1, maxPeriods, "periods"); err != nil {
+		return err
+	}
+	if err := c.count(len(s.Teams), 2, maxTeams, "team", "teams"); err != nil {
+		return err
 	}
 	s.teamByCode = map[string]*Team{}
 	armsSeen := map[string]map[string]bool{}
@@ -222,14 +345,17 @@ func (s *Study) check(src string, root *yaml.Node) error {
 		if t.Code == "" {
 			return fail("team code is required", "teams", i)
 		}
+		if err := c.code(t.Code, "team code", validCode, codeRule, "teams", i, "code"); err != nil {
+			return err
+		}
 		if _, dup := s.teamByCode[t.Code]; dup {
-			return fail(fmt.Sprintf("team %q listed twice", t.Code), "teams", i, "code")
+			return fail(fmt.Sprintf("team %s listed twice", quote(t.Code)), "teams", i, "code")
 		}
 		if _, ok := s.trustByCode[t.Trust]; !ok {
-			return fail(fmt.Sprintf("unknown trust %q; the study's trusts are %s", t.Trust, strings.Join(s.TrustCodes(), ", ")), "teams", i, "trust")
+			return fail(fmt.Sprintf("unknown trust %s; the study's trusts are %s", quote(t.Trust), strings.Join(s.TrustCodes(), ", ")), "teams", i, "trust")
 		}
 		if !slices.Contains(s.Arms, t.Arm) {
-			return fail(fmt.Sprintf("unknown arm %q; want one of %s", t.Arm, strings.Join(s.Arms, ", ")), "teams", i, "arm")
+			return fail(fmt.Sprintf("unknown arm %s; want one of %s", quote(t.Arm), strings.Join(s.Arms, ", ")), "teams", i, "arm")
 		}
 		s.teamByCode[t.Code] = t
 		if armsSeen[t.Arm] == nil {
@@ -242,70 +368,147 @@ func (s *Study) check(src string, root *yaml.Node) error {
 			return fail(fmt.Sprintf("no team is in arm %q", a), "teams")
 		}
 	}
-	for _, k := range []string{"age_band", "gender", "ethnicity", "diagnosis_group"} {
-		if len(s.Demographics[k]) == 0 {
-			return fail("code list is required", "demographics", k)
+	demographics := []string{"age_band", "gender", "ethnicity", "diagnosis_group"}
+	for _, k := range sortedKeys(s.Demographics) {
+		if !slices.Contains(demographics, k) {
+			return fail(fmt.Sprintf("unknown code list %s; want %s", quote(k), strings.Join(demographics, ", ")), "demographics", k)
 		}
 	}
-	f := &s.Fidelity
-	if f.Max <= f.Min {
-		return fail("max must exceed min", "fidelity", "max")
-	}
-	if len(f.Components) == 0 {
-		return fail("at least one component is required", "fidelity", "components")
-	}
-	if len(f.Bands) == 0 {
-		return fail("at least one band is required", "fidelity", "bands")
-	}
-	for i := 1; i < len(f.Bands); i++ {
-		if f.Bands[i].MinPct >= f.Bands[i-1].MinPct {
-			return fail("bands must go from the highest threshold down", "fidelity", "bands", i, "min_pct")
+	for _, k := range demographics {
+		if err := c.codes(s.Demographics[k], "code", validValueCode, valueCodeRule, 1, maxListCodes, "demographics", k); err != nil {
+			return err
 		}
 	}
-	if len(f.RaterRoles) == 0 {
-		return fail("at least one rater role is required", "fidelity", "rater_roles")
+	if err := c.codes(s.InstrumentNames, "instrument", validCode, codeRule, 1, maxInstruments, "instruments"); err != nil {
+		return err
 	}
-	if s.Disclosure.MinCount < 1 {
-		return fail("min_count must be at least 1", "disclosure", "min_count")
+	if err := s.checkFidelity(c); err != nil {
+		return err
 	}
-	if s.Ingest.SilenceDays <= 0 {
-		s.Ingest.SilenceDays = 14
+	if err := c.between(s.Disclosure.MinCount, 1, maxMinCount, "disclosure", "min_count"); err != nil {
+		return err
 	}
-	if s.Ingest.SettleSeconds < 0 {
-		return fail("settle_seconds must be 0 or more", "ingest", "settle_seconds")
+	if !c.has("ingest", "silence_days") {
+		s.Ingest.SilenceDays = defaultSilence
+	} else if err := c.between(s.Ingest.SilenceDays, 1, maxSilenceDays, "ingest", "silence_days"); err != nil {
+		return err
 	}
-	if s.Ingest.FutureExportDays < 0 {
-		return fail("future_export_days must be 0 or more", "ingest", "future_export_days")
+	if err := c.between(s.Ingest.SettleSeconds, 0, 3600, "ingest", "settle_seconds"); err != nil {
+		return err
 	}
-	s.Ingest.HoldLoss, s.Ingest.HoldRejected = 0.05, 0.10
+	if err := c.between(s.Ingest.FutureExportDays, 0, 366, "ingest", "future_export_days"); err != nil {
+		return err
+	}
 	for _, g := range []struct {
-		in   *float64
-		out  *float64
+		v    float64
 		name string
-	}{{s.Ingest.HoldLossYAML, &s.Ingest.HoldLoss, "hold_participant_loss"}, {s.Ingest.HoldRejYAML, &s.Ingest.HoldRejected, "hold_rejected_rows"}} {
-		if g.in == nil {
-			continue
+	}{{s.Ingest.HoldLoss, "hold_participant_loss"}, {s.Ingest.HoldRejected, "hold_rejected_rows"}} {
+		if !(g.v >= 0 && g.v <= 1) {
+			return c.fail("must be a fraction from 0 to 1", "ingest", g.name)
 		}
-		if !(*g.in >= 0 && *g.in <= 1) {
-			return fail("must be a fraction from 0 to 1", "ingest", g.name)
-		}
-		*g.out = *g.in
 	}
+	return s.checkAnalysis(c)
+}
+
+func (s *Study) checkFidelity(c checker) error {
+	f := &s.Fidelity
+	at := func(path ...any) []any { return append([]any{"fidelity"}, path...) }
+	if err := c.between(f.Min, 0, maxFidelityMax-1, at("min")...); err != nil {
+		return err
+	}
+	if f.Max <= f.Min {
+		return c.fail("max must exceed min", at("max")...)
+	}
+	if err := c.between(f.Max, f.Min+1, maxFidelityMax, at("max")...); err != nil {
+		return err
+	}
+	if err := c.count(len(f.Components), 1, maxComponents, "component", at("components")...); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for i, comp := range f.Components {
+		if err := c.code(comp.Code, "component code", validColumn, columnRule, at("components", i, "code")...); err != nil {
+			return err
+		}
+		if seen[comp.Code] || s.isFixedField(KindFidelity, comp.Code) {
+			return c.fail(fmt.Sprintf("component code %s is already a column of the fidelity export", quote(comp.Code)), at("components", i, "code")...)
+		}
+		seen[comp.Code] = true
+		if err := c.text(comp.Name, maxNameLen, false, at("components", i, "name")...); err != nil {
+			return err
+		}
+		if err := c.text(comp.Practice, maxProseLen, true, at("components", i, "practice")...); err != nil {
+			return err
+		}
+		if err := c.text(comp.Suggestion, maxProseLen, true, at("components", i, "suggestion")...); err != nil {
+			return err
+		}
+	}
+	if err := c.between(f.MissingAllowed, 0, len(f.Components)-1, at("missing_allowed")...); err != nil {
+		return err
+	}
+	if err := c.between(f.Lowest, 0, len(f.Components), at("lowest")...); err != nil {
+		return err
+	}
+	if err := c.count(len(f.Bands), 1, maxBands, "band", at("bands")...); err != nil {
+		return err
+	}
+	names := make([]string, len(f.Bands))
+	for i, b := range f.Bands {
+		names[i] = b.Name
+		if !finite(b.MinPct) || b.MinPct < 0 || b.MinPct > 100 {
+			return c.fail("min_pct must be from 0 to 100", at("bands", i, "min_pct")...)
+		}
+		if i > 0 && f.Bands[i].MinPct >= f.Bands[i-1].MinPct {
+			return c.fail("bands must go from the highest threshold down", at("bands", i, "min_pct")...)
+		}
+	}
+	if err := c.codes(names, "band", validCode, codeRule, 1, maxBands, at("bands")...); err != nil {
+		return err
+	}
+	return c.codes(f.RaterRoles, "rater role", validCode, codeRule, 1, maxListCodes, at("rater_roles")...)
+}
+
+// checkAnalysis checks the analysis plan. Its outcomes name scales, checked
+// once the instruments are loaded.
+func (s *Study) checkAnalysis(c checker) error {
 	a := &s.Analysis
-	if a.CILevel <= 0 || a.CILevel >= 1 {
-		return fail("ci_level must be between 0 and 1", "analysis", "ci_level")
+	if l := a.CILevel; !(l > 0 && l < 1) {
+		return c.fail("ci_level must be between 0 and 1", "analysis", "ci_level")
 	}
+	if err := c.count(len(a.Outcomes), 1, maxOutcomes, "outcome", "analysis", "outcomes"); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for i, o := range a.Outcomes {
+		if seen[o] {
+			return c.fail(fmt.Sprintf("outcome %s listed twice", quote(o)), "analysis", "outcomes", i)
+		}
+		seen[o] = true
+	}
+	known := []string{"primary", "wild_bootstrap", "mixed", "change", "weighted", "fidelity_dose"}
 	for i, an := range a.Analyses {
-		if !slices.Contains([]string{"primary", "wild_bootstrap", "mixed", "change", "weighted", "fidelity_dose"}, an) {
-			return fail(fmt.Sprintf("unknown analysis %q", an), "analysis", "analyses", i)
+		if !slices.Contains(known, an) {
+			return c.fail(fmt.Sprintf("unknown analysis %s; want %s", quote(an), strings.Join(known, ", ")), "analysis", "analyses", i)
 		}
 	}
-	for i, c := range a.PropensityCovariates {
-		if !slices.Contains([]string{"age_band", "gender", "ethnicity", "living_alone", "diagnosis_group"}, c) {
-			return fail(fmt.Sprintf("unknown covariate %q", c), "analysis", "propensity_covariates", i)
+	if err := c.codes(a.Analyses, "analysis", validCode, codeRule, 0, maxOutcomes, "analysis", "analyses"); err != nil {
+		return err
+	}
+	covariates := []string{"age_band", "gender", "ethnicity", "living_alone", "diagnosis_group"}
+	for i, cv := range a.PropensityCovariates {
+		if !slices.Contains(covariates, cv) {
+			return c.fail(fmt.Sprintf("unknown covariate %s; want %s", quote(cv), strings.Join(covariates, ", ")), "analysis", "propensity_covariates", i)
 		}
 	}
-	return nil
+	if err := c.codes(a.PropensityCovariates, "covariate", validCode, codeRule, 0, maxOutcomes, "analysis", "propensity_covariates"); err != nil {
+		return err
+	}
+	if !c.has("analysis", "bootstrap", "draws") {
+		a.Bootstrap.Draws = defaultDraws
+		return nil
+	}
+	return c.between(a.Bootstrap.Draws, minDraws, maxDraws, "analysis", "bootstrap", "draws")
 }
 
 func (s *Study) resolve(l *loader, src string, root *yaml.Node) error {
@@ -328,7 +531,7 @@ func (s *Study) resolve(l *loader, src string, root *yaml.Node) error {
 		inst, scale, ok := strings.Cut(o, ".")
 		in, found := s.instByName[inst]
 		if !ok || !found || !slices.ContainsFunc(in.Scales, func(sc Scale) bool { return sc.Name == scale }) {
-			return &Error{File: src, Line: lineOf(root, "analysis", "outcomes", i), Field: fmt.Sprintf("analysis.outcomes[%d]", i), Msg: fmt.Sprintf("%q is not an instrument.scale of the study", o)}
+			return &Error{File: src, Line: lineOf(root, "analysis", "outcomes", i), Field: fmt.Sprintf("analysis.outcomes[%d]", i), Msg: fmt.Sprintf("%s is not an instrument.scale of the study", quote(o))}
 		}
 	}
 	if !slices.Contains(s.Analysis.Outcomes, s.Analysis.PrimaryOutcome) {
@@ -347,15 +550,10 @@ func (s *Study) resolve(l *loader, src string, root *yaml.Node) error {
 			return err
 		}
 		if site.Trust != t.Code {
-			return &Error{File: file, Line: lineOf(sroot, "trust"), Field: "trust", Msg: fmt.Sprintf("site mapping is for %q, but the study uses it for %q", site.Trust, t.Code)}
+			return &Error{File: file, Line: lineOf(sroot, "trust"), Field: "trust", Msg: fmt.Sprintf("site mapping is for %s, but the study uses it for %s", quote(site.Trust), quote(t.Code))}
 		}
-		if err := site.check(); err != nil {
-			return &Error{File: file, Msg: err.Error()}
-		}
-		for alias, canon := range site.Headers {
-			if !s.isExportField(canon) {
-				return &Error{File: file, Line: lineOf(sroot, "headers", alias), Field: "headers." + alias, Msg: fmt.Sprintf("%q is not a canonical column", canon)}
-			}
+		if err := s.checkSite(site, checker{file: file, root: sroot}); err != nil {
+			return err
 		}
 		s.Sites[t.Code] = site
 	}
@@ -409,40 +607,110 @@ func (s *Study) loadInstrument(l *loader, name string, seen map[string]string) (
 	if err != nil {
 		return nil, err
 	}
-	fail := func(msg string, path ...any) error {
-		return &Error{File: file, Line: lineOf(root, path...), Field: fieldName(path), Msg: msg}
-	}
+	c := checker{file: file, root: root}
+	fail := c.fail
 	if in.Name != name {
-		return nil, fail(fmt.Sprintf("name %q does not match the file name", in.Name), "name")
+		return nil, fail(fmt.Sprintf("name %s does not match the file name", quote(in.Name)), "name")
+	}
+	if err := c.text(in.Title, maxNameLen, false, "title"); err != nil {
+		return nil, err
+	}
+	for _, k := range []string{"min", "max"} {
+		v := in.Min
+		if k == "max" {
+			v = in.Max
+		}
+		if v != nil {
+			if err := c.between(*v, -maxItemValue, maxItemValue, k); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if in.ItemPattern == nil {
+		for _, k := range []string{"min", "max"} {
+			if c.has(k) {
+				return nil, fail(k+" is the range of item_pattern's items: without item_pattern, give each item its own", k)
+			}
+		}
+	}
+	if p := in.ItemPattern; p != nil {
+		if err := c.between(p.Count, 1, maxItems, "item_pattern", "count"); err != nil {
+			return nil, err
+		}
+		if err := c.text(p.Format, maxCodeLen, false, "item_pattern", "format"); err != nil {
+			return nil, err
+		}
+		if n := len(in.Items) + p.Count; n > maxItems {
+			return nil, fail(fmt.Sprintf("%d items: at most %d are allowed", n, maxItems), "items")
+		}
 	}
 	if err := in.expandItems(); err != nil {
 		return nil, fail(err.Error(), "items")
 	}
-	if len(in.Items) == 0 {
-		return nil, fail("no items", "items")
+	if err := c.count(len(in.Items), 1, maxItems, "item", "items"); err != nil {
+		return nil, err
 	}
 	for i, it := range in.Items {
+		at := []any{"items", i}
+		if in.ItemPattern != nil && i >= len(in.Items)-in.ItemPattern.Count {
+			at = []any{"item_pattern", "format"} // a name made from the pattern
+		}
+		if err := c.code(it.Name, "item name", validColumn, columnRule, at...); err != nil {
+			return nil, err
+		}
+		if s.isFixedField(KindParticipants, it.Name) {
+			return nil, fail(fmt.Sprintf("item name %s is already a column of the participants export", quote(it.Name)), at...)
+		}
+		if it.Min < -maxItemValue || it.Max > maxItemValue {
+			return nil, fail(fmt.Sprintf("min and max must be from %d to %d", -maxItemValue, maxItemValue), at...)
+		}
 		if it.Max < it.Min {
-			return nil, fail("max is below min", "items", i)
+			return nil, fail("max is below min", at...)
+		}
+		if it.Blank != nil && (*it.Blank < it.Min || *it.Blank > it.Max) {
+			return nil, fail("blank must be from min to max", at...)
 		}
 		if other, dup := seen[it.Name]; dup {
-			return nil, fail(fmt.Sprintf("item %q is also an item of %s", it.Name, other), "items", i)
+			return nil, fail(fmt.Sprintf("item %s is also an item of %s", quote(it.Name), other), at...)
 		}
 		seen[it.Name] = name
 	}
+	if err := c.codes(in.Waves, "wave", validCode, codeRule, 0, maxWaves, "waves"); err != nil {
+		return nil, err
+	}
 	for i, w := range in.Waves {
 		if !slices.Contains(s.Waves, w) {
-			return nil, fail(fmt.Sprintf("unknown wave %q", w), "waves", i)
+			return nil, fail(fmt.Sprintf("unknown wave %s", quote(w)), "waves", i)
 		}
+	}
+	if err := c.count(len(in.Scales), 1, maxScales, "scale", "scales"); err != nil {
+		return nil, err
 	}
 	scales := map[string]bool{}
 	for i := range in.Scales {
 		sc := &in.Scales[i]
 		where := []any{"scales", i}
-		scales[sc.Name] = true
+		if err := c.code(sc.Name, "scale name", validCode, codeRule, append(where, "name")...); err != nil {
+			return nil, err
+		}
+		if scales[sc.Name] {
+			return nil, fail(fmt.Sprintf("scale %s listed twice", quote(sc.Name)), append(where, "name")...)
+		}
 		for j, item := range sc.Items {
 			if _, ok := in.Item(item); !ok {
-				return nil, fail(fmt.Sprintf("%q is not an item of %s", item, name), append(where, "items", j)...)
+				return nil, fail(fmt.Sprintf("%s is not an item of %s", quote(item), name), append(where, "items", j)...)
+			}
+		}
+		if err := c.between(sc.MissingAllowed, 0, max(len(in.ScaleItems(sc))-1, 0), append(where, "missing_allowed")...); err != nil {
+			return nil, err
+		}
+		// Settings of another method would be ignored: refused.
+		for _, k := range []struct{ key, methods string }{
+			{"items", "sum item valueset"}, {"from", "lookup"}, {"round", "lookup"}, {"table", "lookup"},
+			{"valueset", "valueset"}, {"rho", "gas"}, {"goals", "gas"},
+		} {
+			if c.has(append(where, k.key)...) && !slices.Contains(strings.Fields(k.methods), sc.Method) {
+				return nil, fail(fmt.Sprintf("%s is not a setting of method %s", k.key, quote(sc.Method)), append(where, k.key)...)
 			}
 		}
 		switch sc.Method {
@@ -452,18 +720,31 @@ func (s *Study) loadInstrument(l *loader, name string, seen map[string]string) (
 				return nil, fail("method item needs exactly one item", where...)
 			}
 		case "lookup":
-			if !scales[sc.From] || sc.From == sc.Name {
-				return nil, fail(fmt.Sprintf("from %q is not an earlier scale", sc.From), append(where, "from")...)
+			if !scales[sc.From] {
+				return nil, fail(fmt.Sprintf("from %s is not an earlier scale", quote(sc.From)), append(where, "from")...)
 			}
 			if len(sc.Table) == 0 {
 				return nil, fail("lookup needs a table", where...)
+			}
+			if err := checkLookup(in, sc); err != "" {
+				return nil, fail(err, append(where, "table")...)
 			}
 			if sc.Round != "half_up" && sc.Round != "" {
 				return nil, fail("round must be half_up", append(where, "round")...)
 			}
 		case "valueset":
+			if sc.MissingAllowed != 0 {
+				return nil, fail("a value set index cannot allow missing dimensions", append(where, "missing_allowed")...)
+			}
+			if err := c.code(sc.ValueSet, "value set", validCode, codeRule, append(where, "valueset")...); err != nil {
+				return nil, err
+			}
 			vs, err := s.loadValueSet(l, sc.ValueSet)
 			if err != nil {
+				var se *Error
+				if errors.As(err, &se) {
+					return nil, err
+				}
 				return nil, fail(err.Error(), append(where, "valueset")...)
 			}
 			for _, item := range in.ScaleItems(sc) {
@@ -476,7 +757,10 @@ func (s *Study) loadInstrument(l *loader, name string, seen map[string]string) (
 			if len(sc.Goals) == 0 {
 				return nil, fail("gas needs goals", where...)
 			}
-			if sc.Rho < 0 || sc.Rho >= 1 {
+			if len(sc.Goals) > maxItems {
+				return nil, fail(fmt.Sprintf("at most %d goals are allowed", maxItems), append(where, "goals")...)
+			}
+			if !finite(sc.Rho) || sc.Rho < 0 || sc.Rho >= 1 {
 				return nil, fail("rho must be in [0, 1)", append(where, "rho")...)
 			}
 			for j, g := range sc.Goals {
@@ -487,10 +771,37 @@ func (s *Study) loadInstrument(l *loader, name string, seen map[string]string) (
 				}
 			}
 		default:
-			return nil, fail(fmt.Sprintf("unknown method %q (sum, item, lookup, valueset, gas)", sc.Method), append(where, "method")...)
+			return nil, fail(fmt.Sprintf("unknown method %s (sum, item, lookup, valueset, gas)", quote(sc.Method)), append(where, "method")...)
 		}
+		scales[sc.Name] = true
 	}
 	return in, nil
+}
+
+// checkLookup says what is wrong with a lookup scale's table, or "": one
+// finite entry for each raw score of the sum or item scale it is from.
+func checkLookup(in *Instrument, sc *Scale) string {
+	var from *Scale
+	for i := range in.Scales {
+		if in.Scales[i].Name == sc.From {
+			from = &in.Scales[i]
+		}
+	}
+	if from.Method != "sum" && from.Method != "item" {
+		return fmt.Sprintf("a lookup is from a sum or item scale, not %s", quote(from.Method))
+	}
+	lo, hi := 0, 0
+	for _, name := range in.ScaleItems(from) {
+		it, _ := in.Item(name)
+		lo, hi = lo+it.Min, hi+it.Max
+	}
+	if len(sc.Table) != hi-lo+1 {
+		return fmt.Sprintf("%d entries for raw scores %d..%d", len(sc.Table), lo, hi)
+	}
+	if !finite(sc.Table...) {
+		return "entries must be finite numbers"
+	}
+	return ""
 }
 
 func (s *Study) loadValueSet(l *loader, name string) (*ValueSet, error) {
@@ -502,8 +813,28 @@ func (s *Study) loadValueSet(l *loader, name string) (*ValueSet, error) {
 		return nil, err
 	}
 	vs := &ValueSet{}
-	if _, err := decode(b, file, vs); err != nil {
+	root, err := decode(b, file, vs)
+	if err != nil {
 		return nil, err
+	}
+	c := checker{file: file, root: root}
+	if vs.Name != name {
+		return nil, c.fail(fmt.Sprintf("name %s does not match the file name", quote(vs.Name)), "name")
+	}
+	if err := c.text(vs.Title, maxNameLen, false, "title"); err != nil {
+		return nil, err
+	}
+	if err := c.text(vs.Version, maxCodeLen, false, "version"); err != nil {
+		return nil, err
+	}
+	for _, item := range sortedKeys(vs.Dimensions) {
+		d := vs.Dimensions[item]
+		if len(d) > maxTableLen {
+			return nil, c.fail(fmt.Sprintf("%d levels: at most %d are allowed", len(d), maxTableLen), "dimensions", item)
+		}
+		if !finite(d...) {
+			return nil, c.fail("decrements must be finite numbers", "dimensions", item)
+		}
 	}
 	s.ValueSets[name] = vs
 	return vs, nil

@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Site is a trust's export dialect: which files are its, how they are
@@ -141,41 +144,170 @@ func (s *Site) ValueMap(column string) map[string]string {
 	return nil
 }
 
-func (s *Site) check() error {
+// checkSite checks a site mapping, untrusted like the study: its file name
+// patterns and the name its template writes (synth writes files by it), its
+// date layouts, sheet, header aliases and value maps, each against the
+// bounds in limits.go.
+func (st *Study) checkSite(s *Site, c checker) error {
 	switch s.Format {
 	case "csv":
-		if len([]rune(s.Delimiter)) != 1 {
-			return fmt.Errorf("delimiter must be one character")
+		if r := []rune(s.Delimiter); len(r) != 1 || !validDelimiter(r[0]) {
+			return c.fail("delimiter must be one character, not a quote or a line end", "delimiter")
 		}
 		switch s.Encoding {
 		case "utf-8", "utf-8-bom", "windows-1252":
 		default:
-			return fmt.Errorf("encoding %q: want utf-8, utf-8-bom or windows-1252", s.Encoding)
+			return c.fail(fmt.Sprintf("encoding %s: want utf-8, utf-8-bom or windows-1252", quote(s.Encoding)), "encoding")
+		}
+		if s.Sheet != "" {
+			return c.fail("a sheet is for xlsx sites", "sheet")
 		}
 	case "xlsx":
+		for _, k := range []string{"delimiter", "encoding"} {
+			if c.has(k) {
+				return c.fail(k+" is for csv sites: an xlsx site has none", k)
+			}
+		}
+		if p := textProblem(s.Sheet, 31, false); p != "" || strings.ContainsAny(s.Sheet, `[]:*?/\`) {
+			return c.fail("sheet must be an Excel sheet name: at most 31 characters, none of [ ] : * ? / \\", "sheet")
+		}
 	default:
-		return fmt.Errorf("format %q: want csv or xlsx", s.Format)
+		return c.fail(fmt.Sprintf("format %s: want csv or xlsx", quote(s.Format)), "format")
 	}
 	if s.DateLayout == "" {
-		return fmt.Errorf("date_layout is required")
+		return c.fail("date_layout is required", "date_layout")
 	}
-	if len(s.Files) == 0 {
-		return fmt.Errorf("files: at least one file name pattern is required")
+	if !validDateLayout(s.DateLayout) {
+		return c.fail(fmt.Sprintf("date_layout %s does not write and read back a date", quote(s.DateLayout)), "date_layout")
+	}
+	if err := c.count(len(s.Files), 1, maxSiteFiles, "file name pattern", "files"); err != nil {
+		return err
 	}
 	for i := range s.Files {
-		re, err := regexp.Compile(s.Files[i].Pattern)
-		if err != nil {
-			return fmt.Errorf("files[%d].pattern: %w", i, err)
+		f := &s.Files[i]
+		if len(f.Pattern) > maxPatternLen {
+			return c.fail(fmt.Sprintf("longer than %d characters", maxPatternLen), "files", i, "pattern")
 		}
-		s.Files[i].re = re
-		if i == 0 && s.Files[i].Template == "" {
-			return fmt.Errorf("files[0].template is required")
+		re, err := regexp.Compile(f.Pattern)
+		if err != nil {
+			return c.fail(fmt.Sprintf("not a regular expression: %v", err), "files", i, "pattern")
+		}
+		f.re = re
+		if re.SubexpIndex("date") > 0 && !validDateLayout(f.DateLayout) {
+			return c.fail(fmt.Sprintf("date_layout %s does not write and read back the date the pattern captures", quote(f.DateLayout)), "files", i, "date_layout")
+		}
+		if re.SubexpIndex("date") <= 0 && f.DateLayout != "" {
+			return c.fail("the pattern has no (?P<date>…) group for date_layout to read", "files", i, "date_layout")
+		}
+		if i == 0 && f.Template == "" {
+			return c.fail("template is required", "files", i, "template")
+		}
+		if i > 0 && f.Template != "" {
+			return c.fail("only files[0].template is used to name files", "files", i, "template")
+		}
+		if len(f.Template) > maxTemplateLen {
+			return c.fail(fmt.Sprintf("longer than %d characters", maxTemplateLen), "files", i, "template")
 		}
 	}
-	for k := range s.Values {
-		if _, err := path.Match(k, ""); err != nil {
-			return fmt.Errorf("values: bad column pattern %q", k)
+	// The template's names must be plain file names the patterns match.
+	date := time.Date(2019, 3, 29, 0, 0, 0, 0, time.UTC)
+	for _, kind := range []string{KindParticipants, KindFidelity} {
+		name := s.FileName(kind, date)
+		if !safeFileName(name) {
+			return c.fail(fmt.Sprintf("writes %s: not a plain file name", quote(name)), "files", 0, "template")
+		}
+		if ok, d := s.MatchName(name); !ok || !d.IsZero() && !d.Equal(date) {
+			return c.fail(fmt.Sprintf("writes %s, which the site's patterns do not read back", quote(name)), "files", 0, "template")
+		}
+	}
+	if n := len(s.Headers); n > maxSiteEntries {
+		return c.fail(fmt.Sprintf("%d headers: at most %d are allowed", n, maxSiteEntries), "headers")
+	}
+	for _, alias := range sortedKeys(s.Headers) {
+		if p := textProblem(alias, maxHeaderLen, false); p != "" {
+			return c.fail("header "+p, "headers", alias)
+		}
+		if canon := s.Headers[alias]; !st.isExportField(canon) {
+			return c.fail(fmt.Sprintf("%s is not a canonical column", quote(canon)), "headers", alias)
+		}
+	}
+	return st.checkValueMaps(s, c)
+}
+
+// checkValueMaps checks a site's value maps: each key an exact canonical
+// column or a glob matching one, each value a value of that column.
+func (st *Study) checkValueMaps(s *Site, c checker) error {
+	var fields []Field
+	for _, kind := range []string{KindParticipants, KindFidelity} {
+		fields = append(fields, st.ExportFields(kind)...)
+	}
+	entries := 0
+	for _, col := range sortedKeys(s.Values) {
+		if len(col) > maxCodeLen*2 {
+			return c.fail(fmt.Sprintf("column pattern longer than %d characters", maxCodeLen*2), "values", col)
+		}
+		if _, err := path.Match(col, ""); err != nil {
+			return c.fail(fmt.Sprintf("bad column pattern %s", quote(col)), "values", col)
+		}
+		m := s.Values[col]
+		if entries += len(m); entries > maxSiteEntries {
+			return c.fail(fmt.Sprintf("more than %d values mapped", maxSiteEntries), "values", col)
+		}
+		matched := false
+		for _, f := range fields {
+			if ok, _ := path.Match(col, f.Name); !ok {
+				continue
+			}
+			matched = true
+			for _, from := range sortedKeys(m) {
+				if p := textProblem(from, maxHeaderLen, false); p != "" {
+					return c.fail("value "+p, "values", col, from)
+				}
+				if !f.accepts(m[from]) {
+					return c.fail(fmt.Sprintf("maps to %s, not a value of %s", quote(m[from]), f.Name), "values", col, from)
+				}
+			}
+		}
+		if !matched {
+			return c.fail(fmt.Sprintf("%s names no canonical column", quote(col)), "values", col)
 		}
 	}
 	return nil
+}
+
+// accepts reports whether v is a canonical value of the field.
+func (f Field) accepts(v string) bool {
+	switch f.Type {
+	case FieldCode:
+		return slices.Contains(f.Codes, v)
+	case FieldInt:
+		n, err := strconv.Atoi(v)
+		return err == nil && f.Min <= n && n <= f.Max
+	}
+	return textProblem(v, maxHeaderLen, false) == ""
+}
+
+// validDelimiter is encoding/csv's rule for a field delimiter.
+func validDelimiter(r rune) bool {
+	return r != 0 && r != '"' && r != '\r' && r != '\n' && utf8.ValidRune(r) && r != utf8.RuneError
+}
+
+// validDateLayout reports whether layout is a Go time layout that writes a
+// date it reads back as the same day.
+func validDateLayout(layout string) bool {
+	if layout == "" || len(layout) > maxLayoutLen {
+		return false
+	}
+	d := time.Date(2019, 3, 29, 0, 0, 0, 0, time.UTC)
+	got, err := time.Parse(layout, d.Format(layout))
+	return err == nil && got.Year() == d.Year() && got.YearDay() == d.YearDay()
+}
+
+// safeFileName reports whether name is a plain file name: not empty, not .
+// or .., no separator, no control character, at most 255 bytes.
+func safeFileName(name string) bool {
+	if name == "" || name == "." || name == ".." || len(name) > 255 || strings.ContainsAny(name, `/\`) {
+		return false
+	}
+	return textProblem(name, 255, false) == ""
 }

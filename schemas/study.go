@@ -37,10 +37,8 @@ type Study struct {
 		// more than HoldLoss of the participants (ratings) of the trust's
 		// current export, or when more than HoldRejected of its rows were
 		// rejected (fractions; defaults 0.05 and 0.10; 1 never holds).
-		HoldLoss     float64  `yaml:"-"`
-		HoldRejected float64  `yaml:"-"`
-		HoldLossYAML *float64 `yaml:"hold_participant_loss"`
-		HoldRejYAML  *float64 `yaml:"hold_rejected_rows"`
+		HoldLoss     float64 `yaml:"hold_participant_loss"`
+		HoldRejected float64 `yaml:"hold_rejected_rows"`
 		// SettleSeconds is how long an export must have been left alone
 		// (same size, same modification time, that modification time at
 		// least this old) before ingest takes it: a file still being copied
@@ -106,10 +104,9 @@ type Component struct {
 	Suggestion string `yaml:"suggestion"`
 }
 
-// Analysis is the analysis plan.
+// Analysis is the analysis plan. Clusters are always the teams and strata
+// the trusts (DESIGN §9): they are not settings.
 type Analysis struct {
-	Cluster              string   `yaml:"cluster"`
-	Stratum              string   `yaml:"stratum"`
 	CILevel              float64  `yaml:"ci_level"`
 	PrimaryOutcome       string   `yaml:"primary_outcome"`
 	Outcomes             []string `yaml:"outcomes"`

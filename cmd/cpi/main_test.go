@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -149,5 +151,49 @@ func TestSettleTimeFromStudy(t *testing.T) {
 	env, err := g.env()
 	if err != nil || env.SettleTime != 5*time.Second {
 		t.Errorf("settle time %v %v, want the study's 5 s", env.SettleTime, err)
+	}
+}
+
+// A study definition that is unsafe or not what it seems is refused before
+// anything is written: exit 2, and the file, line and field of the mistake.
+func TestBadStudyRefused(t *testing.T) {
+	const dir = "../../testdata/bad/study"
+	b, err := os.ReadFile(filepath.Join(dir, "expected.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want map[string]struct {
+		Line    int    `json:"line"`
+		Field   string `json:"field"`
+		Message string `json:"message"`
+	}
+	if err := json.Unmarshal(b, &want); err != nil {
+		t.Fatal(err)
+	}
+	if len(want) < 4 {
+		t.Fatalf("%d bad study files", len(want))
+	}
+	inbox := t.TempDir()
+	os.WriteFile(filepath.Join(inbox, "TEWV_participants_20190401.csv"), []byte("participant_id,team_code,wave\nP0001,TEWV-01,baseline\n"), 0o600)
+	for name, w := range want {
+		t.Run(name, func(t *testing.T) {
+			file := filepath.Join(dir, name)
+			out := t.TempDir()
+			wh, reports := filepath.Join(out, "w"), filepath.Join(out, "reports")
+			where := fmt.Sprintf("%s:%d: %s: ", file, w.Line, w.Field)
+			for _, args := range [][]string{
+				{"--study", file, "run", "--warehouse", wh, "--inbox", inbox},
+				{"--study", file, "report", "fidelity", "--warehouse", wh, "--all", "--out-dir", reports},
+				{"--study", file, "synth", "--out", filepath.Join(out, "x"), "--quiet"},
+			} {
+				code, stdout, stderr := cli(t, args...)
+				if code != 2 || !strings.Contains(stderr, where) || !strings.Contains(stderr, w.Message) {
+					t.Errorf("%v: exit %d, want 2 and %q…%q\n%s%s", args[2:], code, where, w.Message, stdout, stderr)
+				}
+			}
+			if left, _ := os.ReadDir(out); len(left) != 0 {
+				t.Errorf("written: %v", left)
+			}
+		})
 	}
 }
