@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -300,5 +301,90 @@ func TestProblemSetOrderAndMemory(t *testing.T) {
 	big.each(func(Problem) error { n++; return nil })
 	if n != 1_000_000 {
 		t.Errorf("read back %d problems", n)
+	}
+}
+
+// copyTree copies a warehouse folder: files (hard links become copies),
+// folders and symlinks as they are.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		switch {
+		case d.Type()&os.ModeSymlink != 0:
+			link, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(link, target)
+		case d.IsDir():
+			return os.MkdirAll(target, 0o750)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		info, _ := d.Info()
+		return os.WriteFile(target, b, info.Mode().Perm()|0o200)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCrashDuringAccept stops `cpi accept` at each of its write steps: the
+// warehouse is then as before the accept (the export still held) or as
+// after it, and finishing the work gives the bytes of an uninterrupted
+// accept.
+func TestCrashDuringAccept(t *testing.T) {
+	env := ingestTestEnv(t)
+	base := filepath.Join(t.TempDir(), "base")
+	if _, err := heldRun(t, env, base, RunAll(filepath.Join("..", "testdata", "synth"))...); err != nil {
+		t.Fatal(err)
+	}
+	extra := t.TempDir()
+	half := filepath.Join(extra, "TEWV_participants_20190415.csv")
+	rewriteExport(t, tewvExport, half, keepFirstParticipants(10))
+	if sum, _ := heldRun(t, env, base, RunAll(extra)...); sum == nil || sum.FilesHeld != 1 {
+		t.Fatal("the export was not held")
+	}
+	accept := func(wh string, hooks CrashHooks) error {
+		_, err := RunStages(context.Background(), env, wh, "accept", RunOptions{Hooks: hooks}, AcceptAll(filepath.Base(half), "checked with the trust")...)
+		return err
+	}
+	ref := filepath.Join(t.TempDir(), "ref")
+	copyTree(t, base, ref)
+	count := &crashAt{}
+	if err := accept(ref, count); err != nil {
+		t.Fatal(err)
+	}
+	want := snapshot(t, ref)
+	steps := count.steps
+	switchAt := indexOf(steps, "commit:switch")
+	if len(steps) < 10 || switchAt < 0 {
+		t.Fatalf("write steps %v", steps)
+	}
+	for n := 1; n <= len(steps); n++ {
+		wh := filepath.Join(t.TempDir(), "w")
+		copyTree(t, base, wh)
+		w, _ := OpenWarehouse(wh, false)
+		before, _ := w.CurrentDir()
+		if err := accept(wh, &crashAt{n: n}); !errors.Is(err, errCrash) {
+			t.Fatalf("step %d (%s): accept did not stop: %v", n, steps[n-1], err)
+		}
+		now, _ := w.CurrentDir()
+		if afterSwitch := n > switchAt; (now != before) != afterSwitch {
+			t.Fatalf("step %d (%s): current generation %s (before %s)", n, steps[n-1], now, before)
+		}
+		if now == before {
+			if err := accept(wh, nil); err != nil {
+				t.Fatalf("step %d (%s): accept after the crash: %v", n, steps[n-1], err)
+			}
+		}
+		sameSnapshot(t, fmt.Sprintf("accept crashed at step %d (%s)", n, steps[n-1]), snapshot(t, wh), want)
 	}
 }
