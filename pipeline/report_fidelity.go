@@ -24,17 +24,27 @@ import (
 )
 
 // FidelityReport writes the fidelity report of one team (DESIGN §10) as one
-// self-contained HTML page: the team's total and band per rating period
-// against the study's thresholds, its components against their maximum, the
-// change between periods, the team against the median of the other
-// intervention teams (never named), the lowest components with the practice
-// they stand for and a suggestion, and the raters per period with small
-// counts suppressed.
+// self-contained HTML page.
 //
-// It reads fidelity, fidelity_components and fidelity_ratings (only to count
-// raters by role) from the generation at genDir. It fails when team is not a
-// study team or the fidelity tables have not been written (run the fidelity
-// stage first); a team without ratings gets a report that says so. The same
+// An intervention team's report is for its feedback meetings: the team's
+// total and band per rating period against the study's thresholds, its
+// components against their maximum, the change between periods, the team
+// against the median of the other intervention teams (never named), the
+// lowest components with the practice they stand for and a suggestion, and
+// the raters per period.
+//
+// A control team's report is for the study team only, to monitor
+// contamination: its own totals and bands per period against the
+// thresholds, its own component means and its raters, and nothing else: no
+// change narrative, no comparison with the intervention teams, no practice
+// or suggestion (a control team given the intervention's coaching is a
+// contaminated control). cpi run writes none (see FidelityReportTeams).
+//
+// Counts of raters go through disclosure control (Disclosure). It reads
+// fidelity, fidelity_components and fidelity_ratings (only to count raters
+// by role) from the generation at genDir. It fails when team is not a study
+// team or the fidelity tables have not been written (run the fidelity stage
+// first); a team without ratings gets a report that says so. The same
 // tables give the same bytes.
 func FidelityReport(ctx context.Context, env Env, genDir, team string, out io.Writer) error {
 	if _, ok := env.Study.Team(team); !ok {
@@ -78,12 +88,29 @@ func WriteFidelityReportFiles(ctx context.Context, env Env, genDir string, teams
 	return nil
 }
 
-// WriteFidelityReports writes every study team's fidelity report into the
-// generation being written, as reports/fidelity-<TEAM>.html (0640), and
-// removes reports of teams the study no longer defines. It reads what the
-// fidelity stage wrote into tx, so it runs after it.
+// FidelityReportTeams lists the teams whose fidelity reports are written
+// by default, in study order: the intervention arm's teams (the first arm),
+// whose reports are fed back to them; with control, every team, the
+// control teams' reports being for the study team's monitoring of
+// contamination.
+func FidelityReportTeams(s *schemas.Study, control bool) []string {
+	var out []string
+	for _, t := range s.Teams {
+		if control || t.Arm == s.InterventionArm() {
+			out = append(out, t.Code)
+		}
+	}
+	return out
+}
+
+// WriteFidelityReports writes the fidelity report of every intervention
+// team into the generation being written, as reports/fidelity-<TEAM>.html
+// (0640), and removes the reports of other teams (control teams, and teams
+// the study no longer defines): a report in the warehouse's reports folder
+// is one that may go to its team. It reads what the fidelity stage wrote
+// into tx, so it runs after it.
 func WriteFidelityReports(ctx context.Context, env Env, tx *Tx) error {
-	teams := env.Study.TeamCodes()
+	teams := FidelityReportTeams(env.Study, false)
 	old, err := filepath.Glob(tx.Path("reports", "fidelity-*.html"))
 	if err != nil {
 		return fmt.Errorf("fidelity reports: %w", err)
@@ -258,10 +285,14 @@ func loadFidelityReportData(ctx context.Context, s *schemas.Study, genDir string
 // template only places strings (and html/template escapes them).
 type fidelityView struct {
 	StudyName, Team, TrustCode, TrustName, Arm string
-	Version, StudyHash                         string
-	MaxTotal, ScaleMin, ScaleMax               string
-	NComponents, MissingAllowed                int
-	MinCount                                   string
+	// Control is a control team's report: contamination monitoring only.
+	Control                      bool
+	InterventionArm              string
+	Version, StudyHash           string
+	MaxTotal, ScaleMin, ScaleMax string
+	NComponents, MissingAllowed  int
+	MinCount                     string
+	Small, Secondary             string // the disclosure symbols
 
 	Headline    string
 	HeadBand    string
@@ -277,7 +308,7 @@ type fidelityView struct {
 	Change      *fidelityChangeView
 	ChangeNote  string
 	Compare     []fidelityCompareView
-	Others      string // "other intervention teams", or "intervention teams" for a control team
+	Others      string // "other intervention teams"
 	CompareNote string
 	Focus       []fidelityFocusView
 	Roles       []string
@@ -380,7 +411,8 @@ func buildFidelityView(env Env, d *fidelityReportData, teamCode string) (*fideli
 		Version: env.Version, StudyHash: shortHash(s.Hash),
 		MaxTotal: fmtTrim(maxTotal, 1), ScaleMin: strconv.Itoa(f.Min), ScaleMax: strconv.Itoa(f.Max),
 		NComponents: len(f.Components), MissingAllowed: f.MissingAllowed,
-		MinCount: strconv.Itoa(s.Disclosure.MinCount),
+		MinCount: strconv.Itoa(s.Disclosure.MinCount), Small: s.Disclosure.SmallSymbol(), Secondary: s.Disclosure.SecondarySymbol(),
+		Control: team.Arm != s.InterventionArm(), InterventionArm: s.InterventionArm(),
 	}
 	v.Bands = fidelityBandViews(s, maxTotal)
 
@@ -388,7 +420,7 @@ func buildFidelityView(env Env, d *fidelityReportData, teamCode string) (*fideli
 	var rated []string
 	for _, period := range s.Periods {
 		sm := d.summary[fidelityKey{team.Code, period}]
-		pv := fidelityPeriodView{Period: period, NRaters: SuppressCount(int64(sm.nRaters), s.Disclosure.MinCount), Total: "not rated", Pct: "—", Band: "not rated", BandClass: "band-none", ICC: "—"}
+		pv := fidelityPeriodView{Period: period, Total: "not rated", Pct: "—", Band: "not rated", BandClass: "band-none", ICC: "—"}
 		if sm.nRaters > 0 && sm.totalOK && sm.pctOK {
 			pv.Rated = true
 			rated = append(rated, period)
@@ -421,13 +453,11 @@ func buildFidelityView(env Env, d *fidelityReportData, teamCode string) (*fideli
 	// median of the other intervention teams.
 	latest := fidelityMeans(d, team.Code, v.Latest, len(f.Components))
 	earlier := fidelityMeans(d, team.Code, v.Earlier, len(f.Components))
+	// A control team is compared with no one and gets no guidance.
 	var others []string // intervention teams other than this one
 	v.Others = "other " + s.InterventionArm() + " teams"
-	if team.Arm != s.InterventionArm() {
-		v.Others = s.InterventionArm() + " teams"
-	}
 	for _, t := range s.Teams {
-		if t.Arm == s.InterventionArm() && t.Code != team.Code {
+		if !v.Control && t.Arm == s.InterventionArm() && t.Code != team.Code {
 			others = append(others, t.Code)
 		}
 	}
@@ -465,6 +495,7 @@ func buildFidelityView(env Env, d *fidelityReportData, teamCode string) (*fideli
 
 	// Change between the last two rated periods.
 	switch {
+	case v.Control:
 	case !v.AnyRated:
 		v.ChangeNote = "The team has not been rated yet."
 	case v.Earlier == "":
@@ -501,6 +532,9 @@ func buildFidelityView(env Env, d *fidelityReportData, teamCode string) (*fideli
 
 	// The team against the median of the other intervention teams.
 	for _, period := range s.Periods {
+		if v.Control {
+			break
+		}
 		sm := d.summary[fidelityKey{team.Code, period}]
 		cv := fidelityCompareView{Period: period, Team: "not rated", Median: "—", Diff: "—"}
 		if sm.nRaters > 0 && sm.pctOK {
@@ -527,7 +561,7 @@ func buildFidelityView(env Env, d *fidelityReportData, teamCode string) (*fideli
 	}
 
 	// Where to focus: the lowest components of the latest rated period.
-	if v.AnyRated {
+	if v.AnyRated && !v.Control {
 		for _, code := range strings.Fields(d.summary[fidelityKey{team.Code, v.Latest}].lowest) {
 			for k, c := range f.Components {
 				if c.Code == code {
@@ -538,7 +572,10 @@ func buildFidelityView(env Env, d *fidelityReportData, teamCode string) (*fideli
 		}
 	}
 
-	// Raters per period, by role, with small counts suppressed.
+	// Raters per period, by role, with disclosure control over the roles,
+	// their total and the raters scored (printed twice: the periods table
+	// and this one), whose difference from the total, the raters who could
+	// not be scored, is not printed but is tied in.
 	v.Roles = slices.Clone(f.RaterRoles)
 	for _, period := range s.Periods {
 		for role := range d.roles[fidelityKey{team.Code, period}] {
@@ -548,20 +585,32 @@ func buildFidelityView(env Env, d *fidelityReportData, teamCode string) (*fideli
 		}
 	}
 	sort.Strings(v.Roles[len(f.RaterRoles):])
-	for _, period := range s.Periods {
+	for pi, period := range s.Periods {
 		key := fidelityKey{team.Code, period}
-		counts := make([]int64, len(v.Roles))
+		disc := NewDisclosure(s.Disclosure)
+		roles := make([]int, len(v.Roles))
 		var total int64
 		for i, role := range v.Roles {
-			counts[i] = int64(d.roles[key][role])
-			total += counts[i]
+			n := int64(d.roles[key][role])
+			roles[i] = disc.Count("role|"+role, n, 0)
+			total += n
 		}
-		shown, shownTotal := SuppressCounts(counts, total, s.Disclosure.MinCount)
-		// Scored and not scored add up to the total too: suppressed as a
-		// group, so the raters who could not be scored are not recoverable.
+		all := disc.Count("raters", total, 1)
+		disc.Sum(all, roles...)
 		scored := int64(d.summary[key].nRaters)
-		sn, _ := SuppressCounts([]int64{scored, total - scored}, total, s.Disclosure.MinCount)
-		v.Raters = append(v.Raters, fidelityRaterView{Period: period, Roles: shown, Total: shownTotal, Scored: sn[0]})
+		sc := disc.Count("scored", scored, 1)
+		if scored <= total {
+			disc.Sum(all, sc, disc.Implied("not scored", total-scored))
+		}
+		if err := disc.Protect(); err != nil {
+			return nil, fmt.Errorf("raters of %s: %w", period, err)
+		}
+		rv := fidelityRaterView{Period: period, Total: disc.Show(all), Scored: disc.Show(sc)}
+		for _, c := range roles {
+			rv.Roles = append(rv.Roles, disc.Show(c))
+		}
+		v.Raters = append(v.Raters, rv)
+		v.Periods[pi].NRaters = disc.Show(sc)
 	}
 	return v, nil
 }
@@ -846,7 +895,9 @@ const fidelityTemplateText = `{{define "title"}}Fidelity report: {{.Team}}{{end}
 <dt>Rating periods</dt><dd>{{range $i, $p := .Periods}}{{if $i}}, {{end}}{{$p.Period}}{{end}}</dd>
 </dl>
 </header>
-<p class="headline">{{.Headline}}{{if .HeadBand}} <strong><span class="badge {{.HeadClass}}">{{.HeadBand}}</span></strong>{{end}}</p>
+{{if .Control}}<style>.notice { border: 2px solid #b3261e; border-radius: 4px; padding: .6rem 1rem; margin: 1rem 0; }</style>
+<p class="notice"><strong>For the study team only: contamination monitoring.</strong> {{.Team}} is a {{.Arm}} team. This report is not for feedback to the team: it shows the team's own fidelity scores against the thresholds, with no guidance and no comparison with the {{.InterventionArm}} teams.</p>
+{{end}}<p class="headline">{{.Headline}}{{if .HeadBand}} <strong><span class="badge {{.HeadClass}}">{{.HeadBand}}</span></strong>{{end}}</p>
 
 <section id="periods">
 <h2>Fidelity in each period</h2>
@@ -885,7 +936,7 @@ const fidelityTemplateText = `{{define "title"}}Fidelity report: {{.Team}}{{end}
 {{end}}
 </section>
 
-<section id="change">
+{{if not .Control}}<section id="change">
 <h2>Change between periods</h2>
 {{with .Change}}
 <p>From {{.From}} to {{.To}} the total went from {{.TotalFrom}} to {{.TotalTo}} ({{.TotalDiff}}), {{.PctFrom}} to {{.PctTo}} of the maximum ({{.PctDiff}}). The band {{.BandMove}}: <span class="badge {{.BandFromClass}}">{{.BandFrom}}</span> → <span class="badge {{.BandToClass}}">{{.BandTo}}</span></p>
@@ -919,11 +970,11 @@ const fidelityTemplateText = `{{define "title"}}Fidelity report: {{.Team}}{{end}
 {{else}}
 <p class="muted">Not rated yet.</p>
 {{end}}
-</section>
+</section>{{end}}
 
 <section id="raters">
 <h2>Raters</h2>
-<p>People who sent a rating, by role, and how many of them could be scored. Counts from 1 to below {{.MinCount}} are shown as &lt;{{.MinCount}}.</p>
+<p>People who sent a rating, by role, and how many of them could be scored. Counts from 1 to below {{.MinCount}} are shown as {{.Small}}.</p>
 <div class="scroll"><table>
 <thead><tr><th>Period</th>{{range .Roles}}<th class="num">{{.}}</th>{{end}}<th class="num">All raters</th><th class="num">Scored</th></tr></thead>
 <tbody>
@@ -939,7 +990,7 @@ const fidelityTemplateText = `{{define "title"}}Fidelity report: {{.Team}}{{end}
 <li>A rater who left {{if eq .MissingAllowed 1}}one component{{else}}up to {{.MissingAllowed}} components{{end}} blank is given their own average for the blank; a rating with more blanks is not scored.</li>
 <li>The team's total is the mean of its raters' totals, and its percentage is the total out of {{.MaxTotal}}.</li>
 <li>Agreement (ICC) is the intraclass correlation ICC(2,1) between the raters over the components: 1 is perfect agreement; below 0.5 is poor. It needs two or more raters.</li>
-<li>Counts below {{.MinCount}} are shown as &lt;{{.MinCount}}, and a total that would reveal one is hidden too.</li>
+<li>Counts of people from 1 to below {{.MinCount}} are shown as {{.Small}}, and a count from which one of them could be worked out by adding or subtracting the counts shown is shown as {{.Secondary}}.</li>
 </ul>
 <h3>Thresholds used</h3>
 <div class="scroll"><table>

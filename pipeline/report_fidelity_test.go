@@ -225,20 +225,38 @@ func TestFidelityReportOtherTeams(t *testing.T) {
 			t.Errorf("the report of HPFT-01 mentions team %s", code)
 		}
 	}
-	// A control team, rated once: no change yet, compared with all five
-	// intervention teams' median where available.
+	// A control team, rated once: contamination monitoring only — its own
+	// scores against the thresholds, its components and raters; no change
+	// narrative, no comparison with the intervention teams, no practice or
+	// suggestion.
 	page = reportFidelityTestRender(t, env, gen, "TEWV-02")
-	if text := reportFidelityTestSection(t, page, "change"); !strings.Contains(text, "Only month3 has been rated so far") {
-		t.Errorf("change for one period: %s", text)
-	}
 	if text := reportFidelityTestSection(t, page, "periods"); !strings.Contains(text, "month3 12 of 48 25.0% low") {
 		t.Errorf("control team periods: %s", text)
 	}
-	// A control team is compared with all the intervention teams rated:
-	// in month3 TEWV-01 (51.04%) and BDCT-01 (75%), median 63.02%.
-	if text := reportFidelityTestSection(t, page, "comparison"); !strings.Contains(text, "Compared with the intervention teams") ||
-		!strings.Contains(text, "month3 25.0% 63.0% −38.0 points") {
-		t.Errorf("control team comparison: %s", text)
+	if text := reportFidelityTestSection(t, page, "components"); !strings.Contains(text, "cpf01 Person-centred goals 1.0") {
+		t.Errorf("control team components: %s", text)
+	}
+	for _, id := range []string{"summary", "raters", "how-to-read"} {
+		reportFidelityTestSection(t, page, id)
+	}
+	for _, id := range []string{"change", "comparison", "focus"} {
+		if strings.Contains(page, `id="`+id+`"`) {
+			t.Errorf("a control team's report has section %s", id)
+		}
+	}
+	text := html.UnescapeString(page)
+	for _, bad := range []string{"Try:", "Where to focus", "Compared with", "median", "Others", env.Study.Fidelity.Components[0].Suggestion, env.Study.Fidelity.Components[0].Practice} {
+		if strings.Contains(text, bad) {
+			t.Errorf("a control team's report holds %q", bad)
+		}
+	}
+	if !strings.Contains(page, "<strong>For the study team only: contamination monitoring.</strong> TEWV-02 is a control team.") {
+		t.Error("a control team's report does not say it is for the study team only")
+	}
+	for _, code := range env.Study.TeamCodes() {
+		if code != "TEWV-02" && strings.Contains(page, code) {
+			t.Errorf("the report of TEWV-02 mentions team %s", code)
+		}
 	}
 
 	var buf bytes.Buffer
@@ -270,14 +288,26 @@ func TestWriteFidelityReports(t *testing.T) {
 	if err := Fidelity(context.Background(), env, tx); err != nil {
 		t.Fatal(err)
 	}
-	stale := tx.Path("reports", "fidelity-OLD-01.html")
-	if err := os.WriteFile(stale, []byte("old"), 0o640); err != nil {
-		t.Fatal(err)
+	// Reports of a team the study no longer has, and of a control team
+	// (an earlier run's), are removed: only a report that may go to its
+	// team stays in the reports folder.
+	stale := []string{tx.Path("reports", "fidelity-OLD-01.html"), tx.Path("reports", "fidelity-TEWV-02.html")}
+	for _, p := range stale {
+		if err := os.WriteFile(p, []byte("old"), 0o640); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := WriteFidelityReports(context.Background(), env, tx); err != nil {
 		t.Fatal(err)
 	}
-	for _, team := range env.Study.TeamCodes() {
+	teams := FidelityReportTeams(env.Study, false)
+	if want := []string{"TEWV-01", "BDCT-01", "EPUT-01", "AWP-01", "HPFT-01"}; strings.Join(teams, " ") != strings.Join(want, " ") {
+		t.Errorf("reports written for %v, want the intervention teams %v", teams, want)
+	}
+	if all := FidelityReportTeams(env.Study, true); len(all) != 10 {
+		t.Errorf("with control: %v", all)
+	}
+	for _, team := range teams {
 		p := tx.Path("reports", "fidelity-"+team+".html")
 		st, err := os.Stat(p)
 		if err != nil {
@@ -295,8 +325,39 @@ func TestWriteFidelityReports(t *testing.T) {
 			t.Errorf("%s differs from FidelityReport's output", p)
 		}
 	}
-	if _, err := os.Stat(stale); !os.IsNotExist(err) {
-		t.Errorf("the report of a team the study no longer has was kept: %v", err)
+	for _, p := range append(stale, tx.Path("reports", "fidelity-AWP-02.html")) {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s is in the reports folder: %v", p, err)
+		}
+	}
+}
+
+// TestFidelityReportRaters: 8 raters (5 researchers, 3 practitioners), 6
+// of them scored. The practitioners are <5 and the researchers hidden with
+// them; the raters who could not be scored (2) are not printed, so the
+// total and the scored, printed twice (periods and raters tables), are not
+// both shown.
+func TestFidelityReportRaters(t *testing.T) {
+	env := fidelityTestEnv(t)
+	k := fidelityKey{"TEWV-01", "month3"}
+	d := &fidelityReportData{
+		summary: map[fidelityKey]fidelitySummary{k: {nRaters: 6, total: 30, max: 48, pct: 62.5, band: "moderate", totalOK: true, pctOK: true}},
+		comps:   map[fidelityKey][]float64{},
+		roles:   map[fidelityKey]map[string]int{k: {"researcher": 5, "practitioner": 3}},
+	}
+	v, err := buildFidelityView(env, d, "TEWV-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := v.Raters[0]
+	if got := strings.Join(r.Roles, " "); got != "[c] <5" {
+		t.Errorf("roles shown %s, want [c] <5", got)
+	}
+	if r.Total != "[c]" && r.Scored != "[c]" {
+		t.Errorf("8 raters and 6 scored both shown: %s, %s", r.Total, r.Scored)
+	}
+	if v.Periods[0].NRaters != r.Scored {
+		t.Errorf("scored raters shown as %s in the periods table and %s in the raters table", v.Periods[0].NRaters, r.Scored)
 	}
 }
 
@@ -307,6 +368,7 @@ func TestWriteFidelityReports(t *testing.T) {
 func TestFidelityReportBrowser(t *testing.T) {
 	env, gen := reportFidelityTestWarehouse(t)
 	browserCheck(t, reportFidelityTestRender(t, env, gen, "TEWV-01"), "fidelity", reportFidelitySections, "1200,3000", "390,5600")
+	browserCheck(t, reportFidelityTestRender(t, env, gen, "TEWV-02"), "fidelity-control", []string{"summary", "periods", "components", "raters", "how-to-read"}, "1200,2400", "390,4400")
 }
 
 // The rating axis has at most 11 ticks however wide the scale: a study

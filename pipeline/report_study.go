@@ -40,17 +40,18 @@ import (
 //   - the balance table of the primary outcome's weighted analysis;
 //   - fidelity by team: band and percentage per rating period.
 //
-// Disclosure control (DESIGN §10): every count of people from 1 to
-// study.Disclosure.MinCount − 1 is shown as "<5", with complementary
-// suppression so that no suppressed count can be recovered from a total
-// shown beside it by subtraction; a complementary cell (a count of at least
-// MinCount) is shown as "[c]" rather than as a false "<5". The baseline
-// table uses SuppressCounts per variable and arm; the flow, whose cells are
-// linked by rows (recruited = baseline + not interviewed; baseline =
-// followed up + withdrew + lost) and by columns (trusts add up to the arm,
-// arms to the study), suppresses over all those sums at once
-// (suppressLinked). Effects notes lose their counts of people dropped
-// (reasons kept), and arm means of the balance covariates are left out: a
+// Disclosure control (DESIGN §10) is one pass over every count of people
+// the page prints (layoutCounts, Disclosure): the flow's cells, rows
+// (recruited = baseline + not interviewed; baseline = followed up + withdrew
+// + lost) and columns (trusts add up to the arm, arms to the study), the
+// baseline table's levels adding up to each arm's size, and that size being
+// the flow's arm at baseline. A count from 1 to MinCount − 1 is shown with
+// the small symbol ("<5"), and more counts with the secondary one ("[c]")
+// until none hidden can be worked out from those shown; a percentage only
+// beside a shown count of a shown arm size. A model's number analysed is a
+// model result, not a frequency table: shown when at least MinCount
+// (ShowModelN). Effects notes lose their counts of people dropped (reasons
+// kept), and arm means of the balance covariates are left out: a
 // proportion times the arm's size would give a small count away.
 //
 // The page is deterministic (no clock; the same tables give the same
@@ -98,9 +99,8 @@ func WriteStudyReportFile(ctx context.Context, env Env, warehouse, path string) 
 // studyPage is what the study report template is given.
 type studyPage struct {
 	Study, Version, Hash string
-	MinCount             int
-	MaxSmall             int
-	Suppressed           string
+	MinCount, MaxSmall   int
+	Small, Secondary     string // the disclosure symbols
 	Arms                 []string
 
 	HasFlow  bool
@@ -124,6 +124,10 @@ type studyPage struct {
 
 	Periods  []string
 	Fidelity []fidelityLine
+
+	// disclosure is the page's disclosure control, kept for tests (its
+	// witnesses prove each suppressed count undetermined).
+	disclosure *Disclosure
 }
 
 // flowBox is one arm of the flow diagram; counts are already suppressed.
@@ -185,16 +189,11 @@ type fidelityCell struct {
 // loadStudyReport reads the tables and lays the page out.
 func loadStudyReport(ctx context.Context, env Env, genDir string) (*studyPage, error) {
 	s := env.Study
-	pg := &studyPage{
-		Study: s.Name, Version: env.Version, Hash: s.Hash[:min(12, len(s.Hash))], MinCount: s.Disclosure.MinCount, MaxSmall: s.Disclosure.MinCount - 1,
-		Suppressed: "<" + strconv.Itoa(s.Disclosure.MinCount), Arms: s.Arms[:min(2, len(s.Arms))],
-		Primary: s.Analysis.PrimaryOutcome, Periods: s.Periods,
-	}
+	pg := newStudyPage(env)
 	flow, err := ReadFlowTable(ctx, genDir)
 	if err != nil {
 		return nil, err
 	}
-	pg.layoutFlow(s, flow)
 
 	outcomes := slices.Clone(s.Analysis.Outcomes)
 	if !slices.Contains(outcomes, s.Analysis.PrimaryOutcome) {
@@ -204,7 +203,9 @@ func loadStudyReport(ctx context.Context, env Env, genDir string) (*studyPage, e
 	if err != nil {
 		return nil, err
 	}
-	pg.layoutBaseline(s, d)
+	if err := pg.layoutCounts(s, flow, d); err != nil {
+		return nil, err
+	}
 
 	effects, err := readEffectsTable(ctx, genDir)
 	if err != nil {
@@ -221,6 +222,16 @@ func loadStudyReport(ctx context.Context, env Env, genDir string) (*studyPage, e
 		return nil, err
 	}
 	return pg, nil
+}
+
+// newStudyPage is a page with the study's names and nothing laid out.
+func newStudyPage(env Env) *studyPage {
+	s := env.Study
+	return &studyPage{
+		Study: s.Name, Version: env.Version, Hash: s.Hash[:min(12, len(s.Hash))], MinCount: s.Disclosure.MinCount, MaxSmall: s.Disclosure.MinCount - 1,
+		Small: s.Disclosure.SmallSymbol(), Secondary: s.Disclosure.SecondarySymbol(), Arms: s.Arms[:min(2, len(s.Arms))],
+		Primary: s.Analysis.PrimaryOutcome, Periods: s.Periods,
+	}
 }
 
 // flowKeysOrdered lists trust × arm keys: trusts in study order (then
@@ -253,10 +264,54 @@ func flowKeysOrdered(s *schemas.Study, flow map[FlowKey]FlowCounts) []FlowKey {
 	return keys
 }
 
-// layoutFlow builds the flow diagram and table with linked suppression.
-func (pg *studyPage) layoutFlow(s *schemas.Study, flow map[FlowKey]FlowCounts) {
+// layoutCounts lays out every count of people the page prints — the flow
+// diagram and table, and the baseline table with its arms' sizes — and
+// applies disclosure control to all of them at once (one Disclosure, see
+// disclosure.go): the flow's rows and columns, each baseline variable's
+// levels adding up to its arm's size, and that size being the flow's
+// "interviewed at baseline" of the arm, are all sums of the one system.
+// A percentage is printed only beside a shown count of a shown arm size
+// (with a hidden size, 15 (19.5%) would give 77 away).
+func (pg *studyPage) layoutCounts(s *schemas.Study, flow map[FlowKey]FlowCounts, d *compareData) error {
+	disc := NewDisclosure(s.Disclosure)
+	var fill []func()
+	fill = append(fill, pg.layoutFlow(s, flow, disc)...)
+	fill = append(fill, pg.layoutBaseline(s, d, disc)...)
+	if err := disc.Protect(); err != nil {
+		return fmt.Errorf("%w (are the flow and participants tables of the same run? run cpi compare)", err)
+	}
+	for _, f := range fill {
+		f()
+	}
+	pg.disclosure = disc
+	return nil
+}
+
+// Avoid ranks of the page's counts for secondary suppression: an arm's
+// size at baseline is Table 1's denominator, so it is hidden last.
+const (
+	avoidCell = iota
+	avoidArmTotal
+	avoidStudyTotal
+	avoidArmSize
+)
+
+// flowCellName names a flow count in the page's disclosure control; trust
+// or arm "*" is the total over them.
+func flowCellName(trust, arm, stage string) string {
+	return "flow|" + trust + "|" + arm + "|" + stage
+}
+
+// flowStagesShown are the flow's six printed stages, in the table's order.
+var flowStagesShown = []string{FlowRecruited, "not_baseline", FlowBaseline, FlowFollowup, FlowWithdrawn, FlowLost}
+
+// layoutFlow adds the flow diagram's and table's counts to disc, with their
+// sums (recruited = baseline + not interviewed; baseline = followed up +
+// withdrew + lost; the trusts add up to the arm, the arms to both), and
+// returns what fills the page in once disc is protected.
+func (pg *studyPage) layoutFlow(s *schemas.Study, flow map[FlowKey]FlowCounts, disc *Disclosure) []func() {
 	if len(flow) == 0 {
-		return
+		return nil
 	}
 	pg.HasFlow = true
 	keys := flowKeysOrdered(s, flow)
@@ -276,152 +331,92 @@ func (pg *studyPage) layoutFlow(s *schemas.Study, flow map[FlowKey]FlowCounts) {
 		}
 		return ri < rj
 	})
-	// Groups: the trust × arm rows, then one total per arm, then the overall
-	// total; six cells each.
 	type group struct {
 		trust, arm string
 		total      bool
 		c          FlowCounts
+		cells      [6]int
 	}
-	var groups []group
+	var groups []*group
 	armTotal := map[string]*FlowCounts{}
 	var all FlowCounts
 	for _, k := range keys {
 		c := flow[k]
-		groups = append(groups, group{trust: k.Trust, arm: k.Arm, c: c})
+		groups = append(groups, &group{trust: k.Trust, arm: k.Arm, c: c})
 		if armTotal[k.Arm] == nil {
 			armTotal[k.Arm] = &FlowCounts{}
 		}
 		armTotal[k.Arm].add(c)
 		all.add(c)
 	}
-	armGroup := map[string]int{}
+	byArm := map[string]*group{}
 	for _, a := range arms {
-		armGroup[a] = len(groups)
-		groups = append(groups, group{trust: "All trusts", arm: a, total: true, c: *armTotal[a]})
+		byArm[a] = &group{trust: "*", arm: a, total: true, c: *armTotal[a]}
+		groups = append(groups, byArm[a])
 	}
-	allGroup := len(groups)
-	groups = append(groups, group{trust: "All trusts", arm: "both arms", total: true, c: all})
-
-	const (
-		cR = iota
-		cNB
-		cB
-		cF
-		cW
-		cL
-	)
-	values := make([]int64, 6*len(groups))
-	for g, gr := range groups {
-		c := gr.c
-		copy(values[6*g:], []int64{c.Recruited, c.NotBaseline(), c.Baseline, c.Followup, c.Withdrawn, c.Lost})
+	both := &group{trust: "*", arm: "*", total: true, c: all}
+	groups = append(groups, both)
+	for _, g := range groups {
+		c := g.c
+		vals := []int64{c.Recruited, c.NotBaseline(), c.Baseline, c.Followup, c.Withdrawn, c.Lost}
+		for st, v := range vals {
+			avoid := avoidCell
+			switch {
+			case g == both:
+				avoid = avoidStudyTotal
+			case g.total && flowStagesShown[st] == FlowBaseline:
+				avoid = avoidArmSize
+			case g.total:
+				avoid = avoidArmTotal
+			}
+			g.cells[st] = disc.Count(flowCellName(g.trust, g.arm, flowStagesShown[st]), v, avoid)
+		}
+		disc.Sum(g.cells[0], g.cells[2], g.cells[1])
+		disc.Sum(g.cells[2], g.cells[3], g.cells[4], g.cells[5])
 	}
-	var sums [][]int
-	for g := range groups {
-		sums = append(sums, []int{6*g + cR, 6*g + cB, 6*g + cNB}, []int{6*g + cB, 6*g + cF, 6*g + cW, 6*g + cL})
-	}
-	for st := 0; st < 6; st++ {
+	for st := range flowStagesShown {
+		var armCells []int
 		for _, a := range arms {
-			sum := []int{6*armGroup[a] + st}
-			for g, gr := range groups {
-				if !gr.total && gr.arm == a {
-					sum = append(sum, 6*g+st)
+			var parts []int
+			for _, g := range groups {
+				if !g.total && g.arm == a {
+					parts = append(parts, g.cells[st])
 				}
 			}
-			sums = append(sums, sum)
+			disc.Sum(byArm[a].cells[st], parts...)
+			armCells = append(armCells, byArm[a].cells[st])
 		}
-		sum := []int{6*allGroup + st}
+		disc.Sum(both.cells[st], armCells...)
+	}
+	return []func(){func() {
+		for _, g := range groups {
+			var cells [6]string
+			for st, c := range g.cells {
+				cells[st] = disc.Show(c)
+			}
+			trust, arm := g.trust, g.arm
+			if trust == "*" {
+				trust = "All trusts"
+			}
+			if arm == "*" {
+				arm = "both arms"
+			}
+			pg.FlowRows = append(pg.FlowRows, flowLine{Trust: trust, Arm: arm, Total: g.total, Cells: cells})
+		}
 		for _, a := range arms {
-			sum = append(sum, 6*armGroup[a]+st)
+			c := byArm[a].cells
+			pg.FlowArms = append(pg.FlowArms, flowBox{Arm: a, Recruited: disc.Show(c[0]), NotBaseline: disc.Show(c[1]), Baseline: disc.Show(c[2]),
+				Followup: disc.Show(c[3]), Withdrawn: disc.Show(c[4]), Lost: disc.Show(c[5])})
 		}
-		sums = append(sums, sum)
-	}
-	shown := suppressLinked(values, sums, s.Disclosure.MinCount)
-	for g, gr := range groups {
-		var cells [6]string
-		copy(cells[:], shown[6*g:6*g+6])
-		pg.FlowRows = append(pg.FlowRows, flowLine{Trust: gr.trust, Arm: gr.arm, Total: gr.total, Cells: cells})
-	}
-	for _, a := range arms {
-		c := shown[6*armGroup[a] : 6*armGroup[a]+6]
-		pg.FlowArms = append(pg.FlowArms, flowBox{Arm: a, Recruited: c[cR], NotBaseline: c[cNB], Baseline: c[cB], Followup: c[cF], Withdrawn: c[cW], Lost: c[cL]})
-	}
-}
-
-// suppressLinked applies disclosure control to counts linked by sums: each
-// sum lists a total's index, then its parts' indices. A count from 1 to
-// min−1 is suppressed (shown "<min"); then, until nothing changes, any sum
-// with exactly one suppressed member (which subtraction would recover) has
-// one more suppressed, shown as Complementary. The extra cell is a non-zero
-// part or the total, whichever starts the fewest new such sums (sums it is
-// in with nothing suppressed yet), then the smallest; so a column total is
-// preferred to a cell whose row is otherwise all shown. Zero is shown as 0.
-// It returns the counts as shown.
-func suppressLinked(values []int64, sums [][]int, min int) []string {
-	label := "<" + strconv.Itoa(min)
-	hidden := make([]bool, len(values))
-	for i, v := range values {
-		hidden[i] = v > 0 && v < int64(min)
-	}
-	in := make([][]int, len(values)) // sums each cell is in
-	for s, sum := range sums {
-		for _, i := range sum {
-			in[i] = append(in[i], s)
-		}
-	}
-	count := func(s int) int {
-		n := 0
-		for _, i := range sums[s] {
-			if hidden[i] {
-				n++
-			}
-		}
-		return n
-	}
-	for changed := true; changed; {
-		changed = false
-		for s, sum := range sums {
-			if count(s) != 1 {
-				continue
-			}
-			pick, pickCost := -1, 0
-			for _, i := range sum {
-				if hidden[i] || values[i] == 0 {
-					continue
-				}
-				cost := 0
-				for _, o := range in[i] {
-					if o != s && count(o) == 0 {
-						cost++
-					}
-				}
-				if pick < 0 || cost < pickCost || cost == pickCost && values[i] < values[pick] {
-					pick, pickCost = i, cost
-				}
-			}
-			if pick >= 0 {
-				hidden[pick] = true
-				changed = true
-			}
-		}
-	}
-	out := make([]string, len(values))
-	for i, v := range values {
-		switch {
-		case hidden[i] && v < int64(min):
-			out[i] = label
-		case hidden[i]:
-			out[i] = Complementary
-		default:
-			out[i] = strconv.FormatInt(v, 10)
-		}
-	}
-	return out
+	}}
 }
 
 // layoutBaseline counts each demographic level by arm among the
-// participants interviewed at baseline.
-func (pg *studyPage) layoutBaseline(s *schemas.Study, d *compareData) {
+// participants interviewed at baseline, adds the counts to disc (each
+// variable's levels add up to the arm's size, which is the flow's
+// "interviewed at baseline" of the arm: one cell), and returns what fills
+// the page in once disc is protected.
+func (pg *studyPage) layoutBaseline(s *schemas.Study, d *compareData, disc *Disclosure) []func() {
 	arms := pg.Arms
 	n := make([]int64, len(arms))
 	type counter map[string][]int64
@@ -459,9 +454,17 @@ func (pg *studyPage) layoutBaseline(s *schemas.Study, d *compareData) {
 		}
 	}
 	pg.BaselineCols = len(arms) + 1
-	for a := range arms {
-		pg.BaselineN = append(pg.BaselineN, SuppressCount(n[a], s.Disclosure.MinCount))
+	nCell := make([]int, len(arms))
+	for a, arm := range arms {
+		nCell[a] = disc.Count(flowCellName("*", arm, FlowBaseline), n[a], avoidArmSize)
 	}
+	type varCells struct {
+		name   string
+		levels []string
+		cells  [][]int // level × arm
+		counts [][]int64
+	}
+	var all []varCells
 	for _, v := range vars {
 		levels := slices.Clone(s.Demographics[v])
 		if v == "living_alone" {
@@ -478,31 +481,48 @@ func (pg *studyPage) layoutBaseline(s *schemas.Study, d *compareData) {
 		if _, ok := counts[v][missing]; ok {
 			levels = append(levels, missing)
 		}
-		bv := baselineVar{Name: v}
-		cells := make([][]string, len(levels))
-		for li := range levels {
-			cells[li] = make([]string, len(arms))
+		vc := varCells{name: v, levels: levels}
+		for _, lv := range levels {
+			row := make([]int64, len(arms))
+			if c := counts[v][lv]; c != nil {
+				copy(row, c)
+			}
+			ids := make([]int, len(arms))
+			for a, arm := range arms {
+				ids[a] = disc.Count("baseline|"+v+"|"+lv+"|"+arm, row[a], avoidCell)
+			}
+			vc.cells = append(vc.cells, ids)
+			vc.counts = append(vc.counts, row)
 		}
 		for a := range arms {
-			col := make([]int64, len(levels))
-			for li, lv := range levels {
-				if c := counts[v][lv]; c != nil {
-					col[li] = c[a]
-				}
-			}
-			shown, _ := SuppressCounts(col, n[a], s.Disclosure.MinCount)
+			parts := make([]int, len(levels))
 			for li := range levels {
-				cells[li][a] = shown[li]
-				if col[li] > 0 && shown[li] == strconv.FormatInt(col[li], 10) && n[a] > 0 {
-					cells[li][a] += fmt.Sprintf(" (%.1f%%)", 100*float64(col[li])/float64(n[a]))
-				}
+				parts[li] = vc.cells[li][a]
 			}
+			disc.Sum(nCell[a], parts...)
 		}
-		for li, lv := range levels {
-			bv.Levels = append(bv.Levels, baselineLevel{Level: lv, Cells: cells[li]})
-		}
-		pg.BaselineVars = append(pg.BaselineVars, bv)
+		all = append(all, vc)
 	}
+	return []func(){func() {
+		for a := range arms {
+			pg.BaselineN = append(pg.BaselineN, disc.Show(nCell[a]))
+		}
+		for _, vc := range all {
+			bv := baselineVar{Name: vc.name}
+			for li, lv := range vc.levels {
+				cells := make([]string, len(arms))
+				for a := range arms {
+					id := vc.cells[li][a]
+					cells[a] = disc.Show(id)
+					if c := vc.counts[li][a]; c > 0 && !disc.Hidden(id) && !disc.Hidden(nCell[a]) {
+						cells[a] += fmt.Sprintf(" (%.1f%%)", 100*float64(c)/float64(n[a]))
+					}
+				}
+				bv.Levels = append(bv.Levels, baselineLevel{Level: lv, Cells: cells})
+			}
+			pg.BaselineVars = append(pg.BaselineVars, bv)
+		}
+	}}
 }
 
 // effectsLine is a row of the effects table as the report reads it.
@@ -585,11 +605,6 @@ func (pg *studyPage) layoutOutcomes(s *schemas.Study, effects []effectsLine) {
 	sort.SliceStable(outcomes, func(i, j int) bool {
 		return rank(s.Analysis.Outcomes, outcomes[i]) < rank(s.Analysis.Outcomes, outcomes[j])
 	})
-	ns := make([]int64, 0, len(effects))
-	for _, e := range effects {
-		ns = append(ns, int64(e.nObs))
-	}
-	showN := DisclosableSizes(ns, s.Disclosure.MinCount)
 	for _, o := range outcomes {
 		var rows []effectsLine
 		for _, e := range effects {
@@ -624,7 +639,7 @@ func (pg *studyPage) layoutOutcomes(s *schemas.Study, effects []effectsLine) {
 			blk.Rows = append(blk.Rows, outcomeLine{
 				Analysis: e.analysis, Method: e.method, Term: e.term,
 				Estimate: fmtNum(e.estimate, 3), CI: ci, P: fmtP(e.p), DF: fmtNum(e.df, 1),
-				N: showN[int64(e.nObs)], G: strconv.Itoa(int(e.nClusters)),
+				N: ShowModelN(int64(e.nObs), s.Disclosure), G: strconv.Itoa(int(e.nClusters)),
 				ES: es, Note: reportNote(e.note),
 			})
 		}
@@ -940,7 +955,7 @@ tr.flag td { background: #fff3e0; }
 <header class="report">
 <p class="kicker">Study report</p>
 <h1>{{.Study}}</h1>
-<p class="muted">Quasi-experimental comparison of {{index .Arms 0}} and {{index .Arms 1}} teams. Counts from 1 to {{.MaxSmall}} are shown as {{.Suppressed}}; a larger count that would give one of them away by subtraction from a total is shown as [c].</p>
+<p class="muted">Quasi-experimental comparison of {{index .Arms 0}} and {{index .Arms 1}} teams. {{if eq .Small .Secondary}}Counts of people from 1 to {{.MaxSmall}}, and any count from which one of them could be worked out by adding or subtracting the counts shown, are shown as {{.Small}}.{{else}}Counts of people from 1 to {{.MaxSmall}} are shown as {{.Small}}; a larger count from which one of them could be worked out by adding or subtracting the counts shown is shown as {{.Secondary}}.{{end}} The number analysed by a model is shown when it is at least {{.MinCount}}.</p>
 </header>
 
 <section id="flow">

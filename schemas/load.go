@@ -388,6 +388,9 @@ func (s *Study) check(src string, root *yaml.Node) error {
 	if err := c.between(s.Disclosure.MinCount, 1, maxMinCount, "disclosure", "min_count"); err != nil {
 		return err
 	}
+	if err := s.Disclosure.Check(); err != nil {
+		return c.fail(strings.TrimPrefix(err.Error(), "disclosure: "), "disclosure", "symbol")
+	}
 	if !c.has("ingest", "silence_days") {
 		s.Ingest.SilenceDays = defaultSilence
 	} else if err := c.between(s.Ingest.SilenceDays, 1, maxSilenceDays, "ingest", "silence_days"); err != nil {

@@ -231,7 +231,7 @@ func TestStudyUntrusted(t *testing.T) {
 		{"instrument escapes", []string{"instruments: [rguk,", "instruments: [../rguk,"}, `instruments[0]: instrument "../rguk" is not`},
 		{"demographic code with a slash", []string{`"65+"]`, `"65+", "a/b"]`}, `demographics.age_band[6]: code "a/b" is not`},
 		{"unknown demographic list", []string{"  gender: [", "  sex: [female]\n  gender: ["}, `demographics.sex: unknown code list "sex"`},
-		{"stratum", []string{"  ci_level: 0.95", "  stratum: trust\n  ci_level: 0.95"}, fmt.Sprintf(":%d: analysis.stratum: unknown key", lineOf(t, "  ci_level: 0.95"))},
+		{"stratum", []string{"  ci_level: 0.95", "  stratum: trust\n  ci_level: 0.95"}, fmt.Sprintf(":%d: analysis.stratum: unknown key", studyLine(t, "  ci_level: 0.95"))},
 		{"unknown top-level key", []string{"disclosure:", "cluster: team\ndisclosure:"}, `: cluster: unknown key`},
 		{"fidelity min negative", []string{"  min: 0\n  max: 4", "  min: -1\n  max: 4"}, `:43: fidelity.min: must be from 0 to 99`},
 		{"fidelity max huge", []string{"  min: 0\n  max: 4", "  min: 0\n  max: 1000000000"}, `:44: fidelity.max: must be from 1 to 100`},
@@ -359,8 +359,8 @@ func assertDefinitionError(t *testing.T, err error, file, want string) {
 	}
 }
 
-// lineOf is the line of the bundled study.yaml that holds text.
-func lineOf(t *testing.T, text string) int {
+// studyLine is the line of the bundled study.yaml that holds text.
+func studyLine(t *testing.T, text string) int {
 	t.Helper()
 	b, err := embedded.ReadFile("study.yaml")
 	if err != nil {

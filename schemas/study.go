@@ -10,6 +10,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strconv"
+	"unicode"
 )
 
 //go:embed study.yaml tables.yaml instruments/*.yaml sites/*.yaml valuesets/*.yaml
@@ -28,10 +30,8 @@ type Study struct {
 	Demographics    map[string][]string `yaml:"demographics"`
 	InstrumentNames []string            `yaml:"instruments"`
 	Fidelity        Fidelity            `yaml:"fidelity"`
-	Disclosure      struct {
-		MinCount int `yaml:"min_count"`
-	} `yaml:"disclosure"`
-	Ingest struct {
+	Disclosure      Disclosure          `yaml:"disclosure"`
+	Ingest          struct {
 		SilenceDays int `yaml:"silence_days"`
 		// An export that would become current is held back when it has lost
 		// more than HoldLoss of the participants (ratings) of the trust's
@@ -102,6 +102,57 @@ type Component struct {
 	Name       string `yaml:"name"`
 	Practice   string `yaml:"practice"`
 	Suggestion string `yaml:"suggestion"`
+}
+
+// Disclosure is the disclosure control of the counts in reports (DESIGN
+// §10): a count of people from 1 to MinCount-1 is suppressed, and so is any
+// count that would let a suppressed one be recovered from the published
+// numbers.
+type Disclosure struct {
+	MinCount int `yaml:"min_count"`
+	// Symbol, when set, is how every suppressed count is shown, small or
+	// hidden only to protect a small one: the NHS England convention is
+	// min_count 8 with symbol "*". Empty: a small count is shown as
+	// "<MinCount" and a count hidden to protect one as "[c]".
+	Symbol string `yaml:"symbol"`
+}
+
+// Check reports a setting the reports cannot use: a symbol must be one to
+// eight characters, none of them a digit (it would read as a count) or a
+// space.
+func (d Disclosure) Check() error {
+	if d.MinCount < 1 {
+		return fmt.Errorf("disclosure: min_count must be at least 1")
+	}
+	if d.Symbol == "" {
+		return nil
+	}
+	if n := len([]rune(d.Symbol)); n > 8 {
+		return fmt.Errorf("disclosure: symbol must be at most 8 characters")
+	}
+	for _, r := range d.Symbol {
+		if unicode.IsDigit(r) || unicode.IsSpace(r) || unicode.IsControl(r) {
+			return fmt.Errorf("disclosure: symbol must not hold a digit, a space or a control character")
+		}
+	}
+	return nil
+}
+
+// SmallSymbol is how a count from 1 to MinCount-1 is shown.
+func (d Disclosure) SmallSymbol() string {
+	if d.Symbol != "" {
+		return d.Symbol
+	}
+	return "<" + strconv.Itoa(d.MinCount)
+}
+
+// SecondarySymbol is how a count is shown that is hidden only so that a
+// small one cannot be recovered (it is not small itself).
+func (d Disclosure) SecondarySymbol() string {
+	if d.Symbol != "" {
+		return d.Symbol
+	}
+	return "[c]"
 }
 
 // Analysis is the analysis plan. Clusters are always the teams and strata

@@ -17,19 +17,23 @@ type reportFidelityOptions struct {
 	team      string
 	out       string
 	all       bool
+	control   bool
 	outDir    string
 }
 
 func newReportFidelityCmd(g *globals) *cobra.Command {
 	var opts reportFidelityOptions
 	cmd := &cobra.Command{
-		Use:   "fidelity --warehouse W (--team CODE [--out FILE] | --all [--out-dir DIR])",
-		Short: "Write a team's fidelity report as HTML (or every team's with --all)",
+		Use:   "fidelity --warehouse W (--team CODE [--out FILE] | --all [--control] [--out-dir DIR])",
+		Short: "Write a team's fidelity report as HTML (or every intervention team's with --all)",
 		Long: "Write the fidelity report of a team for a feedback meeting: total and band per rating\n" +
 			"period, the components against their maximum, change between periods, the team against\n" +
 			"the median of the other intervention teams, where to focus, and raters per period.\n" +
+			"A control team's report is for the study team only (contamination monitoring): its own\n" +
+			"scores against the thresholds, with no guidance and no comparison.\n" +
 			"--team CODE writes fidelity-CODE.html in the current folder unless --out names a file;\n" +
-			"--all writes fidelity-<TEAM>.html for every team into --out-dir (default: the current folder).",
+			"--all writes fidelity-<TEAM>.html for every intervention team into --out-dir (default:\n" +
+			"the current folder), and with --control the control teams' monitoring reports too.",
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.warehouse == "" {
@@ -44,6 +48,8 @@ func newReportFidelityCmd(g *globals) *cobra.Command {
 				return usagef("--out names one file: with --all use --out-dir")
 			case !opts.all && cmd.Flags().Changed("out-dir"):
 				return usagef("--out-dir goes with --all: with --team use --out")
+			case !opts.all && opts.control:
+				return usagef("--control goes with --all: --team writes the report of the team named")
 			}
 			if !opts.all && opts.out != "" {
 				if err := checkOutFile(opts.out, "fidelity-"+opts.team+".html"); err != nil {
@@ -59,10 +65,10 @@ func newReportFidelityCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			teams := env.Study.TeamCodes()
+			teams := pipeline.FidelityReportTeams(env.Study, opts.control)
 			if !opts.all {
 				if _, ok := env.Study.Team(opts.team); !ok {
-					return usagef("unknown team %q; the study's teams are: %s", opts.team, strings.Join(teams, ", "))
+					return usagef("unknown team %q; the study's teams are: %s", opts.team, strings.Join(env.Study.TeamCodes(), ", "))
 				}
 				teams = []string{opts.team}
 			}
@@ -99,7 +105,8 @@ func newReportFidelityCmd(g *globals) *cobra.Command {
 	f.StringVar(&opts.warehouse, "warehouse", "", "warehouse folder")
 	f.StringVar(&opts.team, "team", "", "team code, e.g. TEWV-01")
 	f.StringVar(&opts.out, "out", "", "HTML file to write (default: fidelity-<TEAM>.html in the current folder)")
-	f.BoolVar(&opts.all, "all", false, "write every team's report")
+	f.BoolVar(&opts.all, "all", false, "write every intervention team's report")
+	f.BoolVar(&opts.control, "control", false, "with --all, also the control teams' monitoring reports (for the study team, not for the teams)")
 	f.StringVar(&opts.outDir, "out-dir", ".", "folder for --all (one fidelity-<TEAM>.html per team)")
 	return cmd
 }
