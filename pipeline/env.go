@@ -6,7 +6,6 @@ package pipeline
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
@@ -19,9 +18,15 @@ type Env struct {
 	Study    *schemas.Study
 	Log      *slog.Logger
 	Version  string
-	Progress io.Writer
-	// Now is the clock; nil means time.Now. Only the ledger sees it.
+	Progress *Progress
+	// Now is the clock; nil means time.Now. Only the ledger and the run
+	// summary see it.
 	Now func() time.Time
+
+	// task counts the running stage's work for its progress line, for
+	// code a stage shares with others (ingest's export reader); nil: not
+	// counted.
+	task *Task
 }
 
 func (e Env) now() time.Time {

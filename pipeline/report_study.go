@@ -71,6 +71,8 @@ func StudyReport(ctx context.Context, env Env, genDir string, out io.Writer) err
 // written to reports/study-report.html (0640, atomically), for cpi run. It
 // reads what compare wrote into tx, so it runs after it.
 func WriteStudyReport(ctx context.Context, env Env, tx *Tx) error {
+	task := env.Progress.Start("report study", "reports", 1)
+	defer task.Done()
 	return writeFileAtomic(tx.Path("reports", "study-report.html"), fileMode, func(w io.Writer) error {
 		return StudyReport(ctx, env, tx.Dir, w)
 	})
