@@ -44,13 +44,18 @@ func (e Env) log() *slog.Logger {
 }
 
 // ProblemsError says a command finished but found problems: rows rejected,
-// files quarantined (exit status 3).
+// files quarantined or held (exit status 3).
 type ProblemsError struct {
 	Rejected    int64
 	Quarantined int
+	Held        int
 	Warnings    int
 }
 
 func (e *ProblemsError) Error() string {
-	return fmt.Sprintf("finished with problems: %d rows rejected, %d files quarantined, %d warnings", e.Rejected, e.Quarantined, e.Warnings)
+	held := ""
+	if e.Held > 0 {
+		held = fmt.Sprintf(", %d files held", e.Held)
+	}
+	return fmt.Sprintf("finished with problems: %d rows rejected, %d files quarantined%s, %d warnings", e.Rejected, e.Quarantined, held, e.Warnings)
 }

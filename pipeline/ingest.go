@@ -52,7 +52,6 @@ func Ingest(paths []string) Stage {
 			return err
 		}
 		if tx.Summary.FilesNew == 0 {
-			tx.Summary.NothingNew = true
 			return nil
 		}
 		if err := writeProblemLists(tx, problemsByTrust); err != nil {
@@ -104,6 +103,7 @@ func planIngest(ctx context.Context, env Env, tx *Tx, paths []string) ([]planned
 		if prev := tx.Ledger.File(sha); prev != nil || seen[sha] {
 			tx.Ledger.Receipts = append(tx.Ledger.Receipts, Receipt{SHA256: sha, Name: name, ReceivedAt: now, RunID: tx.Summary.RunID, Status: StatusDuplicate})
 			tx.Summary.FilesSkipped++
+			tx.Summary.addFile(skippedOutcome(name, prev))
 			env.log().Info("skipped: already received", "file", name, "sha256", sha[:12])
 			continue
 		}
@@ -288,6 +288,7 @@ func ingestFile(ctx context.Context, env Env, tx *Tx, mu *sync.Mutex, pf planned
 		sum.RowsRejected += res.rowsRejected
 		ts.Quarantined++
 		ts.RowsRejected += res.rowsRejected
+		sum.addFile(outcomeOf(entry, OutcomeQuarantined, entry.Reason))
 		log.Warn("quarantined", "trust", res.trust, "reason", res.quarantine, "detail", res.quarantineMsg)
 		return res.problems, nil
 	}
@@ -299,6 +300,7 @@ func ingestFile(ctx context.Context, env Env, tx *Tx, mu *sync.Mutex, pf planned
 		entry.Status = StatusSuperseded
 		entry.Reason = "superseded_on_arrival: an export of " + cur.ExportDate + " (" + cur.Name + ") is newer"
 		sum.FilesSuperseded++
+		sum.addFile(outcomeOf(entry, OutcomeSuperseded, entry.Reason))
 		log.Info("accepted but superseded on arrival", "trust", res.trust, "kind", res.kind, "rows_read", res.rowsRead, "rows_accepted", res.rowsAccepted, "rows_rejected", res.rowsRejected)
 		return res.problems, nil
 	}
@@ -306,8 +308,10 @@ func ingestFile(ctx context.Context, env Env, tx *Tx, mu *sync.Mutex, pf planned
 		cur.Status = StatusSuperseded
 		cur.Reason = "superseded: " + name + " is newer"
 		sum.FilesSuperseded++
+		sum.addFile(outcomeOf(cur, OutcomeSuperseded, cur.Reason))
 	}
 	entry.Status = StatusCurrent
+	sum.addFile(outcomeOf(entry, OutcomeNew, currentReason(cur)))
 	log.Info("accepted", "trust", res.trust, "kind", res.kind, "rows_read", res.rowsRead, "rows_accepted", res.rowsAccepted, "rows_rejected", res.rowsRejected, "warnings", res.warnings)
 	return res.problems, nil
 }

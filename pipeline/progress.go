@@ -31,6 +31,7 @@ type Progress struct {
 
 	tasks  []*Task // running, oldest first; the newest is drawn
 	drawn  bool    // a line is on the screen
+	shown  string  // the line on the screen
 	last   time.Time
 	ticker *time.Ticker
 	stop   chan struct{}
@@ -199,8 +200,11 @@ func (p *Progress) drawLocked(force bool) {
 	if len(line) > p.width-1 {
 		line = line[:p.width-1]
 	}
+	if p.drawn && line == p.shown {
+		return
+	}
 	io.WriteString(p.out, "\r\x1b[K"+line)
-	p.drawn, p.last = true, now
+	p.drawn, p.last, p.shown = true, now, line
 }
 
 // line is the task's progress line: stage, done of total, rate, time left.

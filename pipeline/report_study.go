@@ -57,6 +57,8 @@ import (
 // bytes) and everything from the tables is escaped. A table not written
 // yet gives a section saying so. StudyReport fails on unreadable tables.
 func StudyReport(ctx context.Context, env Env, genDir string, out io.Writer) error {
+	task := env.Progress.Start("report study", "reports", 1)
+	defer task.Done()
 	page, err := loadStudyReport(ctx, env, genDir)
 	if err != nil {
 		return fmt.Errorf("study report: %w", err)
@@ -64,6 +66,7 @@ func StudyReport(ctx context.Context, env Env, genDir string, out io.Writer) err
 	if err := studyTemplate.Execute(out, page); err != nil {
 		return fmt.Errorf("study report: %w", err)
 	}
+	task.Add(1)
 	return nil
 }
 
@@ -71,8 +74,6 @@ func StudyReport(ctx context.Context, env Env, genDir string, out io.Writer) err
 // written to reports/study-report.html (0640, atomically), for cpi run. It
 // reads what compare wrote into tx, so it runs after it.
 func WriteStudyReport(ctx context.Context, env Env, tx *Tx) error {
-	task := env.Progress.Start("report study", "reports", 1)
-	defer task.Done()
 	return writeFileAtomic(tx.Path("reports", "study-report.html"), fileMode, func(w io.Writer) error {
 		return StudyReport(ctx, env, tx.Dir, w)
 	})
