@@ -190,13 +190,9 @@ func PrintSummary(w io.Writer, s *Summary, detail SummaryDetail) {
 		tw.Flush()
 	}
 
-	codes := make([]string, 0, len(s.Trusts))
-	for c, t := range s.Trusts {
-		if full || t.RowsRejected > 0 || t.Quarantined > 0 {
-			codes = append(codes, c)
-		}
-	}
-	sort.Strings(codes)
+	codes := slices.DeleteFunc(sortedTrusts(s.Trusts), func(c string) bool {
+		return !full && s.Trusts[c].RowsRejected == 0 && s.Trusts[c].Quarantined == 0
+	})
 	if len(codes) > 0 {
 		fmt.Fprintln(w, "\nrows by trust:")
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
@@ -298,14 +294,14 @@ func ListRuns(dir string, asJSON bool, w io.Writer) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "run\tcommand\tstarted (UTC)\tseconds\tnew\tskipped\tsuperseded\tquarantined\taccepted\trejected\texit")
+	fmt.Fprintln(tw, "run\tcommand\tstarted (UTC)\tseconds\tnew\tskipped\tsuperseded\theld\tquarantined\taccepted\trejected\texit")
 	for _, r := range l.Runs {
 		s := r.Summary
 		if s == nil {
 			s = &Summary{}
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%.1f\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", r.ID, r.Command, r.Started.Format("2006-01-02 15:04:05"),
-			s.DurationSeconds, s.FilesNew, s.FilesSkipped, s.FilesSuperseded, s.FilesQuarantined, s.RowsAccepted, s.RowsRejected, r.ExitStatus)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%.1f\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", r.ID, r.Command, r.Started.Format("2006-01-02 15:04:05"),
+			s.DurationSeconds, s.FilesNew, s.FilesSkipped, s.FilesSuperseded, s.FilesHeld, s.FilesQuarantined, s.RowsAccepted, s.RowsRejected, r.ExitStatus)
 	}
 	return tw.Flush()
 }
