@@ -82,7 +82,7 @@ func (s *Summary) finish(end time.Time) {
 				}
 			}
 			if len(r.Because) == 0 {
-				r.Because = []string{"files received"}
+				r.Because = []string{"files received (ingest_files mirrors the ledger)"}
 			}
 		}
 		s.Rebuilt = append([]Rebuild{r}, s.Rebuilt...)
@@ -176,10 +176,16 @@ func PrintSummary(w io.Writer, s *Summary, detail SummaryDetail) {
 	if !full {
 		files = slices.DeleteFunc(slices.Clone(files), func(f FileOutcome) bool { return !isProblem(f.Status) })
 	}
-	if len(files) > 0 || (full && s.FilesNew+s.FilesSkipped > 0) {
+	if len(files) > 0 {
 		if full {
-			fmt.Fprintf(w, "\nfiles: %d new, %d skipped (already received), %d superseded, %d held, %d quarantined\n",
-				s.FilesNew, s.FilesSkipped, s.FilesSuperseded, s.FilesHeld, s.FilesQuarantined)
+			// Counted from the lines below, so the two agree.
+			var counts []string
+			for _, status := range []string{OutcomeNew, OutcomeSuperseded, OutcomeHeld, OutcomeQuarantined, OutcomeDeferred, OutcomeRefused, OutcomeSkipped, OutcomeIgnored} {
+				if n := countFunc(files, func(f FileOutcome) bool { return f.Status == status }); n > 0 {
+					counts = append(counts, fmt.Sprintf("%d %s", n, status))
+				}
+			}
+			fmt.Fprintf(w, "\nfiles: %s\n", strings.Join(counts, ", "))
 		} else {
 			fmt.Fprintln(w, "\nfiles set aside:")
 		}
@@ -243,6 +249,16 @@ func PrintSummary(w io.Writer, s *Summary, detail SummaryDetail) {
 	if len(look) > 0 {
 		fmt.Fprintf(w, "\nwhere to look: %s in the warehouse (what and why, by file and line), and the rejects table\n", strings.Join(look, ", "))
 	}
+}
+
+func countFunc[T any](s []T, f func(T) bool) int {
+	n := 0
+	for _, x := range s {
+		if f(x) {
+			n++
+		}
+	}
+	return n
 }
 
 func sortedTrusts(m map[string]*TrustSummary) []string {

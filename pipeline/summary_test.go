@@ -77,7 +77,7 @@ func TestSummaryText(t *testing.T) {
 	PrintSummary(&b, first, SummaryFull)
 	want := `run 1 (cpi run) 2030-01-15 02:00:00 – 02:00:00 UTC, 0.0s: exit 3, finished with problems: 1 row rejected, 1 file quarantined
 
-files: 11 new, 1 skipped (already received), 0 superseded, 0 held, 1 quarantined
+files: 10 new, 1 quarantined, 1 skipped
   quarantined  TEWV_participants_20190401.csv          TEWV  no_accepted_rows: every row of the export was rejected (see the problems listed); the trust's previous export stays current
   new          awp-cpi-fidelity-20190329.csv           AWP   now current
   new          awp-cpi-participants-20190329.csv       AWP   now current
@@ -121,7 +121,7 @@ where to look: problems/AWP.csv, problems/BDCT.csv, problems/EPUT.csv, problems/
 	PrintSummary(&b, second, SummaryFull)
 	want = `run 2 (cpi run) 2030-02-04 02:00:00 – 02:00:00 UTC, 0.0s: exit 0, all accepted
 
-files: 0 new, 12 skipped (already received), 0 superseded, 0 held, 0 quarantined
+files: 12 skipped
   skipped  awp-cpi-fidelity-20190329.csv           AWP   already received in run 1
   skipped  awp-cpi-participants-20190329.csv       AWP   already received in run 1
   skipped  bdct_cpi_fidelity_29-03-2019.csv        BDCT  already received in run 1
@@ -230,5 +230,55 @@ func TestSummaryJSONAndLedger(t *testing.T) {
 	}
 	if entry.ExitStatus != 3 || entry.Summary.ExitStatus != 3 || !entry.Finished.Equal(sum.Finished) {
 		t.Errorf("ledger run entry: exit %d, summary exit %d, finished %v", entry.ExitStatus, entry.Summary.ExitStatus, entry.Finished)
+	}
+}
+
+// TestSummaryFilesMatchCounts: every file a run meets is named once with
+// its status, and the counts agree with the names: a newer export becomes
+// current and supersedes the old one, a late older one is superseded on
+// arrival, the same bytes again are skipped.
+func TestSummaryFilesMatchCounts(t *testing.T) {
+	env := ingestTestEnv(t)
+	dir := t.TempDir()
+	wh := filepath.Join(dir, "w")
+	row := func(pid string) map[string]string { return ingestTestRow(pid, "TEWV-01", "baseline", "2018-03-01", nil) }
+	old := ingestTestCSV(t, dir, "TEWV_participants_20190301.csv", env, "participants", []map[string]string{row("P00001")})
+	if _, err := ingestTestRun(t, env, wh, old); err != nil {
+		t.Fatal(err)
+	}
+	newer := ingestTestCSV(t, dir, "TEWV_participants_20190401.csv", env, "participants", []map[string]string{row("P00001"), row("P00002")})
+	// Files arrive in path order: the late export before the newer one.
+	late := ingestTestCSV(t, dir, "TEWV_participants_20190201.csv", env, "participants", []map[string]string{row("P00009")})
+	sum, err := ingestTestRun(t, env, wh, newer, late, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, f := range sum.Files[:len(sum.Files)-1] {
+		got[f.Name] = f.Status + ": " + f.Reason
+	}
+	want := map[string]string{
+		"TEWV_participants_20190401.csv": "new: now current, replacing TEWV_participants_20190301.csv",
+		"TEWV_participants_20190301.csv": "superseded: superseded: TEWV_participants_20190401.csv is newer",
+		"TEWV_participants_20190201.csv": "superseded: superseded_on_arrival: an export of 2019-03-01 (TEWV_participants_20190301.csv) is newer",
+	}
+	if len(sum.Files) != 4 || sum.Files[3].Status != OutcomeSkipped || sum.Files[3].Name != "TEWV_participants_20190301.csv" {
+		t.Errorf("files %+v", sum.Files)
+	}
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("%s: %q, want %q", name, got[name], w)
+		}
+	}
+	count := func(status string) int {
+		return countFunc(sum.Files, func(f FileOutcome) bool { return f.Status == status })
+	}
+	if count(OutcomeSuperseded) != sum.FilesSuperseded || count(OutcomeSkipped) != sum.FilesSkipped || sum.FilesSuperseded != 2 {
+		t.Errorf("counts %d superseded, %d skipped; lines %d, %d", sum.FilesSuperseded, sum.FilesSkipped, count(OutcomeSuperseded), count(OutcomeSkipped))
+	}
+	var b bytes.Buffer
+	PrintSummary(&b, sum, SummaryFull)
+	if !strings.Contains(b.String(), "files: 1 new, 2 superseded, 1 skipped\n") {
+		t.Errorf("summary:\n%s", b.String())
 	}
 }
