@@ -241,7 +241,9 @@ func TestSummaryFilesMatchCounts(t *testing.T) {
 	env := ingestTestEnv(t)
 	dir := t.TempDir()
 	wh := filepath.Join(dir, "w")
-	row := func(pid string) map[string]string { return ingestTestRow(pid, "TEWV-01", "baseline", "2018-03-01", nil) }
+	row := func(pid string) map[string]string {
+		return ingestTestRow(pid, "TEWV-01", "baseline", "2018-03-01", nil)
+	}
 	old := ingestTestCSV(t, dir, "TEWV_participants_20190301.csv", env, "participants", []map[string]string{row("P00001")})
 	if _, err := ingestTestRun(t, env, wh, old); err != nil {
 		t.Fatal(err)
