@@ -109,6 +109,8 @@ func Compare(ctx context.Context, env Env, tx *Tx) error {
 	if err := checkAnalysisPlan(s); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
+	task := env.Progress.Start("compare", "analyses", int64(len(s.Analysis.Outcomes)*len(s.Analysis.Analyses)))
+	defer task.Done()
 	d, err := readCompareData(ctx, env, tx.Dir, s.Analysis.Outcomes)
 	if err != nil {
 		return fmt.Errorf("compare: %w", err)
@@ -128,6 +130,7 @@ func Compare(ctx context.Context, env Env, tx *Tx) error {
 			rows, bal := c.analyse(a)
 			effects = append(effects, rows...)
 			balance = append(balance, bal...)
+			task.Add(1)
 		}
 		env.log().Debug("compare", "outcome", outcome)
 	}

@@ -6,7 +6,6 @@ package pipeline
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
@@ -19,10 +18,10 @@ type Env struct {
 	Study    *schemas.Study
 	Log      *slog.Logger
 	Version  string
-	Progress io.Writer
-	// Now is the clock; nil means time.Now. The ledger and the export-date
-	// checks see it; file modification times are compared with the real
-	// time, as the file system sets them.
+	Progress *Progress
+	// Now is the clock; nil means time.Now. The ledger, the run summary and
+	// the export-date checks see it; file modification times are compared
+	// with the real time, as the file system sets them.
 	Now func() time.Time
 	// SettleTime is how long an export must have been left alone before
 	// ingest takes it (the study's ingest.settle_seconds, which cmd/cpi
@@ -33,6 +32,11 @@ type Env struct {
 	// Sleep waits between ingest's two looks at the files; nil means
 	// time.Sleep. Tests pass their own to change a file in between.
 	Sleep func(time.Duration)
+
+	// task counts the running stage's work for its progress line, for
+	// code a stage shares with others (ingest's export reader); nil: not
+	// counted.
+	task *Task
 }
 
 func (e Env) sleep(d time.Duration) {
@@ -60,7 +64,7 @@ func (e Env) log() *slog.Logger {
 }
 
 // ProblemsError says a command finished but found problems: rows rejected,
-// files quarantined (exit status 3).
+// files quarantined or held (exit status 3).
 type ProblemsError struct {
 	Rejected    int64
 	Quarantined int

@@ -48,6 +48,8 @@ func Fidelity(ctx context.Context, env Env, tx *Tx) error {
 	if len(f.Components) == 0 {
 		return fmt.Errorf("fidelity: the study defines no fidelity components")
 	}
+	task := env.Progress.Start("fidelity", "team-periods", int64(len(s.Teams)*len(s.Periods)))
+	defer task.Done()
 	ratings, err := fidelityReadRatings(ctx, s, tx.Dir)
 	if err != nil {
 		return fmt.Errorf("fidelity: %w", err)
@@ -90,6 +92,7 @@ func Fidelity(ctx context.Context, env Env, tx *Tx) error {
 			return fail(err)
 		}
 		for _, period := range periods {
+			task.Add(1)
 			sc := scoreFidelityPeriod(env, ratings[fidelityKey{team.Code, period}])
 			w := sumW
 			w.Str(colIndex(sumT, "team"), team.Code)

@@ -265,10 +265,10 @@ func runIngestPlan(ctx context.Context, env Env, tx *Tx, plan []plannedFile, fat
 		}
 		byTrust[key] = append(byTrust[key], pf)
 	}
-	var (
-		mu   sync.Mutex // guards tx.Ledger, tx.Summary and fates
-		done int
-	)
+	var mu sync.Mutex // guards tx.Ledger, tx.Summary and fates
+	task := env.Progress.Start("ingest", "files", int64(len(plan))).Counting("rows")
+	defer task.Done()
+	env.task = task
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	jobs := make(chan string)
@@ -286,12 +286,7 @@ func runIngestPlan(ctx context.Context, env Env, tx *Tx, plan []plannedFile, fat
 						cancel()
 						return
 					}
-					mu.Lock()
-					done++
-					if env.Progress != nil {
-						fmt.Fprintf(env.Progress, "\ringest %d/%d files", done, len(plan))
-					}
-					mu.Unlock()
+					task.Add(1)
 				}
 			}
 		}()
@@ -305,9 +300,6 @@ func runIngestPlan(ctx context.Context, env Env, tx *Tx, plan []plannedFile, fat
 	close(jobs)
 	wg.Wait()
 	close(errs)
-	if env.Progress != nil && len(plan) > 0 {
-		fmt.Fprintln(env.Progress)
-	}
 	if err := <-errs; err != nil {
 		return err
 	}
@@ -675,6 +667,9 @@ func inspectExport(ctx context.Context, env Env, path, name string, sinkFor func
 			return nil, err
 		}
 		res.rowsRead++
+		if res.rowsRead%1024 == 0 {
+			env.task.AddSub(1024)
+		}
 		if col, rule, bad := rc.privacy(cells, line, df); bad {
 			res.quarantineFile(QuarantinePrivacy+string(rule),
 				fmt.Sprintf("a cell looks like a direct identifier (%s) in %s: exports must be anonymised", rule, columnName(h, col)), line, columnName(h, col))

@@ -70,6 +70,8 @@ func WriteFidelityReportFiles(ctx context.Context, env Env, genDir string, teams
 			return fmt.Errorf("fidelity report: %w", err)
 		}
 	}
+	task := env.Progress.Start("report fidelity", "reports", int64(len(teams)))
+	defer task.Done()
 	data, err := loadFidelityReportData(ctx, env.Study, genDir)
 	if err != nil {
 		return fmt.Errorf("fidelity report: %w", err)
@@ -84,6 +86,7 @@ func WriteFidelityReportFiles(ctx context.Context, env Env, genDir string, teams
 		if err != nil {
 			return fmt.Errorf("fidelity report %s: %w", team, err)
 		}
+		task.Add(1)
 	}
 	return nil
 }

@@ -58,6 +58,8 @@ import (
 // bytes) and everything from the tables is escaped. A table not written
 // yet gives a section saying so. StudyReport fails on unreadable tables.
 func StudyReport(ctx context.Context, env Env, genDir string, out io.Writer) error {
+	task := env.Progress.Start("report study", "reports", 1)
+	defer task.Done()
 	page, err := loadStudyReport(ctx, env, genDir)
 	if err != nil {
 		return fmt.Errorf("study report: %w", err)
@@ -65,6 +67,7 @@ func StudyReport(ctx context.Context, env Env, genDir string, out io.Writer) err
 	if err := studyTemplate.Execute(out, page); err != nil {
 		return fmt.Errorf("study report: %w", err)
 	}
+	task.Add(1)
 	return nil
 }
 

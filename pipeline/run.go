@@ -15,65 +15,70 @@ import (
 type Stage func(ctx context.Context, env Env, tx *Tx) error
 
 // Summary is what a run did: the run summary printed at the end and kept
-// in the ledger.
+// in the ledger. Its counts and its lists are one account: FilesNew counts
+// the new, superseded-on-arrival, held and quarantined files of Files,
+// NothingNew holds exactly when no file was new and nothing was rebuilt.
 type Summary struct {
-	RunID            int64                    `json:"run_id"`
-	Command          string                   `json:"command"`
-	FilesNew         int                      `json:"files_new"`
-	FilesSkipped     int                      `json:"files_skipped"`
-	FilesSuperseded  int                      `json:"files_superseded"`
-	FilesQuarantined int                      `json:"files_quarantined"`
-	RowsAccepted     int64                    `json:"rows_accepted"`
-	RowsRejected     int64                    `json:"rows_rejected"`
-	Warnings         int                      `json:"warnings"`
-	Trusts           map[string]*TrustSummary `json:"trusts"`
-	TablesWritten    []string                 `json:"tables_written"`
-	StagesSkipped    []string                 `json:"stages_skipped,omitempty"`
-	SilentTrusts     []string                 `json:"silent_trusts,omitempty"`
-	NothingNew       bool                     `json:"nothing_new"`
-	Rebuilt          []Rebuild                `json:"rebuilt,omitempty"`
-	// FilesHeld counts the exports held (this run or before) and waiting
-	// for a newer export or `cpi accept`; Held lists them.
-	FilesHeld       int           `json:"files_held"`
-	Held            []FileOutcome `json:"held,omitempty"`
-	DurationSeconds float64       `json:"duration_seconds"`
-	// Files is the fate of every file this run met, in the order met, then
-	// earlier exports superseded in this run (see FileOutcome).
-	Files []FileOutcome `json:"files,omitempty"`
+	RunID      int64     `json:"run_id"`
+	Command    string    `json:"command"`
+	Started    time.Time `json:"started"`
+	Finished   time.Time `json:"finished"`
+	ExitStatus int       `json:"exit_status"`
+
+	FilesNew         int           `json:"files_new"`
+	FilesSkipped     int           `json:"files_skipped"`
+	FilesSuperseded  int           `json:"files_superseded"`
+	FilesHeld        int           `json:"files_held"`
+	FilesQuarantined int           `json:"files_quarantined"`
+	Files            []FileOutcome `json:"files,omitempty"`
+
+	RowsAccepted  int64                    `json:"rows_accepted"`
+	RowsRejected  int64                    `json:"rows_rejected"`
+	Warnings      int                      `json:"warnings"`
+	Trusts        map[string]*TrustSummary `json:"trusts"`
+	TablesWritten []string                 `json:"tables_written"`
+	Rebuilt       []Rebuild                `json:"rebuilt,omitempty"`
+	StagesSkipped []string                 `json:"stages_skipped,omitempty"`
+	SilentTrusts  []string                 `json:"silent_trusts,omitempty"`
+	NothingNew    bool                     `json:"nothing_new"`
+	// Held lists every export held (this run or before) and waiting for a
+	// newer export or `cpi accept`; FilesHeld counts them.
+	Held []FileOutcome `json:"held,omitempty"`
+
+	DurationSeconds float64 `json:"duration_seconds"`
 }
 
-// Rebuild is a stage `cpi run` ran, the outputs it rebuilt and why.
+// FileOutcome is what a run did with one file it met, by name: Status is
+// one of the Outcome constants, Reason says why in words a data manager
+// can act on (never a value from the export).
+type FileOutcome struct {
+	Name   string `json:"name"`
+	Trust  string `json:"trust"`
+	Kind   string `json:"kind"`
+	Status string `json:"status"`
+	Reason string `json:"reason"`
+}
+
+// The statuses of a FileOutcome.
+const (
+	OutcomeNew         = "new"         // loaded: now the trust's current export
+	OutcomeSkipped     = "skipped"     // bytes already received
+	OutcomeSuperseded  = "superseded"  // a newer export of the trust is current
+	OutcomeHeld        = "held"        // waits for a newer export or cpi accept
+	OutcomeQuarantined = "quarantined" // set aside whole; nothing of it loaded
+	OutcomeDeferred    = "deferred"    // still being written: left for the next run
+	OutcomeIgnored     = "ignored"     // not an export (editor, OS or download leftovers)
+	OutcomeRefused     = "refused"     // cannot be read as a file (FIFO, device, folder)
+)
+
+// Rebuild is one stage's rewrite of tables or reports and what made it
+// necessary ("responses changed", "study definition changed", "program
+// version changed", "output missing: scores").
 type Rebuild struct {
 	Stage   string   `json:"stage"`
 	Outputs []string `json:"outputs"`
 	Because []string `json:"because"`
 }
-
-// FileOutcome is what a run decided about one file: its name as received
-// (base name), the trust and kind when known, its Status (one of the
-// Outcome constants) and why, for the run summary.
-type FileOutcome struct {
-	Name   string `json:"name"`
-	Trust  string `json:"trust,omitempty"`
-	Kind   string `json:"kind,omitempty"`
-	Status string `json:"status"`
-	Reason string `json:"reason,omitempty"`
-}
-
-// Statuses of a FileOutcome. A file has one per run: its fate at the end of
-// the run (an export new in this run and superseded by a newer one later in
-// the same run is superseded). Deferred, ignored and refused files are not
-// problems: they leave the exit status alone.
-const (
-	OutcomeNew         = "new"         // received and current
-	OutcomeSkipped     = "skipped"     // these bytes were received before
-	OutcomeSuperseded  = "superseded"  // a newer export of the trust and kind is current
-	OutcomeHeld        = "held"        // read, but not made current (see the ledger)
-	OutcomeQuarantined = "quarantined" // set aside whole: nothing of it loaded
-	OutcomeDeferred    = "deferred"    // still being written: left for the next run
-	OutcomeIgnored     = "ignored"     // an editor, OS or download leftover
-	OutcomeRefused     = "refused"     // not a regular file (FIFO, device, folder): skipped
-)
 
 // TrustSummary is one trust's share of a run.
 type TrustSummary struct {
@@ -135,6 +140,7 @@ func RunStages(ctx context.Context, env Env, dir, command string, opts RunOption
 	}
 	sum := tx.Summary
 	sum.Command = command
+	sum.Started = started
 	if err := verifyOutputs(ctx, tx.Dir, tx.Ledger, false); err != nil {
 		tx.Rollback()
 		return nil, err
@@ -156,16 +162,11 @@ func RunStages(ctx context.Context, env Env, dir, command string, opts RunOption
 		}
 	}
 	sum.TablesWritten = tx.Written()
-	sum.NothingNew = sum.FilesNew == 0 && len(sum.TablesWritten) == 0
 	sum.SilentTrusts = silentTrusts(env, tx.Ledger, started)
-	sum.DurationSeconds = env.now().Sub(started).Seconds()
-	exit := 0
-	if sum.problems() != nil {
-		exit = 3
-	}
+	sum.finish(env.now())
 	tx.Ledger.Runs = append(tx.Ledger.Runs, RunEntry{
-		ID: sum.RunID, Command: command, Started: started, Finished: env.now(),
-		Summary: sum, ExitStatus: exit, ProgramVers: env.Version,
+		ID: sum.RunID, Command: command, Started: sum.Started, Finished: sum.Finished,
+		Summary: sum, ExitStatus: sum.ExitStatus, ProgramVers: env.Version,
 	})
 	if err := tx.Commit(); err != nil {
 		if tx.switched {

@@ -95,6 +95,13 @@ func Score(ctx context.Context, env Env, tx *Tx) error {
 			return fmt.Errorf("score: %w", err)
 		}
 	}
+	var rows int64
+	for _, files := range parts {
+		rows += tableRows(files)
+	}
+	task := env.Progress.Start("score", "responses", rows)
+	defer task.Done()
+	env.task = task
 	schema := tableSchema(env, "scores", plan.meta)
 	accs := make([]*relAcc, len(trusts))
 	errs := make([]error, len(trusts))
@@ -157,6 +164,21 @@ func scoreRemoveTable(tx *Tx, name string) error {
 		return fmt.Errorf("remove table %s: %w", name, err)
 	}
 	return nil
+}
+
+// tableRows is the number of rows in a table's files, from their footers
+// (0 when one cannot be read: the progress line then shows no total).
+func tableRows(files []string) int64 {
+	var n int64
+	for _, f := range files {
+		pf, err := file.OpenParquetFile(f, false)
+		if err != nil {
+			return 0
+		}
+		n += pf.NumRows()
+		pf.Close()
+	}
+	return n
 }
 
 // scorePartitions groups the responses table's files by trust partition,
@@ -563,6 +585,7 @@ func (j *scoreJob) run(ctx context.Context, tx *Tx, files []string) error {
 			if err := j.batch(rw, scan.cols); err != nil {
 				return fmt.Errorf("read responses: %w", err)
 			}
+			j.env.task.Add(int64(scan.cols[0].Len()))
 		}
 		if j.id != "" {
 			return j.flush(rw)

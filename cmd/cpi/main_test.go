@@ -34,11 +34,11 @@ func TestCommandLine(t *testing.T) {
 		t.Fatalf("validate of a clean study: exit %d\n%s", code, out)
 	}
 	code, out, stderr := cli(t, "run", "--warehouse", w, "--inbox", x)
-	if code != 0 || !strings.Contains(out, "files: 10 new") {
+	if code != 0 || !strings.Contains(out, "files: 10 new") || !strings.Contains(out, "exit 0, all accepted") {
 		t.Fatalf("run: exit %d\n%s\n%s", code, out, stderr)
 	}
 	code, out, _ = cli(t, "run", "--warehouse", w, "--inbox", x)
-	if code != 0 || !strings.Contains(out, "nothing new: no table rewritten") || !strings.Contains(out, "10 skipped") {
+	if code != 0 || !strings.Contains(out, "nothing new: no export loaded, no table or report rebuilt") || !strings.Contains(out, "10 skipped") {
 		t.Fatalf("second run: exit %d\n%s", code, out)
 	}
 	if code, out, _ := cli(t, "tables", "--warehouse", w); code != 0 || !strings.Contains(out, "participants — 159 rows in 5 files") {

@@ -39,17 +39,23 @@ func (g *globals) study() (*schemas.Study, error) {
 	return s, nil
 }
 
-// logger writes to stderr in the chosen format; --quiet keeps warnings and errors only.
-func (g *globals) logger() *slog.Logger {
+// logger writes to stderr in the chosen format; --quiet keeps warnings and
+// errors only. With a progress line on stderr, each record is written with
+// the line cleared (see progressHandler).
+func (g *globals) logger(p *pipeline.Progress) *slog.Logger {
 	level := slog.LevelInfo
 	if g.quiet {
 		level = slog.LevelWarn
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(g.stderr, opts)
 	if g.logFormat == "json" {
-		return slog.New(slog.NewJSONHandler(g.stderr, opts))
+		h = slog.NewJSONHandler(g.stderr, opts)
 	}
-	return slog.New(slog.NewTextHandler(g.stderr, opts))
+	if p != nil {
+		h = progressHandler{inner: h, p: p}
+	}
+	return slog.New(h)
 }
 
 // env is what a stage needs from the command line.
@@ -62,17 +68,8 @@ func (g *globals) env() (pipeline.Env, error) {
 	if g.settle != nil {
 		settle = *g.settle
 	}
-	return pipeline.Env{Study: s, Log: g.logger(), Version: version, Progress: progressWriter(g), SettleTime: settle}, nil
-}
-
-func progressWriter(g *globals) io.Writer {
-	if g.quiet || g.logFormat == "json" {
-		return nil
-	}
-	if f, ok := g.stderr.(*os.File); ok && isTerminal(f) {
-		return f
-	}
-	return nil
+	p := g.progress()
+	return pipeline.Env{Study: s, Log: g.logger(p), Version: version, Progress: p, SettleTime: settle}, nil
 }
 
 // usageError is a mistake in the command line: exit 2.

@@ -6,10 +6,12 @@ import (
 	"github.com/connectingpeople/cpi/pipeline"
 )
 
-// summary prints a run's summary (text or JSON, per --log-format) unless
-// --quiet, and passes the run's error on for the exit status.
+// summary prints a run's summary on stdout (text, or one JSON object with
+// --log-format json) and passes the run's error on for the exit status.
+// --quiet keeps the summary of problems: it is printed when the run found
+// something to act on, and only that part of the text.
 func (g *globals) summary(sum *pipeline.Summary, err error) error {
-	if sum == nil || g.quiet {
+	if sum == nil || (g.quiet && !sum.HasProblems()) {
 		return err
 	}
 	if g.logFormat == "json" {
@@ -19,6 +21,10 @@ func (g *globals) summary(sum *pipeline.Summary, err error) error {
 		}
 		return err
 	}
-	pipeline.PrintSummary(g.stdout, sum)
+	detail := pipeline.SummaryFull
+	if g.quiet {
+		detail = pipeline.SummaryProblems
+	}
+	pipeline.PrintSummary(g.stdout, sum, detail)
 	return err
 }
