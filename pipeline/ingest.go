@@ -181,7 +181,8 @@ func planIngest(ctx context.Context, env Env, tx *Tx, paths []string, fates *fil
 	for _, c := range cands {
 		now := env.now()
 		as := ""
-		if prev := tx.Ledger.receivedAs(c.sha, c.name, c.nameBad); prev != nil {
+		prev := tx.Ledger.receivedAs(c.sha, c.name, c.nameBad)
+		if prev != nil {
 			as = prev.Name
 		}
 		for _, e := range seen[c.sha] {
@@ -195,7 +196,11 @@ func planIngest(ctx context.Context, env Env, tx *Tx, paths []string, fates *fil
 		if as != "" {
 			tx.Ledger.Receipts = append(tx.Ledger.Receipts, Receipt{SHA256: c.sha, Name: c.name, ReceivedAt: now, RunID: tx.Summary.RunID, Status: StatusDuplicate})
 			tx.Summary.FilesSkipped++
-			fates.set(c.idx, FileOutcome{Name: c.name, Status: OutcomeSkipped, Reason: "already received as " + as})
+			o := skippedOutcome(c.name, prev)
+			if prev == nil && as != c.name {
+				o.Reason = "the same bytes as " + as + ", also in this run"
+			}
+			fates.set(c.idx, o)
 			log.Info("skipped: already received", "file", c.name, "as", as, "sha256", c.sha[:12])
 			continue
 		}
@@ -435,9 +440,9 @@ func ingestFile(ctx context.Context, env Env, tx *Tx, mu *sync.Mutex, fates *fil
 		}
 	}
 	entry.Status = StatusCurrent
-	fate.Status = OutcomeNew
+	fate.Status, fate.Reason = OutcomeNew, currentReason(cur)
 	if pf.accept != nil {
-		fate.Status, fate.Reason = OutcomeNew, "accepted"
+		fate.Reason = "accepted by the data manager; " + fate.Reason
 	}
 	fates.set(pf.idx, fate)
 	log.Info("accepted", "trust", res.trust, "kind", res.kind, "rows_read", res.rowsRead, "rows_accepted", res.rowsAccepted, "rows_rejected", res.rowsRejected, "warnings", res.warnings)

@@ -219,22 +219,24 @@ func staleness(env Env, l *Ledger, d StageDef) []string {
 			why = append(why, s)
 		}
 	}
+	// Reasons in a fixed order: the study and program, then the inputs as
+	// the stage declares them, then outputs never built.
+	keys := append([]string{inputStudy, inputProgram}, d.Inputs...)
+	var never []string
 	for _, o := range d.Outputs {
 		r := l.Outputs[o]
 		if r == nil {
-			add(o + " never built")
+			never = append(never, o)
 			continue
 		}
-		keys := make([]string, 0, len(now))
-		for k := range now {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
 		for _, k := range keys {
 			if r.Inputs[k] != now[k] {
 				add(k + " changed")
 			}
 		}
+	}
+	if len(never) > 0 {
+		add("not built yet: " + strings.Join(never, ", "))
 	}
 	return why
 }

@@ -89,7 +89,7 @@ files: 10 new, 1 quarantined, 1 skipped
   new          HPFT participants export 20190329.xlsx  HPFT  now current
   new          TEWV_fidelity_20190329.csv              TEWV  now current
   new          TEWV_participants_20190329.csv          TEWV  now current
-  skipped      TEWV_fidelity_20190329 (1).csv          -     the same bytes as another file of this run
+  skipped      TEWV_fidelity_20190329 (1).csv          -     the same bytes as TEWV_fidelity_20190329.csv, also in this run
 
 rows by trust:
     trust  files  accepted  rejected  quarantined
@@ -102,11 +102,11 @@ rows by trust:
 
 rebuilt:
   ingest: fidelity_ratings, ingest_files, participants, rejects, responses — because new export from AWP; new export from BDCT; new export from EPUT; new export from HPFT; new export from TEWV
-  score: scores, reliability — because responses changed; participants changed; output missing: scores, reliability
-  fidelity: fidelity, fidelity_components — because fidelity_ratings changed; output missing: fidelity, fidelity_components
-  compare: effects, balance, flow — because participants changed; scores changed; fidelity changed; output missing: effects, balance, flow
-  report fidelity: reports/fidelity-*.html — because fidelity changed; fidelity_components changed; output missing: reports/fidelity-*.html
-  report study: reports/study-report.html — because participants changed; scores changed; reliability changed; effects changed; balance changed; flow changed; fidelity changed; output missing: reports/study-report.html
+  score: scores, reliability — because not built yet: scores, reliability
+  fidelity: fidelity, fidelity_components — because not built yet: fidelity, fidelity_components
+  compare: effects, balance, flow — because not built yet: effects, balance, flow
+  report fidelity: reports/fidelity-*.html — because not built yet: reports/fidelity-*.html
+  report study: reports/study-report.html — because not built yet: reports/study-report.html
 
 WARNING: 71 warnings in the exports (rows kept)
 
