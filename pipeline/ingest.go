@@ -43,12 +43,16 @@ import (
 // the data never are.
 func Ingest(paths []string) Stage {
 	return func(ctx context.Context, env Env, tx *Tx) error {
+		first := len(tx.Ledger.Receipts)
 		plan, err := planIngest(ctx, env, tx, paths)
 		if err != nil {
 			return err
 		}
 		problemsByTrust, err := runIngestPlan(ctx, env, tx, plan)
 		if err != nil {
+			return err
+		}
+		if err := archiveReceipts(ctx, tx, tx.Ledger.Receipts[first:]); err != nil {
 			return err
 		}
 		if tx.Summary.FilesNew > 0 {
@@ -82,6 +86,7 @@ type plannedFile struct {
 	seq             int64
 	trust           string // from the name; "" when it matches no trust
 	now             time.Time
+	runID           int64 // the run that received it; 0: this run (rebuild replays older runs)
 }
 
 // planIngest hashes every file in path order, records the ones already
@@ -245,13 +250,17 @@ func hashFile(ctx context.Context, path string) (string, int64, error) {
 // the ledger and the summary, shared with the other trusts' workers.
 func ingestFile(ctx context.Context, env Env, tx *Tx, mu *sync.Mutex, pf plannedFile) ([]Problem, error) {
 	path, name, sha, now := pf.path, pf.name, pf.sha, pf.now
+	runID := tx.Summary.RunID
+	if pf.runID != 0 {
+		runID = pf.runID
+	}
 	if err := tx.step("ingest:archive"); err != nil {
 		return nil, err
 	}
 	if err := tx.w.Archive(ctx, path, sha); err != nil {
 		return nil, err
 	}
-	entry := &FileEntry{SHA256: sha, Name: name, ReceivedAt: now, RunID: tx.Summary.RunID, Seq: pf.seq}
+	entry := &FileEntry{SHA256: sha, Name: name, ReceivedAt: now, RunID: runID, Seq: pf.seq}
 	var cur *FileEntry // the file this one replaces, if it becomes current
 	// The export date is in the name and the kind in the header, so whether
 	// the file will be current is known before its rows are read: only then
@@ -279,7 +288,7 @@ func ingestFile(ctx context.Context, env Env, tx *Tx, mu *sync.Mutex, pf planned
 	entry.RowsRead, entry.RowsAccepted, entry.RowsRejected = res.rowsRead, res.rowsAccepted, res.rowsRejected
 	entry.Warnings = res.warnings
 	tx.Ledger.Files = append(tx.Ledger.Files, entry)
-	tx.Ledger.Receipts = append(tx.Ledger.Receipts, Receipt{SHA256: sha, Name: name, ReceivedAt: now, RunID: tx.Summary.RunID, Status: "new"})
+	tx.Ledger.Receipts = append(tx.Ledger.Receipts, Receipt{SHA256: sha, Name: name, ReceivedAt: now, RunID: runID, Status: receiptNew})
 	sum := tx.Summary
 	sum.FilesNew++
 	sum.Warnings += res.warnings
