@@ -160,7 +160,7 @@ type replayEvent struct {
 	accept   *ArchiveRecord
 }
 
-// planRebuild chooses the records to replay (see Rebuild), checks every
+// planRebuild chooses the records to replay (see RebuildWarehouse), checks every
 // export they name against its hash, and orders them: runs by id, each
 // run's receipts by arrival; accepts at their moment before the first run
 // that started after them.
@@ -180,6 +180,10 @@ func planRebuild(ctx context.Context, env Env, w *Warehouse, old *Ledger) (*rebu
 			receipts = append(receipts, r)
 		}
 	}
+	// TODO(accept): with a readable ledger, replay only the accepts it
+	// records (an accept that crashed before its commit leaves a record);
+	// the ledger does not record accepts on this branch, so every accept
+	// record is replayed.
 	plan := &rebuildPlan{}
 	if old != nil {
 		receipts, plan.backfill = ledgerReceipts(w, old, receipts)
@@ -243,8 +247,15 @@ func sortArrivals(rs []ArchiveRecord) {
 // records to write for receipts the archive has no record of (taken from
 // the ledger).
 func ledgerReceipts(w *Warehouse, l *Ledger, recs []ArchiveRecord) (keep, backfill []ArchiveRecord) {
+	receipts := l.Receipts
+	if len(receipts) == 0 {
+		// A ledger older than receipts: each file arrived once.
+		for _, f := range l.Files {
+			receipts = append(receipts, Receipt{SHA256: f.SHA256, Name: f.Name, ReceivedAt: f.ReceivedAt, RunID: f.RunID, Status: receiptNew})
+		}
+	}
 	ix := indexReceipts(recs)
-	for _, r := range l.Receipts {
+	for _, r := range receipts {
 		if i := ix.find(r); i >= 0 {
 			keep = append(keep, recs[i])
 			continue

@@ -387,3 +387,42 @@ func copyTree(t *testing.T, src, dst string) {
 		t.Fatal(err)
 	}
 }
+
+// TestRebuildWritesMissingRecords: a warehouse whose archive has no
+// records of its receipts (written before they were kept) fails `cpi
+// check`; `cpi rebuild` takes the receipts from the ledger, writes their
+// records, and reproduces the tables; the check then passes.
+func TestRebuildWritesMissingRecords(t *testing.T) {
+	env := ingestTestEnv(t)
+	inbox := t.TempDir()
+	copyInbox(t, inbox, "TEWV_participants_20190329.csv", "TEWV_fidelity_20190329.csv")
+	wh := filepath.Join(t.TempDir(), "w")
+	if err := runNight(t, env, wh, inbox, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := runNight(t, env, wh, inbox, nil); err != nil {
+		t.Fatal(err)
+	}
+	want, wantFiles := snapshot(t, wh), ingestFilesBytes(t, wh)
+	w, _ := OpenWarehouse(wh, false)
+	if err := os.RemoveAll(w.receiptsDir()); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := Check(context.Background(), env, wh, &out); err == nil || !strings.Contains(out.String(), "has no record in the archive") {
+		t.Fatalf("check without records: %v\n%s", err, out.String())
+	}
+	rebuild(t, env, wh)
+	sameSnapshot(t, "rebuild from the ledger's receipts", snapshot(t, wh), want)
+	if ingestFilesBytes(t, wh) != wantFiles {
+		t.Error("ingest_files differs")
+	}
+	recs, _ := filepath.Glob(filepath.Join(w.receiptsDir(), "*.json"))
+	if len(recs) != 4 {
+		t.Errorf("%d records written, want 4 (two files, twice)", len(recs))
+	}
+	out.Reset()
+	if err := Check(context.Background(), env, wh, &out); err != nil {
+		t.Fatalf("check after the rebuild: %v\n%s", err, out.String())
+	}
+}
