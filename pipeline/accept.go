@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Accept returns the stage of `cpi accept`: the data manager's decision to
@@ -26,21 +27,35 @@ func Accept(file, reason string) Stage {
 		if err != nil {
 			return err
 		}
-		pf := plannedFile{accept: f, name: f.Name, sha: f.SHA256, seq: f.Seq, trust: f.Trust, now: f.ReceivedAt}
-		fates := &fileFates{listed: make([]FileOutcome, 1), index: map[*FileEntry]int{}}
-		defer func() { tx.Summary.Files = append(tx.Summary.Files, fates.outcomes()...) }()
-		var mu sync.Mutex
-		if err := ingestFile(ctx, env, tx, &mu, fates, pf); err != nil {
-			return fmt.Errorf("accept %s: %w", f.Name, err)
+		if err := tx.step("accept:record"); err != nil {
+			return err
 		}
-		if f.Status != StatusCurrent {
-			return fmt.Errorf("accept %s: it was read again but is %s (%s)", f.Name, f.Status, f.Reason)
+		// The archive keeps the decision too, so `cpi rebuild` replays it.
+		at := env.now()
+		if err := archiveAccept(tx.w, f.SHA256, f.Name, reason, at, tx.Summary.RunID); err != nil {
+			return err
 		}
-		f.Accepted = &Acceptance{At: env.now(), RunID: tx.Summary.RunID, Reason: reason}
-		f.Reason = "accepted: " + reason
-		env.log().Info("accepted by the data manager", "file", f.Name, "trust", f.Trust, "kind", f.Kind)
-		return finishIngest(ctx, env, tx, []string{orUnknown(f.Trust)})
+		return acceptEntry(ctx, env, tx, f, reason, at, tx.Summary.RunID)
 	}
+}
+
+// acceptEntry reads the held export f again from the archive with the
+// holding guards off and makes it current, recording the reason.
+func acceptEntry(ctx context.Context, env Env, tx *Tx, f *FileEntry, reason string, at time.Time, runID int64) error {
+	pf := plannedFile{accept: f, name: f.Name, sha: f.SHA256, seq: f.Seq, trust: f.Trust, now: f.ReceivedAt, runID: f.RunID}
+	fates := &fileFates{listed: make([]FileOutcome, 1), index: map[*FileEntry]int{}}
+	defer func() { tx.Summary.Files = append(tx.Summary.Files, fates.outcomes()...) }()
+	var mu sync.Mutex
+	if err := ingestFile(ctx, env, tx, &mu, fates, pf); err != nil {
+		return fmt.Errorf("accept %s: %w", f.Name, err)
+	}
+	if f.Status != StatusCurrent {
+		return fmt.Errorf("accept %s: it was read again but is %s (%s)", f.Name, f.Status, f.Reason)
+	}
+	f.Accepted = &Acceptance{At: at.UTC(), RunID: runID, Reason: reason}
+	f.Reason = "accepted: " + reason
+	env.log().Info("accepted by the data manager", "file", f.Name, "trust", f.Trust, "kind", f.Kind)
+	return finishIngest(ctx, env, tx, []string{orUnknown(f.Trust)})
 }
 
 // AcceptAll is `cpi accept`: Accept, then every later stage whose outputs

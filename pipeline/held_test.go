@@ -308,38 +308,6 @@ func TestProblemSetOrderAndMemory(t *testing.T) {
 	}
 }
 
-// copyTree copies a warehouse folder: files (hard links become copies),
-// folders and symlinks as they are.
-func copyTree(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		switch {
-		case d.Type()&os.ModeSymlink != 0:
-			link, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(link, target)
-		case d.IsDir():
-			return os.MkdirAll(target, 0o750)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		info, _ := d.Info()
-		return os.WriteFile(target, b, info.Mode().Perm()|0o200)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestCrashDuringAccept stops `cpi accept` at each of its write steps: the
 // warehouse is then as before the accept (the export still held) or as
 // after it, and finishing the work gives the bytes of an uninterrupted

@@ -48,6 +48,7 @@ func Ingest(paths []string) Stage {
 		if err := CheckPaths(tx.w.Dir, paths); err != nil {
 			return err
 		}
+		first := len(tx.Ledger.Receipts)
 		fates := &fileFates{index: map[*FileEntry]int{}}
 		defer func() { tx.Summary.Files = append(tx.Summary.Files, fates.outcomes()...) }()
 		plan, err := planIngest(ctx, env, tx, paths, fates)
@@ -55,6 +56,9 @@ func Ingest(paths []string) Stage {
 			return err
 		}
 		if err := runIngestPlan(ctx, env, tx, plan, fates); err != nil {
+			return err
+		}
+		if err := archiveReceipts(ctx, tx, tx.Ledger.Receipts[first:]); err != nil {
 			return err
 		}
 		return finishIngest(ctx, env, tx, planTrusts(plan))
@@ -113,6 +117,7 @@ type plannedFile struct {
 	seq       int64
 	trust     string // from the name; "" when it matches no trust
 	now       time.Time
+	runID     int64 // the run that received it; 0: this run (rebuild replays older runs)
 }
 
 // candidate is a file met in the paths, between its two looks.
@@ -338,7 +343,11 @@ func hashFile(ctx context.Context, path string) (string, int64, error) {
 // are kept in the generation (see keepProblems).
 func ingestFile(ctx context.Context, env Env, tx *Tx, mu *sync.Mutex, fates *fileFates, pf plannedFile) error {
 	name, sha, now := pf.name, pf.sha, pf.now
-	entry := &FileEntry{SHA256: sha, Name: name, ReceivedAt: now, RunID: tx.Summary.RunID, Seq: pf.seq}
+	runID := tx.Summary.RunID
+	if pf.runID != 0 {
+		runID = pf.runID
+	}
+	entry := &FileEntry{SHA256: sha, Name: name, ReceivedAt: now, RunID: runID, Seq: pf.seq}
 	if pf.accept != nil {
 		entry = pf.accept
 	}
@@ -380,7 +389,7 @@ func ingestFile(ctx context.Context, env Env, tx *Tx, mu *sync.Mutex, fates *fil
 	ts := sum.trust(orUnknown(res.trust))
 	if pf.accept == nil {
 		tx.Ledger.Files = append(tx.Ledger.Files, entry)
-		tx.Ledger.Receipts = append(tx.Ledger.Receipts, Receipt{SHA256: sha, Name: name, ReceivedAt: now, RunID: tx.Summary.RunID, Status: "new"})
+		tx.Ledger.Receipts = append(tx.Ledger.Receipts, Receipt{SHA256: sha, Name: name, ReceivedAt: now, RunID: runID, Status: receiptNew})
 		sum.FilesNew++
 		sum.Warnings += res.warnings
 		ts.Files++

@@ -190,6 +190,9 @@ func (l *Ledger) NextRunID() int64 {
 	for _, f := range l.Files {
 		max = maxInt64(max, f.RunID)
 	}
+	for _, r := range l.Receipts {
+		max = maxInt64(max, r.RunID)
+	}
 	return max + 1
 }
 

@@ -161,9 +161,26 @@ func RunStages(ctx context.Context, env Env, dir, command string, opts RunOption
 			return nil, err
 		}
 	}
+	return commitRun(env, tx, command, started, true)
+}
+
+// commitRun records the run in the ledger and commits its generation. An
+// error before the switch abandons the generation (but a simulated crash,
+// which leaves it as a crash would); once "current" names the generation
+// nothing deletes it, and an error after the switch says the run was
+// committed. With problems, a run that rejected rows or quarantined files
+// returns a *ProblemsError after committing (exit 3).
+func commitRun(env Env, tx *Tx, command string, started time.Time, problems bool) (*Summary, error) {
+	sum := tx.Summary
 	sum.TablesWritten = tx.Written()
 	sum.SilentTrusts = silentTrusts(env, tx.Ledger, started)
+	if sum.Started.IsZero() {
+		sum.Started = started
+	}
 	sum.finish(env.now())
+	if !problems {
+		sum.ExitStatus = 0
+	}
 	tx.Ledger.Runs = append(tx.Ledger.Runs, RunEntry{
 		ID: sum.RunID, Command: command, Started: sum.Started, Finished: sum.Finished,
 		Summary: sum, ExitStatus: sum.ExitStatus, ProgramVers: env.Version,
@@ -177,6 +194,9 @@ func RunStages(ctx context.Context, env Env, dir, command string, opts RunOption
 			tx.Rollback()
 		}
 		return nil, fmt.Errorf("%s: %w", command, err)
+	}
+	if !problems {
+		return sum, nil
 	}
 	return sum, sum.problems()
 }

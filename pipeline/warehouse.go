@@ -33,6 +33,7 @@ const (
 // fixed symlinks through current.
 //
 //	W/archive/<sha256>   every export received, byte for byte, read-only
+//	W/archive/receipts/  a read-only record of every arrival and accept
 //	W/gen/<n>/…          generations
 //	W/current            -> gen/<n>
 //	W/tables             -> current/tables
@@ -174,6 +175,8 @@ type Tx struct {
 	written map[string]bool // tables rewritten in this generation
 	// switched is set once "current" names this generation.
 	switched bool
+	// attempt marks the archive records this run attempt writes.
+	attempt string
 	// Ledger is the ledger as of the last committed generation; stages add
 	// to it and Commit writes it with the tables.
 	Ledger *Ledger
@@ -212,6 +215,43 @@ func (w *Warehouse) Begin(hooks CrashHooks) (*Tx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start generation: %w", err)
 	}
+	for _, d := range warehouseLinks {
+		if err := os.MkdirAll(filepath.Join(tx.Dir, d), dirMode); err != nil {
+			return nil, fmt.Errorf("start generation: %w", err)
+		}
+	}
+	return tx, nil
+}
+
+// beginFresh starts an empty generation, built from nothing the current
+// generation holds (which may be damaged: that is what `cpi rebuild` is
+// for), with an empty ledger. Leftovers of a run that crashed before its
+// switch are removed as Begin does; when "current" is missing or unreadable
+// no generation is removed and the new one is numbered after the highest.
+func (w *Warehouse) beginFresh(hooks CrashHooks) (*Tx, error) {
+	if err := os.MkdirAll(filepath.Join(w.Dir, "gen"), dirMode); err != nil {
+		return nil, fmt.Errorf("start generation: %w", err)
+	}
+	cur, err := w.currentGen()
+	if err != nil {
+		cur = 0
+	}
+	if cur > 0 {
+		if err := w.removeUncommitted(cur); err != nil {
+			return nil, err
+		}
+	}
+	top := cur
+	entries, err := os.ReadDir(filepath.Join(w.Dir, "gen"))
+	if err != nil {
+		return nil, fmt.Errorf("list generations: %w", err)
+	}
+	for _, e := range entries {
+		if n, err := strconv.Atoi(e.Name()); err == nil && n > top {
+			top = n
+		}
+	}
+	tx := &Tx{w: w, gen: top + 1, Dir: w.genDir(top + 1), hooks: hooks, written: map[string]bool{}, Ledger: &Ledger{}}
 	for _, d := range warehouseLinks {
 		if err := os.MkdirAll(filepath.Join(tx.Dir, d), dirMode); err != nil {
 			return nil, fmt.Errorf("start generation: %w", err)

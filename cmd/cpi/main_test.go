@@ -197,3 +197,36 @@ func TestBadStudyRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckAndRebuild: `cpi check` exits 0 on a sound warehouse and 1
+// naming a deleted partition; `cpi rebuild` repairs it (exit 0) and the
+// check passes again.
+func TestCheckAndRebuild(t *testing.T) {
+	dir := t.TempDir()
+	x, w := filepath.Join(dir, "x"), filepath.Join(dir, "w")
+	if code, _, stderr := cli(t, "synth", "--out", x, "--quiet"); code != 0 {
+		t.Fatalf("synth: exit %d: %s", code, stderr)
+	}
+	if code, out, stderr := cli(t, "run", "--warehouse", w, "--inbox", x, "--quiet"); code != 0 {
+		t.Fatalf("run: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if code, out, stderr := cli(t, "check", "--warehouse", w); code != 0 || !strings.Contains(out, "ok    archive") {
+		t.Fatalf("check: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if err := os.RemoveAll(filepath.Join(w, "tables", "participants", "trust=AWP")); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := cli(t, "check", "--warehouse", w)
+	if code != 1 || !strings.Contains(out, "FAIL  outputs    participants: tables/participants/trust=AWP/data.parquet is missing") || !strings.Contains(stderr, "cpi rebuild") {
+		t.Fatalf("check of a damaged warehouse: exit %d, want 1\n%s\n%s", code, out, stderr)
+	}
+	if code, out, stderr := cli(t, "rebuild", "--warehouse", w); code != 0 || !strings.Contains(out, "run 2 (rebuild)") {
+		t.Fatalf("rebuild: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if code, out, stderr := cli(t, "check", "--warehouse", w); code != 0 {
+		t.Fatalf("check after the rebuild: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if code, _, _ := cli(t, "rebuild"); code != 2 {
+		t.Errorf("rebuild without --warehouse: exit %d, want 2", code)
+	}
+}

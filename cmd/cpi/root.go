@@ -146,6 +146,8 @@ var commands = []func(*globals) *cobra.Command{
 	newRunsCmd,
 	newStatusCmd,
 	newAcceptCmd,
+	newCheckCmd,
+	newRebuildCmd,
 }
 
 // run executes the command line and maps the outcome to an exit status:
@@ -171,7 +173,11 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	var problems *pipeline.ProblemsError
 	var usage usageError
+	var damaged *pipeline.CheckError
 	switch {
+	case errors.As(err, &damaged):
+		fmt.Fprintf(stderr, "cpi: the warehouse failed %d checks (listed above); restore the files named, or run `cpi rebuild`\n", len(damaged.Problems))
+		return 1
 	case errors.As(err, &problems):
 		fmt.Fprintln(stderr, "cpi:", err)
 		return 3

@@ -1,0 +1,318 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// CheckError says `cpi check` found the warehouse damaged (exit 1); it
+// names every problem.
+type CheckError struct{ Problems []string }
+
+func (e *CheckError) Error() string {
+	return fmt.Sprintf("the warehouse failed its check, %d problems: %s (restore the files, or run `cpi rebuild`)", len(e.Problems), strings.Join(e.Problems, "; "))
+}
+
+// Check is `cpi check`: it verifies the whole warehouse at dir without
+// changing it, and writes one line per check to w ("ok", "FAIL" or a
+// note). It checks that "current" names a generation and the fixed links
+// lead through it; that the generation's ledger is readable; every
+// recorded output, each file hashed in full against the ledger; that no
+// file in tables/ or reports/ is missing from the ledger's records; that
+// every export in the archive holds the bytes its name (its SHA-256) says
+// and is read-only; that every file in the ledger is archived; and that
+// the archive's own records of receipts and accepts are readable,
+// read-only, and agree with the ledger. It returns a *CheckError naming
+// every problem, nil when all is well, and another error only when it
+// could not check at all.
+func Check(ctx context.Context, env Env, dir string, w io.Writer) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("check %s: %w", dir, err)
+	}
+	if info, err := os.Stat(abs); err != nil || !info.IsDir() {
+		return fmt.Errorf("check: no warehouse at %s", dir)
+	}
+	wh := &Warehouse{Dir: abs}
+	c := &checker{w: w}
+	fmt.Fprintf(w, "checking warehouse %s\n", abs)
+
+	gen := c.current(wh)
+	var l *Ledger
+	if gen != "" {
+		if l, err = ReadLedger(gen); err != nil {
+			c.fail("ledger", err.Error())
+		} else {
+			c.ok("ledger", fmt.Sprintf("%d files, %d receipts, %d runs", len(l.Files), len(l.Receipts), len(l.Runs)))
+		}
+	}
+	if l != nil {
+		if err := c.outputs(ctx, gen, l); err != nil {
+			return err
+		}
+	}
+	if err := c.archive(ctx, wh, l); err != nil {
+		return err
+	}
+	if err := c.records(wh, l); err != nil {
+		return err
+	}
+	if len(c.problems) > 0 {
+		fmt.Fprintf(w, "%d problems found\n", len(c.problems))
+		return &CheckError{Problems: c.problems}
+	}
+	fmt.Fprintln(w, "the warehouse is sound")
+	return nil
+}
+
+// checker writes the lines of a check and collects its problems.
+type checker struct {
+	w        io.Writer
+	problems []string
+}
+
+func (c *checker) ok(what, detail string) { fmt.Fprintf(c.w, "ok    %-10s %s\n", what, detail) }
+
+func (c *checker) note(what, detail string) { fmt.Fprintf(c.w, "note  %-10s %s\n", what, detail) }
+
+func (c *checker) fail(what, problem string) {
+	fmt.Fprintf(c.w, "FAIL  %-10s %s\n", what, problem)
+	c.problems = append(c.problems, what+": "+problem)
+}
+
+// current checks the "current" link and the fixed links through it, and
+// returns the generation's folder ("" when there is none to check).
+func (c *checker) current(wh *Warehouse) string {
+	target, err := os.Readlink(filepath.Join(wh.Dir, "current"))
+	if err != nil {
+		c.fail("current", "the link naming the committed generation is missing or not a link")
+		return ""
+	}
+	n, err := strconv.Atoi(filepath.Base(target))
+	if err != nil || filepath.Dir(target) != "gen" {
+		c.fail("current", fmt.Sprintf("the link names %q, not a generation", target))
+		return ""
+	}
+	gen := wh.genDir(n)
+	if info, err := os.Stat(gen); err != nil || !info.IsDir() {
+		c.fail("current", fmt.Sprintf("generation %s is missing", target))
+		return ""
+	}
+	failed := false
+	for _, l := range warehouseLinks {
+		t, err := os.Readlink(filepath.Join(wh.Dir, l))
+		if err != nil || t != filepath.Join("current", l) {
+			c.fail("current", fmt.Sprintf("%s should be a link to current/%s", l, l))
+			failed = true
+		}
+	}
+	if !failed {
+		c.ok("current", target)
+	}
+	return gen
+}
+
+// outputs checks every recorded output in full, and that tables/ and
+// reports/ hold no file the ledger does not record.
+func (c *checker) outputs(ctx context.Context, gen string, l *Ledger) error {
+	if l.Outputs == nil {
+		c.note("outputs", "the ledger records no outputs (written by an older cpi): run `cpi run` once to record them")
+		return nil
+	}
+	before := len(c.problems)
+	err := verifyOutputs(ctx, gen, l, true)
+	var de *DamageError
+	switch {
+	case errors.As(err, &de):
+		for _, p := range de.Problems {
+			c.fail("outputs", p)
+		}
+	case err != nil:
+		return fmt.Errorf("check: %w", err)
+	}
+	known := map[string]bool{}
+	files := 0
+	for o, r := range l.Outputs {
+		for _, f := range r.Files {
+			known[f.Path] = true
+			files++
+		}
+		// verifyOutputs has named the unrecorded files of recorded outputs.
+		paths, err := outputFiles(gen, o)
+		if err != nil {
+			return fmt.Errorf("check %s: %w", o, err)
+		}
+		for _, p := range paths {
+			known[p] = true
+		}
+	}
+	var extra []string
+	for _, d := range []string{"tables", "reports"} {
+		err := filepath.WalkDir(filepath.Join(gen, d), func(p string, e fs.DirEntry, err error) error {
+			if err != nil || e.IsDir() {
+				return err
+			}
+			rel, _ := filepath.Rel(gen, p)
+			if rel = filepath.ToSlash(rel); !known[rel] {
+				extra = append(extra, rel)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("check %s: %w", d, err)
+		}
+	}
+	slices.Sort(extra)
+	for _, p := range extra {
+		c.fail("outputs", p+" is in no output the ledger records")
+	}
+	if len(c.problems) == before {
+		c.ok("outputs", fmt.Sprintf("%d outputs, %d files hashed in full, as recorded", len(l.Outputs), files))
+	}
+	return nil
+}
+
+// archive checks every archived export against its name (its SHA-256) and
+// its mode, and that every file of the ledger is archived.
+func (c *checker) archive(ctx context.Context, wh *Warehouse, l *Ledger) error {
+	entries, err := os.ReadDir(filepath.Join(wh.Dir, "archive"))
+	if errors.Is(err, fs.ErrNotExist) {
+		c.fail("archive", "the archive folder is missing")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("check archive: %w", err)
+	}
+	before := len(c.problems)
+	archived := map[string]bool{}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || isTemp(name) {
+			continue
+		}
+		if _, err := hex.DecodeString(name); err != nil || len(name) != 64 {
+			c.fail("archive", "archive/"+name+" is not an export named by its SHA-256")
+			continue
+		}
+		archived[name] = true
+		p := filepath.Join(wh.Dir, "archive", name)
+		info, err := os.Lstat(p)
+		if err != nil {
+			return fmt.Errorf("check archive: %w", err)
+		}
+		if !info.Mode().IsRegular() {
+			c.fail("archive", "archive/"+name+" is not a regular file")
+			continue
+		}
+		if info.Mode().Perm()&0o222 != 0 {
+			c.fail("archive", fmt.Sprintf("archive/%s is writable (%v); the archive is read-only", name, info.Mode().Perm()))
+		}
+		sha, _, err := hashFile(ctx, p)
+		if err != nil {
+			return fmt.Errorf("check archive/%s: %w", name, err)
+		}
+		if sha != name {
+			c.fail("archive", fmt.Sprintf("archive/%s does not hold the bytes received (%s)", name, archivedName(l, name)))
+		}
+	}
+	unledgered := len(archived)
+	if l != nil {
+		for _, f := range l.Files {
+			if !archived[f.SHA256] {
+				c.fail("archive", fmt.Sprintf("archive/%s (%s) is missing", f.SHA256, f.Name))
+			} else {
+				unledgered--
+			}
+		}
+	}
+	if len(c.problems) == before {
+		c.ok("archive", fmt.Sprintf("%d exports, each hashed: the bytes received, read-only", len(archived)))
+	}
+	if l != nil && unledgered > 0 {
+		c.note("archive", fmt.Sprintf("%d exports archived by runs that did not commit (kept; a later run or cpi rebuild may use them)", unledgered))
+	}
+	return nil
+}
+
+func archivedName(l *Ledger, sha string) string {
+	if l != nil {
+		if f := l.File(sha); f != nil {
+			return f.Name
+		}
+	}
+	return "not in the ledger"
+}
+
+// records checks the archive's records of receipts and accepts: readable,
+// read-only, naming archived exports, and in agreement with the ledger:
+// every receipt of the ledger has its record, and the record of a file's
+// first arrival says what its ledger entry says.
+func (c *checker) records(wh *Warehouse, l *Ledger) error {
+	recs, bad, err := wh.readArchiveRecords()
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	before := len(c.problems)
+	for _, b := range bad {
+		c.fail("records", b)
+	}
+	for _, r := range recs {
+		rel := "archive/receipts/" + r.file
+		info, err := os.Stat(filepath.Join(wh.receiptsDir(), r.file))
+		if err != nil {
+			return fmt.Errorf("check %s: %w", rel, err)
+		}
+		if info.Mode().Perm()&0o222 != 0 {
+			c.fail("records", rel+" is writable; the archive is read-only")
+		}
+		a, err := os.Stat(wh.ArchivePath(r.SHA256))
+		switch {
+		case err != nil:
+			c.fail("records", fmt.Sprintf("%s names %s, whose export is not in the archive", rel, r.Name))
+		case a.Size() != r.Size:
+			c.fail("records", fmt.Sprintf("%s gives %s %d bytes, the archive holds %d", rel, r.Name, r.Size, a.Size()))
+		}
+	}
+	committed := 0
+	if l != nil {
+		ix := indexReceipts(recs)
+		for _, rc := range l.Receipts {
+			i := ix.find(rc)
+			if i < 0 {
+				c.fail("records", fmt.Sprintf("the receipt of %s in run %d has no record in the archive (cpi rebuild writes it from the ledger)", rc.Name, rc.RunID))
+				continue
+			}
+			committed++
+			if f := l.File(rc.SHA256); rc.Status == receiptNew && f != nil && (recs[i].Seq != f.Seq || f.Name != rc.Name || !f.ReceivedAt.Equal(rc.ReceivedAt) || f.RunID != rc.RunID) {
+				c.fail("records", fmt.Sprintf("archive/receipts/%s disagrees with the ledger's entry for %s", recs[i].file, f.Name))
+			}
+		}
+		for _, r := range recs {
+			if r.Kind == recordAccept && l.File(r.SHA256) == nil {
+				c.fail("records", fmt.Sprintf("archive/receipts/%s accepts %s, which the ledger never received", r.file, r.Name))
+			}
+		}
+	}
+	if len(c.problems) == before {
+		c.ok("records", fmt.Sprintf("%d receipt and accept records, read-only, in agreement with the ledger", len(recs)))
+	}
+	accepts := 0
+	for _, r := range recs {
+		if r.Kind == recordAccept {
+			accepts++
+		}
+	}
+	if l != nil && len(recs)-accepts > committed {
+		c.note("records", fmt.Sprintf("%d receipts of run attempts that did not commit (cpi rebuild leaves them out)", len(recs)-accepts-committed))
+	}
+	return nil
+}
