@@ -303,3 +303,25 @@ func TestStatusShowsStaleOutputs(t *testing.T) {
 		}
 	}
 }
+
+// TestFileOrderDoesNotMatter: two warehouses that receive the same exports
+// in opposite orders, on different nights, hold the same tables.
+func TestFileOrderDoesNotMatter(t *testing.T) {
+	env := ingestTestEnv(t)
+	inbox := filepath.Join("..", "testdata", "synth")
+	newer := filepath.Join(t.TempDir(), "TEWV_participants_20190330.csv")
+	writeWithoutLastParticipant(t, filepath.Join(inbox, "TEWV_participants_20190329.csv"), newer)
+	a := filepath.Join(t.TempDir(), "a")
+	for _, c := range []string{"run:" + inbox, "run:" + filepath.Dir(newer)} {
+		if err := runCommand(t, env, a, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := filepath.Join(t.TempDir(), "b")
+	for _, c := range []string{"ingest:" + newer, "run:" + inbox} {
+		if err := runCommand(t, env, b, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sameSnapshot(t, "newer export first", snapshot(t, b), snapshot(t, a))
+}

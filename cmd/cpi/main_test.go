@@ -220,7 +220,7 @@ func TestCheckAndRebuild(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "FAIL  outputs    participants: tables/participants/trust=AWP/data.parquet is missing") || !strings.Contains(stderr, "cpi rebuild") {
 		t.Fatalf("check of a damaged warehouse: exit %d, want 1\n%s\n%s", code, out, stderr)
 	}
-	if code, out, stderr := cli(t, "rebuild", "--warehouse", w); code != 0 || !strings.Contains(out, "run 2 (rebuild)") {
+	if code, out, stderr := cli(t, "rebuild", "--warehouse", w); code != 0 || !strings.Contains(out, "run 2 (cpi rebuild)") {
 		t.Fatalf("rebuild: exit %d\n%s\n%s", code, out, stderr)
 	}
 	if code, out, stderr := cli(t, "check", "--warehouse", w); code != 0 {
