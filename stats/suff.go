@@ -17,7 +17,7 @@ const suffBlock = 512
 // ClusterSums accumulates the per-cluster sufficient statistics of a linear
 // model y = Xβ + e with K columns: for every cluster g the cross-products of
 // the augmented row z = [x, y] shifted by a fixed row z₀ (the first row
-// added, or SetShift's), z̃ = z − z₀,
+// added, with 0 for dummies at 1, or SetShift's), z̃ = z − z₀,
 //
 //	Z̃_g'Z̃_g,  Z̃_g'W_gZ̃_g,  Z̃_g'W_g²Z̃_g   ((K+1)×(K+1): X'X, X'y and y'y),
 //
@@ -155,7 +155,15 @@ func (s *ClusterSums) Add(cluster int, x []float64, y, w float64) error {
 		return fmt.Errorf("cluster sums: row %d: weight is %v, need a finite positive weight", s.rows, w)
 	}
 	if !s.shiftSet {
-		copy(s.shift, x)
+		// The first row, but 0 for a later column at 1 (a dummy: shifting
+		// it gains nothing and would turn its zeros, which the loops skip,
+		// into −1s).
+		for j, v := range x {
+			if j > 0 && v == 1 {
+				v = 0
+			}
+			s.shift[j] = v
+		}
 		s.shift[k] = y
 		s.shiftSet = true
 	}
@@ -184,9 +192,11 @@ func (s *ClusterSums) Add(cluster int, x []float64, y, w float64) error {
 			if zi == 0 {
 				continue
 			}
-			m := a.pzz[i*p : i*p+p]
-			for j := i; j < p; j++ {
-				m[j] += zi * z[j]
+			zs := z[i:]
+			m := a.pzz[i*p+i : i*p+p]
+			m = m[:len(zs)]
+			for j, zj := range zs {
+				m[j] += zi * zj
 			}
 		}
 		a.psw++
@@ -201,11 +211,12 @@ func (s *ClusterSums) Add(cluster int, x []float64, y, w float64) error {
 				continue
 			}
 			wi, w2i := w*zi, w2*zi
-			m0 := a.pzz[i*p : i*p+p]
-			m1 := a.pzwz[i*p : i*p+p]
-			m2 := a.pzw2z[i*p : i*p+p]
-			for j := i; j < p; j++ {
-				zj := z[j]
+			zs := z[i:]
+			m0 := a.pzz[i*p+i : i*p+p]
+			m1 := a.pzwz[i*p+i : i*p+p]
+			m2 := a.pzw2z[i*p+i : i*p+p]
+			m0, m1, m2 = m0[:len(zs)], m1[:len(zs)], m2[:len(zs)]
+			for j, zj := range zs {
 				m0[j] += zi * zj
 				m1[j] += wi * zj
 				m2[j] += w2i * zj
@@ -328,6 +339,24 @@ func (s *ClusterSums) Merge(o *ClusterSums) error {
 		}
 	}
 	return nil
+}
+
+// Unweighted returns the unweighted sums of the same rows: a copy of s
+// when s is unweighted, else the unweighted cross-products that weighted
+// sums keep anyway, so one pass over the data serves the OLS and the WLS
+// analyses.
+func (s *ClusterSums) Unweighted() *ClusterSums {
+	p := s.k + 1
+	u := &ClusterSums{k: s.k, rows: s.rows, first: append([]float64(nil), s.first...), constant: append([]bool(nil), s.constant...), shift: append([]float64(nil), s.shift...), shiftSet: s.shiftSet, zt: make([]float64, p)}
+	u.cl = make([]*clusterAcc, len(s.cl))
+	for c, a := range s.cl {
+		if a == nil {
+			continue
+		}
+		a.flush()
+		u.cl[c] = &clusterAcc{n: a.n, sw: float64(a.n), sw2: float64(a.n), zz: append([]float64(nil), a.zz...), sz: append([]float64(nil), a.sz...), pzz: make([]float64, p*p), psz: make([]float64, p)}
+	}
+	return u
 }
 
 // suffCluster is one non-empty cluster's sums restricted to a set of

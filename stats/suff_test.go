@@ -567,6 +567,26 @@ func TestSuffAccumulation(t *testing.T) {
 	}
 	checkClose(t, "merged r2", fb.RSquared, fa.RSquared, 1e-12)
 
+	// The unweighted view of weighted sums is the unweighted sums.
+	un, _ := NewClusterSums(k, false)
+	if err := un.AddColumns(codes, cols, y, nil); err != nil {
+		t.Fatal(err)
+	}
+	fu, err := SuffOLS(un)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fv, err := SuffOLS(a.Unweighted())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cu, _ := fu.CR2()
+	cv, _ := fv.CR2()
+	for j := range fu.Coef {
+		checkClose(t, "unweighted view coef", fv.Coef[j], fu.Coef[j], 1e-12)
+		checkClose(t, "unweighted view cr2 df", cv.DF[j], cu.DF[j], 1e-12)
+	}
+
 	s, _ := NewClusterSums(2, true)
 	for _, bad := range []struct {
 		c    int
