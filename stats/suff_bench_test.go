@@ -104,6 +104,7 @@ func BenchmarkSuffAccumulate(b *testing.B) {
 			name = "weighted"
 		}
 		b.Run(name, func(b *testing.B) {
+			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				f.sums(b, weighted)
 			}
@@ -190,6 +191,52 @@ func BenchmarkDenseEverythingK20(b *testing.B) {
 			b.Fatal(err)
 		}
 		if _, err := MixedREML(x, f.y, f.cluster); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// propensityCols are the categorical columns of millionFrame used by the
+// propensity model (intercept, age bands, gender, living alone, diagnosis).
+var propensityCols = []int{0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
+
+// BenchmarkSuffLogisticPatterns: the propensity model at 1M rows from
+// covariate pattern counts (count + IRLS).
+func BenchmarkSuffLogisticPatterns(b *testing.B) {
+	f := millionFrame()
+	row := make([]float64, len(propensityCols))
+	arm := f.cols[1]
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		pc, err := NewPatternCounts(len(propensityCols))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for r := range f.y {
+			for j, c := range propensityCols {
+				row[j] = f.cols[c][r]
+			}
+			if _, err := pc.Add(row, arm[r]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, _, _, err := LogisticPatterns(pc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDenseLogisticMillion is Logistic on the same 1M rows, for
+// comparison.
+func BenchmarkDenseLogisticMillion(b *testing.B) {
+	f := millionFrame()
+	x := mat.NewDense(len(f.y), len(propensityCols), nil)
+	for j, c := range propensityCols {
+		x.SetCol(j, f.cols[c])
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, _, _, err := Logistic(x, f.cols[1]); err != nil {
 			b.Fatal(err)
 		}
 	}

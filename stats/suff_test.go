@@ -624,3 +624,89 @@ func TestSuffAccumulation(t *testing.T) {
 		t.Error("mixed model with one group: no error")
 	}
 }
+
+// TestLogisticPatternsMatchesDense: the propensity model from covariate
+// pattern counts equals Logistic on the rows, on 10,000 simulated rows with
+// categorical covariates (64 patterns) and on the R reference data (a
+// continuous covariate: one pattern per row), where it must also match R
+// (glm) with the reference tolerances.
+func TestLogisticPatternsMatchesDense(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 1))
+	const n = 10_000
+	x := mat.NewDense(n, 8, nil)
+	arm := make([]float64, n)
+	for i := 0; i < n; i++ {
+		row := x.RawRowView(i)
+		row[0] = 1
+		if a := rng.IntN(4); a > 0 {
+			row[a] = 1
+		}
+		if rng.Float64() < 0.5 {
+			row[4] = 1
+		}
+		if rng.Float64() < 0.3 {
+			row[5] = 1
+		}
+		if d := rng.IntN(3); d > 0 {
+			row[5+d] = 1
+		}
+		eta := -0.3 + 0.4*row[1] - 0.2*row[3] + 0.5*row[4] - 0.6*row[5] + 0.3*row[7]
+		if rng.Float64() < 1/(1+math.Exp(-eta)) {
+			arm[i] = 1
+		}
+	}
+	check := func(name string, x *mat.Dense, arm []float64, tol float64) []float64 {
+		t.Helper()
+		n, k := x.Dims()
+		dc, dps, ddev, err := Logistic(x, arm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc, _ := NewPatternCounts(k)
+		pat := make([]int, n)
+		for i := 0; i < n; i++ {
+			if pat[i], err = pc.Add(x.RawRowView(i), arm[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sc, sps, sdev, err := LogisticPatterns(pc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range dc {
+			checkClose(t, name+" coef", sc[j], dc[j], tol)
+		}
+		for i := range dps {
+			checkClose(t, name+" fitted", sps[pat[i]], dps[i], tol)
+		}
+		checkClose(t, name+" deviance", sdev, ddev, tol)
+		t.Logf("%s: %d rows, %d patterns", name, n, pc.Len())
+		return sc
+	}
+	check("simulated", x, arm, tolSuff)
+
+	ref := loadReference(t)
+	d := loadAncova(t)
+	names, cols := d.propensityColumns()
+	coef := check("reference", columns(cols...), d.arm, tolSuff)
+	for j, name := range names {
+		checkRel(t, "propensity "+name, coef[j], ref.Propensity.Coef[name], tolEst)
+	}
+
+	pc, _ := NewPatternCounts(2)
+	if _, err := pc.Add([]float64{1, 0}, 0.5); err == nil {
+		t.Error("y = 0.5: no error")
+	}
+	if _, err := pc.Add([]float64{1, math.NaN()}, 1); err == nil {
+		t.Error("NaN covariate: no error")
+	}
+	_, _ = pc.Add([]float64{1, 0}, 1)
+	_, _ = pc.Add([]float64{1, 0}, 1)
+	if _, _, _, err := LogisticPatterns(pc); err == nil {
+		t.Error("no variation in y: no error")
+	}
+	_, _ = pc.Add([]float64{1, 0}, 0)
+	if _, _, _, err := LogisticPatterns(pc); err == nil {
+		t.Error("one pattern for two coefficients: no error")
+	}
+}
