@@ -16,13 +16,13 @@ import (
 // whatever the number of rows; memory is O(P·K). A continuous covariate
 // makes nearly every row its own pattern, which is correct but no smaller.
 type PatternCounts struct {
-	k        int
-	index    map[string]int
-	x        [][]float64
-	trials   []float64
-	ones     []float64
-	key      []byte
-	rows     int
+	k      int
+	index  map[string]int
+	x      [][]float64
+	trials []float64
+	ones   []float64
+	key    []byte
+	rows   int
 }
 
 // NewPatternCounts returns empty counts for rows of k covariates (put the
