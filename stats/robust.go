@@ -325,14 +325,18 @@ func cr2(M *mat.SymDense, coef []float64, cs *clusterSums, L *mat.Dense) (*CR2Re
 		ug.AddVec(ug, mat.NewVecDense(k, cs.xwe[c]))
 		u[c] = ug.RawVector().Data
 	}
-	res := &CR2Result{Coef: coef, VCov: sandwich(M, u, 1), DF: make([]float64, k), G: cs.g}
+	nc := k
+	if L != nil {
+		_, nc = L.Dims()
+	}
+	res := &CR2Result{Coef: coef, VCov: sandwich(M, u, 1), DF: make([]float64, nc), G: cs.g}
 
 	// Satterthwaite degrees of freedom, coefficient by coefficient.
 	a := make([]*mat.VecDense, cs.g)
 	b := make([]*mat.VecDense, cs.g)
 	pp := make([]float64, cs.g)
 	P := mat.NewDense(cs.g, cs.g, nil)
-	for j := 0; j < k; j++ {
+	for j := 0; j < nc; j++ {
 		m := mat.NewVecDense(k, nil)
 		if L == nil {
 			for i := 0; i < k; i++ {

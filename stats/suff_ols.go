@@ -444,6 +444,46 @@ func (f *SuffFit) CR2() (*CR2Result, error) {
 	return out, nil
 }
 
+// CR2Contrast returns the t test of the contrast l'β (l has K values, 0 on
+// aliased columns) with the CR2 standard error √(l'V l) and the
+// Satterthwaite degrees of freedom of the contrast, (tr P)²/Σ_gh P_gh² with
+// Mc replaced by Ml in Fit.CR2's P_gh (clubSandwich::linear_contrast with
+// test = "Satterthwaite"), and the level confidence interval.
+func (f *SuffFit) CR2Contrast(l []float64, level float64) (CoefTest, error) {
+	if len(l) != f.K {
+		return CoefTest{}, fmt.Errorf("cr2: contrast has %d values for %d coefficients", len(l), f.K)
+	}
+	var est float64
+	lk := mat.NewDense(f.Rank, 1, nil)
+	for a, j := range f.Kept {
+		lk.Set(a, 0, l[j])
+		est += l[j] * f.Coef[j]
+	}
+	for _, j := range f.Aliased {
+		if l[j] != 0 {
+			return CoefTest{}, fmt.Errorf("cr2: contrast weights aliased column %d", j)
+		}
+	}
+	cs, err := f.robustSums()
+	if err != nil {
+		return CoefTest{}, fmt.Errorf("cr2: %w", err)
+	}
+	// In the basis of the fit the contrast is (T⁻ᵀl)'γ.
+	L := lk
+	if f.tinv != nil {
+		L = mat.NewDense(f.Rank, 1, nil)
+		L.Mul(f.tinv.T(), lk)
+	}
+	res, err := cr2(f.bread, f.coef, cs, L)
+	if err != nil {
+		return CoefTest{}, err
+	}
+	var v mat.VecDense
+	v.MulVec(res.VCov, L.ColView(0))
+	se := math.Sqrt(mat.Dot(L.ColView(0), &v))
+	return TTest(est, se, res.DF[0], level), nil
+}
+
 // SuffWildClusterBootstrap is WildClusterBootstrap (the wild cluster
 // restricted bootstrap-t of H0: β_j = 0 with Webb weights, and its
 // test-inversion interval) from the sums s alone. The restricted fits come

@@ -710,3 +710,53 @@ func TestLogisticPatternsMatchesDense(t *testing.T) {
 		t.Error("one pattern for two coefficients: no error")
 	}
 }
+
+// TestSuffCR2Contrast: the CR2 test of β₂ − β₇ from the sums equals the
+// dense CR2 test of the coefficient of x₂ in the reparameterised design
+// with x₇ replaced by x₂ + x₇ (same column space, and that coefficient is
+// β₂ − β₇), whose Satterthwaite df is the contrast's. A unit contrast is
+// the coefficient's own test.
+func TestSuffCR2Contrast(t *testing.T) {
+	x, y, w, labels := simRows(10_000, 10, 9)
+	n, k := x.Dims()
+	xr := mat.NewDense(n, k, nil)
+	xr.Copy(x)
+	for i := 0; i < n; i++ {
+		xr.Set(i, 7, x.At(i, 2)+x.At(i, 7))
+	}
+	for _, wt := range [][]float64{nil, w} {
+		sf, err := SuffOLS(sumsOf(t, x, y, wt, labels))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := make([]float64, k)
+		l[2], l[7] = 1, -1
+		got, err := sf.CR2Contrast(l, 0.95)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dense, err := OLS(xr, y, wt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dcr2, err := dense.CR2(labels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkTests(t, "contrast", got, dcr2.Test(2, 0.95), tolSuff)
+
+		cr2, err := sf.CR2()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, j := range []int{0, 1, 2} {
+			e := make([]float64, k)
+			e[j] = 1
+			got, err := sf.CR2Contrast(e, 0.95)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkTests(t, "unit contrast", got, cr2.Test(j, 0.95), 1e-12)
+		}
+	}
+}
