@@ -14,6 +14,10 @@ import (
 // instead of ε·√n_g for long clusters.
 const suffBlock = 512
 
+// maxClusters bounds the cluster numbers Add accepts, so that a stray label
+// cannot make it allocate without limit.
+const maxClusters = 1 << 24
+
 // ClusterSums accumulates the per-cluster sufficient statistics of a linear
 // model y = Xβ + e with K columns: for every cluster g the cross-products of
 // the augmented row z = [x, y] shifted by a fixed row z₀ (the first row
@@ -140,8 +144,8 @@ func (s *ClusterSums) Add(cluster int, x []float64, y, w float64) error {
 	if len(x) != k {
 		return fmt.Errorf("cluster sums: row has %d values for %d columns", len(x), k)
 	}
-	if cluster < 0 {
-		return fmt.Errorf("cluster sums: cluster %d, need a number ≥ 0", cluster)
+	if cluster < 0 || cluster >= maxClusters {
+		return fmt.Errorf("cluster sums: cluster %d, need a number in [0, %d) (see Codes)", cluster, maxClusters)
 	}
 	if math.IsNaN(y) || math.IsInf(y, 0) {
 		return fmt.Errorf("cluster sums: row %d: y is %v", s.rows, y)

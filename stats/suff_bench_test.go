@@ -241,3 +241,36 @@ func BenchmarkDenseLogisticMillion(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSuffMillionK7 is the work of the dense benchmarks in
+// bench_test.go (OLSMillion, CR2Million, CR2MillionWeighted,
+// MixedMillion: 1M rows, K = 7) from one weighted accumulation pass.
+func BenchmarkSuffMillionK7(b *testing.B) {
+	x, y, w, cl := millionRows(1_000_000, 10, 1)
+	n, k := x.Dims()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		sw, err := NewClusterSums(k, true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for r := 0; r < n; r++ {
+			if err := sw.Add(cl[r], x.RawRowView(r), y[r], w[r]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		s := sw.Unweighted()
+		for _, sums := range []*ClusterSums{s, sw} {
+			fit, err := SuffOLS(sums)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := fit.CR2(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := SuffMixedREML(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -597,6 +597,7 @@ func TestSuffAccumulation(t *testing.T) {
 		{0, []float64{1, 2}, math.Inf(1), 1},
 		{0, []float64{1, 2}, 1, 0},
 		{-1, []float64{1, 2}, 1, 1},
+		{1 << 30, []float64{1, 2}, 1, 1},
 		{0, []float64{1}, 1, 1},
 	} {
 		if err := s.Add(bad.c, bad.x, bad.y, bad.w); err == nil {
