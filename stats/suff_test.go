@@ -231,19 +231,17 @@ func TestSuffRankDeficient(t *testing.T) {
 	x, y, w, labels := simRows(2000, 10, 2)
 	n, k := x.Dims()
 	// Extra columns: 2·baseline − arm (aliased), zeros (aliased), a fresh
-	// covariate (kept), the sum of the trust dummies (aliased with the
-	// intercept and the team-level columns? no: with intercept only if
-	// every trust is dummied; here trust 0 is the reference, so kept).
+	// covariate (kept) and 2 − Σ trust dummies (aliased: a combination of
+	// the intercept and the dummies).
 	extra := [][]float64{make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)}
 	for i := 0; i < n; i++ {
 		extra[0][i] = 2*x.At(i, 2) - x.At(i, 1)
 		extra[2][i] = math.Sin(float64(i))
-		// 1 − Σ trust dummies is the reference-trust indicator: kept.
-		s := 1.0
+		s := 2.0
 		for j := 8; j < k; j++ {
 			s -= x.At(i, j)
 		}
-		extra[3][i] = s + x.At(i, 0) // = 2 − Σ dummies: aliased with intercept and the dummies plus extra? kept only if new
+		extra[3][i] = s
 	}
 	xs := mat.NewDense(n, k+4, nil)
 	for i := 0; i < n; i++ {
@@ -254,7 +252,6 @@ func TestSuffRankDeficient(t *testing.T) {
 			xs.Set(i, k+e, extra[e][i])
 		}
 	}
-	// extra[3] = 2·1 − Σ dummies is a combination of earlier columns.
 	wantAliased := []int{k, k + 1, k + 3}
 	kept := append(allCols(k), k+2)
 	xd := mat.NewDense(n, len(kept), nil)
