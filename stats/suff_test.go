@@ -758,3 +758,41 @@ func TestSuffCR2Contrast(t *testing.T) {
 		}
 	}
 }
+
+// TestMixedHugeGroups: with very large groups and group-level columns (arm,
+// trust dummies), X'V⁻¹X becomes numerically singular at the top of the θ
+// grid (n_gψ ≈ 1e12 or more removes the between-group information); the
+// grid must stop there instead of failing the fit, as it did on 1,000,000
+// rows in 10 teams. The sums are those of a small data set replicated 1e8
+// times (groups of ~1e10 rows).
+func TestMixedHugeGroups(t *testing.T) {
+	x, y, _, labels := simRows(2000, 10, 11)
+	s := sumsOf(t, x, y, nil, labels)
+	const rep = 1e8
+	m := &mixedSums{n: int(rep) * s.rows, k: s.k, xtx: mat.NewSymDense(s.k, nil), xty: make([]float64, s.k)}
+	for _, c := range s.clusters(allCols(s.k), false) {
+		m.xtx.AddSym(m.xtx, c.xx)
+		for j := range m.xty {
+			m.xty[j] += rep * c.xy[j]
+		}
+		m.yty += rep * c.yy
+		m.ng = append(m.ng, rep*float64(c.n))
+		sx := make([]float64, s.k)
+		for j, v := range c.sx {
+			sx[j] = rep * v
+		}
+		m.sg = append(m.sg, sx)
+		m.tg = append(m.tg, rep*c.sy)
+	}
+	m.xtx.ScaleSym(rep, m.xtx)
+	if _, err := m.eval(1e8); err == nil {
+		t.Fatal("X'V⁻¹X at θ = 1e4 is not singular: the test does not exercise the grid stop")
+	}
+	fit, err := m.fit(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(fit.Theta > 0 && fit.Theta < 1e3) || fit.Boundary {
+		t.Errorf("theta %v, boundary %v", fit.Theta, fit.Boundary)
+	}
+}
