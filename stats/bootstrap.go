@@ -134,7 +134,22 @@ func WildClusterBootstrap(x *mat.Dense, y, w []float64, cluster []int, j int, cf
 			d1[c][a] += wi * v * u1[i]
 		}
 	}
-	M := full.Bread
+	xwx := make([]*mat.SymDense, G)
+	for c := range xwx {
+		xwx[c] = cs.XWX(c)
+	}
+	return wildFromSums(res, full.Coef, full.Bread, xwx, d0, d1, n, j, cfg, rng), nil
+}
+
+// wildFromSums is the bootstrap of WildClusterBootstrap from the cluster
+// summaries: res holds the estimate and its CR1 standard error, coef the
+// unrestricted coefficients, M = (X'WX)⁻¹, xwx the per-cluster X_g'W_gX_g
+// and d0, d1 the per-cluster X_g'W_gũ_g of the restricted residuals of y and
+// of x_j. The streaming fit (SuffWildClusterBootstrap) shares it.
+func wildFromSums(res WildResult, coef []float64, M *mat.SymDense, xwx []*mat.SymDense, d0, d1 [][]float64, n, j int, cfg WildConfig, rng *rand.Rand) WildResult {
+	k := M.SymmetricDim()
+	G := len(xwx)
+	se := res.StdError
 	mj := mat.NewVecDense(k, nil) // row j of M
 	for a := 0; a < k; a++ {
 		mj.SetVec(a, M.At(j, a))
@@ -142,7 +157,7 @@ func WildClusterBootstrap(x *mat.Dense, y, w []float64, cluster []int, j int, cf
 	q := make([]*mat.VecDense, G) // q_g = X_g'W_gX_g m_j
 	for c := 0; c < G; c++ {
 		q[c] = mat.NewVecDense(k, nil)
-		q[c].MulVec(cs.XWX(c), mj)
+		q[c].MulVec(xwx[c], mj)
 	}
 	// e_h = m_j'd_h, Q_gh = q_g'M d_h, both affine in δ.
 	e0, e1 := make([]float64, G), make([]float64, G)
@@ -173,7 +188,7 @@ func WildClusterBootstrap(x *mat.Dense, y, w []float64, cluster []int, j int, cf
 		for i := range Q {
 			Q[i] = Q0[i] - delta*Q1[i]
 		}
-		t := math.Abs((full.Coef[j] - delta) / se)
+		t := math.Abs((coef[j] - delta) / se)
 		count := 0
 		for b := 0; b < cfg.Draws; b++ {
 			v := draws[b*G : (b+1)*G]
@@ -199,7 +214,7 @@ func WildClusterBootstrap(x *mat.Dense, y, w []float64, cluster []int, j int, cf
 	}
 	res.PValue = pvalue(0)
 	if cfg.Level <= 0 {
-		return res, nil
+		return res
 	}
 	alpha := 1 - cfg.Level
 	limit := func(sign float64) float64 {
@@ -230,5 +245,5 @@ func WildClusterBootstrap(x *mat.Dense, y, w []float64, cluster []int, j int, cf
 	}
 	res.CILow = limit(-1)
 	res.CIHigh = limit(1)
-	return res, nil
+	return res
 }

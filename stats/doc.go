@@ -12,6 +12,13 @@
 // only programmer errors such as slices of mismatched length may panic, and
 // most of those are errors too.
 //
+// The least-squares fits, the REML random-intercept model and the propensity
+// model also run from sufficient statistics, without the rows:
+// ClusterSums keeps per-cluster cross-products (O(G·K²) memory) for
+// SuffOLS and its CR1, CR2 and wild bootstrap, and SuffMixedREML;
+// PatternCounts keeps covariate-pattern counts for LogisticPatterns. They
+// give the dense functions' results to rounding (tests: 1e-10 relative).
+//
 // Every estimator names the R function or paper it reproduces; the tests
 // check the package against numbers computed by R 4.2 (stats, sandwich 3.0-2,
 // clubSandwich 0.5.8, lme4 1.1-31, psych 2.2.9) in testdata/reference.

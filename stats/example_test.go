@@ -77,3 +77,42 @@ func ExampleWildClusterBootstrap() {
 	// Output:
 	// estimate 0.74, p 0.017, CI [0.17, 1.30]
 }
+
+// The same comparison from per-team sums: rows are added one at a time
+// (from a stream, say) and never kept; the fit equals ExampleFit_CR2's.
+func ExampleSuffOLS() {
+	rows := [][]float64{
+		{1, 1, 10}, {1, 1, 12}, {1, 1, 14},
+		{1, 1, 11}, {1, 1, 13}, {1, 1, 15},
+		{1, 0, 10}, {1, 0, 12}, {1, 0, 14},
+		{1, 0, 11}, {1, 0, 13}, {1, 0, 15},
+	}
+	y := []float64{12, 15, 16, 12, 14, 18, 10, 11, 14, 11, 12, 13}
+	team := []int{0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3} // numbered 0..G−1, see Codes
+
+	sums, err := stats.NewClusterSums(3, false)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for i, x := range rows {
+		if err := sums.Add(team[i], x, y[i], 1); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	fit, err := stats.SuffOLS(sums)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	cr2, err := fit.CR2()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ct := cr2.Test(1, 0.95)
+	fmt.Printf("arm %.3f, CR2 SE %.3f, df %.2f, p %.3f\n", ct.Estimate, ct.StdError, ct.DF, ct.PValue)
+	// Output:
+	// arm 2.667, CR2 SE 0.438, df 2.00, p 0.026
+}

@@ -177,6 +177,63 @@ func MixedREML(x *mat.Dense, y []float64, group []int) (*MixedFit, error) {
 			s.xtx.SetSym(a, b, xtx[a*k+b])
 		}
 	}
+	// One step of iterative refinement of β̂ with residuals computed row by
+	// row, and r'V⁻¹r from the residuals, to avoid the cancellation in
+	// y'V⁻¹y − b'β̂.
+	refine := func(opt *mixedEval) ([]float64, float64) {
+		beta := append([]float64(nil), opt.beta...)
+		rs := make([]float64, g)
+		var r2 float64
+		corr := make([]float64, k)
+		resid := func() {
+			for i := range rs {
+				rs[i] = 0
+			}
+			r2 = 0
+			for j := range corr {
+				corr[j] = 0
+			}
+			for i := 0; i < n; i++ {
+				row := raw.Data[i*raw.Stride : i*raw.Stride+k]
+				r := y[i]
+				for j, v := range row {
+					r -= v * beta[j]
+				}
+				rs[codes[i]] += r
+				r2 += r * r
+				for j, v := range row {
+					corr[j] += v * r
+				}
+			}
+		}
+		resid()
+		for c := 0; c < g; c++ {
+			cg := opt.psi / (1 + s.ng[c]*opt.psi)
+			for j := range corr {
+				corr[j] -= cg * s.sg[c][j] * rs[c]
+			}
+		}
+		delta := mat.NewVecDense(k, nil)
+		if err := opt.chol.SolveVecTo(delta, mat.NewVecDense(k, corr)); err == nil {
+			for j := range beta {
+				beta[j] += delta.AtVec(j)
+			}
+		}
+		resid()
+		rss := r2
+		for c := 0; c < g; c++ {
+			rss -= opt.psi / (1 + s.ng[c]*opt.psi) * rs[c] * rs[c]
+		}
+		return beta, rss
+	}
+	return s.fit(refine)
+}
+
+// fit maximises the profiled REML criterion (see MixedREML). refine, when
+// not nil, returns β̂ and r'V⁻¹r at the optimum recomputed from the rows;
+// without it they come from the sums.
+func (s *mixedSums) fit(refine func(opt *mixedEval) ([]float64, float64)) (*MixedFit, error) {
+	n, k, g := s.n, s.k, len(s.ng)
 
 	// Grid over θ, then refine.
 	const nGrid = 81
@@ -184,12 +241,19 @@ func MixedREML(x *mat.Dense, y []float64, group []int) (*MixedFit, error) {
 	for i := 1; i <= nGrid; i++ {
 		thetas[i] = math.Pow(10, -4+8*float64(i-1)/float64(nGrid-1))
 	}
+	// With large groups and group-level columns X'V⁻¹X becomes numerically
+	// singular as θ grows (n_gψ ≳ 1e12 removes all between-group
+	// information); the grid stops at the first such θ.
 	evals := make([]*mixedEval, len(thetas))
-	best := 0
+	best, last := 0, nGrid
 	for i, th := range thetas {
 		e, err := s.eval(th * th)
 		if err != nil {
-			return nil, fmt.Errorf("mixed: %w", err)
+			if i == 0 {
+				return nil, fmt.Errorf("mixed: %w", err)
+			}
+			last = i - 1
+			break
 		}
 		evals[i] = e
 		if e.crit < evals[best].crit {
@@ -198,6 +262,9 @@ func MixedREML(x *mat.Dense, y []float64, group []int) (*MixedFit, error) {
 	}
 	if best == nGrid {
 		return nil, errors.New("mixed: REML optimum beyond θ = 1e4 (group variance dominates); no convergence")
+	}
+	if best == last {
+		return nil, fmt.Errorf("mixed: REML optimum at θ ≥ %g, beyond which X'V⁻¹X is numerically singular; no convergence", thetas[last])
 	}
 	opt := evals[0]
 	if best > 0 || evals[0].deriv < 0 {
@@ -215,52 +282,9 @@ func MixedREML(x *mat.Dense, y []float64, group []int) (*MixedFit, error) {
 		}
 	}
 	boundary := opt.psi == 0
-
-	// One step of iterative refinement of β̂ with residuals computed row by
-	// row, and r'V⁻¹r from the residuals, to avoid the cancellation in
-	// y'V⁻¹y − b'β̂.
-	beta := append([]float64(nil), opt.beta...)
-	rs := make([]float64, g)
-	var r2 float64
-	corr := make([]float64, k)
-	resid := func() {
-		for i := range rs {
-			rs[i] = 0
-		}
-		r2 = 0
-		for j := range corr {
-			corr[j] = 0
-		}
-		for i := 0; i < n; i++ {
-			row := raw.Data[i*raw.Stride : i*raw.Stride+k]
-			r := y[i]
-			for j, v := range row {
-				r -= v * beta[j]
-			}
-			rs[codes[i]] += r
-			r2 += r * r
-			for j, v := range row {
-				corr[j] += v * r
-			}
-		}
-	}
-	resid()
-	for c := 0; c < g; c++ {
-		cg := opt.psi / (1 + s.ng[c]*opt.psi)
-		for j := range corr {
-			corr[j] -= cg * s.sg[c][j] * rs[c]
-		}
-	}
-	delta := mat.NewVecDense(k, nil)
-	if err := opt.chol.SolveVecTo(delta, mat.NewVecDense(k, corr)); err == nil {
-		for j := range beta {
-			beta[j] += delta.AtVec(j)
-		}
-	}
-	resid()
-	rss := r2
-	for c := 0; c < g; c++ {
-		rss -= opt.psi / (1 + s.ng[c]*opt.psi) * rs[c] * rs[c]
+	beta, rss := opt.beta, opt.rss
+	if refine != nil {
+		beta, rss = refine(opt)
 	}
 	df := float64(n - k)
 	sigma2 := rss / df

@@ -243,8 +243,16 @@ func (f *Fit) CR2(cluster []int) (*CR2Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cr2: %w", err)
 	}
-	k := f.K
-	M := f.Bread
+	return cr2(f.Bread, f.Coef, cs, nil)
+}
+
+// cr2 is CR2 from the bread M = (X'WX)⁻¹, the coefficients and the
+// per-cluster cross-products and residual sums (see Fit.CR2 for the
+// formulas); the streaming fits (SuffFit.CR2) share it. The df are those of
+// the contrasts l_j'β, the columns of L (nil: the coefficients themselves,
+// L = I), computed as for a coefficient with Mc replaced by ML_j.
+func cr2(M *mat.SymDense, coef []float64, cs *clusterSums, L *mat.Dense) (*CR2Result, error) {
+	k := M.SymmetricDim()
 	S := cs.totalXW2X
 	var MSM mat.Dense
 	MSM.Mul(M, S)
@@ -317,17 +325,25 @@ func (f *Fit) CR2(cluster []int) (*CR2Result, error) {
 		ug.AddVec(ug, mat.NewVecDense(k, cs.xwe[c]))
 		u[c] = ug.RawVector().Data
 	}
-	res := &CR2Result{Coef: f.Coef, VCov: sandwich(M, u, 1), DF: make([]float64, k), G: cs.g}
+	nc := k
+	if L != nil {
+		_, nc = L.Dims()
+	}
+	res := &CR2Result{Coef: coef, VCov: sandwich(M, u, 1), DF: make([]float64, nc), G: cs.g}
 
 	// Satterthwaite degrees of freedom, coefficient by coefficient.
 	a := make([]*mat.VecDense, cs.g)
 	b := make([]*mat.VecDense, cs.g)
 	pp := make([]float64, cs.g)
 	P := mat.NewDense(cs.g, cs.g, nil)
-	for j := 0; j < k; j++ {
+	for j := 0; j < nc; j++ {
 		m := mat.NewVecDense(k, nil)
-		for i := 0; i < k; i++ {
-			m.SetVec(i, M.At(i, j))
+		if L == nil {
+			for i := 0; i < k; i++ {
+				m.SetVec(i, M.At(i, j))
+			}
+		} else {
+			m.MulVec(M, L.ColView(j))
 		}
 		for c := 0; c < cs.g; c++ {
 			cb := bases[c]
