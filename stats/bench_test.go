@@ -147,7 +147,7 @@ func benchmarkImpute(b *testing.B, n int) {
 }
 
 // BenchmarkImpute100k and BenchmarkImpute1M: M = 50 imputations with the
-// default burn-in and thinning (690 Gibbs iterations), completed data
+// default burn-in and thinning (1,181 Gibbs iterations), completed data
 // handed to a no-op visitor.
 func BenchmarkImpute100k(b *testing.B) { benchmarkImpute(b, 100_000) }
 func BenchmarkImpute1M(b *testing.B)   { benchmarkImpute(b, 1_000_000) }
