@@ -508,7 +508,6 @@ func (s *imputer) run(rng *rand.Rand, visit func(int, [][]float64) error) (*Impu
 	mj := make([]float64, d)
 	scat := make([]float64, d*d)
 	mu := make([]float64, d)
-	res := make([]float64, d)
 	zz := make([]float64, d)
 
 	out := &Imputation{M: s.cfg.M, Missing: s.nMiss, Mean: s.mean, SD: s.sd}
@@ -721,39 +720,7 @@ func (s *imputer) run(rng *rand.Rand, visit func(int, [][]float64) error) (*Impu
 		}
 		// An imputation: the missing cells themselves, from the same
 		// conditional distribution given this iteration's parameters.
-		for r, i := range s.inc {
-			xr := s.xinc[r*k : r*k+k]
-			uj := u[s.codes[i]*d : s.codes[i]*d+d]
-			copy(mu, uj)
-			for a, xa := range xr {
-				if xa == 0 {
-					continue
-				}
-				br := beta[a*d : a*d+d]
-				for c := range mu {
-					mu[c] += xa * br[c]
-				}
-			}
-			pt := &s.pats[s.pat[r]]
-			zr := s.z[r*d : r*d+d]
-			no, nm := len(pt.obs), len(pt.mis)
-			for oi, o := range pt.obs {
-				res[oi] = zr[o] - mu[o]
-			}
-			for mi := 0; mi < nm; mi++ {
-				zz[mi] = rng.NormFloat64()
-			}
-			for mi, c := range pt.mis {
-				v := mu[c]
-				for oi := 0; oi < no; oi++ {
-					v += pt.c[mi*no+oi] * res[oi]
-				}
-				for e := 0; e <= mi; e++ {
-					v += pt.l[mi*nm+e] * zz[e]
-				}
-				zr[c] = v
-			}
-		}
+		s.drawRows(beta, u, rng)
 		out.Draws = append(out.Draws, s.backTransform(beta, sigma, psi))
 		if visit != nil {
 			for r, i := range s.inc {
@@ -777,6 +744,49 @@ func (s *imputer) run(rng *rand.Rand, visit func(int, [][]float64) error) (*Impu
 		out.Iter = it
 	}
 	return out, nil
+}
+
+// drawRows draws the missing cells of every incomplete row into s.z from
+// their normal distribution given the row's observed values, B'x̃ + u_j and
+// Σ (the pattern's C and L from prepare).
+func (s *imputer) drawRows(beta, u []float64, rng *rand.Rand) {
+	k, d := s.k, s.d
+	mu := make([]float64, d)
+	res := make([]float64, d)
+	zz := make([]float64, d)
+	for r, i := range s.inc {
+		xr := s.xinc[r*k : r*k+k]
+		uj := u[s.codes[i]*d : s.codes[i]*d+d]
+		copy(mu, uj)
+		for a, xa := range xr {
+			if xa == 0 {
+				continue
+			}
+			br := beta[a*d : a*d+d]
+			for c := range mu {
+				mu[c] += xa * br[c]
+			}
+		}
+		pt := &s.pats[s.pat[r]]
+		zr := s.z[r*d : r*d+d]
+		no, nm := len(pt.obs), len(pt.mis)
+		for oi, o := range pt.obs {
+			res[oi] = zr[o] - mu[o]
+		}
+		for mi := 0; mi < nm; mi++ {
+			zz[mi] = rng.NormFloat64()
+		}
+		for mi, c := range pt.mis {
+			v := mu[c]
+			for oi := 0; oi < no; oi++ {
+				v += pt.c[mi*no+oi] * res[oi]
+			}
+			for e := 0; e <= mi; e++ {
+				v += pt.l[mi*nm+e] * zz[e]
+			}
+			zr[c] = v
+		}
+	}
 }
 
 // drawStats adds to xy (K×D), yy (D×D, upper triangle and the O–M
@@ -960,9 +970,9 @@ func (s *imputer) drawStats(pt *pattern, beta, u []float64, rng *rand.Rand, xy, 
 
 // factorWithin completes F'F and factors the within-team cross-products
 // W = F'F − Σ_j f_jf_j'/n_j (f_j team j's column sums) as LW LW' from its
-// eigen-decomposition, dropping eigenvalues below 1e-11 of the largest
-// (columns constant within team, such as the intercept and arm, have no
-// within-team variation).
+// eigen-decomposition, dropping eigenvalues below 1e-10 of F'F's largest
+// diagonal (columns constant within team, such as the intercept and arm,
+// have no within-team variation).
 func (pt *pattern) factorWithin(g int) error {
 	q := pt.q
 	symFill(pt.ff, q)
@@ -990,13 +1000,16 @@ func (pt *pattern) factorWithin(g int) error {
 	vals := eg.Values(nil)
 	var vecs mat.Dense
 	eg.VectorsTo(&vecs)
-	vmax := 0.0
-	for _, v := range vals {
-		vmax = math.Max(vmax, v)
+	// Tolerance relative to F'F, not to W, whose eigenvalues are all
+	// rounding noise when no team has two rows of the pattern; and at most
+	// n − G_p directions, W's true rank bound (vals ascend).
+	fmax := 0.0
+	for a := 0; a < q; a++ {
+		fmax = math.Max(fmax, pt.ff[a*q+a])
 	}
 	var keep []int
-	for i, v := range vals {
-		if vmax > 0 && v > 1e-11*vmax {
+	for i := len(vals) - 1; i >= 0 && len(keep) < pt.nRows-pt.nTeams; i-- {
+		if vals[i] > 1e-10*fmax {
 			keep = append(keep, i)
 		}
 	}
