@@ -247,28 +247,38 @@ func (s *simSummary) mcse() float64 {
 // TestImputeSimulation is the seeded simulation of the MI analysis (DESIGN
 // §13, issue 15): multilevel imputation (M imputations), the primary ANCOVA
 // y_fu ~ arm + y_base + trust with CR2 by team in each completed set, pooled
-// by RubinCR2. Reference values: the true arm effect 0.3.
+// by RubinCR2. Reference value: the true arm effect 0.3.
 //
 // Short run (go test): 150 studies with M = 20, coverage at least 0.88 and
 // bias within 0.1 SE + 3 Monte Carlo SE. Long run (-stats.long): 2,000
 // studies each for M = 20, 50 and 100, coverage of the 95% interval at
 // least 0.93 and |bias| below 0.1 SE for M = 20.
 //
+// Both runs check that complete-case analysis is biased under this MAR
+// mechanism where MI is not. With the ANCOVA, whose covariates include
+// everything missingness depends on, complete cases are unbiased too (a
+// known result), so the contrast is shown with the unadjusted model
+// y_fu ~ arm + trust, whose CC estimate is biased upwards by the
+// intervention arm's loss of low-baseline participants (at least 0.25 SE
+// and 4 Monte Carlo SE), while MI with the same analysis model stays within
+// 0.1 SE + 3 MC SE.
+//
 // Coverage is not held below 0.97: with 10 teams in 5 trusts the CR2
 // Satterthwaite df of the arm term is about 4, and the recipe's
 // Barnard–Rubin df is then at most df_com(df_com + 1)/(df_com + 3) ≈ 2.8
 // even when nothing is missing, so the pooled interval is conservative
-// whatever the imputer does (README of testdata/reference/mi says so too).
-// The test logs, beside it, the coverage of the full-data CR2 analysis and of
-// the same pooled variance referred to df_com, which isolate the imputer
-// from the degrees of freedom. Both runs check that
-// complete-case analysis is biased under this MAR mechanism where MI is not:
-// with the ANCOVA, whose covariates include everything missingness depends
-// on, complete cases are unbiased too (a known result), so the contrast is
-// shown with the unadjusted model y_fu ~ arm + trust, whose CC estimate is
-// biased upwards by the intervention arm's loss of low-baseline
-// participants (at least 0.25 SE and 4 Monte Carlo SE), while MI with the
-// same analysis model stays within 0.1 SE + 3 MC SE.
+// whatever the imputer does (testdata/reference/mi/README.md says so too).
+// The test logs, beside it, the coverage of the full-data CR2 analysis and
+// of the same pooled variance referred to df_com, which separate the
+// imputer from the degrees of freedom.
+//
+// Measured in the long run (2,000 studies each, the seeds below; 2-core
+// machine shared with other work): M = 20: coverage 0.999, bias −0.026 SE
+// (58 s); M = 50: 0.999, −0.026 SE (2 min 34 s); M = 100: 0.999, −0.025 SE
+// (3 min 29 s). Same studies: full-data CR2 0.946; MI referred to df_com
+// 0.976–0.978; complete-case ANCOVA 0.947 (bias −0.041 SE); complete-case
+// unadjusted bias +0.895 SE, coverage 0.895, where MI unadjusted has
+// +0.006 SE and 0.995–0.997.
 func TestImputeSimulation(t *testing.T) {
 	studies, ms := 150, []int{20}
 	if *long {
