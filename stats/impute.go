@@ -663,7 +663,7 @@ func (s *imputer) run(rng *rand.Rand, visit func(int, [][]float64) error) (*Impu
 					scat[c*d+e] += uj[c] * uj[e]
 				}
 			}
-			// E'E pieces: −(R_j u_j' + u_j R_j') + n_j u_j u_j', kept in tmp below.
+			// E'E's team terms −(R_j u_j' + u_j R_j') + n_j u_j u_j', added to yy for step (3).
 			for c := 0; c < d; c++ {
 				for e := 0; e < d; e++ {
 					yy[c*d+e] += -rj[c]*uj[e] - uj[c]*rj[e] + nj*uj[c]*uj[e]
@@ -702,7 +702,7 @@ func (s *imputer) run(rng *rand.Rand, visit func(int, [][]float64) error) (*Impu
 		if !drawInvWishart(psi, float64(d+1+g), tmp, d, rng, work) {
 			return nil, errors.New("impute: team scatter matrix is not positive definite")
 		}
-		// (5) missing values | B, u, Σ.
+		// (5) the missing cells' statistics | B, u, Σ, per pattern.
 		for p := range s.pats {
 			if err := s.pats[p].prepare(sigma, d, work); err != nil {
 				return nil, err
