@@ -3,7 +3,10 @@
 // Satterthwaite degrees of freedom), the wild cluster bootstrap, logistic
 // regression and inverse-probability weights, a random-intercept linear mixed
 // model fitted by REML, effect sizes, Cronbach's alpha and intraclass
-// correlations.
+// correlations; multiple imputation of an outcome's baseline and follow-up
+// with a random team intercept (ImputeMultilevel) and Rubin's rules with the
+// Barnard–Rubin degrees of freedom, plain and cluster-robust (Rubin,
+// RubinVector, RubinCR2, PoolCR2).
 //
 // The package is pure numerics: plain slices and gonum matrices in, numbers
 // out. It does no I/O, imports nothing else from cpi, and never draws random
@@ -21,5 +24,6 @@
 //
 // Every estimator names the R function or paper it reproduces; the tests
 // check the package against numbers computed by R 4.2 (stats, sandwich 3.0-2,
-// clubSandwich 0.5.8, lme4 1.1-31, psych 2.2.9) in testdata/reference.
+// clubSandwich 0.5.8, lme4 1.1-31, psych 2.2.9; mice 3.15.0 for pooling) in
+// testdata/reference.
 package stats
