@@ -294,7 +294,7 @@ func TestStatusShowsStaleOutputs(t *testing.T) {
 	for _, want := range []string{
 		"participants current run 3",
 		"fidelity_ratings current run 1",
-		"scores STALE (participants changed, responses changed) run 2",
+		"scores STALE (responses changed, participants changed) run 2",
 		"effects never built",
 		"reports/study-report.html never built",
 	} {
