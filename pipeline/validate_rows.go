@@ -82,7 +82,9 @@ type header struct {
 
 // mapHeader finds the kind of an export from its (site-aliased) header and
 // where each canonical field is. It returns the problems it found: unknown
-// columns (warnings) and identifying headers (privacy quarantine).
+// columns (warnings), and header cells that hold an identifier (CheckCell,
+// as if in an undeclared column) or name one (CheckHeader): a privacy
+// quarantine.
 func mapHeader(study *schemas.Study, site *schemas.Site, canonical bool, cells []string) (*header, []Problem, string) {
 	canon := make([]string, len(cells))
 	for i, c := range cells {
@@ -102,6 +104,13 @@ func mapHeader(study *schemas.Study, site *schemas.Site, canonical bool, cells [
 		kind = schemas.KindFidelity
 	}
 	var problems []Problem
+	for i, c := range cells {
+		// A header may carry personal data as any cell may.
+		if rule, bad := CheckCell(c, false); bad {
+			return nil, []Problem{{Line: 1, Column: fmt.Sprintf("column %d", i+1), Code: QuarantinePrivacy + string(rule), Severity: SeverityQuarantine,
+				Message: fmt.Sprintf("column %d's header looks like a direct identifier (%s): exports must be anonymised", i+1, rule)}}, QuarantinePrivacy + string(rule)
+		}
+	}
 	for i, c := range cells {
 		if kind == "" || !isField(study, kind, canon[i]) {
 			if rule, bad := CheckHeader(c); bad {
