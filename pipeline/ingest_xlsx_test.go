@@ -239,11 +239,11 @@ func TestXLSXSheetChoice(t *testing.T) {
 		{name: "Notes", data: headerRow("about") + `<row r="2"><c r="A2" t="inlineStr">` + is("read me") + `</c></row>`},
 		{name: "Data", data: headerRow("participant_id") + `<row r="2"><c r="A2" t="inlineStr">` + is("P001") + `</c></row>`},
 	}, nil)
-	h, _, err := readXLSXRows(t, p, xlsxSite(""))
-	if err != nil || !slices.Equal(h, []string{"about"}) {
-		t.Errorf("no sheet configured: header %q, %v; want the first sheet's", h, err)
-	}
-	h, _, err = readXLSXRows(t, p, xlsxSite("data"))
+	// Two sheets of data and none named: which is the export is not
+	// guessed.
+	_, _, err := readXLSXRows(t, p, xlsxSite(""))
+	wantFileError(t, err, CodeXLSXExtraSheets, 0, 0)
+	h, _, err := readXLSXRows(t, p, xlsxSite("data"))
 	if err != nil || !slices.Equal(h, []string{"participant_id"}) {
 		t.Errorf("sheet data: header %q, %v; want Data's", h, err)
 	}
@@ -326,4 +326,132 @@ func TestXLSXZipBomb(t *testing.T) {
 	wantFileError(t, err, CodeXLSXTooLarge, 0, 0) // the ratio
 	_, _, err = OpenExport(p, xlsxSite(""), nil, ReadLimits{MaxXLSXRatio: 1e6, MaxXLSXUncompressed: 4 << 20})
 	wantFileError(t, err, CodeXLSXTooLarge, 0, 0) // the total size
+}
+
+// guardBook is a workbook for the privacy sweep: a first sheet "Export"
+// with a header and one row, then the sheets extra adds.
+func guardBook(t *testing.T, extra func(f *excelize.File)) string {
+	t.Helper()
+	f := excelize.NewFile()
+	defer f.Close()
+	f.SetSheetName("Sheet1", "Export")
+	f.SetSheetRow("Export", "A1", &[]any{"Participant", "Interview date", "score"})
+	f.SetSheetRow("Export", "A2", &[]any{"P001", 43173, 3})
+	if extra != nil {
+		extra(f)
+	}
+	p := filepath.Join(t.TempDir(), "book.xlsx")
+	saveXLSX(t, f, p)
+	return p
+}
+
+// hiddenSheet adds a hidden sheet of rows.
+func hiddenSheet(name string, rows ...[]any) func(*excelize.File) {
+	return func(f *excelize.File) {
+		f.NewSheet(name)
+		for i, r := range rows {
+			f.SetSheetRow(name, fmt.Sprintf("A%d", i+1), &r)
+		}
+		f.SetSheetVisible(name, false)
+	}
+}
+
+// Issue 12: every sheet of a workbook is guarded, hidden or not, and a
+// workbook with several sheets of data is read only from the sheet the site
+// mapping names.
+func TestXLSXGuardsEverySheet(t *testing.T) {
+	site := &schemas.Site{Trust: "T", Format: "xlsx", DateLayout: "02/01/2006",
+		Headers: map[string]string{"Participant": "participant_id", "Interview date": "interview_date"}}
+	named := *site
+	named.Sheet = "Export"
+	secrets := []string{"943 476 5919", "9434765919", "Bloggs", "jo.bloggs@example.org", "SW1A 1AA", "14/03/1987"}
+	dobStyle := func(f *excelize.File, sheet, cell string) {
+		st, _ := f.NewStyle(&excelize.Style{NumFmt: 14})
+		f.SetCellStyle(sheet, cell, cell, st)
+	}
+	for _, tc := range []struct {
+		name  string
+		site  *schemas.Site
+		extra func(*excelize.File)
+		code  string
+		line  int
+		col   int
+	}{
+		{"hidden sheet with identifiers, sheet named", &named,
+			hiddenSheet("Lookup", []any{"ref", "contact", "note"}, []any{"943 476 5919", "Bloggs", "jo.bloggs@example.org"}),
+			QuarantinePrivacy + string(RuleNHSNumber), 2, 1},
+		{"hidden sheet with identifiers, none named", site,
+			hiddenSheet("Lookup", []any{"ref", "contact", "note"}, []any{"x", "Bloggs", "jo.bloggs@example.org"}),
+			QuarantinePrivacy + string(RuleEmail), 2, 3},
+		{"identifier in another sheet's header", &named,
+			hiddenSheet("Lookup", []any{"ref", "SW1A 1AA"}),
+			QuarantinePrivacy + string(RulePostcode), 1, 2},
+		{"identifying header in another sheet", &named,
+			hiddenSheet("Lookup", []any{"ref", "Surname"}, []any{"1", "Bloggs"}),
+			QuarantinePrivacy + string(RuleIdentifyingHeader), 1, 2},
+		{"a date cell in another sheet", &named, func(f *excelize.File) {
+			hiddenSheet("Lookup", []any{"ref", "when"}, []any{"1", 31850})(f)
+			dobStyle(f, "Lookup", "B2")
+		}, QuarantinePrivacy + string(RuleDateOfBirth), 2, 2},
+		{"a no-break space in another sheet", &named,
+			hiddenSheet("Lookup", []any{"ref"}, []any{"943\u00a0476\u00a05919"}),
+			QuarantinePrivacy + string(RuleNHSNumber), 2, 1},
+		{"a comment on the sheet read", &named, func(f *excelize.File) {
+			f.AddComment("Export", excelize.Comment{Cell: "C2", Author: "cpi", Text: "call 07700 900123"})
+		}, QuarantinePrivacy + string(RulePhone), 2, 3},
+		{"a comment on another sheet", &named, func(f *excelize.File) {
+			f.NewSheet("Empty")
+			f.AddComment("Empty", excelize.Comment{Cell: "B3", Author: "cpi", Text: "NHS 9434765919"})
+		}, QuarantinePrivacy + string(RuleNHSNumber), 3, 2},
+		{"two sheets of data, none named", site,
+			hiddenSheet("Notes", []any{"exported by the research team"}),
+			CodeXLSXExtraSheets, 0, 0},
+		{"an identifier in the first sheet of two, none named", site, func(f *excelize.File) {
+			f.SetCellStr("Export", "D2", "SW1A 1AA")
+			hiddenSheet("Notes", []any{"exported by the research team"})(f)
+		}, QuarantinePrivacy + string(RulePostcode), 2, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := guardBook(t, tc.extra)
+			_, _, err := readXLSXRows(t, p, tc.site)
+			wantFileError(t, err, tc.code, tc.line, tc.col)
+			for _, s := range secrets {
+				if err != nil && strings.Contains(err.Error(), s) {
+					t.Errorf("message echoes a value: %v", err)
+				}
+			}
+		})
+	}
+	// Sheets that pass: a clean other sheet beside the named one, an empty
+	// sheet beside the only sheet of data, a declared date column.
+	for _, tc := range []struct {
+		name  string
+		site  *schemas.Site
+		extra func(*excelize.File)
+	}{
+		{"clean hidden sheet, sheet named", &named, hiddenSheet("Lookup", []any{"team", "arm"}, []any{"T-01", "control"})},
+		{"empty second sheet, none named", site, func(f *excelize.File) { f.NewSheet("Sheet2") }},
+		{"dates in a declared date column of another sheet", &named, func(f *excelize.File) {
+			hiddenSheet("Old", []any{"Participant", "Interview date"}, []any{"P000", 43000}, []any{"P001", "14/03/2018"}, []any{"P002", "20180314"})(f)
+			dobStyle(f, "Old", "B2")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, rows, err := readXLSXRows(t, guardBook(t, tc.extra), tc.site)
+			if err != nil || !slices.Equal(h, []string{"Participant", "Interview date", "score"}) || len(rows) != 1 {
+				t.Errorf("header %q rows %v err %v; want the Export sheet read", h, rows, err)
+			}
+		})
+	}
+	// With no sheet named, the only sheet of data is read wherever it is.
+	f := excelize.NewFile()
+	defer f.Close()
+	f.NewSheet("Data")
+	f.SetSheetRow("Data", "A1", &[]any{"participant_id"})
+	f.SetSheetRow("Data", "A2", &[]any{"P001"})
+	p := filepath.Join(t.TempDir(), "second.xlsx")
+	saveXLSX(t, f, p)
+	if h, _, err := readXLSXRows(t, p, site); err != nil || !slices.Equal(h, []string{"participant_id"}) {
+		t.Errorf("only sheet of data: header %q, %v", h, err)
+	}
 }

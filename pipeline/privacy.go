@@ -154,53 +154,69 @@ func headerWords(h string) []string {
 // as it is, without allocating; only a cell that needs normalising is
 // copied.
 func CheckCell(value string, dateColumn bool) (PrivacyRule, bool) {
-	if len(value) < 5 { // the shortest catch is 5 bytes: M11AE
+	n := len(value)
+	if n < 5 { // the shortest catch is 5 bytes: M11AE
 		return "", false
 	}
-	st, plain := scanCell(value)
-	if !plain {
-		value = normaliseCell(value)
-		if len(value) < 5 {
-			return "", false
+	// The counting loop of scanCell, kept here: it runs on every cell.
+	var st cellStats
+	for i := 0; i < n; i++ {
+		c := value[i]
+		switch {
+		case c-'0' < 10:
+			st.digits++
+		case (c|0x20)-'a' < 26:
+			st.letters++
+			if c|0x20 == 'e' && i > 0 && isDigit(value[i-1]) && i+1 < n && (isDigit(value[i+1]) || value[i+1] == '+') {
+				return checkNormalised(value, dateColumn)
+			}
+		case c == '/' || c == '-' || c == '.':
+			st.seps++
+		case c == ' ':
+			st.spaces++
+		case c == '@':
+			st.at = true
+		case c < ' ' || c >= 0x7f:
+			return checkNormalised(value, dateColumn)
 		}
-		st, _ = scanCell(value)
 	}
 	return st.check(value, dateColumn)
+}
+
+// checkNormalised is CheckCell for a cell that needs normalising.
+func checkNormalised(value string, dateColumn bool) (PrivacyRule, bool) {
+	value = normaliseCell(value)
+	if len(value) < 5 {
+		return "", false
+	}
+	return scanCell(value).check(value, dateColumn)
 }
 
 // cellStats counts a cell's character classes, so that a rule is only
 // looked for when the cell could hold it.
 type cellStats struct {
-	digits, letters, seps int
-	at                    bool
+	digits, letters, seps, spaces int
+	at                            bool
 }
 
-// scanCell counts the characters of s. plain is false when s holds a
-// non-ASCII byte, a control character or what may be scientific notation (a
-// digit, then E or e, then a digit or a plus sign): then the cell is
-// normalised before matching.
-func scanCell(s string) (st cellStats, plain bool) {
-	plain = true
-	n := len(s)
-	for i := 0; i < n; i++ {
+// scanCell counts the characters of s, as CheckCell does.
+func scanCell(s string) (st cellStats) {
+	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case c-'0' < 10:
 			st.digits++
 		case (c|0x20)-'a' < 26:
 			st.letters++
-			if c|0x20 == 'e' && i > 0 && isDigit(s[i-1]) && i+1 < n && (isDigit(s[i+1]) || s[i+1] == '+') {
-				plain = false
-			}
 		case c == '/' || c == '-' || c == '.':
 			st.seps++
+		case c == ' ':
+			st.spaces++
 		case c == '@':
 			st.at = true
-		case c < ' ' || c >= 0x7f:
-			plain = false
 		}
 	}
-	return st, plain
+	return st
 }
 
 // check runs the rules over normalised text.
@@ -218,7 +234,7 @@ func (st cellStats) check(value string, dateColumn bool) (PrivacyRule, bool) {
 		return RulePhone, true
 	}
 	if !dateColumn && st.digits >= 3 {
-		if (st.digits >= 6 || (st.digits >= 4 && st.seps >= 2)) && hasNumericDate(value) {
+		if st.digits >= 4 && (st.seps >= 2 || (st.spaces >= 2 && st.digits >= 6)) && hasNumericDate(value) {
 			return RuleDateOfBirth, true
 		}
 		if st.digits >= 8 && hasCompactDate(value) {
