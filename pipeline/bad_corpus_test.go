@@ -154,10 +154,8 @@ func badCorpus(t *testing.T, env Env) (map[string][]byte, map[string]badCase) {
 		h, _ := excelize.CoordinatesToCellName(n, 1)
 		c, _ := excelize.CoordinatesToCellName(n, 2)
 		f.SetCellStr("Participants", h, "ref")
-		f.SetCellFloat("Participants", c, 9434765919, -1, 64)
-		style, _ := f.NewStyle(&excelize.Style{NumFmt: 11}) // 0.00E+00
-		f.SetCellStyle("Participants", c, c, style)
-	}), badCase{Quarantine: QuarantinePrivacy + string(RuleNHSNumber), Warnings: []string{WarnUnknownColumn}, Why: "an NHS number stored as a number (formatted to show as 9.43E+09)"})
+		f.SetCellInt("Participants", c, 19870314)
+	}), badCase{Quarantine: QuarantinePrivacy + string(RuleDateOfBirth), Warnings: []string{WarnUnknownColumn}, Why: "a date of birth keyed as the number 19870314 in an undeclared column"})
 	add(p(), csvFile(header+",jo.bloggs@example.org", good+",x"), badCase{Quarantine: QuarantinePrivacy + string(RuleEmail), Why: "an e-mail address in a header cell"})
 	add(p(), csvFile(header+",ref", good+",943\u00a0476\u00a05919"), badCase{Quarantine: QuarantinePrivacy + string(RuleNHSNumber), Warnings: []string{WarnUnknownColumn}, Why: "an NHS number split by no-break spaces"})
 	add(p(), csvFile(header+",contact", good+",SW1A\u00a01AA"), badCase{Quarantine: QuarantinePrivacy + string(RulePostcode), Warnings: []string{WarnUnknownColumn}, Why: "a postcode with a no-break space"})

@@ -154,6 +154,14 @@ func headerWords(h string) []string {
 // as it is, without allocating; only a cell that needs normalising is
 // copied.
 func CheckCell(value string, dateColumn bool) (PrivacyRule, bool) {
+	return checkCell(value, dateColumn, false)
+}
+
+// checkCell is CheckCell; idColumn says the column is a declared pseudonym
+// (participant_id, rater_id), where eight digits that read as a compact
+// date (a numeric pseudonym such as 20000131) are not taken for a date of
+// birth. Every other rule applies there.
+func checkCell(value string, dateColumn, idColumn bool) (PrivacyRule, bool) {
 	n := len(value)
 	if n < 5 { // the shortest catch is 5 bytes: M11AE
 		return "", false
@@ -168,7 +176,7 @@ func CheckCell(value string, dateColumn bool) (PrivacyRule, bool) {
 		case (c|0x20)-'a' < 26:
 			st.letters++
 			if c|0x20 == 'e' && i > 0 && isDigit(value[i-1]) && i+1 < n && (isDigit(value[i+1]) || value[i+1] == '+') {
-				return checkNormalised(value, dateColumn)
+				return checkNormalised(value, dateColumn, idColumn)
 			}
 		case c == '/' || c == '-' || c == '.':
 			st.seps++
@@ -177,19 +185,19 @@ func CheckCell(value string, dateColumn bool) (PrivacyRule, bool) {
 		case c == '@':
 			st.at = true
 		case c < ' ' || c >= 0x7f:
-			return checkNormalised(value, dateColumn)
+			return checkNormalised(value, dateColumn, idColumn)
 		}
 	}
-	return st.check(value, dateColumn)
+	return st.check(value, dateColumn, idColumn)
 }
 
-// checkNormalised is CheckCell for a cell that needs normalising.
-func checkNormalised(value string, dateColumn bool) (PrivacyRule, bool) {
+// checkNormalised is checkCell for a cell that needs normalising.
+func checkNormalised(value string, dateColumn, idColumn bool) (PrivacyRule, bool) {
 	value = normaliseCell(value)
 	if len(value) < 5 {
 		return "", false
 	}
-	return scanCell(value).check(value, dateColumn)
+	return scanCell(value).check(value, dateColumn, idColumn)
 }
 
 // cellStats counts a cell's character classes, so that a rule is only
@@ -220,7 +228,7 @@ func scanCell(s string) (st cellStats) {
 }
 
 // check runs the rules over normalised text.
-func (st cellStats) check(value string, dateColumn bool) (PrivacyRule, bool) {
+func (st cellStats) check(value string, dateColumn, idColumn bool) (PrivacyRule, bool) {
 	if st.digits >= 10 && hasNHSNumber(value) {
 		return RuleNHSNumber, true
 	}
@@ -237,7 +245,7 @@ func (st cellStats) check(value string, dateColumn bool) (PrivacyRule, bool) {
 		if st.digits >= 4 && (st.seps >= 2 || (st.spaces >= 2 && st.digits >= 6)) && hasNumericDate(value) {
 			return RuleDateOfBirth, true
 		}
-		if st.digits >= 8 && hasCompactDate(value) {
+		if st.digits >= 8 && !idColumn && hasCompactDate(value) {
 			return RuleDateOfBirth, true
 		}
 		if st.letters >= 3 && hasTextDate(value) {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/connectingpeople/cpi/schemas"
 )
@@ -474,5 +475,42 @@ func TestMapHeaderGuardsHeaderCells(t *testing.T) {
 	}
 	if _, _, q := mapHeader(env.Study, nil, true, canon); q != "" {
 		t.Errorf("canonical header quarantined: %s", q)
+	}
+}
+
+// A numeric pseudonym that reads as a compact date is a pseudonym; the same
+// digits in a column the study does not know are a likely date of birth.
+func TestRowPrivacyCompactDates(t *testing.T) {
+	env := ingestTestEnv(t)
+	names := append(fieldNames(env.Study.ExportFields(schemas.KindParticipants)), "notes")
+	h, _, q := mapHeader(env.Study, nil, false, names)
+	if q != "" {
+		t.Fatal(q)
+	}
+	rc := newRowChecker(env.Study, nil, false, "TEWV", time.Time{}, h)
+	row := func(set map[string]string) []string {
+		r := ingestTestRow("P00001", "TEWV-01", "baseline", "2018-03-01", set)
+		cells := make([]string, len(names))
+		for i, n := range names {
+			cells[i] = r[n]
+		}
+		return cells
+	}
+	for _, tc := range []struct {
+		set  map[string]string
+		col  string
+		want PrivacyRule
+	}{
+		{map[string]string{"participant_id": "20000131"}, "", ""},
+		{map[string]string{"participant_id": "19870314", "interview_date": "20180301"}, "", ""},
+		{map[string]string{"notes": "19870314"}, "notes", RuleDateOfBirth},
+		{map[string]string{"gender": "19870314"}, "gender", RuleDateOfBirth},
+		{map[string]string{"participant_id": "14/03/1987"}, "participant_id", RuleDateOfBirth},
+		{map[string]string{"participant_id": "9434765919"}, "participant_id", RuleNHSNumber},
+	} {
+		col, rule, bad := rc.privacy(row(tc.set), 2, nil)
+		if bad != (tc.want != "") || rule != tc.want || (bad && names[col] != tc.col) {
+			t.Errorf("%v: column %d rule %q %v; want %s in %s", tc.set, col, rule, bad, tc.want, tc.col)
+		}
 	}
 }
