@@ -36,6 +36,11 @@ type xlsxReader struct {
 	err    error // sticky: io.EOF or the *FileError that ended the file
 	sheet  string
 	dates  map[int]bool // style index → has a date number format
+	// outside is the privacy quarantine of an identifier the preflight
+	// found in the workbook's XML outside the cells read (see
+	// preflightXLSX), returned by Next at the end of the rows: an
+	// identifier in a cell is reported first, by its column.
+	outside *FileError
 }
 
 // DateFormatted reports whether the cell at a 0-based column of a sheet row
@@ -129,10 +134,11 @@ const xlsxLargePart = 1 << 20
 // trailing empty cells, so a short row is padded with "" up to the header
 // width; a longer row is returned longer.
 func openXLSX(path string, size int64, site *schemas.Site, limits ReadLimits) (r *xlsxReader, err error) {
-	if err := preflightXLSX(path, size, limits); err != nil {
+	outside, err := preflightXLSX(path, size, limits)
+	if err != nil {
 		return nil, err
 	}
-	xr := &xlsxReader{path: path, limits: limits}
+	xr := &xlsxReader{path: path, limits: limits, outside: outside}
 	defer func() {
 		// excelize has panicked on crafted workbooks before (shared string
 		// indexes, row numbers): a panic here is the file's fault.
@@ -404,59 +410,129 @@ func (r *xlsxReader) guardComments(i int, sheet string) *FileError {
 // decompresses it for keeps: sizes and ratios from the central directory,
 // then a streaming read of the worksheets and shared strings as XML (the
 // zip reader enforces the declared sizes and the CRCs as it goes).
-func preflightXLSX(path string, size int64, limits ReadLimits) error {
+//
+// The same read guards the text of every part that may hold what a person
+// typed, whether or not a cell shows it (xlsxTextPart): worksheets (cell
+// values, page headers and footers, parts no sheet of the workbook lists),
+// shared strings (those no cell uses too), comments, pivot caches (which
+// keep a copy of their source data after the source sheet is gone),
+// drawings and charts, external link caches and the workbook part (defined
+// names). Text and pivot cache values are checked with CheckCell as in a
+// declared date column (without knowing the column, a date is no
+// evidence). The first identifier found is returned as outside, a privacy
+// *FileError naming the kind of part, never its name or the value; such
+// a part damaged as XML is unreadable.
+func preflightXLSX(path string, size int64, limits ReadLimits) (outside *FileError, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("open workbook: %w", err)
+		return nil, fmt.Errorf("open workbook: %w", err)
 	}
 	defer f.Close()
 	zr, err := zip.NewReader(f, size)
 	if err != nil {
-		return &FileError{File: path, Code: CodeXLSXUnreadable, Msg: "not a readable zip container (truncated or damaged?)"}
+		return nil, &FileError{File: path, Code: CodeXLSXUnreadable, Msg: "not a readable zip container (truncated or damaged?)"}
 	}
 	var total, packed uint64
 	for _, e := range zr.File {
 		total += e.UncompressedSize64
 		packed += e.CompressedSize64
 		if total > uint64(limits.MaxXLSXUncompressed) || total < e.UncompressedSize64 {
-			return &FileError{File: path, Code: CodeXLSXTooLarge,
+			return nil, &FileError{File: path, Code: CodeXLSXTooLarge,
 				Msg: fmt.Sprintf("over %d bytes uncompressed", limits.MaxXLSXUncompressed)}
 		}
 		if e.UncompressedSize64 > xlsxLargePart && float64(e.UncompressedSize64) > limits.MaxXLSXRatio*float64(max(e.CompressedSize64, 1)) {
-			return &FileError{File: path, Code: CodeXLSXTooLarge,
+			return nil, &FileError{File: path, Code: CodeXLSXTooLarge,
 				Msg: fmt.Sprintf("a part compressed over %g times", limits.MaxXLSXRatio)}
 		}
 	}
 	if total > xlsxLargePart && float64(total) > limits.MaxXLSXRatio*float64(max(packed, 1)) {
-		return &FileError{File: path, Code: CodeXLSXTooLarge,
+		return nil, &FileError{File: path, Code: CodeXLSXTooLarge,
 			Msg: fmt.Sprintf("compressed over %g times", limits.MaxXLSXRatio)}
 	}
 	for _, e := range zr.File {
-		name := strings.ToLower(e.Name)
-		if !(strings.HasPrefix(name, "xl/worksheets/") && strings.HasSuffix(name, ".xml")) && name != "xl/sharedstrings.xml" {
+		kind := xlsxTextPart(strings.ToLower(e.Name))
+		if kind == "" {
 			continue
 		}
-		if err := checkXMLPart(e); err != nil {
-			return &FileError{File: path, Code: CodeXLSXUnreadable, Msg: "a damaged worksheet or shared strings part"}
+		rule, err := scanXMLPart(e, outside == nil)
+		if err != nil {
+			return nil, &FileError{File: path, Code: CodeXLSXUnreadable, Msg: "a damaged " + kind + " part"}
+		}
+		if rule != "" && outside == nil {
+			outside = &FileError{File: path, Code: QuarantinePrivacy + string(rule),
+				Msg: fmt.Sprintf("a %s part of the workbook holds what looks like a direct identifier (%s) outside the cells read: exports must be anonymised, every part of them", kind, rule)}
 		}
 	}
-	return nil
+	return outside, nil
 }
 
-// checkXMLPart reads a zip entry through as well-formed XML.
-func checkXMLPart(e *zip.File) error {
+// xlsxTextPart names the kind of a workbook part (its lower-case zip name)
+// whose text the preflight reads, or "" for the rest (styles, themes,
+// relationships, properties).
+func xlsxTextPart(name string) string {
+	if !strings.HasSuffix(name, ".xml") {
+		return ""
+	}
+	switch {
+	case strings.HasPrefix(name, "xl/worksheets/") && !strings.HasPrefix(name, "xl/worksheets/_rels/"):
+		return "worksheet"
+	case name == "xl/sharedstrings.xml":
+		return "shared strings"
+	case strings.HasPrefix(name, "xl/comments"), strings.HasPrefix(name, "xl/threadedcomments/"):
+		return "comments"
+	case strings.HasPrefix(name, "xl/pivotcache/"):
+		return "pivot cache"
+	case strings.HasPrefix(name, "xl/drawings/") && !strings.HasPrefix(name, "xl/drawings/_rels/"):
+		return "drawing"
+	case strings.HasPrefix(name, "xl/charts/") && !strings.HasPrefix(name, "xl/charts/_rels/"):
+		return "chart"
+	case strings.HasPrefix(name, "xl/externallinks/") && !strings.HasPrefix(name, "xl/externallinks/_rels/"):
+		return "external link cache"
+	case name == "xl/workbook.xml":
+		return "workbook"
+	}
+	return ""
+}
+
+// scanXMLPart reads a zip entry through as well-formed XML and, with
+// guard, returns the first privacy rule broken by a run of its text or a
+// value attribute (v="…", as pivot caches store their items), checked as
+// in a declared date column.
+func scanXMLPart(e *zip.File, guard bool) (PrivacyRule, error) {
 	rc, err := e.Open()
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer rc.Close()
 	d := xml.NewDecoder(rc)
+	var found PrivacyRule
 	for {
-		if _, err := d.Token(); err != nil {
+		tok, err := d.Token()
+		if err != nil {
 			if err == io.EOF {
-				return nil
+				return found, nil
 			}
-			return err
+			return "", err
+		}
+		if !guard || found != "" {
+			continue
+		}
+		switch t := tok.(type) {
+		case xml.CharData:
+			if len(t) < 5 { // as CheckCell, without the copy
+				continue
+			}
+			if rule, bad := CheckCell(string(t), true); bad {
+				found = rule
+			}
+		case xml.StartElement:
+			for _, a := range t.Attr {
+				if a.Name.Local == "v" {
+					if rule, bad := CheckCell(a.Value, true); bad {
+						found = rule
+					}
+				}
+			}
 		}
 	}
 }
@@ -502,6 +578,9 @@ func (r *xlsxReader) Next() ([]string, int, error) {
 		return nil, 0, r.err
 	}
 	cells, line, err := r.next()
+	if err == io.EOF && r.outside != nil {
+		err = r.outside
+	}
 	if err != nil {
 		r.err = err
 		return nil, 0, err

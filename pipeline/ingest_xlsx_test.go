@@ -455,3 +455,86 @@ func TestXLSXGuardsEverySheet(t *testing.T) {
 		t.Errorf("only sheet of data: header %q, %v", h, err)
 	}
 }
+
+// addZipParts rewrites the workbook at path with extra parts added.
+func addZipParts(t *testing.T, path string, parts map[string]string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	zw := zip.NewWriter(&out)
+	for _, e := range zr.File {
+		w, _ := zw.Create(e.Name)
+		r, _ := e.Open()
+		io.Copy(w, r)
+		r.Close()
+	}
+	for name, body := range parts {
+		w, _ := zw.Create(name)
+		w.Write([]byte(body))
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// What a workbook holds outside its cells is guarded too: strings no cell
+// uses, page headers and footers, pivot caches (which keep a copy of their
+// source after the source sheet is deleted), drawings and charts. An
+// identifier there quarantines the file after its rows are read (an
+// identifier in a cell is reported first, by its column).
+func TestXLSXGuardsPartsOutsideCells(t *testing.T) {
+	const ns = `xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"`
+	rows := headerRow("participant_id", "note") + `<row r="2"><c r="A2" t="inlineStr">` + is("P001") + `</c><c r="B2" t="s"><v>0</v></c></row>`
+	for _, tc := range []struct {
+		name   string
+		sheet  string
+		strs   []string
+		parts  map[string]string
+		rule   PrivacyRule
+		secret string
+	}{
+		{"a shared string no cell uses", rows, []string{"fine", "jo.bloggs@example.org"}, nil, RuleEmail, "jo.bloggs"},
+		{"a page header", "", []string{"fine"}, nil, RulePhone, "07700"},
+		{"a pivot cache", rows, []string{"fine"}, map[string]string{
+			"xl/pivotCache/pivotCacheRecords1.xml": `<?xml version="1.0"?><pivotCacheRecords ` + ns + ` count="1"><r><s v="943 476 5919"/><n v="3"/></r></pivotCacheRecords>`,
+		}, RuleNHSNumber, "5919"},
+		{"a text box", rows, []string{"fine"}, map[string]string{
+			"xl/drawings/drawing1.xml": `<?xml version="1.0"?><xdr:wsDr xmlns:xdr="x" xmlns:a="y"><a:t>lives at LS1 4AP</a:t></xdr:wsDr>`,
+		}, RulePostcode, "4AP"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "parts.xlsx")
+			sheet := xlsxSheet{name: "S", data: rows}
+			if tc.sheet == "" {
+				sheet = xlsxSheet{name: "S", raw: true, data: `<?xml version="1.0"?><worksheet ` + ns + `><sheetData>` + rows +
+					`</sheetData><headerFooter><oddHeader>&amp;CJo Bloggs 07700 900123</oddHeader></headerFooter></worksheet>`}
+			}
+			writeRawXLSX(t, p, []xlsxSheet{sheet}, tc.strs)
+			addZipParts(t, p, tc.parts)
+			_, got, err := readXLSXRows(t, p, xlsxSite(""))
+			if len(got) != 1 {
+				t.Errorf("rows %v: the rows are read before the parts outside cells are reported", got)
+			}
+			wantFileError(t, err, QuarantinePrivacy+string(tc.rule), 0, 0)
+			if err != nil && strings.Contains(err.Error(), tc.secret) {
+				t.Errorf("message echoes the value: %v", err)
+			}
+		})
+	}
+	// A workbook without identifiers outside its cells reads to the end.
+	p := filepath.Join(t.TempDir(), "clean.xlsx")
+	writeRawXLSX(t, p, []xlsxSheet{{name: "S", data: rows}}, []string{"fine", "14/03/2018"})
+	if _, got, err := readXLSXRows(t, p, xlsxSite("")); err != nil || len(got) != 1 {
+		t.Errorf("clean workbook: rows %v, %v", got, err)
+	}
+}
