@@ -349,7 +349,11 @@ func (r *xlsxReader) guardSheet(i int, sheet string, site *schemas.Site) *FileEr
 				return r.privacyError(rule, line, j+1, fmt.Sprintf("a cell of %s", r.sheetLabel(i, sheet)))
 			}
 			if header {
-				if rule, bad := CheckHeader(strings.TrimSpace(c)); bad {
+				name := strings.TrimSpace(c)
+				if site != nil && site.Headers[name] != "" {
+					continue // a column of the site's dialect
+				}
+				if rule, bad := CheckHeader(name); bad {
 					return r.privacyError(rule, line, j+1, fmt.Sprintf("a header of %s", r.sheetLabel(i, sheet)))
 				}
 			} else if !date && isSerial(c) && r.dateFormattedIn(sheet, j, line) {
