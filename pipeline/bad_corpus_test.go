@@ -132,9 +132,38 @@ func badCorpus(t *testing.T, env Env) (map[string][]byte, map[string]badCase) {
 	// XLSX: not a workbook, a zip bomb, several sheets.
 	add("HPFT participants export 20190301.xlsx", []byte("PK\x03\x04 this is not really a zip"), badCase{Quarantine: CodeXLSXUnreadable, Why: "a broken workbook"})
 	add("HPFT participants export 20190302.xlsx", badZipBomb(t), badCase{Quarantine: CodeXLSXTooLarge, Why: "a zip bomb"})
-	add("HPFT participants export 20190303.xlsx", badTwoSheets(t, env, false), badCase{Accepted: 1, Why: "several sheets: the first is read"})
-	add("HPFT participants export 20190304.xlsx", badTwoSheets(t, env, true), badCase{Quarantine: QuarantinePrivacy + string(RuleDateOfBirth), Warnings: []string{WarnUnknownColumn},
-		Why: "a date cell (its raw value a serial number) in an undeclared column: a likely date of birth"})
+	add("HPFT participants export 20190303.xlsx", badTwoSheets(t, env, false), badCase{Quarantine: CodeXLSXExtraSheets,
+		Why: "two sheets of data and the site mapping names none: which is the export is not guessed"})
+	add("HPFT participants export 20190304.xlsx", badTwoSheets(t, env, true), badCase{Quarantine: QuarantinePrivacy + string(RuleDateOfBirth),
+		Why: "a date cell (its raw value a serial number) in an undeclared column: a likely date of birth, found although the workbook has extra sheets"})
+
+	// Identifiers where a careful reader would hide them (issue 12): each
+	// is quarantined under its own rule, and no message repeats it (see
+	// badSecrets).
+	add("HPFT participants export 20190305.xlsx", hpftBook(t, env, func(f *excelize.File) {
+		f.NewSheet("Lookup")
+		f.SetSheetRow("Lookup", "A1", &[]any{"ref", "who", "contact"})
+		f.SetSheetRow("Lookup", "A2", &[]any{"943 476 5919", "Bloggs", "jo.bloggs@example.org"})
+		f.SetSheetVisible("Lookup", false)
+	}), badCase{Quarantine: QuarantinePrivacy + string(RuleNHSNumber), Why: "a hidden second sheet with an NHS number, a surname and an e-mail address"})
+	add("HPFT participants export 20190306.xlsx", hpftBook(t, env, func(f *excelize.File) {
+		f.AddComment("Participants", excelize.Comment{Cell: "A2", Author: "data manager", Text: "contact jo.bloggs@example.org"})
+	}), badCase{Quarantine: QuarantinePrivacy + string(RuleEmail), Why: "an e-mail address in a cell comment"})
+	add("HPFT participants export 20190307.xlsx", hpftBook(t, env, func(f *excelize.File) {
+		n := len(env.Study.ExportFields(schemas.KindParticipants)) + 1
+		h, _ := excelize.CoordinatesToCellName(n, 1)
+		c, _ := excelize.CoordinatesToCellName(n, 2)
+		f.SetCellStr("Participants", h, "ref")
+		f.SetCellInt("Participants", c, 19870314)
+	}), badCase{Quarantine: QuarantinePrivacy + string(RuleDateOfBirth), Warnings: []string{WarnUnknownColumn}, Why: "a date of birth keyed as the number 19870314 in an undeclared column"})
+	add(p(), csvFile(header+",jo.bloggs@example.org", good+",x"), badCase{Quarantine: QuarantinePrivacy + string(RuleEmail), Why: "an e-mail address in a header cell"})
+	add(p(), csvFile(header+",ref", good+",943\u00a0476\u00a05919"), badCase{Quarantine: QuarantinePrivacy + string(RuleNHSNumber), Warnings: []string{WarnUnknownColumn}, Why: "an NHS number split by no-break spaces"})
+	add(p(), csvFile(header+",contact", good+",SW1A\u00a01AA"), badCase{Quarantine: QuarantinePrivacy + string(RulePostcode), Warnings: []string{WarnUnknownColumn}, Why: "a postcode with a no-break space"})
+	add(p(), csvFile(header+",ref", good+",943.476.5919"), badCase{Quarantine: QuarantinePrivacy + string(RuleNHSNumber), Warnings: []string{WarnUnknownColumn}, Why: "an NHS number split by dots"})
+	add(p(), csvFile(header+",ref", good+",9.434765919E+09"), badCase{Quarantine: QuarantinePrivacy + string(RuleNHSNumber), Warnings: []string{WarnUnknownColumn}, Why: "an NHS number in Excel's scientific notation"})
+	add(p(), csvFile(header+",contact", good+",447700900123"), badCase{Quarantine: QuarantinePrivacy + string(RulePhone), Warnings: []string{WarnUnknownColumn}, Why: "a UK mobile number with its country code"})
+	add(p(), csvFile(header+",born", good+",19870314"), badCase{Quarantine: QuarantinePrivacy + string(RuleDateOfBirth), Warnings: []string{WarnUnknownColumn}, Why: "a compact date of birth in an undeclared column"})
+	add(p(), csvFile(header, row(map[string]string{"ethnicity": "401\u2011023\u20112137"})), badCase{Quarantine: QuarantinePrivacy + string(RuleNHSNumber), Why: "an NHS number split by non-breaking hyphens in a code column"})
 	return files, want
 }
 
@@ -155,6 +184,24 @@ func badZipBomb(t *testing.T) []byte {
 // sheet and a second sheet of notes; with dob, the row also has a column
 // "extra" holding a date formatted as a date.
 func badTwoSheets(t *testing.T, env Env, dob bool) []byte {
+	return hpftBook(t, env, func(f *excelize.File) {
+		if dob {
+			n := len(env.Study.ExportFields(schemas.KindParticipants)) + 1
+			h, _ := excelize.CoordinatesToCellName(n, 1)
+			c, _ := excelize.CoordinatesToCellName(n, 2)
+			f.SetCellStr("Participants", h, "extra")
+			f.SetCellValue("Participants", c, time.Date(1987, 3, 14, 0, 0, 0, 0, time.UTC))
+			style, _ := f.NewStyle(&excelize.Style{NumFmt: 14})
+			f.SetCellStyle("Participants", c, c, style)
+		}
+		f.NewSheet("Notes")
+		f.SetCellStr("Notes", "A1", "exported by the research team")
+	})
+}
+
+// hpftBook is an HPFT workbook with one participant row on its sheet
+// "Participants", then what extra adds.
+func hpftBook(t *testing.T, env Env, extra func(f *excelize.File)) []byte {
 	f := excelize.NewFile()
 	defer f.Close()
 	f.SetSheetName("Sheet1", "Participants")
@@ -181,17 +228,9 @@ func badTwoSheets(t *testing.T, env Env, dob bool) []byte {
 			}
 		}
 	}
-	if dob {
-		n := len(env.Study.ExportFields(schemas.KindParticipants)) + 1
-		h, _ := excelize.CoordinatesToCellName(n, 1)
-		c, _ := excelize.CoordinatesToCellName(n, 2)
-		f.SetCellStr("Participants", h, "extra")
-		f.SetCellValue("Participants", c, time.Date(1987, 3, 14, 0, 0, 0, 0, time.UTC))
-		style, _ := f.NewStyle(&excelize.Style{NumFmt: 14})
-		f.SetCellStyle("Participants", c, c, style)
+	if extra != nil {
+		extra(f)
 	}
-	f.NewSheet("Notes")
-	f.SetCellStr("Notes", "A1", "exported by the research team")
 	var b bytes.Buffer
 	if err := f.Write(&b); err != nil {
 		t.Fatal(err)
@@ -277,6 +316,11 @@ func TestMalformedCorpus(t *testing.T) {
 			if strings.Join(dedupe(warnings), " ") != strings.Join(c.Warnings, " ") {
 				t.Errorf("%s: warnings %v, want %v", c.Why, warnings, c.Warnings)
 			}
+			for _, p := range got.Problems {
+				if s, ok := echoes(p.Message + " " + p.Column); ok {
+					t.Errorf("%s: a problem repeats a planted value %q: %+v", c.Why, s, p)
+				}
+			}
 		})
 	}
 	// And the whole corpus through ingest: it must finish, exit 3, and
@@ -290,10 +334,34 @@ func TestMalformedCorpus(t *testing.T) {
 	gen, _ := w.CurrentDir()
 	l, _ := ReadLedger(gen)
 	for _, f := range l.Files {
+		if s, ok := echoes(f.Reason); ok {
+			t.Errorf("%s: the ledger repeats a planted value %q: %s", f.Name, s, f.Reason)
+		}
 		if f.RowsRead != f.RowsAccepted+f.RowsRejected {
 			t.Errorf("%s: rows_read %d != %d + %d", f.Name, f.RowsRead, f.RowsAccepted, f.RowsRejected)
 		}
 	}
+}
+
+// badSecrets are the identifiers planted in the corpus: no message may
+// repeat one, in any form (digits compared without separators).
+var badSecrets = []string{"9434765919", "4010232137", "SW1A1AA", "CR26XH", "jo.bloggs", "a.person", "example.org", "Bloggs",
+	"7700900123", "19870314", "1987"}
+
+// echoes reports the planted value text repeats, if any.
+func echoes(text string) (string, bool) {
+	squeezed := strings.Map(func(r rune) rune {
+		if r == ' ' || r == '-' || r == '.' || r == '\u00a0' || r == '\u2011' {
+			return -1
+		}
+		return r
+	}, text)
+	for _, s := range badSecrets {
+		if strings.Contains(squeezed, s) || strings.Contains(text, s) {
+			return s, true
+		}
+	}
+	return "", false
 }
 
 func dedupe(s []string) []string {

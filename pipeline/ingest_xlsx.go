@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,11 @@ import (
 	"github.com/connectingpeople/cpi/schemas"
 	"github.com/xuri/excelize/v2"
 )
+
+// CodeXLSXExtraSheets is the FileError code of a workbook with several
+// sheets holding data whose site mapping names none (see openXLSX). Stable,
+// like the codes in ingest_reader.go.
+const CodeXLSXExtraSheets = "xlsx_extra_sheets"
 
 // xlsxReader streams one worksheet of a workbook through excelize's row
 // iterator, with raw cell values: a date cell yields its serial number
@@ -30,12 +36,22 @@ type xlsxReader struct {
 	err    error // sticky: io.EOF or the *FileError that ended the file
 	sheet  string
 	dates  map[int]bool // style index → has a date number format
+	// outside is the privacy quarantine of an identifier the preflight
+	// found in the workbook's XML outside the cells read (see
+	// preflightXLSX), returned by Next at the end of the rows: an
+	// identifier in a cell is reported first, by its column.
+	outside *FileError
 }
 
 // DateFormatted reports whether the cell at a 0-based column of a sheet row
 // carries a date number format: a raw value like "31850" is then a date,
 // which the privacy guard must see as one outside declared date columns.
-func (r *xlsxReader) DateFormatted(col, line int) (date bool) {
+func (r *xlsxReader) DateFormatted(col, line int) bool {
+	return r.dateFormattedIn(r.sheet, col, line)
+}
+
+// dateFormattedIn is DateFormatted for any sheet of the workbook.
+func (r *xlsxReader) dateFormattedIn(sheet string, col, line int) (date bool) {
 	defer func() {
 		if recover() != nil {
 			date = false
@@ -45,7 +61,7 @@ func (r *xlsxReader) DateFormatted(col, line int) (date bool) {
 	if err != nil {
 		return false
 	}
-	id, err := r.f.GetCellStyle(r.sheet, cell)
+	id, err := r.f.GetCellStyle(sheet, cell)
 	if err != nil {
 		return false
 	}
@@ -100,9 +116,17 @@ const xlsxLargePart = 1 << 20
 // silently at a corrupt part, which would lose rows without a word.
 //
 // The sheet read is the site's Sheet (matched case-insensitively, as Excel
-// does), or the first sheet in workbook order when none is configured. A
-// workbook with several sheets and no Sheet configured is read from its
-// first sheet only; the others are ignored (the validator may warn).
+// does); with none configured, the only sheet holding data (the first
+// sheet when none does). A workbook with several sheets of data and no
+// Sheet configured is set aside as xlsx_extra_sheets: which sheet holds the
+// export is the site mapping's to say, not a guess.
+//
+// The privacy guard reads everything else the workbook holds before any row
+// is returned (see chooseSheet): every other sheet, hidden or not, every
+// sheet's cell comments and every sheet's name. An identifier there is a
+// *FileError with the privacy code (privacy_<rule>), its line and column
+// those of the cell and its message naming the sheet by position. The
+// sheet read is guarded row by row by the caller (rowChecker.privacy).
 //
 // Rows: line is the sheet row number (the header is row 1). A row with no
 // values (absent from the sheet or all empty) is skipped, like an empty
@@ -110,10 +134,11 @@ const xlsxLargePart = 1 << 20
 // trailing empty cells, so a short row is padded with "" up to the header
 // width; a longer row is returned longer.
 func openXLSX(path string, size int64, site *schemas.Site, limits ReadLimits) (r *xlsxReader, err error) {
-	if err := preflightXLSX(path, size, limits); err != nil {
+	outside, err := preflightXLSX(path, size, limits)
+	if err != nil {
 		return nil, err
 	}
-	xr := &xlsxReader{path: path, limits: limits}
+	xr := &xlsxReader{path: path, limits: limits, outside: outside}
 	defer func() {
 		// excelize has panicked on crafted workbooks before (shared string
 		// indexes, row numbers): a panic here is the file's fault.
@@ -142,19 +167,10 @@ func openXLSX(path string, size int64, site *schemas.Site, limits ReadLimits) (r
 		f.Close()
 		return nil, &FileError{File: path, Code: CodeXLSXNoSheet, Msg: "the workbook has no sheets"}
 	}
-	sheet := sheets[0]
-	if site != nil && site.Sheet != "" {
-		sheet = ""
-		for _, s := range sheets {
-			if strings.EqualFold(s, site.Sheet) {
-				sheet = s
-				break
-			}
-		}
-		if sheet == "" {
-			f.Close()
-			return nil, &FileError{File: path, Code: CodeXLSXNoSheet, Msg: "the workbook has no sheet named as the site mapping says"}
-		}
+	sheet, fe := xr.chooseSheet(sheets, site)
+	if fe != nil {
+		f.Close()
+		return nil, fe
 	}
 	xr.sheet = sheet
 	rows, err := f.Rows(sheet)
@@ -184,63 +200,343 @@ func openXLSX(path string, size int64, site *schemas.Site, limits ReadLimits) (r
 	return xr, nil
 }
 
+// chooseSheet picks the sheet to read (see openXLSX) and guards the rest of
+// the workbook: the other sheets cell by cell (all sheets of data when it
+// sets the workbook aside for extra sheets, so that an identifier is
+// reported as such), every sheet's comments and name.
+func (r *xlsxReader) chooseSheet(sheets []string, site *schemas.Site) (string, *FileError) {
+	sheet := sheets[0]
+	named := site != nil && site.Sheet != ""
+	if named {
+		sheet = ""
+		for _, s := range sheets {
+			if strings.EqualFold(s, site.Sheet) {
+				sheet = s
+				break
+			}
+		}
+		if sheet == "" {
+			return "", &FileError{File: r.path, Code: CodeXLSXNoSheet, Msg: "the workbook has no sheet named as the site mapping says"}
+		}
+	}
+	var sweep []int // sheets guarded here, cell by cell
+	extra := 0
+	if len(sheets) > 1 {
+		if named {
+			for i, s := range sheets {
+				if s != sheet {
+					sweep = append(sweep, i)
+				}
+			}
+		} else {
+			for i, s := range sheets {
+				has, fe := r.sheetHasData(s)
+				if fe != nil {
+					return "", fe
+				}
+				if has {
+					sweep = append(sweep, i)
+				}
+			}
+			switch len(sweep) {
+			case 0:
+			case 1:
+				sheet, sweep = sheets[sweep[0]], nil
+			default:
+				extra = len(sweep)
+			}
+		}
+	}
+	for i := range sheets {
+		if rule, bad := CheckCell(sheets[i], true); bad {
+			return "", r.privacyError(rule, 0, 0, fmt.Sprintf("sheet %d's name", i+1))
+		}
+	}
+	for _, i := range sweep {
+		if fe := r.guardSheet(i, sheets[i], site); fe != nil {
+			return "", fe
+		}
+	}
+	for i, s := range sheets {
+		if fe := r.guardComments(i, s); fe != nil {
+			return "", fe
+		}
+	}
+	if extra > 0 {
+		return "", &FileError{File: r.path, Code: CodeXLSXExtraSheets,
+			Msg: fmt.Sprintf("the workbook has %d sheets holding data and the site mapping names none: name the export's sheet (sheet:) or send one sheet", extra)}
+	}
+	return sheet, nil
+}
+
+// privacyError is the quarantine of an identifier found outside the rows
+// read: where, by sheet position, row and column, and which rule; never
+// the value.
+func (r *xlsxReader) privacyError(rule PrivacyRule, line, col int, where string) *FileError {
+	return &FileError{File: r.path, Code: QuarantinePrivacy + string(rule), Line: line, Column: col,
+		Msg: fmt.Sprintf("%s looks like a direct identifier (%s): exports must be anonymised, every sheet of them", where, rule)}
+}
+
+// sheetLabel names a sheet by its position, and says when it is hidden.
+func (r *xlsxReader) sheetLabel(i int, name string) string {
+	if visible, err := r.f.GetSheetVisible(name); err == nil && !visible {
+		return fmt.Sprintf("sheet %d (hidden)", i+1)
+	}
+	return fmt.Sprintf("sheet %d", i+1)
+}
+
+// sheetHasData reports whether a sheet holds any cell with a value.
+func (r *xlsxReader) sheetHasData(sheet string) (bool, *FileError) {
+	rows, err := r.f.Rows(sheet)
+	if err != nil {
+		return false, r.unreadable(0, "a sheet could not be read")
+	}
+	defer rows.Close()
+	for n := 1; rows.Next(); n++ {
+		if n > excelize.TotalRows {
+			return false, r.unreadable(0, "a row number beyond Excel's last row")
+		}
+		cells, err := rows.Columns(excelize.Options{RawCellValue: true})
+		if err != nil {
+			return false, r.unreadable(0, "a row could not be read")
+		}
+		for _, c := range cells {
+			if c != "" {
+				return true, nil
+			}
+		}
+	}
+	if rows.Error() != nil {
+		return false, r.unreadable(0, "a row could not be read")
+	}
+	return false, nil
+}
+
+// guardSheet checks every cell of a sheet that is not read as the export.
+// Its first row with a value is taken as a header: its cells are checked as
+// cells and as header names (CheckHeader), and a column whose header the
+// site maps to (or names) a declared date column may hold full dates, as
+// text or as date cells. Elsewhere a number formatted as a date counts as
+// a full date, as in the sheet read.
+func (r *xlsxReader) guardSheet(i int, sheet string, site *schemas.Site) *FileError {
+	rows, err := r.f.Rows(sheet)
+	if err != nil {
+		return r.unreadable(0, "a sheet could not be read")
+	}
+	defer rows.Close()
+	var dateCol []bool
+	header := true
+	for line := 1; rows.Next(); line++ {
+		if line > excelize.TotalRows {
+			return r.unreadable(0, "a row number beyond Excel's last row")
+		}
+		cells, err := rows.Columns(excelize.Options{RawCellValue: true})
+		if err != nil {
+			return r.unreadable(line, "a row could not be read")
+		}
+		if fe := checkCells(r.path, cells, line, r.limits); fe != nil {
+			return fe
+		}
+		if len(cells) == 0 {
+			continue
+		}
+		for j, c := range cells {
+			if c == "" {
+				continue
+			}
+			date := !header && j < len(dateCol) && dateCol[j]
+			if rule, bad := CheckCell(c, date); bad {
+				return r.privacyError(rule, line, j+1, fmt.Sprintf("a cell of %s", r.sheetLabel(i, sheet)))
+			}
+			if header {
+				name := strings.TrimSpace(c)
+				if site != nil && site.Headers[name] != "" {
+					continue // a column of the site's dialect
+				}
+				if rule, bad := CheckHeader(name); bad {
+					return r.privacyError(rule, line, j+1, fmt.Sprintf("a header of %s", r.sheetLabel(i, sheet)))
+				}
+			} else if !date && isSerial(c) && r.dateFormattedIn(sheet, j, line) {
+				return r.privacyError(RuleDateOfBirth, line, j+1, fmt.Sprintf("a date cell of %s", r.sheetLabel(i, sheet)))
+			}
+		}
+		if header {
+			header = false
+			dateCol = make([]bool, len(cells))
+			for j, c := range cells {
+				name := strings.TrimSpace(c)
+				if site != nil {
+					if alias, ok := site.Headers[name]; ok {
+						name = alias
+					}
+				}
+				dateCol[j] = slices.Contains(schemas.DateFields(), name)
+			}
+		}
+	}
+	if rows.Error() != nil {
+		return r.unreadable(0, "a row could not be read")
+	}
+	return nil
+}
+
+// guardComments checks the text and author of every cell comment of a
+// sheet, as free text outside any declared date column.
+func (r *xlsxReader) guardComments(i int, sheet string) *FileError {
+	comments, err := r.f.GetComments(sheet)
+	if err != nil {
+		return r.unreadable(0, "a sheet's comments could not be read")
+	}
+	for _, cm := range comments {
+		col, line, err := excelize.CellNameToCoordinates(cm.Cell)
+		if err != nil {
+			col, line = 0, 0
+		}
+		texts := []string{cm.Text, cm.Author}
+		var runs strings.Builder
+		for _, p := range cm.Paragraph {
+			runs.WriteString(p.Text)
+		}
+		texts = append(texts, runs.String())
+		for k, text := range texts {
+			if fe := checkCells(r.path, []string{text}, line, r.limits); fe != nil {
+				return fe
+			}
+			if rule, bad := CheckCell(text, k == 1); bad {
+				return r.privacyError(rule, line, col, fmt.Sprintf("a comment on %s", r.sheetLabel(i, sheet)))
+			}
+		}
+	}
+	return nil
+}
+
 // preflightXLSX checks a workbook's zip container before anything
 // decompresses it for keeps: sizes and ratios from the central directory,
 // then a streaming read of the worksheets and shared strings as XML (the
 // zip reader enforces the declared sizes and the CRCs as it goes).
-func preflightXLSX(path string, size int64, limits ReadLimits) error {
+//
+// The same read guards the text of every part that may hold what a person
+// typed, whether or not a cell shows it (xlsxTextPart): worksheets (cell
+// values, page headers and footers, parts no sheet of the workbook lists),
+// shared strings (those no cell uses too), comments, pivot caches (which
+// keep a copy of their source data after the source sheet is gone),
+// drawings and charts, external link caches and the workbook part (defined
+// names). Text and pivot cache values are checked with CheckCell as in a
+// declared date column (without knowing the column, a date is no
+// evidence). The first identifier found is returned as outside, a privacy
+// *FileError naming the kind of part, never its name or the value; such
+// a part damaged as XML is unreadable.
+func preflightXLSX(path string, size int64, limits ReadLimits) (outside *FileError, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("open workbook: %w", err)
+		return nil, fmt.Errorf("open workbook: %w", err)
 	}
 	defer f.Close()
 	zr, err := zip.NewReader(f, size)
 	if err != nil {
-		return &FileError{File: path, Code: CodeXLSXUnreadable, Msg: "not a readable zip container (truncated or damaged?)"}
+		return nil, &FileError{File: path, Code: CodeXLSXUnreadable, Msg: "not a readable zip container (truncated or damaged?)"}
 	}
 	var total, packed uint64
 	for _, e := range zr.File {
 		total += e.UncompressedSize64
 		packed += e.CompressedSize64
 		if total > uint64(limits.MaxXLSXUncompressed) || total < e.UncompressedSize64 {
-			return &FileError{File: path, Code: CodeXLSXTooLarge,
+			return nil, &FileError{File: path, Code: CodeXLSXTooLarge,
 				Msg: fmt.Sprintf("over %d bytes uncompressed", limits.MaxXLSXUncompressed)}
 		}
 		if e.UncompressedSize64 > xlsxLargePart && float64(e.UncompressedSize64) > limits.MaxXLSXRatio*float64(max(e.CompressedSize64, 1)) {
-			return &FileError{File: path, Code: CodeXLSXTooLarge,
+			return nil, &FileError{File: path, Code: CodeXLSXTooLarge,
 				Msg: fmt.Sprintf("a part compressed over %g times", limits.MaxXLSXRatio)}
 		}
 	}
 	if total > xlsxLargePart && float64(total) > limits.MaxXLSXRatio*float64(max(packed, 1)) {
-		return &FileError{File: path, Code: CodeXLSXTooLarge,
+		return nil, &FileError{File: path, Code: CodeXLSXTooLarge,
 			Msg: fmt.Sprintf("compressed over %g times", limits.MaxXLSXRatio)}
 	}
 	for _, e := range zr.File {
-		name := strings.ToLower(e.Name)
-		if !(strings.HasPrefix(name, "xl/worksheets/") && strings.HasSuffix(name, ".xml")) && name != "xl/sharedstrings.xml" {
+		kind := xlsxTextPart(strings.ToLower(e.Name))
+		if kind == "" {
 			continue
 		}
-		if err := checkXMLPart(e); err != nil {
-			return &FileError{File: path, Code: CodeXLSXUnreadable, Msg: "a damaged worksheet or shared strings part"}
+		rule, err := scanXMLPart(e, outside == nil)
+		if err != nil {
+			return nil, &FileError{File: path, Code: CodeXLSXUnreadable, Msg: "a damaged " + kind + " part"}
+		}
+		if rule != "" && outside == nil {
+			outside = &FileError{File: path, Code: QuarantinePrivacy + string(rule),
+				Msg: fmt.Sprintf("a %s part of the workbook holds what looks like a direct identifier (%s) outside the cells read: exports must be anonymised, every part of them", kind, rule)}
 		}
 	}
-	return nil
+	return outside, nil
 }
 
-// checkXMLPart reads a zip entry through as well-formed XML.
-func checkXMLPart(e *zip.File) error {
+// xlsxTextPart names the kind of a workbook part (its lower-case zip name)
+// whose text the preflight reads, or "" for the rest (styles, themes,
+// relationships, properties).
+func xlsxTextPart(name string) string {
+	if !strings.HasSuffix(name, ".xml") {
+		return ""
+	}
+	switch {
+	case strings.HasPrefix(name, "xl/worksheets/") && !strings.HasPrefix(name, "xl/worksheets/_rels/"):
+		return "worksheet"
+	case name == "xl/sharedstrings.xml":
+		return "shared strings"
+	case strings.HasPrefix(name, "xl/comments"), strings.HasPrefix(name, "xl/threadedcomments/"):
+		return "comments"
+	case strings.HasPrefix(name, "xl/pivotcache/"):
+		return "pivot cache"
+	case strings.HasPrefix(name, "xl/drawings/") && !strings.HasPrefix(name, "xl/drawings/_rels/"):
+		return "drawing"
+	case strings.HasPrefix(name, "xl/charts/") && !strings.HasPrefix(name, "xl/charts/_rels/"):
+		return "chart"
+	case strings.HasPrefix(name, "xl/externallinks/") && !strings.HasPrefix(name, "xl/externallinks/_rels/"):
+		return "external link cache"
+	case name == "xl/workbook.xml":
+		return "workbook"
+	}
+	return ""
+}
+
+// scanXMLPart reads a zip entry through as well-formed XML and, with
+// guard, returns the first privacy rule broken by a run of its text or a
+// value attribute (v="…", as pivot caches store their items), checked as
+// in a declared date column.
+func scanXMLPart(e *zip.File, guard bool) (PrivacyRule, error) {
 	rc, err := e.Open()
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer rc.Close()
 	d := xml.NewDecoder(rc)
+	var found PrivacyRule
 	for {
-		if _, err := d.Token(); err != nil {
+		tok, err := d.Token()
+		if err != nil {
 			if err == io.EOF {
-				return nil
+				return found, nil
 			}
-			return err
+			return "", err
+		}
+		if !guard || found != "" {
+			continue
+		}
+		switch t := tok.(type) {
+		case xml.CharData:
+			if len(t) < 5 { // as CheckCell, without the copy
+				continue
+			}
+			if rule, bad := CheckCell(string(t), true); bad {
+				found = rule
+			}
+		case xml.StartElement:
+			for _, a := range t.Attr {
+				if a.Name.Local == "v" {
+					if rule, bad := CheckCell(a.Value, true); bad {
+						found = rule
+					}
+				}
+			}
 		}
 	}
 }
@@ -286,6 +582,9 @@ func (r *xlsxReader) Next() ([]string, int, error) {
 		return nil, 0, r.err
 	}
 	cells, line, err := r.next()
+	if err == io.EOF && r.outside != nil {
+		err = r.outside
+	}
 	if err != nil {
 		r.err = err
 		return nil, 0, err

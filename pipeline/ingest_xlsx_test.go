@@ -239,11 +239,11 @@ func TestXLSXSheetChoice(t *testing.T) {
 		{name: "Notes", data: headerRow("about") + `<row r="2"><c r="A2" t="inlineStr">` + is("read me") + `</c></row>`},
 		{name: "Data", data: headerRow("participant_id") + `<row r="2"><c r="A2" t="inlineStr">` + is("P001") + `</c></row>`},
 	}, nil)
-	h, _, err := readXLSXRows(t, p, xlsxSite(""))
-	if err != nil || !slices.Equal(h, []string{"about"}) {
-		t.Errorf("no sheet configured: header %q, %v; want the first sheet's", h, err)
-	}
-	h, _, err = readXLSXRows(t, p, xlsxSite("data"))
+	// Two sheets of data and none named: which is the export is not
+	// guessed.
+	_, _, err := readXLSXRows(t, p, xlsxSite(""))
+	wantFileError(t, err, CodeXLSXExtraSheets, 0, 0)
+	h, _, err := readXLSXRows(t, p, xlsxSite("data"))
 	if err != nil || !slices.Equal(h, []string{"participant_id"}) {
 		t.Errorf("sheet data: header %q, %v; want Data's", h, err)
 	}
@@ -326,4 +326,215 @@ func TestXLSXZipBomb(t *testing.T) {
 	wantFileError(t, err, CodeXLSXTooLarge, 0, 0) // the ratio
 	_, _, err = OpenExport(p, xlsxSite(""), nil, ReadLimits{MaxXLSXRatio: 1e6, MaxXLSXUncompressed: 4 << 20})
 	wantFileError(t, err, CodeXLSXTooLarge, 0, 0) // the total size
+}
+
+// guardBook is a workbook for the privacy sweep: a first sheet "Export"
+// with a header and one row, then the sheets extra adds.
+func guardBook(t *testing.T, extra func(f *excelize.File)) string {
+	t.Helper()
+	f := excelize.NewFile()
+	defer f.Close()
+	f.SetSheetName("Sheet1", "Export")
+	f.SetSheetRow("Export", "A1", &[]any{"Participant", "Interview date", "score"})
+	f.SetSheetRow("Export", "A2", &[]any{"P001", 43173, 3})
+	if extra != nil {
+		extra(f)
+	}
+	p := filepath.Join(t.TempDir(), "book.xlsx")
+	saveXLSX(t, f, p)
+	return p
+}
+
+// hiddenSheet adds a hidden sheet of rows.
+func hiddenSheet(name string, rows ...[]any) func(*excelize.File) {
+	return func(f *excelize.File) {
+		f.NewSheet(name)
+		for i, r := range rows {
+			f.SetSheetRow(name, fmt.Sprintf("A%d", i+1), &r)
+		}
+		f.SetSheetVisible(name, false)
+	}
+}
+
+// Issue 12: every sheet of a workbook is guarded, hidden or not, and a
+// workbook with several sheets of data is read only from the sheet the site
+// mapping names.
+func TestXLSXGuardsEverySheet(t *testing.T) {
+	site := &schemas.Site{Trust: "T", Format: "xlsx", DateLayout: "02/01/2006",
+		Headers: map[string]string{"Participant": "participant_id", "Interview date": "interview_date"}}
+	named := *site
+	named.Sheet = "Export"
+	secrets := []string{"943 476 5919", "9434765919", "Bloggs", "jo.bloggs@example.org", "SW1A 1AA", "14/03/1987"}
+	dobStyle := func(f *excelize.File, sheet, cell string) {
+		st, _ := f.NewStyle(&excelize.Style{NumFmt: 14})
+		f.SetCellStyle(sheet, cell, cell, st)
+	}
+	for _, tc := range []struct {
+		name  string
+		site  *schemas.Site
+		extra func(*excelize.File)
+		code  string
+		line  int
+		col   int
+	}{
+		{"hidden sheet with identifiers, sheet named", &named,
+			hiddenSheet("Lookup", []any{"ref", "contact", "note"}, []any{"943 476 5919", "Bloggs", "jo.bloggs@example.org"}),
+			QuarantinePrivacy + string(RuleNHSNumber), 2, 1},
+		{"hidden sheet with identifiers, none named", site,
+			hiddenSheet("Lookup", []any{"ref", "contact", "note"}, []any{"x", "Bloggs", "jo.bloggs@example.org"}),
+			QuarantinePrivacy + string(RuleEmail), 2, 3},
+		{"identifier in another sheet's header", &named,
+			hiddenSheet("Lookup", []any{"ref", "SW1A 1AA"}),
+			QuarantinePrivacy + string(RulePostcode), 1, 2},
+		{"identifying header in another sheet", &named,
+			hiddenSheet("Lookup", []any{"ref", "Surname"}, []any{"1", "Bloggs"}),
+			QuarantinePrivacy + string(RuleIdentifyingHeader), 1, 2},
+		{"a date cell in another sheet", &named, func(f *excelize.File) {
+			hiddenSheet("Lookup", []any{"ref", "when"}, []any{"1", 31850})(f)
+			dobStyle(f, "Lookup", "B2")
+		}, QuarantinePrivacy + string(RuleDateOfBirth), 2, 2},
+		{"a no-break space in another sheet", &named,
+			hiddenSheet("Lookup", []any{"ref"}, []any{"943\u00a0476\u00a05919"}),
+			QuarantinePrivacy + string(RuleNHSNumber), 2, 1},
+		{"a comment on the sheet read", &named, func(f *excelize.File) {
+			f.AddComment("Export", excelize.Comment{Cell: "C2", Author: "cpi", Text: "call 07700 900123"})
+		}, QuarantinePrivacy + string(RulePhone), 2, 3},
+		{"a comment on another sheet", &named, func(f *excelize.File) {
+			f.NewSheet("Empty")
+			f.AddComment("Empty", excelize.Comment{Cell: "B3", Author: "cpi", Text: "NHS 9434765919"})
+		}, QuarantinePrivacy + string(RuleNHSNumber), 3, 2},
+		{"two sheets of data, none named", site,
+			hiddenSheet("Notes", []any{"exported by the research team"}),
+			CodeXLSXExtraSheets, 0, 0},
+		{"an identifier in the first sheet of two, none named", site, func(f *excelize.File) {
+			f.SetCellStr("Export", "D2", "SW1A 1AA")
+			hiddenSheet("Notes", []any{"exported by the research team"})(f)
+		}, QuarantinePrivacy + string(RulePostcode), 2, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := guardBook(t, tc.extra)
+			_, _, err := readXLSXRows(t, p, tc.site)
+			wantFileError(t, err, tc.code, tc.line, tc.col)
+			for _, s := range secrets {
+				if err != nil && strings.Contains(err.Error(), s) {
+					t.Errorf("message echoes a value: %v", err)
+				}
+			}
+		})
+	}
+	// Sheets that pass: a clean other sheet beside the named one, an empty
+	// sheet beside the only sheet of data, a declared date column.
+	for _, tc := range []struct {
+		name  string
+		site  *schemas.Site
+		extra func(*excelize.File)
+	}{
+		{"clean hidden sheet, sheet named", &named, hiddenSheet("Lookup", []any{"team", "arm"}, []any{"T-01", "control"})},
+		{"empty second sheet, none named", site, func(f *excelize.File) { f.NewSheet("Sheet2") }},
+		{"dates in a declared date column of another sheet", &named, func(f *excelize.File) {
+			hiddenSheet("Old", []any{"Participant", "Interview date"}, []any{"P000", 43000}, []any{"P001", "14/03/2018"}, []any{"P002", "20180314"})(f)
+			dobStyle(f, "Old", "B2")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, rows, err := readXLSXRows(t, guardBook(t, tc.extra), tc.site)
+			if err != nil || !slices.Equal(h, []string{"Participant", "Interview date", "score"}) || len(rows) != 1 {
+				t.Errorf("header %q rows %v err %v; want the Export sheet read", h, rows, err)
+			}
+		})
+	}
+	// With no sheet named, the only sheet of data is read wherever it is.
+	f := excelize.NewFile()
+	defer f.Close()
+	f.NewSheet("Data")
+	f.SetSheetRow("Data", "A1", &[]any{"participant_id"})
+	f.SetSheetRow("Data", "A2", &[]any{"P001"})
+	p := filepath.Join(t.TempDir(), "second.xlsx")
+	saveXLSX(t, f, p)
+	if h, _, err := readXLSXRows(t, p, site); err != nil || !slices.Equal(h, []string{"participant_id"}) {
+		t.Errorf("only sheet of data: header %q, %v", h, err)
+	}
+}
+
+// addZipParts rewrites the workbook at path with extra parts added.
+func addZipParts(t *testing.T, path string, parts map[string]string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	zw := zip.NewWriter(&out)
+	for _, e := range zr.File {
+		w, _ := zw.Create(e.Name)
+		r, _ := e.Open()
+		io.Copy(w, r)
+		r.Close()
+	}
+	for name, body := range parts {
+		w, _ := zw.Create(name)
+		w.Write([]byte(body))
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// What a workbook holds outside its cells is guarded too: strings no cell
+// uses, page headers and footers, pivot caches (which keep a copy of their
+// source after the source sheet is deleted), drawings and charts. An
+// identifier there quarantines the file after its rows are read (an
+// identifier in a cell is reported first, by its column).
+func TestXLSXGuardsPartsOutsideCells(t *testing.T) {
+	const ns = `xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"`
+	rows := headerRow("participant_id", "note") + `<row r="2"><c r="A2" t="inlineStr">` + is("P001") + `</c><c r="B2" t="s"><v>0</v></c></row>`
+	for _, tc := range []struct {
+		name   string
+		sheet  string
+		strs   []string
+		parts  map[string]string
+		rule   PrivacyRule
+		secret string
+	}{
+		{"a shared string no cell uses", rows, []string{"fine", "jo.bloggs@example.org"}, nil, RuleEmail, "jo.bloggs"},
+		{"a page header", "", []string{"fine"}, nil, RulePhone, "07700"},
+		{"a pivot cache", rows, []string{"fine"}, map[string]string{
+			"xl/pivotCache/pivotCacheRecords1.xml": `<?xml version="1.0"?><pivotCacheRecords ` + ns + ` count="1"><r><s v="943 476 5919"/><n v="3"/></r></pivotCacheRecords>`,
+		}, RuleNHSNumber, "5919"},
+		{"a text box", rows, []string{"fine"}, map[string]string{
+			"xl/drawings/drawing1.xml": `<?xml version="1.0"?><xdr:wsDr xmlns:xdr="x" xmlns:a="y"><a:t>lives at LS1 4AP</a:t></xdr:wsDr>`,
+		}, RulePostcode, "4AP"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "parts.xlsx")
+			sheet := xlsxSheet{name: "S", data: rows}
+			if tc.sheet == "" {
+				sheet = xlsxSheet{name: "S", raw: true, data: `<?xml version="1.0"?><worksheet ` + ns + `><sheetData>` + rows +
+					`</sheetData><headerFooter><oddHeader>&amp;CJo Bloggs 07700 900123</oddHeader></headerFooter></worksheet>`}
+			}
+			writeRawXLSX(t, p, []xlsxSheet{sheet}, tc.strs)
+			addZipParts(t, p, tc.parts)
+			_, got, err := readXLSXRows(t, p, xlsxSite(""))
+			if len(got) != 1 {
+				t.Errorf("rows %v: the rows are read before the parts outside cells are reported", got)
+			}
+			wantFileError(t, err, QuarantinePrivacy+string(tc.rule), 0, 0)
+			if err != nil && strings.Contains(err.Error(), tc.secret) {
+				t.Errorf("message echoes the value: %v", err)
+			}
+		})
+	}
+	// A workbook without identifiers outside its cells reads to the end.
+	p := filepath.Join(t.TempDir(), "clean.xlsx")
+	writeRawXLSX(t, p, []xlsxSheet{{name: "S", data: rows}}, []string{"fine", "14/03/2018"})
+	if _, got, err := readXLSXRows(t, p, xlsxSite("")); err != nil || len(got) != 1 {
+		t.Errorf("clean workbook: rows %v, %v", got, err)
+	}
 }

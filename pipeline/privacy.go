@@ -1,6 +1,11 @@
 package pipeline
 
-import "strings"
+import (
+	"strings"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
+)
 
 // PrivacyRule names a rule of the privacy guard (DESIGN §6). A file that
 // breaks one is quarantined; the problem list names the column and the
@@ -113,66 +118,264 @@ func headerWords(h string) []string {
 // study declares the cell's column as a date: then full dates are allowed
 // (the other rules still apply).
 //
+// Text is normalised before matching (see normaliseCell) when the cell holds
+// anything but printable ASCII, or a number in Excel's scientific notation:
+// Unicode spaces (a no-break space) and line breaks become spaces, Unicode
+// dashes and minus signs hyphens, invisible format characters (a zero-width
+// space, a soft hyphen) are dropped, full-width and other forms fold to
+// ASCII (NFKC), digits of other scripts become ASCII digits, and an integer
+// in scientific notation ("9.434765919E+09") is written out in full.
+//
 // What each rule catches:
 //   - nhs_number: 10 digits passing ValidNHSNumber, written together or in
-//     3-3-4 groups split by a space or a hyphen, as the whole cell or bounded
-//     by non-digits inside text. Ten equal digits (placeholders such as
-//     0000000000, which pass the check) are not caught, nor a 10-digit
-//     number that fails the check.
+//     3-3-4 groups split by one or two spaces, hyphens, dots or slashes, as
+//     the whole cell or bounded by non-digits inside text. Ten equal digits
+//     (placeholders such as 0000000000, which pass the check) are not
+//     caught, nor a 10-digit number that fails the check.
 //   - postcode: a full UK postcode (outward code of a real postcode area,
-//     inward code 9AA), with or without the space, any case, as whole words.
-//     An outward code alone ("LS1") is not caught.
+//     inward code 9AA), with or without one or two spaces, hyphens or dots
+//     between the halves, any case, as whole words. An outward code alone
+//     ("LS1") is not caught.
 //   - email: local@domain.tld.
-//   - phone: 11 digits starting 0[1-9], or +44 (or 0044) then 10 digits
-//     (an optional "(0)" between), with spaces, hyphens, dots or brackets
-//     between digits; never a bare 10-digit run.
+//   - phone: 11 digits starting 0[1-9], or +44, 0044 or a bare 44 then 10
+//     digits (an optional "(0)" or "0" between; a bare 44 must be followed
+//     by 1, 2, 3 or 7: geographic, non-geographic and mobile numbers), with
+//     spaces, hyphens, dots or brackets between digits; never a bare
+//     10-digit run.
 //   - date_of_birth: day, month and year — dd/mm/yyyy, d/m/yy, yyyy-mm-dd,
-//     dd-mm-yyyy, dd.mm.yyyy (either day–month order), "14 March 1987",
+//     dd-mm-yyyy, dd.mm.yyyy (either day–month order), "14 03 1987" (spaces
+//     only with a 4-digit year), compact yyyymmdd and ddmmyyyy (years
+//     1900–2099, not touching a letter, digit, hyphen or underscore, so an
+//     identifier such as P19870314 is not a date), "14 March 1987",
 //     "14 Mar 1987", "14-Mar-87", "March 14, 1987".
 //
-// It never allocates, and a short cell (under 5 bytes: every 1–3 digit
-// integer, most codes) returns at once.
+// A short cell (under 5 bytes: every 1–3 digit integer, most codes) returns
+// at once. A cell of printable ASCII without scientific notation is matched
+// as it is, without allocating; only a cell that needs normalising is
+// copied.
 func CheckCell(value string, dateColumn bool) (PrivacyRule, bool) {
+	return checkCell(value, dateColumn, false)
+}
+
+// checkCell is CheckCell; idColumn says the column is a declared pseudonym
+// (participant_id, rater_id), where eight digits that read as a compact
+// date (a numeric pseudonym such as 20000131) are not taken for a date of
+// birth. Every other rule applies there.
+func checkCell(value string, dateColumn, idColumn bool) (PrivacyRule, bool) {
 	n := len(value)
 	if n < 5 { // the shortest catch is 5 bytes: M11AE
 		return "", false
 	}
-	var digits, letters, seps int
-	at := false
+	// The counting loop of scanCell, kept here: it runs on every cell.
+	var st cellStats
 	for i := 0; i < n; i++ {
 		c := value[i]
 		switch {
 		case c-'0' < 10:
-			digits++
+			st.digits++
 		case (c|0x20)-'a' < 26:
-			letters++
+			st.letters++
+			if c|0x20 == 'e' && i > 0 && isDigit(value[i-1]) && i+1 < n && (isDigit(value[i+1]) || value[i+1] == '+') {
+				return checkNormalised(value, dateColumn, idColumn)
+			}
 		case c == '/' || c == '-' || c == '.':
-			seps++
+			st.seps++
+		case c == ' ':
+			st.spaces++
 		case c == '@':
-			at = true
+			st.at = true
+		case c < ' ' || c >= 0x7f:
+			return checkNormalised(value, dateColumn, idColumn)
 		}
 	}
-	if digits >= 10 && hasNHSNumber(value) {
+	return st.check(value, dateColumn, idColumn)
+}
+
+// checkNormalised is checkCell for a cell that needs normalising.
+func checkNormalised(value string, dateColumn, idColumn bool) (PrivacyRule, bool) {
+	value = normaliseCell(value)
+	if len(value) < 5 {
+		return "", false
+	}
+	return scanCell(value).check(value, dateColumn, idColumn)
+}
+
+// cellStats counts a cell's character classes, so that a rule is only
+// looked for when the cell could hold it.
+type cellStats struct {
+	digits, letters, seps, spaces int
+	at                            bool
+}
+
+// scanCell counts the characters of s, as CheckCell does.
+func scanCell(s string) (st cellStats) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c-'0' < 10:
+			st.digits++
+		case (c|0x20)-'a' < 26:
+			st.letters++
+		case c == '/' || c == '-' || c == '.':
+			st.seps++
+		case c == ' ':
+			st.spaces++
+		case c == '@':
+			st.at = true
+		}
+	}
+	return st
+}
+
+// check runs the rules over normalised text.
+func (st cellStats) check(value string, dateColumn, idColumn bool) (PrivacyRule, bool) {
+	if st.digits >= 10 && hasNHSNumber(value) {
 		return RuleNHSNumber, true
 	}
-	if digits >= 1 && letters >= 3 && hasPostcode(value) {
+	if st.digits >= 1 && st.letters >= 3 && hasPostcode(value) {
 		return RulePostcode, true
 	}
-	if at && hasEmail(value) {
+	if st.at && hasEmail(value) {
 		return RuleEmail, true
 	}
-	if digits >= 11 && hasPhone(value) {
+	if st.digits >= 11 && hasPhone(value) {
 		return RulePhone, true
 	}
-	if !dateColumn && digits >= 3 {
-		if digits >= 4 && seps >= 2 && hasNumericDate(value) {
+	if !dateColumn && st.digits >= 3 {
+		if st.digits >= 4 && (st.seps >= 2 || (st.spaces >= 2 && st.digits >= 6)) && hasNumericDate(value) {
 			return RuleDateOfBirth, true
 		}
-		if letters >= 3 && hasTextDate(value) {
+		if st.digits >= 8 && !idColumn && hasCompactDate(value) {
+			return RuleDateOfBirth, true
+		}
+		if st.letters >= 3 && hasTextDate(value) {
 			return RuleDateOfBirth, true
 		}
 	}
 	return "", false
+}
+
+// normaliseCell rewrites a cell for matching (see CheckCell): NFKC, then
+// Unicode spaces and control characters to ' ', dashes to '-', format
+// characters dropped, decimal digits of any script to ASCII, a few dot,
+// slash and at-sign look-alikes to ASCII; then integers in scientific
+// notation written out. It returns s itself when nothing changes.
+func normaliseCell(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] >= 0x7f {
+			ascii = false
+			break
+		}
+	}
+	if !ascii {
+		s = norm.NFKC.String(s)
+		var b strings.Builder
+		b.Grow(len(s))
+		for _, r := range s {
+			switch {
+			case r < ' ' || r == 0x7f:
+				b.WriteByte(' ')
+			case r < 0x80:
+				b.WriteRune(r)
+			case unicode.Is(unicode.Zs, r):
+				b.WriteByte(' ')
+			case unicode.Is(unicode.Pd, r), r == '\u2212', r == '\u2043', r == '\u02d7':
+				b.WriteByte('-')
+			case unicode.Is(unicode.Cf, r):
+			case unicode.Is(unicode.Nd, r):
+				b.WriteByte('0' + byte(digitValue(r)))
+			case r == '\u00b7', r == '\u2027', r == '\u2219', r == '\u3002':
+				b.WriteByte('.')
+			case r == '\u2044', r == '\u2215':
+				b.WriteByte('/')
+			case r == '\ufe6b':
+				b.WriteByte('@')
+			default:
+				b.WriteRune(r)
+			}
+		}
+		s = b.String()
+	}
+	return expandScientific(s)
+}
+
+// digitValue is the value of a decimal digit of any script: Unicode lays
+// out every script's digits as runs of ten from zero.
+func digitValue(r rune) int {
+	for _, rg := range unicode.Nd.R16 {
+		if r >= rune(rg.Lo) && r <= rune(rg.Hi) {
+			return int(r-rune(rg.Lo)) % 10
+		}
+	}
+	for _, rg := range unicode.Nd.R32 {
+		if r >= rune(rg.Lo) && r <= rune(rg.Hi) {
+			return int(r-rune(rg.Lo)) % 10
+		}
+	}
+	return 0
+}
+
+// expandScientific writes out each integer in scientific notation, as
+// Excel shows a long number ("9.434765919E+09" → "9434765919"): a mantissa
+// of 1–15 digits with an optional fraction, E or e, an optional plus and
+// a 1–2 digit exponent at least the fraction's length, with no letter,
+// digit or dot touching it, and at most 20 digits written out. Anything
+// else is left as it is.
+func expandScientific(s string) string {
+	var b []byte
+	last := 0
+	for k := 1; k+1 < len(s); k++ {
+		if s[k]|0x20 != 'e' || !isDigit(s[k-1]) {
+			continue
+		}
+		// Mantissa: digits [. digits] ending at k.
+		f := k
+		for f > 0 && isDigit(s[f-1]) {
+			f--
+		}
+		frac := ""
+		m := f
+		if f > 1 && s[f-1] == '.' && isDigit(s[f-2]) {
+			frac = s[f:k]
+			m = f - 1
+			for m > 0 && isDigit(s[m-1]) {
+				m--
+			}
+		}
+		intPart := s[m:k]
+		if frac != "" {
+			intPart = s[m : f-1]
+		}
+		if m > 0 && (isAlnum(s[m-1]) || s[m-1] == '.') {
+			continue
+		}
+		// Exponent.
+		e := k + 1
+		if s[e] == '+' {
+			e++
+		}
+		x := digitRun(s, e)
+		if x == e || x-e > 2 || (x < len(s) && (isAlnum(s[x]) || (s[x] == '.' && x+1 < len(s) && isDigit(s[x+1])))) {
+			continue
+		}
+		exp := atoi2(s[e:x])
+		if len(intPart) > 15 || exp < len(frac) || len(intPart)+exp > 20 {
+			continue
+		}
+		b = append(b, s[last:m]...)
+		b = append(b, intPart...)
+		b = append(b, frac...)
+		for z := len(frac); z < exp; z++ {
+			b = append(b, '0')
+		}
+		last = x
+		k = x
+	}
+	if b == nil {
+		return s
+	}
+	return string(append(b, s[last:]...))
 }
 
 // ValidNHSNumber reports whether digits is exactly ten ASCII digits whose
@@ -237,28 +440,44 @@ func hasNHSNumber(s string) bool {
 				return true
 			}
 		case 3:
-			// 3-3-4 with single spaces or hyphens.
-			if e+9 <= len(s) && (s[e] == ' ' || s[e] == '-') && digitRun(s, e+1) == e+4 &&
-				(s[e+4] == ' ' || s[e+4] == '-') && digitRun(s, e+5) == e+9 {
-				copy3 := func(at, to int) {
-					for k := 0; k < 3; k++ {
-						d[to+k] = s[at+k] - '0'
-					}
-				}
-				copy3(i, 0)
-				copy3(e+1, 3)
-				for k := 0; k < 4; k++ {
-					d[6+k] = s[e+5+k] - '0'
-				}
-				if nhsCheck(&d) && !repDigits(&d) {
-					return true
-				}
+			// 3-3-4, the groups split by one or two separators.
+			g2 := nhsSep(s, e)
+			if g2 < 0 || digitRun(s, g2) != g2+3 {
+				break
+			}
+			g3 := nhsSep(s, g2+3)
+			if g3 < 0 || digitRun(s, g3) != g3+4 {
+				break
+			}
+			copy(d[:3], s[i:i+3])
+			copy(d[3:6], s[g2:g2+3])
+			copy(d[6:], s[g3:g3+4])
+			for k := range d {
+				d[k] -= '0'
+			}
+			if nhsCheck(&d) && !repDigits(&d) {
+				return true
 			}
 		}
 		i = e
 	}
 	return false
 }
+
+// nhsSep returns where the digits resume after one or two of space,
+// hyphen, dot or slash at s[i:], or -1.
+func nhsSep(s string, i int) int {
+	j := i
+	for j < len(s) && j-i < 2 && isGroupSep(s[j]) {
+		j++
+	}
+	if j == i || j >= len(s) || !isDigit(s[j]) {
+		return -1
+	}
+	return j
+}
+
+func isGroupSep(c byte) bool { return c == ' ' || c == '-' || c == '.' || c == '/' }
 
 func repDigits(d *[10]byte) bool {
 	for k := 1; k < 10; k++ {
@@ -285,9 +504,9 @@ func hasPostcode(s string) bool {
 			return true
 		}
 		if len(w) >= 2 && len(w) <= 4 && isOutward(w) {
-			// Then one or two spaces and a 3-character word.
+			// Then one or two spaces, hyphens or dots and a 3-character word.
 			j := e
-			for j < len(s) && j-e < 2 && s[j] == ' ' {
+			for j < len(s) && j-e < 2 && (s[j] == ' ' || s[j] == '-' || s[j] == '.') {
 				j++
 			}
 			if j > e && j+3 <= len(s) && (j+3 == len(s) || !isAlnum(s[j+3])) && isInward(s[j:j+3]) {
@@ -464,12 +683,14 @@ func hasPhone(s string) bool {
 		if i > 0 && isDigit(s[i-1]) {
 			continue
 		}
-		rest := -1
+		rest, bare := -1, false
 		switch {
 		case c == '+' && strings.HasPrefix(s[i+1:], "44"):
 			rest = i + 3
 		case c == '0' && strings.HasPrefix(s[i+1:], "044"):
 			rest = i + 4
+		case c == '4' && i+1 < len(s) && s[i+1] == '4':
+			rest, bare = i+2, true
 		case c == '0':
 			if first, ok := phoneDigits(s, i, 11); ok && first == '0' {
 				// The second digit must be 1-9: find it.
@@ -485,28 +706,40 @@ func hasPhone(s string) bool {
 		default:
 			continue
 		}
-		// After +44 / 0044: separators, an optional (0), then 10 digits.
-		j := rest
-		for j < len(s) && j-rest < 2 && (s[j] == ' ' || s[j] == '-') {
-			j++
+		// After +44, 0044 or 44: separators, an optional (0) or 0, then 10
+		// digits.
+		j := skipPhoneSeps(s, rest, 2)
+		switch {
+		case strings.HasPrefix(s[j:], "(0)"):
+			j = skipPhoneSeps(s, j+3, 2)
+		case j+1 < len(s) && s[j] == '0' && s[j+1] != '0':
+			j = skipPhoneSeps(s, j+1, 2)
 		}
-		if strings.HasPrefix(s[j:], "(0)") {
-			j += 3
-			for j < len(s) && j-rest < 6 && (s[j] == ' ' || s[j] == '-') {
-				j++
-			}
+		if j >= len(s) || s[j] < '1' || s[j] > '9' {
+			continue
 		}
-		if j < len(s) && s[j] >= '1' && s[j] <= '9' {
-			if _, ok := phoneDigits(s, j, 10); ok {
-				return true
-			}
+		if bare && s[j] != '1' && s[j] != '2' && s[j] != '3' && s[j] != '7' {
+			continue
+		}
+		if _, ok := phoneDigits(s, j, 10); ok {
+			return true
 		}
 	}
 	return false
 }
 
+// skipPhoneSeps skips up to max spaces, hyphens, dots and closing brackets.
+func skipPhoneSeps(s string, i, max int) int {
+	j := i
+	for j < len(s) && j-i < max && (s[j] == ' ' || s[j] == '-' || s[j] == '.' || s[j] == ')') {
+		j++
+	}
+	return j
+}
+
 // hasNumericDate looks for d/m/y, m/d/y or y/m/d with one separator
-// ('/', '-' or '.') used twice, bounded by non-digits.
+// ('/', '-', '.', or a space when the year has four digits) used twice,
+// bounded by non-digits.
 func hasNumericDate(s string) bool {
 	for i := 0; i < len(s); {
 		if !isDigit(s[i]) {
@@ -515,14 +748,14 @@ func hasNumericDate(s string) bool {
 		}
 		e1 := digitRun(s, i)
 		a := s[i:e1]
-		if e1+1 < len(s) && (s[e1] == '/' || s[e1] == '-' || s[e1] == '.') && isDigit(s[e1+1]) {
+		if e1+1 < len(s) && (s[e1] == '/' || s[e1] == '-' || s[e1] == '.' || s[e1] == ' ') && isDigit(s[e1+1]) {
 			sep := s[e1]
 			e2 := digitRun(s, e1+1)
 			b := s[e1+1 : e2]
 			if e2+1 < len(s) && s[e2] == sep && isDigit(s[e2+1]) {
 				e3 := digitRun(s, e2+1)
 				c := s[e2+1 : e3]
-				if isDMY(a, b, c) {
+				if isDMY(a, b, c) && (sep != ' ' || len(a) == 4 || len(c) == 4) {
 					return true
 				}
 			}
@@ -530,6 +763,39 @@ func hasNumericDate(s string) bool {
 		i = e1
 	}
 	return false
+}
+
+// hasCompactDate looks for yyyymmdd or ddmmyyyy, years 1900–2099: eight
+// digits touching no letter, digit, hyphen or underscore (which would make
+// them part of an identifier).
+func hasCompactDate(s string) bool {
+	for i := 0; i < len(s); {
+		if !isDigit(s[i]) {
+			i++
+			continue
+		}
+		e := digitRun(s, i)
+		if e-i == 8 && (i == 0 || !idChar(s[i-1])) && (e == len(s) || !idChar(s[e])) {
+			d := s[i:e]
+			if isCompactYear(d[:4]) && isMonthDay(d[4:6], d[6:]) || isCompactYear(d[4:]) && isMonthDay(d[2:4], d[:2]) {
+				return true
+			}
+		}
+		i = e
+	}
+	return false
+}
+
+func idChar(c byte) bool { return isAlnum(c) || c == '-' || c == '_' }
+
+func isCompactYear(s string) bool {
+	y := atoi2(s)
+	return y >= 1900 && y <= 2099
+}
+
+func isMonthDay(m, d string) bool {
+	mm, dd := atoi2(m), atoi2(d)
+	return mm >= 1 && mm <= 12 && dd >= 1 && dd <= 31
 }
 
 func atoi2(s string) int {

@@ -1,11 +1,16 @@
 package pipeline
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/connectingpeople/cpi/schemas"
 )
 
 // refNHSCheckDigit computes an NHS number's check digit independently of
@@ -104,6 +109,7 @@ func TestCheckCellNHSNumber(t *testing.T) {
 		{"(9434765919)", false, RuleNHSNumber},
 		{"9434765919.0", false, RuleNHSNumber}, // Excel made it a number
 		{"id 943 476 5919 seen", false, RuleNHSNumber},
+		{"943  476 5919", false, RuleNHSNumber}, // two spaces: still a grouping
 		// Not caught: the check fails, or the digits are not bounded.
 		{"9434765918", false, ""},
 		{"1234567890", false, ""},
@@ -111,7 +117,6 @@ func TestCheckCellNHSNumber(t *testing.T) {
 		{"19434765919", false, ""},
 		{"94347659190", false, ""},
 		{"9434 765 919", false, ""},
-		{"943  476 5919", false, ""},
 		{"0000000000", false, ""}, // placeholders pass mod 11
 		{"9999999999", false, ""},
 	}
@@ -267,9 +272,10 @@ func TestCheckHeader(t *testing.T) {
 
 // nhsRef finds a valid, non-placeholder NHS number in s with regular
 // expressions: the reference FuzzCheckCell compares CheckCell against.
-var nhsRef = regexp.MustCompile(`^(\d{10}|\d{3}[ -]\d{3}[ -]\d{4})(?:\D|$)`)
+var nhsRef = regexp.MustCompile(`^(\d{10}|\d{3}[ ./-]{1,2}\d{3}[ ./-]{1,2}\d{4})(?:\D|$)`)
 
 func refHasNHSNumber(s string) bool {
+	s = normaliseCell(s)
 	for i := 0; i < len(s); i++ {
 		if i > 0 && s[i-1] >= '0' && s[i-1] <= '9' {
 			continue
@@ -278,7 +284,7 @@ func refHasNHSNumber(s string) bool {
 		if m == nil {
 			continue
 		}
-		d := strings.NewReplacer(" ", "", "-", "").Replace(m[1])
+		d := strings.NewReplacer(" ", "", "-", "", ".", "", "/", "").Replace(m[1])
 		if c := refNHSCheckDigit(d[:9]); c >= 0 && int(d[9]-'0') == c && strings.Count(d, d[:1]) != 10 {
 			return true
 		}
@@ -347,6 +353,164 @@ func BenchmarkPrivacyCheckCellText(b *testing.B) {
 	for b.Loop() {
 		for _, c := range row {
 			CheckCell(c, false)
+		}
+	}
+}
+
+// Issue 12: identifiers in disguise. Each of these was accepted before the
+// guard normalised text (Unicode spaces and dashes, dots, Excel's notation,
+// country codes, compact dates).
+func TestCheckCellDisguises(t *testing.T) {
+	runCellCases(t, []cellCase{
+		// Unicode spaces, dashes, invisible characters and wide forms.
+		{"943\u00a0476\u00a05919", false, RuleNHSNumber},
+		{"943\u202f476\u20095919", true, RuleNHSNumber},
+		{"943\u2010476\u20135919", false, RuleNHSNumber},
+		{"943\u2212476\u20145919", false, RuleNHSNumber},
+		{"943\u200b476\u200b5919", false, RuleNHSNumber},
+		{"９４３４７６５９１９", false, RuleNHSNumber},
+		{"\u0669\u0664\u0663\u0664\u0667\u0666\u0665\u0669\u0661\u0669", false, RuleNHSNumber}, // Arabic-Indic digits
+		{"943\t476\t5919", false, RuleNHSNumber},
+		{"SW1A\u00a01AA", false, RulePostcode},
+		{"ＳＷ１Ａ １ＡＡ", false, RulePostcode},
+		{"LS1\u30004AP", false, RulePostcode},
+		{"jo.bloggs＠example.org", false, RuleEmail},
+		{"jo.bloggs\ufe6bexample.org", false, RuleEmail},
+		{"07700\u00a0900123", false, RulePhone},
+		{"+44\u00a07700\u00a0900123", false, RulePhone},
+		{"14\u00a0March\u00a01987", false, RuleDateOfBirth},
+		{"1987\u201003\u201014", false, RuleDateOfBirth},
+		// Dots, slashes and doubled separators between the groups.
+		{"943.476.5919", false, RuleNHSNumber},
+		{"943/476/5919", true, RuleNHSNumber},
+		{"943  476  5919", false, RuleNHSNumber},
+		{"943 - 476 - 5919", false, ""}, // three characters between groups: not a grouping
+		{"SW1A-1AA", false, RulePostcode},
+		// Excel's scientific notation of a 10-digit number.
+		{"9.434765919E+09", false, RuleNHSNumber},
+		{"9.434765919e9", false, RuleNHSNumber},
+		{"9.434765919E+9", true, RuleNHSNumber},
+		{"94.34765919E+08", false, RuleNHSNumber},
+		{"4.47700900123E+11", false, RulePhone},
+		{"9.434765918E+09", false, ""}, // fails the check
+		{"9.434765919E+05", false, ""}, // not an integer
+		{"1.5E+03", false, ""},
+		// Country codes.
+		{"447700900123", false, RulePhone},
+		{"44 7700 900123", false, RulePhone},
+		{"(+44)7700 900123", false, RulePhone},
+		{"+44 0 7700 900123", false, RulePhone},
+		{"0044 (0)7700 900123", false, RulePhone},
+		{"442079460958", false, RulePhone},
+		{"44000000000", false, ""},
+		{"447700900123456", false, ""},
+		// Compact and spaced dates in undeclared columns.
+		{"19870314", false, RuleDateOfBirth},
+		{"14031987", false, RuleDateOfBirth},
+		{"dob:19870314", false, RuleDateOfBirth},
+		{"19870314.0", false, RuleDateOfBirth},
+		{"14 03 1987", false, RuleDateOfBirth},
+		{"14.03.1987", false, RuleDateOfBirth},
+		{"19870314", true, ""}, // a declared date column with a compact layout
+		{"20190131", true, ""},
+		{"14 03 1987", true, ""},
+		{"P19870314", false, ""},     // part of an identifier
+		{"HPFT-19870314", false, ""}, // part of an identifier
+		{"19871314", false, ""},      // month 13
+		{"12345678", false, ""},
+		{"3 4 12", false, ""}, // spaced small numbers are no date
+	})
+}
+
+func TestCheckCellCleanValuesUnicode(t *testing.T) {
+	for _, s := range []string{
+		"Not stated – declined", "café – ok", "non\u00a0binary", "rater\u00a012", "2018\u00a0–\u00a02019",
+		"Month\u00a03", "P000123456", "HPFT-P-0001234", "P20190131", "20190131-x", "1E10", "version 1.2E3b",
+	} {
+		if rule, ok := CheckCell(s, false); ok {
+			t.Errorf("CheckCell(%q) = %q; want no rule", s, rule)
+		}
+	}
+}
+
+// A header cell is data too: an identifier in one quarantines the file
+// under its own rule, the message naming the column, never the value.
+func TestMapHeaderGuardsHeaderCells(t *testing.T) {
+	env := ingestTestEnv(t)
+	canon := fieldNames(env.Study.ExportFields(schemas.KindParticipants))
+	for _, tc := range []struct {
+		cell string
+		want PrivacyRule
+	}{
+		{"jo.bloggs@example.org", RuleEmail},
+		{"notes (jo.bloggs@example.org)", RuleEmail},
+		{"943\u00a0476\u00a05919", RuleNHSNumber},
+		{"SW1A 1AA", RulePostcode},
+		{"07700 900123", RulePhone},
+		{"19870314", RuleDateOfBirth},
+	} {
+		cells := append(slices.Clone(canon), tc.cell)
+		for _, canonical := range []bool{true, false} {
+			_, probs, q := mapHeader(env.Study, env.Study.Sites["TEWV"], canonical, cells)
+			if want := QuarantinePrivacy + string(tc.want); q != want {
+				t.Errorf("header %q (canonical %v): quarantine %q, want %q", tc.cell, canonical, q, want)
+				continue
+			}
+			last := probs[len(probs)-1]
+			if last.Column != fmt.Sprintf("column %d", len(cells)) {
+				t.Errorf("header %q: column %q", tc.cell, last.Column)
+			}
+			if strings.Contains(last.Message, tc.cell) || strings.Contains(last.Column, tc.cell) {
+				t.Errorf("header %q echoed: %q", tc.cell, last.Message)
+			}
+		}
+	}
+	// The headers of every site's dialect and the canonical ones pass.
+	for code, site := range env.Study.Sites {
+		for alias := range site.Headers {
+			if rule, ok := CheckCell(alias, false); ok {
+				t.Errorf("site %s header %q: %s", code, alias, rule)
+			}
+		}
+	}
+	if _, _, q := mapHeader(env.Study, nil, true, canon); q != "" {
+		t.Errorf("canonical header quarantined: %s", q)
+	}
+}
+
+// A numeric pseudonym that reads as a compact date is a pseudonym; the same
+// digits in a column the study does not know are a likely date of birth.
+func TestRowPrivacyCompactDates(t *testing.T) {
+	env := ingestTestEnv(t)
+	names := append(fieldNames(env.Study.ExportFields(schemas.KindParticipants)), "notes")
+	h, _, q := mapHeader(env.Study, nil, false, names)
+	if q != "" {
+		t.Fatal(q)
+	}
+	rc := newRowChecker(env.Study, nil, false, "TEWV", time.Time{}, h)
+	row := func(set map[string]string) []string {
+		r := ingestTestRow("P00001", "TEWV-01", "baseline", "2018-03-01", set)
+		cells := make([]string, len(names))
+		for i, n := range names {
+			cells[i] = r[n]
+		}
+		return cells
+	}
+	for _, tc := range []struct {
+		set  map[string]string
+		col  string
+		want PrivacyRule
+	}{
+		{map[string]string{"participant_id": "20000131"}, "", ""},
+		{map[string]string{"participant_id": "19870314", "interview_date": "20180301"}, "", ""},
+		{map[string]string{"notes": "19870314"}, "notes", RuleDateOfBirth},
+		{map[string]string{"gender": "19870314"}, "gender", RuleDateOfBirth},
+		{map[string]string{"participant_id": "14/03/1987"}, "participant_id", RuleDateOfBirth},
+		{map[string]string{"participant_id": "9434765919"}, "participant_id", RuleNHSNumber},
+	} {
+		col, rule, bad := rc.privacy(row(tc.set), 2, nil)
+		if bad != (tc.want != "") || rule != tc.want || (bad && names[col] != tc.col) {
+			t.Errorf("%v: column %d rule %q %v; want %s in %s", tc.set, col, rule, bad, tc.want, tc.col)
 		}
 	}
 }

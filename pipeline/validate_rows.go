@@ -84,7 +84,9 @@ type header struct {
 
 // mapHeader finds the kind of an export from its (site-aliased) header and
 // where each canonical field is. It returns the problems it found: unknown
-// columns (warnings) and identifying headers (privacy quarantine).
+// columns (warnings), and header cells that hold an identifier (CheckCell,
+// as if in an undeclared column) or name one (CheckHeader): a privacy
+// quarantine.
 func mapHeader(study *schemas.Study, site *schemas.Site, canonical bool, cells []string) (*header, []Problem, string) {
 	canon := make([]string, len(cells))
 	for i, c := range cells {
@@ -104,6 +106,13 @@ func mapHeader(study *schemas.Study, site *schemas.Site, canonical bool, cells [
 		kind = schemas.KindFidelity
 	}
 	var problems []Problem
+	for i, c := range cells {
+		// A header may carry personal data as any cell may.
+		if rule, bad := CheckCell(c, false); bad {
+			return nil, []Problem{{Line: 1, Column: fmt.Sprintf("column %d", i+1), Code: QuarantinePrivacy + string(rule), Severity: SeverityQuarantine,
+				Message: fmt.Sprintf("column %d's header looks like a direct identifier (%s): exports must be anonymised", i+1, rule)}}, QuarantinePrivacy + string(rule)
+		}
+	}
 	for i, c := range cells {
 		if kind == "" || !isField(study, kind, canon[i]) {
 			if rule, bad := CheckHeader(c); bad {
@@ -166,6 +175,7 @@ type rowChecker struct {
 	h          *header
 	dateCol    []bool // per export column: a declared date column
 	intCol     []bool // per export column: an integer field of the study
+	idCol      []bool // per export column: a pseudonym field (participant_id, rater_id)
 	valueMaps  []map[string]string
 }
 
@@ -173,11 +183,15 @@ func newRowChecker(study *schemas.Study, site *schemas.Site, canonical bool, tru
 	rc := &rowChecker{study: study, site: site, canonical: canonical, trust: trust, exportDate: exportDate, h: h}
 	rc.dateCol = make([]bool, len(h.names))
 	rc.intCol = make([]bool, len(h.names))
+	rc.idCol = make([]bool, len(h.names))
 	for i, n := range h.names {
 		rc.dateCol[i] = slices.Contains(schemas.DateFields(), n)
 		for _, f := range h.fields {
 			if f.Name == n && f.Type == schemas.FieldInt {
 				rc.intCol[i] = true
+			}
+			if f.Name == n && f.Type == schemas.FieldID {
+				rc.idCol[i] = true
 			}
 		}
 	}
@@ -197,13 +211,14 @@ type dateFormatter interface {
 }
 
 // privacy checks every cell of a row, known or not, and returns the first
-// column and rule broken. With a workbook, a number formatted as a date in
-// a column that is neither a declared date nor an integer field counts as
-// a full date (a likely date of birth).
+// column and rule broken (CheckCell; in a pseudonym column, eight digits
+// that read as a compact date are a pseudonym). With a workbook, a number
+// formatted as a date in a column that is neither a declared date nor an
+// integer field counts as a full date (a likely date of birth).
 func (rc *rowChecker) privacy(cells []string, line int, df dateFormatter) (int, PrivacyRule, bool) {
 	for i, c := range cells {
 		date := i < len(rc.dateCol) && rc.dateCol[i]
-		if rule, bad := CheckCell(c, date); bad {
+		if rule, bad := checkCell(c, date, i < len(rc.idCol) && rc.idCol[i]); bad {
 			return i, rule, true
 		}
 		if df != nil && !date && i < len(rc.intCol) && !rc.intCol[i] && c != "" && isSerial(c) && df.DateFormatted(i, line) {

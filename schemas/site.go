@@ -22,7 +22,10 @@ type Site struct {
 	Delimiter string `yaml:"delimiter"`
 	// DateLayout is the Go layout of text dates in the export.
 	DateLayout string `yaml:"date_layout"`
-	// Sheet is the XLSX sheet to read; empty means the first.
+	// Sheet is the XLSX sheet to read (any case). Empty: the workbook's only
+	// sheet holding data; a workbook with several is quarantined as
+	// xlsx_extra_sheets. The other sheets are checked for identifiers
+	// either way.
 	Sheet   string                       `yaml:"sheet"`
 	Files   []FilePattern                `yaml:"files"`
 	Headers map[string]string            `yaml:"headers"`
