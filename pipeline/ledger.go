@@ -230,3 +230,22 @@ func maxInt64(a, b int64) int64 {
 	}
 	return b
 }
+
+// OpenCurrent opens the warehouse at dir for reading: its folder, the
+// committed generation ("" when nothing is committed yet) and that
+// generation's ledger.
+func OpenCurrent(dir string) (*Warehouse, string, *Ledger, error) {
+	wh, err := OpenWarehouse(dir, false)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	gen, err := wh.CurrentDir()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	l, err := ReadLedger(gen)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return wh, gen, l, nil
+}

@@ -404,15 +404,7 @@ func adoptOutputs(ctx context.Context, env Env, tx *Tx) error {
 // Status writes every output of the warehouse: current, stale (and why),
 // never built, or damaged; which stage built it, when, and from what.
 func Status(ctx context.Context, env Env, dir string, w io.Writer) error {
-	wh, err := OpenWarehouse(dir, false)
-	if err != nil {
-		return err
-	}
-	gen, err := wh.CurrentDir()
-	if err != nil {
-		return err
-	}
-	l, err := ReadLedger(gen)
+	wh, gen, l, err := OpenCurrent(dir)
 	if err != nil {
 		return err
 	}
@@ -521,17 +513,12 @@ func ReadyFor(ctx context.Context, env Env, dir, stage string) error {
 	if !ok {
 		return fmt.Errorf("no stage %q", stage)
 	}
-	wh, err := OpenWarehouse(dir, false)
+	_, gen, l, err := OpenCurrent(dir)
 	if err != nil {
 		return err
 	}
-	gen, err := wh.CurrentDir()
-	if err != nil {
-		return err
-	}
-	l, err := ReadLedger(gen)
-	if err != nil {
-		return err
+	if gen == "" {
+		return fmt.Errorf("%w: warehouse %s has nothing committed yet: run `cpi run` (or `cpi ingest`) first", ErrStale, dir)
 	}
 	if err := verifyOutputs(ctx, gen, l, false); err != nil {
 		return err

@@ -291,15 +291,7 @@ func formatSeconds(sec float64) string {
 
 // ListRuns prints the ledger's runs, newest last.
 func ListRuns(dir string, asJSON bool, w io.Writer) error {
-	wh, err := OpenWarehouse(dir, false)
-	if err != nil {
-		return err
-	}
-	gen, err := wh.CurrentDir()
-	if err != nil {
-		return err
-	}
-	l, err := ReadLedger(gen)
+	_, _, l, err := OpenCurrent(dir)
 	if err != nil {
 		return err
 	}
