@@ -130,7 +130,7 @@ func archiveReceipts(ctx context.Context, tx *Tx, receipts []Receipt) error {
 		rec := ArchiveRecord{Kind: recordReceipt, SHA256: r.SHA256, Name: r.Name, Size: info.Size(), At: r.ReceivedAt,
 			RunID: r.RunID, Status: r.Status, Attempt: tx.attempt}
 		if r.Status == receiptNew {
-			if f := tx.Ledger.File(r.SHA256); f != nil {
+			if f := tx.Ledger.FileFor(r); f != nil {
 				rec.Seq = f.Seq
 			}
 		}

@@ -116,14 +116,20 @@ func openFiles(l *Ledger, trust string) []*FileEntry {
 
 // resolvedLater reports whether a quarantined file was followed by an
 // export of the same trust (and kind, when known) that was read.
+// A quarantine whose kind is not known (the file could not be read that
+// far) is resolved only once exports of every kind have followed it.
 func resolvedLater(l *Ledger, q *FileEntry) bool {
+	later := map[string]bool{}
 	for _, f := range l.Files {
-		if f.Seq > q.Seq && f.Trust == q.Trust && (q.Kind == "" || f.Kind == q.Kind) &&
+		if f.Seq > q.Seq && f.Trust == q.Trust &&
 			(f.Status == StatusCurrent || f.Status == StatusHeld || f.Status == StatusSuperseded) {
-			return true
+			later[f.Kind] = true
 		}
 	}
-	return false
+	if q.Kind != "" {
+		return later[q.Kind]
+	}
+	return later[schemas.KindParticipants] && later[schemas.KindFidelity]
 }
 
 // planTrusts are the trusts (orUnknown codes) that sent files in a plan.
@@ -150,12 +156,15 @@ func finishIngest(ctx context.Context, env Env, tx *Tx, trusts []string) error {
 			return err
 		}
 	}
-	if len(trusts) > 0 {
-		if err := writeIngestFiles(ctx, env, tx); err != nil {
-			return err
-		}
-	}
 	noteHeld(tx)
+	if len(trusts) == 0 {
+		// Nothing was read: ingest's tables are as they were, and so is
+		// what they were built from (a new study definition included).
+		return nil
+	}
+	if err := writeIngestFiles(ctx, env, tx); err != nil {
+		return err
+	}
 	return recordOutputs(ctx, env, tx, "ingest", ingestOutputs, inputsNow(env, tx.Ledger, nil))
 }
 

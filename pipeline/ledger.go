@@ -136,6 +136,18 @@ func (l *Ledger) write(tx *Tx) error {
 
 // File returns the first entry of a SHA-256 (the same bytes may have a
 // second entry under another name: see receivedAs).
+// FileFor returns the entry a receipt of status new made: the same bytes,
+// name, run and arrival (the same bytes may have entries under other
+// names), or nil.
+func (l *Ledger) FileFor(r Receipt) *FileEntry {
+	for _, f := range l.Files {
+		if f.SHA256 == r.SHA256 && f.Name == r.Name && f.RunID == r.RunID && f.ReceivedAt.Equal(r.ReceivedAt) {
+			return f
+		}
+	}
+	return nil
+}
+
 func (l *Ledger) File(sha string) *FileEntry {
 	for _, f := range l.Files {
 		if f.SHA256 == sha {
@@ -154,11 +166,20 @@ func (l *Ledger) File(sha string) *FileEntry {
 // under a good name are not read again under another.
 func (l *Ledger) receivedAs(sha, name string, nameBad bool) *FileEntry {
 	for _, f := range l.Files {
+		if !nameBad && f.quarantinedFor(QuarantineFutureDate) {
+			continue // its date has come: the same file is read now
+		}
 		if f.SHA256 == sha && (f.Name == name || nameBad || !f.quarantinedForName()) {
 			return f
 		}
 	}
 	return nil
+}
+
+// quarantinedFor reports whether the file was quarantined with code.
+func (f *FileEntry) quarantinedFor(code string) bool {
+	c, _, _ := strings.Cut(f.Reason, ":")
+	return f.Status == StatusQuarantined && c == code
 }
 
 // quarantinedForName reports whether the file was set aside for its name

@@ -270,7 +270,7 @@ func ledgerReceipts(w *Warehouse, l *Ledger, recs []ArchiveRecord) (keep, backfi
 		if info, err := os.Stat(w.ArchivePath(r.SHA256)); err == nil {
 			rec.Size = info.Size()
 		}
-		if f := l.File(r.SHA256); f != nil && r.Status == receiptNew {
+		if f := l.FileFor(r); f != nil && r.Status == receiptNew {
 			rec.Seq = f.Seq
 		}
 		keep = append(keep, rec)
@@ -390,7 +390,11 @@ func replayAccept(ctx context.Context, env Env, tx *Tx, rec ArchiveRecord) error
 		return f.SHA256 == rec.SHA256 && f.Name == rec.Name && f.Status == StatusHeld
 	})
 	if i < 0 {
-		return fmt.Errorf("the archive records an accept of %s, which is not held when its accept is replayed", rec.Name)
+		// An accept that was tried again after a crash leaves one record
+		// per attempt; the first replayed takes the file, and the others
+		// find it no longer held.
+		env.log().Warn("rebuild: an accept in the archive finds its export no longer held; skipped", "file", rec.Name)
+		return nil
 	}
 	at := rec.At
 	env.Now = func() time.Time { return at }
