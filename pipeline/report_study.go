@@ -218,7 +218,7 @@ func loadStudyReport(ctx context.Context, env Env, genDir string) (*studyPage, e
 	if err := pg.layoutForest(s, d, effects); err != nil {
 		return nil, err
 	}
-	if err := pg.layoutBalance(ctx, genDir); err != nil {
+	if err := pg.layoutBalance(ctx, s, d, genDir); err != nil {
 		return nil, err
 	}
 	if err := pg.layoutFidelity(ctx, s, genDir); err != nil {
@@ -839,9 +839,15 @@ var (
 	forestGrey = color.RGBA{R: 0x80, G: 0x80, B: 0x80, A: 0xff}
 )
 
-// layoutBalance shows the primary outcome's weighted-analysis balance.
-func (pg *studyPage) layoutBalance(ctx context.Context, genDir string) error {
+// layoutBalance shows the primary outcome's weighted-analysis balance. The
+// standardised difference of a binary covariate (a level of a categorical
+// one, or living_alone) determines, with the arm sizes the flow shows, how
+// many people of each arm have it: a row whose level is held by fewer
+// than MinCount people of an arm (or lacked by fewer than MinCount) is
+// shown without its figures.
+func (pg *studyPage) layoutBalance(ctx context.Context, s *schemas.Study, d *compareData, genDir string) error {
 	want := analysisWeighted + ":" + pg.Primary
+	small := balanceSmallCells(s, d, pg.Primary)
 	var essI, essC, maxW float64
 	err := ScanTable(ctx, genDir, "balance", func(rec arrow.RecordBatch) error {
 		cols, err := columns(rec, "analysis", "covariate", "smd_unweighted", "smd_weighted", "variance_ratio", "ess_intervention", "ess_control", "max_weight")
@@ -860,11 +866,16 @@ func (pg *studyPage) layoutBalance(ctx context.Context, genDir string) error {
 				continue
 			}
 			w := num(3, i)
-			pg.Balance = append(pg.Balance, balanceLine{
-				Covariate: cols[1].(*array.String).Value(i),
+			cov := cols[1].(*array.String).Value(i)
+			line := balanceLine{
+				Covariate: cov,
 				SMDU:      fmtNum(num(2, i), 3), SMDW: fmtNum(w, 3), VR: fmtNum(num(4, i), 2),
 				Flag: math.Abs(w) > 0.1,
-			})
+			}
+			if small(cov) {
+				line.SMDU, line.SMDW, line.VR, line.Flag = pg.Secondary, pg.Secondary, pg.Secondary, false
+			}
+			pg.Balance = append(pg.Balance, line)
 			essI, essC, maxW = num(5, i), num(6, i), num(7, i)
 		}
 		return nil
@@ -1051,3 +1062,42 @@ tr.flag td { background: #fff3e0; }
 
 <footer class="report">cpi {{.Version}} · study definition {{.Hash}}</footer>
 {{end}}`
+
+// balanceSmallCells reports, for a balance row's covariate ("name=level"
+// or a 0/1 covariate's name), whether fewer than the study's MinCount
+// people of an arm in the outcome's complete cases (not withdrawn, with
+// baseline and follow-up) have it, or lack it.
+func balanceSmallCells(s *schemas.Study, d *compareData, outcome string) func(string) bool {
+	base, fu := d.base[outcome], d.fu[outcome]
+	n := map[string]int{}
+	has := map[[2]string]int{}
+	for i := range d.parts {
+		p := &d.parts[i]
+		if p.withdrawn || i >= len(fu) || math.IsNaN(fu[i]) || (base != nil && math.IsNaN(base[i])) {
+			continue
+		}
+		n[p.arm]++
+		for _, c := range append(slices.Clone(categoricalCovariates), numericCovariates...) {
+			lv, num := p.covariate(c)
+			switch {
+			case lv != "":
+				has[[2]string{c + "=" + lv, p.arm}]++
+			case num == 1:
+				has[[2]string{c, p.arm}]++
+			}
+		}
+	}
+	min := s.Disclosure.MinCount
+	return func(cov string) bool {
+		if !strings.Contains(cov, "=") && !slices.Contains(numericCovariates, cov) {
+			return false // a continuous covariate (the baseline score): no count to give away
+		}
+		for _, arm := range s.Arms {
+			k := has[[2]string{cov, arm}]
+			if k < min || n[arm]-k < min {
+				return true
+			}
+		}
+		return false
+	}
+}

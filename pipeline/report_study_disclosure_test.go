@@ -8,6 +8,7 @@ import (
 	"html"
 	"math"
 	"math/big"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -542,6 +543,42 @@ func TestStudyReportDisclosureBundled(t *testing.T) {
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the bundled study's report lacks %s", want)
+		}
+	}
+}
+
+// TestStudyReportBalanceHidesRareLevels: the balance table's standardised
+// differences of a level held by fewer than min_count people of an arm (in
+// the bundled study: gender not_stated, 3 and 4 of the complete cases)
+// would give the counts away with the arm sizes the flow prints; they are
+// shown as suppressed, and common levels and the baseline score are shown.
+func TestStudyReportBalanceHidesRareLevels(t *testing.T) {
+	env := ingestTestEnv(t)
+	wh := filepath.Join(t.TempDir(), "w")
+	if _, err := RunStages(context.Background(), env, wh, "run", RunOptions{Create: true}, RunAll(filepath.Join("..", "testdata", "synth"))...); err != nil {
+		t.Fatal(err)
+	}
+	w, _ := OpenWarehouse(wh, false)
+	gen, _ := w.CurrentDir()
+	pg, err := loadStudyReport(context.Background(), env, gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, b := range pg.Balance {
+		got[b.Covariate] = b.SMDU
+	}
+	for cov, hidden := range map[string]bool{
+		"gender=not_stated": true, "gender=non_binary": true, "diagnosis_group=not_stated": true,
+		"gender=female": false, "living_alone": false, "y_baseline": false,
+	} {
+		v, ok := got[cov]
+		if !ok {
+			t.Errorf("no balance row for %s", cov)
+			continue
+		}
+		if (v == pg.Secondary) != hidden {
+			t.Errorf("%s: SMD shown as %q, hidden %v wanted", cov, v, hidden)
 		}
 	}
 }
