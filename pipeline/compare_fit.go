@@ -1,0 +1,585 @@
+package pipeline
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/connectingpeople/cpi/stats"
+)
+
+// This file fits the analyses of one outcome (DESIGN §9). Every model is
+// fitted from per-team sufficient statistics (stats.ClusterSums: O(G·K²)
+// memory whatever the number of participants), the propensity model from
+// covariate-pattern counts and the balance table from per-arm sums. The
+// dense route — an N × K design matrix and the row-wise stats functions, as
+// the stage fitted before — is kept for what the sums cannot decide: a term
+// that may be collinear, an aliased column, a failed fit (so that notes
+// and errors are the dense functions' own), and for tests (compareDense).
+
+// compareDense, set by tests, makes every analysis take the dense route.
+var compareDense = false
+
+// frame returns the outcome's frame for an analysis: the complete cases,
+// less participants of teams without a fidelity band (fidelity_dose) or
+// with a missing propensity covariate (weighted). Frames are built once per
+// outcome.
+func (c *outcomeComparison) frame(analysis string) *colFrame {
+	key := ""
+	var keep func(i int) int
+	switch analysis {
+	case analysisFidelityDose:
+		key = analysisFidelityDose
+		d := c.d
+		keep = func(i int) int {
+			if !d.hasBand[d.team[i]] {
+				return dropNoBand
+			}
+			return -1
+		}
+	case analysisWeighted:
+		key = analysisWeighted
+		keep = c.ps.keepCols(c.d)
+	}
+	if f, ok := c.frames[key]; ok {
+		return f
+	}
+	if c.frames == nil {
+		c.frames = map[string]*colFrame{}
+	}
+	f := buildColFrame(c.s, c.d, c.index, c.hasBase, keep)
+	c.frames[key] = f
+	return f
+}
+
+// analyse fits one analysis of the outcome: its effects rows and, for the
+// weighted analysis, its balance rows.
+func (c *outcomeComparison) analyse(analysis string) ([]effectRow, []balanceRow) {
+	s, d := c.s, c.d
+	term := termArm
+	if analysis == analysisFidelityDose {
+		term = termHighFidelity
+	}
+	if analysis == analysisChange && !c.hasBase {
+		return c.nullRows(analysis, term, 0, 0, c.outcome+" has no baseline, so no change from baseline"), nil
+	}
+	f := c.frame(analysis)
+	n, g := len(f.rows), len(f.teams)
+	dropped := f.dropNote()
+
+	x := f.arm
+	if analysis == analysisFidelityDose {
+		x = make([]float64, n)
+		high := s.Fidelity.Bands[0].Name
+		for i, r := range f.rows {
+			if t := d.team[r]; d.hasBand[t] && d.band[t] == high {
+				x[i] = 1
+			}
+		}
+	}
+	y := f.yFU
+	withBase := c.hasBase
+	if analysis == analysisChange {
+		y = make([]float64, n)
+		for i := range y {
+			y[i] = f.yFU[i] - f.yBase[i]
+		}
+		withBase = false
+	}
+
+	var weights []float64
+	var bal []balanceRow
+	var weightNote string
+	if analysis == analysisWeighted {
+		weights, bal, weightNote = c.weights(f)
+	}
+
+	if note := c.check(analysis, f, x); note != "" {
+		return c.nullRows(analysis, term, n, g, note, weightNote, dropped), bal
+	}
+	des := newColDesign(f, term, x, withBase)
+	if k := des.k(); n <= k {
+		return c.nullRows(analysis, term, n, g, fmt.Sprintf("too few participants: %d for %d coefficients", n, k), weightNote, dropped), bal
+	}
+	var sums *stats.ClusterSums
+	if !compareDense {
+		sums = c.sums(analysis, des, y, weights)
+	}
+	var dx *mat.Dense // the dense design, built only for the dense route
+	denseX := func() *mat.Dense {
+		if dx == nil {
+			dx = des.dense()
+		}
+		return dx
+	}
+	coll, sure := false, false
+	if sums != nil {
+		coll, sure = suffCollinear(sums, x)
+	}
+	if !sure {
+		coll = collinear(denseX(), 1)
+	}
+	if coll {
+		others := slices.Clone(des.names[:1])
+		others = append(others, des.names[2:]...)
+		return c.nullRows(analysis, term, n, g, fmt.Sprintf("not estimable: %s is collinear with %s", term, strings.Join(others, ", ")), weightNote, dropped), bal
+	}
+	if analysis == analysisWeighted && weights == nil {
+		return c.nullRows(analysis, term, n, g, weightNote, dropped), bal
+	}
+
+	fr := fitRows{c: c, analysis: analysis, base: effectRow{analysis: analysis, outcome: c.outcome, term: term, nObs: n, nClusters: g},
+		yFU: f.yFU, x: x, weightNote: weightNote, dropped: dropped}
+	if sums != nil {
+		if rows, ok := fr.suff(sums, des); ok {
+			return rows, bal
+		}
+	}
+	return fr.dense(denseX(), f.clusterInts(), y, weights), bal
+}
+
+// sums accumulates the sufficient statistics of the analysis's model (nil
+// when a row cannot be added: the dense route then decides). primary,
+// wild_bootstrap and mixed share one model and so one set of sums.
+func (c *outcomeComparison) sums(analysis string, des colDesign, y, w []float64) *stats.ClusterSums {
+	shared := analysis == analysisPrimary || analysis == analysisWild || analysis == analysisMixed
+	if shared && c.main != nil {
+		return c.main
+	}
+	k := des.k()
+	cs, err := stats.NewClusterSums(k, w != nil)
+	if err != nil {
+		return nil
+	}
+	buf := make([]float64, k)
+	for i, yi := range y {
+		des.row(i, buf)
+		wi := 1.0
+		if w != nil {
+			wi = w[i]
+		}
+		if err := cs.Add(int(des.f.cluster[i]), buf, yi, wi); err != nil {
+			return nil
+		}
+	}
+	if shared {
+		c.main = cs
+	}
+	return cs
+}
+
+// suffCollinear decides from the sums whether the term (column 1) is
+// collinear with the other columns, as collinear does: the squared length
+// of what is left of the term after projecting it on the others, relative
+// to its squared length, is 1/((X'X)⁻¹₁₁ · x'x). sure is false when the
+// sums cannot tell with a wide margin (a fit that fails, any aliased column
+// — the term is then projected on fewer columns —, a ratio below 1e-10,
+// where collinear's threshold is 1e-18): the dense check decides then.
+func suffCollinear(sums *stats.ClusterSums, x []float64) (coll, sure bool) {
+	u := sums
+	if sums.Weighted() {
+		u = sums.Unweighted()
+	}
+	fit, err := stats.SuffOLS(u)
+	if err != nil || len(fit.Aliased) > 0 {
+		return false, false
+	}
+	xx := 0.0
+	for _, v := range x {
+		xx += v * v
+	}
+	b := fit.Bread.At(1, 1)
+	if !(b > 0) || !(xx > 0) {
+		return false, false
+	}
+	if 1/(b*xx) > 1e-10 {
+		return false, true
+	}
+	return false, false
+}
+
+// fitRows makes the effects rows of one analysis from a fit by either
+// route.
+type fitRows struct {
+	c                   *outcomeComparison
+	analysis            string
+	base                effectRow
+	yFU, x              []float64
+	weightNote, dropped string
+}
+
+func (fr *fitRows) hedges(est float64) (float64, string) {
+	es, err := stats.HedgesG(est, fr.yFU, fr.x)
+	if err != nil {
+		return math.NaN(), "effect size: " + err.Error()
+	}
+	return es, ""
+}
+
+func (fr *fitRows) failed(err error, notes ...string) []effectRow {
+	b := fr.base
+	return fr.c.nullRows(fr.analysis, b.term, b.nObs, b.nClusters, append([]string{"fit failed: " + err.Error()}, notes...)...)
+}
+
+func (fr *fitRows) rng() *rand.Rand {
+	return rand.New(rand.NewPCG(fr.c.s.Analysis.Bootstrap.Seed, uint64(fr.c.index)))
+}
+
+func (fr *fitRows) wildConfig() stats.WildConfig {
+	draws := fr.c.s.Analysis.Bootstrap.Draws
+	if draws <= 0 {
+		draws = 9999
+	}
+	return stats.WildConfig{Draws: draws, Level: fr.c.level()}
+}
+
+// suff fits the analysis from the sums; false sends it to the dense route.
+func (fr *fitRows) suff(sums *stats.ClusterSums, des colDesign) ([]effectRow, bool) {
+	level := fr.c.level()
+	switch fr.analysis {
+	case analysisMixed:
+		fit, err := stats.SuffMixedREML(sums)
+		if err != nil {
+			return nil, false
+		}
+		return fr.mixed(fit, des.betweenColumns()), true
+	case analysisWild:
+		res, err := stats.SuffWildClusterBootstrap(sums, 1, fr.wildConfig(), fr.rng())
+		if err != nil {
+			return nil, false
+		}
+		return fr.wild(res), true
+	}
+	fit, err := stats.SuffOLS(sums)
+	if err != nil || len(fit.Aliased) > 0 {
+		return nil, false
+	}
+	cr2, err := fit.CR2()
+	if err != nil {
+		return nil, false
+	}
+	var t1 stats.CoefTest
+	var eta float64
+	if fr.analysis == analysisPrimary {
+		if t1, err = fit.CR1Test(1, level); err != nil {
+			return nil, false
+		}
+		eta = stats.PartialEta2(fit.CoefTest(1, level).T, float64(fit.DFResid))
+	}
+	return fr.ols(cr2.Test(1, level), t1, nil, eta), true
+}
+
+// dense fits the analysis from the design matrix x, as the stage did
+// before the sufficient statistics.
+func (fr *fitRows) dense(x *mat.Dense, cluster []int, y, weights []float64) []effectRow {
+	level := fr.c.level()
+	switch fr.analysis {
+	case analysisMixed:
+		fit, err := stats.MixedREML(x, y, cluster)
+		if err != nil {
+			return fr.failed(err, fr.dropped)
+		}
+		return fr.mixed(fit, betweenColumns(x, cluster))
+	case analysisWild:
+		res, err := stats.WildClusterBootstrap(x, y, nil, cluster, 1, fr.wildConfig(), fr.rng())
+		if err != nil {
+			return fr.failed(err, fr.dropped)
+		}
+		return fr.wild(res)
+	}
+	fit, err := stats.OLS(x, y, weights)
+	if err != nil {
+		return fr.failed(err, fr.weightNote, fr.dropped)
+	}
+	cr2, err := fit.CR2(cluster)
+	if err != nil {
+		return fr.failed(err, fr.weightNote, fr.dropped)
+	}
+	var t1 stats.CoefTest
+	var err1 error
+	var eta float64
+	if fr.analysis == analysisPrimary {
+		t1, err1 = fit.CR1Test(cluster, 1, level)
+		eta = stats.PartialEta2(fit.CoefTest(1, level).T, float64(fit.DFResid))
+	}
+	return fr.ols(cr2.Test(1, level), t1, err1, eta)
+}
+
+// mixed is the reml row; between is the number of columns constant within
+// every team (the containment rule's between-team parameters).
+func (fr *fitRows) mixed(fit *stats.MixedFit, between int) []effectRow {
+	row := fr.base
+	row.method = "reml"
+	df := float64(row.nClusters - between)
+	notes := []string{formatICC(fit.ICC)}
+	if fit.Boundary {
+		notes = append(notes, "boundary fit: team variance estimated as 0, fixed effects equal OLS")
+	}
+	if df > 0 {
+		row.setTest(stats.TTest(fit.Coef[1], fit.StdError[1], df, fr.c.level()))
+	} else {
+		row.setTest(stats.CoefTest{Estimate: fit.Coef[1], StdError: fit.StdError[1], DF: math.NaN(), PValue: math.NaN(), CILow: math.NaN(), CIHigh: math.NaN()})
+		notes = append(notes, "no between-team degrees of freedom left for a t reference")
+	}
+	es, esNote := fr.hedges(row.estimate)
+	row.effectSize, row.effectSizeType = es, "hedges_g"
+	row.note = joinNotes(append(notes, esNote, fr.dropped)...)
+	return []effectRow{row}
+}
+
+// wild is the wild_webb row.
+func (fr *fitRows) wild(res stats.WildResult) []effectRow {
+	row := fr.base
+	row.method = "wild_webb"
+	row.setTest(stats.CoefTest{Estimate: res.Estimate, StdError: res.StdError, DF: math.NaN(), PValue: res.PValue, CILow: res.CILow, CIHigh: res.CIHigh})
+	es, esNote := fr.hedges(row.estimate)
+	row.effectSize, row.effectSizeType = es, "hedges_g"
+	row.note = joinNotes(fmt.Sprintf("%d draws, CR1 standard error", res.Draws), esNote, fr.dropped)
+	return []effectRow{row}
+}
+
+// ols is the cr2 row and, for the primary analysis, the cr1 row (t1, or
+// err1 when CR1 failed) with the classical fit's partial η².
+func (fr *fitRows) ols(t2, t1 stats.CoefTest, err1 error, eta float64) []effectRow {
+	row := fr.base
+	row.method = "cr2"
+	row.setTest(t2)
+	es, esNote := fr.hedges(row.estimate)
+	row.effectSize, row.effectSizeType = es, "hedges_g"
+	row.note = joinNotes(fr.weightNote, esNote, fr.dropped)
+	out := []effectRow{row}
+	if fr.analysis == analysisPrimary {
+		row1 := fr.base
+		row1.method = "cr1"
+		if err1 != nil {
+			row1 = fr.failed(err1, fr.dropped)[1]
+		} else {
+			row1.setTest(t1)
+			row1.effectSize = eta
+			row1.effectSizeType = "partial_eta2"
+			row1.note = joinNotes(fmt.Sprintf("df = G - 1 = %d", row1.nClusters-1), fr.dropped)
+		}
+		out = append(out, row1)
+	}
+	return out
+}
+
+// check is the analysis plan's check before fitting: participants, a term
+// that varies, at least two clusters on each side of the term. It returns
+// why the model cannot be fitted, or "".
+func (c *outcomeComparison) check(analysis string, f *colFrame, x []float64) string {
+	if len(f.rows) == 0 {
+		return "no participants with " + c.outcome + " in the analysis population"
+	}
+	one, zero := f.clustersByLevel(x)
+	if analysis == analysisFidelityDose {
+		high := c.s.Fidelity.Bands[0].Name
+		if one == 0 || zero == 0 {
+			return fmt.Sprintf("high_fidelity does not vary: %d teams with band %s in %s, %d without", one, high, c.d.lastPeriod, zero)
+		}
+		if one < 2 || zero < 2 {
+			return fmt.Sprintf("too few clusters: %d teams with band %s in %s and %d without, need at least two of each", one, high, c.d.lastPeriod, zero)
+		}
+		return ""
+	}
+	if one < 2 || zero < 2 {
+		return fmt.Sprintf("too few clusters: %d %s and %d %s teams, need at least two per arm", one, c.s.Arms[0], zero, c.s.Arms[1])
+	}
+	return ""
+}
+
+// weights fits the propensity model of the frame and returns the stabilised
+// ATE weights (nil when the model could not be fitted), the balance rows and
+// a note on covariates left out or a failed fit.
+func (c *outcomeComparison) weights(f *colFrame) ([]float64, []balanceRow, string) {
+	n := len(f.rows)
+	notes := slices.Clone(c.ps.notes)
+	if n == 0 {
+		return nil, nil, joinNotes(notes...)
+	}
+	covs, left := propensityCovs(c.s, c.d, f, c.ps)
+	if len(left) > 0 {
+		notes = append(notes, "propensity: left out without variation: "+strings.Join(left, ", "))
+	}
+	levelPos := levelPositions(c.d, covs)
+	ps, err := c.propensity(f, covs, levelPos)
+	var w []float64
+	if err == nil {
+		w, err = stats.ATEWeights(f.arm, ps)
+	}
+	if err != nil {
+		notes = append(notes, "propensity model failed: "+err.Error())
+		w = nil
+	}
+	name := analysisWeighted + ":" + c.outcome
+	essI, essC, maxW := math.NaN(), math.NaN(), math.NaN()
+	if w != nil {
+		// KishESS of each arm's weights, summed in row order as KishESS
+		// sums them.
+		var s, s2 [2]float64
+		for i, v := range w {
+			a := int(f.arm[i])
+			s[a] += v
+			s2[a] += v * v
+		}
+		kish := func(a int) float64 {
+			if s2[a] == 0 {
+				return math.NaN()
+			}
+			return s[a] * s[a] / s2[a]
+		}
+		essI, essC, maxW = kish(1), kish(0), slices.Max(w)
+	}
+	var rows []balanceRow
+	for ci, cv := range covs {
+		if cv.codes != nil && !compareDense {
+			rows = append(rows, categoricalBalance(name, cv, levelPos[ci], f.arm, w, essI, essC, maxW)...)
+			continue
+		}
+		cols := []propensityColumn{{name: cv.name, x: cv.x}}
+		if cv.codes != nil {
+			cols = cols[:0]
+			for li, code := range cv.levels {
+				col := make([]float64, n)
+				for i, v := range cv.codes {
+					if v == code {
+						col[i] = 1
+					}
+				}
+				cols = append(cols, propensityColumn{name: cv.name + "=" + cv.names[li], x: col})
+			}
+		}
+		for _, col := range cols {
+			r := balanceRow{analysis: name, covariate: col.name, essI: essI, essC: essC, maxWeight: maxW}
+			r.meanI, r.meanC = armMean(col.x, f.arm, 1), armMean(col.x, f.arm, 0)
+			r.smdU = orNaN(stats.SMD(col.x, f.arm, nil))
+			r.smdW, r.varRatio = math.NaN(), math.NaN()
+			if w != nil {
+				r.smdW = orNaN(stats.SMD(col.x, f.arm, w))
+				r.varRatio = orNaN(stats.VarianceRatio(col.x, f.arm, w))
+			}
+			rows = append(rows, r)
+		}
+	}
+	return w, rows, joinNotes(notes...)
+}
+
+// propensity fits the propensity model (intercept and the model columns of
+// covs) and returns each row's fitted probability: from the covariate
+// patterns' counts (stats.LogisticPatterns), or by stats.Logistic over the
+// rows on the dense route or when the pattern fit fails.
+func (c *outcomeComparison) propensity(f *colFrame, covs []propCov, levelPos [][]int) ([]float64, error) {
+	n := len(f.rows)
+	k := 1 + modelWidth(covs)
+	buf := make([]float64, k)
+	if !compareDense {
+		if pc, err := stats.NewPatternCounts(k); err == nil {
+			pat := make([]int32, n)
+			ok := true
+			for i := 0; i < n; i++ {
+				modelRow(covs, levelPos, i, buf)
+				p, err := pc.Add(buf, f.arm[i])
+				if err != nil {
+					ok = false
+					break
+				}
+				pat[i] = int32(p)
+			}
+			if ok {
+				if _, fitted, _, err := stats.LogisticPatterns(pc); err == nil {
+					ps := make([]float64, n)
+					for i, p := range pat {
+						ps[i] = fitted[p]
+					}
+					return ps, nil
+				}
+			}
+		}
+	}
+	x := mat.NewDense(max(n, 1), k, nil)
+	for i := 0; i < n; i++ {
+		modelRow(covs, levelPos, i, buf)
+		x.SetRow(i, buf)
+	}
+	_, ps, _, err := stats.Logistic(x, f.arm)
+	return ps, err
+}
+
+// categoricalBalance is the balance rows of a categorical covariate's
+// levels from one pass of per-arm sums: for a 0/1 dummy the moments of
+// stats.SMD and stats.VarianceRatio follow from the count c and the weight
+// Σw of the level's rows and the arm's n, Σw and Σw² (the means are the
+// same sums as the row-wise functions'; the sums of squares are the closed
+// forms c(1 − m)² + (n − c)m²).
+func categoricalBalance(name string, cv propCov, pos []int, arm, w []float64, essI, essC, maxW float64) []balanceRow {
+	L := len(pos)
+	cnt := make([][2]float64, L)
+	wsum := make([][2]float64, L)
+	var n, sw, sw2 [2]float64
+	for i, code := range cv.codes {
+		a := int(arm[i])
+		cnt[code][a]++
+		n[a]++
+		if w != nil {
+			wsum[code][a] += w[i]
+			sw[a] += w[i]
+			sw2[a] += w[i] * w[i]
+		}
+	}
+	// moments: the (weighted) mean, the unweighted variance and the
+	// weighted variance of the dummy in arm a, as armMoments.
+	moments := func(code int32, a int, weighted bool) (mean, v, wv float64, ok bool) {
+		na, c := n[a], cnt[code][a]
+		if na == 0 {
+			return math.NaN(), math.NaN(), math.NaN(), false
+		}
+		s, s1, s2 := na, c, na
+		if weighted {
+			s, s1, s2 = sw[a], wsum[code][a], sw2[a]
+		}
+		mean = s1 / s
+		m := c / na
+		v = (c*(1-m)*(1-m) + (na-c)*m*m) / (na - 1)
+		wv = (s1*(1-mean)*(1-mean) + (s-s1)*mean*mean) / (s - s2/s)
+		return mean, v, wv, na >= 2
+	}
+	smd := func(code int32, weighted bool) float64 {
+		m1, v1, _, ok1 := moments(code, 1, weighted)
+		m0, v0, _, ok0 := moments(code, 0, weighted)
+		if !ok1 || !ok0 {
+			return math.NaN()
+		}
+		d := math.Sqrt((v1 + v0) / 2)
+		if d == 0 {
+			return math.NaN()
+		}
+		return (m1 - m0) / d
+	}
+	var rows []balanceRow
+	for li, code := range cv.levels {
+		r := balanceRow{analysis: name, covariate: cv.name + "=" + cv.names[li], essI: essI, essC: essC, maxWeight: maxW}
+		r.meanI, r.meanC = math.NaN(), math.NaN()
+		if n[1] > 0 {
+			r.meanI = cnt[code][1] / n[1]
+		}
+		if n[0] > 0 {
+			r.meanC = cnt[code][0] / n[0]
+		}
+		r.smdU = smd(code, false)
+		r.smdW, r.varRatio = math.NaN(), math.NaN()
+		if w != nil {
+			r.smdW = smd(code, true)
+			_, _, wv1, ok1 := moments(code, 1, true)
+			_, _, wv0, ok0 := moments(code, 0, true)
+			if ok1 && ok0 && wv0 != 0 {
+				r.varRatio = wv1 / wv0
+			}
+		}
+		rows = append(rows, r)
+	}
+	return rows
+}
