@@ -121,12 +121,16 @@ func Compare(ctx context.Context, env Env, tx *Tx) error {
 	var effects []effectRow
 	var balance []balanceRow
 	for oi, outcome := range s.Analysis.Outcomes {
-		c := &outcomeComparison{s: s, d: d, ps: ps, index: oi, outcome: outcome, hasBase: outcomeHasBaseline(s, outcome)}
+		c := &outcomeComparison{s: s, d: d, ps: ps, index: oi, outcome: outcome, hasBase: outcomeHasBaseline(s, outcome), uses: map[string]int{}}
+		for _, a := range s.Analysis.Analyses {
+			c.uses[frameKey(a)]++
+		}
 		for _, a := range s.Analysis.Analyses {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 			rows, bal := c.analyse(a)
+			c.done(a)
 			effects = append(effects, rows...)
 			balance = append(balance, bal...)
 			task.Add(1)
@@ -195,6 +199,8 @@ type outcomeComparison struct {
 	// wild_bootstrap and mixed share.
 	frames map[string]*colFrame
 	main   *stats.ClusterSums
+	scales map[hedgesKey]*hedgesScale
+	uses   map[string]int // analyses still to use each frame (frameKey)
 }
 
 func (c *outcomeComparison) level() float64 {

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -24,36 +25,64 @@ import (
 // compareDense, set by tests, makes every analysis take the dense route.
 var compareDense = false
 
+// frameKey names the frame an analysis uses: "" for the complete cases,
+// else the analysis that leaves out more.
+func frameKey(analysis string) string {
+	switch analysis {
+	case analysisFidelityDose, analysisWeighted:
+		return analysis
+	}
+	return ""
+}
+
 // frame returns the outcome's frame for an analysis: the complete cases,
 // less participants of teams without a fidelity band (fidelity_dose) or
 // with a missing propensity covariate (weighted). Frames are built once per
-// outcome.
+// outcome and dropped after the last analysis that uses them (see done),
+// so that one outcome's frames are not all held at once.
 func (c *outcomeComparison) frame(analysis string) *colFrame {
-	key := ""
-	var keep func(i int) int
-	switch analysis {
-	case analysisFidelityDose:
-		key = analysisFidelityDose
-		d := c.d
-		keep = func(i int) int {
-			if !d.hasBand[d.team[i]] {
-				return dropNoBand
+	key := frameKey(analysis)
+	f, ok := c.frames[key]
+	if !ok {
+		var keep func(i int) int
+		switch key {
+		case analysisFidelityDose:
+			d := c.d
+			keep = func(i int) int {
+				if !d.hasBand[d.team[i]] {
+					return dropNoBand
+				}
+				return -1
 			}
-			return -1
+		case analysisWeighted:
+			keep = c.ps.keepCols(c.d)
 		}
-	case analysisWeighted:
-		key = analysisWeighted
-		keep = c.ps.keepCols(c.d)
+		f = buildColFrame(c.s, c.d, c.index, c.hasBase, keep)
+		if c.frames == nil {
+			c.frames = map[string]*colFrame{}
+		}
+		c.frames[key] = f
 	}
-	if f, ok := c.frames[key]; ok {
-		return f
-	}
-	if c.frames == nil {
-		c.frames = map[string]*colFrame{}
-	}
-	f := buildColFrame(c.s, c.d, c.index, c.hasBase, keep)
-	c.frames[key] = f
 	return f
+}
+
+// done drops what no analysis after this one needs: the frame of the last
+// analysis that uses it, with its sums and Hedges' g scales.
+func (c *outcomeComparison) done(analysis string) {
+	key := frameKey(analysis)
+	if c.uses[key]--; c.uses[key] > 0 {
+		return
+	}
+	f := c.frames[key]
+	delete(c.frames, key)
+	if key == "" {
+		c.main = nil
+	}
+	for k := range c.scales {
+		if k.f == f {
+			delete(c.scales, k)
+		}
+	}
 }
 
 // analyse fits one analysis of the outcome: its effects rows and, for the
@@ -134,12 +163,35 @@ func (c *outcomeComparison) analyse(analysis string) ([]effectRow, []balanceRow)
 
 	fr := fitRows{c: c, analysis: analysis, base: effectRow{analysis: analysis, outcome: c.outcome, term: term, nObs: n, nClusters: g},
 		yFU: f.yFU, x: x, weightNote: weightNote, dropped: dropped}
+	if !compareDense {
+		fr.scale = c.hedgesScale(analysis, f, x)
+	}
 	if sums != nil {
 		if rows, ok := fr.suff(sums, des); ok {
 			return rows, bal
 		}
 	}
 	return fr.dense(denseX(), f.clusterInts(), y, weights), bal
+}
+
+// hedgesScale returns the frame's Hedges' g scale for the analysis's term,
+// computed once per frame and term.
+func (c *outcomeComparison) hedgesScale(analysis string, f *colFrame, x []float64) *hedgesScale {
+	key := hedgesKey{f, analysis == analysisFidelityDose}
+	if h, ok := c.scales[key]; ok {
+		return h
+	}
+	h := newHedgesScale(f.yFU, x)
+	if c.scales == nil {
+		c.scales = map[hedgesKey]*hedgesScale{}
+	}
+	c.scales[key] = &h
+	return &h
+}
+
+type hedgesKey struct {
+	f    *colFrame
+	dose bool
 }
 
 // sums accumulates the sufficient statistics of the analysis's model (nil
@@ -209,11 +261,18 @@ type fitRows struct {
 	analysis            string
 	base                effectRow
 	yFU, x              []float64
+	scale               *hedgesScale // nil: stats.HedgesG (the dense route)
 	weightNote, dropped string
 }
 
 func (fr *fitRows) hedges(est float64) (float64, string) {
-	es, err := stats.HedgesG(est, fr.yFU, fr.x)
+	var es float64
+	var err error
+	if fr.scale != nil {
+		es, err = fr.scale.g(est)
+	} else {
+		es, err = stats.HedgesG(est, fr.yFU, fr.x)
+	}
 	if err != nil {
 		return math.NaN(), "effect size: " + err.Error()
 	}
@@ -436,8 +495,13 @@ func (c *outcomeComparison) weights(f *colFrame) ([]float64, []balanceRow, strin
 	}
 	var rows []balanceRow
 	for ci, cv := range covs {
-		if cv.codes != nil && !compareDense {
+		switch {
+		case compareDense:
+		case cv.codes != nil:
 			rows = append(rows, categoricalBalance(name, cv, levelPos[ci], f.arm, w, essI, essC, maxW)...)
+			continue
+		default:
+			rows = append(rows, numericBalance(name, cv.name, cv.x, f.arm, w, essI, essC, maxW))
 			continue
 		}
 		cols := []propensityColumn{{name: cv.name, x: cv.x}}
@@ -477,27 +541,8 @@ func (c *outcomeComparison) propensity(f *colFrame, covs []propCov, levelPos [][
 	k := 1 + modelWidth(covs)
 	buf := make([]float64, k)
 	if !compareDense {
-		if pc, err := stats.NewPatternCounts(k); err == nil {
-			pat := make([]int32, n)
-			ok := true
-			for i := 0; i < n; i++ {
-				modelRow(covs, levelPos, i, buf)
-				p, err := pc.Add(buf, f.arm[i])
-				if err != nil {
-					ok = false
-					break
-				}
-				pat[i] = int32(p)
-			}
-			if ok {
-				if _, fitted, _, err := stats.LogisticPatterns(pc); err == nil {
-					ps := make([]float64, n)
-					for i, p := range pat {
-						ps[i] = fitted[p]
-					}
-					return ps, nil
-				}
-			}
+		if ps, ok := propensityPatterns(f, covs, levelPos, k); ok {
+			return ps, nil
 		}
 	}
 	x := mat.NewDense(max(n, 1), k, nil)
@@ -507,6 +552,77 @@ func (c *outcomeComparison) propensity(f *colFrame, covs []propCov, levelPos [][
 	}
 	_, ps, _, err := stats.Logistic(x, f.arm)
 	return ps, err
+}
+
+// patternKey identifies a row's covariate pattern: the codes of its
+// categorical covariates (mixed radix) and the bits of its numeric ones
+// (living_alone, y_baseline) in the model.
+type patternKey struct {
+	cat uint64
+	num [2]uint64
+}
+
+// propensityPatterns fits the propensity model from the rows grouped by
+// covariate pattern (in order of first appearance, as
+// stats.PatternCounts.Add would number them) and returns each row's fitted
+// probability; false when the pattern fit fails (the rows then decide).
+func propensityPatterns(f *colFrame, covs []propCov, levelPos [][]int, k int) ([]float64, bool) {
+	n := len(f.rows)
+	index := map[patternKey]int32{}
+	var first []int32 // a row of each pattern
+	var trials, ones []float64
+	pat := make([]int32, n)
+	for i := 0; i < n; i++ {
+		var key patternKey
+		nums := 0
+		for ci, c := range covs {
+			switch {
+			case c.codes != nil:
+				key.cat = key.cat*uint64(len(levelPos[ci])+1) + uint64(c.codes[i]+1)
+			case c.inModel:
+				if nums == len(key.num) {
+					return nil, false
+				}
+				v := c.x[i]
+				if v == 0 {
+					v = 0 // −0 and +0 are one pattern
+				}
+				key.num[nums] = math.Float64bits(v)
+				nums++
+			}
+		}
+		p, ok := index[key]
+		if !ok {
+			p = int32(len(first))
+			index[key] = p
+			first = append(first, int32(i))
+			trials = append(trials, 0)
+			ones = append(ones, 0)
+		}
+		pat[i] = p
+		trials[p]++
+		ones[p] += f.arm[i]
+	}
+	pc, err := stats.NewPatternCounts(k)
+	if err != nil {
+		return nil, false
+	}
+	buf := make([]float64, k)
+	for p, i := range first {
+		modelRow(covs, levelPos, int(i), buf)
+		if c, err := pc.AddRows(buf, trials[p], ones[p]); err != nil || c != p {
+			return nil, false
+		}
+	}
+	_, fitted, _, err := stats.LogisticPatterns(pc)
+	if err != nil {
+		return nil, false
+	}
+	ps := make([]float64, n)
+	for i, p := range pat {
+		ps[i] = fitted[p]
+	}
+	return ps, true
 }
 
 // categoricalBalance is the balance rows of a categorical covariate's
@@ -582,4 +698,111 @@ func categoricalBalance(name string, cv propCov, pos []int, arm, w []float64, es
 		rows = append(rows, r)
 	}
 	return rows
+}
+
+// hedgesScale is what stats.HedgesG divides an estimate by and multiplies
+// it with — the pooled SD of y between the groups of the term and the
+// small-sample factor J —, computed once per frame and term instead of
+// once per analysis, with HedgesG's sums in its order (so g = est/sp·J is
+// the same number) and its errors.
+type hedgesScale struct {
+	sp, j float64
+	err   error
+}
+
+func newHedgesScale(y, arm []float64) hedgesScale {
+	var sx, ss [2]float64
+	var n [2]int
+	for i, v := range y {
+		if math.IsNaN(v) {
+			return hedgesScale{err: fmt.Errorf("balance: x[%d] is NaN", i)}
+		}
+		a := int(arm[i])
+		sx[a] += v
+		n[a]++
+	}
+	if n[1] < 2 || n[0] < 2 {
+		return hedgesScale{err: errors.New("hedges g: each arm needs at least two rows")}
+	}
+	m := [2]float64{sx[0] / float64(n[0]), sx[1] / float64(n[1])}
+	for i, v := range y {
+		a := int(arm[i])
+		ss[a] += (v - m[a]) * (v - m[a])
+	}
+	v1, v0 := ss[1]/float64(n[1]-1), ss[0]/float64(n[0]-1)
+	n1, n0 := n[1], n[0]
+	sp := math.Sqrt((float64(n1-1)*v1 + float64(n0-1)*v0) / float64(n1+n0-2))
+	if sp == 0 {
+		return hedgesScale{err: errors.New("hedges g: outcome does not vary within arms")}
+	}
+	return hedgesScale{sp: sp, j: 1 - 3/(4*float64(n1+n0)-9)}
+}
+
+// g is Hedges' g of an estimate.
+func (h hedgesScale) g(est float64) (float64, error) {
+	if h.err != nil {
+		return math.NaN(), h.err
+	}
+	return est / h.sp * h.j, nil
+}
+
+// numericBalance is the balance row of a numeric covariate: the arm means,
+// stats.SMD before and after weighting and stats.VarianceRatio, from two
+// passes over x with their sums in their order.
+func numericBalance(name, cov string, x, arm, w []float64, essI, essC, maxW float64) balanceRow {
+	r := balanceRow{analysis: name, covariate: cov, essI: essI, essC: essC, maxWeight: maxW}
+	var n [2]int
+	var sx, sw, swx, ss, wss, sw2 [2]float64
+	for i, v := range x {
+		if math.IsNaN(v) {
+			r.meanI, r.meanC, r.smdU, r.smdW, r.varRatio = math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN()
+			return r
+		}
+		a := int(arm[i])
+		n[a]++
+		sx[a] += v
+		if w != nil {
+			sw[a] += w[i]
+			swx[a] += w[i] * v
+		}
+	}
+	var m, mw [2]float64
+	for a := range m {
+		m[a], mw[a] = math.NaN(), math.NaN()
+		if n[a] > 0 {
+			m[a] = sx[a] / float64(n[a])
+			if w != nil {
+				mw[a] = swx[a] / sw[a]
+			}
+		}
+	}
+	for i, v := range x {
+		a := int(arm[i])
+		ss[a] += (v - m[a]) * (v - m[a])
+		if w != nil {
+			wi := w[i]
+			wss[a] += wi * (v - mw[a]) * (v - mw[a])
+			sw2[a] += wi * wi
+		}
+	}
+	r.meanI, r.meanC = m[1], m[0]
+	r.smdU, r.smdW, r.varRatio = math.NaN(), math.NaN(), math.NaN()
+	if n[1] < 2 || n[0] < 2 {
+		return r
+	}
+	v1, v0 := ss[1]/float64(n[1]-1), ss[0]/float64(n[0]-1)
+	if d := math.Sqrt((v1 + v0) / 2); d != 0 {
+		r.smdU = (m[1] - m[0]) / d
+		if w != nil {
+			r.smdW = (mw[1] - mw[0]) / d
+		}
+	}
+	if w != nil {
+		wv1 := wss[1] / (sw[1] - sw2[1]/sw[1])
+		wv0 := wss[0] / (sw[0] - sw2[0]/sw[0])
+		if wv0 != 0 {
+			r.varRatio = wv1 / wv0
+		}
+	}
+	return r
 }

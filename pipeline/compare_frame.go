@@ -73,6 +73,10 @@ func buildColFrame(s *schemas.Study, d *cmpColumns, o int, needBase bool, keep f
 		clusterOf[i] = -1
 	}
 	present := make([]bool, len(d.trusts.levels))
+	// First the reason each participant is left out (−1: kept), then the
+	// columns, allocated at their size.
+	reasons := make([]int8, d.n)
+	kept := 0
 	for i := 0; i < d.n; i++ {
 		reason := -1
 		switch {
@@ -89,8 +93,23 @@ func buildColFrame(s *schemas.Study, d *cmpColumns, o int, needBase bool, keep f
 		case keep != nil:
 			reason = keep(i)
 		}
+		reasons[i] = int8(reason)
 		if reason >= 0 {
 			f.dropped[reason]++
+		} else {
+			kept++
+		}
+	}
+	f.rows = make([]int32, 0, kept)
+	f.yFU = make([]float64, 0, kept)
+	if needBase {
+		f.yBase = make([]float64, 0, kept)
+	}
+	f.arm = make([]float64, 0, kept)
+	f.stratum = make([]int32, 0, kept)
+	f.cluster = make([]int32, 0, kept)
+	for i, reason := range reasons {
+		if reason >= 0 {
 			continue
 		}
 		f.rows = append(f.rows, int32(i))

@@ -67,6 +67,31 @@ func (p *PatternCounts) Add(x []float64, y float64) (int, error) {
 	return c, nil
 }
 
+// AddRows counts trials rows of pattern x, ones of them with y = 1, as
+// that many calls of Add would (trials and ones whole numbers, 1 ≤ trials,
+// 0 ≤ ones ≤ trials): for a caller that has grouped its rows itself. It
+// returns the pattern's number.
+func (p *PatternCounts) AddRows(x []float64, trials, ones float64) (int, error) {
+	if !(trials >= 1) || trials != math.Trunc(trials) || trials > 1<<53 {
+		return 0, fmt.Errorf("pattern counts: %v trials, need a whole number ≥ 1", trials)
+	}
+	if !(ones >= 0) || ones > trials || ones != math.Trunc(ones) {
+		return 0, fmt.Errorf("pattern counts: %v ones of %v trials", ones, trials)
+	}
+	y := 0.0
+	if ones > 0 {
+		y = 1
+	}
+	c, err := p.Add(x, y)
+	if err != nil {
+		return 0, err
+	}
+	p.trials[c] += trials - 1
+	p.ones[c] += ones - y
+	p.rows += int(trials) - 1
+	return c, nil
+}
+
 // Len returns the number of patterns.
 func (p *PatternCounts) Len() int { return len(p.x) }
 
