@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/connectingpeople/cpi/schemas"
 	"github.com/connectingpeople/cpi/stats"
@@ -35,6 +37,9 @@ var analysisMethods = map[string][]string{
 	analysisWeighted:     {"cr2"},
 	analysisFidelityDose: {"cr2"},
 }
+
+// compareWorkers is the number of outcomes fitted at once.
+var compareWorkers = min(1, runtime.GOMAXPROCS(0))
 
 // Compare is the comparison stage (`cpi compare`): it fits every analysis of
 // the study's analysis plan (DESIGN §9) to every outcome and writes the
@@ -118,24 +123,65 @@ func Compare(ctx context.Context, env Env, tx *Tx) error {
 	if err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
+	// The outcomes are independent (each has its own frames, sums and
+	// bootstrap stream): they are fitted by compareWorkers goroutines, and
+	// their rows gathered in the outcomes' order.
+	type result struct {
+		effects []effectRow
+		balance []balanceRow
+	}
+	results := make([]result, len(s.Analysis.Outcomes))
+	next := make(chan int)
+	errs := make(chan error, compareWorkers)
+	var wg sync.WaitGroup
+	for range compareWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for oi := range next {
+				outcome := s.Analysis.Outcomes[oi]
+				c := &outcomeComparison{s: s, d: d, ps: ps, index: oi, outcome: outcome, hasBase: outcomeHasBaseline(s, outcome), uses: map[string]int{}}
+				for _, a := range s.Analysis.Analyses {
+					c.uses[frameKey(a)]++
+				}
+				r := &results[oi]
+				for _, a := range s.Analysis.Analyses {
+					if err := ctx.Err(); err != nil {
+						errs <- err
+						return
+					}
+					rows, bal := c.analyse(a)
+					c.done(a)
+					r.effects = append(r.effects, rows...)
+					r.balance = append(r.balance, bal...)
+					task.Add(1)
+				}
+				env.log().Debug("compare", "outcome", outcome)
+			}
+		}()
+	}
+send:
+	for oi := range s.Analysis.Outcomes {
+		select {
+		case next <- oi:
+		case <-ctx.Done():
+			break send
+		}
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	var effects []effectRow
 	var balance []balanceRow
-	for oi, outcome := range s.Analysis.Outcomes {
-		c := &outcomeComparison{s: s, d: d, ps: ps, index: oi, outcome: outcome, hasBase: outcomeHasBaseline(s, outcome), uses: map[string]int{}}
-		for _, a := range s.Analysis.Analyses {
-			c.uses[frameKey(a)]++
-		}
-		for _, a := range s.Analysis.Analyses {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			rows, bal := c.analyse(a)
-			c.done(a)
-			effects = append(effects, rows...)
-			balance = append(balance, bal...)
-			task.Add(1)
-		}
-		env.log().Debug("compare", "outcome", outcome)
+	for _, r := range results {
+		effects = append(effects, r.effects...)
+		balance = append(balance, r.balance...)
 	}
 	if err := writeEffects(env, tx, effects); err != nil {
 		return fmt.Errorf("compare: %w", err)

@@ -67,8 +67,8 @@ type cmpColumns struct {
 	alone     []float64
 	withdrawn []bool
 	// base and fu hold the outcomes' values (in the order of the outcomes
-	// asked for), NaN when missing.
-	base, fu [][]float64
+	// asked for).
+	base, fu []outcomeValues
 	// band is each team code's band in the last period, if hasBand.
 	band       []string
 	hasBand    []bool
@@ -135,14 +135,17 @@ func readCompareColumns(ctx context.Context, env Env, dir string, outcomes []str
 	d.n = len(d.ids)
 	d.sortByID()
 
-	d.base = make([][]float64, len(outcomes))
-	d.fu = make([][]float64, len(outcomes))
+	d.base = make([]outcomeValues, len(outcomes))
+	d.fu = make([]outcomeValues, len(outcomes))
 	for o := range outcomes {
-		d.base[o] = nanSlice(d.n)
-		d.fu[o] = nanSlice(d.n)
+		d.base[o].init(d.n)
+		d.fu[o].init(d.n)
 	}
 	if err := d.readScores(ctx, s, dir, outcomes); err != nil {
 		return nil, err
+	}
+	for o := range outcomes {
+		d.base[o].index, d.fu[o].index = nil, nil
 	}
 
 	if len(s.Periods) > 0 {
@@ -345,10 +348,67 @@ func (d *cmpColumns) readScores(ctx context.Context, s *schemas.Study, dir strin
 				continue // a score without a participant row cannot be placed in a team
 			}
 			if w == 0 {
-				d.base[o][k] = vals.Value(r)
+				d.base[o].set(k, vals.Value(r))
 			} else {
-				d.fu[o][k] = vals.Value(r)
+				d.fu[o].set(k, vals.Value(r))
 			}
 		}
 	}
+}
+
+// outcomeValues holds one outcome's values at one wave, one per
+// participant: as codes into a table of its distinct values (two bytes a
+// participant: scores take few distinct values) while there are fewer than
+// 65,535 of them, else as the values themselves. Values are kept exactly;
+// NaN stands for missing.
+type outcomeValues struct {
+	codes []uint16  // 0: missing, c: table[c−1]
+	table []float64 // the distinct values
+	index map[uint64]uint16
+	raw   []float64 // the values, once there are too many to code
+}
+
+func (v *outcomeValues) init(n int) {
+	v.codes = make([]uint16, n)
+	v.index = map[uint64]uint16{}
+}
+
+// set records participant i's value x.
+func (v *outcomeValues) set(i int, x float64) {
+	if v.raw != nil {
+		v.raw[i] = x
+		return
+	}
+	if math.IsNaN(x) {
+		v.codes[i] = 0
+		return
+	}
+	c, ok := v.index[math.Float64bits(x)]
+	if !ok {
+		if len(v.table) == math.MaxUint16-1 {
+			raw := make([]float64, len(v.codes))
+			for j := range raw {
+				raw[j] = v.at(j)
+			}
+			v.raw = raw
+			v.codes, v.table, v.index = nil, nil, nil
+			v.raw[i] = x
+			return
+		}
+		v.table = append(v.table, x)
+		c = uint16(len(v.table))
+		v.index[math.Float64bits(x)] = c
+	}
+	v.codes[i] = c
+}
+
+// at is participant i's value, NaN when missing.
+func (v *outcomeValues) at(i int) float64 {
+	if v.raw != nil {
+		return v.raw[i]
+	}
+	if c := v.codes[i]; c > 0 {
+		return v.table[c-1]
+	}
+	return math.NaN()
 }

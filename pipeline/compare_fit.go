@@ -541,7 +541,11 @@ func (c *outcomeComparison) propensity(f *colFrame, covs []propCov, levelPos [][
 	k := 1 + modelWidth(covs)
 	buf := make([]float64, k)
 	if !compareDense {
-		if ps, ok := propensityPatterns(f, covs, levelPos, k); ok {
+		var base *outcomeValues
+		if c.hasBase {
+			base = &c.d.base[c.index]
+		}
+		if ps, ok := propensityPatterns(f, covs, levelPos, base, k); ok {
 			return ps, nil
 		}
 	}
@@ -566,35 +570,14 @@ type patternKey struct {
 // covariate pattern (in order of first appearance, as
 // stats.PatternCounts.Add would number them) and returns each row's fitted
 // probability; false when the pattern fit fails (the rows then decide).
-func propensityPatterns(f *colFrame, covs []propCov, levelPos [][]int, k int) ([]float64, bool) {
+func propensityPatterns(f *colFrame, covs []propCov, levelPos [][]int, base *outcomeValues, k int) ([]float64, bool) {
 	n := len(f.rows)
-	index := map[patternKey]int32{}
 	var first []int32 // a row of each pattern
 	var trials, ones []float64
 	pat := make([]int32, n)
-	for i := 0; i < n; i++ {
-		var key patternKey
-		nums := 0
-		for ci, c := range covs {
-			switch {
-			case c.codes != nil:
-				key.cat = key.cat*uint64(len(levelPos[ci])+1) + uint64(c.codes[i]+1)
-			case c.inModel:
-				if nums == len(key.num) {
-					return nil, false
-				}
-				v := c.x[i]
-				if v == 0 {
-					v = 0 // −0 and +0 are one pattern
-				}
-				key.num[nums] = math.Float64bits(v)
-				nums++
-			}
-		}
-		p, ok := index[key]
+	add := func(i int, p int32, ok bool) int32 {
 		if !ok {
 			p = int32(len(first))
-			index[key] = p
 			first = append(first, int32(i))
 			trials = append(trials, 0)
 			ones = append(ones, 0)
@@ -602,6 +585,38 @@ func propensityPatterns(f *colFrame, covs []propCov, levelPos [][]int, k int) ([
 		pat[i] = p
 		trials[p]++
 		ones[p] += f.arm[i]
+		return p
+	}
+	if dense := newDensePatterns(f, covs, levelPos, base); dense != nil {
+		for i := 0; i < n; i++ {
+			key := dense.key(i)
+			p := dense.index[key]
+			dense.index[key] = add(i, p, p >= 0)
+		}
+	} else {
+		index := map[patternKey]int32{}
+		for i := 0; i < n; i++ {
+			var key patternKey
+			nums := 0
+			for ci, c := range covs {
+				switch {
+				case c.codes != nil:
+					key.cat = key.cat*uint64(len(levelPos[ci])+1) + uint64(c.codes[i]+1)
+				case c.inModel:
+					if nums == len(key.num) {
+						return nil, false
+					}
+					v := c.x[i]
+					if v == 0 {
+						v = 0 // −0 and +0 are one pattern
+					}
+					key.num[nums] = math.Float64bits(v)
+					nums++
+				}
+			}
+			p, ok := index[key]
+			index[key] = add(i, p, ok)
+		}
 	}
 	pc, err := stats.NewPatternCounts(k)
 	if err != nil {
@@ -623,6 +638,73 @@ func propensityPatterns(f *colFrame, covs []propCov, levelPos [][]int, k int) ([
 		ps[i] = fitted[p]
 	}
 	return ps, true
+}
+
+// densePatterns numbers the covariate patterns by a table instead of a
+// map when every model column takes few values: categorical codes, a
+// numeric covariate of whole numbers in a short range (living_alone) and
+// y_baseline by its code in the outcome's table of distinct values.
+type densePatterns struct {
+	index []int32 // pattern of each key, −1 none yet
+	key   func(i int) int
+}
+
+// maxDensePatterns bounds the table of densePatterns (16 MiB).
+const maxDensePatterns = 1 << 22
+
+func newDensePatterns(f *colFrame, covs []propCov, levelPos [][]int, base *outcomeValues) *densePatterns {
+	type part struct {
+		radix int
+		code  func(i int) int
+	}
+	var parts []part
+	size := 1
+	for ci, c := range covs {
+		var p part
+		switch {
+		case c.codes != nil:
+			codes := c.codes
+			p = part{radix: len(levelPos[ci]) + 1, code: func(i int) int { return int(codes[i]) + 1 }}
+		case !c.inModel:
+			continue
+		case c.name == "y_baseline":
+			if base == nil || base.raw != nil {
+				return nil
+			}
+			codes, rows := base.codes, f.rows
+			p = part{radix: len(base.table) + 1, code: func(i int) int { return int(codes[rows[i]]) }}
+		default:
+			lo, hi := math.Inf(1), math.Inf(-1)
+			for _, v := range c.x {
+				if v != math.Trunc(v) || math.IsInf(v, 0) {
+					return nil
+				}
+				lo, hi = math.Min(lo, v), math.Max(hi, v)
+			}
+			if !(hi-lo < 1024) {
+				return nil
+			}
+			x, off := c.x, lo
+			p = part{radix: int(hi-lo) + 1, code: func(i int) int { return int(x[i] - off) }}
+		}
+		if size > maxDensePatterns/p.radix {
+			return nil
+		}
+		size *= p.radix
+		parts = append(parts, p)
+	}
+	d := &densePatterns{index: make([]int32, size)}
+	for i := range d.index {
+		d.index[i] = -1
+	}
+	d.key = func(i int) int {
+		key := 0
+		for _, p := range parts {
+			key = key*p.radix + p.code(i)
+		}
+		return key
+	}
+	return d
 }
 
 // categoricalBalance is the balance rows of a categorical covariate's

@@ -58,7 +58,7 @@ func (f *colFrame) dropNote() string {
 // leave participant i out, or −1.
 func buildColFrame(s *schemas.Study, d *cmpColumns, o int, needBase bool, keep func(i int) int) *colFrame {
 	f := &colFrame{}
-	base, fu := d.base[o], d.fu[o]
+	base, fu := &d.base[o], &d.fu[o]
 	armI, armC := int32(-2), int32(-2)
 	if i, ok := d.arms.index[s.InterventionArm()]; ok {
 		armI = int32(i)
@@ -82,9 +82,9 @@ func buildColFrame(s *schemas.Study, d *cmpColumns, o int, needBase bool, keep f
 		switch {
 		case d.withdrawn[i]:
 			reason = dropWithdrawn
-		case math.IsNaN(fu[i]):
+		case math.IsNaN(fu.at(i)):
 			reason = dropNoFollowUp
-		case needBase && math.IsNaN(base[i]):
+		case needBase && math.IsNaN(base.at(i)):
 			reason = dropNoBaseline
 		case d.team[i] < 0 || d.trust[i] < 0:
 			reason = dropNoTeam
@@ -113,9 +113,9 @@ func buildColFrame(s *schemas.Study, d *cmpColumns, o int, needBase bool, keep f
 			continue
 		}
 		f.rows = append(f.rows, int32(i))
-		f.yFU = append(f.yFU, fu[i])
+		f.yFU = append(f.yFU, fu.at(i))
 		if needBase {
-			f.yBase = append(f.yBase, base[i])
+			f.yBase = append(f.yBase, base.at(i))
 		}
 		a := 0.0
 		if d.arm[i] == armI {
