@@ -150,9 +150,10 @@ func Compare(ctx context.Context, env Env, tx *Tx) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			pool := &framePool{}
 			for oi := range next {
 				outcome := s.Analysis.Outcomes[oi]
-				c := &outcomeComparison{s: s, d: d, ps: ps, index: oi, outcome: outcome, hasBase: outcomeHasBaseline(s, outcome), uses: map[string]int{}}
+				c := &outcomeComparison{s: s, d: d, ps: ps, index: oi, outcome: outcome, hasBase: outcomeHasBaseline(s, outcome), uses: map[string]int{}, pool: pool}
 				for _, a := range s.Analysis.Analyses {
 					c.uses[frameKey(a)]++
 				}
@@ -259,6 +260,7 @@ type outcomeComparison struct {
 	main   *stats.ClusterSums
 	scales map[hedgesKey]*hedgesScale
 	uses   map[string]int // analyses still to use each frame (frameKey)
+	pool   *framePool     // the worker's, shared by its outcomes
 }
 
 func (c *outcomeComparison) level() float64 {

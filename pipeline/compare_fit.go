@@ -57,7 +57,7 @@ func (c *outcomeComparison) frame(analysis string) *colFrame {
 		case analysisWeighted:
 			keep = c.ps.keepCols(c.d)
 		}
-		f = buildColFrame(c.s, c.d, c.index, c.hasBase, keep)
+		f = buildColFrame(c.s, c.d, c.index, c.hasBase, keep, c.pool)
 		if c.frames == nil {
 			c.frames = map[string]*colFrame{}
 		}
@@ -82,6 +82,9 @@ func (c *outcomeComparison) done(analysis string) {
 		if k.f == f {
 			delete(c.scales, k)
 		}
+	}
+	if f != nil {
+		f.release(c.pool)
 	}
 }
 

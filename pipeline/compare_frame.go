@@ -56,7 +56,8 @@ func (f *colFrame) dropNote() string {
 // buildColFrame selects the complete cases of outcome o as buildFrame does;
 // keep, when not nil, returns the dropReasons index of a further reason to
 // leave participant i out, or −1.
-func buildColFrame(s *schemas.Study, d *cmpColumns, o int, needBase bool, keep func(i int) int) *colFrame {
+// The frame's columns come from pool (nil: new ones).
+func buildColFrame(s *schemas.Study, d *cmpColumns, o int, needBase bool, keep func(i int) int, pool *framePool) *colFrame {
 	f := &colFrame{}
 	base, fu := &d.base[o], &d.fu[o]
 	armI, armC := int32(-2), int32(-2)
@@ -75,7 +76,7 @@ func buildColFrame(s *schemas.Study, d *cmpColumns, o int, needBase bool, keep f
 	present := make([]bool, len(d.trusts.levels))
 	// First the reason each participant is left out (−1: kept), then the
 	// columns, allocated at their size.
-	reasons := make([]int8, d.n)
+	reasons := pool.int8s(d.n)
 	kept := 0
 	for i := 0; i < d.n; i++ {
 		reason := -1
@@ -100,14 +101,14 @@ func buildColFrame(s *schemas.Study, d *cmpColumns, o int, needBase bool, keep f
 			kept++
 		}
 	}
-	f.rows = make([]int32, 0, kept)
-	f.yFU = make([]float64, 0, kept)
+	f.rows = pool.int32s(kept)[:0]
+	f.yFU = pool.float64s(kept)[:0]
 	if needBase {
-		f.yBase = make([]float64, 0, kept)
+		f.yBase = pool.float64s(kept)[:0]
 	}
-	f.arm = make([]float64, 0, kept)
-	f.stratum = make([]int32, 0, kept)
-	f.cluster = make([]int32, 0, kept)
+	f.arm = pool.float64s(kept)[:0]
+	f.stratum = pool.int32s(kept)[:0]
+	f.cluster = pool.int32s(kept)[:0]
 	for i, reason := range reasons {
 		if reason >= 0 {
 			continue
@@ -145,7 +146,82 @@ func buildColFrame(s *schemas.Study, d *cmpColumns, o int, needBase bool, keep f
 	for i, t := range f.stratum {
 		f.stratum[i] = pos[t]
 	}
+	pool.put(reasons)
 	return f
+}
+
+// framePool keeps the columns of frames no longer needed for the next
+// frames, so that the 3 frames of every outcome (N values each) are not
+// each new memory for the garbage collector to clear and collect. A nil
+// pool allocates.
+type framePool struct {
+	f64 [][]float64
+	i32 [][]int32
+	i8  [][]int8
+}
+
+// take returns a slice of n from free (the first with room), or a new one.
+func take[T any](free *[][]T, n int) []T {
+	for i, b := range *free {
+		if cap(b) >= n {
+			last := len(*free) - 1
+			(*free)[i] = (*free)[last]
+			*free = (*free)[:last]
+			return b[:n]
+		}
+	}
+	return make([]T, n)
+}
+
+func (p *framePool) float64s(n int) []float64 {
+	if p == nil {
+		return make([]float64, n)
+	}
+	return take(&p.f64, n)
+}
+
+func (p *framePool) int32s(n int) []int32 {
+	if p == nil {
+		return make([]int32, n)
+	}
+	return take(&p.i32, n)
+}
+
+func (p *framePool) int8s(n int) []int8 {
+	if p == nil {
+		return make([]int8, n)
+	}
+	return take(&p.i8, n)
+}
+
+// put gives back slices (of float64, int32 or int8) no longer used.
+func (p *framePool) put(slices ...any) {
+	if p == nil {
+		return
+	}
+	for _, s := range slices {
+		switch b := s.(type) {
+		case []float64:
+			if cap(b) > 0 {
+				p.f64 = append(p.f64, b)
+			}
+		case []int32:
+			if cap(b) > 0 {
+				p.i32 = append(p.i32, b)
+			}
+		case []int8:
+			if cap(b) > 0 {
+				p.i8 = append(p.i8, b)
+			}
+		}
+	}
+}
+
+// release gives the frame's columns back to the pool: the frame must not
+// be used after.
+func (f *colFrame) release(p *framePool) {
+	p.put(f.rows, f.yFU, f.yBase, f.arm, f.stratum, f.cluster)
+	*f = colFrame{}
 }
 
 // clusterInts is the cluster numbers as the dense stats functions take
