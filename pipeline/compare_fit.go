@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -24,6 +25,10 @@ import (
 
 // compareDense, set by tests, makes every analysis take the dense route.
 var compareDense = false
+
+// comparePatternFallbacks counts propensity models fitted from the rows
+// because the pattern fit failed (for tests).
+var comparePatternFallbacks atomic.Int64
 
 // frameKey names the frame an analysis uses: "" for the complete cases,
 // else the analysis that leaves out more.
@@ -551,6 +556,7 @@ func (c *outcomeComparison) propensity(f *colFrame, covs []propCov, levelPos [][
 		if ps, ok := propensityPatterns(f, covs, levelPos, base, k); ok {
 			return ps, nil
 		}
+		comparePatternFallbacks.Add(1)
 	}
 	x := mat.NewDense(max(n, 1), k, nil)
 	for i := 0; i < n; i++ {
@@ -674,8 +680,20 @@ func newDensePatterns(f *colFrame, covs []propCov, levelPos [][]int, base *outco
 			if base == nil || base.raw != nil {
 				return nil
 			}
+			// −0 and +0 have codes of their own but are one pattern.
+			canon := make([]int, len(base.table)+1)
+			zero := -1
+			for j := range canon {
+				canon[j] = j
+				if j > 0 && base.table[j-1] == 0 {
+					if zero < 0 {
+						zero = j
+					}
+					canon[j] = zero
+				}
+			}
 			codes, rows := base.codes, f.rows
-			p = part{radix: len(base.table) + 1, code: func(i int) int { return int(codes[rows[i]]) }}
+			p = part{radix: len(base.table) + 1, code: func(i int) int { return canon[codes[rows[i]]] }}
 		default:
 			lo, hi := math.Inf(1), math.Inf(-1)
 			for _, v := range c.x {

@@ -24,7 +24,7 @@ func compareTestScaled(t testing.TB, ps []compareTestParticipant, n int, seed ui
 	for i := range out {
 		p := ps[rng.IntN(len(ps))]
 		p.id = fmt.Sprintf("%s-S%06d", p.trust, i)
-		p.yBase = math.Round(10*(p.yBase+rng.NormFloat64())) / 10
+		p.yBase = math.Round(10*(p.yBase+rng.NormFloat64())) / 10 // −0 too
 		p.yFU += 2 * rng.NormFloat64()
 		switch u := rng.Float64(); {
 		case u < 0.02:
@@ -89,7 +89,12 @@ func TestCompareSuffMatchesDense(t *testing.T) {
 		defer func() { compareDense = false }()
 		return compareTestRun(t, env, ps, compareTestBands(high))
 	}
-	suff, dense := run(false), run(true)
+	fallbacks := comparePatternFallbacks.Load()
+	suff := run(false)
+	if n := comparePatternFallbacks.Load() - fallbacks; n > 0 {
+		t.Errorf("%d propensity models fitted from the rows, want every one from the covariate patterns", n)
+	}
+	dense := run(true)
 	fitted := 0
 	for _, table := range []string{"effects", "balance", "flow"} {
 		sc, sn := compareTestCells(t, suff, table)
