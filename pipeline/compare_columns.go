@@ -43,14 +43,6 @@ func (c *cmpCodes) code(s string) int {
 	return len(c.levels) - 1
 }
 
-// level is the value of code c, "" for −1.
-func (c *cmpCodes) level(code int32) string {
-	if code < 0 {
-		return ""
-	}
-	return c.levels[code]
-}
-
 // cmpColumns is the participants table, sorted by study_id, as columns, with
 // each outcome's baseline and follow-up values and each team's fidelity band
 // in the last period.
