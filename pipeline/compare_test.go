@@ -30,7 +30,7 @@ type compareTestParticipant struct {
 	yBase, yFU                          float64
 }
 
-func compareTestEnv(t *testing.T) Env {
+func compareTestEnv(t testing.TB) Env {
 	t.Helper()
 	study, err := schemas.Default()
 	if err != nil {
@@ -41,7 +41,7 @@ func compareTestEnv(t *testing.T) Env {
 
 // compareTestAncova reads testdata/reference/ancova.csv: 158 participants
 // of 10 teams with R's answers in expected.json.
-func compareTestAncova(t *testing.T) ([]compareTestParticipant, map[string]int) {
+func compareTestAncova(t testing.TB) ([]compareTestParticipant, map[string]int) {
 	t.Helper()
 	f, err := os.Open(filepath.Join("..", "testdata", "reference", "ancova.csv"))
 	if err != nil {
@@ -83,7 +83,7 @@ func compareTestAncova(t *testing.T) ([]compareTestParticipant, map[string]int) 
 
 // compareTestWrite writes participants and scores (rguk.total) partitioned
 // by trust, sorted by key, as the ingest and score stages would.
-func compareTestWrite(t *testing.T, env Env, tx *Tx, ps []compareTestParticipant) {
+func compareTestWrite(t testing.TB, env Env, tx *Tx, ps []compareTestParticipant) {
 	t.Helper()
 	ps = append([]compareTestParticipant(nil), ps...)
 	sort.Slice(ps, func(i, j int) bool { return ps[i].id < ps[j].id })
@@ -171,7 +171,7 @@ func compareTestWrite(t *testing.T, env Env, tx *Tx, ps []compareTestParticipant
 }
 
 // compareTestWriteFidelity writes the fidelity table: bands[period][team].
-func compareTestWriteFidelity(t *testing.T, env Env, tx *Tx, bands map[string]map[string]string) {
+func compareTestWriteFidelity(t testing.TB, env Env, tx *Tx, bands map[string]map[string]string) {
 	t.Helper()
 	type row struct{ team, period, band string }
 	var rows []row

@@ -67,6 +67,31 @@ func (p *PatternCounts) Add(x []float64, y float64) (int, error) {
 	return c, nil
 }
 
+// AddRows counts trials rows of pattern x, ones of them with y = 1, as
+// that many calls of Add would (trials and ones whole numbers, 1 ≤ trials,
+// 0 ≤ ones ≤ trials): for a caller that has grouped its rows itself. It
+// returns the pattern's number.
+func (p *PatternCounts) AddRows(x []float64, trials, ones float64) (int, error) {
+	if !(trials >= 1) || trials != math.Trunc(trials) || trials > 1<<53 {
+		return 0, fmt.Errorf("pattern counts: %v trials, need a whole number ≥ 1", trials)
+	}
+	if !(ones >= 0) || ones > trials || ones != math.Trunc(ones) {
+		return 0, fmt.Errorf("pattern counts: %v ones of %v trials", ones, trials)
+	}
+	y := 0.0
+	if ones > 0 {
+		y = 1
+	}
+	c, err := p.Add(x, y)
+	if err != nil {
+		return 0, err
+	}
+	p.trials[c] += trials - 1
+	p.ones[c] += ones - y
+	p.rows += int(trials) - 1
+	return c, nil
+}
+
 // Len returns the number of patterns.
 func (p *PatternCounts) Len() int { return len(p.x) }
 
@@ -120,6 +145,7 @@ func LogisticPatterns(p *PatternCounts) (coef []float64, fitted []float64, devia
 		dev -= 2 * t * math.Log(0.75)
 	}
 	const maxIter = 100
+	ws := &weightedQR{}
 	for iter := 0; iter < maxIter; iter++ {
 		if iter > 0 {
 			for i := range z {
@@ -128,7 +154,7 @@ func LogisticPatterns(p *PatternCounts) (coef []float64, fitted []float64, devia
 				z[i] = eta[i] + (p.ones[i]/p.trials[i]-mu[i])/v
 			}
 		}
-		beta, err := weightedQR(x, z, w)
+		beta, err := ws.solve(x, z, w)
 		if err != nil {
 			return nil, nil, 0, fmt.Errorf("logistic: iteration %d: %w", iter+1, err)
 		}
@@ -163,12 +189,24 @@ func LogisticPatterns(p *PatternCounts) (coef []float64, fitted []float64, devia
 }
 
 // weightedQR solves min Σ wᵢ(zᵢ − xᵢ'β)² by a QR of W^{1/2}X with OLS's rank
-// check, allowing as many rows as columns.
-func weightedQR(x *mat.Dense, z, w []float64) ([]float64, error) {
+// check, allowing as many rows as columns. Its matrices are kept from one
+// IRLS step to the next (the same arithmetic, without allocating the P×K
+// matrices again at every step).
+type weightedQR struct {
+	a, b, r, beta mat.Dense
+	qr            mat.QR
+	colNorm       []float64
+}
+
+func (ws *weightedQR) solve(x *mat.Dense, z, w []float64) ([]float64, error) {
 	n, k := x.Dims()
-	a := mat.NewDense(n, k, nil)
-	b := mat.NewDense(n, 1, nil)
-	colNorm := make([]float64, k)
+	if ws.a.IsEmpty() {
+		ws.a.ReuseAs(n, k)
+		ws.b.ReuseAs(n, 1)
+		ws.colNorm = make([]float64, k)
+	}
+	a, b, colNorm := &ws.a, &ws.b, ws.colNorm
+	clear(colNorm)
 	for i := 0; i < n; i++ {
 		s := math.Sqrt(w[i])
 		for j := 0; j < k; j++ {
@@ -178,18 +216,20 @@ func weightedQR(x *mat.Dense, z, w []float64) ([]float64, error) {
 		}
 		b.Set(i, 0, s*z[i])
 	}
-	var qr mat.QR
+	qr := &ws.qr
 	qr.Factorize(a)
-	var r mat.Dense
-	qr.RTo(&r)
+	r := &ws.r
+	r.Reset()
+	qr.RTo(r)
 	for j := 0; j < k; j++ {
 		if colNorm[j] == 0 || math.Abs(r.At(j, j)) < rankTol*math.Sqrt(colNorm[j]) {
 			return nil, fmt.Errorf("design matrix is rank deficient: column %d is zero or a linear combination of the columns before it", j)
 		}
 	}
-	var beta mat.Dense
-	if err := qr.SolveTo(&beta, false, b); err != nil {
+	beta := &ws.beta
+	beta.Reset()
+	if err := qr.SolveTo(beta, false, b); err != nil {
 		return nil, err
 	}
-	return mat.Col(nil, 0, &beta), nil
+	return mat.Col(nil, 0, beta), nil
 }

@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -706,6 +707,60 @@ func TestLogisticPatternsMatchesDense(t *testing.T) {
 	_, _ = pc.Add([]float64{1, 0}, 0)
 	if _, _, _, err := LogisticPatterns(pc); err == nil {
 		t.Error("one pattern for two coefficients: no error")
+	}
+}
+
+// TestPatternCountsAddRows: rows grouped by the caller and added with
+// AddRows give the same patterns, in the same order, and the same fit, bit
+// for bit, as the rows added one by one.
+func TestPatternCountsAddRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(22, 1))
+	const n = 5_000
+	one, _ := NewPatternCounts(3)
+	grouped, _ := NewPatternCounts(3)
+	type group struct{ trials, ones float64 }
+	var order []string
+	groups := map[string]*group{}
+	rows := map[string][]float64{}
+	for i := 0; i < n; i++ {
+		a, b := float64(rng.IntN(2)), float64(rng.IntN(5))
+		x := []float64{1, a, b}
+		y := 0.0
+		if rng.Float64() < 1/(1+math.Exp(0.3-0.5*a+0.2*b)) {
+			y = 1
+		}
+		if _, err := one.Add(x, y); err != nil {
+			t.Fatal(err)
+		}
+		key := fmt.Sprint(x)
+		g, ok := groups[key]
+		if !ok {
+			g = &group{}
+			groups[key] = g
+			rows[key] = x
+			order = append(order, key)
+		}
+		g.trials++
+		g.ones += y
+	}
+	for i, key := range order {
+		c, err := grouped.AddRows(rows[key], groups[key].trials, groups[key].ones)
+		if err != nil || c != i {
+			t.Fatalf("AddRows: pattern %d, %v; want %d", c, err, i)
+		}
+	}
+	c1, f1, d1, err1 := LogisticPatterns(one)
+	c2, f2, d2, err2 := LogisticPatterns(grouped)
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	if d1 != d2 || fmt.Sprint(c1) != fmt.Sprint(c2) || fmt.Sprint(f1) != fmt.Sprint(f2) {
+		t.Errorf("grouped fit differs: deviance %v vs %v, coef %v vs %v", d1, d2, c1, c2)
+	}
+	for _, bad := range [][2]float64{{0, 0}, {1.5, 1}, {2, 3}, {2, -1}, {math.NaN(), 0}} {
+		if _, err := grouped.AddRows([]float64{1, 0, 0}, bad[0], bad[1]); err == nil {
+			t.Errorf("AddRows(%v trials, %v ones): no error", bad[0], bad[1])
+		}
 	}
 }
 

@@ -1,0 +1,205 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+)
+
+// compareTestScaled resamples the R reference participants into n
+// participants of the same teams: covariates of a random reference
+// participant, the outcome with noise (baseline on a 0.1 grid, as scores
+// are), a few withdrawn, lost at follow-up or without a covariate, so that
+// every reason to drop someone occurs.
+func compareTestScaled(t testing.TB, ps []compareTestParticipant, n int, seed uint64) []compareTestParticipant {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 14))
+	out := make([]compareTestParticipant, n)
+	for i := range out {
+		p := ps[rng.IntN(len(ps))]
+		p.id = fmt.Sprintf("%s-S%06d", p.trust, i)
+		p.yBase = math.Round(10*(p.yBase+rng.NormFloat64())) / 10 // −0 too
+		p.yFU += 2 * rng.NormFloat64()
+		switch u := rng.Float64(); {
+		case u < 0.02:
+			p.withdrawn = true
+		case u < 0.06:
+			p.interviewF, p.yFU = false, math.NaN()
+		case u < 0.08:
+			p.gender = ""
+		}
+		out[i] = p
+	}
+	return out
+}
+
+// compareTestCells reads every cell of a table as text, floats to 17
+// digits, and the floats themselves (NaN for null or text).
+func compareTestCells(t testing.TB, dir, table string) (cells [][]string, nums [][]float64) {
+	t.Helper()
+	err := ScanTable(context.Background(), dir, table, func(rec arrow.RecordBatch) error {
+		for i := 0; i < int(rec.NumRows()); i++ {
+			var row []string
+			var num []float64
+			for c := 0; c < int(rec.NumCols()); c++ {
+				col := rec.Column(c)
+				v := math.NaN()
+				switch {
+				case col.IsNull(i):
+					row = append(row, "null")
+				default:
+					if f, ok := col.(*array.Float64); ok {
+						v = f.Value(i)
+						row = append(row, "float")
+					} else {
+						row = append(row, col.ValueStr(i))
+					}
+				}
+				num = append(num, v)
+			}
+			cells = append(cells, row)
+			nums = append(nums, num)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cells, nums
+}
+
+// TestCompareSuffMatchesDense runs the comparison stage on 10,000
+// participants twice — every analysis from the sufficient statistics, and
+// every analysis by the dense route (N × K design matrices and the
+// row-wise stats functions, the stage as it was before issue 14) — and
+// requires the same tables: the same rows, notes, counts and nulls, and
+// every number equal to 1e-10 relative.
+func TestCompareSuffMatchesDense(t *testing.T) {
+	env := compareTestEnv(t)
+	ref, high := compareTestAncova(t)
+	ps := compareTestScaled(t, ref, 10_000, 1)
+	run := func(dense bool) string {
+		compareDense = dense
+		defer func() { compareDense = false }()
+		return compareTestRun(t, env, ps, compareTestBands(high))
+	}
+	fallbacks := comparePatternFallbacks.Load()
+	suff := run(false)
+	if n := comparePatternFallbacks.Load() - fallbacks; n > 0 {
+		t.Errorf("%d propensity models fitted from the rows, want every one from the covariate patterns", n)
+	}
+	dense := run(true)
+	fitted := 0
+	for _, table := range []string{"effects", "balance", "flow"} {
+		sc, sn := compareTestCells(t, suff, table)
+		dc, dn := compareTestCells(t, dense, table)
+		if len(sc) != len(dc) || len(sc) == 0 {
+			t.Fatalf("%s: %d rows from the sums, %d dense", table, len(sc), len(dc))
+		}
+		worst := 0.0
+		for i := range sc {
+			if !slices.Equal(sc[i], dc[i]) {
+				t.Errorf("%s row %d: %q from the sums, %q dense", table, i, sc[i], dc[i])
+				continue
+			}
+			for j, a := range sn[i] {
+				b := dn[i][j]
+				if math.IsNaN(a) && math.IsNaN(b) {
+					continue
+				}
+				if table == "effects" && j == 4 {
+					fitted++
+				}
+				rel := math.Abs(a-b) / math.Max(math.Abs(a), math.Abs(b))
+				if a == b {
+					rel = 0
+				}
+				worst = math.Max(worst, rel)
+				if !(rel <= 1e-10) {
+					t.Errorf("%s row %d %v column %d: %v from the sums, %v dense (relative difference %.3g)", table, i, sc[i][:2], j, a, b, rel)
+				}
+			}
+		}
+		t.Logf("%s: %d rows, worst relative difference %.3g", table, len(sc), worst)
+	}
+	// rguk.total is fitted by every analysis: primary (2 rows), wild,
+	// mixed, change, weighted, fidelity_dose.
+	if fitted != 7 {
+		t.Errorf("%d estimates, want the 7 of rguk.total", fitted)
+	}
+}
+
+// TestOutcomeValues: values are kept exactly, coded while there are few
+// distinct ones and as they are after the 65,535th.
+func TestOutcomeValues(t *testing.T) {
+	const n = 80_000
+	var v outcomeValues
+	v.init(n)
+	want := make([]float64, n)
+	for i := range want {
+		want[i] = math.NaN()
+		if i%7 == 3 {
+			continue
+		}
+		want[i] = float64(i%1000) / 10
+		v.set(i, want[i])
+	}
+	if v.raw != nil || len(v.table) != 1000 {
+		t.Fatalf("coded: raw %v, %d values", v.raw != nil, len(v.table))
+	}
+	for i := range want {
+		if i%7 != 3 {
+			want[i] = float64(i) + 0.5
+			v.set(i, want[i])
+		}
+	}
+	if v.raw == nil {
+		t.Fatal("69,000 distinct values still coded")
+	}
+	for i, w := range want {
+		if got := v.at(i); got != w && !(math.IsNaN(got) && math.IsNaN(w)) {
+			t.Fatalf("value %d: %v, want %v", i, got, w)
+		}
+	}
+}
+
+// BenchmarkCompare runs the comparison stage on 100,000 participants
+// (rguk.total, every analysis of the plan): from the sufficient statistics
+// (sums) and, for comparison, by the dense route (dense: N × K designs, as
+// before issue 14, on the same column frames).
+func BenchmarkCompare(b *testing.B) {
+	study := compareTestEnv(b)
+	ref, high := compareTestAncova(b)
+	ps := compareTestScaled(b, ref, 100_000, 2)
+	w, err := OpenWarehouse(b.TempDir(), true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tx, err := w.Begin(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	compareTestWrite(b, study, tx, ps)
+	compareTestWriteFidelity(b, study, tx, compareTestBands(high))
+	for _, dense := range []bool{false, true} {
+		name := "sums"
+		if dense {
+			name = "dense"
+		}
+		b.Run(name, func(b *testing.B) {
+			compareDense = dense
+			defer func() { compareDense = false }()
+			for range b.N {
+				if err := Compare(context.Background(), study, tx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
