@@ -181,6 +181,12 @@ func commitRun(env Env, tx *Tx, command string, started time.Time, problems bool
 	if !problems {
 		sum.ExitStatus = 0
 	}
+	if err := writeDataPackage(env, tx); err != nil {
+		if !errors.Is(err, errCrash) {
+			tx.Rollback()
+		}
+		return nil, fmt.Errorf("%s: %w", command, err)
+	}
 	tx.Ledger.Runs = append(tx.Ledger.Runs, RunEntry{
 		ID: sum.RunID, Command: command, Started: sum.Started, Finished: sum.Finished,
 		Summary: sum, ExitStatus: sum.ExitStatus, ProgramVers: env.Version,
