@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -355,4 +357,98 @@ func TestDatapackageProfileRejects(t *testing.T) {
 	if err := s.Validate(v); err != nil {
 		t.Errorf("a valid package refused: %v", err)
 	}
+}
+
+// TestDuckDBReadmeSnippet runs README's DuckDB line exactly as written
+// (from the folder holding the warehouse w) for scores, and the same call
+// for every table: DuckDB sees the columns and types the data package gives,
+// the rows it counts, and as many nulls per column as cpi's own reader.
+func TestDuckDBReadmeSnippet(t *testing.T) {
+	script, _ := filepath.Abs(filepath.Join("..", "scripts", "duckdb", "query.mjs"))
+	if _, err := os.Stat(filepath.Join("..", "scripts", "duckdb", "node_modules", "@duckdb", "node-api")); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("DuckDB's Node package is not installed (.ci/run installs it)")
+		}
+		t.Skip("DuckDB's Node package is not installed: cd scripts/duckdb && npm install")
+	}
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const open, close = `duckdb.sql("`, `")`
+	i := bytes.Index(readme, []byte(open))
+	if i < 0 {
+		t.Fatal("README has no duckdb.sql line")
+	}
+	rest := readme[i+len(open):]
+	sql := string(rest[:bytes.Index(rest, []byte(close))])
+	if want := "from read_parquet('w/tables/scores/**/*.parquet', hive_partitioning = false)"; sql != want {
+		t.Fatalf("README's DuckDB line is %q; this test expects %q", sql, want)
+	}
+	env := ingestTestEnv(t)
+	wh, gen := runBundled(t, env)
+	dp, err := BuildDataPackage(env, gen, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	duckType := map[string]string{"string": "VARCHAR", "int32": "INTEGER", "int64": "BIGINT", "double": "DOUBLE",
+		"bool": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP WITH TIME ZONE"}
+	for _, r := range dp.Resources {
+		q := strings.ReplaceAll(sql, "/scores/", "/"+r.Name+"/")
+		cmd := exec.Command("node", script, q)
+		cmd.Dir = filepath.Dir(wh)
+		out, err := cmd.Output()
+		if err != nil {
+			var stderr string
+			if ee, ok := err.(*exec.ExitError); ok {
+				stderr = string(ee.Stderr)
+			}
+			t.Fatalf("%s: duckdb: %v %s", r.Name, err, stderr)
+		}
+		var got struct {
+			Columns map[string]string `json:"columns"`
+			Rows    int64             `json:"rows"`
+			Nulls   map[string]int64  `json:"nulls"`
+		}
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Rows != r.Rows {
+			t.Errorf("%s: DuckDB counts %d rows, the package %d", r.Name, got.Rows, r.Rows)
+		}
+		if len(got.Columns) != len(r.Schema.Fields) {
+			t.Errorf("%s: DuckDB sees %d columns, the package %d", r.Name, len(got.Columns), len(r.Schema.Fields))
+		}
+		nulls := nullCounts(t, gen, r.Name)
+		for _, f := range r.Schema.Fields {
+			if got.Columns[f.Name] != duckType[f.ParquetType] {
+				t.Errorf("%s.%s: DuckDB type %q, want %q", r.Name, f.Name, got.Columns[f.Name], duckType[f.ParquetType])
+			}
+			if got.Nulls[f.Name] != nulls[f.Name] {
+				t.Errorf("%s.%s: DuckDB counts %d nulls, cpi's reader %d", r.Name, f.Name, got.Nulls[f.Name], nulls[f.Name])
+			}
+			if f.Constraints.Required && got.Nulls[f.Name] != 0 {
+				t.Errorf("%s.%s: required, but %d nulls", r.Name, f.Name, got.Nulls[f.Name])
+			}
+		}
+		if r.Name == "scores" && (got.Nulls["value"] == 0 || got.Nulls["chg"] == 0) {
+			t.Errorf("scores: no null values or changes (%d, %d): the synthetic study has missing scores and baselines", got.Nulls["value"], got.Nulls["chg"])
+		}
+	}
+}
+
+// nullCounts counts each column's nulls with cpi's own reader.
+func nullCounts(t *testing.T, gen, table string) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	err := ScanTable(context.Background(), gen, table, func(rec arrow.RecordBatch) error {
+		for i, f := range rec.Schema().Fields() {
+			out[f.Name] += int64(rec.Column(i).NullN())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
