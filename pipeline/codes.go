@@ -6,7 +6,21 @@ import (
 	"os"
 )
 
-// WriteCodes is the codebook stage: it writes the codes table, one row per
+// codebookStage writes the codes table. It is not one of the stages a
+// command runs: the codes table is written with the data package, at every
+// commit, when it was never written or the study definition or program
+// changed since (its only inputs); its lineage is recorded like a stage's.
+var codebookStage = StageDef{Name: "codebook", Outputs: []string{"codes"}, Run: WriteCodes}
+
+// writeCodesIfStale writes the codes table when it is out of date.
+func writeCodesIfStale(ctx context.Context, env Env, tx *Tx) error {
+	if len(staleness(env, tx.Ledger, codebookStage)) == 0 {
+		return nil
+	}
+	return runRecorded(ctx, env, tx, codebookStage)
+}
+
+// WriteCodes writes the codes table, one row per
 // table × coded column × code with its label, in the order of the tables,
 // their columns and the code lists, so that an analyst in R or pandas can
 // join labels onto any table. It reads no table: its only inputs are the

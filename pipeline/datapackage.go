@@ -60,7 +60,10 @@ type Resource struct {
 	Mediatype   string          `json:"mediatype"`
 	PathPattern string          `json:"cpi:pathPattern"`
 	PartitionBy []string        `json:"cpi:partitionBy"`
-	Rows        int64           `json:"cpi:rows"`
+	// Rows is for `cpi tables`, not written: ingest_files's rows change
+	// with every arrival, and the package is as deterministic as the
+	// tables (DESIGN §11).
+	Rows        int64           `json:"-"`
 	Schema      TableSchema     `json:"schema"`
 }
 

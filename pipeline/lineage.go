@@ -74,7 +74,6 @@ func DerivedStages() []StageDef {
 		{"compare", []string{"participants", "scores", "fidelity"}, []string{"effects", "balance", "flow"}, Compare},
 		{"report fidelity", []string{"fidelity", "fidelity_components", "fidelity_ratings"}, []string{"reports/fidelity-*.html"}, WriteFidelityReports},
 		{"report study", []string{"participants", "scores", "reliability", "effects", "balance", "flow", "fidelity"}, []string{"reports/study-report.html"}, WriteStudyReport},
-		{"codebook", nil, []string{"codes"}, WriteCodes},
 	}
 }
 
