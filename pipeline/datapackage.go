@@ -63,8 +63,8 @@ type Resource struct {
 	// Rows is for `cpi tables`, not written: ingest_files's rows change
 	// with every arrival, and the package is as deterministic as the
 	// tables (DESIGN §11).
-	Rows        int64           `json:"-"`
-	Schema      TableSchema     `json:"schema"`
+	Rows   int64       `json:"-"`
+	Schema TableSchema `json:"schema"`
 }
 
 // TableSchema is a resource's Table Schema.
