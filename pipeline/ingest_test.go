@@ -213,8 +213,8 @@ func TestIngestRejectCodes(t *testing.T) {
 	}
 	w, _ := OpenWarehouse(wh, false)
 	gen, _ := w.CurrentDir()
-	if n := checkTablesIndependently(t, gen, env.Study.Tables.Names()); n != 4 {
-		t.Errorf("checked %d files independently, want 4 (participants, responses, rejects, ingest_files)", n)
+	if n := checkTablesIndependently(t, gen, env.Study.Tables.Names()); n != 5 {
+		t.Errorf("checked %d files independently, want 5 (participants, responses, rejects, ingest_files, and codes, written with every commit)", n)
 	}
 }
 

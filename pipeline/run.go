@@ -164,7 +164,8 @@ func RunStages(ctx context.Context, env Env, dir, command string, opts RunOption
 	return commitRun(env, tx, command, started, true)
 }
 
-// commitRun records the run in the ledger and commits its generation. An
+// commitRun writes the codes table (when stale) and the data package,
+// records the run in the ledger and commits its generation. An
 // error before the switch abandons the generation (but a simulated crash,
 // which leaves it as a crash would); once "current" names the generation
 // nothing deletes it, and an error after the switch says the run was
@@ -180,6 +181,18 @@ func commitRun(env Env, tx *Tx, command string, started time.Time, problems bool
 	sum.finish(env.now())
 	if !problems {
 		sum.ExitStatus = 0
+	}
+	if err := writeCodesIfStale(context.Background(), env, tx); err != nil {
+		if !errors.Is(err, errCrash) {
+			tx.Rollback()
+		}
+		return nil, fmt.Errorf("%s: %w", command, err)
+	}
+	if err := writeDataPackage(env, tx); err != nil {
+		if !errors.Is(err, errCrash) {
+			tx.Rollback()
+		}
+		return nil, fmt.Errorf("%s: %w", command, err)
 	}
 	tx.Ledger.Runs = append(tx.Ledger.Runs, RunEntry{
 		ID: sum.RunID, Command: command, Started: sum.Started, Finished: sum.Finished,

@@ -5,13 +5,20 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
-
-	"github.com/apache/arrow-go/v18/parquet/file"
 )
 
+// CodebookOptions adjusts Codebook.
+type CodebookOptions struct {
+	// JSON writes the data package (tables/datapackage.json) instead of text.
+	JSON bool
+}
+
 // Codebook writes each table of the warehouse with its rows, key, partition
-// and columns with their types and meanings: what an analyst needs.
-func Codebook(env Env, dir string, w io.Writer) error {
+// and columns with their types, units, meanings and code lists: what an
+// analyst needs. It prints the data package of the committed generation
+// (BuildDataPackage), the model tables/datapackage.json is written from; as
+// JSON, the same bytes.
+func Codebook(env Env, dir string, w io.Writer, opts CodebookOptions) error {
 	wh, err := OpenWarehouse(dir, false)
 	if err != nil {
 		return err
@@ -20,40 +27,61 @@ func Codebook(env Env, dir string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range env.Study.Tables.Names() {
-		tb := env.Study.Tables.Table(name)
-		files, err := TableFiles(gen, name)
+	l, err := ReadLedger(gen)
+	if err != nil {
+		return err
+	}
+	dp, err := BuildDataPackage(env, gen, l)
+	if err != nil {
+		return err
+	}
+	if opts.JSON {
+		b, err := dp.Marshal()
 		if err != nil {
-			return fmt.Errorf("table %s: %w", name, err)
+			return err
 		}
-		var rows int64
-		for _, f := range files {
-			pf, err := file.OpenParquetFile(f, false)
-			if err != nil {
-				return fmt.Errorf("table %s: %w", name, err)
-			}
-			rows += pf.NumRows()
-			pf.Close()
-		}
-		state := fmt.Sprintf("%d rows in %d files", rows, len(files))
-		if len(files) == 0 {
+		_, err = w.Write(b)
+		return err
+	}
+	fmt.Fprintf(w, "%s — program %s, study %s, data cut-off %s\n\n", dp.Title, dp.Program, shortSHA(dp.StudyHash), orNone(dp.DataCutoff))
+	for _, r := range dp.Resources {
+		state := fmt.Sprintf("%d rows in %d files", r.Rows, len(r.Path))
+		if len(r.Path) == 0 {
 			state = "not written yet"
 		}
-		fmt.Fprintf(w, "%s — %s\n  %s\n  key: %s", name, state, tb.Doc, strings.Join(tb.Key, ", "))
-		if tb.Partition != "" {
-			fmt.Fprintf(w, "; partitioned by %s (hive: %s=<value>/)", tb.Partition, tb.Partition)
+		fmt.Fprintf(w, "%s — %s\n  %s\n  key: %s", r.Name, state, r.Description, strings.Join(r.Schema.PrimaryKey, ", "))
+		if len(r.PartitionBy) > 0 {
+			fmt.Fprintf(w, "; partitioned by %s (hive: %s=<value>/)", r.PartitionBy[0], r.PartitionBy[0])
 		}
-		fmt.Fprintf(w, "\n  load: pd.read_parquet(%q)\n", dir+"/tables/"+name)
+		fmt.Fprintf(w, "\n  load: pd.read_parquet(%q)\n", dir+"/tables/"+r.Name)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		for _, c := range tb.Columns {
+		for _, f := range r.Schema.Fields {
 			null := "nullable"
-			if c.Required {
+			if f.Constraints.Required {
 				null = "not null"
 			}
-			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\n", c.Name, c.Type, null, c.Doc)
+			doc := f.Description
+			if f.Unit != "" {
+				doc += " [" + f.Unit + "]"
+			}
+			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\n", f.Name, f.ParquetType, null, doc)
+			if len(f.Categories) > 0 {
+				codes := make([]string, len(f.Categories))
+				for i, c := range f.Categories {
+					codes[i] = fmt.Sprintf("%v = %s", c.Value, c.Label)
+				}
+				fmt.Fprintf(tw, "    \t\t\tcodes: %s\n", strings.Join(codes, "; "))
+			}
 		}
 		tw.Flush()
 		fmt.Fprintln(w)
 	}
 	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }

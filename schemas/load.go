@@ -585,6 +585,11 @@ func EmbeddedTables() (*Tables, error) {
 	}
 	for name, tb := range t.Tables {
 		tb.Name = name
+		for _, c := range tb.Columns {
+			if c.Codes != "" && !slices.Contains(CodeListNames(), c.Codes) {
+				return nil, fmt.Errorf("tables.yaml: %s.%s: unknown code list %q", name, c.Name, c.Codes)
+			}
+		}
 	}
 	return t, nil
 }

@@ -16,12 +16,16 @@ type Table struct {
 }
 
 // Column is one column of a table. Type is string, int32, int64, double,
-// bool, date or timestamp.
+// bool, date or timestamp. Unit, when set, is what a number counts or
+// measures. Codes, when set, names the code list its values come from
+// (see Study.CodeList): the column is coded.
 type Column struct {
 	Name     string `yaml:"name"`
 	Type     string `yaml:"type"`
 	Required bool   `yaml:"required"`
 	Doc      string `yaml:"doc"`
+	Unit     string `yaml:"unit"`
+	Codes    string `yaml:"codes"`
 }
 
 // Table returns the named table's schema; it panics on an unknown name,

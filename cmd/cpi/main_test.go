@@ -41,8 +41,17 @@ func TestCommandLine(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "nothing new: no export loaded, no table or report rebuilt") || !strings.Contains(out, "10 skipped") {
 		t.Fatalf("second run: exit %d\n%s", code, out)
 	}
-	if code, out, _ := cli(t, "tables", "--warehouse", w); code != 0 || !strings.Contains(out, "participants — 159 rows in 5 files") {
+	if code, out, _ := cli(t, "tables", "--warehouse", w); code != 0 || !strings.Contains(out, "participants — 159 rows in 5 files") ||
+		!strings.Contains(out, "codes: TEWV = Tees, Esk and Wear Valleys NHS FT; BDCT = Bradford District Care NHS FT;") ||
+		!strings.Contains(out, "codes: 0 = no; 1 = yes") || !strings.Contains(out, "data cut-off 2019-03-29") {
 		t.Fatalf("tables: exit %d\n%s", code, out)
+	}
+	dpFile, err := os.ReadFile(filepath.Join(w, "tables", "datapackage.json"))
+	if err != nil {
+		t.Fatalf("run wrote no data package: %v", err)
+	}
+	if code, out, _ := cli(t, "tables", "--warehouse", w, "--json"); code != 0 || out != string(dpFile) || !strings.Contains(out, `"cpi:dataCutoff": "2019-03-29"`) {
+		t.Fatalf("tables --json: exit %d, differs from tables/datapackage.json:\n%.300s", code, out)
 	}
 	if code, out, _ := cli(t, "runs", "--warehouse", w); code != 0 || strings.Count(out, "\n") != 3 {
 		t.Fatalf("runs: exit %d\n%s", code, out)

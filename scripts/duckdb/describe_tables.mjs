@@ -10,7 +10,9 @@ const tablesDir = join(wh, 'tables');
 const db = await DuckDBInstance.create(':memory:');
 const con = await db.connect();
 const out = {};
-for (const t of readdirSync(tablesDir).sort()) {
+// Table folders only: tables/ also holds datapackage.json.
+const tables = readdirSync(tablesDir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+for (const t of tables) {
   const glob = join(tablesDir, t, '**', '*.parquet').replaceAll("'", "''");
   const desc = await con.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${glob}', hive_partitioning = true)`);
   const cols = {};
