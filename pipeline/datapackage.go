@@ -34,7 +34,11 @@ const (
 // DataPackage is a Frictionless Data Package descriptor. Properties of cpi's
 // own are prefixed "cpi:", as the specification allows.
 type DataPackage struct {
-	Profile       string      `json:"$schema"`
+	Profile string `json:"$schema"`
+	// V1Profile is v1's name of the profile, kept so readers of the first
+	// version of the specification (and its published JSON Schema) take
+	// the package too.
+	V1Profile     string      `json:"profile"`
 	Name          string      `json:"name"`
 	Title         string      `json:"title"`
 	Description   string      `json:"description"`
@@ -51,6 +55,7 @@ type DataPackage struct {
 // as the specification needs one of the two.
 type Resource struct {
 	Profile     string          `json:"$schema"`
+	V1Profile   string          `json:"profile"`
 	Name        string          `json:"name"`
 	Type        string          `json:"type"`
 	Description string          `json:"description"`
@@ -127,6 +132,7 @@ func BuildDataPackage(env Env, genDir string, l *Ledger) (*DataPackage, error) {
 	st := env.Study
 	dp := &DataPackage{
 		Profile:       profilePackage,
+		V1Profile:     "tabular-data-package",
 		Name:          "cpi-warehouse",
 		Title:         st.Name,
 		Description:   "The tables of the cpi warehouse: one resource per table, Parquet files under tables/<table>/ (hive partitions <key>=<value>/ where a table is per trust; the key is also a column inside the files). A null is a missing value. Code lists with labels are in each coded field's categories and in the codes table.",
@@ -139,7 +145,7 @@ func BuildDataPackage(env Env, genDir string, l *Ledger) (*DataPackage, error) {
 	for _, name := range st.Tables.Names() {
 		tb := st.Tables.Table(name)
 		r := &Resource{
-			Profile: profileResource, Name: name, Type: "table", Description: tb.Doc,
+			Profile: profileResource, V1Profile: "tabular-data-resource", Name: name, Type: "table", Description: tb.Doc,
 			Format: "parquet", Mediatype: "application/vnd.apache.parquet",
 			PathPattern: name + "/*.parquet", PartitionBy: []string{},
 			Schema: TableSchema{Profile: profileSchema, PrimaryKey: tb.Key, MissingValues: []string{""}},

@@ -452,3 +452,50 @@ func nullCounts(t *testing.T, gen, table string) map[string]int64 {
 	}
 	return out
 }
+
+// TestDatapackageValidAgainstPublishedProfile validates the bundled run's
+// datapackage.json against Frictionless's own published Tabular Data
+// Package profile (v1, as the frictionless libraries ship it: see
+// testdata/frictionless/published/README.md), unchanged.
+func TestDatapackageValidAgainstPublishedProfile(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "frictionless", "published", "tabular-data-package.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	c.UseRegexpEngine(func(s string) (jsonschema.Regexp, error) {
+		re, err := regexp2.Compile(s, regexp2.ECMAScript)
+		if err != nil {
+			return nil, err
+		}
+		return ecmaRegexp{re}, nil
+	})
+	const id = "https://specs.frictionlessdata.io/schemas/tabular-data-package.json"
+	if err := c.AddResource(id, doc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := ingestTestEnv(t)
+	wh := filepath.Join(t.TempDir(), "w")
+	if _, err := RunStages(context.Background(), env, wh, "run", RunOptions{Create: true}, RunAll(filepath.Join("..", "testdata", "synth"))...); err != nil {
+		t.Fatal(err)
+	}
+	pkg, err := os.ReadFile(filepath.Join(wh, "tables", "datapackage.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := jsonschema.UnmarshalJSON(bytes.NewReader(pkg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Validate(got); err != nil {
+		t.Errorf("datapackage.json is not valid for the published profile: %v", err)
+	}
+}
