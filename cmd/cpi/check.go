@@ -7,8 +7,7 @@ import (
 )
 
 func newCheckCmd(g *globals) *cobra.Command {
-	var warehouse string
-	cmd := &cobra.Command{
+	return warehouseCmd(g, &cobra.Command{
 		Use:   "check --warehouse W",
 		Short: "Verify the whole warehouse: generation, ledger, every table file's bytes, the archive",
 		Long: `Check verifies the warehouse without changing it: the current generation and
@@ -16,18 +15,7 @@ its ledger, every table and report file hashed against what the ledger
 recorded, files the ledger does not know, every archived export against its
 SHA-256 (and read-only), and the archive's records of what was received. It
 prints a line per check and exits 0 when all is well, 1 naming every problem.`,
-		Args: usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if warehouse == "" {
-				return usagef("--warehouse is required")
-			}
-			env, err := g.env()
-			if err != nil {
-				return err
-			}
-			return pipeline.Check(cmd.Context(), env, warehouse, g.stdout)
-		},
-	}
-	cmd.Flags().StringVar(&warehouse, "warehouse", "", "warehouse folder")
-	return cmd
+	}, func(cmd *cobra.Command, env pipeline.Env, warehouse string) error {
+		return pipeline.Check(cmd.Context(), env, warehouse, g.stdout)
+	})
 }

@@ -7,8 +7,7 @@ import (
 )
 
 func newRebuildCmd(g *globals) *cobra.Command {
-	var warehouse string
-	cmd := &cobra.Command{
+	return warehouseCmd(g, &cobra.Command{
 		Use:   "rebuild --warehouse W",
 		Short: "Rebuild every table and report from the archive alone, as a new generation",
 		Long: `Rebuild replays every file the archive records as received, in the order it
@@ -18,19 +17,8 @@ byte for byte as the runs that received the files wrote them. It works
 whatever state the current generation is in (a deleted partition, a changed
 table file, a missing ledger), and like any run it leaves the warehouse as
 before or as after. Exit 0 when rebuilt, 1 on failure.`,
-		Args: usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if warehouse == "" {
-				return usagef("--warehouse is required")
-			}
-			env, err := g.env()
-			if err != nil {
-				return err
-			}
-			sum, err := pipeline.RebuildWarehouse(cmd.Context(), env, warehouse, pipeline.RunOptions{})
-			return g.summary(sum, err)
-		},
-	}
-	cmd.Flags().StringVar(&warehouse, "warehouse", "", "warehouse folder")
-	return cmd
+	}, func(cmd *cobra.Command, env pipeline.Env, warehouse string) error {
+		sum, err := pipeline.RebuildWarehouse(cmd.Context(), env, warehouse, pipeline.RunOptions{})
+		return g.summary(sum, err)
+	})
 }

@@ -12,25 +12,11 @@ import (
 // missing or out of date.
 func newStageCmd(g *globals, name, short string) *cobra.Command {
 	def, _ := pipeline.LookupStage(name)
-	var warehouse string
-	cmd := &cobra.Command{
-		Use:   name + " --warehouse W",
-		Short: short,
-		Args:  usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if warehouse == "" {
-				return usagef("--warehouse is required")
-			}
-			env, err := g.env()
-			if err != nil {
-				return err
-			}
+	return warehouseCmd(g, &cobra.Command{Use: name + " --warehouse W", Short: short},
+		func(cmd *cobra.Command, env pipeline.Env, warehouse string) error {
 			sum, err := pipeline.RunStages(cmd.Context(), env, warehouse, name, pipeline.RunOptions{}, pipeline.Checked(def))
 			return g.summary(sum, err)
-		},
-	}
-	cmd.Flags().StringVar(&warehouse, "warehouse", "", "warehouse folder")
-	return cmd
+		})
 }
 
 func newScoreCmd(g *globals) *cobra.Command {
@@ -43,4 +29,24 @@ func newFidelityCmd(g *globals) *cobra.Command {
 
 func newCompareCmd(g *globals) *cobra.Command {
 	return newStageCmd(g, "compare", "Fit the analysis plan: write the effects, balance and flow tables")
+}
+
+// warehouseCmd completes a command that works on one warehouse and takes no
+// arguments: it adds --warehouse, refuses a missing one as bad usage, loads
+// the study definition and calls run.
+func warehouseCmd(g *globals, cmd *cobra.Command, run func(cmd *cobra.Command, env pipeline.Env, warehouse string) error) *cobra.Command {
+	var warehouse string
+	cmd.Args = usageArgs(cobra.NoArgs)
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if warehouse == "" {
+			return usagef("--warehouse is required")
+		}
+		env, err := g.env()
+		if err != nil {
+			return err
+		}
+		return run(c, env, warehouse)
+	}
+	cmd.Flags().StringVar(&warehouse, "warehouse", "", "warehouse folder")
+	return cmd
 }

@@ -7,22 +7,10 @@ import (
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
-	var warehouse string
-	cmd := &cobra.Command{
+	return warehouseCmd(g, &cobra.Command{
 		Use:   "status --warehouse W",
 		Short: "Show every table and report: current, stale or damaged, built from what and when",
-		Args:  usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if warehouse == "" {
-				return usagef("--warehouse is required")
-			}
-			env, err := g.env()
-			if err != nil {
-				return err
-			}
-			return pipeline.Status(cmd.Context(), env, warehouse, g.stdout)
-		},
-	}
-	cmd.Flags().StringVar(&warehouse, "warehouse", "", "warehouse folder")
-	return cmd
+	}, func(cmd *cobra.Command, env pipeline.Env, warehouse string) error {
+		return pipeline.Status(cmd.Context(), env, warehouse, g.stdout)
+	})
 }

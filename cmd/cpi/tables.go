@@ -7,24 +7,13 @@ import (
 )
 
 func newTablesCmd(g *globals) *cobra.Command {
-	var warehouse string
 	var opts pipeline.CodebookOptions
-	cmd := &cobra.Command{
+	cmd := warehouseCmd(g, &cobra.Command{
 		Use:   "tables --warehouse W [--json]",
 		Short: "List the warehouse's tables, their rows and columns (the codebook); --json: the data package",
-		Args:  usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if warehouse == "" {
-				return usagef("--warehouse is required")
-			}
-			env, err := g.env()
-			if err != nil {
-				return err
-			}
-			return pipeline.Codebook(env, warehouse, g.stdout, opts)
-		},
-	}
-	cmd.Flags().StringVar(&warehouse, "warehouse", "", "warehouse folder")
+	}, func(cmd *cobra.Command, env pipeline.Env, warehouse string) error {
+		return pipeline.Codebook(env, warehouse, g.stdout, opts)
+	})
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the data package (tables/datapackage.json) as JSON")
 	return cmd
 }
