@@ -224,9 +224,14 @@ type frame struct {
 
 // dropNote is "dropped 8 without follow-up, 3 withdrawn", or "".
 func (f *frame) dropNote() string {
+	return dropNoteOf(func(i int) int { return f.dropped[dropReasons[i]] })
+}
+
+// dropNoteOf writes the drop note from the count of each of dropReasons.
+func dropNoteOf(count func(i int) int) string {
 	var parts []string
-	for _, r := range dropReasons {
-		if n := f.dropped[r]; n > 0 {
+	for i, r := range dropReasons {
+		if n := count(i); n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, r))
 		}
 	}

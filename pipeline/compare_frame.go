@@ -41,16 +41,7 @@ type colFrame struct {
 
 // dropNote is "dropped 8 without follow-up, 3 withdrawn", or "".
 func (f *colFrame) dropNote() string {
-	var parts []string
-	for i, r := range dropReasons {
-		if n := f.dropped[i]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n, r))
-		}
-	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return "dropped " + strings.Join(parts, ", ")
+	return dropNoteOf(func(i int) int { return f.dropped[i] })
 }
 
 // buildColFrame selects the complete cases of outcome o as buildFrame does;

@@ -314,18 +314,9 @@ func TestProblemSetOrderAndMemory(t *testing.T) {
 // accept.
 func TestCrashDuringAccept(t *testing.T) {
 	env := ingestTestEnv(t)
-	base := filepath.Join(t.TempDir(), "base")
-	if _, err := heldRun(t, env, base, RunAll(filepath.Join("..", "testdata", "synth"))...); err != nil {
-		t.Fatal(err)
-	}
-	extra := t.TempDir()
-	half := filepath.Join(extra, "TEWV_participants_20190415.csv")
-	rewriteExport(t, tewvExport, half, keepFirstParticipants(10))
-	if sum, _ := heldRun(t, env, base, RunAll(extra)...); sum == nil || sum.FilesHeld != 1 {
-		t.Fatal("the export was not held")
-	}
+	base, held := heldWarehouse(t, env)
 	accept := func(wh string, hooks CrashHooks) error {
-		_, err := RunStages(context.Background(), env, wh, "accept", RunOptions{Hooks: hooks}, AcceptAll(filepath.Base(half), "checked with the trust")...)
+		_, err := RunStages(context.Background(), env, wh, "accept", RunOptions{Hooks: hooks}, AcceptAll(held, "checked with the trust")...)
 		return err
 	}
 	ref := filepath.Join(t.TempDir(), "ref")
@@ -359,4 +350,22 @@ func TestCrashDuringAccept(t *testing.T) {
 		}
 		sameSnapshot(t, fmt.Sprintf("accept crashed at step %d (%s)", n, steps[n-1]), snapshot(t, wh), want)
 	}
+}
+
+// heldWarehouse runs the bundled study into a new warehouse, then a newer
+// TEWV export with only 10 participants, which is held; it returns the
+// warehouse and the held export's name.
+func heldWarehouse(t *testing.T, env Env) (wh, held string) {
+	t.Helper()
+	wh = filepath.Join(t.TempDir(), "w")
+	if _, err := heldRun(t, env, wh, RunAll(filepath.Join("..", "testdata", "synth"))...); err != nil {
+		t.Fatal(err)
+	}
+	extra := t.TempDir()
+	half := filepath.Join(extra, "TEWV_participants_20190415.csv")
+	rewriteExport(t, tewvExport, half, keepFirstParticipants(10))
+	if sum, _ := heldRun(t, env, wh, RunAll(extra)...); sum == nil || sum.FilesHeld != 1 {
+		t.Fatal("the export was not held")
+	}
+	return wh, filepath.Base(half)
 }

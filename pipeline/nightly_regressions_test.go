@@ -14,25 +14,16 @@ import (
 // ledger replays the first and skips the second.
 func TestRebuildAfterRepeatedAccept(t *testing.T) {
 	env := ingestTestEnv(t)
-	wh := filepath.Join(t.TempDir(), "w")
-	if _, err := heldRun(t, env, wh, RunAll(filepath.Join("..", "testdata", "synth"))...); err != nil {
-		t.Fatal(err)
-	}
-	extra := t.TempDir()
-	half := filepath.Join(extra, "TEWV_participants_20190415.csv")
-	rewriteExport(t, tewvExport, half, keepFirstParticipants(10))
-	if sum, _ := heldRun(t, env, wh, RunAll(extra)...); sum == nil || sum.FilesHeld != 1 {
-		t.Fatal("not held")
-	}
+	wh, held := heldWarehouse(t, env)
 	count := &crashAt{}
 	ref := filepath.Join(t.TempDir(), "ref")
 	copyTree(t, wh, ref)
-	RunStages(context.Background(), env, ref, "accept", RunOptions{Hooks: count}, AcceptAll(filepath.Base(half), "r")...)
+	RunStages(context.Background(), env, ref, "accept", RunOptions{Hooks: count}, AcceptAll(held, "r")...)
 	n := indexOf(count.steps, "accept:record") + 2 // first step after the archive record
-	if _, err := RunStages(context.Background(), env, wh, "accept", RunOptions{Hooks: &crashAt{n: n}}, AcceptAll(filepath.Base(half), "r")...); err == nil {
+	if _, err := RunStages(context.Background(), env, wh, "accept", RunOptions{Hooks: &crashAt{n: n}}, AcceptAll(held, "r")...); err == nil {
 		t.Fatal("no crash")
 	}
-	if _, err := RunStages(context.Background(), env, wh, "accept", RunOptions{}, AcceptAll(filepath.Base(half), "r")...); err != nil {
+	if _, err := RunStages(context.Background(), env, wh, "accept", RunOptions{}, AcceptAll(held, "r")...); err != nil {
 		t.Fatal(err)
 	}
 	w, _ := OpenWarehouse(wh, false)
