@@ -32,7 +32,7 @@ func WriteCodes(ctx context.Context, env Env, tx *Tx) error {
 		return fmt.Errorf("table %s: %w", name, err)
 	}
 	out := env.Study.Tables.Table(name)
-	schema := tableSchema(env, name, nil)
+	schema := arrowSchema(env, name, nil)
 	tf, err := tx.CreateTableFile(schema, name, "", "", "data")
 	if err != nil {
 		return err

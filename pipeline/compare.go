@@ -390,7 +390,7 @@ func writeTable(env Env, tx *Tx, name string, fill func(rw *RowWriter) error) er
 	if err := os.RemoveAll(tx.Path("tables", name)); err != nil {
 		return fmt.Errorf("table %s: %w", name, err)
 	}
-	schema := tableSchema(env, name, nil)
+	schema := arrowSchema(env, name, nil)
 	tf, err := tx.CreateTableFile(schema, name, "", "", "data")
 	if err != nil {
 		return err

@@ -98,7 +98,7 @@ func compareTestWrite(t testing.TB, env Env, tx *Tx, ps []compareTestParticipant
 	sort.Strings(trusts)
 	pt, st := env.Study.Tables.Table("participants"), env.Study.Tables.Table("scores")
 	for _, tr := range trusts {
-		schema := tableSchema(env, "participants", nil)
+		schema := arrowSchema(env, "participants", nil)
 		tf, err := tx.CreateTableFile(schema, "participants", "trust", tr, "data")
 		if err != nil {
 			t.Fatal(err)
@@ -128,7 +128,7 @@ func compareTestWrite(t testing.TB, env Env, tx *Tx, ps []compareTestParticipant
 			t.Fatal(err)
 		}
 
-		schema = tableSchema(env, "scores", nil)
+		schema = arrowSchema(env, "scores", nil)
 		tf, err = tx.CreateTableFile(schema, "scores", "trust", tr, "data")
 		if err != nil {
 			t.Fatal(err)

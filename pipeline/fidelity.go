@@ -139,7 +139,7 @@ func Fidelity(ctx context.Context, env Env, tx *Tx) error {
 }
 
 func newFidelityWriter(env Env, tx *Tx, table string) (*RowWriter, error) {
-	schema := tableSchema(env, table, nil)
+	schema := arrowSchema(env, table, nil)
 	tf, err := tx.CreateTableFile(schema, table, "", "", "data")
 	if err != nil {
 		return nil, fmt.Errorf("fidelity: %w", err)

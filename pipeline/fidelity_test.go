@@ -58,7 +58,7 @@ func fidelityTestWriteRatings(t *testing.T, env Env, tx *Tx, ratings []fidelityT
 		}
 	}
 	tb := s.Tables.Table("fidelity_ratings")
-	schema := tableSchema(env, "fidelity_ratings", nil)
+	schema := arrowSchema(env, "fidelity_ratings", nil)
 	trusts := make([]string, 0, len(byTrust))
 	for trust := range byTrust {
 		trusts = append(trusts, trust)

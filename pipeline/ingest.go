@@ -2,8 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -63,19 +61,6 @@ func Ingest(paths []string) Stage {
 		}
 		return finishIngest(ctx, env, tx, planTrusts(plan))
 	}
-}
-
-// ctxReader stops a long copy when the context is cancelled.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // fileFates collects each file's fate in this run for the summary: one per
@@ -319,20 +304,6 @@ func runIngestPlan(ctx context.Context, env Env, tx *Tx, plan []plannedFile, fat
 	// The ledger lists files in arrival order whatever finished first.
 	sort.SliceStable(tx.Ledger.Files, func(i, j int) bool { return tx.Ledger.Files[i].Seq < tx.Ledger.Files[j].Seq })
 	return nil
-}
-
-func hashFile(ctx context.Context, path string) (string, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, ctxReader{ctx, f})
-	if err != nil {
-		return "", 0, err
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
 // ingestFile handles one new export, already archived (or, with

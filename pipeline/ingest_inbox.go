@@ -271,13 +271,3 @@ func nameProblem(env Env, name string) (code, msg string) {
 	}
 	return "", ""
 }
-
-// isNameQuarantine reports whether a quarantine code comes from the file's
-// name alone.
-func isNameQuarantine(code string) bool {
-	switch code {
-	case QuarantineUnknownSite, QuarantineBadDate, QuarantineFutureDate:
-		return true
-	}
-	return false
-}

@@ -248,7 +248,7 @@ func writeRejects(env Env, tx *Tx, trust, kind string, files []*FileEntry) error
 	files = append([]*FileEntry(nil), files...)
 	sort.SliceStable(files, func(i, j int) bool { return files[i].SHA256 < files[j].SHA256 })
 	tb := env.Study.Tables.Table(name)
-	schema := tableSchema(env, name, nil)
+	schema := arrowSchema(env, name, nil)
 	tf, err := tx.CreateTableFile(schema, name, "trust", trust, kind)
 	if err != nil {
 		return err

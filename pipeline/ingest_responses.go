@@ -71,7 +71,7 @@ const (
 )
 
 func newResponsesWriter(env Env, tx *Tx, res *exportResult, sha string) (*responsesWriter, error) {
-	schema := tableSchema(env, "responses", nil)
+	schema := arrowSchema(env, "responses", nil)
 	for i, name := range []string{"study_id", "wave", "instrument", "item", "trust", "team", "arm", "value", "source_sha256", "source_line"} {
 		if schema.Field(i).Name != name {
 			return nil, fmt.Errorf("responses table: column %d is %s, the writer expects %s", i, schema.Field(i).Name, name)

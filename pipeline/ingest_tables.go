@@ -31,7 +31,7 @@ type tableSink struct {
 func newTableSink(env Env, tx *Tx, res *exportResult, sha string) (exportSink, error) {
 	k := &tableSink{env: env, tx: tx, res: res, sha: sha}
 	open := func(table string) (*RowWriter, error) {
-		schema := tableSchema(env, table, nil)
+		schema := arrowSchema(env, table, nil)
 		tf, err := tx.CreateTableFile(schema, table, "trust", res.trust, "data")
 		if err != nil {
 			return nil, err
@@ -201,7 +201,7 @@ func (k *tableSink) abort() {
 func writeIngestFiles(ctx context.Context, env Env, tx *Tx) error {
 	const name = "ingest_files"
 	tb := env.Study.Tables.Table(name)
-	schema := tableSchema(env, name, nil)
+	schema := arrowSchema(env, name, nil)
 	tf, err := tx.CreateTableFile(schema, name, "", "", "data")
 	if err != nil {
 		return err

@@ -270,3 +270,25 @@ func OpenCurrent(dir string) (*Warehouse, string, *Ledger, error) {
 	}
 	return wh, gen, l, nil
 }
+
+// Quarantine codes decided by ingest (readers add their own FileError codes).
+const (
+	QuarantineUnknownSite    = "unknown_site"
+	QuarantineFutureDate     = "future_export_date" // the name's export date is after the run's date (+ the study's allowance)
+	QuarantineBadDate        = "bad_export_date"    // the name's export date is no calendar date
+	QuarantineUnknownKind    = "unknown_kind"
+	QuarantineMissingColumns = "missing_columns"
+	QuarantineNoRows         = "no_rows"
+	QuarantineNoAcceptedRows = "no_accepted_rows"
+	QuarantinePrivacy        = "privacy_" // + the rule: privacy_nhs_number, …
+)
+
+// isNameQuarantine reports whether a quarantine code comes from the file's
+// name alone.
+func isNameQuarantine(code string) bool {
+	switch code {
+	case QuarantineUnknownSite, QuarantineBadDate, QuarantineFutureDate:
+		return true
+	}
+	return false
+}

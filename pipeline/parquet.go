@@ -61,7 +61,7 @@ func arrowType(t string) arrow.DataType {
 
 // tableSchema is a table's Arrow schema with the key/value metadata that
 // names the table, its schema version, the program and the study's hash.
-func tableSchema(env Env, name string, extra map[string]string) *arrow.Schema {
+func arrowSchema(env Env, name string, extra map[string]string) *arrow.Schema {
 	tb := env.Study.Tables.Table(name)
 	fields := make([]arrow.Field, len(tb.Columns))
 	for i, c := range tb.Columns {

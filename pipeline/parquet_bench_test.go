@@ -42,7 +42,7 @@ func BenchmarkParquetWriteResponses(b *testing.B) {
 		b.Fatal(err)
 	}
 	parts := parquetBenchRows(study, rows)
-	schema := tableSchema(env, "responses", nil)
+	schema := arrowSchema(env, "responses", nil)
 	tb := study.Tables.Table("responses")
 	var c [10]int
 	for i, name := range []string{"study_id", "wave", "instrument", "item", "trust", "team", "arm", "value", "source_sha256", "source_line"} {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -178,4 +179,55 @@ func writeDense(ctx context.Context, cw file.ColumnChunkWriter, d *array.Diction
 	dense := b.NewArray()
 	defer dense.Release()
 	return pqarrow.WriteArrowToColumn(ctx, cw, dense, defLevels, nil, defLevels != nil)
+}
+
+// scoreCodes turns a string column of one batch into small integer codes:
+// for a dictionary-encoded column, lookup runs once per dictionary entry;
+// for a plain one, once per run of equal values.
+type scoreCodes struct {
+	dict   *array.Dictionary
+	idx    []int32 // the dictionary's indices
+	codes  []int
+	plain  *array.String
+	lookup func(string) int
+	last   string
+	lastC  int
+	primed bool
+}
+
+func (c *scoreCodes) init(a arrow.Array, lookup func(string) int) error {
+	*c = scoreCodes{lookup: lookup}
+	switch a := a.(type) {
+	case *array.Dictionary:
+		vals, ok := a.Dictionary().(*array.String)
+		idx, ok2 := a.Indices().(*array.Int32)
+		if !ok || !ok2 {
+			return errors.New("not a dictionary of strings with int32 indices")
+		}
+		c.dict, c.idx = a, idx.Int32Values()
+		c.codes = make([]int, vals.Len())
+		for i := range c.codes {
+			c.codes[i] = lookup(vals.Value(i))
+		}
+	case *array.String:
+		c.plain = a
+	default:
+		return errors.New("not a string column")
+	}
+	return nil
+}
+
+// at is row r's code (-1: unknown).
+func (c *scoreCodes) at(r int) int {
+	if c.dict != nil {
+		if c.dict.IsNull(r) {
+			return -1
+		}
+		return c.codes[c.idx[r]]
+	}
+	s := c.plain.Value(r)
+	if !c.primed || s != c.last {
+		c.last, c.lastC, c.primed = strings.Clone(s), c.lookup(s), true
+	}
+	return c.lastC
 }

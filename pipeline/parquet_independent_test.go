@@ -135,7 +135,7 @@ func TestScanTableRejectsAnotherSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := tableSchema(env, "flow", nil)
+	good := arrowSchema(env, "flow", nil)
 	fields := good.Fields()
 	fields[3].Type = arrow.BinaryTypes.String // n: int64 in tables.yaml
 	md := good.Metadata()

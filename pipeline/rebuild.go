@@ -129,24 +129,6 @@ func openForRebuild(dir string) (*Warehouse, error) {
 	return &Warehouse{Dir: abs}, nil
 }
 
-// readableLedger is the current generation's ledger, or nil when it is
-// missing or cannot be read (said in the log).
-func (w *Warehouse) readableLedger(env Env) *Ledger {
-	gen, err := w.CurrentDir()
-	if err == nil && gen == "" {
-		err = errors.New("no current generation")
-	}
-	var l *Ledger
-	if err == nil {
-		l, err = ReadLedger(gen)
-	}
-	if err != nil {
-		env.log().Warn("rebuild: no readable ledger; rebuilding from the archive's records alone (the run history is lost)", "error", err)
-		return nil
-	}
-	return l
-}
-
 // rebuildPlan is what a rebuild replays.
 type rebuildPlan struct {
 	events   []replayEvent

@@ -118,7 +118,7 @@ func (acc *relAcc) add(p *scorePlan, w int, ans []scoreAnswers) {
 func writeReliability(ctx context.Context, env Env, tx *Tx, p *scorePlan, trusts []string, accs []*relAcc) error {
 	const name = "reliability"
 	tb := env.Study.Tables.Table(name)
-	schema := tableSchema(env, name, nil)
+	schema := arrowSchema(env, name, nil)
 	tf, err := tx.CreateTableFile(schema, name, "", "", "data")
 	if err != nil {
 		return err

@@ -82,8 +82,8 @@ func WriteStudyReport(ctx context.Context, env Env, tx *Tx) error {
 
 // WriteStudyReportFile writes the study report of the warehouse's committed
 // generation to path (0640, atomically): cpi report study.
-func WriteStudyReportFile(ctx context.Context, env Env, warehouse, path string) error {
-	w, err := OpenWarehouse(warehouse, false)
+func WriteStudyReportFile(ctx context.Context, env Env, dir, path string) error {
+	w, err := OpenWarehouse(dir, false)
 	if err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func WriteStudyReportFile(ctx context.Context, env Env, warehouse, path string) 
 		return err
 	}
 	if gen == "" {
-		return fmt.Errorf("warehouse %s has no committed generation yet (run cpi ingest or cpi run first)", warehouse)
+		return fmt.Errorf("warehouse %s has no committed generation yet (run cpi ingest or cpi run first)", dir)
 	}
 	return writeFileAtomic(path, fileMode, func(out io.Writer) error {
 		return StudyReport(ctx, env, gen, out)

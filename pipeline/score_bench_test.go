@@ -103,7 +103,7 @@ func scoreBenchWriteResponses(b *testing.B, env Env, tx *Tx, participants int) i
 	b.Helper()
 	s := env.Study
 	tb := s.Tables.Table("responses")
-	schema := tableSchema(env, "responses", nil)
+	schema := arrowSchema(env, "responses", nil)
 	var c [10]int
 	for i, n := range []string{"study_id", "wave", "instrument", "item", "trust", "team", "arm", "value", "source_sha256", "source_line"} {
 		c[i] = colIndex(tb, n)

@@ -83,7 +83,7 @@ func scoreTestWriteResponses(t *testing.T, env Env, tx *Tx, rows []scoreTestRow,
 		byTrust[trust] = append(byTrust[trust], r)
 	}
 	tb := env.Study.Tables.Table("responses")
-	schema := tableSchema(env, "responses", nil)
+	schema := arrowSchema(env, "responses", nil)
 	for _, trust := range trusts {
 		tf, err := tx.CreateTableFile(schema, "responses", "trust", trust, "data")
 		if err != nil {
@@ -139,7 +139,7 @@ func scoreTestWriteTeams(t testing.TB, env Env, tx *Tx, trust string, teams map[
 	t.Helper()
 	ids := slices.Sorted(maps.Keys(teams))
 	tb := env.Study.Tables.Table("participants")
-	schema := tableSchema(env, "participants", nil)
+	schema := arrowSchema(env, "participants", nil)
 	tf, err := tx.CreateTableFile(schema, "participants", "trust", trust, "data")
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -315,4 +316,105 @@ func ListRuns(dir string, asJSON bool, w io.Writer) error {
 			s.DurationSeconds, s.FilesNew, s.FilesSkipped, s.FilesSuperseded, s.FilesHeld, s.FilesQuarantined, s.RowsAccepted, s.RowsRejected, r.ExitStatus)
 	}
 	return tw.Flush()
+}
+
+// Stage is one step of the pipeline: it reads tables from the generation
+// being written and writes its own. Stages never re-parse raw exports (but
+// ingest, whose input they are).
+type Stage func(ctx context.Context, env Env, tx *Tx) error
+
+// Summary is what a run did: the run summary printed at the end and kept
+// in the ledger. Its counts and its lists are one account: FilesNew counts
+// the new, superseded-on-arrival, held and quarantined files of Files,
+// NothingNew holds exactly when no file was new and nothing was rebuilt.
+type Summary struct {
+	RunID      int64     `json:"run_id"`
+	Command    string    `json:"command"`
+	Started    time.Time `json:"started"`
+	Finished   time.Time `json:"finished"`
+	ExitStatus int       `json:"exit_status"`
+
+	FilesNew         int           `json:"files_new"`
+	FilesSkipped     int           `json:"files_skipped"`
+	FilesSuperseded  int           `json:"files_superseded"`
+	FilesHeld        int           `json:"files_held"`
+	FilesQuarantined int           `json:"files_quarantined"`
+	Files            []FileOutcome `json:"files,omitempty"`
+
+	RowsAccepted  int64                    `json:"rows_accepted"`
+	RowsRejected  int64                    `json:"rows_rejected"`
+	Warnings      int                      `json:"warnings"`
+	Trusts        map[string]*TrustSummary `json:"trusts"`
+	TablesWritten []string                 `json:"tables_written"`
+	Rebuilt       []Rebuild                `json:"rebuilt,omitempty"`
+	StagesSkipped []string                 `json:"stages_skipped,omitempty"`
+	SilentTrusts  []string                 `json:"silent_trusts,omitempty"`
+	NothingNew    bool                     `json:"nothing_new"`
+	// Held lists every export held (this run or before) and waiting for a
+	// newer export or `cpi accept`; FilesHeld counts them.
+	Held []FileOutcome `json:"held,omitempty"`
+
+	DurationSeconds float64 `json:"duration_seconds"`
+}
+
+// FileOutcome is what a run did with one file it met, by name: Status is
+// one of the Outcome constants, Reason says why in words a data manager
+// can act on (never a value from the export).
+type FileOutcome struct {
+	Name   string `json:"name"`
+	Trust  string `json:"trust"`
+	Kind   string `json:"kind"`
+	Status string `json:"status"`
+	Reason string `json:"reason"`
+}
+
+// The statuses of a FileOutcome.
+const (
+	OutcomeNew         = "new"         // loaded: now the trust's current export
+	OutcomeSkipped     = "skipped"     // bytes already received
+	OutcomeSuperseded  = "superseded"  // a newer export of the trust is current
+	OutcomeHeld        = "held"        // waits for a newer export or cpi accept
+	OutcomeQuarantined = "quarantined" // set aside whole; nothing of it loaded
+	OutcomeDeferred    = "deferred"    // still being written: left for the next run
+	OutcomeIgnored     = "ignored"     // not an export (editor, OS or download leftovers)
+	OutcomeRefused     = "refused"     // cannot be read as a file (FIFO, device, folder)
+)
+
+// Rebuild is one stage's rewrite of tables or reports and what made it
+// necessary ("responses changed", "study definition changed", "program
+// version changed", "output missing: scores").
+type Rebuild struct {
+	Stage   string   `json:"stage"`
+	Outputs []string `json:"outputs"`
+	Because []string `json:"because"`
+}
+
+// TrustSummary is one trust's share of a run.
+type TrustSummary struct {
+	Files        int   `json:"files"`
+	RowsAccepted int64 `json:"rows_accepted"`
+	RowsRejected int64 `json:"rows_rejected"`
+	Quarantined  int   `json:"quarantined"`
+}
+
+func newSummary(runID int64) *Summary {
+	return &Summary{RunID: runID, Trusts: map[string]*TrustSummary{}}
+}
+
+func (s *Summary) trust(code string) *TrustSummary {
+	t, ok := s.Trusts[code]
+	if !ok {
+		t = &TrustSummary{}
+		s.Trusts[code] = t
+	}
+	return t
+}
+
+// problems is the ProblemsError of a run, or nil when nothing was rejected
+// or quarantined.
+func (s *Summary) problems() error {
+	if s.RowsRejected == 0 && s.FilesQuarantined == 0 && s.FilesHeld == 0 {
+		return nil
+	}
+	return &ProblemsError{Rejected: s.RowsRejected, Quarantined: s.FilesQuarantined, Held: s.FilesHeld, Warnings: s.Warnings}
 }

@@ -42,18 +42,6 @@ const (
 	WarnMissingColumn = "missing_column" // a canonical column absent from the file: its values are blank
 )
 
-// Quarantine codes decided by ingest (readers add their own FileError codes).
-const (
-	QuarantineUnknownSite    = "unknown_site"
-	QuarantineFutureDate     = "future_export_date" // the name's export date is after the run's date (+ the study's allowance)
-	QuarantineBadDate        = "bad_export_date"    // the name's export date is no calendar date
-	QuarantineUnknownKind    = "unknown_kind"
-	QuarantineMissingColumns = "missing_columns"
-	QuarantineNoRows         = "no_rows"
-	QuarantineNoAcceptedRows = "no_accepted_rows"
-	QuarantinePrivacy        = "privacy_" // + the rule: privacy_nhs_number, …
-)
-
 // Severities in the problem list.
 const (
 	SeverityError      = "error"      // the row was rejected

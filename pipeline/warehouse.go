@@ -471,3 +471,48 @@ func writeFileAtomic(path string, mode fs.FileMode, write func(io.Writer) error)
 
 // isTemp reports whether a file name is one of writeFileAtomic's temporaries.
 func isTemp(name string) bool { return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp") }
+
+// ctxReader stops a long copy when the context is cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+func hashFile(ctx context.Context, path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, ctxReader{ctx, f})
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// readableLedger is the current generation's ledger, or nil when it is
+// missing or cannot be read (said in the log).
+func (w *Warehouse) readableLedger(env Env) *Ledger {
+	gen, err := w.CurrentDir()
+	if err == nil && gen == "" {
+		err = errors.New("no current generation")
+	}
+	var l *Ledger
+	if err == nil {
+		l, err = ReadLedger(gen)
+	}
+	if err != nil {
+		env.log().Warn("rebuild: no readable ledger; rebuilding from the archive's records alone (the run history is lost)", "error", err)
+		return nil
+	}
+	return l
+}

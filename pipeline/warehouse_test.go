@@ -42,7 +42,7 @@ func TestPathBuildersRefuseEscapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	schema := tableSchema(env, "participants", nil)
+	schema := arrowSchema(env, "participants", nil)
 	for _, c := range [][3]string{{"participants", "../../../../x", "data"}, {"participants", "TEWV", "../x"}, {"../x", "TEWV", "data"}} {
 		if tf, err := tx.CreateTableFile(schema, c[0], "trust", c[1], c[2]); err == nil {
 			tf.Abort()
