@@ -31,7 +31,7 @@ func Accept(file, reason string) Stage {
 			return err
 		}
 		// The archive keeps the decision too, so `cpi rebuild` replays it.
-		at := env.now()
+		at := env.Clock()
 		if err := archiveAccept(tx.w, f.SHA256, f.Name, reason, at, tx.Summary.RunID); err != nil {
 			return err
 		}
@@ -54,7 +54,7 @@ func acceptEntry(ctx context.Context, env Env, tx *Tx, f *FileEntry, reason stri
 	}
 	f.Accepted = &Acceptance{At: at.UTC(), RunID: runID, Reason: reason}
 	f.Reason = "accepted: " + reason
-	env.log().Info("accepted by the data manager", "file", f.Name, "trust", f.Trust, "kind", f.Kind)
+	env.Logger().Info("accepted by the data manager", "file", f.Name, "trust", f.Trust, "kind", f.Kind)
 	return finishIngest(ctx, env, tx, []string{orUnknown(f.Trust)})
 }
 

@@ -170,7 +170,7 @@ func Compare(ctx context.Context, env Env, tx *Tx) error {
 					r.balance = append(r.balance, bal...)
 					task.Add(1)
 				}
-				env.log().Debug("compare", "outcome", outcome)
+				env.Logger().Debug("compare", "outcome", outcome)
 			}
 		}()
 	}

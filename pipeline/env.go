@@ -39,7 +39,7 @@ type Env struct {
 	task *Task
 }
 
-func (e Env) sleep(d time.Duration) {
+func (e Env) Pause(d time.Duration) {
 	if e.Sleep != nil {
 		e.Sleep(d)
 		return
@@ -49,14 +49,14 @@ func (e Env) sleep(d time.Duration) {
 	}
 }
 
-func (e Env) now() time.Time {
+func (e Env) Clock() time.Time {
 	if e.Now != nil {
 		return e.Now().UTC()
 	}
 	return time.Now().UTC()
 }
 
-func (e Env) log() *slog.Logger {
+func (e Env) Logger() *slog.Logger {
 	if e.Log != nil {
 		return e.Log
 	}

@@ -134,7 +134,7 @@ func Fidelity(ctx context.Context, env Env, tx *Tx) error {
 	if err := compW.Close(); err != nil {
 		return fmt.Errorf("fidelity: write fidelity_components: %w", err)
 	}
-	env.log().Info("fidelity scored", "teams", len(teams), "periods", len(periods))
+	env.Logger().Info("fidelity scored", "teams", len(teams), "periods", len(periods))
 	return nil
 }
 

@@ -131,7 +131,7 @@ func planIngest(ctx context.Context, env Env, tx *Tx, paths []string, fates *fil
 		return nil, err
 	}
 	fates.listed = make([]FileOutcome, len(listed))
-	log := env.log()
+	log := env.Logger()
 	var cands []candidate
 	for i, lf := range listed {
 		switch lf.status {
@@ -169,7 +169,7 @@ func planIngest(ctx context.Context, env Env, tx *Tx, paths []string, fates *fil
 	seen := map[string][]candidate{} // sha -> new files with those bytes, earlier in this run
 	var fresh []candidate
 	for _, c := range cands {
-		now := env.now()
+		now := env.Clock()
 		as := ""
 		prev := tx.Ledger.receivedAs(c.sha, c.name, c.nameBad)
 		if prev != nil {
@@ -205,7 +205,7 @@ func planIngest(ctx context.Context, env Env, tx *Tx, paths []string, fates *fil
 	if wait > 0 {
 		log.Info("waiting for new files to settle before the second look", "files", len(fresh), "seconds", wait.Round(time.Second).Seconds())
 	}
-	env.sleep(wait)
+	env.Pause(wait)
 	defer_ := func(c candidate, why string) {
 		fates.set(c.idx, FileOutcome{Name: c.name, Status: OutcomeDeferred, Reason: why})
 		log.Warn("deferred to the next run: "+why, "file", c.name)
@@ -235,7 +235,7 @@ func planIngest(ctx context.Context, env Env, tx *Tx, paths []string, fates *fil
 			}
 			return nil, err
 		}
-		pf := plannedFile{name: c.name, sha: c.sha, idx: c.idx, seq: seq, now: env.now()}
+		pf := plannedFile{name: c.name, sha: c.sha, idx: c.idx, seq: seq, now: env.Clock()}
 		if site, _, _, ok := env.Study.IdentifyFile(c.name); ok {
 			pf.trust = site.Trust
 		}
@@ -367,7 +367,7 @@ func ingestFile(ctx context.Context, env Env, tx *Tx, mu *sync.Mutex, fates *fil
 	}
 	fates.index[entry] = pf.idx
 	fate := FileOutcome{Name: name, Trust: res.trust, Kind: res.kind}
-	log := env.log().With("file", name, "sha256", sha[:12])
+	log := env.Logger().With("file", name, "sha256", sha[:12])
 	if res.quarantine != "" {
 		entry.Status = StatusQuarantined
 		entry.Reason = res.quarantine + ": " + res.quarantineMsg
@@ -518,7 +518,7 @@ func (r *exportResult) quarantineFile(code, msg string, line int, column string)
 func readExport(ctx context.Context, env Env, path, name string, sinkFor func(*exportResult) (exportSink, error), tmpDir string) (*exportResult, error) {
 	res, err := inspectExport(ctx, env, path, name, sinkFor, tmpDir, false)
 	if errors.Is(err, errUnsorted) {
-		env.log().Info("rows not in participant order: sorting them", "file", name)
+		env.Logger().Info("rows not in participant order: sorting them", "file", name)
 		return inspectExport(ctx, env, path, name, sinkFor, tmpDir, true)
 	}
 	return res, err

@@ -263,7 +263,7 @@ func nameProblem(env Env, name string) (code, msg string) {
 		return QuarantineUnknownSite, "the file name matches no trust's export names (canonical: <TRUST>_<participants|fidelity>_<YYYYMMDD>.csv)"
 	}
 	allow := env.Study.Ingest.FutureExportDays
-	today := env.now()
+	today := env.Clock()
 	today = time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, time.UTC)
 	if !day.IsZero() && day.After(today.AddDate(0, 0, allow)) {
 		return QuarantineFutureDate, fmt.Sprintf("the export date in the file name (%s) is more than %d day(s) after today (%s): a mistyped date would make this export current for good; rename the file with the date of the export",

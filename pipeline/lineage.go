@@ -145,7 +145,7 @@ func recordOutputs(ctx context.Context, env Env, tx *Tx, stage string, outputs [
 		}
 		rec := &OutputRecord{
 			Hash: contentHash(files), Files: files, Stage: stage, RunID: tx.Summary.RunID,
-			BuiltAt: env.now(), Inputs: inputs,
+			BuiltAt: env.Clock(), Inputs: inputs,
 		}
 		if r := tx.Ledger.Outputs[o]; r != nil && r.Hash == rec.Hash && maps.Equal(r.Inputs, rec.Inputs) {
 			continue // the same bytes from the same inputs: keep when it was built

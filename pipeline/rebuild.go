@@ -45,7 +45,7 @@ import (
 // crash-safe like any run. Problems in the data were reported on the
 // nights they arrived: a rebuild that reproduces them exits 0.
 func RebuildWarehouse(ctx context.Context, env Env, dir string, opts RunOptions) (*Summary, error) {
-	started := env.now()
+	started := env.Clock()
 	w, err := openForRebuild(dir)
 	if err != nil {
 		return nil, err
@@ -211,7 +211,7 @@ func planRebuild(ctx context.Context, env Env, w *Warehouse, old *Ledger) (*rebu
 		plan.runID = max(plan.runID, old.NextRunID()-1)
 	}
 	plan.runID++
-	env.log().Info("rebuild: replaying the archive", "runs", len(runs), "receipts", len(receipts), "accepts", len(plan.events)-len(runs))
+	env.Logger().Info("rebuild: replaying the archive", "runs", len(runs), "receipts", len(receipts), "accepts", len(plan.events)-len(runs))
 	return plan, nil
 }
 
@@ -375,7 +375,7 @@ func replayAccept(ctx context.Context, env Env, tx *Tx, rec ArchiveRecord) error
 		// An accept that was tried again after a crash leaves one record
 		// per attempt; the first replayed takes the file, and the others
 		// find it no longer held.
-		env.log().Warn("rebuild: an accept in the archive finds its export no longer held; skipped", "file", rec.Name)
+		env.Logger().Warn("rebuild: an accept in the archive finds its export no longer held; skipped", "file", rec.Name)
 		return nil
 	}
 	at := rec.At

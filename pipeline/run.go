@@ -24,7 +24,7 @@ type RunOptions struct {
 // *ProblemsError (after committing) when rows were rejected or files
 // quarantined.
 func RunStages(ctx context.Context, env Env, dir, command string, opts RunOptions, stages ...Stage) (*Summary, error) {
-	started := env.now()
+	started := env.Clock()
 	w, err := OpenWarehouse(dir, opts.Create)
 	if err != nil {
 		return nil, err
@@ -77,7 +77,7 @@ func commitRun(env Env, tx *Tx, command string, started time.Time, problems bool
 	if sum.Started.IsZero() {
 		sum.Started = started
 	}
-	sum.finish(env.now())
+	sum.finish(env.Clock())
 	if !problems {
 		sum.ExitStatus = 0
 	}

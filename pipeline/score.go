@@ -153,7 +153,7 @@ func Score(ctx context.Context, env Env, tx *Tx) error {
 		total.participantWaves += c.participantWaves
 		total.rows += c.rows
 	}
-	env.log().Info("scored", "trusts", len(trusts), "participant_waves", total.participantWaves, "score_rows", total.rows)
+	env.Logger().Info("scored", "trusts", len(trusts), "participant_waves", total.participantWaves, "score_rows", total.rows)
 	return nil
 }
 

@@ -30,10 +30,10 @@ func Validate(ctx context.Context, env Env, paths []string) ([]FileCheck, error)
 	for _, f := range files {
 		switch f.status {
 		case OutcomeIgnored:
-			env.log().Info("ignored: "+f.reason, "file", f.name)
+			env.Logger().Info("ignored: "+f.reason, "file", f.name)
 			continue
 		case OutcomeRefused:
-			env.log().Warn("skipped: "+f.reason, "file", f.name)
+			env.Logger().Warn("skipped: "+f.reason, "file", f.name)
 			continue
 		}
 		res, err := readExport(ctx, env, f.path, f.name, nil, "")

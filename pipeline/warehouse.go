@@ -511,7 +511,7 @@ func (w *Warehouse) readableLedger(env Env) *Ledger {
 		l, err = ReadLedger(gen)
 	}
 	if err != nil {
-		env.log().Warn("rebuild: no readable ledger; rebuilding from the archive's records alone (the run history is lost)", "error", err)
+		env.Logger().Warn("rebuild: no readable ledger; rebuilding from the archive's records alone (the run history is lost)", "error", err)
 		return nil
 	}
 	return l
