@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"github.com/connectingpeople/cpi/pipeline/ingest"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,8 +19,8 @@ import (
 // current unless a newer export has meanwhile become current (then the
 // stage fails and nothing changes). The trust's problem list, rejects and
 // ingest_files follow.
-func Accept(file, reason string) Stage {
-	return func(ctx context.Context, env Env, tx *Tx) error {
+func Accept(file, reason string) warehouse.Stage {
+	return func(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 		reason = strings.TrimSpace(reason)
 		if reason == "" {
 			return fmt.Errorf("accept: a reason is required (it is kept in the ledger)")
@@ -27,12 +29,12 @@ func Accept(file, reason string) Stage {
 		if err != nil {
 			return err
 		}
-		if err := tx.step("accept:record"); err != nil {
+		if err := tx.Step("accept:record"); err != nil {
 			return err
 		}
 		// The archive keeps the decision too, so `cpi rebuild` replays it.
 		at := env.Clock()
-		if err := archiveAccept(tx.w, f.SHA256, f.Name, reason, at, tx.Summary.RunID); err != nil {
+		if err := warehouse.ArchiveAccept(tx.W, f.SHA256, f.Name, reason, at, tx.Summary.RunID); err != nil {
 			return err
 		}
 		return acceptEntry(ctx, env, tx, f, reason, at, tx.Summary.RunID)
@@ -41,27 +43,27 @@ func Accept(file, reason string) Stage {
 
 // acceptEntry reads the held export f again from the archive with the
 // holding guards off and makes it current, recording the reason.
-func acceptEntry(ctx context.Context, env Env, tx *Tx, f *FileEntry, reason string, at time.Time, runID int64) error {
-	pf := plannedFile{accept: f, name: f.Name, sha: f.SHA256, seq: f.Seq, trust: f.Trust, now: f.ReceivedAt, runID: f.RunID}
-	fates := &fileFates{listed: make([]FileOutcome, 1), index: map[*FileEntry]int{}}
-	defer func() { tx.Summary.Files = append(tx.Summary.Files, fates.outcomes()...) }()
+func acceptEntry(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, f *warehouse.FileEntry, reason string, at time.Time, runID int64) error {
+	pf := ingest.PlannedFile{Accept: f, Name: f.Name, Sha: f.SHA256, Seq: f.Seq, Trust: f.Trust, Now: f.ReceivedAt, RunID: f.RunID}
+	fates := &ingest.FileFates{Listed: make([]warehouse.FileOutcome, 1), Index: map[*warehouse.FileEntry]int{}}
+	defer func() { tx.Summary.Files = append(tx.Summary.Files, fates.Outcomes()...) }()
 	var mu sync.Mutex
-	if err := ingestFile(ctx, env, tx, &mu, fates, pf); err != nil {
+	if err := ingest.IngestFile(ctx, env, tx, &mu, fates, pf); err != nil {
 		return fmt.Errorf("accept %s: %w", f.Name, err)
 	}
-	if f.Status != StatusCurrent {
+	if f.Status != warehouse.StatusCurrent {
 		return fmt.Errorf("accept %s: it was read again but is %s (%s)", f.Name, f.Status, f.Reason)
 	}
-	f.Accepted = &Acceptance{At: at.UTC(), RunID: runID, Reason: reason}
+	f.Accepted = &warehouse.Acceptance{At: at.UTC(), RunID: runID, Reason: reason}
 	f.Reason = "accepted: " + reason
 	env.Logger().Info("accepted by the data manager", "file", f.Name, "trust", f.Trust, "kind", f.Kind)
-	return finishIngest(ctx, env, tx, []string{orUnknown(f.Trust)})
+	return ingest.FinishIngest(ctx, env, tx, []string{ingest.OrUnknown(f.Trust)})
 }
 
 // AcceptAll is `cpi accept`: Accept, then every later stage whose outputs
 // are out of date, as `cpi run` does.
-func AcceptAll(file, reason string) []Stage {
-	stages := []Stage{Accept(file, reason)}
+func AcceptAll(file, reason string) []warehouse.Stage {
+	stages := []warehouse.Stage{Accept(file, reason)}
 	for _, d := range DerivedStages() {
 		stages = append(stages, Incremental(d))
 	}
@@ -69,12 +71,12 @@ func AcceptAll(file, reason string) []Stage {
 }
 
 // findHeld finds the held export a data manager names.
-func findHeld(l *Ledger, file string) (*FileEntry, error) {
+func findHeld(l *warehouse.Ledger, file string) (*warehouse.FileEntry, error) {
 	name := filepath.Base(file)
 	var held []string
-	var match []*FileEntry
+	var match []*warehouse.FileEntry
 	for _, f := range l.Files {
-		if f.Status != StatusHeld {
+		if f.Status != warehouse.StatusHeld {
 			continue
 		}
 		held = append(held, f.Name)

@@ -15,6 +15,8 @@ import (
 
 	"github.com/xuri/excelize/v2"
 
+	"github.com/connectingpeople/cpi/pipeline/ingest"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
 
@@ -34,12 +36,12 @@ type badCase struct {
 const badDir = "../testdata/bad"
 
 // badCorpus builds every malformed file: name → bytes and expected outcome.
-func badCorpus(t *testing.T, env Env) (map[string][]byte, map[string]badCase) {
+func badCorpus(t *testing.T, env warehouse.Env) (map[string][]byte, map[string]badCase) {
 	t.Helper()
 	files := map[string][]byte{}
 	want := map[string]badCase{}
-	pf := fieldNames(env.Study.ExportFields(schemas.KindParticipants))
-	ff := fieldNames(env.Study.ExportFields(schemas.KindFidelity))
+	pf := ingest.FieldNames(env.Study.ExportFields(schemas.KindParticipants))
+	ff := ingest.FieldNames(env.Study.ExportFields(schemas.KindFidelity))
 	row := func(set map[string]string) string {
 		r := ingestTestRow("P00001", "TEWV-01", "baseline", "2018-03-01", nil)
 		for k, v := range set {
@@ -71,7 +73,7 @@ func badCorpus(t *testing.T, env Env) (map[string][]byte, map[string]badCase) {
 	add := func(name string, b []byte, c badCase) {
 		if c.Quarantine == "" && c.Accepted == 0 && len(c.Rejects) > 0 {
 			// Every row rejected: set aside whole, its problems still listed.
-			c.Quarantine = QuarantineNoAcceptedRows
+			c.Quarantine = warehouse.QuarantineNoAcceptedRows
 		}
 		files[name] = b
 		want[name] = c
@@ -85,56 +87,56 @@ func badCorpus(t *testing.T, env Env) (map[string][]byte, map[string]badCase) {
 
 	good := row(nil)
 	full := csvFile(header, good)
-	add(p(), full[:len(full)-40], badCase{Rejects: []string{CodeRaggedRow}, Why: "truncated in the middle of the last row"})
-	add(p(), []byte(header+"\n"+strings.Replace(good, "P00001", "\"P000", 1)), badCase{Quarantine: CodeMalformedCSV, Why: "truncated inside a quoted field"})
-	add(p(), csvFile(header, good, "P00002,TEWV-01,baseline,2018-03-01", good[:strings.LastIndex(good, ",")]), badCase{Rejects: []string{CodeRaggedRow, CodeRaggedRow}, Accepted: 1, Why: "ragged rows: too few cells"})
-	add(p(), csvFile(header, strings.Replace(good, "P00001", "P00001\"x", 1)), badCase{Quarantine: CodeMalformedCSV, Why: "a bare quote inside an unquoted field"})
-	add(p(), csvFile(header, strings.Replace(good, "female", "\"female", 1)), badCase{Quarantine: CodeMalformedCSV, Why: "an unbalanced quote"})
-	add(p(), []byte("\x00\x01\x02PK\xff\xfe garbage \x89PNG\r\n\x1a\n\x00\x00"), badCase{Quarantine: CodeUndecodable, Why: "binary garbage"})
-	add(p(), []byte{}, badCase{Quarantine: CodeEmptyFile, Why: "an empty file"})
-	add(p(), []byte(" \n\n  \n"), badCase{Quarantine: CodeEmptyFile, Why: "only white space"})
-	add(p(), csvFile(header), badCase{Quarantine: QuarantineNoRows, Why: "header only: a cumulative export that would empty the tables"})
-	add(p(), csvFile(header+",wave", good+",baseline"), badCase{Quarantine: CodeDuplicateHeader, Why: "a column twice"})
-	add(p(), csvFile(header, strings.Replace(good, "female", strings.Repeat("f", 100_000), 1)), badCase{Quarantine: CodeFieldTooLarge, Why: "a 100 kB field"})
-	add(p(), csvFile(header, strings.Replace(good, "female", "f\xe9male", 1)), badCase{Quarantine: CodeUndecodable, Why: "Windows-1252 bytes in a UTF-8 file"})
-	add(p(), csvFile(header, strings.Replace(good, "female", "fe\ufeffmale", 1)), badCase{Quarantine: CodeUndecodable, Why: "a byte order mark in the middle"})
-	add(p(), csvFile(header, strings.Replace(good, "female", "\"=HYPERLINK(\"\"http://x.invalid\"\",\"\"click\"\")\"", 1)), badCase{Rejects: []string{CodeFormula}, Why: "a spreadsheet formula cell"})
-	add(p(), csvFile(header, strings.Replace(good, "female", "@SUM(A1)", 1)), badCase{Rejects: []string{CodeFormula}, Why: "an @ formula cell"})
-	add(p(), csvFile(header, strings.Replace(good, "2018-03-01", "2031-01-01", 1)), badCase{Rejects: []string{CodeFutureDate}, Why: "an interview after the export date"})
+	add(p(), full[:len(full)-40], badCase{Rejects: []string{ingest.CodeRaggedRow}, Why: "truncated in the middle of the last row"})
+	add(p(), []byte(header+"\n"+strings.Replace(good, "P00001", "\"P000", 1)), badCase{Quarantine: ingest.CodeMalformedCSV, Why: "truncated inside a quoted field"})
+	add(p(), csvFile(header, good, "P00002,TEWV-01,baseline,2018-03-01", good[:strings.LastIndex(good, ",")]), badCase{Rejects: []string{ingest.CodeRaggedRow, ingest.CodeRaggedRow}, Accepted: 1, Why: "ragged rows: too few cells"})
+	add(p(), csvFile(header, strings.Replace(good, "P00001", "P00001\"x", 1)), badCase{Quarantine: ingest.CodeMalformedCSV, Why: "a bare quote inside an unquoted field"})
+	add(p(), csvFile(header, strings.Replace(good, "female", "\"female", 1)), badCase{Quarantine: ingest.CodeMalformedCSV, Why: "an unbalanced quote"})
+	add(p(), []byte("\x00\x01\x02PK\xff\xfe garbage \x89PNG\r\n\x1a\n\x00\x00"), badCase{Quarantine: ingest.CodeUndecodable, Why: "binary garbage"})
+	add(p(), []byte{}, badCase{Quarantine: ingest.CodeEmptyFile, Why: "an empty file"})
+	add(p(), []byte(" \n\n  \n"), badCase{Quarantine: ingest.CodeEmptyFile, Why: "only white space"})
+	add(p(), csvFile(header), badCase{Quarantine: warehouse.QuarantineNoRows, Why: "header only: a cumulative export that would empty the tables"})
+	add(p(), csvFile(header+",wave", good+",baseline"), badCase{Quarantine: ingest.CodeDuplicateHeader, Why: "a column twice"})
+	add(p(), csvFile(header, strings.Replace(good, "female", strings.Repeat("f", 100_000), 1)), badCase{Quarantine: ingest.CodeFieldTooLarge, Why: "a 100 kB field"})
+	add(p(), csvFile(header, strings.Replace(good, "female", "f\xe9male", 1)), badCase{Quarantine: ingest.CodeUndecodable, Why: "Windows-1252 bytes in a UTF-8 file"})
+	add(p(), csvFile(header, strings.Replace(good, "female", "fe\ufeffmale", 1)), badCase{Quarantine: ingest.CodeUndecodable, Why: "a byte order mark in the middle"})
+	add(p(), csvFile(header, strings.Replace(good, "female", "\"=HYPERLINK(\"\"http://x.invalid\"\",\"\"click\"\")\"", 1)), badCase{Rejects: []string{ingest.CodeFormula}, Why: "a spreadsheet formula cell"})
+	add(p(), csvFile(header, strings.Replace(good, "female", "@SUM(A1)", 1)), badCase{Rejects: []string{ingest.CodeFormula}, Why: "an @ formula cell"})
+	add(p(), csvFile(header, strings.Replace(good, "2018-03-01", "2031-01-01", 1)), badCase{Rejects: []string{ingest.CodeFutureDate}, Why: "an interview after the export date"})
 	add(p(), csvFile(header, good, strings.Replace(strings.Replace(row(map[string]string{"wave": "followup", "interview_date": "2018-09-01"}), "TEWV-01", "TEWV-02", 1), "25-34,female,white,1,psychosis", ",,,,", 1)),
-		badCase{Rejects: []string{CodeTeamChanged}, Accepted: 1, Why: "a team that changes between waves"})
-	add(p(), csvFile(header, good, row(map[string]string{"wave": "followup", "interview_date": "2018-01-01"})), badCase{Rejects: []string{CodeFollowupEarly}, Accepted: 1, Why: "a follow-up before the baseline"})
-	add(p(), csvFile(header, good, good), badCase{Rejects: []string{CodeDuplicateKey, CodeDuplicateKey}, Why: "the same participant and wave twice"})
-	add(p(), csvFile(header, row(map[string]string{"interview_date": "03/04/2018"})), badCase{Rejects: []string{CodeBadDate}, Why: "a UK date in a file declared ISO"})
-	add(p(), csvFile(header, row(map[string]string{"swemwbs1": "9", "qpr01": "-1"})), badCase{Rejects: []string{CodeOutOfRange, CodeOutOfRange}, Why: "answers out of range"})
-	add(p(), csvFile(header, row(map[string]string{"ucla1": "often"})), badCase{Rejects: []string{CodeNotInteger}, Why: "text in an integer column"})
-	add(p(), csvFile(header, row(map[string]string{"team_code": "BDCT-01"})), badCase{Rejects: []string{CodeWrongTrust}, Why: "a team of another trust"})
-	add(p(), csvFile(header, row(map[string]string{"gender": "fe\x07male"})), badCase{Rejects: []string{CodeBadCharacter}, Why: "a control character"})
-	add(p(), csvFile(header+",notes", good+",fine"), badCase{Warnings: []string{WarnUnknownColumn}, Accepted: 1, Why: "a column the study does not know"})
-	add(p(), csvFile(strings.Replace(header, ",ucla3", "", 1), strings.Replace(good, ",1,2,3,", ",1,2,", 1)), badCase{Warnings: []string{WarnMissingColumn}, Accepted: 1, Why: "a canonical column absent"})
-	add(p(), csvFile(strings.Replace(header, "wave,", "timepoint,", 1), good), badCase{Quarantine: QuarantineUnknownKind, Why: "no wave column: neither kind"})
-	add(p(), csvFile(strings.Replace(header, "team_code,", "team,", 1), good), badCase{Quarantine: QuarantineMissingColumns, Warnings: []string{WarnUnknownColumn}, Why: "a required column missing"})
-	add(p(), csvFile(header, row(map[string]string{"ethnicity": "401 023 2137"})), badCase{Quarantine: QuarantinePrivacy + string(RuleNHSNumber), Why: "an NHS number"})
-	add(p(), csvFile(header+",contact", good+",CR2 6XH"), badCase{Quarantine: QuarantinePrivacy + string(RulePostcode), Warnings: []string{WarnUnknownColumn}, Why: "a postcode"})
-	add(p(), csvFile(header+",contact", good+",a.person@example.org"), badCase{Quarantine: QuarantinePrivacy + string(RuleEmail), Warnings: []string{WarnUnknownColumn}, Why: "an e-mail address"})
-	add(p(), csvFile(header+",contact", good+",+44 7700 900123"), badCase{Quarantine: QuarantinePrivacy + string(RulePhone), Warnings: []string{WarnUnknownColumn}, Why: "a phone number"})
-	add(p(), csvFile(header+",born", good+",1987-03-14"), badCase{Quarantine: QuarantinePrivacy + string(RuleDateOfBirth), Warnings: []string{WarnUnknownColumn}, Why: "a full date in an undeclared column"})
-	add(p(), csvFile(header+",Forename", good+",x"), badCase{Quarantine: QuarantinePrivacy + string(RuleIdentifyingHeader), Why: "an identifying header"})
-	add(p(), csvFile(header, row(map[string]string{"ethnicity": "9434765918"})), badCase{Rejects: []string{CodeBadCode}, Why: "ten digits failing the modulus-11 check: not an NHS number"})
-	add("tewv-export-final.csv", full, badCase{Quarantine: QuarantineUnknownSite, Why: "a name that matches no trust"})
-	add(name("fidelity"), csvFile(fheader, fid(nil), fid(nil)), badCase{Rejects: []string{CodeDuplicateKey, CodeDuplicateKey}, Why: "the same rater twice for a team and period"})
-	add(name("fidelity"), csvFile(fheader, fid(map[string]string{"rater_role": "manager", "cpf03": "5"})), badCase{Rejects: []string{CodeBadCode, CodeOutOfRange}, Why: "a role and a rating out of their lists"})
+		badCase{Rejects: []string{ingest.CodeTeamChanged}, Accepted: 1, Why: "a team that changes between waves"})
+	add(p(), csvFile(header, good, row(map[string]string{"wave": "followup", "interview_date": "2018-01-01"})), badCase{Rejects: []string{ingest.CodeFollowupEarly}, Accepted: 1, Why: "a follow-up before the baseline"})
+	add(p(), csvFile(header, good, good), badCase{Rejects: []string{ingest.CodeDuplicateKey, ingest.CodeDuplicateKey}, Why: "the same participant and wave twice"})
+	add(p(), csvFile(header, row(map[string]string{"interview_date": "03/04/2018"})), badCase{Rejects: []string{ingest.CodeBadDate}, Why: "a UK date in a file declared ISO"})
+	add(p(), csvFile(header, row(map[string]string{"swemwbs1": "9", "qpr01": "-1"})), badCase{Rejects: []string{ingest.CodeOutOfRange, ingest.CodeOutOfRange}, Why: "answers out of range"})
+	add(p(), csvFile(header, row(map[string]string{"ucla1": "often"})), badCase{Rejects: []string{ingest.CodeNotInteger}, Why: "text in an integer column"})
+	add(p(), csvFile(header, row(map[string]string{"team_code": "BDCT-01"})), badCase{Rejects: []string{ingest.CodeWrongTrust}, Why: "a team of another trust"})
+	add(p(), csvFile(header, row(map[string]string{"gender": "fe\x07male"})), badCase{Rejects: []string{ingest.CodeBadCharacter}, Why: "a control character"})
+	add(p(), csvFile(header+",notes", good+",fine"), badCase{Warnings: []string{ingest.WarnUnknownColumn}, Accepted: 1, Why: "a column the study does not know"})
+	add(p(), csvFile(strings.Replace(header, ",ucla3", "", 1), strings.Replace(good, ",1,2,3,", ",1,2,", 1)), badCase{Warnings: []string{ingest.WarnMissingColumn}, Accepted: 1, Why: "a canonical column absent"})
+	add(p(), csvFile(strings.Replace(header, "wave,", "timepoint,", 1), good), badCase{Quarantine: warehouse.QuarantineUnknownKind, Why: "no wave column: neither kind"})
+	add(p(), csvFile(strings.Replace(header, "team_code,", "team,", 1), good), badCase{Quarantine: warehouse.QuarantineMissingColumns, Warnings: []string{ingest.WarnUnknownColumn}, Why: "a required column missing"})
+	add(p(), csvFile(header, row(map[string]string{"ethnicity": "401 023 2137"})), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleNHSNumber), Why: "an NHS number"})
+	add(p(), csvFile(header+",contact", good+",CR2 6XH"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RulePostcode), Warnings: []string{ingest.WarnUnknownColumn}, Why: "a postcode"})
+	add(p(), csvFile(header+",contact", good+",a.person@example.org"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleEmail), Warnings: []string{ingest.WarnUnknownColumn}, Why: "an e-mail address"})
+	add(p(), csvFile(header+",contact", good+",+44 7700 900123"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RulePhone), Warnings: []string{ingest.WarnUnknownColumn}, Why: "a phone number"})
+	add(p(), csvFile(header+",born", good+",1987-03-14"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleDateOfBirth), Warnings: []string{ingest.WarnUnknownColumn}, Why: "a full date in an undeclared column"})
+	add(p(), csvFile(header+",Forename", good+",x"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleIdentifyingHeader), Why: "an identifying header"})
+	add(p(), csvFile(header, row(map[string]string{"ethnicity": "9434765918"})), badCase{Rejects: []string{ingest.CodeBadCode}, Why: "ten digits failing the modulus-11 check: not an NHS number"})
+	add("tewv-export-final.csv", full, badCase{Quarantine: warehouse.QuarantineUnknownSite, Why: "a name that matches no trust"})
+	add(name("fidelity"), csvFile(fheader, fid(nil), fid(nil)), badCase{Rejects: []string{ingest.CodeDuplicateKey, ingest.CodeDuplicateKey}, Why: "the same rater twice for a team and period"})
+	add(name("fidelity"), csvFile(fheader, fid(map[string]string{"rater_role": "manager", "cpf03": "5"})), badCase{Rejects: []string{ingest.CodeBadCode, ingest.CodeOutOfRange}, Why: "a role and a rating out of their lists"})
 
 	// BDCT: semicolons, Windows-1252, UK dates. A US date is not a UK date.
 	bd := strings.ReplaceAll(strings.ReplaceAll(row(map[string]string{"team_code": "BDCT-01", "interview_date": "04/13/2018", "gender": "Female"}), ",", ";"), "TEWV", "BDCT")
-	add("bdct_cpi_participants_29-03-2019.csv", []byte(strings.ReplaceAll(header, ",", ";")+"\r\n"+bd+"\r\n"), badCase{Rejects: []string{CodeBadDate}, Why: "a US-style month/day date in a dd/mm/yyyy site"})
+	add("bdct_cpi_participants_29-03-2019.csv", []byte(strings.ReplaceAll(header, ",", ";")+"\r\n"+bd+"\r\n"), badCase{Rejects: []string{ingest.CodeBadDate}, Why: "a US-style month/day date in a dd/mm/yyyy site"})
 
 	// XLSX: not a workbook, a zip bomb, several sheets.
-	add("HPFT participants export 20190301.xlsx", []byte("PK\x03\x04 this is not really a zip"), badCase{Quarantine: CodeXLSXUnreadable, Why: "a broken workbook"})
-	add("HPFT participants export 20190302.xlsx", badZipBomb(t), badCase{Quarantine: CodeXLSXTooLarge, Why: "a zip bomb"})
-	add("HPFT participants export 20190303.xlsx", badTwoSheets(t, env, false), badCase{Quarantine: CodeXLSXExtraSheets,
+	add("HPFT participants export 20190301.xlsx", []byte("PK\x03\x04 this is not really a zip"), badCase{Quarantine: ingest.CodeXLSXUnreadable, Why: "a broken workbook"})
+	add("HPFT participants export 20190302.xlsx", badZipBomb(t), badCase{Quarantine: ingest.CodeXLSXTooLarge, Why: "a zip bomb"})
+	add("HPFT participants export 20190303.xlsx", badTwoSheets(t, env, false), badCase{Quarantine: ingest.CodeXLSXExtraSheets,
 		Why: "two sheets of data and the site mapping names none: which is the export is not guessed"})
-	add("HPFT participants export 20190304.xlsx", badTwoSheets(t, env, true), badCase{Quarantine: QuarantinePrivacy + string(RuleDateOfBirth),
+	add("HPFT participants export 20190304.xlsx", badTwoSheets(t, env, true), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleDateOfBirth),
 		Why: "a date cell (its raw value a serial number) in an undeclared column: a likely date of birth, found although the workbook has extra sheets"})
 
 	// Identifiers where a careful reader would hide them (issue 12): each
@@ -145,25 +147,25 @@ func badCorpus(t *testing.T, env Env) (map[string][]byte, map[string]badCase) {
 		f.SetSheetRow("Lookup", "A1", &[]any{"ref", "who", "contact"})
 		f.SetSheetRow("Lookup", "A2", &[]any{"943 476 5919", "Bloggs", "jo.bloggs@example.org"})
 		f.SetSheetVisible("Lookup", false)
-	}), badCase{Quarantine: QuarantinePrivacy + string(RuleNHSNumber), Why: "a hidden second sheet with an NHS number, a surname and an e-mail address"})
+	}), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleNHSNumber), Why: "a hidden second sheet with an NHS number, a surname and an e-mail address"})
 	add("HPFT participants export 20190306.xlsx", hpftBook(t, env, func(f *excelize.File) {
 		f.AddComment("Participants", excelize.Comment{Cell: "A2", Author: "data manager", Text: "contact jo.bloggs@example.org"})
-	}), badCase{Quarantine: QuarantinePrivacy + string(RuleEmail), Why: "an e-mail address in a cell comment"})
+	}), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleEmail), Why: "an e-mail address in a cell comment"})
 	add("HPFT participants export 20190307.xlsx", hpftBook(t, env, func(f *excelize.File) {
 		n := len(env.Study.ExportFields(schemas.KindParticipants)) + 1
 		h, _ := excelize.CoordinatesToCellName(n, 1)
 		c, _ := excelize.CoordinatesToCellName(n, 2)
 		f.SetCellStr("Participants", h, "ref")
 		f.SetCellInt("Participants", c, 19870314)
-	}), badCase{Quarantine: QuarantinePrivacy + string(RuleDateOfBirth), Warnings: []string{WarnUnknownColumn}, Why: "a date of birth keyed as the number 19870314 in an undeclared column"})
-	add(p(), csvFile(header+",jo.bloggs@example.org", good+",x"), badCase{Quarantine: QuarantinePrivacy + string(RuleEmail), Why: "an e-mail address in a header cell"})
-	add(p(), csvFile(header+",ref", good+",943\u00a0476\u00a05919"), badCase{Quarantine: QuarantinePrivacy + string(RuleNHSNumber), Warnings: []string{WarnUnknownColumn}, Why: "an NHS number split by no-break spaces"})
-	add(p(), csvFile(header+",contact", good+",SW1A\u00a01AA"), badCase{Quarantine: QuarantinePrivacy + string(RulePostcode), Warnings: []string{WarnUnknownColumn}, Why: "a postcode with a no-break space"})
-	add(p(), csvFile(header+",ref", good+",943.476.5919"), badCase{Quarantine: QuarantinePrivacy + string(RuleNHSNumber), Warnings: []string{WarnUnknownColumn}, Why: "an NHS number split by dots"})
-	add(p(), csvFile(header+",ref", good+",9.434765919E+09"), badCase{Quarantine: QuarantinePrivacy + string(RuleNHSNumber), Warnings: []string{WarnUnknownColumn}, Why: "an NHS number in Excel's scientific notation"})
-	add(p(), csvFile(header+",contact", good+",447700900123"), badCase{Quarantine: QuarantinePrivacy + string(RulePhone), Warnings: []string{WarnUnknownColumn}, Why: "a UK mobile number with its country code"})
-	add(p(), csvFile(header+",born", good+",19870314"), badCase{Quarantine: QuarantinePrivacy + string(RuleDateOfBirth), Warnings: []string{WarnUnknownColumn}, Why: "a compact date of birth in an undeclared column"})
-	add(p(), csvFile(header, row(map[string]string{"ethnicity": "401\u2011023\u20112137"})), badCase{Quarantine: QuarantinePrivacy + string(RuleNHSNumber), Why: "an NHS number split by non-breaking hyphens in a code column"})
+	}), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleDateOfBirth), Warnings: []string{ingest.WarnUnknownColumn}, Why: "a date of birth keyed as the number 19870314 in an undeclared column"})
+	add(p(), csvFile(header+",jo.bloggs@example.org", good+",x"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleEmail), Why: "an e-mail address in a header cell"})
+	add(p(), csvFile(header+",ref", good+",943\u00a0476\u00a05919"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleNHSNumber), Warnings: []string{ingest.WarnUnknownColumn}, Why: "an NHS number split by no-break spaces"})
+	add(p(), csvFile(header+",contact", good+",SW1A\u00a01AA"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RulePostcode), Warnings: []string{ingest.WarnUnknownColumn}, Why: "a postcode with a no-break space"})
+	add(p(), csvFile(header+",ref", good+",943.476.5919"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleNHSNumber), Warnings: []string{ingest.WarnUnknownColumn}, Why: "an NHS number split by dots"})
+	add(p(), csvFile(header+",ref", good+",9.434765919E+09"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleNHSNumber), Warnings: []string{ingest.WarnUnknownColumn}, Why: "an NHS number in Excel's scientific notation"})
+	add(p(), csvFile(header+",contact", good+",447700900123"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RulePhone), Warnings: []string{ingest.WarnUnknownColumn}, Why: "a UK mobile number with its country code"})
+	add(p(), csvFile(header+",born", good+",19870314"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleDateOfBirth), Warnings: []string{ingest.WarnUnknownColumn}, Why: "a compact date of birth in an undeclared column"})
+	add(p(), csvFile(header, row(map[string]string{"ethnicity": "401\u2011023\u20112137"})), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleNHSNumber), Why: "an NHS number split by non-breaking hyphens in a code column"})
 	return files, want
 }
 
@@ -183,7 +185,7 @@ func badZipBomb(t *testing.T) []byte {
 // badTwoSheets is an HPFT workbook with one participant row on its first
 // sheet and a second sheet of notes; with dob, the row also has a column
 // "extra" holding a date formatted as a date.
-func badTwoSheets(t *testing.T, env Env, dob bool) []byte {
+func badTwoSheets(t *testing.T, env warehouse.Env, dob bool) []byte {
 	return hpftBook(t, env, func(f *excelize.File) {
 		if dob {
 			n := len(env.Study.ExportFields(schemas.KindParticipants)) + 1
@@ -201,7 +203,7 @@ func badTwoSheets(t *testing.T, env Env, dob bool) []byte {
 
 // hpftBook is an HPFT workbook with one participant row on its sheet
 // "Participants", then what extra adds.
-func hpftBook(t *testing.T, env Env, extra func(f *excelize.File)) []byte {
+func hpftBook(t *testing.T, env warehouse.Env, extra func(f *excelize.File)) []byte {
 	f := excelize.NewFile()
 	defer f.Close()
 	f.SetSheetName("Sheet1", "Participants")
@@ -212,7 +214,7 @@ func hpftBook(t *testing.T, env Env, extra func(f *excelize.File)) []byte {
 	}
 	r := ingestTestRow("P00001", "HPFT-01", "BL", "", nil)
 	r["interview_date"] = "43160" // 2018-03-01 as an Excel serial
-	for i, n := range fieldNames(env.Study.ExportFields(schemas.KindParticipants)) {
+	for i, n := range ingest.FieldNames(env.Study.ExportFields(schemas.KindParticipants)) {
 		h := n
 		if a, ok := alias[n]; ok {
 			h = a
@@ -221,7 +223,7 @@ func hpftBook(t *testing.T, env Env, extra func(f *excelize.File)) []byte {
 		f.SetCellValue("Participants", cell, h)
 		cell, _ = excelize.CoordinatesToCellName(i+1, 2)
 		if v := r[n]; v != "" {
-			if isDigits(v) {
+			if ingest.IsDigits(v) {
 				f.SetCellInt("Participants", cell, int64(atoiSafe(v)))
 			} else {
 				f.SetCellStr("Participants", cell, v)
@@ -287,7 +289,7 @@ func TestMalformedCorpus(t *testing.T) {
 	for _, n := range names {
 		c := expected[n]
 		t.Run(n, func(t *testing.T) {
-			checks, err := Validate(context.Background(), env, []string{filepath.Join(badDir, n)})
+			checks, err := ingest.Validate(context.Background(), env, []string{filepath.Join(badDir, n)})
 			if err != nil {
 				t.Fatalf("validate: %v", err)
 			}
@@ -301,9 +303,9 @@ func TestMalformedCorpus(t *testing.T) {
 			var rejects, warnings []string
 			for _, p := range got.Problems {
 				switch p.Severity {
-				case SeverityError:
+				case ingest.SeverityError:
 					rejects = append(rejects, p.Code)
-				case SeverityWarning:
+				case ingest.SeverityWarning:
 					warnings = append(warnings, p.Code)
 				}
 			}
@@ -326,13 +328,13 @@ func TestMalformedCorpus(t *testing.T) {
 	// And the whole corpus through ingest: it must finish, exit 3, and
 	// account for every row.
 	wh := filepath.Join(t.TempDir(), "w")
-	sum, err := RunStages(context.Background(), env, wh, "ingest", RunOptions{Create: true}, Ingest([]string{badDir}))
+	sum, err := RunStages(context.Background(), env, wh, "ingest", RunOptions{Create: true}, ingest.Ingest([]string{badDir}))
 	if sum == nil || err == nil {
 		t.Fatalf("ingest of the corpus: %+v %v", sum, err)
 	}
-	w, _ := OpenWarehouse(wh, false)
+	w, _ := warehouse.OpenWarehouse(wh, false)
 	gen, _ := w.CurrentDir()
-	l, _ := ReadLedger(gen)
+	l, _ := warehouse.ReadLedger(gen)
 	for _, f := range l.Files {
 		if s, ok := echoes(f.Reason); ok {
 			t.Errorf("%s: the ledger repeats a planted value %q: %s", f.Name, s, f.Reason)

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"io"
 	"io/fs"
 	"os"
@@ -34,7 +35,7 @@ func (e *CheckError) Error() string {
 // read-only, and agree with the ledger. It returns a *CheckError naming
 // every problem, nil when all is well, and another error only when it
 // could not check at all.
-func Check(ctx context.Context, env Env, dir string, w io.Writer) error {
+func Check(ctx context.Context, env warehouse.Env, dir string, w io.Writer) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return fmt.Errorf("check %s: %w", dir, err)
@@ -42,14 +43,14 @@ func Check(ctx context.Context, env Env, dir string, w io.Writer) error {
 	if info, err := os.Stat(abs); err != nil || !info.IsDir() {
 		return fmt.Errorf("check: no warehouse at %s", dir)
 	}
-	wh := &Warehouse{Dir: abs}
+	wh := &warehouse.Warehouse{Dir: abs}
 	c := &checker{w: w}
 	fmt.Fprintf(w, "checking warehouse %s\n", abs)
 
 	gen := c.current(wh)
-	var l *Ledger
+	var l *warehouse.Ledger
 	if gen != "" {
-		if l, err = ReadLedger(gen); err != nil {
+		if l, err = warehouse.ReadLedger(gen); err != nil {
 			c.fail("ledger", err.Error())
 		} else {
 			c.ok("ledger", fmt.Sprintf("%d files, %d receipts, %d runs", len(l.Files), len(l.Receipts), len(l.Runs)))
@@ -91,7 +92,7 @@ func (c *checker) fail(what, problem string) {
 
 // current checks the "current" link and the fixed links through it, and
 // returns the generation's folder ("" when there is none to check).
-func (c *checker) current(wh *Warehouse) string {
+func (c *checker) current(wh *warehouse.Warehouse) string {
 	target, err := os.Readlink(filepath.Join(wh.Dir, "current"))
 	if err != nil {
 		c.fail("current", "the link naming the committed generation is missing or not a link")
@@ -102,13 +103,13 @@ func (c *checker) current(wh *Warehouse) string {
 		c.fail("current", fmt.Sprintf("the link names %q, not a generation", target))
 		return ""
 	}
-	gen := wh.genDir(n)
+	gen := wh.GenDir(n)
 	if info, err := os.Stat(gen); err != nil || !info.IsDir() {
 		c.fail("current", fmt.Sprintf("generation %s is missing", target))
 		return ""
 	}
 	failed := false
-	for _, l := range warehouseLinks {
+	for _, l := range warehouse.WarehouseLinks {
 		t, err := os.Readlink(filepath.Join(wh.Dir, l))
 		if err != nil || t != filepath.Join("current", l) {
 			c.fail("current", fmt.Sprintf("%s should be a link to current/%s", l, l))
@@ -123,14 +124,14 @@ func (c *checker) current(wh *Warehouse) string {
 
 // outputs checks every recorded output in full, and that tables/ and
 // reports/ hold no file the ledger does not record.
-func (c *checker) outputs(ctx context.Context, gen string, l *Ledger) error {
+func (c *checker) outputs(ctx context.Context, gen string, l *warehouse.Ledger) error {
 	if l.Outputs == nil {
 		c.note("outputs", "the ledger records no outputs (written by an older cpi): run `cpi run` once to record them")
 		return nil
 	}
 	before := len(c.problems)
-	err := verifyOutputs(ctx, gen, l, true)
-	var de *DamageError
+	err := warehouse.VerifyOutputs(ctx, gen, l, true)
+	var de *warehouse.DamageError
 	switch {
 	case errors.As(err, &de):
 		for _, p := range de.Problems {
@@ -147,7 +148,7 @@ func (c *checker) outputs(ctx context.Context, gen string, l *Ledger) error {
 			files++
 		}
 		// verifyOutputs has named the unrecorded files of recorded outputs.
-		paths, err := outputFiles(gen, o)
+		paths, err := warehouse.OutputFiles(gen, o)
 		if err != nil {
 			return fmt.Errorf("check %s: %w", o, err)
 		}
@@ -186,7 +187,7 @@ func (c *checker) outputs(ctx context.Context, gen string, l *Ledger) error {
 
 // archive checks every archived export against its name (its SHA-256) and
 // its mode, and that every file of the ledger is archived.
-func (c *checker) archive(ctx context.Context, wh *Warehouse, l *Ledger) error {
+func (c *checker) archive(ctx context.Context, wh *warehouse.Warehouse, l *warehouse.Ledger) error {
 	entries, err := os.ReadDir(filepath.Join(wh.Dir, "archive"))
 	if errors.Is(err, fs.ErrNotExist) {
 		c.fail("archive", "the archive folder is missing")
@@ -199,7 +200,7 @@ func (c *checker) archive(ctx context.Context, wh *Warehouse, l *Ledger) error {
 	archived := map[string]bool{}
 	for _, e := range entries {
 		name := e.Name()
-		if e.IsDir() || isTemp(name) {
+		if e.IsDir() || warehouse.IsTemp(name) {
 			continue
 		}
 		if _, err := hex.DecodeString(name); err != nil || len(name) != 64 {
@@ -219,7 +220,7 @@ func (c *checker) archive(ctx context.Context, wh *Warehouse, l *Ledger) error {
 		if info.Mode().Perm()&0o222 != 0 {
 			c.fail("archive", fmt.Sprintf("archive/%s is writable (%v); the archive is read-only", name, info.Mode().Perm()))
 		}
-		sha, _, err := hashFile(ctx, p)
+		sha, _, err := warehouse.HashFile(ctx, p)
 		if err != nil {
 			return fmt.Errorf("check archive/%s: %w", name, err)
 		}
@@ -246,7 +247,7 @@ func (c *checker) archive(ctx context.Context, wh *Warehouse, l *Ledger) error {
 	return nil
 }
 
-func archivedName(l *Ledger, sha string) string {
+func archivedName(l *warehouse.Ledger, sha string) string {
 	if l != nil {
 		if f := l.File(sha); f != nil {
 			return f.Name
@@ -259,8 +260,8 @@ func archivedName(l *Ledger, sha string) string {
 // read-only, naming archived exports, and in agreement with the ledger:
 // every receipt of the ledger has its record, and the record of a file's
 // first arrival says what its ledger entry says.
-func (c *checker) records(wh *Warehouse, l *Ledger) error {
-	recs, bad, err := wh.readArchiveRecords()
+func (c *checker) records(wh *warehouse.Warehouse, l *warehouse.Ledger) error {
+	recs, bad, err := wh.ReadArchiveRecords()
 	if err != nil {
 		return fmt.Errorf("check: %w", err)
 	}
@@ -269,8 +270,8 @@ func (c *checker) records(wh *Warehouse, l *Ledger) error {
 		c.fail("records", b)
 	}
 	for _, r := range recs {
-		rel := "archive/receipts/" + r.file
-		info, err := os.Stat(filepath.Join(wh.receiptsDir(), r.file))
+		rel := "archive/receipts/" + r.File
+		info, err := os.Stat(filepath.Join(wh.ReceiptsDir(), r.File))
 		if err != nil {
 			return fmt.Errorf("check %s: %w", rel, err)
 		}
@@ -287,21 +288,21 @@ func (c *checker) records(wh *Warehouse, l *Ledger) error {
 	}
 	committed := 0
 	if l != nil {
-		ix := indexReceipts(recs)
+		ix := warehouse.IndexReceipts(recs)
 		for _, rc := range l.Receipts {
-			i := ix.find(rc)
+			i := ix.Find(rc)
 			if i < 0 {
 				c.fail("records", fmt.Sprintf("the receipt of %s in run %d has no record in the archive (cpi rebuild writes it from the ledger)", rc.Name, rc.RunID))
 				continue
 			}
 			committed++
-			if f := l.FileFor(rc); rc.Status == receiptNew && (f == nil || recs[i].Seq != f.Seq) {
-				c.fail("records", fmt.Sprintf("archive/receipts/%s disagrees with the ledger's entry for %s", recs[i].file, rc.Name))
+			if f := l.FileFor(rc); rc.Status == warehouse.ReceiptNew && (f == nil || recs[i].Seq != f.Seq) {
+				c.fail("records", fmt.Sprintf("archive/receipts/%s disagrees with the ledger's entry for %s", recs[i].File, rc.Name))
 			}
 		}
 		for _, r := range recs {
-			if r.Kind == recordAccept && l.File(r.SHA256) == nil {
-				c.fail("records", fmt.Sprintf("archive/receipts/%s accepts %s, which the ledger never received", r.file, r.Name))
+			if r.Kind == warehouse.RecordAccept && l.File(r.SHA256) == nil {
+				c.fail("records", fmt.Sprintf("archive/receipts/%s accepts %s, which the ledger never received", r.File, r.Name))
 			}
 		}
 	}
@@ -310,7 +311,7 @@ func (c *checker) records(wh *Warehouse, l *Ledger) error {
 	}
 	accepts := 0
 	for _, r := range recs {
-		if r.Kind == recordAccept {
+		if r.Kind == warehouse.RecordAccept {
 			accepts++
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,10 +35,10 @@ func TestCheck(t *testing.T) {
 		t.Fatalf("check of a sound warehouse: %v\n%s", err, out)
 	}
 
-	w, _ := OpenWarehouse(wh, false)
+	w, _ := warehouse.OpenWarehouse(wh, false)
 	gen, _ := w.CurrentDir()
 	l := currentLedger(t, wh)
-	var awp *FileEntry
+	var awp *warehouse.FileEntry
 	for _, f := range l.Files {
 		if f.Trust == "AWP" {
 			awp = f
@@ -79,7 +80,7 @@ func TestCheck(t *testing.T) {
 		t.Errorf("%d problems, want 6: %v", len(ce.Problems), ce.Problems)
 	}
 
-	os.Remove(ledgerPath(gen))
+	os.Remove(warehouse.LedgerPath(gen))
 	out, err = check()
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "ledger") || !strings.Contains(out, "FAIL  ledger") {
 		t.Fatalf("check without a ledger: %v\n%s", err, out)

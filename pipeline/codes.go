@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"os"
 )
 
@@ -10,10 +11,10 @@ import (
 // command runs: the codes table is written with the data package, at every
 // commit, when it was never written or the study definition or program
 // changed since (its only inputs); its lineage is recorded like a stage's.
-var codebookStage = StageDef{Name: "codebook", Outputs: []string{"codes"}, Run: WriteCodes}
+var codebookStage = warehouse.StageDef{Name: "codebook", Outputs: []string{"codes"}, Run: WriteCodes}
 
 // writeCodesIfStale writes the codes table when it is out of date.
-func writeCodesIfStale(ctx context.Context, env Env, tx *Tx) error {
+func writeCodesIfStale(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	if len(staleness(env, tx.Ledger, codebookStage)) == 0 {
 		return nil
 	}
@@ -26,19 +27,19 @@ func writeCodesIfStale(ctx context.Context, env Env, tx *Tx) error {
 // join labels onto any table. It reads no table: its only inputs are the
 // study definition and the program (tables.yaml's `codes`), and it is the
 // same code lists the data package carries (Study.CodeList).
-func WriteCodes(ctx context.Context, env Env, tx *Tx) error {
+func WriteCodes(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	const name = "codes"
 	if err := os.RemoveAll(tx.Path("tables", name)); err != nil {
 		return fmt.Errorf("table %s: %w", name, err)
 	}
 	out := env.Study.Tables.Table(name)
-	schema := arrowSchema(env, name, nil)
+	schema := warehouse.ArrowSchema(env, name, nil)
 	tf, err := tx.CreateTableFile(schema, name, "", "", "data")
 	if err != nil {
 		return err
 	}
-	rw := NewRowWriter(schema, tf)
-	cTable, cField, cCode, cLabel, cOrd := colIndex(out, "table"), colIndex(out, "field"), colIndex(out, "code"), colIndex(out, "label"), colIndex(out, "ordinal")
+	rw := warehouse.NewRowWriter(schema, tf)
+	cTable, cField, cCode, cLabel, cOrd := warehouse.ColIndex(out, "table"), warehouse.ColIndex(out, "field"), warehouse.ColIndex(out, "code"), warehouse.ColIndex(out, "label"), warehouse.ColIndex(out, "ordinal")
 	for _, tn := range env.Study.Tables.Names() {
 		for _, c := range env.Study.Tables.Table(tn).Columns {
 			if c.Codes == "" {

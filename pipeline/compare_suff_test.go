@@ -10,6 +10,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/connectingpeople/cpi/pipeline/compare"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 // compareTestScaled resamples the R reference participants into n
@@ -43,7 +45,7 @@ func compareTestScaled(t testing.TB, ps []compareTestParticipant, n int, seed ui
 // digits, and the floats themselves (NaN for null or text).
 func compareTestCells(t testing.TB, dir, table string) (cells [][]string, nums [][]float64) {
 	t.Helper()
-	err := ScanTable(context.Background(), dir, table, func(rec arrow.RecordBatch) error {
+	err := warehouse.ScanTable(context.Background(), dir, table, func(rec arrow.RecordBatch) error {
 		for i := 0; i < int(rec.NumRows()); i++ {
 			var row []string
 			var num []float64
@@ -85,13 +87,13 @@ func TestCompareSuffMatchesDense(t *testing.T) {
 	ref, high := compareTestAncova(t)
 	ps := compareTestScaled(t, ref, 10_000, 1)
 	run := func(dense bool) string {
-		compareDense = dense
-		defer func() { compareDense = false }()
+		compare.CompareDense = dense
+		defer func() { compare.CompareDense = false }()
 		return compareTestRun(t, env, ps, compareTestBands(high))
 	}
-	fallbacks := comparePatternFallbacks.Load()
+	fallbacks := compare.ComparePatternFallbacks.Load()
 	suff := run(false)
-	if n := comparePatternFallbacks.Load() - fallbacks; n > 0 {
+	if n := compare.ComparePatternFallbacks.Load() - fallbacks; n > 0 {
 		t.Errorf("%d propensity models fitted from the rows, want every one from the covariate patterns", n)
 	}
 	dense := run(true)
@@ -139,8 +141,8 @@ func TestCompareSuffMatchesDense(t *testing.T) {
 // distinct ones and as they are after the 65,535th.
 func TestOutcomeValues(t *testing.T) {
 	const n = 80_000
-	var v outcomeValues
-	v.init(n)
+	var v compare.OutcomeValues
+	v.Init(n)
 	want := make([]float64, n)
 	for i := range want {
 		want[i] = math.NaN()
@@ -148,22 +150,22 @@ func TestOutcomeValues(t *testing.T) {
 			continue
 		}
 		want[i] = float64(i%1000) / 10
-		v.set(i, want[i])
+		v.Set(i, want[i])
 	}
-	if v.raw != nil || len(v.table) != 1000 {
-		t.Fatalf("coded: raw %v, %d values", v.raw != nil, len(v.table))
+	if v.Raw != nil || len(v.Table) != 1000 {
+		t.Fatalf("coded: raw %v, %d values", v.Raw != nil, len(v.Table))
 	}
 	for i := range want {
 		if i%7 != 3 {
 			want[i] = float64(i) + 0.5
-			v.set(i, want[i])
+			v.Set(i, want[i])
 		}
 	}
-	if v.raw == nil {
+	if v.Raw == nil {
 		t.Fatal("69,000 distinct values still coded")
 	}
 	for i, w := range want {
-		if got := v.at(i); got != w && !(math.IsNaN(got) && math.IsNaN(w)) {
+		if got := v.At(i); got != w && !(math.IsNaN(got) && math.IsNaN(w)) {
 			t.Fatalf("value %d: %v, want %v", i, got, w)
 		}
 	}
@@ -177,7 +179,7 @@ func BenchmarkCompare(b *testing.B) {
 	study := compareTestEnv(b)
 	ref, high := compareTestAncova(b)
 	ps := compareTestScaled(b, ref, 100_000, 2)
-	w, err := OpenWarehouse(b.TempDir(), true)
+	w, err := warehouse.OpenWarehouse(b.TempDir(), true)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -193,10 +195,10 @@ func BenchmarkCompare(b *testing.B) {
 			name = "dense"
 		}
 		b.Run(name, func(b *testing.B) {
-			compareDense = dense
-			defer func() { compareDense = false }()
+			compare.CompareDense = dense
+			defer func() { compare.CompareDense = false }()
 			for range b.N {
-				if err := Compare(context.Background(), study, tx); err != nil {
+				if err := compare.Compare(context.Background(), study, tx); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -16,6 +16,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/connectingpeople/cpi/pipeline/compare"
+	"github.com/connectingpeople/cpi/pipeline/report"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 	"github.com/connectingpeople/cpi/stats"
 )
@@ -30,13 +33,13 @@ type compareTestParticipant struct {
 	yBase, yFU                          float64
 }
 
-func compareTestEnv(t testing.TB) Env {
+func compareTestEnv(t testing.TB) warehouse.Env {
 	t.Helper()
 	study, err := schemas.Default()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Env{Study: study, Version: "test"}
+	return warehouse.Env{Study: study, Version: "test"}
 }
 
 // compareTestAncova reads testdata/reference/ancova.csv: 158 participants
@@ -83,7 +86,7 @@ func compareTestAncova(t testing.TB) ([]compareTestParticipant, map[string]int) 
 
 // compareTestWrite writes participants and scores (rguk.total) partitioned
 // by trust, sorted by key, as the ingest and score stages would.
-func compareTestWrite(t testing.TB, env Env, tx *Tx, ps []compareTestParticipant) {
+func compareTestWrite(t testing.TB, env warehouse.Env, tx *warehouse.Tx, ps []compareTestParticipant) {
 	t.Helper()
 	ps = append([]compareTestParticipant(nil), ps...)
 	sort.Slice(ps, func(i, j int) bool { return ps[i].id < ps[j].id })
@@ -98,13 +101,13 @@ func compareTestWrite(t testing.TB, env Env, tx *Tx, ps []compareTestParticipant
 	sort.Strings(trusts)
 	pt, st := env.Study.Tables.Table("participants"), env.Study.Tables.Table("scores")
 	for _, tr := range trusts {
-		schema := arrowSchema(env, "participants", nil)
+		schema := warehouse.ArrowSchema(env, "participants", nil)
 		tf, err := tx.CreateTableFile(schema, "participants", "trust", tr, "data")
 		if err != nil {
 			t.Fatal(err)
 		}
-		rw := NewRowWriter(schema, tf)
-		c := func(n string) int { return colIndex(pt, n) }
+		rw := warehouse.NewRowWriter(schema, tf)
+		c := func(n string) int { return warehouse.ColIndex(pt, n) }
 		for _, p := range byTrust[tr] {
 			rw.Str(c("study_id"), p.id)
 			rw.Str(c("trust"), p.trust)
@@ -128,13 +131,13 @@ func compareTestWrite(t testing.TB, env Env, tx *Tx, ps []compareTestParticipant
 			t.Fatal(err)
 		}
 
-		schema = arrowSchema(env, "scores", nil)
+		schema = warehouse.ArrowSchema(env, "scores", nil)
 		tf, err = tx.CreateTableFile(schema, "scores", "trust", tr, "data")
 		if err != nil {
 			t.Fatal(err)
 		}
-		rw = NewRowWriter(schema, tf)
-		c = func(n string) int { return colIndex(st, n) }
+		rw = warehouse.NewRowWriter(schema, tf)
+		c = func(n string) int { return warehouse.ColIndex(st, n) }
 		for _, p := range byTrust[tr] {
 			for _, wave := range []string{"baseline", "followup"} { // byte order
 				v, ok := p.yBase, p.interviewedB
@@ -171,7 +174,7 @@ func compareTestWrite(t testing.TB, env Env, tx *Tx, ps []compareTestParticipant
 }
 
 // compareTestWriteFidelity writes the fidelity table: bands[period][team].
-func compareTestWriteFidelity(t testing.TB, env Env, tx *Tx, bands map[string]map[string]string) {
+func compareTestWriteFidelity(t testing.TB, env warehouse.Env, tx *warehouse.Tx, bands map[string]map[string]string) {
 	t.Helper()
 	type row struct{ team, period, band string }
 	var rows []row
@@ -181,12 +184,12 @@ func compareTestWriteFidelity(t testing.TB, env Env, tx *Tx, bands map[string]ma
 		}
 	}
 	sort.Slice(rows, func(i, j int) bool {
-		return cmpKeys([]string{rows[i].team, rows[i].period}, []string{rows[j].team, rows[j].period}) < 0
+		return compare.CmpKeys([]string{rows[i].team, rows[i].period}, []string{rows[j].team, rows[j].period}) < 0
 	})
 	tb := env.Study.Tables.Table("fidelity")
-	c := func(n string) int { return colIndex(tb, n) }
+	c := func(n string) int { return warehouse.ColIndex(tb, n) }
 	pct := map[string]float64{"high": 80, "moderate": 60, "low": 30}
-	err := writeTable(env, tx, "fidelity", func(rw *RowWriter) error {
+	err := compare.WriteTable(env, tx, "fidelity", func(rw *warehouse.RowWriter) error {
 		for _, r := range rows {
 			team, _ := env.Study.Team(r.team)
 			rw.Str(c("team"), r.team)
@@ -222,8 +225,8 @@ func compareTestReadEffects(t *testing.T, dir string) (map[string]compareTestEff
 	t.Helper()
 	out := map[string]compareTestEffect{}
 	var order []string
-	err := ScanTable(context.Background(), dir, "effects", func(rec arrow.RecordBatch) error {
-		cols, err := columns(rec, "analysis", "outcome", "method", "term", "estimate", "std_error", "df",
+	err := warehouse.ScanTable(context.Background(), dir, "effects", func(rec arrow.RecordBatch) error {
+		cols, err := warehouse.Columns(rec, "analysis", "outcome", "method", "term", "estimate", "std_error", "df",
 			"ci_low", "ci_high", "p_value", "n_obs", "n_clusters", "effect_size", "effect_size_type", "note")
 		if err != nil {
 			return err
@@ -262,9 +265,9 @@ func compareTestReadEffects(t *testing.T, dir string) (map[string]compareTestEff
 
 // compareTestRun writes the inputs into a new warehouse, runs Compare and
 // returns the generation folder.
-func compareTestRun(t *testing.T, env Env, ps []compareTestParticipant, bands map[string]map[string]string) string {
+func compareTestRun(t *testing.T, env warehouse.Env, ps []compareTestParticipant, bands map[string]map[string]string) string {
 	t.Helper()
-	w, err := OpenWarehouse(t.TempDir(), true)
+	w, err := warehouse.OpenWarehouse(t.TempDir(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +279,7 @@ func compareTestRun(t *testing.T, env Env, ps []compareTestParticipant, bands ma
 	if bands != nil {
 		compareTestWriteFidelity(t, env, tx, bands)
 	}
-	if err := Compare(context.Background(), env, tx); err != nil {
+	if err := compare.Compare(context.Background(), env, tx); err != nil {
 		t.Fatal(err)
 	}
 	return tx.Dir
@@ -495,8 +498,8 @@ func TestCompareAgainstR(t *testing.T) {
 func compareTestReadBalance(t *testing.T, dir string) map[string][5]*float64 {
 	t.Helper()
 	out := map[string][5]*float64{}
-	err := ScanTable(context.Background(), dir, "balance", func(rec arrow.RecordBatch) error {
-		cols, err := columns(rec, "analysis", "covariate", "smd_unweighted", "smd_weighted", "variance_ratio", "ess_intervention", "max_weight")
+	err := warehouse.ScanTable(context.Background(), dir, "balance", func(rec arrow.RecordBatch) error {
+		cols, err := warehouse.Columns(rec, "analysis", "covariate", "smd_unweighted", "smd_weighted", "variance_ratio", "ess_intervention", "max_weight")
 		if err != nil {
 			return err
 		}
@@ -528,24 +531,24 @@ func TestComparePropensityModel(t *testing.T) {
 	env := compareTestEnv(t)
 	ps, _ := compareTestAncova(t)
 	want := compareTestLoadExpected(t)
-	d := &compareData{base: map[string][]float64{"rguk.total": nil}, fu: map[string][]float64{"rguk.total": nil}}
+	d := &compare.CompareData{Base: map[string][]float64{"rguk.total": nil}, Fu: map[string][]float64{"rguk.total": nil}}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].id < ps[j].id })
 	for _, p := range ps {
-		d.parts = append(d.parts, cmpParticipant{id: p.id, trust: p.trust, team: p.team, arm: p.arm,
-			ageBand: p.ageBand, gender: p.gender, diagnosis: p.diagnosis, livingAlone: float64(p.livingAlone)})
-		d.base["rguk.total"] = append(d.base["rguk.total"], p.yBase)
-		d.fu["rguk.total"] = append(d.fu["rguk.total"], p.yFU)
+		d.Parts = append(d.Parts, compare.CmpParticipant{Id: p.id, Trust: p.trust, Team: p.team, Arm: p.arm,
+			AgeBand: p.ageBand, Gender: p.gender, Diagnosis: p.diagnosis, LivingAlone: float64(p.livingAlone)})
+		d.Base["rguk.total"] = append(d.Base["rguk.total"], p.yBase)
+		d.Fu["rguk.total"] = append(d.Fu["rguk.total"], p.yFU)
 	}
-	spec, err := newPropensitySpec(env.Study, d)
+	spec, err := compare.NewPropensitySpec(env.Study, d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := buildFrame(env.Study, d, "rguk.total", true, spec.keep)
-	_, model, left := propensityDesign(env.Study, d, f, spec)
+	f := compare.BuildFrame(env.Study, d, "rguk.total", true, spec.Keep)
+	_, model, left := compare.PropensityDesign(env.Study, d, f, spec)
 	if strings.Join(left, ",") != "gender=non_binary,gender=other,gender=not_stated,diagnosis_group=bipolar,diagnosis_group=personality,diagnosis_group=not_stated" {
 		t.Errorf("left out %v", left)
 	}
-	coef, fitted, _, err := stats.Logistic(withIntercept(len(f.rows), model), f.arm)
+	coef, fitted, _, err := stats.Logistic(compare.WithIntercept(len(f.Rows), model), f.Arm)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -564,7 +567,7 @@ func TestComparePropensityModel(t *testing.T) {
 	}
 	names := []string{"(intercept)"}
 	for _, m := range model {
-		names = append(names, m.name)
+		names = append(names, m.Name)
 	}
 	if len(names) != len(wantCoef) {
 		t.Fatalf("propensity columns %v, want %d", names, len(wantCoef))
@@ -577,14 +580,14 @@ func TestComparePropensityModel(t *testing.T) {
 		}
 		compareTestClose(t, "propensity "+n, &coef[j], w, 1e-7)
 	}
-	w, err := stats.ATEWeights(f.arm, fitted)
+	w, err := stats.ATEWeights(f.Arm, fitted)
 	if err != nil {
 		t.Fatal(err)
 	}
 	byID := map[string]float64{}
 	sum := 0.0
-	for i, r := range f.rows {
-		byID[d.parts[r].id] = w[i]
+	for i, r := range f.Rows {
+		byID[d.Parts[r].Id] = w[i]
 		sum += w[i]
 	}
 	for i, id := range []string{"TEWV-P001", "TEWV-P002", "TEWV-P003", "TEWV-P004", "TEWV-P005"} {
@@ -700,7 +703,7 @@ func TestFlowAddsUp(t *testing.T) {
 		mk("BDCT-b1", "BDCT", "BDCT-02", "control", false, false, true),
 		mk("BDCT-b2", "BDCT", "BDCT-02", "control", false, true, false),
 	}
-	w, err := OpenWarehouse(t.TempDir(), true)
+	w, err := warehouse.OpenWarehouse(t.TempDir(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -709,17 +712,17 @@ func TestFlowAddsUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	compareTestWrite(t, env, tx, ps)
-	if err := Flow(context.Background(), env, tx); err != nil {
+	if err := compare.Flow(context.Background(), env, tx); err != nil {
 		t.Fatal(err)
 	}
-	got, err := ReadFlowTable(context.Background(), tx.Dir)
+	got, err := compare.ReadFlowTable(context.Background(), tx.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[FlowKey]FlowCounts{
-		{"TEWV", "intervention"}: {Recruited: 7, Baseline: 5, Followup: 2, Withdrawn: 2, Lost: 1},
-		{"BDCT", "control"}:      {Recruited: 2, Baseline: 1, Followup: 0, Withdrawn: 0, Lost: 1},
-		{"TEWV", "control"}:      {},
+	want := map[compare.FlowKey]compare.FlowCounts{
+		{Trust: "TEWV", Arm: "intervention"}: {Recruited: 7, Baseline: 5, Followup: 2, Withdrawn: 2, Lost: 1},
+		{Trust: "BDCT", Arm: "control"}:      {Recruited: 2, Baseline: 1, Followup: 0, Withdrawn: 0, Lost: 1},
+		{Trust: "TEWV", Arm: "control"}:      {},
 	}
 	for k, w := range want {
 		if got[k] != w {
@@ -740,7 +743,7 @@ func TestFlowAddsUp(t *testing.T) {
 // notes, zero flow counts for every trust x arm, and no error.
 func TestCompareEmptyWarehouse(t *testing.T) {
 	env := compareTestEnv(t)
-	w, err := OpenWarehouse(t.TempDir(), true)
+	w, err := warehouse.OpenWarehouse(t.TempDir(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -748,7 +751,7 @@ func TestCompareEmptyWarehouse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Compare(context.Background(), env, tx); err != nil {
+	if err := compare.Compare(context.Background(), env, tx); err != nil {
 		t.Fatal(err)
 	}
 	got, order := compareTestReadEffects(t, tx.Dir)
@@ -760,7 +763,7 @@ func TestCompareEmptyWarehouse(t *testing.T) {
 			t.Errorf("%s: estimate %v note %q", k, e.estimate, e.note)
 		}
 	}
-	flow, err := ReadFlowTable(context.Background(), tx.Dir)
+	flow, err := compare.ReadFlowTable(context.Background(), tx.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -768,12 +771,12 @@ func TestCompareEmptyWarehouse(t *testing.T) {
 		t.Errorf("%d flow groups, want 10", len(flow))
 	}
 	for k, c := range flow {
-		if c != (FlowCounts{}) {
+		if c != (compare.FlowCounts{}) {
 			t.Errorf("%v: %+v, want zeros", k, c)
 		}
 	}
 	var buf bytes.Buffer
-	if err := StudyReport(context.Background(), env, tx.Dir, &buf); err != nil {
+	if err := report.StudyReport(context.Background(), env, tx.Dir, &buf); err != nil {
 		t.Fatalf("study report of an empty warehouse: %v", err)
 	}
 }

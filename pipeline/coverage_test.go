@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/connectingpeople/cpi/pipeline/compare"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/stats"
 )
 
@@ -21,9 +23,9 @@ var coverageLong = flag.Bool("coverage.long", false, "run the coverage simulatio
 //	y_fu = 2 + effect·arm + 0.9·y_base + trust + team + e.
 //
 // It returns the data as the comparison reads it.
-func coverageTestStudy(env Env, rng *rand.Rand, effect float64) *compareData {
+func coverageTestStudy(env warehouse.Env, rng *rand.Rand, effect float64) *compare.CompareData {
 	const outcome = "rguk.total"
-	d := &compareData{base: map[string][]float64{}, fu: map[string][]float64{}}
+	d := &compare.CompareData{Base: map[string][]float64{}, Fu: map[string][]float64{}}
 	for _, team := range env.Study.Teams {
 		teamEffect := math.Sqrt(1.2) * rng.NormFloat64()
 		arm := 0.0
@@ -34,9 +36,9 @@ func coverageTestStudy(env Env, rng *rand.Rand, effect float64) *compareData {
 		for i := 0; i < n; i++ {
 			yb := math.Round(15 + 4*rng.NormFloat64())
 			yf := 2 + effect*arm + 0.9*yb + coverageTrustEffect(team.Trust) + teamEffect + math.Sqrt(8.7)*rng.NormFloat64()
-			d.parts = append(d.parts, cmpParticipant{id: fmt.Sprintf("%s-P%03d", team.Code, i), trust: team.Trust, team: team.Code, arm: team.Arm})
-			d.base[outcome] = append(d.base[outcome], yb)
-			d.fu[outcome] = append(d.fu[outcome], yf)
+			d.Parts = append(d.Parts, compare.CmpParticipant{Id: fmt.Sprintf("%s-P%03d", team.Code, i), Trust: team.Trust, Team: team.Code, Arm: team.Arm})
+			d.Base[outcome] = append(d.Base[outcome], yb)
+			d.Fu[outcome] = append(d.Fu[outcome], yf)
 		}
 	}
 	return d
@@ -66,17 +68,17 @@ func TestCoverageCR2(t *testing.T) {
 	for k := 0; k < studies; k++ {
 		rng := rand.New(rand.NewPCG(20181, uint64(k)))
 		d := coverageTestStudy(env, rng, effect)
-		f := buildFrame(env.Study, d, "rguk.total", true, nil)
-		des := linearDesign(env.Study, f, termArm, f.arm, true)
-		fit, err := stats.OLS(des.x, f.yFU, nil)
+		f := compare.BuildFrame(env.Study, d, "rguk.total", true, nil)
+		des := compare.LinearDesign(env.Study, f, compare.TermArm, f.Arm, true)
+		fit, err := stats.OLS(des.X, f.YFU, nil)
 		if err != nil {
 			t.Fatalf("study %d: %v", k, err)
 		}
-		cr2, err := fit.CR2(f.cluster)
+		cr2, err := fit.CR2(f.Cluster)
 		if err != nil {
 			t.Fatalf("study %d: %v", k, err)
 		}
-		cr1, err := fit.CR1Test(f.cluster, 1, 0.95)
+		cr1, err := fit.CR1Test(f.Cluster, 1, 0.95)
 		if err != nil {
 			t.Fatalf("study %d: %v", k, err)
 		}

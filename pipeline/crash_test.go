@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 var killRuns = flag.Int("crash.kills", 12, "SIGKILL runs in TestSIGKILLAtRandomMoments")
@@ -41,9 +42,9 @@ func (c *crashAt) Step(name string) error {
 	return nil
 }
 
-func crashRun(env Env, wh string, hooks CrashHooks) error {
+func crashRun(env warehouse.Env, wh string, hooks warehouse.CrashHooks) error {
 	_, err := RunStages(context.Background(), env, wh, "run", RunOptions{Create: true, Hooks: hooks}, RunAll(filepath.Join("..", "testdata", "synth"))...)
-	var pe *ProblemsError
+	var pe *warehouse.ProblemsError
 	if errors.As(err, &pe) {
 		return nil
 	}
@@ -54,7 +55,7 @@ func crashRun(env Env, wh string, hooks CrashHooks) error {
 // reports (but ingest_files, which carries arrival times) to its bytes.
 func snapshot(t *testing.T, wh string) map[string]string {
 	t.Helper()
-	w, err := OpenWarehouse(wh, false)
+	w, err := warehouse.OpenWarehouse(wh, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +148,7 @@ func TestCrashAtEveryWriteStep(t *testing.T) {
 		if !errors.Is(err, errCrash) {
 			t.Fatalf("step %d (%s): run did not stop: %v", n, steps[n-1], err)
 		}
-		w, _ := OpenWarehouse(wh, true)
+		w, _ := warehouse.OpenWarehouse(wh, true)
 		gen, _ := w.CurrentDir()
 		afterSwitch := n > indexOf(steps, "commit:switch")
 		if (gen != "") != afterSwitch {
@@ -222,7 +223,7 @@ func readerSeesWholeTables(t *testing.T, wh string) {
 	t.Helper()
 	env := ingestTestEnv(t)
 	for _, name := range env.Study.Tables.Names() {
-		err := ScanTable(context.Background(), wh, name, func(rec arrow.RecordBatch) error { return nil })
+		err := warehouse.ScanTable(context.Background(), wh, name, func(rec arrow.RecordBatch) error { return nil })
 		if err != nil {
 			t.Errorf("a reader of %s sees a broken table: %v", name, err)
 		}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 // The data package: tables/datapackage.json describes every table of the
@@ -128,7 +129,7 @@ func fieldType(t string) string {
 // BuildDataPackage describes the tables of the generation at genDir (""
 // for none) with l its ledger. The result depends only on the study, the
 // program version, the table files and the current exports: no clock.
-func BuildDataPackage(env Env, genDir string, l *Ledger) (*DataPackage, error) {
+func BuildDataPackage(env warehouse.Env, genDir string, l *warehouse.Ledger) (*DataPackage, error) {
 	st := env.Study
 	dp := &DataPackage{
 		Profile:       profilePackage,
@@ -155,7 +156,7 @@ func BuildDataPackage(env Env, genDir string, l *Ledger) (*DataPackage, error) {
 			r.PartitionBy = []string{tb.Partition}
 		}
 		if genDir != "" {
-			files, err := TableFiles(genDir, name)
+			files, err := warehouse.TableFiles(genDir, name)
 			if err != nil {
 				return nil, fmt.Errorf("table %s: %w", name, err)
 			}
@@ -216,13 +217,13 @@ func parquetRows(path string) (int64, error) {
 
 // dataCutoff is the latest export date among the current exports of the
 // ledger, "" when none is current.
-func dataCutoff(l *Ledger) string {
+func dataCutoff(l *warehouse.Ledger) string {
 	cut := ""
 	if l == nil {
 		return cut
 	}
 	for _, f := range l.Files {
-		if f.Status == StatusCurrent && f.ExportDate > cut {
+		if f.Status == warehouse.StatusCurrent && f.ExportDate > cut {
 			cut = f.ExportDate
 		}
 	}
@@ -244,7 +245,7 @@ func (dp *DataPackage) Marshal() ([]byte, error) {
 
 // writeDataPackage writes tables/datapackage.json into the generation when
 // its bytes change (mode 0640, atomically).
-func writeDataPackage(env Env, tx *Tx) error {
+func writeDataPackage(env warehouse.Env, tx *warehouse.Tx) error {
 	dp, err := BuildDataPackage(env, tx.Dir, tx.Ledger)
 	if err != nil {
 		return fmt.Errorf("data package: %w", err)
@@ -257,10 +258,10 @@ func writeDataPackage(env Env, tx *Tx) error {
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b) {
 		return nil
 	}
-	if err := tx.step("write datapackage"); err != nil {
+	if err := tx.Step("write datapackage"); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(path, fileMode, func(w io.Writer) error {
+	if err := warehouse.WriteFileAtomic(path, warehouse.FileMode, func(w io.Writer) error {
 		_, err := w.Write(b)
 		return err
 	}); err != nil {

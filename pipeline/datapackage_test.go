@@ -16,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/dlclark/regexp2"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
@@ -32,14 +33,14 @@ func (r ecmaRegexp) String() string { return r.re.String() }
 
 // runBundled runs every stage on the committed synthetic study into a new
 // warehouse and returns its folder and committed generation.
-func runBundled(t *testing.T, env Env) (string, string) {
+func runBundled(t *testing.T, env warehouse.Env) (string, string) {
 	t.Helper()
 	wh := filepath.Join(t.TempDir(), "w")
 	_, err := RunStages(context.Background(), env, wh, "run", RunOptions{Create: true}, RunAll(filepath.Join("..", "testdata", "synth"))...)
 	if err != nil {
 		t.Fatalf("run of the bundled study: %v", err)
 	}
-	w, _ := OpenWarehouse(wh, false)
+	w, _ := warehouse.OpenWarehouse(wh, false)
 	gen, _ := w.CurrentDir()
 	return wh, gen
 }
@@ -144,7 +145,7 @@ func TestDatapackageOfBundledRun(t *testing.T) {
 		"analysis", "outcome", "method", "term", "effect_size_type"}
 	codesRows := 0
 	for _, r := range dp.Resources {
-		files, _ := TableFiles(gen, r.Name)
+		files, _ := warehouse.TableFiles(gen, r.Name)
 		if len(files) == 0 {
 			t.Errorf("%s: no files written by a full run", r.Name)
 			continue
@@ -253,8 +254,8 @@ func TestDatapackageOfBundledRun(t *testing.T) {
 
 	// The codes table holds the same code lists.
 	var codes int
-	err = ScanTable(context.Background(), gen, "codes", func(rec arrow.RecordBatch) error {
-		cols, err := columns(rec, "table", "field", "code", "label")
+	err = warehouse.ScanTable(context.Background(), gen, "codes", func(rec arrow.RecordBatch) error {
+		cols, err := warehouse.Columns(rec, "table", "field", "code", "label")
 		if err != nil {
 			return err
 		}
@@ -301,8 +302,8 @@ func TestDatapackageOfBundledRun(t *testing.T) {
 func distinctValues(t *testing.T, gen, table, col string) map[string]bool {
 	t.Helper()
 	out := map[string]bool{}
-	err := ScanTable(context.Background(), gen, table, func(rec arrow.RecordBatch) error {
-		cs, err := columns(rec, col)
+	err := warehouse.ScanTable(context.Background(), gen, table, func(rec arrow.RecordBatch) error {
+		cs, err := warehouse.Columns(rec, col)
 		if err != nil {
 			return err
 		}
@@ -441,7 +442,7 @@ func TestDuckDBReadmeSnippet(t *testing.T) {
 func nullCounts(t *testing.T, gen, table string) map[string]int64 {
 	t.Helper()
 	out := map[string]int64{}
-	err := ScanTable(context.Background(), gen, table, func(rec arrow.RecordBatch) error {
+	err := warehouse.ScanTable(context.Background(), gen, table, func(rec arrow.RecordBatch) error {
 		for i, f := range rec.Schema().Fields() {
 			out[f.Name] += int64(rec.Column(i).NullN())
 		}

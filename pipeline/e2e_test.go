@@ -12,19 +12,22 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/connectingpeople/cpi/pipeline/ingest"
+	"github.com/connectingpeople/cpi/pipeline/synth"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
 
 // e2eIngestBundled ingests the committed synthetic study into a new
 // warehouse and returns its folder and committed generation.
-func e2eIngestBundled(t *testing.T, env Env) (string, string, *Summary) {
+func e2eIngestBundled(t *testing.T, env warehouse.Env) (string, string, *warehouse.Summary) {
 	t.Helper()
 	wh := filepath.Join(t.TempDir(), "w")
-	sum, err := RunStages(context.Background(), env, wh, "ingest", RunOptions{Create: true}, Ingest([]string{filepath.Join("..", "testdata", "synth")}))
+	sum, err := RunStages(context.Background(), env, wh, "ingest", RunOptions{Create: true}, ingest.Ingest([]string{filepath.Join("..", "testdata", "synth")}))
 	if err != nil {
 		t.Fatalf("ingest of the bundled study: %v", err)
 	}
-	w, _ := OpenWarehouse(wh, false)
+	w, _ := warehouse.OpenWarehouse(wh, false)
 	gen, _ := w.CurrentDir()
 	return wh, gen, sum
 }
@@ -37,7 +40,7 @@ func TestIngestBundledStudy(t *testing.T) {
 	if sum.FilesNew != 10 || sum.FilesQuarantined != 0 || sum.RowsRejected != 0 {
 		t.Errorf("summary %+v: want 10 files, none quarantined, no rows rejected", sum)
 	}
-	l, err := ReadLedger(gen)
+	l, err := warehouse.ReadLedger(gen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,11 +48,11 @@ func TestIngestBundledStudy(t *testing.T) {
 		if f.RowsRead != f.RowsAccepted+f.RowsRejected {
 			t.Errorf("%s: rows_read %d != %d + %d", f.Name, f.RowsRead, f.RowsAccepted, f.RowsRejected)
 		}
-		if f.Status != StatusCurrent || f.Trust == "" || f.Kind == "" || f.ExportDate != "2019-03-29" {
+		if f.Status != warehouse.StatusCurrent || f.Trust == "" || f.Kind == "" || f.ExportDate != "2019-03-29" {
 			t.Errorf("%s: %+v", f.Name, f)
 		}
 	}
-	rows, dated, items := checkResponsesAgainstGenerator(t, env, wh, SynthOptions{Seed: 1})
+	rows, dated, items := checkResponsesAgainstGenerator(t, env, wh, synth.SynthOptions{Seed: 1})
 	if got := len(ingestTestStrings(t, wh, "participants", "study_id")); got != 159 {
 		t.Errorf("participants %d, 159 expected", got)
 	}
@@ -72,12 +75,12 @@ func TestIngestBundledStudy(t *testing.T) {
 // in warehouse wh with what the generator wrote with opts: the same rows,
 // every answer the same. It returns the generator's participant rows,
 // dated interviews and items asked.
-func checkResponsesAgainstGenerator(t *testing.T, env Env, wh string, opts SynthOptions) (rows, dated, items int) {
+func checkResponsesAgainstGenerator(t *testing.T, env warehouse.Env, wh string, opts synth.SynthOptions) (rows, dated, items int) {
 	t.Helper()
 	// What the generator wrote, counted from its own rows.
 	participants := map[string]bool{}
 	answers := map[string]int32{} // study_id|wave|item → value, answered items only
-	err := Synthesize(context.Background(), env.Study, opts, func(trust string, r *SynthInterview) error {
+	err := synth.Synthesize(context.Background(), env.Study, opts, func(trust string, r *synth.SynthInterview) error {
 		rows++
 		sid := trust + "-" + r.ParticipantID
 		participants[sid] = true
@@ -161,7 +164,7 @@ func TestDuckDBReadsTables(t *testing.T) {
 	duckType := map[string]string{"string": "VARCHAR", "int32": "INTEGER", "int64": "BIGINT", "double": "DOUBLE",
 		"bool": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP WITH TIME ZONE"}
 	for _, name := range env.Study.Tables.Names() {
-		files, _ := TableFiles(gen, name)
+		files, _ := warehouse.TableFiles(gen, name)
 		if len(files) == 0 {
 			continue
 		}

@@ -16,6 +16,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/connectingpeople/cpi/pipeline/fidelity"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
 
@@ -26,18 +28,18 @@ type fidelityTestRating struct {
 	values                    []int
 }
 
-func fidelityTestEnv(t *testing.T) Env {
+func fidelityTestEnv(t *testing.T) warehouse.Env {
 	t.Helper()
 	study, err := schemas.Default()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Env{Study: study, Version: "test"}
+	return warehouse.Env{Study: study, Version: "test"}
 }
 
 // fidelityTestWriteRatings writes fidelity_ratings into tx: one file per
 // trust, rows sorted by the table's key, as ingest would.
-func fidelityTestWriteRatings(t *testing.T, env Env, tx *Tx, ratings []fidelityTestRating) {
+func fidelityTestWriteRatings(t *testing.T, env warehouse.Env, tx *warehouse.Tx, ratings []fidelityTestRating) {
 	t.Helper()
 	s := env.Study
 	type row struct {
@@ -58,7 +60,7 @@ func fidelityTestWriteRatings(t *testing.T, env Env, tx *Tx, ratings []fidelityT
 		}
 	}
 	tb := s.Tables.Table("fidelity_ratings")
-	schema := arrowSchema(env, "fidelity_ratings", nil)
+	schema := warehouse.ArrowSchema(env, "fidelity_ratings", nil)
 	trusts := make([]string, 0, len(byTrust))
 	for trust := range byTrust {
 		trusts = append(trusts, trust)
@@ -74,20 +76,20 @@ func fidelityTestWriteRatings(t *testing.T, env Env, tx *Tx, ratings []fidelityT
 		if err != nil {
 			t.Fatal(err)
 		}
-		w := NewRowWriter(schema, tf)
+		w := warehouse.NewRowWriter(schema, tf)
 		for i, r := range rows {
 			team, _ := s.Team(r.team)
-			w.Str(colIndex(tb, "team"), r.team)
-			w.Str(colIndex(tb, "period"), r.period)
-			w.Str(colIndex(tb, "rater_id"), r.rater)
-			w.Str(colIndex(tb, "component"), r.comp)
-			w.Str(colIndex(tb, "trust"), trust)
-			w.Str(colIndex(tb, "arm"), team.Arm)
-			w.Str(colIndex(tb, "rater_role"), r.role)
-			w.Date(colIndex(tb, "rating_date"), 17600, true)
-			w.Int32(colIndex(tb, "value"), int32(r.value), r.value >= 0)
-			w.Str(colIndex(tb, "source_sha256"), strings.Repeat("0", 64))
-			w.Int32(colIndex(tb, "source_line"), int32(i+2), true)
+			w.Str(warehouse.ColIndex(tb, "team"), r.team)
+			w.Str(warehouse.ColIndex(tb, "period"), r.period)
+			w.Str(warehouse.ColIndex(tb, "rater_id"), r.rater)
+			w.Str(warehouse.ColIndex(tb, "component"), r.comp)
+			w.Str(warehouse.ColIndex(tb, "trust"), trust)
+			w.Str(warehouse.ColIndex(tb, "arm"), team.Arm)
+			w.Str(warehouse.ColIndex(tb, "rater_role"), r.role)
+			w.Date(warehouse.ColIndex(tb, "rating_date"), 17600, true)
+			w.Int32(warehouse.ColIndex(tb, "value"), int32(r.value), r.value >= 0)
+			w.Str(warehouse.ColIndex(tb, "source_sha256"), strings.Repeat("0", 64))
+			w.Int32(warehouse.ColIndex(tb, "source_line"), int32(i+2), true)
 			if err := w.RowDone(); err != nil {
 				t.Fatal(err)
 			}
@@ -111,8 +113,8 @@ type fidelityTestRow struct {
 func fidelityTestReadFidelity(t *testing.T, dir string) []fidelityTestRow {
 	t.Helper()
 	var out []fidelityTestRow
-	err := ScanTable(context.Background(), dir, "fidelity", func(rec arrow.RecordBatch) error {
-		cols, err := columns(rec, "team", "period", "trust", "arm", "n_raters", "total", "max", "pct", "band", "lowest_components", "icc2_1")
+	err := warehouse.ScanTable(context.Background(), dir, "fidelity", func(rec arrow.RecordBatch) error {
+		cols, err := warehouse.Columns(rec, "team", "period", "trust", "arm", "n_raters", "total", "max", "pct", "band", "lowest_components", "icc2_1")
 		if err != nil {
 			return err
 		}
@@ -160,8 +162,8 @@ func fidelityTestReadComponents(t *testing.T, dir string) (map[string]fidelityTe
 	t.Helper()
 	out := map[string]fidelityTestComponent{}
 	var keys []string
-	err := ScanTable(context.Background(), dir, "fidelity_components", func(rec arrow.RecordBatch) error {
-		cols, err := columns(rec, "team", "period", "component", "mean", "min", "max", "raters")
+	err := warehouse.ScanTable(context.Background(), dir, "fidelity_components", func(rec arrow.RecordBatch) error {
+		cols, err := warehouse.Columns(rec, "team", "period", "component", "mean", "min", "max", "raters")
 		if err != nil {
 			return err
 		}
@@ -229,9 +231,9 @@ func fidelityTestConst(v int) []int {
 
 // fidelityTestRun builds a warehouse with the ratings, runs Fidelity and
 // returns the generation folder.
-func fidelityTestRun(t *testing.T, env Env, ratings []fidelityTestRating) string {
+func fidelityTestRun(t *testing.T, env warehouse.Env, ratings []fidelityTestRating) string {
 	t.Helper()
-	w, err := OpenWarehouse(t.TempDir(), true)
+	w, err := warehouse.OpenWarehouse(t.TempDir(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +242,7 @@ func fidelityTestRun(t *testing.T, env Env, ratings []fidelityTestRating) string
 		t.Fatal(err)
 	}
 	fidelityTestWriteRatings(t, env, tx, ratings)
-	if err := Fidelity(context.Background(), env, tx); err != nil {
+	if err := fidelity.Fidelity(context.Background(), env, tx); err != nil {
 		t.Fatal(err)
 	}
 	return tx.Dir
@@ -421,18 +423,18 @@ func TestFidelityScores(t *testing.T) {
 func TestFidelityICC(t *testing.T) {
 	a := []int{1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 1}
 	b := []int{2, 2, 2, 2, 2, 4, 4, 4, 4, 4, 2, 4}
-	raters := func(vals ...[]int) []*fidelityRater {
-		var out []*fidelityRater
+	raters := func(vals ...[]int) []*fidelity.FidelityRater {
+		var out []*fidelity.FidelityRater
 		for i, v := range vals {
-			r := &fidelityRater{id: fmt.Sprint(i), values: make([]int32, len(v)), valid: make([]bool, len(v))}
+			r := &fidelity.FidelityRater{Id: fmt.Sprint(i), Values: make([]int32, len(v)), Valid: make([]bool, len(v))}
 			for k, x := range v {
-				r.values[k], r.valid[k] = int32(x), x >= 0
+				r.Values[k], r.Valid[k] = int32(x), x >= 0
 			}
 			out = append(out, r)
 		}
 		return out
 	}
-	got, ok := fidelityICC(raters(a, b))
+	got, ok := fidelity.FidelityICC(raters(a, b))
 	if !ok || math.Abs(got-48.0/103) > 1e-12 {
 		t.Errorf("ICC(2,1) = %v (%v), want 48/103 = %v", got, ok, 48.0/103)
 	}
@@ -443,12 +445,12 @@ func TestFidelityICC(t *testing.T) {
 	// = 10/3, MSC = 10 × (1/9 + 4/9 + 1/9) / 2 = 10/3, MSE = 0, so
 	// ICC(2,1) = (10/3) / (10/3 + 3 × (10/3) / 10) = 1 / 1.3 = 10/13.
 	c := slices10(a)
-	got, ok = fidelityICC(raters(a, b, c))
+	got, ok = fidelity.FidelityICC(raters(a, b, c))
 	if !ok || math.Abs(got-10.0/13) > 1e-12 {
 		t.Errorf("ICC(2,1) over complete components = %v (%v), want 10/13", got, ok)
 	}
 	// No variance at all: undefined, so null rather than NaN.
-	if got, ok := fidelityICC(raters(fidelityTestConst(2), fidelityTestConst(2))); ok {
+	if got, ok := fidelity.FidelityICC(raters(fidelityTestConst(2), fidelityTestConst(2))); ok {
 		t.Errorf("ICC of constant ratings = %v, want not ok", got)
 	}
 }
@@ -467,7 +469,7 @@ func TestFidelityDeterministic(t *testing.T) {
 	read := func(dir string) [][]byte {
 		var out [][]byte
 		for _, table := range []string{"fidelity", "fidelity_components"} {
-			files, err := TableFiles(dir, table)
+			files, err := warehouse.TableFiles(dir, table)
 			if err != nil || len(files) != 1 {
 				t.Fatalf("%s: files %v, %v", table, files, err)
 			}
@@ -491,7 +493,7 @@ func TestFidelityRejectsBadRatings(t *testing.T) {
 	env := fidelityTestEnv(t)
 	bad := fidelityTestConst(2)
 	bad[3] = 5 // outside 0..4
-	w, err := OpenWarehouse(t.TempDir(), true)
+	w, err := warehouse.OpenWarehouse(t.TempDir(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -500,7 +502,7 @@ func TestFidelityRejectsBadRatings(t *testing.T) {
 		t.Fatal(err)
 	}
 	fidelityTestWriteRatings(t, env, tx, []fidelityTestRating{{"TEWV-01", "month3", "R01", "researcher", bad}})
-	err = Fidelity(context.Background(), env, tx)
+	err = fidelity.Fidelity(context.Background(), env, tx)
 	if err == nil || !strings.Contains(err.Error(), "outside 0..4") {
 		t.Errorf("a rating of 5 gave %v, want an error", err)
 	}

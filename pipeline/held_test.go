@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/connectingpeople/cpi/pipeline/ingest"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -58,7 +60,7 @@ func ukDates(_ int, l string) *string {
 	return &s
 }
 
-func heldRun(t *testing.T, env Env, wh string, stages ...Stage) (*Summary, error) {
+func heldRun(t *testing.T, env warehouse.Env, wh string, stages ...warehouse.Stage) (*warehouse.Summary, error) {
 	t.Helper()
 	return RunStages(context.Background(), env, wh, "run", RunOptions{Create: true}, stages...)
 }
@@ -93,11 +95,11 @@ func TestHeldWhenParticipantsLost(t *testing.T) {
 
 	for night := 1; night <= 2; night++ {
 		sum, err := heldRun(t, env, wh, RunAll(extra)...)
-		var pe *ProblemsError
+		var pe *warehouse.ProblemsError
 		if !errors.As(err, &pe) || pe.Held != 1 {
 			t.Fatalf("night %d: err %v, want exit 3 with one export held", night, err)
 		}
-		if sum.FilesHeld != 1 || len(sum.Held) != 1 || sum.Held[0].Name != filepath.Base(half) || !strings.HasPrefix(sum.Held[0].Reason, HoldLostUnits) {
+		if sum.FilesHeld != 1 || len(sum.Held) != 1 || sum.Held[0].Name != filepath.Base(half) || !strings.HasPrefix(sum.Held[0].Reason, ingest.HoldLostUnits) {
 			t.Errorf("night %d: held %+v", night, sum.Held)
 		}
 		if got := tewvParticipants(t, wh); got != before {
@@ -126,19 +128,19 @@ func TestHeldWhenParticipantsLost(t *testing.T) {
 	if got := tewvParticipants(t, wh); got != before/2 {
 		t.Errorf("after accept TEWV has %d participants, want %d", got, before/2)
 	}
-	w, _ := OpenWarehouse(wh, false)
+	w, _ := warehouse.OpenWarehouse(wh, false)
 	gen, _ := w.CurrentDir()
-	l, err := ReadLedger(gen)
+	l, err := warehouse.ReadLedger(gen)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var acc *FileEntry
+	var acc *warehouse.FileEntry
 	for _, f := range l.Files {
 		if f.Name == filepath.Base(half) {
 			acc = f
 		}
 	}
-	if acc == nil || acc.Status != StatusCurrent || acc.Accepted == nil || !strings.Contains(acc.Accepted.Reason, "withdrew") {
+	if acc == nil || acc.Status != warehouse.StatusCurrent || acc.Accepted == nil || !strings.Contains(acc.Accepted.Reason, "withdrew") {
 		t.Errorf("ledger entry %+v", acc)
 	}
 	// Scores follow the accepted export: no participant without a row.
@@ -170,8 +172,8 @@ func TestHeldWhenRowsRejected(t *testing.T) {
 	extra := t.TempDir()
 	rewriteExport(t, tewvExport, filepath.Join(extra, "TEWV_participants_20190415.csv"), ukDates)
 	sum, err := heldRun(t, env, wh, RunAll(extra)...)
-	var pe *ProblemsError
-	if !errors.As(err, &pe) || sum.FilesHeld != 1 || !strings.HasPrefix(sum.Held[0].Reason, HoldRejectedRows) {
+	var pe *warehouse.ProblemsError
+	if !errors.As(err, &pe) || sum.FilesHeld != 1 || !strings.HasPrefix(sum.Held[0].Reason, ingest.HoldRejectedRows) {
 		t.Fatalf("UK dates: err %v, held %+v", err, sum)
 	}
 	if got := tewvParticipants(t, wh); got != before {
@@ -179,7 +181,7 @@ func TestHeldWhenRowsRejected(t *testing.T) {
 	}
 	// The held export's problems are listed for the trust.
 	b, _ := os.ReadFile(filepath.Join(wh, "problems", "TEWV.csv"))
-	if !strings.Contains(string(b), "TEWV_participants_20190415.csv") || !strings.Contains(string(b), CodeBadDate) {
+	if !strings.Contains(string(b), "TEWV_participants_20190415.csv") || !strings.Contains(string(b), ingest.CodeBadDate) {
 		t.Error("problems/TEWV.csv does not list the held export's problems")
 	}
 	// A newer good export: current, and the held one superseded.
@@ -227,7 +229,7 @@ func TestProblemListsDescribeCurrentFiles(t *testing.T) {
 	}
 	want := list()
 	wantRejects := ingestTestStrings(t, wh, "rejects", "code")
-	if strings.Count(want, CodeBadCode) != 2 || len(wantRejects) != 2 {
+	if strings.Count(want, ingest.CodeBadCode) != 2 || len(wantRejects) != 2 {
 		t.Fatalf("problem list %q, rejects %v", want, wantRejects)
 	}
 	// A quiet night.
@@ -257,13 +259,13 @@ func TestProblemListsDescribeCurrentFiles(t *testing.T) {
 // holds a million problems in a few MB of heap.
 func TestProblemSetOrderAndMemory(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	var want []Problem
-	s := newProblemSet(t.TempDir())
-	defer s.close()
-	for i := range 3*problemChunk + 123 {
-		p := Problem{Line: rng.IntN(5000) + 2, Column: []string{"gender", "rg01", "wave"}[rng.IntN(3)], Code: CodeBadCode, Severity: SeverityError, Message: strings.Repeat("m", i%7)}
+	var want []ingest.Problem
+	s := ingest.NewProblemSet(t.TempDir())
+	defer s.Close()
+	for i := range 3*ingest.ProblemChunk + 123 {
+		p := ingest.Problem{Line: rng.IntN(5000) + 2, Column: []string{"gender", "rg01", "wave"}[rng.IntN(3)], Code: ingest.CodeBadCode, Severity: ingest.SeverityError, Message: strings.Repeat("m", i%7)}
 		want = append(want, p)
-		if err := s.add(p); err != nil {
+		if err := s.Add(p); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -275,7 +277,7 @@ func TestProblemSetOrderAndMemory(t *testing.T) {
 	})
 	for pass := range 2 {
 		i := 0
-		err := s.each(func(p Problem) error {
+		err := s.Each(func(p ingest.Problem) error {
 			if p != want[i] {
 				t.Fatalf("pass %d: problem %d is %+v, want %+v", pass, i, p, want[i])
 			}
@@ -287,14 +289,14 @@ func TestProblemSetOrderAndMemory(t *testing.T) {
 		}
 	}
 
-	big := newProblemSet(t.TempDir())
-	defer big.close()
+	big := ingest.NewProblemSet(t.TempDir())
+	defer big.Close()
 	var ms runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
 	base := ms.HeapAlloc
 	for i := range 1_000_000 {
-		big.add(Problem{Line: 2 + i/50, Column: "rg01", Code: CodeBadCode, Severity: SeverityError, Message: "rg01 is not one of the instrument's codes"})
+		big.Add(ingest.Problem{Line: 2 + i/50, Column: "rg01", Code: ingest.CodeBadCode, Severity: ingest.SeverityError, Message: "rg01 is not one of the instrument's codes"})
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
@@ -302,7 +304,7 @@ func TestProblemSetOrderAndMemory(t *testing.T) {
 		t.Errorf("a million problems took %d MB of heap", grew>>20)
 	}
 	n := 0
-	big.each(func(Problem) error { n++; return nil })
+	big.Each(func(ingest.Problem) error { n++; return nil })
 	if n != 1_000_000 {
 		t.Errorf("read back %d problems", n)
 	}
@@ -315,7 +317,7 @@ func TestProblemSetOrderAndMemory(t *testing.T) {
 func TestCrashDuringAccept(t *testing.T) {
 	env := ingestTestEnv(t)
 	base, held := heldWarehouse(t, env)
-	accept := func(wh string, hooks CrashHooks) error {
+	accept := func(wh string, hooks warehouse.CrashHooks) error {
 		_, err := RunStages(context.Background(), env, wh, "accept", RunOptions{Hooks: hooks}, AcceptAll(held, "checked with the trust")...)
 		return err
 	}
@@ -334,7 +336,7 @@ func TestCrashDuringAccept(t *testing.T) {
 	for n := 1; n <= len(steps); n++ {
 		wh := filepath.Join(t.TempDir(), "w")
 		copyTree(t, base, wh)
-		w, _ := OpenWarehouse(wh, false)
+		w, _ := warehouse.OpenWarehouse(wh, false)
 		before, _ := w.CurrentDir()
 		if err := accept(wh, &crashAt{n: n}); !errors.Is(err, errCrash) {
 			t.Fatalf("step %d (%s): accept did not stop: %v", n, steps[n-1], err)
@@ -355,7 +357,7 @@ func TestCrashDuringAccept(t *testing.T) {
 // heldWarehouse runs the bundled study into a new warehouse, then a newer
 // TEWV export with only 10 participants, which is held; it returns the
 // warehouse and the held export's name.
-func heldWarehouse(t *testing.T, env Env) (wh, held string) {
+func heldWarehouse(t *testing.T, env warehouse.Env) (wh, held string) {
 	t.Helper()
 	wh = filepath.Join(t.TempDir(), "w")
 	if _, err := heldRun(t, env, wh, RunAll(filepath.Join("..", "testdata", "synth"))...); err != nil {

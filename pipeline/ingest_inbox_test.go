@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/connectingpeople/cpi/pipeline/ingest"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
 
@@ -33,9 +35,9 @@ func (h *stepHook) Step(name string) error {
 }
 
 // appendRows adds canonical participants rows to the end of an export.
-func appendRows(t *testing.T, env Env, path string, rows ...map[string]string) {
+func appendRows(t *testing.T, env warehouse.Env, path string, rows ...map[string]string) {
 	t.Helper()
-	names := fieldNames(env.Study.ExportFields(schemas.KindParticipants))
+	names := ingest.FieldNames(env.Study.ExportFields(schemas.KindParticipants))
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -52,14 +54,14 @@ func appendRows(t *testing.T, env Env, path string, rows ...map[string]string) {
 	}
 }
 
-func ledgerOf(t *testing.T, wh string) *Ledger {
+func ledgerOf(t *testing.T, wh string) *warehouse.Ledger {
 	t.Helper()
-	w, err := OpenWarehouse(wh, false)
+	w, err := warehouse.OpenWarehouse(wh, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	gen, _ := w.CurrentDir()
-	l, err := ReadLedger(gen)
+	l, err := warehouse.ReadLedger(gen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +79,7 @@ func fileSHA(t *testing.T, path string) string {
 }
 
 // outcomes maps each file of a summary to "status" or "status: reason".
-func outcomes(sum *Summary) map[string]string {
+func outcomes(sum *warehouse.Summary) map[string]string {
 	out := map[string]string{}
 	for _, f := range sum.Files {
 		out[f.Name] = f.Status
@@ -101,7 +103,7 @@ func TestIngestReadsTheArchivedCopy(t *testing.T) {
 	hook := &stepHook{name: "ingest:tables", fn: func() {
 		appendRows(t, env, p, ingestTestRow("P99999", "TEWV-02", "baseline", "2018-03-01", nil))
 	}}
-	_, err := RunStages(context.Background(), env, wh, "ingest", RunOptions{Create: true, Hooks: hook}, Ingest([]string{p}))
+	_, err := RunStages(context.Background(), env, wh, "ingest", RunOptions{Create: true, Hooks: hook}, ingest.Ingest([]string{p}))
 	if err != nil || !hook.done {
 		t.Fatalf("ingest: %v (hook ran: %v)", err, hook.done)
 	}
@@ -152,7 +154,7 @@ func TestIngestDefersFilesStillBeingWritten(t *testing.T) {
 		t.Fatalf("a night with files still being written: %v, want no problem", err)
 	}
 	got := outcomes(sum)
-	if got["TEWV_participants_20190301.csv"] != OutcomeDeferred || got["BDCT_participants_20190301.csv"] != OutcomeDeferred || sum.FilesNew != 0 || len(slept) != 1 {
+	if got["TEWV_participants_20190301.csv"] != warehouse.OutcomeDeferred || got["BDCT_participants_20190301.csv"] != warehouse.OutcomeDeferred || sum.FilesNew != 0 || len(slept) != 1 {
 		t.Fatalf("outcomes %v, files new %d, slept %v: want both deferred after one wait", sum.Files, sum.FilesNew, slept)
 	}
 	if l := ledgerOf(t, wh); len(l.Files) != 0 {
@@ -167,7 +169,7 @@ func TestIngestDefersFilesStillBeingWritten(t *testing.T) {
 	env.SettleTime = time.Hour
 	slept = nil
 	sum, err = RunStages(context.Background(), env, wh, "run", RunOptions{}, RunAll(inbox)...)
-	if err != nil || outcomes(sum)["TEWV_participants_20190301.csv"] != OutcomeDeferred || len(slept) != 1 || slept[0] < 59*time.Minute {
+	if err != nil || outcomes(sum)["TEWV_participants_20190301.csv"] != warehouse.OutcomeDeferred || len(slept) != 1 || slept[0] < 59*time.Minute {
 		t.Fatalf("young file: %v %v, slept %v", sum.Files, err, slept)
 	}
 
@@ -177,7 +179,7 @@ func TestIngestDefersFilesStillBeingWritten(t *testing.T) {
 		appendRows(t, env, growing, ingestTestRow("P00003", "TEWV-02", "baseline", "2018-03-01", nil))
 	}}
 	sum, err = RunStages(context.Background(), env, wh, "run", RunOptions{Hooks: hook}, RunAll(inbox)...)
-	if err != nil || outcomes(sum)["TEWV_participants_20190301.csv"] != OutcomeDeferred {
+	if err != nil || outcomes(sum)["TEWV_participants_20190301.csv"] != warehouse.OutcomeDeferred {
 		t.Fatalf("changed after hashing: %+v %v", sum.Files, err)
 	}
 
@@ -205,7 +207,7 @@ func TestIngestSameBytesUnderTheirProperName(t *testing.T) {
 	os.MkdirAll(night2, 0o750)
 	dl := ingestTestCSV(t, night1, "TEWV_participants_20190131 (1).csv", env, schemas.KindParticipants, rows)
 	_, err := ingestTestRun(t, env, wh, dl)
-	var pe *ProblemsError
+	var pe *warehouse.ProblemsError
 	if !errors.As(err, &pe) || pe.Quarantined != 1 {
 		t.Fatalf("download name: %v, want quarantined", err)
 	}
@@ -221,7 +223,7 @@ func TestIngestSameBytesUnderTheirProperName(t *testing.T) {
 	for _, f := range l.Files {
 		status[f.Name] = f.Status
 	}
-	if status["TEWV_participants_20190131 (1).csv"] != StatusQuarantined || status["TEWV_participants_20190131.csv"] != StatusCurrent {
+	if status["TEWV_participants_20190131 (1).csv"] != warehouse.StatusQuarantined || status["TEWV_participants_20190131.csv"] != warehouse.StatusCurrent {
 		t.Errorf("ledger %v", status)
 	}
 	// ingest_files: one row per (sha256, name).
@@ -252,7 +254,7 @@ func TestIngestSameBytesUnderTheirProperName(t *testing.T) {
 	if err != nil || sum.FilesNew != 1 || sum.FilesSkipped != 1 {
 		t.Fatalf("side by side: %+v %v", sum, err)
 	}
-	if got := outcomes(sum); got["TEWV_participants_20190131 (1).csv"] != OutcomeSkipped || got["TEWV_participants_20190131.csv"] != OutcomeNew {
+	if got := outcomes(sum); got["TEWV_participants_20190131 (1).csv"] != warehouse.OutcomeSkipped || got["TEWV_participants_20190131.csv"] != warehouse.OutcomeNew {
 		t.Errorf("outcomes %v", sum.Files)
 	}
 }
@@ -301,8 +303,8 @@ func TestIngestExportDateGuards(t *testing.T) {
 		t.Errorf("real export after a mistyped one: %q, want current", got)
 	}
 	// validate says the same.
-	checks, err := Validate(context.Background(), env, []string{filepath.Join(dir, "TEWV_participants_20190230")})
-	if err != nil || len(checks) != 1 || checks[0].Quarantine != QuarantineBadDate {
+	checks, err := ingest.Validate(context.Background(), env, []string{filepath.Join(dir, "TEWV_participants_20190230")})
+	if err != nil || len(checks) != 1 || checks[0].Quarantine != warehouse.QuarantineBadDate {
 		t.Errorf("validate: %+v %v", checks, err)
 	}
 }
@@ -335,7 +337,7 @@ func TestIngestInboxOddEntries(t *testing.T) {
 	}
 	wh := filepath.Join(dir, "w")
 	done := make(chan struct{})
-	var sum *Summary
+	var sum *warehouse.Summary
 	var err error
 	go func() {
 		defer close(done)
@@ -357,13 +359,13 @@ func TestIngestInboxOddEntries(t *testing.T) {
 	}
 	got := outcomes(sum)
 	want := map[string]string{
-		"TEWV_participants_20190301.csv": OutcomeNew,
-		"BDCT_participants_20190301.csv": OutcomeRefused,
-		"AWP_participants_20190301.csv":  OutcomeRefused,
-		"EPUT_participants_20190301.csv": OutcomeRefused,
+		"TEWV_participants_20190301.csv": warehouse.OutcomeNew,
+		"BDCT_participants_20190301.csv": warehouse.OutcomeRefused,
+		"AWP_participants_20190301.csv":  warehouse.OutcomeRefused,
+		"EPUT_participants_20190301.csv": warehouse.OutcomeRefused,
 	}
 	for _, n := range leftovers {
-		want[n] = OutcomeIgnored
+		want[n] = warehouse.OutcomeIgnored
 	}
 	for n, s := range want {
 		if got[n] != s {
@@ -376,10 +378,10 @@ func TestIngestInboxOddEntries(t *testing.T) {
 
 	// A warehouse inside its own inbox: refused before anything is read.
 	inner := filepath.Join(inbox, "warehouse")
-	if _, err := RunStages(context.Background(), env, inner, "run", RunOptions{Create: true}, RunAll(inbox)...); !errors.Is(err, ErrWarehouseInInbox) {
+	if _, err := RunStages(context.Background(), env, inner, "run", RunOptions{Create: true}, RunAll(inbox)...); !errors.Is(err, ingest.ErrWarehouseInInbox) {
 		t.Errorf("warehouse in the inbox: %v, want ErrWarehouseInInbox", err)
 	}
-	if _, err := ingestTestRun(t, env, wh, filepath.Join(wh, "archive")); !errors.Is(err, ErrWarehouseInInbox) {
+	if _, err := ingestTestRun(t, env, wh, filepath.Join(wh, "archive")); !errors.Is(err, ingest.ErrWarehouseInInbox) {
 		t.Errorf("ingest of the warehouse's archive: %v, want ErrWarehouseInInbox", err)
 	}
 }

@@ -14,16 +14,19 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/connectingpeople/cpi/pipeline/ingest"
+	"github.com/connectingpeople/cpi/pipeline/score"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
 
-func ingestTestEnv(t *testing.T) Env {
+func ingestTestEnv(t *testing.T) warehouse.Env {
 	t.Helper()
 	s, err := schemas.Default()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Env{Study: s, Version: "test"}
+	return warehouse.Env{Study: s, Version: "test"}
 }
 
 // ingestTestRow is a canonical participants row; unset answers are blank.
@@ -47,9 +50,9 @@ func ingestTestRow(pid, team, wave, date string, set map[string]string) map[stri
 }
 
 // ingestTestCSV writes a canonical export with the given rows.
-func ingestTestCSV(t *testing.T, dir, name string, env Env, kind string, rows []map[string]string) string {
+func ingestTestCSV(t *testing.T, dir, name string, env warehouse.Env, kind string, rows []map[string]string) string {
 	t.Helper()
-	names := fieldNames(env.Study.ExportFields(kind))
+	names := ingest.FieldNames(env.Study.ExportFields(kind))
 	var b strings.Builder
 	b.WriteString(strings.Join(names, ",") + "\n")
 	for _, r := range rows {
@@ -66,24 +69,24 @@ func ingestTestCSV(t *testing.T, dir, name string, env Env, kind string, rows []
 	return p
 }
 
-func ingestTestRun(t *testing.T, env Env, wh string, paths ...string) (*Summary, error) {
+func ingestTestRun(t *testing.T, env warehouse.Env, wh string, paths ...string) (*warehouse.Summary, error) {
 	t.Helper()
-	return RunStages(context.Background(), env, wh, "ingest", RunOptions{Create: true}, Ingest(paths))
+	return RunStages(context.Background(), env, wh, "ingest", RunOptions{Create: true}, ingest.Ingest(paths))
 }
 
 // testColumn reads one column of a table in the committed generation, in
 // file order: each value and whether it is valid.
 func testColumn[V any](t *testing.T, wh, table, col string, value func(arrow.Array, int) V) ([]V, []bool) {
 	t.Helper()
-	w, err := OpenWarehouse(wh, false)
+	w, err := warehouse.OpenWarehouse(wh, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	gen, _ := w.CurrentDir()
 	var vals []V
 	var valid []bool
-	err = ScanTable(context.Background(), gen, table, func(rec arrow.RecordBatch) error {
-		cols, err := columns(rec, col)
+	err = warehouse.ScanTable(context.Background(), gen, table, func(rec arrow.RecordBatch) error {
+		cols, err := warehouse.Columns(rec, col)
 		if err != nil {
 			return err
 		}
@@ -150,7 +153,7 @@ func TestIngestRejectCodes(t *testing.T) {
 
 	wh := filepath.Join(dir, "w")
 	sum, err := ingestTestRun(t, env, wh, p)
-	var pe *ProblemsError
+	var pe *warehouse.ProblemsError
 	if !errors.As(err, &pe) {
 		t.Fatalf("err = %v, want *ProblemsError", err)
 	}
@@ -159,10 +162,10 @@ func TestIngestRejectCodes(t *testing.T) {
 		t.Errorf("accepted %d rejected %d, want %d and %d", sum.RowsAccepted, sum.RowsRejected, accepted, read-accepted)
 	}
 	want := map[string][]string{
-		"4": {CodeUnknownTeam}, "5": {CodeWrongTrust}, "6": {CodeBadCode}, "7": {CodeOutOfRange}, "8": {CodeNotInteger},
-		"9": {CodeBadDate}, "10": {CodeFutureDate}, "11": {CodeDuplicateKey}, "12": {CodeDuplicateKey},
-		"14": {CodeFollowupEarly}, "16": {CodeTeamChanged}, "17": {CodeBadID}, "18": {CodeMissingValue},
-		"19": {CodeDateMissing}, "20": {CodeNotAsked}, "21": {CodeFormula}, "24": {CodeRaggedRow}, "25": {CodeBlankRow},
+		"4": {ingest.CodeUnknownTeam}, "5": {ingest.CodeWrongTrust}, "6": {ingest.CodeBadCode}, "7": {ingest.CodeOutOfRange}, "8": {ingest.CodeNotInteger},
+		"9": {ingest.CodeBadDate}, "10": {ingest.CodeFutureDate}, "11": {ingest.CodeDuplicateKey}, "12": {ingest.CodeDuplicateKey},
+		"14": {ingest.CodeFollowupEarly}, "16": {ingest.CodeTeamChanged}, "17": {ingest.CodeBadID}, "18": {ingest.CodeMissingValue},
+		"19": {ingest.CodeDateMissing}, "20": {ingest.CodeNotAsked}, "21": {ingest.CodeFormula}, "24": {ingest.CodeRaggedRow}, "25": {ingest.CodeBlankRow},
 	}
 	codes := ingestTestStrings(t, wh, "rejects", "code")
 	lines := ingestTestInts(t, wh, "rejects", "source_line")
@@ -211,7 +214,7 @@ func TestIngestRejectCodes(t *testing.T) {
 	if !sort.StringsAreSorted(sids) {
 		t.Error("responses not sorted by study_id")
 	}
-	w, _ := OpenWarehouse(wh, false)
+	w, _ := warehouse.OpenWarehouse(wh, false)
 	gen, _ := w.CurrentDir()
 	if n := checkTablesIndependently(t, gen, env.Study.Tables.Names()); n != 5 {
 		t.Errorf("checked %d files independently, want 5 (participants, responses, rejects, ingest_files, and codes, written with every commit)", n)
@@ -251,17 +254,17 @@ func TestIngestPrivacyQuarantine(t *testing.T) {
 			if sum == nil || sum.FilesQuarantined != 1 || err == nil {
 				t.Fatalf("summary %+v err %v: want one quarantined file", sum, err)
 			}
-			w, _ := OpenWarehouse(wh, false)
+			w, _ := warehouse.OpenWarehouse(wh, false)
 			gen, _ := w.CurrentDir()
-			l, _ := ReadLedger(gen)
+			l, _ := warehouse.ReadLedger(gen)
 			f := l.Files[0]
-			if f.Status != StatusQuarantined || !strings.HasPrefix(f.Reason, c.reason+":") {
+			if f.Status != warehouse.StatusQuarantined || !strings.HasPrefix(f.Reason, c.reason+":") {
 				t.Errorf("status %s reason %q, want quarantined %s", f.Status, f.Reason, c.reason)
 			}
 			if f.RowsRead != f.RowsAccepted+f.RowsRejected || f.RowsAccepted != 0 {
 				t.Errorf("rows %d = %d + %d", f.RowsRead, f.RowsAccepted, f.RowsRejected)
 			}
-			if files, _ := TableFiles(gen, "participants"); len(files) != 0 {
+			if files, _ := warehouse.TableFiles(gen, "participants"); len(files) != 0 {
 				t.Errorf("a quarantined file wrote %v", files)
 			}
 			if _, err := os.Stat(w.ArchivePath(f.SHA256)); err != nil {
@@ -297,7 +300,7 @@ func TestIngestSameBytesAndSuperseding(t *testing.T) {
 	if _, err := ingestTestRun(t, env, wh, old); err != nil {
 		t.Fatal(err)
 	}
-	w, _ := OpenWarehouse(wh, false)
+	w, _ := warehouse.OpenWarehouse(wh, false)
 	gen1, _ := w.CurrentDir()
 	before, _ := os.ReadFile(filepath.Join(gen1, "tables", "participants", "trust=TEWV", "data.parquet"))
 
@@ -333,12 +336,12 @@ func TestIngestSameBytesAndSuperseding(t *testing.T) {
 		t.Errorf("participants %v", ids)
 	}
 	gen, _ := w.CurrentDir()
-	l, _ := ReadLedger(gen)
+	l, _ := warehouse.ReadLedger(gen)
 	status := map[string]string{}
 	for _, f := range l.Files {
 		status[f.Name] = f.Status
 	}
-	want := map[string]string{"TEWV_participants_20190301.csv": StatusSuperseded, "TEWV_participants_20190401.csv": StatusCurrent, "TEWV_participants_20190201.csv": StatusSuperseded}
+	want := map[string]string{"TEWV_participants_20190301.csv": warehouse.StatusSuperseded, "TEWV_participants_20190401.csv": warehouse.StatusCurrent, "TEWV_participants_20190201.csv": warehouse.StatusSuperseded}
 	for n, s := range want {
 		if status[n] != s {
 			t.Errorf("%s: %s, want %s", n, status[n], s)
@@ -359,7 +362,7 @@ func TestIngestLockHeld(t *testing.T) {
 	p := ingestTestCSV(t, dir, "TEWV_participants_20190301.csv", env, schemas.KindParticipants, []map[string]string{
 		ingestTestRow("P00001", "TEWV-01", "baseline", "2018-03-01", nil),
 	})
-	w, err := OpenWarehouse(wh, true)
+	w, err := warehouse.OpenWarehouse(wh, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +370,7 @@ func TestIngestLockHeld(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = ingestTestRun(t, env, wh, p)
-	if !errors.Is(err, ErrLocked) {
+	if !errors.Is(err, warehouse.ErrLocked) {
 		t.Fatalf("second ingest while locked: %v, want ErrLocked", err)
 	}
 	w.Unlock()
@@ -450,46 +453,46 @@ func TestIngestUnsortedExport(t *testing.T) {
 // an error, not a panic.
 func TestRowSpillRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	s, err := newRowSpill(dir)
+	s, err := ingest.NewRowSpill(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.close()
+	defer s.Close()
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
 		t.Errorf("the spill file has a name in its folder: %v", left)
 	}
-	ivs := []*interview{
-		{line: 2, pid: "P00001", team: "TEWV-01", wave: "baseline", date: 17600, demo: [4]string{"25-34", "female", "", "psychosis"}, living: 1, withdrawn: false, items: []int32{1, nullInt, 5, -3}},
-		{line: 99999, pid: "P00002", team: "TEWV-02", wave: "followup", date: nullInt, living: nullInt, withdrawn: true, items: []int32{}},
+	ivs := []*ingest.Interview{
+		{Line: 2, Pid: "P00001", Team: "TEWV-01", Wave: "baseline", Date: 17600, Demo: [4]string{"25-34", "female", "", "psychosis"}, Living: 1, Withdrawn: false, Items: []int32{1, ingest.NullInt, 5, -3}},
+		{Line: 99999, Pid: "P00002", Team: "TEWV-02", Wave: "followup", Date: ingest.NullInt, Living: ingest.NullInt, Withdrawn: true, Items: []int32{}},
 	}
-	var at []spilled
+	var at []ingest.Spilled
 	for _, iv := range ivs {
-		a, err := s.put(iv)
+		a, err := s.Put(iv)
 		if err != nil {
 			t.Fatal(err)
 		}
 		at = append(at, a)
 	}
-	if err := s.done(); err != nil {
+	if err := s.Done(); err != nil {
 		t.Fatal(err)
 	}
 	for i := len(ivs) - 1; i >= 0; i-- {
-		var got interview
-		if err := s.get(at[i], &got); err != nil {
+		var got ingest.Interview
+		if err := s.Get(at[i], &got); err != nil {
 			t.Fatal(err)
 		}
 		want := *ivs[i]
-		if got.line != want.line || got.pid != want.pid || got.team != want.team || got.wave != want.wave || got.date != want.date ||
-			got.demo != want.demo || got.living != want.living || got.withdrawn != want.withdrawn || !slices.Equal(got.items, want.items) {
+		if got.Line != want.Line || got.Pid != want.Pid || got.Team != want.Team || got.Wave != want.Wave || got.Date != want.Date ||
+			got.Demo != want.Demo || got.Living != want.Living || got.Withdrawn != want.Withdrawn || !slices.Equal(got.Items, want.Items) {
 			t.Errorf("row %d: got %+v, want %+v", i, got, want)
 		}
 	}
 	// A place past what was written, and a record cut short.
-	var iv interview
-	if err := s.get(spilled{off: at[1].off + 1000, n: 8}, &iv); err == nil {
+	var iv ingest.Interview
+	if err := s.Get(ingest.Spilled{Off: at[1].Off + 1000, N: 8}, &iv); err == nil {
 		t.Error("a record past the end read back")
 	}
-	if err := s.get(spilled{off: at[0].off, n: 6}, &iv); err == nil {
+	if err := s.Get(ingest.Spilled{Off: at[0].Off, N: 6}, &iv); err == nil {
 		t.Error("a record cut short read back")
 	}
 }
@@ -515,7 +518,7 @@ func TestIngestTeamChangeWithoutBaseline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := Env{Study: study, Version: "test"}
+	env := warehouse.Env{Study: study, Version: "test"}
 	rows := []map[string]string{
 		ingestTestRow("P0001", "AWP-01", "followup", "2018-09-01", nil),
 		ingestTestRow("P0001", "AWP-02", "month12", "2019-02-01", nil), // line 3: team_changed
@@ -523,14 +526,14 @@ func TestIngestTeamChangeWithoutBaseline(t *testing.T) {
 	}
 	p := ingestTestCSV(t, dir, "AWP_participants_20190329.csv", env, schemas.KindParticipants, rows)
 	wh := filepath.Join(dir, "w")
-	sum, err := RunStages(context.Background(), env, wh, "ingest", RunOptions{Create: true}, Ingest([]string{p}), Score)
-	var pe *ProblemsError
+	sum, err := RunStages(context.Background(), env, wh, "ingest", RunOptions{Create: true}, ingest.Ingest([]string{p}), score.Score)
+	var pe *warehouse.ProblemsError
 	if !errors.As(err, &pe) || sum.RowsAccepted != 2 || sum.RowsRejected != 1 {
 		t.Fatalf("summary %+v, err %v: want 2 accepted, 1 rejected", sum, err)
 	}
 	codes := ingestTestStrings(t, wh, "rejects", "code")
 	lines := ingestTestInts(t, wh, "rejects", "source_line")
-	if len(codes) != 1 || codes[0] != CodeTeamChanged || lines[0] != 3 {
+	if len(codes) != 1 || codes[0] != ingest.CodeTeamChanged || lines[0] != 3 {
 		t.Errorf("rejects %v at lines %v, want team_changed at line 3", codes, lines)
 	}
 	ids := ingestTestStrings(t, wh, "scores", "study_id")

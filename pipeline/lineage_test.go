@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"github.com/connectingpeople/cpi/pipeline/ingest"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,13 +15,13 @@ import (
 // "ingest:<path>", "run:<inbox>", a derived stage's name (the stage command,
 // which refuses stale inputs), or "report study"/"report fidelity" (the
 // read-only report commands: a check of their inputs).
-func runCommand(t *testing.T, env Env, wh, cmd string) error {
+func runCommand(t *testing.T, env warehouse.Env, wh, cmd string) error {
 	t.Helper()
 	ctx := context.Background()
 	var err error
 	switch {
 	case strings.HasPrefix(cmd, "ingest:"):
-		_, err = RunStages(ctx, env, wh, "ingest", RunOptions{Create: true}, Ingest([]string{strings.TrimPrefix(cmd, "ingest:")}))
+		_, err = RunStages(ctx, env, wh, "ingest", RunOptions{Create: true}, ingest.Ingest([]string{strings.TrimPrefix(cmd, "ingest:")}))
 	case strings.HasPrefix(cmd, "run:"):
 		_, err = RunStages(ctx, env, wh, "run", RunOptions{Create: true}, RunAll(strings.TrimPrefix(cmd, "run:"))...)
 	case strings.HasPrefix(cmd, "report "):
@@ -31,7 +33,7 @@ func runCommand(t *testing.T, env Env, wh, cmd string) error {
 		}
 		_, err = RunStages(ctx, env, wh, cmd, RunOptions{}, Checked(d))
 	}
-	var pe *ProblemsError
+	var pe *warehouse.ProblemsError
 	if errors.As(err, &pe) {
 		return nil
 	}
@@ -223,7 +225,7 @@ func TestDamagedWarehouseStopsRun(t *testing.T) {
 			os.WriteFile(files[0], b, 0o640)
 		}},
 		{"missing ledger", "ledger", func(gen string) {
-			os.Remove(ledgerPath(gen))
+			os.Remove(warehouse.LedgerPath(gen))
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -231,7 +233,7 @@ func TestDamagedWarehouseStopsRun(t *testing.T) {
 			if err := runCommand(t, env, wh, "run:"+inbox); err != nil {
 				t.Fatal(err)
 			}
-			w, _ := OpenWarehouse(wh, false)
+			w, _ := warehouse.OpenWarehouse(wh, false)
 			gen, _ := w.CurrentDir()
 			c.damage(gen)
 			err := runCommand(t, env, wh, "run:"+inbox)

@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"github.com/connectingpeople/cpi/pipeline/ingest"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,11 +28,11 @@ func TestRebuildAfterRepeatedAccept(t *testing.T) {
 	if _, err := RunStages(context.Background(), env, wh, "accept", RunOptions{}, AcceptAll(held, "r")...); err != nil {
 		t.Fatal(err)
 	}
-	w, _ := OpenWarehouse(wh, false)
+	w, _ := warehouse.OpenWarehouse(wh, false)
 	gen, _ := w.CurrentDir()
 	// the case rebuild exists for: a lost ledger
 	os.Chmod(filepath.Join(gen, "ledger"), 0o755)
-	if err := os.Remove(ledgerPath(gen)); err != nil {
+	if err := os.Remove(warehouse.LedgerPath(gen)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := RebuildWarehouse(context.Background(), env, wh, RunOptions{}); err != nil {
@@ -50,10 +52,10 @@ func TestFutureDatedExportReadWhenDue(t *testing.T) {
 	os.Chtimes(filepath.Join(in, "TEWV_participants_20190405.csv"), time.Date(2019, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2019, 3, 1, 0, 0, 0, 0, time.UTC))
 	day := time.Date(2019, 4, 1, 3, 0, 0, 0, time.UTC)
 	env.Now = func() time.Time { return day }
-	heldRun(t, env, wh, Ingest([]string{in}))
+	heldRun(t, env, wh, ingest.Ingest([]string{in}))
 	// the night after its date: the same file, same name, still in the inbox
 	day = time.Date(2019, 4, 6, 3, 0, 0, 0, time.UTC)
-	sum, _ := heldRun(t, env, wh, Ingest([]string{in}))
+	sum, _ := heldRun(t, env, wh, ingest.Ingest([]string{in}))
 	for _, f := range sum.Files {
 		t.Logf("%s: %s (%s)", f.Name, f.Status, f.Reason)
 	}

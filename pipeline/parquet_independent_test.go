@@ -9,6 +9,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/xitongsys/parquet-go-source/local"
 	"github.com/xitongsys/parquet-go/reader"
 )
@@ -21,7 +22,7 @@ func checkTablesIndependently(t *testing.T, genDir string, tables []string) int 
 	t.Helper()
 	n := 0
 	for _, table := range tables {
-		files, err := TableFiles(genDir, table)
+		files, err := warehouse.TableFiles(genDir, table)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,7 +40,7 @@ func checkFileIndependently(t *testing.T, path string) {
 	// arrow-go's view: every column as strings.
 	var want [][]string
 	var names []string
-	err := scanFile(context.Background(), path, func(rec arrow.RecordBatch) error {
+	err := warehouse.ScanFile(context.Background(), path, func(rec arrow.RecordBatch) error {
 		if names == nil {
 			for _, f := range rec.Schema().Fields() {
 				names = append(names, f.Name)
@@ -127,7 +128,7 @@ func arrowCell(col arrow.Array, i int) string {
 // naming the column, never a panic in a reader.
 func TestScanTableRejectsAnotherSchema(t *testing.T) {
 	env := ingestTestEnv(t)
-	w, err := OpenWarehouse(filepath.Join(t.TempDir(), "w"), true)
+	w, err := warehouse.OpenWarehouse(filepath.Join(t.TempDir(), "w"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +136,7 @@ func TestScanTableRejectsAnotherSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := arrowSchema(env, "flow", nil)
+	good := warehouse.ArrowSchema(env, "flow", nil)
 	fields := good.Fields()
 	fields[3].Type = arrow.BinaryTypes.String // n: int64 in tables.yaml
 	md := good.Metadata()
@@ -144,7 +145,7 @@ func TestScanTableRejectsAnotherSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rw := NewRowWriter(bad, tf)
+	rw := warehouse.NewRowWriter(bad, tf)
 	for i := 0; i < 4; i++ {
 		rw.Str(i, "x")
 	}
@@ -154,7 +155,7 @@ func TestScanTableRejectsAnotherSchema(t *testing.T) {
 	if err := rw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	err = ScanTable(context.Background(), tx.Dir, "flow", func(arrow.RecordBatch) error { return nil })
+	err = warehouse.ScanTable(context.Background(), tx.Dir, "flow", func(arrow.RecordBatch) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "column n is") {
 		t.Fatalf("err = %v, want the column named", err)
 	}

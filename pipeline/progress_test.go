@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"strings"
 	"sync"
 	"testing"
@@ -14,8 +15,8 @@ type fakeClock struct{ t time.Time }
 func (c *fakeClock) now() time.Time          { return c.t }
 func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
 func newFakeClock() *fakeClock               { return &fakeClock{t: time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)} }
-func testProgress(out *bytes.Buffer, c *fakeClock) *Progress {
-	return NewProgress(out, ProgressOptions{Now: c.now, Manual: true, Width: 100})
+func testProgress(out *bytes.Buffer, c *fakeClock) *warehouse.Progress {
+	return warehouse.NewProgress(out, warehouse.ProgressOptions{Now: c.now, Manual: true, Width: 100})
 }
 
 // termScreen plays what a terminal shows for the bytes written to it: "\r"
@@ -140,7 +141,7 @@ func TestProgressLogLines(t *testing.T) {
 // TestProgressNil: no terminal, no Progress: nothing is drawn and a stage
 // counts into nothing.
 func TestProgressNil(t *testing.T) {
-	var p *Progress
+	var p *warehouse.Progress
 	task := p.Start("score", "responses", 10)
 	task.Add(1)
 	task.AddSub(1)
@@ -157,7 +158,7 @@ func TestProgressNil(t *testing.T) {
 func TestProgressCut(t *testing.T) {
 	var out bytes.Buffer
 	c := newFakeClock()
-	p := NewProgress(&out, ProgressOptions{Now: c.now, Manual: true, Width: 20})
+	p := warehouse.NewProgress(&out, warehouse.ProgressOptions{Now: c.now, Manual: true, Width: 20})
 	task := p.Start("report fidelity", "reports", 10)
 	c.advance(2 * time.Second)
 	p.Redraw()
@@ -171,8 +172,8 @@ func TestProgressCut(t *testing.T) {
 // (run with -race).
 func TestProgressTicker(t *testing.T) {
 	var out lockedBuffer
-	p := NewProgress(&out, ProgressOptions{})
-	p.delay = 0
+	p := warehouse.NewProgress(&out, warehouse.ProgressOptions{})
+	p.Delay = 0
 	task := p.Start("score", "responses", 4000)
 	done := make(chan bool)
 	for range 4 {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/connectingpeople/cpi/pipeline/ingest"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -44,7 +46,7 @@ import (
 // the rebuild is recorded as run "rebuild". It takes the run lock and is
 // crash-safe like any run. Problems in the data were reported on the
 // nights they arrived: a rebuild that reproduces them exits 0.
-func RebuildWarehouse(ctx context.Context, env Env, dir string, opts RunOptions) (*Summary, error) {
+func RebuildWarehouse(ctx context.Context, env warehouse.Env, dir string, opts RunOptions) (*warehouse.Summary, error) {
 	started := env.Clock()
 	w, err := openForRebuild(dir)
 	if err != nil {
@@ -54,31 +56,31 @@ func RebuildWarehouse(ctx context.Context, env Env, dir string, opts RunOptions)
 		return nil, err
 	}
 	defer w.Unlock()
-	old := w.readableLedger(env)
+	old := w.ReadableLedger(env)
 	plan, err := planRebuild(ctx, env, w, old)
 	if err != nil {
 		return nil, err
 	}
-	tx, err := w.beginFresh(opts.Hooks)
+	tx, err := w.BeginFresh(opts.Hooks)
 	if err != nil {
 		return nil, err
 	}
-	fail := func(err error) (*Summary, error) {
+	fail := func(err error) (*warehouse.Summary, error) {
 		if !errors.Is(err, errCrash) {
 			tx.Rollback()
 		}
 		return nil, fmt.Errorf("rebuild: %w", err)
 	}
-	tx.Summary = newSummary(plan.runID)
+	tx.Summary = warehouse.NewSummary(plan.runID)
 	tx.Summary.Command = "rebuild"
 	if old != nil {
 		tx.Ledger.Runs = slices.Clone(old.Runs)
 	}
-	if err := tx.step("rebuild:records"); err != nil {
+	if err := tx.Step("rebuild:records"); err != nil {
 		return fail(err)
 	}
 	for _, rec := range plan.backfill {
-		if err := w.writeArchiveRecord(rec, receiptFileName(rec)); err != nil {
+		if err := w.WriteArchiveRecord(rec, warehouse.ReceiptFileName(rec)); err != nil {
 			return fail(err)
 		}
 	}
@@ -96,18 +98,18 @@ func RebuildWarehouse(ctx context.Context, env Env, dir string, opts RunOptions)
 		}
 	}
 	if len(tx.Ledger.Files) > 0 {
-		if err := writeIngestFiles(ctx, env, tx); err != nil {
+		if err := ingest.WriteIngestFiles(ctx, env, tx); err != nil {
 			return fail(err)
 		}
 	}
-	if err := recordOutputs(ctx, env, tx, "ingest", ingestOutputs, inputsNow(env, tx.Ledger, nil)); err != nil {
+	if err := warehouse.RecordOutputs(ctx, env, tx, "ingest", warehouse.IngestOutputs, warehouse.InputsNow(env, tx.Ledger, nil)); err != nil {
 		return fail(err)
 	}
 	for _, d := range DerivedStages() {
 		if err := ctx.Err(); err != nil {
 			return fail(err)
 		}
-		tx.Summary.Rebuilt = append(tx.Summary.Rebuilt, Rebuild{Stage: d.Name, Outputs: d.Outputs, Because: []string{"rebuild"}})
+		tx.Summary.Rebuilt = append(tx.Summary.Rebuilt, warehouse.Rebuild{Stage: d.Name, Outputs: d.Outputs, Because: []string{"rebuild"}})
 		if err := runRecorded(ctx, env, tx, d); err != nil {
 			return fail(err)
 		}
@@ -117,7 +119,7 @@ func RebuildWarehouse(ctx context.Context, env Env, dir string, opts RunOptions)
 
 // openForRebuild opens a warehouse that has an archive, whatever its
 // current generation looks like.
-func openForRebuild(dir string) (*Warehouse, error) {
+func openForRebuild(dir string) (*warehouse.Warehouse, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("warehouse %s: %w", dir, err)
@@ -126,37 +128,37 @@ func openForRebuild(dir string) (*Warehouse, error) {
 	if err != nil || !info.IsDir() {
 		return nil, fmt.Errorf("warehouse %s: no archive to rebuild from", dir)
 	}
-	return &Warehouse{Dir: abs}, nil
+	return &warehouse.Warehouse{Dir: abs}, nil
 }
 
 // rebuildPlan is what a rebuild replays.
 type rebuildPlan struct {
 	events   []replayEvent
-	backfill []ArchiveRecord // receipts the archive had no record of
-	runID    int64           // the rebuild's own run id
+	backfill []warehouse.ArchiveRecord // receipts the archive had no record of
+	runID    int64                     // the rebuild's own run id
 }
 
 // replayEvent is one original run's receipts, or one accept.
 type replayEvent struct {
-	receipts []ArchiveRecord
-	accept   *ArchiveRecord
+	receipts []warehouse.ArchiveRecord
+	accept   *warehouse.ArchiveRecord
 }
 
 // planRebuild chooses the records to replay (see RebuildWarehouse), checks every
 // export they name against its hash, and orders them: runs by id, each
 // run's receipts by arrival; accepts at their moment before the first run
 // that started after them.
-func planRebuild(ctx context.Context, env Env, w *Warehouse, old *Ledger) (*rebuildPlan, error) {
-	recs, bad, err := w.readArchiveRecords()
+func planRebuild(ctx context.Context, env warehouse.Env, w *warehouse.Warehouse, old *warehouse.Ledger) (*rebuildPlan, error) {
+	recs, bad, err := w.ReadArchiveRecords()
 	if err != nil {
 		return nil, err
 	}
 	if len(bad) > 0 {
 		return nil, fmt.Errorf("rebuild: the archive is damaged (%s); nothing was changed", joinProblems(bad))
 	}
-	var receipts, accepts []ArchiveRecord
+	var receipts, accepts []warehouse.ArchiveRecord
 	for _, r := range recs {
-		if r.Kind == recordAccept {
+		if r.Kind == warehouse.RecordAccept {
 			accepts = append(accepts, r)
 		} else {
 			receipts = append(receipts, r)
@@ -167,8 +169,8 @@ func planRebuild(ctx context.Context, env Env, w *Warehouse, old *Ledger) (*rebu
 	// but none in the ledger.
 	plan := &rebuildPlan{}
 	if old != nil {
-		accepts = slices.DeleteFunc(accepts, func(r ArchiveRecord) bool {
-			return !slices.ContainsFunc(old.Files, func(f *FileEntry) bool {
+		accepts = slices.DeleteFunc(accepts, func(r warehouse.ArchiveRecord) bool {
+			return !slices.ContainsFunc(old.Files, func(f *warehouse.FileEntry) bool {
 				return f.SHA256 == r.SHA256 && f.Name == r.Name && f.Accepted != nil && f.Accepted.At.Equal(r.At)
 			})
 		})
@@ -184,7 +186,7 @@ func planRebuild(ctx context.Context, env Env, w *Warehouse, old *Ledger) (*rebu
 	if err := checkArchived(ctx, w, append(slices.Clone(receipts), accepts...)); err != nil {
 		return nil, err
 	}
-	byRun := map[int64][]ArchiveRecord{}
+	byRun := map[int64][]warehouse.ArchiveRecord{}
 	var runs []int64
 	for _, r := range receipts {
 		if _, ok := byRun[r.RunID]; !ok {
@@ -218,14 +220,14 @@ func planRebuild(ctx context.Context, env Env, w *Warehouse, old *Ledger) (*rebu
 // sortArrivals orders one run's receipts as they arrived: by time, a new
 // file before a duplicate of it (a duplicate is met after the first copy),
 // then by arrival order.
-func sortArrivals(rs []ArchiveRecord) {
+func sortArrivals(rs []warehouse.ArchiveRecord) {
 	sort.SliceStable(rs, func(i, j int) bool {
 		a, b := rs[i], rs[j]
 		if !a.At.Equal(b.At) {
 			return a.At.Before(b.At)
 		}
-		if (a.Status == receiptNew) != (b.Status == receiptNew) {
-			return a.Status == receiptNew
+		if (a.Status == warehouse.ReceiptNew) != (b.Status == warehouse.ReceiptNew) {
+			return a.Status == warehouse.ReceiptNew
 		}
 		return a.Seq < b.Seq
 	})
@@ -234,25 +236,25 @@ func sortArrivals(rs []ArchiveRecord) {
 // ledgerReceipts returns the records of the ledger's receipts, and the
 // records to write for receipts the archive has no record of (taken from
 // the ledger).
-func ledgerReceipts(w *Warehouse, l *Ledger, recs []ArchiveRecord) (keep, backfill []ArchiveRecord) {
+func ledgerReceipts(w *warehouse.Warehouse, l *warehouse.Ledger, recs []warehouse.ArchiveRecord) (keep, backfill []warehouse.ArchiveRecord) {
 	receipts := l.Receipts
 	if len(receipts) == 0 {
 		// A ledger older than receipts: each file arrived once.
 		for _, f := range l.Files {
-			receipts = append(receipts, Receipt{SHA256: f.SHA256, Name: f.Name, ReceivedAt: f.ReceivedAt, RunID: f.RunID, Status: receiptNew})
+			receipts = append(receipts, warehouse.Receipt{SHA256: f.SHA256, Name: f.Name, ReceivedAt: f.ReceivedAt, RunID: f.RunID, Status: warehouse.ReceiptNew})
 		}
 	}
-	ix := indexReceipts(recs)
+	ix := warehouse.IndexReceipts(recs)
 	for _, r := range receipts {
-		if i := ix.find(r); i >= 0 {
+		if i := ix.Find(r); i >= 0 {
 			keep = append(keep, recs[i])
 			continue
 		}
-		rec := ArchiveRecord{Kind: recordReceipt, SHA256: r.SHA256, Name: r.Name, At: r.ReceivedAt, RunID: r.RunID, Status: r.Status, Attempt: "ledger"}
+		rec := warehouse.ArchiveRecord{Kind: warehouse.RecordReceipt, SHA256: r.SHA256, Name: r.Name, At: r.ReceivedAt, RunID: r.RunID, Status: r.Status, Attempt: "ledger"}
 		if info, err := os.Stat(w.ArchivePath(r.SHA256)); err == nil {
 			rec.Size = info.Size()
 		}
-		if f := l.FileFor(r); f != nil && r.Status == receiptNew {
+		if f := l.FileFor(r); f != nil && r.Status == warehouse.ReceiptNew {
 			rec.Seq = f.Seq
 		}
 		keep = append(keep, rec)
@@ -264,7 +266,7 @@ func ledgerReceipts(w *Warehouse, l *Ledger, recs []ArchiveRecord) (keep, backfi
 // lastAttempts keeps, of each run id, the records of its last attempt:
 // the one whose latest receipt is the latest (attempts that tie are all
 // kept).
-func lastAttempts(recs []ArchiveRecord) []ArchiveRecord {
+func lastAttempts(recs []warehouse.ArchiveRecord) []warehouse.ArchiveRecord {
 	latest := map[int64]time.Time{}
 	for _, r := range recs {
 		if r.At.After(latest[r.RunID]) {
@@ -280,7 +282,7 @@ func lastAttempts(recs []ArchiveRecord) []ArchiveRecord {
 			last[r.RunID][r.Attempt] = true
 		}
 	}
-	var out []ArchiveRecord
+	var out []warehouse.ArchiveRecord
 	for _, r := range recs {
 		if last[r.RunID][r.Attempt] {
 			out = append(out, r)
@@ -291,7 +293,7 @@ func lastAttempts(recs []ArchiveRecord) []ArchiveRecord {
 
 // checkArchived hashes every export the records name: a rebuild never
 // reads bytes that are not the ones received.
-func checkArchived(ctx context.Context, w *Warehouse, recs []ArchiveRecord) error {
+func checkArchived(ctx context.Context, w *warehouse.Warehouse, recs []warehouse.ArchiveRecord) error {
 	seen := map[string]bool{}
 	var problems []string
 	for _, r := range recs {
@@ -299,7 +301,7 @@ func checkArchived(ctx context.Context, w *Warehouse, recs []ArchiveRecord) erro
 			continue
 		}
 		seen[r.SHA256] = true
-		sha, _, err := hashFile(ctx, w.ArchivePath(r.SHA256))
+		sha, _, err := warehouse.HashFile(ctx, w.ArchivePath(r.SHA256))
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			problems = append(problems, fmt.Sprintf("archive/%s (%s) is missing", r.SHA256, r.Name))
@@ -321,45 +323,45 @@ func checkArchived(ctx context.Context, w *Warehouse, recs []ArchiveRecord) erro
 // taken, see Ledger.receivedAs) into the ledger's receipts, and the problem
 // lists of the trusts that sent something. The run's clock is its first
 // arrival, so the export-date guards judge as they did that night.
-func replayRun(ctx context.Context, env Env, tx *Tx, recs []ArchiveRecord) error {
+func replayRun(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, recs []warehouse.ArchiveRecord) error {
 	if len(recs) > 0 {
 		at := recs[0].At
 		env.Now = func() time.Time { return at }
 	}
-	var plan []plannedFile
+	var plan []ingest.PlannedFile
 	seen := map[string]bool{}
 	for _, r := range recs {
-		code, _ := nameProblem(env, r.Name)
-		if tx.Ledger.receivedAs(r.SHA256, r.Name, code != "") != nil || seen[r.SHA256+"\x00"+r.Name] || r.Status == StatusDuplicate {
-			tx.Ledger.Receipts = append(tx.Ledger.Receipts, Receipt{SHA256: r.SHA256, Name: r.Name, ReceivedAt: r.At, RunID: r.RunID, Status: StatusDuplicate})
+		code, _ := ingest.NameProblem(env, r.Name)
+		if tx.Ledger.ReceivedAs(r.SHA256, r.Name, code != "") != nil || seen[r.SHA256+"\x00"+r.Name] || r.Status == warehouse.StatusDuplicate {
+			tx.Ledger.Receipts = append(tx.Ledger.Receipts, warehouse.Receipt{SHA256: r.SHA256, Name: r.Name, ReceivedAt: r.At, RunID: r.RunID, Status: warehouse.StatusDuplicate})
 			tx.Summary.FilesSkipped++
 			continue
 		}
 		seen[r.SHA256+"\x00"+r.Name] = true
 		seq := r.Seq
 		if seq == 0 {
-			seq = tx.Ledger.nextSeq() + int64(len(plan))
+			seq = tx.Ledger.NextSeq() + int64(len(plan))
 		}
 		pf := replayFile(env, r.SHA256, r.Name, seq, r.At, r.RunID)
-		pf.idx = len(plan)
+		pf.Idx = len(plan)
 		plan = append(plan, pf)
 	}
 	if len(plan) == 0 {
 		return nil
 	}
-	fates := &fileFates{listed: make([]FileOutcome, len(plan)), index: map[*FileEntry]int{}}
-	if err := runIngestPlan(ctx, env, tx, plan, fates); err != nil {
+	fates := &ingest.FileFates{Listed: make([]warehouse.FileOutcome, len(plan)), Index: map[*warehouse.FileEntry]int{}}
+	if err := ingest.RunIngestPlan(ctx, env, tx, plan, fates); err != nil {
 		return err
 	}
-	return finishIngest(ctx, env, tx, planTrusts(plan))
+	return ingest.FinishIngest(ctx, env, tx, ingest.PlanTrusts(plan))
 }
 
 // replayFile is the plan to ingest an archived export under its original
 // name, arrival time, order and run.
-func replayFile(env Env, sha, name string, seq int64, at time.Time, runID int64) plannedFile {
-	pf := plannedFile{name: name, sha: sha, seq: seq, now: at, runID: runID}
+func replayFile(env warehouse.Env, sha, name string, seq int64, at time.Time, runID int64) ingest.PlannedFile {
+	pf := ingest.PlannedFile{Name: name, Sha: sha, Seq: seq, Now: at, RunID: runID}
 	if site, _, _, ok := env.Study.IdentifyFile(name); ok {
-		pf.trust = site.Trust
+		pf.Trust = site.Trust
 	}
 	return pf
 }
@@ -367,9 +369,9 @@ func replayFile(env Env, sha, name string, seq int64, at time.Time, runID int64)
 // replayAccept replays a data manager's accept of a held export, as `cpi
 // accept` did it: the archived file read again with the holding guards off,
 // made current, the reason and time recorded.
-func replayAccept(ctx context.Context, env Env, tx *Tx, rec ArchiveRecord) error {
-	i := slices.IndexFunc(tx.Ledger.Files, func(f *FileEntry) bool {
-		return f.SHA256 == rec.SHA256 && f.Name == rec.Name && f.Status == StatusHeld
+func replayAccept(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, rec warehouse.ArchiveRecord) error {
+	i := slices.IndexFunc(tx.Ledger.Files, func(f *warehouse.FileEntry) bool {
+		return f.SHA256 == rec.SHA256 && f.Name == rec.Name && f.Status == warehouse.StatusHeld
 	})
 	if i < 0 {
 		// An accept that was tried again after a crash leaves one record

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -41,10 +42,10 @@ func synthNames(t *testing.T) []string {
 }
 
 // runNight is one `cpi run` over inbox; problems (exit 3) are expected.
-func runNight(t *testing.T, env Env, wh, inbox string, hooks CrashHooks) error {
+func runNight(t *testing.T, env warehouse.Env, wh, inbox string, hooks warehouse.CrashHooks) error {
 	t.Helper()
 	_, err := RunStages(context.Background(), env, wh, "run", RunOptions{Create: true, Hooks: hooks}, RunAll(inbox)...)
-	var pe *ProblemsError
+	var pe *warehouse.ProblemsError
 	if errors.As(err, &pe) {
 		return nil
 	}
@@ -57,7 +58,7 @@ func runNight(t *testing.T, env Env, wh, inbox string, hooks CrashHooks) error {
 // first TEWV export again under a browser's download name (a duplicate),
 // where the first attempt at that night crashes after archiving and
 // recording its receipts and is run again; then a quiet night.
-func multiNightHistory(t *testing.T, env Env) string {
+func multiNightHistory(t *testing.T, env warehouse.Env) string {
 	t.Helper()
 	inbox := t.TempDir()
 	copyInbox(t, inbox, synthNames(t)...)
@@ -103,7 +104,7 @@ func (f *failAt) Step(name string) error {
 // ingestFilesBytes is the committed ingest_files table, byte for byte.
 func ingestFilesBytes(t *testing.T, wh string) string {
 	t.Helper()
-	w, _ := OpenWarehouse(wh, false)
+	w, _ := warehouse.OpenWarehouse(wh, false)
 	gen, _ := w.CurrentDir()
 	b, err := os.ReadFile(filepath.Join(gen, "tables", "ingest_files", "data.parquet"))
 	if err != nil {
@@ -112,26 +113,26 @@ func ingestFilesBytes(t *testing.T, wh string) string {
 	return string(b)
 }
 
-func currentLedger(t *testing.T, wh string) *Ledger {
+func currentLedger(t *testing.T, wh string) *warehouse.Ledger {
 	t.Helper()
 	w, err := openForRebuild(wh)
 	if err != nil {
 		t.Fatal(err)
 	}
 	gen, _ := w.CurrentDir()
-	l, err := ReadLedger(gen)
+	l, err := warehouse.ReadLedger(gen)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return l
 }
 
-func filesJSON(l *Ledger) string {
+func filesJSON(l *warehouse.Ledger) string {
 	b, _ := json.Marshal(l.Files)
 	return string(b)
 }
 
-func rebuild(t *testing.T, env Env, wh string) *Summary {
+func rebuild(t *testing.T, env warehouse.Env, wh string) *warehouse.Summary {
 	t.Helper()
 	sum, err := RebuildWarehouse(context.Background(), env, wh, RunOptions{})
 	if err != nil {
@@ -153,7 +154,7 @@ func TestRebuildReproducesHistory(t *testing.T) {
 	for _, f := range wantLedger.Files {
 		statuses[f.Status]++
 	}
-	if statuses[StatusQuarantined] != 1 || statuses[StatusSuperseded] != 2 || len(wantLedger.Receipts) != 39 {
+	if statuses[warehouse.StatusQuarantined] != 1 || statuses[warehouse.StatusSuperseded] != 2 || len(wantLedger.Receipts) != 39 {
 		t.Fatalf("history: statuses %v, %d receipts: not the history the test means to build", statuses, len(wantLedger.Receipts))
 	}
 	same := func(what string) {
@@ -177,7 +178,7 @@ func TestRebuildReproducesHistory(t *testing.T) {
 		t.Errorf("%d receipts after the rebuild, want %d", len(l.Receipts), len(wantLedger.Receipts))
 	}
 
-	w, _ := OpenWarehouse(wh, false)
+	w, _ := warehouse.OpenWarehouse(wh, false)
 	gen, _ := w.CurrentDir()
 	os.RemoveAll(filepath.Join(gen, "tables", "participants", "trust=AWP"))
 	files, _ := filepath.Glob(filepath.Join(gen, "tables", "scores", "trust=TEWV", "*.parquet"))
@@ -189,7 +190,7 @@ func TestRebuildReproducesHistory(t *testing.T) {
 	same("rebuild over a deleted partition and a changed file")
 
 	gen, _ = w.CurrentDir()
-	os.Remove(ledgerPath(gen))
+	os.Remove(warehouse.LedgerPath(gen))
 	rebuild(t, env, wh)
 	same("rebuild without a ledger")
 	if err := runNight(t, env, wh, filepath.Join("..", "testdata", "synth"), nil); err != nil {
@@ -235,9 +236,9 @@ func TestCrashAtEveryRebuildStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := snapshot(t, base)
-	w, _ := OpenWarehouse(base, false)
+	w, _ := warehouse.OpenWarehouse(base, false)
 	gen, _ := w.CurrentDir()
-	os.Remove(ledgerPath(gen))
+	os.Remove(warehouse.LedgerPath(gen))
 
 	count := &crashAt{}
 	ref := filepath.Join(t.TempDir(), "ref")
@@ -257,7 +258,7 @@ func TestCrashAtEveryRebuildStep(t *testing.T) {
 		if !errors.Is(err, errCrash) {
 			t.Fatalf("step %d (%s): the rebuild did not stop: %v", n, steps[n-1], err)
 		}
-		now, _ := (&Warehouse{Dir: wh}).CurrentDir()
+		now, _ := (&warehouse.Warehouse{Dir: wh}).CurrentDir()
 		if afterSwitch := n > indexOf(steps, "commit:switch"); afterSwitch {
 			if filepath.Base(now) == filepath.Base(gen) {
 				t.Fatalf("step %d (%s): the rebuilt generation is not current", n, steps[n-1])
@@ -267,7 +268,7 @@ func TestCrashAtEveryRebuildStep(t *testing.T) {
 			if filepath.Base(now) != filepath.Base(gen) {
 				t.Fatalf("step %d (%s): current is %s, want the old %s", n, steps[n-1], now, gen)
 			}
-			if _, err := os.Stat(ledgerPath(now)); !errors.Is(err, fs.ErrNotExist) {
+			if _, err := os.Stat(warehouse.LedgerPath(now)); !errors.Is(err, fs.ErrNotExist) {
 				t.Fatalf("step %d (%s): the old generation changed", n, steps[n-1])
 			}
 			sameSnapshot(t, fmt.Sprintf("crash at step %d (%s), before the switch", n, steps[n-1]), snapshot(t, wh), want)
@@ -300,16 +301,16 @@ func TestCommitErrorAfterSwitchKeepsGeneration(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "was committed") || !strings.Contains(err.Error(), "disk full") {
 			t.Fatalf("%s: got %v, want an error saying the run was committed", what, err)
 		}
-		w, err := OpenWarehouse(wh, false)
+		w, err := warehouse.OpenWarehouse(wh, false)
 		if err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
 		gen, _ := w.CurrentDir()
-		l, err := ReadLedger(gen)
+		l, err := warehouse.ReadLedger(gen)
 		if err != nil || len(l.Runs) == 0 || l.Runs[len(l.Runs)-1].Command != what {
 			t.Fatalf("%s: the committed generation %s lost its ledger or run: %v", what, gen, err)
 		}
-		if err := verifyOutputs(context.Background(), gen, l, true); err != nil {
+		if err := warehouse.VerifyOutputs(context.Background(), gen, l, true); err != nil {
 			t.Errorf("%s: the committed generation lost files: %v", what, err)
 		}
 		readerSeesWholeTables(t, wh)
@@ -328,12 +329,12 @@ func TestRebuildReplaysAccept(t *testing.T) {
 		t.Fatal(err)
 	}
 	want, wantLedger := snapshot(t, wh), currentLedger(t, wh)
-	w, _ := OpenWarehouse(wh, false)
-	matches, _ := filepath.Glob(filepath.Join(w.receiptsDir(), "*-accept-*.json"))
+	w, _ := warehouse.OpenWarehouse(wh, false)
+	matches, _ := filepath.Glob(filepath.Join(w.ReceiptsDir(), "*-accept-*.json"))
 	if len(matches) != 1 {
 		t.Fatalf("accept records %v", matches)
 	}
-	if info, _ := os.Stat(matches[0]); info.Mode().Perm() != archiveMode {
+	if info, _ := os.Stat(matches[0]); info.Mode().Perm() != warehouse.ArchiveMode {
 		t.Errorf("accept record mode %v", info.Mode().Perm())
 	}
 	rebuild(t, env, wh)
@@ -398,8 +399,8 @@ func TestRebuildWritesMissingRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	want, wantFiles := snapshot(t, wh), ingestFilesBytes(t, wh)
-	w, _ := OpenWarehouse(wh, false)
-	if err := os.RemoveAll(w.receiptsDir()); err != nil {
+	w, _ := warehouse.OpenWarehouse(wh, false)
+	if err := os.RemoveAll(w.ReceiptsDir()); err != nil {
 		t.Fatal(err)
 	}
 	var out strings.Builder
@@ -411,7 +412,7 @@ func TestRebuildWritesMissingRecords(t *testing.T) {
 	if ingestFilesBytes(t, wh) != wantFiles {
 		t.Error("ingest_files differs")
 	}
-	recs, _ := filepath.Glob(filepath.Join(w.receiptsDir(), "*.json"))
+	recs, _ := filepath.Glob(filepath.Join(w.ReceiptsDir(), "*.json"))
 	if len(recs) != 4 {
 		t.Errorf("%d records written, want 4 (two files, twice)", len(recs))
 	}

@@ -3,6 +3,9 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"github.com/connectingpeople/cpi/pipeline/fidelity"
+	"github.com/connectingpeople/cpi/pipeline/report"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"html"
 	"math"
 	"os"
@@ -46,10 +49,10 @@ func reportFidelityTestRatings() []fidelityTestRating {
 
 // reportFidelityTestWarehouse commits a warehouse holding the ratings and
 // what Fidelity made of them, and returns the env and its generation folder.
-func reportFidelityTestWarehouse(t *testing.T) (Env, string) {
+func reportFidelityTestWarehouse(t *testing.T) (warehouse.Env, string) {
 	t.Helper()
 	env := fidelityTestEnv(t)
-	w, err := OpenWarehouse(t.TempDir(), true)
+	w, err := warehouse.OpenWarehouse(t.TempDir(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +61,7 @@ func reportFidelityTestWarehouse(t *testing.T) (Env, string) {
 		t.Fatal(err)
 	}
 	fidelityTestWriteRatings(t, env, tx, reportFidelityTestRatings())
-	if err := Fidelity(context.Background(), env, tx); err != nil {
+	if err := fidelity.Fidelity(context.Background(), env, tx); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -71,10 +74,10 @@ func reportFidelityTestWarehouse(t *testing.T) (Env, string) {
 	return env, gen
 }
 
-func reportFidelityTestRender(t *testing.T, env Env, gen, team string) string {
+func reportFidelityTestRender(t *testing.T, env warehouse.Env, gen, team string) string {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := FidelityReport(context.Background(), env, gen, team, &buf); err != nil {
+	if err := report.FidelityReport(context.Background(), env, gen, team, &buf); err != nil {
 		t.Fatal(err)
 	}
 	return buf.String()
@@ -260,7 +263,7 @@ func TestFidelityReportOtherTeams(t *testing.T) {
 	}
 
 	var buf bytes.Buffer
-	err := FidelityReport(context.Background(), env, gen, "XYZ-09", &buf)
+	err := report.FidelityReport(context.Background(), env, gen, "XYZ-09", &buf)
 	if err == nil || !strings.Contains(err.Error(), "TEWV-01") {
 		t.Errorf("unknown team: %v", err)
 	}
@@ -268,7 +271,7 @@ func TestFidelityReportOtherTeams(t *testing.T) {
 
 func TestFidelityReportNeedsTables(t *testing.T) {
 	env := fidelityTestEnv(t)
-	err := FidelityReport(context.Background(), env, t.TempDir(), "TEWV-01", &bytes.Buffer{})
+	err := report.FidelityReport(context.Background(), env, t.TempDir(), "TEWV-01", &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "cpi fidelity") {
 		t.Errorf("report without the fidelity tables: %v", err)
 	}
@@ -276,7 +279,7 @@ func TestFidelityReportNeedsTables(t *testing.T) {
 
 func TestWriteFidelityReports(t *testing.T) {
 	env := fidelityTestEnv(t)
-	w, err := OpenWarehouse(t.TempDir(), true)
+	w, err := warehouse.OpenWarehouse(t.TempDir(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +288,7 @@ func TestWriteFidelityReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	fidelityTestWriteRatings(t, env, tx, reportFidelityTestRatings())
-	if err := Fidelity(context.Background(), env, tx); err != nil {
+	if err := fidelity.Fidelity(context.Background(), env, tx); err != nil {
 		t.Fatal(err)
 	}
 	// Reports of a team the study no longer has, and of a control team
@@ -297,14 +300,14 @@ func TestWriteFidelityReports(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := WriteFidelityReports(context.Background(), env, tx); err != nil {
+	if err := report.WriteFidelityReports(context.Background(), env, tx); err != nil {
 		t.Fatal(err)
 	}
-	teams := FidelityReportTeams(env.Study, false)
+	teams := report.FidelityReportTeams(env.Study, false)
 	if want := []string{"TEWV-01", "BDCT-01", "EPUT-01", "AWP-01", "HPFT-01"}; strings.Join(teams, " ") != strings.Join(want, " ") {
 		t.Errorf("reports written for %v, want the intervention teams %v", teams, want)
 	}
-	if all := FidelityReportTeams(env.Study, true); len(all) != 10 {
+	if all := report.FidelityReportTeams(env.Study, true); len(all) != 10 {
 		t.Errorf("with control: %v", all)
 	}
 	for _, team := range teams {
@@ -318,7 +321,7 @@ func TestWriteFidelityReports(t *testing.T) {
 		}
 		b, _ := os.ReadFile(p)
 		var want bytes.Buffer
-		if err := FidelityReport(context.Background(), env, tx.Dir, team, &want); err != nil {
+		if err := report.FidelityReport(context.Background(), env, tx.Dir, team, &want); err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(b, want.Bytes()) {
@@ -339,13 +342,13 @@ func TestWriteFidelityReports(t *testing.T) {
 // both shown.
 func TestFidelityReportRaters(t *testing.T) {
 	env := fidelityTestEnv(t)
-	k := fidelityKey{"TEWV-01", "month3"}
-	d := &fidelityReportData{
-		summary: map[fidelityKey]fidelitySummary{k: {nRaters: 6, total: 30, max: 48, pct: 62.5, band: "moderate", totalOK: true, pctOK: true}},
-		comps:   map[fidelityKey][]float64{},
-		roles:   map[fidelityKey]map[string]int{k: {"researcher": 5, "practitioner": 3}},
+	k := fidelity.FidelityKey{Team: "TEWV-01", Period: "month3"}
+	d := &report.FidelityReportData{
+		Summary: map[fidelity.FidelityKey]report.FidelitySummary{k: {NRaters: 6, Total: 30, Max: 48, Pct: 62.5, Band: "moderate", TotalOK: true, PctOK: true}},
+		Comps:   map[fidelity.FidelityKey][]float64{},
+		Roles:   map[fidelity.FidelityKey]map[string]int{k: {"researcher": 5, "practitioner": 3}},
 	}
-	v, err := buildFidelityView(env, d, "TEWV-01")
+	v, err := report.BuildFidelityView(env, d, "TEWV-01")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +390,7 @@ func TestFidelityTicksBounded(t *testing.T) {
 		{math.MinInt, math.MaxInt, ""},
 		{4, 0, ""},
 	} {
-		ticks := fidelityTicks(c.lo, c.hi)
+		ticks := report.FidelityTicks(c.lo, c.hi)
 		if len(ticks) > 11 {
 			t.Fatalf("%d..%d: %d ticks", c.lo, c.hi, len(ticks))
 		}

@@ -15,6 +15,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/connectingpeople/cpi/pipeline/compare"
+	"github.com/connectingpeople/cpi/pipeline/report"
+	"github.com/connectingpeople/cpi/pipeline/synth"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
 
@@ -48,7 +52,7 @@ func TestStudyReportDisclosureSynthetic(t *testing.T) {
 	rules := []schemas.Disclosure{{MinCount: 5}, {MinCount: 8, Symbol: "*"}, {MinCount: 10}}
 	var hidden, shown, cut int
 	for k := range *disclosureStudies {
-		opts := SynthOptions{Seed: uint64(1000 + k), Participants: sizes[k%len(sizes)]}
+		opts := synth.SynthOptions{Seed: uint64(1000 + k), Participants: sizes[k%len(sizes)]}
 		rule := rules[k%len(rules)]
 		// Every third study has one trust cut to 1–4 participants.
 		small, keep := "", 0
@@ -74,19 +78,19 @@ func TestStudyReportDisclosureSynthetic(t *testing.T) {
 
 // disclosureTestPart is one synthetic participant as the report counts them.
 type disclosureTestPart struct {
-	cmpParticipant
+	compare.CmpParticipant
 	interviewedFollowup bool
 }
 
 // disclosureTestParticipants generates a study in memory and folds its rows
 // into participants (a participant's demographics are those of their
 // baseline row); with small set, that trust keeps its first keep only.
-func disclosureTestParticipants(t *testing.T, s *schemas.Study, opts SynthOptions, small string, keep int) []disclosureTestPart {
+func disclosureTestParticipants(t *testing.T, s *schemas.Study, opts synth.SynthOptions, small string, keep int) []disclosureTestPart {
 	t.Helper()
 	var out []disclosureTestPart
 	index := map[string]int{}
 	perTrust := map[string]int{}
-	err := Synthesize(context.Background(), s, opts, func(trust string, r *SynthInterview) error {
+	err := synth.Synthesize(context.Background(), s, opts, func(trust string, r *synth.SynthInterview) error {
 		i, ok := index[r.ParticipantID]
 		if !ok {
 			if trust == small && perTrust[trust] >= keep {
@@ -95,15 +99,15 @@ func disclosureTestParticipants(t *testing.T, s *schemas.Study, opts SynthOption
 			perTrust[trust]++
 			i = len(out)
 			index[r.ParticipantID] = i
-			out = append(out, disclosureTestPart{cmpParticipant: cmpParticipant{id: r.ParticipantID, trust: trust, team: r.Team, arm: r.Arm, livingAlone: math.NaN()}})
+			out = append(out, disclosureTestPart{CmpParticipant: compare.CmpParticipant{Id: r.ParticipantID, Trust: trust, Team: r.Team, Arm: r.Arm, LivingAlone: math.NaN()}})
 		}
 		p := &out[i]
-		p.withdrawn = p.withdrawn || r.Withdrawn
+		p.Withdrawn = p.Withdrawn || r.Withdrawn
 		if r.Wave == s.BaselineWave() {
-			p.interviewedBaseline = r.Interviewed()
-			p.ageBand, p.gender, p.ethnicity, p.diagnosis = r.AgeBand, r.Gender, r.Ethnicity, r.DiagnosisGroup
+			p.InterviewedBaseline = r.Interviewed()
+			p.AgeBand, p.Gender, p.Ethnicity, p.Diagnosis = r.AgeBand, r.Gender, r.Ethnicity, r.DiagnosisGroup
 			if r.LivingAlone.Valid {
-				p.livingAlone = float64(r.LivingAlone.Value)
+				p.LivingAlone = float64(r.LivingAlone.Value)
 			}
 		} else if r.Interviewed() {
 			p.interviewedFollowup = true
@@ -117,19 +121,19 @@ func disclosureTestParticipants(t *testing.T, s *schemas.Study, opts SynthOption
 }
 
 // disclosureTestFlow counts the flow as DESIGN §7 defines it.
-func disclosureTestFlow(s *schemas.Study, parts []disclosureTestPart) map[FlowKey]FlowCounts {
-	flow := map[FlowKey]FlowCounts{}
+func disclosureTestFlow(s *schemas.Study, parts []disclosureTestPart) map[compare.FlowKey]compare.FlowCounts {
+	flow := map[compare.FlowKey]compare.FlowCounts{}
 	for _, t := range s.Teams {
-		flow[FlowKey{t.Trust, t.Arm}] = FlowCounts{}
+		flow[compare.FlowKey{Trust: t.Trust, Arm: t.Arm}] = compare.FlowCounts{}
 	}
 	for _, p := range parts {
-		k := FlowKey{p.trust, p.arm}
+		k := compare.FlowKey{Trust: p.Trust, Arm: p.Arm}
 		c := flow[k]
 		c.Recruited++
-		if p.interviewedBaseline {
+		if p.InterviewedBaseline {
 			c.Baseline++
 			switch {
-			case p.withdrawn:
+			case p.Withdrawn:
 				c.Withdrawn++
 			case p.interviewedFollowup:
 				c.Followup++
@@ -155,23 +159,23 @@ func disclosureTestRender(t *testing.T, s *schemas.Study, rule schemas.Disclosur
 	t.Helper()
 	st := *s
 	st.Disclosure = rule
-	env := Env{Study: &st, Version: "test"}
-	pg := newStudyPage(env)
-	d := &compareData{}
+	env := warehouse.Env{Study: &st, Version: "test"}
+	pg := report.NewStudyPage(env)
+	d := &compare.CompareData{}
 	for _, p := range parts {
-		d.parts = append(d.parts, p.cmpParticipant)
+		d.Parts = append(d.Parts, p.CmpParticipant)
 	}
-	if err := pg.layoutCounts(&st, disclosureTestFlow(&st, parts), d); err != nil {
+	if err := pg.LayoutCounts(&st, disclosureTestFlow(&st, parts), d); err != nil {
 		t.Fatal(err)
 	}
-	var effects []effectsLine
+	var effects []report.EffectsLine
 	for _, n := range disclosureTestNs(rule, parts) {
-		effects = append(effects, effectsLine{analysis: analysisPrimary, outcome: st.Analysis.PrimaryOutcome, method: "cr2", term: "arm_intervention",
-			estimate: 1, se: 1, df: 4, lo: -1, hi: 3, p: 0.5, es: math.NaN(), nObs: n, nClusters: 10})
+		effects = append(effects, report.EffectsLine{Analysis: compare.AnalysisPrimary, Outcome: st.Analysis.PrimaryOutcome, Method: "cr2", Term: "arm_intervention",
+			Estimate: 1, Se: 1, Df: 4, Lo: -1, Hi: 3, P: 0.5, Es: math.NaN(), NObs: n, NClusters: 10})
 	}
-	pg.layoutOutcomes(&st, effects)
+	pg.LayoutOutcomes(&st, effects)
 	var buf bytes.Buffer
-	if err := studyTemplate.Execute(&buf, pg); err != nil {
+	if err := report.StudyTemplate.Execute(&buf, pg); err != nil {
 		t.Fatal(err)
 	}
 	return buf.String()
@@ -219,7 +223,7 @@ func disclosureTestCheck(t *testing.T, name string, s *schemas.Study, rule schem
 	}
 	var rels [][]int // total first, then parts; a two-element relation is an equality
 	stages := []string{"recruited", "not_baseline", "baseline", "followup", "withdrawn", "lost"}
-	stageValue := func(c FlowCounts, st int) int64 {
+	stageValue := func(c compare.FlowCounts, st int) int64 {
 		return []int64{c.Recruited, c.NotBaseline(), c.Baseline, c.Followup, c.Withdrawn, c.Lost}[st]
 	}
 
@@ -237,24 +241,24 @@ func disclosureTestCheck(t *testing.T, name string, s *schemas.Study, rule schem
 		t.Fatalf("%s: %d flow rows, want %d", name, len(rows), want)
 	}
 	row := map[[2]string][6]int{}
-	armTotal := map[string]FlowCounts{}
-	var all FlowCounts
+	armTotal := map[string]compare.FlowCounts{}
+	var all compare.FlowCounts
 	for k, c := range flow {
 		a := armTotal[k.Arm]
-		a.add(c)
+		a.Add(c)
 		armTotal[k.Arm] = a
-		all.add(c)
+		all.Add(c)
 	}
 	for _, m := range rows {
 		trust, arm := html.UnescapeString(m[1]), html.UnescapeString(m[2])
-		var c FlowCounts
+		var c compare.FlowCounts
 		switch {
 		case trust == "All trusts" && arm == "both arms":
 			c = all
 		case trust == "All trusts":
 			c = armTotal[arm]
 		default:
-			c = flow[FlowKey{trust, arm}]
+			c = flow[compare.FlowKey{Trust: trust, Arm: arm}]
 		}
 		nums := disclosureTestNum.FindAllStringSubmatch(m[3], -1)
 		var ids [6]int
@@ -307,7 +311,7 @@ func disclosureTestCheck(t *testing.T, name string, s *schemas.Study, rule schem
 		rels = append(rels, []int{nCell[arm], row[[2]string{"All trusts", arm}][2]})
 	}
 	level := func(p *disclosureTestPart, v string) string {
-		lv, num := p.covariate(v)
+		lv, num := p.Covariate(v)
 		if v == "living_alone" {
 			switch {
 			case math.IsNaN(num):
@@ -342,7 +346,7 @@ func disclosureTestCheck(t *testing.T, name string, s *schemas.Study, rule schem
 			for a, arm := range arms {
 				var count int64
 				for i := range parts {
-					if p := &parts[i]; p.arm == arm && p.interviewedBaseline && level(p, variable) == lv {
+					if p := &parts[i]; p.Arm == arm && p.InterviewedBaseline && level(p, variable) == lv {
 						count++
 					}
 				}
@@ -531,7 +535,7 @@ func TestDisclosureTestSolver(t *testing.T) {
 // instead, and the 4 cannot be had by subtraction anywhere on the page.
 func TestStudyReportDisclosureBundled(t *testing.T) {
 	s := synthStudy(t)
-	parts := disclosureTestParticipants(t, s, SynthOptions{Seed: 1}, "", 0)
+	parts := disclosureTestParticipants(t, s, synth.SynthOptions{Seed: 1}, "", 0)
 	page := disclosureTestRender(t, s, s.Disclosure, parts)
 	disclosureTestCheck(t, "bundled", s, s.Disclosure, parts, page)
 	for _, want := range []string{
@@ -558,9 +562,9 @@ func TestStudyReportBalanceHidesRareLevels(t *testing.T) {
 	if _, err := RunStages(context.Background(), env, wh, "run", RunOptions{Create: true}, RunAll(filepath.Join("..", "testdata", "synth"))...); err != nil {
 		t.Fatal(err)
 	}
-	w, _ := OpenWarehouse(wh, false)
+	w, _ := warehouse.OpenWarehouse(wh, false)
 	gen, _ := w.CurrentDir()
-	pg, err := loadStudyReport(context.Background(), env, gen)
+	pg, err := report.LoadStudyReport(context.Background(), env, gen)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/connectingpeople/cpi/pipeline/report"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"math"
 	"os"
 	"path/filepath"
@@ -17,7 +19,7 @@ var reportStudySections = []string{"flow", "baseline", "outcomes", "forest", "ba
 // reportStudyTestWarehouse is the reference data set (158 participants)
 // plus a few who withdrew, were lost or were never interviewed, one with a
 // gender level carrying markup, with Compare run over it.
-func reportStudyTestWarehouse(t *testing.T) (Env, string) {
+func reportStudyTestWarehouse(t *testing.T) (warehouse.Env, string) {
 	t.Helper()
 	env := compareTestEnv(t)
 	ps, high := compareTestAncova(t)
@@ -30,10 +32,10 @@ func reportStudyTestWarehouse(t *testing.T) (Env, string) {
 	return env, dir
 }
 
-func reportStudyTestRender(t *testing.T, env Env, dir string) string {
+func reportStudyTestRender(t *testing.T, env warehouse.Env, dir string) string {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := StudyReport(context.Background(), env, dir, &buf); err != nil {
+	if err := report.StudyReport(context.Background(), env, dir, &buf); err != nil {
 		t.Fatal(err)
 	}
 	return buf.String()
@@ -182,8 +184,8 @@ func TestStudyReportContent(t *testing.T) {
 
 func TestWriteStudyReport(t *testing.T) {
 	env, dir := reportStudyTestWarehouse(t)
-	tx := &Tx{Dir: dir}
-	if err := WriteStudyReport(context.Background(), env, tx); err != nil {
+	tx := &warehouse.Tx{Dir: dir}
+	if err := report.WriteStudyReport(context.Background(), env, tx); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "reports", "study-report.html"))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"path/filepath"
 	"sort"
 	"time"
@@ -14,7 +15,7 @@ type RunOptions struct {
 	// Create makes the warehouse if it does not exist.
 	Create bool
 	// Hooks lets tests stop the run at a write step.
-	Hooks CrashHooks
+	Hooks warehouse.CrashHooks
 }
 
 // RunStages runs stages in one generation of the warehouse at dir: it takes
@@ -23,9 +24,9 @@ type RunOptions struct {
 // so the warehouse stays as it was. It returns the run's summary, and a
 // *ProblemsError (after committing) when rows were rejected or files
 // quarantined.
-func RunStages(ctx context.Context, env Env, dir, command string, opts RunOptions, stages ...Stage) (*Summary, error) {
+func RunStages(ctx context.Context, env warehouse.Env, dir, command string, opts RunOptions, stages ...warehouse.Stage) (*warehouse.Summary, error) {
 	started := env.Clock()
-	w, err := OpenWarehouse(dir, opts.Create)
+	w, err := warehouse.OpenWarehouse(dir, opts.Create)
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +41,7 @@ func RunStages(ctx context.Context, env Env, dir, command string, opts RunOption
 	sum := tx.Summary
 	sum.Command = command
 	sum.Started = started
-	if err := verifyOutputs(ctx, tx.Dir, tx.Ledger, false); err != nil {
+	if err := warehouse.VerifyOutputs(ctx, tx.Dir, tx.Ledger, false); err != nil {
 		tx.Rollback()
 		return nil, err
 	}
@@ -70,14 +71,14 @@ func RunStages(ctx context.Context, env Env, dir, command string, opts RunOption
 // nothing deletes it, and an error after the switch says the run was
 // committed. With problems, a run that rejected rows or quarantined files
 // returns a *ProblemsError after committing (exit 3).
-func commitRun(env Env, tx *Tx, command string, started time.Time, problems bool) (*Summary, error) {
+func commitRun(env warehouse.Env, tx *warehouse.Tx, command string, started time.Time, problems bool) (*warehouse.Summary, error) {
 	sum := tx.Summary
 	sum.TablesWritten = tx.Written()
 	sum.SilentTrusts = silentTrusts(env, tx.Ledger, started)
 	if sum.Started.IsZero() {
 		sum.Started = started
 	}
-	sum.finish(env.Clock())
+	sum.Finish(env.Clock())
 	if !problems {
 		sum.ExitStatus = 0
 	}
@@ -93,12 +94,12 @@ func commitRun(env Env, tx *Tx, command string, started time.Time, problems bool
 		}
 		return nil, fmt.Errorf("%s: %w", command, err)
 	}
-	tx.Ledger.Runs = append(tx.Ledger.Runs, RunEntry{
+	tx.Ledger.Runs = append(tx.Ledger.Runs, warehouse.RunEntry{
 		ID: sum.RunID, Command: command, Started: sum.Started, Finished: sum.Finished,
 		Summary: sum, ExitStatus: sum.ExitStatus, ProgramVers: env.Version,
 	})
 	if err := tx.Commit(); err != nil {
-		if tx.switched {
+		if tx.Switched {
 			// The new generation is current: nothing may delete it.
 			return sum, fmt.Errorf("%s: the run was committed (generation %s is current), but finishing the commit failed: %w", command, filepath.Base(tx.Dir), err)
 		}
@@ -110,7 +111,7 @@ func commitRun(env Env, tx *Tx, command string, started time.Time, problems bool
 	if !problems {
 		return sum, nil
 	}
-	return sum, sum.problems()
+	return sum, sum.Problems()
 }
 
 // errCrash is returned by test hooks that simulate a crash: the generation
@@ -119,7 +120,7 @@ var errCrash = errors.New("simulated crash")
 
 // silentTrusts names trusts that have sent nothing for longer than the
 // study's allowance (or never sent anything).
-func silentTrusts(env Env, l *Ledger, now time.Time) []string {
+func silentTrusts(env warehouse.Env, l *warehouse.Ledger, now time.Time) []string {
 	last := l.LastReceived()
 	limit := time.Duration(env.Study.Ingest.SilenceDays) * 24 * time.Hour
 	var out []string

@@ -14,6 +14,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/connectingpeople/cpi/pipeline/ingest"
+	"github.com/connectingpeople/cpi/pipeline/score"
+	"github.com/connectingpeople/cpi/pipeline/synth"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 // The scores of the bundled study, recomputed here from the generator's own
@@ -148,10 +152,10 @@ func scoreE2EScales(wave string, a scoreE2EAnswers) map[[2]string]scoreE2ERow {
 }
 
 // scoreE2EExpected recomputes the scores table of the generator's study.
-func scoreE2EExpected(t *testing.T, env Env, opts SynthOptions) map[scoreE2EKey]scoreE2ERow {
+func scoreE2EExpected(t *testing.T, env warehouse.Env, opts synth.SynthOptions) map[scoreE2EKey]scoreE2ERow {
 	t.Helper()
 	want := map[scoreE2EKey]scoreE2ERow{}
-	err := Synthesize(context.Background(), env.Study, opts, func(trust string, r *SynthInterview) error {
+	err := synth.Synthesize(context.Background(), env.Study, opts, func(trust string, r *synth.SynthInterview) error {
 		if !r.Interviewed() {
 			return nil
 		}
@@ -197,8 +201,8 @@ func scoreE2ERead(t *testing.T, gen string) ([]scoreE2EKey, []scoreE2ERow) {
 	var keys []scoreE2EKey
 	var rows []scoreE2ERow
 	names := []string{"study_id", "wave", "instrument", "scale", "trust", "team", "arm", "value", "items_answered", "items_total", "prorated", "base", "chg"}
-	err := ScanTable(context.Background(), gen, "scores", func(rec arrow.RecordBatch) error {
-		cols, err := columns(rec, names...)
+	err := warehouse.ScanTable(context.Background(), gen, "scores", func(rec arrow.RecordBatch) error {
+		cols, err := warehouse.Columns(rec, names...)
 		if err != nil {
 			return err
 		}
@@ -241,7 +245,7 @@ func scoreE2ESame(a float64, aOK bool, b float64, bOK bool) bool {
 // TestScoresOfBundledStudyRecomputedIndependently ingests and scores the
 // bundled study and compares every scores row with scoreE2EExpected.
 func TestScoresOfBundledStudyRecomputedIndependently(t *testing.T) {
-	_, _ = scoreE2ECompare(t, filepath.Join("..", "testdata", "synth"), SynthOptions{Seed: 1}, 2000)
+	_, _ = scoreE2ECompare(t, filepath.Join("..", "testdata", "synth"), synth.SynthOptions{Seed: 1}, 2000)
 }
 
 // TestScoresOfLargerStudyRecomputedIndependently does the same on a study
@@ -250,27 +254,27 @@ func TestScoresOfBundledStudyRecomputedIndependently(t *testing.T) {
 // reuses; every response is compared with the generator's too.
 func TestScoresOfLargerStudyRecomputedIndependently(t *testing.T) {
 	env := ingestTestEnv(t)
-	opts := SynthOptions{Seed: 2, Participants: 13000}
+	opts := synth.SynthOptions{Seed: 2, Participants: 13000}
 	inbox := t.TempDir()
-	if _, err := WriteSynth(context.Background(), env.Study, opts, inbox); err != nil {
+	if _, err := synth.WriteSynth(context.Background(), env.Study, opts, inbox); err != nil {
 		t.Fatal(err)
 	}
 	wh, gen := scoreE2ECompare(t, inbox, opts, 150000)
 	checkResponsesAgainstGenerator(t, env, wh, opts)
-	files, err := TableFiles(gen, "responses")
+	files, err := warehouse.TableFiles(gen, "responses")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range files {
 		sizes := testRowGroupSizes(t, f)
-		if len(sizes) < responsesBatches+1 {
+		if len(sizes) < ingest.ResponsesBatches+1 {
 			t.Errorf("%s: %d row groups; the test needs several", f, len(sizes))
 		}
 		// Row groups of exactly batchRows rows but the last: an interview
 		// that crosses the boundary is split between two.
 		for i, n := range sizes[:len(sizes)-1] {
-			if n != batchRows {
-				t.Errorf("%s: row group %d has %d rows, want %d", f, i, n, batchRows)
+			if n != warehouse.BatchRows {
+				t.Errorf("%s: row group %d has %d rows, want %d", f, i, n, warehouse.BatchRows)
 			}
 		}
 	}
@@ -282,9 +286,9 @@ func TestScoresOfLargerStudyRecomputedIndependently(t *testing.T) {
 // every score, as for an export in order.
 func TestScoresOfShuffledStudyRecomputedIndependently(t *testing.T) {
 	env := ingestTestEnv(t)
-	opts := SynthOptions{Seed: 3, Participants: 3000, Canonical: true}
+	opts := synth.SynthOptions{Seed: 3, Participants: 3000, Canonical: true}
 	inbox := t.TempDir()
-	if _, err := WriteSynth(context.Background(), env.Study, opts, inbox); err != nil {
+	if _, err := synth.WriteSynth(context.Background(), env.Study, opts, inbox); err != nil {
 		t.Fatal(err)
 	}
 	files, _ := filepath.Glob(filepath.Join(inbox, "*_participants_*.csv"))
@@ -315,14 +319,14 @@ func TestScoresOfShuffledStudyRecomputedIndependently(t *testing.T) {
 // generator with opts, and compares every scores row with the independent
 // recompute; at least minRows rows must compare. It returns the warehouse
 // and its generation.
-func scoreE2ECompare(t *testing.T, inbox string, opts SynthOptions, minRows int) (string, string) {
+func scoreE2ECompare(t *testing.T, inbox string, opts synth.SynthOptions, minRows int) (string, string) {
 	t.Helper()
 	env := ingestTestEnv(t)
 	wh := filepath.Join(t.TempDir(), "w")
-	if _, err := RunStages(context.Background(), env, wh, "ingest", RunOptions{Create: true}, Ingest([]string{inbox}), Score); err != nil {
+	if _, err := RunStages(context.Background(), env, wh, "ingest", RunOptions{Create: true}, ingest.Ingest([]string{inbox}), score.Score); err != nil {
 		t.Fatalf("ingest and score of %s: %v", inbox, err)
 	}
-	w, err := OpenWarehouse(wh, false)
+	w, err := warehouse.OpenWarehouse(wh, false)
 	if err != nil {
 		t.Fatal(err)
 	}

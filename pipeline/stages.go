@@ -4,6 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/connectingpeople/cpi/pipeline/compare"
+	"github.com/connectingpeople/cpi/pipeline/fidelity"
+	"github.com/connectingpeople/cpi/pipeline/ingest"
+	"github.com/connectingpeople/cpi/pipeline/report"
+	"github.com/connectingpeople/cpi/pipeline/score"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"io"
 	"path/filepath"
 	"slices"
@@ -14,29 +20,29 @@ import (
 
 // DerivedStages are the stages after ingest, in the order `cpi run` runs
 // them.
-func DerivedStages() []StageDef {
-	return []StageDef{
-		{"score", []string{"responses", "participants"}, []string{"scores", "reliability"}, Score},
-		{"fidelity", []string{"fidelity_ratings"}, []string{"fidelity", "fidelity_components"}, Fidelity},
-		{"compare", []string{"participants", "scores", "fidelity"}, []string{"effects", "balance", "flow"}, Compare},
-		{"report fidelity", []string{"fidelity", "fidelity_components", "fidelity_ratings"}, []string{"reports/fidelity-*.html"}, WriteFidelityReports},
-		{"report study", []string{"participants", "scores", "reliability", "effects", "balance", "flow", "fidelity"}, []string{"reports/study-report.html"}, WriteStudyReport},
+func DerivedStages() []warehouse.StageDef {
+	return []warehouse.StageDef{
+		{Name: "score", Inputs: []string{"responses", "participants"}, Outputs: []string{"scores", "reliability"}, Run: score.Score},
+		{Name: "fidelity", Inputs: []string{"fidelity_ratings"}, Outputs: []string{"fidelity", "fidelity_components"}, Run: fidelity.Fidelity},
+		{Name: "compare", Inputs: []string{"participants", "scores", "fidelity"}, Outputs: []string{"effects", "balance", "flow"}, Run: compare.Compare},
+		{Name: "report fidelity", Inputs: []string{"fidelity", "fidelity_components", "fidelity_ratings"}, Outputs: []string{"reports/fidelity-*.html"}, Run: report.WriteFidelityReports},
+		{Name: "report study", Inputs: []string{"participants", "scores", "reliability", "effects", "balance", "flow", "fidelity"}, Outputs: []string{"reports/study-report.html"}, Run: report.WriteStudyReport},
 	}
 }
 
 // LookupStage returns the derived stage of that name.
-func LookupStage(name string) (StageDef, bool) {
+func LookupStage(name string) (warehouse.StageDef, bool) {
 	for _, d := range DerivedStages() {
 		if d.Name == name {
 			return d, true
 		}
 	}
-	return StageDef{}, false
+	return warehouse.StageDef{}, false
 }
 
 // producer names the stage that writes an output.
 func producer(output string) string {
-	if slices.Contains(ingestOutputs, output) {
+	if slices.Contains(warehouse.IngestOutputs, output) {
 		return "ingest"
 	}
 	for _, d := range DerivedStages() {
@@ -53,8 +59,8 @@ var ErrStale = errors.New("inputs missing or out of date")
 
 // Checked is the stage d for a command that runs it alone: it refuses when
 // an input is missing or out of date, and records its outputs' lineage.
-func Checked(d StageDef) Stage {
-	return func(ctx context.Context, env Env, tx *Tx) error {
+func Checked(d warehouse.StageDef) warehouse.Stage {
+	return func(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 		if msg := inputProblem(env, tx.Ledger, d); msg != "" {
 			return fmt.Errorf("%w: %s", ErrStale, msg)
 		}
@@ -64,30 +70,30 @@ func Checked(d StageDef) Stage {
 
 // Incremental is the stage d for `cpi run`: it runs only when its outputs
 // are stale (or were never built), and records their lineage.
-func Incremental(d StageDef) Stage {
-	return func(ctx context.Context, env Env, tx *Tx) error {
+func Incremental(d warehouse.StageDef) warehouse.Stage {
+	return func(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 		why := staleness(env, tx.Ledger, d)
 		if len(why) == 0 {
 			tx.Summary.StagesSkipped = append(tx.Summary.StagesSkipped, d.Name)
 			return nil
 		}
-		tx.Summary.Rebuilt = append(tx.Summary.Rebuilt, Rebuild{Stage: d.Name, Outputs: d.Outputs, Because: why})
+		tx.Summary.Rebuilt = append(tx.Summary.Rebuilt, warehouse.Rebuild{Stage: d.Name, Outputs: d.Outputs, Because: why})
 		return runRecorded(ctx, env, tx, d)
 	}
 }
 
-func runRecorded(ctx context.Context, env Env, tx *Tx, d StageDef) error {
-	inputs := inputsNow(env, tx.Ledger, d.Inputs)
+func runRecorded(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, d warehouse.StageDef) error {
+	inputs := warehouse.InputsNow(env, tx.Ledger, d.Inputs)
 	if err := d.Run(ctx, env, tx); err != nil {
 		return err
 	}
-	return recordOutputs(ctx, env, tx, d.Name, d.Outputs, inputs)
+	return warehouse.RecordOutputs(ctx, env, tx, d.Name, d.Outputs, inputs)
 }
 
 // RunAll is every stage of `cpi run`: ingest whatever is in the inbox, then
 // each later stage whose outputs are out of date.
-func RunAll(inbox string) []Stage {
-	stages := []Stage{Ingest([]string{inbox})}
+func RunAll(inbox string) []warehouse.Stage {
+	stages := []warehouse.Stage{ingest.Ingest([]string{inbox})}
 	for _, d := range DerivedStages() {
 		stages = append(stages, Incremental(d))
 	}
@@ -96,14 +102,14 @@ func RunAll(inbox string) []Stage {
 
 // Status writes every output of the warehouse: current, stale (and why),
 // never built, or damaged; which stage built it, when, and from what.
-func Status(ctx context.Context, env Env, dir string, w io.Writer) error {
-	wh, gen, l, err := OpenCurrent(dir)
+func Status(ctx context.Context, env warehouse.Env, dir string, w io.Writer) error {
+	wh, gen, l, err := warehouse.OpenCurrent(dir)
 	if err != nil {
 		return err
 	}
 	damaged := map[string][]string{}
-	if err := verifyOutputs(ctx, gen, l, false); err != nil {
-		var de *DamageError
+	if err := warehouse.VerifyOutputs(ctx, gen, l, false); err != nil {
+		var de *warehouse.DamageError
 		if !errors.As(err, &de) {
 			return err
 		}
@@ -123,35 +129,35 @@ func Status(ctx context.Context, env Env, dir string, w io.Writer) error {
 		var from []string
 		keys := make([]string, 0, len(r.Inputs))
 		for k := range r.Inputs {
-			if k != inputStudy && k != inputProgram {
+			if k != warehouse.InputStudy && k != warehouse.InputProgram {
 				keys = append(keys, k)
 			}
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			from = append(from, k+" "+shortSHA(r.Inputs[k]))
+			from = append(from, k+" "+warehouse.ShortSHA(r.Inputs[k]))
 		}
-		if v := r.Inputs[inputStudy]; v != env.Study.Hash {
-			from = append(from, "study definition "+shortSHA(v))
+		if v := r.Inputs[warehouse.InputStudy]; v != env.Study.Hash {
+			from = append(from, "study definition "+warehouse.ShortSHA(v))
 		}
-		if v := r.Inputs[inputProgram]; v != env.Version {
+		if v := r.Inputs[warehouse.InputProgram]; v != env.Version {
 			from = append(from, "cpi "+v)
 		}
-		built := fmt.Sprintf("run %d, %s, %d files, hash %s", r.RunID, r.BuiltAt.Format("2006-01-02 15:04Z"), len(r.Files), shortSHA(r.Hash))
+		built := fmt.Sprintf("run %d, %s, %d files, hash %s", r.RunID, r.BuiltAt.Format("2006-01-02 15:04Z"), len(r.Files), warehouse.ShortSHA(r.Hash))
 		if len(from) > 0 {
 			built += "; from " + strings.Join(from, ", ")
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", o, state, built)
 	}
 	fmt.Fprintln(tw, "ingest")
-	for _, o := range ingestOutputs {
+	for _, o := range warehouse.IngestOutputs {
 		state := "current"
 		switch {
 		case damaged[o] != nil:
 			state = "DAMAGED: " + strings.Join(damaged[o], "; ")
 		case l.Outputs[o] == nil:
 			state = "nothing received yet"
-		case l.Outputs[o].Inputs[inputStudy] != env.Study.Hash:
+		case l.Outputs[o].Inputs[warehouse.InputStudy] != env.Study.Hash:
 			state = "read under another study definition (cpi rebuild reads the archive again)"
 		}
 		line(o, state)
@@ -174,7 +180,7 @@ func Status(ctx context.Context, env Env, dir string, w io.Writer) error {
 	}
 	var held []string
 	for _, f := range l.Files {
-		if f.Status == StatusHeld {
+		if f.Status == warehouse.StatusHeld {
 			held = append(held, fmt.Sprintf("  %s (%s)", f.Name, f.Reason))
 		}
 	}
@@ -191,19 +197,19 @@ func Status(ctx context.Context, env Env, dir string, w io.Writer) error {
 // holds current inputs for the named stage (a report written outside the
 // warehouse, say): an error wrapping ErrStale when one is missing or out of
 // date, a *DamageError when files differ from the ledger.
-func ReadyFor(ctx context.Context, env Env, dir, stage string) error {
+func ReadyFor(ctx context.Context, env warehouse.Env, dir, stage string) error {
 	d, ok := LookupStage(stage)
 	if !ok {
 		return fmt.Errorf("no stage %q", stage)
 	}
-	_, gen, l, err := OpenCurrent(dir)
+	_, gen, l, err := warehouse.OpenCurrent(dir)
 	if err != nil {
 		return err
 	}
 	if gen == "" {
 		return fmt.Errorf("%w: warehouse %s has nothing committed yet: run `cpi run` (or `cpi ingest`) first", ErrStale, dir)
 	}
-	if err := verifyOutputs(ctx, gen, l, false); err != nil {
+	if err := warehouse.VerifyOutputs(ctx, gen, l, false); err != nil {
 		return err
 	}
 	if l.Outputs == nil {
@@ -218,8 +224,8 @@ func ReadyFor(ctx context.Context, env Env, dir, stage string) error {
 // staleness says why a stage's outputs are out of date ("" entries never):
 // an output never built, or an input that changed since they were built.
 // Nil means every output is current.
-func staleness(env Env, l *Ledger, d StageDef) []string {
-	now := inputsNow(env, l, d.Inputs)
+func staleness(env warehouse.Env, l *warehouse.Ledger, d warehouse.StageDef) []string {
+	now := warehouse.InputsNow(env, l, d.Inputs)
 	var why []string
 	seen := map[string]bool{}
 	add := func(s string) {
@@ -230,7 +236,7 @@ func staleness(env Env, l *Ledger, d StageDef) []string {
 	}
 	// Reasons in a fixed order: the study and program, then the inputs as
 	// the stage declares them, then outputs never built.
-	keys := append([]string{inputStudy, inputProgram}, d.Inputs...)
+	keys := append([]string{warehouse.InputStudy, warehouse.InputProgram}, d.Inputs...)
 	var never []string
 	for _, o := range d.Outputs {
 		r := l.Outputs[o]
@@ -252,7 +258,7 @@ func staleness(env Env, l *Ledger, d StageDef) []string {
 
 // inputProblem says why a stage cannot be built from its inputs now: an
 // input never built, or itself stale. "" when the inputs are fit to use.
-func inputProblem(env Env, l *Ledger, d StageDef) string {
+func inputProblem(env warehouse.Env, l *warehouse.Ledger, d warehouse.StageDef) string {
 	for _, in := range d.Inputs {
 		p := producer(in)
 		if l.Outputs[in] == nil {
@@ -275,21 +281,21 @@ func inputProblem(env Env, l *Ledger, d StageDef) string {
 // adoptOutputs records the outputs found in a generation written before
 // lineage was kept, as built from unknown inputs: derived stages are then
 // rebuilt once.
-func adoptOutputs(ctx context.Context, env Env, tx *Tx) error {
+func adoptOutputs(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	if tx.Ledger.Outputs != nil {
 		return nil
 	}
-	tx.Ledger.Outputs = map[string]*OutputRecord{}
-	all := slices.Clone(ingestOutputs)
+	tx.Ledger.Outputs = map[string]*warehouse.OutputRecord{}
+	all := slices.Clone(warehouse.IngestOutputs)
 	for _, d := range DerivedStages() {
 		all = append(all, d.Outputs...)
 	}
 	for _, o := range all {
-		paths, err := outputFiles(tx.Dir, o)
+		paths, err := warehouse.OutputFiles(tx.Dir, o)
 		if err != nil || len(paths) == 0 {
 			continue
 		}
-		if err := recordOutputs(ctx, env, tx, producer(o), []string{o}, map[string]string{}); err != nil {
+		if err := warehouse.RecordOutputs(ctx, env, tx, producer(o), []string{o}, map[string]string{}); err != nil {
 			return err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,13 +15,13 @@ import (
 
 // summaryNight runs `cpi run` over inbox at the given moment of a fixed
 // clock with the given program version, and returns its summary.
-func summaryNight(t *testing.T, wh, inbox, version string, at time.Time) *Summary {
+func summaryNight(t *testing.T, wh, inbox, version string, at time.Time) *warehouse.Summary {
 	t.Helper()
 	env := ingestTestEnv(t)
 	env.Version = version
 	env.Now = func() time.Time { return at }
 	sum, err := RunStages(context.Background(), env, wh, "run", RunOptions{Create: true}, RunAll(inbox)...)
-	var pe *ProblemsError
+	var pe *warehouse.ProblemsError
 	if err != nil && !errors.As(err, &pe) {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func TestSummaryText(t *testing.T) {
 
 	first := summaryNight(t, wh, inbox, "1.0", summaryClock)
 	var b bytes.Buffer
-	PrintSummary(&b, first, SummaryFull)
+	warehouse.PrintSummary(&b, first, warehouse.SummaryFull)
 	want := `run 1 (cpi run) 2030-01-15 02:00:00 – 02:00:00 UTC, 0.0s: exit 3, finished with problems: 1 row rejected, 1 file quarantined
 
 files: 10 new, 1 quarantined, 1 skipped
@@ -118,7 +119,7 @@ where to look: problems/AWP.csv, problems/BDCT.csv, problems/EPUT.csv, problems/
 
 	second := summaryNight(t, wh, inbox, "1.1", summaryClock.Add(20*24*time.Hour))
 	b.Reset()
-	PrintSummary(&b, second, SummaryFull)
+	warehouse.PrintSummary(&b, second, warehouse.SummaryFull)
 	want = `run 2 (cpi run) 2030-02-04 02:00:00 – 02:00:00 UTC, 0.0s: exit 0, all accepted
 
 files: 12 skipped
@@ -150,7 +151,7 @@ WARNING: no new export for longer than the study allows from: AWP, BDCT, EPUT, H
 
 	// --quiet: only what needs acting on.
 	b.Reset()
-	PrintSummary(&b, second, SummaryProblems)
+	warehouse.PrintSummary(&b, second, warehouse.SummaryProblems)
 	want = `run 2 (cpi run) 2030-02-04 02:00:00 – 02:00:00 UTC, 0.0s: exit 0, all accepted
 
 WARNING: no new export for longer than the study allows from: AWP, BDCT, EPUT, HPFT, TEWV
@@ -159,7 +160,7 @@ WARNING: no new export for longer than the study allows from: AWP, BDCT, EPUT, H
 		t.Errorf("second night, problems only:\n%s\nwant:\n%s", got, want)
 	}
 	b.Reset()
-	PrintSummary(&b, first, SummaryProblems)
+	warehouse.PrintSummary(&b, first, warehouse.SummaryProblems)
 	if got := b.String(); !strings.Contains(got, "quarantined  TEWV_participants_20190401.csv") || strings.Contains(got, "now current") || strings.Contains(got, "rebuilt") {
 		t.Errorf("first night, problems only:\n%s", got)
 	}
@@ -182,14 +183,14 @@ func TestSummaryNoContradiction(t *testing.T) {
 		t.Fatalf("rebuilt %+v, nothing new %v", sum.Rebuilt, sum.NothingNew)
 	}
 	var b bytes.Buffer
-	PrintSummary(&b, sum, SummaryFull)
+	warehouse.PrintSummary(&b, sum, warehouse.SummaryFull)
 	if strings.Contains(b.String(), "nothing new") {
 		t.Errorf("summary of a rebuild says nothing new:\n%s", b.String())
 	}
 
 	quiet := summaryNight(t, wh, inbox, "1.1", summaryClock.Add(2*time.Hour))
 	b.Reset()
-	PrintSummary(&b, quiet, SummaryFull)
+	warehouse.PrintSummary(&b, quiet, warehouse.SummaryFull)
 	if !quiet.NothingNew || len(quiet.TablesWritten) > 0 || len(quiet.Rebuilt) > 0 || strings.Count(b.String(), "nothing new") != 1 || strings.Contains(b.String(), "rebuilt:") {
 		t.Errorf("a night with nothing to do:\n%s", b.String())
 	}
@@ -221,10 +222,10 @@ func TestSummaryJSONAndLedger(t *testing.T) {
 		t.Errorf("JSON rebuilt: %v", got["rebuilt"])
 	}
 	var runs bytes.Buffer
-	if err := ListRuns(wh, true, &runs); err != nil {
+	if err := warehouse.ListRuns(wh, true, &runs); err != nil {
 		t.Fatal(err)
 	}
-	var entry RunEntry
+	var entry warehouse.RunEntry
 	if err := json.Unmarshal(runs.Bytes(), &entry); err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +265,7 @@ func TestSummaryFilesMatchCounts(t *testing.T) {
 		"TEWV_participants_20190301.csv": "superseded: superseded: TEWV_participants_20190401.csv is newer",
 		"TEWV_participants_20190201.csv": "superseded: superseded_on_arrival: an export of 2019-03-01 (TEWV_participants_20190301.csv) is newer",
 	}
-	if len(sum.Files) != 4 || sum.Files[3].Status != OutcomeSkipped || sum.Files[3].Name != "TEWV_participants_20190301.csv" {
+	if len(sum.Files) != 4 || sum.Files[3].Status != warehouse.OutcomeSkipped || sum.Files[3].Name != "TEWV_participants_20190301.csv" {
 		t.Errorf("files %+v", sum.Files)
 	}
 	for name, w := range want {
@@ -273,13 +274,13 @@ func TestSummaryFilesMatchCounts(t *testing.T) {
 		}
 	}
 	count := func(status string) int {
-		return countFunc(sum.Files, func(f FileOutcome) bool { return f.Status == status })
+		return warehouse.CountFunc(sum.Files, func(f warehouse.FileOutcome) bool { return f.Status == status })
 	}
-	if count(OutcomeSuperseded) != sum.FilesSuperseded || count(OutcomeSkipped) != sum.FilesSkipped || sum.FilesSuperseded != 2 {
-		t.Errorf("counts %d superseded, %d skipped; lines %d, %d", sum.FilesSuperseded, sum.FilesSkipped, count(OutcomeSuperseded), count(OutcomeSkipped))
+	if count(warehouse.OutcomeSuperseded) != sum.FilesSuperseded || count(warehouse.OutcomeSkipped) != sum.FilesSkipped || sum.FilesSuperseded != 2 {
+		t.Errorf("counts %d superseded, %d skipped; lines %d, %d", sum.FilesSuperseded, sum.FilesSkipped, count(warehouse.OutcomeSuperseded), count(warehouse.OutcomeSkipped))
 	}
 	var b bytes.Buffer
-	PrintSummary(&b, sum, SummaryFull)
+	warehouse.PrintSummary(&b, sum, warehouse.SummaryFull)
 	if !strings.Contains(b.String(), "files: 1 new, 2 superseded, 1 skipped\n") {
 		t.Errorf("summary:\n%s", b.String())
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/xuri/excelize/v2"
 
+	"github.com/connectingpeople/cpi/pipeline/synth"
 	"github.com/connectingpeople/cpi/schemas"
 )
 
@@ -38,10 +39,10 @@ func synthStudy(t testing.TB) *schemas.Study {
 	return s
 }
 
-func synthWrite(t testing.TB, opts SynthOptions) (string, []SynthFile) {
+func synthWrite(t testing.TB, opts synth.SynthOptions) (string, []synth.SynthFile) {
 	t.Helper()
 	dir := t.TempDir()
-	files, err := WriteSynth(context.Background(), synthStudy(t), opts, dir)
+	files, err := synth.WriteSynth(context.Background(), synthStudy(t), opts, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +60,7 @@ func synthRead(t testing.TB, path string) []byte {
 
 func TestSynthDeterministic(t *testing.T) {
 	for _, canonical := range []bool{false, true} {
-		opts := SynthOptions{Seed: 1, Canonical: canonical}
+		opts := synth.SynthOptions{Seed: 1, Canonical: canonical}
 		dir1, files1 := synthWrite(t, opts)
 		dir2, files2 := synthWrite(t, opts)
 		if len(files1) != 10 || len(files2) != 10 {
@@ -85,8 +86,8 @@ func TestSynthDeterministic(t *testing.T) {
 			t.Errorf("output folder holds %d entries, want the 10 files only", len(entries))
 		}
 	}
-	dir3, files3 := synthWrite(t, SynthOptions{Seed: 2})
-	dir1, _ := synthWrite(t, SynthOptions{Seed: 1})
+	dir3, files3 := synthWrite(t, synth.SynthOptions{Seed: 2})
+	dir1, _ := synthWrite(t, synth.SynthOptions{Seed: 1})
 	if bytes.Equal(synthRead(t, filepath.Join(dir1, files3[0].Name)), synthRead(t, filepath.Join(dir3, files3[0].Name))) {
 		t.Error("seeds 1 and 2 wrote the same participants file")
 	}
@@ -97,11 +98,11 @@ type synthCount struct {
 	recruited, baseline, followupRows, followup, withdrawn int
 }
 
-func synthCounts(t testing.TB, s *schemas.Study, opts SynthOptions) (synthCount, map[string]int) {
+func synthCounts(t testing.TB, s *schemas.Study, opts synth.SynthOptions) (synthCount, map[string]int) {
 	t.Helper()
 	var c synthCount
 	teams := map[string]int{}
-	err := Synthesize(context.Background(), s, opts, func(trust string, r *SynthInterview) error {
+	err := synth.Synthesize(context.Background(), s, opts, func(trust string, r *synth.SynthInterview) error {
 		if r.Wave == s.BaselineWave() {
 			c.recruited++
 			teams[r.Team]++
@@ -127,7 +128,7 @@ func synthCounts(t testing.TB, s *schemas.Study, opts SynthOptions) (synthCount,
 
 func TestSynthDefaultCounts(t *testing.T) {
 	s := synthStudy(t)
-	c, teams := synthCounts(t, s, SynthOptions{Seed: 1})
+	c, teams := synthCounts(t, s, synth.SynthOptions{Seed: 1})
 	want := synthCount{recruited: 159, baseline: 153, followupRows: 132, followup: 129, withdrawn: 7}
 	if c != want {
 		t.Errorf("seed 1 flow %+v, want %+v", c, want)
@@ -147,7 +148,7 @@ func TestSynthDefaultCounts(t *testing.T) {
 		}
 	}
 	// Scaled: the proportions hold for a larger study.
-	c, _ = synthCounts(t, s, SynthOptions{Seed: 1, Participants: 20000})
+	c, _ = synthCounts(t, s, synth.SynthOptions{Seed: 1, Participants: 20000})
 	if c.recruited != 20000 {
 		t.Errorf("recruited %d, want 20000", c.recruited)
 	}
@@ -171,7 +172,7 @@ func TestSynthRows(t *testing.T) {
 	ids := map[string]string{}
 	lookalike := regexp.MustCompile(`\d{10}|@|^[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}$`)
 	blankAnswers, baselineDemog, followupDemog, followupRows := 0, 0, 0, 0
-	err := Synthesize(context.Background(), s, SynthOptions{Seed: 1, Participants: 2000}, func(trust string, r *SynthInterview) error {
+	err := synth.Synthesize(context.Background(), s, synth.SynthOptions{Seed: 1, Participants: 2000}, func(trust string, r *synth.SynthInterview) error {
 		if !schemas.ValidParticipantID(r.ParticipantID) || lookalike.MatchString(r.ParticipantID) {
 			t.Errorf("pseudonym %q", r.ParticipantID)
 		}
@@ -190,7 +191,7 @@ func TestSynthRows(t *testing.T) {
 		}
 		switch {
 		case r.Wave == "baseline" && r.Interviewed():
-			if r.Date.Before(synthBaselineFirst) || r.Date.After(synthBaselineLast) {
+			if r.Date.Before(synth.SynthBaselineFirst) || r.Date.After(synth.SynthBaselineLast) {
 				t.Errorf("%s baseline %s outside the recruitment window", key, r.Date.Format(time.DateOnly))
 			}
 		case r.Wave == "followup" && r.Interviewed():
@@ -258,7 +259,7 @@ func TestSynthParticipantIndependent(t *testing.T) {
 	s := synthStudy(t)
 	rows := func(n int) map[string]string {
 		out := map[string]string{}
-		err := Synthesize(context.Background(), s, SynthOptions{Seed: 5, Participants: n}, func(trust string, r *SynthInterview) error {
+		err := synth.Synthesize(context.Background(), s, synth.SynthOptions{Seed: 5, Participants: n}, func(trust string, r *synth.SynthInterview) error {
 			out[trust+"/"+r.ParticipantID+"/"+r.Wave] = fmt.Sprintf("%s %v %s %s %s %s %v %v %v", r.Team, r.Date, r.AgeBand, r.Gender, r.Ethnicity, r.DiagnosisGroup, r.LivingAlone, r.Withdrawn, r.Items)
 			return nil
 		})
@@ -288,7 +289,7 @@ func TestSynthEffect(t *testing.T) {
 	s := synthStudy(t)
 	base := map[string]int32{}
 	var sum, n [2]float64
-	err := Synthesize(context.Background(), s, SynthOptions{Seed: 3, Participants: 30000}, func(trust string, r *SynthInterview) error {
+	err := synth.Synthesize(context.Background(), s, synth.SynthOptions{Seed: 3, Participants: 30000}, func(trust string, r *synth.SynthInterview) error {
 		if !r.Interviewed() || r.Withdrawn {
 			return nil
 		}
@@ -322,8 +323,8 @@ func TestSynthEffect(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := sum[0]/n[0] - sum[1]/n[1]
-	if math.Abs(got-SynthEffect) > 0.25 {
-		t.Errorf("difference in mean change %.3f, want about %.1f", got, SynthEffect)
+	if math.Abs(got-synth.SynthEffect) > 0.25 {
+		t.Errorf("difference in mean change %.3f, want about %.1f", got, synth.SynthEffect)
 	}
 }
 
@@ -333,7 +334,7 @@ func TestSynthFidelity(t *testing.T) {
 	raters := map[key]int{}
 	var pct [2]float64
 	var nArm [2]float64
-	err := SynthesizeFidelity(context.Background(), s, SynthOptions{Seed: 1}, func(trust string, r *SynthRating) error {
+	err := synth.SynthesizeFidelity(context.Background(), s, synth.SynthOptions{Seed: 1}, func(trust string, r *synth.SynthRating) error {
 		raters[key{r.Team, r.Period}]++
 		blank, total := 0, 0
 		for _, v := range r.Components {
@@ -352,7 +353,7 @@ func TestSynthFidelity(t *testing.T) {
 		if !regexp.MustCompile(`^R\d\d$`).MatchString(r.RaterID) || !slices.Contains(s.Fidelity.RaterRoles, r.RaterRole) {
 			t.Errorf("rater %q role %q", r.RaterID, r.RaterRole)
 		}
-		first, last := synthRatingDateBounds(r.Period, slices.Index(s.Periods, r.Period))
+		first, last := synth.SynthRatingDateBounds(r.Period, slices.Index(s.Periods, r.Period))
 		if r.Date.Before(first) || r.Date.After(last) {
 			t.Errorf("%s %s rated on %s", r.Team, r.Period, r.Date.Format(time.DateOnly))
 		}
@@ -383,10 +384,10 @@ func TestSynthFidelity(t *testing.T) {
 func TestSynthFileNamesIdentified(t *testing.T) {
 	s := synthStudy(t)
 	for _, canonical := range []bool{false, true} {
-		_, files := synthWrite(t, SynthOptions{Seed: 1, Canonical: canonical})
+		_, files := synthWrite(t, synth.SynthOptions{Seed: 1, Canonical: canonical})
 		for _, f := range files {
 			site, date, canon, ok := s.IdentifyFile(f.Name)
-			if !ok || site.Trust != f.Trust || !date.Equal(SynthDefaultExportDate) {
+			if !ok || site.Trust != f.Trust || !date.Equal(synth.SynthDefaultExportDate) {
 				t.Errorf("%s: identified as %v on %v (ok %v), want %s on 2019-03-29", f.Name, site, date, ok, f.Trust)
 			}
 			if canonical && !canon {
@@ -396,7 +397,7 @@ func TestSynthFileNamesIdentified(t *testing.T) {
 	}
 }
 
-func synthFile(t *testing.T, dir string, files []SynthFile, trust, kind string) []byte {
+func synthFile(t *testing.T, dir string, files []synth.SynthFile, trust, kind string) []byte {
 	t.Helper()
 	for _, f := range files {
 		if f.Trust == trust && f.Kind == kind {
@@ -408,7 +409,7 @@ func synthFile(t *testing.T, dir string, files []SynthFile, trust, kind string) 
 }
 
 func TestSynthDialects(t *testing.T) {
-	dir, files := synthWrite(t, SynthOptions{Seed: 1})
+	dir, files := synthWrite(t, synth.SynthOptions{Seed: 1})
 
 	eput := synthFile(t, dir, files, "EPUT", schemas.KindParticipants)
 	if !bytes.HasPrefix(eput, []byte("\xef\xbb\xbfparticipant_id,team_code,")) {
@@ -496,9 +497,9 @@ func TestSynthDialects(t *testing.T) {
 // template, and its cells are exactly the rows Synthesize yields.
 func TestSynthCanonical(t *testing.T) {
 	s := synthStudy(t)
-	opts := SynthOptions{Seed: 1, Participants: 400, Canonical: true}
+	opts := synth.SynthOptions{Seed: 1, Participants: 400, Canonical: true}
 	dir, files := synthWrite(t, opts)
-	read := func(f SynthFile) [][]string {
+	read := func(f synth.SynthFile) [][]string {
 		b := synthRead(t, filepath.Join(dir, f.Name))
 		if bytes.Contains(b, []byte("\r")) || bytes.HasPrefix(b, []byte("\xef\xbb\xbf")) {
 			t.Errorf("%s: want plain UTF-8 with LF", f.Name)
@@ -521,12 +522,12 @@ func TestSynthCanonical(t *testing.T) {
 	}
 	got := map[string][][]string{}
 	for _, f := range files {
-		if f.Name != schemas.CanonicalFileName(f.Trust, f.Kind, SynthDefaultExportDate) {
+		if f.Name != schemas.CanonicalFileName(f.Trust, f.Kind, synth.SynthDefaultExportDate) {
 			t.Errorf("canonical name %s", f.Name)
 		}
 		got[f.Trust+f.Kind] = read(f)
 	}
-	text := func(v SynthValue) string {
+	text := func(v synth.SynthValue) string {
 		if !v.Valid {
 			return ""
 		}
@@ -539,7 +540,7 @@ func TestSynthCanonical(t *testing.T) {
 		return d.Format(time.DateOnly)
 	}
 	next := map[string]int{}
-	err := Synthesize(context.Background(), s, opts, func(trust string, r *SynthInterview) error {
+	err := synth.Synthesize(context.Background(), s, opts, func(trust string, r *synth.SynthInterview) error {
 		k := trust + schemas.KindParticipants
 		rec := got[k][next[k]]
 		next[k]++
@@ -559,7 +560,7 @@ func TestSynthCanonical(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = SynthesizeFidelity(context.Background(), s, opts, func(trust string, r *SynthRating) error {
+	err = synth.SynthesizeFidelity(context.Background(), s, opts, func(trust string, r *synth.SynthRating) error {
 		k := trust + schemas.KindFidelity
 		rec := got[k][next[k]]
 		next[k]++
@@ -585,11 +586,11 @@ func TestSynthCanonical(t *testing.T) {
 func TestSynthExportDateCutsOff(t *testing.T) {
 	s := synthStudy(t)
 	cut := time.Date(2018, time.April, 30, 0, 0, 0, 0, time.UTC)
-	c, _ := synthCounts(t, s, SynthOptions{Seed: 1, ExportDate: cut})
+	c, _ := synthCounts(t, s, synth.SynthOptions{Seed: 1, ExportDate: cut})
 	if c.recruited == 0 || c.recruited >= 159 || c.followupRows != 0 {
 		t.Errorf("export on 2018-04-30: %+v, want part of the recruits and no follow-up", c)
 	}
-	_, files := synthWrite(t, SynthOptions{Seed: 1, ExportDate: cut})
+	_, files := synthWrite(t, synth.SynthOptions{Seed: 1, ExportDate: cut})
 	if !strings.Contains(files[0].Name, "20180430") {
 		t.Errorf("file %s does not carry the export date", files[0].Name)
 	}
@@ -597,24 +598,24 @@ func TestSynthExportDateCutsOff(t *testing.T) {
 
 func TestSynthBadInput(t *testing.T) {
 	s := synthStudy(t)
-	if _, err := WriteSynth(context.Background(), s, SynthOptions{Participants: -1}, t.TempDir()); err == nil {
+	if _, err := synth.WriteSynth(context.Background(), s, synth.SynthOptions{Participants: -1}, t.TempDir()); err == nil {
 		t.Error("negative participants accepted")
 	}
-	if _, err := WriteSynth(context.Background(), s, SynthOptions{}, ""); err == nil {
+	if _, err := synth.WriteSynth(context.Background(), s, synth.SynthOptions{}, ""); err == nil {
 		t.Error("empty output folder accepted")
 	}
 	file := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := WriteSynth(context.Background(), s, SynthOptions{}, file); err == nil {
+	if _, err := synth.WriteSynth(context.Background(), s, synth.SynthOptions{}, file); err == nil {
 		t.Error("a file as output folder accepted")
 	}
-	if err := SynthesizeTrust(context.Background(), s, SynthOptions{}, "XYZ", func(*SynthInterview) error { return nil }); err == nil {
+	if err := synth.SynthesizeTrust(context.Background(), s, synth.SynthOptions{}, "XYZ", func(*synth.SynthInterview) error { return nil }); err == nil {
 		t.Error("unknown trust accepted")
 	}
 	stop := errors.New("stop")
-	if err := Synthesize(context.Background(), s, SynthOptions{}, func(string, *SynthInterview) error { return stop }); !errors.Is(err, stop) {
+	if err := synth.Synthesize(context.Background(), s, synth.SynthOptions{}, func(string, *synth.SynthInterview) error { return stop }); !errors.Is(err, stop) {
 		t.Errorf("visit error not returned: %v", err)
 	}
 }
@@ -623,7 +624,7 @@ func TestSynthCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	dir := t.TempDir()
-	_, err := WriteSynth(ctx, synthStudy(t), SynthOptions{Participants: 100000}, dir)
+	_, err := synth.WriteSynth(ctx, synthStudy(t), synth.SynthOptions{Participants: 100000}, dir)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
@@ -644,11 +645,11 @@ func TestWriteBundled(t *testing.T) {
 		if err := os.RemoveAll(synthBundled); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := WriteSynth(context.Background(), s, SynthOptions{Seed: 1}, synthBundled); err != nil {
+		if _, err := synth.WriteSynth(context.Background(), s, synth.SynthOptions{Seed: 1}, synthBundled); err != nil {
 			t.Fatal(err)
 		}
 	}
-	dir, files := synthWrite(t, SynthOptions{Seed: 1})
+	dir, files := synthWrite(t, synth.SynthOptions{Seed: 1})
 	entries, err := os.ReadDir(synthBundled)
 	if err != nil {
 		t.Fatalf("%v (write it with go test ./pipeline -run TestWriteBundled -synth.update)", err)
@@ -678,7 +679,7 @@ func BenchmarkSynthCanonical(b *testing.B) {
 	s := synthStudy(b)
 	dir := b.TempDir()
 	for b.Loop() {
-		if _, err := WriteSynth(context.Background(), s, SynthOptions{Seed: 1, Participants: 100000, Canonical: true}, dir); err != nil {
+		if _, err := synth.WriteSynth(context.Background(), s, synth.SynthOptions{Seed: 1, Participants: 100000, Canonical: true}, dir); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -690,7 +691,7 @@ func BenchmarkSynthDialects(b *testing.B) {
 	s := synthStudy(b)
 	dir := b.TempDir()
 	for b.Loop() {
-		if _, err := WriteSynth(context.Background(), s, SynthOptions{Seed: 1, Participants: 20000}, dir); err != nil {
+		if _, err := synth.WriteSynth(context.Background(), s, synth.SynthOptions{Seed: 1, Participants: 20000}, dir); err != nil {
 			b.Fatal(err)
 		}
 	}

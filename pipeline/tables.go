@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -18,8 +19,8 @@ type CodebookOptions struct {
 // analyst needs. It prints the data package of the committed generation
 // (BuildDataPackage), the model tables/datapackage.json is written from; as
 // JSON, the same bytes.
-func Codebook(env Env, dir string, w io.Writer, opts CodebookOptions) error {
-	wh, err := OpenWarehouse(dir, false)
+func Codebook(env warehouse.Env, dir string, w io.Writer, opts CodebookOptions) error {
+	wh, err := warehouse.OpenWarehouse(dir, false)
 	if err != nil {
 		return err
 	}
@@ -27,7 +28,7 @@ func Codebook(env Env, dir string, w io.Writer, opts CodebookOptions) error {
 	if err != nil {
 		return err
 	}
-	l, err := ReadLedger(gen)
+	l, err := warehouse.ReadLedger(gen)
 	if err != nil {
 		return err
 	}
@@ -43,7 +44,7 @@ func Codebook(env Env, dir string, w io.Writer, opts CodebookOptions) error {
 		_, err = w.Write(b)
 		return err
 	}
-	fmt.Fprintf(w, "%s — program %s, study %s, data cut-off %s\n\n", dp.Title, dp.Program, shortSHA(dp.StudyHash), orNone(dp.DataCutoff))
+	fmt.Fprintf(w, "%s — program %s, study %s, data cut-off %s\n\n", dp.Title, dp.Program, warehouse.ShortSHA(dp.StudyHash), orNone(dp.DataCutoff))
 	for _, r := range dp.Resources {
 		state := fmt.Sprintf("%d rows in %d files", r.Rows, len(r.Path))
 		if len(r.Path) == 0 {

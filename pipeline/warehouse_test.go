@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/connectingpeople/cpi/pipeline/ingest"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
 
@@ -18,7 +20,7 @@ func TestCheckPathElem(t *testing.T) {
 		"": false, ".": false, "..": false, "../x": false, "TEWV-01/../../x": false,
 		`a\b`: false, "a\x00b": false, "a\nb": false, strings.Repeat("x", 256): false,
 	} {
-		if err := checkPathElem("code", s); (err == nil) != ok {
+		if err := warehouse.CheckPathElem("code", s); (err == nil) != ok {
 			t.Errorf("%q: err = %v, want ok %v", s, err, ok)
 		}
 	}
@@ -31,9 +33,9 @@ func TestPathBuildersRefuseEscapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := Env{Study: s, Version: "test"}
+	env := warehouse.Env{Study: s, Version: "test"}
 	root := t.TempDir()
-	w, err := OpenWarehouse(filepath.Join(root, "w"), true)
+	w, err := warehouse.OpenWarehouse(filepath.Join(root, "w"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,14 +44,14 @@ func TestPathBuildersRefuseEscapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	schema := arrowSchema(env, "participants", nil)
+	schema := warehouse.ArrowSchema(env, "participants", nil)
 	for _, c := range [][3]string{{"participants", "../../../../x", "data"}, {"participants", "TEWV", "../x"}, {"../x", "TEWV", "data"}} {
 		if tf, err := tx.CreateTableFile(schema, c[0], "trust", c[1], c[2]); err == nil {
 			tf.Abort()
 			t.Errorf("CreateTableFile(%q, trust=%q, %q) accepted", c[0], c[1], c[2])
 		}
 	}
-	if err := refreshProblems(context.Background(), env, tx, "../../x"); err == nil {
+	if err := ingest.RefreshProblems(context.Background(), env, tx, "../../x"); err == nil {
 		t.Error("problem list of trust ../../x written")
 	}
 	var stray []string

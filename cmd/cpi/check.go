@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/connectingpeople/cpi/pipeline"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 func newCheckCmd(g *globals) *cobra.Command {
@@ -15,7 +16,7 @@ its ledger, every table and report file hashed against what the ledger
 recorded, files the ledger does not know, every archived export against its
 SHA-256 (and read-only), and the archive's records of what was received. It
 prints a line per check and exits 0 when all is well, 1 naming every problem.`,
-	}, func(cmd *cobra.Command, env pipeline.Env, warehouse string) error {
+	}, func(cmd *cobra.Command, env warehouse.Env, warehouse string) error {
 		return pipeline.Check(cmd.Context(), env, warehouse, g.stdout)
 	})
 }

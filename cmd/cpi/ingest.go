@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/connectingpeople/cpi/pipeline"
+	"github.com/connectingpeople/cpi/pipeline/ingest"
 )
 
 func newIngestCmd(g *globals) *cobra.Command {
@@ -23,7 +24,7 @@ func newIngestCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			sum, err := pipeline.RunStages(cmd.Context(), env, warehouse, "ingest", pipeline.RunOptions{Create: true}, pipeline.Ingest(args))
+			sum, err := pipeline.RunStages(cmd.Context(), env, warehouse, "ingest", pipeline.RunOptions{Create: true}, ingest.Ingest(args))
 			return g.summary(sum, err)
 		},
 	}

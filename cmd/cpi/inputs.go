@@ -6,7 +6,7 @@ import (
 	"io/fs"
 	"os"
 
-	"github.com/connectingpeople/cpi/pipeline"
+	"github.com/connectingpeople/cpi/pipeline/ingest"
 )
 
 // checkInputs checks the paths given to ingest or run before the warehouse
@@ -29,7 +29,7 @@ func checkInputs(warehouse string, paths []string, inbox bool) error {
 			return usagef("--inbox %s is a file: give the folder the exports arrive in (cpi ingest takes single files)", p)
 		}
 	}
-	if err := pipeline.CheckPaths(warehouse, paths); err != nil {
+	if err := ingest.CheckPaths(warehouse, paths); err != nil {
 		return usageError{err}
 	}
 	return nil

@@ -7,12 +7,12 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/connectingpeople/cpi/pipeline"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 // progress is the live progress line on stderr: only on a terminal, and
 // neither with --quiet nor with JSON logs (read by programs, not people).
-func (g *globals) progress() *pipeline.Progress {
+func (g *globals) progress() *warehouse.Progress {
 	if g.quiet || g.logFormat == "json" {
 		return nil
 	}
@@ -24,7 +24,7 @@ func (g *globals) progress() *pipeline.Progress {
 	if err != nil {
 		width = 0
 	}
-	return pipeline.NewProgress(f, pipeline.ProgressOptions{Width: width})
+	return warehouse.NewProgress(f, warehouse.ProgressOptions{Width: width})
 }
 
 // progressHandler writes each log record with the progress line cleared
@@ -32,7 +32,7 @@ func (g *globals) progress() *pipeline.Progress {
 // log line never runs into the live line.
 type progressHandler struct {
 	inner slog.Handler
-	p     *pipeline.Progress
+	p     *warehouse.Progress
 }
 
 var _ slog.Handler = progressHandler{}

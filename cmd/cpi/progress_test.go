@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/connectingpeople/cpi/pipeline"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 // screen plays what a terminal shows for the bytes written to it ("\r",
@@ -44,7 +44,7 @@ func screen(b []byte) []string {
 func TestLogLinesClearProgress(t *testing.T) {
 	var term bytes.Buffer
 	clock := time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)
-	p := pipeline.NewProgress(&term, pipeline.ProgressOptions{Now: func() time.Time { return clock }, Manual: true, Width: 120})
+	p := warehouse.NewProgress(&term, warehouse.ProgressOptions{Now: func() time.Time { return clock }, Manual: true, Width: 120})
 	g := &globals{stderr: &term, logFormat: "text"}
 	log := g.logger(p).With("stage", "ingest")
 	task := p.Start("ingest", "files", 10)

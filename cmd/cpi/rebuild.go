@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/connectingpeople/cpi/pipeline"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 func newRebuildCmd(g *globals) *cobra.Command {
@@ -17,7 +18,7 @@ byte for byte as the runs that received the files wrote them. It works
 whatever state the current generation is in (a deleted partition, a changed
 table file, a missing ledger), and like any run it leaves the warehouse as
 before or as after. Exit 0 when rebuilt, 1 on failure.`,
-	}, func(cmd *cobra.Command, env pipeline.Env, warehouse string) error {
+	}, func(cmd *cobra.Command, env warehouse.Env, warehouse string) error {
 		sum, err := pipeline.RebuildWarehouse(cmd.Context(), env, warehouse, pipeline.RunOptions{})
 		return g.summary(sum, err)
 	})

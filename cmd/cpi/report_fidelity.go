@@ -9,6 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/connectingpeople/cpi/pipeline"
+	"github.com/connectingpeople/cpi/pipeline/report"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 // reportFidelityOptions are cpi report fidelity's flags.
@@ -65,7 +67,7 @@ func newReportFidelityCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			teams := pipeline.FidelityReportTeams(env.Study, opts.control)
+			teams := report.FidelityReportTeams(env.Study, opts.control)
 			if !opts.all {
 				if _, ok := env.Study.Team(opts.team); !ok {
 					return usagef("unknown team %q; the study's teams are: %s", opts.team, strings.Join(env.Study.TeamCodes(), ", "))
@@ -81,7 +83,7 @@ func newReportFidelityCmd(g *globals) *cobra.Command {
 			if err := pipeline.ReadyFor(cmd.Context(), env, opts.warehouse, "report fidelity"); err != nil {
 				return err
 			}
-			w, err := pipeline.OpenWarehouse(opts.warehouse, false)
+			w, err := warehouse.OpenWarehouse(opts.warehouse, false)
 			if err != nil {
 				return err
 			}
@@ -92,7 +94,7 @@ func newReportFidelityCmd(g *globals) *cobra.Command {
 			if gen == "" {
 				return fmt.Errorf("warehouse %s has nothing committed yet: run cpi run or cpi ingest first", opts.warehouse)
 			}
-			if err := pipeline.WriteFidelityReportFiles(cmd.Context(), env, gen, teams, path); err != nil {
+			if err := report.WriteFidelityReportFiles(cmd.Context(), env, gen, teams, path); err != nil {
 				return err
 			}
 			for _, team := range teams {

@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/connectingpeople/cpi/pipeline"
+	"github.com/connectingpeople/cpi/pipeline/report"
 )
 
 // reportStudyOptions are cpi report study's flags.
@@ -32,7 +33,7 @@ func newReportStudyCmd(g *globals) *cobra.Command {
 			if err := pipeline.ReadyFor(cmd.Context(), env, opts.warehouse, "report study"); err != nil {
 				return err
 			}
-			if err := pipeline.WriteStudyReportFile(cmd.Context(), env, opts.warehouse, opts.out); err != nil {
+			if err := report.WriteStudyReportFile(cmd.Context(), env, opts.warehouse, opts.out); err != nil {
 				return err
 			}
 			g.wrote(opts.out)

@@ -12,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/connectingpeople/cpi/pipeline"
+	"github.com/connectingpeople/cpi/pipeline/ingest"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
 
@@ -42,7 +44,7 @@ func (g *globals) study() (*schemas.Study, error) {
 // logger writes to stderr in the chosen format; --quiet keeps warnings and
 // errors only. With a progress line on stderr, each record is written with
 // the line cleared (see progressHandler).
-func (g *globals) logger(p *pipeline.Progress) *slog.Logger {
+func (g *globals) logger(p *warehouse.Progress) *slog.Logger {
 	level := slog.LevelInfo
 	if g.quiet {
 		level = slog.LevelWarn
@@ -59,17 +61,17 @@ func (g *globals) logger(p *pipeline.Progress) *slog.Logger {
 }
 
 // env is what a stage needs from the command line.
-func (g *globals) env() (pipeline.Env, error) {
+func (g *globals) env() (warehouse.Env, error) {
 	s, err := g.study()
 	if err != nil {
-		return pipeline.Env{}, err
+		return warehouse.Env{}, err
 	}
 	settle := time.Duration(s.Ingest.SettleSeconds) * time.Second
 	if g.settle != nil {
 		settle = *g.settle
 	}
 	p := g.progress()
-	return pipeline.Env{Study: s, Log: g.logger(p), Version: version, Progress: p, SettleTime: settle}, nil
+	return warehouse.Env{Study: s, Log: g.logger(p), Version: version, Progress: p, SettleTime: settle}, nil
 }
 
 // usageError is a mistake in the command line: exit 2.
@@ -171,7 +173,7 @@ func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	var problems *pipeline.ProblemsError
+	var problems *warehouse.ProblemsError
 	var usage usageError
 	var damaged *pipeline.CheckError
 	switch {
@@ -181,7 +183,7 @@ func exitCode(err error, stderr io.Writer) int {
 	case errors.As(err, &problems):
 		fmt.Fprintln(stderr, "cpi:", err)
 		return 3
-	case errors.As(err, &usage), isCobraUsage(err), errors.Is(err, pipeline.ErrWarehouseInInbox):
+	case errors.As(err, &usage), isCobraUsage(err), errors.Is(err, ingest.ErrWarehouseInInbox):
 		fmt.Fprintln(stderr, "cpi:", err)
 		fmt.Fprintln(stderr, "Run 'cpi --help' for usage.")
 		return 2

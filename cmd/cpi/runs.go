@@ -3,22 +3,22 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/connectingpeople/cpi/pipeline"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 func newRunsCmd(g *globals) *cobra.Command {
-	var warehouse string
+	var dir string
 	cmd := &cobra.Command{
 		Use:   "runs --warehouse W",
 		Short: "List past runs from the ledger",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if warehouse == "" {
+			if dir == "" {
 				return usagef("--warehouse is required")
 			}
-			return pipeline.ListRuns(warehouse, g.logFormat == "json", g.stdout)
+			return warehouse.ListRuns(dir, g.logFormat == "json", g.stdout)
 		},
 	}
-	cmd.Flags().StringVar(&warehouse, "warehouse", "", "warehouse folder")
+	cmd.Flags().StringVar(&dir, "warehouse", "", "warehouse folder")
 	return cmd
 }

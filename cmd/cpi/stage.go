@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/connectingpeople/cpi/pipeline"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 // newStageCmd makes the command that runs one stage on a warehouse (score,
@@ -13,7 +14,7 @@ import (
 func newStageCmd(g *globals, name, short string) *cobra.Command {
 	def, _ := pipeline.LookupStage(name)
 	return warehouseCmd(g, &cobra.Command{Use: name + " --warehouse W", Short: short},
-		func(cmd *cobra.Command, env pipeline.Env, warehouse string) error {
+		func(cmd *cobra.Command, env warehouse.Env, warehouse string) error {
 			sum, err := pipeline.RunStages(cmd.Context(), env, warehouse, name, pipeline.RunOptions{}, pipeline.Checked(def))
 			return g.summary(sum, err)
 		})
@@ -34,7 +35,7 @@ func newCompareCmd(g *globals) *cobra.Command {
 // warehouseCmd completes a command that works on one warehouse and takes no
 // arguments: it adds --warehouse, refuses a missing one as bad usage, loads
 // the study definition and calls run.
-func warehouseCmd(g *globals, cmd *cobra.Command, run func(cmd *cobra.Command, env pipeline.Env, warehouse string) error) *cobra.Command {
+func warehouseCmd(g *globals, cmd *cobra.Command, run func(cmd *cobra.Command, env warehouse.Env, warehouse string) error) *cobra.Command {
 	var warehouse string
 	cmd.Args = usageArgs(cobra.NoArgs)
 	cmd.RunE = func(c *cobra.Command, args []string) error {

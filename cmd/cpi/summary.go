@@ -3,14 +3,14 @@ package main
 import (
 	"encoding/json"
 
-	"github.com/connectingpeople/cpi/pipeline"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 // summary prints a run's summary on stdout (text, or one JSON object with
 // --log-format json) and passes the run's error on for the exit status.
 // --quiet keeps the summary of problems: it is printed when the run found
 // something to act on, and only that part of the text.
-func (g *globals) summary(sum *pipeline.Summary, err error) error {
+func (g *globals) summary(sum *warehouse.Summary, err error) error {
 	if sum == nil || (g.quiet && !sum.HasProblems()) {
 		return err
 	}
@@ -21,10 +21,10 @@ func (g *globals) summary(sum *pipeline.Summary, err error) error {
 		}
 		return err
 	}
-	detail := pipeline.SummaryFull
+	detail := warehouse.SummaryFull
 	if g.quiet {
-		detail = pipeline.SummaryProblems
+		detail = warehouse.SummaryProblems
 	}
-	pipeline.PrintSummary(g.stdout, sum, detail)
+	warehouse.PrintSummary(g.stdout, sum, detail)
 	return err
 }

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/connectingpeople/cpi/pipeline"
+	"github.com/connectingpeople/cpi/pipeline/synth"
 	"github.com/connectingpeople/cpi/schemas"
 )
 
@@ -16,7 +16,7 @@ func newSynthCmd(g *globals) *cobra.Command {
 	var (
 		out   string
 		force bool
-		opts  pipeline.SynthOptions
+		opts  synth.SynthOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "synth --out DIR [--seed N] [--participants N] [--canonical]",
@@ -44,7 +44,7 @@ A folder that already holds exports is refused unless --force.`,
 					return usagef("--out %s already holds %d export(s), e.g. %q: pass --force to write over them, or give an empty folder", out, len(names), names[0])
 				}
 			}
-			files, err := pipeline.WriteSynth(cmd.Context(), s, opts, out)
+			files, err := synth.WriteSynth(cmd.Context(), s, opts, out)
 			if err != nil {
 				return fmt.Errorf("synth: %w", err)
 			}
@@ -59,7 +59,7 @@ A folder that already holds exports is refused unless --force.`,
 	f := cmd.Flags()
 	f.StringVar(&out, "out", "", "folder to write the exports into (created if missing)")
 	f.Uint64Var(&opts.Seed, "seed", 1, "random seed: the same seed gives the same files")
-	f.IntVar(&opts.Participants, "participants", pipeline.SynthDefaultParticipants, "participants recruited over all trusts")
+	f.IntVar(&opts.Participants, "participants", synth.SynthDefaultParticipants, "participants recruited over all trusts")
 	f.BoolVar(&opts.Canonical, "canonical", false, "write every trust in the canonical format instead of its dialect")
 	f.BoolVar(&force, "force", false, "write into a folder that already holds exports, over any of the same name")
 	return cmd

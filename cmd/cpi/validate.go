@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/connectingpeople/cpi/pipeline"
+	"github.com/connectingpeople/cpi/pipeline/ingest"
 )
 
 func newValidateCmd(g *globals) *cobra.Command {
@@ -21,11 +21,11 @@ anything would be rejected, quarantined or warned about.`,
 			if err != nil {
 				return err
 			}
-			checks, err := pipeline.Validate(cmd.Context(), env, args)
+			checks, err := ingest.Validate(cmd.Context(), env, args)
 			if err != nil {
 				return fmt.Errorf("validate: %w", err)
 			}
-			return pipeline.PrintChecks(g.stdout, checks)
+			return ingest.PrintChecks(g.stdout, checks)
 		},
 	}
 }

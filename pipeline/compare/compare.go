@@ -1,0 +1,423 @@
+package compare
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
+	"github.com/connectingpeople/cpi/schemas"
+	"github.com/connectingpeople/cpi/stats"
+)
+
+// The analyses of the analysis plan and the methods each reports (DESIGN §9).
+const (
+	AnalysisPrimary      = "primary"
+	analysisWild         = "wild_bootstrap"
+	analysisMixed        = "mixed"
+	analysisChange       = "change"
+	AnalysisWeighted     = "weighted"
+	analysisFidelityDose = "fidelity_dose"
+
+	TermArm          = "arm_intervention"
+	termHighFidelity = "high_fidelity"
+)
+
+// analysisMethods lists each analysis's methods, one effects row each.
+var AnalysisMethods = map[string][]string{
+	AnalysisPrimary:      {"cr2", "cr1"},
+	analysisWild:         {"wild_webb"},
+	analysisMixed:        {"reml"},
+	analysisChange:       {"cr2"},
+	AnalysisWeighted:     {"cr2"},
+	analysisFidelityDose: {"cr2"},
+}
+
+// compareWorkers is the number of outcomes fitted at once. One: at
+// 1,000,000 participants two workers took 4.3–4.5 s instead of 7.6 s on a
+// shared 2-core machine but held two outcomes' frames and propensity fits
+// at once, a peak of 710–730 MB instead of 530–545 MB (issue 14's target is
+// under 500 MiB).
+var compareWorkers = 1
+
+// Compare is the comparison stage (`cpi compare`): it fits every analysis of
+// the study's analysis plan (DESIGN §9) to every outcome and writes the
+// tables effects, balance and flow (all unpartitioned, sorted by their keys).
+//
+// It reads participants, scores (the outcomes' values at the baseline wave,
+// the first, and the follow-up wave, the last) and fidelity (the band of
+// each team in the last rating period).
+//
+// Population: the complete cases of each outcome — participants with the
+// outcome at baseline and follow-up (follow-up only for an outcome without a
+// baseline, such as gas.t) — less anyone withdrawn, anyone without a team or
+// trust, and anyone outside the first two arms; a row's note counts who was
+// dropped and why ("dropped 8 without follow-up, 3 withdrawn").
+// Clusters are teams, strata trusts, coded by treatment contrasts with the
+// first trust (in study order) present as reference. The design columns are
+// the intercept, the term (arm_intervention = 1 for the study's intervention
+// arm), y_baseline, then the trust dummies.
+//
+// Analyses and methods (one effects row per analysis × outcome × method ×
+// term):
+//   - primary: y_fu ~ arm + y_baseline + trust by OLS; method cr2 (CR2
+//     standard error, Satterthwaite df; clubSandwich) and cr1 (CR1, t with
+//     G − 1 df; sandwich::vcovCL type HC1).
+//   - wild_bootstrap: the same model, method wild_webb: wild cluster
+//     restricted bootstrap-t with Webb weights, analysis.bootstrap.draws
+//     draws from a PCG source seeded with (analysis.bootstrap.seed, index of
+//     the outcome in analysis.outcomes); std_error is the CR1 standard
+//     error, df is null, the interval comes from test inversion.
+//   - mixed: the same fixed effects with a random intercept per team by
+//     REML (lme4's estimate and SE), method reml. The t reference has nlme's
+//     between-within degrees of freedom, G minus the number of columns
+//     constant within every team (Pinheiro & Bates 2000, §4.2.2). The note
+//     gives the ICC ("icc=0.119") and says when the fit is on the boundary.
+//   - change: (y_fu − y_base) ~ arm + trust, cr2. Skipped for an outcome
+//     without a baseline: a row with a null estimate and a note.
+//   - weighted: the primary model by WLS with stabilised ATE weights from a
+//     logistic propensity model of the intervention arm on
+//     analysis.propensity_covariates and y_baseline, cr2. Categorical
+//     covariates are dummies by treatment contrasts with the first level of
+//     the study's code list present as reference; a dummy without variation
+//     is left out and named in the note; a covariate nobody has is left out
+//     and named; participants missing a used covariate are dropped.
+//   - fidelity_dose: y_fu ~ high_fidelity + y_baseline + trust, cr2, where
+//     high_fidelity = 1 for a team whose band in the last rating period is
+//     the first (highest) band; participants of teams without a band in that
+//     period are dropped.
+//
+// Effect sizes: every row has Hedges' g (effect_size_type hedges_g: the
+// estimate over the pooled SD of the follow-up outcome between the two
+// groups of the term, with the small-sample factor J; stats.HedgesG) except
+// the primary/cr1 row, which has the pilot study's partial η² from the
+// classical OLS t and the residual degrees of freedom (partial_eta2).
+//
+// balance has, for the weighted analysis of each outcome (analysis
+// "weighted:<outcome>"), every level of each categorical covariate present
+// ("gender=male"), each numeric covariate and y_baseline: unweighted arm
+// means, SMD before and after weighting, the weighted variance ratio, Kish's
+// effective sample sizes of the arms and the largest weight.
+//
+// flow is written by Flow.
+//
+// Scale: the stage reads the columns it needs (strings as dictionary codes)
+// into plain slices, one entry per participant, and fits every model from
+// per-team sufficient statistics (stats.ClusterSums, SuffOLS, CR2, the wild
+// bootstrap, SuffMixedREML), the propensity model from covariate-pattern
+// counts (stats.LogisticPatterns) and the balance table from per-arm sums:
+// memory is the participants' columns, one frame at a time and O(G·K²) per
+// model, never an N × K design. A model the sums cannot settle (a term that
+// may be collinear, an aliased column, a failed fit) is fitted as before,
+// from its design matrix (compare_fit.go), so its notes are unchanged.
+//
+// Data problems never fail the stage: too few clusters (fewer than two teams
+// on either side of the term), a term that does not vary, a term collinear
+// with the other columns, no participants, a failed fit — each gives rows
+// with null estimates and a note saying why. The stage fails on an analysis
+// plan it cannot carry out (an unknown analysis, outcome or covariate), on
+// unreadable tables and on cancellation.
+func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
+	s := env.Study
+	if err := checkAnalysisPlan(s); err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	task := env.Progress.Start("compare", "analyses", int64(len(s.Analysis.Outcomes)*len(s.Analysis.Analyses)))
+	defer task.Done()
+	d, err := readCompareColumns(ctx, env, tx.Dir, s.Analysis.Outcomes)
+	if err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	ps, err := newPropensitySpecCols(s, d)
+	if err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	// The outcomes are independent (each has its own frames, sums and
+	// bootstrap stream): they are fitted by compareWorkers goroutines, and
+	// their rows gathered in the outcomes' order.
+	type result struct {
+		effects []effectRow
+		balance []balanceRow
+	}
+	results := make([]result, len(s.Analysis.Outcomes))
+	next := make(chan int)
+	errs := make(chan error, compareWorkers)
+	var wg sync.WaitGroup
+	for range compareWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pool := &framePool{}
+			for oi := range next {
+				outcome := s.Analysis.Outcomes[oi]
+				c := &outcomeComparison{s: s, d: d, ps: ps, index: oi, outcome: outcome, hasBase: OutcomeHasBaseline(s, outcome), uses: map[string]int{}, pool: pool}
+				for _, a := range s.Analysis.Analyses {
+					c.uses[frameKey(a)]++
+				}
+				r := &results[oi]
+				for _, a := range s.Analysis.Analyses {
+					if err := ctx.Err(); err != nil {
+						errs <- err
+						return
+					}
+					rows, bal := c.analyse(a)
+					c.done(a)
+					r.effects = append(r.effects, rows...)
+					r.balance = append(r.balance, bal...)
+					task.Add(1)
+				}
+				env.Logger().Debug("compare", "outcome", outcome)
+			}
+		}()
+	}
+send:
+	for oi := range s.Analysis.Outcomes {
+		select {
+		case next <- oi:
+		case <-ctx.Done():
+			break send
+		}
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var effects []effectRow
+	var balance []balanceRow
+	for _, r := range results {
+		effects = append(effects, r.effects...)
+		balance = append(balance, r.balance...)
+	}
+	if err := writeEffects(env, tx, effects); err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	if err := writeBalance(env, tx, balance); err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	return Flow(ctx, env, tx)
+}
+
+// checkAnalysisPlan refuses a plan the stage cannot carry out.
+func checkAnalysisPlan(s *schemas.Study) error {
+	for _, a := range s.Analysis.Analyses {
+		if _, ok := AnalysisMethods[a]; !ok {
+			return fmt.Errorf("analysis.analyses: unknown analysis %q", a)
+		}
+	}
+	for _, o := range s.Analysis.Outcomes {
+		inst, scale, ok := OutcomeName(o)
+		if !ok {
+			return fmt.Errorf("analysis.outcomes: %q is not instrument.scale", o)
+		}
+		in, ok := s.Instrument(inst)
+		if !ok || !slices.ContainsFunc(in.Scales, func(sc schemas.Scale) bool { return sc.Name == scale }) {
+			return fmt.Errorf("analysis.outcomes: %q is not a scale of the study's instruments", o)
+		}
+	}
+	if len(s.Arms) < 2 {
+		return fmt.Errorf("arms: need an intervention and a control arm")
+	}
+	return nil
+}
+
+// effectRow is one row of effects; NaN stands for null.
+type effectRow struct {
+	analysis, outcome, method, term             string
+	estimate, stdError, df, ciLow, ciHigh, pVal float64
+	nObs, nClusters                             int
+	effectSize                                  float64
+	effectSizeType, note                        string
+}
+
+// balanceRow is one row of balance; NaN stands for null.
+type balanceRow struct {
+	analysis, covariate                string
+	meanI, meanC, smdU, smdW, varRatio float64
+	essI, essC, maxWeight              float64
+}
+
+// outcomeComparison runs the analyses of one outcome.
+type outcomeComparison struct {
+	s       *schemas.Study
+	d       *cmpColumns
+	ps      *propensitySpec
+	index   int // of the outcome in analysis.outcomes (and in d.base, d.fu)
+	outcome string
+	hasBase bool
+
+	// frames holds the outcome's frames by keep rule (see frame), main the
+	// sums of the model y_fu ~ arm + y_baseline + trust that primary,
+	// wild_bootstrap and mixed share.
+	frames map[string]*colFrame
+	main   *stats.ClusterSums
+	scales map[hedgesKey]*hedgesScale
+	uses   map[string]int // analyses still to use each frame (frameKey)
+	pool   *framePool     // the worker's, shared by its outcomes
+}
+
+func (c *outcomeComparison) level() float64 {
+	if l := c.s.Analysis.CILevel; l > 0 && l < 1 {
+		return l
+	}
+	return 0.95
+}
+
+// rows makes one row per method of the analysis, all null, with a note.
+func (c *outcomeComparison) nullRows(analysis, term string, n, g int, notes ...string) []effectRow {
+	var out []effectRow
+	for _, m := range AnalysisMethods[analysis] {
+		out = append(out, effectRow{
+			analysis: analysis, outcome: c.outcome, method: m, term: term,
+			estimate: math.NaN(), stdError: math.NaN(), df: math.NaN(), ciLow: math.NaN(), ciHigh: math.NaN(),
+			pVal: math.NaN(), effectSize: math.NaN(), nObs: n, nClusters: g, note: joinNotes(notes...),
+		})
+	}
+	return out
+}
+
+func joinNotes(notes ...string) string {
+	var keep []string
+	for _, n := range notes {
+		if n != "" {
+			keep = append(keep, n)
+		}
+	}
+	return strings.Join(keep, "; ")
+}
+
+func (r *effectRow) setTest(t stats.CoefTest) {
+	r.estimate, r.stdError, r.df = t.Estimate, t.StdError, t.DF
+	r.ciLow, r.ciHigh, r.pVal = t.CILow, t.CIHigh, t.PValue
+}
+
+func orNaN(v float64, err error) float64 {
+	if err != nil {
+		return math.NaN()
+	}
+	return v
+}
+
+func armMean(x, arm []float64, a float64) float64 {
+	sum, n := 0.0, 0
+	for i, v := range x {
+		if arm[i] == a {
+			sum += v
+			n++
+		}
+	}
+	if n == 0 {
+		return math.NaN()
+	}
+	return sum / float64(n)
+}
+
+// writeEffects writes the effects table sorted by its key.
+func writeEffects(env warehouse.Env, tx *warehouse.Tx, rows []effectRow) error {
+	sort.Slice(rows, func(i, j int) bool {
+		a, b := rows[i], rows[j]
+		return CmpKeys([]string{a.analysis, a.outcome, a.method, a.term}, []string{b.analysis, b.outcome, b.method, b.term}) < 0
+	})
+	tb := env.Study.Tables.Table("effects")
+	col := func(name string) int { return warehouse.ColIndex(tb, name) }
+	return WriteTable(env, tx, "effects", func(rw *warehouse.RowWriter) error {
+		for _, r := range rows {
+			rw.Str(col("analysis"), r.analysis)
+			rw.Str(col("outcome"), r.outcome)
+			rw.Str(col("method"), r.method)
+			rw.Str(col("term"), r.term)
+			optFloat(rw, col("estimate"), r.estimate)
+			optFloat(rw, col("std_error"), r.stdError)
+			optFloat(rw, col("df"), r.df)
+			optFloat(rw, col("ci_low"), r.ciLow)
+			optFloat(rw, col("ci_high"), r.ciHigh)
+			optFloat(rw, col("p_value"), r.pVal)
+			rw.Int32(col("n_obs"), int32(r.nObs), true)
+			rw.Int32(col("n_clusters"), int32(r.nClusters), true)
+			optFloat(rw, col("effect_size"), r.effectSize)
+			if math.IsNaN(r.effectSize) {
+				rw.Null(col("effect_size_type"))
+			} else {
+				rw.NullStr(col("effect_size_type"), r.effectSizeType)
+			}
+			rw.NullStr(col("note"), r.note)
+			if err := rw.RowDone(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// writeBalance writes the balance table sorted by its key.
+func writeBalance(env warehouse.Env, tx *warehouse.Tx, rows []balanceRow) error {
+	sort.Slice(rows, func(i, j int) bool {
+		a, b := rows[i], rows[j]
+		return CmpKeys([]string{a.analysis, a.covariate}, []string{b.analysis, b.covariate}) < 0
+	})
+	tb := env.Study.Tables.Table("balance")
+	col := func(name string) int { return warehouse.ColIndex(tb, name) }
+	return WriteTable(env, tx, "balance", func(rw *warehouse.RowWriter) error {
+		for _, r := range rows {
+			rw.Str(col("analysis"), r.analysis)
+			rw.Str(col("covariate"), r.covariate)
+			optFloat(rw, col("mean_intervention"), r.meanI)
+			optFloat(rw, col("mean_control"), r.meanC)
+			optFloat(rw, col("smd_unweighted"), r.smdU)
+			optFloat(rw, col("smd_weighted"), r.smdW)
+			optFloat(rw, col("variance_ratio"), r.varRatio)
+			optFloat(rw, col("ess_intervention"), r.essI)
+			optFloat(rw, col("ess_control"), r.essC)
+			optFloat(rw, col("max_weight"), r.maxWeight)
+			if err := rw.RowDone(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// writeTable rewrites an unpartitioned table in one file.
+func WriteTable(env warehouse.Env, tx *warehouse.Tx, name string, fill func(rw *warehouse.RowWriter) error) error {
+	if err := os.RemoveAll(tx.Path("tables", name)); err != nil {
+		return fmt.Errorf("table %s: %w", name, err)
+	}
+	schema := warehouse.ArrowSchema(env, name, nil)
+	tf, err := tx.CreateTableFile(schema, name, "", "", "data")
+	if err != nil {
+		return err
+	}
+	rw := warehouse.NewRowWriter(schema, tf)
+	if err := fill(rw); err != nil {
+		rw.Abort()
+		return fmt.Errorf("table %s: %w", name, err)
+	}
+	if err := rw.Close(); err != nil {
+		return fmt.Errorf("table %s: %w", name, err)
+	}
+	return nil
+}
+
+// optFloat appends v, or null when v is NaN or infinite.
+func optFloat(rw *warehouse.RowWriter, col int, v float64) {
+	rw.Float64(col, v, !math.IsNaN(v) && !math.IsInf(v, 0))
+}
+
+// cmpKeys compares two keys column by column in byte order.
+func CmpKeys(a, b []string) int {
+	for i := range a {
+		if c := strings.Compare(a[i], b[i]); c != 0 {
+			return c
+		}
+	}
+	return 0
+}

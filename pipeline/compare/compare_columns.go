@@ -1,0 +1,407 @@
+package compare
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
+	"github.com/connectingpeople/cpi/schemas"
+)
+
+// This file reads what the comparison needs from the warehouse as columns
+// of plain slices (strings as small integer codes into per-column
+// dictionaries) and selects each model's population from them: the
+// column-wise counterpart of compareData and buildFrame, which the study
+// report still uses.
+
+// cmpCodes interns the values of one string column: code −1 is null or "".
+type cmpCodes struct {
+	levels []string
+	index  map[string]int
+}
+
+func (c *cmpCodes) code(s string) int {
+	if s == "" {
+		return -1
+	}
+	if i, ok := c.index[s]; ok {
+		return i
+	}
+	if c.index == nil {
+		c.index = map[string]int{}
+	}
+	s = strings.Clone(s)
+	c.index[s] = len(c.levels)
+	c.levels = append(c.levels, s)
+	return len(c.levels) - 1
+}
+
+// cmpColumns is the participants table, sorted by study_id, as columns, with
+// each outcome's baseline and follow-up values and each team's fidelity band
+// in the last period.
+type cmpColumns struct {
+	n                int
+	ids              []string
+	trust, team, arm []int32
+	trusts, teams    cmpCodes
+	arms             cmpCodes
+	// cat holds the categorical covariates (categoricalCovariates, in that
+	// order) as codes into catCodes; alone is living_alone (NaN when null).
+	cat       [][]int32
+	catCodes  []cmpCodes
+	alone     []float64
+	withdrawn []bool
+	// base and fu hold the outcomes' values (in the order of the outcomes
+	// asked for).
+	base, fu []OutcomeValues
+	// band is each team code's band in the last period, if hasBand.
+	band       []string
+	hasBand    []bool
+	lastPeriod string
+}
+
+// readCompareColumns reads participants, the outcomes' scores and the last
+// period's fidelity bands from the generation at dir, column by column:
+// string columns are read as dictionaries and coded once per dictionary
+// entry, scores are placed by a binary search over the sorted study_ids once
+// per run of a participant's rows.
+func readCompareColumns(ctx context.Context, env warehouse.Env, dir string, outcomes []string) (*cmpColumns, error) {
+	s := env.Study
+	d := &cmpColumns{catCodes: make([]cmpCodes, len(CategoricalCovariates)), cat: make([][]int32, len(CategoricalCovariates))}
+	files, err := warehouse.TableFiles(dir, "participants")
+	if err != nil {
+		return nil, fmt.Errorf("read table participants: %w", err)
+	}
+	names := []string{"study_id", "trust", "team", "arm", "age_band", "gender", "ethnicity", "diagnosis_group", "living_alone", "withdrawn"}
+	scan := warehouse.NewColumnScan(ctx, files, names, names[1:8])
+	defer scan.Close()
+	var codes [7]warehouse.ScoreCodes
+	targets := []*cmpCodes{&d.trusts, &d.teams, &d.arms, &d.catCodes[0], &d.catCodes[1], &d.catCodes[2], &d.catCodes[3]}
+	for {
+		ok, err := scan.Next()
+		if err != nil {
+			return nil, fmt.Errorf("read table participants: %w", err)
+		}
+		if !ok {
+			break
+		}
+		cols := scan.Cols
+		ids, ok1 := cols[0].(*array.String)
+		alone, ok2 := cols[8].(*array.Int32)
+		wd, ok3 := cols[9].(*array.Boolean)
+		if !ok1 || !ok2 || !ok3 {
+			return nil, errors.New("read table participants: unexpected column types")
+		}
+		for c := range codes {
+			if err := codes[c].Init(cols[c+1], targets[c].code); err != nil {
+				return nil, fmt.Errorf("read table participants: column %s: %w", names[c+1], err)
+			}
+		}
+		for i := 0; i < ids.Len(); i++ {
+			id := ""
+			if ids.IsValid(i) {
+				id = strings.Clone(ids.Value(i))
+			}
+			d.ids = append(d.ids, id)
+			d.trust = append(d.trust, int32(codes[0].At(i)))
+			d.team = append(d.team, int32(codes[1].At(i)))
+			d.arm = append(d.arm, int32(codes[2].At(i)))
+			for c := range d.cat {
+				d.cat[c] = append(d.cat[c], int32(codes[3+c].At(i)))
+			}
+			a := math.NaN()
+			if alone.IsValid(i) {
+				a = float64(alone.Value(i))
+			}
+			d.alone = append(d.alone, a)
+			d.withdrawn = append(d.withdrawn, wd.IsValid(i) && wd.Value(i))
+		}
+	}
+	d.n = len(d.ids)
+	d.sortByID()
+
+	d.base = make([]OutcomeValues, len(outcomes))
+	d.fu = make([]OutcomeValues, len(outcomes))
+	for o := range outcomes {
+		d.base[o].Init(d.n)
+		d.fu[o].Init(d.n)
+	}
+	if err := d.readScores(ctx, s, dir, outcomes); err != nil {
+		return nil, err
+	}
+	for o := range outcomes {
+		d.base[o].index, d.fu[o].index = nil, nil
+	}
+
+	if len(s.Periods) > 0 {
+		d.lastPeriod = s.Periods[len(s.Periods)-1]
+	}
+	d.ids = nil // placed every score: not needed any more
+	d.band = make([]string, len(d.teams.levels))
+	d.hasBand = make([]bool, len(d.teams.levels))
+	err = warehouse.ScanTable(ctx, dir, "fidelity", func(rec arrow.RecordBatch) error {
+		cols, err := warehouse.Columns(rec, "team", "period", "band")
+		if err != nil {
+			return err
+		}
+		teams, ok1 := cols[0].(*array.String)
+		periods, ok2 := cols[1].(*array.String)
+		bands, ok3 := cols[2].(*array.String)
+		if !ok1 || !ok2 || !ok3 {
+			return errors.New("unexpected column types")
+		}
+		for i := 0; i < int(rec.NumRows()); i++ {
+			if periods.Value(i) != d.lastPeriod || !bands.IsValid(i) {
+				continue
+			}
+			if t, ok := d.teams.index[teams.Value(i)]; ok {
+				d.band[t], d.hasBand[t] = strings.Clone(bands.Value(i)), true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// sortByID puts the rows in study_id order (as compareData: the order fixes
+// the numbering of clusters and so the bootstrap's draws).
+func (d *cmpColumns) sortByID() {
+	if slices.IsSorted(d.ids) {
+		return
+	}
+	perm := make([]int32, d.n)
+	for i := range perm {
+		perm[i] = int32(i)
+	}
+	sort.Slice(perm, func(a, b int) bool { return d.ids[perm[a]] < d.ids[perm[b]] })
+	d.ids = permute(d.ids, perm)
+	d.trust = permute(d.trust, perm)
+	d.team = permute(d.team, perm)
+	d.arm = permute(d.arm, perm)
+	for c := range d.cat {
+		d.cat[c] = permute(d.cat[c], perm)
+	}
+	d.alone = permute(d.alone, perm)
+	d.withdrawn = permute(d.withdrawn, perm)
+}
+
+func permute[T any](x []T, perm []int32) []T {
+	out := make([]T, len(x))
+	for i, p := range perm {
+		out[i] = x[p]
+	}
+	return out
+}
+
+// find returns the row of a study_id, or −1.
+func (d *cmpColumns) find(id string) int {
+	i, ok := slices.BinarySearch(d.ids, id)
+	if !ok {
+		return -1
+	}
+	return i
+}
+
+// readScores places the outcomes' values at the baseline and follow-up
+// waves.
+func (d *cmpColumns) readScores(ctx context.Context, s *schemas.Study, dir string, outcomes []string) error {
+	files, err := warehouse.TableFiles(dir, "scores")
+	if err != nil {
+		return fmt.Errorf("read table scores: %w", err)
+	}
+	// Outcome of (instrument, scale): instruments and scales are coded,
+	// outcome[inst][scale] is the outcome's index or −1.
+	var insts, scales cmpCodes
+	for _, name := range outcomes {
+		in, sc, _ := OutcomeName(name)
+		insts.code(in)
+		scales.code(sc)
+	}
+	nScales := len(scales.levels)
+	want := make([]int, len(insts.levels)*nScales)
+	for i := range want {
+		want[i] = -1
+	}
+	for o, name := range outcomes {
+		in, sc, _ := OutcomeName(name)
+		want[insts.index[in]*nScales+scales.index[sc]] = o
+	}
+	instCode := func(v string) int {
+		if i, ok := insts.index[v]; ok {
+			return i
+		}
+		return -1
+	}
+	scaleCode := func(v string) int {
+		if i, ok := scales.index[v]; ok {
+			return i
+		}
+		return -1
+	}
+	baseWave, fuWave := s.BaselineWave(), s.Waves[len(s.Waves)-1]
+	waveCode := func(v string) int {
+		switch v {
+		case baseWave:
+			return 0
+		case fuWave:
+			return 1
+		}
+		return -1
+	}
+	names := []string{"study_id", "wave", "instrument", "scale", "value"}
+	scan := warehouse.NewColumnScan(ctx, files, names, names[:4])
+	defer scan.Close()
+	var wave, inst, scale warehouse.ScoreCodes
+	var rowOf []int // per study_id dictionary entry: the participant row (−2: not looked up)
+	for {
+		ok, err := scan.Next()
+		if err != nil {
+			return fmt.Errorf("read table scores: %w", err)
+		}
+		if !ok {
+			return nil
+		}
+		cols := scan.Cols
+		vals, ok := cols[4].(*array.Float64)
+		if !ok {
+			return errors.New("read table scores: column value is not a double")
+		}
+		if err := wave.Init(cols[1], waveCode); err != nil {
+			return fmt.Errorf("read table scores: column wave: %w", err)
+		}
+		if err := inst.Init(cols[2], instCode); err != nil {
+			return fmt.Errorf("read table scores: column instrument: %w", err)
+		}
+		if err := scale.Init(cols[3], scaleCode); err != nil {
+			return fmt.Errorf("read table scores: column scale: %w", err)
+		}
+		row := func(int) int { return -1 }
+		switch c := cols[0].(type) {
+		case *array.Dictionary:
+			dict, ok1 := c.Dictionary().(*array.String)
+			idx, ok2 := c.Indices().(*array.Int32)
+			if !ok1 || !ok2 {
+				return errors.New("read table scores: column study_id: not a dictionary of strings with int32 indices")
+			}
+			rowOf = slices.Grow(rowOf[:0], dict.Len())[:dict.Len()]
+			for i := range rowOf {
+				rowOf[i] = -2
+			}
+			iv := idx.Int32Values()
+			row = func(r int) int {
+				if c.IsNull(r) {
+					return -1
+				}
+				e := iv[r]
+				if rowOf[e] == -2 {
+					rowOf[e] = d.find(dict.Value(int(e)))
+				}
+				return rowOf[e]
+			}
+		case *array.String:
+			last, lastRow := "", -1
+			row = func(r int) int {
+				if v := c.Value(r); v != last || r == 0 {
+					last, lastRow = strings.Clone(v), d.find(v)
+				}
+				return lastRow
+			}
+		default:
+			return errors.New("read table scores: column study_id is not a string column")
+		}
+		for r := 0; r < vals.Len(); r++ {
+			if vals.IsNull(r) {
+				continue
+			}
+			w := wave.At(r)
+			if w < 0 {
+				continue
+			}
+			ic, sc := inst.At(r), scale.At(r)
+			if ic < 0 || sc < 0 {
+				continue
+			}
+			o := want[ic*nScales+sc]
+			if o < 0 {
+				continue
+			}
+			k := row(r)
+			if k < 0 {
+				continue // a score without a participant row cannot be placed in a team
+			}
+			if w == 0 {
+				d.base[o].Set(k, vals.Value(r))
+			} else {
+				d.fu[o].Set(k, vals.Value(r))
+			}
+		}
+	}
+}
+
+// outcomeValues holds one outcome's values at one wave, one per
+// participant: as codes into a table of its distinct values (two bytes a
+// participant: scores take few distinct values) while there are fewer than
+// 65,535 of them, else as the values themselves. Values are kept exactly;
+// NaN stands for missing.
+type OutcomeValues struct {
+	codes []uint16  // 0: missing, c: table[c−1]
+	Table []float64 // the distinct values
+	index map[uint64]uint16
+	Raw   []float64 // the values, once there are too many to code
+}
+
+func (v *OutcomeValues) Init(n int) {
+	v.codes = make([]uint16, n)
+	v.index = map[uint64]uint16{}
+}
+
+// set records participant i's value x.
+func (v *OutcomeValues) Set(i int, x float64) {
+	if v.Raw != nil {
+		v.Raw[i] = x
+		return
+	}
+	if math.IsNaN(x) {
+		v.codes[i] = 0
+		return
+	}
+	c, ok := v.index[math.Float64bits(x)]
+	if !ok {
+		if len(v.Table) == math.MaxUint16-1 {
+			raw := make([]float64, len(v.codes))
+			for j := range raw {
+				raw[j] = v.At(j)
+			}
+			v.Raw = raw
+			v.codes, v.Table, v.index = nil, nil, nil
+			v.Raw[i] = x
+			return
+		}
+		v.Table = append(v.Table, x)
+		c = uint16(len(v.Table))
+		v.index[math.Float64bits(x)] = c
+	}
+	v.codes[i] = c
+}
+
+// at is participant i's value, NaN when missing.
+func (v *OutcomeValues) At(i int) float64 {
+	if v.Raw != nil {
+		return v.Raw[i]
+	}
+	if c := v.codes[i]; c > 0 {
+		return v.Table[c-1]
+	}
+	return math.NaN()
+}

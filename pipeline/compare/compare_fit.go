@@ -1,0 +1,911 @@
+package compare
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/connectingpeople/cpi/stats"
+)
+
+// This file fits the analyses of one outcome (DESIGN §9). Every model is
+// fitted from per-team sufficient statistics (stats.ClusterSums: O(G·K²)
+// memory whatever the number of participants), the propensity model from
+// covariate-pattern counts and the balance table from per-arm sums. The
+// dense route — an N × K design matrix and the row-wise stats functions, as
+// the stage fitted before — is kept for what the sums cannot decide: a term
+// that may be collinear, an aliased column, a failed fit (so that notes
+// and errors are the dense functions' own), and for tests (compareDense).
+
+// compareDense, set by tests, makes every analysis take the dense route.
+var CompareDense = false
+
+// comparePatternFallbacks counts propensity models fitted from the rows
+// because the pattern fit failed (for tests).
+var ComparePatternFallbacks atomic.Int64
+
+// frameKey names the frame an analysis uses: "" for the complete cases,
+// else the analysis that leaves out more.
+func frameKey(analysis string) string {
+	switch analysis {
+	case analysisFidelityDose, AnalysisWeighted:
+		return analysis
+	}
+	return ""
+}
+
+// frame returns the outcome's frame for an analysis: the complete cases,
+// less participants of teams without a fidelity band (fidelity_dose) or
+// with a missing propensity covariate (weighted). Frames are built once per
+// outcome and dropped after the last analysis that uses them (see done),
+// so that one outcome's frames are not all held at once.
+func (c *outcomeComparison) frame(analysis string) *colFrame {
+	key := frameKey(analysis)
+	f, ok := c.frames[key]
+	if !ok {
+		var keep func(i int) int
+		switch key {
+		case analysisFidelityDose:
+			d := c.d
+			keep = func(i int) int {
+				if !d.hasBand[d.team[i]] {
+					return dropNoBand
+				}
+				return -1
+			}
+		case AnalysisWeighted:
+			keep = c.ps.keepCols(c.d)
+		}
+		f = buildColFrame(c.s, c.d, c.index, c.hasBase, keep, c.pool)
+		if c.frames == nil {
+			c.frames = map[string]*colFrame{}
+		}
+		c.frames[key] = f
+	}
+	return f
+}
+
+// done drops what no analysis after this one needs: the frame of the last
+// analysis that uses it, with its sums and Hedges' g scales.
+func (c *outcomeComparison) done(analysis string) {
+	key := frameKey(analysis)
+	if c.uses[key]--; c.uses[key] > 0 {
+		return
+	}
+	f := c.frames[key]
+	delete(c.frames, key)
+	if key == "" {
+		c.main = nil
+	}
+	for k := range c.scales {
+		if k.f == f {
+			delete(c.scales, k)
+		}
+	}
+	if f != nil {
+		f.release(c.pool)
+	}
+}
+
+// analyse fits one analysis of the outcome: its effects rows and, for the
+// weighted analysis, its balance rows.
+func (c *outcomeComparison) analyse(analysis string) ([]effectRow, []balanceRow) {
+	s, d := c.s, c.d
+	term := TermArm
+	if analysis == analysisFidelityDose {
+		term = termHighFidelity
+	}
+	if analysis == analysisChange && !c.hasBase {
+		return c.nullRows(analysis, term, 0, 0, c.outcome+" has no baseline, so no change from baseline"), nil
+	}
+	f := c.frame(analysis)
+	n, g := len(f.rows), len(f.teams)
+	dropped := f.dropNote()
+
+	x := f.arm
+	if analysis == analysisFidelityDose {
+		x = make([]float64, n)
+		high := s.Fidelity.Bands[0].Name
+		for i, r := range f.rows {
+			if t := d.team[r]; d.hasBand[t] && d.band[t] == high {
+				x[i] = 1
+			}
+		}
+	}
+	y := f.yFU
+	withBase := c.hasBase
+	if analysis == analysisChange {
+		y = make([]float64, n)
+		for i := range y {
+			y[i] = f.yFU[i] - f.yBase[i]
+		}
+		withBase = false
+	}
+
+	var weights []float64
+	var bal []balanceRow
+	var weightNote string
+	if analysis == AnalysisWeighted {
+		weights, bal, weightNote = c.weights(f)
+	}
+
+	if note := c.check(analysis, f, x); note != "" {
+		return c.nullRows(analysis, term, n, g, note, weightNote, dropped), bal
+	}
+	des := newColDesign(f, term, x, withBase)
+	if k := des.k(); n <= k {
+		return c.nullRows(analysis, term, n, g, fmt.Sprintf("too few participants: %d for %d coefficients", n, k), weightNote, dropped), bal
+	}
+	var sums *stats.ClusterSums
+	if !CompareDense {
+		sums = c.sums(analysis, des, y, weights)
+	}
+	var dx *mat.Dense // the dense design, built only for the dense route
+	denseX := func() *mat.Dense {
+		if dx == nil {
+			dx = des.dense()
+		}
+		return dx
+	}
+	coll, sure := false, false
+	if sums != nil {
+		coll, sure = suffCollinear(sums, x)
+	}
+	if !sure {
+		coll = collinear(denseX(), 1)
+	}
+	if coll {
+		others := slices.Clone(des.names[:1])
+		others = append(others, des.names[2:]...)
+		return c.nullRows(analysis, term, n, g, fmt.Sprintf("not estimable: %s is collinear with %s", term, strings.Join(others, ", ")), weightNote, dropped), bal
+	}
+	if analysis == AnalysisWeighted && weights == nil {
+		return c.nullRows(analysis, term, n, g, weightNote, dropped), bal
+	}
+
+	fr := fitRows{c: c, analysis: analysis, base: effectRow{analysis: analysis, outcome: c.outcome, term: term, nObs: n, nClusters: g},
+		yFU: f.yFU, x: x, weightNote: weightNote, dropped: dropped}
+	if !CompareDense {
+		fr.scale = c.hedgesScale(analysis, f, x)
+	}
+	if sums != nil {
+		if rows, ok := fr.suff(sums, des); ok {
+			return rows, bal
+		}
+	}
+	return fr.dense(denseX(), f.clusterInts(), y, weights), bal
+}
+
+// hedgesScale returns the frame's Hedges' g scale for the analysis's term,
+// computed once per frame and term.
+func (c *outcomeComparison) hedgesScale(analysis string, f *colFrame, x []float64) *hedgesScale {
+	key := hedgesKey{f, analysis == analysisFidelityDose}
+	if h, ok := c.scales[key]; ok {
+		return h
+	}
+	h := newHedgesScale(f.yFU, x)
+	if c.scales == nil {
+		c.scales = map[hedgesKey]*hedgesScale{}
+	}
+	c.scales[key] = &h
+	return &h
+}
+
+type hedgesKey struct {
+	f    *colFrame
+	dose bool
+}
+
+// sums accumulates the sufficient statistics of the analysis's model (nil
+// when a row cannot be added: the dense route then decides). primary,
+// wild_bootstrap and mixed share one model and so one set of sums.
+func (c *outcomeComparison) sums(analysis string, des colDesign, y, w []float64) *stats.ClusterSums {
+	shared := analysis == AnalysisPrimary || analysis == analysisWild || analysis == analysisMixed
+	if shared && c.main != nil {
+		return c.main
+	}
+	k := des.k()
+	cs, err := stats.NewClusterSums(k, w != nil)
+	if err != nil {
+		return nil
+	}
+	buf := make([]float64, k)
+	for i, yi := range y {
+		des.row(i, buf)
+		wi := 1.0
+		if w != nil {
+			wi = w[i]
+		}
+		if err := cs.Add(int(des.f.cluster[i]), buf, yi, wi); err != nil {
+			return nil
+		}
+	}
+	if shared {
+		c.main = cs
+	}
+	return cs
+}
+
+// suffCollinear decides from the sums whether the term (column 1) is
+// collinear with the other columns, as collinear does: the squared length
+// of what is left of the term after projecting it on the others, relative
+// to its squared length, is 1/((X'X)⁻¹₁₁ · x'x). sure is false when the
+// sums cannot tell with a wide margin (a fit that fails, any aliased column
+// — the term is then projected on fewer columns —, a ratio below 1e-10,
+// where collinear's threshold is 1e-18): the dense check decides then.
+func suffCollinear(sums *stats.ClusterSums, x []float64) (coll, sure bool) {
+	u := sums
+	if sums.Weighted() {
+		u = sums.Unweighted()
+	}
+	fit, err := stats.SuffOLS(u)
+	if err != nil || len(fit.Aliased) > 0 {
+		return false, false
+	}
+	xx := 0.0
+	for _, v := range x {
+		xx += v * v
+	}
+	b := fit.Bread.At(1, 1)
+	if !(b > 0) || !(xx > 0) {
+		return false, false
+	}
+	if 1/(b*xx) > 1e-10 {
+		return false, true
+	}
+	return false, false
+}
+
+// fitRows makes the effects rows of one analysis from a fit by either
+// route.
+type fitRows struct {
+	c                   *outcomeComparison
+	analysis            string
+	base                effectRow
+	yFU, x              []float64
+	scale               *hedgesScale // nil: stats.HedgesG (the dense route)
+	weightNote, dropped string
+}
+
+func (fr *fitRows) hedges(est float64) (float64, string) {
+	var es float64
+	var err error
+	if fr.scale != nil {
+		es, err = fr.scale.g(est)
+	} else {
+		es, err = stats.HedgesG(est, fr.yFU, fr.x)
+	}
+	if err != nil {
+		return math.NaN(), "effect size: " + err.Error()
+	}
+	return es, ""
+}
+
+func (fr *fitRows) failed(err error, notes ...string) []effectRow {
+	b := fr.base
+	return fr.c.nullRows(fr.analysis, b.term, b.nObs, b.nClusters, append([]string{"fit failed: " + err.Error()}, notes...)...)
+}
+
+func (fr *fitRows) rng() *rand.Rand {
+	return rand.New(rand.NewPCG(fr.c.s.Analysis.Bootstrap.Seed, uint64(fr.c.index)))
+}
+
+func (fr *fitRows) wildConfig() stats.WildConfig {
+	draws := fr.c.s.Analysis.Bootstrap.Draws
+	if draws <= 0 {
+		draws = 9999
+	}
+	return stats.WildConfig{Draws: draws, Level: fr.c.level()}
+}
+
+// suff fits the analysis from the sums; false sends it to the dense route.
+func (fr *fitRows) suff(sums *stats.ClusterSums, des colDesign) ([]effectRow, bool) {
+	level := fr.c.level()
+	switch fr.analysis {
+	case analysisMixed:
+		fit, err := stats.SuffMixedREML(sums)
+		if err != nil {
+			return nil, false
+		}
+		return fr.mixed(fit, des.betweenColumns()), true
+	case analysisWild:
+		res, err := stats.SuffWildClusterBootstrap(sums, 1, fr.wildConfig(), fr.rng())
+		if err != nil {
+			return nil, false
+		}
+		return fr.wild(res), true
+	}
+	fit, err := stats.SuffOLS(sums)
+	if err != nil || len(fit.Aliased) > 0 {
+		return nil, false
+	}
+	cr2, err := fit.CR2()
+	if err != nil {
+		return nil, false
+	}
+	var t1 stats.CoefTest
+	var eta float64
+	if fr.analysis == AnalysisPrimary {
+		if t1, err = fit.CR1Test(1, level); err != nil {
+			return nil, false
+		}
+		eta = stats.PartialEta2(fit.CoefTest(1, level).T, float64(fit.DFResid))
+	}
+	return fr.ols(cr2.Test(1, level), t1, nil, eta), true
+}
+
+// dense fits the analysis from the design matrix x, as the stage did
+// before the sufficient statistics.
+func (fr *fitRows) dense(x *mat.Dense, cluster []int, y, weights []float64) []effectRow {
+	level := fr.c.level()
+	switch fr.analysis {
+	case analysisMixed:
+		fit, err := stats.MixedREML(x, y, cluster)
+		if err != nil {
+			return fr.failed(err, fr.dropped)
+		}
+		return fr.mixed(fit, betweenColumns(x, cluster))
+	case analysisWild:
+		res, err := stats.WildClusterBootstrap(x, y, nil, cluster, 1, fr.wildConfig(), fr.rng())
+		if err != nil {
+			return fr.failed(err, fr.dropped)
+		}
+		return fr.wild(res)
+	}
+	fit, err := stats.OLS(x, y, weights)
+	if err != nil {
+		return fr.failed(err, fr.weightNote, fr.dropped)
+	}
+	cr2, err := fit.CR2(cluster)
+	if err != nil {
+		return fr.failed(err, fr.weightNote, fr.dropped)
+	}
+	var t1 stats.CoefTest
+	var err1 error
+	var eta float64
+	if fr.analysis == AnalysisPrimary {
+		t1, err1 = fit.CR1Test(cluster, 1, level)
+		eta = stats.PartialEta2(fit.CoefTest(1, level).T, float64(fit.DFResid))
+	}
+	return fr.ols(cr2.Test(1, level), t1, err1, eta)
+}
+
+// mixed is the reml row; between is the number of columns constant within
+// every team (the containment rule's between-team parameters).
+func (fr *fitRows) mixed(fit *stats.MixedFit, between int) []effectRow {
+	row := fr.base
+	row.method = "reml"
+	df := float64(row.nClusters - between)
+	notes := []string{formatICC(fit.ICC)}
+	if fit.Boundary {
+		notes = append(notes, "boundary fit: team variance estimated as 0, fixed effects equal OLS")
+	}
+	if df > 0 {
+		row.setTest(stats.TTest(fit.Coef[1], fit.StdError[1], df, fr.c.level()))
+	} else {
+		row.setTest(stats.CoefTest{Estimate: fit.Coef[1], StdError: fit.StdError[1], DF: math.NaN(), PValue: math.NaN(), CILow: math.NaN(), CIHigh: math.NaN()})
+		notes = append(notes, "no between-team degrees of freedom left for a t reference")
+	}
+	es, esNote := fr.hedges(row.estimate)
+	row.effectSize, row.effectSizeType = es, "hedges_g"
+	row.note = joinNotes(append(notes, esNote, fr.dropped)...)
+	return []effectRow{row}
+}
+
+// wild is the wild_webb row.
+func (fr *fitRows) wild(res stats.WildResult) []effectRow {
+	row := fr.base
+	row.method = "wild_webb"
+	row.setTest(stats.CoefTest{Estimate: res.Estimate, StdError: res.StdError, DF: math.NaN(), PValue: res.PValue, CILow: res.CILow, CIHigh: res.CIHigh})
+	es, esNote := fr.hedges(row.estimate)
+	row.effectSize, row.effectSizeType = es, "hedges_g"
+	row.note = joinNotes(fmt.Sprintf("%d draws, CR1 standard error", res.Draws), esNote, fr.dropped)
+	return []effectRow{row}
+}
+
+// ols is the cr2 row and, for the primary analysis, the cr1 row (t1, or
+// err1 when CR1 failed) with the classical fit's partial η².
+func (fr *fitRows) ols(t2, t1 stats.CoefTest, err1 error, eta float64) []effectRow {
+	row := fr.base
+	row.method = "cr2"
+	row.setTest(t2)
+	es, esNote := fr.hedges(row.estimate)
+	row.effectSize, row.effectSizeType = es, "hedges_g"
+	row.note = joinNotes(fr.weightNote, esNote, fr.dropped)
+	out := []effectRow{row}
+	if fr.analysis == AnalysisPrimary {
+		row1 := fr.base
+		row1.method = "cr1"
+		if err1 != nil {
+			row1 = fr.failed(err1, fr.dropped)[1]
+		} else {
+			row1.setTest(t1)
+			row1.effectSize = eta
+			row1.effectSizeType = "partial_eta2"
+			row1.note = joinNotes(fmt.Sprintf("df = G - 1 = %d", row1.nClusters-1), fr.dropped)
+		}
+		out = append(out, row1)
+	}
+	return out
+}
+
+// check is the analysis plan's check before fitting: participants, a term
+// that varies, at least two clusters on each side of the term. It returns
+// why the model cannot be fitted, or "".
+func (c *outcomeComparison) check(analysis string, f *colFrame, x []float64) string {
+	if len(f.rows) == 0 {
+		return "no participants with " + c.outcome + " in the analysis population"
+	}
+	one, zero := f.clustersByLevel(x)
+	if analysis == analysisFidelityDose {
+		high := c.s.Fidelity.Bands[0].Name
+		if one == 0 || zero == 0 {
+			return fmt.Sprintf("high_fidelity does not vary: %d teams with band %s in %s, %d without", one, high, c.d.lastPeriod, zero)
+		}
+		if one < 2 || zero < 2 {
+			return fmt.Sprintf("too few clusters: %d teams with band %s in %s and %d without, need at least two of each", one, high, c.d.lastPeriod, zero)
+		}
+		return ""
+	}
+	if one < 2 || zero < 2 {
+		return fmt.Sprintf("too few clusters: %d %s and %d %s teams, need at least two per arm", one, c.s.Arms[0], zero, c.s.Arms[1])
+	}
+	return ""
+}
+
+// weights fits the propensity model of the frame and returns the stabilised
+// ATE weights (nil when the model could not be fitted), the balance rows and
+// a note on covariates left out or a failed fit.
+func (c *outcomeComparison) weights(f *colFrame) ([]float64, []balanceRow, string) {
+	n := len(f.rows)
+	notes := slices.Clone(c.ps.notes)
+	if n == 0 {
+		return nil, nil, joinNotes(notes...)
+	}
+	covs, left := propensityCovs(c.s, c.d, f, c.ps)
+	if len(left) > 0 {
+		notes = append(notes, "propensity: left out without variation: "+strings.Join(left, ", "))
+	}
+	levelPos := levelPositions(c.d, covs)
+	ps, err := c.propensity(f, covs, levelPos)
+	var w []float64
+	if err == nil {
+		w, err = stats.ATEWeights(f.arm, ps)
+	}
+	if err != nil {
+		notes = append(notes, "propensity model failed: "+err.Error())
+		w = nil
+	}
+	name := AnalysisWeighted + ":" + c.outcome
+	essI, essC, maxW := math.NaN(), math.NaN(), math.NaN()
+	if w != nil {
+		// KishESS of each arm's weights, summed in row order as KishESS
+		// sums them.
+		var s, s2 [2]float64
+		for i, v := range w {
+			a := int(f.arm[i])
+			s[a] += v
+			s2[a] += v * v
+		}
+		kish := func(a int) float64 {
+			if s2[a] == 0 {
+				return math.NaN()
+			}
+			return s[a] * s[a] / s2[a]
+		}
+		essI, essC, maxW = kish(1), kish(0), slices.Max(w)
+	}
+	var rows []balanceRow
+	for ci, cv := range covs {
+		switch {
+		case CompareDense:
+		case cv.codes != nil:
+			rows = append(rows, categoricalBalance(name, cv, levelPos[ci], f.arm, w, essI, essC, maxW)...)
+			continue
+		default:
+			rows = append(rows, numericBalance(name, cv.name, cv.x, f.arm, w, essI, essC, maxW))
+			continue
+		}
+		cols := []propensityColumn{{Name: cv.name, x: cv.x}}
+		if cv.codes != nil {
+			cols = cols[:0]
+			for li, code := range cv.levels {
+				col := make([]float64, n)
+				for i, v := range cv.codes {
+					if v == code {
+						col[i] = 1
+					}
+				}
+				cols = append(cols, propensityColumn{Name: cv.name + "=" + cv.names[li], x: col})
+			}
+		}
+		for _, col := range cols {
+			r := balanceRow{analysis: name, covariate: col.Name, essI: essI, essC: essC, maxWeight: maxW}
+			r.meanI, r.meanC = armMean(col.x, f.arm, 1), armMean(col.x, f.arm, 0)
+			r.smdU = orNaN(stats.SMD(col.x, f.arm, nil))
+			r.smdW, r.varRatio = math.NaN(), math.NaN()
+			if w != nil {
+				r.smdW = orNaN(stats.SMD(col.x, f.arm, w))
+				r.varRatio = orNaN(stats.VarianceRatio(col.x, f.arm, w))
+			}
+			rows = append(rows, r)
+		}
+	}
+	return w, rows, joinNotes(notes...)
+}
+
+// propensity fits the propensity model (intercept and the model columns of
+// covs) and returns each row's fitted probability: from the covariate
+// patterns' counts (stats.LogisticPatterns), or by stats.Logistic over the
+// rows on the dense route or when the pattern fit fails.
+func (c *outcomeComparison) propensity(f *colFrame, covs []propCov, levelPos [][]int) ([]float64, error) {
+	n := len(f.rows)
+	k := 1 + modelWidth(covs)
+	buf := make([]float64, k)
+	if !CompareDense {
+		var base *OutcomeValues
+		if c.hasBase {
+			base = &c.d.base[c.index]
+		}
+		if ps, ok := propensityPatterns(f, covs, levelPos, base, k); ok {
+			return ps, nil
+		}
+		ComparePatternFallbacks.Add(1)
+	}
+	x := mat.NewDense(max(n, 1), k, nil)
+	for i := 0; i < n; i++ {
+		modelRow(covs, levelPos, i, buf)
+		x.SetRow(i, buf)
+	}
+	_, ps, _, err := stats.Logistic(x, f.arm)
+	return ps, err
+}
+
+// patternKey identifies a row's covariate pattern: the codes of its
+// categorical covariates (mixed radix) and the bits of its numeric ones
+// (living_alone, y_baseline) in the model.
+type patternKey struct {
+	cat uint64
+	num [2]uint64
+}
+
+// propensityPatterns fits the propensity model from the rows grouped by
+// covariate pattern (in order of first appearance, as
+// stats.PatternCounts.Add would number them) and returns each row's fitted
+// probability; false when the pattern fit fails (the rows then decide).
+func propensityPatterns(f *colFrame, covs []propCov, levelPos [][]int, base *OutcomeValues, k int) ([]float64, bool) {
+	n := len(f.rows)
+	var first []int32 // a row of each pattern
+	var trials, ones []float64
+	pat := make([]int32, n)
+	add := func(i int, p int32, ok bool) int32 {
+		if !ok {
+			p = int32(len(first))
+			first = append(first, int32(i))
+			trials = append(trials, 0)
+			ones = append(ones, 0)
+		}
+		pat[i] = p
+		trials[p]++
+		ones[p] += f.arm[i]
+		return p
+	}
+	if dense := newDensePatterns(f, covs, levelPos, base); dense != nil {
+		for i := 0; i < n; i++ {
+			key := dense.key(i)
+			p := dense.index[key]
+			dense.index[key] = add(i, p, p >= 0)
+		}
+	} else {
+		index := map[patternKey]int32{}
+		for i := 0; i < n; i++ {
+			var key patternKey
+			nums := 0
+			for ci, c := range covs {
+				switch {
+				case c.codes != nil:
+					key.cat = key.cat*uint64(len(levelPos[ci])+1) + uint64(c.codes[i]+1)
+				case c.inModel:
+					if nums == len(key.num) {
+						return nil, false
+					}
+					v := c.x[i]
+					if v == 0 {
+						v = 0 // −0 and +0 are one pattern
+					}
+					key.num[nums] = math.Float64bits(v)
+					nums++
+				}
+			}
+			p, ok := index[key]
+			index[key] = add(i, p, ok)
+		}
+	}
+	pc, err := stats.NewPatternCounts(k)
+	if err != nil {
+		return nil, false
+	}
+	buf := make([]float64, k)
+	for p, i := range first {
+		modelRow(covs, levelPos, int(i), buf)
+		if c, err := pc.AddRows(buf, trials[p], ones[p]); err != nil || c != p {
+			return nil, false
+		}
+	}
+	_, fitted, _, err := stats.LogisticPatterns(pc)
+	if err != nil {
+		return nil, false
+	}
+	ps := make([]float64, n)
+	for i, p := range pat {
+		ps[i] = fitted[p]
+	}
+	return ps, true
+}
+
+// densePatterns numbers the covariate patterns by a table instead of a
+// map when every model column takes few values: categorical codes, a
+// numeric covariate of whole numbers in a short range (living_alone) and
+// y_baseline by its code in the outcome's table of distinct values.
+type densePatterns struct {
+	index []int32 // pattern of each key, −1 none yet
+	key   func(i int) int
+}
+
+// maxDensePatterns bounds the table of densePatterns (16 MiB).
+const maxDensePatterns = 1 << 22
+
+func newDensePatterns(f *colFrame, covs []propCov, levelPos [][]int, base *OutcomeValues) *densePatterns {
+	type part struct {
+		radix int
+		code  func(i int) int
+	}
+	var parts []part
+	size := 1
+	for ci, c := range covs {
+		var p part
+		switch {
+		case c.codes != nil:
+			codes := c.codes
+			p = part{radix: len(levelPos[ci]) + 1, code: func(i int) int { return int(codes[i]) + 1 }}
+		case !c.inModel:
+			continue
+		case c.name == "y_baseline":
+			if base == nil || base.Raw != nil {
+				return nil
+			}
+			// −0 and +0 have codes of their own but are one pattern.
+			canon := make([]int, len(base.Table)+1)
+			zero := -1
+			for j := range canon {
+				canon[j] = j
+				if j > 0 && base.Table[j-1] == 0 {
+					if zero < 0 {
+						zero = j
+					}
+					canon[j] = zero
+				}
+			}
+			codes, rows := base.codes, f.rows
+			p = part{radix: len(base.Table) + 1, code: func(i int) int { return canon[codes[rows[i]]] }}
+		default:
+			lo, hi := math.Inf(1), math.Inf(-1)
+			for _, v := range c.x {
+				if v != math.Trunc(v) || math.IsInf(v, 0) {
+					return nil
+				}
+				lo, hi = math.Min(lo, v), math.Max(hi, v)
+			}
+			if !(hi-lo < 1024) {
+				return nil
+			}
+			x, off := c.x, lo
+			p = part{radix: int(hi-lo) + 1, code: func(i int) int { return int(x[i] - off) }}
+		}
+		if size > maxDensePatterns/p.radix {
+			return nil
+		}
+		size *= p.radix
+		parts = append(parts, p)
+	}
+	d := &densePatterns{index: make([]int32, size)}
+	for i := range d.index {
+		d.index[i] = -1
+	}
+	d.key = func(i int) int {
+		key := 0
+		for _, p := range parts {
+			key = key*p.radix + p.code(i)
+		}
+		return key
+	}
+	return d
+}
+
+// categoricalBalance is the balance rows of a categorical covariate's
+// levels from one pass of per-arm sums: for a 0/1 dummy the moments of
+// stats.SMD and stats.VarianceRatio follow from the count c and the weight
+// Σw of the level's rows and the arm's n, Σw and Σw² (the means are the
+// same sums as the row-wise functions'; the sums of squares are the closed
+// forms c(1 − m)² + (n − c)m²).
+func categoricalBalance(name string, cv propCov, pos []int, arm, w []float64, essI, essC, maxW float64) []balanceRow {
+	L := len(pos)
+	cnt := make([][2]float64, L)
+	wsum := make([][2]float64, L)
+	var n, sw, sw2 [2]float64
+	for i, code := range cv.codes {
+		a := int(arm[i])
+		cnt[code][a]++
+		n[a]++
+		if w != nil {
+			wsum[code][a] += w[i]
+			sw[a] += w[i]
+			sw2[a] += w[i] * w[i]
+		}
+	}
+	// moments: the (weighted) mean, the unweighted variance and the
+	// weighted variance of the dummy in arm a, as armMoments.
+	moments := func(code int32, a int, weighted bool) (mean, v, wv float64, ok bool) {
+		na, c := n[a], cnt[code][a]
+		if na == 0 {
+			return math.NaN(), math.NaN(), math.NaN(), false
+		}
+		s, s1, s2 := na, c, na
+		if weighted {
+			s, s1, s2 = sw[a], wsum[code][a], sw2[a]
+		}
+		mean = s1 / s
+		m := c / na
+		v = (c*(1-m)*(1-m) + (na-c)*m*m) / (na - 1)
+		wv = (s1*(1-mean)*(1-mean) + (s-s1)*mean*mean) / (s - s2/s)
+		return mean, v, wv, na >= 2
+	}
+	smd := func(code int32, weighted bool) float64 {
+		m1, v1, _, ok1 := moments(code, 1, weighted)
+		m0, v0, _, ok0 := moments(code, 0, weighted)
+		if !ok1 || !ok0 {
+			return math.NaN()
+		}
+		d := math.Sqrt((v1 + v0) / 2)
+		if d == 0 {
+			return math.NaN()
+		}
+		return (m1 - m0) / d
+	}
+	var rows []balanceRow
+	for li, code := range cv.levels {
+		r := balanceRow{analysis: name, covariate: cv.name + "=" + cv.names[li], essI: essI, essC: essC, maxWeight: maxW}
+		r.meanI, r.meanC = math.NaN(), math.NaN()
+		if n[1] > 0 {
+			r.meanI = cnt[code][1] / n[1]
+		}
+		if n[0] > 0 {
+			r.meanC = cnt[code][0] / n[0]
+		}
+		r.smdU = smd(code, false)
+		r.smdW, r.varRatio = math.NaN(), math.NaN()
+		if w != nil {
+			r.smdW = smd(code, true)
+			_, _, wv1, ok1 := moments(code, 1, true)
+			_, _, wv0, ok0 := moments(code, 0, true)
+			if ok1 && ok0 && wv0 != 0 {
+				r.varRatio = wv1 / wv0
+			}
+		}
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// hedgesScale is what stats.HedgesG divides an estimate by and multiplies
+// it with — the pooled SD of y between the groups of the term and the
+// small-sample factor J —, computed once per frame and term instead of
+// once per analysis, with HedgesG's sums in its order (so g = est/sp·J is
+// the same number) and its errors.
+type hedgesScale struct {
+	sp, j float64
+	err   error
+}
+
+func newHedgesScale(y, arm []float64) hedgesScale {
+	var sx, ss [2]float64
+	var n [2]int
+	for i, v := range y {
+		if math.IsNaN(v) {
+			return hedgesScale{err: fmt.Errorf("balance: x[%d] is NaN", i)}
+		}
+		a := int(arm[i])
+		sx[a] += v
+		n[a]++
+	}
+	if n[1] < 2 || n[0] < 2 {
+		return hedgesScale{err: errors.New("hedges g: each arm needs at least two rows")}
+	}
+	m := [2]float64{sx[0] / float64(n[0]), sx[1] / float64(n[1])}
+	for i, v := range y {
+		a := int(arm[i])
+		ss[a] += (v - m[a]) * (v - m[a])
+	}
+	v1, v0 := ss[1]/float64(n[1]-1), ss[0]/float64(n[0]-1)
+	n1, n0 := n[1], n[0]
+	sp := math.Sqrt((float64(n1-1)*v1 + float64(n0-1)*v0) / float64(n1+n0-2))
+	if sp == 0 {
+		return hedgesScale{err: errors.New("hedges g: outcome does not vary within arms")}
+	}
+	return hedgesScale{sp: sp, j: 1 - 3/(4*float64(n1+n0)-9)}
+}
+
+// g is Hedges' g of an estimate.
+func (h hedgesScale) g(est float64) (float64, error) {
+	if h.err != nil {
+		return math.NaN(), h.err
+	}
+	return est / h.sp * h.j, nil
+}
+
+// numericBalance is the balance row of a numeric covariate: the arm means,
+// stats.SMD before and after weighting and stats.VarianceRatio, from two
+// passes over x with their sums in their order.
+func numericBalance(name, cov string, x, arm, w []float64, essI, essC, maxW float64) balanceRow {
+	r := balanceRow{analysis: name, covariate: cov, essI: essI, essC: essC, maxWeight: maxW}
+	var n [2]int
+	var sx, sw, swx, ss, wss, sw2 [2]float64
+	for i, v := range x {
+		if math.IsNaN(v) {
+			r.meanI, r.meanC, r.smdU, r.smdW, r.varRatio = math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN()
+			return r
+		}
+		a := int(arm[i])
+		n[a]++
+		sx[a] += v
+		if w != nil {
+			sw[a] += w[i]
+			swx[a] += w[i] * v
+		}
+	}
+	var m, mw [2]float64
+	for a := range m {
+		m[a], mw[a] = math.NaN(), math.NaN()
+		if n[a] > 0 {
+			m[a] = sx[a] / float64(n[a])
+			if w != nil {
+				mw[a] = swx[a] / sw[a]
+			}
+		}
+	}
+	for i, v := range x {
+		a := int(arm[i])
+		ss[a] += (v - m[a]) * (v - m[a])
+		if w != nil {
+			wi := w[i]
+			wss[a] += wi * (v - mw[a]) * (v - mw[a])
+			sw2[a] += wi * wi
+		}
+	}
+	r.meanI, r.meanC = m[1], m[0]
+	r.smdU, r.smdW, r.varRatio = math.NaN(), math.NaN(), math.NaN()
+	if n[1] < 2 || n[0] < 2 {
+		return r
+	}
+	v1, v0 := ss[1]/float64(n[1]-1), ss[0]/float64(n[0]-1)
+	if d := math.Sqrt((v1 + v0) / 2); d != 0 {
+		r.smdU = (m[1] - m[0]) / d
+		if w != nil {
+			r.smdW = (mw[1] - mw[0]) / d
+		}
+	}
+	if w != nil {
+		wv1 := wss[1] / (sw[1] - sw2[1]/sw[1])
+		wv0 := wss[0] / (sw[0] - sw2[0]/sw[0])
+		if wv0 != 0 {
+			r.varRatio = wv1 / wv0
+		}
+	}
+	return r
+}

@@ -1,0 +1,1009 @@
+package report
+
+import (
+	"context"
+	"fmt"
+	"html/template"
+	"image/color"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+
+	"github.com/connectingpeople/cpi/pipeline/fidelity"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
+	"github.com/connectingpeople/cpi/schemas"
+)
+
+// FidelityReport writes the fidelity report of one team (DESIGN §10) as one
+// self-contained HTML page.
+//
+// An intervention team's report is for its feedback meetings: the team's
+// total and band per rating period against the study's thresholds, its
+// components against their maximum, the change between periods, the team
+// against the median of the other intervention teams (never named), the
+// lowest components with the practice they stand for and a suggestion, and
+// the raters per period.
+//
+// A control team's report is for the study team only, to monitor
+// contamination: its own totals and bands per period against the
+// thresholds, its own component means and its raters, and nothing else: no
+// change narrative, no comparison with the intervention teams, no practice
+// or suggestion (a control team given the intervention's coaching is a
+// contaminated control). cpi run writes none (see FidelityReportTeams).
+//
+// Counts of raters go through disclosure control (Disclosure). It reads
+// fidelity, fidelity_components and fidelity_ratings (only to count raters
+// by role) from the generation at genDir. It fails when team is not a study
+// team or the fidelity tables have not been written (run the fidelity stage
+// first); a team without ratings gets a report that says so. The same
+// tables give the same bytes.
+func FidelityReport(ctx context.Context, env warehouse.Env, genDir, team string, out io.Writer) error {
+	if _, ok := env.Study.Team(team); !ok {
+		return fmt.Errorf("fidelity report: %s is not a team of the study (teams: %s)", team, strings.Join(env.Study.TeamCodes(), ", "))
+	}
+	data, err := loadFidelityReportData(ctx, env.Study, genDir)
+	if err != nil {
+		return fmt.Errorf("fidelity report: %w", err)
+	}
+	return renderFidelityReport(env, data, team, out)
+}
+
+// WriteFidelityReportFiles writes the fidelity report of each of teams to
+// path(team), each file atomically and 0640, reading the generation at
+// genDir once. It fails on a team the study does not define, and on a team
+// code that is not a plain file name (path may build the file's name from it).
+func WriteFidelityReportFiles(ctx context.Context, env warehouse.Env, genDir string, teams []string, path func(team string) string) error {
+	for _, team := range teams {
+		if _, ok := env.Study.Team(team); !ok {
+			return fmt.Errorf("fidelity report: %s is not a team of the study (teams: %s)", team, strings.Join(env.Study.TeamCodes(), ", "))
+		}
+		if err := warehouse.CheckPathElem("team code", team); err != nil {
+			return fmt.Errorf("fidelity report: %w", err)
+		}
+	}
+	task := env.Progress.Start("report fidelity", "reports", int64(len(teams)))
+	defer task.Done()
+	data, err := loadFidelityReportData(ctx, env.Study, genDir)
+	if err != nil {
+		return fmt.Errorf("fidelity report: %w", err)
+	}
+	for _, team := range teams {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := warehouse.WriteFileAtomic(path(team), warehouse.FileMode, func(w io.Writer) error {
+			return renderFidelityReport(env, data, team, w)
+		})
+		if err != nil {
+			return fmt.Errorf("fidelity report %s: %w", team, err)
+		}
+		task.Add(1)
+	}
+	return nil
+}
+
+// FidelityReportTeams lists the teams whose fidelity reports are written
+// by default, in study order: the intervention arm's teams (the first arm),
+// whose reports are fed back to them; with control, every team, the
+// control teams' reports being for the study team's monitoring of
+// contamination.
+func FidelityReportTeams(s *schemas.Study, control bool) []string {
+	var out []string
+	for _, t := range s.Teams {
+		if control || t.Arm == s.InterventionArm() {
+			out = append(out, t.Code)
+		}
+	}
+	return out
+}
+
+// WriteFidelityReports writes the fidelity report of every intervention
+// team into the generation being written, as reports/fidelity-<TEAM>.html
+// (0640), and removes the reports of other teams (control teams, and teams
+// the study no longer defines): a report in the warehouse's reports folder
+// is one that may go to its team. It reads what the fidelity stage wrote
+// into tx, so it runs after it.
+func WriteFidelityReports(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
+	teams := FidelityReportTeams(env.Study, false)
+	old, err := filepath.Glob(tx.Path("reports", "fidelity-*.html"))
+	if err != nil {
+		return fmt.Errorf("fidelity reports: %w", err)
+	}
+	for _, p := range old {
+		team := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "fidelity-"), ".html")
+		if !slices.Contains(teams, team) {
+			if err := os.Remove(p); err != nil {
+				return fmt.Errorf("fidelity reports: %w", err)
+			}
+		}
+	}
+	return WriteFidelityReportFiles(ctx, env, tx.Dir, teams, func(team string) string {
+		return tx.Path("reports", "fidelity-"+team+".html")
+	})
+}
+
+// fidelitySummary is a row of the fidelity table.
+type FidelitySummary struct {
+	NRaters               int
+	Total, Max, Pct, icc  float64
+	TotalOK, PctOK, iccOK bool
+	Band, lowest          string
+}
+
+// fidelityReportData is what the fidelity reports are made from.
+type FidelityReportData struct {
+	Summary map[fidelity.FidelityKey]FidelitySummary
+	// comps holds component means by position in the study definition; NaN
+	// when nobody rated the component.
+	Comps map[fidelity.FidelityKey][]float64
+	// roles counts the distinct raters of each team × period by role.
+	Roles map[fidelity.FidelityKey]map[string]int
+}
+
+func loadFidelityReportData(ctx context.Context, s *schemas.Study, genDir string) (*FidelityReportData, error) {
+	for _, table := range []string{"fidelity", "fidelity_components"} {
+		files, err := warehouse.TableFiles(genDir, table)
+		if err != nil {
+			return nil, fmt.Errorf("read table %s: %w", table, err)
+		}
+		if len(files) == 0 {
+			return nil, fmt.Errorf("table %s has not been written: run cpi fidelity (or cpi run) first", table)
+		}
+	}
+	d := &FidelityReportData{
+		Summary: map[fidelity.FidelityKey]FidelitySummary{},
+		Comps:   map[fidelity.FidelityKey][]float64{},
+		Roles:   map[fidelity.FidelityKey]map[string]int{},
+	}
+	err := warehouse.ScanTable(ctx, genDir, "fidelity", func(rec arrow.RecordBatch) error {
+		cols, err := warehouse.Columns(rec, "team", "period", "n_raters", "total", "max", "pct", "band", "lowest_components", "icc2_1")
+		if err != nil {
+			return err
+		}
+		team, _ := cols[0].(*array.String)
+		period, _ := cols[1].(*array.String)
+		n, _ := cols[2].(*array.Int32)
+		total, _ := cols[3].(*array.Float64)
+		max, _ := cols[4].(*array.Float64)
+		pct, _ := cols[5].(*array.Float64)
+		band, _ := cols[6].(*array.String)
+		lowest, _ := cols[7].(*array.String)
+		icc, _ := cols[8].(*array.Float64)
+		if team == nil || period == nil || n == nil || total == nil || max == nil || pct == nil || band == nil || lowest == nil || icc == nil {
+			return fmt.Errorf("table fidelity has unexpected column types")
+		}
+		for i := 0; i < int(rec.NumRows()); i++ {
+			sm := FidelitySummary{NRaters: int(n.Value(i)), Max: max.Value(i)}
+			if !total.IsNull(i) {
+				sm.Total, sm.TotalOK = total.Value(i), true
+			}
+			if !pct.IsNull(i) {
+				sm.Pct, sm.PctOK = pct.Value(i), true
+			}
+			if !icc.IsNull(i) {
+				sm.icc, sm.iccOK = icc.Value(i), true
+			}
+			if !band.IsNull(i) {
+				sm.Band = band.Value(i)
+			}
+			if !lowest.IsNull(i) {
+				sm.lowest = lowest.Value(i)
+			}
+			d.Summary[fidelity.FidelityKey{Team: team.Value(i), Period: period.Value(i)}] = sm
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	compPos := map[string]int{}
+	for i, c := range s.Fidelity.Components {
+		compPos[c.Code] = i
+	}
+	err = warehouse.ScanTable(ctx, genDir, "fidelity_components", func(rec arrow.RecordBatch) error {
+		cols, err := warehouse.Columns(rec, "team", "period", "component", "mean")
+		if err != nil {
+			return err
+		}
+		team, _ := cols[0].(*array.String)
+		period, _ := cols[1].(*array.String)
+		comp, _ := cols[2].(*array.String)
+		mean, _ := cols[3].(*array.Float64)
+		if team == nil || period == nil || comp == nil || mean == nil {
+			return fmt.Errorf("table fidelity_components has unexpected column types")
+		}
+		for i := 0; i < int(rec.NumRows()); i++ {
+			k, ok := compPos[comp.Value(i)]
+			if !ok {
+				continue // a component the study no longer defines
+			}
+			key := fidelity.FidelityKey{Team: team.Value(i), Period: period.Value(i)}
+			means := d.Comps[key]
+			if means == nil {
+				means = make([]float64, len(s.Fidelity.Components))
+				for j := range means {
+					means[j] = math.NaN()
+				}
+				d.Comps[key] = means
+			}
+			if !mean.IsNull(i) {
+				means[k] = mean.Value(i)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	raters := map[fidelity.FidelityKey]map[string]map[string]bool{}
+	err = warehouse.ScanTable(ctx, genDir, "fidelity_ratings", func(rec arrow.RecordBatch) error {
+		cols, err := warehouse.Columns(rec, "team", "period", "rater_id", "rater_role")
+		if err != nil {
+			return err
+		}
+		team, _ := cols[0].(*array.String)
+		period, _ := cols[1].(*array.String)
+		rater, _ := cols[2].(*array.String)
+		role, _ := cols[3].(*array.String)
+		if team == nil || period == nil || rater == nil || role == nil {
+			return fmt.Errorf("table fidelity_ratings has unexpected column types")
+		}
+		for i := 0; i < int(rec.NumRows()); i++ {
+			key := fidelity.FidelityKey{Team: team.Value(i), Period: period.Value(i)}
+			byRole := raters[key]
+			if byRole == nil {
+				byRole = map[string]map[string]bool{}
+				raters[key] = byRole
+			}
+			r := role.Value(i)
+			if byRole[r] == nil {
+				byRole[r] = map[string]bool{}
+			}
+			byRole[r][rater.Value(i)] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for key, byRole := range raters {
+		d.Roles[key] = map[string]int{}
+		for role, ids := range byRole {
+			d.Roles[key][role] = len(ids)
+		}
+	}
+	return d, nil
+}
+
+// The page's view of one team: every value already formatted, so the
+// template only places strings (and html/template escapes them).
+type fidelityView struct {
+	StudyName, Team, TrustCode, TrustName, Arm string
+	// Control is a control team's report: contamination monitoring only.
+	Control                      bool
+	InterventionArm              string
+	Version, StudyHash           string
+	MaxTotal, ScaleMin, ScaleMax string
+	NComponents, MissingAllowed  int
+	MinCount                     string
+	Small, Secondary             string // the disclosure symbols
+
+	Headline    string
+	HeadBand    string
+	HeadClass   string
+	Periods     []fidelityPeriodView
+	AnyRated    bool
+	Chart       template.HTML
+	ChartLegend []fidelityLegendItem
+	Latest      string
+	Earlier     string
+	Components  []fidelityComponentView
+	HasMedian   bool
+	Change      *fidelityChangeView
+	ChangeNote  string
+	Compare     []fidelityCompareView
+	Others      string // "other intervention teams"
+	CompareNote string
+	Focus       []fidelityFocusView
+	Roles       []string
+	Raters      []fidelityRaterView
+	Bands       []fidelityBandView
+}
+
+type fidelityPeriodView struct {
+	Period, NRaters, Total, Pct, Band, BandClass, ICC string
+	Rated                                             bool
+	Bar                                               fidelityBarView
+}
+
+type fidelityBarView struct {
+	Label  string
+	Segs   []fidelityBarSeg
+	Ticks  []fidelityBarTick
+	Marker template.CSS
+}
+
+type fidelityBarSeg struct {
+	Name, Class string
+	Style       template.CSS
+}
+
+type fidelityBarTick struct {
+	Label, Class string
+	Style        template.CSS
+}
+
+type fidelityLegendItem struct {
+	Label string
+	Style template.CSS
+}
+
+type fidelityComponentView struct {
+	Code, Name, Earlier, Latest, Change, ChangeClass, Median string
+}
+
+type fidelityChangeView struct {
+	From, To                      string
+	TotalFrom, TotalTo, TotalDiff string
+	PctFrom, PctTo, PctDiff       string
+	BandFrom, BandTo, BandMove    string
+	BandFromClass, BandToClass    string
+	Up, Down, Same                int
+}
+
+type fidelityCompareView struct {
+	Period, Team, Median, Diff string
+	Available                  bool
+}
+
+type fidelityFocusView struct {
+	Code, Name, Practice, Suggestion, Mean string
+}
+
+type fidelityRaterView struct {
+	Period string
+	Roles  []string
+	Total  string
+	Scored string
+}
+
+type fidelityBandView struct {
+	Name, Class, Range string
+}
+
+// Chart colours: the earlier period light, the latest in the page's accent.
+var (
+	fidelityEarlierColor = color.RGBA{R: 0x9e, G: 0xc5, B: 0xe6, A: 0xff}
+	fidelityLatestColor  = color.RGBA{R: 0x1f, G: 0x5f, B: 0xa8, A: 0xff}
+	fidelityTrackColor   = color.RGBA{R: 0xe6, G: 0xea, B: 0xef, A: 0xff}
+	fidelityRuleColor    = color.RGBA{R: 0x77, G: 0x77, B: 0x77, A: 0xff}
+)
+
+func renderFidelityReport(env warehouse.Env, d *FidelityReportData, team string, out io.Writer) error {
+	v, err := BuildFidelityView(env, d, team)
+	if err != nil {
+		return err
+	}
+	if err := fidelityTemplate.Execute(out, v); err != nil {
+		return fmt.Errorf("fidelity report %s: %w", team, err)
+	}
+	return nil
+}
+
+func BuildFidelityView(env warehouse.Env, d *FidelityReportData, teamCode string) (*fidelityView, error) {
+	s := env.Study
+	f := &s.Fidelity
+	team, _ := s.Team(teamCode)
+	trust, _ := s.Trust(team.Trust)
+	trustName := team.Trust
+	if trust != nil {
+		trustName = trust.Name
+	}
+	maxTotal := float64(len(f.Components) * f.Max)
+	v := &fidelityView{
+		StudyName: s.Name, Team: team.Code, TrustCode: team.Trust, TrustName: trustName, Arm: team.Arm,
+		Version: env.Version, StudyHash: shortHash(s.Hash),
+		MaxTotal: fmtTrim(maxTotal, 1), ScaleMin: strconv.Itoa(f.Min), ScaleMax: strconv.Itoa(f.Max),
+		NComponents: len(f.Components), MissingAllowed: f.MissingAllowed,
+		MinCount: strconv.Itoa(s.Disclosure.MinCount), Small: s.Disclosure.SmallSymbol(), Secondary: s.Disclosure.SecondarySymbol(),
+		Control: team.Arm != s.InterventionArm(), InterventionArm: s.InterventionArm(),
+	}
+	v.Bands = fidelityBandViews(s, maxTotal)
+
+	// Periods, and the latest and the one before it that were rated.
+	var rated []string
+	for _, period := range s.Periods {
+		sm := d.Summary[fidelity.FidelityKey{Team: team.Code, Period: period}]
+		pv := fidelityPeriodView{Period: period, Total: "not rated", Pct: "—", Band: "not rated", BandClass: "band-none", ICC: "—"}
+		if sm.NRaters > 0 && sm.TotalOK && sm.PctOK {
+			pv.Rated = true
+			rated = append(rated, period)
+			pv.Total = fmtTrim(sm.Total, 1) + " of " + v.MaxTotal
+			pv.Pct = fmtPct(sm.Pct)
+			pv.Band = sm.Band
+			pv.BandClass = fidelityBandClass(s, sm.Band)
+			pv.Bar = fidelityBar(s, sm.Pct, period)
+		}
+		if sm.iccOK {
+			pv.ICC = fmtSigned2(sm.icc)
+		}
+		v.Periods = append(v.Periods, pv)
+	}
+	v.AnyRated = len(rated) > 0
+	if !v.AnyRated {
+		v.Headline = "No fidelity ratings that could be scored have been received for this team yet."
+	} else {
+		v.Latest = rated[len(rated)-1]
+		if len(rated) > 1 {
+			v.Earlier = rated[len(rated)-2]
+		}
+		sm := d.Summary[fidelity.FidelityKey{Team: team.Code, Period: v.Latest}]
+		v.Headline = fmt.Sprintf("In %s the team scored %s of %s (%s of the maximum):", v.Latest, fmtTrim(sm.Total, 1), v.MaxTotal, fmtPct(sm.Pct))
+		v.HeadBand = sm.Band + " fidelity"
+		v.HeadClass = fidelityBandClass(s, sm.Band)
+	}
+
+	// Components: the latest period against the earlier one and against the
+	// median of the other intervention teams.
+	latest := fidelityMeans(d, team.Code, v.Latest, len(f.Components))
+	earlier := fidelityMeans(d, team.Code, v.Earlier, len(f.Components))
+	// A control team is compared with no one and gets no guidance.
+	var others []string // intervention teams other than this one
+	v.Others = "other " + s.InterventionArm() + " teams"
+	for _, t := range s.Teams {
+		if !v.Control && t.Arm == s.InterventionArm() && t.Code != team.Code {
+			others = append(others, t.Code)
+		}
+	}
+	if v.AnyRated {
+		for k, c := range f.Components {
+			cv := fidelityComponentView{Code: c.Code, Name: c.Name, Latest: fmtMean(latest[k]), Earlier: fmtMean(earlier[k]), Median: "—"}
+			if v.Earlier != "" && !math.IsNaN(latest[k]) && !math.IsNaN(earlier[k]) {
+				switch diff := latest[k] - earlier[k]; {
+				case diff > 1e-9:
+					cv.Change, cv.ChangeClass = "▲ "+fmtSigned(diff), "up"
+				case diff < -1e-9:
+					cv.Change, cv.ChangeClass = "▼ "+fmtSigned(diff), "down"
+				default:
+					cv.Change, cv.ChangeClass = "= same", "same"
+				}
+			}
+			var vals []float64
+			for _, o := range others {
+				if m := fidelityMeans(d, o, v.Latest, len(f.Components)); !math.IsNaN(m[k]) {
+					vals = append(vals, m[k])
+				}
+			}
+			if len(vals) >= 2 {
+				cv.Median = fmtMean(median(vals))
+				v.HasMedian = true
+			}
+			v.Components = append(v.Components, cv)
+		}
+		chart, legend, err := fidelityComponentChart(s, v.Latest, latest, v.Earlier, earlier)
+		if err != nil {
+			return nil, err
+		}
+		v.Chart, v.ChartLegend = chart, legend
+	}
+
+	// Change between the last two rated periods.
+	switch {
+	case v.Control:
+	case !v.AnyRated:
+		v.ChangeNote = "The team has not been rated yet."
+	case v.Earlier == "":
+		v.ChangeNote = fmt.Sprintf("Only %s has been rated so far: the change will be shown once a later period is rated.", v.Latest)
+	default:
+		a, b := d.Summary[fidelity.FidelityKey{Team: team.Code, Period: v.Earlier}], d.Summary[fidelity.FidelityKey{Team: team.Code, Period: v.Latest}]
+		ch := &fidelityChangeView{
+			From: v.Earlier, To: v.Latest,
+			TotalFrom: fmtTrim(a.Total, 1), TotalTo: fmtTrim(b.Total, 1), TotalDiff: fmtSigned(b.Total - a.Total),
+			PctFrom: fmtPct(a.Pct), PctTo: fmtPct(b.Pct), PctDiff: fmtSigned(b.Pct-a.Pct) + " points",
+			BandFrom: a.Band, BandTo: b.Band,
+			BandFromClass: fidelityBandClass(s, a.Band), BandToClass: fidelityBandClass(s, b.Band),
+		}
+		switch ia, ib := fidelityBandIndex(s, a.Band), fidelityBandIndex(s, b.Band); {
+		case ib < ia:
+			ch.BandMove = "moved up"
+		case ib > ia:
+			ch.BandMove = "moved down"
+		default:
+			ch.BandMove = "stayed the same"
+		}
+		for _, c := range v.Components {
+			switch c.ChangeClass {
+			case "up":
+				ch.Up++
+			case "down":
+				ch.Down++
+			case "same":
+				ch.Same++
+			}
+		}
+		v.Change = ch
+	}
+
+	// The team against the median of the other intervention teams.
+	for _, period := range s.Periods {
+		if v.Control {
+			break
+		}
+		sm := d.Summary[fidelity.FidelityKey{Team: team.Code, Period: period}]
+		cv := fidelityCompareView{Period: period, Team: "not rated", Median: "—", Diff: "—"}
+		if sm.NRaters > 0 && sm.PctOK {
+			cv.Team = fmtPct(sm.Pct)
+		}
+		var vals []float64
+		for _, o := range others {
+			if other := d.Summary[fidelity.FidelityKey{Team: o, Period: period}]; other.NRaters > 0 && other.PctOK {
+				vals = append(vals, other.Pct)
+			}
+		}
+		if len(vals) >= 2 {
+			m := median(vals)
+			cv.Available = true
+			cv.Median = fmtPct(m)
+			if sm.NRaters > 0 && sm.PctOK {
+				cv.Diff = fmtSigned(sm.Pct-m) + " points"
+			}
+		} else {
+			cv.Median = "not available"
+			v.CompareNote = "Not available: fewer than two " + v.Others + " were rated in that period."
+		}
+		v.Compare = append(v.Compare, cv)
+	}
+
+	// Where to focus: the lowest components of the latest rated period.
+	if v.AnyRated && !v.Control {
+		for _, code := range strings.Fields(d.Summary[fidelity.FidelityKey{Team: team.Code, Period: v.Latest}].lowest) {
+			for k, c := range f.Components {
+				if c.Code == code {
+					v.Focus = append(v.Focus, fidelityFocusView{Code: c.Code, Name: c.Name, Practice: c.Practice, Suggestion: c.Suggestion,
+						Mean: fmtMean(latest[k]) + " of " + v.ScaleMax})
+				}
+			}
+		}
+	}
+
+	// Raters per period, by role, with disclosure control over the roles,
+	// their total and the raters scored (printed twice: the periods table
+	// and this one), whose difference from the total, the raters who could
+	// not be scored, is not printed but is tied in.
+	v.Roles = slices.Clone(f.RaterRoles)
+	for _, period := range s.Periods {
+		for role := range d.Roles[fidelity.FidelityKey{Team: team.Code, Period: period}] {
+			if !slices.Contains(v.Roles, role) {
+				v.Roles = append(v.Roles, role)
+			}
+		}
+	}
+	sort.Strings(v.Roles[len(f.RaterRoles):])
+	for pi, period := range s.Periods {
+		key := fidelity.FidelityKey{Team: team.Code, Period: period}
+		disc := NewDisclosure(s.Disclosure)
+		roles := make([]int, len(v.Roles))
+		var total int64
+		for i, role := range v.Roles {
+			n := int64(d.Roles[key][role])
+			roles[i] = disc.Count("role|"+role, n, 0)
+			total += n
+		}
+		all := disc.Count("raters", total, 1)
+		disc.Sum(all, roles...)
+		scored := int64(d.Summary[key].NRaters)
+		sc := disc.Count("scored", scored, 1)
+		if scored <= total {
+			disc.Sum(all, sc, disc.Implied("not scored", total-scored))
+		}
+		if err := disc.Protect(); err != nil {
+			return nil, fmt.Errorf("raters of %s: %w", period, err)
+		}
+		rv := fidelityRaterView{Period: period, Total: disc.Show(all), Scored: disc.Show(sc)}
+		for _, c := range roles {
+			rv.Roles = append(rv.Roles, disc.Show(c))
+		}
+		v.Raters = append(v.Raters, rv)
+		v.Periods[pi].NRaters = disc.Show(sc)
+	}
+	return v, nil
+}
+
+// fidelityMeans is a team × period's component means (NaN: not rated).
+func fidelityMeans(d *FidelityReportData, team, period string, n int) []float64 {
+	if m, ok := d.Comps[fidelity.FidelityKey{Team: team, Period: period}]; ok && period != "" {
+		return m
+	}
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = math.NaN()
+	}
+	return out
+}
+
+// fidelityBandIndex is a band's position, 0 for the highest.
+func fidelityBandIndex(s *schemas.Study, band string) int {
+	for i, b := range s.Fidelity.Bands {
+		if b.Name == band {
+			return i
+		}
+	}
+	return len(s.Fidelity.Bands)
+}
+
+// fidelityBandClass is the CSS class of a band: band-high, band-moderate and
+// band-low by name, else by position from the lowest (band-0 …).
+func fidelityBandClass(s *schemas.Study, band string) string {
+	switch band {
+	case "high", "moderate", "low":
+		return "band-" + band
+	}
+	i := fidelityBandIndex(s, band)
+	if i >= len(s.Fidelity.Bands) {
+		return "band-none"
+	}
+	return "band-" + strconv.Itoa(min(len(s.Fidelity.Bands)-1-i, 5))
+}
+
+// fidelityBandViews describes the bands from the highest down.
+func fidelityBandViews(s *schemas.Study, maxTotal float64) []fidelityBandView {
+	bands := s.Fidelity.Bands
+	out := make([]fidelityBandView, len(bands))
+	for i, b := range bands {
+		lo := fmtTrim(b.MinPct, 1) + "%"
+		loT := fmtTrim(b.MinPct/100*maxTotal, 1)
+		var r string
+		switch {
+		case i == 0:
+			r = fmt.Sprintf("%s or more (a total of %s or more)", lo, loT)
+		case b.MinPct <= 0 || i == len(bands)-1:
+			up := bands[i-1].MinPct
+			r = fmt.Sprintf("under %s%% (a total under %s)", fmtTrim(up, 1), fmtTrim(up/100*maxTotal, 1))
+		default:
+			up := bands[i-1].MinPct
+			r = fmt.Sprintf("%s to under %s%% (a total from %s to under %s)", lo, fmtTrim(up, 1), loT, fmtTrim(up/100*maxTotal, 1))
+		}
+		out[i] = fidelityBandView{Name: b.Name, Class: fidelityBandClass(s, b.Name), Range: r}
+	}
+	return out
+}
+
+// fidelityBar is a 0–100% scale shaded by band, thresholds marked, with a
+// marker at pct.
+func fidelityBar(s *schemas.Study, pct float64, period string) fidelityBarView {
+	bands := s.Fidelity.Bands
+	bar := fidelityBarView{Label: fmt.Sprintf("%s: %s of the maximum, in the %s band", period, fmtPct(pct), s.Band(pct))}
+	upper := 100.0
+	var segs []fidelityBarSeg
+	for i, b := range bands { // highest first
+		lo := math.Max(0, math.Min(b.MinPct, upper))
+		if i == len(bands)-1 {
+			lo = 0 // the lowest band starts at 0 whatever its threshold says
+		}
+		if upper > lo {
+			segs = append(segs, fidelityBarSeg{Name: b.Name, Class: fidelityBandClass(s, b.Name), Style: cssWidth(upper - lo)})
+		}
+		upper = lo
+	}
+	slices.Reverse(segs) // lowest on the left
+	bar.Segs = segs
+	bar.Ticks = append(bar.Ticks, fidelityBarTick{Label: "0%", Class: "first", Style: cssLeft(0)})
+	for i := len(bands) - 1; i >= 0; i-- {
+		if b := bands[i]; b.MinPct > 0 && b.MinPct < 100 {
+			bar.Ticks = append(bar.Ticks, fidelityBarTick{Label: fmtTrim(b.MinPct, 1) + "%", Style: cssLeft(b.MinPct)})
+		}
+	}
+	bar.Ticks = append(bar.Ticks, fidelityBarTick{Label: "100%", Class: "last", Style: cssLeft(100)})
+	bar.Marker = template.CSS("left:calc(" + fmtTrim(math.Min(math.Max(pct, 0), 100), 2) + "% - 1.5px)")
+	return bar
+}
+
+func cssWidth(pct float64) template.CSS {
+	return template.CSS("width:" + fmtTrim(pct, 3) + "%")
+}
+
+func cssLeft(pct float64) template.CSS {
+	return template.CSS("left:" + fmtTrim(pct, 3) + "%")
+}
+
+// fidelityTicks are the rating axis's ticks: every rating when there are at
+// most 11, else at most 11 at a step of 1, 2 or 5 times a power of ten. The
+// study definition bounds the scale (schemas: 0 to 100); this bounds the
+// loop whatever it holds.
+func FidelityTicks(lo, hi int) []plot.Tick {
+	if hi < lo {
+		return nil
+	}
+	const most = 11
+	span := float64(hi) - float64(lo)
+	step := 1.0
+	for k := 0; span/step > most-1; k++ {
+		step = []float64{1, 2, 5}[k%3] * math.Pow(10, float64(k/3))
+	}
+	ticks := make([]plot.Tick, 0, most)
+	for k := 0; k < most && float64(k)*step <= span; k++ {
+		x := float64(lo) + float64(k)*step
+		ticks = append(ticks, plot.Tick{Value: x, Label: strconv.FormatFloat(x, 'f', -1, 64)})
+	}
+	return ticks
+}
+
+// fidelityComponentChart draws the components' mean ratings against the
+// scale's maximum: the latest rated period, and the one before it when there
+// is one, as horizontal bars over a track as long as the maximum.
+func fidelityComponentChart(s *schemas.Study, latestLabel string, latest []float64, earlierLabel string, earlier []float64) (template.HTML, []fidelityLegendItem, error) {
+	f := &s.Fidelity
+	n := len(f.Components)
+	p := plot.New()
+	reportFontStyle(p, 12)
+	p.X.Min, p.X.Max = float64(f.Min), float64(f.Max)
+	p.X.Label.Text = fmt.Sprintf("mean rating (%d absent … %d fully present)", f.Min, f.Max)
+	p.X.Tick.Marker = plot.ConstantTicks(FidelityTicks(f.Min, f.Max))
+	// The first component at the top: plot them in reverse.
+	names := make([]string, n)
+	for k, c := range f.Components {
+		names[n-1-k] = c.Code
+	}
+	p.NominalY(names...)
+	p.Y.Min, p.Y.Max = -0.6, float64(n)-0.4
+
+	rev := func(vals []float64) plotter.Values {
+		out := make(plotter.Values, n)
+		for k, x := range vals {
+			if math.IsNaN(x) {
+				x = 0 // not rated: no bar (the table says so)
+			}
+			out[n-1-k] = x
+		}
+		return out
+	}
+	const bw = 8 // bar thickness in points
+	track := make(plotter.Values, n)
+	for k := range track {
+		track[k] = float64(f.Max)
+	}
+	tb, err := plotter.NewBarChart(track, vg.Points(2*bw+6))
+	if err != nil {
+		return "", nil, fmt.Errorf("chart: %w", err)
+	}
+	tb.Horizontal, tb.Color, tb.LineStyle.Width = true, fidelityTrackColor, 0
+	p.Add(tb)
+
+	// Band thresholds applied to one component (e.g. 75% of 4 = 3).
+	for _, b := range f.Bands {
+		if b.MinPct <= 0 || b.MinPct >= 100 {
+			continue
+		}
+		x := float64(f.Min) + b.MinPct/100*float64(f.Max-f.Min)
+		l, err := plotter.NewLine(plotter.XYs{{X: x, Y: -0.5}, {X: x, Y: float64(n) - 0.5}})
+		if err != nil {
+			return "", nil, fmt.Errorf("chart: %w", err)
+		}
+		l.LineStyle.Color, l.LineStyle.Width, l.LineStyle.Dashes = fidelityRuleColor, vg.Points(0.8), []vg.Length{vg.Points(3), vg.Points(3)}
+		p.Add(l)
+	}
+
+	var legend []fidelityLegendItem
+	add := func(vals []float64, c color.RGBA, offset vg.Length, width vg.Length, label string) error {
+		b, err := plotter.NewBarChart(rev(vals), width)
+		if err != nil {
+			return fmt.Errorf("chart: %w", err)
+		}
+		b.Horizontal, b.Color, b.Offset, b.LineStyle.Width = true, c, offset, 0
+		p.Add(b)
+		legend = append(legend, fidelityLegendItem{Label: label, Style: template.CSS(fmt.Sprintf("background:#%02x%02x%02x", c.R, c.G, c.B))})
+		return nil
+	}
+	if earlierLabel != "" {
+		if err := add(earlier, fidelityEarlierColor, vg.Points(bw/2+1), vg.Points(bw), earlierLabel); err != nil {
+			return "", nil, err
+		}
+		if err := add(latest, fidelityLatestColor, -vg.Points(bw/2+1), vg.Points(bw), latestLabel); err != nil {
+			return "", nil, err
+		}
+	} else if err := add(latest, fidelityLatestColor, 0, vg.Points(2*bw), latestLabel); err != nil {
+		return "", nil, err
+	}
+	legend = append(legend, fidelityLegendItem{Label: fmt.Sprintf("maximum (%d)", f.Max), Style: template.CSS(fmt.Sprintf("background:#%02x%02x%02x", fidelityTrackColor.R, fidelityTrackColor.G, fidelityTrackColor.B))})
+	label := fmt.Sprintf("Mean rating of each of the %d components in %s", n, latestLabel)
+	if earlierLabel != "" {
+		label += " and " + earlierLabel
+	}
+	svg, err := plotSVG(p, vg.Points(340), vg.Points(float64(n)*22+64), label)
+	if err != nil {
+		return "", nil, err
+	}
+	return svg, legend, nil
+}
+
+// median of a non-empty slice (the mean of the middle two for an even count).
+func median(x []float64) float64 {
+	s := slices.Clone(x)
+	sort.Float64s(s)
+	m := len(s) / 2
+	if len(s)%2 == 1 {
+		return s[m]
+	}
+	return (s[m-1] + s[m]) / 2
+}
+
+// fmtTrim formats x with at most prec decimals, dropping trailing zeros.
+func fmtTrim(x float64, prec int) string {
+	s := strconv.FormatFloat(x, 'f', prec, 64)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	if s == "-0" {
+		s = "0"
+	}
+	return s
+}
+
+func fmtPct(x float64) string { return strconv.FormatFloat(x, 'f', 1, 64) + "%" }
+
+func fmtMean(x float64) string {
+	if math.IsNaN(x) {
+		return "not rated"
+	}
+	return strconv.FormatFloat(x, 'f', 1, 64)
+}
+
+// fmtSigned formats a difference with one decimal and its sign.
+func fmtSigned(x float64) string {
+	s := strconv.FormatFloat(x, 'f', 1, 64)
+	switch {
+	case s == "0.0" || s == "-0.0":
+		return "±0.0"
+	case !strings.HasPrefix(s, "-"):
+		return "+" + s
+	}
+	return "−" + s[1:]
+}
+
+// fmtSigned2 formats an ICC with two decimals, never "-0.00".
+func fmtSigned2(x float64) string {
+	s := strconv.FormatFloat(x, 'f', 2, 64)
+	if s == "-0.00" {
+		return "0.00"
+	}
+	return strings.Replace(s, "-", "−", 1)
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+var fidelityTemplate = template.Must(template.Must(template.New("page").Funcs(reportFuncs()).Parse(pageLayout)).Parse(fidelityTemplateText))
+
+const fidelityTemplateText = `{{define "title"}}Fidelity report: {{.Team}}{{end}}
+{{define "content"}}
+<header class="report" id="summary">
+<p class="kicker">{{.StudyName}} · fidelity report</p>
+<h1>Team {{.Team}}</h1>
+<dl class="facts">
+<dt>Trust</dt><dd>{{.TrustName}} ({{.TrustCode}})</dd>
+<dt>Arm</dt><dd>{{.Arm}}</dd>
+<dt>Rating periods</dt><dd>{{range $i, $p := .Periods}}{{if $i}}, {{end}}{{$p.Period}}{{end}}</dd>
+</dl>
+</header>
+{{if .Control}}<style>.notice { border: 2px solid #b3261e; border-radius: 4px; padding: .6rem 1rem; margin: 1rem 0; }</style>
+<p class="notice"><strong>For the study team only: contamination monitoring.</strong> {{.Team}} is a {{.Arm}} team. This report is not for feedback to the team: it shows the team's own fidelity scores against the thresholds, with no guidance and no comparison with the {{.InterventionArm}} teams.</p>
+{{end}}<p class="headline">{{.Headline}}{{if .HeadBand}} <strong><span class="badge {{.HeadClass}}">{{.HeadBand}}</span></strong>{{end}}</p>
+
+<section id="periods">
+<h2>Fidelity in each period</h2>
+<p>The total is the mean of the raters' totals ({{.NComponents}} components rated {{.ScaleMin}}–{{.ScaleMax}}, so at most {{.MaxTotal}}). The bar shows the percentage of the maximum against the band thresholds.</p>
+<div class="scroll"><table>
+<thead><tr><th>Period</th><th class="num">Total</th><th class="num">% of max.</th><th>Band</th><th class="num">Raters</th><th class="num">Agreement (ICC)</th></tr></thead>
+<tbody>
+{{range .Periods}}<tr><td>{{.Period}}</td><td class="num">{{.Total}}</td><td class="num">{{.Pct}}</td><td><span class="badge {{.BandClass}}">{{.Band}}</span></td><td class="num">{{.NRaters}}</td><td class="num">{{.ICC}}</td></tr>
+{{end}}</tbody>
+</table></div>
+{{range .Periods}}{{if .Rated}}
+<h3>{{.Period}}: {{.Pct}} <span class="badge {{.BandClass}}">{{.Band}}</span></h3>
+<div class="bandbar" role="img" aria-label="{{.Bar.Label}}">
+<div class="track">{{range .Bar.Segs}}<div class="seg {{.Class}}" style="{{.Style}}">{{.Name}}</div>{{end}}<div class="marker" style="{{.Bar.Marker}}"></div></div>
+<div class="ticks">{{range .Bar.Ticks}}<span class="{{.Class}}" style="{{.Style}}">{{.Label}}</span>{{end}}</div>
+</div>
+{{end}}{{end}}
+</section>
+
+<section id="components">
+<h2>The {{.NComponents}} components</h2>
+{{if .AnyRated}}
+<p>Each component's mean rating{{if .Earlier}} in {{.Latest}} and {{.Earlier}}{{else}} in {{.Latest}}{{end}}, against the maximum of {{.ScaleMax}}. The dashed lines mark the band thresholds applied to a single component.{{if .HasMedian}} In the table, “Others (median)” is the median of the {{.Others}} in {{.Latest}}.{{end}}</p>
+<figure class="chart">
+{{.Chart}}
+<figcaption><span class="legend">{{range .ChartLegend}}<span><span class="swatch" style="{{.Style}}"></span>{{.Label}}</span>{{end}}</span></figcaption>
+</figure>
+<div class="scroll"><table>
+<thead><tr><th>Component</th>{{if .Earlier}}<th class="num">{{.Earlier}}</th>{{end}}<th class="num">{{.Latest}}</th>{{if .Earlier}}<th class="num">Change</th>{{end}}{{if .HasMedian}}<th class="num">Others (median)</th>{{end}}</tr></thead>
+<tbody>
+{{range .Components}}<tr><td><span class="code">{{.Code}}</span> {{.Name}}</td>{{if $.Earlier}}<td class="num">{{.Earlier}}</td>{{end}}<td class="num">{{.Latest}}</td>{{if $.Earlier}}<td class="num {{.ChangeClass}}">{{.Change}}</td>{{end}}{{if $.HasMedian}}<td class="num">{{.Median}}</td>{{end}}</tr>
+{{end}}</tbody>
+</table></div>
+{{else}}
+<p class="muted">Not rated yet: there is nothing to show.</p>
+{{end}}
+</section>
+
+{{if not .Control}}<section id="change">
+<h2>Change between periods</h2>
+{{with .Change}}
+<p>From {{.From}} to {{.To}} the total went from {{.TotalFrom}} to {{.TotalTo}} ({{.TotalDiff}}), {{.PctFrom}} to {{.PctTo}} of the maximum ({{.PctDiff}}). The band {{.BandMove}}: <span class="badge {{.BandFromClass}}">{{.BandFrom}}</span> → <span class="badge {{.BandToClass}}">{{.BandTo}}</span></p>
+<p>Components: <span class="up">{{.Up}} up</span>, <span class="down">{{.Down}} down</span>, <span class="same">{{.Same}} the same</span> (see the table above).</p>
+{{else}}
+<p class="muted">{{.ChangeNote}}</p>
+{{end}}
+</section>
+
+<section id="comparison">
+<h2>Compared with the {{.Others}}</h2>
+<p>The median percentage of the study's {{.Others}} rated in the same period. Individual teams are not shown.</p>
+<div class="scroll"><table>
+<thead><tr><th>Period</th><th class="num">This team</th><th class="num">Median, {{.Others}}</th><th class="num">Difference</th></tr></thead>
+<tbody>
+{{range .Compare}}<tr><td>{{.Period}}</td><td class="num">{{.Team}}</td><td class="num{{if not .Available}} muted{{end}}">{{.Median}}</td><td class="num">{{.Diff}}</td></tr>
+{{end}}</tbody>
+</table></div>
+{{with .CompareNote}}<p class="note">{{.}}</p>{{end}}
+</section>
+
+<section id="focus">
+<h2>Where to focus next</h2>
+{{if .Focus}}
+<p>The components with the lowest mean rating in {{.Latest}}, the CPI practice each stands for, and a suggestion to try.</p>
+<ol class="focus">
+{{range .Focus}}<li><strong>{{.Name}}</strong> ({{.Code}}, mean {{.Mean}})
+<p class="practice">{{.Practice}}</p>
+<p class="suggestion">Try: {{.Suggestion}}</p></li>
+{{end}}</ol>
+{{else}}
+<p class="muted">Not rated yet.</p>
+{{end}}
+</section>{{end}}
+
+<section id="raters">
+<h2>Raters</h2>
+<p>People who sent a rating, by role, and how many of them could be scored. Counts from 1 to below {{.MinCount}} are shown as {{.Small}}.</p>
+<div class="scroll"><table>
+<thead><tr><th>Period</th>{{range .Roles}}<th class="num">{{.}}</th>{{end}}<th class="num">All raters</th><th class="num">Scored</th></tr></thead>
+<tbody>
+{{range .Raters}}<tr><td>{{.Period}}</td>{{range .Roles}}<td class="num">{{.}}</td>{{end}}<td class="num">{{.Total}}</td><td class="num">{{.Scored}}</td></tr>
+{{end}}</tbody>
+</table></div>
+</section>
+
+<section id="how-to-read">
+<h2>How to read this report</h2>
+<ul>
+<li>Each rater scores the team's practice on {{.NComponents}} components of the Connecting People Intervention, from {{.ScaleMin}} (absent) to {{.ScaleMax}} (fully present). A rater's total is the sum, at most {{.MaxTotal}}.</li>
+<li>A rater who left {{if eq .MissingAllowed 1}}one component{{else}}up to {{.MissingAllowed}} components{{end}} blank is given their own average for the blank; a rating with more blanks is not scored.</li>
+<li>The team's total is the mean of its raters' totals, and its percentage is the total out of {{.MaxTotal}}.</li>
+<li>Agreement (ICC) is the intraclass correlation ICC(2,1) between the raters over the components: 1 is perfect agreement; below 0.5 is poor. It needs two or more raters.</li>
+<li>Counts of people from 1 to below {{.MinCount}} are shown as {{.Small}}, and a count from which one of them could be worked out by adding or subtracting the counts shown is shown as {{.Secondary}}.</li>
+</ul>
+<h3>Thresholds used</h3>
+<div class="scroll"><table>
+<thead><tr><th>Band</th><th>Percentage of the maximum</th></tr></thead>
+<tbody>
+{{range .Bands}}<tr><td><span class="badge {{.Class}}">{{.Name}}</span></td><td>{{.Range}}</td></tr>
+{{end}}</tbody>
+</table></div>
+</section>
+<footer class="report">cpi {{.Version}} · study definition {{.StudyHash}}</footer>
+{{end}}`

@@ -1,0 +1,233 @@
+package warehouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+// This file writes a record batch as one Parquet row group, column by
+// column, through the Parquet column writers themselves rather than
+// pqarrow's FileWriter. The difference is in dictionary columns: pqarrow
+// works out which dictionary entries a batch uses by hashing every index
+// (compute.UniqueArray), for the column statistics; that was a third of
+// the CPU time of ingesting a national study. Here the entries used are
+// marked in one pass over the indices, which are long runs of the same
+// value in our tables. Everything else (encodings, statistics, page
+// layout) is the column writer's own, so the files are byte for byte
+// those pqarrow writes (TestWriteRowGroupMatchesPqarrow), except that a
+// null's index slot is not counted as a use: pqarrow's minimum and
+// maximum can name a value no row holds.
+
+// dictionaryEncoder is the part of the column writer's dictionary encoder
+// used to seed it with a batch's dictionary.
+type dictionaryEncoder interface {
+	Encoding() parquet.Encoding
+	PutDictionary(values arrow.Array) error
+	NumEntries() int
+}
+
+// writeRowGroup writes rec as the next row group of w; nullable[i] says
+// whether column i may hold nulls (the Parquet column is OPTIONAL).
+func writeRowGroup(ctx context.Context, w *file.Writer, rec arrow.RecordBatch, nullable []bool) error {
+	rgw := w.AppendRowGroup()
+	var defLevels []int16
+	for i, col := range rec.Columns() {
+		cw, err := rgw.NextColumn()
+		if err != nil {
+			return err
+		}
+		var levels []int16
+		if nullable[i] {
+			defLevels = definitionLevels(defLevels[:0], col)
+			levels = defLevels
+		}
+		if d, ok := col.(*array.Dictionary); ok {
+			err = writeDictionaryColumn(ctx, cw, d, levels)
+		} else {
+			err = pqarrow.WriteArrowToColumn(ctx, cw, col, levels, nil, nullable[i])
+		}
+		if err != nil {
+			return fmt.Errorf("column %s: %w", rec.ColumnName(i), err)
+		}
+	}
+	return rgw.Close()
+}
+
+// definitionLevels of a flat nullable column: 1 for a value, 0 for a null.
+func definitionLevels(levels []int16, a arrow.Array) []int16 {
+	n := a.Len()
+	if cap(levels) < n {
+		levels = make([]int16, n)
+	}
+	levels = levels[:n]
+	if a.NullN() == 0 {
+		for i := range levels {
+			levels[i] = 1
+		}
+		return levels
+	}
+	for i := range levels {
+		if a.IsValid(i) {
+			levels[i] = 1
+		} else {
+			levels[i] = 0
+		}
+	}
+	return levels
+}
+
+// writeDictionaryColumn writes a dictionary array as the column chunk's
+// dictionary and its indices, as pqarrow does, with statistics over the
+// entries the indices use.
+func writeDictionaryColumn(ctx context.Context, cw file.ColumnChunkWriter, d *array.Dictionary, defLevels []int16) error {
+	dict := d.Dictionary()
+	enc, ok := any(cw.CurrentEncoder()).(dictionaryEncoder)
+	if !ok || (enc.Encoding() != parquet.Encodings.PlainDict && enc.Encoding() != parquet.Encodings.RLEDict) || enc.NumEntries() != 0 {
+		return writeDense(ctx, cw, d, defLevels)
+	}
+	if err := enc.PutDictionary(dict); err != nil {
+		return err
+	}
+	if enc.NumEntries() != dict.Len() {
+		// The dictionary repeats a value: its indices would not match the
+		// encoder's, so the chunk is written plain.
+		cw.FallbackToPlain()
+		return writeDense(ctx, cw, d, defLevels)
+	}
+	indices, ok := d.Indices().(*array.Int32)
+	if !ok {
+		return errors.New("dictionary indices are not int32")
+	}
+	if stats := cw.PageStatistics(); stats != nil {
+		used, err := usedEntries(dict, indices)
+		if err != nil {
+			return err
+		}
+		nonNull := indices.Len() - indices.NullN()
+		stats.IncNulls(int64(max(len(defLevels)-nonNull, 0)))
+		stats.IncNumValues(int64(nonNull))
+		err = stats.UpdateFromArrow(used, false)
+		used.Release()
+		if err != nil {
+			return err
+		}
+	}
+	return cw.WriteDictIndices(indices, defLevels, nil)
+}
+
+// usedEntries is the dictionary narrowed to the entries the indices use
+// (the dictionary itself, retained, when they use all of it).
+func usedEntries(dict arrow.Array, indices *array.Int32) (arrow.Array, error) {
+	seen := make([]bool, dict.Len())
+	count := 0
+	last := int32(-1)
+	for i, v := range indices.Int32Values() {
+		if v == last || indices.IsNull(i) {
+			continue
+		}
+		if v < 0 || int(v) >= len(seen) {
+			return nil, errors.New("dictionary index out of range")
+		}
+		last = v
+		if !seen[v] {
+			seen[v] = true
+			count++
+		}
+	}
+	if count == dict.Len() {
+		dict.Retain()
+		return dict, nil
+	}
+	strs, ok := dict.(*array.String)
+	if !ok {
+		return nil, errors.New("dictionary values are not strings")
+	}
+	b := array.NewStringBuilder(memory.DefaultAllocator)
+	defer b.Release()
+	for i, ok := range seen {
+		if ok {
+			b.Append(strs.Value(i))
+		}
+	}
+	return b.NewArray(), nil
+}
+
+// writeDense writes a dictionary array's values plainly.
+func writeDense(ctx context.Context, cw file.ColumnChunkWriter, d *array.Dictionary, defLevels []int16) error {
+	strs, ok := d.Dictionary().(*array.String)
+	if !ok {
+		return errors.New("dictionary values are not strings")
+	}
+	b := array.NewStringBuilder(memory.DefaultAllocator)
+	defer b.Release()
+	for i := 0; i < d.Len(); i++ {
+		if d.IsNull(i) {
+			b.AppendNull()
+			continue
+		}
+		b.Append(strs.Value(d.GetValueIndex(i)))
+	}
+	dense := b.NewArray()
+	defer dense.Release()
+	return pqarrow.WriteArrowToColumn(ctx, cw, dense, defLevels, nil, defLevels != nil)
+}
+
+// scoreCodes turns a string column of one batch into small integer codes:
+// for a dictionary-encoded column, lookup runs once per dictionary entry;
+// for a plain one, once per run of equal values.
+type ScoreCodes struct {
+	dict   *array.Dictionary
+	idx    []int32 // the dictionary's indices
+	codes  []int
+	plain  *array.String
+	lookup func(string) int
+	last   string
+	lastC  int
+	primed bool
+}
+
+func (c *ScoreCodes) Init(a arrow.Array, lookup func(string) int) error {
+	*c = ScoreCodes{lookup: lookup}
+	switch a := a.(type) {
+	case *array.Dictionary:
+		vals, ok := a.Dictionary().(*array.String)
+		idx, ok2 := a.Indices().(*array.Int32)
+		if !ok || !ok2 {
+			return errors.New("not a dictionary of strings with int32 indices")
+		}
+		c.dict, c.idx = a, idx.Int32Values()
+		c.codes = make([]int, vals.Len())
+		for i := range c.codes {
+			c.codes[i] = lookup(vals.Value(i))
+		}
+	case *array.String:
+		c.plain = a
+	default:
+		return errors.New("not a string column")
+	}
+	return nil
+}
+
+// at is row r's code (-1: unknown).
+func (c *ScoreCodes) At(r int) int {
+	if c.dict != nil {
+		if c.dict.IsNull(r) {
+			return -1
+		}
+		return c.codes[c.idx[r]]
+	}
+	s := c.plain.Value(r)
+	if !c.primed || s != c.last {
+		c.last, c.lastC, c.primed = strings.Clone(s), c.lookup(s), true
+	}
+	return c.lastC
+}
