@@ -3,12 +3,13 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"github.com/connectingpeople/cpi/pipeline/ingest"
-	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/connectingpeople/cpi/pipeline/ingest"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 // Accept returns the stage of `cpi accept`: the data manager's decision to

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/connectingpeople/cpi/pipeline/ingest/privacy"
+	"github.com/connectingpeople/cpi/pipeline/ingest/readers"
 	"github.com/xuri/excelize/v2"
 
 	"github.com/connectingpeople/cpi/pipeline/ingest"
@@ -88,18 +90,18 @@ func badCorpus(t *testing.T, env warehouse.Env) (map[string][]byte, map[string]b
 	good := row(nil)
 	full := csvFile(header, good)
 	add(p(), full[:len(full)-40], badCase{Rejects: []string{ingest.CodeRaggedRow}, Why: "truncated in the middle of the last row"})
-	add(p(), []byte(header+"\n"+strings.Replace(good, "P00001", "\"P000", 1)), badCase{Quarantine: ingest.CodeMalformedCSV, Why: "truncated inside a quoted field"})
+	add(p(), []byte(header+"\n"+strings.Replace(good, "P00001", "\"P000", 1)), badCase{Quarantine: readers.CodeMalformedCSV, Why: "truncated inside a quoted field"})
 	add(p(), csvFile(header, good, "P00002,TEWV-01,baseline,2018-03-01", good[:strings.LastIndex(good, ",")]), badCase{Rejects: []string{ingest.CodeRaggedRow, ingest.CodeRaggedRow}, Accepted: 1, Why: "ragged rows: too few cells"})
-	add(p(), csvFile(header, strings.Replace(good, "P00001", "P00001\"x", 1)), badCase{Quarantine: ingest.CodeMalformedCSV, Why: "a bare quote inside an unquoted field"})
-	add(p(), csvFile(header, strings.Replace(good, "female", "\"female", 1)), badCase{Quarantine: ingest.CodeMalformedCSV, Why: "an unbalanced quote"})
-	add(p(), []byte("\x00\x01\x02PK\xff\xfe garbage \x89PNG\r\n\x1a\n\x00\x00"), badCase{Quarantine: ingest.CodeUndecodable, Why: "binary garbage"})
-	add(p(), []byte{}, badCase{Quarantine: ingest.CodeEmptyFile, Why: "an empty file"})
-	add(p(), []byte(" \n\n  \n"), badCase{Quarantine: ingest.CodeEmptyFile, Why: "only white space"})
+	add(p(), csvFile(header, strings.Replace(good, "P00001", "P00001\"x", 1)), badCase{Quarantine: readers.CodeMalformedCSV, Why: "a bare quote inside an unquoted field"})
+	add(p(), csvFile(header, strings.Replace(good, "female", "\"female", 1)), badCase{Quarantine: readers.CodeMalformedCSV, Why: "an unbalanced quote"})
+	add(p(), []byte("\x00\x01\x02PK\xff\xfe garbage \x89PNG\r\n\x1a\n\x00\x00"), badCase{Quarantine: readers.CodeUndecodable, Why: "binary garbage"})
+	add(p(), []byte{}, badCase{Quarantine: readers.CodeEmptyFile, Why: "an empty file"})
+	add(p(), []byte(" \n\n  \n"), badCase{Quarantine: readers.CodeEmptyFile, Why: "only white space"})
 	add(p(), csvFile(header), badCase{Quarantine: warehouse.QuarantineNoRows, Why: "header only: a cumulative export that would empty the tables"})
-	add(p(), csvFile(header+",wave", good+",baseline"), badCase{Quarantine: ingest.CodeDuplicateHeader, Why: "a column twice"})
-	add(p(), csvFile(header, strings.Replace(good, "female", strings.Repeat("f", 100_000), 1)), badCase{Quarantine: ingest.CodeFieldTooLarge, Why: "a 100 kB field"})
-	add(p(), csvFile(header, strings.Replace(good, "female", "f\xe9male", 1)), badCase{Quarantine: ingest.CodeUndecodable, Why: "Windows-1252 bytes in a UTF-8 file"})
-	add(p(), csvFile(header, strings.Replace(good, "female", "fe\ufeffmale", 1)), badCase{Quarantine: ingest.CodeUndecodable, Why: "a byte order mark in the middle"})
+	add(p(), csvFile(header+",wave", good+",baseline"), badCase{Quarantine: readers.CodeDuplicateHeader, Why: "a column twice"})
+	add(p(), csvFile(header, strings.Replace(good, "female", strings.Repeat("f", 100_000), 1)), badCase{Quarantine: readers.CodeFieldTooLarge, Why: "a 100 kB field"})
+	add(p(), csvFile(header, strings.Replace(good, "female", "f\xe9male", 1)), badCase{Quarantine: readers.CodeUndecodable, Why: "Windows-1252 bytes in a UTF-8 file"})
+	add(p(), csvFile(header, strings.Replace(good, "female", "fe\ufeffmale", 1)), badCase{Quarantine: readers.CodeUndecodable, Why: "a byte order mark in the middle"})
 	add(p(), csvFile(header, strings.Replace(good, "female", "\"=HYPERLINK(\"\"http://x.invalid\"\",\"\"click\"\")\"", 1)), badCase{Rejects: []string{ingest.CodeFormula}, Why: "a spreadsheet formula cell"})
 	add(p(), csvFile(header, strings.Replace(good, "female", "@SUM(A1)", 1)), badCase{Rejects: []string{ingest.CodeFormula}, Why: "an @ formula cell"})
 	add(p(), csvFile(header, strings.Replace(good, "2018-03-01", "2031-01-01", 1)), badCase{Rejects: []string{ingest.CodeFutureDate}, Why: "an interview after the export date"})
@@ -116,12 +118,12 @@ func badCorpus(t *testing.T, env warehouse.Env) (map[string][]byte, map[string]b
 	add(p(), csvFile(strings.Replace(header, ",ucla3", "", 1), strings.Replace(good, ",1,2,3,", ",1,2,", 1)), badCase{Warnings: []string{ingest.WarnMissingColumn}, Accepted: 1, Why: "a canonical column absent"})
 	add(p(), csvFile(strings.Replace(header, "wave,", "timepoint,", 1), good), badCase{Quarantine: warehouse.QuarantineUnknownKind, Why: "no wave column: neither kind"})
 	add(p(), csvFile(strings.Replace(header, "team_code,", "team,", 1), good), badCase{Quarantine: warehouse.QuarantineMissingColumns, Warnings: []string{ingest.WarnUnknownColumn}, Why: "a required column missing"})
-	add(p(), csvFile(header, row(map[string]string{"ethnicity": "401 023 2137"})), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleNHSNumber), Why: "an NHS number"})
-	add(p(), csvFile(header+",contact", good+",CR2 6XH"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RulePostcode), Warnings: []string{ingest.WarnUnknownColumn}, Why: "a postcode"})
-	add(p(), csvFile(header+",contact", good+",a.person@example.org"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleEmail), Warnings: []string{ingest.WarnUnknownColumn}, Why: "an e-mail address"})
-	add(p(), csvFile(header+",contact", good+",+44 7700 900123"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RulePhone), Warnings: []string{ingest.WarnUnknownColumn}, Why: "a phone number"})
-	add(p(), csvFile(header+",born", good+",1987-03-14"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleDateOfBirth), Warnings: []string{ingest.WarnUnknownColumn}, Why: "a full date in an undeclared column"})
-	add(p(), csvFile(header+",Forename", good+",x"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleIdentifyingHeader), Why: "an identifying header"})
+	add(p(), csvFile(header, row(map[string]string{"ethnicity": "401 023 2137"})), badCase{Quarantine: warehouse.QuarantinePrivacy + string(privacy.RuleNHSNumber), Why: "an NHS number"})
+	add(p(), csvFile(header+",contact", good+",CR2 6XH"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(privacy.RulePostcode), Warnings: []string{ingest.WarnUnknownColumn}, Why: "a postcode"})
+	add(p(), csvFile(header+",contact", good+",a.person@example.org"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(privacy.RuleEmail), Warnings: []string{ingest.WarnUnknownColumn}, Why: "an e-mail address"})
+	add(p(), csvFile(header+",contact", good+",+44 7700 900123"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(privacy.RulePhone), Warnings: []string{ingest.WarnUnknownColumn}, Why: "a phone number"})
+	add(p(), csvFile(header+",born", good+",1987-03-14"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(privacy.RuleDateOfBirth), Warnings: []string{ingest.WarnUnknownColumn}, Why: "a full date in an undeclared column"})
+	add(p(), csvFile(header+",Forename", good+",x"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(privacy.RuleIdentifyingHeader), Why: "an identifying header"})
 	add(p(), csvFile(header, row(map[string]string{"ethnicity": "9434765918"})), badCase{Rejects: []string{ingest.CodeBadCode}, Why: "ten digits failing the modulus-11 check: not an NHS number"})
 	add("tewv-export-final.csv", full, badCase{Quarantine: warehouse.QuarantineUnknownSite, Why: "a name that matches no trust"})
 	add(name("fidelity"), csvFile(fheader, fid(nil), fid(nil)), badCase{Rejects: []string{ingest.CodeDuplicateKey, ingest.CodeDuplicateKey}, Why: "the same rater twice for a team and period"})
@@ -132,11 +134,11 @@ func badCorpus(t *testing.T, env warehouse.Env) (map[string][]byte, map[string]b
 	add("bdct_cpi_participants_29-03-2019.csv", []byte(strings.ReplaceAll(header, ",", ";")+"\r\n"+bd+"\r\n"), badCase{Rejects: []string{ingest.CodeBadDate}, Why: "a US-style month/day date in a dd/mm/yyyy site"})
 
 	// XLSX: not a workbook, a zip bomb, several sheets.
-	add("HPFT participants export 20190301.xlsx", []byte("PK\x03\x04 this is not really a zip"), badCase{Quarantine: ingest.CodeXLSXUnreadable, Why: "a broken workbook"})
-	add("HPFT participants export 20190302.xlsx", badZipBomb(t), badCase{Quarantine: ingest.CodeXLSXTooLarge, Why: "a zip bomb"})
-	add("HPFT participants export 20190303.xlsx", badTwoSheets(t, env, false), badCase{Quarantine: ingest.CodeXLSXExtraSheets,
+	add("HPFT participants export 20190301.xlsx", []byte("PK\x03\x04 this is not really a zip"), badCase{Quarantine: readers.CodeXLSXUnreadable, Why: "a broken workbook"})
+	add("HPFT participants export 20190302.xlsx", badZipBomb(t), badCase{Quarantine: readers.CodeXLSXTooLarge, Why: "a zip bomb"})
+	add("HPFT participants export 20190303.xlsx", badTwoSheets(t, env, false), badCase{Quarantine: readers.CodeXLSXExtraSheets,
 		Why: "two sheets of data and the site mapping names none: which is the export is not guessed"})
-	add("HPFT participants export 20190304.xlsx", badTwoSheets(t, env, true), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleDateOfBirth),
+	add("HPFT participants export 20190304.xlsx", badTwoSheets(t, env, true), badCase{Quarantine: warehouse.QuarantinePrivacy + string(privacy.RuleDateOfBirth),
 		Why: "a date cell (its raw value a serial number) in an undeclared column: a likely date of birth, found although the workbook has extra sheets"})
 
 	// Identifiers where a careful reader would hide them (issue 12): each
@@ -147,25 +149,25 @@ func badCorpus(t *testing.T, env warehouse.Env) (map[string][]byte, map[string]b
 		f.SetSheetRow("Lookup", "A1", &[]any{"ref", "who", "contact"})
 		f.SetSheetRow("Lookup", "A2", &[]any{"943 476 5919", "Bloggs", "jo.bloggs@example.org"})
 		f.SetSheetVisible("Lookup", false)
-	}), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleNHSNumber), Why: "a hidden second sheet with an NHS number, a surname and an e-mail address"})
+	}), badCase{Quarantine: warehouse.QuarantinePrivacy + string(privacy.RuleNHSNumber), Why: "a hidden second sheet with an NHS number, a surname and an e-mail address"})
 	add("HPFT participants export 20190306.xlsx", hpftBook(t, env, func(f *excelize.File) {
 		f.AddComment("Participants", excelize.Comment{Cell: "A2", Author: "data manager", Text: "contact jo.bloggs@example.org"})
-	}), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleEmail), Why: "an e-mail address in a cell comment"})
+	}), badCase{Quarantine: warehouse.QuarantinePrivacy + string(privacy.RuleEmail), Why: "an e-mail address in a cell comment"})
 	add("HPFT participants export 20190307.xlsx", hpftBook(t, env, func(f *excelize.File) {
 		n := len(env.Study.ExportFields(schemas.KindParticipants)) + 1
 		h, _ := excelize.CoordinatesToCellName(n, 1)
 		c, _ := excelize.CoordinatesToCellName(n, 2)
 		f.SetCellStr("Participants", h, "ref")
 		f.SetCellInt("Participants", c, 19870314)
-	}), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleDateOfBirth), Warnings: []string{ingest.WarnUnknownColumn}, Why: "a date of birth keyed as the number 19870314 in an undeclared column"})
-	add(p(), csvFile(header+",jo.bloggs@example.org", good+",x"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleEmail), Why: "an e-mail address in a header cell"})
-	add(p(), csvFile(header+",ref", good+",943\u00a0476\u00a05919"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleNHSNumber), Warnings: []string{ingest.WarnUnknownColumn}, Why: "an NHS number split by no-break spaces"})
-	add(p(), csvFile(header+",contact", good+",SW1A\u00a01AA"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RulePostcode), Warnings: []string{ingest.WarnUnknownColumn}, Why: "a postcode with a no-break space"})
-	add(p(), csvFile(header+",ref", good+",943.476.5919"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleNHSNumber), Warnings: []string{ingest.WarnUnknownColumn}, Why: "an NHS number split by dots"})
-	add(p(), csvFile(header+",ref", good+",9.434765919E+09"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleNHSNumber), Warnings: []string{ingest.WarnUnknownColumn}, Why: "an NHS number in Excel's scientific notation"})
-	add(p(), csvFile(header+",contact", good+",447700900123"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RulePhone), Warnings: []string{ingest.WarnUnknownColumn}, Why: "a UK mobile number with its country code"})
-	add(p(), csvFile(header+",born", good+",19870314"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleDateOfBirth), Warnings: []string{ingest.WarnUnknownColumn}, Why: "a compact date of birth in an undeclared column"})
-	add(p(), csvFile(header, row(map[string]string{"ethnicity": "401\u2011023\u20112137"})), badCase{Quarantine: warehouse.QuarantinePrivacy + string(ingest.RuleNHSNumber), Why: "an NHS number split by non-breaking hyphens in a code column"})
+	}), badCase{Quarantine: warehouse.QuarantinePrivacy + string(privacy.RuleDateOfBirth), Warnings: []string{ingest.WarnUnknownColumn}, Why: "a date of birth keyed as the number 19870314 in an undeclared column"})
+	add(p(), csvFile(header+",jo.bloggs@example.org", good+",x"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(privacy.RuleEmail), Why: "an e-mail address in a header cell"})
+	add(p(), csvFile(header+",ref", good+",943\u00a0476\u00a05919"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(privacy.RuleNHSNumber), Warnings: []string{ingest.WarnUnknownColumn}, Why: "an NHS number split by no-break spaces"})
+	add(p(), csvFile(header+",contact", good+",SW1A\u00a01AA"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(privacy.RulePostcode), Warnings: []string{ingest.WarnUnknownColumn}, Why: "a postcode with a no-break space"})
+	add(p(), csvFile(header+",ref", good+",943.476.5919"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(privacy.RuleNHSNumber), Warnings: []string{ingest.WarnUnknownColumn}, Why: "an NHS number split by dots"})
+	add(p(), csvFile(header+",ref", good+",9.434765919E+09"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(privacy.RuleNHSNumber), Warnings: []string{ingest.WarnUnknownColumn}, Why: "an NHS number in Excel's scientific notation"})
+	add(p(), csvFile(header+",contact", good+",447700900123"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(privacy.RulePhone), Warnings: []string{ingest.WarnUnknownColumn}, Why: "a UK mobile number with its country code"})
+	add(p(), csvFile(header+",born", good+",19870314"), badCase{Quarantine: warehouse.QuarantinePrivacy + string(privacy.RuleDateOfBirth), Warnings: []string{ingest.WarnUnknownColumn}, Why: "a compact date of birth in an undeclared column"})
+	add(p(), csvFile(header, row(map[string]string{"ethnicity": "401\u2011023\u20112137"})), badCase{Quarantine: warehouse.QuarantinePrivacy + string(privacy.RuleNHSNumber), Why: "an NHS number split by non-breaking hyphens in a code column"})
 	return files, want
 }
 
@@ -223,7 +225,7 @@ func hpftBook(t *testing.T, env warehouse.Env, extra func(f *excelize.File)) []b
 		f.SetCellValue("Participants", cell, h)
 		cell, _ = excelize.CoordinatesToCellName(i+1, 2)
 		if v := r[n]; v != "" {
-			if ingest.IsDigits(v) {
+			if readers.IsDigits(v) {
 				f.SetCellInt("Participants", cell, int64(atoiSafe(v)))
 			} else {
 				f.SetCellStr("Participants", cell, v)

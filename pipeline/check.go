@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"io"
 	"io/fs"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 // CheckError says `cpi check` found the warehouse damaged (exit 1); it

@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 // TestCheck: `cpi check` passes a sound warehouse, and names every

@@ -3,8 +3,9 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"os"
+
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 // codebookStage writes the codes table. It is not one of the stages a

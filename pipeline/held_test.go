@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/connectingpeople/cpi/pipeline/ingest"
-	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -14,6 +12,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/connectingpeople/cpi/pipeline/ingest"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 // tewvExport is the bundled study's TEWV participants export.

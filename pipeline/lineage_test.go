@@ -3,12 +3,13 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"github.com/connectingpeople/cpi/pipeline/ingest"
-	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/connectingpeople/cpi/pipeline/ingest"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 // runCommand runs one command of the sequence tests on warehouse wh:

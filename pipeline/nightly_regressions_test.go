@@ -2,13 +2,14 @@ package pipeline
 
 import (
 	"context"
-	"github.com/connectingpeople/cpi/pipeline/ingest"
-	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/connectingpeople/cpi/pipeline/ingest"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 // TestRebuildAfterRepeatedAccept: an accept that crashed after its archive

@@ -14,6 +14,7 @@ import (
 	"unicode"
 
 	"github.com/connectingpeople/cpi/pipeline/ingest"
+	"github.com/connectingpeople/cpi/pipeline/ingest/privacy"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
@@ -24,15 +25,15 @@ import (
 // message may repeat.
 type disguise struct {
 	cell string
-	rule ingest.PrivacyRule
+	rule privacy.PrivacyRule
 	bare string
 }
 
 // caughtBy reports whether rule is the right catch: a phone number's ten
 // national digits that pass the NHS check may be taken for an NHS number,
 // which guards them as well.
-func (d disguise) caughtBy(rule ingest.PrivacyRule) bool {
-	return rule == d.rule || (d.rule == ingest.RulePhone && rule == ingest.RuleNHSNumber && ingest.ValidNHSNumber(d.bare))
+func (d disguise) caughtBy(rule privacy.PrivacyRule) bool {
+	return rule == d.rule || (d.rule == privacy.RulePhone && rule == privacy.RuleNHSNumber && privacy.ValidNHSNumber(d.bare))
 }
 
 // Separators the guard promises to see through, by what they may stand
@@ -133,13 +134,13 @@ func nhsDisguise(rng *rand.Rand) disguise {
 		} else {
 			cell = n[:1] + "." + frac + exp
 		}
-		return disguise{cell, ingest.RuleNHSNumber, n}
+		return disguise{cell, privacy.RuleNHSNumber, n}
 	case 2: // a number Excel wrote as a float
 		cell = n + ".0"
 	default:
 		cell = n[:3] + pick(rng, nhsSeps) + n[3:6] + pick(rng, nhsSeps) + n[6:]
 	}
-	return disguise{reDigits(cell, pick(rng, digitForms)), ingest.RuleNHSNumber, n}
+	return disguise{reDigits(cell, pick(rng, digitForms)), privacy.RuleNHSNumber, n}
 }
 
 var testPostcodeAreas = []string{"B", "E", "G", "L", "M", "N", "S", "W", "AB", "BS", "CR", "DN", "EC", "LS", "NW", "SE", "SW", "TS", "WC", "YO"}
@@ -164,7 +165,7 @@ func postcodeDisguise(rng *rand.Rand) disguise {
 	case 2:
 		cell = fullWidth(cell)
 	}
-	return disguise{cell, ingest.RulePostcode, out + in}
+	return disguise{cell, privacy.RulePostcode, out + in}
 }
 
 // phoneDisguise is a UK mobile, London or geographic number, nationally or
@@ -211,7 +212,7 @@ func phoneDisguise(rng *rand.Rand) disguise {
 			cell = "44" + pick(rng, []string{"", " ", "\u00a0"}) + group(national)
 		}
 	}
-	return disguise{reDigits(cell, pick(rng, digitForms)), ingest.RulePhone, national}
+	return disguise{reDigits(cell, pick(rng, digitForms)), privacy.RulePhone, national}
 }
 
 // dobDisguise is a full date of birth in a layout the guard knows.
@@ -241,14 +242,14 @@ func dobDisguise(rng *rand.Rand) disguise {
 	default:
 		cell = fmt.Sprintf("%d%s%s%s%d", dd, dash(), months[m-1][:3], dash(), y)
 	}
-	return disguise{reDigits(cell, pick(rng, digitForms)), ingest.RuleDateOfBirth, fmt.Sprintf("%04d%02d%02d", y, m, dd)}
+	return disguise{reDigits(cell, pick(rng, digitForms)), privacy.RuleDateOfBirth, fmt.Sprintf("%04d%02d%02d", y, m, dd)}
 }
 
 // squeeze keeps the letters and digits of s, upper-cased, digits of every
 // script as ASCII: the form in which an echo is looked for.
 func squeeze(s string) string {
 	var b strings.Builder
-	for _, r := range ingest.NormaliseCell(s) {
+	for _, r := range privacy.NormaliseCell(s) {
 		switch {
 		case r >= '0' && r <= '9', r >= 'A' && r <= 'Z':
 			b.WriteRune(r)
@@ -281,7 +282,7 @@ func FuzzPrivacyDisguises(f *testing.F) {
 	good := ingestTestRow("P00001", "TEWV-01", "baseline", "2018-03-01", nil)
 	f.Fuzz(func(t *testing.T, seed uint64, kind, place uint8) {
 		d := makeDisguise(seed, kind)
-		if rule, ok := ingest.CheckCell(d.cell, false); !ok || !d.caughtBy(rule) {
+		if rule, ok := privacy.CheckCell(d.cell, false); !ok || !d.caughtBy(rule) {
 			t.Fatalf("CheckCell(%q) = %q, %v; want %q", d.cell, rule, ok, d.rule)
 		}
 		header := append(append([]string(nil), names...), "notes")
@@ -312,7 +313,7 @@ func FuzzPrivacyDisguises(f *testing.F) {
 			t.Fatal(err)
 		}
 		got := checks[0]
-		if rule, ok := strings.CutPrefix(got.Quarantine, warehouse.QuarantinePrivacy); !ok || !d.caughtBy(ingest.PrivacyRule(rule)) {
+		if rule, ok := strings.CutPrefix(got.Quarantine, warehouse.QuarantinePrivacy); !ok || !d.caughtBy(privacy.PrivacyRule(rule)) {
 			t.Fatalf("cell %q (place %d): quarantine %q, want %s%s", d.cell, place%3, got.Quarantine, warehouse.QuarantinePrivacy, d.rule)
 		}
 		bare := squeeze(d.bare)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/connectingpeople/cpi/pipeline/ingest"
+	"github.com/connectingpeople/cpi/pipeline/ingest/privacy"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
@@ -65,12 +66,12 @@ func TestValidNHSNumber(t *testing.T) {
 		{"943 476 5919", false}, // ValidNHSNumber takes digits only
 		{"", false},
 	} {
-		if got := ingest.ValidNHSNumber(tc.in); got != tc.want {
+		if got := privacy.ValidNHSNumber(tc.in); got != tc.want {
 			t.Errorf("ValidNHSNumber(%q) = %v, want %v", tc.in, got, tc.want)
 		}
 	}
 	for _, n := range genNHSNumbers(500, 1) {
-		if !ingest.ValidNHSNumber(n) {
+		if !privacy.ValidNHSNumber(n) {
 			t.Errorf("ValidNHSNumber(%q) = false; the reference check digit says valid", n)
 		}
 		// Every other last digit is wrong.
@@ -78,7 +79,7 @@ func TestValidNHSNumber(t *testing.T) {
 			if d == n[9] {
 				continue
 			}
-			if m := n[:9] + string(d); ingest.ValidNHSNumber(m) {
+			if m := n[:9] + string(d); privacy.ValidNHSNumber(m) {
 				t.Errorf("ValidNHSNumber(%q) = true; the check digit is %c", m, n[9])
 			}
 		}
@@ -88,13 +89,13 @@ func TestValidNHSNumber(t *testing.T) {
 type cellCase struct {
 	in   string
 	date bool // dateColumn
-	want ingest.PrivacyRule
+	want privacy.PrivacyRule
 }
 
 func runCellCases(t *testing.T, cases []cellCase) {
 	t.Helper()
 	for _, tc := range cases {
-		got, ok := ingest.CheckCell(tc.in, tc.date)
+		got, ok := privacy.CheckCell(tc.in, tc.date)
 		if ok != (tc.want != "") || got != tc.want {
 			t.Errorf("CheckCell(%q, %v) = %q, %v; want %q", tc.in, tc.date, got, ok, tc.want)
 		}
@@ -103,15 +104,15 @@ func runCellCases(t *testing.T, cases []cellCase) {
 
 func TestCheckCellNHSNumber(t *testing.T) {
 	cases := []cellCase{
-		{"9434765919", false, ingest.RuleNHSNumber},
-		{"943 476 5870", false, ingest.RuleNHSNumber},
-		{"401 023 2137", true, ingest.RuleNHSNumber},
-		{"401-023-2137", false, ingest.RuleNHSNumber},
-		{"NHS no: 9434765919.", false, ingest.RuleNHSNumber},
-		{"(9434765919)", false, ingest.RuleNHSNumber},
-		{"9434765919.0", false, ingest.RuleNHSNumber}, // Excel made it a number
-		{"id 943 476 5919 seen", false, ingest.RuleNHSNumber},
-		{"943  476 5919", false, ingest.RuleNHSNumber}, // two spaces: still a grouping
+		{"9434765919", false, privacy.RuleNHSNumber},
+		{"943 476 5870", false, privacy.RuleNHSNumber},
+		{"401 023 2137", true, privacy.RuleNHSNumber},
+		{"401-023-2137", false, privacy.RuleNHSNumber},
+		{"NHS no: 9434765919.", false, privacy.RuleNHSNumber},
+		{"(9434765919)", false, privacy.RuleNHSNumber},
+		{"9434765919.0", false, privacy.RuleNHSNumber}, // Excel made it a number
+		{"id 943 476 5919 seen", false, privacy.RuleNHSNumber},
+		{"943  476 5919", false, privacy.RuleNHSNumber}, // two spaces: still a grouping
 		// Not caught: the check fails, or the digits are not bounded.
 		{"9434765918", false, ""},
 		{"1234567890", false, ""},
@@ -124,9 +125,9 @@ func TestCheckCellNHSNumber(t *testing.T) {
 	}
 	for _, n := range genNHSNumbers(200, 2) {
 		cases = append(cases,
-			cellCase{n, false, ingest.RuleNHSNumber},
-			cellCase{n[:3] + " " + n[3:6] + " " + n[6:], false, ingest.RuleNHSNumber},
-			cellCase{"x" + n + "y", true, ingest.RuleNHSNumber},
+			cellCase{n, false, privacy.RuleNHSNumber},
+			cellCase{n[:3] + " " + n[3:6] + " " + n[6:], false, privacy.RuleNHSNumber},
+			cellCase{"x" + n + "y", true, privacy.RuleNHSNumber},
 		)
 	}
 	runCellCases(t, cases)
@@ -134,18 +135,18 @@ func TestCheckCellNHSNumber(t *testing.T) {
 
 func TestCheckCellPostcode(t *testing.T) {
 	runCellCases(t, []cellCase{
-		{"SW1A 1AA", false, ingest.RulePostcode},
-		{"M1 1AE", false, ingest.RulePostcode},
-		{"B33 8TH", false, ingest.RulePostcode},
-		{"CR2 6XH", false, ingest.RulePostcode},
-		{"DN55 1PT", false, ingest.RulePostcode},
-		{"dn551pt", false, ingest.RulePostcode},
-		{"sw1a1aa", true, ingest.RulePostcode},
-		{"EC1A 1BB", false, ingest.RulePostcode},
-		{"W1A 0AX", false, ingest.RulePostcode},
-		{"GIR 0AA", false, ingest.RulePostcode},
-		{"12 High St, Leeds LS1 4AP", false, ingest.RulePostcode},
-		{"lives near (LS1 4AP)", false, ingest.RulePostcode},
+		{"SW1A 1AA", false, privacy.RulePostcode},
+		{"M1 1AE", false, privacy.RulePostcode},
+		{"B33 8TH", false, privacy.RulePostcode},
+		{"CR2 6XH", false, privacy.RulePostcode},
+		{"DN55 1PT", false, privacy.RulePostcode},
+		{"dn551pt", false, privacy.RulePostcode},
+		{"sw1a1aa", true, privacy.RulePostcode},
+		{"EC1A 1BB", false, privacy.RulePostcode},
+		{"W1A 0AX", false, privacy.RulePostcode},
+		{"GIR 0AA", false, privacy.RulePostcode},
+		{"12 High St, Leeds LS1 4AP", false, privacy.RulePostcode},
+		{"lives near (LS1 4AP)", false, privacy.RulePostcode},
 		// Not postcodes.
 		{"LS1", false, ""},
 		{"LS1 4", false, ""},
@@ -164,10 +165,10 @@ func TestCheckCellPostcode(t *testing.T) {
 
 func TestCheckCellEmail(t *testing.T) {
 	runCellCases(t, []cellCase{
-		{"jo.bloggs@example.nhs.uk", false, ingest.RuleEmail},
-		{"a@b.co", true, ingest.RuleEmail},
-		{"contact: x_y+z@mail.example.com.", false, ingest.RuleEmail},
-		{"O'Brien@example.org", false, ingest.RuleEmail},
+		{"jo.bloggs@example.nhs.uk", false, privacy.RuleEmail},
+		{"a@b.co", true, privacy.RuleEmail},
+		{"contact: x_y+z@mail.example.com.", false, privacy.RuleEmail},
+		{"O'Brien@example.org", false, privacy.RuleEmail},
 		{"@handle", false, ""},
 		{"user@localhost", false, ""},
 		{"a@b", false, ""},
@@ -179,17 +180,17 @@ func TestCheckCellEmail(t *testing.T) {
 
 func TestCheckCellPhone(t *testing.T) {
 	runCellCases(t, []cellCase{
-		{"01632 960001", false, ingest.RulePhone},
-		{"(01632) 960 001", false, ingest.RulePhone},
-		{"07700 900123", false, ingest.RulePhone},
-		{"07700-900-123", false, ingest.RulePhone},
-		{"07700900123", true, ingest.RulePhone},
-		{"020 7946 0958", false, ingest.RulePhone},
-		{"+44 7700 900123", false, ingest.RulePhone},
-		{"+447700900123", false, ingest.RulePhone},
-		{"+44 (0)20 7946 0958", false, ingest.RulePhone},
-		{"0044 20 7946 0958", false, ingest.RulePhone},
-		{"ring 0113 496 0000 after 5", false, ingest.RulePhone},
+		{"01632 960001", false, privacy.RulePhone},
+		{"(01632) 960 001", false, privacy.RulePhone},
+		{"07700 900123", false, privacy.RulePhone},
+		{"07700-900-123", false, privacy.RulePhone},
+		{"07700900123", true, privacy.RulePhone},
+		{"020 7946 0958", false, privacy.RulePhone},
+		{"+44 7700 900123", false, privacy.RulePhone},
+		{"+447700900123", false, privacy.RulePhone},
+		{"+44 (0)20 7946 0958", false, privacy.RulePhone},
+		{"0044 20 7946 0958", false, privacy.RulePhone},
+		{"ring 0113 496 0000 after 5", false, privacy.RulePhone},
 		// Not phones.
 		{"0123456780", false, ""}, // a bare 10-digit run (failing the NHS check)
 		{"9434765918", false, ""}, // 10 digits failing the NHS check
@@ -211,7 +212,7 @@ func TestCheckCellDateOfBirth(t *testing.T) {
 	}
 	var cases []cellCase
 	for _, d := range dates {
-		cases = append(cases, cellCase{d, false, ingest.RuleDateOfBirth}, cellCase{d, true, ""})
+		cases = append(cases, cellCase{d, false, privacy.RuleDateOfBirth}, cellCase{d, true, ""})
 	}
 	for _, s := range []string{
 		"18-24", "65+", "2018", "1987", "6 months", "Month 3", "month6", "March 2018",
@@ -231,7 +232,7 @@ func TestCheckCellCleanValues(t *testing.T) {
 		"month3", "researcher", "practitioner", "psychosis", "6 months", "Month 3", "Y", "N",
 		"Not stated – declined", "Rater 12", "2018", "P000123456", "HPFT-P-0001234",
 	} {
-		if rule, ok := ingest.CheckCell(s, false); ok {
+		if rule, ok := privacy.CheckCell(s, false); ok {
 			t.Errorf("CheckCell(%q) = %q; want no rule", s, rule)
 		}
 	}
@@ -241,7 +242,7 @@ func TestCheckCellDoesNotAllocate(t *testing.T) {
 	cells := []string{"3", "TEWV-01", "943 476 5919", "SW1A 1AA", "jo@example.org", "07700 900123", "14 March 1987", "P00123"}
 	allocs := testing.AllocsPerRun(100, func() {
 		for _, c := range cells {
-			ingest.CheckCell(c, false)
+			privacy.CheckCell(c, false)
 		}
 	})
 	if allocs != 0 {
@@ -257,8 +258,8 @@ func TestCheckHeader(t *testing.T) {
 		"NHS Number", "NHSNumber", "nhs_no", "NHS No.", "Email", "E-mail", "Postcode", "Mobile phone",
 		"Tel", "telephone", "Initials",
 	} {
-		if rule, ok := ingest.CheckHeader(h); !ok || rule != ingest.RuleIdentifyingHeader {
-			t.Errorf("CheckHeader(%q) = %q, %v; want %q", h, rule, ok, ingest.RuleIdentifyingHeader)
+		if rule, ok := privacy.CheckHeader(h); !ok || rule != privacy.RuleIdentifyingHeader {
+			t.Errorf("CheckHeader(%q) = %q, %v; want %q", h, rule, ok, privacy.RuleIdentifyingHeader)
 		}
 	}
 	for _, h := range []string{
@@ -266,7 +267,7 @@ func TestCheckHeader(t *testing.T) {
 		"Gender", "Ethnic group", "Diagnosis", "Unnamed: 0", "gas1_level", "Rater role", "Rater ID",
 		"eq5d_vas", "Comments", "Lives alone", "Withdrawn", "Hotel", "Date rated", "",
 	} {
-		if rule, ok := ingest.CheckHeader(h); ok {
+		if rule, ok := privacy.CheckHeader(h); ok {
 			t.Errorf("CheckHeader(%q) = %q; want no rule", h, rule)
 		}
 	}
@@ -277,7 +278,7 @@ func TestCheckHeader(t *testing.T) {
 var nhsRef = regexp.MustCompile(`^(\d{10}|\d{3}[ ./-]{1,2}\d{3}[ ./-]{1,2}\d{4})(?:\D|$)`)
 
 func refHasNHSNumber(s string) bool {
-	s = ingest.NormaliseCell(s)
+	s = privacy.NormaliseCell(s)
 	for i := 0; i < len(s); i++ {
 		if i > 0 && s[i-1] >= '0' && s[i-1] <= '9' {
 			continue
@@ -299,8 +300,8 @@ func FuzzCheckCell(f *testing.F) {
 		f.Add(s, false)
 	}
 	f.Fuzz(func(t *testing.T, s string, date bool) {
-		r1, ok1 := ingest.CheckCell(s, date)
-		r2, ok2 := ingest.CheckCell(s, date)
+		r1, ok1 := privacy.CheckCell(s, date)
+		r2, ok2 := privacy.CheckCell(s, date)
 		if r1 != r2 || ok1 != ok2 {
 			t.Fatalf("CheckCell(%q) not deterministic: %q/%v then %q/%v", s, r1, ok1, r2, ok2)
 		}
@@ -308,17 +309,17 @@ func FuzzCheckCell(f *testing.F) {
 			t.Fatalf("CheckCell(%q) = %q, %v: a rule exactly when flagged", s, r1, ok1)
 		}
 		switch r1 {
-		case "", ingest.RuleNHSNumber, ingest.RulePostcode, ingest.RuleEmail, ingest.RulePhone, ingest.RuleDateOfBirth:
+		case "", privacy.RuleNHSNumber, privacy.RulePostcode, privacy.RuleEmail, privacy.RulePhone, privacy.RuleDateOfBirth:
 		default:
 			t.Fatalf("CheckCell(%q) = unknown rule %q", s, r1)
 		}
-		if date && r1 == ingest.RuleDateOfBirth {
+		if date && r1 == privacy.RuleDateOfBirth {
 			t.Fatalf("CheckCell(%q, true) = date_of_birth in a date column", s)
 		}
-		if rf, okf := ingest.CheckCell(s, false); date && ok1 && (!okf || (r1 != rf && rf != ingest.RuleDateOfBirth)) {
+		if rf, okf := privacy.CheckCell(s, false); date && ok1 && (!okf || (r1 != rf && rf != privacy.RuleDateOfBirth)) {
 			t.Fatalf("CheckCell(%q): %q in a date column but %q outside", s, r1, rf)
 		}
-		if want := refHasNHSNumber(s); want != (r1 == ingest.RuleNHSNumber) {
+		if want := refHasNHSNumber(s); want != (r1 == privacy.RuleNHSNumber) {
 			t.Fatalf("CheckCell(%q) = %q; the reference says NHS number %v", s, r1, want)
 		}
 	})
@@ -339,7 +340,7 @@ func BenchmarkPrivacyCheckCell(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		for i, c := range row {
-			ingest.CheckCell(c, i == 3)
+			privacy.CheckCell(c, i == 3)
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(row)), "ns/cell")
@@ -354,7 +355,7 @@ func BenchmarkPrivacyCheckCellText(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		for _, c := range row {
-			ingest.CheckCell(c, false)
+			privacy.CheckCell(c, false)
 		}
 	}
 }
@@ -365,54 +366,54 @@ func BenchmarkPrivacyCheckCellText(b *testing.B) {
 func TestCheckCellDisguises(t *testing.T) {
 	runCellCases(t, []cellCase{
 		// Unicode spaces, dashes, invisible characters and wide forms.
-		{"943\u00a0476\u00a05919", false, ingest.RuleNHSNumber},
-		{"943\u202f476\u20095919", true, ingest.RuleNHSNumber},
-		{"943\u2010476\u20135919", false, ingest.RuleNHSNumber},
-		{"943\u2212476\u20145919", false, ingest.RuleNHSNumber},
-		{"943\u200b476\u200b5919", false, ingest.RuleNHSNumber},
-		{"９４３４７６５９１９", false, ingest.RuleNHSNumber},
-		{"\u0669\u0664\u0663\u0664\u0667\u0666\u0665\u0669\u0661\u0669", false, ingest.RuleNHSNumber}, // Arabic-Indic digits
-		{"943\t476\t5919", false, ingest.RuleNHSNumber},
-		{"SW1A\u00a01AA", false, ingest.RulePostcode},
-		{"ＳＷ１Ａ １ＡＡ", false, ingest.RulePostcode},
-		{"LS1\u30004AP", false, ingest.RulePostcode},
-		{"jo.bloggs＠example.org", false, ingest.RuleEmail},
-		{"jo.bloggs\ufe6bexample.org", false, ingest.RuleEmail},
-		{"07700\u00a0900123", false, ingest.RulePhone},
-		{"+44\u00a07700\u00a0900123", false, ingest.RulePhone},
-		{"14\u00a0March\u00a01987", false, ingest.RuleDateOfBirth},
-		{"1987\u201003\u201014", false, ingest.RuleDateOfBirth},
+		{"943\u00a0476\u00a05919", false, privacy.RuleNHSNumber},
+		{"943\u202f476\u20095919", true, privacy.RuleNHSNumber},
+		{"943\u2010476\u20135919", false, privacy.RuleNHSNumber},
+		{"943\u2212476\u20145919", false, privacy.RuleNHSNumber},
+		{"943\u200b476\u200b5919", false, privacy.RuleNHSNumber},
+		{"９４３４７６５９１９", false, privacy.RuleNHSNumber},
+		{"\u0669\u0664\u0663\u0664\u0667\u0666\u0665\u0669\u0661\u0669", false, privacy.RuleNHSNumber}, // Arabic-Indic digits
+		{"943\t476\t5919", false, privacy.RuleNHSNumber},
+		{"SW1A\u00a01AA", false, privacy.RulePostcode},
+		{"ＳＷ１Ａ １ＡＡ", false, privacy.RulePostcode},
+		{"LS1\u30004AP", false, privacy.RulePostcode},
+		{"jo.bloggs＠example.org", false, privacy.RuleEmail},
+		{"jo.bloggs\ufe6bexample.org", false, privacy.RuleEmail},
+		{"07700\u00a0900123", false, privacy.RulePhone},
+		{"+44\u00a07700\u00a0900123", false, privacy.RulePhone},
+		{"14\u00a0March\u00a01987", false, privacy.RuleDateOfBirth},
+		{"1987\u201003\u201014", false, privacy.RuleDateOfBirth},
 		// Dots, slashes and doubled separators between the groups.
-		{"943.476.5919", false, ingest.RuleNHSNumber},
-		{"943/476/5919", true, ingest.RuleNHSNumber},
-		{"943  476  5919", false, ingest.RuleNHSNumber},
+		{"943.476.5919", false, privacy.RuleNHSNumber},
+		{"943/476/5919", true, privacy.RuleNHSNumber},
+		{"943  476  5919", false, privacy.RuleNHSNumber},
 		{"943 - 476 - 5919", false, ""}, // three characters between groups: not a grouping
-		{"SW1A-1AA", false, ingest.RulePostcode},
+		{"SW1A-1AA", false, privacy.RulePostcode},
 		// Excel's scientific notation of a 10-digit number.
-		{"9.434765919E+09", false, ingest.RuleNHSNumber},
-		{"9.434765919e9", false, ingest.RuleNHSNumber},
-		{"9.434765919E+9", true, ingest.RuleNHSNumber},
-		{"94.34765919E+08", false, ingest.RuleNHSNumber},
-		{"4.47700900123E+11", false, ingest.RulePhone},
+		{"9.434765919E+09", false, privacy.RuleNHSNumber},
+		{"9.434765919e9", false, privacy.RuleNHSNumber},
+		{"9.434765919E+9", true, privacy.RuleNHSNumber},
+		{"94.34765919E+08", false, privacy.RuleNHSNumber},
+		{"4.47700900123E+11", false, privacy.RulePhone},
 		{"9.434765918E+09", false, ""}, // fails the check
 		{"9.434765919E+05", false, ""}, // not an integer
 		{"1.5E+03", false, ""},
 		// Country codes.
-		{"447700900123", false, ingest.RulePhone},
-		{"44 7700 900123", false, ingest.RulePhone},
-		{"(+44)7700 900123", false, ingest.RulePhone},
-		{"+44 0 7700 900123", false, ingest.RulePhone},
-		{"0044 (0)7700 900123", false, ingest.RulePhone},
-		{"442079460958", false, ingest.RulePhone},
+		{"447700900123", false, privacy.RulePhone},
+		{"44 7700 900123", false, privacy.RulePhone},
+		{"(+44)7700 900123", false, privacy.RulePhone},
+		{"+44 0 7700 900123", false, privacy.RulePhone},
+		{"0044 (0)7700 900123", false, privacy.RulePhone},
+		{"442079460958", false, privacy.RulePhone},
 		{"44000000000", false, ""},
 		{"447700900123456", false, ""},
 		// Compact and spaced dates in undeclared columns.
-		{"19870314", false, ingest.RuleDateOfBirth},
-		{"14031987", false, ingest.RuleDateOfBirth},
-		{"dob:19870314", false, ingest.RuleDateOfBirth},
-		{"19870314.0", false, ingest.RuleDateOfBirth},
-		{"14 03 1987", false, ingest.RuleDateOfBirth},
-		{"14.03.1987", false, ingest.RuleDateOfBirth},
+		{"19870314", false, privacy.RuleDateOfBirth},
+		{"14031987", false, privacy.RuleDateOfBirth},
+		{"dob:19870314", false, privacy.RuleDateOfBirth},
+		{"19870314.0", false, privacy.RuleDateOfBirth},
+		{"14 03 1987", false, privacy.RuleDateOfBirth},
+		{"14.03.1987", false, privacy.RuleDateOfBirth},
 		{"19870314", true, ""}, // a declared date column with a compact layout
 		{"20190131", true, ""},
 		{"14 03 1987", true, ""},
@@ -429,7 +430,7 @@ func TestCheckCellCleanValuesUnicode(t *testing.T) {
 		"Not stated – declined", "café – ok", "non\u00a0binary", "rater\u00a012", "2018\u00a0–\u00a02019",
 		"Month\u00a03", "P000123456", "HPFT-P-0001234", "P20190131", "20190131-x", "1E10", "version 1.2E3b",
 	} {
-		if rule, ok := ingest.CheckCell(s, false); ok {
+		if rule, ok := privacy.CheckCell(s, false); ok {
 			t.Errorf("CheckCell(%q) = %q; want no rule", s, rule)
 		}
 	}
@@ -442,14 +443,14 @@ func TestMapHeaderGuardsHeaderCells(t *testing.T) {
 	canon := ingest.FieldNames(env.Study.ExportFields(schemas.KindParticipants))
 	for _, tc := range []struct {
 		cell string
-		want ingest.PrivacyRule
+		want privacy.PrivacyRule
 	}{
-		{"jo.bloggs@example.org", ingest.RuleEmail},
-		{"notes (jo.bloggs@example.org)", ingest.RuleEmail},
-		{"943\u00a0476\u00a05919", ingest.RuleNHSNumber},
-		{"SW1A 1AA", ingest.RulePostcode},
-		{"07700 900123", ingest.RulePhone},
-		{"19870314", ingest.RuleDateOfBirth},
+		{"jo.bloggs@example.org", privacy.RuleEmail},
+		{"notes (jo.bloggs@example.org)", privacy.RuleEmail},
+		{"943\u00a0476\u00a05919", privacy.RuleNHSNumber},
+		{"SW1A 1AA", privacy.RulePostcode},
+		{"07700 900123", privacy.RulePhone},
+		{"19870314", privacy.RuleDateOfBirth},
 	} {
 		cells := append(slices.Clone(canon), tc.cell)
 		for _, canonical := range []bool{true, false} {
@@ -470,7 +471,7 @@ func TestMapHeaderGuardsHeaderCells(t *testing.T) {
 	// The headers of every site's dialect and the canonical ones pass.
 	for code, site := range env.Study.Sites {
 		for alias := range site.Headers {
-			if rule, ok := ingest.CheckCell(alias, false); ok {
+			if rule, ok := privacy.CheckCell(alias, false); ok {
 				t.Errorf("site %s header %q: %s", code, alias, rule)
 			}
 		}
@@ -501,14 +502,14 @@ func TestRowPrivacyCompactDates(t *testing.T) {
 	for _, tc := range []struct {
 		set  map[string]string
 		col  string
-		want ingest.PrivacyRule
+		want privacy.PrivacyRule
 	}{
 		{map[string]string{"participant_id": "20000131"}, "", ""},
 		{map[string]string{"participant_id": "19870314", "interview_date": "20180301"}, "", ""},
-		{map[string]string{"notes": "19870314"}, "notes", ingest.RuleDateOfBirth},
-		{map[string]string{"gender": "19870314"}, "gender", ingest.RuleDateOfBirth},
-		{map[string]string{"participant_id": "14/03/1987"}, "participant_id", ingest.RuleDateOfBirth},
-		{map[string]string{"participant_id": "9434765919"}, "participant_id", ingest.RuleNHSNumber},
+		{map[string]string{"notes": "19870314"}, "notes", privacy.RuleDateOfBirth},
+		{map[string]string{"gender": "19870314"}, "gender", privacy.RuleDateOfBirth},
+		{map[string]string{"participant_id": "14/03/1987"}, "participant_id", privacy.RuleDateOfBirth},
+		{map[string]string{"participant_id": "9434765919"}, "participant_id", privacy.RuleNHSNumber},
 	} {
 		col, rule, bad := rc.Privacy(row(tc.set), 2, nil)
 		if bad != (tc.want != "") || rule != tc.want || (bad && names[col] != tc.col) {

@@ -2,11 +2,12 @@ package pipeline
 
 import (
 	"bytes"
-	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 // fakeClock is a clock a test moves by hand.

@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 // copyInbox copies the named files of testdata/synth into dir.

@@ -3,15 +3,16 @@ package pipeline
 import (
 	"bytes"
 	"context"
-	"github.com/connectingpeople/cpi/pipeline/fidelity"
-	"github.com/connectingpeople/cpi/pipeline/report"
-	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"html"
 	"math"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/connectingpeople/cpi/pipeline/fidelity"
+	"github.com/connectingpeople/cpi/pipeline/report"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 // reportFidelityTestRatings is a small study: TEWV-01 rated in both periods,

@@ -4,14 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/connectingpeople/cpi/pipeline/report"
-	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/connectingpeople/cpi/pipeline/report"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 var reportStudySections = []string{"flow", "baseline", "outcomes", "forest", "balance", "fidelity"}

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 // RunOptions adjusts RunStages.

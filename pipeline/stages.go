@@ -4,18 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/connectingpeople/cpi/pipeline/compare"
-	"github.com/connectingpeople/cpi/pipeline/fidelity"
-	"github.com/connectingpeople/cpi/pipeline/ingest"
-	"github.com/connectingpeople/cpi/pipeline/report"
-	"github.com/connectingpeople/cpi/pipeline/score"
-	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"io"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/connectingpeople/cpi/pipeline/compare"
+	"github.com/connectingpeople/cpi/pipeline/fidelity"
+	"github.com/connectingpeople/cpi/pipeline/ingest"
+	"github.com/connectingpeople/cpi/pipeline/report"
+	"github.com/connectingpeople/cpi/pipeline/score"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 // DerivedStages are the stages after ingest, in the order `cpi run` runs

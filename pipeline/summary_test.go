@@ -5,12 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 // summaryNight runs `cpi run` over inbox at the given moment of a fixed

@@ -2,10 +2,11 @@ package pipeline
 
 import (
 	"fmt"
-	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 // CodebookOptions adjusts Codebook.

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/connectingpeople/cpi/pipeline/ingest/readers"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
@@ -587,9 +588,9 @@ func inspectExport(ctx context.Context, env warehouse.Env, path, name string, si
 		return res, nil
 	}
 	canonHeaders := [][]string{FieldNames(env.Study.ExportFields(schemas.KindParticipants)), FieldNames(env.Study.ExportFields(schemas.KindFidelity))}
-	rr, canonical, err := OpenExport(path, site, canonHeaders, ReadLimits{})
+	rr, canonical, err := readers.OpenExport(path, site, canonHeaders, readers.ReadLimits{})
 	if err != nil {
-		var fe *FileError
+		var fe *readers.FileError
 		if errors.As(err, &fe) {
 			res.quarantineFile(fe.Code, fe.Msg, fe.Line, columnLabel(fe.Column))
 			return res, nil
@@ -645,7 +646,7 @@ func inspectExport(ctx context.Context, env warehouse.Env, path, name string, si
 			break
 		}
 		if err != nil {
-			var fe *FileError
+			var fe *readers.FileError
 			if errors.As(err, &fe) {
 				res.quarantineFile(fe.Code, fe.Msg, fe.Line, columnLabel(fe.Column))
 				return res, nil

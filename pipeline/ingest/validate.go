@@ -3,8 +3,9 @@ package ingest
 import (
 	"context"
 	"fmt"
-	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"io"
+
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 // FileCheck is what validating one export found.

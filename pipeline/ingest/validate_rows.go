@@ -10,6 +10,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/connectingpeople/cpi/pipeline/ingest/privacy"
+	"github.com/connectingpeople/cpi/pipeline/ingest/readers"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
@@ -97,14 +99,14 @@ func MapHeader(study *schemas.Study, site *schemas.Site, canonical bool, cells [
 	var problems []Problem
 	for i, c := range cells {
 		// A header may carry personal data as any cell may.
-		if rule, bad := CheckCell(c, false); bad {
+		if rule, bad := privacy.CheckCell(c, false); bad {
 			return nil, []Problem{{Line: 1, Column: fmt.Sprintf("column %d", i+1), Code: warehouse.QuarantinePrivacy + string(rule), Severity: SeverityQuarantine,
 				Message: fmt.Sprintf("column %d's header looks like a direct identifier (%s): exports must be anonymised", i+1, rule)}}, warehouse.QuarantinePrivacy + string(rule)
 		}
 	}
 	for i, c := range cells {
 		if kind == "" || !isField(study, kind, canon[i]) {
-			if rule, bad := CheckHeader(c); bad {
+			if rule, bad := privacy.CheckHeader(c); bad {
 				return nil, []Problem{{Line: 1, Column: fmt.Sprintf("column %d", i+1), Code: warehouse.QuarantinePrivacy + string(rule), Severity: SeverityQuarantine,
 					Message: fmt.Sprintf("column %d's header names a person or an identifier (%s): exports must be anonymised", i+1, rule)}}, warehouse.QuarantinePrivacy + string(rule)
 			}
@@ -204,14 +206,14 @@ type dateFormatter interface {
 // that read as a compact date are a pseudonym). With a workbook, a number
 // formatted as a date in a column that is neither a declared date nor an
 // integer field counts as a full date (a likely date of birth).
-func (rc *rowChecker) Privacy(cells []string, line int, df dateFormatter) (int, PrivacyRule, bool) {
+func (rc *rowChecker) Privacy(cells []string, line int, df dateFormatter) (int, privacy.PrivacyRule, bool) {
 	for i, c := range cells {
 		date := i < len(rc.dateCol) && rc.dateCol[i]
-		if rule, bad := checkCell(c, date, i < len(rc.idCol) && rc.idCol[i]); bad {
+		if rule, bad := privacy.CheckCellColumn(c, date, i < len(rc.idCol) && rc.idCol[i]); bad {
 			return i, rule, true
 		}
-		if df != nil && !date && i < len(rc.intCol) && !rc.intCol[i] && c != "" && isSerial(c) && df.DateFormatted(i, line) {
-			return i, RuleDateOfBirth, true
+		if df != nil && !date && i < len(rc.intCol) && !rc.intCol[i] && c != "" && readers.IsSerial(c) && df.DateFormatted(i, line) {
+			return i, privacy.RuleDateOfBirth, true
 		}
 	}
 	return 0, "", false
@@ -366,8 +368,8 @@ func (rc *rowChecker) dateLayoutName() string {
 // is never read as March 4th); an XLSX site's numeric cells are Excel date
 // serials, converted explicitly.
 func (rc *rowChecker) parseDate(v string) (time.Time, bool) {
-	if !rc.canonical && rc.site != nil && rc.site.Format == "xlsx" && isSerial(v) {
-		return ExcelSerialToDate(v)
+	if !rc.canonical && rc.site != nil && rc.site.Format == "xlsx" && readers.IsSerial(v) {
+		return readers.ExcelSerialToDate(v)
 	}
 	d, err := time.Parse(rc.layout(), v)
 	if err != nil || d.Year() < 1900 {
@@ -393,23 +395,4 @@ func suspectCell(v string, f *schemas.Field) (bool, string, string) {
 		}
 	}
 	return false, "", ""
-}
-
-// isSerial reports whether s is an Excel date serial: digits, with at most
-// one decimal point (a time of day).
-func isSerial(s string) bool {
-	whole, frac, _ := strings.Cut(s, ".")
-	return IsDigits(whole) && (frac == "" || IsDigits(frac))
-}
-
-func IsDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }

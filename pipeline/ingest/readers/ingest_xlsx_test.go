@@ -1,4 +1,4 @@
-package ingest
+package readers
 
 import (
 	"archive/zip"
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/connectingpeople/cpi/pipeline/ingest/privacy"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 	"github.com/xuri/excelize/v2"
@@ -380,37 +381,37 @@ func TestXLSXGuardsEverySheet(t *testing.T) {
 	}{
 		{"hidden sheet with identifiers, sheet named", &named,
 			hiddenSheet("Lookup", []any{"ref", "contact", "note"}, []any{"943 476 5919", "Bloggs", "jo.bloggs@example.org"}),
-			warehouse.QuarantinePrivacy + string(RuleNHSNumber), 2, 1},
+			warehouse.QuarantinePrivacy + string(privacy.RuleNHSNumber), 2, 1},
 		{"hidden sheet with identifiers, none named", site,
 			hiddenSheet("Lookup", []any{"ref", "contact", "note"}, []any{"x", "Bloggs", "jo.bloggs@example.org"}),
-			warehouse.QuarantinePrivacy + string(RuleEmail), 2, 3},
+			warehouse.QuarantinePrivacy + string(privacy.RuleEmail), 2, 3},
 		{"identifier in another sheet's header", &named,
 			hiddenSheet("Lookup", []any{"ref", "SW1A 1AA"}),
-			warehouse.QuarantinePrivacy + string(RulePostcode), 1, 2},
+			warehouse.QuarantinePrivacy + string(privacy.RulePostcode), 1, 2},
 		{"identifying header in another sheet", &named,
 			hiddenSheet("Lookup", []any{"ref", "Surname"}, []any{"1", "Bloggs"}),
-			warehouse.QuarantinePrivacy + string(RuleIdentifyingHeader), 1, 2},
+			warehouse.QuarantinePrivacy + string(privacy.RuleIdentifyingHeader), 1, 2},
 		{"a date cell in another sheet", &named, func(f *excelize.File) {
 			hiddenSheet("Lookup", []any{"ref", "when"}, []any{"1", 31850})(f)
 			dobStyle(f, "Lookup", "B2")
-		}, warehouse.QuarantinePrivacy + string(RuleDateOfBirth), 2, 2},
+		}, warehouse.QuarantinePrivacy + string(privacy.RuleDateOfBirth), 2, 2},
 		{"a no-break space in another sheet", &named,
 			hiddenSheet("Lookup", []any{"ref"}, []any{"943\u00a0476\u00a05919"}),
-			warehouse.QuarantinePrivacy + string(RuleNHSNumber), 2, 1},
+			warehouse.QuarantinePrivacy + string(privacy.RuleNHSNumber), 2, 1},
 		{"a comment on the sheet read", &named, func(f *excelize.File) {
 			f.AddComment("Export", excelize.Comment{Cell: "C2", Author: "cpi", Text: "call 07700 900123"})
-		}, warehouse.QuarantinePrivacy + string(RulePhone), 2, 3},
+		}, warehouse.QuarantinePrivacy + string(privacy.RulePhone), 2, 3},
 		{"a comment on another sheet", &named, func(f *excelize.File) {
 			f.NewSheet("Empty")
 			f.AddComment("Empty", excelize.Comment{Cell: "B3", Author: "cpi", Text: "NHS 9434765919"})
-		}, warehouse.QuarantinePrivacy + string(RuleNHSNumber), 3, 2},
+		}, warehouse.QuarantinePrivacy + string(privacy.RuleNHSNumber), 3, 2},
 		{"two sheets of data, none named", site,
 			hiddenSheet("Notes", []any{"exported by the research team"}),
 			CodeXLSXExtraSheets, 0, 0},
 		{"an identifier in the first sheet of two, none named", site, func(f *excelize.File) {
 			f.SetCellStr("Export", "D2", "SW1A 1AA")
 			hiddenSheet("Notes", []any{"exported by the research team"})(f)
-		}, warehouse.QuarantinePrivacy + string(RulePostcode), 2, 4},
+		}, warehouse.QuarantinePrivacy + string(privacy.RulePostcode), 2, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := guardBook(t, tc.extra)
@@ -501,17 +502,17 @@ func TestXLSXGuardsPartsOutsideCells(t *testing.T) {
 		sheet  string
 		strs   []string
 		parts  map[string]string
-		rule   PrivacyRule
+		rule   privacy.PrivacyRule
 		secret string
 	}{
-		{"a shared string no cell uses", rows, []string{"fine", "jo.bloggs@example.org"}, nil, RuleEmail, "jo.bloggs"},
-		{"a page header", "", []string{"fine"}, nil, RulePhone, "07700"},
+		{"a shared string no cell uses", rows, []string{"fine", "jo.bloggs@example.org"}, nil, privacy.RuleEmail, "jo.bloggs"},
+		{"a page header", "", []string{"fine"}, nil, privacy.RulePhone, "07700"},
 		{"a pivot cache", rows, []string{"fine"}, map[string]string{
 			"xl/pivotCache/pivotCacheRecords1.xml": `<?xml version="1.0"?><pivotCacheRecords ` + ns + ` count="1"><r><s v="943 476 5919"/><n v="3"/></r></pivotCacheRecords>`,
-		}, RuleNHSNumber, "5919"},
+		}, privacy.RuleNHSNumber, "5919"},
 		{"a text box", rows, []string{"fine"}, map[string]string{
 			"xl/drawings/drawing1.xml": `<?xml version="1.0"?><xdr:wsDr xmlns:xdr="x" xmlns:a="y"><a:t>lives at LS1 4AP</a:t></xdr:wsDr>`,
-		}, RulePostcode, "4AP"},
+		}, privacy.RulePostcode, "4AP"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "parts.xlsx")

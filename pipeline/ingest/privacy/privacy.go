@@ -1,4 +1,4 @@
-package ingest
+package privacy
 
 import (
 	"strings"
@@ -154,14 +154,14 @@ func headerWords(h string) []string {
 // as it is, without allocating; only a cell that needs normalising is
 // copied.
 func CheckCell(value string, dateColumn bool) (PrivacyRule, bool) {
-	return checkCell(value, dateColumn, false)
+	return CheckCellColumn(value, dateColumn, false)
 }
 
 // checkCell is CheckCell; idColumn says the column is a declared pseudonym
 // (participant_id, rater_id), where eight digits that read as a compact
 // date (a numeric pseudonym such as 20000131) are not taken for a date of
 // birth. Every other rule applies there.
-func checkCell(value string, dateColumn, idColumn bool) (PrivacyRule, bool) {
+func CheckCellColumn(value string, dateColumn, idColumn bool) (PrivacyRule, bool) {
 	n := len(value)
 	if n < 5 { // the shortest catch is 5 bytes: M11AE
 		return "", false

@@ -1,4 +1,4 @@
-package ingest
+package readers
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ import (
 
 var updateIngest = flag.Bool("update-ingest", false, "rewrite testdata/ingest/*/want.txt from the readers' output")
 
-const ingestFixtures = "../../testdata/ingest"
+const ingestFixtures = "../../../testdata/ingest"
 
 func testStudy(t testing.TB) *schemas.Study {
 	t.Helper()

@@ -1,4 +1,4 @@
-package ingest
+package readers
 
 import (
 	"archive/zip"
@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/connectingpeople/cpi/pipeline/ingest/privacy"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 	"github.com/xuri/excelize/v2"
@@ -249,7 +250,7 @@ func (r *xlsxReader) chooseSheet(sheets []string, site *schemas.Site) (string, *
 		}
 	}
 	for i := range sheets {
-		if rule, bad := CheckCell(sheets[i], true); bad {
+		if rule, bad := privacy.CheckCell(sheets[i], true); bad {
 			return "", r.privacyError(rule, 0, 0, fmt.Sprintf("sheet %d's name", i+1))
 		}
 	}
@@ -273,7 +274,7 @@ func (r *xlsxReader) chooseSheet(sheets []string, site *schemas.Site) (string, *
 // privacyError is the quarantine of an identifier found outside the rows
 // read: where, by sheet position, row and column, and which rule; never
 // the value.
-func (r *xlsxReader) privacyError(rule PrivacyRule, line, col int, where string) *FileError {
+func (r *xlsxReader) privacyError(rule privacy.PrivacyRule, line, col int, where string) *FileError {
 	return &FileError{File: r.path, Code: warehouse.QuarantinePrivacy + string(rule), Line: line, Column: col,
 		Msg: fmt.Sprintf("%s looks like a direct identifier (%s): exports must be anonymised, every sheet of them", where, rule)}
 }
@@ -346,7 +347,7 @@ func (r *xlsxReader) guardSheet(i int, sheet string, site *schemas.Site) *FileEr
 				continue
 			}
 			date := !header && j < len(dateCol) && dateCol[j]
-			if rule, bad := CheckCell(c, date); bad {
+			if rule, bad := privacy.CheckCell(c, date); bad {
 				return r.privacyError(rule, line, j+1, fmt.Sprintf("a cell of %s", r.sheetLabel(i, sheet)))
 			}
 			if header {
@@ -354,11 +355,11 @@ func (r *xlsxReader) guardSheet(i int, sheet string, site *schemas.Site) *FileEr
 				if site != nil && site.Headers[name] != "" {
 					continue // a column of the site's dialect
 				}
-				if rule, bad := CheckHeader(name); bad {
+				if rule, bad := privacy.CheckHeader(name); bad {
 					return r.privacyError(rule, line, j+1, fmt.Sprintf("a header of %s", r.sheetLabel(i, sheet)))
 				}
-			} else if !date && isSerial(c) && r.dateFormattedIn(sheet, j, line) {
-				return r.privacyError(RuleDateOfBirth, line, j+1, fmt.Sprintf("a date cell of %s", r.sheetLabel(i, sheet)))
+			} else if !date && IsSerial(c) && r.dateFormattedIn(sheet, j, line) {
+				return r.privacyError(privacy.RuleDateOfBirth, line, j+1, fmt.Sprintf("a date cell of %s", r.sheetLabel(i, sheet)))
 			}
 		}
 		if header {
@@ -403,7 +404,7 @@ func (r *xlsxReader) guardComments(i int, sheet string) *FileError {
 			if fe := checkCells(r.path, []string{text}, line, r.limits); fe != nil {
 				return fe
 			}
-			if rule, bad := CheckCell(text, k == 1); bad {
+			if rule, bad := privacy.CheckCell(text, k == 1); bad {
 				return r.privacyError(rule, line, col, fmt.Sprintf("a comment on %s", r.sheetLabel(i, sheet)))
 			}
 		}
@@ -503,14 +504,14 @@ func xlsxTextPart(name string) string {
 // guard, returns the first privacy rule broken by a run of its text or a
 // value attribute (v="…", as pivot caches store their items), checked as
 // in a declared date column.
-func scanXMLPart(e *zip.File, guard bool) (PrivacyRule, error) {
+func scanXMLPart(e *zip.File, guard bool) (privacy.PrivacyRule, error) {
 	rc, err := e.Open()
 	if err != nil {
 		return "", err
 	}
 	defer rc.Close()
 	d := xml.NewDecoder(rc)
-	var found PrivacyRule
+	var found privacy.PrivacyRule
 	for {
 		tok, err := d.Token()
 		if err != nil {
@@ -527,13 +528,13 @@ func scanXMLPart(e *zip.File, guard bool) (PrivacyRule, error) {
 			if len(t) < 5 { // as CheckCell, without the copy
 				continue
 			}
-			if rule, bad := CheckCell(string(t), true); bad {
+			if rule, bad := privacy.CheckCell(string(t), true); bad {
 				found = rule
 			}
 		case xml.StartElement:
 			for _, a := range t.Attr {
 				if a.Name.Local == "v" {
-					if rule, bad := CheckCell(a.Value, true); bad {
+					if rule, bad := privacy.CheckCell(a.Value, true); bad {
 						found = rule
 					}
 				}

@@ -1,4 +1,4 @@
-package ingest
+package readers
 
 import (
 	"bytes"
@@ -343,4 +343,23 @@ func makeHeader(path string, raw []string, limits ReadLimits) ([]string, *FileEr
 		seen[name] = i
 	}
 	return h, nil
+}
+
+// isSerial reports whether s is an Excel date serial: digits, with at most
+// one decimal point (a time of day).
+func IsSerial(s string) bool {
+	whole, frac, _ := strings.Cut(s, ".")
+	return IsDigits(whole) && (frac == "" || IsDigits(frac))
+}
+
+func IsDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
