@@ -276,6 +276,7 @@ var studyDocs = map[string]string{
 	"analysis.bootstrap.draws":       "bootstrap draws",
 	"analysis.bootstrap.seed":        "its seed",
 	"analysis.analyses":              "the analyses run",
+	"analysis.primary_wave":          "the follow-up wave of the primary analysis (default: the last wave); every wave after the first is analysed against the first",
 }
 
 var siteDocs = map[string]string{

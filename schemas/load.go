@@ -507,6 +507,11 @@ func (s *Study) checkAnalysis(c checker) error {
 	if err := c.codes(a.PropensityCovariates, "covariate", validCode, codeRule, 0, maxOutcomes, "analysis", "propensity_covariates"); err != nil {
 		return err
 	}
+	if a.PrimaryWave != "" {
+		if i := slices.Index(s.Waves, a.PrimaryWave); i < 1 {
+			return c.fail(fmt.Sprintf("primary wave %s is not a wave after the first; want one of %s", quote(a.PrimaryWave), strings.Join(s.Waves[1:], ", ")), "analysis", "primary_wave")
+		}
+	}
 	if !c.has("analysis", "bootstrap", "draws") {
 		a.Bootstrap.Draws = defaultDraws
 		return nil

@@ -167,6 +167,10 @@ type Analysis struct {
 		Seed  uint64 `yaml:"seed"`
 	} `yaml:"bootstrap"`
 	Analyses []string `yaml:"analyses"`
+	// PrimaryWave is the follow-up wave of the primary analysis (default:
+	// the last wave). Every wave after the first is analysed against the
+	// first; this one is the study's primary result.
+	PrimaryWave string `yaml:"primary_wave"`
 }
 
 // Team returns the team with the given code.
@@ -211,6 +215,39 @@ func (s *Study) WaveIndex(wave string) int { return slices.Index(s.Waves, wave) 
 
 // BaselineWave is the first wave.
 func (s *Study) BaselineWave() string { return s.Waves[0] }
+
+// FollowupWaves are the waves after the first, in the study's order: each
+// is analysed against the first.
+func (s *Study) FollowupWaves() []string { return slices.Clone(s.Waves[1:]) }
+
+// PrimaryWave is the follow-up wave of the primary analysis
+// (analysis.primary_wave; the last wave by default).
+func (s *Study) PrimaryWave() string {
+	if s.Analysis.PrimaryWave != "" {
+		return s.Analysis.PrimaryWave
+	}
+	return s.Waves[len(s.Waves)-1]
+}
+
+// Demographic is one baseline characteristic of the participants export
+// and table: a coded column (Codes) or a 0/1 column (Binary).
+type Demographic struct {
+	Name   string
+	Codes  []string // nil for a binary column
+	Binary bool     // 1 yes, 0 no (code list yes_no)
+}
+
+// DemographicFields lists the participants' baseline characteristics in
+// the order of the export and the participants table.
+func (s *Study) DemographicFields() []Demographic {
+	return []Demographic{
+		{Name: "age_band", Codes: s.Demographics["age_band"]},
+		{Name: "gender", Codes: s.Demographics["gender"]},
+		{Name: "ethnicity", Codes: s.Demographics["ethnicity"]},
+		{Name: "living_alone", Binary: true},
+		{Name: "diagnosis_group", Codes: s.Demographics["diagnosis_group"]},
+	}
+}
 
 // InterventionArm is the first arm: the one tested against the control.
 func (s *Study) InterventionArm() string { return s.Arms[0] }
