@@ -118,9 +118,10 @@ type studyPage struct {
 	ManyWaves  bool          // effects has several waves: a heading each
 	Outcomes   []outcomeWave // the primary wave first
 
-	Primary    string
-	Forest     template.HTML
-	ForestRows []forestLine
+	Primary     string
+	PrimaryWave string // the primary wave's name, as printed
+	Forest      template.HTML
+	ForestRows  []forestLine
 
 	HasBalance bool
 	Balance    []balanceLine
@@ -248,7 +249,7 @@ func NewStudyPage(env warehouse.Env) *studyPage {
 	return &studyPage{
 		Study: s.Name, Version: env.Version, Hash: s.Hash[:min(12, len(s.Hash))], MinCount: s.Disclosure.MinCount, MaxSmall: s.Disclosure.MinCount - 1,
 		Small: s.Disclosure.SmallSymbol(), Secondary: s.Disclosure.SecondarySymbol(), Arms: s.Arms[:min(2, len(s.Arms))],
-		Primary: s.Analysis.PrimaryOutcome, Periods: s.Periods,
+		Primary: s.Analysis.PrimaryOutcome, PrimaryWave: waveLabel(s.PrimaryWave()), Periods: s.Periods,
 	}
 }
 
