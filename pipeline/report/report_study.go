@@ -29,18 +29,19 @@ import (
 //     95% CI, p, df, n, teams, effect size, note), grouped by wave (the
 //     primary wave first) when effects has several;
 //   - a forest plot of the primary outcome by trust (y_fu ~ arm + y_baseline
-//     fitted within each trust by OLS with classical standard errors) and
-//     pooled (the primary CR2 estimate), as inline SVG;
+//     fitted within each trust by OLS with classical standard errors, for
+//     now in legacy_compare.go) and pooled (the primary CR2 estimate at the
+//     primary wave), as inline SVG;
 //   - the balance table of the primary outcome's weighted analysis;
 //   - fidelity by team: band and percentage per rating period.
 //
 // Disclosure control (DESIGN §10) is one pass over every count of people
-// the page prints (layoutCounts, Disclosure): the flow's cells, rows
-// (recruited = baseline + not interviewed; baseline = followed up + withdrew
-// + lost) and columns (trusts add up to the arm, arms to the study), the
-// baseline table's levels adding up to each arm's size, and that size being
-// the flow's arm at the first wave. A count from 1 to MinCount − 1 is shown with
-// the small symbol ("<5"), and more counts with the secondary one ("[c]")
+// the page prints (LayoutCounts, Disclosure): the flow's cells, rows
+// (recruited = baseline + not interviewed; baseline = the primary wave +
+// withdrew + lost) and columns (trusts add up to the arm, arms to the
+// study), the baseline table's levels adding up to each arm's size, and
+// that size being the flow's arm at baseline. A count from 1 to MinCount −
+// 1 is shown with the small symbol ("<5"), and more counts with the secondary one ("[c]")
 // until none hidden can be worked out from those shown; a percentage only
 // beside a shown count of a shown arm size. A model's number analysed is a
 // model result, not a frequency table: shown when at least MinCount
