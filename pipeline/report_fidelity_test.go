@@ -343,11 +343,11 @@ func TestWriteFidelityReports(t *testing.T) {
 // both shown.
 func TestFidelityReportRaters(t *testing.T) {
 	env := fidelityTestEnv(t)
-	k := fidelity.FidelityKey{Team: "TEWV-01", Period: "month3"}
+	k := report.FidelityKey{Team: "TEWV-01", Period: "month3"}
 	d := &report.FidelityReportData{
-		Summary: map[fidelity.FidelityKey]report.FidelitySummary{k: {NRaters: 6, Total: 30, Max: 48, Pct: 62.5, Band: "moderate", TotalOK: true, PctOK: true}},
-		Comps:   map[fidelity.FidelityKey][]float64{},
-		Roles:   map[fidelity.FidelityKey]map[string]int{k: {"researcher": 5, "practitioner": 3}},
+		Summary: map[report.FidelityKey]report.FidelitySummary{k: {NRaters: 6, Total: 30, Max: 48, Pct: 62.5, Band: "moderate", TotalOK: true, PctOK: true}},
+		Comps:   map[report.FidelityKey][]float64{},
+		Roles:   map[report.FidelityKey]map[string]int{k: {"researcher": 5, "practitioner": 3}},
 	}
 	v, err := report.BuildFidelityView(env, d, "TEWV-01")
 	if err != nil {

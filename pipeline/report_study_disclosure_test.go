@@ -15,7 +15,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/connectingpeople/cpi/pipeline/compare"
 	"github.com/connectingpeople/cpi/pipeline/report"
 	"github.com/connectingpeople/cpi/pipeline/synth"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
@@ -78,8 +77,44 @@ func TestStudyReportDisclosureSynthetic(t *testing.T) {
 
 // disclosureTestPart is one synthetic participant as the report counts them.
 type disclosureTestPart struct {
-	compare.CmpParticipant
-	interviewedFollowup bool
+	Id, Trust, Team, Arm                  string
+	AgeBand, Gender, Ethnicity, Diagnosis string  // "" when null
+	LivingAlone                           float64 // NaN when null
+	Withdrawn, InterviewedBaseline        bool
+	interviewedFollowup                   bool
+}
+
+// Covariate returns a demographic field's value: a coded one as its level
+// ("" when missing), living_alone as a number (NaN when missing).
+func (p *disclosureTestPart) Covariate(name string) (level string, num float64) {
+	switch name {
+	case "age_band":
+		return p.AgeBand, math.NaN()
+	case "gender":
+		return p.Gender, math.NaN()
+	case "ethnicity":
+		return p.Ethnicity, math.NaN()
+	case "diagnosis_group":
+		return p.Diagnosis, math.NaN()
+	case "living_alone":
+		return "", p.LivingAlone
+	}
+	return "", math.NaN()
+}
+
+// disclosureTestFlowCounts is one trust × arm's flow as DESIGN §7 defines it.
+type disclosureTestFlowCounts struct {
+	Recruited, Baseline, Followup, Withdrawn, Lost int64
+}
+
+func (c disclosureTestFlowCounts) NotBaseline() int64 { return c.Recruited - c.Baseline }
+
+func (c *disclosureTestFlowCounts) Add(o disclosureTestFlowCounts) {
+	c.Recruited += o.Recruited
+	c.Baseline += o.Baseline
+	c.Followup += o.Followup
+	c.Withdrawn += o.Withdrawn
+	c.Lost += o.Lost
 }
 
 // disclosureTestParticipants generates a study in memory and folds its rows
@@ -99,7 +134,7 @@ func disclosureTestParticipants(t *testing.T, s *schemas.Study, opts synth.Synth
 			perTrust[trust]++
 			i = len(out)
 			index[r.ParticipantID] = i
-			out = append(out, disclosureTestPart{CmpParticipant: compare.CmpParticipant{Id: r.ParticipantID, Trust: trust, Team: r.Team, Arm: r.Arm, LivingAlone: math.NaN()}})
+			out = append(out, disclosureTestPart{Id: r.ParticipantID, Trust: trust, Team: r.Team, Arm: r.Arm, LivingAlone: math.NaN()})
 		}
 		p := &out[i]
 		p.Withdrawn = p.Withdrawn || r.Withdrawn
@@ -121,13 +156,13 @@ func disclosureTestParticipants(t *testing.T, s *schemas.Study, opts synth.Synth
 }
 
 // disclosureTestFlow counts the flow as DESIGN §7 defines it.
-func disclosureTestFlow(s *schemas.Study, parts []disclosureTestPart) map[compare.FlowKey]compare.FlowCounts {
-	flow := map[compare.FlowKey]compare.FlowCounts{}
+func disclosureTestFlow(s *schemas.Study, parts []disclosureTestPart) map[report.FlowKey]disclosureTestFlowCounts {
+	flow := map[report.FlowKey]disclosureTestFlowCounts{}
 	for _, t := range s.Teams {
-		flow[compare.FlowKey{Trust: t.Trust, Arm: t.Arm}] = compare.FlowCounts{}
+		flow[report.FlowKey{Trust: t.Trust, Arm: t.Arm}] = disclosureTestFlowCounts{}
 	}
 	for _, p := range parts {
-		k := compare.FlowKey{Trust: p.Trust, Arm: p.Arm}
+		k := report.FlowKey{Trust: p.Trust, Arm: p.Arm}
 		c := flow[k]
 		c.Recruited++
 		if p.InterviewedBaseline {
@@ -161,21 +196,40 @@ func disclosureTestRender(t *testing.T, s *schemas.Study, rule schemas.Disclosur
 	st.Disclosure = rule
 	env := warehouse.Env{Study: &st, Version: "test"}
 	pg := report.NewStudyPage(env)
-	d := &compare.CompareData{}
-	for _, p := range parts {
-		d.Parts = append(d.Parts, p.CmpParticipant)
+	base := report.NewBaselineCounts(&st, st.Arms[:2])
+	fields := st.DemographicFields()
+	for i := range parts {
+		p := &parts[i]
+		if !p.InterviewedBaseline {
+			continue
+		}
+		values := make([]string, len(fields))
+		for f, field := range fields {
+			lv, num := p.Covariate(field.Name)
+			switch {
+			case field.Binary && !math.IsNaN(num):
+				values[f] = strconv.Itoa(int(num))
+			case !field.Binary:
+				values[f] = lv
+			}
+		}
+		base.Add(p.Arm, values)
 	}
-	if err := pg.LayoutCounts(&st, disclosureTestFlow(&st, parts), d); err != nil {
+	flow := map[report.FlowKey]report.FlowCounts{}
+	for k, c := range disclosureTestFlow(&st, parts) {
+		flow[k] = report.FlowCounts{"recruited": c.Recruited, st.BaselineWave(): c.Baseline, st.PrimaryWave(): c.Followup, "withdrawn": c.Withdrawn, "lost": c.Lost}
+	}
+	if err := pg.LayoutCounts(&st, flow, base); err != nil {
 		t.Fatal(err)
 	}
 	var effects []report.EffectsLine
 	for _, n := range disclosureTestNs(rule, parts) {
-		effects = append(effects, report.EffectsLine{Analysis: compare.AnalysisPrimary, Outcome: st.Analysis.PrimaryOutcome, Method: "cr2", Term: "arm_intervention",
+		effects = append(effects, report.EffectsLine{Analysis: "primary", Outcome: st.Analysis.PrimaryOutcome, Method: "cr2", Term: "arm_intervention",
 			Estimate: 1, Se: 1, Df: 4, Lo: -1, Hi: 3, P: 0.5, Es: math.NaN(), NObs: n, NClusters: 10})
 	}
 	pg.LayoutOutcomes(&st, effects)
 	var buf bytes.Buffer
-	if err := report.StudyTemplate.Execute(&buf, pg); err != nil {
+	if err := report.RenderStudyPage(&buf, pg); err != nil {
 		t.Fatal(err)
 	}
 	return buf.String()
@@ -223,7 +277,7 @@ func disclosureTestCheck(t *testing.T, name string, s *schemas.Study, rule schem
 	}
 	var rels [][]int // total first, then parts; a two-element relation is an equality
 	stages := []string{"recruited", "not_baseline", "baseline", "followup", "withdrawn", "lost"}
-	stageValue := func(c compare.FlowCounts, st int) int64 {
+	stageValue := func(c disclosureTestFlowCounts, st int) int64 {
 		return []int64{c.Recruited, c.NotBaseline(), c.Baseline, c.Followup, c.Withdrawn, c.Lost}[st]
 	}
 
@@ -241,8 +295,8 @@ func disclosureTestCheck(t *testing.T, name string, s *schemas.Study, rule schem
 		t.Fatalf("%s: %d flow rows, want %d", name, len(rows), want)
 	}
 	row := map[[2]string][6]int{}
-	armTotal := map[string]compare.FlowCounts{}
-	var all compare.FlowCounts
+	armTotal := map[string]disclosureTestFlowCounts{}
+	var all disclosureTestFlowCounts
 	for k, c := range flow {
 		a := armTotal[k.Arm]
 		a.Add(c)
@@ -251,14 +305,14 @@ func disclosureTestCheck(t *testing.T, name string, s *schemas.Study, rule schem
 	}
 	for _, m := range rows {
 		trust, arm := html.UnescapeString(m[1]), html.UnescapeString(m[2])
-		var c compare.FlowCounts
+		var c disclosureTestFlowCounts
 		switch {
 		case trust == "All trusts" && arm == "both arms":
 			c = all
 		case trust == "All trusts":
 			c = armTotal[arm]
 		default:
-			c = flow[compare.FlowKey{Trust: trust, Arm: arm}]
+			c = flow[report.FlowKey{Trust: trust, Arm: arm}]
 		}
 		nums := disclosureTestNum.FindAllStringSubmatch(m[3], -1)
 		var ids [6]int

@@ -20,7 +20,6 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
-	"github.com/connectingpeople/cpi/pipeline/fidelity"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
@@ -56,7 +55,11 @@ func FidelityReport(ctx context.Context, env warehouse.Env, genDir, team string,
 	if err != nil {
 		return fmt.Errorf("fidelity report: %w", err)
 	}
-	return renderFidelityReport(env, data, team, out)
+	t, err := parseReport(fidelityTemplateFile)
+	if err != nil {
+		return fmt.Errorf("fidelity report: %w", err)
+	}
+	return renderFidelityReport(t, env, data, team, out)
 }
 
 // WriteFidelityReportFiles writes the fidelity report of each of teams to
@@ -78,12 +81,16 @@ func WriteFidelityReportFiles(ctx context.Context, env warehouse.Env, genDir str
 	if err != nil {
 		return fmt.Errorf("fidelity report: %w", err)
 	}
+	t, err := parseReport(fidelityTemplateFile)
+	if err != nil {
+		return fmt.Errorf("fidelity report: %w", err)
+	}
 	for _, team := range teams {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		err := warehouse.WriteFileAtomic(path(team), warehouse.FileMode, func(w io.Writer) error {
-			return renderFidelityReport(env, data, team, w)
+			return renderFidelityReport(t, env, data, team, w)
 		})
 		if err != nil {
 			return fmt.Errorf("fidelity report %s: %w", team, err)
@@ -133,7 +140,10 @@ func WriteFidelityReports(ctx context.Context, env warehouse.Env, tx *warehouse.
 	})
 }
 
-// fidelitySummary is a row of the fidelity table.
+// FidelityKey is a team and a rating period: a row of the fidelity table.
+type FidelityKey struct{ Team, Period string }
+
+// FidelitySummary is a row of the fidelity table.
 type FidelitySummary struct {
 	NRaters               int
 	Total, Max, Pct, icc  float64
@@ -143,12 +153,12 @@ type FidelitySummary struct {
 
 // fidelityReportData is what the fidelity reports are made from.
 type FidelityReportData struct {
-	Summary map[fidelity.FidelityKey]FidelitySummary
+	Summary map[FidelityKey]FidelitySummary
 	// comps holds component means by position in the study definition; NaN
 	// when nobody rated the component.
-	Comps map[fidelity.FidelityKey][]float64
+	Comps map[FidelityKey][]float64
 	// roles counts the distinct raters of each team × period by role.
-	Roles map[fidelity.FidelityKey]map[string]int
+	Roles map[FidelityKey]map[string]int
 }
 
 func loadFidelityReportData(ctx context.Context, s *schemas.Study, genDir string) (*FidelityReportData, error) {
@@ -162,9 +172,9 @@ func loadFidelityReportData(ctx context.Context, s *schemas.Study, genDir string
 		}
 	}
 	d := &FidelityReportData{
-		Summary: map[fidelity.FidelityKey]FidelitySummary{},
-		Comps:   map[fidelity.FidelityKey][]float64{},
-		Roles:   map[fidelity.FidelityKey]map[string]int{},
+		Summary: map[FidelityKey]FidelitySummary{},
+		Comps:   map[FidelityKey][]float64{},
+		Roles:   map[FidelityKey]map[string]int{},
 	}
 	err := warehouse.ScanTable(ctx, genDir, "fidelity", func(rec arrow.RecordBatch) error {
 		cols, err := warehouse.Columns(rec, "team", "period", "n_raters", "total", "max", "pct", "band", "lowest_components", "icc2_1")
@@ -200,7 +210,7 @@ func loadFidelityReportData(ctx context.Context, s *schemas.Study, genDir string
 			if !lowest.IsNull(i) {
 				sm.lowest = lowest.Value(i)
 			}
-			d.Summary[fidelity.FidelityKey{Team: team.Value(i), Period: period.Value(i)}] = sm
+			d.Summary[FidelityKey{Team: team.Value(i), Period: period.Value(i)}] = sm
 		}
 		return nil
 	})
@@ -228,7 +238,7 @@ func loadFidelityReportData(ctx context.Context, s *schemas.Study, genDir string
 			if !ok {
 				continue // a component the study no longer defines
 			}
-			key := fidelity.FidelityKey{Team: team.Value(i), Period: period.Value(i)}
+			key := FidelityKey{Team: team.Value(i), Period: period.Value(i)}
 			means := d.Comps[key]
 			if means == nil {
 				means = make([]float64, len(s.Fidelity.Components))
@@ -246,7 +256,7 @@ func loadFidelityReportData(ctx context.Context, s *schemas.Study, genDir string
 	if err != nil {
 		return nil, err
 	}
-	raters := map[fidelity.FidelityKey]map[string]map[string]bool{}
+	raters := map[FidelityKey]map[string]map[string]bool{}
 	err = warehouse.ScanTable(ctx, genDir, "fidelity_ratings", func(rec arrow.RecordBatch) error {
 		cols, err := warehouse.Columns(rec, "team", "period", "rater_id", "rater_role")
 		if err != nil {
@@ -260,7 +270,7 @@ func loadFidelityReportData(ctx context.Context, s *schemas.Study, genDir string
 			return fmt.Errorf("table fidelity_ratings has unexpected column types")
 		}
 		for i := 0; i < int(rec.NumRows()); i++ {
-			key := fidelity.FidelityKey{Team: team.Value(i), Period: period.Value(i)}
+			key := FidelityKey{Team: team.Value(i), Period: period.Value(i)}
 			byRole := raters[key]
 			if byRole == nil {
 				byRole = map[string]map[string]bool{}
@@ -390,12 +400,12 @@ var (
 	fidelityRuleColor    = color.RGBA{R: 0x77, G: 0x77, B: 0x77, A: 0xff}
 )
 
-func renderFidelityReport(env warehouse.Env, d *FidelityReportData, team string, out io.Writer) error {
+func renderFidelityReport(t *template.Template, env warehouse.Env, d *FidelityReportData, team string, out io.Writer) error {
 	v, err := BuildFidelityView(env, d, team)
 	if err != nil {
 		return err
 	}
-	if err := fidelityTemplate.Execute(out, v); err != nil {
+	if err := t.Execute(out, v); err != nil {
 		return fmt.Errorf("fidelity report %s: %w", team, err)
 	}
 	return nil
@@ -424,7 +434,7 @@ func BuildFidelityView(env warehouse.Env, d *FidelityReportData, teamCode string
 	// Periods, and the latest and the one before it that were rated.
 	var rated []string
 	for _, period := range s.Periods {
-		sm := d.Summary[fidelity.FidelityKey{Team: team.Code, Period: period}]
+		sm := d.Summary[FidelityKey{Team: team.Code, Period: period}]
 		pv := fidelityPeriodView{Period: period, Total: "not rated", Pct: "—", Band: "not rated", BandClass: "band-none", ICC: "—"}
 		if sm.NRaters > 0 && sm.TotalOK && sm.PctOK {
 			pv.Rated = true
@@ -448,7 +458,7 @@ func BuildFidelityView(env warehouse.Env, d *FidelityReportData, teamCode string
 		if len(rated) > 1 {
 			v.Earlier = rated[len(rated)-2]
 		}
-		sm := d.Summary[fidelity.FidelityKey{Team: team.Code, Period: v.Latest}]
+		sm := d.Summary[FidelityKey{Team: team.Code, Period: v.Latest}]
 		v.Headline = fmt.Sprintf("In %s the team scored %s of %s (%s of the maximum):", v.Latest, fmtTrim(sm.Total, 1), v.MaxTotal, fmtPct(sm.Pct))
 		v.HeadBand = sm.Band + " fidelity"
 		v.HeadClass = fidelityBandClass(s, sm.Band)
@@ -506,7 +516,7 @@ func BuildFidelityView(env warehouse.Env, d *FidelityReportData, teamCode string
 	case v.Earlier == "":
 		v.ChangeNote = fmt.Sprintf("Only %s has been rated so far: the change will be shown once a later period is rated.", v.Latest)
 	default:
-		a, b := d.Summary[fidelity.FidelityKey{Team: team.Code, Period: v.Earlier}], d.Summary[fidelity.FidelityKey{Team: team.Code, Period: v.Latest}]
+		a, b := d.Summary[FidelityKey{Team: team.Code, Period: v.Earlier}], d.Summary[FidelityKey{Team: team.Code, Period: v.Latest}]
 		ch := &fidelityChangeView{
 			From: v.Earlier, To: v.Latest,
 			TotalFrom: fmtTrim(a.Total, 1), TotalTo: fmtTrim(b.Total, 1), TotalDiff: fmtSigned(b.Total - a.Total),
@@ -540,14 +550,14 @@ func BuildFidelityView(env warehouse.Env, d *FidelityReportData, teamCode string
 		if v.Control {
 			break
 		}
-		sm := d.Summary[fidelity.FidelityKey{Team: team.Code, Period: period}]
+		sm := d.Summary[FidelityKey{Team: team.Code, Period: period}]
 		cv := fidelityCompareView{Period: period, Team: "not rated", Median: "—", Diff: "—"}
 		if sm.NRaters > 0 && sm.PctOK {
 			cv.Team = fmtPct(sm.Pct)
 		}
 		var vals []float64
 		for _, o := range others {
-			if other := d.Summary[fidelity.FidelityKey{Team: o, Period: period}]; other.NRaters > 0 && other.PctOK {
+			if other := d.Summary[FidelityKey{Team: o, Period: period}]; other.NRaters > 0 && other.PctOK {
 				vals = append(vals, other.Pct)
 			}
 		}
@@ -567,7 +577,7 @@ func BuildFidelityView(env warehouse.Env, d *FidelityReportData, teamCode string
 
 	// Where to focus: the lowest components of the latest rated period.
 	if v.AnyRated && !v.Control {
-		for _, code := range strings.Fields(d.Summary[fidelity.FidelityKey{Team: team.Code, Period: v.Latest}].lowest) {
+		for _, code := range strings.Fields(d.Summary[FidelityKey{Team: team.Code, Period: v.Latest}].lowest) {
 			for k, c := range f.Components {
 				if c.Code == code {
 					v.Focus = append(v.Focus, fidelityFocusView{Code: c.Code, Name: c.Name, Practice: c.Practice, Suggestion: c.Suggestion,
@@ -583,7 +593,7 @@ func BuildFidelityView(env warehouse.Env, d *FidelityReportData, teamCode string
 	// not be scored, is not printed but is tied in.
 	v.Roles = slices.Clone(f.RaterRoles)
 	for _, period := range s.Periods {
-		for role := range d.Roles[fidelity.FidelityKey{Team: team.Code, Period: period}] {
+		for role := range d.Roles[FidelityKey{Team: team.Code, Period: period}] {
 			if !slices.Contains(v.Roles, role) {
 				v.Roles = append(v.Roles, role)
 			}
@@ -591,7 +601,7 @@ func BuildFidelityView(env warehouse.Env, d *FidelityReportData, teamCode string
 	}
 	sort.Strings(v.Roles[len(f.RaterRoles):])
 	for pi, period := range s.Periods {
-		key := fidelity.FidelityKey{Team: team.Code, Period: period}
+		key := FidelityKey{Team: team.Code, Period: period}
 		disc := NewDisclosure(s.Disclosure)
 		roles := make([]int, len(v.Roles))
 		var total int64
@@ -622,7 +632,7 @@ func BuildFidelityView(env warehouse.Env, d *FidelityReportData, teamCode string
 
 // fidelityMeans is a team × period's component means (NaN: not rated).
 func fidelityMeans(d *FidelityReportData, team, period string, n int) []float64 {
-	if m, ok := d.Comps[fidelity.FidelityKey{Team: team, Period: period}]; ok && period != "" {
+	if m, ok := d.Comps[FidelityKey{Team: team, Period: period}]; ok && period != "" {
 		return m
 	}
 	out := make([]float64, n)
@@ -886,124 +896,3 @@ func shortHash(h string) string {
 	}
 	return h
 }
-
-var fidelityTemplate = template.Must(template.Must(template.New("page").Funcs(reportFuncs()).Parse(pageLayout)).Parse(fidelityTemplateText))
-
-const fidelityTemplateText = `{{define "title"}}Fidelity report: {{.Team}}{{end}}
-{{define "content"}}
-<header class="report" id="summary">
-<p class="kicker">{{.StudyName}} · fidelity report</p>
-<h1>Team {{.Team}}</h1>
-<dl class="facts">
-<dt>Trust</dt><dd>{{.TrustName}} ({{.TrustCode}})</dd>
-<dt>Arm</dt><dd>{{.Arm}}</dd>
-<dt>Rating periods</dt><dd>{{range $i, $p := .Periods}}{{if $i}}, {{end}}{{$p.Period}}{{end}}</dd>
-</dl>
-</header>
-{{if .Control}}<style>.notice { border: 2px solid #b3261e; border-radius: 4px; padding: .6rem 1rem; margin: 1rem 0; }</style>
-<p class="notice"><strong>For the study team only: contamination monitoring.</strong> {{.Team}} is a {{.Arm}} team. This report is not for feedback to the team: it shows the team's own fidelity scores against the thresholds, with no guidance and no comparison with the {{.InterventionArm}} teams.</p>
-{{end}}<p class="headline">{{.Headline}}{{if .HeadBand}} <strong><span class="badge {{.HeadClass}}">{{.HeadBand}}</span></strong>{{end}}</p>
-
-<section id="periods">
-<h2>Fidelity in each period</h2>
-<p>The total is the mean of the raters' totals ({{.NComponents}} components rated {{.ScaleMin}}–{{.ScaleMax}}, so at most {{.MaxTotal}}). The bar shows the percentage of the maximum against the band thresholds.</p>
-<div class="scroll"><table>
-<thead><tr><th>Period</th><th class="num">Total</th><th class="num">% of max.</th><th>Band</th><th class="num">Raters</th><th class="num">Agreement (ICC)</th></tr></thead>
-<tbody>
-{{range .Periods}}<tr><td>{{.Period}}</td><td class="num">{{.Total}}</td><td class="num">{{.Pct}}</td><td><span class="badge {{.BandClass}}">{{.Band}}</span></td><td class="num">{{.NRaters}}</td><td class="num">{{.ICC}}</td></tr>
-{{end}}</tbody>
-</table></div>
-{{range .Periods}}{{if .Rated}}
-<h3>{{.Period}}: {{.Pct}} <span class="badge {{.BandClass}}">{{.Band}}</span></h3>
-<div class="bandbar" role="img" aria-label="{{.Bar.Label}}">
-<div class="track">{{range .Bar.Segs}}<div class="seg {{.Class}}" style="{{.Style}}">{{.Name}}</div>{{end}}<div class="marker" style="{{.Bar.Marker}}"></div></div>
-<div class="ticks">{{range .Bar.Ticks}}<span class="{{.Class}}" style="{{.Style}}">{{.Label}}</span>{{end}}</div>
-</div>
-{{end}}{{end}}
-</section>
-
-<section id="components">
-<h2>The {{.NComponents}} components</h2>
-{{if .AnyRated}}
-<p>Each component's mean rating{{if .Earlier}} in {{.Latest}} and {{.Earlier}}{{else}} in {{.Latest}}{{end}}, against the maximum of {{.ScaleMax}}. The dashed lines mark the band thresholds applied to a single component.{{if .HasMedian}} In the table, “Others (median)” is the median of the {{.Others}} in {{.Latest}}.{{end}}</p>
-<figure class="chart">
-{{.Chart}}
-<figcaption><span class="legend">{{range .ChartLegend}}<span><span class="swatch" style="{{.Style}}"></span>{{.Label}}</span>{{end}}</span></figcaption>
-</figure>
-<div class="scroll"><table>
-<thead><tr><th>Component</th>{{if .Earlier}}<th class="num">{{.Earlier}}</th>{{end}}<th class="num">{{.Latest}}</th>{{if .Earlier}}<th class="num">Change</th>{{end}}{{if .HasMedian}}<th class="num">Others (median)</th>{{end}}</tr></thead>
-<tbody>
-{{range .Components}}<tr><td><span class="code">{{.Code}}</span> {{.Name}}</td>{{if $.Earlier}}<td class="num">{{.Earlier}}</td>{{end}}<td class="num">{{.Latest}}</td>{{if $.Earlier}}<td class="num {{.ChangeClass}}">{{.Change}}</td>{{end}}{{if $.HasMedian}}<td class="num">{{.Median}}</td>{{end}}</tr>
-{{end}}</tbody>
-</table></div>
-{{else}}
-<p class="muted">Not rated yet: there is nothing to show.</p>
-{{end}}
-</section>
-
-{{if not .Control}}<section id="change">
-<h2>Change between periods</h2>
-{{with .Change}}
-<p>From {{.From}} to {{.To}} the total went from {{.TotalFrom}} to {{.TotalTo}} ({{.TotalDiff}}), {{.PctFrom}} to {{.PctTo}} of the maximum ({{.PctDiff}}). The band {{.BandMove}}: <span class="badge {{.BandFromClass}}">{{.BandFrom}}</span> → <span class="badge {{.BandToClass}}">{{.BandTo}}</span></p>
-<p>Components: <span class="up">{{.Up}} up</span>, <span class="down">{{.Down}} down</span>, <span class="same">{{.Same}} the same</span> (see the table above).</p>
-{{else}}
-<p class="muted">{{.ChangeNote}}</p>
-{{end}}
-</section>
-
-<section id="comparison">
-<h2>Compared with the {{.Others}}</h2>
-<p>The median percentage of the study's {{.Others}} rated in the same period. Individual teams are not shown.</p>
-<div class="scroll"><table>
-<thead><tr><th>Period</th><th class="num">This team</th><th class="num">Median, {{.Others}}</th><th class="num">Difference</th></tr></thead>
-<tbody>
-{{range .Compare}}<tr><td>{{.Period}}</td><td class="num">{{.Team}}</td><td class="num{{if not .Available}} muted{{end}}">{{.Median}}</td><td class="num">{{.Diff}}</td></tr>
-{{end}}</tbody>
-</table></div>
-{{with .CompareNote}}<p class="note">{{.}}</p>{{end}}
-</section>
-
-<section id="focus">
-<h2>Where to focus next</h2>
-{{if .Focus}}
-<p>The components with the lowest mean rating in {{.Latest}}, the CPI practice each stands for, and a suggestion to try.</p>
-<ol class="focus">
-{{range .Focus}}<li><strong>{{.Name}}</strong> ({{.Code}}, mean {{.Mean}})
-<p class="practice">{{.Practice}}</p>
-<p class="suggestion">Try: {{.Suggestion}}</p></li>
-{{end}}</ol>
-{{else}}
-<p class="muted">Not rated yet.</p>
-{{end}}
-</section>{{end}}
-
-<section id="raters">
-<h2>Raters</h2>
-<p>People who sent a rating, by role, and how many of them could be scored. Counts from 1 to below {{.MinCount}} are shown as {{.Small}}.</p>
-<div class="scroll"><table>
-<thead><tr><th>Period</th>{{range .Roles}}<th class="num">{{.}}</th>{{end}}<th class="num">All raters</th><th class="num">Scored</th></tr></thead>
-<tbody>
-{{range .Raters}}<tr><td>{{.Period}}</td>{{range .Roles}}<td class="num">{{.}}</td>{{end}}<td class="num">{{.Total}}</td><td class="num">{{.Scored}}</td></tr>
-{{end}}</tbody>
-</table></div>
-</section>
-
-<section id="how-to-read">
-<h2>How to read this report</h2>
-<ul>
-<li>Each rater scores the team's practice on {{.NComponents}} components of the Connecting People Intervention, from {{.ScaleMin}} (absent) to {{.ScaleMax}} (fully present). A rater's total is the sum, at most {{.MaxTotal}}.</li>
-<li>A rater who left {{if eq .MissingAllowed 1}}one component{{else}}up to {{.MissingAllowed}} components{{end}} blank is given their own average for the blank; a rating with more blanks is not scored.</li>
-<li>The team's total is the mean of its raters' totals, and its percentage is the total out of {{.MaxTotal}}.</li>
-<li>Agreement (ICC) is the intraclass correlation ICC(2,1) between the raters over the components: 1 is perfect agreement; below 0.5 is poor. It needs two or more raters.</li>
-<li>Counts of people from 1 to below {{.MinCount}} are shown as {{.Small}}, and a count from which one of them could be worked out by adding or subtracting the counts shown is shown as {{.Secondary}}.</li>
-</ul>
-<h3>Thresholds used</h3>
-<div class="scroll"><table>
-<thead><tr><th>Band</th><th>Percentage of the maximum</th></tr></thead>
-<tbody>
-{{range .Bands}}<tr><td><span class="badge {{.Class}}">{{.Name}}</span></td><td>{{.Range}}</td></tr>
-{{end}}</tbody>
-</table></div>
-</section>
-<footer class="report">cpi {{.Version}} · study definition {{.StudyHash}}</footer>
-{{end}}`

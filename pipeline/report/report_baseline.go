@@ -1,0 +1,211 @@
+package report
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
+	"github.com/connectingpeople/cpi/schemas"
+)
+
+// notRecorded is Table 1's level of a characteristic left blank.
+const notRecorded = "not recorded"
+
+// BaselineCounts are Table 1's counts: the participants interviewed at the
+// first wave, by arm, and by arm and level of each of the study's
+// demographic fields (schemas' DemographicFields, in their order). They
+// are counts only: memory does not grow with the participants.
+type BaselineCounts struct {
+	arms   []string
+	fields []schemas.Demographic
+	n      []int64
+	levels []map[string][]int64 // per field: level → count per arm
+}
+
+// NewBaselineCounts starts Table 1's counts for the arms shown.
+func NewBaselineCounts(s *schemas.Study, arms []string) *BaselineCounts {
+	b := &BaselineCounts{arms: slices.Clone(arms), fields: s.DemographicFields(), n: make([]int64, len(arms))}
+	for range b.fields {
+		b.levels = append(b.levels, map[string][]int64{})
+	}
+	return b
+}
+
+// Add counts one participant interviewed at the first wave: their arm and
+// their values of the demographic fields, in DemographicFields' order, as
+// text ("" for null; a binary field's 1 or 0). A participant of an arm not
+// shown is not counted.
+func (b *BaselineCounts) Add(arm string, values []string) {
+	a := slices.Index(b.arms, arm)
+	if a < 0 {
+		return
+	}
+	b.n[a]++
+	for f, field := range b.fields {
+		lv := ""
+		if f < len(values) {
+			lv = values[f]
+		}
+		switch {
+		case lv == "":
+			lv = notRecorded
+		case field.Binary && lv == "1":
+			lv = "yes"
+		case field.Binary:
+			lv = "no"
+		}
+		c := b.levels[f][lv]
+		if c == nil {
+			c = make([]int64, len(b.arms))
+			b.levels[f][lv] = c
+		}
+		c[a]++
+	}
+}
+
+// ReadBaselineCounts counts Table 1 from the participants table of the
+// generation at genDir, streaming: participants.interviewed_baseline marks
+// who was interviewed at the first wave.
+func ReadBaselineCounts(ctx context.Context, s *schemas.Study, arms []string, genDir string) (*BaselineCounts, error) {
+	b := NewBaselineCounts(s, arms)
+	names := []string{"arm", "interviewed_baseline"}
+	for _, f := range b.fields {
+		names = append(names, f.Name)
+	}
+	values := make([]string, len(b.fields))
+	err := warehouse.ScanTable(ctx, genDir, "participants", func(rec arrow.RecordBatch) error {
+		cols, err := warehouse.Columns(rec, names...)
+		if err != nil {
+			return err
+		}
+		arm, _ := cols[0].(*array.String)
+		ib, _ := cols[1].(*array.Boolean)
+		if arm == nil || ib == nil {
+			return fmt.Errorf("table participants has unexpected column types")
+		}
+		text := make([]func(i int) string, len(b.fields))
+		for f, field := range b.fields {
+			switch c := cols[2+f].(type) {
+			case *array.String:
+				text[f] = func(i int) string {
+					if c.IsNull(i) {
+						return ""
+					}
+					return c.Value(i)
+				}
+			case *array.Int32:
+				text[f] = func(i int) string {
+					if c.IsNull(i) {
+						return ""
+					}
+					return strconv.Itoa(int(c.Value(i)))
+				}
+			default:
+				return fmt.Errorf("table participants: column %s has unexpected type %s", field.Name, c.DataType())
+			}
+		}
+		for i := 0; i < int(rec.NumRows()); i++ {
+			if !ib.IsValid(i) || !ib.Value(i) {
+				continue
+			}
+			for f := range values {
+				values[f] = text[f](i)
+			}
+			b.Add(arm.Value(i), values)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("baseline characteristics: %w", err)
+	}
+	return b, nil
+}
+
+// layoutBaseline adds Table 1's counts to disc (each field's levels add up
+// to the arm's size, which is the flow's first wave of the arm: one cell),
+// and returns what fills the page in once disc is protected. A field's
+// levels are the study's codes (yes and no for a binary field), then any
+// other level found, sorted, then "not recorded" when someone has it.
+func (pg *studyPage) layoutBaseline(s *schemas.Study, b *BaselineCounts, disc *Disclosure) []func() {
+	arms := pg.Arms
+	if b == nil || !slices.Equal(b.arms, arms) {
+		b = NewBaselineCounts(s, arms)
+	}
+	pg.BaselineCols = len(arms) + 1
+	nCell := make([]int, len(arms))
+	for a, arm := range arms {
+		nCell[a] = disc.Count(flowCellName("*", arm, s.BaselineWave()), b.n[a], avoidArmSize)
+	}
+	type varCells struct {
+		name   string
+		levels []string
+		cells  [][]int // level × arm
+		counts [][]int64
+	}
+	var all []varCells
+	for f, field := range b.fields {
+		v, counts := field.Name, b.levels[f]
+		levels := slices.Clone(field.Codes)
+		if field.Binary {
+			levels = []string{"yes", "no"}
+		}
+		var extra []string
+		for lv := range counts {
+			if !slices.Contains(levels, lv) && lv != notRecorded {
+				extra = append(extra, lv)
+			}
+		}
+		sort.Strings(extra)
+		levels = append(levels, extra...)
+		if _, ok := counts[notRecorded]; ok {
+			levels = append(levels, notRecorded)
+		}
+		vc := varCells{name: v, levels: levels}
+		for _, lv := range levels {
+			row := make([]int64, len(arms))
+			if c := counts[lv]; c != nil {
+				copy(row, c)
+			}
+			ids := make([]int, len(arms))
+			for a, arm := range arms {
+				ids[a] = disc.Count("baseline|"+v+"|"+lv+"|"+arm, row[a], avoidCell)
+			}
+			vc.cells = append(vc.cells, ids)
+			vc.counts = append(vc.counts, row)
+		}
+		for a := range arms {
+			parts := make([]int, len(levels))
+			for li := range levels {
+				parts[li] = vc.cells[li][a]
+			}
+			disc.Sum(nCell[a], parts...)
+		}
+		all = append(all, vc)
+	}
+	return []func(){func() {
+		for a := range arms {
+			pg.BaselineN = append(pg.BaselineN, disc.Show(nCell[a]))
+		}
+		for _, vc := range all {
+			bv := baselineVar{Name: vc.name}
+			for li, lv := range vc.levels {
+				cells := make([]string, len(arms))
+				for a := range arms {
+					id := vc.cells[li][a]
+					cells[a] = disc.Show(id)
+					if c := vc.counts[li][a]; c > 0 && !disc.Hidden(id) && !disc.Hidden(nCell[a]) {
+						cells[a] += fmt.Sprintf(" (%.1f%%)", 100*float64(c)/float64(b.n[a]))
+					}
+				}
+				bv.Levels = append(bv.Levels, baselineLevel{Level: lv, Cells: cells})
+			}
+			pg.BaselineVars = append(pg.BaselineVars, bv)
+		}
+	}}
+}
