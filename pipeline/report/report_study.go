@@ -622,7 +622,7 @@ func (pg *studyPage) LayoutOutcomes(s *schemas.Study, effects []EffectsLine) {
 			if ri != rj {
 				return ri < rj
 			}
-			mi, mj := rank(compare.AnalysisMethods[rows[i].Analysis], rows[i].Method), rank(compare.AnalysisMethods[rows[j].Analysis], rows[j].Method)
+			mi, mj := rank(compare.AnalysisMethods()[rows[i].Analysis], rows[i].Method), rank(compare.AnalysisMethods()[rows[j].Analysis], rows[j].Method)
 			return mi < mj
 		})
 		title := o
