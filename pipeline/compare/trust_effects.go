@@ -115,9 +115,14 @@ func (c *outcomeComparison) trustEffects() []trustRow {
 		t := cr2.Test(j, c.level())
 		rows[ti].estimate, rows[ti].stdError, rows[ti].df = t.Estimate, t.StdError, t.DF
 		rows[ti].ciLow, rows[ti].ciHigh, rows[ti].pValue = t.CILow, t.CIHigh, t.PValue
+		var notes []string
 		if nI < 2 || nC < 2 {
-			rows[ti].note = fmt.Sprintf("%d %s and %d %s team(s) in the trust: the arm effect is confounded with the teams; the CR2 standard error carries only the baseline slope's uncertainty, not the variation between teams, and the df are small", nI, c.s.Arms[0], nC, c.s.Arms[1])
+			notes = append(notes, fmt.Sprintf("%d %s and %d %s team(s) in the trust: the arm effect is confounded with the teams; the CR2 standard error carries only the baseline slope's uncertainty, not the variation between teams", nI, c.s.Arms[0], nC, c.s.Arms[1]))
 		}
+		if t.DF < 4 {
+			notes = append(notes, fmt.Sprintf("Satterthwaite df %.1f: few teams carry the estimate, so the interval is wide", t.DF))
+		}
+		rows[ti].note = joinNotes(notes...)
 	}
 	return rows
 }
