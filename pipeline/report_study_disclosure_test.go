@@ -99,15 +99,17 @@ func disclosureTestParticipants(t *testing.T, s *schemas.Study, opts synth.Synth
 			perTrust[trust]++
 			i = len(out)
 			index[r.ParticipantID] = i
-			out = append(out, disclosureTestPart{CmpParticipant: compare.CmpParticipant{Id: r.ParticipantID, Trust: trust, Team: r.Team, Arm: r.Arm, LivingAlone: math.NaN()}})
+			out = append(out, disclosureTestPart{CmpParticipant: compare.CmpParticipant{Id: r.ParticipantID, Trust: trust, Team: r.Team, Arm: r.Arm}})
 		}
 		p := &out[i]
 		p.Withdrawn = p.Withdrawn || r.Withdrawn
 		if r.Wave == s.BaselineWave() {
 			p.InterviewedBaseline = r.Interviewed()
-			p.AgeBand, p.Gender, p.Ethnicity, p.Diagnosis = r.AgeBand, r.Gender, r.Ethnicity, r.DiagnosisGroup
+			for name, lv := range map[string]string{"age_band": r.AgeBand, "gender": r.Gender, "ethnicity": r.Ethnicity, "diagnosis_group": r.DiagnosisGroup} {
+				p.SetCovariate(name, lv, math.NaN())
+			}
 			if r.LivingAlone.Valid {
-				p.LivingAlone = float64(r.LivingAlone.Value)
+				p.SetCovariate("living_alone", "", float64(r.LivingAlone.Value))
 			}
 		} else if r.Interviewed() {
 			p.interviewedFollowup = true

@@ -1079,7 +1079,7 @@ func balanceSmallCells(s *schemas.Study, d *compare.CompareData, outcome string)
 			continue
 		}
 		n[p.Arm]++
-		for _, c := range append(slices.Clone(compare.CategoricalCovariates), compare.NumericCovariates...) {
+		for _, c := range append(compare.CategoricalCovariates(s), compare.NumericCovariates(s)...) {
 			lv, num := p.Covariate(c)
 			switch {
 			case lv != "":
@@ -1091,7 +1091,7 @@ func balanceSmallCells(s *schemas.Study, d *compare.CompareData, outcome string)
 	}
 	min := s.Disclosure.MinCount
 	return func(cov string) bool {
-		if !strings.Contains(cov, "=") && !slices.Contains(compare.NumericCovariates, cov) {
+		if !strings.Contains(cov, "=") && !slices.Contains(compare.NumericCovariates(s), cov) {
 			return false // a continuous covariate (the baseline score): no count to give away
 		}
 		for _, arm := range s.Arms {
