@@ -516,7 +516,10 @@ func (s *Study) checkAnalysis(c checker) error {
 	if err := c.codes(a.Analyses, "analysis", validCode, codeRule, 0, maxOutcomes, "analysis", "analyses"); err != nil {
 		return err
 	}
-	covariates := []string{"age_band", "gender", "ethnicity", "living_alone", "diagnosis_group"}
+	var covariates []string
+	for _, f := range s.DemographicFields() {
+		covariates = append(covariates, f.Name)
+	}
 	for i, cv := range a.PropensityCovariates {
 		if !slices.Contains(covariates, cv) {
 			return c.fail(fmt.Sprintf("unknown covariate %s; want %s", quote(cv), strings.Join(covariates, ", ")), "analysis", "propensity_covariates", i)

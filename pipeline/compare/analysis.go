@@ -90,12 +90,18 @@ func CheckStudy(s *schemas.Study) error {
 	return nil
 }
 
-// Population is the population of an analysis: the complete cases of the
-// outcome (not withdrawn; the outcome at the follow-up wave and, when it
-// has one, at baseline; in a team and trust; in one of the two arms), less
-// whoever Exclude leaves out. Analyses with the same Key share one frame.
+// Population is the population of an analysis: by default the complete
+// cases of the outcome (not withdrawn; the outcome at the follow-up wave
+// and, when it has one, at baseline; in a team and trust; in one of the two
+// arms), less whoever Exclude leaves out. Analyses with the same Key share
+// one frame, so a population with other settings needs a Key of its own.
 type Population struct {
 	Key string
+	// KeepWithdrawn keeps the withdrawn; KeepIncomplete keeps participants
+	// missing the outcome at the wave or at baseline, with NaN in the
+	// frame's yFU and yBase: such an analysis must fill them in Model
+	// (impute) before the shared fitting code, which needs complete rows.
+	KeepWithdrawn, KeepIncomplete bool
 	// Exclude, when not nil, returns for the outcome the reason (an index
 	// into dropReasons) to leave participant i out, or −1.
 	Exclude func(c *outcomeComparison) func(i int) int

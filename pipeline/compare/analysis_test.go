@@ -44,7 +44,7 @@ func TestRegistry(t *testing.T) {
 // it naming the file, the line and the field; with KnownAnalyses, Load
 // refuses it the same way.
 func TestCheckStudyUnknownAnalysis(t *testing.T) {
-	file := filepath.Join("..", "..", "testdata", "bad", "study", "unknown-analysis.yaml")
+	file := filepath.Join("..", "..", "testdata", "bad", "analysis", "unknown-analysis.yaml")
 	s, err := schemas.Load(file)
 	if err != nil {
 		t.Fatalf("load without KnownAnalyses: %v", err)

@@ -26,12 +26,16 @@ const TermArm = "arm_intervention"
 var compareWorkers = 1
 
 // Compare is the comparison stage (`cpi compare`): it fits every analysis of
-// the study's analysis plan (DESIGN §9) to every outcome and writes the
-// tables effects, balance and flow (all unpartitioned, sorted by their keys).
+// the study's analysis plan (DESIGN §9; the analyses of Registry named in
+// analysis.analyses) to every outcome at every follow-up wave (every wave
+// after the first, s.FollowupWaves(): y at that wave against y at the
+// first) and writes the tables effects, balance, trust_effects and flow
+// (all unpartitioned, sorted by their keys). The primary estimate is the
+// primary analysis at s.PrimaryWave().
 //
-// It reads participants, scores (the outcomes' values at the baseline wave,
-// the first, and the follow-up wave, the last) and fidelity (the band of
-// each team in the last rating period).
+// It reads participants, scores (the outcomes' values at every wave) and
+// fidelity (the band of each team in the last rating period, used at every
+// wave).
 //
 // Population: the complete cases of each outcome — participants with the
 // outcome at baseline and follow-up (follow-up only for an outcome without a
@@ -43,15 +47,17 @@ var compareWorkers = 1
 // the intercept, the term (arm_intervention = 1 for the study's intervention
 // arm), y_baseline, then the trust dummies.
 //
-// Analyses and methods (one effects row per analysis × outcome × method ×
-// term):
+// Analyses and methods (one effects row per analysis × outcome × wave ×
+// method × term; each analysis is a file analysis_<name>.go, see Analysis;
+// "y_fu" below is the outcome at the wave):
 //   - primary: y_fu ~ arm + y_baseline + trust by OLS; method cr2 (CR2
 //     standard error, Satterthwaite df; clubSandwich) and cr1 (CR1, t with
 //     G − 1 df; sandwich::vcovCL type HC1).
 //   - wild_bootstrap: the same model, method wild_webb: wild cluster
 //     restricted bootstrap-t with Webb weights, analysis.bootstrap.draws
 //     draws from a PCG source seeded with (analysis.bootstrap.seed, index of
-//     the outcome in analysis.outcomes); std_error is the CR1 standard
+//     the outcome in analysis.outcomes, plus the number of outcomes times
+//     the wave's position among the follow-up waves); std_error is the CR1 standard
 //     error, df is null, the interval comes from test inversion.
 //   - mixed: the same fixed effects with a random intercept per team by
 //     REML (lme4's estimate and SE), method reml. The t reference has nlme's
@@ -78,11 +84,16 @@ var compareWorkers = 1
 // the primary/cr1 row, which has the pilot study's partial η² from the
 // classical OLS t and the residual degrees of freedom (partial_eta2).
 //
-// balance has, for the weighted analysis of each outcome (analysis
-// "weighted:<outcome>"), every level of each categorical covariate present
+// balance has, for the weighted analysis of each outcome at each wave
+// (analysis "weighted:<outcome>", wave), every level of each categorical covariate present
 // ("gender=male"), each numeric covariate and y_baseline: unweighted arm
 // means, SMD before and after weighting, the weighted variance ratio, Kish's
-// effective sample sizes of the arms and the largest weight.
+// effective sample sizes of the arms and the largest weight, and the
+// participants of each arm having the covariate (n_intervention, n_control:
+// for a level or a 0/1 covariate those with it, else those with a value).
+//
+// trust_effects has the arm effect within each trust for every outcome at
+// every wave (method cr2_by_trust, see trustEffects).
 //
 // flow is written by Flow.
 //

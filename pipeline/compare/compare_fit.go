@@ -43,7 +43,7 @@ func (c *outcomeComparison) frame(a Analysis) *colFrame {
 		if pop.Exclude != nil {
 			keep = pop.Exclude(c)
 		}
-		f = buildColFrame(c.s, c.d, c.index, c.wave, c.hasBase, keep, c.pool)
+		f = buildColFrame(c.s, c.d, c.index, c.wave, c.hasBase, pop, keep, c.pool)
 		if c.frames == nil {
 			c.frames = map[string]*colFrame{}
 		}

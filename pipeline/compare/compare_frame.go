@@ -44,12 +44,14 @@ func (f *colFrame) dropNote() string {
 	return dropNoteOf(func(i int) int { return f.dropped[i] })
 }
 
-// buildColFrame selects the complete cases of outcome o at a follow-up
-// wave (an index into the study's waves) as buildFrame does;
+// buildColFrame selects the population of outcome o at a follow-up wave
+// (an index into the study's waves): the complete cases as buildFrame
+// does, unless pop keeps the withdrawn or the incomplete (their values are
+// then NaN in the frame);
 // keep, when not nil, returns the dropReasons index of a further reason to
 // leave participant i out, or −1.
 // The frame's columns come from pool (nil: new ones).
-func buildColFrame(s *schemas.Study, d *cmpColumns, o, wave int, needBase bool, keep func(i int) int, pool *framePool) *colFrame {
+func buildColFrame(s *schemas.Study, d *cmpColumns, o, wave int, needBase bool, pop Population, keep func(i int) int, pool *framePool) *colFrame {
 	f := &colFrame{}
 	base, fu := &d.vals[o][0], &d.vals[o][wave]
 	armI, armC := int32(-2), int32(-2)
@@ -73,11 +75,11 @@ func buildColFrame(s *schemas.Study, d *cmpColumns, o, wave int, needBase bool, 
 	for i := 0; i < d.n; i++ {
 		reason := -1
 		switch {
-		case d.withdrawn[i]:
+		case d.withdrawn[i] && !pop.KeepWithdrawn:
 			reason = dropWithdrawn
-		case math.IsNaN(fu.At(i)):
+		case math.IsNaN(fu.At(i)) && !pop.KeepIncomplete:
 			reason = dropNoFollowUp
-		case needBase && math.IsNaN(base.At(i)):
+		case needBase && math.IsNaN(base.At(i)) && !pop.KeepIncomplete:
 			reason = dropNoBaseline
 		case d.team[i] < 0 || d.trust[i] < 0:
 			reason = dropNoTeam

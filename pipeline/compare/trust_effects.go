@@ -55,7 +55,7 @@ func (d trustDesign) row(i int, buf []float64) {
 // the complete cases (the primary analysis's population) and returns one
 // row per trust of the study (and any other trust present).
 func (c *outcomeComparison) trustEffects() []trustRow {
-	f := buildColFrame(c.s, c.d, c.index, c.wave, c.hasBase, nil, c.pool)
+	f := buildColFrame(c.s, c.d, c.index, c.wave, c.hasBase, completeCases, nil, c.pool)
 	defer f.release(c.pool)
 	trusts := slices.Clone(c.s.TrustCodes())
 	for _, t := range f.strata {
