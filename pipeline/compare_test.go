@@ -534,8 +534,12 @@ func TestComparePropensityModel(t *testing.T) {
 	d := &compare.CompareData{Base: map[string][]float64{"rguk.total": nil}, Fu: map[string][]float64{"rguk.total": nil}}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].id < ps[j].id })
 	for _, p := range ps {
-		d.Parts = append(d.Parts, compare.CmpParticipant{Id: p.id, Trust: p.trust, Team: p.team, Arm: p.arm,
-			AgeBand: p.ageBand, Gender: p.gender, Diagnosis: p.diagnosis, LivingAlone: float64(p.livingAlone)})
+		cp := compare.CmpParticipant{Id: p.id, Trust: p.trust, Team: p.team, Arm: p.arm}
+		cp.SetCovariate("age_band", p.ageBand, math.NaN())
+		cp.SetCovariate("gender", p.gender, math.NaN())
+		cp.SetCovariate("diagnosis_group", p.diagnosis, math.NaN())
+		cp.SetCovariate("living_alone", "", float64(p.livingAlone))
+		d.Parts = append(d.Parts, cp)
 		d.Base["rguk.total"] = append(d.Base["rguk.total"], p.yBase)
 		d.Fu["rguk.total"] = append(d.Fu["rguk.total"], p.yFU)
 	}

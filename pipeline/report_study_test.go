@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
 	"github.com/connectingpeople/cpi/pipeline/report"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
@@ -208,4 +211,55 @@ func TestWriteStudyReport(t *testing.T) {
 func TestStudyReportBrowser(t *testing.T) {
 	env, gen := reportStudyTestWarehouse(t)
 	browserCheck(t, reportStudyTestRender(t, env, gen), "study", reportStudySections, "1200,2400", "390,5200")
+}
+
+// TestStudyReportForestFromTrustEffects: the forest plot's per-trust rows
+// are the trust_effects rows of the primary outcome at the primary wave
+// (cr2_by_trust: one model, CR2 by team), in the study's trust order, and
+// its pooled row the primary CR2 estimate: the report fits nothing.
+func TestStudyReportForestFromTrustEffects(t *testing.T) {
+	env, dir := reportStudyTestWarehouse(t)
+	s := env.Study
+	pg, err := report.LoadStudyReport(context.Background(), env, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct{ est, lo, hi float64 }
+	want := map[string]row{}
+	err = warehouse.ScanTable(context.Background(), dir, "trust_effects", func(rec arrow.RecordBatch) error {
+		cols, err := warehouse.Columns(rec, "outcome", "wave", "trust", "method", "estimate", "ci_low", "ci_high")
+		if err != nil {
+			return err
+		}
+		for i := 0; i < int(rec.NumRows()); i++ {
+			str := func(c int) string { return cols[c].(*array.String).Value(i) }
+			num := func(c int) float64 { return cols[c].(*array.Float64).Value(i) }
+			if str(0) == s.Analysis.PrimaryOutcome && str(1) == s.PrimaryWave() && str(3) == "cr2_by_trust" {
+				want[str(2)] = row{num(4), num(5), num(6)}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != len(s.Trusts) {
+		t.Fatalf("trust_effects has %d trusts for the primary outcome, want %d", len(want), len(s.Trusts))
+	}
+	if len(pg.ForestRows) != len(s.Trusts)+1 {
+		t.Fatalf("%d forest rows, want %d trusts + pooled", len(pg.ForestRows), len(s.Trusts))
+	}
+	for i, code := range s.TrustCodes() {
+		got, w := pg.ForestRows[i], want[code]
+		if got.Trust != code {
+			t.Errorf("forest row %d is %s, want %s (the study's order)", i, got.Trust, code)
+		}
+		if e, ci := fmt.Sprintf("%.2f", w.est), fmt.Sprintf("%.2f to %.2f", w.lo, w.hi); got.Estimate != e || got.CI != ci {
+			t.Errorf("%s: forest shows %s (%s), trust_effects has %s (%s)", code, got.Estimate, got.CI, e, ci)
+		}
+	}
+	pooled := pg.ForestRows[len(s.Trusts)]
+	if !strings.HasPrefix(pooled.Trust, "Pooled") || pooled.Estimate == "—" {
+		t.Errorf("pooled row %+v", pooled)
+	}
 }

@@ -162,6 +162,7 @@ func (s *Study) CodeList(name string) ([]Code, error) {
 			{"cr1", "cluster-robust CR1, G-1 degrees of freedom"},
 			{"wild_webb", "wild cluster bootstrap-t, Webb weights"},
 			{"reml", "linear mixed model, REML"},
+			{"cr2_by_trust", "per-trust arm effects in one model over all trusts, CR2 by team, Satterthwaite df per trust"},
 		}, nil
 	case "terms":
 		return []Code{

@@ -238,6 +238,16 @@ func lineOf(root *yaml.Node, path ...any) int {
 // Default returns the embedded study definition.
 func Default() (*Study, error) { return Load("") }
 
+// Option is a setting of Load.
+type Option func(*Study)
+
+// KnownAnalyses makes Load refuse an analysis in analysis.analyses that is
+// not one of names (the compare stage's registry: schemas cannot import
+// it), naming the file, line and field.
+func KnownAnalyses(names ...string) Option {
+	return func(s *Study) { s.knownAnalyses = names }
+}
+
 // Defaults of the ingest settings where 0 is a valid choice.
 const (
 	DefaultSettleSeconds    = 5
@@ -249,7 +259,11 @@ const (
 // Load reads a study definition from file, or the embedded default when file
 // is empty, resolves the instruments, value sets and site mappings it names
 // and checks them all. Mistakes come back as *Error naming file, line and field.
-func Load(file string) (*Study, error) {
+//
+// An analysis in analysis.analyses is checked against KnownAnalyses when
+// given; without it, only its spelling (the compare stage checks the names
+// against its registry, compare.CheckStudy).
+func Load(file string, opts ...Option) (*Study, error) {
 	l := &loader{content: map[string][]byte{}}
 	var b []byte
 	src := "embedded:study.yaml"
@@ -269,6 +283,9 @@ func Load(file string) (*Study, error) {
 		src = file
 	}
 	s := &Study{Source: src}
+	for _, o := range opts {
+		o(s)
+	}
 	// Defaults for settings where 0 means something: a study file that
 	// leaves them out keeps these.
 	s.Ingest.SettleSeconds = DefaultSettleSeconds
@@ -489,16 +506,20 @@ func (s *Study) checkAnalysis(c checker) error {
 		}
 		seen[o] = true
 	}
-	known := []string{"primary", "wild_bootstrap", "mixed", "change", "weighted", "fidelity_dose"}
+	s.analysisLines = make([]int, len(a.Analyses))
 	for i, an := range a.Analyses {
-		if !slices.Contains(known, an) {
-			return c.fail(fmt.Sprintf("unknown analysis %s; want %s", quote(an), strings.Join(known, ", ")), "analysis", "analyses", i)
+		s.analysisLines[i] = lineOf(c.root, "analysis", "analyses", i)
+		if s.knownAnalyses != nil && !slices.Contains(s.knownAnalyses, an) {
+			return c.fail(fmt.Sprintf("unknown analysis %s; want %s", quote(an), strings.Join(s.knownAnalyses, ", ")), "analysis", "analyses", i)
 		}
 	}
 	if err := c.codes(a.Analyses, "analysis", validCode, codeRule, 0, maxOutcomes, "analysis", "analyses"); err != nil {
 		return err
 	}
-	covariates := []string{"age_band", "gender", "ethnicity", "living_alone", "diagnosis_group"}
+	var covariates []string
+	for _, f := range s.DemographicFields() {
+		covariates = append(covariates, f.Name)
+	}
 	for i, cv := range a.PropensityCovariates {
 		if !slices.Contains(covariates, cv) {
 			return c.fail(fmt.Sprintf("unknown covariate %s; want %s", quote(cv), strings.Join(covariates, ", ")), "analysis", "propensity_covariates", i)

@@ -20,6 +20,11 @@ var embedded embed.FS
 // Study is a loaded, checked study definition with everything it names
 // resolved. It is read-only once Load returns.
 type Study struct {
+	// knownAnalyses (Load's KnownAnalyses) and the line of each entry of
+	// analysis.analyses in the study file (0 when unknown).
+	knownAnalyses []string
+	analysisLines []int
+
 	Name            string              `yaml:"name"`
 	Version         int                 `yaml:"version"`
 	Trusts          []Trust             `yaml:"trusts"`
@@ -247,6 +252,15 @@ func (s *Study) DemographicFields() []Demographic {
 		{Name: "living_alone", Binary: true},
 		{Name: "diagnosis_group", Codes: s.Demographics["diagnosis_group"]},
 	}
+}
+
+// AnalysisLine is the line of analysis.analyses[i] in the study file (0
+// when not known).
+func (s *Study) AnalysisLine(i int) int {
+	if i < 0 || i >= len(s.analysisLines) {
+		return 0
+	}
+	return s.analysisLines[i]
 }
 
 // InterventionArm is the first arm: the one tested against the control.

@@ -239,3 +239,28 @@ func TestCheckAndRebuild(t *testing.T) {
 		t.Errorf("rebuild without --warehouse: exit %d, want 2", code)
 	}
 }
+
+// TestUnknownAnalysisRefused: a study (--study) naming an analysis the
+// compare stage's registry does not know is refused before anything is
+// written: exit 2 and the file, line and field (analysis.analyses[6]).
+func TestUnknownAnalysisRefused(t *testing.T) {
+	file := filepath.Join("..", "..", "testdata", "bad", "analysis", "unknown-analysis.yaml")
+	inbox := t.TempDir()
+	os.WriteFile(filepath.Join(inbox, "TEWV_participants_20190401.csv"), []byte("participant_id,team_code,wave\nP0001,TEWV-01,baseline\n"), 0o600)
+	out := t.TempDir()
+	wh := filepath.Join(out, "w")
+	want := file + `:136: analysis.analyses[6]: unknown analysis "multiple_imputation"; want primary, wild_bootstrap, mixed, change, weighted, fidelity_dose`
+	for _, args := range [][]string{
+		{"--study", file, "run", "--warehouse", wh, "--inbox", inbox},
+		{"--study", file, "compare", "--warehouse", wh},
+		{"--study", file, "synth", "--out", filepath.Join(out, "x"), "--quiet"},
+	} {
+		code, stdout, stderr := cli(t, args...)
+		if code != 2 || !strings.Contains(stderr, want) {
+			t.Errorf("%v: exit %d, want 2 and %q\n%s%s", args[2:], code, want, stdout, stderr)
+		}
+	}
+	if left, _ := os.ReadDir(out); len(left) != 0 {
+		t.Errorf("written: %v", left)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/connectingpeople/cpi/pipeline"
+	"github.com/connectingpeople/cpi/pipeline/compare"
 	"github.com/connectingpeople/cpi/pipeline/ingest"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
@@ -34,7 +35,7 @@ type globals struct {
 
 // study loads the study definition named by --study, or the embedded one.
 func (g *globals) study() (*schemas.Study, error) {
-	s, err := schemas.Load(g.studyFile)
+	s, err := schemas.Load(g.studyFile, schemas.KnownAnalyses(compare.Names()...))
 	if err != nil {
 		return nil, usageError{fmt.Errorf("study definition: %w", err)}
 	}

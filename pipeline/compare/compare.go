@@ -15,28 +15,8 @@ import (
 	"github.com/connectingpeople/cpi/stats"
 )
 
-// The analyses of the analysis plan and the methods each reports (DESIGN §9).
-const (
-	AnalysisPrimary      = "primary"
-	analysisWild         = "wild_bootstrap"
-	analysisMixed        = "mixed"
-	analysisChange       = "change"
-	AnalysisWeighted     = "weighted"
-	analysisFidelityDose = "fidelity_dose"
-
-	TermArm          = "arm_intervention"
-	termHighFidelity = "high_fidelity"
-)
-
-// analysisMethods lists each analysis's methods, one effects row each.
-var AnalysisMethods = map[string][]string{
-	AnalysisPrimary:      {"cr2", "cr1"},
-	analysisWild:         {"wild_webb"},
-	analysisMixed:        {"reml"},
-	analysisChange:       {"cr2"},
-	AnalysisWeighted:     {"cr2"},
-	analysisFidelityDose: {"cr2"},
-}
+// TermArm is the term of the arm: the intervention arm against control.
+const TermArm = "arm_intervention"
 
 // compareWorkers is the number of outcomes fitted at once. One: at
 // 1,000,000 participants two workers took 4.3–4.5 s instead of 7.6 s on a
@@ -46,12 +26,16 @@ var AnalysisMethods = map[string][]string{
 var compareWorkers = 1
 
 // Compare is the comparison stage (`cpi compare`): it fits every analysis of
-// the study's analysis plan (DESIGN §9) to every outcome and writes the
-// tables effects, balance and flow (all unpartitioned, sorted by their keys).
+// the study's analysis plan (DESIGN §9; the analyses of Registry named in
+// analysis.analyses) to every outcome at every follow-up wave (every wave
+// after the first, s.FollowupWaves(): y at that wave against y at the
+// first) and writes the tables effects, balance, trust_effects and flow
+// (all unpartitioned, sorted by their keys). The primary estimate is the
+// primary analysis at s.PrimaryWave().
 //
-// It reads participants, scores (the outcomes' values at the baseline wave,
-// the first, and the follow-up wave, the last) and fidelity (the band of
-// each team in the last rating period).
+// It reads participants, scores (the outcomes' values at every wave) and
+// fidelity (the band of each team in the last rating period, used at every
+// wave).
 //
 // Population: the complete cases of each outcome — participants with the
 // outcome at baseline and follow-up (follow-up only for an outcome without a
@@ -63,15 +47,17 @@ var compareWorkers = 1
 // the intercept, the term (arm_intervention = 1 for the study's intervention
 // arm), y_baseline, then the trust dummies.
 //
-// Analyses and methods (one effects row per analysis × outcome × method ×
-// term):
+// Analyses and methods (one effects row per analysis × outcome × wave ×
+// method × term; each analysis is a file analysis_<name>.go, see Analysis;
+// "y_fu" below is the outcome at the wave):
 //   - primary: y_fu ~ arm + y_baseline + trust by OLS; method cr2 (CR2
 //     standard error, Satterthwaite df; clubSandwich) and cr1 (CR1, t with
 //     G − 1 df; sandwich::vcovCL type HC1).
 //   - wild_bootstrap: the same model, method wild_webb: wild cluster
 //     restricted bootstrap-t with Webb weights, analysis.bootstrap.draws
 //     draws from a PCG source seeded with (analysis.bootstrap.seed, index of
-//     the outcome in analysis.outcomes); std_error is the CR1 standard
+//     the outcome in analysis.outcomes, plus the number of outcomes times
+//     the wave's position among the follow-up waves); std_error is the CR1 standard
 //     error, df is null, the interval comes from test inversion.
 //   - mixed: the same fixed effects with a random intercept per team by
 //     REML (lme4's estimate and SE), method reml. The t reference has nlme's
@@ -98,11 +84,16 @@ var compareWorkers = 1
 // the primary/cr1 row, which has the pilot study's partial η² from the
 // classical OLS t and the residual degrees of freedom (partial_eta2).
 //
-// balance has, for the weighted analysis of each outcome (analysis
-// "weighted:<outcome>"), every level of each categorical covariate present
+// balance has, for the weighted analysis of each outcome at each wave
+// (analysis "weighted:<outcome>", wave), every level of each categorical covariate present
 // ("gender=male"), each numeric covariate and y_baseline: unweighted arm
 // means, SMD before and after weighting, the weighted variance ratio, Kish's
-// effective sample sizes of the arms and the largest weight.
+// effective sample sizes of the arms and the largest weight, and the
+// participants of each arm having the covariate (n_intervention, n_control:
+// for a level or a 0/1 covariate those with it, else those with a value).
+//
+// trust_effects has the arm effect within each trust for every outcome at
+// every wave (method cr2_by_trust, see trustEffects).
 //
 // flow is written by Flow.
 //
@@ -127,7 +118,12 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	if err := checkAnalysisPlan(s); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
-	task := env.Progress.Start("compare", "analyses", int64(len(s.Analysis.Outcomes)*len(s.Analysis.Analyses)))
+	analyses := make([]Analysis, len(s.Analysis.Analyses))
+	for i, name := range s.Analysis.Analyses {
+		analyses[i], _ = Lookup(name) // checked by checkAnalysisPlan
+	}
+	waves := s.FollowupWaves()
+	task := env.Progress.Start("compare", "analyses", int64(len(s.Analysis.Outcomes)*len(waves)*len(analyses)))
 	defer task.Done()
 	d, err := readCompareColumns(ctx, env, tx.Dir, s.Analysis.Outcomes)
 	if err != nil {
@@ -143,6 +139,7 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	type result struct {
 		effects []effectRow
 		balance []balanceRow
+		trust   []trustRow
 	}
 	results := make([]result, len(s.Analysis.Outcomes))
 	next := make(chan int)
@@ -155,21 +152,25 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 			pool := &framePool{}
 			for oi := range next {
 				outcome := s.Analysis.Outcomes[oi]
-				c := &outcomeComparison{s: s, d: d, ps: ps, index: oi, outcome: outcome, hasBase: OutcomeHasBaseline(s, outcome), uses: map[string]int{}, pool: pool}
-				for _, a := range s.Analysis.Analyses {
-					c.uses[frameKey(a)]++
-				}
 				r := &results[oi]
-				for _, a := range s.Analysis.Analyses {
-					if err := ctx.Err(); err != nil {
-						errs <- err
-						return
+				for wi, wave := range waves {
+					c := &outcomeComparison{s: s, d: d, ps: ps, index: oi, wave: wi + 1, waveName: wave, outcome: outcome,
+						hasBase: OutcomeHasBaseline(s, outcome), uses: map[string]int{}, pool: pool}
+					for _, a := range analyses {
+						c.uses[a.Population().Key]++
 					}
-					rows, bal := c.analyse(a)
-					c.done(a)
-					r.effects = append(r.effects, rows...)
-					r.balance = append(r.balance, bal...)
-					task.Add(1)
+					for _, a := range analyses {
+						if err := ctx.Err(); err != nil {
+							errs <- err
+							return
+						}
+						rows, bal := c.analyse(a)
+						c.done(a)
+						r.effects = append(r.effects, rows...)
+						r.balance = append(r.balance, bal...)
+						task.Add(1)
+					}
+					r.trust = append(r.trust, c.trustEffects()...)
 				}
 				env.Logger().Debug("compare", "outcome", outcome)
 			}
@@ -194,9 +195,11 @@ send:
 	}
 	var effects []effectRow
 	var balance []balanceRow
+	var trust []trustRow
 	for _, r := range results {
 		effects = append(effects, r.effects...)
 		balance = append(balance, r.balance...)
+		trust = append(trust, r.trust...)
 	}
 	if err := writeEffects(env, tx, effects); err != nil {
 		return fmt.Errorf("compare: %w", err)
@@ -204,15 +207,16 @@ send:
 	if err := writeBalance(env, tx, balance); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
+	if err := writeTrustEffects(env, tx, trust); err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
 	return Flow(ctx, env, tx)
 }
 
 // checkAnalysisPlan refuses a plan the stage cannot carry out.
 func checkAnalysisPlan(s *schemas.Study) error {
-	for _, a := range s.Analysis.Analyses {
-		if _, ok := AnalysisMethods[a]; !ok {
-			return fmt.Errorf("analysis.analyses: unknown analysis %q", a)
-		}
+	if err := CheckStudy(s); err != nil {
+		return err
 	}
 	for _, o := range s.Analysis.Outcomes {
 		inst, scale, ok := OutcomeName(o)
@@ -232,7 +236,7 @@ func checkAnalysisPlan(s *schemas.Study) error {
 
 // effectRow is one row of effects; NaN stands for null.
 type effectRow struct {
-	analysis, outcome, method, term             string
+	analysis, outcome, wave, method, term       string
 	estimate, stdError, df, ciLow, ciHigh, pVal float64
 	nObs, nClusters                             int
 	effectSize                                  float64
@@ -241,19 +245,22 @@ type effectRow struct {
 
 // balanceRow is one row of balance; NaN stands for null.
 type balanceRow struct {
-	analysis, covariate                string
+	analysis, wave, covariate          string
 	meanI, meanC, smdU, smdW, varRatio float64
 	essI, essC, maxWeight              float64
+	nI, nC                             int
 }
 
 // outcomeComparison runs the analyses of one outcome.
 type outcomeComparison struct {
-	s       *schemas.Study
-	d       *cmpColumns
-	ps      *propensitySpec
-	index   int // of the outcome in analysis.outcomes (and in d.base, d.fu)
-	outcome string
-	hasBase bool
+	s        *schemas.Study
+	d        *cmpColumns
+	ps       *propensitySpec
+	index    int // of the outcome in analysis.outcomes (and in d.vals)
+	wave     int // the follow-up wave's index in the study's waves
+	waveName string
+	outcome  string
+	hasBase  bool
 
 	// frames holds the outcome's frames by keep rule (see frame), main the
 	// sums of the model y_fu ~ arm + y_baseline + trust that primary,
@@ -272,12 +279,18 @@ func (c *outcomeComparison) level() float64 {
 	return 0.95
 }
 
-// rows makes one row per method of the analysis, all null, with a note.
-func (c *outcomeComparison) nullRows(analysis, term string, n, g int, notes ...string) []effectRow {
+// stream is the bootstrap stream of the outcome at the wave: the outcome's
+// index at the first follow-up wave, then one block of outcomes per wave.
+func (c *outcomeComparison) stream() uint64 {
+	return uint64(c.index + (c.wave-1)*len(c.s.Analysis.Outcomes))
+}
+
+// nullRows makes one row per method of the analysis, all null, with a note.
+func (c *outcomeComparison) nullRows(a Analysis, n, g int, notes ...string) []effectRow {
 	var out []effectRow
-	for _, m := range AnalysisMethods[analysis] {
+	for _, m := range a.Methods() {
 		out = append(out, effectRow{
-			analysis: analysis, outcome: c.outcome, method: m, term: term,
+			analysis: a.Name(), outcome: c.outcome, wave: c.waveName, method: m, term: a.Term(),
 			estimate: math.NaN(), stdError: math.NaN(), df: math.NaN(), ciLow: math.NaN(), ciHigh: math.NaN(),
 			pVal: math.NaN(), effectSize: math.NaN(), nObs: n, nClusters: g, note: joinNotes(notes...),
 		})
@@ -325,7 +338,7 @@ func armMean(x, arm []float64, a float64) float64 {
 func writeEffects(env warehouse.Env, tx *warehouse.Tx, rows []effectRow) error {
 	sort.Slice(rows, func(i, j int) bool {
 		a, b := rows[i], rows[j]
-		return CmpKeys([]string{a.analysis, a.outcome, a.method, a.term}, []string{b.analysis, b.outcome, b.method, b.term}) < 0
+		return CmpKeys([]string{a.analysis, a.outcome, a.wave, a.method, a.term}, []string{b.analysis, b.outcome, b.wave, b.method, b.term}) < 0
 	})
 	tb := env.Study.Tables.Table("effects")
 	col := func(name string) int { return warehouse.ColIndex(tb, name) }
@@ -333,6 +346,7 @@ func writeEffects(env warehouse.Env, tx *warehouse.Tx, rows []effectRow) error {
 		for _, r := range rows {
 			rw.Str(col("analysis"), r.analysis)
 			rw.Str(col("outcome"), r.outcome)
+			rw.Str(col("wave"), r.wave)
 			rw.Str(col("method"), r.method)
 			rw.Str(col("term"), r.term)
 			optFloat(rw, col("estimate"), r.estimate)
@@ -362,13 +376,14 @@ func writeEffects(env warehouse.Env, tx *warehouse.Tx, rows []effectRow) error {
 func writeBalance(env warehouse.Env, tx *warehouse.Tx, rows []balanceRow) error {
 	sort.Slice(rows, func(i, j int) bool {
 		a, b := rows[i], rows[j]
-		return CmpKeys([]string{a.analysis, a.covariate}, []string{b.analysis, b.covariate}) < 0
+		return CmpKeys([]string{a.analysis, a.wave, a.covariate}, []string{b.analysis, b.wave, b.covariate}) < 0
 	})
 	tb := env.Study.Tables.Table("balance")
 	col := func(name string) int { return warehouse.ColIndex(tb, name) }
 	return WriteTable(env, tx, "balance", func(rw *warehouse.RowWriter) error {
 		for _, r := range rows {
 			rw.Str(col("analysis"), r.analysis)
+			rw.Str(col("wave"), r.wave)
 			rw.Str(col("covariate"), r.covariate)
 			optFloat(rw, col("mean_intervention"), r.meanI)
 			optFloat(rw, col("mean_control"), r.meanC)
@@ -378,6 +393,8 @@ func writeBalance(env warehouse.Env, tx *warehouse.Tx, rows []balanceRow) error 
 			optFloat(rw, col("ess_intervention"), r.essI)
 			optFloat(rw, col("ess_control"), r.essC)
 			optFloat(rw, col("max_weight"), r.maxWeight)
+			rw.Int32(col("n_intervention"), int32(r.nI), true)
+			rw.Int32(col("n_control"), int32(r.nC), true)
 			if err := rw.RowDone(); err != nil {
 				return err
 			}

@@ -53,15 +53,19 @@ type cmpColumns struct {
 	trust, team, arm []int32
 	trusts, teams    cmpCodes
 	arms             cmpCodes
-	// cat holds the categorical covariates (categoricalCovariates, in that
-	// order) as codes into catCodes; alone is living_alone (NaN when null).
+	// cat holds the coded demographic fields (catNames, in the order of
+	// s.DemographicFields()) as codes into catCodes; num the 0/1 ones
+	// (numNames; NaN when null).
+	catNames  []string
 	cat       [][]int32
 	catCodes  []cmpCodes
-	alone     []float64
+	numNames  []string
+	num       [][]float64
 	withdrawn []bool
-	// base and fu hold the outcomes' values (in the order of the outcomes
-	// asked for).
-	base, fu []OutcomeValues
+	// vals holds the outcomes' values (in the order of the outcomes asked
+	// for) at every wave of the study (in the study's order): vals[o][0]
+	// is the baseline.
+	vals [][]OutcomeValues
 	// band is each team code's band in the last period, if hasBand.
 	band       []string
 	hasBand    []bool
@@ -75,16 +79,34 @@ type cmpColumns struct {
 // per run of a participant's rows.
 func readCompareColumns(ctx context.Context, env warehouse.Env, dir string, outcomes []string) (*cmpColumns, error) {
 	s := env.Study
-	d := &cmpColumns{catCodes: make([]cmpCodes, len(CategoricalCovariates)), cat: make([][]int32, len(CategoricalCovariates))}
+	d := &cmpColumns{}
+	for _, f := range s.DemographicFields() {
+		if f.Binary {
+			d.numNames = append(d.numNames, f.Name)
+		} else {
+			d.catNames = append(d.catNames, f.Name)
+		}
+	}
+	d.cat, d.catCodes = make([][]int32, len(d.catNames)), make([]cmpCodes, len(d.catNames))
+	d.num = make([][]float64, len(d.numNames))
 	files, err := warehouse.TableFiles(dir, "participants")
 	if err != nil {
 		return nil, fmt.Errorf("read table participants: %w", err)
 	}
-	names := []string{"study_id", "trust", "team", "arm", "age_band", "gender", "ethnicity", "diagnosis_group", "living_alone", "withdrawn"}
-	scan := warehouse.NewColumnScan(ctx, files, names, names[1:8])
+	// Columns: study_id, the coded ones (trust, team, arm, the coded
+	// demographics), withdrawn, the 0/1 demographics.
+	names := []string{"study_id", "trust", "team", "arm"}
+	names = append(names, d.catNames...)
+	nCoded := len(names) - 1
+	names = append(names, "withdrawn")
+	names = append(names, d.numNames...)
+	scan := warehouse.NewColumnScan(ctx, files, names, names[1:1+nCoded])
 	defer scan.Close()
-	var codes [7]warehouse.ScoreCodes
-	targets := []*cmpCodes{&d.trusts, &d.teams, &d.arms, &d.catCodes[0], &d.catCodes[1], &d.catCodes[2], &d.catCodes[3]}
+	codes := make([]warehouse.ScoreCodes, nCoded)
+	targets := []*cmpCodes{&d.trusts, &d.teams, &d.arms}
+	for c := range d.catCodes {
+		targets = append(targets, &d.catCodes[c])
+	}
 	for {
 		ok, err := scan.Next()
 		if err != nil {
@@ -95,8 +117,14 @@ func readCompareColumns(ctx context.Context, env warehouse.Env, dir string, outc
 		}
 		cols := scan.Cols
 		ids, ok1 := cols[0].(*array.String)
-		alone, ok2 := cols[8].(*array.Int32)
-		wd, ok3 := cols[9].(*array.Boolean)
+		wd, ok2 := cols[1+nCoded].(*array.Boolean)
+		nums := make([]*array.Int32, len(d.num))
+		ok3 := true
+		for c := range nums {
+			var ok bool
+			nums[c], ok = cols[2+nCoded+c].(*array.Int32)
+			ok3 = ok3 && ok
+		}
 		if !ok1 || !ok2 || !ok3 {
 			return nil, errors.New("read table participants: unexpected column types")
 		}
@@ -117,28 +145,33 @@ func readCompareColumns(ctx context.Context, env warehouse.Env, dir string, outc
 			for c := range d.cat {
 				d.cat[c] = append(d.cat[c], int32(codes[3+c].At(i)))
 			}
-			a := math.NaN()
-			if alone.IsValid(i) {
-				a = float64(alone.Value(i))
+			for c, col := range nums {
+				a := math.NaN()
+				if col.IsValid(i) {
+					a = float64(col.Value(i))
+				}
+				d.num[c] = append(d.num[c], a)
 			}
-			d.alone = append(d.alone, a)
 			d.withdrawn = append(d.withdrawn, wd.IsValid(i) && wd.Value(i))
 		}
 	}
 	d.n = len(d.ids)
 	d.sortByID()
 
-	d.base = make([]OutcomeValues, len(outcomes))
-	d.fu = make([]OutcomeValues, len(outcomes))
+	d.vals = make([][]OutcomeValues, len(outcomes))
 	for o := range outcomes {
-		d.base[o].Init(d.n)
-		d.fu[o].Init(d.n)
+		d.vals[o] = make([]OutcomeValues, len(s.Waves))
+		for w := range s.Waves {
+			d.vals[o][w].Init(d.n)
+		}
 	}
 	if err := d.readScores(ctx, s, dir, outcomes); err != nil {
 		return nil, err
 	}
 	for o := range outcomes {
-		d.base[o].index, d.fu[o].index = nil, nil
+		for w := range s.Waves {
+			d.vals[o][w].index = nil
+		}
 	}
 
 	if len(s.Periods) > 0 {
@@ -192,7 +225,9 @@ func (d *cmpColumns) sortByID() {
 	for c := range d.cat {
 		d.cat[c] = permute(d.cat[c], perm)
 	}
-	d.alone = permute(d.alone, perm)
+	for c := range d.num {
+		d.num[c] = permute(d.num[c], perm)
+	}
 	d.withdrawn = permute(d.withdrawn, perm)
 }
 
@@ -213,8 +248,7 @@ func (d *cmpColumns) find(id string) int {
 	return i
 }
 
-// readScores places the outcomes' values at the baseline and follow-up
-// waves.
+// readScores places the outcomes' values at every wave.
 func (d *cmpColumns) readScores(ctx context.Context, s *schemas.Study, dir string, outcomes []string) error {
 	files, err := warehouse.TableFiles(dir, "scores")
 	if err != nil {
@@ -249,16 +283,7 @@ func (d *cmpColumns) readScores(ctx context.Context, s *schemas.Study, dir strin
 		}
 		return -1
 	}
-	baseWave, fuWave := s.BaselineWave(), s.Waves[len(s.Waves)-1]
-	waveCode := func(v string) int {
-		switch v {
-		case baseWave:
-			return 0
-		case fuWave:
-			return 1
-		}
-		return -1
-	}
+	waveCode := s.WaveIndex
 	names := []string{"study_id", "wave", "instrument", "scale", "value"}
 	scan := warehouse.NewColumnScan(ctx, files, names, names[:4])
 	defer scan.Close()
@@ -340,11 +365,7 @@ func (d *cmpColumns) readScores(ctx context.Context, s *schemas.Study, dir strin
 			if k < 0 {
 				continue // a score without a participant row cannot be placed in a team
 			}
-			if w == 0 {
-				d.base[o].Set(k, vals.Value(r))
-			} else {
-				d.fu[o].Set(k, vals.Value(r))
-			}
+			d.vals[o][w].Set(k, vals.Value(r))
 		}
 	}
 }

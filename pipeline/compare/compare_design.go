@@ -22,41 +22,67 @@ import (
 // matrices of the analysis plan (DESIGN §9): who is in a model and why
 // not, the columns of each design and their coding.
 
-// cmpParticipant is one row of participants as the comparison needs it.
+// CmpParticipant is one row of participants as the comparison needs it.
 type CmpParticipant struct {
 	Id, Trust, Team, Arm string
-	// Categorical covariates ("" when null), by name.
-	AgeBand, Gender, Ethnicity, Diagnosis string
-	LivingAlone                           float64 // NaN when null
-	Withdrawn                             bool
-	InterviewedBaseline                   bool
+	// Levels holds the coded demographic fields ("" or absent when null),
+	// Nums the 0/1 ones (absent when null), by name
+	// (s.DemographicFields()).
+	Levels              map[string]string
+	Nums                map[string]float64
+	Withdrawn           bool
+	InterviewedBaseline bool
 }
 
-// covariate returns a propensity covariate's value: categorical ones as a
-// level ("" when missing), numeric ones (living_alone) as a number (NaN
-// when missing).
-func (p *CmpParticipant) Covariate(name string) (level string, num float64) {
-	switch name {
-	case "age_band":
-		return p.AgeBand, math.NaN()
-	case "gender":
-		return p.Gender, math.NaN()
-	case "ethnicity":
-		return p.Ethnicity, math.NaN()
-	case "diagnosis_group":
-		return p.Diagnosis, math.NaN()
-	case "living_alone":
-		return "", p.LivingAlone
+// SetCovariate records a demographic field: a level of a coded one, or a
+// number of a 0/1 one (NaN: null).
+func (p *CmpParticipant) SetCovariate(name, level string, num float64) {
+	if level != "" {
+		if p.Levels == nil {
+			p.Levels = map[string]string{}
+		}
+		p.Levels[name] = level
 	}
-	return "", math.NaN()
+	if !math.IsNaN(num) {
+		if p.Nums == nil {
+			p.Nums = map[string]float64{}
+		}
+		p.Nums[name] = num
+	}
 }
 
-// categoricalCovariates are the participants columns that go into a
-// propensity model as dummies; numericCovariates go in as they are.
-var (
-	CategoricalCovariates = []string{"age_band", "gender", "ethnicity", "diagnosis_group"}
-	NumericCovariates     = []string{"living_alone"}
-)
+// Covariate returns a propensity covariate's value: coded ones as a level
+// ("" when missing), 0/1 ones as a number (NaN when missing).
+func (p *CmpParticipant) Covariate(name string) (level string, num float64) {
+	if v, ok := p.Nums[name]; ok {
+		return "", v
+	}
+	return p.Levels[name], math.NaN()
+}
+
+// CategoricalCovariates are the participants columns that go into a
+// propensity model as dummies (the coded demographic fields);
+// NumericCovariates go in as they are (the 0/1 ones).
+func CategoricalCovariates(s *schemas.Study) []string {
+	var out []string
+	for _, f := range s.DemographicFields() {
+		if !f.Binary {
+			out = append(out, f.Name)
+		}
+	}
+	return out
+}
+
+// NumericCovariates: see CategoricalCovariates.
+func NumericCovariates(s *schemas.Study) []string {
+	var out []string
+	for _, f := range s.DemographicFields() {
+		if f.Binary {
+			out = append(out, f.Name)
+		}
+	}
+	return out
+}
 
 // compareData is what the comparison reads from the warehouse.
 type CompareData struct {
@@ -88,9 +114,13 @@ func OutcomeHasBaseline(s *schemas.Study, outcome string) bool {
 func ReadCompareData(ctx context.Context, env warehouse.Env, dir string, outcomes []string) (*CompareData, error) {
 	s := env.Study
 	d := &CompareData{Base: map[string][]float64{}, Fu: map[string][]float64{}, bands: map[string]string{}}
+	fields := s.DemographicFields()
+	names := []string{"study_id", "trust", "team", "arm", "withdrawn", "interviewed_baseline"}
+	for _, f := range fields {
+		names = append(names, f.Name)
+	}
 	err := warehouse.ScanTable(ctx, dir, "participants", func(rec arrow.RecordBatch) error {
-		cols, err := warehouse.Columns(rec, "study_id", "trust", "team", "arm", "age_band", "gender", "ethnicity",
-			"living_alone", "diagnosis_group", "withdrawn", "interviewed_baseline")
+		cols, err := warehouse.Columns(rec, names...)
 		if err != nil {
 			return err
 		}
@@ -101,18 +131,22 @@ func ReadCompareData(ctx context.Context, env warehouse.Env, dir string, outcome
 			}
 			return a.Value(i)
 		}
-		alone := cols[7].(*array.Int32)
-		wd, ib := cols[9].(*array.Boolean), cols[10].(*array.Boolean)
+		wd, ib := cols[4].(*array.Boolean), cols[5].(*array.Boolean)
 		for i := 0; i < int(rec.NumRows()); i++ {
 			p := CmpParticipant{
 				Id: str(0, i), Trust: str(1, i), Team: str(2, i), Arm: str(3, i),
-				AgeBand: str(4, i), Gender: str(5, i), Ethnicity: str(6, i), Diagnosis: str(8, i),
-				LivingAlone:         math.NaN(),
 				Withdrawn:           wd.IsValid(i) && wd.Value(i),
 				InterviewedBaseline: ib.IsValid(i) && ib.Value(i),
 			}
-			if alone.IsValid(i) {
-				p.LivingAlone = float64(alone.Value(i))
+			for fi, f := range fields {
+				c := 6 + fi
+				if !f.Binary {
+					p.SetCovariate(f.Name, str(c, i), math.NaN())
+					continue
+				}
+				if a := cols[c].(*array.Int32); a.IsValid(i) {
+					p.SetCovariate(f.Name, "", float64(a.Value(i)))
+				}
 			}
 			d.Parts = append(d.Parts, p)
 		}
@@ -467,10 +501,11 @@ type propensitySpec struct {
 // any that is not recorded for anyone in the frame's population.
 func NewPropensitySpec(s *schemas.Study, d *CompareData) (*propensitySpec, error) {
 	ps := &propensitySpec{}
+	cats, nums := CategoricalCovariates(s), NumericCovariates(s)
 	for _, c := range s.Analysis.PropensityCovariates {
-		if !slices.Contains(CategoricalCovariates, c) && !slices.Contains(NumericCovariates, c) {
+		if !slices.Contains(cats, c) && !slices.Contains(nums, c) {
 			return nil, fmt.Errorf("analysis.propensity_covariates: %q is not a participants covariate (%s)",
-				c, strings.Join(append(slices.Clone(CategoricalCovariates), NumericCovariates...), ", "))
+				c, strings.Join(append(cats, nums...), ", "))
 		}
 		recorded := false
 		for i := range d.Parts {
@@ -532,8 +567,9 @@ func covariateLevels(s *schemas.Study, d *CompareData, f *frame, cov string) []s
 // variation is left out and named in notes).
 func PropensityDesign(s *schemas.Study, d *CompareData, f *frame, ps *propensitySpec) (balance, model []propensityColumn, notes []string) {
 	n := len(f.Rows)
+	nums := NumericCovariates(s)
 	for _, c := range ps.covs {
-		if slices.Contains(NumericCovariates, c) {
+		if slices.Contains(nums, c) {
 			col := make([]float64, n)
 			for i, r := range f.Rows {
 				_, col[i] = d.Parts[r].Covariate(c)

@@ -30,51 +30,32 @@ var CompareDense = false
 // because the pattern fit failed (for tests).
 var ComparePatternFallbacks atomic.Int64
 
-// frameKey names the frame an analysis uses: "" for the complete cases,
-// else the analysis that leaves out more.
-func frameKey(analysis string) string {
-	switch analysis {
-	case analysisFidelityDose, AnalysisWeighted:
-		return analysis
-	}
-	return ""
-}
-
-// frame returns the outcome's frame for an analysis: the complete cases,
-// less participants of teams without a fidelity band (fidelity_dose) or
-// with a missing propensity covariate (weighted). Frames are built once per
-// outcome and dropped after the last analysis that uses them (see done),
-// so that one outcome's frames are not all held at once.
-func (c *outcomeComparison) frame(analysis string) *colFrame {
-	key := frameKey(analysis)
-	f, ok := c.frames[key]
+// frame returns the outcome's frame for an analysis: its population
+// (Analysis.Population) at the comparison's wave. Frames are built once per
+// outcome and wave, shared by the analyses of one population, and dropped
+// after the last analysis that uses them (see done), so that one outcome's
+// frames are not all held at once.
+func (c *outcomeComparison) frame(a Analysis) *colFrame {
+	pop := a.Population()
+	f, ok := c.frames[pop.Key]
 	if !ok {
 		var keep func(i int) int
-		switch key {
-		case analysisFidelityDose:
-			d := c.d
-			keep = func(i int) int {
-				if !d.hasBand[d.team[i]] {
-					return dropNoBand
-				}
-				return -1
-			}
-		case AnalysisWeighted:
-			keep = c.ps.keepCols(c.d)
+		if pop.Exclude != nil {
+			keep = pop.Exclude(c)
 		}
-		f = buildColFrame(c.s, c.d, c.index, c.hasBase, keep, c.pool)
+		f = buildColFrame(c.s, c.d, c.index, c.wave, c.hasBase, pop, keep, c.pool)
 		if c.frames == nil {
 			c.frames = map[string]*colFrame{}
 		}
-		c.frames[key] = f
+		c.frames[pop.Key] = f
 	}
 	return f
 }
 
 // done drops what no analysis after this one needs: the frame of the last
 // analysis that uses it, with its sums and Hedges' g scales.
-func (c *outcomeComparison) done(analysis string) {
-	key := frameKey(analysis)
+func (c *outcomeComparison) done(a Analysis) {
+	key := a.Population().Key
 	if c.uses[key]--; c.uses[key] > 0 {
 		return
 	}
@@ -93,58 +74,33 @@ func (c *outcomeComparison) done(analysis string) {
 	}
 }
 
-// analyse fits one analysis of the outcome: its effects rows and, for the
-// weighted analysis, its balance rows.
-func (c *outcomeComparison) analyse(analysis string) ([]effectRow, []balanceRow) {
-	s, d := c.s, c.d
-	term := TermArm
-	if analysis == analysisFidelityDose {
-		term = termHighFidelity
+// analyse fits one analysis of the outcome at the comparison's wave: its
+// effects rows and, for the weighted analysis, its balance rows.
+func (c *outcomeComparison) analyse(a Analysis) ([]effectRow, []balanceRow) {
+	term := a.Term()
+	m := &Model{C: c, a: a}
+	if skip := a.Model(m); skip != "" {
+		n, g := 0, 0
+		if m.frame != nil {
+			n, g = len(m.frame.rows), len(m.frame.teams)
+		}
+		return c.nullRows(a, n, g, skip), m.Balance
 	}
-	if analysis == analysisChange && !c.hasBase {
-		return c.nullRows(analysis, term, 0, 0, c.outcome+" has no baseline, so no change from baseline"), nil
-	}
-	f := c.frame(analysis)
+	f := m.Frame()
 	n, g := len(f.rows), len(f.teams)
 	dropped := f.dropNote()
+	x, y, weights, bal, weightNote := m.X, m.Y, m.Weights, m.Balance, m.WeightNote
 
-	x := f.arm
-	if analysis == analysisFidelityDose {
-		x = make([]float64, n)
-		high := s.Fidelity.Bands[0].Name
-		for i, r := range f.rows {
-			if t := d.team[r]; d.hasBand[t] && d.band[t] == high {
-				x[i] = 1
-			}
-		}
+	if note := c.check(a, f, x); note != "" {
+		return c.nullRows(a, n, g, note, weightNote, dropped), bal
 	}
-	y := f.yFU
-	withBase := c.hasBase
-	if analysis == analysisChange {
-		y = make([]float64, n)
-		for i := range y {
-			y[i] = f.yFU[i] - f.yBase[i]
-		}
-		withBase = false
-	}
-
-	var weights []float64
-	var bal []balanceRow
-	var weightNote string
-	if analysis == AnalysisWeighted {
-		weights, bal, weightNote = c.weights(f)
-	}
-
-	if note := c.check(analysis, f, x); note != "" {
-		return c.nullRows(analysis, term, n, g, note, weightNote, dropped), bal
-	}
-	des := newColDesign(f, term, x, withBase)
+	des := newColDesign(f, term, x, m.WithBase)
 	if k := des.k(); n <= k {
-		return c.nullRows(analysis, term, n, g, fmt.Sprintf("too few participants: %d for %d coefficients", n, k), weightNote, dropped), bal
+		return c.nullRows(a, n, g, fmt.Sprintf("too few participants: %d for %d coefficients", n, k), weightNote, dropped), bal
 	}
 	var sums *stats.ClusterSums
 	if !CompareDense {
-		sums = c.sums(analysis, des, y, weights)
+		sums = c.sums(m.Shared, des, y, weights)
 	}
 	var dx *mat.Dense // the dense design, built only for the dense route
 	denseX := func() *mat.Dense {
@@ -163,29 +119,29 @@ func (c *outcomeComparison) analyse(analysis string) ([]effectRow, []balanceRow)
 	if coll {
 		others := slices.Clone(des.names[:1])
 		others = append(others, des.names[2:]...)
-		return c.nullRows(analysis, term, n, g, fmt.Sprintf("not estimable: %s is collinear with %s", term, strings.Join(others, ", ")), weightNote, dropped), bal
+		return c.nullRows(a, n, g, fmt.Sprintf("not estimable: %s is collinear with %s", term, strings.Join(others, ", ")), weightNote, dropped), bal
 	}
-	if analysis == AnalysisWeighted && weights == nil {
-		return c.nullRows(analysis, term, n, g, weightNote, dropped), bal
+	if m.NeedWeights && weights == nil {
+		return c.nullRows(a, n, g, weightNote, dropped), bal
 	}
 
-	fr := fitRows{c: c, analysis: analysis, base: effectRow{analysis: analysis, outcome: c.outcome, term: term, nObs: n, nClusters: g},
+	fr := fitRows{c: c, a: a, base: effectRow{analysis: a.Name(), outcome: c.outcome, wave: c.waveName, term: term, nObs: n, nClusters: g},
 		yFU: f.yFU, x: x, weightNote: weightNote, dropped: dropped}
 	if !CompareDense {
-		fr.scale = c.hedgesScale(analysis, f, x)
+		fr.scale = c.hedgesScale(term, f, x)
 	}
 	if sums != nil {
-		if rows, ok := fr.suff(sums, des); ok {
+		if rows, ok := a.FitSuff(&fr, sums, des); ok {
 			return rows, bal
 		}
 	}
-	return fr.dense(denseX(), f.clusterInts(), y, weights), bal
+	return a.FitDense(&fr, denseX(), f.clusterInts(), y, weights), bal
 }
 
 // hedgesScale returns the frame's Hedges' g scale for the analysis's term,
 // computed once per frame and term.
-func (c *outcomeComparison) hedgesScale(analysis string, f *colFrame, x []float64) *hedgesScale {
-	key := hedgesKey{f, analysis == analysisFidelityDose}
+func (c *outcomeComparison) hedgesScale(term string, f *colFrame, x []float64) *hedgesScale {
+	key := hedgesKey{f, term}
 	if h, ok := c.scales[key]; ok {
 		return h
 	}
@@ -199,14 +155,13 @@ func (c *outcomeComparison) hedgesScale(analysis string, f *colFrame, x []float6
 
 type hedgesKey struct {
 	f    *colFrame
-	dose bool
+	term string
 }
 
 // sums accumulates the sufficient statistics of the analysis's model (nil
 // when a row cannot be added: the dense route then decides). primary,
 // wild_bootstrap and mixed share one model and so one set of sums.
-func (c *outcomeComparison) sums(analysis string, des colDesign, y, w []float64) *stats.ClusterSums {
-	shared := analysis == AnalysisPrimary || analysis == analysisWild || analysis == analysisMixed
+func (c *outcomeComparison) sums(shared bool, des colDesign, y, w []float64) *stats.ClusterSums {
 	if shared && c.main != nil {
 		return c.main
 	}
@@ -266,7 +221,7 @@ func suffCollinear(sums *stats.ClusterSums, x []float64) (coll, sure bool) {
 // route.
 type fitRows struct {
 	c                   *outcomeComparison
-	analysis            string
+	a                   Analysis
 	base                effectRow
 	yFU, x              []float64
 	scale               *hedgesScale // nil: stats.HedgesG (the dense route)
@@ -289,11 +244,11 @@ func (fr *fitRows) hedges(est float64) (float64, string) {
 
 func (fr *fitRows) failed(err error, notes ...string) []effectRow {
 	b := fr.base
-	return fr.c.nullRows(fr.analysis, b.term, b.nObs, b.nClusters, append([]string{"fit failed: " + err.Error()}, notes...)...)
+	return fr.c.nullRows(fr.a, b.nObs, b.nClusters, append([]string{"fit failed: " + err.Error()}, notes...)...)
 }
 
 func (fr *fitRows) rng() *rand.Rand {
-	return rand.New(rand.NewPCG(fr.c.s.Analysis.Bootstrap.Seed, uint64(fr.c.index)))
+	return rand.New(rand.NewPCG(fr.c.s.Analysis.Bootstrap.Seed, fr.c.stream()))
 }
 
 func (fr *fitRows) wildConfig() stats.WildConfig {
@@ -304,23 +259,10 @@ func (fr *fitRows) wildConfig() stats.WildConfig {
 	return stats.WildConfig{Draws: draws, Level: fr.c.level()}
 }
 
-// suff fits the analysis from the sums; false sends it to the dense route.
-func (fr *fitRows) suff(sums *stats.ClusterSums, des colDesign) ([]effectRow, bool) {
+// olsSuff fits an OLS (or WLS) analysis from the sums: the cr2 row and,
+// with cr1, the cr1 row; false sends it to the dense route.
+func (fr *fitRows) olsSuff(sums *stats.ClusterSums, cr1 bool) ([]effectRow, bool) {
 	level := fr.c.level()
-	switch fr.analysis {
-	case analysisMixed:
-		fit, err := stats.SuffMixedREML(sums)
-		if err != nil {
-			return nil, false
-		}
-		return fr.mixed(fit, des.betweenColumns()), true
-	case analysisWild:
-		res, err := stats.SuffWildClusterBootstrap(sums, 1, fr.wildConfig(), fr.rng())
-		if err != nil {
-			return nil, false
-		}
-		return fr.wild(res), true
-	}
 	fit, err := stats.SuffOLS(sums)
 	if err != nil || len(fit.Aliased) > 0 {
 		return nil, false
@@ -331,33 +273,19 @@ func (fr *fitRows) suff(sums *stats.ClusterSums, des colDesign) ([]effectRow, bo
 	}
 	var t1 stats.CoefTest
 	var eta float64
-	if fr.analysis == AnalysisPrimary {
+	if cr1 {
 		if t1, err = fit.CR1Test(1, level); err != nil {
 			return nil, false
 		}
 		eta = stats.PartialEta2(fit.CoefTest(1, level).T, float64(fit.DFResid))
 	}
-	return fr.ols(cr2.Test(1, level), t1, nil, eta), true
+	return fr.ols(cr2.Test(1, level), t1, nil, eta, cr1), true
 }
 
-// dense fits the analysis from the design matrix x, as the stage did
-// before the sufficient statistics.
-func (fr *fitRows) dense(x *mat.Dense, cluster []int, y, weights []float64) []effectRow {
+// olsDense fits an OLS (or WLS) analysis from the design matrix x, as the
+// stage did before the sufficient statistics.
+func (fr *fitRows) olsDense(x *mat.Dense, cluster []int, y, weights []float64, cr1 bool) []effectRow {
 	level := fr.c.level()
-	switch fr.analysis {
-	case analysisMixed:
-		fit, err := stats.MixedREML(x, y, cluster)
-		if err != nil {
-			return fr.failed(err, fr.dropped)
-		}
-		return fr.mixed(fit, betweenColumns(x, cluster))
-	case analysisWild:
-		res, err := stats.WildClusterBootstrap(x, y, nil, cluster, 1, fr.wildConfig(), fr.rng())
-		if err != nil {
-			return fr.failed(err, fr.dropped)
-		}
-		return fr.wild(res)
-	}
 	fit, err := stats.OLS(x, y, weights)
 	if err != nil {
 		return fr.failed(err, fr.weightNote, fr.dropped)
@@ -369,11 +297,11 @@ func (fr *fitRows) dense(x *mat.Dense, cluster []int, y, weights []float64) []ef
 	var t1 stats.CoefTest
 	var err1 error
 	var eta float64
-	if fr.analysis == AnalysisPrimary {
+	if cr1 {
 		t1, err1 = fit.CR1Test(cluster, 1, level)
 		eta = stats.PartialEta2(fit.CoefTest(1, level).T, float64(fit.DFResid))
 	}
-	return fr.ols(cr2.Test(1, level), t1, err1, eta)
+	return fr.ols(cr2.Test(1, level), t1, err1, eta, cr1)
 }
 
 // mixed is the reml row; between is the number of columns constant within
@@ -411,7 +339,7 @@ func (fr *fitRows) wild(res stats.WildResult) []effectRow {
 
 // ols is the cr2 row and, for the primary analysis, the cr1 row (t1, or
 // err1 when CR1 failed) with the classical fit's partial η².
-func (fr *fitRows) ols(t2, t1 stats.CoefTest, err1 error, eta float64) []effectRow {
+func (fr *fitRows) ols(t2, t1 stats.CoefTest, err1 error, eta float64, cr1 bool) []effectRow {
 	row := fr.base
 	row.method = "cr2"
 	row.setTest(t2)
@@ -419,7 +347,7 @@ func (fr *fitRows) ols(t2, t1 stats.CoefTest, err1 error, eta float64) []effectR
 	row.effectSize, row.effectSizeType = es, "hedges_g"
 	row.note = joinNotes(fr.weightNote, esNote, fr.dropped)
 	out := []effectRow{row}
-	if fr.analysis == AnalysisPrimary {
+	if cr1 {
 		row1 := fr.base
 		row1.method = "cr1"
 		if err1 != nil {
@@ -438,12 +366,12 @@ func (fr *fitRows) ols(t2, t1 stats.CoefTest, err1 error, eta float64) []effectR
 // check is the analysis plan's check before fitting: participants, a term
 // that varies, at least two clusters on each side of the term. It returns
 // why the model cannot be fitted, or "".
-func (c *outcomeComparison) check(analysis string, f *colFrame, x []float64) string {
+func (c *outcomeComparison) check(a Analysis, f *colFrame, x []float64) string {
 	if len(f.rows) == 0 {
 		return "no participants with " + c.outcome + " in the analysis population"
 	}
 	one, zero := f.clustersByLevel(x)
-	if analysis == analysisFidelityDose {
+	if a.Term() == termHighFidelity {
 		high := c.s.Fidelity.Bands[0].Name
 		if one == 0 || zero == 0 {
 			return fmt.Sprintf("high_fidelity does not vary: %d teams with band %s in %s, %d without", one, high, c.d.lastPeriod, zero)
@@ -537,7 +465,39 @@ func (c *outcomeComparison) weights(f *colFrame) ([]float64, []balanceRow, strin
 			rows = append(rows, r)
 		}
 	}
+	pos := 0
+	for _, cv := range covs {
+		for _, cnt := range balanceCounts(cv, f.arm) {
+			rows[pos].wave, rows[pos].nI, rows[pos].nC = c.waveName, cnt[1], cnt[0]
+			pos++
+		}
+	}
 	return w, rows, joinNotes(notes...)
+}
+
+// balanceCounts counts, for each balance row of a covariate, the
+// participants of each arm (index 1 intervention, 0 control) having it: a
+// level of a coded covariate, the value 1 of a 0/1 one, any value of
+// another numeric one (y_baseline).
+func balanceCounts(cv propCov, arm []float64) [][2]int {
+	if cv.codes != nil {
+		out := make([][2]int, len(cv.levels))
+		for li, code := range cv.levels {
+			for i, v := range cv.codes {
+				if v == code {
+					out[li][int(arm[i])]++
+				}
+			}
+		}
+		return out
+	}
+	out := make([][2]int, 1)
+	for i, v := range cv.x {
+		if (cv.binary && v == 1) || (!cv.binary && !math.IsNaN(v)) {
+			out[0][int(arm[i])]++
+		}
+	}
+	return out
 }
 
 // propensity fits the propensity model (intercept and the model columns of
@@ -551,7 +511,7 @@ func (c *outcomeComparison) propensity(f *colFrame, covs []propCov, levelPos [][
 	if !CompareDense {
 		var base *OutcomeValues
 		if c.hasBase {
-			base = &c.d.base[c.index]
+			base = &c.d.vals[c.index][0]
 		}
 		if ps, ok := propensityPatterns(f, covs, levelPos, base, k); ok {
 			return ps, nil

@@ -44,13 +44,16 @@ func (f *colFrame) dropNote() string {
 	return dropNoteOf(func(i int) int { return f.dropped[i] })
 }
 
-// buildColFrame selects the complete cases of outcome o as buildFrame does;
+// buildColFrame selects the population of outcome o at a follow-up wave
+// (an index into the study's waves): the complete cases as buildFrame
+// does, unless pop keeps the withdrawn or the incomplete (their values are
+// then NaN in the frame);
 // keep, when not nil, returns the dropReasons index of a further reason to
 // leave participant i out, or −1.
 // The frame's columns come from pool (nil: new ones).
-func buildColFrame(s *schemas.Study, d *cmpColumns, o int, needBase bool, keep func(i int) int, pool *framePool) *colFrame {
+func buildColFrame(s *schemas.Study, d *cmpColumns, o, wave int, needBase bool, pop Population, keep func(i int) int, pool *framePool) *colFrame {
 	f := &colFrame{}
-	base, fu := &d.base[o], &d.fu[o]
+	base, fu := &d.vals[o][0], &d.vals[o][wave]
 	armI, armC := int32(-2), int32(-2)
 	if i, ok := d.arms.index[s.InterventionArm()]; ok {
 		armI = int32(i)
@@ -72,11 +75,11 @@ func buildColFrame(s *schemas.Study, d *cmpColumns, o int, needBase bool, keep f
 	for i := 0; i < d.n; i++ {
 		reason := -1
 		switch {
-		case d.withdrawn[i]:
+		case d.withdrawn[i] && !pop.KeepWithdrawn:
 			reason = dropWithdrawn
-		case math.IsNaN(fu.At(i)):
+		case math.IsNaN(fu.At(i)) && !pop.KeepIncomplete:
 			reason = dropNoFollowUp
-		case needBase && math.IsNaN(base.At(i)):
+		case needBase && math.IsNaN(base.At(i)) && !pop.KeepIncomplete:
 			reason = dropNoBaseline
 		case d.team[i] < 0 || d.trust[i] < 0:
 			reason = dropNoTeam
@@ -329,25 +332,34 @@ func (d colDesign) betweenColumns() int {
 	return count
 }
 
-// covIndex locates a propensity covariate: a categorical one's index into
-// cmpColumns.cat, or −1 for living_alone.
-func covIndex(name string) int {
-	return slices.Index(CategoricalCovariates, name)
+// covIndex locates a propensity covariate: a coded one's index into
+// cmpColumns.cat (cat true) or a 0/1 one's into cmpColumns.num, or −1.
+func (d *cmpColumns) covIndex(name string) (i int, cat bool) {
+	if i := slices.Index(d.catNames, name); i >= 0 {
+		return i, true
+	}
+	return slices.Index(d.numNames, name), false
 }
 
-// newPropensitySpecCols is newPropensitySpec over columns.
+// newPropensitySpecCols checks the study's propensity covariates against
+// its demographic fields and leaves out any that nobody has.
 func newPropensitySpecCols(s *schemas.Study, d *cmpColumns) (*propensitySpec, error) {
 	ps := &propensitySpec{}
 	for _, c := range s.Analysis.PropensityCovariates {
-		if !slices.Contains(CategoricalCovariates, c) && !slices.Contains(NumericCovariates, c) {
+		ci, cat := d.covIndex(c)
+		if ci < 0 {
+			var names []string
+			for _, f := range s.DemographicFields() {
+				names = append(names, f.Name)
+			}
 			return nil, fmt.Errorf("analysis.propensity_covariates: %q is not a participants covariate (%s)",
-				c, strings.Join(append(slices.Clone(CategoricalCovariates), NumericCovariates...), ", "))
+				c, strings.Join(names, ", "))
 		}
 		recorded := false
-		if ci := covIndex(c); ci >= 0 {
+		if cat {
 			recorded = slices.ContainsFunc(d.cat[ci], func(v int32) bool { return v >= 0 })
 		} else {
-			recorded = slices.ContainsFunc(d.alone, func(v float64) bool { return !math.IsNaN(v) })
+			recorded = slices.ContainsFunc(d.num[ci], func(v float64) bool { return !math.IsNaN(v) })
 		}
 		if !recorded {
 			ps.notes = append(ps.notes, c+" not recorded, left out of the propensity model")
@@ -361,12 +373,12 @@ func newPropensitySpecCols(s *schemas.Study, d *cmpColumns) (*propensitySpec, er
 // keepCols drops a participant with any used covariate missing.
 func (ps *propensitySpec) keepCols(d *cmpColumns) func(i int) int {
 	var cats [][]int32
-	alone := false
+	var nums [][]float64
 	for _, c := range ps.covs {
-		if ci := covIndex(c); ci >= 0 {
+		if ci, cat := d.covIndex(c); cat {
 			cats = append(cats, d.cat[ci])
 		} else {
-			alone = true
+			nums = append(nums, d.num[ci])
 		}
 	}
 	return func(i int) int {
@@ -375,8 +387,10 @@ func (ps *propensitySpec) keepCols(d *cmpColumns) func(i int) int {
 				return dropNoCovariate
 			}
 		}
-		if alone && math.IsNaN(d.alone[i]) {
-			return dropNoCovariate
+		for _, col := range nums {
+			if math.IsNaN(col[i]) {
+				return dropNoCovariate
+			}
 		}
 		return -1
 	}
@@ -392,6 +406,7 @@ type propCov struct {
 	levels  []int32
 	names   []string // the levels' names
 	inModel bool     // numeric: varies
+	binary  bool     // numeric: a 0/1 demographic field
 }
 
 // propensityCovs lists the frame's propensity covariates (and y_baseline)
@@ -399,13 +414,13 @@ type propCov struct {
 func propensityCovs(s *schemas.Study, d *cmpColumns, f *colFrame, ps *propensitySpec) (covs []propCov, notes []string) {
 	n := len(f.rows)
 	for _, c := range ps.covs {
-		ci := covIndex(c)
-		if ci < 0 {
+		ci, cat := d.covIndex(c)
+		if !cat {
 			col := make([]float64, n)
 			for i, r := range f.rows {
-				col[i] = d.alone[r]
+				col[i] = d.num[ci][r]
 			}
-			pc := propCov{name: c, x: col, inModel: varies(col)}
+			pc := propCov{name: c, x: col, inModel: varies(col), binary: true}
 			if !pc.inModel {
 				notes = append(notes, c)
 			}
@@ -502,7 +517,8 @@ func levelPositions(d *cmpColumns, covs []propCov) [][]int {
 		if c.codes == nil {
 			continue
 		}
-		pos := make([]int, len(d.catCodes[covIndex(c.name)].levels))
+		di, _ := d.covIndex(c.name)
+		pos := make([]int, len(d.catCodes[di].levels))
 		for j := range pos {
 			pos[j] = -1
 		}

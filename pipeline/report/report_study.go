@@ -28,10 +28,10 @@ import (
 //   - the outcomes table: every effects row (analysis, method, estimate,
 //     95% CI, p, df, n, teams, effect size, note), grouped by wave (the
 //     primary wave first) when effects has several;
-//   - a forest plot of the primary outcome by trust (y_fu ~ arm + y_baseline
-//     fitted within each trust by OLS with classical standard errors, for
-//     now in legacy_compare.go) and pooled (the primary CR2 estimate at the
-//     primary wave), as inline SVG;
+//   - a forest plot of the primary outcome at the primary wave by trust
+//     (compare's trust_effects table: one model over all trusts, CR2 by
+//     team, Satterthwaite df per trust) and pooled (the primary CR2
+//     estimate), as inline SVG;
 //   - the balance table of the primary outcome's weighted analysis;
 //   - fidelity by team: band and percentage per rating period.
 //
@@ -222,7 +222,11 @@ func LoadStudyReport(ctx context.Context, env warehouse.Env, genDir string) (*st
 	if err := pg.LayoutCounts(s, flow, base); err != nil {
 		return nil, err
 	}
-	legacy, err := readLegacyData(ctx, env, genDir)
+	trusts, err := readTrustForest(ctx, s, genDir)
+	if err != nil {
+		return nil, err
+	}
+	counts, err := readBalanceCounts(ctx, genDir, analysisWeighted+":"+pg.Primary, s.PrimaryWave())
 	if err != nil {
 		return nil, err
 	}
@@ -232,10 +236,10 @@ func LoadStudyReport(ctx context.Context, env warehouse.Env, genDir string) (*st
 		return nil, err
 	}
 	pg.LayoutOutcomes(s, effects)
-	if err := pg.layoutForest(s, legacy.trustForestPoints(s), effects); err != nil {
+	if err := pg.layoutForest(s, trusts, effects); err != nil {
 		return nil, err
 	}
-	if err := pg.layoutBalance(ctx, s, legacy.balanceSmallCells(s, pg.Primary), genDir); err != nil {
+	if err := pg.layoutBalance(ctx, s, counts.smallCells(s), genDir); err != nil {
 		return nil, err
 	}
 	if err := pg.layoutFidelity(ctx, s, genDir); err != nil {
@@ -291,7 +295,7 @@ func (pg *studyPage) layoutBalance(ctx context.Context, s *schemas.Study, small 
 	want := analysisWeighted + ":" + pg.Primary
 	var essI, essC, maxW float64
 	err := warehouse.ScanTable(ctx, genDir, "balance", func(rec arrow.RecordBatch) error {
-		cols, err := warehouse.Columns(rec, "analysis", "covariate", "smd_unweighted", "smd_weighted", "variance_ratio", "ess_intervention", "ess_control", "max_weight")
+		cols, err := warehouse.Columns(rec, "analysis", "covariate", "smd_unweighted", "smd_weighted", "variance_ratio", "ess_intervention", "ess_control", "max_weight", "wave")
 		if err != nil {
 			return err
 		}
@@ -303,7 +307,7 @@ func (pg *studyPage) layoutBalance(ctx context.Context, s *schemas.Study, small 
 			return a.Value(i)
 		}
 		for i := 0; i < int(rec.NumRows()); i++ {
-			if cols[0].(*array.String).Value(i) != want {
+			if cols[0].(*array.String).Value(i) != want || cols[8].(*array.String).Value(i) != s.PrimaryWave() {
 				continue
 			}
 			w := num(3, i)

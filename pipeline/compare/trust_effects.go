@@ -1,0 +1,184 @@
+package compare
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
+	"github.com/connectingpeople/cpi/stats"
+)
+
+// MethodByTrust is the method of the trust_effects table: one model over
+// all trusts, y_w ~ 0 + trust + trust:arm + y_baseline (a common baseline
+// slope; without y_baseline for an outcome without a baseline), by OLS with
+// CR2 standard errors clustered by team and a Satterthwaite df for each
+// trust's arm coefficient (clubSandwich::coef_test).
+const MethodByTrust = "cr2_by_trust"
+
+// trustRow is one row of trust_effects; NaN stands for null.
+type trustRow struct {
+	outcome, wave, trust, method                  string
+	estimate, stdError, df, ciLow, ciHigh, pValue float64
+	nObs, nClusters                               int
+	note                                          string
+}
+
+// trustDesign is the design of the per-trust model over a frame: the
+// trust dummies (in the frame's strata order), the trust × arm columns,
+// then y_baseline.
+type trustDesign struct {
+	f        *colFrame
+	t        int
+	withBase bool
+}
+
+func (d trustDesign) k() int {
+	if d.withBase {
+		return 2*d.t + 1
+	}
+	return 2 * d.t
+}
+
+func (d trustDesign) row(i int, buf []float64) {
+	clear(buf)
+	s := int(d.f.stratum[i])
+	buf[s] = 1
+	buf[d.t+s] = d.f.arm[i]
+	if d.withBase {
+		buf[2*d.t] = d.f.yBase[i]
+	}
+}
+
+// trustEffects fits the per-trust model of the outcome at the wave over
+// the complete cases (the primary analysis's population) and returns one
+// row per trust of the study (and any other trust present).
+func (c *outcomeComparison) trustEffects() []trustRow {
+	f := buildColFrame(c.s, c.d, c.index, c.wave, c.hasBase, completeCases, nil, c.pool)
+	defer f.release(c.pool)
+	trusts := slices.Clone(c.s.TrustCodes())
+	for _, t := range f.strata {
+		if !slices.Contains(trusts, t) {
+			trusts = append(trusts, t)
+		}
+	}
+	rows := make([]trustRow, len(trusts))
+	// Per trust: participants, and the teams of each arm.
+	nObs := make([]int, len(f.strata))
+	teams := make([][2]map[int32]bool, len(f.strata))
+	for i, s := range f.stratum {
+		nObs[s]++
+		a := int(f.arm[i])
+		if teams[s][a] == nil {
+			teams[s][a] = map[int32]bool{}
+		}
+		teams[s][a][f.cluster[i]] = true
+	}
+	nan := math.NaN()
+	var fit *stats.SuffFit
+	var cr2 *stats.CR2Result
+	var fitErr error
+	des := trustDesign{f: f, t: len(f.strata), withBase: c.hasBase}
+	if len(f.rows) > des.k() && len(f.teams) >= 2 {
+		fit, cr2, fitErr = fitByTrust(des)
+	} else {
+		fitErr = fmt.Errorf("too few participants or teams: %d participants, %d teams for %d coefficients", len(f.rows), len(f.teams), des.k())
+	}
+	for ti, trust := range trusts {
+		r := trustRow{outcome: c.outcome, wave: c.waveName, trust: trust, method: MethodByTrust,
+			estimate: nan, stdError: nan, df: nan, ciLow: nan, ciHigh: nan, pValue: nan}
+		rows[ti] = r
+		s := slices.Index(f.strata, trust)
+		if s < 0 {
+			rows[ti].note = "no participants with " + c.outcome + " in the analysis population"
+			continue
+		}
+		nI, nC := len(teams[s][1]), len(teams[s][0])
+		rows[ti].nObs, rows[ti].nClusters = nObs[s], nI+nC
+		switch {
+		case nI == 0 || nC == 0:
+			rows[ti].note = fmt.Sprintf("not estimable: %d %s and %d %s teams in the trust", nI, c.s.Arms[0], nC, c.s.Arms[1])
+			continue
+		case fitErr != nil:
+			rows[ti].note = "fit failed: " + fitErr.Error()
+			continue
+		case (nI < 2 || nC < 2) && !des.withBase:
+			rows[ti].note = fmt.Sprintf("not estimable: %d %s and %d %s team(s) in the trust and no baseline: the team means fit the outcome exactly, so nothing is left to estimate the arm effect's error", nI, c.s.Arms[0], nC, c.s.Arms[1])
+			continue
+		}
+		j := des.t + s
+		if slices.Contains(fit.Aliased, j) {
+			rows[ti].note = "not estimable: the trust's arm column is aliased"
+			continue
+		}
+		t := cr2.Test(j, c.level())
+		rows[ti].estimate, rows[ti].stdError, rows[ti].df = t.Estimate, t.StdError, t.DF
+		rows[ti].ciLow, rows[ti].ciHigh, rows[ti].pValue = t.CILow, t.CIHigh, t.PValue
+		var notes []string
+		if nI < 2 || nC < 2 {
+			notes = append(notes, fmt.Sprintf("%d %s and %d %s team(s) in the trust: the arm effect is confounded with the teams; the CR2 standard error carries only the baseline slope's uncertainty, not the variation between teams", nI, c.s.Arms[0], nC, c.s.Arms[1]))
+		}
+		if t.DF < 4 {
+			notes = append(notes, fmt.Sprintf("Satterthwaite df %.1f: few teams carry the estimate, so the interval is wide", t.DF))
+		}
+		rows[ti].note = joinNotes(notes...)
+	}
+	return rows
+}
+
+// fitByTrust fits the per-trust model from per-team sums.
+func fitByTrust(des trustDesign) (*stats.SuffFit, *stats.CR2Result, error) {
+	k := des.k()
+	cs, err := stats.NewClusterSums(k, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	buf := make([]float64, k)
+	for i, y := range des.f.yFU {
+		des.row(i, buf)
+		if err := cs.Add(int(des.f.cluster[i]), buf, y, 1); err != nil {
+			return nil, nil, err
+		}
+	}
+	fit, err := stats.SuffOLS(cs)
+	if err != nil {
+		return nil, nil, err
+	}
+	cr2, err := fit.CR2()
+	if err != nil {
+		return nil, nil, err
+	}
+	return fit, cr2, nil
+}
+
+// writeTrustEffects writes the trust_effects table sorted by its key.
+func writeTrustEffects(env warehouse.Env, tx *warehouse.Tx, rows []trustRow) error {
+	sort.Slice(rows, func(i, j int) bool {
+		a, b := rows[i], rows[j]
+		return CmpKeys([]string{a.outcome, a.wave, a.trust, a.method}, []string{b.outcome, b.wave, b.trust, b.method}) < 0
+	})
+	tb := env.Study.Tables.Table("trust_effects")
+	col := func(name string) int { return warehouse.ColIndex(tb, name) }
+	return WriteTable(env, tx, "trust_effects", func(rw *warehouse.RowWriter) error {
+		for _, r := range rows {
+			rw.Str(col("outcome"), r.outcome)
+			rw.Str(col("wave"), r.wave)
+			rw.Str(col("trust"), r.trust)
+			rw.Str(col("method"), r.method)
+			optFloat(rw, col("estimate"), r.estimate)
+			optFloat(rw, col("std_error"), r.stdError)
+			optFloat(rw, col("df"), r.df)
+			optFloat(rw, col("ci_low"), r.ciLow)
+			optFloat(rw, col("ci_high"), r.ciHigh)
+			optFloat(rw, col("p_value"), r.pValue)
+			rw.Int32(col("n_obs"), int32(r.nObs), true)
+			rw.Int32(col("n_clusters"), int32(r.nClusters), true)
+			rw.NullStr(col("note"), r.note)
+			if err := rw.RowDone(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
