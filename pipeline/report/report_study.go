@@ -195,7 +195,7 @@ type fidelityCell struct {
 func LoadStudyReport(ctx context.Context, env warehouse.Env, genDir string) (*studyPage, error) {
 	s := env.Study
 	pg := NewStudyPage(env)
-	flow, err := compare.ReadFlowTable(ctx, genDir)
+	flow, err := compare.ReadFlowTable(ctx, s, genDir)
 	if err != nil {
 		return nil, err
 	}
