@@ -355,8 +355,17 @@ func (g *synthGen) run(ctx context.Context, visit func(*SynthInterview) error) e
 	return nil
 }
 
-// participant generates participant i's rows, baseline first. The order of
-// draws is fixed, whatever is emitted.
+// participant generates participant i's rows, one per wave of the study in
+// its order, baseline first. The order of draws is fixed, whatever is
+// emitted.
+//
+// Waves: wave w's interview is synthWaveDays ± synthWaveJit days after wave
+// w−1's (moved off a weekend), so about w × synthWaveDays after the
+// baseline. At every wave after the first a participant is lost with
+// probability synthPLost (no row at that wave or any later one: attrition
+// is monotone) or else withdraws with probability synthPWithdrawn (the
+// withdrawal row, with or without answers, is their last); instruments
+// are answered only at the waves they are asked at (Instrument.AskedAt).
 func (g *synthGen) participant(i int, visit func(*SynthInterview) error) error {
 	synthSeed(&g.pcg, g.key, uint64(i))
 	r := g.rng
