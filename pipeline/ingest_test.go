@@ -462,8 +462,8 @@ func TestRowSpillRoundTrip(t *testing.T) {
 		t.Errorf("the spill file has a name in its folder: %v", left)
 	}
 	ivs := []*ingest.Interview{
-		{Line: 2, Pid: "P00001", Team: "TEWV-01", Wave: "baseline", Date: 17600, Demo: [4]string{"25-34", "female", "", "psychosis"}, Living: 1, Withdrawn: false, Items: []int32{1, ingest.NullInt, 5, -3}},
-		{Line: 99999, Pid: "P00002", Team: "TEWV-02", Wave: "followup", Date: ingest.NullInt, Living: ingest.NullInt, Withdrawn: true, Items: []int32{}},
+		{Line: 2, Pid: "P00001", Team: "TEWV-01", Wave: "baseline", Date: 17600, Demo: []string{"25-34", "female", "", "psychosis"}, Flags: []int32{1}, Withdrawn: false, Items: []int32{1, ingest.NullInt, 5, -3}},
+		{Line: 99999, Pid: "P00002", Team: "TEWV-02", Wave: "followup", Date: ingest.NullInt, Demo: []string{"", "x"}, Flags: []int32{ingest.NullInt, 0, 1}, Withdrawn: true, Items: []int32{}},
 	}
 	var at []ingest.Spilled
 	for _, iv := range ivs {
@@ -483,7 +483,7 @@ func TestRowSpillRoundTrip(t *testing.T) {
 		}
 		want := *ivs[i]
 		if got.Line != want.Line || got.Pid != want.Pid || got.Team != want.Team || got.Wave != want.Wave || got.Date != want.Date ||
-			got.Demo != want.Demo || got.Living != want.Living || got.Withdrawn != want.Withdrawn || !slices.Equal(got.Items, want.Items) {
+			!slices.Equal(got.Demo, want.Demo) || !slices.Equal(got.Flags, want.Flags) || got.Withdrawn != want.Withdrawn || !slices.Equal(got.Items, want.Items) {
 			t.Errorf("row %d: got %+v, want %+v", i, got, want)
 		}
 	}

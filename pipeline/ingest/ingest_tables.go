@@ -102,17 +102,19 @@ func (k *tableSink) participant(ivs []*Interview) error {
 	rw.Str(c["trust"], k.res.trust)
 	rw.Str(c["team"], team.Code)
 	rw.Str(c["arm"], team.Arm)
-	for i, col := range [4]string{"age_band", "gender", "ethnicity", "diagnosis_group"} {
+	for i, col := range k.env.Study.CodedDemographics() {
 		v := ""
 		if base != nil {
 			v = base.Demo[i]
 		}
 		rw.NullStr(c[col], v)
 	}
-	if base != nil {
-		rw.Int32(c["living_alone"], base.Living, base.Living != NullInt)
-	} else {
-		rw.Null(c["living_alone"])
+	for i, col := range k.env.Study.BinaryDemographics() {
+		if base != nil {
+			rw.Int32(c[col], base.Flags[i], base.Flags[i] != NullInt)
+		} else {
+			rw.Null(c[col])
+		}
 	}
 	rw.Bool(c["withdrawn"], withdrawn)
 	rw.Date(c["baseline_date"], dateOf(base), base != nil && base.interviewed())
