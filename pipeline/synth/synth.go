@@ -114,13 +114,14 @@ type SynthInterview struct {
 	Wave          string
 	// Date is the interview date; zero when the participant was recruited
 	// but not interviewed at this wave (or withdrew before it).
-	Date           time.Time
-	AgeBand        string
-	Gender         string
-	Ethnicity      string
-	LivingAlone    SynthValue
-	DiagnosisGroup string
-	Withdrawn      bool
+	Date time.Time
+	// Demo holds the study's coded demographics (Study.CodedDemographics),
+	// Flags its 0/1 ones (Study.BinaryDemographics), in the study's order;
+	// both are blank on rows after the baseline (but an occasional repeat).
+	// Both slices are shared between calls.
+	Demo      []string
+	Flags     []SynthValue
+	Withdrawn bool
 	// ItemNames are the instrument items of the study in template order
 	// (the participants template after its ten fixed columns); Items holds
 	// their values in the same order. Both slices are shared between calls.
