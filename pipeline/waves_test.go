@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"context"
+	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -279,4 +281,148 @@ func TestThreeWaveStudy(t *testing.T) {
 		t.Errorf("gas scores per wave %v: want month6 and month12 only", gas)
 	}
 	t.Logf("%d participants; flow month6 %d, month12 %d; scores per wave %v", len(people), month6, month12, gotScores)
+}
+
+// wavesTestStudyFile writes the default study with edits (old → new, each
+// once) into a folder of its own, with the embedded site mappings edited
+// likewise (siteEdits by site file), and loads it.
+func wavesTestStudyFile(t *testing.T, edits []string, siteEdits map[string][]string) *schemas.Study {
+	t.Helper()
+	dir := t.TempDir()
+	write := func(name, src string, edits []string) {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(b)
+		for i := 0; i+1 < len(edits); i += 2 {
+			if strings.Count(text, edits[i]) != 1 {
+				t.Fatalf("%s: %q is not in it once", src, edits[i])
+			}
+			text = strings.Replace(text, edits[i], edits[i+1], 1)
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("study.yaml", "../schemas/study.yaml", edits)
+	for site, e := range siteEdits {
+		write("sites/"+site+".yaml", "../schemas/sites/"+site+".yaml", e)
+	}
+	s, err := schemas.Load(filepath.Join(dir, "study.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestStudyDemographics: a study's own demographics (employment, coded,
+// and carer, 0/1, instead of living_alone) are the export's columns, the
+// participants table's columns and the code lists, in the study's order,
+// and go from synth through ingest into participants as generated.
+func TestStudyDemographics(t *testing.T) {
+	s := wavesTestStudyFile(t, []string{
+		"  living_alone: yes_no\n", "  employment: [employed, unemployed, student]\n  carer: yes_no\n",
+		"propensity_covariates: [age_band, gender, living_alone, diagnosis_group]", "propensity_covariates: [age_band, gender, carer, employment]",
+	}, map[string][]string{"awp": {"  \"Lives alone\": living_alone\n", "", "  living_alone: {\"Y\": \"1\", \"N\": \"0\"}\n", ""}})
+	want := []schemas.Demographic{
+		{Name: "age_band", Codes: []string{"18-24", "25-34", "35-44", "45-54", "55-64", "65+"}},
+		{Name: "gender", Codes: []string{"female", "male", "non_binary", "other", "not_stated"}},
+		{Name: "ethnicity", Codes: []string{"white", "mixed", "asian", "black", "other", "not_stated"}},
+		{Name: "employment", Codes: []string{"employed", "unemployed", "student"}},
+		{Name: "carer", Binary: true},
+		{Name: "diagnosis_group", Codes: []string{"psychosis", "bipolar", "depression", "anxiety", "personality", "other", "not_stated"}},
+	}
+	if got := s.DemographicFields(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("DemographicFields\n got %+v\nwant %+v", got, want)
+	}
+	var export []string
+	for _, f := range s.ExportFields(schemas.KindParticipants)[:11] {
+		export = append(export, f.Name)
+	}
+	if want := []string{"participant_id", "team_code", "wave", "interview_date", "age_band", "gender", "ethnicity", "employment", "carer", "diagnosis_group", "withdrawn"}; !slices.Equal(export, want) {
+		t.Errorf("export columns %v, want %v", export, want)
+	}
+	var cols []string
+	pt := s.Tables.Table("participants")
+	for _, c := range pt.Columns[:10] {
+		cols = append(cols, c.Name+":"+c.Type+":"+c.Codes)
+	}
+	if want := []string{"study_id:string:", "trust:string:trusts", "team:string:teams", "arm:string:arms",
+		"age_band:string:age_band", "gender:string:gender", "ethnicity:string:ethnicity", "employment:string:employment",
+		"carer:int32:yes_no", "diagnosis_group:string:diagnosis_group"}; !slices.Equal(cols, want) {
+		t.Errorf("participants columns %v, want %v", cols, want)
+	}
+	if pt.Columns[10].Name != "withdrawn" || pt.ColumnIndex("living_alone") >= 0 {
+		t.Errorf("participants: %s after the demographics, living_alone at %d", pt.Columns[10].Name, pt.ColumnIndex("living_alone"))
+	}
+	if def, _ := schemas.Default(); def.Tables.Table("participants").ColumnIndex("living_alone") != 7 || def.Tables.Table("participants").ColumnIndex("employment") >= 0 {
+		t.Error("a study's demographics leaked into the default study's participants table")
+	}
+	codes, err := s.CodeList("employment")
+	if err != nil || len(codes) != 3 || codes[2] != (schemas.Code{Value: "student", Label: "student"}) {
+		t.Errorf("employment code list %v, %v", codes, err)
+	}
+
+	// synth → ingest: participants hold each person's baseline values.
+	type demo struct {
+		employment string
+		carer      synth.SynthValue
+	}
+	wantRows := map[string]demo{}
+	levels := map[string]int{}
+	opts := synth.SynthOptions{Seed: 3}
+	err = synth.Synthesize(context.Background(), s, opts, func(trust string, r *synth.SynthInterview) error {
+		if r.Wave == s.BaselineWave() {
+			d := demo{employment: r.Demo[3], carer: r.Flags[0]}
+			wantRows[trust+"-"+r.ParticipantID] = d
+			levels[d.employment]++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if levels["employed"] == 0 || levels["unemployed"] == 0 || levels["student"] == 0 {
+		t.Errorf("employment levels drawn %v: want each of the study's codes", levels)
+	}
+	inbox := t.TempDir()
+	if _, err := synth.WriteSynth(context.Background(), s, opts, inbox); err != nil {
+		t.Fatal(err)
+	}
+	env := warehouse.Env{Study: s, Version: "test"}
+	wh := filepath.Join(t.TempDir(), "w")
+	if _, err := RunStages(context.Background(), env, wh, "ingest", RunOptions{Create: true}, ingest.Ingest([]string{inbox})); err != nil {
+		t.Fatal(err)
+	}
+	w, err := warehouse.OpenWarehouse(wh, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, err := w.CurrentDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, carers := 0, 0
+	wavesTestScan(t, gen, "participants", []string{"study_id", "employment", "carer"}, func(c []arrow.Array, i int) {
+		n++
+		sid := wavesStr(c[0], i)
+		got := demo{carer: synth.SynthValue{Valid: c[2].IsValid(i)}}
+		if c[1].IsValid(i) {
+			got.employment = wavesStr(c[1], i)
+		}
+		if got.carer.Valid {
+			got.carer.Value = c[2].(*array.Int32).Value(i)
+			carers += int(got.carer.Value)
+		}
+		if w, ok := wantRows[sid]; !ok || got != w {
+			t.Errorf("participants %s: %+v, synth %+v", sid, got, w)
+		}
+	})
+	if n != len(wantRows) || carers == 0 || carers == n {
+		t.Errorf("participants: %d rows (%d carers), synth generated %d", n, carers, len(wantRows))
+	}
 }

@@ -58,6 +58,28 @@ func (tb *Table) ColumnIndex(name string) int {
 	return -1
 }
 
+// demographicBlock is the range of the participants table's columns that
+// are the study's demographics: those between arm and withdrawn (ok false
+// for any other table).
+func (tb *Table) demographicBlock() (from, to int, ok bool) {
+	if tb.Name != "participants" {
+		return 0, 0, false
+	}
+	from, to = tb.ColumnIndex("arm")+1, tb.ColumnIndex("withdrawn")
+	return from, to, from > 0 && to >= from
+}
+
+// StudyIndependentColumns are the columns every study's version of the
+// table has: all of them but participants' demographics, which follow the
+// study definition (Study.DemographicFields).
+func (tb *Table) StudyIndependentColumns() []Column {
+	from, to, ok := tb.demographicBlock()
+	if !ok {
+		return tb.Columns
+	}
+	return slices.Concat(tb.Columns[:from], tb.Columns[to:])
+}
+
 // withDemographics is t with the participants table's demographic columns
 // (those between arm and withdrawn in tables.yaml, the default study's)
 // replaced by the study's, in its order: a column of tables.yaml of the
@@ -69,8 +91,8 @@ func (t *Tables) withDemographics(ds []Demographic) (*Tables, error) {
 	if !ok {
 		return t, nil
 	}
-	from, to := pt.ColumnIndex("arm")+1, pt.ColumnIndex("withdrawn")
-	if from <= 0 || to < from {
+	from, to, ok := pt.demographicBlock()
+	if !ok {
 		return nil, fmt.Errorf("tables.yaml: participants has no arm column before withdrawn")
 	}
 	cols := slices.Clone(pt.Columns[:from])
