@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -424,5 +425,74 @@ func TestStudyDemographics(t *testing.T) {
 	})
 	if n != len(wantRows) || carers == 0 || carers == n {
 		t.Errorf("participants: %d rows (%d carers), synth generated %d", n, carers, len(wantRows))
+	}
+}
+
+// TestSynthThreeWaves: synth follows the three-wave study: every wave is
+// generated in order, attrition is monotone (no interview after a wave
+// missed, nothing after a withdrawal), interviews are spaced 182 ± 21 days
+// (± 1 off a weekend) apart, and GAS is answered only at month6 and month12.
+func TestSynthThreeWaves(t *testing.T) {
+	s, err := schemas.Load(threeWaveStudy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gas, _ := s.Instrument("gas")
+	type person struct {
+		waves []string
+		dates []time.Time
+		ended bool // withdrawn or not interviewed
+	}
+	people := map[string]*person{}
+	var order []string
+	gasAt := map[string]int{}
+	err = synth.Synthesize(context.Background(), s, synth.SynthOptions{Seed: 11, Participants: 600}, func(trust string, r *synth.SynthInterview) error {
+		sid := trust + "-" + r.ParticipantID
+		p := people[sid]
+		if p == nil {
+			p = &person{}
+			people[sid] = p
+			order = append(order, sid)
+		}
+		if p.ended {
+			t.Errorf("%s: a %s row after the participant withdrew or was not interviewed", sid, r.Wave)
+		}
+		if want := s.Waves[len(p.waves)]; r.Wave != want {
+			t.Errorf("%s: wave %s, want %s (no wave skipped)", sid, r.Wave, want)
+		}
+		p.waves = append(p.waves, r.Wave)
+		if r.Date.IsZero() || r.Withdrawn {
+			p.ended = true
+		}
+		if !r.Date.IsZero() {
+			if n := len(p.dates); n > 0 {
+				days := int(r.Date.Sub(p.dates[n-1]).Hours() / 24)
+				if days < 182-21-1 || days > 182+21+1 {
+					t.Errorf("%s: %s %d days after the wave before", sid, r.Wave, days)
+				}
+			}
+			p.dates = append(p.dates, r.Date)
+		}
+		for i, name := range r.ItemNames {
+			if r.Items[i].Valid && slices.ContainsFunc(gas.Items, func(it schemas.Item) bool { return it.Name == name }) {
+				gasAt[r.Wave]++
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reached := map[int]int{}
+	for _, sid := range order {
+		reached[len(people[sid].dates)]++
+	}
+	// Monotone attrition with losses at each wave: some stop after each.
+	if reached[1] == 0 || reached[2] == 0 || reached[3] == 0 || reached[3] < len(order)/2 {
+		t.Errorf("participants by interviews attended %v of %d: want losses at every wave and most at month12", reached, len(order))
+	}
+	if gasAt["baseline"] != 0 || gasAt["month6"] == 0 || gasAt["month12"] == 0 {
+		t.Errorf("GAS answered at %v: want month6 and month12 only", gasAt)
 	}
 }
