@@ -496,3 +496,32 @@ func TestSynthThreeWaves(t *testing.T) {
 		t.Errorf("GAS answered at %v: want month6 and month12 only", gasAt)
 	}
 }
+
+// TestFlowNeedsInterviews: a warehouse whose participants have no
+// interviews (built before the table existed) makes the flow fail with
+// what to do, rather than count those trusts as empty.
+func TestFlowNeedsInterviews(t *testing.T) {
+	env := ingestTestEnv(t)
+	wh := filepath.Join(t.TempDir(), "w")
+	if _, err := RunStages(context.Background(), env, wh, "ingest", RunOptions{Create: true}, ingest.Ingest([]string{"../testdata/synth"})); err != nil {
+		t.Fatal(err)
+	}
+	w, err := warehouse.OpenWarehouse(wh, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := w.Begin(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := compare.Flow(context.Background(), env, tx); err != nil {
+		t.Fatalf("flow with interviews: %v", err)
+	}
+	if err := os.Remove(filepath.Join(tx.Dir, "tables", "interviews", "trust=EPUT", "data.parquet")); err != nil {
+		t.Fatal(err)
+	}
+	err = compare.Flow(context.Background(), env, tx)
+	if err == nil || !strings.Contains(err.Error(), "participants of trust=EPUT have no interviews table") || !strings.Contains(err.Error(), "cpi rebuild") {
+		t.Errorf("flow without EPUT's interviews: %v", err)
+	}
+}

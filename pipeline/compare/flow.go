@@ -3,6 +3,9 @@ package compare
 import (
 	"context"
 	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -202,6 +205,9 @@ func (p *flowPerson) count(s *schemas.Study, counts map[FlowKey]*FlowCounts) {
 // readFlow counts the flow from interviews, with an entry for every trust
 // × arm of the study's teams and every wave.
 func readFlow(ctx context.Context, s *schemas.Study, dir string) (map[FlowKey]*FlowCounts, error) {
+	if err := checkInterviewsPartitions(dir); err != nil {
+		return nil, err
+	}
 	counts := map[FlowKey]*FlowCounts{}
 	for _, t := range s.Teams {
 		counts[FlowKey{t.Trust, t.Arm}] = newFlowCounts(s)
@@ -231,6 +237,34 @@ func readFlow(ctx context.Context, s *schemas.Study, dir string) (map[FlowKey]*F
 	})
 	p.count(s, counts)
 	return counts, err
+}
+
+// checkInterviewsPartitions makes sure every trust with participants has
+// its interviews: a warehouse built before the interviews table existed
+// has participants without them until its exports are ingested again.
+func checkInterviewsPartitions(dir string) error {
+	partitions := func(table string) (map[string]bool, error) {
+		files, err := warehouse.TableFiles(dir, table)
+		out := map[string]bool{}
+		for _, f := range files {
+			out[filepath.Base(filepath.Dir(f))] = true
+		}
+		return out, err
+	}
+	people, err := partitions("participants")
+	if err != nil {
+		return err
+	}
+	interviews, err := partitions("interviews")
+	if err != nil {
+		return err
+	}
+	for _, p := range slices.Sorted(maps.Keys(people)) {
+		if !interviews[p] {
+			return fmt.Errorf("participants of %s have no interviews table (built by an older cpi): run cpi rebuild", p)
+		}
+	}
+	return nil
 }
 
 // newFlowCounts is a zero flow with every wave of s.
