@@ -216,8 +216,23 @@ func TestIngestRejectCodes(t *testing.T) {
 	}
 	w, _ := warehouse.OpenWarehouse(wh, false)
 	gen, _ := w.CurrentDir()
-	if n := checkTablesIndependently(t, gen, env.Study.Tables.Names()); n != 5 {
-		t.Errorf("checked %d files independently, want 5 (participants, responses, rejects, ingest_files, and codes, written with every commit)", n)
+	// Interviews: every participant at both waves, interviewed where
+	// responses are (above).
+	ivIDs := ingestTestStrings(t, wh, "interviews", "study_id")
+	ivWaves := ingestTestStrings(t, wh, "interviews", "wave")
+	var pairs []string
+	for i := range ivIDs {
+		pairs = append(pairs, ivIDs[i]+"/"+ivWaves[i])
+	}
+	var wantPairs []string
+	for _, id := range wantIDs {
+		wantPairs = append(wantPairs, id+"/baseline", id+"/followup")
+	}
+	if !slices.Equal(pairs, wantPairs) {
+		t.Errorf("interviews %v, want %v", pairs, wantPairs)
+	}
+	if n := checkTablesIndependently(t, gen, env.Study.Tables.Names()); n != 6 {
+		t.Errorf("checked %d files independently, want 6 (participants, interviews, responses, rejects, ingest_files, and codes, written with every commit)", n)
 	}
 }
 
