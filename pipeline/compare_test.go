@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -130,6 +131,7 @@ func compareTestWrite(t testing.TB, env warehouse.Env, tx *warehouse.Tx, ps []co
 		if err := rw.Close(); err != nil {
 			t.Fatal(err)
 		}
+		compareTestWriteInterviews(t, env, tx, tr, byTrust[tr])
 
 		schema = warehouse.ArrowSchema(env, "scores", nil)
 		tf, err = tx.CreateTableFile(schema, "scores", "trust", tr, "data")
@@ -174,6 +176,41 @@ func compareTestWrite(t testing.TB, env warehouse.Env, tx *warehouse.Tx, ps []co
 }
 
 // compareTestWriteFidelity writes the fidelity table: bands[period][team].
+// compareTestWriteInterviews writes a trust's interviews rows of ps (sorted
+// by id): baseline and followup, dated when interviewed.
+func compareTestWriteInterviews(t testing.TB, env warehouse.Env, tx *warehouse.Tx, trust string, ps []compareTestParticipant) {
+	t.Helper()
+	schema := warehouse.ArrowSchema(env, "interviews", nil)
+	tf, err := tx.CreateTableFile(schema, "interviews", "trust", trust, "data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw := warehouse.NewRowWriter(schema, tf)
+	c := func(n string) int { return warehouse.ColIndex(env.Study.Tables.Table("interviews"), n) }
+	for _, p := range ps {
+		for _, w := range []struct {
+			wave string
+			on   bool
+			date int32
+		}{{"baseline", p.interviewedB, 17600}, {"followup", p.interviewF, 17780}} {
+			rw.Str(c("study_id"), p.id)
+			rw.Str(c("wave"), w.wave)
+			rw.Date(c("interview_date"), w.date, w.on)
+			rw.Bool(c("interviewed"), w.on)
+			rw.Bool(c("withdrawn"), p.withdrawn)
+			rw.Str(c("trust"), p.trust)
+			rw.Str(c("team"), p.team)
+			rw.Str(c("arm"), p.arm)
+			if err := rw.RowDone(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := rw.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func compareTestWriteFidelity(t testing.TB, env warehouse.Env, tx *warehouse.Tx, bands map[string]map[string]string) {
 	t.Helper()
 	type row struct{ team, period, band string }
@@ -683,7 +720,7 @@ func TestCompareDeterministic(t *testing.T) {
 	}
 }
 
-// TestFlowAddsUp counts a hand-made participants table whose counts are
+// TestFlowAddsUp counts a hand-made interviews table whose counts are
 // known: per trust x arm, recruited = baseline + not interviewed at
 // baseline, and baseline = followup + withdrawn + lost.
 func TestFlowAddsUp(t *testing.T) {
@@ -719,17 +756,18 @@ func TestFlowAddsUp(t *testing.T) {
 	if err := compare.Flow(context.Background(), env, tx); err != nil {
 		t.Fatal(err)
 	}
-	got, err := compare.ReadFlowTable(context.Background(), tx.Dir)
+	got, err := compare.ReadFlowTable(context.Background(), env.Study, tx.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	waves := func(b, f int64) map[string]int64 { return map[string]int64{"baseline": b, "followup": f} }
 	want := map[compare.FlowKey]compare.FlowCounts{
-		{Trust: "TEWV", Arm: "intervention"}: {Recruited: 7, Baseline: 5, Followup: 2, Withdrawn: 2, Lost: 1},
-		{Trust: "BDCT", Arm: "control"}:      {Recruited: 2, Baseline: 1, Followup: 0, Withdrawn: 0, Lost: 1},
-		{Trust: "TEWV", Arm: "control"}:      {},
+		{Trust: "TEWV", Arm: "intervention"}: {Recruited: 7, Baseline: 5, Followup: 2, Withdrawn: 2, Lost: 1, Waves: waves(5, 2)},
+		{Trust: "BDCT", Arm: "control"}:      {Recruited: 2, Baseline: 1, Followup: 0, Withdrawn: 0, Lost: 1, Waves: waves(1, 0)},
+		{Trust: "TEWV", Arm: "control"}:      {Waves: waves(0, 0)},
 	}
 	for k, w := range want {
-		if got[k] != w {
+		if !reflect.DeepEqual(got[k], w) {
 			t.Errorf("%v: %+v, want %+v", k, got[k], w)
 		}
 	}
@@ -767,15 +805,16 @@ func TestCompareEmptyWarehouse(t *testing.T) {
 			t.Errorf("%s: estimate %v note %q", k, e.estimate, e.note)
 		}
 	}
-	flow, err := compare.ReadFlowTable(context.Background(), tx.Dir)
+	flow, err := compare.ReadFlowTable(context.Background(), env.Study, tx.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(flow) != 10 {
 		t.Errorf("%d flow groups, want 10", len(flow))
 	}
+	zero := compare.FlowCounts{Waves: map[string]int64{"baseline": 0, "followup": 0}}
 	for k, c := range flow {
-		if c != (compare.FlowCounts{}) {
+		if !reflect.DeepEqual(c, zero) {
 			t.Errorf("%v: %+v, want zeros", k, c)
 		}
 	}

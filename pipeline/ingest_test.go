@@ -216,8 +216,23 @@ func TestIngestRejectCodes(t *testing.T) {
 	}
 	w, _ := warehouse.OpenWarehouse(wh, false)
 	gen, _ := w.CurrentDir()
-	if n := checkTablesIndependently(t, gen, env.Study.Tables.Names()); n != 5 {
-		t.Errorf("checked %d files independently, want 5 (participants, responses, rejects, ingest_files, and codes, written with every commit)", n)
+	// Interviews: every participant at both waves, interviewed where
+	// responses are (above).
+	ivIDs := ingestTestStrings(t, wh, "interviews", "study_id")
+	ivWaves := ingestTestStrings(t, wh, "interviews", "wave")
+	var pairs []string
+	for i := range ivIDs {
+		pairs = append(pairs, ivIDs[i]+"/"+ivWaves[i])
+	}
+	var wantPairs []string
+	for _, id := range wantIDs {
+		wantPairs = append(wantPairs, id+"/baseline", id+"/followup")
+	}
+	if !slices.Equal(pairs, wantPairs) {
+		t.Errorf("interviews %v, want %v", pairs, wantPairs)
+	}
+	if n := checkTablesIndependently(t, gen, env.Study.Tables.Names()); n != 6 {
+		t.Errorf("checked %d files independently, want 6 (participants, interviews, responses, rejects, ingest_files, and codes, written with every commit)", n)
 	}
 }
 
@@ -462,8 +477,8 @@ func TestRowSpillRoundTrip(t *testing.T) {
 		t.Errorf("the spill file has a name in its folder: %v", left)
 	}
 	ivs := []*ingest.Interview{
-		{Line: 2, Pid: "P00001", Team: "TEWV-01", Wave: "baseline", Date: 17600, Demo: [4]string{"25-34", "female", "", "psychosis"}, Living: 1, Withdrawn: false, Items: []int32{1, ingest.NullInt, 5, -3}},
-		{Line: 99999, Pid: "P00002", Team: "TEWV-02", Wave: "followup", Date: ingest.NullInt, Living: ingest.NullInt, Withdrawn: true, Items: []int32{}},
+		{Line: 2, Pid: "P00001", Team: "TEWV-01", Wave: "baseline", Date: 17600, Demo: []string{"25-34", "female", "", "psychosis"}, Flags: []int32{1}, Withdrawn: false, Items: []int32{1, ingest.NullInt, 5, -3}},
+		{Line: 99999, Pid: "P00002", Team: "TEWV-02", Wave: "followup", Date: ingest.NullInt, Demo: []string{"", "x"}, Flags: []int32{ingest.NullInt, 0, 1}, Withdrawn: true, Items: []int32{}},
 	}
 	var at []ingest.Spilled
 	for _, iv := range ivs {
@@ -483,7 +498,7 @@ func TestRowSpillRoundTrip(t *testing.T) {
 		}
 		want := *ivs[i]
 		if got.Line != want.Line || got.Pid != want.Pid || got.Team != want.Team || got.Wave != want.Wave || got.Date != want.Date ||
-			got.Demo != want.Demo || got.Living != want.Living || got.Withdrawn != want.Withdrawn || !slices.Equal(got.Items, want.Items) {
+			!slices.Equal(got.Demo, want.Demo) || !slices.Equal(got.Flags, want.Flags) || got.Withdrawn != want.Withdrawn || !slices.Equal(got.Items, want.Items) {
 			t.Errorf("row %d: got %+v, want %+v", i, got, want)
 		}
 	}

@@ -140,9 +140,9 @@ func disclosureTestParticipants(t *testing.T, s *schemas.Study, opts synth.Synth
 		p.Withdrawn = p.Withdrawn || r.Withdrawn
 		if r.Wave == s.BaselineWave() {
 			p.InterviewedBaseline = r.Interviewed()
-			p.AgeBand, p.Gender, p.Ethnicity, p.Diagnosis = r.AgeBand, r.Gender, r.Ethnicity, r.DiagnosisGroup
-			if r.LivingAlone.Valid {
-				p.LivingAlone = float64(r.LivingAlone.Value)
+			p.AgeBand, p.Gender, p.Ethnicity, p.Diagnosis = synthDemo(s, r, "age_band"), synthDemo(s, r, "gender"), synthDemo(s, r, "ethnicity"), synthDemo(s, r, "diagnosis_group")
+			if v := r.Flags[slices.Index(s.BinaryDemographics(), "living_alone")]; v.Valid {
+				p.LivingAlone = float64(v.Value)
 			}
 		} else if r.Interviewed() {
 			p.interviewedFollowup = true

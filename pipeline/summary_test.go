@@ -103,7 +103,7 @@ rows by trust:
     total     11       341         1            1
 
 rebuilt:
-  ingest: fidelity_ratings, ingest_files, participants, rejects, responses — because new export from AWP; new export from BDCT; new export from EPUT; new export from HPFT; new export from TEWV
+  ingest: fidelity_ratings, ingest_files, interviews, participants, rejects, responses — because new export from AWP; new export from BDCT; new export from EPUT; new export from HPFT; new export from TEWV
   score: scores, reliability — because not built yet: scores, reliability
   fidelity: fidelity, fidelity_components — because not built yet: fidelity, fidelity_components
   compare: effects, balance, trust_effects, flow — because not built yet: effects, balance, trust_effects, flow

@@ -200,14 +200,15 @@ func TestSynthRows(t *testing.T) {
 		if wd := r.Date.Weekday(); r.Interviewed() && (wd == time.Saturday || wd == time.Sunday) {
 			t.Errorf("%s interviewed on a %s", key, wd)
 		}
-		demog := r.AgeBand != "" || r.Gender != "" || r.Ethnicity != "" || r.DiagnosisGroup != "" || r.LivingAlone.Valid
+		demog := slices.ContainsFunc(r.Demo, func(v string) bool { return v != "" }) || slices.ContainsFunc(r.Flags, func(v synth.SynthValue) bool { return v.Valid })
 		if r.Wave == "baseline" && demog {
 			baselineDemog++
 		}
 		if r.Wave == "followup" && demog {
 			followupDemog++
 		}
-		for code, v := range map[string]string{"age_band": r.AgeBand, "gender": r.Gender, "ethnicity": r.Ethnicity, "diagnosis_group": r.DiagnosisGroup} {
+		for i, code := range s.CodedDemographics() {
+			v := r.Demo[i]
 			if v != "" && !slices.Contains(fields[code].Codes, v) {
 				t.Errorf("%s %s %q not in the code list", key, code, v)
 			}
@@ -260,7 +261,7 @@ func TestSynthParticipantIndependent(t *testing.T) {
 	rows := func(n int) map[string]string {
 		out := map[string]string{}
 		err := synth.Synthesize(context.Background(), s, synth.SynthOptions{Seed: 5, Participants: n}, func(trust string, r *synth.SynthInterview) error {
-			out[trust+"/"+r.ParticipantID+"/"+r.Wave] = fmt.Sprintf("%s %v %s %s %s %s %v %v %v", r.Team, r.Date, r.AgeBand, r.Gender, r.Ethnicity, r.DiagnosisGroup, r.LivingAlone, r.Withdrawn, r.Items)
+			out[trust+"/"+r.ParticipantID+"/"+r.Wave] = fmt.Sprintf("%s %v %v %v %v %v", r.Team, r.Date, r.Demo, r.Flags, r.Withdrawn, r.Items)
 			return nil
 		})
 		if err != nil {
@@ -548,7 +549,15 @@ func TestSynthCanonical(t *testing.T) {
 		if r.Withdrawn {
 			withdrawn = "1"
 		}
-		want := []string{r.ParticipantID, r.Team, r.Wave, date(r.Date), r.AgeBand, r.Gender, r.Ethnicity, text(r.LivingAlone), r.DiagnosisGroup, withdrawn}
+		want := []string{r.ParticipantID, r.Team, r.Wave, date(r.Date)}
+		for _, d := range s.DemographicFields() { // in export order
+			if d.Binary {
+				want = append(want, text(r.Flags[slices.Index(s.BinaryDemographics(), d.Name)]))
+			} else {
+				want = append(want, r.Demo[slices.Index(s.CodedDemographics(), d.Name)])
+			}
+		}
+		want = append(want, withdrawn)
 		for _, v := range r.Items {
 			want = append(want, text(v))
 		}
@@ -695,4 +704,9 @@ func BenchmarkSynthDialects(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// synthDemo is a synthetic row's value of the coded demographic name.
+func synthDemo(s *schemas.Study, r *synth.SynthInterview, name string) string {
+	return r.Demo[slices.Index(s.CodedDemographics(), name)]
 }

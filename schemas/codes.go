@@ -28,14 +28,32 @@ func CodeListNames() []string {
 // study definition (trusts, teams, arms, waves, periods, demographics,
 // fidelity, analysis plan) and the instrument definitions; a few are fixed
 // by the program (file statuses, methods). An unknown name is an error.
+//
+// A coded demographic's list is named after it (age_band, gender, ...: the
+// study's demographics); no demographic may take the name of another list.
 func (s *Study) CodeList(name string) ([]Code, error) {
-	plain := func(vals []string) []Code {
-		out := make([]Code, len(vals))
-		for i, v := range vals {
-			out[i] = Code{v, strings.ReplaceAll(v, "_", " ")}
-		}
-		return out
+	if out, ok := s.programCodeList(name); ok {
+		return out, nil
 	}
+	if codes, ok := s.Demographics[name]; ok {
+		return plainCodes(codes), nil
+	}
+	return nil, fmt.Errorf("unknown code list %q", name)
+}
+
+// plainCodes labels each value with itself, underscores as spaces.
+func plainCodes(vals []string) []Code {
+	out := make([]Code, len(vals))
+	for i, v := range vals {
+		out[i] = Code{v, strings.ReplaceAll(v, "_", " ")}
+	}
+	return out
+}
+
+// programCodeList is a code list other than the demographics'; ok is false
+// for any other name.
+func (s *Study) programCodeList(name string) (_ []Code, ok bool) {
+	plain := plainCodes
 	switch name {
 	case "trusts", "trusts_pooled":
 		var out []Code
@@ -45,7 +63,7 @@ func (s *Study) CodeList(name string) ([]Code, error) {
 		if name == "trusts_pooled" {
 			out = append(out, Code{"ALL", "all trusts pooled"})
 		}
-		return out, nil
+		return out, true
 	case "teams":
 		var out []Code
 		for _, t := range s.Teams {
@@ -55,7 +73,7 @@ func (s *Study) CodeList(name string) ([]Code, error) {
 			}
 			out = append(out, Code{t.Code, fmt.Sprintf("%s team of %s", t.Arm, label)})
 		}
-		return out, nil
+		return out, true
 	case "arms":
 		out := plain(s.Arms)
 		for i := range out {
@@ -63,23 +81,21 @@ func (s *Study) CodeList(name string) ([]Code, error) {
 				out[i].Label += " (tested against the other arms)"
 			}
 		}
-		return out, nil
+		return out, true
 	case "waves":
 		out := plain(s.Waves)
 		out[0].Label += " (the first wave)"
-		return out, nil
+		return out, true
 	case "periods":
-		return plain(s.Periods), nil
-	case "age_band", "gender", "ethnicity", "diagnosis_group":
-		return plain(s.Demographics[name]), nil
+		return plain(s.Periods), true
 	case "yes_no":
-		return []Code{{"0", "no"}, {"1", "yes"}}, nil
+		return []Code{{"0", "no"}, {"1", "yes"}}, true
 	case "instruments":
 		var out []Code
 		for _, in := range s.Instruments {
 			out = append(out, Code{in.Name, in.Title})
 		}
-		return out, nil
+		return out, true
 	case "items":
 		var out []Code
 		for _, in := range s.Instruments {
@@ -87,7 +103,7 @@ func (s *Study) CodeList(name string) ([]Code, error) {
 				out = append(out, Code{it.Name, fmt.Sprintf("%s, item %s (%d to %d)", in.Title, it.Name, it.Min, it.Max)})
 			}
 		}
-		return out, nil
+		return out, true
 	case "scales":
 		var names []string
 		by := map[string][]string{}
@@ -103,23 +119,23 @@ func (s *Study) CodeList(name string) ([]Code, error) {
 		for i, n := range names {
 			out[i] = Code{n, "scale " + n + " of " + strings.Join(by[n], ", ")}
 		}
-		return out, nil
+		return out, true
 	case "components":
 		var out []Code
 		for _, c := range s.Fidelity.Components {
 			out = append(out, Code{c.Code, c.Name})
 		}
-		return out, nil
+		return out, true
 	case "rater_roles":
-		return plain(s.Fidelity.RaterRoles), nil
+		return plain(s.Fidelity.RaterRoles), true
 	case "bands":
 		var out []Code
 		for _, b := range s.Fidelity.Bands {
 			out = append(out, Code{b.Name, fmt.Sprintf("%s: pct at least %g", b.Name, b.MinPct)})
 		}
-		return out, nil
+		return out, true
 	case "kinds":
-		return []Code{{KindParticipants, "participant interviews export"}, {KindFidelity, "fidelity ratings export"}}, nil
+		return []Code{{KindParticipants, "participant interviews export"}, {KindFidelity, "fidelity ratings export"}}, true
 	case "file_statuses":
 		return []Code{
 			{"current", "the trust's current export: its rows are in the tables"},
@@ -127,7 +143,7 @@ func (s *Study) CodeList(name string) ([]Code, error) {
 			{"held", "waiting for a newer export or cpi accept (participants lost or rows rejected)"},
 			{"quarantined", "set aside whole: nothing of it is in the tables"},
 			{"duplicate", "the same bytes as a file received before"},
-		}, nil
+		}, true
 	case "analyses":
 		labels := map[string]string{
 			"primary":        "ANCOVA, cluster-robust CR2 (and CR1)",
@@ -143,7 +159,7 @@ func (s *Study) CodeList(name string) ([]Code, error) {
 				out[i].Label = l
 			}
 		}
-		return out, nil
+		return out, true
 	case "outcomes":
 		var out []Code
 		for _, o := range s.Analysis.Outcomes {
@@ -155,7 +171,7 @@ func (s *Study) CodeList(name string) ([]Code, error) {
 			}
 			out = append(out, Code{o, label})
 		}
-		return out, nil
+		return out, true
 	case "methods":
 		return []Code{
 			{"cr2", "cluster-robust CR2, Satterthwaite degrees of freedom"},
@@ -163,24 +179,28 @@ func (s *Study) CodeList(name string) ([]Code, error) {
 			{"wild_webb", "wild cluster bootstrap-t, Webb weights"},
 			{"reml", "linear mixed model, REML"},
 			{"cr2_by_trust", "per-trust arm effects in one model over all trusts, CR2 by team, Satterthwaite df per trust"},
-		}, nil
+		}, true
 	case "terms":
 		return []Code{
 			{"arm_intervention", "the " + s.InterventionArm() + " arm against the others"},
 			{"high_fidelity", "teams in the highest fidelity band in the last period against the others"},
-		}, nil
+		}, true
 	case "effect_size_types":
 		return []Code{
 			{"hedges_g", "Hedges' g"},
 			{"partial_eta2", "partial eta squared"},
 			{"icc", "intraclass correlation of team"},
-		}, nil
+		}, true
 	case "flow_stages":
 		out := []Code{{"recruited", "recruited"}}
 		for _, w := range s.Waves {
 			out = append(out, Code{w, "interviewed at " + strings.ReplaceAll(w, "_", " ")})
 		}
-		return append(out, Code{"withdrawn", "withdrew"}, Code{"lost", "not interviewed at the last wave, not withdrawn"}), nil
+		lost := "not interviewed at the last wave, not withdrawn"
+		if pw := s.PrimaryWave(); pw != s.Waves[len(s.Waves)-1] {
+			lost = "not interviewed at the primary wave (" + pw + "), not withdrawn"
+		}
+		return append(out, Code{"withdrawn", "withdrew"}, Code{"lost", lost}), true
 	}
-	return nil, fmt.Errorf("unknown code list %q", name)
+	return nil, false
 }

@@ -58,18 +58,20 @@ func (s *Study) fixedFields(kind string) []Field {
 			{Name: "rating_date", Type: FieldDate},
 		}
 	}
-	return []Field{
+	fields := []Field{
 		{Name: "participant_id", Type: FieldID, Required: true},
 		{Name: "team_code", Type: FieldCode, Codes: s.TeamCodes(), Required: true},
 		{Name: "wave", Type: FieldCode, Codes: s.Waves, Required: true},
 		{Name: "interview_date", Type: FieldDate},
-		{Name: "age_band", Type: FieldCode, Codes: s.Demographics["age_band"]},
-		{Name: "gender", Type: FieldCode, Codes: s.Demographics["gender"]},
-		{Name: "ethnicity", Type: FieldCode, Codes: s.Demographics["ethnicity"]},
-		{Name: "living_alone", Type: FieldInt, Min: 0, Max: 1},
-		{Name: "diagnosis_group", Type: FieldCode, Codes: s.Demographics["diagnosis_group"]},
-		{Name: "withdrawn", Type: FieldInt, Min: 0, Max: 1},
 	}
+	for _, d := range s.DemographicDefs {
+		if d.Binary {
+			fields = append(fields, Field{Name: d.Name, Type: FieldInt, Min: 0, Max: 1})
+		} else {
+			fields = append(fields, Field{Name: d.Name, Type: FieldCode, Codes: d.Codes})
+		}
+	}
+	return append(fields, Field{Name: "withdrawn", Type: FieldInt, Min: 0, Max: 1})
 }
 
 // isFixedField reports whether name is one of an export kind's fixed columns.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 )
@@ -173,7 +174,7 @@ func exportValues(s *Study, f Field) string {
 			v += fmt.Sprintf("; blank means %d", *f.Item.Blank)
 		}
 	}
-	if f.Name == "living_alone" || f.Name == "withdrawn" {
+	if f.Name == "withdrawn" || slices.Contains(s.BinaryDemographics(), f.Name) {
 		v = "1 yes, 0 no"
 	}
 	return v
@@ -242,7 +243,7 @@ var studyDocs = map[string]string{
 	"teams.arm":                      "the team's arm",
 	"waves":                          "interview waves, in order; the first is the baseline",
 	"periods":                        "fidelity rating periods, in order",
-	"demographics":                   "code lists of age_band, gender, ethnicity and diagnosis_group",
+	"demographics":                   "baseline characteristics in export order: each a list of codes, or `yes_no` for a 0/1 column",
 	"instruments":                    "instruments asked (`instruments/<name>.yaml`: items, ranges, scales)",
 	"fidelity":                       "the fidelity scale",
 	"fidelity.min":                   "lowest component rating",

@@ -21,17 +21,18 @@ const (
 
 	maxCodeLen = 32 // codes and names: see validCode
 
-	maxTrusts      = 100
-	maxTeams       = 1000
-	maxWaves       = 20
-	maxPeriods     = 50
-	maxListCodes   = 100 // demographic codes, rater roles
-	maxInstruments = 50
-	maxItems       = 500 // per instrument, listed or from item_pattern
-	maxScales      = 50  // per instrument
-	maxOutcomes    = 100
-	maxItemValue   = 1_000_000 // |min| and |max| of an item
-	maxTableLen    = 100_001   // a lookup table's or value set dimension's entries
+	maxTrusts       = 100
+	maxTeams        = 1000
+	maxWaves        = 20
+	maxPeriods      = 50
+	maxListCodes    = 100 // demographic codes, rater roles
+	maxInstruments  = 50
+	maxItems        = 500 // per instrument, listed or from item_pattern
+	maxScales       = 50  // per instrument
+	maxOutcomes     = 100
+	maxDemographics = 50
+	maxItemValue    = 1_000_000 // |min| and |max| of an item
+	maxTableLen     = 100_001   // a lookup table's or value set dimension's entries
 
 	maxComponents   = 100
 	maxFidelityMax  = 100 // fidelity ratings run from min ≥ 0 to max ≤ 100

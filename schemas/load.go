@@ -385,16 +385,8 @@ func (s *Study) check(src string, root *yaml.Node) error {
 			return fail(fmt.Sprintf("no team is in arm %q", a), "teams")
 		}
 	}
-	demographics := []string{"age_band", "gender", "ethnicity", "diagnosis_group"}
-	for _, k := range sortedKeys(s.Demographics) {
-		if !slices.Contains(demographics, k) {
-			return fail(fmt.Sprintf("unknown code list %s; want %s", quote(k), strings.Join(demographics, ", ")), "demographics", k)
-		}
-	}
-	for _, k := range demographics {
-		if err := c.codes(s.Demographics[k], "code", validValueCode, valueCodeRule, 1, maxListCodes, "demographics", k); err != nil {
-			return err
-		}
+	if err := s.checkDemographics(c); err != nil {
+		return err
 	}
 	if err := c.codes(s.InstrumentNames, "instrument", validCode, codeRule, 1, maxInstruments, "instruments"); err != nil {
 		return err
@@ -517,8 +509,8 @@ func (s *Study) checkAnalysis(c checker) error {
 		return err
 	}
 	var covariates []string
-	for _, f := range s.DemographicFields() {
-		covariates = append(covariates, f.Name)
+	for _, d := range s.DemographicDefs {
+		covariates = append(covariates, d.Name)
 	}
 	for i, cv := range a.PropensityCovariates {
 		if !slices.Contains(covariates, cv) {
@@ -590,7 +582,9 @@ func (s *Study) resolve(l *loader, src string, root *yaml.Node) error {
 	if err != nil {
 		return err
 	}
-	s.Tables = tables
+	if s.Tables, err = tables.withDemographics(s.DemographicDefs); err != nil {
+		return (checker{file: src, root: root}).fail(err.Error(), "demographics")
+	}
 	if b, err := embedded.ReadFile("tables.yaml"); err == nil {
 		l.remember("tables.yaml", b)
 	}
@@ -618,6 +612,42 @@ func EmbeddedTables() (*Tables, error) {
 		}
 	}
 	return t, nil
+}
+
+// checkDemographics checks the demographics mapping: each name a column
+// name that is no other column of the participants export and no other
+// code list, each coded one with its codes; it fills s.Demographics.
+func (s *Study) checkDemographics(c checker) error {
+	if err := c.count(len(s.DemographicDefs), 0, maxDemographics, "demographic", "demographics"); err != nil {
+		return err
+	}
+	s.Demographics = map[string][]string{}
+	fixed := s.fixedFields(KindParticipants)
+	for _, d := range s.DemographicDefs {
+		if err := c.code(d.Name, "demographic", validColumn, columnRule, "demographics", d.Name); err != nil {
+			return err
+		}
+		n := 0
+		for _, f := range fixed {
+			if f.Name == d.Name {
+				n++
+			}
+		}
+		if n > 1 {
+			return c.fail(fmt.Sprintf("demographic %s is already a column of the participants export", quote(d.Name)), "demographics", d.Name)
+		}
+		if _, ok := s.programCodeList(d.Name); ok {
+			return c.fail(fmt.Sprintf("demographic %s is the name of another code list", quote(d.Name)), "demographics", d.Name)
+		}
+		if d.Binary {
+			continue
+		}
+		if err := c.codes(d.Codes, "code", validValueCode, valueCodeRule, 1, maxListCodes, "demographics", d.Name); err != nil {
+			return err
+		}
+		s.Demographics[d.Name] = d.Codes
+	}
+	return nil
 }
 
 func (s *Study) isExportField(name string) bool {

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"unicode"
+
+	"go.yaml.in/yaml/v3"
 )
 
 //go:embed study.yaml tables.yaml instruments/*.yaml sites/*.yaml valuesets/*.yaml
@@ -25,17 +27,19 @@ type Study struct {
 	knownAnalyses []string
 	analysisLines []int
 
-	Name            string              `yaml:"name"`
-	Version         int                 `yaml:"version"`
-	Trusts          []Trust             `yaml:"trusts"`
-	Arms            []string            `yaml:"arms"`
-	Teams           []Team              `yaml:"teams"`
-	Waves           []string            `yaml:"waves"`
-	Periods         []string            `yaml:"periods"`
-	Demographics    map[string][]string `yaml:"demographics"`
-	InstrumentNames []string            `yaml:"instruments"`
-	Fidelity        Fidelity            `yaml:"fidelity"`
-	Disclosure      Disclosure          `yaml:"disclosure"`
+	Name    string   `yaml:"name"`
+	Version int      `yaml:"version"`
+	Trusts  []Trust  `yaml:"trusts"`
+	Arms    []string `yaml:"arms"`
+	Teams   []Team   `yaml:"teams"`
+	Waves   []string `yaml:"waves"`
+	Periods []string `yaml:"periods"`
+	// DemographicDefs is the demographics mapping in document order: each
+	// a list of codes or yes_no (see DemographicFields).
+	DemographicDefs demographicDefs `yaml:"demographics"`
+	InstrumentNames []string        `yaml:"instruments"`
+	Fidelity        Fidelity        `yaml:"fidelity"`
+	Disclosure      Disclosure      `yaml:"disclosure"`
 	Ingest          struct {
 		SilenceDays int `yaml:"silence_days"`
 		// An export that would become current is held back when it has lost
@@ -58,15 +62,17 @@ type Study struct {
 	Analysis Analysis `yaml:"analysis"`
 
 	// Resolved by Load.
-	Instruments []*Instrument          `yaml:"-"`
-	Sites       map[string]*Site       `yaml:"-"` // by trust code
-	ValueSets   map[string]*ValueSet   `yaml:"-"`
-	Tables      *Tables                `yaml:"-"`
-	Source      string                 `yaml:"-"` // file the study came from ("embedded" for the default)
-	Hash        string                 `yaml:"-"` // SHA-256 over the study file and every file it uses
-	teamByCode  map[string]*Team       `yaml:"-"`
-	trustByCode map[string]*Trust      `yaml:"-"`
-	instByName  map[string]*Instrument `yaml:"-"`
+	Instruments []*Instrument        `yaml:"-"`
+	Sites       map[string]*Site     `yaml:"-"` // by trust code
+	ValueSets   map[string]*ValueSet `yaml:"-"`
+	Tables      *Tables              `yaml:"-"`
+	// Demographics holds the code list of each coded demographic, by name.
+	Demographics map[string][]string    `yaml:"-"`
+	Source       string                 `yaml:"-"` // file the study came from ("embedded" for the default)
+	Hash         string                 `yaml:"-"` // SHA-256 over the study file and every file it uses
+	teamByCode   map[string]*Team       `yaml:"-"`
+	trustByCode  map[string]*Trust      `yaml:"-"`
+	instByName   map[string]*Instrument `yaml:"-"`
 }
 
 // Trust is one NHS trust taking part.
@@ -242,16 +248,61 @@ type Demographic struct {
 	Binary bool     // 1 yes, 0 no (code list yes_no)
 }
 
-// DemographicFields lists the participants' baseline characteristics in
-// the order of the export and the participants table.
-func (s *Study) DemographicFields() []Demographic {
-	return []Demographic{
-		{Name: "age_band", Codes: s.Demographics["age_band"]},
-		{Name: "gender", Codes: s.Demographics["gender"]},
-		{Name: "ethnicity", Codes: s.Demographics["ethnicity"]},
-		{Name: "living_alone", Binary: true},
-		{Name: "diagnosis_group", Codes: s.Demographics["diagnosis_group"]},
+// YesNo is the word that makes a demographic a 0/1 column.
+const YesNo = "yes_no"
+
+// demographicDefs reads the demographics mapping in document order.
+type demographicDefs []Demographic
+
+// UnmarshalYAML takes a mapping of name to a list of codes or yes_no.
+func (d *demographicDefs) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: demographics must map each name to a list of codes or %s", n.Line, YesNo)
 	}
+	out := make(demographicDefs, 0, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		dm := Demographic{Name: k.Value}
+		switch {
+		case v.Kind == yaml.ScalarNode && v.Value == YesNo:
+			dm.Binary = true
+		case v.Kind == yaml.SequenceNode:
+			if err := v.Decode(&dm.Codes); err != nil {
+				return err
+			}
+			if dm.Codes == nil {
+				dm.Codes = []string{}
+			}
+		default:
+			return fmt.Errorf("line %d: demographics: %s must be a list of codes or %s", v.Line, quote(k.Value), YesNo)
+		}
+		out = append(out, dm)
+	}
+	*d = out
+	return nil
+}
+
+// DemographicFields lists the participants' baseline characteristics in
+// the order of the study definition's demographics mapping, which is their
+// order in the export and the participants table. The default study's are
+// age_band, gender, ethnicity, living_alone (yes_no) and diagnosis_group; a
+// study that leaves one out (an older file without living_alone) has no
+// such column in its exports or tables.
+func (s *Study) DemographicFields() []Demographic { return slices.Clone(s.DemographicDefs) }
+
+// CodedDemographics and BinaryDemographics are the names of the coded and
+// of the 0/1 demographics, in the study's order.
+func (s *Study) CodedDemographics() []string  { return s.demographicNames(false) }
+func (s *Study) BinaryDemographics() []string { return s.demographicNames(true) }
+
+func (s *Study) demographicNames(binary bool) []string {
+	var out []string
+	for _, d := range s.DemographicDefs {
+		if d.Binary == binary {
+			out = append(out, d.Name)
+		}
+	}
+	return out
 }
 
 // AnalysisLine is the line of analysis.analyses[i] in the study file (0

@@ -15,9 +15,9 @@ type Interview struct {
 	Pid       string
 	Team      string
 	Wave      string
-	Date      int32 // days since 1970-01-01, nullInt when blank
-	Demo      [4]string
-	Living    int32
+	Date      int32    // days since 1970-01-01, nullInt when blank
+	Demo      []string // the study's coded demographics (CodedDemographics), "" when blank
+	Flags     []int32  // its 0/1 demographics (BinaryDemographics), nullInt when blank
 	Withdrawn bool
 	Items     []int32 // the instrument fields' values in field order, nullInt when blank
 }
@@ -81,6 +81,8 @@ type accumulator struct {
 	sortDir  string // buffered: where the spill file goes
 
 	idx        map[string]int // field positions by name
+	demoFields []int          // fields of the coded demographics
+	flagFields []int          // fields of the 0/1 demographics
 	itemFields []int          // fields that are instrument answers
 	instOf     []*schemas.Instrument
 
@@ -109,6 +111,14 @@ func newAccumulator(study *schemas.Study, h *header, trust string, sink exportSi
 	a := &accumulator{study: study, h: h, trust: trust, sink: sink, buffered: sortDir != "", sortDir: sortDir, idx: map[string]int{}, keys: map[string][]int{}, probs: probs}
 	for i, f := range h.fields {
 		a.idx[f.Name] = i
+	}
+	for _, name := range study.CodedDemographics() {
+		a.demoFields = append(a.demoFields, a.idx[name])
+	}
+	for _, name := range study.BinaryDemographics() {
+		a.flagFields = append(a.flagFields, a.idx[name])
+	}
+	for i, f := range h.fields {
 		if f.Instrument != "" {
 			a.itemFields = append(a.itemFields, i)
 			in, _ := study.Instrument(f.Instrument)
@@ -241,20 +251,26 @@ func (a *accumulator) close() {
 
 func (a *accumulator) newInterview(p *parsedRow, pid, wave string, date int32) *Interview {
 	var items []int32
+	var demo []string
+	var flags []int32
 	if n := len(a.free); n > 0 {
-		items = a.free[n-1].Items
+		items, demo, flags = a.free[n-1].Items, a.free[n-1].Demo, a.free[n-1].Flags
 		a.free = a.free[:n-1]
 	} else {
 		items = make([]int32, len(a.itemFields))
+		demo = make([]string, len(a.demoFields))
+		flags = make([]int32, len(a.flagFields))
 	}
 	iv := &Interview{
 		Line: p.line, Pid: pid, Team: p.strs[a.idx["team_code"]], Wave: wave, Date: date,
-		Living:    p.ints[a.idx["living_alone"]],
 		Withdrawn: p.ints[a.idx["withdrawn"]] == 1,
-		Items:     items,
+		Items:     items, Demo: demo, Flags: flags,
 	}
-	for i, name := range [4]string{"age_band", "gender", "ethnicity", "diagnosis_group"} {
-		iv.Demo[i] = p.strs[a.idx[name]]
+	for i, fi := range a.demoFields {
+		iv.Demo[i] = p.strs[fi]
+	}
+	for i, fi := range a.flagFields {
+		iv.Flags[i] = p.ints[fi]
 	}
 	for j, fi := range a.itemFields {
 		iv.Items[j] = p.ints[fi]

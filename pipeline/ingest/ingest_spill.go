@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 )
 
 // rowSpill keeps the accepted rows of an export that is not in participant
@@ -53,13 +54,21 @@ func (s *rowSpill) Put(iv *Interview) (Spilled, error) {
 	b := s.buf[:0]
 	b = binary.AppendUvarint(b, uint64(iv.Line))
 	b = binary.AppendVarint(b, int64(iv.Date))
-	b = binary.AppendVarint(b, int64(iv.Living))
+	b = binary.AppendUvarint(b, uint64(len(iv.Flags)))
+	for _, v := range iv.Flags {
+		b = binary.AppendVarint(b, int64(v))
+	}
 	w := byte(0)
 	if iv.Withdrawn {
 		w = 1
 	}
 	b = append(b, w)
-	for _, str := range [...]string{iv.Pid, iv.Team, iv.Wave, iv.Demo[0], iv.Demo[1], iv.Demo[2], iv.Demo[3]} {
+	for _, str := range [...]string{iv.Pid, iv.Team, iv.Wave} {
+		b = binary.AppendUvarint(b, uint64(len(str)))
+		b = append(b, str...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(iv.Demo)))
+	for _, str := range iv.Demo {
 		b = binary.AppendUvarint(b, uint64(len(str)))
 		b = append(b, str...)
 	}
@@ -100,11 +109,23 @@ func (s *rowSpill) Get(at Spilled, iv *Interview) error {
 	r := spillReader{b: b}
 	iv.Line = int(r.uvarint())
 	iv.Date = int32(r.varint())
-	iv.Living = int32(r.varint())
+	nf := int(r.uvarint())
+	if r.bad || nf > len(b) {
+		return errors.New("sort rows: a row read back is damaged")
+	}
+	iv.Flags = slices.Grow(iv.Flags[:0], nf)[:nf]
+	for i := range iv.Flags {
+		iv.Flags[i] = int32(r.varint())
+	}
 	iv.Withdrawn = r.byte() == 1
 	iv.Pid = string(r.bytes()) // one per participant: not worth interning
 	iv.Team = s.internBytes(r.bytes())
 	iv.Wave = s.internBytes(r.bytes())
+	nd := int(r.uvarint())
+	if r.bad || nd > len(b) {
+		return errors.New("sort rows: a row read back is damaged")
+	}
+	iv.Demo = slices.Grow(iv.Demo[:0], nd)[:nd]
 	for i := range iv.Demo {
 		iv.Demo[i] = s.internBytes(r.bytes())
 	}

@@ -24,9 +24,11 @@ type tableSink struct {
 	res   *exportResult
 	sha   string
 	parts *warehouse.RowWriter // participants
+	ivw   *warehouse.RowWriter // interviews
 	resp  *responsesWriter     // responses
 	fid   *warehouse.RowWriter // fidelity_ratings
-	pc    map[string]int
+	pc    map[string]int       // participants' column positions
+	ic    map[string]int       // interviews' column positions
 }
 
 func newTableSink(env warehouse.Env, tx *warehouse.Tx, res *exportResult, sha string) (exportSink, error) {
@@ -49,28 +51,42 @@ func newTableSink(env warehouse.Env, tx *warehouse.Tx, res *exportResult, sha st
 	if k.parts, err = open("participants"); err != nil {
 		return nil, err
 	}
-	if k.resp, err = newResponsesWriter(env, tx, res, sha); err != nil {
+	if k.ivw, err = open("interviews"); err != nil {
 		k.parts.Abort()
 		return nil, err
 	}
-	pt := env.Study.Tables.Table("participants")
-	k.pc = map[string]int{}
-	for _, c := range pt.Columns {
-		k.pc[c.Name] = warehouse.ColIndex(pt, c.Name)
+	if k.resp, err = newResponsesWriter(env, tx, res, sha); err != nil {
+		k.parts.Abort()
+		k.ivw.Abort()
+		return nil, err
 	}
+	k.pc = columnPositions(env.Study.Tables.Table("participants"))
+	k.ic = columnPositions(env.Study.Tables.Table("interviews"))
 	return k, nil
 }
 
-// participant writes one participant's row and the items of each dated
-// interview (ivs sorted by wave).
+// columnPositions maps a table's column names to their positions.
+func columnPositions(tb *schemas.Table) map[string]int {
+	out := make(map[string]int, len(tb.Columns))
+	for i, c := range tb.Columns {
+		out[c.Name] = i
+	}
+	return out
+}
+
+// participant writes one participant's row, their interviews rows (one
+// per wave of the study) and the items of each dated interview (ivs sorted
+// by wave). In participants, baseline is the study's first wave and
+// follow-up its primary wave (analysis.primary_wave, by default the last).
 func (k *tableSink) participant(ivs []*Interview) error {
-	bw := k.env.Study.BaselineWave()
+	bw, pw := k.env.Study.BaselineWave(), k.env.Study.PrimaryWave()
 	var base, fu *Interview
 	withdrawn := false
 	for _, iv := range ivs {
-		if iv.Wave == bw {
+		switch iv.Wave {
+		case bw:
 			base = iv
-		} else if fu == nil || k.env.Study.WaveIndex(iv.Wave) > k.env.Study.WaveIndex(fu.Wave) {
+		case pw:
 			fu = iv
 		}
 		withdrawn = withdrawn || iv.Withdrawn
@@ -86,17 +102,19 @@ func (k *tableSink) participant(ivs []*Interview) error {
 	rw.Str(c["trust"], k.res.trust)
 	rw.Str(c["team"], team.Code)
 	rw.Str(c["arm"], team.Arm)
-	for i, col := range [4]string{"age_band", "gender", "ethnicity", "diagnosis_group"} {
+	for i, col := range k.env.Study.CodedDemographics() {
 		v := ""
 		if base != nil {
 			v = base.Demo[i]
 		}
 		rw.NullStr(c[col], v)
 	}
-	if base != nil {
-		rw.Int32(c["living_alone"], base.Living, base.Living != NullInt)
-	} else {
-		rw.Null(c["living_alone"])
+	for i, col := range k.env.Study.BinaryDemographics() {
+		if base != nil {
+			rw.Int32(c[col], base.Flags[i], base.Flags[i] != NullInt)
+		} else {
+			rw.Null(c[col])
+		}
 	}
 	rw.Bool(c["withdrawn"], withdrawn)
 	rw.Date(c["baseline_date"], dateOf(base), base != nil && base.interviewed())
@@ -106,12 +124,46 @@ func (k *tableSink) participant(ivs []*Interview) error {
 	if err := rw.RowDone(); err != nil {
 		return err
 	}
+	if err := k.interviews(sid, ivs, team, withdrawn); err != nil {
+		return err
+	}
 	for _, iv := range ivs {
 		if !iv.interviewed() {
 			continue
 		}
 		team, _ := k.env.Study.Team(iv.Team)
 		if err := k.resp.interview(sid, iv, team.Code, team.Arm); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// interviews writes a participant's rows of the interviews table: one per
+// wave of the study, in the study's order (as responses), whether or not
+// the export has a row for it. withdrawn is the participant's (as
+// participants.withdrawn) on every row; team and arm are the participant's.
+func (k *tableSink) interviews(sid string, ivs []*Interview, team *schemas.Team, withdrawn bool) error {
+	rw, c := k.ivw, k.ic
+	next := 0 // ivs are in wave order
+	for _, w := range k.env.Study.Waves {
+		var iv *Interview
+		for next < len(ivs) && k.env.Study.WaveIndex(ivs[next].Wave) <= k.env.Study.WaveIndex(w) {
+			if ivs[next].Wave == w {
+				iv = ivs[next]
+			}
+			next++
+		}
+		on := iv != nil && iv.interviewed()
+		rw.Str(c["study_id"], sid)
+		rw.Str(c["wave"], w)
+		rw.Date(c["interview_date"], dateOf(iv), on)
+		rw.Bool(c["interviewed"], on)
+		rw.Bool(c["withdrawn"], withdrawn)
+		rw.Str(c["trust"], k.res.trust)
+		rw.Str(c["team"], team.Code)
+		rw.Str(c["arm"], team.Arm)
+		if err := rw.RowDone(); err != nil {
 			return err
 		}
 	}
@@ -169,7 +221,7 @@ func (k *tableSink) ratings(rs []*rating) error {
 
 // close finishes the tables.
 func (k *tableSink) close() error {
-	for _, rw := range []*warehouse.RowWriter{k.parts, k.fid} {
+	for _, rw := range []*warehouse.RowWriter{k.parts, k.ivw, k.fid} {
 		if rw == nil {
 			continue
 		}
@@ -182,12 +234,12 @@ func (k *tableSink) close() error {
 			return err
 		}
 	}
-	k.parts, k.resp, k.fid = nil, nil, nil
+	k.parts, k.ivw, k.resp, k.fid = nil, nil, nil, nil
 	return nil
 }
 
 func (k *tableSink) abort() {
-	for _, rw := range []*warehouse.RowWriter{k.parts, k.fid} {
+	for _, rw := range []*warehouse.RowWriter{k.parts, k.ivw, k.fid} {
 		if rw != nil {
 			rw.Abort()
 		}
@@ -195,7 +247,7 @@ func (k *tableSink) abort() {
 	if k.resp != nil {
 		k.resp.abort()
 	}
-	k.parts, k.resp, k.fid = nil, nil, nil
+	k.parts, k.ivw, k.resp, k.fid = nil, nil, nil, nil
 }
 
 // writeIngestFiles mirrors the ledger's files, sorted by SHA-256.

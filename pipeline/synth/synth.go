@@ -32,9 +32,21 @@ const SynthDefaultParticipants = 159
 // the team-level noise of ten clusters).
 const SynthEffect = 1.5
 
-// SynthDefaultExportDate is the export date of the files when SynthOptions
-// leaves ExportDate zero.
+// SynthDefaultExportDate is the export date of the files of a two-wave
+// study when SynthOptions leaves ExportDate zero (see DefaultExportDate).
 var SynthDefaultExportDate = time.Date(2019, time.March, 29, 0, 0, 0, 0, time.UTC)
+
+// DefaultExportDate is the export date of the files of study s when
+// SynthOptions leaves ExportDate zero: SynthDefaultExportDate for a study
+// of two waves or fewer, and synthWaveDays later for every wave beyond the
+// second, so that every wave's interviews (spaced synthWaveDays apart, see
+// synthGen.participant) are in the default exports.
+func DefaultExportDate(s *schemas.Study) time.Time {
+	if extra := len(s.Waves) - 2; extra > 0 {
+		return SynthDefaultExportDate.AddDate(0, 0, extra*synthWaveDays)
+	}
+	return SynthDefaultExportDate
+}
 
 // SynthOptions configure the synthetic study.
 type SynthOptions struct {
@@ -48,13 +60,13 @@ type SynthOptions struct {
 	// instead of its own dialect.
 	Canonical bool
 	// ExportDate is the date the exports are made; zero means
-	// SynthDefaultExportDate. Interviews and ratings after it are not in
+	// DefaultExportDate(study). Interviews and ratings after it are not in
 	// the exports.
 	ExportDate time.Time
 }
 
 // withDefaults fills the zero options and checks the rest.
-func (o SynthOptions) withDefaults() (SynthOptions, error) {
+func (o SynthOptions) withDefaults(s *schemas.Study) (SynthOptions, error) {
 	if o.Participants == 0 {
 		o.Participants = SynthDefaultParticipants
 	}
@@ -65,7 +77,7 @@ func (o SynthOptions) withDefaults() (SynthOptions, error) {
 		return o, fmt.Errorf("participants must be at most %d", synthMaxParticipants)
 	}
 	if o.ExportDate.IsZero() {
-		o.ExportDate = SynthDefaultExportDate
+		o.ExportDate = DefaultExportDate(s)
 	}
 	y, m, d := o.ExportDate.Date()
 	o.ExportDate = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
@@ -102,13 +114,14 @@ type SynthInterview struct {
 	Wave          string
 	// Date is the interview date; zero when the participant was recruited
 	// but not interviewed at this wave (or withdrew before it).
-	Date           time.Time
-	AgeBand        string
-	Gender         string
-	Ethnicity      string
-	LivingAlone    SynthValue
-	DiagnosisGroup string
-	Withdrawn      bool
+	Date time.Time
+	// Demo holds the study's coded demographics (Study.CodedDemographics),
+	// Flags its 0/1 ones (Study.BinaryDemographics), in the study's order;
+	// both are blank on rows after the baseline (but an occasional repeat).
+	// Both slices are shared between calls.
+	Demo      []string
+	Flags     []SynthValue
+	Withdrawn bool
 	// ItemNames are the instrument items of the study in template order
 	// (the participants template after its ten fixed columns); Items holds
 	// their values in the same order. Both slices are shared between calls.
@@ -154,7 +167,7 @@ type SynthRating struct {
 // so visit must copy what it keeps. An error from visit, or the context's,
 // stops the generation and is returned.
 func Synthesize(ctx context.Context, s *schemas.Study, opts SynthOptions, visit func(trust string, row *SynthInterview) error) error {
-	opts, err := opts.withDefaults()
+	opts, err := opts.withDefaults(s)
 	if err != nil {
 		return err
 	}
@@ -171,7 +184,7 @@ func Synthesize(ctx context.Context, s *schemas.Study, opts SynthOptions, visit 
 // SynthesizeTrust is Synthesize for one trust: the same rows, so trusts
 // can be generated in parallel.
 func SynthesizeTrust(ctx context.Context, s *schemas.Study, opts SynthOptions, trust string, visit func(row *SynthInterview) error) error {
-	opts, err := opts.withDefaults()
+	opts, err := opts.withDefaults(s)
 	if err != nil {
 		return err
 	}
@@ -185,7 +198,7 @@ func SynthesizeTrust(ctx context.Context, s *schemas.Study, opts SynthOptions, t
 // study's trust order, and calls visit with each: every team × period,
 // two or three raters each. The row is reused after visit returns.
 func SynthesizeFidelity(ctx context.Context, s *schemas.Study, opts SynthOptions, visit func(trust string, r *SynthRating) error) error {
-	opts, err := opts.withDefaults()
+	opts, err := opts.withDefaults(s)
 	if err != nil {
 		return err
 	}
@@ -215,7 +228,7 @@ type SynthFile struct {
 // parallel; the files come back in the study's trust order, participants
 // before fidelity.
 func WriteSynth(ctx context.Context, s *schemas.Study, opts SynthOptions, dir string) ([]SynthFile, error) {
-	opts, err := opts.withDefaults()
+	opts, err := opts.withDefaults(s)
 	if err != nil {
 		return nil, err
 	}

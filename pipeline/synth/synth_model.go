@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -173,7 +174,9 @@ type synthGen struct {
 	rng     *rand.Rand
 	insts   []*synthInst
 	days    []time.Time // weekdays of the baseline window
-	demog   [4]synthCat // age_band, gender, ethnicity, diagnosis_group
+	demog   []synthCat  // the study's coded demographics, in its order
+	coded   []string    // their names
+	flags   []string    // the study's 0/1 demographics, in its order
 	row     SynthInterview
 	block   []int // team index by position in the current block
 	blockNo int
@@ -196,7 +199,8 @@ func (c *synthCat) draw(r *rand.Rand) string {
 }
 
 // synthDemogWeights are the relative frequencies of the default codes;
-// a code not listed gets weight 2.
+// a code not listed gets weight 2 (so a study's own demographics are
+// uniform).
 var synthDemogWeights = map[string]map[string]float64{
 	"age_band":        {"18-24": 10, "25-34": 20, "35-44": 22, "45-54": 23, "55-64": 16, "65+": 9},
 	"gender":          {"female": 47, "male": 47, "non_binary": 1.5, "other": 0.5, "not_stated": 4},
@@ -241,9 +245,13 @@ func newSynthGen(s *schemas.Study, opts SynthOptions, trust string, n int) *synt
 			g.days = append(g.days, d)
 		}
 	}
-	for i, k := range []string{"age_band", "gender", "ethnicity", "diagnosis_group"} {
-		g.demog[i] = newSynthCat(s.Demographics[k], synthDemogWeights[k])
+	g.coded = s.CodedDemographics()
+	for _, k := range g.coded {
+		g.demog = append(g.demog, newSynthCat(s.Demographics[k], synthDemogWeights[k]))
 	}
+	g.flags = s.BinaryDemographics()
+	g.row.Demo = make([]string, len(g.demog))
+	g.row.Flags = make([]SynthValue, len(g.flags))
 	g.insts = synthPlan(s)
 	for _, in := range g.insts {
 		g.row.ItemNames = append(g.row.ItemNames, in.names...)
@@ -305,16 +313,21 @@ func synthPermute(x, m, key uint64) uint64 {
 
 // synthPerson carries a participant's latents from wave to wave.
 type synthPerson struct {
-	team      *synthTeam
-	demFx     float64 // demographic shift of social capital
-	e, h      float64 // person-level social capital and wellbeing parts
-	scBase    float64 // social capital at baseline, for goal attainment
-	age       string
-	gender    string
-	ethnicity string
-	diagnosis string
-	alone     SynthValue
+	team   *synthTeam
+	demFx  float64      // demographic shift of social capital
+	e, h   float64      // person-level social capital and wellbeing parts
+	scBase float64      // social capital at baseline, for goal attainment
+	demo   []string     // coded demographics (synthGen.demog)
+	flags  []SynthValue // 0/1 demographics (synthGen.flags)
 }
+
+// synthPAlone is the chance of living alone in each arm (the arms differ a
+// little: a non-randomised study); any other 0/1 demographic is a coin.
+const (
+	synthPAloneIntervention = 0.43
+	synthPAloneControl      = 0.35
+	synthPFlag              = 0.5
+)
 
 // synthLatent is a participant's latent state at one wave.
 type synthLatent struct {
@@ -355,48 +368,60 @@ func (g *synthGen) run(ctx context.Context, visit func(*SynthInterview) error) e
 	return nil
 }
 
-// participant generates participant i's rows, baseline first. The order of
-// draws is fixed, whatever is emitted.
+// participant generates participant i's rows, one per wave of the study in
+// its order, baseline first. The order of draws is fixed, whatever is
+// emitted.
+//
+// Waves: wave w's interview is synthWaveDays ± synthWaveJit days after wave
+// w−1's (moved off a weekend), so about w × synthWaveDays after the
+// baseline. At every wave after the first a participant is lost with
+// probability synthPLost (no row at that wave or any later one: attrition
+// is monotone) or else withdraws with probability synthPWithdrawn (the
+// withdrawal row, with or without answers, is their last); instruments
+// are answered only at the waves they are asked at (Instrument.AskedAt).
 func (g *synthGen) participant(i int, visit func(*SynthInterview) error) error {
 	synthSeed(&g.pcg, g.key, uint64(i))
 	r := g.rng
 	p := synthPerson{team: g.teamOf(i)}
 	id := synthPseudonym(g.idKey, i)
 
-	p.age = g.demog[0].draw(r)
-	p.gender = g.demog[1].draw(r)
-	p.ethnicity = g.demog[2].draw(r)
-	p.diagnosis = g.demog[3].draw(r)
-	pAlone := 0.35
-	if p.team.intervention {
-		pAlone = 0.43 // the arms differ a little: a non-randomised study
+	p.demo = make([]string, len(g.demog))
+	for j := range g.demog {
+		p.demo[j] = g.demog[j].draw(r)
 	}
-	alone := r.Float64() < pAlone
-	p.alone = SynthValue{Value: 0, Valid: true}
-	if alone {
-		p.alone.Value = 1
-		p.demFx -= 0.3
+	p.flags = make([]SynthValue, len(g.flags))
+	for j, name := range g.flags {
+		pYes := synthPFlag
+		if name == "living_alone" {
+			pYes = synthPAloneControl
+			if p.team.intervention {
+				pYes = synthPAloneIntervention
+			}
+		}
+		yes := r.Float64() < pYes
+		p.flags[j] = SynthValue{Value: 0, Valid: true}
+		if yes {
+			p.flags[j].Value = 1
+			if name == "living_alone" {
+				p.demFx -= 0.3
+			}
+		}
 	}
-	if p.diagnosis == "psychosis" {
+	// The default demographics' effects on social capital, in a fixed
+	// order (diagnosis, then age: sums of floats depend on it).
+	if g.demoOf(&p, "diagnosis_group") == "psychosis" {
 		p.demFx -= 0.2
 	}
-	switch p.age {
+	switch g.demoOf(&p, "age_band") {
 	case "18-24", "25-34":
 		p.demFx += 0.1
 	case "65+":
 		p.demFx -= 0.15
 	}
-	blank := r.IntN(4) // which demographic may be blank
-	if r.Float64() < synthPDemogBlank {
-		switch blank {
-		case 0:
-			p.age = ""
-		case 1:
-			p.gender = ""
-		case 2:
-			p.ethnicity = ""
-		default:
-			p.diagnosis = ""
+	if len(p.demo) > 0 {
+		blank := r.IntN(len(p.demo)) // which demographic may be blank
+		if r.Float64() < synthPDemogBlank {
+			p.demo[blank] = ""
 		}
 	}
 	notInterviewed := r.Float64() < synthPNotInterviewed
@@ -444,9 +469,10 @@ func (g *synthGen) participant(i int, visit func(*SynthInterview) error) error {
 		}
 		row.Date = date
 		if w == 0 || repeat {
-			row.AgeBand, row.Gender, row.Ethnicity, row.DiagnosisGroup, row.LivingAlone = p.age, p.gender, p.ethnicity, p.diagnosis, p.alone
+			copy(row.Demo, p.demo)
+			copy(row.Flags, p.flags)
 		} else {
-			row.AgeBand, row.Gender, row.Ethnicity, row.DiagnosisGroup, row.LivingAlone = "", "", "", "", SynthValue{}
+			g.blankDemographics()
 		}
 		if err := visit(row); err != nil {
 			return err
@@ -463,10 +489,25 @@ func (g *synthGen) blankRow(withdrawn bool) {
 	row := &g.row
 	row.Date = time.Time{}
 	row.Withdrawn = withdrawn
-	row.AgeBand, row.Gender, row.Ethnicity, row.DiagnosisGroup, row.LivingAlone = "", "", "", "", SynthValue{}
+	g.blankDemographics()
 	for i := range row.Items {
 		row.Items[i] = SynthValue{}
 	}
+}
+
+// demoOf is p's value of the coded demographic name ("" if the study has
+// none of that name).
+func (g *synthGen) demoOf(p *synthPerson, name string) string {
+	if i := slices.Index(g.coded, name); i >= 0 {
+		return p.demo[i]
+	}
+	return ""
+}
+
+// blankDemographics clears the row's demographics.
+func (g *synthGen) blankDemographics() {
+	clear(g.row.Demo)
+	clear(g.row.Flags)
 }
 
 // latent is the participant's latent state at wave w.

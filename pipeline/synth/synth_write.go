@@ -65,11 +65,8 @@ const (
 	synthSrcTeam
 	synthSrcWave
 	synthSrcDate
-	synthSrcAge
-	synthSrcGender
-	synthSrcEthnicity
-	synthSrcAlone
-	synthSrcDiagnosis
+	synthSrcDemo // a coded demographic: Demo[idx]
+	synthSrcFlag // a 0/1 demographic: Flags[idx]
 	synthSrcWithdrawn
 	synthSrcPeriod
 	synthSrcRater
@@ -80,6 +77,7 @@ const (
 type synthColumn struct {
 	header string
 	src    int               // a synthSrc constant, or the index of an item / component
+	idx    int               // synthSrcDemo, synthSrcFlag: the demographic's index
 	codes  map[string]string // canonical → export code; nil: as is
 	ints   []synthCell       // export cell of value min+i, for short ranges
 	min    int32
@@ -106,10 +104,17 @@ func newSynthDialect(s *schemas.Study, site *schemas.Site, kind string, itemName
 	}
 	fixed := map[string]int{
 		"participant_id": synthSrcID, "team_code": synthSrcTeam, "wave": synthSrcWave,
-		"interview_date": synthSrcDate, "rating_date": synthSrcDate, "age_band": synthSrcAge,
-		"gender": synthSrcGender, "ethnicity": synthSrcEthnicity, "living_alone": synthSrcAlone,
-		"diagnosis_group": synthSrcDiagnosis, "withdrawn": synthSrcWithdrawn,
+		"interview_date": synthSrcDate, "rating_date": synthSrcDate, "withdrawn": synthSrcWithdrawn,
 		"period": synthSrcPeriod, "rater_id": synthSrcRater, "rater_role": synthSrcRole,
+	}
+	demo := map[string][2]int{} // name → source and index
+	if kind == schemas.KindParticipants {
+		for i, n := range s.CodedDemographics() {
+			demo[n] = [2]int{synthSrcDemo, i}
+		}
+		for i, n := range s.BinaryDemographics() {
+			demo[n] = [2]int{synthSrcFlag, i}
+		}
 	}
 	item := map[string]int{}
 	for i, n := range itemNames {
@@ -120,7 +125,9 @@ func newSynthDialect(s *schemas.Study, site *schemas.Site, kind string, itemName
 		if a := alias[f.Name]; a != "" {
 			c.header = a
 		}
-		if src, ok := fixed[f.Name]; ok {
+		if src, ok := demo[f.Name]; ok {
+			c.src, c.idx = src[0], src[1]
+		} else if src, ok := fixed[f.Name]; ok {
 			c.src = src
 		} else if i, ok := item[f.Name]; ok {
 			c.src = i
@@ -218,16 +225,10 @@ func (d *synthDialect) interview(r *SynthInterview) []synthCell {
 			cell = c.code(r.Wave)
 		case synthSrcDate:
 			cell = synthDateCell(r.Date)
-		case synthSrcAge:
-			cell = c.code(r.AgeBand)
-		case synthSrcGender:
-			cell = c.code(r.Gender)
-		case synthSrcEthnicity:
-			cell = c.code(r.Ethnicity)
-		case synthSrcAlone:
-			cell = c.value(r.LivingAlone)
-		case synthSrcDiagnosis:
-			cell = c.code(r.DiagnosisGroup)
+		case synthSrcDemo:
+			cell = c.code(r.Demo[c.idx])
+		case synthSrcFlag:
+			cell = c.value(r.Flags[c.idx])
 		case synthSrcWithdrawn:
 			w := SynthValue{Valid: true}
 			if r.Withdrawn {

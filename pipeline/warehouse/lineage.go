@@ -60,7 +60,7 @@ type StageDef struct {
 }
 
 // ingestOutputs are the tables ingest writes.
-var IngestOutputs = []string{"participants", "responses", "fidelity_ratings", "rejects", "ingest_files"}
+var IngestOutputs = []string{"participants", "interviews", "responses", "fidelity_ratings", "rejects", "ingest_files"}
 
 // outputFiles lists an output's files in a generation, relative to it, in
 // path order.

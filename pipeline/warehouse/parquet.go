@@ -597,7 +597,7 @@ func checkTableSchema(name string, schema *arrow.Schema) error {
 	if !ok {
 		return fmt.Errorf("unknown table %q", name)
 	}
-	for _, c := range tb.Columns {
+	for _, c := range tb.StudyIndependentColumns() { // participants' demographics are the study's
 		idx := schema.FieldIndices(c.Name)
 		if len(idx) == 0 {
 			return fmt.Errorf("column %s is missing (written by another version of cpi? run cpi run again to rebuild)", c.Name)
