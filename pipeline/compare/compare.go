@@ -403,7 +403,7 @@ func writeBalance(env warehouse.Env, tx *warehouse.Tx, rows []balanceRow) error 
 	})
 }
 
-// writeTable rewrites an unpartitioned table in one file.
+// WriteTable rewrites an unpartitioned table in one file.
 func WriteTable(env warehouse.Env, tx *warehouse.Tx, name string, fill func(rw *warehouse.RowWriter) error) error {
 	if err := os.RemoveAll(tx.Path("tables", name)); err != nil {
 		return fmt.Errorf("table %s: %w", name, err)
@@ -429,7 +429,7 @@ func optFloat(rw *warehouse.RowWriter, col int, v float64) {
 	rw.Float64(col, v, !math.IsNaN(v) && !math.IsInf(v, 0))
 }
 
-// cmpKeys compares two keys column by column in byte order.
+// CmpKeys compares two keys column by column in byte order.
 func CmpKeys(a, b []string) int {
 	for i := range a {
 		if c := strings.Compare(a[i], b[i]); c != 0 {

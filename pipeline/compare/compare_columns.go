@@ -370,7 +370,7 @@ func (d *cmpColumns) readScores(ctx context.Context, s *schemas.Study, dir strin
 	}
 }
 
-// outcomeValues holds one outcome's values at one wave, one per
+// OutcomeValues holds one outcome's values at one wave, one per
 // participant: as codes into a table of its distinct values (two bytes a
 // participant: scores take few distinct values) while there are fewer than
 // 65,535 of them, else as the values themselves. Values are kept exactly;
@@ -387,7 +387,7 @@ func (v *OutcomeValues) Init(n int) {
 	v.index = map[uint64]uint16{}
 }
 
-// set records participant i's value x.
+// Set records participant i's value x.
 func (v *OutcomeValues) Set(i int, x float64) {
 	if v.Raw != nil {
 		v.Raw[i] = x
@@ -416,7 +416,7 @@ func (v *OutcomeValues) Set(i int, x float64) {
 	v.codes[i] = c
 }
 
-// at is participant i's value, NaN when missing.
+// At is participant i's value, NaN when missing.
 func (v *OutcomeValues) At(i int) float64 {
 	if v.Raw != nil {
 		return v.Raw[i]

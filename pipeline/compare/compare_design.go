@@ -84,10 +84,10 @@ func NumericCovariates(s *schemas.Study) []string {
 	return out
 }
 
-// compareData is what the comparison reads from the warehouse.
+// CompareData is what the comparison reads from the warehouse.
 type CompareData struct {
 	Parts []CmpParticipant // sorted by study_id
-	// base and fu hold each outcome's baseline and follow-up value per
+	// Base and fu hold each outcome's baseline and follow-up value per
 	// participant (index into parts), NaN when missing.
 	Base, Fu map[string][]float64
 	// bands is each team's fidelity band in the last rating period.
@@ -95,13 +95,13 @@ type CompareData struct {
 	lastPeriod string
 }
 
-// outcomeName splits "instrument.scale".
+// OutcomeName splits "instrument.scale".
 func OutcomeName(outcome string) (instrument, scale string, ok bool) {
 	instrument, scale, ok = strings.Cut(outcome, ".")
 	return instrument, scale, ok && instrument != "" && scale != ""
 }
 
-// outcomeHasBaseline reports whether the outcome's instrument is asked at
+// OutcomeHasBaseline reports whether the outcome's instrument is asked at
 // the baseline wave (GAS is not: it has no baseline value).
 func OutcomeHasBaseline(s *schemas.Study, outcome string) bool {
 	name, _, _ := OutcomeName(outcome)
@@ -109,7 +109,7 @@ func OutcomeHasBaseline(s *schemas.Study, outcome string) bool {
 	return ok && in.AskedAt(s.BaselineWave())
 }
 
-// readCompareData reads participants, the outcomes' scores and the last
+// ReadCompareData reads participants, the outcomes' scores and the last
 // period's fidelity bands from the generation at dir.
 func ReadCompareData(ctx context.Context, env warehouse.Env, dir string, outcomes []string) (*CompareData, error) {
 	s := env.Study
@@ -276,7 +276,7 @@ func dropNoteOf(count func(i int) int) string {
 	return "dropped " + strings.Join(parts, ", ")
 }
 
-// buildFrame selects the complete cases of an outcome (DESIGN §9): not
+// BuildFrame selects the complete cases of an outcome (DESIGN §9): not
 // withdrawn, with the outcome at follow-up and (when the outcome has one)
 // at baseline, in a team and trust, in the intervention or control arm.
 // keep, when not nil, may leave out more rows: it returns the reason.
@@ -346,7 +346,7 @@ func (f *frame) clustersByLevel(term []float64) (one, zero int) {
 	return one, zero
 }
 
-// strataOrder lists the trusts present in the frame: the study's trusts in
+// StrataOrder lists the trusts present in the frame: the study's trusts in
 // study order, then any others in byte order.
 func StrataOrder(s *schemas.Study, trusts []string) []string {
 	present := map[string]bool{}
@@ -374,7 +374,7 @@ type design struct {
 	names []string
 }
 
-// linearDesign builds [intercept, term, (y_baseline), trust dummies]: the
+// LinearDesign builds [intercept, term, (y_baseline), trust dummies]: the
 // term is column 1; trusts are coded by treatment contrasts with the first
 // trust present (in study order) as the reference, as R's default
 // contr.treatment with the study's trust order as factor levels.
@@ -497,7 +497,7 @@ type propensitySpec struct {
 	notes []string
 }
 
-// newPropensitySpec checks the study's propensity covariates and leaves out
+// NewPropensitySpec checks the study's propensity covariates and leaves out
 // any that is not recorded for anyone in the frame's population.
 func NewPropensitySpec(s *schemas.Study, d *CompareData) (*propensitySpec, error) {
 	ps := &propensitySpec{}
@@ -524,7 +524,7 @@ func NewPropensitySpec(s *schemas.Study, d *CompareData) (*propensitySpec, error
 	return ps, nil
 }
 
-// keep drops a participant with any used covariate missing.
+// Keep drops a participant with any used covariate missing.
 func (ps *propensitySpec) Keep(p *CmpParticipant) string {
 	for _, c := range ps.covs {
 		lv, num := p.Covariate(c)
@@ -558,7 +558,7 @@ func covariateLevels(s *schemas.Study, d *CompareData, f *frame, cov string) []s
 	return append(out, rest...)
 }
 
-// propensityDesign builds the propensity model's covariates for a frame:
+// PropensityDesign builds the propensity model's covariates for a frame:
 // balance lists every covariate as shown in the balance table (a dummy for
 // every level present, living_alone, y_baseline); model lists the model's
 // columns after the intercept (treatment contrasts: the first level of the
@@ -627,7 +627,7 @@ func varies(x []float64) bool {
 	return false
 }
 
-// withIntercept is [1, cols...] as a matrix.
+// WithIntercept is [1, cols...] as a matrix.
 func WithIntercept(n int, cols []propensityColumn) *mat.Dense {
 	x := mat.NewDense(max(n, 1), len(cols)+1, nil)
 	for i := 0; i < n; i++ {

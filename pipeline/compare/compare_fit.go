@@ -23,10 +23,10 @@ import (
 // that may be collinear, an aliased column, a failed fit (so that notes
 // and errors are the dense functions' own), and for tests (compareDense).
 
-// compareDense, set by tests, makes every analysis take the dense route.
+// CompareDense, set by tests, makes every analysis take the dense route.
 var CompareDense = false
 
-// comparePatternFallbacks counts propensity models fitted from the rows
+// ComparePatternFallbacks counts propensity models fitted from the rows
 // because the pattern fit failed (for tests).
 var ComparePatternFallbacks atomic.Int64
 

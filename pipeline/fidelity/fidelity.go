@@ -148,10 +148,10 @@ func newFidelityWriter(env warehouse.Env, tx *warehouse.Tx, table string) (*ware
 	return warehouse.NewRowWriter(schema, tf), nil
 }
 
-// fidelityKey is a team × rating period.
+// FidelityKey is a team × rating period.
 type FidelityKey struct{ Team, Period string }
 
-// fidelityRater is one rater's ratings of one team in one period, by
+// FidelityRater is one rater's ratings of one team in one period, by
 // component position in the study definition.
 type FidelityRater struct {
 	Id     string
@@ -349,7 +349,7 @@ func fidelityLowest(comps []schemas.Component, scores []fidelityComponentScore, 
 	return out
 }
 
-// fidelityICC is ICC(2,1) over the components every scored rater rated
+// FidelityICC is ICC(2,1) over the components every scored rater rated
 // (targets) × the scored raters; ok is false with fewer than two raters or
 // two complete components, or when the ICC is undefined (no variance).
 func FidelityICC(raters []*FidelityRater) (float64, bool) {

@@ -65,7 +65,7 @@ func Ingest(paths []string) warehouse.Stage {
 	}
 }
 
-// fileFates collects each file's fate in this run for the summary: one per
+// FileFates collects each file's fate in this run for the summary: one per
 // file listed (by listing order), then earlier exports superseded. Guarded
 // by the ingest workers' mutex.
 type FileFates struct {
@@ -95,7 +95,7 @@ func (f *FileFates) Outcomes() []warehouse.FileOutcome {
 	return append(out, f.extra...)
 }
 
-// plannedFile is a new export to read, in arrival order; its bytes are
+// PlannedFile is a new export to read, in arrival order; its bytes are
 // already in the archive, and are read from there.
 type PlannedFile struct {
 	Accept    *warehouse.FileEntry // a held export to make current (cpi accept)
@@ -247,7 +247,7 @@ func planIngest(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, paths 
 	return plan, nil
 }
 
-// runIngestPlan ingests the planned files: each trust's files in arrival
+// RunIngestPlan ingests the planned files: each trust's files in arrival
 // order (a trust's newer export supersedes its older one), different trusts
 // at the same time on every core. The outcome does not depend on the
 // interleaving: a trust's tables, rejects and problems come only from its
@@ -308,7 +308,7 @@ func RunIngestPlan(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, pla
 	return nil
 }
 
-// ingestFile handles one new export, already archived (or, with
+// IngestFile handles one new export, already archived (or, with
 // pf.accept, a held one to make current). Its rows are read from the
 // archived copy, never from the path it arrived at: what is loaded is what
 // the archive and source_sha256 hold. mu guards the ledger, the summary

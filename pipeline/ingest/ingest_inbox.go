@@ -251,7 +251,7 @@ func settleText(d time.Duration) string {
 	return d.String()
 }
 
-// nameProblem is the quarantine a file's name alone earns (code "" when
+// NameProblem is the quarantine a file's name alone earns (code "" when
 // none): a name no trust uses, an export date that is no calendar date, or
 // one after the run's date plus the study's allowance. The same bytes
 // under another name may be fine (see Ledger.receivedAs).

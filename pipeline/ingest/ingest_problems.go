@@ -133,7 +133,7 @@ func resolvedLater(l *warehouse.Ledger, q *warehouse.FileEntry) bool {
 	return later[schemas.KindParticipants] && later[schemas.KindFidelity]
 }
 
-// planTrusts are the trusts (orUnknown codes) that sent files in a plan.
+// PlanTrusts are the trusts (orUnknown codes) that sent files in a plan.
 func PlanTrusts(plan []PlannedFile) []string {
 	seen := map[string]bool{}
 	var out []string
@@ -148,7 +148,7 @@ func PlanTrusts(plan []PlannedFile) []string {
 	return out
 }
 
-// finishIngest writes what follows from the files read: the problem lists
+// FinishIngest writes what follows from the files read: the problem lists
 // and rejects of the trusts given, ingest_files, and the lineage of
 // ingest's tables. With no trust (nothing new), nothing is rewritten.
 func FinishIngest(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, trusts []string) error {
@@ -181,7 +181,7 @@ func noteHeld(tx *warehouse.Tx) {
 	}
 }
 
-// refreshProblems rewrites problems/<TRUST>.csv and the trust's rejects
+// RefreshProblems rewrites problems/<TRUST>.csv and the trust's rejects
 // from its open files.
 func RefreshProblems(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, trust string) error {
 	code := trust

@@ -50,7 +50,7 @@ type responsesBatch struct {
 	line  []int32
 }
 
-// responsesBatches is how many batches a writer cycles through: one
+// ResponsesBatches is how many batches a writer cycles through: one
 // filled, one queued, one being written.
 const ResponsesBatches = 3
 

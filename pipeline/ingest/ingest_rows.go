@@ -9,7 +9,7 @@ import (
 	"github.com/connectingpeople/cpi/schemas"
 )
 
-// interview is one accepted participant row, in canonical values.
+// Interview is one accepted participant row, in canonical values.
 type Interview struct {
 	Line      int
 	Pid       string

@@ -43,13 +43,13 @@ func NewRowSpill(dir string) (*rowSpill, error) {
 	return s, nil
 }
 
-// spilled is where put wrote an interview.
+// Spilled is where put wrote an interview.
 type Spilled struct {
 	Off int64
 	N   int32
 }
 
-// put appends iv to the file.
+// Put appends iv to the file.
 func (s *rowSpill) Put(iv *Interview) (Spilled, error) {
 	b := s.buf[:0]
 	b = binary.AppendUvarint(b, uint64(iv.Line))
@@ -85,7 +85,7 @@ func (s *rowSpill) Put(iv *Interview) (Spilled, error) {
 	return at, nil
 }
 
-// done ends the writing; get may be called from then on.
+// Done ends the writing; get may be called from then on.
 func (s *rowSpill) Done() error {
 	if err := s.w.Flush(); err != nil {
 		return fmt.Errorf("sort rows: %w", err)
@@ -93,7 +93,7 @@ func (s *rowSpill) Done() error {
 	return nil
 }
 
-// get reads back the interview at at into iv, whose items slice is reused
+// Get reads back the interview at at into iv, whose items slice is reused
 // when it is long enough.
 func (s *rowSpill) Get(at Spilled, iv *Interview) error {
 	if cap(s.buf) < int(at.N) {
@@ -158,7 +158,7 @@ func (s *rowSpill) internBytes(b []byte) string {
 	return v
 }
 
-// close releases the file, and removes it if it still has a name.
+// Close releases the file, and removes it if it still has a name.
 func (s *rowSpill) Close() {
 	if s == nil {
 		return

@@ -250,7 +250,7 @@ func (k *tableSink) abort() {
 	k.parts, k.ivw, k.resp, k.fid = nil, nil, nil, nil
 }
 
-// writeIngestFiles mirrors the ledger's files, sorted by SHA-256.
+// WriteIngestFiles mirrors the ledger's files, sorted by SHA-256.
 func WriteIngestFiles(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	const name = "ingest_files"
 	tb := env.Study.Tables.Table(name)

@@ -11,7 +11,7 @@ import (
 	"sort"
 )
 
-// problemChunk is how many problems a problemSet holds in memory before it
+// ProblemChunk is how many problems a problemSet holds in memory before it
 // writes them, sorted, to its file: about 2 MB.
 const ProblemChunk = 16 * 1024
 
@@ -99,7 +99,7 @@ func (s *problemSet) spill() error {
 	return nil
 }
 
-// each calls fn with every problem in order. The set may be read more than
+// Each calls fn with every problem in order. The set may be read more than
 // once, and not added to afterwards.
 func (s *problemSet) Each(fn func(Problem) error) error {
 	if s.f == nil {
@@ -147,7 +147,7 @@ func (s *problemSet) Each(fn func(Problem) error) error {
 	return nil
 }
 
-// close releases the temporary file.
+// Close releases the temporary file.
 func (s *problemSet) Close() {
 	if s.f != nil {
 		s.f.Close()

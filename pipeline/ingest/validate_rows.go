@@ -73,7 +73,7 @@ type header struct {
 	names  []string
 }
 
-// mapHeader finds the kind of an export from its (site-aliased) header and
+// MapHeader finds the kind of an export from its (site-aliased) header and
 // where each canonical field is. It returns the problems it found: unknown
 // columns (warnings), and header cells that hold an identifier (CheckCell,
 // as if in an undeclared column) or name one (CheckHeader): a privacy
@@ -201,7 +201,7 @@ type dateFormatter interface {
 	DateFormatted(col, line int) bool
 }
 
-// privacy checks every cell of a row, known or not, and returns the first
+// Privacy checks every cell of a row, known or not, and returns the first
 // column and rule broken (CheckCell; in a pseudonym column, eight digits
 // that read as a compact date are a pseudonym). With a workbook, a number
 // formatted as a date in a column that is neither a declared date nor an

@@ -151,13 +151,13 @@ type FidelitySummary struct {
 	Band, lowest          string
 }
 
-// fidelityReportData is what the fidelity reports are made from.
+// FidelityReportData is what the fidelity reports are made from.
 type FidelityReportData struct {
 	Summary map[FidelityKey]FidelitySummary
-	// comps holds component means by position in the study definition; NaN
+	// Comps holds component means by position in the study definition; NaN
 	// when nobody rated the component.
 	Comps map[FidelityKey][]float64
-	// roles counts the distinct raters of each team × period by role.
+	// Roles counts the distinct raters of each team × period by role.
 	Roles map[FidelityKey]map[string]int
 }
 
@@ -727,7 +727,7 @@ func cssLeft(pct float64) template.CSS {
 	return template.CSS("left:" + fmtTrim(pct, 3) + "%")
 }
 
-// fidelityTicks are the rating axis's ticks: every rating when there are at
+// FidelityTicks are the rating axis's ticks: every rating when there are at
 // most 11, else at most 11 at a step of 1, 2 or 5 times a power of ten. The
 // study definition bounds the scale (schemas: 0 to 100); this bounds the
 // loop whatever it holds.

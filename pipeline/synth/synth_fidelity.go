@@ -113,7 +113,7 @@ func synthNextWeekday(d time.Time) time.Time {
 	return d
 }
 
-// synthRatingDateBounds are the first and last day a period's ratings may
+// SynthRatingDateBounds are the first and last day a period's ratings may
 // fall on.
 func SynthRatingDateBounds(period string, index int) (time.Time, time.Time) {
 	first := synthStudyStart.AddDate(0, synthPeriodMonth(period, index)-1, 0)

@@ -40,7 +40,7 @@ const (
 	RecordAccept  = "accept"
 )
 
-// receiptNew is a receipt's status when the bytes were new to the warehouse.
+// ReceiptNew is a receipt's status when the bytes were new to the warehouse.
 const ReceiptNew = "new"
 
 // ArchiveRecord is one record of the archive: an arrival of a file
@@ -76,7 +76,7 @@ func newAttemptID() string {
 	return hex.EncodeToString(b)
 }
 
-// writeArchiveRecord writes a record into archive/receipts, read-only. A
+// WriteArchiveRecord writes a record into archive/receipts, read-only. A
 // record of the same name is the same bytes (the name carries their hash,
 // or for an accept the file and moment), so it is left as it is.
 func (w *Warehouse) WriteArchiveRecord(rec ArchiveRecord, name func(body []byte) string) error {
@@ -106,7 +106,7 @@ func ReceiptFileName(rec ArchiveRecord) func([]byte) string {
 	}
 }
 
-// archiveReceipts writes the archive's record of each receipt (new files
+// ArchiveReceipts writes the archive's record of each receipt (new files
 // and duplicates) of this run attempt; the files' bytes are already in the
 // archive. It runs before the generation commits.
 func ArchiveReceipts(ctx context.Context, tx *Tx, receipts []Receipt) error {
@@ -148,7 +148,7 @@ func ArchiveReceipts(ctx context.Context, tx *Tx, receipts []Receipt) error {
 	return nil
 }
 
-// archiveAccept records in the archive that the data manager accepted the
+// ArchiveAccept records in the archive that the data manager accepted the
 // held export sha (received as name) at the given moment, with their
 // reason. `cpi accept` writes it before its generation commits, and `cpi
 // rebuild` replays it, in time order among the receipts, through
@@ -168,7 +168,7 @@ func ArchiveAccept(w *Warehouse, sha, name, reason string, at time.Time, runID i
 	return syncDir(w.ReceiptsDir())
 }
 
-// readArchiveRecords reads every record of the archive, in file-name
+// ReadArchiveRecords reads every record of the archive, in file-name
 // order. Unreadable records are returned as problems, naming the file.
 func (w *Warehouse) ReadArchiveRecords() ([]ArchiveRecord, []string, error) {
 	entries, err := os.ReadDir(w.ReceiptsDir())
@@ -226,7 +226,7 @@ func IndexReceipts(recs []ArchiveRecord) receiptIndex {
 	return ix
 }
 
-// find returns the index of the record of r, or -1.
+// Find returns the index of the record of r, or -1.
 func (ix receiptIndex) Find(r Receipt) int {
 	if i, ok := ix[receiptKey(r.SHA256, r.Name, r.RunID, r.ReceivedAt)]; ok {
 		return i

@@ -33,7 +33,7 @@ type Env struct {
 	// time.Sleep. Tests pass their own to change a file in between.
 	Sleep func(time.Duration)
 
-	// task counts the running stage's work for its progress line, for
+	// Task counts the running stage's work for its progress line, for
 	// code a stage shares with others (ingest's export reader); nil: not
 	// counted.
 	Task *Task

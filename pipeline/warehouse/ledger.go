@@ -157,7 +157,7 @@ func (l *Ledger) File(sha string) *FileEntry {
 	return nil
 }
 
-// receivedAs finds the earlier receipt that makes bytes arriving under name
+// ReceivedAs finds the earlier receipt that makes bytes arriving under name
 // a duplicate: an entry of the same bytes under the same name; or, when
 // nameBad (the name alone would quarantine the file), any entry of the
 // bytes; or an entry of the bytes that was not quarantined for its name. So
@@ -225,7 +225,7 @@ func (l *Ledger) NextSeq() int64 {
 	return max + 1
 }
 
-// newer reports whether a supersedes b: a later export date, or the same
+// Newer reports whether a supersedes b: a later export date, or the same
 // (or no) date and a later arrival.
 func Newer(a, b *FileEntry) bool {
 	if a.ExportDate != b.ExportDate && a.ExportDate != "" && b.ExportDate != "" {

@@ -59,10 +59,10 @@ type StageDef struct {
 	Run     Stage
 }
 
-// ingestOutputs are the tables ingest writes.
+// IngestOutputs are the tables ingest writes.
 var IngestOutputs = []string{"participants", "interviews", "responses", "fidelity_ratings", "rejects", "ingest_files"}
 
-// outputFiles lists an output's files in a generation, relative to it, in
+// OutputFiles lists an output's files in a generation, relative to it, in
 // path order.
 func OutputFiles(genDir, output string) ([]string, error) {
 	var abs []string
@@ -124,7 +124,7 @@ func contentHash(files []FileRecord) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// recordOutputs records the outputs a stage has just written, built from
+// RecordOutputs records the outputs a stage has just written, built from
 // inputs.
 func RecordOutputs(ctx context.Context, env Env, tx *Tx, stage string, outputs []string, inputs map[string]string) error {
 	if tx.Ledger.Outputs == nil {
@@ -155,7 +155,7 @@ func RecordOutputs(ctx context.Context, env Env, tx *Tx, stage string, outputs [
 	return nil
 }
 
-// inputsNow are the inputs a stage would be built from now.
+// InputsNow are the inputs a stage would be built from now.
 func InputsNow(env Env, l *Ledger, inputs []string) map[string]string {
 	out := map[string]string{InputStudy: env.Study.Hash, InputProgram: env.Version}
 	for _, in := range inputs {
@@ -176,7 +176,7 @@ func (e *DamageError) Error() string {
 	return "the warehouse is damaged (" + strings.Join(e.Problems, "; ") + "): nothing was changed; see `cpi check`, and restore the files or run `cpi rebuild`"
 }
 
-// verifyOutputs compares every recorded output with the files of the
+// VerifyOutputs compares every recorded output with the files of the
 // generation at genDir. With full, every file is hashed; otherwise only the
 // files whose size or modification time differ from the record.
 func VerifyOutputs(ctx context.Context, genDir string, l *Ledger, full bool) error {

@@ -25,7 +25,7 @@ import (
 	"github.com/connectingpeople/cpi/schemas"
 )
 
-// batchRows is the number of rows in an Arrow record batch and so in a
+// BatchRows is the number of rows in an Arrow record batch and so in a
 // Parquet row group: memory follows it, not the size of a table.
 const BatchRows = 64 * 1024
 
@@ -365,10 +365,10 @@ func (d *dictColumn) reset() {
 	d.lastIdx = -1
 }
 
-// dictionaryType is how string columns are written.
+// DictionaryType is how string columns are written.
 var DictionaryType = &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
 
-// writeSchema is schema with its string columns as dictionaries.
+// WriteSchema is schema with its string columns as dictionaries.
 func WriteSchema(schema *arrow.Schema) *arrow.Schema {
 	fields := schema.Fields()
 	for i, f := range fields {
@@ -566,7 +566,7 @@ func ScanTable(ctx context.Context, genDir, table string, fn func(rec arrow.Reco
 	return nil
 }
 
-// scanFile reads every column of one table file, batch by batch.
+// ScanFile reads every column of one table file, batch by batch.
 func ScanFile(ctx context.Context, path string, fn func(rec arrow.RecordBatch) error) error {
 	scan := NewColumnScan(ctx, []string{path}, nil, nil)
 	defer scan.Close()
@@ -609,7 +609,7 @@ func checkTableSchema(name string, schema *arrow.Schema) error {
 	return nil
 }
 
-// columns finds columns of a record by name; a missing column is an error
+// Columns finds columns of a record by name; a missing column is an error
 // naming the table file's schema problem.
 func Columns(rec arrow.RecordBatch, names ...string) ([]arrow.Array, error) {
 	out := make([]arrow.Array, len(names))
@@ -623,7 +623,7 @@ func Columns(rec arrow.RecordBatch, names ...string) ([]arrow.Array, error) {
 	return out, nil
 }
 
-// colIndex is the position of a column in a table's schema.
+// ColIndex is the position of a column in a table's schema.
 func ColIndex(tb *schemas.Table, name string) int {
 	i := tb.ColumnIndex(name)
 	if i < 0 {
@@ -632,7 +632,7 @@ func ColIndex(tb *schemas.Table, name string) int {
 	return i
 }
 
-// columnScan reads chosen columns (names; nil: all of them) of a table's
+// ColumnScan reads chosen columns (names; nil: all of them) of a table's
 // files, file after file, in record batches: the columns in dictNames as
 // dictionary arrays (a long column's repeated values are not copied out of
 // the file's dictionary one by one). Each file is checked against its
@@ -655,7 +655,7 @@ func NewColumnScan(ctx context.Context, files, names, dictNames []string) *Colum
 	return &ColumnScan{ctx: ctx, files: files, names: names, dictNames: dictNames}
 }
 
-// next moves to the next batch; false at the end.
+// Next moves to the next batch; false at the end.
 func (s *ColumnScan) Next() (bool, error) {
 	s.rec, s.Cols = nil, nil
 	for {
@@ -756,5 +756,5 @@ func (s *ColumnScan) closeFile() {
 	}
 }
 
-// close releases the file being read.
+// Close releases the file being read.
 func (s *ColumnScan) Close() { s.closeFile() }

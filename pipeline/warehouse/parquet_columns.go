@@ -181,7 +181,7 @@ func writeDense(ctx context.Context, cw file.ColumnChunkWriter, d *array.Diction
 	return pqarrow.WriteArrowToColumn(ctx, cw, dense, defLevels, nil, defLevels != nil)
 }
 
-// scoreCodes turns a string column of one batch into small integer codes:
+// ScoreCodes turns a string column of one batch into small integer codes:
 // for a dictionary-encoded column, lookup runs once per dictionary entry;
 // for a plain one, once per run of equal values.
 type ScoreCodes struct {
@@ -217,7 +217,7 @@ func (c *ScoreCodes) Init(a arrow.Array, lookup func(string) int) error {
 	return nil
 }
 
-// at is row r's code (-1: unknown).
+// At is row r's code (-1: unknown).
 func (c *ScoreCodes) At(r int) int {
 	if c.dict != nil {
 		if c.dict.IsNull(r) {

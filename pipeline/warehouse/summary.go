@@ -24,7 +24,7 @@ func outcomeOf(e *FileEntry, status, reason string) FileOutcome {
 	return FileOutcome{Name: e.Name, Trust: e.Trust, Kind: e.Kind, Status: status, Reason: reason}
 }
 
-// skippedOutcome is the outcome of bytes already received: as prev (nil
+// SkippedOutcome is the outcome of bytes already received: as prev (nil
 // when met earlier in this run).
 func SkippedOutcome(name string, prev *FileEntry) FileOutcome {
 	if prev == nil {
@@ -38,7 +38,7 @@ func SkippedOutcome(name string, prev *FileEntry) FileOutcome {
 		Reason: fmt.Sprintf("already received in run %d", prev.RunID)}
 }
 
-// currentReason says what a new current export replaced.
+// CurrentReason says what a new current export replaced.
 func CurrentReason(cur *FileEntry) string {
 	if cur == nil {
 		return "now current"
@@ -46,7 +46,7 @@ func CurrentReason(cur *FileEntry) string {
 	return "now current, replacing " + cur.Name
 }
 
-// finish closes the account of a run ending at end: files in a stable
+// Finish closes the account of a run ending at end: files in a stable
 // order, the tables a stage of `cpi run` did not account for (ingest's,
 // or a stage command's) as a Rebuild of their own, NothingNew from the
 // same lists the summary prints, and the exit status.
@@ -410,7 +410,7 @@ func (s *Summary) Trust(code string) *TrustSummary {
 	return t
 }
 
-// problems is the ProblemsError of a run, or nil when nothing was rejected
+// Problems is the ProblemsError of a run, or nil when nothing was rejected
 // or quarantined.
 func (s *Summary) Problems() error {
 	if s.RowsRejected == 0 && s.FilesQuarantined == 0 && s.FilesHeld == 0 {

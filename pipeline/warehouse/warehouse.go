@@ -173,7 +173,7 @@ type Tx struct {
 	hooks   CrashHooks
 	mu      sync.Mutex      // guards written: stages may write files from several goroutines
 	written map[string]bool // tables rewritten in this generation
-	// switched is set once "current" names this generation.
+	// Switched is set once "current" names this generation.
 	Switched bool
 	// attempt marks the archive records this run attempt writes.
 	attempt string
@@ -223,7 +223,7 @@ func (w *Warehouse) Begin(hooks CrashHooks) (*Tx, error) {
 	return tx, nil
 }
 
-// beginFresh starts an empty generation, built from nothing the current
+// BeginFresh starts an empty generation, built from nothing the current
 // generation holds (which may be damaged: that is what `cpi rebuild` is
 // for), with an empty ledger. Leftovers of a run that crashed before its
 // switch are removed as Begin does; when "current" is missing or unreadable
@@ -260,7 +260,7 @@ func (w *Warehouse) BeginFresh(hooks CrashHooks) (*Tx, error) {
 	return tx, nil
 }
 
-// step gives a test hook the chance to stop the run here.
+// Step gives a test hook the chance to stop the run here.
 func (tx *Tx) Step(name string) error {
 	if tx.hooks == nil {
 		return nil
@@ -399,7 +399,7 @@ func syncDir(dir string) error {
 	return f.Sync()
 }
 
-// checkPathElem refuses text that is to become one element of a path in the
+// CheckPathElem refuses text that is to become one element of a path in the
 // warehouse or an output folder (a trust or team code, a table or file name)
 // unless it is a plain name: not empty, not . or .., no separator, no
 // control character. The study definition is checked when it is loaded
@@ -426,7 +426,7 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// writeFileAtomic writes a file by writing a temporary file beside it,
+// WriteFileAtomic writes a file by writing a temporary file beside it,
 // syncing it and renaming it into place.
 func WriteFileAtomic(path string, mode fs.FileMode, write func(io.Writer) error) error {
 	if info, err := os.Stat(path); err == nil && info.IsDir() {
@@ -469,7 +469,7 @@ func WriteFileAtomic(path string, mode fs.FileMode, write func(io.Writer) error)
 	return nil
 }
 
-// isTemp reports whether a file name is one of writeFileAtomic's temporaries.
+// IsTemp reports whether a file name is one of writeFileAtomic's temporaries.
 func IsTemp(name string) bool { return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp") }
 
 // ctxReader stops a long copy when the context is cancelled.
@@ -499,7 +499,7 @@ func HashFile(ctx context.Context, path string) (string, int64, error) {
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
-// readableLedger is the current generation's ledger, or nil when it is
+// ReadableLedger is the current generation's ledger, or nil when it is
 // missing or cannot be read (said in the log).
 func (w *Warehouse) ReadableLedger(env Env) *Ledger {
 	gen, err := w.CurrentDir()

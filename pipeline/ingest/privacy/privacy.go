@@ -255,7 +255,7 @@ func (st cellStats) check(value string, dateColumn, idColumn bool) (PrivacyRule,
 	return "", false
 }
 
-// normaliseCell rewrites a cell for matching (see CheckCell): NFKC, then
+// NormaliseCell rewrites a cell for matching (see CheckCell): NFKC, then
 // Unicode spaces and control characters to ' ', dashes to '-', format
 // characters dropped, decimal digits of any script to ASCII, a few dot,
 // slash and at-sign look-alikes to ASCII; then integers in scientific

@@ -345,7 +345,7 @@ func makeHeader(path string, raw []string, limits ReadLimits) ([]string, *FileEr
 	return h, nil
 }
 
-// isSerial reports whether s is an Excel date serial: digits, with at most
+// IsSerial reports whether s is an Excel date serial: digits, with at most
 // one decimal point (a time of day).
 func IsSerial(s string) bool {
 	whole, frac, _ := strings.Cut(s, ".")
