@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sort"
 
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/stats"
@@ -19,10 +18,19 @@ const MethodByTrust = "cr2_by_trust"
 
 // trustRow is one row of trust_effects; NaN stands for null.
 type trustRow struct {
-	outcome, wave, trust, method                  string
-	estimate, stdError, df, ciLow, ciHigh, pValue float64
-	nObs, nClusters                               int
-	note                                          string
+	outcome   string  `col:"outcome"`
+	wave      string  `col:"wave"`
+	trust     string  `col:"trust"`
+	method    string  `col:"method"`
+	estimate  float64 `col:"estimate"`
+	stdError  float64 `col:"std_error"`
+	df        float64 `col:"df"`
+	ciLow     float64 `col:"ci_low"`
+	ciHigh    float64 `col:"ci_high"`
+	pValue    float64 `col:"p_value"`
+	nObs      int     `col:"n_obs"`
+	nClusters int     `col:"n_clusters"`
+	note      string  `col:"note"`
 }
 
 // trustDesign is the design of the per-trust model over a frame: the
@@ -154,31 +162,5 @@ func fitByTrust(des trustDesign) (*stats.SuffFit, *stats.CR2Result, error) {
 
 // writeTrustEffects writes the trust_effects table sorted by its key.
 func writeTrustEffects(env warehouse.Env, tx *warehouse.Tx, rows []trustRow) error {
-	sort.Slice(rows, func(i, j int) bool {
-		a, b := rows[i], rows[j]
-		return CmpKeys([]string{a.outcome, a.wave, a.trust, a.method}, []string{b.outcome, b.wave, b.trust, b.method}) < 0
-	})
-	tb := env.Study.Tables.Table("trust_effects")
-	col := func(name string) int { return warehouse.ColIndex(tb, name) }
-	return WriteTable(env, tx, "trust_effects", func(rw *warehouse.RowWriter) error {
-		for _, r := range rows {
-			rw.Str(col("outcome"), r.outcome)
-			rw.Str(col("wave"), r.wave)
-			rw.Str(col("trust"), r.trust)
-			rw.Str(col("method"), r.method)
-			optFloat(rw, col("estimate"), r.estimate)
-			optFloat(rw, col("std_error"), r.stdError)
-			optFloat(rw, col("df"), r.df)
-			optFloat(rw, col("ci_low"), r.ciLow)
-			optFloat(rw, col("ci_high"), r.ciHigh)
-			optFloat(rw, col("p_value"), r.pValue)
-			rw.Int32(col("n_obs"), int32(r.nObs), true)
-			rw.Int32(col("n_clusters"), int32(r.nClusters), true)
-			rw.NullStr(col("note"), r.note)
-			if err := rw.RowDone(); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return warehouse.WriteRecords(env, tx, "trust_effects", rows)
 }
