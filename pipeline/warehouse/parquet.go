@@ -92,8 +92,9 @@ func ArrowSchema(env Env, name string, extra map[string]string) *arrow.Schema {
 // writerProperties: zstd, statistics on every column, dictionary encoding
 // for strings only (small integer codes and numbers compress as well plain,
 // without hashing every value).
-func writerProperties(schema *arrow.Schema) *parquet.WriterProperties {
+func writerProperties(schema *arrow.Schema, mem memory.Allocator) *parquet.WriterProperties {
 	opts := []parquet.WriterProperty{
+		parquet.WithAllocator(mem),
 		parquet.WithCompression(compress.Codecs.Zstd),
 		parquet.WithCompressionLevel(1),
 		parquet.WithDictionaryDefault(true),
@@ -185,7 +186,7 @@ func (tx *Tx) CreateTableFile(schema *arrow.Schema, table, partition, value, nam
 // batches may carry them as dictionaries) with the schema's metadata as
 // the file's key/value metadata.
 func newParquetWriter(schema *arrow.Schema, f *os.File) (*file.Writer, error) {
-	props := writerProperties(schema)
+	props := writerProperties(schema, &reuseAllocator{})
 	pqschema, err := pqarrow.ToParquet(schema, props, pqarrow.DefaultWriterProps())
 	if err != nil {
 		return nil, err
