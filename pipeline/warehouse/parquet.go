@@ -400,9 +400,25 @@ func NewRowWriter(schema *arrow.Schema, out *TableFile) *RowWriter {
 func (r *RowWriter) RowDone() error {
 	r.n++
 	if r.n >= BatchRows {
-		return r.flush()
+		if err := r.flush(); err != nil {
+			return err
+		}
+		r.reserve()
 	}
 	return nil
+}
+
+// reserve makes room for a whole batch in every column once a table has
+// filled one, so that its builders do not grow by doubling and copying
+// for every batch.
+func (r *RowWriter) reserve() {
+	for i, b := range r.builders {
+		if d := r.dicts[i]; d != nil {
+			d.indices.Reserve(BatchRows)
+			continue
+		}
+		b.Reserve(BatchRows)
+	}
 }
 
 func (r *RowWriter) flush() error {
