@@ -740,7 +740,7 @@ func (s *ColumnScan) open(path string) error {
 	}
 	// Parallel: the columns of a batch are decoded side by side, so the
 	// last trust's scan still uses both cores.
-	props := pqarrow.ArrowReadProperties{BatchSize: BatchRows, Parallel: true}
+	props := pqarrow.ArrowReadProperties{BatchSize: readBatchRows, Parallel: true}
 	for i, n := range s.names {
 		idx[i] = pf.MetaData().Schema.ColumnIndexByName(n)
 		if idx[i] < 0 {
@@ -775,3 +775,9 @@ func (s *ColumnScan) closeFile() {
 
 // close releases the file being read.
 func (s *ColumnScan) Close() { s.closeFile() }
+
+// readBatchRows is the size of the batches a ColumnScan reads. Parquet's
+// dictionary decoder allocates scratch space for a whole batch in every
+// column chunk (16 bytes a row), so a batch a quarter of a row group
+// allocates a quarter as much.
+const readBatchRows = BatchRows / 4
