@@ -92,8 +92,9 @@ func ArrowSchema(env Env, name string, extra map[string]string) *arrow.Schema {
 // writerProperties: zstd, statistics on every column, dictionary encoding
 // for strings only (small integer codes and numbers compress as well plain,
 // without hashing every value).
-func writerProperties(schema *arrow.Schema) *parquet.WriterProperties {
+func writerProperties(schema *arrow.Schema, mem memory.Allocator) *parquet.WriterProperties {
 	opts := []parquet.WriterProperty{
+		parquet.WithAllocator(mem),
 		parquet.WithCompression(compress.Codecs.Zstd),
 		parquet.WithCompressionLevel(1),
 		parquet.WithDictionaryDefault(true),
@@ -185,7 +186,7 @@ func (tx *Tx) CreateTableFile(schema *arrow.Schema, table, partition, value, nam
 // batches may carry them as dictionaries) with the schema's metadata as
 // the file's key/value metadata.
 func newParquetWriter(schema *arrow.Schema, f *os.File) (*file.Writer, error) {
-	props := writerProperties(schema)
+	props := writerProperties(schema, &reuseAllocator{})
 	pqschema, err := pqarrow.ToParquet(schema, props, pqarrow.DefaultWriterProps())
 	if err != nil {
 		return nil, err
@@ -399,9 +400,25 @@ func NewRowWriter(schema *arrow.Schema, out *TableFile) *RowWriter {
 func (r *RowWriter) RowDone() error {
 	r.n++
 	if r.n >= BatchRows {
-		return r.flush()
+		if err := r.flush(); err != nil {
+			return err
+		}
+		r.reserve()
 	}
 	return nil
+}
+
+// reserve makes room for a whole batch in every column once a table has
+// filled one, so that its builders do not grow by doubling and copying
+// for every batch.
+func (r *RowWriter) reserve() {
+	for i, b := range r.builders {
+		if d := r.dicts[i]; d != nil {
+			d.indices.Reserve(BatchRows)
+			continue
+		}
+		b.Reserve(BatchRows)
+	}
 }
 
 func (r *RowWriter) flush() error {
@@ -723,7 +740,7 @@ func (s *ColumnScan) open(path string) error {
 	}
 	// Parallel: the columns of a batch are decoded side by side, so the
 	// last trust's scan still uses both cores.
-	props := pqarrow.ArrowReadProperties{BatchSize: BatchRows, Parallel: true}
+	props := pqarrow.ArrowReadProperties{BatchSize: readBatchRows, Parallel: true}
 	for i, n := range s.names {
 		idx[i] = pf.MetaData().Schema.ColumnIndexByName(n)
 		if idx[i] < 0 {
@@ -758,3 +775,9 @@ func (s *ColumnScan) closeFile() {
 
 // Close releases the file being read.
 func (s *ColumnScan) Close() { s.closeFile() }
+
+// readBatchRows is the size of the batches a ColumnScan reads. Parquet's
+// dictionary decoder allocates scratch space for a whole batch in every
+// column chunk (16 bytes a row), so a batch a quarter of a row group
+// allocates a quarter as much.
+const readBatchRows = BatchRows / 4

@@ -130,8 +130,11 @@ func usedEntries(dict arrow.Array, indices *array.Int32) (arrow.Array, error) {
 	seen := make([]bool, dict.Len())
 	count := 0
 	last := int32(-1)
+	nulls := indices.NullN() > 0
+	// Once every entry is used, the rest cannot change the answer: a batch
+	// built by RowWriter uses all of its dictionary.
 	for i, v := range indices.Int32Values() {
-		if v == last || indices.IsNull(i) {
+		if v == last || (nulls && indices.IsNull(i)) {
 			continue
 		}
 		if v < 0 || int(v) >= len(seen) {
@@ -141,6 +144,9 @@ func usedEntries(dict arrow.Array, indices *array.Int32) (arrow.Array, error) {
 		if !seen[v] {
 			seen[v] = true
 			count++
+			if count == len(seen) {
+				break
+			}
 		}
 	}
 	if count == dict.Len() {

@@ -95,7 +95,7 @@ func TestWriteRowGroupMatchesPqarrow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fw, err := pqarrow.NewFileWriter(WriteSchema(schema), theirs, writerProperties(schema), pqarrow.DefaultWriterProps())
+	fw, err := pqarrow.NewFileWriter(WriteSchema(schema), theirs, writerProperties(schema, memory.DefaultAllocator), pqarrow.DefaultWriterProps())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -114,6 +114,56 @@ run_cpi() {
 		'BEGIN { k = k1 > k2 ? k1 : k2; split(c, x, " "); printf "%.2f %.0f %s %s %s %.2f\n", s1 + s2, k / 1024, r, p, sc, x[1] + x[2] + x[3] + x[4] }'
 }
 
+# run_rest WAREHOUSE LOGPREFIX: the stages after score, in the warehouse
+# run_cpi left (cpi fidelity, cpi compare, cpi report fidelity --all, cpi
+# report study), each under GNU time. Prints "seconds peak_MiB" for each,
+# in that order, on one line.
+run_rest() {
+	local wh=$1 lp=$2 out="" name rc s k u y
+	local -a stages=(fidelity compare report-fidelity report-study)
+	for name in "${stages[@]}"; do
+		local -a cmd
+		case $name in
+		fidelity) cmd=(fidelity --warehouse "$wh") ;;
+		compare) cmd=(compare --warehouse "$wh") ;;
+		report-fidelity) cmd=(report fidelity --all --warehouse "$wh" --out-dir "$wh.reports") ;;
+		report-study) cmd=(report study --warehouse "$wh" --out "$wh.reports/study-report.html") ;;
+		esac
+		mkdir -p "$wh.reports"
+		rc=0
+		timed "$lp.$name.log" "$lp.$name.time" "$workdir/cpi" "${cmd[@]}" || rc=$?
+		if [[ $rc -ne 0 ]]; then
+			tail -n 20 "$lp.$name.log" >&2
+			die "cpi ${cmd[*]} exited $rc: see $lp.$name.log"
+		fi
+		read -r s k u y <"$lp.$name.time"
+		out+="$s $((k / 1024)) "
+	done
+	rm -rf "$wh.reports"
+	echo "${out% }"
+}
+
+# run_whole IN WAREHOUSE LOGPREFIX: the whole `cpi run` (every stage, as
+# the study team runs it) into a fresh warehouse, under /usr/bin/time -v.
+# Prints "seconds peak_MiB cpu_seconds". Exit status 3 (something
+# rejected) is accepted and reported in the log.
+run_whole() {
+	local in=$1 wh=$2 lp=$3 rc=0
+	rm -rf "$wh"
+	/usr/bin/time -v -o "$lp.run.time" "$workdir/cpi" run --warehouse "$wh" --inbox "$in" >"$lp.run.log" 2>&1 || rc=$?
+	if [[ $rc -ne 0 && $rc -ne 3 ]]; then
+		tail -n 20 "$lp.run.log" >&2
+		die "cpi run exited $rc: see $lp.run.log"
+	fi
+	[[ $rc -eq 3 ]] && echo "  note: cpi run exited 3 (rows rejected or files quarantined): see $lp.run.log" >&2
+	awk -F': ' '
+		/Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i] }
+		/Maximum resident set size/ { k = $2 }
+		/User time \(seconds\)/ { u = $2 }
+		/System time \(seconds\)/ { y = $2 }
+		END { printf "%.2f %.0f %.2f\n", s, k / 1024, u + y }' "$lp.run.time"
+}
+
 # table_rows LOG NAME: the row count `cpi tables` gives for a table.
 table_rows() {
 	local n

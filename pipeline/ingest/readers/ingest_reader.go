@@ -214,7 +214,7 @@ func OpenExport(path string, site *schemas.Site, canonicalHeaders [][]string, li
 			d.delimiter = r
 		}
 	}
-	r, err := newCSVReader(path, f, d, limits)
+	r, err := newCSVReader(path, f, d, limits, false)
 	if err != nil {
 		f.Close()
 		return nil, false, err
