@@ -3,11 +3,9 @@ package report
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
-
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
@@ -18,51 +16,37 @@ import (
 // CR2 by team, a Satterthwaite df per trust).
 const trustEffectsMethod = "cr2_by_trust"
 
+// trustEffect is a row of the trust_effects table, as the forest reads it.
+type trustEffect struct {
+	Outcome  string  `col:"outcome"`
+	Wave     string  `col:"wave"`
+	Trust    string  `col:"trust"`
+	Method   string  `col:"method"`
+	Estimate float64 `col:"estimate"`
+	CILow    float64 `col:"ci_low"`
+	CIHigh   float64 `col:"ci_high"`
+	Note     string  `col:"note"`
+}
+
 // readTrustForest reads the forest plot's per-trust points from the
 // trust_effects table: the primary outcome at the primary wave, the trusts
 // in the study's order. A trust without a row is left out; a row without
 // an estimate keeps its note.
 func readTrustForest(ctx context.Context, s *schemas.Study, genDir string) ([]forestPoint, error) {
-	o, wave := s.Analysis.PrimaryOutcome, s.PrimaryWave()
-	byTrust := map[string]forestPoint{}
-	err := warehouse.ScanTable(ctx, genDir, "trust_effects", func(rec arrow.RecordBatch) error {
-		cols, err := warehouse.Columns(rec, "outcome", "wave", "trust", "method", "estimate", "ci_low", "ci_high", "note")
-		if err != nil {
-			return err
-		}
-		str := make([]*array.String, 4)
-		for c := range str {
-			if str[c], _ = cols[c].(*array.String); str[c] == nil {
-				return fmt.Errorf("table trust_effects: column %d has an unexpected type", c)
-			}
-		}
-		num := make([]*array.Float64, 3)
-		for c := range num {
-			if num[c], _ = cols[4+c].(*array.Float64); num[c] == nil {
-				return fmt.Errorf("table trust_effects: column %d has an unexpected type", 4+c)
-			}
-		}
-		note, _ := cols[7].(*array.String)
-		if note == nil {
-			return fmt.Errorf("table trust_effects: column note has an unexpected type")
-		}
-		for i := 0; i < int(rec.NumRows()); i++ {
-			if str[0].Value(i) != o || str[1].Value(i) != wave || str[3].Value(i) != trustEffectsMethod {
-				continue
-			}
-			p := forestPoint{label: str[2].Value(i)}
-			if note.IsValid(i) {
-				p.note = note.Value(i)
-			}
-			if num[0].IsValid(i) && num[1].IsValid(i) && num[2].IsValid(i) {
-				p.est, p.lo, p.hi, p.ok = num[0].Value(i), num[1].Value(i), num[2].Value(i), true
-			}
-			byTrust[p.label] = p
-		}
-		return nil
-	})
+	rows, err := warehouse.ReadRecords[trustEffect](ctx, genDir, "trust_effects")
 	if err != nil {
 		return nil, fmt.Errorf("read trust_effects: %w", err)
+	}
+	byTrust := map[string]forestPoint{}
+	for _, r := range rows {
+		if r.Outcome != s.Analysis.PrimaryOutcome || r.Wave != s.PrimaryWave() || r.Method != trustEffectsMethod {
+			continue
+		}
+		p := forestPoint{label: r.Trust, note: r.Note}
+		if !math.IsNaN(r.Estimate) && !math.IsNaN(r.CILow) && !math.IsNaN(r.CIHigh) {
+			p.est, p.lo, p.hi, p.ok = r.Estimate, r.CILow, r.CIHigh, true
+		}
+		byTrust[r.Trust] = p
 	}
 	var pts []forestPoint
 	for _, t := range s.TrustCodes() {
@@ -143,32 +127,27 @@ func (b balanceCounts) smallCells(s *schemas.Study) func(string) bool {
 	}
 }
 
+// balanceCount is a balance row's analysis, wave, covariate and counts.
+type balanceCount struct {
+	Analysis  string `col:"analysis"`
+	Wave      string `col:"wave"`
+	Covariate string `col:"covariate"`
+	NI        int32  `col:"n_intervention"`
+	NC        int32  `col:"n_control"`
+}
+
 // readBalanceCounts reads n_intervention and n_control of the balance rows
 // of analysis (weighted:<outcome>) at wave.
 func readBalanceCounts(ctx context.Context, genDir, analysis, wave string) (balanceCounts, error) {
 	b := balanceCounts{n: map[string][2]int32{}}
-	err := warehouse.ScanTable(ctx, genDir, "balance", func(rec arrow.RecordBatch) error {
-		cols, err := warehouse.Columns(rec, "analysis", "wave", "covariate", "n_intervention", "n_control")
-		if err != nil {
-			return err
-		}
-		an, _ := cols[0].(*array.String)
-		wv, _ := cols[1].(*array.String)
-		cv, _ := cols[2].(*array.String)
-		ni, _ := cols[3].(*array.Int32)
-		nc, _ := cols[4].(*array.Int32)
-		if an == nil || wv == nil || cv == nil || ni == nil || nc == nil {
-			return fmt.Errorf("table balance has unexpected column types")
-		}
-		for i := 0; i < int(rec.NumRows()); i++ {
-			if an.Value(i) == analysis && wv.Value(i) == wave {
-				b.n[cv.Value(i)] = [2]int32{ni.Value(i), nc.Value(i)}
-			}
-		}
-		return nil
-	})
+	rows, err := warehouse.ReadRecords[balanceCount](ctx, genDir, "balance")
 	if err != nil {
 		return b, fmt.Errorf("read balance: %w", err)
+	}
+	for _, r := range rows {
+		if r.Analysis == analysis && r.Wave == wave {
+			b.n[r.Covariate] = [2]int32{r.NI, r.NC}
+		}
 	}
 	return b, nil
 }
