@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
@@ -30,8 +29,8 @@ func writeCodesIfStale(ctx context.Context, env warehouse.Env, tx *warehouse.Tx)
 // same code lists the data package carries (Study.CodeList).
 func WriteCodes(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	const name = "codes"
-	if err := os.RemoveAll(tx.Path("tables", name)); err != nil {
-		return fmt.Errorf("table %s: %w", name, err)
+	if err := tx.ReplaceTable(name); err != nil {
+		return err
 	}
 	out := env.Study.Tables.Table(name)
 	schema := warehouse.ArrowSchema(env, name, nil)

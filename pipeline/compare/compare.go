@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -405,23 +404,7 @@ func writeBalance(env warehouse.Env, tx *warehouse.Tx, rows []balanceRow) error 
 
 // WriteTable rewrites an unpartitioned table in one file.
 func WriteTable(env warehouse.Env, tx *warehouse.Tx, name string, fill func(rw *warehouse.RowWriter) error) error {
-	if err := os.RemoveAll(tx.Path("tables", name)); err != nil {
-		return fmt.Errorf("table %s: %w", name, err)
-	}
-	schema := warehouse.ArrowSchema(env, name, nil)
-	tf, err := tx.CreateTableFile(schema, name, "", "", "data")
-	if err != nil {
-		return err
-	}
-	rw := warehouse.NewRowWriter(schema, tf)
-	if err := fill(rw); err != nil {
-		rw.Abort()
-		return fmt.Errorf("table %s: %w", name, err)
-	}
-	if err := rw.Close(); err != nil {
-		return fmt.Errorf("table %s: %w", name, err)
-	}
-	return nil
+	return warehouse.WriteTable(env, tx, name, fill)
 }
 
 // optFloat appends v, or null when v is NaN or infinite.

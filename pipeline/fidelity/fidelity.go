@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os"
 	"slices"
 	"sort"
 
@@ -67,7 +66,7 @@ func Fidelity(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	sort.Slice(compOrder, func(a, b int) bool { return f.Components[compOrder[a]].Code < f.Components[compOrder[b]].Code })
 
 	for _, table := range []string{"fidelity", "fidelity_components"} {
-		if err := os.RemoveAll(tx.Path("tables", table)); err != nil {
+		if err := tx.ReplaceTable(table); err != nil {
 			return fmt.Errorf("fidelity: %w", err)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -161,10 +160,7 @@ func Score(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 // scoreRemoveTable drops a table's files from the generation before a stage
 // rewrites it.
 func scoreRemoveTable(tx *warehouse.Tx, name string) error {
-	if err := os.RemoveAll(tx.Path("tables", name)); err != nil {
-		return fmt.Errorf("remove table %s: %w", name, err)
-	}
-	return nil
+	return tx.ReplaceTable(name)
 }
 
 // tableRows is the number of rows in a table's files, from their footers
