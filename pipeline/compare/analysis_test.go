@@ -49,7 +49,7 @@ func TestCheckStudyUnknownAnalysis(t *testing.T) {
 	if err != nil {
 		t.Fatalf("load without KnownAnalyses: %v", err)
 	}
-	want := file + ":136: analysis.analyses[6]: unknown analysis \"multiple_imputation\""
+	want := file + ":137: analysis.analyses[6]: unknown analysis \"multiple_imputation\""
 	err = CheckStudy(s)
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("CheckStudy: %v, want %q…", err, want)
