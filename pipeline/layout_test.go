@@ -1,0 +1,111 @@
+package pipeline
+
+import (
+	"bufio"
+	"bytes"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// layoutFloors is what each package under pipeline/ may import of this
+// module (README "Layout"): the table layer imports only schemas; a stage
+// imports the table layer, schemas and stats, never another stage; the
+// reports read tables only; the root wires them all.
+var layoutFloors = map[string][]string{
+	"pipeline/warehouse":      {"schemas"},
+	"pipeline/ingest/privacy": {},
+	"pipeline/ingest/readers": {"pipeline/ingest/privacy", "pipeline/warehouse", "schemas"},
+	"pipeline/ingest":         {"pipeline/ingest/privacy", "pipeline/ingest/readers", "pipeline/warehouse", "schemas", "stats"},
+	"pipeline/score":          {"pipeline/warehouse", "schemas", "stats"},
+	"pipeline/fidelity":       {"pipeline/warehouse", "schemas", "stats"},
+	"pipeline/compare":        {"pipeline/warehouse", "schemas", "stats"},
+	"pipeline/synth":          {"pipeline/warehouse", "schemas", "stats"},
+	"pipeline/report":         {"pipeline/warehouse", "schemas"},
+	"pipeline":                nil, // the root: any of them
+}
+
+// layoutMaxLines is the most non-test lines a package of pipeline/ holds.
+const layoutMaxLines = 4000
+
+// TestLayout reads every package under pipeline/ with go/parser: each
+// imports only the floors below it, and none is over layoutMaxLines lines
+// of non-test code. A new package must be given its floor here.
+func TestLayout(t *testing.T) {
+	const mod = "github.com/connectingpeople/cpi/"
+	seen := map[string]bool{}
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != "." && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		pkg := filepath.ToSlash(filepath.Join("pipeline", filepath.Dir(path)))
+		allowed, known := layoutFloors[pkg]
+		if !known {
+			t.Errorf("%s: package %s has no floor in layoutFloors", path, pkg)
+			return nil
+		}
+		seen[pkg] = true
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, src, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		for _, imp := range f.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			rel, ours := strings.CutPrefix(p, mod)
+			if !ours || pkg == "pipeline" {
+				continue
+			}
+			if !slices.Contains(allowed, rel) {
+				t.Errorf("%s imports %s: %s may import only %v", path, rel, pkg, allowed)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pkg := range layoutFloors {
+		if !seen[pkg] {
+			t.Errorf("layoutFloors names %s, which has no Go files", pkg)
+			continue
+		}
+		dir := strings.TrimPrefix(strings.TrimPrefix(pkg, "pipeline"), "/")
+		if dir == "" {
+			dir = "."
+		}
+		files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+		lines := 0
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc := bufio.NewScanner(bytes.NewReader(b))
+			sc.Buffer(nil, 1<<20)
+			for sc.Scan() {
+				lines++
+			}
+		}
+		if lines > layoutMaxLines {
+			t.Errorf("%s has %d lines of non-test code, over %d: split it along the data flow", pkg, lines, layoutMaxLines)
+		}
+	}
+}
