@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/connectingpeople/cpi/pipeline/redcap"
+	"github.com/connectingpeople/cpi/schemas"
 )
 
 // newRedcapCmd is `cpi redcap`: the REDCap project of the study.
@@ -60,4 +61,11 @@ One line per file written goes to stdout.`,
 	}
 	cmd.Flags().StringVar(&out, "out", "", "folder to write the project files into (created 0700 if missing)")
 	return cmd
+}
+
+// isRedcapExport reports whether name is a REDCap records export of the
+// study.
+func isRedcapExport(s *schemas.Study, name string) bool {
+	_, ok := redcap.ParseFileName(s, name)
+	return ok
 }
