@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/connectingpeople/cpi/pipeline/redcap"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
@@ -260,6 +261,9 @@ func NameProblem(env warehouse.Env, name string) (code, msg string) {
 		return warehouse.QuarantineBadDate, fmt.Sprintf("the export date in the file name (%s) is no calendar date: rename the file with the date of the export", text)
 	}
 	_, day, _, ok := env.Study.IdentifyFile(name)
+	if d, rc := redcap.ParseFileName(env.Study, name); rc {
+		day, ok = d, true
+	}
 	if !ok {
 		return warehouse.QuarantineUnknownSite, "the file name matches no trust's export names (canonical: <TRUST>_<participants|fidelity>_<YYYYMMDD>.csv)"
 	}
