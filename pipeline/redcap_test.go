@@ -1,17 +1,22 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/connectingpeople/cpi/pipeline/compare"
+	"github.com/connectingpeople/cpi/pipeline/ingest"
+	"github.com/connectingpeople/cpi/pipeline/redcap"
 	"github.com/connectingpeople/cpi/pipeline/synth"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
@@ -147,4 +152,196 @@ func TestRedcapRoundTrip(t *testing.T) {
 			t.Logf("%d tables equal; %d responses, %d participants; parts %v", compared, len(resp), len(parts0), parts)
 		})
 	}
+}
+
+// redcapTestExport builds a small REDCap records export of the study's
+// project: one row per (record, team, wave) given, every field valid (the
+// canonical test row's values), with edits applied to each row's cells
+// by column name, and extra columns appended.
+func redcapTestExport(t *testing.T, s *schemas.Study, rows [][3]string, edit func(i int, row map[string]string), extra ...string) []byte {
+	t.Helper()
+	p, err := redcap.Build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols := append(p.ExportColumns(), extra...)
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	_ = w.Write(cols)
+	for i, r := range rows {
+		date := "2018-03-01"
+		if r[2] != s.BaselineWave() {
+			date = "2018-09-03"
+		}
+		c := ingestTestRow(r[0], r[1], r[2], date, nil)
+		c[redcap.RecordID], c[redcap.DAGColumn], c[redcap.EventColumn] = r[0], redcap.DAGName(r[1]), redcap.EventName(r[2])
+		if edit != nil {
+			edit(i, c)
+		}
+		cells := make([]string, len(cols))
+		for j, n := range cols {
+			cells[j] = c[n]
+		}
+		_ = w.Write(cells)
+	}
+	w.Flush()
+	return b.Bytes()
+}
+
+// redcapBadCorpus adds the malformed REDCap exports to the corpus of
+// testdata/bad: each is set aside whole with its own code.
+func redcapBadCorpus(t *testing.T, env warehouse.Env, add func(string, []byte, badCase)) {
+	s := env.Study
+	day := time.Date(2019, 2, 10, 0, 0, 0, 0, time.UTC)
+	name := func() string {
+		day = day.AddDate(0, 0, 1)
+		return redcap.FileName(s, day)
+	}
+	one := [][3]string{{"P00001", "TEWV-01", "baseline"}}
+	set := func(k, v string) func(int, map[string]string) {
+		return func(_ int, r map[string]string) { r[k] = v }
+	}
+	good := redcapTestExport(t, s, one, nil)
+	header, rest, _ := bytes.Cut(good, []byte("\n"))
+	labels := bytes.Replace(bytes.Replace(bytes.Replace(header, []byte("record_id"), []byte("Record ID"), 1),
+		[]byte("redcap_event_name"), []byte("Event Name"), 1), []byte("redcap_data_access_group"), []byte("Data Access Group"), 1)
+	add(name(), append(append(labels, '\n'), rest...), badCase{Quarantine: redcap.CodeLabelExport, Why: "a REDCap label export: labels in the header"})
+	add(name(), redcapTestExport(t, s, one, func(_ int, r map[string]string) { r[redcap.DAGColumn], r[redcap.EventColumn] = "TEWV-01", "baseline" }),
+		badCase{Quarantine: redcap.CodeLabelExport, Why: "a REDCap export with raw headers but labels for data access groups and events"})
+	add(name(), redcapTestExport(t, s, one, set("gender", "Female")), badCase{Quarantine: redcap.CodeLabelExport, Why: "a REDCap export with choice labels instead of raw codes"})
+	add(name(), []byte("record_id,redcap_event_name,redcap_data_access_group,visit_weight,visit_height\n1,screening_arm_1,site_a,70,170\n"),
+		badCase{Quarantine: redcap.CodeOtherProject, Why: "an export of another REDCap project"})
+	add(name(), redcapTestExport(t, s, one, set(redcap.DAGColumn, "leeds_01")), badCase{Quarantine: redcap.CodeUnknownDAG, Why: "a REDCap data access group that is no team"})
+	add(name(), redcapTestExport(t, s, one, set(redcap.DAGColumn, "")), badCase{Quarantine: redcap.CodeUnknownDAG, Why: "a REDCap record in no data access group"})
+	add(name(), redcapTestExport(t, s, one, set("hobbies___2", "1"), "hobbies___2"), badCase{Quarantine: redcap.CodeUnknownCheckbox, Why: "a REDCap checkbox column of a field the project does not have"})
+}
+
+// TestRedcapIngestParts ingests small REDCap exports and checks what
+// happens per trust part: an unknown event rejects its row in its trust's
+// part (every row accounted for); a checkbox column of a coded field
+// gives the field the code ticked, two ticked reject the row; a later
+// export's parts supersede the trusts' earlier parts, while a trust with
+// no rows in it keeps its current export; the same export sent again is a
+// duplicate of each part; a label export is quarantined with a message
+// saying how to export raw data.
+func TestRedcapIngestParts(t *testing.T) {
+	env := ingestTestEnv(t)
+	env.Study.Ingest.HoldRejected = 1
+	env.Study.Ingest.HoldLoss = 1
+	s := env.Study
+	ctx := context.Background()
+	inbox := t.TempDir()
+	wh := filepath.Join(t.TempDir(), "w")
+	day1 := time.Date(2019, 3, 1, 0, 0, 0, 0, time.UTC)
+	rows := [][3]string{
+		{"P00001", "TEWV-01", "baseline"}, {"P00001", "TEWV-01", "followup"},
+		{"P00002", "TEWV-02", "baseline"}, {"P00002", "TEWV-02", "month9"},
+		{"P00003", "AWP-01", "baseline"}, {"P00004", "AWP-02", "baseline"}, {"P00005", "AWP-02", "baseline"},
+	}
+	// gender as a checkbox: P00004 ticks male only, P00005 female and male.
+	gender := []string{"gender___female", "gender___male"}
+	b := redcapTestExport(t, s, rows, func(i int, r map[string]string) {
+		if i == 3 {
+			r[redcap.EventColumn] = "month9_arm_1"
+		}
+		if r[redcap.RecordID] == "P00004" || r[redcap.RecordID] == "P00005" {
+			r["gender"] = ""
+			r["gender___male"] = "1"
+			r["gender___female"] = "0"
+			if r[redcap.RecordID] == "P00005" {
+				r["gender___female"] = "1"
+			}
+		}
+	}, gender...)
+	if err := os.WriteFile(filepath.Join(inbox, redcap.FileName(s, day1)), b, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := RunStages(ctx, env, wh, "ingest", RunOptions{Create: true}, ingest.Ingest([]string{inbox}))
+	if sum == nil {
+		t.Fatal(err)
+	}
+	l := redcapLedger(t, wh)
+	got := map[string]string{}
+	for _, f := range l.Files {
+		got[f.Trust] = fmt.Sprintf("%s %s %d=%d+%d", f.Name, f.Status, f.RowsRead, f.RowsAccepted, f.RowsRejected)
+	}
+	want := map[string]string{
+		"TEWV": "TEWV_participants_20190301.csv current 4=3+1",
+		"AWP":  "AWP_participants_20190301.csv current 3=2+1",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("ledger %v, want %v", got, want)
+	}
+	// The unknown event's row (wave month9) and the two-ticked row.
+	codes := ingestTestStrings(t, wh, "rejects", "code")
+	cols := ingestTestStrings(t, wh, "rejects", "column")
+	if fmt.Sprint(codes, cols) != "[bad_code bad_code] [gender wave]" && fmt.Sprint(codes, cols) != "[bad_code bad_code] [wave gender]" {
+		t.Fatalf("rejects %v in columns %v: want bad_code for the unknown event's wave and the two-ticked gender", codes, cols)
+	}
+	sids := ingestTestStrings(t, wh, "participants", "study_id")
+	genders := ingestTestStrings(t, wh, "participants", "gender")
+	gi := map[string]string{}
+	for i, sid := range sids {
+		gi[sid] = genders[i]
+	}
+	if gi["AWP-P00004"] != "male" || gi["TEWV-P00001"] != "female" {
+		t.Fatalf("genders %v", gi)
+	}
+	if _, ok := gi["AWP-P00005"]; ok {
+		t.Fatalf("the two-ticked participant was loaded: %v", gi)
+	}
+
+	// A later export without AWP's rows: TEWV's part supersedes TEWV's
+	// first part; AWP's first part stays current.
+	day2 := day1.AddDate(0, 0, 7)
+	b2 := redcapTestExport(t, s, rows[:2], nil)
+	if err := os.WriteFile(filepath.Join(inbox, redcap.FileName(s, day2)), b2, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	// And a label export.
+	label := bytes.Replace(b2, []byte("record_id"), []byte("Record ID"), 1)
+	if err := os.WriteFile(filepath.Join(inbox, redcap.FileName(s, day2.AddDate(0, 0, 1))), label, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	sum, _ = RunStages(ctx, env, wh, "ingest", RunOptions{}, ingest.Ingest([]string{inbox}))
+	if sum == nil {
+		t.Fatal("no summary")
+	}
+	l = redcapLedger(t, wh)
+	status := map[string]string{}
+	for _, f := range l.Files {
+		status[f.Name] = f.Status
+		if f.Status == warehouse.StatusQuarantined && !strings.Contains(f.Reason, "raw data") {
+			t.Errorf("%s: %s does not say how to export raw data", f.Name, f.Reason)
+		}
+	}
+	wantStatus := map[string]string{
+		"TEWV_participants_20190301.csv": warehouse.StatusSuperseded,
+		"AWP_participants_20190301.csv":  warehouse.StatusCurrent,
+		"TEWV_participants_20190308.csv": warehouse.StatusCurrent,
+		redcap.FileName(s, day2.AddDate(0, 0, 1)): warehouse.StatusQuarantined,
+	}
+	if fmt.Sprint(status) != fmt.Sprint(wantStatus) {
+		t.Fatalf("statuses %v, want %v", status, wantStatus)
+	}
+	if q := l.Files[len(l.Files)-1]; !strings.HasPrefix(q.Reason, redcap.CodeLabelExport) {
+		t.Fatalf("label export: %s", q.Reason)
+	}
+	if sum.FilesSkipped != 2 { // the first export read again: its two parts are duplicates
+		t.Fatalf("skipped %d, want 2", sum.FilesSkipped)
+	}
+}
+
+func redcapLedger(t *testing.T, wh string) *warehouse.Ledger {
+	t.Helper()
+	w, err := warehouse.OpenWarehouse(wh, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, _ := w.CurrentDir()
+	l, err := warehouse.ReadLedger(gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
