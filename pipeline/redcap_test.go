@@ -316,9 +316,9 @@ func TestRedcapIngestParts(t *testing.T) {
 		}
 	}
 	wantStatus := map[string]string{
-		"TEWV_participants_20190301.csv": warehouse.StatusSuperseded,
-		"AWP_participants_20190301.csv":  warehouse.StatusCurrent,
-		"TEWV_participants_20190308.csv": warehouse.StatusCurrent,
+		"TEWV_participants_20190301.csv":          warehouse.StatusSuperseded,
+		"AWP_participants_20190301.csv":           warehouse.StatusCurrent,
+		"TEWV_participants_20190308.csv":          warehouse.StatusCurrent,
 		redcap.FileName(s, day2.AddDate(0, 0, 1)): warehouse.StatusQuarantined,
 	}
 	if fmt.Sprint(status) != fmt.Sprint(wantStatus) {
