@@ -116,3 +116,47 @@ func redcapQuarantine(s *schemas.Study, path string) (code, msg string, line int
 // CodeRedcapWhole quarantines a REDCap export read whole rather than
 // split (cpi validate).
 const CodeRedcapWhole = "redcap_not_split"
+
+// validateRedcap is `cpi validate` of a REDCap export that can be split:
+// each trust's part checked as ingest would check it, named as ingest names
+// it (ok false: not a REDCap export, or one that cannot be split, which
+// validateFile quarantines).
+func validateRedcap(ctx context.Context, env warehouse.Env, path, name string) ([]FileCheck, bool, error) {
+	day, ok := redcap.ParseFileName(env.Study, name)
+	if !ok {
+		return nil, false, nil
+	}
+	parts, err := splitArchived(env.Study, path)
+	var se *redcap.SplitError
+	if errors.As(err, &se) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	var out []FileCheck
+	for _, p := range parts {
+		c, err := validatePart(ctx, env, schemas.CanonicalFileName(p.Trust, schemas.KindParticipants, day), p.CSV)
+		if err != nil {
+			return nil, false, err
+		}
+		out = append(out, c)
+	}
+	return out, true, nil
+}
+
+func validatePart(ctx context.Context, env warehouse.Env, name string, b []byte) (FileCheck, error) {
+	tmp, err := os.CreateTemp("", ".cpi-redcap-part-*")
+	if err != nil {
+		return FileCheck{}, err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return FileCheck{}, err
+	}
+	if err := tmp.Close(); err != nil {
+		return FileCheck{}, err
+	}
+	return validateFile(ctx, env, tmp.Name(), name)
+}
