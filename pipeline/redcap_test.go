@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -329,6 +330,30 @@ func TestRedcapIngestParts(t *testing.T) {
 	}
 	if sum.FilesSkipped != 2 { // the first export read again: its two parts are duplicates
 		t.Fatalf("skipped %d, want 2", sum.FilesSkipped)
+	}
+
+	// The archive alone rebuilds the same: the parts were archived, and
+	// the warehouse passes its checks.
+	_, before := tableText(t, wh, "participants")
+	_, rejBefore := tableText(t, wh, "rejects")
+	var report bytes.Buffer
+	if err := Check(ctx, env, wh, &report); err != nil {
+		t.Fatalf("check: %v\n%s", err, report.String())
+	}
+	if _, err := RebuildWarehouse(ctx, env, wh, RunOptions{}); err != nil {
+		var pe *warehouse.ProblemsError
+		if !errors.As(err, &pe) {
+			t.Fatalf("rebuild: %v", err)
+		}
+	}
+	rebuilt := map[string]string{}
+	for _, f := range redcapLedger(t, wh).Files {
+		rebuilt[f.Name] = f.Status
+	}
+	_, after := tableText(t, wh, "participants")
+	_, rejAfter := tableText(t, wh, "rejects")
+	if fmt.Sprint(rebuilt) != fmt.Sprint(wantStatus) || !slices.Equal(before, after) || !slices.Equal(rejBefore, rejAfter) {
+		t.Fatalf("rebuild: statuses %v, participants %d then %d rows, rejects %d then %d", rebuilt, len(before), len(after), len(rejBefore), len(rejAfter))
 	}
 }
 
