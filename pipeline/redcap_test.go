@@ -215,6 +215,8 @@ func redcapBadCorpus(t *testing.T, env warehouse.Env, add func(string, []byte, b
 	add(name(), redcapTestExport(t, s, one, set(redcap.DAGColumn, "leeds_01")), badCase{Quarantine: redcap.CodeUnknownDAG, Why: "a REDCap data access group that is no team"})
 	add(name(), redcapTestExport(t, s, one, set(redcap.DAGColumn, "")), badCase{Quarantine: redcap.CodeUnknownDAG, Why: "a REDCap record in no data access group"})
 	add(name(), redcapTestExport(t, s, one, set("hobbies___2", "1"), "hobbies___2"), badCase{Quarantine: redcap.CodeUnknownCheckbox, Why: "a REDCap checkbox column of a field the project does not have"})
+	add(redcap.StudyCode(s)+"_redcap_20190230.csv", good, badCase{Quarantine: warehouse.QuarantineBadDate, Why: "a REDCap export whose name's date is no calendar date"})
+	add(redcap.FileName(s, time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)), good, badCase{Quarantine: warehouse.QuarantineFutureDate, Why: "a REDCap export dated in the future: set aside whole, not split"})
 }
 
 // TestRedcapIngestParts ingests small REDCap exports and checks what

@@ -238,7 +238,7 @@ func planIngest(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, paths 
 			}
 			return nil, err
 		}
-		if day, ok := redcap.ParseFileName(env.Study, c.name); ok {
+		if day, ok := redcap.ParseFileName(env.Study, c.name); ok && !c.nameBad {
 			parts, next, split, err := planRedcap(ctx, env, tx, c, day, fates, seq)
 			if err != nil {
 				return nil, err

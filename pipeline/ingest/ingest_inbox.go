@@ -257,6 +257,9 @@ func settleText(d time.Duration) string {
 // one after the run's date plus the study's allowance. The same bytes
 // under another name may be fine (see Ledger.receivedAs).
 func NameProblem(env warehouse.Env, name string) (code, msg string) {
+	if text, bad := redcap.BadFileDate(env.Study, name); bad {
+		return warehouse.QuarantineBadDate, fmt.Sprintf("the export date in the file name (%s) is no calendar date: rename the file with the date of the export", text)
+	}
 	if site, text := env.Study.BadExportDate(name); site != nil {
 		return warehouse.QuarantineBadDate, fmt.Sprintf("the export date in the file name (%s) is no calendar date: rename the file with the date of the export", text)
 	}

@@ -335,3 +335,20 @@ func ParseFileName(s *schemas.Study, name string) (time.Time, bool) {
 	}
 	return t, true
 }
+
+// BadFileDate reports whether name is named as a REDCap export of study s
+// but its date is no calendar date (20190230), and that date's text.
+func BadFileDate(s *schemas.Study, name string) (string, bool) {
+	rest, ok := strings.CutPrefix(name, StudyCode(s)+"_redcap_")
+	if !ok {
+		return "", false
+	}
+	day, ok := strings.CutSuffix(rest, ".csv")
+	if !ok || len(day) != 8 || strings.Trim(day, "0123456789") != "" {
+		return "", false
+	}
+	if _, err := time.Parse("20060102", day); err != nil {
+		return day, true
+	}
+	return "", false
+}
