@@ -239,3 +239,61 @@ func TestNames(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitCheckbox: checkbox columns go to their field, by the code or
+// by REDCap's column form of it (18-24 as 18_24); two boxes ticked give no
+// code; _complete columns are dropped; each trust's rows form its part.
+func TestSplitCheckbox(t *testing.T) {
+	s := loadStudy(t, "")
+	p, err := Build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	head := append(p.ExportColumns(), "age_band___18_24", "age_band___65+")
+	_ = w.Write(head)
+	row := func(id, dag, event, young, old string) {
+		cells := make([]string, len(head))
+		cells[0], cells[1], cells[2] = id, event, dag
+		for i, h := range head {
+			switch {
+			case h == "interview_complete":
+				cells[i] = "2"
+			case h == "rg01":
+				cells[i] = "1"
+			}
+		}
+		cells[len(head)-2], cells[len(head)-1] = young, old
+		_ = w.Write(cells)
+	}
+	row("P1", "tewv_01", "baseline_arm_1", "1", "0")
+	row("P2", "awp_02", "baseline_arm_1", "0", "1")
+	row("P3", "awp_02", "followup_arm_1", "1", "1")
+	w.Flush()
+	parts, err := Split(s, p, strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parts) != 2 || parts[0].Trust != "TEWV" || parts[0].Rows != 1 || parts[1].Trust != "AWP" || parts[1].Rows != 2 {
+		t.Fatalf("parts %+v", parts)
+	}
+	canon := s.ExportFields(schemas.KindParticipants)
+	col := func(name string) int {
+		return slices.IndexFunc(canon, func(f schemas.Field) bool { return f.Name == name })
+	}
+	got := func(part int) [][]string {
+		rows, err := csv.NewReader(strings.NewReader(string(parts[part].CSV))).ReadAll()
+		if err != nil || len(rows[0]) != len(canon) {
+			t.Fatalf("part %d: %v", part, err)
+		}
+		return rows[1:]
+	}
+	tewv, awp := got(0), got(1)
+	if tewv[0][col("age_band")] != "18-24" || tewv[0][col("participant_id")] != "P1" || tewv[0][col("team_code")] != "TEWV-01" || tewv[0][col("rg01")] != "1" {
+		t.Fatalf("TEWV row %q", tewv[0])
+	}
+	if awp[0][col("age_band")] != "65+" || awp[1][col("wave")] != "followup" || slices.Contains(s.Demographics["age_band"], awp[1][col("age_band")]) {
+		t.Fatalf("AWP rows %q", awp)
+	}
+}

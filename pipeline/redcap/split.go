@@ -126,9 +126,17 @@ func Split(s *schemas.Study, p *Project, r io.Reader) ([]Part, error) {
 			dag = i
 		case strings.HasSuffix(h, CompleteSuffix) && forms[strings.TrimSuffix(h, CompleteSuffix)]:
 		case strings.Contains(h, CheckboxSep):
-			name, code, _ := strings.Cut(h, CheckboxSep)
+			// REDCap writes a code into a column name lower-cased, every
+			// character outside a–z and 0–9 as _ (18-24: age_band___18_24).
+			name, colCode, _ := strings.Cut(h, CheckboxSep)
 			f, ok := fields[name]
-			if !ok || !slices.ContainsFunc(f.Choices, func(c Choice) bool { return c.Code == code }) {
+			code := ""
+			for _, c := range f.Choices {
+				if c.Code == colCode || uniqueName(c.Code) == colCode {
+					code = c.Code
+				}
+			}
+			if !ok || code == "" {
 				return nil, &SplitError{Code: CodeUnknownCheckbox, Line: 1, Column: fmt.Sprintf("column %d", i+1),
 					Msg: fmt.Sprintf("column %d is a checkbox of a field or code the study's project does not have; %s", i+1, HowToExport)}
 			}
