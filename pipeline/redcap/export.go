@@ -4,7 +4,6 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
-	"slices"
 )
 
 // ExportWriter writes a raw records export of the project, as REDCap's
@@ -84,10 +83,4 @@ func (ew *ExportWriter) Flush() error {
 		return fmt.Errorf("write records: %w", err)
 	}
 	return nil
-}
-
-// HasForm reports whether form is collected at wave.
-func (p *Project) HasForm(form, wave string) bool {
-	f, ok := p.Form(form)
-	return ok && slices.Contains(f.Waves, wave)
 }
