@@ -80,6 +80,7 @@ func badCorpus(t *testing.T, env warehouse.Env) (map[string][]byte, map[string]b
 		files[name] = b
 		want[name] = c
 	}
+	redcapBadCorpus(t, env, add)
 	day := time.Date(2019, 1, 1, 0, 0, 0, 0, time.UTC)
 	name := func(kind string) string { // distinct export dates keep the names apart
 		day = day.AddDate(0, 0, 1)

@@ -151,6 +151,7 @@ var commands = []func(*globals) *cobra.Command{
 	newAcceptCmd,
 	newCheckCmd,
 	newRebuildCmd,
+	newRedcapCmd,
 }
 
 // run executes the command line and maps the outcome to an exit status:

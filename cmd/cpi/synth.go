@@ -14,9 +14,10 @@ import (
 // trust in its own export dialect (or all canonical).
 func newSynthCmd(g *globals) *cobra.Command {
 	var (
-		out   string
-		force bool
-		opts  synth.SynthOptions
+		out    string
+		force  bool
+		redcap bool
+		opts   synth.SynthOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "synth --out DIR [--seed N] [--participants N] [--canonical]",
@@ -44,7 +45,11 @@ A folder that already holds exports is refused unless --force.`,
 					return usagef("--out %s already holds %d export(s), e.g. %q: pass --force to write over them, or give an empty folder", out, len(names), names[0])
 				}
 			}
-			files, err := synth.WriteSynth(cmd.Context(), s, opts, out)
+			write := synth.WriteSynth
+			if redcap {
+				write = synth.WriteRedcapStudy
+			}
+			files, err := write(cmd.Context(), s, opts, out)
 			if err != nil {
 				return fmt.Errorf("synth: %w", err)
 			}
@@ -61,6 +66,7 @@ A folder that already holds exports is refused unless --force.`,
 	f.Uint64Var(&opts.Seed, "seed", 1, "random seed: the same seed gives the same files")
 	f.IntVar(&opts.Participants, "participants", synth.SynthDefaultParticipants, "participants recruited over all trusts")
 	f.BoolVar(&opts.Canonical, "canonical", false, "write every trust in the canonical format instead of its dialect")
+	f.BoolVar(&redcap, "redcap", false, "write the participants of every trust as one REDCap raw records export (<STUDY>_redcap_<YYYYMMDD>.csv; fidelity exports as usual)")
 	f.BoolVar(&force, "force", false, "write into a folder that already holds exports, over any of the same name")
 	return cmd
 }
@@ -74,7 +80,7 @@ func existingExports(s *schemas.Study, dir string) []string {
 	}
 	var out []string
 	for _, e := range entries {
-		if _, _, _, ok := s.IdentifyFile(e.Name()); ok && !e.IsDir() {
+		if _, _, _, ok := s.IdentifyFile(e.Name()); (ok || isRedcapExport(s, e.Name())) && !e.IsDir() {
 			out = append(out, e.Name())
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/connectingpeople/cpi/pipeline/ingest/readers"
+	"github.com/connectingpeople/cpi/pipeline/redcap"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
@@ -236,6 +237,16 @@ func planIngest(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, paths 
 				continue
 			}
 			return nil, err
+		}
+		if day, ok := redcap.ParseFileName(env.Study, c.name); ok && !c.nameBad {
+			parts, next, split, err := planRedcap(ctx, env, tx, c, day, fates, seq)
+			if err != nil {
+				return nil, err
+			}
+			if split {
+				plan, seq = append(plan, parts...), next
+				continue
+			}
 		}
 		pf := PlannedFile{Name: c.name, Sha: c.sha, Idx: c.idx, Seq: seq, Now: env.Clock()}
 		if site, _, _, ok := env.Study.IdentifyFile(c.name); ok {
@@ -585,6 +596,14 @@ func inspectExport(ctx context.Context, env warehouse.Env, path, name string, si
 	}
 	if code, msg := NameProblem(env, name); code != "" {
 		res.quarantineFile(code, msg, 0, "")
+		return res, nil
+	}
+	if _, ok := redcap.ParseFileName(env.Study, name); ok {
+		code, msg, line, col, err := redcapQuarantine(env.Study, path)
+		if err != nil {
+			return nil, err
+		}
+		res.quarantineFile(code, msg, line, col)
 		return res, nil
 	}
 	canonHeaders := [][]string{FieldNames(env.Study.ExportFields(schemas.KindParticipants)), FieldNames(env.Study.ExportFields(schemas.KindFidelity))}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/connectingpeople/cpi/pipeline/redcap"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
@@ -256,10 +257,16 @@ func settleText(d time.Duration) string {
 // one after the run's date plus the study's allowance. The same bytes
 // under another name may be fine (see Ledger.receivedAs).
 func NameProblem(env warehouse.Env, name string) (code, msg string) {
+	if text, bad := redcap.BadFileDate(env.Study, name); bad {
+		return warehouse.QuarantineBadDate, fmt.Sprintf("the export date in the file name (%s) is no calendar date: rename the file with the date of the export", text)
+	}
 	if site, text := env.Study.BadExportDate(name); site != nil {
 		return warehouse.QuarantineBadDate, fmt.Sprintf("the export date in the file name (%s) is no calendar date: rename the file with the date of the export", text)
 	}
 	_, day, _, ok := env.Study.IdentifyFile(name)
+	if d, rc := redcap.ParseFileName(env.Study, name); rc {
+		day, ok = d, true
+	}
 	if !ok {
 		return warehouse.QuarantineUnknownSite, "the file name matches no trust's export names (canonical: <TRUST>_<participants|fidelity>_<YYYYMMDD>.csv)"
 	}

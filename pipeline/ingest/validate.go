@@ -38,10 +38,28 @@ func Validate(ctx context.Context, env warehouse.Env, paths []string) ([]FileChe
 			env.Logger().Warn("skipped: "+f.reason, "file", f.name)
 			continue
 		}
-		res, err := readExport(ctx, env, f.path, f.name, nil, "")
+		if parts, ok, err := validateRedcap(ctx, env, f.path, f.name); err != nil {
+			return nil, fmt.Errorf("validate %s: %w", f.name, err)
+		} else if ok {
+			out = append(out, parts...)
+			continue
+		}
+		c, err := validateFile(ctx, env, f.path, f.name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// validateFile checks one export (named name) at path.
+func validateFile(ctx context.Context, env warehouse.Env, path, name string) (FileCheck, error) {
+	{
+		res, err := readExport(ctx, env, path, name, nil, "")
 		if err != nil {
 			res.close()
-			return nil, fmt.Errorf("validate %s: %w", f.name, err)
+			return FileCheck{}, fmt.Errorf("validate %s: %w", name, err)
 		}
 		c := FileCheck{
 			Name: res.name, Trust: res.trust, Kind: res.kind, RowsRead: res.rowsRead,
@@ -54,11 +72,10 @@ func Validate(ctx context.Context, env warehouse.Env, paths []string) ([]FileChe
 		})
 		res.close()
 		if err != nil {
-			return nil, fmt.Errorf("validate %s: %w", f.name, err)
+			return FileCheck{}, fmt.Errorf("validate %s: %w", name, err)
 		}
-		out = append(out, c)
+		return c, nil
 	}
-	return out, nil
 }
 
 // PrintChecks writes a readable problem list, file by file, and returns a

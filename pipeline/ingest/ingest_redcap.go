@@ -1,0 +1,162 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/connectingpeople/cpi/pipeline/redcap"
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
+	"github.com/connectingpeople/cpi/schemas"
+)
+
+// A REDCap records export (<STUDY>_redcap_<YYYYMMDD>.csv, see
+// redcap.FileName) holds every trust's participants. Ingest splits it by
+// data access group (redcap.Split) into one canonical participants export
+// per trust with rows in it, named as that trust's canonical export of the
+// REDCap export's date (<TRUST>_participants_<YYYYMMDD>.csv), archives
+// each part, and plans the parts as exports in their own right: each goes
+// through the same validation, privacy guard, superseding (a trust's part
+// supersedes that trust's previous participants export; a trust with no
+// rows in the REDCap export keeps its current one), row accounting
+// (rows_read = rows_accepted + rows_rejected per part) and problem lists
+// as any export. A part's bytes already received (the same REDCap export
+// sent again, or a trust whose rows did not change under the same date)
+// are a duplicate receipt. The REDCap export itself is archived too; a
+// REDCap export that cannot be split is planned as it is, and reading it
+// quarantines it with the split's code (see redcapQuarantine).
+
+// planRedcap splits the archived REDCap export of candidate c into its
+// trusts' parts and returns them planned from seq on (ok false: the export
+// cannot be split, and is to be planned itself).
+func planRedcap(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, c candidate, day time.Time, fates *FileFates, seq int64) (plan []PlannedFile, next int64, ok bool, err error) {
+	parts, err := splitArchived(env.Study, tx.W.ArchivePath(c.sha))
+	if err != nil {
+		var se *redcap.SplitError
+		if errors.As(err, &se) {
+			return nil, seq, false, nil
+		}
+		return nil, seq, false, fmt.Errorf("split %s: %w", c.name, err)
+	}
+	log := env.Logger()
+	log.Info("REDCap export split by data access group", "file", c.name, "parts", len(parts))
+	for _, p := range parts {
+		name := schemas.CanonicalFileName(p.Trust, schemas.KindParticipants, day)
+		sum := sha256.Sum256(p.CSV)
+		sha := hex.EncodeToString(sum[:])
+		idx := len(fates.Listed)
+		fates.Listed = append(fates.Listed, warehouse.FileOutcome{})
+		now := env.Clock()
+		if prev := tx.Ledger.ReceivedAs(sha, name, false); prev != nil {
+			tx.Ledger.Receipts = append(tx.Ledger.Receipts, warehouse.Receipt{SHA256: sha, Name: name, ReceivedAt: now, RunID: tx.Summary.RunID, Status: warehouse.StatusDuplicate})
+			tx.Summary.FilesSkipped++
+			fates.set(idx, warehouse.SkippedOutcome(name, prev))
+			log.Info("skipped: part already received", "file", name, "from", c.name)
+			continue
+		}
+		if err := archiveBytes(ctx, tx, p.CSV, sha); err != nil {
+			return nil, seq, false, fmt.Errorf("archive part %s of %s: %w", p.Trust, c.name, err)
+		}
+		plan = append(plan, PlannedFile{Name: name, Sha: sha, Idx: idx, Seq: seq, Now: now, Trust: p.Trust})
+		seq++
+	}
+	return plan, seq, true, nil
+}
+
+// splitArchived splits the REDCap export at path.
+func splitArchived(s *schemas.Study, path string) ([]redcap.Part, error) {
+	p, err := redcap.Build(s)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return redcap.Split(s, p, bytes.NewReader(b))
+}
+
+// archiveBytes archives b, whose SHA-256 is sha, through a temporary file.
+func archiveBytes(ctx context.Context, tx *warehouse.Tx, b []byte, sha string) error {
+	tmp, err := os.CreateTemp("", ".cpi-redcap-part-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return tx.W.Archive(ctx, tmp.Name(), sha)
+}
+
+// redcapQuarantine is why a REDCap export read as a file (one that could
+// not be split, or `cpi validate` on one) is set aside: the split's code
+// and message, and line and column.
+func redcapQuarantine(s *schemas.Study, path string) (code, msg string, line int, column string, err error) {
+	_, err = splitArchived(s, path)
+	var se *redcap.SplitError
+	if errors.As(err, &se) {
+		return se.Code, se.Msg, se.Line, se.Column, nil
+	}
+	if err != nil {
+		return "", "", 0, "", err
+	}
+	return CodeRedcapWhole, "a REDCap export is read by ingest, split by data access group into each trust's part; validate the parts, or ingest it", 0, "", nil
+}
+
+// CodeRedcapWhole quarantines a REDCap export read whole rather than
+// split (cpi validate).
+const CodeRedcapWhole = "redcap_not_split"
+
+// validateRedcap is `cpi validate` of a REDCap export that can be split:
+// each trust's part checked as ingest would check it, named as ingest names
+// it (ok false: not a REDCap export, or one that cannot be split, which
+// validateFile quarantines).
+func validateRedcap(ctx context.Context, env warehouse.Env, path, name string) ([]FileCheck, bool, error) {
+	day, ok := redcap.ParseFileName(env.Study, name)
+	if !ok {
+		return nil, false, nil
+	}
+	parts, err := splitArchived(env.Study, path)
+	var se *redcap.SplitError
+	if errors.As(err, &se) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	var out []FileCheck
+	for _, p := range parts {
+		c, err := validatePart(ctx, env, schemas.CanonicalFileName(p.Trust, schemas.KindParticipants, day), p.CSV)
+		if err != nil {
+			return nil, false, err
+		}
+		out = append(out, c)
+	}
+	return out, true, nil
+}
+
+func validatePart(ctx context.Context, env warehouse.Env, name string, b []byte) (FileCheck, error) {
+	tmp, err := os.CreateTemp("", ".cpi-redcap-part-*")
+	if err != nil {
+		return FileCheck{}, err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return FileCheck{}, err
+	}
+	if err := tmp.Close(); err != nil {
+		return FileCheck{}, err
+	}
+	return validateFile(ctx, env, tmp.Name(), name)
+}
