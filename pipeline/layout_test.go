@@ -15,17 +15,19 @@ import (
 
 // layoutFloors is what each package under pipeline/ may import of this
 // module (README "Layout"): the table layer imports only schemas; a stage
-// imports the table layer, schemas and stats, never another stage; the
-// reports read tables only; the root wires them all.
+// imports the table layer, schemas and stats, never another stage (ingest
+// and synth also use the REDCap format package, which imports only
+// schemas); the reports read tables only; the root wires them all.
 var layoutFloors = map[string][]string{
 	"pipeline/warehouse":      {"schemas"},
 	"pipeline/ingest/privacy": {},
+	"pipeline/redcap":         {"schemas"},
 	"pipeline/ingest/readers": {"pipeline/ingest/privacy", "pipeline/warehouse", "schemas"},
-	"pipeline/ingest":         {"pipeline/ingest/privacy", "pipeline/ingest/readers", "pipeline/warehouse", "schemas", "stats"},
+	"pipeline/ingest":         {"pipeline/ingest/privacy", "pipeline/ingest/readers", "pipeline/redcap", "pipeline/warehouse", "schemas", "stats"},
 	"pipeline/score":          {"pipeline/warehouse", "schemas", "stats"},
 	"pipeline/fidelity":       {"pipeline/warehouse", "schemas", "stats"},
 	"pipeline/compare":        {"pipeline/warehouse", "schemas", "stats"},
-	"pipeline/synth":          {"pipeline/warehouse", "schemas", "stats"},
+	"pipeline/synth":          {"pipeline/redcap", "pipeline/warehouse", "schemas", "stats"},
 	"pipeline/report":         {"pipeline/warehouse", "schemas"},
 	"pipeline":                nil, // the root: any of them
 }
