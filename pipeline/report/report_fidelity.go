@@ -159,6 +159,8 @@ type FidelityReportData struct {
 	Comps map[FidelityKey][]float64
 	// roles counts the distinct raters of each team × period by role.
 	Roles map[FidelityKey]map[string]int
+	// Provenance is the data cut-off (nil: not read).
+	Provenance *Provenance
 }
 
 func loadFidelityReportData(ctx context.Context, s *schemas.Study, genDir string) (*FidelityReportData, error) {
@@ -293,6 +295,9 @@ func loadFidelityReportData(ctx context.Context, s *schemas.Study, genDir string
 			d.Roles[key][role] = len(ids)
 		}
 	}
+	if d.Provenance, err = ReadProvenance(ctx, s, genDir); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -304,6 +309,9 @@ type fidelityView struct {
 	Control                      bool
 	InterventionArm              string
 	Version, StudyHash           string
+	// Cutoff is the study's data cut-off, TrustCutoff this team's trust's
+	// latest export and FidelityExport its latest fidelity export.
+	Cutoff, TrustCutoff, FidelityExport string
 	MaxTotal, ScaleMin, ScaleMax string
 	NComponents, MissingAllowed  int
 	MinCount                     string
@@ -430,6 +438,18 @@ func BuildFidelityView(env warehouse.Env, d *FidelityReportData, teamCode string
 		Control: team.Arm != s.InterventionArm(), InterventionArm: s.InterventionArm(),
 	}
 	v.Bands = fidelityBandViews(s, maxTotal)
+	v.Cutoff, v.TrustCutoff, v.FidelityExport = "unknown", "none", "none"
+	if p := d.Provenance; p != nil {
+		if p.Cutoff != "" {
+			v.Cutoff = p.Cutoff
+		}
+		v.TrustCutoff = p.TrustCutoff(team.Trust)
+		for _, t := range p.Trusts {
+			if i := slices.Index(p.Kinds, "fidelity"); t.Trust == team.Trust && i >= 0 {
+				v.FidelityExport = t.Dates[i]
+			}
+		}
+	}
 
 	// Periods, and the latest and the one before it that were rated.
 	var rated []string

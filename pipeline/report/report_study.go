@@ -101,6 +101,9 @@ type studyPage struct {
 	Small, Secondary     string // the disclosure symbols
 	Arms                 []string
 
+	// Provenance is the data cut-off: the current files' export dates.
+	Provenance *Provenance
+
 	HasFlow  bool
 	FlowArms []flowBox
 	FlowRows []flowLine
@@ -211,6 +214,11 @@ type fidelityCell struct {
 func LoadStudyReport(ctx context.Context, env warehouse.Env, genDir string) (*studyPage, error) {
 	s := env.Study
 	pg := NewStudyPage(env)
+	prov, err := ReadProvenance(ctx, s, genDir)
+	if err != nil {
+		return nil, err
+	}
+	pg.Provenance = prov
 	flow, err := ReadFlow(ctx, genDir)
 	if err != nil {
 		return nil, err
