@@ -306,16 +306,16 @@ func loadFidelityReportData(ctx context.Context, s *schemas.Study, genDir string
 type fidelityView struct {
 	StudyName, Team, TrustCode, TrustName, Arm string
 	// Control is a control team's report: contamination monitoring only.
-	Control                      bool
-	InterventionArm              string
-	Version, StudyHash           string
+	Control            bool
+	InterventionArm    string
+	Version, StudyHash string
 	// Cutoff is the study's data cut-off, TrustCutoff this team's trust's
 	// latest export and FidelityExport its latest fidelity export.
 	Cutoff, TrustCutoff, FidelityExport string
-	MaxTotal, ScaleMin, ScaleMax string
-	NComponents, MissingAllowed  int
-	MinCount                     string
-	Small, Secondary             string // the disclosure symbols
+	MaxTotal, ScaleMin, ScaleMax        string
+	NComponents, MissingAllowed         int
+	MinCount                            string
+	Small, Secondary                    string // the disclosure symbols
 
 	Headline    string
 	HeadBand    string
