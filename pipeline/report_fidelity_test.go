@@ -407,3 +407,17 @@ func TestFidelityTicksBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestFidelityReportMeasured measures the fidelity report in Chromium at a
+// true 390 px phone viewport and printed on A4: nothing scrolls sideways,
+// no console error, the chart is there with text of 11 px or more, and it
+// prints on at most 3 pages (DESIGN §10, issue 17).
+func TestFidelityReportMeasured(t *testing.T) {
+	env, gen := reportFidelityTestWarehouse(t)
+	for _, team := range []string{"TEWV-01", "TEWV-02"} {
+		t.Run(team, func(t *testing.T) {
+			m := browserMeasure(t, reportFidelityTestRender(t, env, gen, team), "fidelity-"+team)
+			browserAssert(t, m, 1, 3)
+		})
+	}
+}
