@@ -210,6 +210,9 @@ send:
 	if err := writeTrustEffects(env, tx, trust); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
+	if err := writeDescriptives(env, tx, descriptiveRows(s, d)); err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
 	return Flow(ctx, env, tx)
 }
 
