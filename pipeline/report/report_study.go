@@ -114,9 +114,21 @@ type studyPage struct {
 	FlowManyWaves bool
 	FlowPrimary   string
 
-	BaselineN    []string
-	BaselineCols int
-	BaselineVars []baselineVar
+	BaselineN      []string
+	BaselineTotalN string
+	BaselineCols   int
+	BaselineVars   []baselineVar
+	// BaselineScores are the outcomes' baseline mean (SD) per arm and in
+	// all (the last cell), from compare's descriptives table.
+	BaselineScores []baselineLevel
+
+	// ArmSummaries are the outcomes by arm and wave beside the primary
+	// analysis (the primary outcome first); Sensitivity the other
+	// analyses' estimates, compact, and SensitivityNotes their notes.
+	ArmSummaries     []armSummary
+	ArmCols          int // the outcomes table's columns
+	Sensitivity      []sensitivityLine
+	SensitivityNotes []string
 
 	HasEffects bool
 	ManyWaves  bool          // effects has several waves: a heading each
@@ -137,6 +149,9 @@ type studyPage struct {
 	// disclosure is the page's disclosure control, kept for tests (its
 	// witnesses prove each suppressed count undetermined).
 	disclosure *Disclosure
+	// desc and descCells are compare's descriptives and their n's cells.
+	desc      map[DescKey]DescStat
+	descCells map[DescKey]int
 }
 
 // flowBox is one arm of the flow diagram; counts are already suppressed.
@@ -227,7 +242,11 @@ func LoadStudyReport(ctx context.Context, env warehouse.Env, genDir string) (*st
 	if err != nil {
 		return nil, err
 	}
-	if err := pg.LayoutCounts(s, flow, base); err != nil {
+	desc, err := ReadDescriptives(ctx, genDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := pg.LayoutCountsWith(s, flow, base, desc); err != nil {
 		return nil, err
 	}
 	trusts, err := readTrustForest(ctx, s, genDir)
@@ -263,6 +282,7 @@ func NewStudyPage(env warehouse.Env) *studyPage {
 		Study: s.Name, Version: env.Version, Hash: s.Hash[:min(12, len(s.Hash))], MinCount: s.Disclosure.MinCount, MaxSmall: s.Disclosure.MinCount - 1,
 		Small: s.Disclosure.SmallSymbol(), Secondary: s.Disclosure.SecondarySymbol(), Arms: s.Arms[:min(2, len(s.Arms))],
 		Primary: s.Analysis.PrimaryOutcome, PrimaryWave: waveLabel(s.PrimaryWave()), Periods: s.Periods,
+		ArmCols: 1 + 2*min(2, len(s.Arms)) + 5,
 	}
 }
 
@@ -275,10 +295,21 @@ func NewStudyPage(env warehouse.Env) *studyPage {
 // A percentage is printed only beside a shown count of a shown arm size
 // (with a hidden size, 15 (19.5%) would give 77 away).
 func (pg *studyPage) LayoutCounts(s *schemas.Study, flow map[FlowKey]FlowCounts, base *BaselineCounts) error {
+	return pg.LayoutCountsWith(s, flow, base, nil)
+}
+
+// LayoutCountsWith is LayoutCounts with compare's descriptives: their
+// per-arm n, printed in the outcomes table, join the same disclosure
+// control, tied to the flow (layoutDescCounts), and the outcomes'
+// baseline mean (SD) join Table 1.
+func (pg *studyPage) LayoutCountsWith(s *schemas.Study, flow map[FlowKey]FlowCounts, base *BaselineCounts, desc map[DescKey]DescStat) error {
 	disc := NewDisclosure(s.Disclosure)
 	var fill []func()
 	fill = append(fill, pg.layoutFlow(s, flow, disc)...)
 	fill = append(fill, pg.layoutBaseline(s, base, disc)...)
+	pg.desc = desc
+	pg.descCells = layoutDescCounts(s, pg.Arms, desc, disc)
+	pg.layoutBaselineScores(s, desc)
 	if err := disc.Protect(); err != nil {
 		return fmt.Errorf("%w (are the flow and participants tables of the same run? run cpi compare)", err)
 	}
