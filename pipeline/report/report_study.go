@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -103,6 +104,9 @@ type studyPage struct {
 
 	// Provenance is the data cut-off: the current files' export dates.
 	Provenance *Provenance
+	// CardCSS labels the cells of the tables shown as cards at phone
+	// width (cardCSS).
+	CardCSS template.CSS
 
 	HasFlow  bool
 	FlowArms []flowBox
@@ -272,6 +276,7 @@ func LoadStudyReport(ctx context.Context, env warehouse.Env, genDir string) (*st
 	if err := pg.layoutFidelity(ctx, s, genDir); err != nil {
 		return nil, err
 	}
+	pg.layoutCardCSS()
 	return pg, nil
 }
 
@@ -430,4 +435,35 @@ func studyBandClass(names []string, band string) string {
 		return "band-" + strconv.Itoa(min(len(names)-1-i, 5))
 	}
 	return "band-none"
+}
+
+// layoutCardCSS labels the cells of the page's tables for their phone
+// layout as cards.
+func (pg *studyPage) layoutCardCSS() {
+	flow := append([]string{"Trust", "Arm", "Recruited", "Not interviewed at baseline", "Baseline"}, pg.FlowHeads...)
+	flow = append(flow, "Withdrew", "Lost")
+	t1 := []string{""}
+	for i, a := range pg.Arms {
+		n := ""
+		if i < len(pg.BaselineN) {
+			n = pg.BaselineN[i]
+		}
+		t1 = append(t1, a+" (n = "+n+")")
+	}
+	t1 = append(t1, "Total (n = "+pg.BaselineTotalN+")")
+	fid := append([]string{"Team", "Trust", "Arm"}, pg.Periods...)
+	var css []string
+	for _, t := range []struct {
+		class  string
+		labels []string
+	}{
+		{"flowtable", flow},
+		{"table1", t1},
+		{"foresttable", []string{"Trust", "Estimate", "95% CI", "Note"}},
+		{"balancetable", []string{"Covariate", "SMD before weighting", "SMD after weighting", "Variance ratio (weighted)"}},
+		{"fidtable", fid},
+	} {
+		css = append(css, string(cardCSS(t.class, t.labels)))
+	}
+	pg.CardCSS = template.CSS(strings.Join(css, "\n"))
 }
