@@ -23,12 +23,18 @@ import (
 //   - the participant flow (recruited → baseline → each follow-up wave the
 //     flow table has, withdrawn and lost) as a diagram by arm and a table
 //     by trust and arm, from flow (ReadFlow);
-//   - baseline characteristics by arm (participants interviewed at
-//     baseline: counts and percentages of each level of the study's
-//     demographic fields), streamed from participants (ReadBaselineCounts);
-//   - the outcomes table: every effects row (analysis, method, estimate,
-//     95% CI, p, df, n, teams, effect size, note), grouped by wave (the
-//     primary wave first) when effects has several;
+//   - the data cut-off: the latest export date of the current files and
+//     each trust's, from ingest_files (ReadProvenance);
+//   - baseline characteristics by arm and in total (participants
+//     interviewed at baseline: counts and percentages of each level of
+//     the study's demographic fields, labelled from its code lists),
+//     streamed from participants (ReadBaselineCounts), and the outcomes'
+//     baseline mean (SD) from compare's descriptives;
+//   - the outcomes table: per arm n and mean (SD) at every wave
+//     (descriptives) beside the primary analysis at each follow-up wave
+//     (difference with 95% CI, p, the mixed model's ICC, Hedges' g, n
+//     analysed), and the other analyses in one compact table with
+//     numbered notes;
 //   - a forest plot of the primary outcome at the primary wave by trust
 //     (compare's trust_effects table: one model over all trusts, CR2 by
 //     team, Satterthwaite df per trust) and pooled (the primary CR2
