@@ -159,6 +159,33 @@ func TestStudyReportContent(t *testing.T) {
 	if !strings.Contains(out, `<td class="num" data-label="Difference (95% CI)">0.96 (-1.31 to 3.23)</td><td class="num" data-label="p">0.307</td><td class="num" data-label="ICC">0.119</td><td class="num" data-label="g">0.19</td><td class="num" data-label="n analysed">158</td>`) {
 		t.Errorf("outcomes lack the primary analysis beside the arms:\n%s", out)
 	}
+	// Per arm n and mean (SD) at baseline, recomputed from the participants
+	// (not withdrawn, with a score; EPUT-X02 counts in control, the
+	// withdrawn TEWV-X01 nowhere); the same mean (SD) in Table 1.
+	extra := []compareTestParticipant{{arm: "control", interviewedB: true, yBase: 10}}
+	for _, arm := range []string{"intervention", "control"} {
+		var xs []float64
+		for _, p := range append(append([]compareTestParticipant(nil), ps...), extra...) {
+			if p.arm == arm && p.interviewedB && !p.withdrawn && !math.IsNaN(p.yBase) {
+				xs = append(xs, p.yBase)
+			}
+		}
+		var sum, ss float64
+		for _, x := range xs {
+			sum += x
+		}
+		mean := sum / float64(len(xs))
+		for _, x := range xs {
+			ss += (x - mean) * (x - mean)
+		}
+		cell := fmt.Sprintf(`<td class="num" data-label="%s: n">%d</td><td class="num" data-label="mean (SD)">%.1f (%.1f)</td>`, arm, len(xs), mean, math.Sqrt(ss/float64(len(xs)-1)))
+		if !strings.Contains(out, `<td data-label="Wave">baseline</td>`) || !strings.Contains(out, cell) {
+			t.Errorf("outcomes lack %s's baseline %s", arm, cell)
+		}
+		if !strings.Contains(base, fmt.Sprintf(`%.1f (%.1f)</td>`, mean, math.Sqrt(ss/float64(len(xs)-1)))) {
+			t.Errorf("Table 1 lacks %s's baseline score", arm)
+		}
+	}
 	for _, want := range []string{`<td data-label="Analysis">primary (cr1)</td>`, `<td data-label="Analysis">wild_bootstrap (wild_webb)</td>`, `<td data-label="Analysis">mixed (reml)</td>`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("sensitivity table lacks %s", want)
