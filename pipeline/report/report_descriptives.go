@@ -262,6 +262,11 @@ func (pg *studyPage) layoutArmSummaries(s *schemas.Study, effects []EffectsLine,
 
 	// The other analyses, compact: one row per outcome × wave × analysis ×
 	// method, notes numbered below the table.
+	//
+	// ITT analyses (itt_mi, itt_delta) arrive here as effects rows like
+	// any other; their own tables (missing_data, tipping_point) are for a
+	// section of their own, after this one (study.tmpl marks the place).
+	// Not built here: another change adds them to compare.
 	var methods []string
 	if codes, err := s.CodeList("methods"); err == nil {
 		for _, c := range codes {
