@@ -123,7 +123,7 @@ func TestHeldWhenParticipantsLost(t *testing.T) {
 	for _, r := range sum.Rebuilt {
 		stages = append(stages, r.Stage)
 	}
-	if sum.FilesHeld != 0 || strings.Join(stages, ",") != "ingest,score,compare,report study" {
+	if sum.FilesHeld != 0 || strings.Join(stages, ",") != "ingest,score,compare,report fidelity,report study" {
 		t.Errorf("after accept: held %d, rebuilt %+v", sum.FilesHeld, sum.Rebuilt)
 	}
 	if got := tewvParticipants(t, wh); got != before/2 {

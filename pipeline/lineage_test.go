@@ -170,8 +170,8 @@ func TestIngestThenRunRebuildsDerived(t *testing.T) {
 	for _, r := range sum.Rebuilt {
 		stages = append(stages, r.Stage)
 	}
-	if strings.Join(stages, ",") != "score,compare,report study" || !strings.Contains(strings.Join(sum.Rebuilt[0].Because, ","), "participants changed") {
-		t.Errorf("rebuilt %+v: want score, compare and the study report (fidelity unchanged), because participants changed", sum.Rebuilt)
+	if strings.Join(stages, ",") != "score,compare,report fidelity,report study" || !strings.Contains(strings.Join(sum.Rebuilt[0].Because, ","), "participants changed") {
+		t.Errorf("rebuilt %+v: want score, compare, the fidelity reports (their data cut-off: ingest_files changed) and the study report, because participants changed", sum.Rebuilt)
 	}
 	if sum.NothingNew {
 		t.Error("summary says nothing new although tables were rebuilt")

@@ -130,6 +130,8 @@ func TestFidelityReportContent(t *testing.T) {
 		"summary": {"Team TEWV-01", "Tees, Esk and Wear Valleys NHS FT (TEWV)", "Arm intervention"}, // The latest period's headline.
 
 		"periods": {
+			// 2 and 3 raters: both ICCs flagged.
+			"† From fewer than 5 raters: too few for a stable estimate of agreement",
 			"month3 24.5 of 48 51.0% moderate", // totals 24 and 25
 			"month6 32 of 48 66.7% moderate",   // totals 30, 33, 33
 			"0% 50% 75% 100%",                  // the thresholds marked on the bar
@@ -157,8 +159,11 @@ func TestFidelityReportContent(t *testing.T) {
 			"Assessing social connections (cpf03, mean 2.0 of 4)",
 			"Try: Keep an up-to-date list of local activities"},
 		"raters": {
-			// 1 researcher, 1 practitioner in month3; 1 and 2 in month6.
-			"month3 <5 <5 <5 <5", "month6 <5 <5 <5 <5",
+			// 1 researcher, 1 practitioner in month3; 1 and 2 in month6:
+			// every count small, said in words, not a table of <5.
+			"month3 : fewer than 5 raters (researcher and practitioner), each role and in all; fewer than 5 scored.",
+			"month6 : fewer than 5 raters (researcher and practitioner), each role and in all; fewer than 5 scored.",
+			"“Fewer than 5” means from 1 to 4 people",
 		},
 		"how-to-read": {"high 75% or more (a total of 36 or more)", "moderate 50% to under 75% (a total from 24 to under 36)", "low under 50% (a total under 24)"},
 	}
@@ -404,6 +409,90 @@ func TestFidelityTicksBounded(t *testing.T) {
 		}
 		if strings.Join(got, " ") != c.want {
 			t.Errorf("%d..%d: ticks %v, want %s", c.lo, c.hi, got, c.want)
+		}
+	}
+}
+
+// TestFidelityReportMeasured measures the fidelity report in Chromium at a
+// true 390 px phone viewport and printed on A4: nothing scrolls sideways,
+// no console error, the chart is there with text of 11 px or more, and it
+// prints on at most 3 pages (DESIGN §10, issue 17).
+func TestFidelityReportMeasured(t *testing.T) {
+	env, gen := reportFidelityTestWarehouse(t)
+	for _, team := range []string{"TEWV-01", "TEWV-02"} {
+		t.Run(team, func(t *testing.T) {
+			m := browserMeasure(t, reportFidelityTestRender(t, env, gen, team), "fidelity-"+team)
+			browserAssert(t, m, 1, 3)
+		})
+	}
+}
+
+// TestFidelityReportTiesAndICC: EPUT-01 was rated 2 on every component in
+// month6, so the three lowest listed are tied with the nine others, which
+// the report names rather than cutting them silently; TEWV-01's list
+// (cpf05, cpf11 at 4/3, cpf03 at 2) has no tie at its cut (cpf08 is 7/3).
+// The ICC of 3 raters carries the caveat, and the chart is labelled with
+// the components' names, not their codes.
+func TestFidelityReportTiesAndICC(t *testing.T) {
+	env, gen := reportFidelityTestWarehouse(t)
+	page := reportFidelityTestRender(t, env, gen, "EPUT-01")
+	focus := reportFidelityTestSection(t, page, "focus")
+	f := env.Study.Fidelity
+	listed := 0
+	var tied []string
+	for _, c := range f.Components {
+		if strings.Contains(focus, "("+c.Code+", mean 2.0 of 4)") {
+			listed++
+			continue
+		}
+		tied = append(tied, c.Name+" ("+c.Code+")")
+	}
+	if listed != f.Lowest || len(tied) != len(f.Components)-f.Lowest {
+		t.Fatalf("%d listed, want %d: %s", listed, f.Lowest, focus)
+	}
+	if want := "Tied with the last of these at a mean of 2.0, and so just as much a place to focus: " + strings.Join(tied, "; ") + "."; !strings.Contains(focus, want) {
+		t.Errorf("focus lacks %q:\n%s", want, focus)
+	}
+	if text := reportFidelityTestSection(t, reportFidelityTestRender(t, env, gen, "TEWV-01"), "focus"); strings.Contains(text, "Tied") {
+		t.Errorf("TEWV-01 has no tie at its cut: %s", text)
+	}
+
+	tewv := reportFidelityTestRender(t, env, gen, "TEWV-01")
+	if n := strings.Count(reportFidelityTestSection(t, tewv, "periods"), "†"); n != 3 {
+		t.Errorf("%d daggers in periods, want 3 (two ICCs and the note)", n)
+	}
+	chart := tewv[strings.Index(tewv, "<svg"):strings.Index(tewv, "</svg>")]
+	for _, c := range f.Components {
+		if !strings.Contains(chart, ">"+html.EscapeString(c.Name)+"</text>") {
+			t.Errorf("chart lacks the name %q", c.Name)
+		}
+		if strings.Contains(chart, c.Code) {
+			t.Errorf("chart shows the code %s", c.Code)
+		}
+	}
+	// The latest means at the right of the bars: cpf05 4/3 → 1.3.
+	if !strings.Contains(chart, `text-anchor="end" fill="#1b1b1b">1.3</text>`) {
+		t.Error("chart lacks cpf05's month6 mean 1.3")
+	}
+}
+
+// With 5 scored raters there is no caveat, with 4 there is.
+func TestFidelityReportICCCaveat(t *testing.T) {
+	env := fidelityTestEnv(t)
+	for _, n := range []int{4, 5} {
+		k := report.FidelityKey{Team: "TEWV-01", Period: "month3"}
+		d := &report.FidelityReportData{
+			Summary: map[report.FidelityKey]report.FidelitySummary{k: {NRaters: n, Total: 30, Max: 48, Pct: 62.5, Band: "moderate", TotalOK: true, PctOK: true}},
+			Comps:   map[report.FidelityKey][]float64{},
+			Roles:   map[report.FidelityKey]map[string]int{k: {"researcher": n}},
+		}
+		report.SetFidelityICC(d, k, 0.24)
+		v, err := report.BuildFidelityView(env, d, "TEWV-01")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := v.Periods[0].ICCFew, n < 5; got != want || v.Periods[0].ICC != "0.24" {
+			t.Errorf("%d raters: ICC %s flagged %v, want 0.24 flagged %v", n, v.Periods[0].ICC, got, want)
 		}
 	}
 }

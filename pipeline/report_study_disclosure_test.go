@@ -219,12 +219,12 @@ func disclosureTestRender(t *testing.T, s *schemas.Study, rule schemas.Disclosur
 	for k, c := range disclosureTestFlow(&st, parts) {
 		flow[k] = report.FlowCounts{"recruited": c.Recruited, st.BaselineWave(): c.Baseline, st.PrimaryWave(): c.Followup, "withdrawn": c.Withdrawn, "lost": c.Lost}
 	}
-	if err := pg.LayoutCounts(&st, flow, base); err != nil {
+	if err := pg.LayoutCountsWith(&st, flow, base, disclosureTestDesc(&st, parts)); err != nil {
 		t.Fatal(err)
 	}
 	var effects []report.EffectsLine
 	for _, n := range disclosureTestNs(rule, parts) {
-		effects = append(effects, report.EffectsLine{Analysis: "primary", Outcome: st.Analysis.PrimaryOutcome, Method: "cr2", Term: "arm_intervention",
+		effects = append(effects, report.EffectsLine{Analysis: "primary", Outcome: st.Analysis.PrimaryOutcome, Method: "cr1", Term: "arm_intervention",
 			Estimate: 1, Se: 1, Df: 4, Lo: -1, Hi: 3, P: 0.5, Es: math.NaN(), NObs: n, NClusters: 10})
 	}
 	pg.LayoutOutcomes(&st, effects)
@@ -233,6 +233,57 @@ func disclosureTestRender(t *testing.T, s *schemas.Study, rule schemas.Disclosur
 		t.Fatal(err)
 	}
 	return buf.String()
+}
+
+// disclosureTestDesc is the descriptives table of the primary outcome as
+// compare would write it for the synthetic participants, each of whom is
+// given a score or not by their id: missing at baseline when the id's
+// last byte is divisible by 7, at follow-up when divisible by 5 (so
+// that every arm has a few missing). n counts the not withdrawn with a
+// score, at baseline among those interviewed then, at follow-up among
+// those followed up (the flow's followed up).
+func disclosureTestDesc(s *schemas.Study, parts []disclosureTestPart) map[report.DescKey]report.DescStat {
+	out := map[report.DescKey]report.DescStat{}
+	o := s.Analysis.PrimaryOutcome
+	for _, arm := range s.Arms {
+		for _, w := range []string{s.BaselineWave(), s.PrimaryWave()} {
+			out[report.DescKey{Outcome: o, Wave: w, Arm: arm}] = report.DescStat{Mean: 10, SD: 2}
+		}
+	}
+	for i := range parts {
+		p := &parts[i]
+		if p.Withdrawn || !p.InterviewedBaseline {
+			continue
+		}
+		last := int(p.Id[len(p.Id)-1])
+		if last%7 != 0 {
+			k := report.DescKey{Outcome: o, Wave: s.BaselineWave(), Arm: p.Arm}
+			st := out[k]
+			st.N++
+			out[k] = st
+		}
+		if p.interviewedFollowup && last%5 != 0 {
+			k := report.DescKey{Outcome: o, Wave: s.PrimaryWave(), Arm: p.Arm}
+			st := out[k]
+			st.N++
+			out[k] = st
+		}
+	}
+	return out
+}
+
+// disclosureTestUnlabel turns Table 1's labels back into the codes
+// ("Living alone" → living_alone, "Non binary" → non_binary); "Not
+// recorded" stays "not recorded".
+func disclosureTestUnlabel(label string) string {
+	l := strings.ToLower(label)
+	if l == "not recorded" {
+		return l
+	}
+	if strings.HasPrefix(label, "<") { // a level from the data, unlabelled
+		return label
+	}
+	return strings.ReplaceAll(l, " ", "_")
 }
 
 // disclosureTestCell is one number or symbol of the page.
@@ -251,6 +302,9 @@ var (
 	disclosureTestVar   = regexp.MustCompile(`<tr class="total"><td colspan="\d+">([^<]*)</td></tr>`)
 	disclosureTestLevel = regexp.MustCompile(`<tr><td>([^<]*)</td>((?:<td class="num">[^<]*</td>)+)</tr>`)
 	disclosureTestPct   = regexp.MustCompile(`^(\d+) \((\d+\.\d)%\)$`)
+	// disclosureTestDescRow is a row of the outcomes table by arm: the wave,
+	// then each arm's n (and mean (SD)).
+	disclosureTestDescRow = regexp.MustCompile(`<tr><td data-label="Wave">([^<]*)</td><td class="num" data-label="([^"]*): n">([^<]*)</td><td class="num" data-label="mean \(SD\)">[^<]*</td><td class="num" data-label="([^"]*): n">([^<]*)</td>`)
 )
 
 // disclosureTestCheck parses the page, checks it and proves every
@@ -355,15 +409,18 @@ func disclosureTestCheck(t *testing.T, name string, s *schemas.Study, rule schem
 	// The baseline table, counted here from the participants.
 	baseHTML := section("baseline")
 	heads := disclosureTestHead.FindAllStringSubmatch(baseHTML, -1)
-	if len(heads) != len(arms) {
+	if len(heads) != len(arms)+1 || heads[len(arms)][1] != "Total" {
 		t.Fatalf("%s: baseline header %v", name, heads)
 	}
 	nCell := map[string]int{}
-	for _, h := range heads {
+	for _, h := range heads[:len(arms)] {
 		arm := html.UnescapeString(h[1])
 		nCell[arm] = add("baseline n "+arm, h[2], armTotal[arm].Baseline)
 		rels = append(rels, []int{nCell[arm], row[[2]string{"All trusts", arm}][2]})
 	}
+	// The total column: its n is the flow's both arms at baseline.
+	nTotal := add("baseline n Total", heads[len(arms)][2], all.Baseline)
+	rels = append(rels, []int{nTotal, row[[2]string{"All trusts", "both arms"}][2]})
 	level := func(p *disclosureTestPart, v string) string {
 		lv, num := p.Covariate(v)
 		if v == "living_alone" {
@@ -389,14 +446,35 @@ func disclosureTestCheck(t *testing.T, name string, s *schemas.Study, rule schem
 		if vi+1 < len(vars) {
 			end = vars[vi+1][0]
 		}
-		variable := baseHTML[v[2]:v[3]]
-		sums := make([][]int, len(arms))
+		variable := disclosureTestUnlabel(baseHTML[v[2]:v[3]])
+		sums := make([][]int, len(arms)+1)
 		for a, arm := range arms {
 			sums[a] = []int{nCell[arm]}
 		}
+		sums[len(arms)] = []int{nTotal}
 		for _, m := range disclosureTestLevel.FindAllStringSubmatch(baseHTML[v[1]:end], -1) {
-			lv := html.UnescapeString(m[1])
+			lv := disclosureTestUnlabel(html.UnescapeString(m[1]))
 			nums := disclosureTestNum.FindAllStringSubmatch(m[2], -1)
+			if len(nums) != len(arms)+1 {
+				t.Fatalf("%s: %s %s has %d cells, want the arms and a total", name, variable, lv, len(nums))
+			}
+			// The total column: the level over both arms, a sum of the arms'.
+			var both int64
+			for i := range parts {
+				if p := &parts[i]; slices.Contains(arms, p.Arm) && p.InterviewedBaseline && level(p, variable) == lv {
+					both++
+				}
+			}
+			totalText := html.UnescapeString(nums[len(arms)][1])
+			if pm := disclosureTestPct.FindStringSubmatch(totalText); pm != nil {
+				if want := fmt.Sprintf("%.1f", 100*float64(both)/float64(all.Baseline)); pm[2] != want {
+					t.Errorf("%s: %s %s total: %s%%, want %s%%", name, variable, lv, pm[2], want)
+				}
+				totalText = pm[1]
+			}
+			levelTotal := add("baseline "+variable+" "+lv+" total", totalText, both)
+			sums[len(arms)] = append(sums[len(arms)], levelTotal)
+			armCells := []int{levelTotal}
 			for a, arm := range arms {
 				var count int64
 				for i := range parts {
@@ -418,20 +496,52 @@ func disclosureTestCheck(t *testing.T, name string, s *schemas.Study, rule schem
 					text = pm[1]
 				}
 				sums[a] = append(sums[a], add("baseline "+variable+" "+lv+" "+arm, text, count))
+				armCells = append(armCells, sums[a][len(sums[a])-1])
 			}
+			rels = append(rels, armCells)
 		}
 		// Every participant at baseline is in one level: the levels printed
 		// add up to n, so none is missing from the page.
-		for a := range arms {
+		for a := range sums {
 			var total int64
 			for _, c := range sums[a][1:] {
 				total += cells[c].value
 			}
 			if total != cells[sums[a][0]].value {
-				t.Errorf("%s: %s's levels add up to %d in %s, not n = %d", name, variable, total, arms[a], cells[sums[a][0]].value)
+				t.Errorf("%s: %s's levels add up to %d in column %d, not n = %d", name, variable, total, a, cells[sums[a][0]].value)
 			}
 		}
 		rels = append(rels, sums...)
+	}
+
+	// The outcomes table's per-arm n (disclosureTestDesc): at baseline
+	// n + withdrew + missing = interviewed at baseline, at follow-up n +
+	// missing = followed up, "missing" being counts a reader does not see
+	// (unknowns of the system, which must stay undetermined when small).
+	var implied []int
+	outHTML := section("outcomes")
+	descRows := disclosureTestDescRow.FindAllStringSubmatch(outHTML, -1)
+	if len(descRows) != 2 {
+		t.Fatalf("%s: %d outcome rows by arm, want baseline and followup", name, len(descRows))
+	}
+	truthDesc := disclosureTestDesc(s, parts)
+	for _, m := range descRows {
+		wave := m[1]
+		for _, pair := range [][2]string{{m[2], m[3]}, {m[4], m[5]}} {
+			arm := html.UnescapeString(pair[0])
+			st := truthDesc[report.DescKey{Outcome: s.Analysis.PrimaryOutcome, Wave: wave, Arm: arm}]
+			c := add("outcomes n "+wave+" "+arm, pair[1], st.N)
+			at := armTotal[arm]
+			if wave == s.BaselineWave() {
+				miss := add("implied missing "+wave+" "+arm, "", at.Baseline-at.Withdrawn-st.N)
+				implied = append(implied, miss)
+				rels = append(rels, []int{row[[2]string{"All trusts", arm}][2], c, row[[2]string{"All trusts", arm}][4], miss})
+			} else {
+				miss := add("implied missing "+wave+" "+arm, "", at.Followup-st.N)
+				implied = append(implied, miss)
+				rels = append(rels, []int{row[[2]string{"All trusts", arm}][3], c, miss})
+			}
+		}
 	}
 
 	// Each cell: shown as its true count, or as a symbol that says what it
@@ -439,6 +549,10 @@ func disclosureTestCheck(t *testing.T, name string, s *schemas.Study, rule schem
 	var unknown []int
 	for i, c := range cells {
 		isSmall := c.value > 0 && c.value < int64(rule.MinCount)
+		if slices.Contains(implied, i) {
+			unknown = append(unknown, i)
+			continue
+		}
 		switch c.text {
 		case small, secondary:
 			if isSmall && c.text != small || !isSmall && c.text != secondary || c.value == 0 {
@@ -455,12 +569,15 @@ func disclosureTestCheck(t *testing.T, name string, s *schemas.Study, rule schem
 		}
 	}
 	for _, w := range disclosureTestDetermined(cells, rels, unknown) {
+		if slices.Contains(implied, w) && (cells[w].value == 0 || cells[w].value >= int64(rule.MinCount)) {
+			continue // a count not printed, and not small: no harm in knowing it
+		}
 		t.Errorf("%s: %s (%d, shown as %q) can be worked out from the published counts", name, cells[w].where, cells[w].value, cells[w].text)
 	}
 
 	// Model sizes: shown from the threshold up.
 	var ns []string
-	outcomes := regexp.MustCompile(`<td>primary</td><td>cr2</td>(?:<td class="num">[^<]*</td>){4}<td class="num">([^<]*)</td>`).FindAllStringSubmatch(section("outcomes"), -1)
+	outcomes := regexp.MustCompile(`<td data-label="Analysis">primary \(cr1\)</td>(?:<td class="num" data-label="[^"]*">[^<]*</td>){2}<td class="num" data-label="n">([^<]*)</td>`).FindAllStringSubmatch(section("outcomes"), -1)
 	for _, m := range outcomes {
 		ns = append(ns, html.UnescapeString(m[1]))
 	}
@@ -596,8 +713,10 @@ func TestStudyReportDisclosureBundled(t *testing.T) {
 		`Recruited <b>[c]</b>`, `Not interviewed at baseline <b>&lt;5</b>`, `Interviewed at baseline <b>77</b>`, `Followed up <b>60</b>`,
 		`<th class="num">intervention (n = 77)</th><th class="num">control (n = 76)</th>`,
 		`<td>All trusts</td><td>both arms</td><td class="num">159</td><td class="num">6</td><td class="num">153</td><td class="num">125</td><td class="num">7</td><td class="num">21</td>`,
-		// 125 analysed is a model result: shown.
-		`<td class="num">159</td><td class="num">10</td>`,
+		// 159 analysed is a model result: shown.
+		`<td class="num" data-label="n">159</td>`,
+		// Table 1's total column: n = 153 = 77 + 76.
+		`<th class="num">Total (n = 153)</th>`,
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the bundled study's report lacks %s", want)

@@ -200,11 +200,17 @@ func disclosureWavesCheck(t *testing.T, name string, s *schemas.Study, flow map[
 
 	baseHTML := section("baseline")
 	heads := disclosureTestHead.FindAllStringSubmatch(baseHTML, -1)
-	if len(heads) != len(arms) {
+	if len(heads) != len(arms)+1 {
 		t.Fatalf("%s: baseline header %v", name, heads)
 	}
 	nCell := map[string]int{}
-	for _, h := range heads {
+	var allBase int64
+	for _, arm := range arms {
+		allBase += armTotal[arm]["baseline"]
+	}
+	nTotal := add("baseline n Total", heads[len(arms)][2], allBase)
+	rels = append(rels, []int{nTotal, row[[2]string{"All trusts", "both arms"}][2]})
+	for _, h := range heads[:len(arms)] {
 		arm := html.UnescapeString(h[1])
 		nCell[arm] = add("baseline n "+arm, h[2], armTotal[arm]["baseline"])
 		rels = append(rels, []int{nCell[arm], row[[2]string{"All trusts", arm}][2]})
@@ -218,23 +224,37 @@ func disclosureWavesCheck(t *testing.T, name string, s *schemas.Study, flow map[
 		if vi+1 < len(vars) {
 			end = vars[vi+1][0]
 		}
-		variable := baseHTML[v[2]:v[3]]
-		sums := make([][]int, len(arms))
+		variable := disclosureTestUnlabel(baseHTML[v[2]:v[3]])
+		sums := make([][]int, len(arms)+1)
 		for a, arm := range arms {
 			sums[a] = []int{nCell[arm]}
 		}
+		sums[len(arms)] = []int{nTotal}
 		for _, m := range disclosureTestLevel.FindAllStringSubmatch(baseHTML[v[1]:end], -1) {
-			lv := html.UnescapeString(m[1])
+			lv := disclosureTestUnlabel(html.UnescapeString(m[1]))
 			nums := disclosureTestNum.FindAllStringSubmatch(m[2], -1)
+			var both int64
+			for _, arm := range arms {
+				both += truth[variable+"|"+lv+"|"+arm]
+			}
+			totalText := html.UnescapeString(nums[len(arms)][1])
+			if pm := disclosureTestPct.FindStringSubmatch(totalText); pm != nil {
+				totalText = pm[1]
+			}
+			levelTotal := add("baseline "+variable+" "+lv+" total", totalText, both)
+			sums[len(arms)] = append(sums[len(arms)], levelTotal)
+			armCells := []int{levelTotal}
 			for a, arm := range arms {
 				text := html.UnescapeString(nums[a][1])
 				if pm := disclosureTestPct.FindStringSubmatch(text); pm != nil {
 					text = pm[1]
 				}
 				sums[a] = append(sums[a], add("baseline "+variable+" "+lv+" "+arm, text, truth[variable+"|"+lv+"|"+arm]))
+				armCells = append(armCells, sums[a][len(sums[a])-1])
 			}
+			rels = append(rels, armCells)
 		}
-		for a := range arms {
+		for a := range sums {
 			var total int64
 			for _, c := range sums[a][1:] {
 				total += cells[c].value

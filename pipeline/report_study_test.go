@@ -148,20 +148,52 @@ func TestStudyReportContent(t *testing.T) {
 	// The markup gender is one person in control: <5, with a complementary
 	// suppression ([c]) of the smallest other gender count in control, male.
 	if !strings.Contains(base, `<td>&lt;b&gt;x&lt;/b&gt;</td><td class="num">0</td><td class="num">&lt;5</td>`) ||
-		!regexp.MustCompile(`<td>male</td><td class="num">\d+ \([0-9.]+%\)</td><td class="num">\[c\]</td>`).MatchString(base) {
+		!regexp.MustCompile(`<td>Male</td><td class="num">\d+ \([0-9.]+%\)</td><td class="num">\[c\]</td>`).MatchString(base) {
 		t.Errorf("baseline gender suppression wrong:\n%s", base)
 	}
 
-	// Outcomes: the primary CR2 row with R's numbers (expected.json, as
-	// TestCompareAgainstR) rounded for display.
+	// Outcomes: the primary CR2 estimate with R's numbers (expected.json,
+	// as TestCompareAgainstR) rounded for display, the mixed model's ICC
+	// and Hedges' g beside it; the other analyses in the compact table.
 	out := reportStudyTestSection(t, page, "outcomes")
-	if !strings.Contains(out, `<td>primary</td><td>cr2</td><td class="num">0.959</td><td class="num">-1.313 to 3.231</td><td class="num">0.307</td><td class="num">4.0</td><td class="num">158</td><td class="num">10</td><td class="num">0.190 hedges g</td>`) {
-		t.Errorf("outcomes lack the primary cr2 row")
+	if !strings.Contains(out, `<td class="num" data-label="Difference (95% CI)">0.96 (-1.31 to 3.23)</td><td class="num" data-label="p">0.307</td><td class="num" data-label="ICC">0.119</td><td class="num" data-label="g">0.19</td><td class="num" data-label="n analysed">158</td>`) {
+		t.Errorf("outcomes lack the primary analysis beside the arms:\n%s", out)
 	}
-	if !strings.Contains(out, "partial eta2") || !strings.Contains(out, "wild_webb") || !strings.Contains(out, "icc=0.119") {
-		t.Error("outcomes lack cr1's partial eta2, the wild bootstrap or the mixed model's ICC")
+	// Per arm n and mean (SD) at baseline, recomputed from the participants
+	// (not withdrawn, with a score; EPUT-X02 counts in control, the
+	// withdrawn TEWV-X01 nowhere); the same mean (SD) in Table 1.
+	extra := []compareTestParticipant{{arm: "control", interviewedB: true, yBase: 10}}
+	for _, arm := range []string{"intervention", "control"} {
+		var xs []float64
+		for _, p := range append(append([]compareTestParticipant(nil), ps...), extra...) {
+			if p.arm == arm && p.interviewedB && !p.withdrawn && !math.IsNaN(p.yBase) {
+				xs = append(xs, p.yBase)
+			}
+		}
+		var sum, ss float64
+		for _, x := range xs {
+			sum += x
+		}
+		mean := sum / float64(len(xs))
+		for _, x := range xs {
+			ss += (x - mean) * (x - mean)
+		}
+		cell := fmt.Sprintf(`<td class="num" data-label="%s: n">%d</td><td class="num" data-label="mean (SD)">%.1f (%.1f)</td>`, arm, len(xs), mean, math.Sqrt(ss/float64(len(xs)-1)))
+		if !strings.Contains(out, `<td data-label="Wave">baseline</td>`) || !strings.Contains(out, cell) {
+			t.Errorf("outcomes lack %s's baseline %s", arm, cell)
+		}
+		if !strings.Contains(base, fmt.Sprintf(`%.1f (%.1f)</td>`, mean, math.Sqrt(ss/float64(len(xs)-1)))) {
+			t.Errorf("Table 1 lacks %s's baseline score", arm)
+		}
 	}
-
+	for _, want := range []string{`<td data-label="Analysis">primary (cr1)</td>`, `<td data-label="Analysis">wild_bootstrap (wild_webb)</td>`, `<td data-label="Analysis">mixed (reml)</td>`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("sensitivity table lacks %s", want)
+		}
+	}
+	if strings.Contains(out, `<td data-label="Analysis">primary (cr2)</td>`) {
+		t.Error("the primary analysis is repeated among the sensitivity analyses")
+	}
 	// Forest: an svg, five trusts and the pooled CR2 estimate.
 	forest := reportStudyTestSection(t, page, "forest")
 	if !regexp.MustCompile(`<figure class="chart">\s*<svg role="img"`).MatchString(forest) {

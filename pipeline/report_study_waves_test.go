@@ -237,27 +237,35 @@ func TestStudyReportThreeWaves(t *testing.T) {
 	base := reportStudyTestSection(t, page, "baseline")
 	for _, w := range []string{
 		`<th class="num">intervention (n = 100)</th><th class="num">control (n = 75)</th>`,
-		`<tr><td>` + st.Demographics["gender"][0] + `</td><td class="num">50 (50.0%)</td><td class="num">35 (46.7%)</td></tr>`,
-		`<tr><td>yes</td><td class="num">50 (50.0%)</td><td class="num">40 (53.3%)</td></tr>`,
+		// Labels from the study's code lists, capitalised; a total column.
+		`<tr><td>` + strings.ToUpper(st.Demographics["gender"][0][:1]) + strings.ReplaceAll(st.Demographics["gender"][0][1:], "_", " ") + `</td><td class="num">50 (50.0%)</td><td class="num">35 (46.7%)</td><td class="num">85 (48.6%)</td></tr>`,
+		`<tr><td>Yes</td><td class="num">50 (50.0%)</td><td class="num">40 (53.3%)</td><td class="num">90 (51.4%)</td></tr>`,
+		`<th class="num">Total (n = 175)</th>`,
 	} {
 		if !strings.Contains(base, w) {
 			t.Errorf("baseline table lacks %s:\n%s", w, base)
 		}
 	}
 
-	// Outcomes by wave, the primary wave first.
+	// Outcomes: the primary analysis beside each follow-up wave in the
+	// study's order, the primary wave marked; the sensitivity table has
+	// the primary wave first.
 	out := reportStudyTestSection(t, page, "outcomes")
-	i12, i6 := strings.Index(out, `<h3 class="wave">At month12 (primary wave)</h3>`), strings.Index(out, `<h3 class="wave">At month6</h3>`)
-	if i12 < 0 || i6 < 0 || i12 > i6 {
-		t.Fatalf("outcomes not grouped by wave with month12 first:\n%s", out)
-	}
-	row := regexp.MustCompile(`<td>primary</td><td>(cr[12])</td><td class="num">([^<]*)</td>`)
+	row := regexp.MustCompile(`<td data-label="Wave">([^<]*)</td>.*?data-label="Difference \(95% CI\)">([^ <]*)`)
 	var got []string
-	for _, m := range row.FindAllStringSubmatch(out[i12:], -1) {
+	for _, m := range row.FindAllStringSubmatch(out, -1) {
 		got = append(got, m[1]+" "+m[2])
 	}
-	if g := strings.Join(got, ", "); g != "cr2 1.500, cr1 1.250, cr2 0.750, cr1 0.625" {
+	if g := strings.Join(got, ", "); !strings.HasPrefix(g, "month6 0.75, month12 (primary) 1.50") {
 		t.Errorf("outcome rows by wave: %s", g)
+	}
+	sens := regexp.MustCompile(`<td data-label="Wave">([^<]*)</td><td data-label="Analysis">primary \(cr1\)</td><td class="num" data-label="Difference \(95% CI\)">([^ <]*)`)
+	got = nil
+	for _, m := range sens.FindAllStringSubmatch(out, -1) {
+		got = append(got, m[1]+" "+m[2])
+	}
+	if g := strings.Join(got, ", "); g != "month12 1.25, month6 0.62" && g != "month12 1.25, month6 0.63" {
+		t.Errorf("sensitivity rows by wave: %s", g)
 	}
 	forest := reportStudyTestSection(t, page, "forest")
 	if !strings.Contains(forest, `<tr><td>Pooled (CR2)</td><td class="num">1.50</td><td class="num">0.50 to 2.50</td>`) {

@@ -16,7 +16,7 @@ type Code struct {
 // `codes`, in sorted order.
 func CodeListNames() []string {
 	return []string{
-		"age_band", "analyses", "arms", "bands", "components", "diagnosis_group",
+		"age_band", "analyses", "arms", "arms_all", "bands", "components", "diagnosis_group",
 		"effect_size_types", "ethnicity", "file_statuses", "flow_stages", "gender",
 		"instruments", "items", "kinds", "methods", "outcomes", "periods", "rater_roles",
 		"scales", "teams", "terms", "trusts", "trusts_pooled", "waves", "yes_no",
@@ -82,6 +82,8 @@ func (s *Study) programCodeList(name string) (_ []Code, ok bool) {
 			}
 		}
 		return out, true
+	case "arms_all":
+		return append(plain(s.Arms), Code{"ALL", "every arm together"}), true
 	case "waves":
 		out := plain(s.Waves)
 		out[0].Label += " (the first wave)"

@@ -11,13 +11,14 @@ import (
 type reportStudyOptions struct {
 	warehouse string
 	out       string
+	tables    string
 }
 
 func newReportStudyCmd(g *globals) *cobra.Command {
 	var opts reportStudyOptions
 	cmd := &cobra.Command{
-		Use:   "study --warehouse W [--out FILE]",
-		Short: "Write the study report (flow, baseline, outcomes, forest plot, balance, fidelity) as HTML",
+		Use:   "study --warehouse W [--out FILE] [--tables DIR]",
+		Short: "Write the study report (flow, baseline, outcomes, forest plot, balance, fidelity) as HTML, and its tables as CSV",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.warehouse == "" {
@@ -37,10 +38,17 @@ func newReportStudyCmd(g *globals) *cobra.Command {
 				return err
 			}
 			g.wrote(opts.out)
+			if opts.tables != "" {
+				if err := report.WriteStudyReportTables(cmd.Context(), env, opts.warehouse, opts.tables); err != nil {
+					return err
+				}
+				g.wrote(opts.tables)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&opts.warehouse, "warehouse", "", "warehouse folder")
 	cmd.Flags().StringVar(&opts.out, "out", "study-report.html", "HTML file to write")
+	cmd.Flags().StringVar(&opts.tables, "tables", "", "also write each table of the report as CSV into this folder (created 0700; files 0600), the numbers as shown, suppression applied")
 	return cmd
 }

@@ -28,7 +28,7 @@ var compareWorkers = 1
 // the study's analysis plan (DESIGN §9; the analyses of Registry named in
 // analysis.analyses) to every outcome at every follow-up wave (every wave
 // after the first, s.FollowupWaves(): y at that wave against y at the
-// first) and writes the tables effects, balance, trust_effects and flow
+// first) and writes the tables effects, balance, trust_effects, descriptives and flow
 // (all unpartitioned, sorted by their keys). The primary estimate is the
 // primary analysis at s.PrimaryWave().
 //
@@ -207,6 +207,9 @@ send:
 		return fmt.Errorf("compare: %w", err)
 	}
 	if err := writeTrustEffects(env, tx, trust); err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	if err := writeDescriptives(env, tx, descriptiveRows(s, d)); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
 	return Flow(ctx, env, tx)

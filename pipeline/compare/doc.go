@@ -1,6 +1,6 @@
 // Package compare is the comparison stage: it compares the intervention
 // with the control teams (DESIGN §9, §13) and writes the tables effects,
-// balance, trust_effects and flow. It imports the table layer
+// balance, trust_effects, descriptives and flow. It imports the table layer
 // (pipeline/warehouse), schemas and stats, never another stage.
 //
 // # The data flow
@@ -21,6 +21,7 @@
 //     statistics, FitDense from the design matrix when the sums cannot
 //     settle it) and makes the effects rows.
 //  4. trust_effects.go fits the per-trust arm effects (cr2_by_trust);
+//     descriptives.go summarises each outcome per wave and arm;
 //     flow.go counts the participant flow.
 //
 // # Adding an analysis

@@ -73,6 +73,15 @@ func (d *Disclosure) Count(name string, value int64, avoid int) int {
 	return d.add(name, value, false, avoid)
 }
 
+// Lookup finds a cell by name: its index and value.
+func (d *Disclosure) Lookup(name string) (cell int, value int64, ok bool) {
+	i, ok := d.names[name]
+	if !ok {
+		return 0, 0, false
+	}
+	return i, d.cells[i].value, true
+}
+
 // Implied adds a count that the report does not print but that a sum ties
 // to printed ones.
 func (d *Disclosure) Implied(name string, value int64) int {

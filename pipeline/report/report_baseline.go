@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -137,11 +138,17 @@ func (pg *studyPage) layoutBaseline(s *schemas.Study, b *BaselineCounts, disc *D
 	if b == nil || !slices.Equal(b.arms, arms) {
 		b = NewBaselineCounts(s, arms)
 	}
-	pg.BaselineCols = len(arms) + 1
+	pg.BaselineCols = len(arms) + 2
 	nCell := make([]int, len(arms))
+	var nAll int64
 	for a, arm := range arms {
 		nCell[a] = disc.Count(flowCellName("*", arm, s.BaselineWave()), b.n[a], avoidArmSize)
+		nAll += b.n[a]
 	}
+	// The total column: every arm shown together (the flow's both arms at
+	// the first wave when the flow has those arms only).
+	nTotal := disc.Count(flowCellName("*", "*", s.BaselineWave()), nAll, avoidStudyTotal)
+	disc.Sum(nTotal, nCell...)
 	type varCells struct {
 		name   string
 		levels []string
@@ -168,23 +175,30 @@ func (pg *studyPage) layoutBaseline(s *schemas.Study, b *BaselineCounts, disc *D
 		}
 		vc := varCells{name: v, levels: levels}
 		for _, lv := range levels {
-			row := make([]int64, len(arms))
+			row := make([]int64, len(arms)+1) // the arms, then the total
 			if c := counts[lv]; c != nil {
 				copy(row, c)
 			}
-			ids := make([]int, len(arms))
+			ids := make([]int, len(arms)+1)
 			for a, arm := range arms {
 				ids[a] = disc.Count("baseline|"+v+"|"+lv+"|"+arm, row[a], avoidCell)
+				row[len(arms)] += row[a]
 			}
+			ids[len(arms)] = disc.Count("baseline|"+v+"|"+lv+"|*", row[len(arms)], avoidCell)
+			disc.Sum(ids[len(arms)], ids[:len(arms)]...)
 			vc.cells = append(vc.cells, ids)
 			vc.counts = append(vc.counts, row)
 		}
-		for a := range arms {
+		for a := range len(arms) + 1 {
 			parts := make([]int, len(levels))
 			for li := range levels {
 				parts[li] = vc.cells[li][a]
 			}
-			disc.Sum(nCell[a], parts...)
+			if a < len(arms) {
+				disc.Sum(nCell[a], parts...)
+			} else {
+				disc.Sum(nTotal, parts...)
+			}
 		}
 		all = append(all, vc)
 	}
@@ -192,20 +206,55 @@ func (pg *studyPage) layoutBaseline(s *schemas.Study, b *BaselineCounts, disc *D
 		for a := range arms {
 			pg.BaselineN = append(pg.BaselineN, disc.Show(nCell[a]))
 		}
+		pg.BaselineTotalN = disc.Show(nTotal)
+		denom := append(slices.Clone(b.n), nAll)
+		dcell := append(slices.Clone(nCell), nTotal)
 		for _, vc := range all {
-			bv := baselineVar{Name: vc.name}
+			bv := baselineVar{Name: demographicLabel(vc.name)}
+			labels := codeLabels(s, vc.name)
 			for li, lv := range vc.levels {
-				cells := make([]string, len(arms))
-				for a := range arms {
+				cells := make([]string, len(arms)+1)
+				for a := range cells {
 					id := vc.cells[li][a]
 					cells[a] = disc.Show(id)
-					if c := vc.counts[li][a]; c > 0 && !disc.Hidden(id) && !disc.Hidden(nCell[a]) {
-						cells[a] += fmt.Sprintf(" (%.1f%%)", 100*float64(c)/float64(b.n[a]))
+					if c := vc.counts[li][a]; c > 0 && !disc.Hidden(id) && !disc.Hidden(dcell[a]) {
+						cells[a] += fmt.Sprintf(" (%.1f%%)", 100*float64(c)/float64(denom[a]))
 					}
 				}
-				bv.Levels = append(bv.Levels, baselineLevel{Level: lv, Cells: cells})
+				label := lv
+				if l, ok := labels[lv]; ok {
+					label = l
+				}
+				bv.Levels = append(bv.Levels, baselineLevel{Level: label, Cells: cells})
 			}
 			pg.BaselineVars = append(pg.BaselineVars, bv)
 		}
 	}}
+}
+
+// demographicLabel is a demographic field's name as Table 1 prints it:
+// "diagnosis_group" → "Diagnosis group".
+func demographicLabel(name string) string {
+	return capitalise(strings.ReplaceAll(name, "_", " "))
+}
+
+// capitalise upper-cases the first letter of an ASCII-led label.
+func capitalise(s string) string {
+	if s != "" && s[0] >= 'a' && s[0] <= 'z' {
+		return string(s[0]-'a'+'A') + s[1:]
+	}
+	return s
+}
+
+// codeLabels maps a demographic field's codes to their labels in the
+// study's code list (capitalised: non_binary → "Non binary"); a binary
+// field's yes and no, and "not recorded", are capitalised too.
+func codeLabels(s *schemas.Study, field string) map[string]string {
+	out := map[string]string{"yes": "Yes", "no": "No", notRecorded: capitalise(notRecorded)}
+	if codes, err := s.CodeList(field); err == nil {
+		for _, c := range codes {
+			out[c.Value] = capitalise(c.Label)
+		}
+	}
+	return out
 }

@@ -17,8 +17,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/vg"
 
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
@@ -159,6 +157,8 @@ type FidelityReportData struct {
 	Comps map[FidelityKey][]float64
 	// Roles counts the distinct raters of each team × period by role.
 	Roles map[FidelityKey]map[string]int
+	// Provenance is the data cut-off (nil: not read).
+	Provenance *Provenance
 }
 
 func loadFidelityReportData(ctx context.Context, s *schemas.Study, genDir string) (*FidelityReportData, error) {
@@ -293,6 +293,9 @@ func loadFidelityReportData(ctx context.Context, s *schemas.Study, genDir string
 			d.Roles[key][role] = len(ids)
 		}
 	}
+	if d.Provenance, err = ReadProvenance(ctx, s, genDir); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -301,13 +304,16 @@ func loadFidelityReportData(ctx context.Context, s *schemas.Study, genDir string
 type fidelityView struct {
 	StudyName, Team, TrustCode, TrustName, Arm string
 	// Control is a control team's report: contamination monitoring only.
-	Control                      bool
-	InterventionArm              string
-	Version, StudyHash           string
-	MaxTotal, ScaleMin, ScaleMax string
-	NComponents, MissingAllowed  int
-	MinCount                     string
-	Small, Secondary             string // the disclosure symbols
+	Control            bool
+	InterventionArm    string
+	Version, StudyHash string
+	// Cutoff is the study's data cut-off, TrustCutoff this team's trust's
+	// latest export and FidelityExport its latest fidelity export.
+	Cutoff, TrustCutoff, FidelityExport string
+	MaxTotal, ScaleMin, ScaleMax        string
+	NComponents, MissingAllowed         int
+	MinCount, MaxSmall                  string
+	Small, Secondary                    string // the disclosure symbols
 
 	Headline    string
 	HeadBand    string
@@ -326,15 +332,24 @@ type fidelityView struct {
 	Others      string // "other intervention teams"
 	CompareNote string
 	Focus       []fidelityFocusView
-	Roles       []string
-	Raters      []fidelityRaterView
-	Bands       []fidelityBandView
+	// FocusTies are components not listed in Focus whose mean equals the
+	// last listed one's (FocusTieMean): the list's cut falls in a tie.
+	FocusTies    []fidelityFocusView
+	FocusTieMean string
+	// ICCFew says a period's ICC comes from fewer than ICCMinRaters raters.
+	ICCFew       bool
+	ICCMinRaters int
+	Roles        []string
+	Raters       []fidelityRaterView
+	Bands        []fidelityBandView
 }
 
 type fidelityPeriodView struct {
 	Period, NRaters, Total, Pct, Band, BandClass, ICC string
 	Rated                                             bool
-	Bar                                               fidelityBarView
+	// ICCFew flags an ICC from fewer than iccMinRaters raters.
+	ICCFew bool
+	Bar    fidelityBarView
 }
 
 type fidelityBarView struct {
@@ -383,6 +398,9 @@ type fidelityFocusView struct {
 
 type fidelityRaterView struct {
 	Period string
+	// Text says the counts in words: "fewer than 5" for a small count,
+	// "not shown" for a count withheld to protect one.
+	Text   string
 	Roles  []string
 	Total  string
 	Scored string
@@ -426,10 +444,23 @@ func BuildFidelityView(env warehouse.Env, d *FidelityReportData, teamCode string
 		Version: env.Version, StudyHash: shortHash(s.Hash),
 		MaxTotal: fmtTrim(maxTotal, 1), ScaleMin: strconv.Itoa(f.Min), ScaleMax: strconv.Itoa(f.Max),
 		NComponents: len(f.Components), MissingAllowed: f.MissingAllowed,
-		MinCount: strconv.Itoa(s.Disclosure.MinCount), Small: s.Disclosure.SmallSymbol(), Secondary: s.Disclosure.SecondarySymbol(),
+		MinCount: strconv.Itoa(s.Disclosure.MinCount), MaxSmall: strconv.Itoa(s.Disclosure.MinCount - 1), Small: s.Disclosure.SmallSymbol(), Secondary: s.Disclosure.SecondarySymbol(),
 		Control: team.Arm != s.InterventionArm(), InterventionArm: s.InterventionArm(),
 	}
 	v.Bands = fidelityBandViews(s, maxTotal)
+	v.ICCMinRaters = iccMinRaters
+	v.Cutoff, v.TrustCutoff, v.FidelityExport = "unknown", "none", "none"
+	if p := d.Provenance; p != nil {
+		if p.Cutoff != "" {
+			v.Cutoff = p.Cutoff
+		}
+		v.TrustCutoff = p.TrustCutoff(team.Trust)
+		for _, t := range p.Trusts {
+			if i := slices.Index(p.Kinds, "fidelity"); t.Trust == team.Trust && i >= 0 {
+				v.FidelityExport = t.Dates[i]
+			}
+		}
+	}
 
 	// Periods, and the latest and the one before it that were rated.
 	var rated []string
@@ -447,6 +478,9 @@ func BuildFidelityView(env warehouse.Env, d *FidelityReportData, teamCode string
 		}
 		if sm.iccOK {
 			pv.ICC = fmtSigned2(sm.icc)
+			if sm.NRaters < iccMinRaters {
+				pv.ICCFew, v.ICCFew = true, true
+			}
 		}
 		v.Periods = append(v.Periods, pv)
 	}
@@ -577,12 +611,24 @@ func BuildFidelityView(env warehouse.Env, d *FidelityReportData, teamCode string
 
 	// Where to focus: the lowest components of the latest rated period.
 	if v.AnyRated && !v.Control {
+		listed := map[string]bool{}
+		cut := math.NaN() // the mean of the last component listed
 		for _, code := range strings.Fields(d.Summary[FidelityKey{Team: team.Code, Period: v.Latest}].lowest) {
 			for k, c := range f.Components {
 				if c.Code == code {
 					v.Focus = append(v.Focus, fidelityFocusView{Code: c.Code, Name: c.Name, Practice: c.Practice, Suggestion: c.Suggestion,
 						Mean: fmtMean(latest[k]) + " of " + v.ScaleMax})
+					listed[c.Code] = true
+					cut = latest[k]
 				}
+			}
+		}
+		// Components with the same mean as the last listed are tied with
+		// it: say so rather than cut them silently.
+		for k, c := range f.Components {
+			if !listed[c.Code] && !math.IsNaN(cut) && !math.IsNaN(latest[k]) && math.Abs(latest[k]-cut) < 1e-9 {
+				v.FocusTies = append(v.FocusTies, fidelityFocusView{Code: c.Code, Name: c.Name, Mean: fmtMean(latest[k])})
+				v.FocusTieMean = fmtMean(cut)
 			}
 		}
 	}
@@ -621,13 +667,58 @@ func BuildFidelityView(env warehouse.Env, d *FidelityReportData, teamCode string
 			return nil, fmt.Errorf("raters of %s: %w", period, err)
 		}
 		rv := fidelityRaterView{Period: period, Total: disc.Show(all), Scored: disc.Show(sc)}
-		for _, c := range roles {
-			rv.Roles = append(rv.Roles, disc.Show(c))
+		words := func(shown string) string {
+			switch shown {
+			case v.Small:
+				return "fewer than " + v.MinCount
+			case v.Secondary:
+				return "a number not shown"
+			case "0":
+				return "none"
+			}
+			return shown
+		}
+		var parts, present []string
+		allSmall := rv.Total == v.Small && rv.Scored == v.Small
+		for i, c := range roles {
+			shown := disc.Show(c)
+			rv.Roles = append(rv.Roles, shown)
+			if shown != "0" {
+				parts = append(parts, v.Roles[i]+": "+words(shown))
+				present = append(present, v.Roles[i])
+				allSmall = allSmall && shown == v.Small
+			}
+		}
+		switch {
+		case total == 0:
+			rv.Text = "no ratings received."
+		case allSmall:
+			// Every count is small: one phrase says it.
+			rv.Text = "fewer than " + v.MinCount + " raters (" + strings.Join(present, " and ") + "), each role and in all; fewer than " + v.MinCount + " scored."
+		default:
+			rv.Text = words(rv.Total) + " raters in all"
+			if len(parts) > 0 {
+				rv.Text += " (" + strings.Join(parts, "; ") + ")"
+			}
+			rv.Text += "; scored: " + words(rv.Scored) + "."
 		}
 		v.Raters = append(v.Raters, rv)
 		v.Periods[pi].NRaters = disc.Show(sc)
 	}
 	return v, nil
+}
+
+// iccMinRaters is the fewest raters whose ICC the report shows without a
+// caveat: with fewer, ICC(2,1)'s interval is too wide to read as more
+// than a rough guide.
+const iccMinRaters = 5
+
+// SetFidelityICC sets the ICC of a team × period (for tests building
+// FidelityReportData by hand).
+func SetFidelityICC(d *FidelityReportData, k FidelityKey, icc float64) {
+	sm := d.Summary[k]
+	sm.icc, sm.iccOK = icc, true
+	d.Summary[k] = sm
 }
 
 // fidelityMeans is a team × period's component means (NaN: not rated).
@@ -750,91 +841,95 @@ func FidelityTicks(lo, hi int) []plot.Tick {
 }
 
 // fidelityComponentChart draws the components' mean ratings against the
-// scale's maximum: the latest rated period, and the one before it when there
-// is one, as horizontal bars over a track as long as the maximum.
+// scale's maximum as an SVG: each component's name above its bars (the
+// latest rated period, and the one before it when there is one) over a
+// track as long as the maximum, the band thresholds applied to one
+// component dashed, and the latest mean at the right. The drawing is 420
+// units wide with 13-unit text, so its text stays at 11 CSS px or more
+// down to a 360 px wide figure. Names come from the study definition and
+// are escaped.
 func fidelityComponentChart(s *schemas.Study, latestLabel string, latest []float64, earlierLabel string, earlier []float64) (template.HTML, []fidelityLegendItem, error) {
 	f := &s.Fidelity
 	n := len(f.Components)
-	p := plot.New()
-	reportFontStyle(p, 12)
-	p.X.Min, p.X.Max = float64(f.Min), float64(f.Max)
-	p.X.Label.Text = fmt.Sprintf("mean rating (%d absent … %d fully present)", f.Min, f.Max)
-	p.X.Tick.Marker = plot.ConstantTicks(FidelityTicks(f.Min, f.Max))
-	// The first component at the top: plot them in reverse.
-	names := make([]string, n)
-	for k, c := range f.Components {
-		names[n-1-k] = c.Code
+	if f.Max <= f.Min {
+		return "", nil, fmt.Errorf("chart: rating scale %d..%d is empty", f.Min, f.Max)
 	}
-	p.NominalY(names...)
-	p.Y.Min, p.Y.Max = -0.6, float64(n)-0.4
-
-	rev := func(vals []float64) plotter.Values {
-		out := make(plotter.Values, n)
-		for k, x := range vals {
-			if math.IsNaN(x) {
-				x = 0 // not rated: no bar (the table says so)
-			}
-			out[n-1-k] = x
-		}
-		return out
-	}
-	const bw = 8 // bar thickness in points
-	track := make(plotter.Values, n)
-	for k := range track {
-		track[k] = float64(f.Max)
-	}
-	tb, err := plotter.NewBarChart(track, vg.Points(2*bw+6))
-	if err != nil {
-		return "", nil, fmt.Errorf("chart: %w", err)
-	}
-	tb.Horizontal, tb.Color, tb.LineStyle.Width = true, fidelityTrackColor, 0
-	p.Add(tb)
-
-	// Band thresholds applied to one component (e.g. 75% of 4 = 3).
-	for _, b := range f.Bands {
-		if b.MinPct <= 0 || b.MinPct >= 100 {
-			continue
-		}
-		x := float64(f.Min) + b.MinPct/100*float64(f.Max-f.Min)
-		l, err := plotter.NewLine(plotter.XYs{{X: x, Y: -0.5}, {X: x, Y: float64(n) - 0.5}})
-		if err != nil {
-			return "", nil, fmt.Errorf("chart: %w", err)
-		}
-		l.LineStyle.Color, l.LineStyle.Width, l.LineStyle.Dashes = fidelityRuleColor, vg.Points(0.8), []vg.Length{vg.Points(3), vg.Points(3)}
-		p.Add(l)
-	}
-
-	var legend []fidelityLegendItem
-	add := func(vals []float64, c color.RGBA, offset vg.Length, width vg.Length, label string) error {
-		b, err := plotter.NewBarChart(rev(vals), width)
-		if err != nil {
-			return fmt.Errorf("chart: %w", err)
-		}
-		b.Horizontal, b.Color, b.Offset, b.LineStyle.Width = true, c, offset, 0
-		p.Add(b)
-		legend = append(legend, fidelityLegendItem{Label: label, Style: template.CSS(fmt.Sprintf("background:#%02x%02x%02x", c.R, c.G, c.B))})
-		return nil
-	}
-	if earlierLabel != "" {
-		if err := add(earlier, fidelityEarlierColor, vg.Points(bw/2+1), vg.Points(bw), earlierLabel); err != nil {
-			return "", nil, err
-		}
-		if err := add(latest, fidelityLatestColor, -vg.Points(bw/2+1), vg.Points(bw), latestLabel); err != nil {
-			return "", nil, err
-		}
-	} else if err := add(latest, fidelityLatestColor, 0, vg.Points(2*bw), latestLabel); err != nil {
-		return "", nil, err
-	}
-	legend = append(legend, fidelityLegendItem{Label: fmt.Sprintf("maximum (%d)", f.Max), Style: template.CSS(fmt.Sprintf("background:#%02x%02x%02x", fidelityTrackColor.R, fidelityTrackColor.G, fidelityTrackColor.B))})
+	const (
+		width  = 420.0
+		left   = 2.0
+		right  = 36.0 // room for the latest mean
+		rowH   = 34.0
+		top    = 2.0
+		axisH  = 40.0
+		barH   = 7.0
+		single = 12.0
+	)
+	plotW := width - left - right
+	x := func(v float64) float64 { return left + (v-float64(f.Min))/float64(f.Max-f.Min)*plotW }
+	height := top + float64(n)*rowH + axisH
+	hex := func(c color.RGBA) string { return fmt.Sprintf("#%02x%02x%02x", c.R, c.G, c.B) }
 	label := fmt.Sprintf("Mean rating of each of the %d components in %s", n, latestLabel)
 	if earlierLabel != "" {
 		label += " and " + earlierLabel
 	}
-	svg, err := plotSVG(p, vg.Points(340), vg.Points(float64(n)*22+64), label)
-	if err != nil {
-		return "", nil, err
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="%s" viewBox="0 0 %s %s" width="%s" height="%s" font-family="Liberation Sans, Arial, Helvetica, sans-serif" font-size="13">`,
+		template.HTMLEscapeString(label), fmtTrim(width, 1), fmtTrim(height, 1), fmtTrim(width, 1), fmtTrim(height, 1))
+	bar := func(y, h, v float64, c color.RGBA) {
+		if math.IsNaN(v) {
+			return
+		}
+		fmt.Fprintf(&b, `<rect x="%s" y="%s" width="%s" height="%s" fill="%s"/>`, fmtTrim(left, 2), fmtTrim(y, 2), fmtTrim(math.Max(0, x(v)-left), 2), fmtTrim(h, 2), hex(c))
 	}
-	return svg, legend, nil
+	for k, c := range f.Components {
+		y0 := top + float64(k)*rowH
+		fmt.Fprintf(&b, `<text x="%s" y="%s" fill="#1b1b1b">%s</text>`, fmtTrim(left, 2), fmtTrim(y0+12, 2), template.HTMLEscapeString(c.Name))
+		by := y0 + 16
+		fmt.Fprintf(&b, `<rect x="%s" y="%s" width="%s" height="%s" fill="%s"/>`, fmtTrim(left, 2), fmtTrim(by-1, 2), fmtTrim(plotW, 2), fmtTrim(2*barH+2, 2), hex(fidelityTrackColor))
+		if earlierLabel != "" {
+			bar(by, barH, earlier[k], fidelityEarlierColor)
+			bar(by+barH, barH, latest[k], fidelityLatestColor)
+		} else {
+			bar(by+1, single, latest[k], fidelityLatestColor)
+		}
+		val := "–"
+		if !math.IsNaN(latest[k]) {
+			val = strconv.FormatFloat(latest[k], 'f', 1, 64)
+		}
+		fmt.Fprintf(&b, `<text x="%s" y="%s" text-anchor="end" fill="#1b1b1b">%s</text>`, fmtTrim(width-1, 2), fmtTrim(by+barH+4, 2), val)
+	}
+	bottom := top + float64(n)*rowH
+	for _, band := range f.Bands {
+		if band.MinPct <= 0 || band.MinPct >= 100 {
+			continue
+		}
+		xv := x(float64(f.Min) + band.MinPct/100*float64(f.Max-f.Min))
+		fmt.Fprintf(&b, `<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-width="1" stroke-dasharray="3 3"/>`, fmtTrim(xv, 2), fmtTrim(top+14, 2), fmtTrim(xv, 2), fmtTrim(bottom, 2), hex(fidelityRuleColor))
+	}
+	fmt.Fprintf(&b, `<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="#1b1b1b" stroke-width="1"/>`, fmtTrim(left, 2), fmtTrim(bottom+2, 2), fmtTrim(left+plotW, 2), fmtTrim(bottom+2, 2))
+	for _, tk := range FidelityTicks(f.Min, f.Max) {
+		xv := x(tk.Value)
+		anchor := "middle"
+		switch {
+		case tk.Value == float64(f.Min):
+			anchor = "start"
+		case tk.Value == float64(f.Max):
+			anchor = "end"
+		}
+		fmt.Fprintf(&b, `<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="#1b1b1b" stroke-width="1"/><text x="%s" y="%s" text-anchor="%s" fill="#1b1b1b">%s</text>`,
+			fmtTrim(xv, 2), fmtTrim(bottom+2, 2), fmtTrim(xv, 2), fmtTrim(bottom+6, 2), fmtTrim(xv, 2), fmtTrim(bottom+19, 2), anchor, tk.Label)
+	}
+	fmt.Fprintf(&b, `<text x="%s" y="%s" text-anchor="middle" fill="#555">mean rating (%d absent … %d fully present)</text>`, fmtTrim(left+plotW/2, 2), fmtTrim(bottom+36, 2), f.Min, f.Max)
+	b.WriteString(`</svg>`)
+
+	var legend []fidelityLegendItem
+	swatch := func(c color.RGBA) template.CSS { return template.CSS("background:" + hex(c)) }
+	if earlierLabel != "" {
+		legend = append(legend, fidelityLegendItem{Label: earlierLabel, Style: swatch(fidelityEarlierColor)})
+	}
+	legend = append(legend, fidelityLegendItem{Label: latestLabel + " (value at the right)", Style: swatch(fidelityLatestColor)})
+	legend = append(legend, fidelityLegendItem{Label: fmt.Sprintf("maximum (%d)", f.Max), Style: swatch(fidelityTrackColor)})
+	return template.HTML(b.String()), legend, nil
 }
 
 // median of a non-empty slice (the mean of the middle two for an even count).

@@ -117,7 +117,7 @@ func (pg *studyPage) layoutForest(s *schemas.Study, trusts []forestPoint, effect
 	p.Y.Tick.Marker = plot.ConstantTicks(ticks)
 	p.Y.Tick.Length = 0
 	p.Y.LineStyle.Width = 0
-	svg, err := plotSVG(p, vg.Points(520), vg.Points(float64(60+28*len(pts))), "Forest plot of the primary outcome by trust and pooled")
+	svg, err := plotSVG(p, vg.Points(360), vg.Points(float64(60+28*len(pts))), "Forest plot of the primary outcome by trust and pooled")
 	if err != nil {
 		return err
 	}

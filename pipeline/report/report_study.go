@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -22,12 +23,18 @@ import (
 //   - the participant flow (recruited → baseline → each follow-up wave the
 //     flow table has, withdrawn and lost) as a diagram by arm and a table
 //     by trust and arm, from flow (ReadFlow);
-//   - baseline characteristics by arm (participants interviewed at
-//     baseline: counts and percentages of each level of the study's
-//     demographic fields), streamed from participants (ReadBaselineCounts);
-//   - the outcomes table: every effects row (analysis, method, estimate,
-//     95% CI, p, df, n, teams, effect size, note), grouped by wave (the
-//     primary wave first) when effects has several;
+//   - the data cut-off: the latest export date of the current files and
+//     each trust's, from ingest_files (ReadProvenance);
+//   - baseline characteristics by arm and in total (participants
+//     interviewed at baseline: counts and percentages of each level of
+//     the study's demographic fields, labelled from its code lists),
+//     streamed from participants (ReadBaselineCounts), and the outcomes'
+//     baseline mean (SD) from compare's descriptives;
+//   - the outcomes table: per arm n and mean (SD) at every wave
+//     (descriptives) beside the primary analysis at each follow-up wave
+//     (difference with 95% CI, p, the mixed model's ICC, Hedges' g, n
+//     analysed), and the other analyses in one compact table with
+//     numbered notes;
 //   - a forest plot of the primary outcome at the primary wave by trust
 //     (compare's trust_effects table: one model over all trusts, CR2 by
 //     team, Satterthwaite df per trust) and pooled (the primary CR2
@@ -101,6 +108,12 @@ type studyPage struct {
 	Small, Secondary     string // the disclosure symbols
 	Arms                 []string
 
+	// Provenance is the data cut-off: the current files' export dates.
+	Provenance *Provenance
+	// CardCSS labels the cells of the tables shown as cards at phone
+	// width (cardCSS).
+	CardCSS template.CSS
+
 	HasFlow  bool
 	FlowArms []flowBox
 	FlowRows []flowLine
@@ -111,9 +124,21 @@ type studyPage struct {
 	FlowManyWaves bool
 	FlowPrimary   string
 
-	BaselineN    []string
-	BaselineCols int
-	BaselineVars []baselineVar
+	BaselineN      []string
+	BaselineTotalN string
+	BaselineCols   int
+	BaselineVars   []baselineVar
+	// BaselineScores are the outcomes' baseline mean (SD) per arm and in
+	// all (the last cell), from compare's descriptives table.
+	BaselineScores []baselineLevel
+
+	// ArmSummaries are the outcomes by arm and wave beside the primary
+	// analysis (the primary outcome first); Sensitivity the other
+	// analyses' estimates, compact, and SensitivityNotes their notes.
+	ArmSummaries     []armSummary
+	ArmCols          int // the outcomes table's columns
+	Sensitivity      []sensitivityLine
+	SensitivityNotes []string
 
 	HasEffects bool
 	ManyWaves  bool          // effects has several waves: a heading each
@@ -134,6 +159,9 @@ type studyPage struct {
 	// disclosure is the page's disclosure control, kept for tests (its
 	// witnesses prove each suppressed count undetermined).
 	disclosure *Disclosure
+	// desc and descCells are compare's descriptives and their n's cells.
+	desc      map[DescKey]DescStat
+	descCells map[DescKey]int
 }
 
 // flowBox is one arm of the flow diagram; counts are already suppressed.
@@ -211,6 +239,11 @@ type fidelityCell struct {
 func LoadStudyReport(ctx context.Context, env warehouse.Env, genDir string) (*studyPage, error) {
 	s := env.Study
 	pg := NewStudyPage(env)
+	prov, err := ReadProvenance(ctx, s, genDir)
+	if err != nil {
+		return nil, err
+	}
+	pg.Provenance = prov
 	flow, err := ReadFlow(ctx, genDir)
 	if err != nil {
 		return nil, err
@@ -219,7 +252,11 @@ func LoadStudyReport(ctx context.Context, env warehouse.Env, genDir string) (*st
 	if err != nil {
 		return nil, err
 	}
-	if err := pg.LayoutCounts(s, flow, base); err != nil {
+	desc, err := ReadDescriptives(ctx, genDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := pg.LayoutCountsWith(s, flow, base, desc); err != nil {
 		return nil, err
 	}
 	trusts, err := readTrustForest(ctx, s, genDir)
@@ -245,6 +282,7 @@ func LoadStudyReport(ctx context.Context, env warehouse.Env, genDir string) (*st
 	if err := pg.layoutFidelity(ctx, s, genDir); err != nil {
 		return nil, err
 	}
+	pg.layoutCardCSS()
 	return pg, nil
 }
 
@@ -255,6 +293,7 @@ func NewStudyPage(env warehouse.Env) *studyPage {
 		Study: s.Name, Version: env.Version, Hash: s.Hash[:min(12, len(s.Hash))], MinCount: s.Disclosure.MinCount, MaxSmall: s.Disclosure.MinCount - 1,
 		Small: s.Disclosure.SmallSymbol(), Secondary: s.Disclosure.SecondarySymbol(), Arms: s.Arms[:min(2, len(s.Arms))],
 		Primary: s.Analysis.PrimaryOutcome, PrimaryWave: waveLabel(s.PrimaryWave()), Periods: s.Periods,
+		ArmCols: 1 + 2*min(2, len(s.Arms)) + 5,
 	}
 }
 
@@ -267,10 +306,21 @@ func NewStudyPage(env warehouse.Env) *studyPage {
 // A percentage is printed only beside a shown count of a shown arm size
 // (with a hidden size, 15 (19.5%) would give 77 away).
 func (pg *studyPage) LayoutCounts(s *schemas.Study, flow map[FlowKey]FlowCounts, base *BaselineCounts) error {
+	return pg.LayoutCountsWith(s, flow, base, nil)
+}
+
+// LayoutCountsWith is LayoutCounts with compare's descriptives: their
+// per-arm n, printed in the outcomes table, join the same disclosure
+// control, tied to the flow (layoutDescCounts), and the outcomes'
+// baseline mean (SD) join Table 1.
+func (pg *studyPage) LayoutCountsWith(s *schemas.Study, flow map[FlowKey]FlowCounts, base *BaselineCounts, desc map[DescKey]DescStat) error {
 	disc := NewDisclosure(s.Disclosure)
 	var fill []func()
 	fill = append(fill, pg.layoutFlow(s, flow, disc)...)
 	fill = append(fill, pg.layoutBaseline(s, base, disc)...)
+	pg.desc = desc
+	pg.descCells = layoutDescCounts(s, pg.Arms, desc, disc)
+	pg.layoutBaselineScores(s, desc)
 	if err := disc.Protect(); err != nil {
 		return fmt.Errorf("%w (are the flow and participants tables of the same run? run cpi compare)", err)
 	}
@@ -391,4 +441,35 @@ func studyBandClass(names []string, band string) string {
 		return "band-" + strconv.Itoa(min(len(names)-1-i, 5))
 	}
 	return "band-none"
+}
+
+// layoutCardCSS labels the cells of the page's tables for their phone
+// layout as cards.
+func (pg *studyPage) layoutCardCSS() {
+	flow := append([]string{"Trust", "Arm", "Recruited", "Not interviewed at baseline", "Baseline"}, pg.FlowHeads...)
+	flow = append(flow, "Withdrew", "Lost")
+	t1 := []string{""}
+	for i, a := range pg.Arms {
+		n := ""
+		if i < len(pg.BaselineN) {
+			n = pg.BaselineN[i]
+		}
+		t1 = append(t1, a+" (n = "+n+")")
+	}
+	t1 = append(t1, "Total (n = "+pg.BaselineTotalN+")")
+	fid := append([]string{"Team", "Trust", "Arm"}, pg.Periods...)
+	var css []string
+	for _, t := range []struct {
+		class  string
+		labels []string
+	}{
+		{"flowtable", flow},
+		{"table1", t1},
+		{"foresttable", []string{"Trust", "Estimate", "95% CI", "Note"}},
+		{"balancetable", []string{"Covariate", "SMD before weighting", "SMD after weighting", "Variance ratio (weighted)"}},
+		{"fidtable", fid},
+	} {
+		css = append(css, string(cardCSS(t.class, t.labels)))
+	}
+	pg.CardCSS = template.CSS(strings.Join(css, "\n"))
 }

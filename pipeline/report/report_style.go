@@ -44,3 +44,36 @@ func plotSVG(p *plot.Plot, w, h vg.Length, label string) (template.HTML, error) 
 	svg = "<svg role=\"img\" aria-label=\"" + template.HTMLEscapeString(label) + "\"" + svg[len("<svg"):]
 	return template.HTML(svg), nil
 }
+
+// cardCSS labels the cells of a table shown as cards at phone width
+// (report.css: table.cards) whose cells carry no data-label: one rule per
+// column, by position, giving its heading. The labels come from the
+// study definition and the page; they are quoted as CSS strings (a
+// quote, a backslash, a line break or "<" escaped), so the result is safe
+// inside a <style> element.
+func cardCSS(class string, labels []string) template.CSS {
+	var b strings.Builder
+	b.WriteString("@media (max-width: 30rem) {")
+	for i, l := range labels {
+		fmt.Fprintf(&b, " table.%s tr:not(.total) > td:nth-child(%d)::before { content: \"%s\"; }", class, i+1, cssString(l))
+	}
+	b.WriteString(" }")
+	return template.CSS(b.String())
+}
+
+// cssString escapes s for a double-quoted CSS string.
+func cssString(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteRune('\\')
+			b.WriteRune(r)
+		case r == '<' || r == '>' || r == '&' || r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, "\\%x ", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,39 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/connectingpeople/cpi/pipeline/report"
+)
+
+// TestReportsOfBundledStudyMeasured runs every stage on the bundled study
+// and measures its reports in Chromium (browserMeasure): every fidelity
+// report fits 3 A4 pages with nothing scrolling sideways at 390 px; the
+// study report has its chart with text of 11 px or more, no console
+// error, no sideways scroll, and prints on at most 12 A4 pages (6 when
+// written).
+func TestReportsOfBundledStudyMeasured(t *testing.T) {
+	chromiumPath(t)
+	env := ingestTestEnv(t)
+	_, gen := runBundled(t, env)
+	for _, team := range report.FidelityReportTeams(env.Study, false) {
+		t.Run("fidelity-"+team, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := report.FidelityReport(context.Background(), env, gen, team, &buf); err != nil {
+				t.Fatal(err)
+			}
+			browserAssert(t, browserMeasure(t, buf.String(), "bundled-fidelity-"+team), 1, 3)
+		})
+	}
+	t.Run("study", func(t *testing.T) {
+		var buf bytes.Buffer
+		if err := report.StudyReport(context.Background(), env, gen, &buf); err != nil {
+			t.Fatal(err)
+		}
+		m := browserMeasure(t, buf.String(), "bundled-study")
+		browserAssert(t, m, 1, 12)
+		t.Logf("study report: %s", fmtPages(m))
+	})
+}
