@@ -136,6 +136,8 @@ func (s *Study) CodeList(name string) ([]Code, error) {
 			"change":         "change from baseline, CR2",
 			"weighted":       "propensity-weighted ANCOVA, CR2",
 			"fidelity_dose":  "high-fidelity teams against the others, CR2",
+			"itt_mi":         "intention to treat by multilevel multiple imputation, CR2 pooled by Rubin's rules",
+			"itt_delta":      "delta-adjusted multiple imputation at the tipping delta",
 		}
 		out := plain(s.Analysis.Analyses)
 		for i := range out {
@@ -162,6 +164,7 @@ func (s *Study) CodeList(name string) ([]Code, error) {
 			{"cr1", "cluster-robust CR1, G-1 degrees of freedom"},
 			{"wild_webb", "wild cluster bootstrap-t, Webb weights"},
 			{"reml", "linear mixed model, REML"},
+			{"cr2_mi", "CR2 on each completed data set, pooled by Rubin's rules, Barnard-Rubin degrees of freedom"},
 			{"cr2_by_trust", "per-trust arm effects in one model over all trusts, CR2 by team, Satterthwaite df per trust"},
 		}, nil
 	case "terms":

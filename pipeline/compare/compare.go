@@ -140,6 +140,8 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 		effects []effectRow
 		balance []balanceRow
 		trust   []trustRow
+		tipping []tippingRow
+		missing []missingRow
 	}
 	results := make([]result, len(s.Analysis.Outcomes))
 	next := make(chan int)
@@ -153,6 +155,7 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 			for oi := range next {
 				outcome := s.Analysis.Outcomes[oi]
 				r := &results[oi]
+				r.missing = missingData(s, d, oi, outcome)
 				for wi, wave := range waves {
 					c := &outcomeComparison{s: s, d: d, ps: ps, index: oi, wave: wi + 1, waveName: wave, outcome: outcome,
 						hasBase: OutcomeHasBaseline(s, outcome), uses: map[string]int{}, pool: pool}
@@ -165,6 +168,8 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 							return
 						}
 						rows, bal := c.analyse(a)
+						r.tipping = append(r.tipping, c.tipping...)
+						c.tipping = nil
 						c.done(a)
 						r.effects = append(r.effects, rows...)
 						r.balance = append(r.balance, bal...)
@@ -196,7 +201,11 @@ send:
 	var effects []effectRow
 	var balance []balanceRow
 	var trust []trustRow
+	var tipping []tippingRow
+	var missing []missingRow
 	for _, r := range results {
+		tipping = append(tipping, r.tipping...)
+		missing = append(missing, r.missing...)
 		effects = append(effects, r.effects...)
 		balance = append(balance, r.balance...)
 		trust = append(trust, r.trust...)
@@ -208,6 +217,12 @@ send:
 		return fmt.Errorf("compare: %w", err)
 	}
 	if err := writeTrustEffects(env, tx, trust); err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	if err := writeMissingData(env, tx, missing); err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	if err := writeTippingPoint(env, tx, tipping); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
 	return Flow(ctx, env, tx)
@@ -241,6 +256,10 @@ type effectRow struct {
 	nObs, nClusters                             int
 	effectSize                                  float64
 	effectSizeType, note                        string
+	// fmi and m (imputations) of a multiple-imputation analysis; m = 0
+	// writes both as null (every other analysis).
+	fmi float64
+	m   int
 }
 
 // balanceRow is one row of balance; NaN stands for null.
@@ -269,7 +288,10 @@ type outcomeComparison struct {
 	main   *stats.ClusterSums
 	scales map[hedgesKey]*hedgesScale
 	uses   map[string]int // analyses still to use each frame (frameKey)
-	pool   *framePool     // the worker's, shared by its outcomes
+	// tipping holds the tipping_point rows of the last analysis fitted
+	// (itt_delta), gathered by Compare.
+	tipping []tippingRow
+	pool    *framePool // the worker's, shared by its outcomes
 }
 
 func (c *outcomeComparison) level() float64 {
@@ -364,6 +386,13 @@ func writeEffects(env warehouse.Env, tx *warehouse.Tx, rows []effectRow) error {
 				rw.NullStr(col("effect_size_type"), r.effectSizeType)
 			}
 			rw.NullStr(col("note"), r.note)
+			if r.m > 0 {
+				optFloat(rw, col("fmi"), r.fmi)
+				rw.Int32(col("m"), int32(r.m), true)
+			} else {
+				rw.Null(col("fmi"))
+				rw.Null(col("m"))
+			}
 			if err := rw.RowDone(); err != nil {
 				return err
 			}

@@ -94,6 +94,9 @@ func (c *outcomeComparison) analyse(a Analysis) ([]effectRow, []balanceRow) {
 	if note := c.check(a, f, x); note != "" {
 		return c.nullRows(a, n, g, note, weightNote, dropped), bal
 	}
+	if sf, ok := a.(SelfFitter); ok {
+		return sf.Fit(m), bal
+	}
 	des := newColDesign(f, term, x, m.WithBase)
 	if k := des.k(); n <= k {
 		return c.nullRows(a, n, g, fmt.Sprintf("too few participants: %d for %d coefficients", n, k), weightNote, dropped), bal
