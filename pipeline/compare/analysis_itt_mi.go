@@ -205,9 +205,12 @@ func (c *outcomeComparison) miPool(f *colFrame, deltas []float64) ([]miResult, m
 	yfu := make([]float64, n)
 	buf := make([]float64, des.k())
 	g := *f
-	visit := func(_ int, completed [][]float64) error {
+	visit := func(mi int, completed [][]float64) error {
 		if c.hasBase {
 			g.yBase = completed[0]
+		}
+		if c.onCompleted != nil {
+			c.onCompleted(mi, g.yBase, completed[len(completed)-1])
 		}
 		for di, delta := range deltas {
 			copy(yfu, completed[len(completed)-1])

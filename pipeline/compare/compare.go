@@ -292,6 +292,10 @@ type outcomeComparison struct {
 	// (itt_delta), gathered by Compare.
 	tipping []tippingRow
 	pool    *framePool // the worker's, shared by its outcomes
+	// onCompleted, set by tests, sees every completed data set of the
+	// multiple-imputation analyses (the baseline, nil without one, and the
+	// wave's values, before any δ).
+	onCompleted func(m int, base, fu []float64)
 }
 
 func (c *outcomeComparison) level() float64 {
