@@ -171,6 +171,7 @@ func (s *Study) CodeList(name string) ([]Code, error) {
 		return []Code{
 			{"arm_intervention", "the " + s.InterventionArm() + " arm against the others"},
 			{"high_fidelity", "teams in the highest fidelity band in the last period against the others"},
+			{"icc", "the mixed model's intraclass correlation of team (in effect_size; estimate null)"},
 		}, nil
 	case "effect_size_types":
 		return []Code{
