@@ -29,7 +29,8 @@ var compareWorkers = 1
 // the study's analysis plan (DESIGN §9; the analyses of Registry named in
 // analysis.analyses) to every outcome at every follow-up wave (every wave
 // after the first, s.FollowupWaves(): y at that wave against y at the
-// first) and writes the tables effects, balance, trust_effects and flow
+// first) and writes the tables effects, balance, trust_effects,
+// missing_data, tipping_point and flow
 // (all unpartitioned, sorted by their keys). The primary estimate is the
 // primary analysis at s.PrimaryWave().
 //
@@ -91,6 +92,21 @@ var compareWorkers = 1
 // effective sample sizes of the arms and the largest weight, and the
 // participants of each arm having the covariate (n_intervention, n_control:
 // for a level or a 0/1 covariate those with it, else those with a value).
+//
+//   - itt_mi and itt_delta: intention to treat by multiple imputation and
+//     its δ-adjusted sensitivity analysis (analysis_itt_mi.go,
+//     analysis_itt_delta.go; method cr2_mi, with effects.fmi and effects.m);
+//     missing_data counts the missing values of their population
+//     (missing_data.go) and tipping_point holds itt_delta's grid.
+//
+// Before fitting, beside the counts of teams per side of the term, the
+// stage counts the teams that inform the term once trusts are absorbed
+// (those in a trust with teams on both sides) and refuses below two per
+// side; a constant response, or one the model fits exactly, gives null
+// rows with a note; a column aliased in an OLS model is dropped as R's lm
+// does and named by covariate and level; the weighted analysis notes a
+// covariate level present in one arm only (positivity). The mixed model's
+// ICC is a row of its own (term icc).
 //
 // trust_effects has the arm effect within each trust for every outcome at
 // every wave (method cr2_by_trust, see trustEffects).
