@@ -199,9 +199,23 @@ func (c *outcomeComparison) miPool(f *colFrame, deltas []float64) ([]miResult, m
 	for i, a := range f.arm {
 		shift[i] = a == 1
 	}
-	q := make([][]float64, len(deltas))
-	u := make([][]float64, len(deltas))
-	df := make([][]float64, len(deltas))
+	// The fits: every δ directly when there are at most three, else at 0
+	// and ±h (h the largest |δ|) only. δ moves only y, so the arm
+	// coefficient is linear in δ, its CR2 variance quadratic (each team's
+	// score is linear in the residuals, which are linear in δ) and its
+	// Satterthwaite df constant (it depends on the design only): the three
+	// fits give every δ exactly, up to rounding (interpolate).
+	fitAt := deltas
+	h := 0.0
+	if len(deltas) > 3 {
+		for _, d := range deltas {
+			h = max(h, math.Abs(d))
+		}
+		fitAt = []float64{0, h, -h}
+	}
+	q := make([][]float64, len(fitAt))
+	u := make([][]float64, len(fitAt))
+	df := make([][]float64, len(fitAt))
 	yfu := make([]float64, n)
 	buf := make([]float64, des.k())
 	g := *f
@@ -212,7 +226,7 @@ func (c *outcomeComparison) miPool(f *colFrame, deltas []float64) ([]miResult, m
 		if c.onCompleted != nil {
 			c.onCompleted(mi, g.yBase, completed[len(completed)-1])
 		}
-		for di, delta := range deltas {
+		for di, delta := range fitAt {
 			copy(yfu, completed[len(completed)-1])
 			if delta != 0 {
 				if err := stats.DeltaAdjust(yfu, f.yFU, shift, delta); err != nil {
@@ -253,7 +267,14 @@ func (c *outcomeComparison) miPool(f *colFrame, deltas []float64) ([]miResult, m
 	}
 	out := make([]miResult, len(deltas))
 	for di, delta := range deltas {
-		p, err := stats.RubinCR2(q[di], u[di], df[di])
+		qd, ud, dfd := q[0], u[0], df[0]
+		switch {
+		case len(fitAt) == len(deltas):
+			qd, ud, dfd = q[di], u[di], df[di]
+		case delta != 0:
+			qd, ud = interpolateDelta(q, u, delta/h)
+		}
+		p, err := stats.RubinCR2(qd, ud, dfd)
 		if err != nil {
 			return nil, info, fmt.Errorf("pooling failed: %w", err)
 		}
@@ -277,4 +298,18 @@ func sampleSD(x []float64) (float64, error) {
 		ss += (v - mean) * (v - mean)
 	}
 	return math.Sqrt(ss / float64(len(x)-1)), nil
+}
+
+// interpolateDelta gives each imputation's estimate and CR2 variance at
+// δ = t·h from the fits at 0, h and −h (q[0..2], u[0..2]): the estimate
+// is linear in δ, the variance quadratic, so
+//
+//	q(t) = q₀ + t·(q₊ − q₋)/2,  u(t) = u₀ + t·(u₊ − u₋)/2 + t²·(u₊ + u₋ − 2u₀)/2.
+func interpolateDelta(q, u [][]float64, t float64) (qt, ut []float64) {
+	qt, ut = make([]float64, len(q[0])), make([]float64, len(u[0]))
+	for i := range qt {
+		qt[i] = q[0][i] + t*(q[1][i]-q[2][i])/2
+		ut[i] = u[0][i] + t*(u[1][i]-u[2][i])/2 + t*t*(u[1][i]+u[2][i]-2*u[0][i])/2
+	}
+	return qt, ut
 }

@@ -227,7 +227,7 @@ func TestITTDeltaZeroIsITTMI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	grid := []float64{-2, -1, 0, 1, 2}
+	grid := []float64{-2, -1, 0, 1.5, 2}
 	res, _, err := c.miPool(f, grid)
 	if err != nil {
 		t.Fatal(err)
@@ -240,11 +240,26 @@ func TestITTDeltaZeroIsITTMI(t *testing.T) {
 			t.Errorf("estimate at δ = %v (%v) not above δ = %v (%v)", grid[i], res[i].test.Estimate, grid[i-1], res[i-1].test.Estimate)
 		}
 	}
-	// The arm coefficient is linear in δ: equal steps give equal changes.
-	d1 := res[3].test.Estimate - res[2].test.Estimate
-	d2 := res[4].test.Estimate - res[3].test.Estimate
+	// Five δ are interpolated from the fits at 0 and ±2; each equals the
+	// direct fit at that δ alone.
+	for i, d := range grid {
+		direct, _, err := c.miPool(f, []float64{d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := res[i].test, direct[0].test
+		for _, v := range [][2]float64{{a.Estimate, b.Estimate}, {a.StdError, b.StdError}, {a.DF, b.DF}, {a.PValue, b.PValue}} {
+			if math.Abs(v[0]-v[1]) > 1e-9*math.Abs(v[1]) {
+				t.Errorf("δ = %v: interpolated %+v, direct %+v", d, a, b)
+				break
+			}
+		}
+	}
+	// The arm coefficient is linear in δ: the same slope on every step.
+	d1 := (res[3].test.Estimate - res[2].test.Estimate) / 1.5
+	d2 := (res[4].test.Estimate - res[3].test.Estimate) / 0.5
 	if math.Abs(d1-d2) > 1e-9*math.Abs(d1) {
-		t.Errorf("steps of the estimate %v and %v differ", d1, d2)
+		t.Errorf("slopes of the estimate %v and %v differ", d1, d2)
 	}
 }
 
