@@ -165,8 +165,16 @@ func ccFit(f *colFrame, y []float64, withBase bool) (stats.CoefTest, error) {
 // per arm the CR2 Satterthwaite df is about 4 and the DESIGN §13 rule's
 // Barnard–Rubin df at most df_com(df_com + 1)/(df_com + 3) ≈ 2.8, so the
 // interval is conservative whatever the imputer does; the full-data CR2
-// coverage is logged beside it. Figures measured: see the closing note of
-// issue 15 and the log of the long run.
+// coverage is logged beside it.
+//
+// Measured in the long run (2,000 studies, seeds 2027/r for the data and
+// the default imputation seed; 2-core machine shared with other work):
+// M = 20: coverage 0.997, bias +0.0055 (+0.030 SE, MC se 0.0043), 1 min
+// 17 s; M = 50: 0.997, +0.030 SE, 2 min 8 s; M = 100: 0.998, +0.030 SE,
+// 5 min 29 s. Same studies: full-data CR2 coverage 0.946 (bias −0.005
+// SE); complete-case ANCOVA 0.943 (+0.009 SE); complete-case unadjusted
+// bias +0.1870 (+0.905 SE), coverage 0.905. The short run (100 studies,
+// M = 20) takes about 2 s.
 func TestITTMISimulation(t *testing.T) {
 	studies, ms := 100, []int{20}
 	if *ittLong {
