@@ -788,3 +788,46 @@ func TestCompareEmptyWarehouse(t *testing.T) {
 		t.Fatalf("study report of an empty warehouse: %v", err)
 	}
 }
+
+// TestComparePropensityAliased: when diagnosis_group is other exactly for
+// the men, the dummy diagnosis_group=other equals gender=male, a column
+// before it; R's glm drops the later aliased column and fits the rest.
+// The weighted analysis is fitted (not refused naming "column 7"), its note
+// names the dropped dummy by covariate and level, and its estimate and
+// standard error equal those of the same design without that dummy (the
+// men at the reference diagnosis instead).
+func TestComparePropensityAliased(t *testing.T) {
+	env := compareTestEnv(t)
+	ps, high := compareTestAncova(t)
+	aliased := append([]compareTestParticipant(nil), ps...)
+	plain := append([]compareTestParticipant(nil), ps...)
+	for i := range aliased {
+		if aliased[i].gender == "male" {
+			aliased[i].diagnosis = "other"
+		} else if aliased[i].diagnosis == "other" {
+			aliased[i].diagnosis = "psychosis"
+		}
+		// The same design less the aliased dummy: the men at the
+		// reference level instead of other.
+		plain[i].diagnosis = aliased[i].diagnosis
+		if plain[i].gender == "male" {
+			plain[i].diagnosis = "psychosis"
+		}
+	}
+	got, _ := compareTestReadEffects(t, compareTestRun(t, env, aliased, compareTestBands(high)))
+	want, _ := compareTestReadEffects(t, compareTestRun(t, env, plain, compareTestBands(high)))
+	k := "weighted/rguk.total/cr2/arm_intervention"
+	g, w := got[k], want[k]
+	if g.estimate == nil || w.estimate == nil {
+		t.Fatalf("weighted: estimate %v (note %q), without diagnosis %v (note %q)", g.estimate, g.note, w.estimate, w.note)
+	}
+	if !strings.Contains(g.note, "aliased and dropped as R's glm does (coefficient NA): diagnosis_group=other") || strings.Contains(g.note, "column") {
+		t.Errorf("note %q", g.note)
+	}
+	if d := math.Abs(*g.estimate - *w.estimate); d > 1e-8*math.Abs(*w.estimate) {
+		t.Errorf("estimate %v, without the aliased dummy %v", *g.estimate, *w.estimate)
+	}
+	if d := math.Abs(*g.se - *w.se); d > 1e-8**w.se {
+		t.Errorf("std error %v, without the aliased dummy %v", *g.se, *w.se)
+	}
+}

@@ -540,7 +540,10 @@ func (c *outcomeComparison) weights(f *colFrame) ([]float64, []balanceRow, strin
 		notes = append(notes, "propensity: left out without variation: "+strings.Join(left, ", "))
 	}
 	levelPos := levelPositions(c.d, covs)
-	ps, err := c.propensity(f, covs, levelPos)
+	ps, aliasNote, err := c.propensity(f, covs, levelPos)
+	if aliasNote != "" {
+		notes = append(notes, aliasNote)
+	}
 	var w []float64
 	if err == nil {
 		w, err = stats.ATEWeights(f.arm, ps)
@@ -643,27 +646,122 @@ func balanceCounts(cv propCov, arm []float64) [][2]int {
 // covs) and returns each row's fitted probability: from the covariate
 // patterns' counts (stats.LogisticPatterns), or by stats.Logistic over the
 // rows on the dense route or when the pattern fit fails.
-func (c *outcomeComparison) propensity(f *colFrame, covs []propCov, levelPos [][]int) ([]float64, error) {
+func (c *outcomeComparison) propensity(f *colFrame, covs []propCov, levelPos [][]int) ([]float64, string, error) {
 	n := len(f.rows)
 	k := 1 + modelWidth(covs)
 	buf := make([]float64, k)
-	if !CompareDense {
+	aliased := propensityAliased(covs, levelPos, n, k)
+	if !CompareDense && len(aliased) == 0 {
 		var base *OutcomeValues
 		if c.hasBase {
 			base = &c.d.vals[c.index][0]
 		}
 		if ps, ok := propensityPatterns(f, covs, levelPos, base, k); ok {
-			return ps, nil
+			return ps, "", nil
 		}
 		ComparePatternFallbacks.Add(1)
 	}
-	x := mat.NewDense(max(n, 1), k, nil)
+	// The dense route, without the aliased columns: R's glm drops them
+	// (coefficient NA) and the fitted probabilities are those of the
+	// model without them.
+	drop := make([]bool, k)
+	for _, j := range aliased {
+		drop[j] = true
+	}
+	x := mat.NewDense(max(n, 1), k-len(aliased), nil)
+	row := make([]float64, 0, k)
 	for i := 0; i < n; i++ {
 		modelRow(covs, levelPos, i, buf)
-		x.SetRow(i, buf)
+		row = row[:0]
+		for j, v := range buf {
+			if !drop[j] {
+				row = append(row, v)
+			}
+		}
+		x.SetRow(i, row)
+	}
+	note := ""
+	if len(aliased) > 0 {
+		names := propensityNames(covs, levelPos)
+		var dropped []string
+		for _, j := range aliased {
+			dropped = append(dropped, names[j])
+		}
+		note = "propensity: aliased and dropped as R's glm does (coefficient NA): " + strings.Join(dropped, ", ")
 	}
 	_, ps, _, err := stats.Logistic(x, f.arm)
-	return ps, err
+	return ps, note, err
+}
+
+// propensityNames names the propensity model's columns: "(intercept)",
+// each categorical covariate's dummies as name=level, each numeric
+// covariate by its name.
+func propensityNames(covs []propCov, levelPos [][]int) []string {
+	names := []string{"(intercept)"}
+	for ci, c := range covs {
+		switch {
+		case c.codes != nil:
+			w := max(len(c.levels)-1, 0)
+			col := make([]string, w)
+			for li, code := range c.levels {
+				if p := levelPos[ci][code]; p >= 0 && p < w {
+					col[p] = c.name + "=" + c.names[li]
+				}
+			}
+			names = append(names, col...)
+		case c.inModel:
+			names = append(names, c.name)
+		}
+	}
+	return names
+}
+
+// propensityAliased lists the propensity model's columns that are a linear
+// combination of the columns before them (as R's glm finds them, by a
+// pivot-free decomposition in column order): from the cross-products X'X,
+// column j is aliased when what is left of it after projecting on the
+// kept columns before it has a squared length below 1e-9 of its own.
+func propensityAliased(covs []propCov, levelPos [][]int, n, k int) []int {
+	xx := make([]float64, k*k)
+	buf := make([]float64, k)
+	for i := 0; i < n; i++ {
+		modelRow(covs, levelPos, i, buf)
+		for a, va := range buf {
+			if va == 0 {
+				continue
+			}
+			for b := a; b < k; b++ {
+				xx[a*k+b] += va * buf[b]
+			}
+		}
+	}
+	// Cholesky of the kept columns, column by column: l holds the rows of
+	// L for the kept columns (in the order kept).
+	var kept, aliased []int
+	l := make([][]float64, 0, k)
+	for j := 0; j < k; j++ {
+		d := xx[j*k+j]
+		r := make([]float64, len(kept)+1)
+		for p, a := range kept {
+			s := xx[a*k+j]
+			for q := 0; q < p; q++ {
+				s -= l[p][q] * r[q]
+			}
+			r[p] = s / l[p][p]
+		}
+		rest := d
+		for q := range kept {
+			rest -= r[q] * r[q]
+		}
+		if !(d > 0) || rest <= 1e-9*d {
+			aliased = append(aliased, j)
+			continue
+		}
+		r[len(kept)] = math.Sqrt(rest)
+		kept = append(kept, j)
+		l = append(l, r)
+	}
+	return aliased
 }
 
 // patternKey identifies a row's covariate pattern: the codes of its
