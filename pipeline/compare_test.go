@@ -831,3 +831,84 @@ func TestComparePropensityAliased(t *testing.T) {
 		t.Errorf("std error %v, without the aliased dummy %v", *g.se, *w.se)
 	}
 }
+
+// TestCompareMissingData: missing_data counts, per wave and arm, those
+// expected (interviewed at baseline, not withdrawn) and those with the
+// outcome, recounted here from the participants written; the counts add
+// up (n_missing = n_expected − n_observed, percentages), only rguk.total
+// has values, and itt_mi's n_obs is the expected total, its note the
+// missing follow-ups and baselines it imputed, fmi and m filled.
+func TestCompareMissingData(t *testing.T) {
+	env := compareTestEnv(t)
+	ps, high := compareTestAncova(t)
+	// Some follow-ups missing, one withdrawn, one never interviewed.
+	for i := range ps {
+		if i%7 == 3 {
+			ps[i].yFU, ps[i].interviewF = math.NaN(), false
+		}
+	}
+	ps[0].withdrawn = true
+	ps[1].interviewedB, ps[1].interviewF = false, false
+	dir := compareTestRun(t, env, ps, compareTestBands(high))
+	type key struct{ outcome, wave, arm string }
+	type counts struct {
+		exp, obs, miss int32
+		pct            float64
+	}
+	got := map[key]counts{}
+	err := warehouse.ScanTable(context.Background(), dir, "missing_data", func(rec arrow.RecordBatch) error {
+		cols, err := warehouse.Columns(rec, "outcome", "wave", "arm", "n_expected", "n_observed", "n_missing", "pct_missing")
+		if err != nil {
+			return err
+		}
+		for i := 0; i < int(rec.NumRows()); i++ {
+			k := key{cols[0].(*array.String).Value(i), cols[1].(*array.String).Value(i), cols[2].(*array.String).Value(i)}
+			pct := math.NaN()
+			if cols[6].IsValid(i) {
+				pct = cols[6].(*array.Float64).Value(i)
+			}
+			got[k] = counts{cols[3].(*array.Int32).Value(i), cols[4].(*array.Int32).Value(i), cols[5].(*array.Int32).Value(i), pct}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 8 outcomes × 2 arms × 2 waves, less gas.t at baseline.
+	if len(got) != 8*2*2-2 {
+		t.Errorf("%d rows, want %d", len(got), 8*2*2-2)
+	}
+	total := 0
+	for _, arm := range []string{"intervention", "control"} {
+		var exp, obsB, obsF int32
+		for _, p := range ps {
+			if p.arm != arm || p.withdrawn || !p.interviewedB {
+				continue
+			}
+			exp++
+			if !math.IsNaN(p.yBase) {
+				obsB++
+			}
+			if p.interviewF && !math.IsNaN(p.yFU) {
+				obsF++
+			}
+		}
+		total += int(exp)
+		for wave, obs := range map[string]int32{"baseline": obsB, "followup": obsF} {
+			c := got[key{"rguk.total", wave, arm}]
+			want := counts{exp, obs, exp - obs, 100 * float64(exp-obs) / float64(exp)}
+			if c.exp != want.exp || c.obs != want.obs || c.miss != want.miss || math.Abs(c.pct-want.pct) > 1e-12 {
+				t.Errorf("rguk.total %s %s: %+v, want %+v", wave, arm, c, want)
+			}
+			if o := got[key{"swemwbs.total", wave, arm}]; o.exp != exp || o.obs != 0 || o.pct != 100 {
+				t.Errorf("swemwbs.total %s %s: %+v, want %d expected, none observed", wave, arm, o, exp)
+			}
+		}
+	}
+	eff, _ := compareTestReadEffects(t, dir)
+	mi := eff["itt_mi/rguk.total/cr2_mi/arm_intervention"]
+	fu := got[key{"rguk.total", "followup", "intervention"}].miss + got[key{"rguk.total", "followup", "control"}].miss
+	if mi.estimate == nil || int(mi.nObs) != total || !strings.Contains(mi.note, "5 imputations of "+strconv.Itoa(int(fu))+" missing values at followup") {
+		t.Errorf("itt_mi: estimate %v, n_obs %d (want %d), note %q (want %d follow-ups imputed)", mi.estimate, mi.nObs, total, mi.note, fu)
+	}
+}
