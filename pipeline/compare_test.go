@@ -40,6 +40,7 @@ func compareTestEnv(t testing.TB) warehouse.Env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	study.Analysis.Imputations = 5 // itt_mi's figures are checked in pipeline/compare
 	return warehouse.Env{Study: study, Version: "test"}
 }
 
@@ -437,9 +438,12 @@ func TestCompareAgainstR(t *testing.T) {
 	got, order := compareTestReadEffects(t, dir)
 	want := compareTestLoadExpected(t)
 
-	// One row per analysis x outcome x method x term, sorted by key.
-	if n := 8 * 7; len(order) != n {
-		t.Errorf("%d effects rows, want %d (8 outcomes x 7 methods)", len(order), n)
+	// One row per analysis x outcome x method x term, sorted by key: 7
+	// methods of the complete-case analyses and itt_mi, itt_delta for
+	// each of 8 outcomes, and the mixed model's icc row for rguk.total,
+	// the only outcome with data.
+	if n := 8*(7+2) + 1; len(order) != n {
+		t.Errorf("%d effects rows, want %d (8 outcomes x 9 methods, 1 icc row)", len(order), n)
 	}
 	if !sort.StringsAreSorted(order) {
 		t.Errorf("effects rows not sorted by key: %v", order)
@@ -651,8 +655,8 @@ func TestCompareTooFewClusters(t *testing.T) {
 	}
 	dir := compareTestRun(t, env, tewv, compareTestBands(high))
 	got, order := compareTestReadEffects(t, dir)
-	if len(order) != 56 {
-		t.Errorf("%d rows, want 56", len(order))
+	if len(order) != 72 {
+		t.Errorf("%d rows, want 72 (8 outcomes x 9 methods; no icc row without a mixed fit)", len(order))
 	}
 	for _, k := range order {
 		if !strings.Contains(k, "/rguk.total/") {
@@ -797,8 +801,8 @@ func TestCompareEmptyWarehouse(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, order := compareTestReadEffects(t, tx.Dir)
-	if len(order) != 56 {
-		t.Errorf("%d effects rows, want 56", len(order))
+	if len(order) != 72 {
+		t.Errorf("%d effects rows, want 72 (8 outcomes x 9 methods)", len(order))
 	}
 	for _, k := range order {
 		if e := got[k]; e.estimate != nil || e.note == "" {
@@ -821,5 +825,129 @@ func TestCompareEmptyWarehouse(t *testing.T) {
 	var buf bytes.Buffer
 	if err := report.StudyReport(context.Background(), env, tx.Dir, &buf); err != nil {
 		t.Fatalf("study report of an empty warehouse: %v", err)
+	}
+}
+
+// TestComparePropensityAliased: when diagnosis_group is other exactly for
+// the men, the dummy diagnosis_group=other equals gender=male, a column
+// before it; R's glm drops the later aliased column and fits the rest.
+// The weighted analysis is fitted (not refused naming "column 7"), its note
+// names the dropped dummy by covariate and level, and its estimate and
+// standard error equal those of the same design without that dummy (the
+// men at the reference diagnosis instead).
+func TestComparePropensityAliased(t *testing.T) {
+	env := compareTestEnv(t)
+	ps, high := compareTestAncova(t)
+	aliased := append([]compareTestParticipant(nil), ps...)
+	plain := append([]compareTestParticipant(nil), ps...)
+	for i := range aliased {
+		if aliased[i].gender == "male" {
+			aliased[i].diagnosis = "other"
+		} else if aliased[i].diagnosis == "other" {
+			aliased[i].diagnosis = "psychosis"
+		}
+		// The same design less the aliased dummy: the men at the
+		// reference level instead of other.
+		plain[i].diagnosis = aliased[i].diagnosis
+		if plain[i].gender == "male" {
+			plain[i].diagnosis = "psychosis"
+		}
+	}
+	got, _ := compareTestReadEffects(t, compareTestRun(t, env, aliased, compareTestBands(high)))
+	want, _ := compareTestReadEffects(t, compareTestRun(t, env, plain, compareTestBands(high)))
+	k := "weighted/rguk.total/cr2/arm_intervention"
+	g, w := got[k], want[k]
+	if g.estimate == nil || w.estimate == nil {
+		t.Fatalf("weighted: estimate %v (note %q), without diagnosis %v (note %q)", g.estimate, g.note, w.estimate, w.note)
+	}
+	if !strings.Contains(g.note, "aliased and dropped as R's glm does (coefficient NA): diagnosis_group=other") || strings.Contains(g.note, "column") {
+		t.Errorf("note %q", g.note)
+	}
+	if d := math.Abs(*g.estimate - *w.estimate); d > 1e-8*math.Abs(*w.estimate) {
+		t.Errorf("estimate %v, without the aliased dummy %v", *g.estimate, *w.estimate)
+	}
+	if d := math.Abs(*g.se - *w.se); d > 1e-8**w.se {
+		t.Errorf("std error %v, without the aliased dummy %v", *g.se, *w.se)
+	}
+}
+
+// TestCompareMissingData: missing_data counts, per wave and arm, those
+// expected (interviewed at baseline, not withdrawn) and those with the
+// outcome, recounted here from the participants written; the counts add
+// up (n_missing = n_expected − n_observed, percentages), only rguk.total
+// has values, and itt_mi's n_obs is the expected total, its note the
+// missing follow-ups and baselines it imputed, fmi and m filled.
+func TestCompareMissingData(t *testing.T) {
+	env := compareTestEnv(t)
+	ps, high := compareTestAncova(t)
+	// Some follow-ups missing, one withdrawn, one never interviewed.
+	for i := range ps {
+		if i%7 == 3 {
+			ps[i].yFU, ps[i].interviewF = math.NaN(), false
+		}
+	}
+	ps[0].withdrawn = true
+	ps[1].interviewedB, ps[1].interviewF = false, false
+	dir := compareTestRun(t, env, ps, compareTestBands(high))
+	type key struct{ outcome, wave, arm string }
+	type counts struct {
+		exp, obs, miss int32
+		pct            float64
+	}
+	got := map[key]counts{}
+	err := warehouse.ScanTable(context.Background(), dir, "missing_data", func(rec arrow.RecordBatch) error {
+		cols, err := warehouse.Columns(rec, "outcome", "wave", "arm", "n_expected", "n_observed", "n_missing", "pct_missing")
+		if err != nil {
+			return err
+		}
+		for i := 0; i < int(rec.NumRows()); i++ {
+			k := key{cols[0].(*array.String).Value(i), cols[1].(*array.String).Value(i), cols[2].(*array.String).Value(i)}
+			pct := math.NaN()
+			if cols[6].IsValid(i) {
+				pct = cols[6].(*array.Float64).Value(i)
+			}
+			got[k] = counts{cols[3].(*array.Int32).Value(i), cols[4].(*array.Int32).Value(i), cols[5].(*array.Int32).Value(i), pct}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 8 outcomes × 2 arms × 2 waves, less gas.t at baseline.
+	if len(got) != 8*2*2-2 {
+		t.Errorf("%d rows, want %d", len(got), 8*2*2-2)
+	}
+	total := 0
+	for _, arm := range []string{"intervention", "control"} {
+		var exp, obsB, obsF int32
+		for _, p := range ps {
+			if p.arm != arm || p.withdrawn || !p.interviewedB {
+				continue
+			}
+			exp++
+			if !math.IsNaN(p.yBase) {
+				obsB++
+			}
+			if p.interviewF && !math.IsNaN(p.yFU) {
+				obsF++
+			}
+		}
+		total += int(exp)
+		for wave, obs := range map[string]int32{"baseline": obsB, "followup": obsF} {
+			c := got[key{"rguk.total", wave, arm}]
+			want := counts{exp, obs, exp - obs, 100 * float64(exp-obs) / float64(exp)}
+			if c.exp != want.exp || c.obs != want.obs || c.miss != want.miss || math.Abs(c.pct-want.pct) > 1e-12 {
+				t.Errorf("rguk.total %s %s: %+v, want %+v", wave, arm, c, want)
+			}
+			if o := got[key{"swemwbs.total", wave, arm}]; o.exp != exp || o.obs != 0 || o.pct != 100 {
+				t.Errorf("swemwbs.total %s %s: %+v, want %d expected, none observed", wave, arm, o, exp)
+			}
+		}
+	}
+	eff, _ := compareTestReadEffects(t, dir)
+	mi := eff["itt_mi/rguk.total/cr2_mi/arm_intervention"]
+	fu := got[key{"rguk.total", "followup", "intervention"}].miss + got[key{"rguk.total", "followup", "control"}].miss
+	if mi.estimate == nil || int(mi.nObs) != total || !strings.Contains(mi.note, "5 imputations of "+strconv.Itoa(int(fu))+" missing values at followup") {
+		t.Errorf("itt_mi: estimate %v, n_obs %d (want %d), note %q (want %d follow-ups imputed)", mi.estimate, mi.nObs, total, mi.note, fu)
 	}
 }

@@ -296,18 +296,22 @@ func TestCompareEveryWave(t *testing.T) {
 	trusts := compareTestReadTable(t, tx.Dir, "trust_effects")
 	balance := compareTestReadTable(t, tx.Dir, "balance")
 
-	// Every analysis × outcome × method at each wave.
-	perWave := map[string]int{}
+	// Every analysis × outcome × method at each wave, and an icc row of
+	// each mixed model fitted.
+	perWave, icc := map[string]int{}, map[string]int{}
 	for _, r := range effects {
 		perWave[r.str["wave"]]++
+		if r.str["analysis"] == "mixed" && r.str["term"] != "icc" && !math.IsNaN(r.num["estimate"]) {
+			icc[r.str["wave"]]++
+		}
 	}
 	methods := 0
 	for _, a := range s.Analysis.Analyses {
 		methods += len(compare.AnalysisMethods()[a])
 	}
 	for _, wave := range []string{"month6", "followup"} {
-		if want := methods * len(s.Analysis.Outcomes); perWave[wave] != want {
-			t.Errorf("effects at %s: %d rows, want %d", wave, perWave[wave], want)
+		if want := methods*len(s.Analysis.Outcomes) + icc[wave]; perWave[wave] != want || icc[wave] == 0 {
+			t.Errorf("effects at %s: %d rows, want %d (%d icc rows)", wave, perWave[wave], want, icc[wave])
 		}
 	}
 	if len(perWave) != 2 {

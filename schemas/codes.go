@@ -154,6 +154,8 @@ func (s *Study) programCodeList(name string) (_ []Code, ok bool) {
 			"change":         "change from baseline, CR2",
 			"weighted":       "propensity-weighted ANCOVA, CR2",
 			"fidelity_dose":  "high-fidelity teams against the others, CR2",
+			"itt_mi":         "intention to treat by multilevel multiple imputation, CR2 pooled by Rubin's rules",
+			"itt_delta":      "delta-adjusted multiple imputation at the tipping delta",
 		}
 		out := plain(s.Analysis.Analyses)
 		for i := range out {
@@ -180,12 +182,14 @@ func (s *Study) programCodeList(name string) (_ []Code, ok bool) {
 			{"cr1", "cluster-robust CR1, G-1 degrees of freedom"},
 			{"wild_webb", "wild cluster bootstrap-t, Webb weights"},
 			{"reml", "linear mixed model, REML"},
+			{"cr2_mi", "CR2 on each completed data set, pooled by Rubin's rules, Barnard-Rubin degrees of freedom"},
 			{"cr2_by_trust", "per-trust arm effects in one model over all trusts, CR2 by team, Satterthwaite df per trust"},
 		}, true
 	case "terms":
 		return []Code{
 			{"arm_intervention", "the " + s.InterventionArm() + " arm against the others"},
 			{"high_fidelity", "teams in the highest fidelity band in the last period against the others"},
+			{"icc", "the mixed model's intraclass correlation of team (in effect_size; estimate null)"},
 		}, true
 	case "effect_size_types":
 		return []Code{

@@ -278,6 +278,9 @@ var studyDocs = map[string]string{
 	"analysis.bootstrap.seed":        "its seed",
 	"analysis.analyses":              "the analyses run",
 	"analysis.primary_wave":          "the follow-up wave of the primary analysis (default: the last wave); every wave after the first is analysed against the first",
+	"analysis.imputations":           "M, the number of imputations of itt_mi and itt_delta (default 50, 2 to 1000)",
+	"analysis.imputation_seed":       "the seed of their imputations",
+	"analysis.delta_grid":            "itt_delta's grid of δ, in standard deviations of the outcome at the wave (default −1 to 1 in 11 steps)",
 }
 
 var siteDocs = map[string]string{

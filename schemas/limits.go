@@ -34,16 +34,21 @@ const (
 	maxItemValue    = 1_000_000 // |min| and |max| of an item
 	maxTableLen     = 100_001   // a lookup table's or value set dimension's entries
 
-	maxComponents   = 100
-	maxFidelityMax  = 100 // fidelity ratings run from min ≥ 0 to max ≤ 100
-	maxBands        = 10
-	maxMinCount     = 100 // disclosure.min_count
-	minDraws        = 99  // analysis.bootstrap.draws
-	maxDraws        = 99_999
-	maxSilenceDays  = 366
-	defaultDraws    = 9999
-	defaultSilence  = 14
-	maxStudyVersion = 1_000_000
+	maxComponents  = 100
+	maxFidelityMax = 100 // fidelity ratings run from min ≥ 0 to max ≤ 100
+	maxBands       = 10
+	maxMinCount    = 100 // disclosure.min_count
+	minDraws       = 99  // analysis.bootstrap.draws
+	maxDraws       = 99_999
+	maxSilenceDays = 366
+	defaultDraws   = 9999
+	// analysis.imputations (itt_mi, itt_delta) and analysis.delta_grid.
+	defaultImputations = 50
+	minImputations     = 2
+	maxImputations     = 1000
+	maxDeltas          = 101
+	defaultSilence     = 14
+	maxStudyVersion    = 1_000_000
 
 	maxNameLen  = 200  // names and titles shown in reports
 	maxProseLen = 2000 // a component's practice and suggestion

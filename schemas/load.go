@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -523,6 +524,23 @@ func (s *Study) checkAnalysis(c checker) error {
 	if a.PrimaryWave != "" {
 		if i := slices.Index(s.Waves, a.PrimaryWave); i < 1 {
 			return c.fail(fmt.Sprintf("primary wave %s is not a wave after the first; want one of %s", quote(a.PrimaryWave), strings.Join(s.Waves[1:], ", ")), "analysis", "primary_wave")
+		}
+	}
+	if !c.has("analysis", "imputations") {
+		a.Imputations = defaultImputations
+	} else if err := c.between(a.Imputations, minImputations, maxImputations, "analysis", "imputations"); err != nil {
+		return err
+	}
+	if !c.has("analysis", "delta_grid") {
+		a.DeltaGrid = DefaultDeltaGrid()
+	} else {
+		if err := c.count(len(a.DeltaGrid), 1, maxDeltas, "delta", "analysis", "delta_grid"); err != nil {
+			return err
+		}
+		for i, d := range a.DeltaGrid {
+			if math.IsNaN(d) || math.IsInf(d, 0) || math.Abs(d) > 10 {
+				return c.fail("a delta must be a number of standard deviations between -10 and 10", "analysis", "delta_grid", i)
+			}
 		}
 	}
 	if !c.has("analysis", "bootstrap", "draws") {

@@ -182,6 +182,24 @@ type Analysis struct {
 	// the last wave). Every wave after the first is analysed against the
 	// first; this one is the study's primary result.
 	PrimaryWave string `yaml:"primary_wave"`
+	// Imputations is M, the number of completed data sets of itt_mi and
+	// itt_delta (default 50); ImputationSeed seeds their imputations.
+	Imputations    int    `yaml:"imputations"`
+	ImputationSeed uint64 `yaml:"imputation_seed"`
+	// DeltaGrid is itt_delta's grid of δ as multiples of the outcome's
+	// observed standard deviation at the wave (δ in outcome units is the
+	// multiple times that SD); default −1 to 1 in 11 steps.
+	DeltaGrid []float64 `yaml:"delta_grid"`
+}
+
+// DefaultDeltaGrid is analysis.delta_grid's default: −1 to 1 SD in 11
+// steps.
+func DefaultDeltaGrid() []float64 {
+	out := make([]float64, 11)
+	for i := range out {
+		out[i] = float64(i-5) / 5
+	}
+	return out
 }
 
 // Team returns the team with the given code.

@@ -48,6 +48,17 @@ var Registry = []Analysis{
 	changeAnalysis{},
 	weightedAnalysis{},
 	fidelityDoseAnalysis{},
+	ittMIAnalysis{},
+	ittDeltaAnalysis{},
+}
+
+// SelfFitter is an Analysis that fits itself from its Model instead of
+// through FitSuff and FitDense (which fit one data set): multiple
+// imputation fits M completed data sets and pools them. The stage calls
+// Fit after Model and the pre-fit check (check); its FitSuff and FitDense
+// are not called.
+type SelfFitter interface {
+	Fit(m *Model) []effectRow
 }
 
 // Names lists the registry's analysis names (for schemas.KnownAnalyses).

@@ -28,7 +28,8 @@ var compareWorkers = 1
 // the study's analysis plan (DESIGN §9; the analyses of Registry named in
 // analysis.analyses) to every outcome at every follow-up wave (every wave
 // after the first, s.FollowupWaves(): y at that wave against y at the
-// first) and writes the tables effects, balance, trust_effects, descriptives and flow
+// first) and writes the tables effects, balance, trust_effects,
+// descriptives, missing_data, tipping_point and flow
 // (all unpartitioned, sorted by their keys). The primary estimate is the
 // primary analysis at s.PrimaryWave().
 //
@@ -91,6 +92,21 @@ var compareWorkers = 1
 // participants of each arm having the covariate (n_intervention, n_control:
 // for a level or a 0/1 covariate those with it, else those with a value).
 //
+//   - itt_mi and itt_delta: intention to treat by multiple imputation and
+//     its δ-adjusted sensitivity analysis (analysis_itt_mi.go,
+//     analysis_itt_delta.go; method cr2_mi, with effects.fmi and effects.m);
+//     missing_data counts the missing values of their population
+//     (missing_data.go) and tipping_point holds itt_delta's grid.
+//
+// Before fitting, beside the counts of teams per side of the term, the
+// stage counts the teams that inform the term once trusts are absorbed
+// (those in a trust with teams on both sides) and refuses below two per
+// side; a constant response, or one the model fits exactly, gives null
+// rows with a note; a column aliased in an OLS model is dropped as R's lm
+// does and named by covariate and level; the weighted analysis notes a
+// covariate level present in one arm only (positivity). The mixed model's
+// ICC is a row of its own (term icc).
+//
 // trust_effects has the arm effect within each trust for every outcome at
 // every wave (method cr2_by_trust, see trustEffects).
 //
@@ -139,6 +155,8 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 		effects []effectRow
 		balance []balanceRow
 		trust   []trustRow
+		tipping []tippingRow
+		missing []missingRow
 	}
 	results := make([]result, len(s.Analysis.Outcomes))
 	next := make(chan int)
@@ -152,6 +170,7 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 			for oi := range next {
 				outcome := s.Analysis.Outcomes[oi]
 				r := &results[oi]
+				r.missing = missingData(s, d, oi, outcome)
 				for wi, wave := range waves {
 					c := &outcomeComparison{s: s, d: d, ps: ps, index: oi, wave: wi + 1, waveName: wave, outcome: outcome,
 						hasBase: OutcomeHasBaseline(s, outcome), uses: map[string]int{}, pool: pool}
@@ -164,6 +183,8 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 							return
 						}
 						rows, bal := c.analyse(a)
+						r.tipping = append(r.tipping, c.tipping...)
+						c.tipping = nil
 						c.done(a)
 						r.effects = append(r.effects, rows...)
 						r.balance = append(r.balance, bal...)
@@ -195,7 +216,11 @@ send:
 	var effects []effectRow
 	var balance []balanceRow
 	var trust []trustRow
+	var tipping []tippingRow
+	var missing []missingRow
 	for _, r := range results {
+		tipping = append(tipping, r.tipping...)
+		missing = append(missing, r.missing...)
 		effects = append(effects, r.effects...)
 		balance = append(balance, r.balance...)
 		trust = append(trust, r.trust...)
@@ -210,6 +235,12 @@ send:
 		return fmt.Errorf("compare: %w", err)
 	}
 	if err := writeDescriptives(env, tx, descriptiveRows(s, d)); err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	if err := writeMissingData(env, tx, missing); err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	if err := writeTippingPoint(env, tx, tipping); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
 	return Flow(ctx, env, tx)
@@ -243,6 +274,10 @@ type effectRow struct {
 	nObs, nClusters                             int
 	effectSize                                  float64
 	effectSizeType, note                        string
+	// fmi and m (imputations) of a multiple-imputation analysis; m = 0
+	// writes both as null (every other analysis).
+	fmi float64
+	m   int
 }
 
 // balanceRow is one row of balance; NaN stands for null.
@@ -271,7 +306,14 @@ type outcomeComparison struct {
 	main   *stats.ClusterSums
 	scales map[hedgesKey]*hedgesScale
 	uses   map[string]int // analyses still to use each frame (frameKey)
-	pool   *framePool     // the worker's, shared by its outcomes
+	// tipping holds the tipping_point rows of the last analysis fitted
+	// (itt_delta), gathered by Compare.
+	tipping []tippingRow
+	pool    *framePool // the worker's, shared by its outcomes
+	// onCompleted, set by tests, sees every completed data set of the
+	// multiple-imputation analyses (the baseline, nil without one, and the
+	// wave's values, before any δ).
+	onCompleted func(m int, base, fu []float64)
 }
 
 func (c *outcomeComparison) level() float64 {
@@ -366,6 +408,13 @@ func writeEffects(env warehouse.Env, tx *warehouse.Tx, rows []effectRow) error {
 				rw.NullStr(col("effect_size_type"), r.effectSizeType)
 			}
 			rw.NullStr(col("note"), r.note)
+			if r.m > 0 {
+				optFloat(rw, col("fmi"), r.fmi)
+				rw.Int32(col("m"), int32(r.m), true)
+			} else {
+				rw.Null(col("fmi"))
+				rw.Null(col("m"))
+			}
 			if err := rw.RowDone(); err != nil {
 				return err
 			}

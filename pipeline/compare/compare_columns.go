@@ -62,6 +62,9 @@ type cmpColumns struct {
 	numNames  []string
 	num       [][]float64
 	withdrawn []bool
+	// interviewed is interviewed_baseline: interviewed at the first wave
+	// (the population of itt_mi and of the missing_data table).
+	interviewed []bool
 	// vals holds the outcomes' values (in the order of the outcomes asked
 	// for) at every wave of the study (in the study's order): vals[o][0]
 	// is the baseline.
@@ -100,6 +103,7 @@ func readCompareColumns(ctx context.Context, env warehouse.Env, dir string, outc
 	nCoded := len(names) - 1
 	names = append(names, "withdrawn")
 	names = append(names, d.numNames...)
+	names = append(names, "interviewed_baseline")
 	scan := warehouse.NewColumnScan(ctx, files, names, names[1:1+nCoded])
 	defer scan.Close()
 	codes := make([]warehouse.ScoreCodes, nCoded)
@@ -118,6 +122,7 @@ func readCompareColumns(ctx context.Context, env warehouse.Env, dir string, outc
 		cols := scan.Cols
 		ids, ok1 := cols[0].(*array.String)
 		wd, ok2 := cols[1+nCoded].(*array.Boolean)
+		ib, ok4 := cols[len(cols)-1].(*array.Boolean)
 		nums := make([]*array.Int32, len(d.num))
 		ok3 := true
 		for c := range nums {
@@ -125,7 +130,7 @@ func readCompareColumns(ctx context.Context, env warehouse.Env, dir string, outc
 			nums[c], ok = cols[2+nCoded+c].(*array.Int32)
 			ok3 = ok3 && ok
 		}
-		if !ok1 || !ok2 || !ok3 {
+		if !ok1 || !ok2 || !ok3 || !ok4 {
 			return nil, errors.New("read table participants: unexpected column types")
 		}
 		for c := range codes {
@@ -153,6 +158,7 @@ func readCompareColumns(ctx context.Context, env warehouse.Env, dir string, outc
 				d.num[c] = append(d.num[c], a)
 			}
 			d.withdrawn = append(d.withdrawn, wd.IsValid(i) && wd.Value(i))
+			d.interviewed = append(d.interviewed, ib.IsValid(i) && ib.Value(i))
 		}
 	}
 	d.n = len(d.ids)
@@ -229,6 +235,7 @@ func (d *cmpColumns) sortByID() {
 		d.num[c] = permute(d.num[c], perm)
 	}
 	d.withdrawn = permute(d.withdrawn, perm)
+	d.interviewed = permute(d.interviewed, perm)
 }
 
 func permute[T any](x []T, perm []int32) []T {

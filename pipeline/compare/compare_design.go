@@ -242,6 +242,7 @@ var dropReasons = []string{
 	"in another arm",
 	"in a team without a fidelity band",
 	"with a missing propensity covariate",
+	"not interviewed at the first wave",
 }
 
 // frame is the population of one model: its rows, response pieces,

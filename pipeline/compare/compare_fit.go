@@ -94,6 +94,13 @@ func (c *outcomeComparison) analyse(a Analysis) ([]effectRow, []balanceRow) {
 	if note := c.check(a, f, x); note != "" {
 		return c.nullRows(a, n, g, note, weightNote, dropped), bal
 	}
+	if sf, ok := a.(SelfFitter); ok {
+		return sf.Fit(m), bal
+	}
+	if constant(y) {
+		return c.nullRows(a, n, g, "not estimable: the response is constant in the analysis population, so its standard error and p-value would be rounding noise", weightNote, dropped), bal
+	}
+	weightNote = joinNotes(weightNote, positivityNote(bal, c.s.Arms))
 	des := newColDesign(f, term, x, m.WithBase)
 	if k := des.k(); n <= k {
 		return c.nullRows(a, n, g, fmt.Sprintf("too few participants: %d for %d coefficients", n, k), weightNote, dropped), bal
@@ -126,7 +133,7 @@ func (c *outcomeComparison) analyse(a Analysis) ([]effectRow, []balanceRow) {
 	}
 
 	fr := fitRows{c: c, a: a, base: effectRow{analysis: a.Name(), outcome: c.outcome, wave: c.waveName, term: term, nObs: n, nClusters: g},
-		yFU: f.yFU, x: x, weightNote: weightNote, dropped: dropped}
+		yFU: f.yFU, x: x, weightNote: weightNote, dropped: dropped, names: des.names}
 	if !CompareDense {
 		fr.scale = c.hedgesScale(term, f, x)
 	}
@@ -226,6 +233,63 @@ type fitRows struct {
 	yFU, x              []float64
 	scale               *hedgesScale // nil: stats.HedgesG (the dense route)
 	weightNote, dropped string
+	names               []string // the design's columns (colDesign.names)
+}
+
+// aliasedNote names the columns dropped as aliased, by covariate and
+// level ("y_baseline", "trust=EPUT"), never by position.
+func (fr *fitRows) aliasedNote(aliased []int) string {
+	var names []string
+	for _, j := range aliased {
+		if j < len(fr.names) {
+			names = append(names, fr.names[j])
+		}
+	}
+	return "aliased and dropped as R's lm does (coefficient NA): " + strings.Join(names, ", ")
+}
+
+// exactFit is the note of a model that fits the response exactly (the
+// residuals are all 0 up to rounding: R² within 1e-12 of 1), whose
+// standard errors would be rounding noise; "" otherwise.
+func exactFit(r2 float64) string {
+	if r2 > 1-1e-12 {
+		return "not estimable: the model fits the response exactly (residuals all 0), so its standard error and p-value would be rounding noise"
+	}
+	return ""
+}
+
+// constant reports whether every value of y is the same.
+func constant(y []float64) bool {
+	for _, v := range y[1:] {
+		if v != y[0] {
+			return false
+		}
+	}
+	return true
+}
+
+// positivityNote names the categorical covariate levels of the balance
+// rows present in one arm only ("positivity: gender=other only in
+// control"): weighting cannot balance them.
+func positivityNote(bal []balanceRow, arms []string) string {
+	if len(arms) < 2 {
+		return ""
+	}
+	var levels []string
+	for _, b := range bal {
+		if !strings.Contains(b.covariate, "=") || (b.nI > 0) == (b.nC > 0) {
+			continue
+		}
+		arm := arms[0]
+		if b.nC > 0 {
+			arm = arms[1]
+		}
+		levels = append(levels, b.covariate+" only in "+arm)
+	}
+	if len(levels) == 0 {
+		return ""
+	}
+	return "positivity: " + strings.Join(levels, ", ")
 }
 
 func (fr *fitRows) hedges(est float64) (float64, string) {
@@ -264,12 +328,18 @@ func (fr *fitRows) wildConfig() stats.WildConfig {
 func (fr *fitRows) olsSuff(sums *stats.ClusterSums, cr1 bool) ([]effectRow, bool) {
 	level := fr.c.level()
 	fit, err := stats.SuffOLS(sums)
-	if err != nil || len(fit.Aliased) > 0 {
+	if err != nil || slices.Contains(fit.Aliased, 1) {
 		return nil, false
+	}
+	if note := exactFit(fit.RSquared); note != "" {
+		return fr.c.nullRows(fr.a, fr.base.nObs, fr.base.nClusters, note, fr.weightNote, fr.dropped), true
 	}
 	cr2, err := fit.CR2()
 	if err != nil {
 		return nil, false
+	}
+	if len(fit.Aliased) > 0 {
+		fr.weightNote = joinNotes(fr.weightNote, fr.aliasedNote(fit.Aliased))
 	}
 	var t1 stats.CoefTest
 	var eta float64
@@ -289,6 +359,9 @@ func (fr *fitRows) olsDense(x *mat.Dense, cluster []int, y, weights []float64, c
 	fit, err := stats.OLS(x, y, weights)
 	if err != nil {
 		return fr.failed(err, fr.weightNote, fr.dropped)
+	}
+	if note := exactFit(fit.RSquared); note != "" {
+		return fr.c.nullRows(fr.a, fr.base.nObs, fr.base.nClusters, note, fr.weightNote, fr.dropped)
 	}
 	cr2, err := fit.CR2(cluster)
 	if err != nil {
@@ -323,8 +396,29 @@ func (fr *fitRows) mixed(fit *stats.MixedFit, between int) []effectRow {
 	es, esNote := fr.hedges(row.estimate)
 	row.effectSize, row.effectSizeType = es, "hedges_g"
 	row.note = joinNotes(append(notes, esNote, fr.dropped)...)
-	return []effectRow{row}
+	return []effectRow{row, fr.iccRow(fit)}
 }
+
+// iccRow is the mixed model's ICC as a number: a row of its own, term
+// icc, whose effect_size is the team variance over the total
+// (effect_size_type icc) and whose estimate, standard error, df, interval
+// and p-value are null.
+func (fr *fitRows) iccRow(fit *stats.MixedFit) effectRow {
+	row := fr.base
+	row.method, row.term = "reml", TermICC
+	row.estimate, row.stdError, row.df = math.NaN(), math.NaN(), math.NaN()
+	row.ciLow, row.ciHigh, row.pVal = math.NaN(), math.NaN(), math.NaN()
+	row.effectSize, row.effectSizeType = fit.ICC, "icc"
+	notes := []string{"intraclass correlation of team: team variance / (team + residual variance), REML"}
+	if fit.Boundary {
+		notes = append(notes, "boundary fit: team variance estimated as 0")
+	}
+	row.note = joinNotes(append(notes, fr.dropped)...)
+	return row
+}
+
+// TermICC is the term of the mixed model's ICC row.
+const TermICC = "icc"
 
 // wild is the wild_webb row.
 func (fr *fitRows) wild(res stats.WildResult) []effectRow {
@@ -384,7 +478,52 @@ func (c *outcomeComparison) check(a Analysis, f *colFrame, x []float64) string {
 	if one < 2 || zero < 2 {
 		return fmt.Sprintf("too few clusters: %d %s and %d %s teams, need at least two per arm", one, c.s.Arms[0], zero, c.s.Arms[1])
 	}
-	return ""
+	return c.checkInformative(a, f, x)
+}
+
+// checkInformative counts the clusters that inform the term once the
+// strata (trust dummies) are absorbed: only a team in a trust that has
+// teams on both sides of the term contributes to its within-trust
+// contrast. Fewer than two such teams on either side and the CR2 standard
+// error rests on a single pair of teams (a meaningless p-value, or a
+// standard error of rounding noise): the model is refused with a note.
+func (c *outcomeComparison) checkInformative(a Analysis, f *colFrame, x []float64) string {
+	// levels[s] has bit 1 when stratum s has a cluster with term 1, bit 0
+	// with term 0; level[c] is cluster c's side (a cluster on both sides
+	// informs both).
+	levels := make([]uint8, len(f.strata))
+	side := make([]uint8, len(f.teams))
+	stratum := make([]int32, len(f.teams))
+	for i, cl := range f.cluster {
+		bit := uint8(1)
+		if x[i] == 1 {
+			bit = 2
+		}
+		side[cl] |= bit
+		stratum[cl] = f.stratum[i]
+		levels[f.stratum[i]] |= bit
+	}
+	one, zero := 0, 0
+	for cl, sd := range side {
+		if levels[stratum[cl]] != 3 {
+			continue
+		}
+		if sd&2 != 0 {
+			one++
+		}
+		if sd&1 != 0 {
+			zero++
+		}
+	}
+	if one >= 2 && zero >= 2 {
+		return ""
+	}
+	on, off := c.s.Arms[0]+" teams", c.s.Arms[1]+" teams"
+	if a.Term() == termHighFidelity {
+		high := c.s.Fidelity.Bands[0].Name
+		on, off = "teams with band "+high, "teams without"
+	}
+	return fmt.Sprintf("too few informative clusters: once trusts are absorbed only teams in a trust with teams on both sides of %s inform it: %d %s and %d %s, need at least two of each", a.Term(), one, on, zero, off)
 }
 
 // weights fits the propensity model of the frame and returns the stabilised
@@ -401,7 +540,10 @@ func (c *outcomeComparison) weights(f *colFrame) ([]float64, []balanceRow, strin
 		notes = append(notes, "propensity: left out without variation: "+strings.Join(left, ", "))
 	}
 	levelPos := levelPositions(c.d, covs)
-	ps, err := c.propensity(f, covs, levelPos)
+	ps, aliasNote, err := c.propensity(f, covs, levelPos)
+	if aliasNote != "" {
+		notes = append(notes, aliasNote)
+	}
 	var w []float64
 	if err == nil {
 		w, err = stats.ATEWeights(f.arm, ps)
@@ -504,27 +646,122 @@ func balanceCounts(cv propCov, arm []float64) [][2]int {
 // covs) and returns each row's fitted probability: from the covariate
 // patterns' counts (stats.LogisticPatterns), or by stats.Logistic over the
 // rows on the dense route or when the pattern fit fails.
-func (c *outcomeComparison) propensity(f *colFrame, covs []propCov, levelPos [][]int) ([]float64, error) {
+func (c *outcomeComparison) propensity(f *colFrame, covs []propCov, levelPos [][]int) ([]float64, string, error) {
 	n := len(f.rows)
 	k := 1 + modelWidth(covs)
 	buf := make([]float64, k)
-	if !CompareDense {
+	aliased := propensityAliased(covs, levelPos, n, k)
+	if !CompareDense && len(aliased) == 0 {
 		var base *OutcomeValues
 		if c.hasBase {
 			base = &c.d.vals[c.index][0]
 		}
 		if ps, ok := propensityPatterns(f, covs, levelPos, base, k); ok {
-			return ps, nil
+			return ps, "", nil
 		}
 		ComparePatternFallbacks.Add(1)
 	}
-	x := mat.NewDense(max(n, 1), k, nil)
+	// The dense route, without the aliased columns: R's glm drops them
+	// (coefficient NA) and the fitted probabilities are those of the
+	// model without them.
+	drop := make([]bool, k)
+	for _, j := range aliased {
+		drop[j] = true
+	}
+	x := mat.NewDense(max(n, 1), k-len(aliased), nil)
+	row := make([]float64, 0, k)
 	for i := 0; i < n; i++ {
 		modelRow(covs, levelPos, i, buf)
-		x.SetRow(i, buf)
+		row = row[:0]
+		for j, v := range buf {
+			if !drop[j] {
+				row = append(row, v)
+			}
+		}
+		x.SetRow(i, row)
+	}
+	note := ""
+	if len(aliased) > 0 {
+		names := propensityNames(covs, levelPos)
+		var dropped []string
+		for _, j := range aliased {
+			dropped = append(dropped, names[j])
+		}
+		note = "propensity: aliased and dropped as R's glm does (coefficient NA): " + strings.Join(dropped, ", ")
 	}
 	_, ps, _, err := stats.Logistic(x, f.arm)
-	return ps, err
+	return ps, note, err
+}
+
+// propensityNames names the propensity model's columns: "(intercept)",
+// each categorical covariate's dummies as name=level, each numeric
+// covariate by its name.
+func propensityNames(covs []propCov, levelPos [][]int) []string {
+	names := []string{"(intercept)"}
+	for ci, c := range covs {
+		switch {
+		case c.codes != nil:
+			w := max(len(c.levels)-1, 0)
+			col := make([]string, w)
+			for li, code := range c.levels {
+				if p := levelPos[ci][code]; p >= 0 && p < w {
+					col[p] = c.name + "=" + c.names[li]
+				}
+			}
+			names = append(names, col...)
+		case c.inModel:
+			names = append(names, c.name)
+		}
+	}
+	return names
+}
+
+// propensityAliased lists the propensity model's columns that are a linear
+// combination of the columns before them (as R's glm finds them, by a
+// pivot-free decomposition in column order): from the cross-products X'X,
+// column j is aliased when what is left of it after projecting on the
+// kept columns before it has a squared length below 1e-9 of its own.
+func propensityAliased(covs []propCov, levelPos [][]int, n, k int) []int {
+	xx := make([]float64, k*k)
+	buf := make([]float64, k)
+	for i := 0; i < n; i++ {
+		modelRow(covs, levelPos, i, buf)
+		for a, va := range buf {
+			if va == 0 {
+				continue
+			}
+			for b := a; b < k; b++ {
+				xx[a*k+b] += va * buf[b]
+			}
+		}
+	}
+	// Cholesky of the kept columns, column by column: l holds the rows of
+	// L for the kept columns (in the order kept).
+	var kept, aliased []int
+	l := make([][]float64, 0, k)
+	for j := 0; j < k; j++ {
+		d := xx[j*k+j]
+		r := make([]float64, len(kept)+1)
+		for p, a := range kept {
+			s := xx[a*k+j]
+			for q := 0; q < p; q++ {
+				s -= l[p][q] * r[q]
+			}
+			r[p] = s / l[p][p]
+		}
+		rest := d
+		for q := range kept {
+			rest -= r[q] * r[q]
+		}
+		if !(d > 0) || rest <= 1e-9*d {
+			aliased = append(aliased, j)
+			continue
+		}
+		r[len(kept)] = math.Sqrt(rest)
+		kept = append(kept, j)
+		l = append(l, r)
+	}
+	return aliased
 }
 
 // patternKey identifies a row's covariate pattern: the codes of its

@@ -21,6 +21,7 @@ const (
 	dropOtherArm
 	dropNoBand
 	dropNoCovariate
+	dropNoBaselineInterview
 )
 
 // colFrame is the population of one model as columns (the column-wise
@@ -36,7 +37,7 @@ type colFrame struct {
 	strata  []string
 	cluster []int32
 	teams   []string // team of each cluster number
-	dropped [7]int   // by dropReasons index
+	dropped [8]int   // by dropReasons index
 }
 
 // dropNote is "dropped 8 without follow-up, 3 withdrawn", or "".

@@ -1,6 +1,7 @@
 // Package compare is the comparison stage: it compares the intervention
 // with the control teams (DESIGN §9, §13) and writes the tables effects,
-// balance, trust_effects, descriptives and flow. It imports the table layer
+// balance, trust_effects, descriptives, missing_data, tipping_point and
+// flow. It imports the table layer
 // (pipeline/warehouse), schemas and stats, never another stage.
 //
 // # The data flow
@@ -40,6 +41,10 @@
 //     return a note to skip the outcome;
 //   - FitSuff and FitDense: the fit (fitRows.olsSuff/olsDense give the CR2
 //     row of an OLS model).
+//
+// An analysis that fits several data sets (multiple imputation) also
+// implements SelfFitter: its Fit replaces FitSuff and FitDense
+// (analysis_itt_mi.go).
 //
 // Then add the type to Registry (analysis.go) and its name to
 // analysis.analyses in the study YAML. Nothing else lists analyses: the

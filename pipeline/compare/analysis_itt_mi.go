@@ -1,0 +1,315 @@
+package compare
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/connectingpeople/cpi/stats"
+)
+
+// AnalysisITTMI is intention to treat by multiple imputation (DESIGN §13):
+// method cr2_mi, term arm_intervention, for every outcome at every
+// follow-up wave.
+//
+// Population: everyone interviewed at the first wave (participants'
+// interviewed_baseline) and not withdrawn, in a team of one of the two arms;
+// their missing baseline and follow-up values of the outcome are imputed.
+// n_obs is that population's size.
+//
+// Imputation: stats.ImputeMultilevel, joint over the outcome's baseline and
+// the wave's values (the wave's alone for an outcome without a baseline),
+// random intercept for team, fixed effects an intercept, arm and the trust
+// dummies (the primary model's covariates other than the baseline, which is
+// imputed jointly); analysis.imputations completed data sets (default 50)
+// after the default burn-in and thinning, from a PCG source seeded with
+// (analysis.imputation_seed, the bootstrap's stream of the outcome and
+// wave), so itt_delta's imputations are the same ones. Imputed values are
+// clipped to the range of the column's observed values in the population
+// (the questionnaire's range is not in the study definition; the observed
+// range is inside it).
+//
+// Each completed data set is analysed by the primary model (y_w ~ arm +
+// y_baseline + trust, OLS, CR2 by team with Satterthwaite df) and the M
+// results are pooled by Rubin's rules (stats.RubinCR2): Barnard–Rubin df
+// with the complete-data df the mean of the M Satterthwaite df (the recipe
+// of clubSandwich's author). fmi = (1 + 1/M)·b/t, m = M. Hedges' g divides
+// the pooled estimate by the pooled SD of the observed values at the wave.
+const AnalysisITTMI = "itt_mi"
+
+// MethodCR2MI is the method of itt_mi and itt_delta.
+const MethodCR2MI = "cr2_mi"
+
+type ittMIAnalysis struct{}
+
+func (ittMIAnalysis) Name() string           { return AnalysisITTMI }
+func (ittMIAnalysis) Methods() []string      { return []string{MethodCR2MI} }
+func (ittMIAnalysis) Term() string           { return TermArm }
+func (ittMIAnalysis) Needs() []string        { return []string{"y", "y_baseline", "arm", "trust", "team"} }
+func (ittMIAnalysis) Population() Population { return ittPopulation }
+
+// ittPopulation keeps the incomplete and leaves out whoever was not
+// interviewed at the first wave.
+var ittPopulation = Population{
+	Key:            "itt",
+	KeepIncomplete: true,
+	Exclude: func(c *outcomeComparison) func(i int) int {
+		return func(i int) int {
+			if !c.d.interviewed[i] {
+				return dropNoBaselineInterview
+			}
+			return -1
+		}
+	},
+}
+
+func (ittMIAnalysis) Model(m *Model) string {
+	m.Frame()
+	return ""
+}
+
+func (ittMIAnalysis) FitSuff(*fitRows, *stats.ClusterSums, colDesign) ([]effectRow, bool) {
+	return nil, false
+}
+
+func (a ittMIAnalysis) FitDense(fr *fitRows, _ *mat.Dense, _ []int, _, _ []float64) []effectRow {
+	return fr.c.nullRows(a, fr.base.nObs, fr.base.nClusters, "itt_mi fits itself (Fit)")
+}
+
+func (a ittMIAnalysis) Fit(m *Model) []effectRow {
+	c, f := m.C, m.Frame()
+	res, info, err := c.miPool(f, []float64{0})
+	if err != nil {
+		return c.nullRows(a, len(f.rows), len(f.teams), err.Error(), f.dropNote())
+	}
+	return []effectRow{c.miRow(a, f, res[0], info, "")}
+}
+
+// miInfo describes one run of the imputations of a frame.
+type miInfo struct {
+	m                       int
+	missingBase, missingFU  int
+	sdFU                    float64 // SD of the observed values at the wave
+	observedY, observedArms []float64
+}
+
+// miResult is the pooled result at one δ.
+type miResult struct {
+	delta  float64
+	pooled stats.Pooled
+	test   stats.CoefTest
+}
+
+// miRow is the effects row of a pooled result.
+func (c *outcomeComparison) miRow(a Analysis, f *colFrame, r miResult, info miInfo, note string) effectRow {
+	row := effectRow{analysis: a.Name(), outcome: c.outcome, wave: c.waveName, method: MethodCR2MI, term: TermArm,
+		nObs: len(f.rows), nClusters: len(f.teams), fmi: r.pooled.FMI, m: r.pooled.M}
+	row.setTest(r.test)
+	es, err := stats.HedgesG(r.test.Estimate, info.observedY, info.observedArms)
+	esNote := ""
+	if err != nil {
+		es, esNote = math.NaN(), "effect size: "+err.Error()
+	}
+	row.effectSize, row.effectSizeType = es, "hedges_g"
+	imputed := fmt.Sprintf("%d imputations of %d missing values at %s", info.m, info.missingFU, c.waveName)
+	if c.hasBase {
+		imputed += fmt.Sprintf(" and %d at %s", info.missingBase, c.s.Waves[0])
+	}
+	df := fmt.Sprintf("Barnard-Rubin df from the mean CR2 Satterthwaite df %.4g", r.pooled.DFCom)
+	row.note = joinNotes(note, imputed, df, esNote, f.dropNote())
+	return row
+}
+
+// miImputations is analysis.imputations (50 when unset).
+func (c *outcomeComparison) miImputations() int {
+	if m := c.s.Analysis.Imputations; m > 0 {
+		return m
+	}
+	return 50
+}
+
+// miPool imputes the frame's missing values of the outcome (analysis.
+// imputations times) and fits the primary model with CR2 to every completed
+// data set once per δ of deltas (outcome units, added to the intervention
+// arm's imputed values at the wave by stats.DeltaAdjust; 0 is itt_mi), and
+// pools each δ's M fits by Rubin's rules. An error says, without values,
+// why there is no estimate.
+func (c *outcomeComparison) miPool(f *colFrame, deltas []float64) ([]miResult, miInfo, error) {
+	n := len(f.rows)
+	info := miInfo{m: c.miImputations()}
+	cols := [][]float64{f.yFU}
+	if c.hasBase {
+		cols = [][]float64{f.yBase, f.yFU}
+	}
+	lower, upper := make([]float64, len(cols)), make([]float64, len(cols))
+	for j, col := range cols {
+		lo, hi, obs := math.Inf(1), math.Inf(-1), 0
+		for _, v := range col {
+			if !math.IsNaN(v) {
+				lo, hi = min(lo, v), max(hi, v)
+				obs++
+			}
+		}
+		wave := c.waveName
+		if c.hasBase && j == 0 {
+			wave = c.s.Waves[0]
+		}
+		if obs < 2 {
+			return nil, info, fmt.Errorf("not estimable: %d observed values of %s at %s, need at least two to impute", obs, c.outcome, wave)
+		}
+		if lo == hi {
+			return nil, info, fmt.Errorf("not estimable: %s is constant at %s among those observed", c.outcome, wave)
+		}
+		lower[j], upper[j] = lo, hi
+		if c.hasBase && j == 0 {
+			info.missingBase = n - obs
+		} else {
+			info.missingFU = n - obs
+		}
+	}
+	for i, v := range f.yFU {
+		if !math.IsNaN(v) {
+			info.observedY = append(info.observedY, v)
+			info.observedArms = append(info.observedArms, f.arm[i])
+		}
+	}
+	if sd, err := sampleSD(info.observedY); err == nil {
+		info.sdFU = sd
+	}
+	// Fixed effects of the imputation model: intercept, arm, trust dummies.
+	k := 1 + len(f.strata)
+	x := mat.NewDense(n, k, nil)
+	for i := range n {
+		x.Set(i, 0, 1)
+		x.Set(i, 1, f.arm[i])
+		if s := f.stratum[i]; s > 0 {
+			x.Set(i, 1+int(s), 1)
+		}
+	}
+	des := newColDesign(f, TermArm, f.arm, c.hasBase)
+	if kd := des.k(); n <= kd {
+		return nil, info, fmt.Errorf("too few participants: %d for %d coefficients", n, kd)
+	}
+	cfg := stats.ImputeConfig{M: info.m, Lower: lower, Upper: upper}
+	rng := rand.New(rand.NewPCG(c.s.Analysis.ImputationSeed, c.stream()))
+	shift := make([]bool, n)
+	for i, a := range f.arm {
+		shift[i] = a == 1
+	}
+	// The fits: every δ directly when there are at most three, else at 0
+	// and ±h (h the largest |δ|) only. δ moves only y, so the arm
+	// coefficient is linear in δ, its CR2 variance quadratic (each team's
+	// score is linear in the residuals, which are linear in δ) and its
+	// Satterthwaite df constant (it depends on the design only): the three
+	// fits give every δ exactly, up to rounding (interpolate).
+	fitAt := deltas
+	h := 0.0
+	if len(deltas) > 3 {
+		for _, d := range deltas {
+			h = max(h, math.Abs(d))
+		}
+		fitAt = []float64{0, h, -h}
+	}
+	q := make([][]float64, len(fitAt))
+	u := make([][]float64, len(fitAt))
+	df := make([][]float64, len(fitAt))
+	yfu := make([]float64, n)
+	buf := make([]float64, des.k())
+	g := *f
+	visit := func(mi int, completed [][]float64) error {
+		if c.hasBase {
+			g.yBase = completed[0]
+		}
+		if c.onCompleted != nil {
+			c.onCompleted(mi, g.yBase, completed[len(completed)-1])
+		}
+		for di, delta := range fitAt {
+			copy(yfu, completed[len(completed)-1])
+			if delta != 0 {
+				if err := stats.DeltaAdjust(yfu, f.yFU, shift, delta); err != nil {
+					return err
+				}
+			}
+			g.yFU = yfu
+			d := newColDesign(&g, TermArm, f.arm, c.hasBase)
+			cs, err := stats.NewClusterSums(d.k(), false)
+			if err != nil {
+				return err
+			}
+			for i := range n {
+				d.row(i, buf)
+				if err := cs.Add(int(f.cluster[i]), buf, yfu[i], 1); err != nil {
+					return err
+				}
+			}
+			fit, err := stats.SuffOLS(cs)
+			if err != nil {
+				return err
+			}
+			if len(fit.Aliased) > 0 {
+				return errors.New("a column of the model is aliased in a completed data set")
+			}
+			cr2, err := fit.CR2()
+			if err != nil {
+				return err
+			}
+			q[di] = append(q[di], cr2.Coef[1])
+			u[di] = append(u[di], cr2.VCov.At(1, 1))
+			df[di] = append(df[di], cr2.DF[1])
+		}
+		return nil
+	}
+	if _, err := stats.ImputeMultilevel(x, cols, f.clusterInts(), cfg, rng, visit); err != nil {
+		return nil, info, fmt.Errorf("imputation failed: %w", err)
+	}
+	out := make([]miResult, len(deltas))
+	for di, delta := range deltas {
+		qd, ud, dfd := q[0], u[0], df[0]
+		switch {
+		case len(fitAt) == len(deltas):
+			qd, ud, dfd = q[di], u[di], df[di]
+		case delta != 0:
+			qd, ud = interpolateDelta(q, u, delta/h)
+		}
+		p, err := stats.RubinCR2(qd, ud, dfd)
+		if err != nil {
+			return nil, info, fmt.Errorf("pooling failed: %w", err)
+		}
+		out[di] = miResult{delta: delta, pooled: p, test: p.Test(c.level())}
+	}
+	return out, info, nil
+}
+
+// sampleSD is the standard deviation (n − 1) of x.
+func sampleSD(x []float64) (float64, error) {
+	if len(x) < 2 {
+		return math.NaN(), errors.New("fewer than two values")
+	}
+	mean := 0.0
+	for _, v := range x {
+		mean += v
+	}
+	mean /= float64(len(x))
+	ss := 0.0
+	for _, v := range x {
+		ss += (v - mean) * (v - mean)
+	}
+	return math.Sqrt(ss / float64(len(x)-1)), nil
+}
+
+// interpolateDelta gives each imputation's estimate and CR2 variance at
+// δ = t·h from the fits at 0, h and −h (q[0..2], u[0..2]): the estimate
+// is linear in δ, the variance quadratic, so
+//
+//	q(t) = q₀ + t·(q₊ − q₋)/2,  u(t) = u₀ + t·(u₊ − u₋)/2 + t²·(u₊ + u₋ − 2u₀)/2.
+func interpolateDelta(q, u [][]float64, t float64) (qt, ut []float64) {
+	qt, ut = make([]float64, len(q[0])), make([]float64, len(u[0]))
+	for i := range qt {
+		qt[i] = q[0][i] + t*(q[1][i]-q[2][i])/2
+		ut[i] = u[0][i] + t*(u[1][i]-u[2][i])/2 + t*t*(u[1][i]+u[2][i]-2*u[0][i])/2
+	}
+	return qt, ut
+}
