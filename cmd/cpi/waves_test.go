@@ -261,7 +261,7 @@ func TestThreeWaveStudyEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"month6", "month12 (primary wave)"} {
+	for _, want := range []string{"Interviewed at month6", "Interviewed at month12", "month12 (the primary wave)", "month12 (primary)"} {
 		if !strings.Contains(string(page), want) {
 			t.Errorf("the study report does not mention %q", want)
 		}
