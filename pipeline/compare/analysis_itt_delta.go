@@ -51,10 +51,17 @@ func (a ittDeltaAnalysis) FitDense(fr *fitRows, _ *mat.Dense, _ []int, _, _ []fl
 
 // tippingRow is one row of tipping_point.
 type tippingRow struct {
-	outcome, wave            string
-	delta, deltaSD           float64
-	estimate, stdError, df   float64
-	ciLow, ciHigh, pVal, fmi float64
+	outcome  string  `col:"outcome"`
+	wave     string  `col:"wave"`
+	delta    float64 `col:"delta"`
+	deltaSD  float64 `col:"delta_sd"`
+	estimate float64 `col:"estimate"`
+	stdError float64 `col:"std_error"`
+	df       float64 `col:"df"`
+	ciLow    float64 `col:"ci_low"`
+	ciHigh   float64 `col:"ci_high"`
+	pVal     float64 `col:"p_value"`
+	fmi      float64 `col:"fmi"`
 }
 
 func (a ittDeltaAnalysis) Fit(m *Model) []effectRow {
@@ -119,25 +126,5 @@ func writeTippingPoint(env warehouse.Env, tx *warehouse.Tx, rows []tippingRow) e
 		}
 		return a.delta < b.delta
 	})
-	tb := env.Study.Tables.Table("tipping_point")
-	col := func(name string) int { return warehouse.ColIndex(tb, name) }
-	return WriteTable(env, tx, "tipping_point", func(rw *warehouse.RowWriter) error {
-		for _, r := range rows {
-			rw.Str(col("outcome"), r.outcome)
-			rw.Str(col("wave"), r.wave)
-			rw.Float64(col("delta"), r.delta, true)
-			rw.Float64(col("delta_sd"), r.deltaSD, true)
-			optFloat(rw, col("estimate"), r.estimate)
-			optFloat(rw, col("std_error"), r.stdError)
-			optFloat(rw, col("df"), r.df)
-			optFloat(rw, col("ci_low"), r.ciLow)
-			optFloat(rw, col("ci_high"), r.ciHigh)
-			optFloat(rw, col("p_value"), r.pVal)
-			optFloat(rw, col("fmi"), r.fmi)
-			if err := rw.RowDone(); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return warehouse.WriteRecords(env, tx, "tipping_point", rows)
 }

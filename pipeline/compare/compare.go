@@ -282,10 +282,19 @@ type effectRow struct {
 
 // balanceRow is one row of balance; NaN stands for null.
 type balanceRow struct {
-	analysis, wave, covariate          string
-	meanI, meanC, smdU, smdW, varRatio float64
-	essI, essC, maxWeight              float64
-	nI, nC                             int
+	analysis  string  `col:"analysis"`
+	wave      string  `col:"wave"`
+	covariate string  `col:"covariate"`
+	meanI     float64 `col:"mean_intervention"`
+	meanC     float64 `col:"mean_control"`
+	smdU      float64 `col:"smd_unweighted"`
+	smdW      float64 `col:"smd_weighted"`
+	varRatio  float64 `col:"variance_ratio"`
+	essI      float64 `col:"ess_intervention"`
+	essC      float64 `col:"ess_control"`
+	maxWeight float64 `col:"max_weight"`
+	nI        int     `col:"n_intervention"`
+	nC        int     `col:"n_control"`
 }
 
 // outcomeComparison runs the analyses of one outcome.
@@ -425,33 +434,7 @@ func writeEffects(env warehouse.Env, tx *warehouse.Tx, rows []effectRow) error {
 
 // writeBalance writes the balance table sorted by its key.
 func writeBalance(env warehouse.Env, tx *warehouse.Tx, rows []balanceRow) error {
-	sort.Slice(rows, func(i, j int) bool {
-		a, b := rows[i], rows[j]
-		return CmpKeys([]string{a.analysis, a.wave, a.covariate}, []string{b.analysis, b.wave, b.covariate}) < 0
-	})
-	tb := env.Study.Tables.Table("balance")
-	col := func(name string) int { return warehouse.ColIndex(tb, name) }
-	return WriteTable(env, tx, "balance", func(rw *warehouse.RowWriter) error {
-		for _, r := range rows {
-			rw.Str(col("analysis"), r.analysis)
-			rw.Str(col("wave"), r.wave)
-			rw.Str(col("covariate"), r.covariate)
-			optFloat(rw, col("mean_intervention"), r.meanI)
-			optFloat(rw, col("mean_control"), r.meanC)
-			optFloat(rw, col("smd_unweighted"), r.smdU)
-			optFloat(rw, col("smd_weighted"), r.smdW)
-			optFloat(rw, col("variance_ratio"), r.varRatio)
-			optFloat(rw, col("ess_intervention"), r.essI)
-			optFloat(rw, col("ess_control"), r.essC)
-			optFloat(rw, col("max_weight"), r.maxWeight)
-			rw.Int32(col("n_intervention"), int32(r.nI), true)
-			rw.Int32(col("n_control"), int32(r.nC), true)
-			if err := rw.RowDone(); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return warehouse.WriteRecords(env, tx, "balance", rows)
 }
 
 // WriteTable rewrites an unpartitioned table in one file.

@@ -2,7 +2,6 @@ package compare
 
 import (
 	"math"
-	"sort"
 
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
@@ -14,9 +13,12 @@ const descriptiveAll = "ALL"
 // descRow is a row of the descriptives table: an outcome at a wave in an
 // arm (or ALL), over the participants not withdrawn with a value there.
 type descRow struct {
-	outcome, wave, arm string
-	n                  int
-	mean, sd           float64 // NaN: no value (mean), fewer than two (sd)
+	outcome string  `col:"outcome"`
+	wave    string  `col:"wave"`
+	arm     string  `col:"arm"`
+	n       int     `col:"n"`
+	mean    float64 `col:"mean"` // NaN: no value
+	sd      float64 `col:"sd"`   // NaN: fewer than two values
 }
 
 // descriptiveRows summarises every analysed outcome at every wave of the
@@ -97,24 +99,5 @@ func (w *welford) sdOrNaN() float64 {
 
 // writeDescriptives writes the descriptives table sorted by its key.
 func writeDescriptives(env warehouse.Env, tx *warehouse.Tx, rows []descRow) error {
-	sort.SliceStable(rows, func(i, j int) bool {
-		a, b := rows[i], rows[j]
-		return CmpKeys([]string{a.outcome, a.wave, a.arm}, []string{b.outcome, b.wave, b.arm}) < 0
-	})
-	tb := env.Study.Tables.Table("descriptives")
-	col := func(name string) int { return warehouse.ColIndex(tb, name) }
-	return WriteTable(env, tx, "descriptives", func(rw *warehouse.RowWriter) error {
-		for _, r := range rows {
-			rw.Str(col("outcome"), r.outcome)
-			rw.Str(col("wave"), r.wave)
-			rw.Str(col("arm"), r.arm)
-			rw.Int32(col("n"), int32(r.n), true)
-			optFloat(rw, col("mean"), r.mean)
-			optFloat(rw, col("sd"), r.sd)
-			if err := rw.RowDone(); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return warehouse.WriteRecords(env, tx, "descriptives", rows)
 }
