@@ -278,6 +278,15 @@ var studyDocs = map[string]string{
 	"analysis.bootstrap.seed":        "its seed",
 	"analysis.analyses":              "the analyses run",
 	"analysis.primary_wave":          "the follow-up wave of the primary analysis (default: the last wave); every wave after the first is analysed against the first",
+	"analysis.baselines":             "outcome → the scale it adjusts for at baseline when not itself (eq5d5l.qaly: eq5d5l.index)",
+	"economics":                      "the economic evaluation (service use, costs, QALYs)",
+	"economics.recall_months":        "wave → recall period of the service-use questions, months (default: baseline 3, then the months since the wave before)",
+	"economics.wave_months":          "wave → nominal time in months from baseline, for QALYs (default: 0, 6, 12, …)",
+	"economics.discount_rate":        "yearly discount rate of QALYs beyond the first year (default 0.035)",
+	"economics.price_year":           "express costs in this year's prices (uprated by `unitcosts/uprating_index.yaml`); default: the unit-cost table's",
+	"economics.lambda":               "willingness-to-pay grid, £ per QALY",
+	"economics.lambda.max":           "its largest value (default 50,000)",
+	"economics.lambda.step":          "its step (default 1,000)",
 }
 
 var siteDocs = map[string]string{
