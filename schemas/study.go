@@ -71,7 +71,7 @@ type Study struct {
 	// economics.price_year is set).
 	UnitCosts map[string]*UnitCosts `yaml:"-"`
 	Uprating  *UpratingIndex        `yaml:"-"`
-	Tables      *Tables              `yaml:"-"`
+	Tables    *Tables               `yaml:"-"`
 	// Demographics holds the code list of each coded demographic, by name.
 	Demographics map[string][]string    `yaml:"-"`
 	Source       string                 `yaml:"-"` // file the study came from ("embedded" for the default)

@@ -26,9 +26,9 @@ type synthInst struct {
 	// serviceUse marks an instrument scored as a cost: its counts come
 	// from serviceUse (synthGen), from a stream of their own.
 	serviceUse bool
-	generate func(r *rand.Rand, l *synthLatent, out []SynthValue)
-	scratch  []float64
-	order    []int
+	generate   func(r *rand.Rand, l *synthLatent, out []SynthValue)
+	scratch    []float64
+	order      []int
 }
 
 // synthLatentOf names the latent an instrument's items come from.

@@ -175,9 +175,9 @@ type synthGen struct {
 	rng     *rand.Rand
 	// Service use is drawn from a stream of its own (suKey, per
 	// participant), so adding it left every other answer as it was.
-	suKey uint64
-	suPCG rand.PCG
-	suRng *rand.Rand
+	suKey   uint64
+	suPCG   rand.PCG
+	suRng   *rand.Rand
 	insts   []*synthInst
 	days    []time.Time // weekdays of the baseline window
 	demog   []synthCat  // the study's coded demographics, in its order
