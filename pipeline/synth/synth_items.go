@@ -300,6 +300,7 @@ const (
 	synthCostTeamSD   = 0.25 // team effect on service use, log scale
 	synthCostPersonSD = 0.6  // person effect on service use, log scale
 	synthPInpatient   = 0.05 // an inpatient stay in a 6-month recall period
+	synthPServiceGap  = 0.04 // one service left blank (the cost is then null)
 )
 
 var synthServices = map[string]struct{ use, mean, treated float64 }{
@@ -344,6 +345,9 @@ func (g *synthGen) serviceUse(l *synthLatent, wave string, si *synthInst, vals [
 			}
 		}
 		vals[j] = SynthValue{Value: min(max(v, si.min[j]), si.max[j]), Valid: true}
+	}
+	if u, j := r.Float64(), r.IntN(len(vals)); u < synthPServiceGap {
+		vals[j] = SynthValue{}
 	}
 }
 

@@ -565,7 +565,6 @@ func (g *synthGen) items(r *rand.Rand, l *synthLatent, wave string) {
 		}
 		if in.serviceUse {
 			g.serviceUse(l, wave, in, vals)
-			in.blanks(g.suRng, vals)
 			continue
 		}
 		in.generate(r, l, vals)
