@@ -438,8 +438,8 @@ func TestCompareAgainstR(t *testing.T) {
 	want := compareTestLoadExpected(t)
 
 	// One row per analysis x outcome x method x term, sorted by key.
-	if n := 8 * 7; len(order) != n {
-		t.Errorf("%d effects rows, want %d (8 outcomes x 7 methods)", len(order), n)
+	if n := 10 * 7; len(order) != n {
+		t.Errorf("%d effects rows, want %d (10 outcomes, csri.cost and eq5d5l.qaly among them, x 7 methods)", len(order), n)
 	}
 	if !sort.StringsAreSorted(order) {
 		t.Errorf("effects rows not sorted by key: %v", order)
@@ -651,8 +651,8 @@ func TestCompareTooFewClusters(t *testing.T) {
 	}
 	dir := compareTestRun(t, env, tewv, compareTestBands(high))
 	got, order := compareTestReadEffects(t, dir)
-	if len(order) != 56 {
-		t.Errorf("%d rows, want 56", len(order))
+	if len(order) != 70 {
+		t.Errorf("%d rows, want 70 (10 outcomes x 7 methods)", len(order))
 	}
 	for _, k := range order {
 		if !strings.Contains(k, "/rguk.total/") {
@@ -797,8 +797,8 @@ func TestCompareEmptyWarehouse(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, order := compareTestReadEffects(t, tx.Dir)
-	if len(order) != 56 {
-		t.Errorf("%d effects rows, want 56", len(order))
+	if len(order) != 70 {
+		t.Errorf("%d effects rows, want 70 (10 outcomes x 7 methods)", len(order))
 	}
 	for _, k := range order {
 		if e := got[k]; e.estimate != nil || e.note == "" {
