@@ -146,12 +146,13 @@ func (s *Study) programCodeList(name string) (_ []Code, ok bool) {
 		}, true
 	case "analyses":
 		labels := map[string]string{
-			"primary":        "ANCOVA, cluster-robust CR2 (and CR1)",
-			"wild_bootstrap": "ANCOVA, wild cluster bootstrap-t",
-			"mixed":          "ANCOVA with a random intercept for team (REML)",
-			"change":         "change from baseline, CR2",
-			"weighted":       "propensity-weighted ANCOVA, CR2",
-			"fidelity_dose":  "high-fidelity teams against the others, CR2",
+			"primary":            "ANCOVA, cluster-robust CR2 (and CR1)",
+			"wild_bootstrap":     "ANCOVA, wild cluster bootstrap-t",
+			"mixed":              "ANCOVA with a random intercept for team (REML)",
+			"change":             "change from baseline, CR2",
+			"weighted":           "propensity-weighted ANCOVA, CR2",
+			"fidelity_dose":      "high-fidelity teams against the others, CR2",
+			"cost_effectiveness": "net-benefit regression at each willingness to pay (table cost_effectiveness)",
 		}
 		out := plain(s.Analysis.Analyses)
 		for i := range out {
