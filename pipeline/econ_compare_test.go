@@ -154,3 +154,43 @@ func deref(p *float64) float64 {
 	}
 	return *p
 }
+
+// cpi run on the bundled study writes cost_effectiveness: 51 cr2 rows (λ
+// 0 to 50,000 by 1,000), each equal to the dense OLS + CR2 recomputation of
+// NB(λ) = λ·qaly − cost ~ arm + u_baseline + cost_baseline + trust on the
+// population this test selects itself (not withdrawn, all four values).
+func TestCostEffectivenessBundled(t *testing.T) {
+	env := compareTestEnv(t)
+	_, gen := runBundled(t, env)
+	var kept []econTestPerson
+	for _, p := range econTestPeople(t, gen) {
+		if !p.withdrawn && !math.IsNaN(p.cost0) && !math.IsNaN(p.cost1) && !math.IsNaN(p.u0) && !math.IsNaN(p.qal) {
+			kept = append(kept, p)
+		}
+	}
+	rows, teams := econTestDesign(kept, func(p econTestPerson) []float64 { return []float64{p.u0, p.cost0} })
+	got := compareTestReadTable(t, gen, "cost_effectiveness")
+	if len(got) != 51 {
+		t.Fatalf("%d rows, want 51", len(got))
+	}
+	for i, r := range got {
+		l := float64(1000 * i)
+		if r.str["analysis"] != "cost_effectiveness" || r.str["method"] != "cr2" || r.num["lambda"] != l {
+			t.Fatalf("row %d: %s %s %v, want cost_effectiveness cr2 %v", i, r.str["analysis"], r.str["method"], r.num["lambda"], l)
+		}
+		y := make([]float64, len(kept))
+		for k, p := range kept {
+			y[k] = l*p.qal - p.cost1
+		}
+		want := compareTestDense(t, rows, y, teams, 1)
+		if int(r.num["n_obs"]) != len(kept) || r.num["n_clusters"] != 10 ||
+			compareTestRel(r.num["inb"], want.Estimate) > 1e-9 || compareTestRel(r.num["inb_se"], want.StdError) > 1e-9 ||
+			compareTestRel(r.num["inb_df"], want.DF) > 1e-9 || compareTestRel(r.num["inb_ci_low"], want.CILow) > 1e-9 {
+			t.Errorf("lambda %v: n %v inb %v se %v df %v lo %v; want n %d %v %v %v %v", l, r.num["n_obs"], r.num["inb"], r.num["inb_se"], r.num["inb_df"], r.num["inb_ci_low"],
+				len(kept), want.Estimate, want.StdError, want.DF, want.CILow)
+		}
+		if p := r.num["prob_cost_effective"]; !(p > 0 && p < 1) {
+			t.Errorf("lambda %v: prob_cost_effective %v", l, p)
+		}
+	}
+}
