@@ -157,4 +157,23 @@ func TestEconomicScoresBundled(t *testing.T) {
 			t.Errorf("unit-cost metadata %q does not say %q", *v, want)
 		}
 	}
+	// The codebook (the data package) says the same of the scores table.
+	l, err := warehouse.ReadLedger(gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp, err := BuildDataPackage(env, gen, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range dp.Resources {
+		if r.Name == "scores" {
+			found = strings.Contains(r.Description, "Unit costs csri_illustrative_2019: ") && strings.Contains(r.Description, "price year 2019") &&
+				strings.Contains(r.Description, "Value set eq5d5l_england")
+		}
+	}
+	if !found {
+		t.Error("the codebook's scores table does not name the unit-cost table, its price year and the value set")
+	}
 }
