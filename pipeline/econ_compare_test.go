@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -156,7 +157,9 @@ func deref(p *float64) float64 {
 }
 
 // cpi run on the bundled study writes cost_effectiveness: 51 cr2 rows (λ
-// 0 to 50,000 by 1,000), each equal to the dense OLS + CR2 recomputation of
+// 0 to 50,000 by 1,000), then 51 two_stage_bootstrap rows with the same
+// point estimates, percentile intervals and a note of the replicates; each
+// cr2 row equal to the dense OLS + CR2 recomputation of
 // NB(λ) = λ·qaly − cost ~ arm + u_baseline + cost_baseline + trust on the
 // population this test selects itself (not withdrawn, all four values).
 func TestCostEffectivenessBundled(t *testing.T) {
@@ -169,9 +172,18 @@ func TestCostEffectivenessBundled(t *testing.T) {
 		}
 	}
 	rows, teams := econTestDesign(kept, func(p econTestPerson) []float64 { return []float64{p.u0, p.cost0} })
-	got := compareTestReadTable(t, gen, "cost_effectiveness")
-	if len(got) != 51 {
-		t.Fatalf("%d rows, want 51", len(got))
+	all := compareTestReadTable(t, gen, "cost_effectiveness")
+	if len(all) != 2*51 {
+		t.Fatalf("%d rows, want 102 (cr2 and two_stage_bootstrap at 51 lambdas)", len(all))
+	}
+	got, boot := all[:51], all[51:]
+	for i, r := range boot {
+		c := got[i]
+		if r.str["method"] != "two_stage_bootstrap" || r.num["lambda"] != c.num["lambda"] || r.num["inb"] != c.num["inb"] ||
+			!math.IsNaN(r.num["inb_df"]) || !strings.HasPrefix(r.str["note"], "2000 replicates, seed 20190329") ||
+			!(r.num["inb_ci_low"] < r.num["inb_ci_high"]) || !(r.num["prob_cost_effective"] >= 0 && r.num["prob_cost_effective"] <= 1) {
+			t.Errorf("bootstrap row %d: %v %v", i, r.str, r.num)
+		}
 	}
 	for i, r := range got {
 		l := float64(1000 * i)

@@ -180,6 +180,7 @@ func (s *Study) programCodeList(name string) (_ []Code, ok bool) {
 			{"wild_webb", "wild cluster bootstrap-t, Webb weights"},
 			{"reml", "linear mixed model, REML"},
 			{"cr2_by_trust", "per-trust arm effects in one model over all trusts, CR2 by team, Satterthwaite df per trust"},
+			{"two_stage_bootstrap", "two-stage bootstrap (teams within arm, then participants within team) with the shrinkage correction, percentile intervals"},
 		}, true
 	case "terms":
 		return []Code{

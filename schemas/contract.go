@@ -287,6 +287,9 @@ var studyDocs = map[string]string{
 	"economics.lambda":               "willingness-to-pay grid, £ per QALY",
 	"economics.lambda.max":           "its largest value (default 50,000)",
 	"economics.lambda.step":          "its step (default 1,000)",
+	"economics.bootstrap":            "the two-stage bootstrap of cost_effectiveness",
+	"economics.bootstrap.replicates": "replicates (default 2,000; 0: no bootstrap rows)",
+	"economics.bootstrap.seed":       "its seed (default 20190329)",
 }
 
 var siteDocs = map[string]string{

@@ -32,6 +32,12 @@ type Economics struct {
 		Max  float64 `yaml:"max"`
 		Step float64 `yaml:"step"`
 	} `yaml:"lambda"`
+	// Bootstrap configures the two-stage bootstrap of cost_effectiveness
+	// (default 2,000 replicates, seed 20190329).
+	Bootstrap struct {
+		Replicates int    `yaml:"replicates"`
+		Seed       uint64 `yaml:"seed"`
+	} `yaml:"bootstrap"`
 }
 
 // Discount is the yearly discount rate of QALYs beyond the first year.
@@ -175,6 +181,15 @@ func (s *Study) checkEconomics(c checker) error {
 	}
 	if !finite(e.Lambda.Max, e.Lambda.Step) || e.Lambda.Step <= 0 || e.Lambda.Max < 0 || e.Lambda.Max/e.Lambda.Step > 10000 {
 		return c.fail("lambda: step above 0, max at least 0, at most 10,000 steps", "economics", "lambda")
+	}
+	if !c.has("economics", "bootstrap", "replicates") {
+		e.Bootstrap.Replicates = 2000
+	}
+	if !c.has("economics", "bootstrap", "seed") {
+		e.Bootstrap.Seed = 20190329
+	}
+	if err := c.between(e.Bootstrap.Replicates, 0, 1_000_000, "economics", "bootstrap", "replicates"); err != nil {
+		return err
 	}
 	if e.PriceYear != 0 && (e.PriceYear < 1900 || e.PriceYear > 2200) {
 		return c.fail("price_year must be a year", "economics", "price_year")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 
 	"gonum.org/v1/gonum/mat"
@@ -39,9 +40,11 @@ const (
 	ceQALY = "eq5d5l.qaly"
 )
 
-func (costEffectivenessAnalysis) Name() string      { return "cost_effectiveness" }
-func (costEffectivenessAnalysis) Methods() []string { return []string{"cr2"} }
-func (costEffectivenessAnalysis) Term() string      { return TermArm }
+func (costEffectivenessAnalysis) Name() string { return "cost_effectiveness" }
+func (costEffectivenessAnalysis) Methods() []string {
+	return []string{"cr2", "two_stage_bootstrap"}
+}
+func (costEffectivenessAnalysis) Term() string { return TermArm }
 func (costEffectivenessAnalysis) Needs() []string {
 	return []string{ceCost, ceCost + "_baseline", ceQALY, "eq5d5l.index_baseline", "arm", "trust", "team"}
 }
@@ -94,14 +97,18 @@ func (a costEffectivenessAnalysis) Run(ctx context.Context, env warehouse.Env, t
 		rows, err = ceFitCR2(f, grid, s.Analysis.CILevel)
 		if err != nil {
 			f.note = "the net-benefit regression could not be fitted: " + err.Error()
+		} else if b := s.Economics.Bootstrap; b.Replicates > 0 {
+			rows = append(rows, ceBootstrap(f, grid, rows, b.Replicates, b.Seed, s.Analysis.CILevel)...)
 		}
 	}
 	if f.note != "" {
 		rows = rows[:0]
-		for _, l := range grid {
-			n := math.NaN()
-			rows = append(rows, ceRow{method: "cr2", lambda: l, incCost: n, incQALY: n, icer: n, inb: n, inbSE: n, inbDF: n, inbLow: n, inbHigh: n, pCE: n,
-				nObs: len(f.cost), nClusters: f.nClusters, note: f.note})
+		for _, m := range a.Methods() {
+			for _, l := range grid {
+				n := math.NaN()
+				rows = append(rows, ceRow{method: m, lambda: l, incCost: n, incQALY: n, icer: n, inb: n, inbSE: n, inbDF: n, inbLow: n, inbHigh: n, pCE: n,
+					nObs: len(f.cost), nClusters: f.nClusters, note: f.note})
+			}
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -284,4 +291,265 @@ func ceWrite(env warehouse.Env, tx *warehouse.Tx, analysis string, rows []ceRow)
 		}
 		return nil
 	})
+}
+
+// Method two_stage_bootstrap (Davison & Hinkley 1997 §3.8; Ng, Grieve &
+// Carpenter 2013; Gomes et al. 2012): within each arm, the follow-up cost
+// and QALYs are first shrunk, ỹ_ij = m + c·(ȳ_j − m) + √(n_j/(n_j−1))·(y_ij −
+// ȳ_j), m the mean of the arm's team means, c² = max(0, 1 − W/S²_B), S²_B
+// the variance of the team means and W the mean over teams of s²_j/n_j (the
+// correction generalised to unequal team sizes: the resampled team means
+// then vary as the estimated between-team variance, the residuals as the
+// within-team one). Each replicate draws, within each arm, as many teams
+// as the arm has with replacement, then, within each team drawn, as many
+// participants as it has with replacement: the replicate is a vector of
+// frequency weights (no copy of the data). It fits the cr2 model (arm,
+// u_baseline, cost_baseline, trust; weighted least squares with those
+// weights) to ỹ for cost and QALYs; INB_b(λ) = λ·q_b − c_b. A replicate in
+// which the arm effect cannot be estimated (no trust with both arms drawn)
+// is left out and counted in the note. inc_cost, inc_qaly and icer are the
+// point estimates of the original data (as cr2); inb_se is the SD of the
+// replicates' INB, the interval their 2.5% and 97.5% percentiles (R's
+// quantile type 7) and prob_cost_effective the share with INB > 0.
+func ceBootstrap(f *ceFrame, grid []float64, point []ceRow, replicates int, seed uint64, level float64) []ceRow {
+	n := len(f.cost)
+	cost, qaly := ceShrink(f, f.cost), ceShrink(f, f.qaly)
+	// Teams of each arm, and each team's participants.
+	members := make([][]int, f.nClusters)
+	teamArm := make([]int, f.nClusters)
+	for i := 0; i < n; i++ {
+		members[f.cluster[i]] = append(members[f.cluster[i]], i)
+		teamArm[f.cluster[i]] = int(f.cols[1][i])
+	}
+	var arms [2][]int
+	for g := range members {
+		arms[teamArm[g]] = append(arms[teamArm[g]], g)
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x7e57a6e))
+	w := make([]float64, n)
+	var cs, qs []float64
+	failed := 0
+	for range replicates {
+		clear(w)
+		for _, teams := range arms {
+			for range teams {
+				g := teams[rng.IntN(len(teams))]
+				m := members[g]
+				for range m {
+					w[m[rng.IntN(len(m))]]++
+				}
+			}
+		}
+		bc, ok1 := ceArmWLS(f, w, cost)
+		bq, ok2 := ceArmWLS(f, w, qaly)
+		if !ok1 || !ok2 {
+			failed++
+			continue
+		}
+		cs, qs = append(cs, bc), append(qs, bq)
+	}
+	note := fmt.Sprintf("%d replicates, seed %d", replicates, seed)
+	if failed > 0 {
+		note += fmt.Sprintf("; %d in which the arm effect could not be estimated (no trust with both arms drawn) left out", failed)
+	}
+	rows := make([]ceRow, len(grid))
+	inb := make([]float64, len(cs))
+	alpha := (1 - level) / 2
+	for k, l := range grid {
+		r := ceRow{method: "two_stage_bootstrap", lambda: l, incCost: point[k].incCost, incQALY: point[k].incQALY, icer: point[k].icer,
+			inb: point[k].inb, inbDF: math.NaN(), nObs: n, nClusters: f.nClusters, note: note}
+		pos := 0
+		for b := range cs {
+			inb[b] = l*qs[b] - cs[b]
+			if inb[b] > 0 {
+				pos++
+			}
+		}
+		if len(inb) >= 2 {
+			r.inbSE = stdDev(inb)
+			sorted := slices.Clone(inb)
+			slices.Sort(sorted)
+			r.inbLow, r.inbHigh = quantile7(sorted, alpha), quantile7(sorted, 1-alpha)
+			r.pCE = float64(pos) / float64(len(inb))
+		} else {
+			r.inbSE, r.inbLow, r.inbHigh, r.pCE = math.NaN(), math.NaN(), math.NaN(), math.NaN()
+		}
+		rows[k] = r
+	}
+	return rows
+}
+
+// ceShrink is y with the shrinkage correction applied within each arm.
+func ceShrink(f *ceFrame, y []float64) []float64 {
+	n := len(y)
+	sum := make([]float64, f.nClusters)
+	cnt := make([]float64, f.nClusters)
+	armOf := make([]int, f.nClusters)
+	for i := 0; i < n; i++ {
+		sum[f.cluster[i]] += y[i]
+		cnt[f.cluster[i]]++
+		armOf[f.cluster[i]] = int(f.cols[1][i])
+	}
+	mean := make([]float64, f.nClusters)
+	for g := range mean {
+		mean[g] = sum[g] / cnt[g]
+	}
+	ss := make([]float64, f.nClusters)
+	for i := 0; i < n; i++ {
+		d := y[i] - mean[f.cluster[i]]
+		ss[f.cluster[i]] += d * d
+	}
+	var m, c [2]float64
+	for a := range 2 {
+		var means []float64
+		var w float64
+		for g := range mean {
+			if armOf[g] != a {
+				continue
+			}
+			means = append(means, mean[g])
+			if cnt[g] > 1 {
+				w += ss[g] / (cnt[g] - 1) / cnt[g]
+			}
+		}
+		if len(means) == 0 {
+			continue
+		}
+		for _, x := range means {
+			m[a] += x
+		}
+		m[a] /= float64(len(means))
+		w /= float64(len(means))
+		var sb float64
+		for _, x := range means {
+			sb += (x - m[a]) * (x - m[a])
+		}
+		if len(means) > 1 {
+			sb /= float64(len(means) - 1)
+		}
+		if sb > 0 {
+			c[a] = math.Sqrt(max(0, 1-w/sb))
+		}
+	}
+	out := make([]float64, n)
+	for i := 0; i < n; i++ {
+		g := f.cluster[i]
+		a := armOf[g]
+		infl := 0.0
+		if cnt[g] > 1 {
+			infl = math.Sqrt(cnt[g] / (cnt[g] - 1))
+		}
+		out[i] = m[a] + c[a]*(mean[g]-m[a]) + infl*(y[i]-mean[g])
+	}
+	return out
+}
+
+// ceArmWLS is the arm coefficient of the weighted least-squares fit of y
+// on the frame's columns with frequency weights w, by Frisch–Waugh–Lovell:
+// the arm column's weighted residual r on the other columns (intercept,
+// u_baseline, cost_baseline and the dummies of the trusts drawn but one),
+// then Σwry / Σwr². False when the arm effect cannot be estimated (r
+// vanishes: no trust with both arms drawn) or the other columns are
+// singular.
+func ceArmWLS(f *ceFrame, w, y []float64) (float64, bool) {
+	// The other columns: 0, 2, 3 and the trust dummies of trusts drawn
+	// (the reference trust is column-free; when it is not drawn, the first
+	// trust drawn becomes the reference).
+	other := []int{0, 2, 3}
+	refDrawn := false
+	var dummies []int
+	for j := 4; j < len(f.cols); j++ {
+		var sw float64
+		for i, x := range f.cols[j] {
+			sw += w[i] * x
+		}
+		if sw > 0 {
+			dummies = append(dummies, j)
+		}
+	}
+	var total float64
+	for _, x := range w {
+		total += x
+	}
+	// The reference trust is drawn when some weight falls outside every dummy.
+	var inDummies float64
+	for _, j := range dummies {
+		for i, x := range f.cols[j] {
+			inDummies += w[i] * x
+		}
+	}
+	refDrawn = inDummies < total
+	if !refDrawn && len(dummies) > 0 {
+		dummies = dummies[1:]
+	}
+	other = append(other, dummies...)
+	k := len(other)
+	zz := mat.NewSymDense(k, nil)
+	za := make([]float64, k)
+	for i := range w {
+		if w[i] == 0 {
+			continue
+		}
+		for p, cp := range other {
+			xp := f.cols[cp][i] * w[i]
+			za[p] += xp * f.cols[1][i]
+			for q := p; q < k; q++ {
+				zz.SetSym(p, q, zz.At(p, q)+xp*f.cols[other[q]][i])
+			}
+		}
+	}
+	var ch mat.Cholesky
+	if !ch.Factorize(zz) {
+		return 0, false
+	}
+	g := mat.NewVecDense(k, nil)
+	if err := ch.SolveVecTo(g, mat.NewVecDense(k, za)); err != nil {
+		return 0, false
+	}
+	var rr, ry, aa, am float64
+	for i := range w {
+		am += w[i] * f.cols[1][i]
+	}
+	am /= total
+	for i := range w {
+		if w[i] == 0 {
+			continue
+		}
+		r := f.cols[1][i]
+		for p, cp := range other {
+			r -= g.AtVec(p) * f.cols[cp][i]
+		}
+		rr += w[i] * r * r
+		ry += w[i] * r * y[i]
+		aa += w[i] * (f.cols[1][i] - am) * (f.cols[1][i] - am)
+	}
+	if !(rr > 1e-9*aa) {
+		return 0, false
+	}
+	return ry / rr, true
+}
+
+// stdDev is the sample standard deviation (n − 1).
+func stdDev(x []float64) float64 {
+	var m float64
+	for _, v := range x {
+		m += v
+	}
+	m /= float64(len(x))
+	var ss float64
+	for _, v := range x {
+		ss += (v - m) * (v - m)
+	}
+	return math.Sqrt(ss / float64(len(x)-1))
+}
+
+// quantile7 is R's quantile(x, p, type = 7) of sorted x.
+func quantile7(sorted []float64, p float64) float64 {
+	h := float64(len(sorted)-1) * p
+	lo := math.Floor(h)
+	i := int(lo)
+	if i+1 >= len(sorted) {
+		return sorted[len(sorted)-1]
+	}
+	return sorted[i] + (h-lo)*(sorted[i+1]-sorted[i])
 }

@@ -2,6 +2,7 @@ package compare
 
 import (
 	"encoding/csv"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -134,6 +135,78 @@ func TestCostEffectivenessAgainstR(t *testing.T) {
 		// inb = lambda·inc_qaly − inc_cost, as the regressions are linear.
 		if math.Abs(r.inb-(r.lambda*r.incQALY-r.incCost)) > 1e-8*math.Max(1, math.Abs(r.inb)) {
 			t.Errorf("lambda %v: inb %v is not lambda*inc_qaly - inc_cost = %v", r.lambda, r.inb, r.lambda*r.incQALY-r.incCost)
+		}
+	}
+}
+
+// The two_stage_bootstrap rows agree with an R implementation of the same
+// resampling (testdata/reference/cost_effectiveness_bootstrap.R, R's own
+// random numbers, B = 2,000 each) within Monte-Carlo error: the share of
+// replicates with INB > 0 within four standard errors of the difference of
+// two independent shares, the SD of INB within 12%, the percentile limits
+// within a quarter of that SD, and about as many replicates (about 1 in 80)
+// in which the arm effect cannot be estimated, counted in the note. The
+// same seed gives the same rows.
+func TestCostEffectivenessBootstrapAgainstR(t *testing.T) {
+	s, err := schemas.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := ceBuildFrame(s, ceTestColumns(t, s))
+	grid := s.Economics.LambdaGrid()
+	point, err := ceFitCR2(fr, grid, 0.95)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const B = 2000
+	rows := ceBootstrap(fr, grid, point, B, 20190329, 0.95)
+	again := ceBootstrap(fr, grid, point, B, 20190329, 0.95)
+	if !slices.EqualFunc(rows, again, func(a, b ceRow) bool { return a.inbSE == b.inbSE && a.pCE == b.pCE && a.note == b.note }) {
+		t.Error("the same seed gave different replicates")
+	}
+	f, err := os.Open(filepath.Join("..", "..", "testdata", "reference", "cost_effectiveness_bootstrap.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want)-1 != len(rows) {
+		t.Fatalf("%d rows, R %d", len(rows), len(want)-1)
+	}
+	var failedGo int
+	if _, err := fmt.Sscanf(rows[0].note, "2000 replicates, seed 20190329; %d in which", &failedGo); err != nil {
+		t.Fatalf("note %q does not count the replicates left out", rows[0].note)
+	}
+	t.Logf("λ 20,000: inb_se %.1f, interval %.1f..%.1f, P(CE) %.3f; %s", rows[20].inbSE, rows[20].inbLow, rows[20].inbHigh, rows[20].pCE, rows[20].note)
+	for i, w := range want[1:] {
+		v := make([]float64, len(w))
+		for j := range w {
+			if v[j], err = strconv.ParseFloat(w[j], 64); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := rows[i]
+		if r.lambda != v[0] || r.method != "two_stage_bootstrap" || r.inb != point[i].inb || !math.IsNaN(r.inbDF) {
+			t.Fatalf("row %d: %s at %v, inb %v df %v", i, r.method, r.lambda, r.inb, r.inbDF)
+		}
+		if i == 0 {
+			failedR := v[6]
+			if failedGo == 0 || math.Abs(float64(failedGo)-failedR) > 4*math.Sqrt(2*failedR) {
+				t.Errorf("%d replicates left out, R %v", failedGo, failedR)
+			}
+		}
+		p := (r.pCE + v[4]) / 2
+		if tol := 4 * math.Sqrt(2*p*(1-p)/B); math.Abs(r.pCE-v[4]) > tol+1e-12 {
+			t.Errorf("lambda %v: prob_cost_effective %v, R %v (tolerance %v)", r.lambda, r.pCE, v[4], tol)
+		}
+		if math.Abs(r.inbSE-v[1]) > 0.12*v[1] {
+			t.Errorf("lambda %v: inb_se %v, R %v", r.lambda, r.inbSE, v[1])
+		}
+		if math.Abs(r.inbLow-v[2]) > 0.25*v[1] || math.Abs(r.inbHigh-v[3]) > 0.25*v[1] {
+			t.Errorf("lambda %v: interval %v..%v, R %v..%v", r.lambda, r.inbLow, r.inbHigh, v[2], v[3])
 		}
 	}
 }
