@@ -82,10 +82,15 @@ func Lookup(name string) (Analysis, bool) {
 	return Registry[i], true
 }
 
-// AnalysisMethods lists each registered analysis's methods.
+// AnalysisMethods lists each registered analysis's methods in effects (an
+// analysis with a table of its own, a TableAnalysis, has none there).
 func AnalysisMethods() map[string][]string {
 	out := map[string][]string{}
 	for _, a := range Registry {
+		if _, ok := a.(TableAnalysis); ok {
+			out[a.Name()] = nil
+			continue
+		}
 		out[a.Name()] = a.Methods()
 	}
 	return out

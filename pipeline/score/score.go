@@ -964,7 +964,10 @@ func QALYs(t, u []float64, rate float64) float64 {
 		for a < b {
 			y := math.Floor(a / 12)
 			end := min(b, (y+1)*12)
-			ue := ua + (ub-ua)*(end-a)/(b-a)
+			ue := ub
+			if end < b {
+				ue = ua + (ub-ua)*(end-a)/(b-a)
+			}
 			area := (end - a) / 12 * (ua + ue) / 2
 			if y > 0 {
 				area /= math.Pow(1+rate, y)
