@@ -249,7 +249,7 @@ func TestUnknownAnalysisRefused(t *testing.T) {
 	os.WriteFile(filepath.Join(inbox, "TEWV_participants_20190401.csv"), []byte("participant_id,team_code,wave\nP0001,TEWV-01,baseline\n"), 0o600)
 	out := t.TempDir()
 	wh := filepath.Join(out, "w")
-	want := file + `:136: analysis.analyses[6]: unknown analysis "multiple_imputation"; want primary, wild_bootstrap, mixed, change, weighted, fidelity_dose`
+	want := file + `:136: analysis.analyses[6]: unknown analysis "multiple_imputation"; want primary, wild_bootstrap, mixed, change, weighted, fidelity_dose, cost_effectiveness`
 	for _, args := range [][]string{
 		{"--study", file, "run", "--warehouse", wh, "--inbox", inbox},
 		{"--study", file, "compare", "--warehouse", wh},
