@@ -67,7 +67,7 @@ func TestCheck(t *testing.T) {
 	}
 	for _, want := range []string{
 		"archive/" + awp.SHA256 + " does not hold the bytes received (" + awp.Name + ")",
-		awp.Name + " 10371 bytes, the archive holds 100", // the AWP record's size
+		awp.Name + " 11478 bytes, the archive holds 100", // the AWP record's size (the bundled file's)
 		"participants: tables/participants/trust=TEWV",   // changed
 		"scores: tables/scores/trust=AWP",                // deleted partition
 		"tables/notes.txt is in no output",

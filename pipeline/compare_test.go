@@ -440,10 +440,10 @@ func TestCompareAgainstR(t *testing.T) {
 
 	// One row per analysis x outcome x method x term, sorted by key: 7
 	// methods of the complete-case analyses and itt_mi, itt_delta for
-	// each of 8 outcomes, and the mixed model's icc row for rguk.total,
-	// the only outcome with data.
-	if n := 8*(7+2) + 1; len(order) != n {
-		t.Errorf("%d effects rows, want %d (8 outcomes x 9 methods, 1 icc row)", len(order), n)
+	// each of 10 outcomes (csri.cost and eq5d5l.qaly among them), and the
+	// mixed model's icc row for rguk.total, the only outcome with data.
+	if n := 10*(7+2) + 1; len(order) != n {
+		t.Errorf("%d effects rows, want %d (10 outcomes x 9 methods, 1 icc row)", len(order), n)
 	}
 	if !sort.StringsAreSorted(order) {
 		t.Errorf("effects rows not sorted by key: %v", order)
@@ -655,8 +655,8 @@ func TestCompareTooFewClusters(t *testing.T) {
 	}
 	dir := compareTestRun(t, env, tewv, compareTestBands(high))
 	got, order := compareTestReadEffects(t, dir)
-	if len(order) != 72 {
-		t.Errorf("%d rows, want 72 (8 outcomes x 9 methods; no icc row without a mixed fit)", len(order))
+	if len(order) != 90 {
+		t.Errorf("%d rows, want 90 (10 outcomes x 9 methods; no icc row without a mixed fit)", len(order))
 	}
 	for _, k := range order {
 		if !strings.Contains(k, "/rguk.total/") {
@@ -801,8 +801,8 @@ func TestCompareEmptyWarehouse(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, order := compareTestReadEffects(t, tx.Dir)
-	if len(order) != 72 {
-		t.Errorf("%d effects rows, want 72 (8 outcomes x 9 methods)", len(order))
+	if len(order) != 90 {
+		t.Errorf("%d effects rows, want 90 (10 outcomes x 9 methods)", len(order))
 	}
 	for _, k := range order {
 		if e := got[k]; e.estimate != nil || e.note == "" {

@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
+	"github.com/connectingpeople/cpi/schemas"
 )
 
 // The data package: tables/datapackage.json describes every table of the
@@ -146,7 +150,7 @@ func BuildDataPackage(env warehouse.Env, genDir string, l *warehouse.Ledger) (*D
 	for _, name := range st.Tables.Names() {
 		tb := st.Tables.Table(name)
 		r := &Resource{
-			Profile: profileResource, V1Profile: "tabular-data-resource", Name: name, Type: "table", Description: tb.Doc,
+			Profile: profileResource, V1Profile: "tabular-data-resource", Name: name, Type: "table", Description: tb.Doc + tableProvenance(st, name),
 			Format: "parquet", Mediatype: "application/vnd.apache.parquet",
 			PathPattern: name + "/*.parquet", PartitionBy: []string{},
 			Schema: TableSchema{Profile: profileSchema, PrimaryKey: tb.Key, MissingValues: []string{""}},
@@ -268,4 +272,27 @@ func writeDataPackage(env warehouse.Env, tx *warehouse.Tx) error {
 		return fmt.Errorf("data package: %w", err)
 	}
 	return nil
+}
+
+// tableProvenance is what a table's description adds about the data its
+// values depend on: for scores, each value set and unit-cost table the
+// study's instruments use (name, title or price year and source), as the
+// scores files' metadata records them (cpi.valueset.*, cpi.unitcosts.*).
+func tableProvenance(st *schemas.Study, name string) string {
+	if name != "scores" {
+		return ""
+	}
+	var b strings.Builder
+	for _, vs := range slices.Sorted(maps.Keys(st.ValueSets)) {
+		v := st.ValueSets[vs]
+		fmt.Fprintf(&b, " Value set %s: %s version %s.", v.Name, v.Title, v.Version)
+	}
+	for _, uc := range slices.Sorted(maps.Keys(st.UnitCosts)) {
+		u := *st.UnitCosts[uc]
+		if st.Economics.PriceYear != 0 {
+			u.PriceYear = st.Economics.PriceYear
+		}
+		fmt.Fprintf(&b, " Unit costs %s: %s", u.Name, u.Describe())
+	}
+	return b.String()
 }

@@ -125,6 +125,21 @@ func scoreE2EScales(wave string, a scoreE2EAnswers) map[[2]string]scoreE2ERow {
 	}
 	out[[2]string{"eq5d5l", "vas"}] = vas
 
+	// csri.cost: Σ units × DESIGN's unit cost in item order; null with any
+	// service blank.
+	cost := scoreE2ERow{total: 9}
+	var c float64
+	for _, item := range []string{"su_gp", "su_practice_nurse", "su_cmht", "su_psychiatrist", "su_ae", "su_inpatient_days", "su_social_worker", "su_day_centre", "su_peer_support"} {
+		if v, ok := a[item]; ok {
+			c += float64(v) * econTestUnitCosts[item]
+			cost.answered++
+		}
+	}
+	if cost.answered == 9 {
+		cost.value, cost.valueOK = c, true
+	}
+	out[[2]string{"csri", "cost"}] = cost
+
 	if wave == "followup" {
 		const rho = 0.3
 		gas := scoreE2ERow{total: 3}
@@ -178,6 +193,25 @@ func scoreE2EExpected(t *testing.T, env warehouse.Env, opts synth.SynthOptions) 
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// eq5d5l.qaly at follow-up: 6/12 × (u_baseline + u_followup)/2, null
+	// unless both indices are there; items count the indices on the path.
+	for k, row := range want {
+		if k.wave != "followup" || k.inst != "eq5d5l" || k.scale != "index" {
+			continue
+		}
+		q := scoreE2ERow{total: 2, trust: row.trust, team: row.team, arm: row.arm}
+		u0, ok0 := want[scoreE2EKey{k.sid, "baseline", "eq5d5l", "index"}]
+		if row.valueOK {
+			q.answered++
+		}
+		if ok0 && u0.valueOK {
+			q.answered++
+		}
+		if q.answered == 2 {
+			q.value, q.valueOK = 6.0/12*(u0.value+row.value)/2, true
+		}
+		want[scoreE2EKey{k.sid, k.wave, "eq5d5l", "qaly"}] = q
 	}
 	// base: the baseline value of the same scale, at every wave; chg =
 	// value − base after baseline, when both are there.

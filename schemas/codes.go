@@ -148,14 +148,15 @@ func (s *Study) programCodeList(name string) (_ []Code, ok bool) {
 		}, true
 	case "analyses":
 		labels := map[string]string{
-			"primary":        "ANCOVA, cluster-robust CR2 (and CR1)",
-			"wild_bootstrap": "ANCOVA, wild cluster bootstrap-t",
-			"mixed":          "ANCOVA with a random intercept for team (REML)",
-			"change":         "change from baseline, CR2",
-			"weighted":       "propensity-weighted ANCOVA, CR2",
-			"fidelity_dose":  "high-fidelity teams against the others, CR2",
-			"itt_mi":         "intention to treat by multilevel multiple imputation, CR2 pooled by Rubin's rules",
-			"itt_delta":      "delta-adjusted multiple imputation at the tipping delta",
+			"primary":            "ANCOVA, cluster-robust CR2 (and CR1)",
+			"wild_bootstrap":     "ANCOVA, wild cluster bootstrap-t",
+			"mixed":              "ANCOVA with a random intercept for team (REML)",
+			"change":             "change from baseline, CR2",
+			"weighted":           "propensity-weighted ANCOVA, CR2",
+			"fidelity_dose":      "high-fidelity teams against the others, CR2",
+			"itt_mi":             "intention to treat by multilevel multiple imputation, CR2 pooled by Rubin's rules",
+			"itt_delta":          "delta-adjusted multiple imputation at the tipping delta",
+			"cost_effectiveness": "net-benefit regression at each willingness to pay (table cost_effectiveness)",
 		}
 		out := plain(s.Analysis.Analyses)
 		for i := range out {
@@ -184,6 +185,7 @@ func (s *Study) programCodeList(name string) (_ []Code, ok bool) {
 			{"reml", "linear mixed model, REML"},
 			{"cr2_mi", "CR2 on each completed data set, pooled by Rubin's rules, Barnard-Rubin degrees of freedom"},
 			{"cr2_by_trust", "per-trust arm effects in one model over all trusts, CR2 by team, Satterthwaite df per trust"},
+			{"two_stage_bootstrap", "two-stage bootstrap (teams within arm, then participants within team) with the shrinkage correction, percentile intervals"},
 		}, true
 	case "terms":
 		return []Code{

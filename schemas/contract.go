@@ -281,6 +281,18 @@ var studyDocs = map[string]string{
 	"analysis.imputations":           "M, the number of imputations of itt_mi and itt_delta (default 50, 2 to 1000)",
 	"analysis.imputation_seed":       "the seed of their imputations",
 	"analysis.delta_grid":            "itt_delta's grid of δ, in standard deviations of the outcome at the wave (default −1 to 1 in 11 steps)",
+	"analysis.baselines":             "outcome → the scale it adjusts for at baseline when not itself (eq5d5l.qaly: eq5d5l.index)",
+	"economics":                      "the economic evaluation (service use, costs, QALYs)",
+	"economics.recall_months":        "wave → recall period of the service-use questions, months (default: baseline 3, then the months since the wave before)",
+	"economics.wave_months":          "wave → nominal time in months from baseline, for QALYs (default: 0, 6, 12, …)",
+	"economics.discount_rate":        "yearly discount rate of QALYs beyond the first year (default 0.035)",
+	"economics.price_year":           "express costs in this year's prices (uprated by `unitcosts/uprating_index.yaml`); default: the unit-cost table's",
+	"economics.lambda":               "willingness-to-pay grid, £ per QALY",
+	"economics.lambda.max":           "its largest value (default 50,000)",
+	"economics.lambda.step":          "its step (default 1,000)",
+	"economics.bootstrap":            "the two-stage bootstrap of cost_effectiveness",
+	"economics.bootstrap.replicates": "replicates (default 2,000; 0: no bootstrap rows)",
+	"economics.bootstrap.seed":       "its seed (default 20190329)",
 }
 
 var siteDocs = map[string]string{

@@ -39,7 +39,11 @@ type Item struct {
 // Methods: sum (prorated sum of Items, all items when empty), lookup (the
 // scale From, rounded, looked up in Table from the lowest possible raw
 // score), valueset (1 - the value set's decrements), item (one item's
-// value), gas (Kiresuk & Sherman's T-score from Goals).
+// value), gas (Kiresuk & Sherman's T-score from Goals), cost (Σ units ×
+// unit cost from the UnitCosts table; any item blank → null), auc (the
+// area under the scale From's curve from baseline to the wave, in years
+// from the study's nominal wave times: QALYs; scored at the waves after
+// the first only).
 type Scale struct {
 	Name           string    `yaml:"name"`
 	Method         string    `yaml:"method"`
@@ -52,6 +56,9 @@ type Scale struct {
 	ValueSet       string    `yaml:"valueset"`
 	Rho            float64   `yaml:"rho"`
 	Goals          []Goal    `yaml:"goals"`
+	// UnitCosts names the unit-cost table of a cost scale
+	// (unitcosts/<name>.yaml).
+	UnitCosts string `yaml:"unit_costs"`
 }
 
 // Goal pairs a GAS goal's level and weight items.

@@ -420,7 +420,10 @@ func (s *Study) check(src string, root *yaml.Node) error {
 			return c.fail("must be a fraction from 0 to 1", "ingest", g.name)
 		}
 	}
-	return s.checkAnalysis(c)
+	if err := s.checkAnalysis(c); err != nil {
+		return err
+	}
+	return s.checkEconomics(c)
 }
 
 func (s *Study) checkFidelity(c checker) error {
@@ -553,6 +556,14 @@ func (s *Study) checkAnalysis(c checker) error {
 func (s *Study) resolve(l *loader, src string, root *yaml.Node) error {
 	s.instByName = map[string]*Instrument{}
 	s.ValueSets = map[string]*ValueSet{}
+	s.UnitCosts = map[string]*UnitCosts{}
+	if err := s.loadUprating(l); err != nil {
+		var se *Error
+		if errors.As(err, &se) {
+			return err
+		}
+		return &Error{File: src, Field: "economics.price_year", Msg: err.Error()}
+	}
 	items := map[string]string{}
 	for i, name := range s.InstrumentNames {
 		in, err := s.loadInstrument(l, name, items)
@@ -572,6 +583,9 @@ func (s *Study) resolve(l *loader, src string, root *yaml.Node) error {
 		if !ok || !found || !slices.ContainsFunc(in.Scales, func(sc Scale) bool { return sc.Name == scale }) {
 			return &Error{File: src, Line: lineOf(root, "analysis", "outcomes", i), Field: fmt.Sprintf("analysis.outcomes[%d]", i), Msg: fmt.Sprintf("%s is not an instrument.scale of the study", quote(o))}
 		}
+	}
+	if err := s.checkBaselines(src); err != nil {
+		return err
 	}
 	if !slices.Contains(s.Analysis.Outcomes, s.Analysis.PrimaryOutcome) {
 		return &Error{File: src, Line: lineOf(root, "analysis", "primary_outcome"), Field: "analysis.primary_outcome", Msg: "must be one of the outcomes"}
@@ -788,8 +802,8 @@ func (s *Study) loadInstrument(l *loader, name string, seen map[string]string) (
 		}
 		// Settings of another method would be ignored: refused.
 		for _, k := range []struct{ key, methods string }{
-			{"items", "sum item valueset"}, {"from", "lookup"}, {"round", "lookup"}, {"table", "lookup"},
-			{"valueset", "valueset"}, {"rho", "gas"}, {"goals", "gas"},
+			{"items", "sum item valueset cost"}, {"from", "lookup auc"}, {"round", "lookup"}, {"table", "lookup"},
+			{"valueset", "valueset"}, {"rho", "gas"}, {"goals", "gas"}, {"unit_costs", "cost"},
 		} {
 			if c.has(append(where, k.key)...) && !slices.Contains(strings.Fields(k.methods), sc.Method) {
 				return nil, fail(fmt.Sprintf("%s is not a setting of method %s", k.key, quote(sc.Method)), append(where, k.key)...)
@@ -852,8 +866,35 @@ func (s *Study) loadInstrument(l *loader, name string, seen map[string]string) (
 					return nil, fail("goal level and weight must be items", append(where, "goals", j)...)
 				}
 			}
+		case "cost":
+			if sc.MissingAllowed != 0 {
+				return nil, fail("a cost cannot allow missing services (a blank never counts as no use)", append(where, "missing_allowed")...)
+			}
+			if err := c.code(sc.UnitCosts, "unit-cost table", validCode, codeRule, append(where, "unit_costs")...); err != nil {
+				return nil, err
+			}
+			u, err := s.loadUnitCosts(l, sc.UnitCosts)
+			if err != nil {
+				var se *Error
+				if errors.As(err, &se) {
+					return nil, err
+				}
+				return nil, fail(err.Error(), append(where, "unit_costs")...)
+			}
+			for _, item := range in.ScaleItems(sc) {
+				if _, ok := u.Cost(item); !ok {
+					return nil, fail(fmt.Sprintf("unit-cost table %s has no cost for %s", u.Name, item), where...)
+				}
+			}
+		case "auc":
+			if !scales[sc.From] {
+				return nil, fail(fmt.Sprintf("from %s is not an earlier scale", quote(sc.From)), append(where, "from")...)
+			}
+			if sc.MissingAllowed != 0 {
+				return nil, fail("an area under the curve cannot allow missing values", append(where, "missing_allowed")...)
+			}
 		default:
-			return nil, fail(fmt.Sprintf("unknown method %s (sum, item, lookup, valueset, gas)", quote(sc.Method)), append(where, "method")...)
+			return nil, fail(fmt.Sprintf("unknown method %s (sum, item, lookup, valueset, gas, cost, auc)", quote(sc.Method)), append(where, "method")...)
 		}
 		scales[sc.Name] = true
 	}

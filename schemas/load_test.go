@@ -21,9 +21,9 @@ func TestDefaultStudy(t *testing.T) {
 	if got := len(s.Sites); got != 5 {
 		t.Errorf("sites = %d, want 5", got)
 	}
-	// 10 id/demographic columns + 27 + 7 + 15 + 3 + 6 (EQ-5D) + 6 (GAS).
-	if got := len(s.ExportFields(KindParticipants)); got != 74 {
-		t.Errorf("participant fields = %d, want 74", got)
+	// 10 id/demographic columns + 27 + 7 + 15 + 3 + 6 (EQ-5D) + 6 (GAS) + 9 (CSRI).
+	if got := len(s.ExportFields(KindParticipants)); got != 83 {
+		t.Errorf("participant fields = %d, want 83", got)
 	}
 	if got := len(s.ExportFields(KindFidelity)); got != 17 {
 		t.Errorf("fidelity fields = %d, want 17", got)

@@ -16,7 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-//go:embed study.yaml tables.yaml instruments/*.yaml sites/*.yaml valuesets/*.yaml
+//go:embed study.yaml tables.yaml instruments/*.yaml sites/*.yaml valuesets/*.yaml unitcosts/*.yaml
 var embedded embed.FS
 
 // Study is a loaded, checked study definition with everything it names
@@ -59,13 +59,19 @@ type Study struct {
 		// (future_export_date). Default 1, for time zones and late nights.
 		FutureExportDays int `yaml:"future_export_days"`
 	} `yaml:"ingest"`
-	Analysis Analysis `yaml:"analysis"`
+	Analysis  Analysis  `yaml:"analysis"`
+	Economics Economics `yaml:"economics"`
 
 	// Resolved by Load.
 	Instruments []*Instrument        `yaml:"-"`
 	Sites       map[string]*Site     `yaml:"-"` // by trust code
 	ValueSets   map[string]*ValueSet `yaml:"-"`
-	Tables      *Tables              `yaml:"-"`
+	// UnitCosts are the unit-cost tables the instruments' cost scales
+	// use, by name; Uprating the price index (loaded when
+	// economics.price_year is set).
+	UnitCosts map[string]*UnitCosts `yaml:"-"`
+	Uprating  *UpratingIndex        `yaml:"-"`
+	Tables    *Tables               `yaml:"-"`
 	// Demographics holds the code list of each coded demographic, by name.
 	Demographics map[string][]string    `yaml:"-"`
 	Source       string                 `yaml:"-"` // file the study came from ("embedded" for the default)
@@ -190,6 +196,10 @@ type Analysis struct {
 	// observed standard deviation at the wave (δ in outcome units is the
 	// multiple times that SD); default −1 to 1 in 11 steps.
 	DeltaGrid []float64 `yaml:"delta_grid"`
+	// Baselines names, for an outcome, the scale it adjusts for at
+	// baseline when that is not the outcome itself (eq5d5l.qaly:
+	// eq5d5l.index; see OutcomeBaseline).
+	Baselines map[string]string `yaml:"baselines"`
 }
 
 // DefaultDeltaGrid is analysis.delta_grid's default: −1 to 1 SD in 11

@@ -1,12 +1,14 @@
 package compare
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 	"github.com/connectingpeople/cpi/stats"
 )
@@ -38,6 +40,17 @@ type Analysis interface {
 	FitDense(fr *fitRows, x *mat.Dense, cluster []int, y, w []float64) []effectRow
 }
 
+// TableAnalysis is implemented by an analysis that is not fitted per
+// outcome and wave into effects but once, on the whole analysis frame,
+// into a table of its own (cost_effectiveness). The stage leaves it out of
+// the per-outcome loop, runs it after the effects, and its Tables are
+// among the stage's outputs.
+type TableAnalysis interface {
+	Analysis
+	Tables() []string
+	Run(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, d *cmpColumns) error
+}
+
 // Registry lists the analyses cpi knows, in the order of the default
 // analysis plan. Adding one is a new file with a type implementing
 // Analysis, one entry here and its name in the study's analysis.analyses.
@@ -50,6 +63,7 @@ var Registry = []Analysis{
 	fidelityDoseAnalysis{},
 	ittMIAnalysis{},
 	ittDeltaAnalysis{},
+	costEffectivenessAnalysis{},
 }
 
 // SelfFitter is an Analysis that fits itself from its Model instead of
@@ -79,10 +93,15 @@ func Lookup(name string) (Analysis, bool) {
 	return Registry[i], true
 }
 
-// AnalysisMethods lists each registered analysis's methods.
+// AnalysisMethods lists each registered analysis's methods in effects (an
+// analysis with a table of its own, a TableAnalysis, has none there).
 func AnalysisMethods() map[string][]string {
 	out := map[string][]string{}
 	for _, a := range Registry {
+		if _, ok := a.(TableAnalysis); ok {
+			out[a.Name()] = nil
+			continue
+		}
 		out[a.Name()] = a.Methods()
 	}
 	return out

@@ -7,7 +7,8 @@ import (
 )
 
 // change: (y_w − y_baseline) ~ arm + trust, cr2. An outcome without a
-// baseline gets a row with a null estimate and a note.
+// baseline of its own (none, or another scale's: eq5d5l.qaly) gets a row
+// with a null estimate and a note.
 type changeAnalysis struct{}
 
 func (changeAnalysis) Name() string           { return "change" }
@@ -19,6 +20,9 @@ func (changeAnalysis) Population() Population { return completeCases }
 func (changeAnalysis) Model(m *Model) string {
 	if !m.C.hasBase {
 		return m.C.outcome + " has no baseline, so no change from baseline"
+	}
+	if b := m.C.s.OutcomeBaseline(m.C.outcome); b != m.C.outcome {
+		return m.C.outcome + " adjusts for " + b + " at baseline, another scale: no change from baseline"
 	}
 	f := m.Frame()
 	m.Y = make([]float64, len(f.rows))

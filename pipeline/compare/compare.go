@@ -133,9 +133,15 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	if err := checkAnalysisPlan(s); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
-	analyses := make([]Analysis, len(s.Analysis.Analyses))
-	for i, name := range s.Analysis.Analyses {
-		analyses[i], _ = Lookup(name) // checked by checkAnalysisPlan
+	var analyses []Analysis
+	var tables []TableAnalysis
+	for _, name := range s.Analysis.Analyses {
+		a, _ := Lookup(name) // checked by checkAnalysisPlan
+		if ta, ok := a.(TableAnalysis); ok {
+			tables = append(tables, ta)
+			continue
+		}
+		analyses = append(analyses, a)
 	}
 	waves := s.FollowupWaves()
 	task := env.Progress.Start("compare", "analyses", int64(len(s.Analysis.Outcomes)*len(waves)*len(analyses)))
@@ -242,6 +248,11 @@ send:
 	}
 	if err := writeTippingPoint(env, tx, tipping); err != nil {
 		return fmt.Errorf("compare: %w", err)
+	}
+	for _, ta := range tables {
+		if err := ta.Run(ctx, env, tx, d); err != nil {
+			return fmt.Errorf("compare: %s: %w", ta.Name(), err)
+		}
 	}
 	return Flow(ctx, env, tx)
 }

@@ -263,20 +263,34 @@ func (d *cmpColumns) readScores(ctx context.Context, s *schemas.Study, dir strin
 	}
 	// Outcome of (instrument, scale): instruments and scales are coded,
 	// outcome[inst][scale] is the outcome's index or −1.
+	// An outcome whose baseline is another scale (analysis.baselines:
+	// eq5d5l.qaly adjusts for eq5d5l.index) takes that scale's baseline
+	// value as its own at wave 0: baseOf lists, per code, the outcomes
+	// whose baseline it is, and ownBase says whether an outcome's own
+	// baseline value is its baseline.
 	var insts, scales cmpCodes
 	for _, name := range outcomes {
-		in, sc, _ := OutcomeName(name)
-		insts.code(in)
-		scales.code(sc)
+		for _, n := range []string{name, s.OutcomeBaseline(name)} {
+			in, sc, _ := OutcomeName(n)
+			insts.code(in)
+			scales.code(sc)
+		}
 	}
 	nScales := len(scales.levels)
 	want := make([]int, len(insts.levels)*nScales)
+	baseOf := make([][]int, len(want))
+	ownBase := make([]bool, len(outcomes))
 	for i := range want {
 		want[i] = -1
 	}
 	for o, name := range outcomes {
 		in, sc, _ := OutcomeName(name)
 		want[insts.index[in]*nScales+scales.index[sc]] = o
+		b := s.OutcomeBaseline(name)
+		ownBase[o] = b == name
+		in, sc, _ = OutcomeName(b)
+		k := insts.index[in]*nScales + scales.index[sc]
+		baseOf[k] = append(baseOf[k], o)
 	}
 	instCode := func(v string) int {
 		if i, ok := insts.index[v]; ok {
@@ -364,15 +378,27 @@ func (d *cmpColumns) readScores(ctx context.Context, s *schemas.Study, dir strin
 			if ic < 0 || sc < 0 {
 				continue
 			}
-			o := want[ic*nScales+sc]
-			if o < 0 {
+			code := ic*nScales + sc
+			o := want[code]
+			if o < 0 && (w != 0 || len(baseOf[code]) == 0) {
 				continue
 			}
 			k := row(r)
 			if k < 0 {
 				continue // a score without a participant row cannot be placed in a team
 			}
-			d.vals[o][w].Set(k, vals.Value(r))
+			if w != 0 {
+				d.vals[o][w].Set(k, vals.Value(r))
+				continue
+			}
+			if o >= 0 && ownBase[o] {
+				d.vals[o][0].Set(k, vals.Value(r))
+			}
+			for _, ob := range baseOf[code] {
+				if !ownBase[ob] {
+					d.vals[ob][0].Set(k, vals.Value(r))
+				}
+			}
 		}
 	}
 }

@@ -101,10 +101,12 @@ func OutcomeName(outcome string) (instrument, scale string, ok bool) {
 	return instrument, scale, ok && instrument != "" && scale != ""
 }
 
-// OutcomeHasBaseline reports whether the outcome's instrument is asked at
-// the baseline wave (GAS is not: it has no baseline value).
+// OutcomeHasBaseline reports whether the instrument of the outcome's
+// baseline scale (Study.OutcomeBaseline: its own, or the one
+// analysis.baselines names) is asked at the baseline wave (GAS is not: it
+// has no baseline value).
 func OutcomeHasBaseline(s *schemas.Study, outcome string) bool {
-	name, _, _ := OutcomeName(outcome)
+	name, _, _ := OutcomeName(s.OutcomeBaseline(outcome))
 	in, ok := s.Instrument(name)
 	return ok && in.AskedAt(s.BaselineWave())
 }

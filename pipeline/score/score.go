@@ -25,6 +25,12 @@ import (
 // naming each value set used: cpi.valueset.<name> = "<title> version <version>".
 const MetaValueSetPrefix = "cpi.valueset."
 
+// MetaUnitCostsPrefix starts the scores table's key/value metadata entries
+// naming each unit-cost table used: cpi.unitcosts.<name> = "<title>; price
+// year <year>; source: <source>" (the price year costs are in: the
+// study's economics.price_year when set, the table's own otherwise).
+const MetaUnitCostsPrefix = "cpi.unitcosts."
+
 // Score computes every participant's instrument scores and the scales'
 // psychometrics (DESIGN §7, §8).
 //
@@ -214,6 +220,8 @@ type scorePlan struct {
 	meta       map[string]string
 	itemByName map[string]int // item name → itemRefs (item names are unique in a study)
 	itemRefs   []scoreItemRef
+	months     []float64 // nominal wave times from baseline (auc scales)
+	discount   float64   // yearly discount rate beyond the first year (auc scales)
 }
 
 // scoreItemRef places an item: its instrument and its position there.
@@ -241,15 +249,17 @@ type scoreScale struct {
 	rho            float64
 	goals          [][2]int // gas: level and weight item positions
 	reliability    bool
+	unitCost       []float64 // cost: the unit cost of each item, in the study's price year
 }
 
 func newScorePlan(s *schemas.Study) (*scorePlan, error) {
 	if len(s.Waves) == 0 {
 		return nil, errors.New("the study defines no waves")
 	}
-	p := &scorePlan{waves: s.Waves, waveIdx: map[string]int{}, instIdx: map[string]int{}, meta: map[string]string{}, itemByName: map[string]int{}}
+	p := &scorePlan{waves: s.Waves, waveIdx: map[string]int{}, instIdx: map[string]int{}, meta: map[string]string{}, itemByName: map[string]int{}, discount: s.Economics.Discount()}
 	for i, w := range s.Waves {
 		p.waveIdx[w] = i
+		p.months = append(p.months, s.WaveMonth(w))
 		p.waveOut = append(p.waveOut, i)
 	}
 	slices.SortFunc(p.waveOut, func(a, b int) int { return strings.Compare(s.Waves[a], s.Waves[b]) })
@@ -269,11 +279,18 @@ func newScorePlan(s *schemas.Study) (*scorePlan, error) {
 		p.instOut = append(p.instOut, len(p.insts))
 		p.insts = append(p.insts, ip)
 		for _, sc := range in.Scales {
-			if sc.Method != "valueset" {
-				continue
+			switch sc.Method {
+			case "valueset":
+				vs := s.ValueSets[sc.ValueSet]
+				p.meta[MetaValueSetPrefix+vs.Name] = vs.Title + " version " + vs.Version
+			case "cost":
+				u := s.UnitCosts[sc.UnitCosts]
+				d := *u
+				if s.Economics.PriceYear != 0 {
+					d.PriceYear = s.Economics.PriceYear
+				}
+				p.meta[MetaUnitCostsPrefix+u.Name] = d.Describe()
 			}
-			vs := s.ValueSets[sc.ValueSet]
-			p.meta[MetaValueSetPrefix+vs.Name] = vs.Title + " version " + vs.Version
 		}
 	}
 	slices.SortFunc(p.instOut, func(a, b int) int { return strings.Compare(p.insts[a].name, p.insts[b].name) })
@@ -342,6 +359,29 @@ func newScoreInst(s *schemas.Study, in *schemas.Instrument) (*scoreInst, error) 
 				}
 				sp.dec = append(sp.dec, d)
 			}
+		case "cost":
+			u, ok := s.UnitCosts[sc.UnitCosts]
+			if !ok {
+				return nil, fmt.Errorf("scale %s: unit-cost table %q not loaded", sc.Name, sc.UnitCosts)
+			}
+			if sc.MissingAllowed != 0 {
+				return nil, fmt.Errorf("scale %s: a cost cannot allow missing services", sc.Name)
+			}
+			f := s.CostFactor(u)
+			sp.items = pos(in.ScaleItems(sc))
+			for _, j := range sp.items {
+				c, ok := u.Cost(in.Items[j].Name)
+				if !ok {
+					return nil, fmt.Errorf("scale %s: unit-cost table %s has no cost for %s", sc.Name, u.Name, in.Items[j].Name)
+				}
+				sp.unitCost = append(sp.unitCost, c*f)
+			}
+		case "auc":
+			from := slices.IndexFunc(ip.scales, func(x scoreScale) bool { return x.name == sc.From })
+			if from < 0 {
+				return nil, fmt.Errorf("scale %s: from %q is not an earlier scale", sc.Name, sc.From)
+			}
+			sp.from = from
 		case "gas":
 			for _, g := range sc.Goals {
 				l, ok1 := ip.itemIdx[g.Level]
@@ -413,6 +453,9 @@ func (a *scoreAnswers) keyed(ip *scoreInst, j int) (int32, bool) {
 //   - gas: t = 50 + 10 Σwx / √((1−ρ)Σw² + ρ(Σw)²) over the goals with a
 //     level (a blank weight counts as the weight item's blank value); null
 //     when no goal has one.
+//   - cost: Σ units × unit cost over every item; null when any is blank
+//     (a missing quantity never becomes £0).
+//   - auc: left null here; it needs every wave (see scoreAUC).
 func scoreInstrument(ip *scoreInst, a *scoreAnswers, out []scoreResult) error {
 	for si := range ip.scales {
 		sp := &ip.scales[si]
@@ -480,6 +523,21 @@ func scoreInstrument(ip *scoreInst, a *scoreAnswers, out []scoreResult) error {
 			if r.answered > 0 && den > 0 {
 				r.value, r.ok = 50+10*swx/math.Sqrt(den), true
 			}
+		case "cost":
+			var cost float64
+			for d, j := range sp.items {
+				v, ok := a.get(ip, j)
+				if !ok {
+					continue
+				}
+				r.answered++
+				cost += float64(v) * sp.unitCost[d]
+			}
+			if r.answered == r.total {
+				r.value, r.ok = cost, true
+			}
+		case "auc":
+			r.total = 0
 		}
 		out[si] = r
 	}
@@ -805,6 +863,7 @@ func (j *scoreJob) flush(rw *warehouse.RowWriter) error {
 		}
 		j.rel.add(p, w, sw.ans)
 	}
+	j.scoreAUC()
 	c := &j.col
 	base := &j.waves[0]
 	for _, w := range p.waveOut {
@@ -818,6 +877,9 @@ func (j *scoreJob) flush(rw *warehouse.RowWriter) error {
 				continue
 			}
 			for _, si := range ip.scaleOut {
+				if w == 0 && ip.scales[si].method == "auc" {
+					continue // an area from baseline exists after baseline only
+				}
 				r := j.result[w][i][si]
 				var b scoreResult
 				if base.present && ip.asked[0] {
@@ -844,6 +906,73 @@ func (j *scoreJob) flush(rw *warehouse.RowWriter) error {
 		}
 	}
 	return nil
+}
+
+// scoreAUC fills the auc scales of the participant held, at every wave
+// after the first they were interviewed at: the area under the from
+// scale's curve from baseline to the wave (see QALYs). items_answered and
+// items_total count the waves on the path with a value and on it.
+func (j *scoreJob) scoreAUC() {
+	p := j.plan
+	var t, u []float64
+	for i, ip := range p.insts {
+		for si := range ip.scales {
+			sp := &ip.scales[si]
+			if sp.method != "auc" {
+				continue
+			}
+			t, u = t[:0], u[:0]
+			answered := int32(0)
+			for w := range p.waves {
+				v := scoreResult{}
+				if j.waves[w].present && ip.asked[w] {
+					v = j.result[w][i][sp.from]
+				}
+				if v.ok {
+					answered++
+				}
+				t, u = append(t, p.months[w]), append(u, v.value)
+				if w == 0 || !j.waves[w].present || !ip.asked[w] {
+					continue
+				}
+				r := scoreResult{answered: answered, total: int32(w + 1)}
+				if answered == r.total {
+					r.value, r.ok = QALYs(t, u, p.discount), true
+				}
+				j.result[w][i][si] = r
+			}
+		}
+	}
+}
+
+// QALYs is the area under a utility curve given at times t (months from
+// baseline, ascending) by the trapezium rule, in years: Σ (t[k+1] − t[k])/12
+// × (u[k] + u[k+1])/2, each part of the curve in year y from baseline
+// (y = 0 the first) discounted by (1 + rate)^−y. A trapezium crossing a
+// year's end is split there, the utility interpolated linearly, so with
+// every time within the first year the result is the plain trapezium sum
+// (DESIGN §13: no discounting within the first year).
+func QALYs(t, u []float64, rate float64) float64 {
+	var sum float64
+	for k := 0; k+1 < len(t); k++ {
+		a, b := t[k], t[k+1]
+		ua, ub := u[k], u[k+1]
+		for a < b {
+			y := math.Floor(a / 12)
+			end := min(b, (y+1)*12)
+			ue := ub
+			if end < b {
+				ue = ua + (ub-ua)*(end-a)/(b-a)
+			}
+			area := (end - a) / 12 * (ua + ue) / 2
+			if y > 0 {
+				area /= math.Pow(1+rate, y)
+			}
+			sum += area
+			ua, a = ue, end
+		}
+	}
+	return sum
 }
 
 // scoreStringColumn reads a string column given plain or dictionary-encoded

@@ -300,6 +300,10 @@ func TestScoreInstruments(t *testing.T) {
 	add("baseline", "eq5d5l", 1, 1, 1, 1, 1, 70)                                          // index 1, vas 70
 	// GAS is asked at follow-up only: answers at baseline are not scored.
 	add("baseline", "gas", 2, 2, 2, 1, 1, 1)
+	// Service use: 2 GP (39), 0 nurse, 5 CMHT (128), 1 psychiatrist (170),
+	// 0 A&E, 3 bed-days (435), 0, 2 day centre (40), 1 peer support (20):
+	// 78 + 640 + 170 + 1305 + 80 + 20 = 2293.
+	add("baseline", "csri", 2, 0, 5, 1, 0, 3, 0, 2, 1)
 	// Follow-up.
 	add("followup", "rguk", append(scoreTestRepeat(15, 1), scoreTestRepeat(12, 0)...)...) // 15
 	add("followup", "swemwbs", scoreTestRepeat(7, 4)...)                                  // 28 → table[21] = 25.03
@@ -310,13 +314,15 @@ func TestScoreInstruments(t *testing.T) {
 	// left out; Σwx = 2·2 + 1·1 = 5, Σw² = 5, (Σw)² = 9, so
 	// t = 50 + 10·5/√(0.7·5 + 0.3·9) = 50 + 50/√6.2 = 50 + 50/2.48998 = 70.08048...
 	add("followup", "gas", 2, 1, B, 2, 1, B)
+	// One service blank: the cost is null, not the sum of the others.
+	add("followup", "csri", 1, 1, 1, 1, 1, B, 0, 0, 0)
 
 	tx := scoreTestRun(t, env, rows)
 	got := scoreTestReadScores(t, tx.Dir)
 	wantOrder := []string{
-		"baseline eq5d5l index", "baseline eq5d5l vas", "baseline qpr total", "baseline rguk total",
+		"baseline csri cost", "baseline eq5d5l index", "baseline eq5d5l vas", "baseline qpr total", "baseline rguk total",
 		"baseline swemwbs metric", "baseline swemwbs total", "baseline ucla3 total",
-		"followup eq5d5l index", "followup eq5d5l vas", "followup gas t", "followup qpr total", "followup rguk total",
+		"followup csri cost", "followup eq5d5l index", "followup eq5d5l qaly", "followup eq5d5l vas", "followup gas t", "followup qpr total", "followup rguk total",
 		"followup swemwbs metric", "followup swemwbs total", "followup ucla3 total",
 	}
 	var gotOrder []string
@@ -351,7 +357,37 @@ func TestScoreInstruments(t *testing.T) {
 		{p + "followup eq5d5l index", -0.285, 1, -1.285, 5, 5, false},
 		{p + "followup eq5d5l vas", 40, 70, -30, 1, 1, false},
 		{p + "followup gas t", gasT, null, null, 2, 3, false},
+		{p + "baseline csri cost", 2293, 2293, null, 9, 9, false},
+		{p + "followup csri cost", null, 2293, null, 8, 9, false},
+		// Six months from index 1 to −0.285: 0.5 × (1 − 0.285)/2 = 0.17875;
+		// two waves on the path, both with an index.
+		{p + "followup eq5d5l qaly", 0.17875, null, null, 2, 2, false},
 	})
+}
+
+// QALYs: the trapezium rule over the nominal wave times in years, each
+// part of the curve beyond the first year discounted by its year.
+func TestQALYs(t *testing.T) {
+	const r = 0.035
+	for _, c := range []struct {
+		name string
+		t, u []float64
+		want float64
+	}{
+		{"six months", []float64{0, 6}, []float64{0.8, 0.6}, 0.5 * 0.7},
+		{"a year, not discounted", []float64{0, 6, 12}, []float64{1, 0.5, 0.5}, 0.5*0.75 + 0.5*0.5},
+		// Year two: (0.6 + 0.4)/2 = 0.5, discounted once.
+		{"two years", []float64{0, 12, 24}, []float64{1, 0.6, 0.4}, 0.8 + 0.5/1.035},
+		// u = t/10 from 0 to 18 months: 0..12 gives 1 × 0.6, 12..18 gives
+		// 0.5 × (1.2 + 1.8)/2 = 0.75, discounted once.
+		{"split at the year's end", []float64{0, 18}, []float64{0, 1.8}, 0.6 + 0.75/1.035},
+		// 30 months of utility 1: 1 + 1/1.035 + 0.5/1.035².
+		{"into the third year", []float64{0, 30}, []float64{1, 1}, 1 + 1/1.035 + 0.5/(1.035*1.035)},
+	} {
+		if got := QALYs(c.t, c.u, r); math.Abs(got-c.want) > 1e-14 {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
 }
 
 // Exactly the allowed number of missing items is prorated; one more is null.
@@ -385,8 +421,8 @@ func TestScoreProrating(t *testing.T) {
 
 	tx := scoreTestRun(t, env, rows)
 	got := scoreTestByKey(scoreTestReadScores(t, tx.Dir))
-	if len(got) != 14 {
-		t.Errorf("%d rows, want 14 (7 scales × 2 participants, baseline only)", len(got))
+	if len(got) != 16 {
+		t.Errorf("%d rows, want 16 (8 scales, csri.cost among them, × 2 participants, baseline only)", len(got))
 	}
 	scoreTestCheck(t, got, []scoreTestWant{
 		{"BDCT-p1 baseline rguk total", 13.5, 13.5, null, 24, 27, true},
@@ -452,9 +488,10 @@ func TestScoreGASAndWaves(t *testing.T) {
 			t.Errorf("%s: GAS scored at baseline", r.key)
 		}
 	}
-	// 3 participant-waves at follow-up × 8 scales + 1 at baseline × 7.
-	if len(all) != 3*8+7 {
-		t.Errorf("%d rows, want %d", len(all), 3*8+7)
+	// 3 participant-waves at follow-up × 10 scales (gas.t, eq5d5l.qaly
+	// and csri.cost among them) + 1 at baseline × 8 (no gas.t nor qaly).
+	if len(all) != 3*10+8 {
+		t.Errorf("%d rows, want %d", len(all), 3*10+8)
 	}
 }
 
@@ -546,11 +583,11 @@ func TestScoreMetadataFilesDeterminism(t *testing.T) {
 			t.Errorf("file %d differs between runs", i)
 		}
 	}
-	// Three participant-waves × the 7 scales asked at baseline; EQ-5D 12121:
-	// 1 − (.050 + .063) = .887.
+	// Three participant-waves × the 8 scales asked at baseline (csri.cost,
+	// null without answers, first); EQ-5D 12121: 1 − (.050 + .063) = .887.
 	got := scoreTestReadScores(t, tx.Dir)
-	if len(got) != 21 || got[0].key != "AWP-a baseline eq5d5l index" || got[20].key != "TEWV-a baseline ucla3 total" ||
-		!scoreTestEq(got[0].value, 0.887) {
+	if len(got) != 24 || got[1].key != "AWP-a baseline eq5d5l index" || got[23].key != "TEWV-a baseline ucla3 total" ||
+		!scoreTestEq(got[1].value, 0.887) || got[0].key != "AWP-a baseline csri cost" || !math.IsNaN(got[0].value) {
 		t.Errorf("rows %v", got)
 	}
 }

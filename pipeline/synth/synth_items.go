@@ -23,9 +23,12 @@ type synthInst struct {
 	reverse  []bool
 	allowed  int // missing items allowed by the main sum scale
 	noBlanks bool
-	generate func(r *rand.Rand, l *synthLatent, out []SynthValue)
-	scratch  []float64
-	order    []int
+	// serviceUse marks an instrument scored as a cost: its counts come
+	// from serviceUse (synthGen), from a stream of their own.
+	serviceUse bool
+	generate   func(r *rand.Rand, l *synthLatent, out []SynthValue)
+	scratch    []float64
+	order      []int
 }
 
 // synthLatentOf names the latent an instrument's items come from.
@@ -68,7 +71,10 @@ func synthPlan(s *schemas.Study) []*synthInst {
 		if si.allowed < 0 {
 			si.allowed = 0
 		}
-		si.generate = synthGenerator(si, in, in.Name == primaryInst)
+		si.serviceUse = slices.ContainsFunc(in.Scales, func(sc schemas.Scale) bool { return sc.Method == "cost" })
+		if !si.serviceUse {
+			si.generate = synthGenerator(si, in, in.Name == primaryInst)
+		}
 		out = append(out, si)
 	}
 	return out
@@ -285,3 +291,81 @@ func synthProbit(p float64) float64 { return math.Sqrt2 * math.Erfinv(2*p-1) }
 
 // synthNormCDF is the standard normal distribution function.
 func synthNormCDF(x float64) float64 { return 0.5 * math.Erfc(-x/math.Sqrt2) }
+
+// Service use: counts per 6 months of recall, skewed, with many zeros and
+// a few inpatient stays (DESIGN §13). Each service is used with
+// probability use, and then a count with the given mean (a Poisson mixed
+// over the person's need, so counts are overdispersed).
+const (
+	synthCostTeamSD   = 0.25 // team effect on service use, log scale
+	synthCostPersonSD = 0.6  // person effect on service use, log scale
+	synthPInpatient   = 0.05 // an inpatient stay in a 6-month recall period
+	synthPServiceGap  = 0.04 // one service left blank (the cost is then null)
+)
+
+var synthServices = map[string]struct{ use, mean, treated float64 }{
+	"su_gp":             {0.75, 2.5, 0},
+	"su_practice_nurse": {0.45, 1.5, 0},
+	"su_cmht":           {0.85, 7, 1.5}, // the intervention adds contacts
+	"su_psychiatrist":   {0.55, 1.5, 0},
+	"su_ae":             {0.15, 1.2, 0},
+	"su_social_worker":  {0.30, 2, 0},
+	"su_day_centre":     {0.15, 5, 0},
+	"su_peer_support":   {0.20, 4, 1},
+}
+
+// serviceUse draws a wave's service use into vals (the csri items in
+// order) from the service-use stream.
+func (g *synthGen) serviceUse(l *synthLatent, wave string, si *synthInst, vals []SynthValue) {
+	r := g.suRng
+	scale := 1.0
+	if m, ok := g.s.Economics.RecallMonths[wave]; ok {
+		scale = m / 6
+	}
+	need := math.Exp(l.need - 0.25*l.wellbeing)
+	for j, name := range si.names {
+		v := int32(0)
+		u, z := r.Float64(), r.NormFloat64()
+		if name == "su_inpatient_days" {
+			if u < synthPInpatient*scale*need {
+				v = int32(3 + math.Round(math.Exp(2.5+0.7*z)))
+			}
+		} else {
+			sv, ok := synthServices[name]
+			if !ok {
+				sv.use, sv.mean = 0.3, 1
+			}
+			mean := sv.mean
+			if l.treated {
+				mean += sv.treated
+			}
+			mean *= scale * need * math.Exp(0.5*z-0.125)
+			if u < sv.use {
+				v = synthPoisson(r, mean)
+			}
+		}
+		vals[j] = SynthValue{Value: min(max(v, si.min[j]), si.max[j]), Valid: true}
+	}
+	if u, j := r.Float64(), r.IntN(len(vals)); u < synthPServiceGap {
+		vals[j] = SynthValue{}
+	}
+}
+
+// synthPoisson draws a Poisson count (Knuth's method below a mean of 30,
+// a rounded normal above).
+func synthPoisson(r *rand.Rand, mean float64) int32 {
+	if mean <= 0 {
+		return 0
+	}
+	if mean >= 30 {
+		return int32(max(0, math.Round(mean+math.Sqrt(mean)*r.NormFloat64())))
+	}
+	l, k, p := math.Exp(-mean), int32(0), 1.0
+	for {
+		p *= r.Float64()
+		if p <= l {
+			return k
+		}
+		k++
+	}
+}

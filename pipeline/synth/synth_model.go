@@ -157,6 +157,7 @@ type synthTeam struct {
 	arm          string
 	intervention bool
 	u            float64
+	costU        float64 // team effect on service use (log scale)
 }
 
 // synthGen generates one trust's participants.
@@ -172,6 +173,11 @@ type synthGen struct {
 	blkKey  uint64 // team allocation blocks
 	pcg     rand.PCG
 	rng     *rand.Rand
+	// Service use is drawn from a stream of its own (suKey, per
+	// participant), so adding it left every other answer as it was.
+	suKey   uint64
+	suPCG   rand.PCG
+	suRng   *rand.Rand
 	insts   []*synthInst
 	days    []time.Time // weekdays of the baseline window
 	demog   []synthCat  // the study's coded demographics, in its order
@@ -232,12 +238,15 @@ func newSynthGen(s *schemas.Study, opts SynthOptions, trust string, n int) *synt
 		blockNo: -1,
 	}
 	g.rng = rand.New(&g.pcg)
+	g.suKey = synthKey(opts.Seed, "service-use", trust)
+	g.suRng = rand.New(&g.suPCG)
 	for _, t := range synthTeamsOf(s, trust) {
 		g.teams = append(g.teams, synthTeam{
 			code:         t.Code,
 			arm:          t.Arm,
 			intervention: t.Arm == s.InterventionArm(),
 			u:            synthTeamSD * synthRand(synthKey(opts.Seed, "team", t.Code), 0).NormFloat64(),
+			costU:        synthCostTeamSD * synthRand(synthKey(opts.Seed, "team-cost", t.Code), 0).NormFloat64(),
 		})
 	}
 	for d := SynthBaselineFirst; !d.After(SynthBaselineLast); d = d.AddDate(0, 0, 1) {
@@ -317,6 +326,7 @@ type synthPerson struct {
 	demFx  float64      // demographic shift of social capital
 	e, h   float64      // person-level social capital and wellbeing parts
 	scBase float64      // social capital at baseline, for goal attainment
+	need   float64      // person-level service need (log scale)
 	demo   []string     // coded demographics (synthGen.demog)
 	flags  []SynthValue // 0/1 demographics (synthGen.flags)
 }
@@ -338,6 +348,7 @@ type synthLatent struct {
 	lonely    float64
 	change    float64 // social capital gained since baseline
 	treated   bool    // intervention arm after the baseline
+	need      float64 // service need, log scale (person and team)
 }
 
 // run generates the trust's participants in the order of their
@@ -381,8 +392,10 @@ func (g *synthGen) run(ctx context.Context, visit func(*SynthInterview) error) e
 // are answered only at the waves they are asked at (Instrument.AskedAt).
 func (g *synthGen) participant(i int, visit func(*SynthInterview) error) error {
 	synthSeed(&g.pcg, g.key, uint64(i))
+	synthSeed(&g.suPCG, g.suKey, uint64(i))
 	r := g.rng
 	p := synthPerson{team: g.teamOf(i)}
+	p.need = p.team.costU + synthCostPersonSD*g.suRng.NormFloat64()
 	id := synthPseudonym(g.idKey, i)
 
 	p.demo = make([]string, len(g.demog))
@@ -513,7 +526,7 @@ func (g *synthGen) blankDemographics() {
 // latent is the participant's latent state at wave w.
 func (g *synthGen) latent(p *synthPerson, w int) synthLatent {
 	sc := g.trustFx + p.team.u + p.demFx + p.e
-	l := synthLatent{treated: w > 0 && p.team.intervention}
+	l := synthLatent{treated: w > 0 && p.team.intervention, need: p.need}
 	l.rgTotal = synthRGMean + synthRGSD*sc + synthRGTrend*float64(w)
 	if l.treated {
 		l.rgTotal += SynthEffect
@@ -548,6 +561,10 @@ func (g *synthGen) items(r *rand.Rand, l *synthLatent, wave string) {
 			for j := range vals {
 				vals[j] = SynthValue{}
 			}
+			continue
+		}
+		if in.serviceUse {
+			g.serviceUse(l, wave, in, vals)
 			continue
 		}
 		in.generate(r, l, vals)

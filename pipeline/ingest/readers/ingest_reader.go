@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -155,8 +156,10 @@ const canonicalProbeBytes = 64 << 10
 //   - a file that starts with the zip magic "PK\x03\x04" is read as XLSX
 //     (see openXLSX: sheet choice, size limits);
 //   - else, a file whose first line, read as UTF-8 CSV with commas (BOM
-//     tolerated, cells trimmed), is exactly one of canonicalHeaders is read
-//     as canonical CSV whatever the site says, and the bool result is true;
+//     tolerated, cells trimmed), names distinct columns of one of
+//     canonicalHeaders, in any order, its key columns (the header's first
+//     three) among them, is read as canonical CSV whatever the site says,
+//     and the bool result is true (see matchesAny);
 //   - else it is read as CSV in the site's dialect (encoding, delimiter). A
 //     site whose format is xlsx but whose file is not a workbook is read as
 //     UTF-8 CSV with commas. A file that starts with a UTF-8 byte order mark
@@ -223,7 +226,8 @@ func OpenExport(path string, site *schemas.Site, canonicalHeaders [][]string, li
 }
 
 // isCanonical reports whether the first line of r, read as UTF-8 CSV with
-// commas, is exactly one of headers (cells trimmed, a BOM tolerated). It
+// commas, is a canonical header (matchesAny; cells trimmed, a BOM
+// tolerated). It
 // reads at most canonicalProbeBytes; a line that does not fit is not
 // canonical.
 func isCanonical(r io.Reader, headers [][]string) (bool, error) {
@@ -254,14 +258,33 @@ func isCanonical(r io.Reader, headers [][]string) (bool, error) {
 	return matchesAny(rec, headers), nil
 }
 
+// canonicalKeys is how many of a canonical header's first columns are its
+// key columns (participant_id, team_code, wave; team_code, period,
+// rater_id): a canonical file names them all.
+const canonicalKeys = 3
+
+// matchesAny reports whether rec is a canonical header by its column
+// names: for one of headers, its cells (trimmed) are distinct columns of
+// that header, in any order, including the header's key columns. Columns
+// may be missing (an export of last year's format, without an instrument
+// added since: ingest warns and takes them as blank); a column the header
+// does not have makes the line not canonical.
 func matchesAny(rec []string, headers [][]string) bool {
 next:
 	for _, h := range headers {
-		if len(h) != len(rec) {
+		if len(rec) > len(h) || len(rec) < min(canonicalKeys, len(h)) {
 			continue
 		}
-		for i := range h {
-			if strings.TrimSpace(rec[i]) != h[i] {
+		seen := make(map[string]bool, len(rec))
+		for _, c := range rec {
+			c = strings.TrimSpace(c)
+			if seen[c] || !slices.Contains(h, c) {
+				continue next
+			}
+			seen[c] = true
+		}
+		for _, k := range h[:min(canonicalKeys, len(h))] {
+			if !seen[k] {
 				continue next
 			}
 		}

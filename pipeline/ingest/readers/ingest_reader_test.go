@@ -474,3 +474,58 @@ func FuzzOpenExport(f *testing.F) {
 		}
 	})
 }
+
+// A canonical export is recognised by its column names (DESIGN §5, §13):
+// last year's participants export without the service-use columns, and
+// this year's with them, are both canonical from a trust whose own
+// dialect is semicolons in Windows-1252 (read in the dialect, either would
+// be one column and quarantined).
+func TestOpenExportCanonicalByColumnNames(t *testing.T) {
+	study := testStudy(t)
+	canon := canonicalHeadersOf(study)
+	if !slices.Contains(canon[0], "su_gp") {
+		t.Fatal("the default study has no service-use columns")
+	}
+	var without []string
+	for _, c := range canon[0] {
+		if !strings.HasPrefix(c, "su_") {
+			without = append(without, c)
+		}
+	}
+	if len(canon[0])-len(without) != 9 {
+		t.Fatalf("%d service-use columns, want 9", len(canon[0])-len(without))
+	}
+	reordered := slices.Clone(canon[0])
+	reordered[0], reordered[len(reordered)-1] = reordered[len(reordered)-1], reordered[0]
+	for _, tc := range []struct {
+		name   string
+		header []string
+		want   bool
+	}{
+		{"without service use", without, true},
+		{"with service use", canon[0], true},
+		{"columns in another order", reordered, true},
+		{"a column twice", append(slices.Clone(without), "su_gp", "su_gp"), false},
+		{"a column the study does not have", append(slices.Clone(without), "su_dentist"), false},
+		{"no participant_id", without[1:], false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "BDCT_participants_20190329.csv")
+			if err := os.WriteFile(p, []byte(strings.Join(tc.header, ",")+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r, isCanon, err := OpenExport(p, study.Sites["BDCT"], canon, ReadLimits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			wantCols := len(tc.header)
+			if !tc.want {
+				wantCols = 1 // read with semicolons: one column
+			}
+			if isCanon != tc.want || len(r.Header()) != wantCols {
+				t.Errorf("canonical %v with %d columns; want %v with %d", isCanon, len(r.Header()), tc.want, wantCols)
+			}
+		})
+	}
+}

@@ -1,0 +1,555 @@
+package compare
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
+	"github.com/connectingpeople/cpi/schemas"
+	"github.com/connectingpeople/cpi/stats"
+)
+
+// cost_effectiveness (DESIGN §13): the net-benefit regression of Hoch,
+// Briggs & Willan (2002) at every willingness to pay λ of the study's grid
+// (economics.lambda), on the population not withdrawn with csri.cost at
+// baseline and at the primary wave, eq5d5l.index at baseline and
+// eq5d5l.qaly at the primary wave:
+//
+//	NB_i(λ) = λ·qaly_i − cost_i ~ arm + u_baseline + cost_baseline + trust
+//
+// by OLS, CR2 by team with Satterthwaite df (method cr2). inb is the arm
+// coefficient, prob_cost_effective P(T_df ≤ inb/inb_se); inc_cost and
+// inc_qaly are the arm coefficients of cost and qaly on the same
+// regressors (so inb = λ·inc_qaly − inc_cost), icer their ratio.
+//
+// It is not fitted per outcome: it implements TableAnalysis, and the stage
+// runs it once and writes its table, cost_effectiveness (one row per
+// method × λ). Its effects-row methods are never called.
+type costEffectivenessAnalysis struct{}
+
+// The outcomes the analysis reads: costs and QALYs (QALYs adjusted for
+// baseline utility through analysis.baselines).
+const (
+	ceCost = "csri.cost"
+	ceQALY = "eq5d5l.qaly"
+)
+
+func (costEffectivenessAnalysis) Name() string { return "cost_effectiveness" }
+func (costEffectivenessAnalysis) Methods() []string {
+	return []string{"cr2", "two_stage_bootstrap"}
+}
+func (costEffectivenessAnalysis) Term() string { return TermArm }
+func (costEffectivenessAnalysis) Needs() []string {
+	return []string{ceCost, ceCost + "_baseline", ceQALY, "eq5d5l.index_baseline", "arm", "trust", "team"}
+}
+func (costEffectivenessAnalysis) Population() Population {
+	return Population{Key: "cost_effectiveness"}
+}
+func (costEffectivenessAnalysis) Model(*Model) string {
+	return "cost_effectiveness writes its own table"
+}
+func (costEffectivenessAnalysis) FitSuff(*fitRows, *stats.ClusterSums, colDesign) ([]effectRow, bool) {
+	return nil, true
+}
+func (costEffectivenessAnalysis) FitDense(*fitRows, *mat.Dense, []int, []float64, []float64) []effectRow {
+	return nil
+}
+
+// Tables names the table the analysis writes.
+func (costEffectivenessAnalysis) Tables() []string { return []string{"cost_effectiveness"} }
+
+// ceRow is one row of cost_effectiveness; NaN stands for null.
+type ceRow struct {
+	method                                  string
+	lambda                                  float64
+	incCost, incQALY, icer                  float64
+	inb, inbSE, inbDF, inbLow, inbHigh, pCE float64
+	nObs, nClusters                         int
+	note                                    string
+}
+
+// ceFrame is the analysis's population as columns: the design [1, arm,
+// u_baseline, cost_baseline, trust dummies] and the responses.
+type ceFrame struct {
+	cols      [][]float64
+	cluster   []int
+	qaly      []float64
+	cost      []float64
+	nClusters int
+	armTeams  [2]int // teams in the intervention and control arms
+	note      string // why there is no frame
+}
+
+// Run fits the net-benefit regression at every λ and writes the table.
+func (a costEffectivenessAnalysis) Run(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, d *cmpColumns) error {
+	s := env.Study
+	grid := s.Economics.LambdaGrid()
+	f := ceBuildFrame(s, d)
+	var rows []ceRow
+	if f.note == "" {
+		var err error
+		rows, err = ceFitCR2(f, grid, s.Analysis.CILevel)
+		if err != nil {
+			f.note = "the net-benefit regression could not be fitted: " + err.Error()
+		} else if b := s.Economics.Bootstrap; b.Replicates > 0 {
+			rows = append(rows, ceBootstrap(f, grid, rows, b.Replicates, b.Seed, s.Analysis.CILevel)...)
+		}
+	}
+	if f.note != "" {
+		rows = rows[:0]
+		for _, m := range a.Methods() {
+			for _, l := range grid {
+				n := math.NaN()
+				rows = append(rows, ceRow{method: m, lambda: l, incCost: n, incQALY: n, icer: n, inb: n, inbSE: n, inbDF: n, inbLow: n, inbHigh: n, pCE: n,
+					nObs: len(f.cost), nClusters: f.nClusters, note: f.note})
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return ceWrite(env, tx, a.Name(), rows)
+}
+
+// ceBuildFrame selects the population at the primary wave.
+func ceBuildFrame(s *schemas.Study, d *cmpColumns) *ceFrame {
+	f := &ceFrame{}
+	oc, oq := slices.Index(s.Analysis.Outcomes, ceCost), slices.Index(s.Analysis.Outcomes, ceQALY)
+	if oc < 0 || oq < 0 {
+		f.note = "needs csri.cost and eq5d5l.qaly among analysis.outcomes"
+		return f
+	}
+	if b := s.OutcomeBaseline(ceQALY); b != "eq5d5l.index" {
+		f.note = "needs analysis.baselines to adjust eq5d5l.qaly for eq5d5l.index"
+		return f
+	}
+	w := s.WaveIndex(s.PrimaryWave())
+	armI, armC := -1, -1
+	if i, ok := d.arms.index[s.InterventionArm()]; ok {
+		armI = i
+	}
+	if i, ok := d.arms.index[s.Arms[1]]; ok {
+		armC = i
+	}
+	var trusts []int32
+	var keep []int
+	for i := 0; i < d.n; i++ {
+		a := int(d.arm[i])
+		if d.withdrawn[i] || d.team[i] < 0 || d.trust[i] < 0 || (a != armI && a != armC) {
+			continue
+		}
+		c0, c1 := d.vals[oc][0].At(i), d.vals[oc][w].At(i)
+		u0, q := d.vals[oq][0].At(i), d.vals[oq][w].At(i)
+		if math.IsNaN(c0) || math.IsNaN(c1) || math.IsNaN(u0) || math.IsNaN(q) {
+			continue
+		}
+		keep = append(keep, i)
+		if !slices.Contains(trusts, d.trust[i]) {
+			trusts = append(trusts, d.trust[i])
+		}
+	}
+	slices.SortFunc(trusts, func(x, y int32) int { return CmpKeys([]string{d.trusts.levels[x]}, []string{d.trusts.levels[y]}) })
+	k := 4 + max(len(trusts)-1, 0)
+	f.cols = make([][]float64, k)
+	for j := range f.cols {
+		f.cols[j] = make([]float64, 0, len(keep))
+	}
+	clusterOf := map[int32]int{}
+	armTeams := [2]map[int32]bool{{}, {}}
+	for _, i := range keep {
+		arm := 0.0
+		if int(d.arm[i]) == armI {
+			arm = 1
+			armTeams[0][d.team[i]] = true
+		} else {
+			armTeams[1][d.team[i]] = true
+		}
+		f.cols[0] = append(f.cols[0], 1)
+		f.cols[1] = append(f.cols[1], arm)
+		f.cols[2] = append(f.cols[2], d.vals[oq][0].At(i))
+		f.cols[3] = append(f.cols[3], d.vals[oc][0].At(i))
+		for j, t := range trusts[min(1, len(trusts)):] {
+			x := 0.0
+			if d.trust[i] == t {
+				x = 1
+			}
+			f.cols[4+j] = append(f.cols[4+j], x)
+		}
+		c, ok := clusterOf[d.team[i]]
+		if !ok {
+			c = len(clusterOf)
+			clusterOf[d.team[i]] = c
+		}
+		f.cluster = append(f.cluster, c)
+		f.qaly = append(f.qaly, d.vals[oq][w].At(i))
+		f.cost = append(f.cost, d.vals[oc][w].At(i))
+	}
+	f.nClusters = len(clusterOf)
+	f.armTeams = [2]int{len(armTeams[0]), len(armTeams[1])}
+	if f.armTeams[0] < 2 || f.armTeams[1] < 2 {
+		f.note = fmt.Sprintf("too few clusters: %d intervention and %d control teams with complete costs and QALYs (at least 2 each)", f.armTeams[0], f.armTeams[1])
+	}
+	return f
+}
+
+// ceFit is the CR2 test of the arm coefficient of one response.
+func ceFit(f *ceFrame, y []float64, level float64) (stats.CoefTest, error) {
+	sums, err := stats.NewClusterSums(len(f.cols), false)
+	if err != nil {
+		return stats.CoefTest{}, err
+	}
+	if err := sums.AddColumns(f.cluster, f.cols, y, nil); err != nil {
+		return stats.CoefTest{}, err
+	}
+	fit, err := stats.SuffOLS(sums)
+	if err != nil {
+		return stats.CoefTest{}, err
+	}
+	if slices.Contains(fit.Aliased, 1) {
+		return stats.CoefTest{}, fmt.Errorf("the arm is collinear with the other columns")
+	}
+	cr2, err := fit.CR2()
+	if err != nil {
+		return stats.CoefTest{}, err
+	}
+	return cr2.Test(1, level), nil
+}
+
+// ceFitCR2 fits cost, QALYs and the net benefit at every λ.
+func ceFitCR2(f *ceFrame, grid []float64, level float64) ([]ceRow, error) {
+	tc, err := ceFit(f, f.cost, level)
+	if err != nil {
+		return nil, err
+	}
+	tq, err := ceFit(f, f.qaly, level)
+	if err != nil {
+		return nil, err
+	}
+	icer := tc.Estimate / tq.Estimate
+	nb := make([]float64, len(f.cost))
+	var rows []ceRow
+	for _, l := range grid {
+		for i := range nb {
+			nb[i] = l*f.qaly[i] - f.cost[i]
+		}
+		t, err := ceFit(f, nb, level)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, ceRow{method: "cr2", lambda: l, incCost: tc.Estimate, incQALY: tq.Estimate, icer: icer,
+			inb: t.Estimate, inbSE: t.StdError, inbDF: t.DF, inbLow: t.CILow, inbHigh: t.CIHigh, pCE: ceTCDF(t.T, t.DF),
+			nObs: len(f.cost), nClusters: f.nClusters})
+	}
+	return rows, nil
+}
+
+// ceTCDF is P(T_df ≤ x), R's pt(x, df).
+func ceTCDF(x, df float64) float64 {
+	p := stats.TTwoSided(x, df) / 2
+	if x >= 0 {
+		return 1 - p
+	}
+	return p
+}
+
+// ceWrite writes the table cost_effectiveness, rows by method then λ.
+func ceWrite(env warehouse.Env, tx *warehouse.Tx, analysis string, rows []ceRow) error {
+	slices.SortStableFunc(rows, func(a, b ceRow) int {
+		if c := cmp.Compare(a.method, b.method); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.lambda, b.lambda)
+	})
+	tb := env.Study.Tables.Table("cost_effectiveness")
+	col := func(name string) int { return warehouse.ColIndex(tb, name) }
+	return WriteTable(env, tx, "cost_effectiveness", func(rw *warehouse.RowWriter) error {
+		for _, r := range rows {
+			rw.Str(col("analysis"), analysis)
+			rw.Str(col("method"), r.method)
+			rw.Float64(col("lambda"), r.lambda, true)
+			optFloat(rw, col("inc_cost"), r.incCost)
+			optFloat(rw, col("inc_qaly"), r.incQALY)
+			optFloat(rw, col("icer"), r.icer)
+			optFloat(rw, col("inb"), r.inb)
+			optFloat(rw, col("inb_se"), r.inbSE)
+			optFloat(rw, col("inb_df"), r.inbDF)
+			optFloat(rw, col("inb_ci_low"), r.inbLow)
+			optFloat(rw, col("inb_ci_high"), r.inbHigh)
+			optFloat(rw, col("prob_cost_effective"), r.pCE)
+			rw.Int32(col("n_obs"), int32(r.nObs), true)
+			rw.Int32(col("n_clusters"), int32(r.nClusters), true)
+			rw.NullStr(col("note"), r.note)
+			if err := rw.RowDone(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Method two_stage_bootstrap (Davison & Hinkley 1997 §3.8; Ng, Grieve &
+// Carpenter 2013; Gomes et al. 2012): within each arm, the follow-up cost
+// and QALYs are first shrunk, ỹ_ij = m + c·(ȳ_j − m) + √(n_j/(n_j−1))·(y_ij −
+// ȳ_j), m the mean of the arm's team means, c² = max(0, 1 − W/S²_B), S²_B
+// the variance of the team means and W the mean over teams of s²_j/n_j (the
+// correction generalised to unequal team sizes: the resampled team means
+// then vary as the estimated between-team variance, the residuals as the
+// within-team one). Each replicate draws, within each arm, as many teams
+// as the arm has with replacement, then, within each team drawn, as many
+// participants as it has with replacement: the replicate is a vector of
+// frequency weights (no copy of the data). It fits the cr2 model (arm,
+// u_baseline, cost_baseline, trust; weighted least squares with those
+// weights) to ỹ for cost and QALYs; INB_b(λ) = λ·q_b − c_b. A replicate in
+// which the arm effect cannot be estimated (no trust with both arms drawn)
+// is left out and counted in the note. inc_cost, inc_qaly and icer are the
+// point estimates of the original data (as cr2); inb_se is the SD of the
+// replicates' INB, the interval their 2.5% and 97.5% percentiles (R's
+// quantile type 7) and prob_cost_effective the share with INB > 0.
+func ceBootstrap(f *ceFrame, grid []float64, point []ceRow, replicates int, seed uint64, level float64) []ceRow {
+	n := len(f.cost)
+	cost, qaly := ceShrink(f, f.cost), ceShrink(f, f.qaly)
+	// Teams of each arm, and each team's participants.
+	members := make([][]int, f.nClusters)
+	teamArm := make([]int, f.nClusters)
+	for i := 0; i < n; i++ {
+		members[f.cluster[i]] = append(members[f.cluster[i]], i)
+		teamArm[f.cluster[i]] = int(f.cols[1][i])
+	}
+	var arms [2][]int
+	for g := range members {
+		arms[teamArm[g]] = append(arms[teamArm[g]], g)
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x7e57a6e))
+	w := make([]float64, n)
+	var cs, qs []float64
+	failed := 0
+	for range replicates {
+		clear(w)
+		for _, teams := range arms {
+			for range teams {
+				g := teams[rng.IntN(len(teams))]
+				m := members[g]
+				for range m {
+					w[m[rng.IntN(len(m))]]++
+				}
+			}
+		}
+		bc, ok1 := ceArmWLS(f, w, cost)
+		bq, ok2 := ceArmWLS(f, w, qaly)
+		if !ok1 || !ok2 {
+			failed++
+			continue
+		}
+		cs, qs = append(cs, bc), append(qs, bq)
+	}
+	note := fmt.Sprintf("%d replicates, seed %d", replicates, seed)
+	if failed > 0 {
+		note += fmt.Sprintf("; %d in which the arm effect could not be estimated (no trust with both arms drawn) left out", failed)
+	}
+	rows := make([]ceRow, len(grid))
+	inb := make([]float64, len(cs))
+	alpha := (1 - level) / 2
+	for k, l := range grid {
+		r := ceRow{method: "two_stage_bootstrap", lambda: l, incCost: point[k].incCost, incQALY: point[k].incQALY, icer: point[k].icer,
+			inb: point[k].inb, inbDF: math.NaN(), nObs: n, nClusters: f.nClusters, note: note}
+		pos := 0
+		for b := range cs {
+			inb[b] = l*qs[b] - cs[b]
+			if inb[b] > 0 {
+				pos++
+			}
+		}
+		if len(inb) >= 2 {
+			r.inbSE = stdDev(inb)
+			sorted := slices.Clone(inb)
+			slices.Sort(sorted)
+			r.inbLow, r.inbHigh = quantile7(sorted, alpha), quantile7(sorted, 1-alpha)
+			r.pCE = float64(pos) / float64(len(inb))
+		} else {
+			r.inbSE, r.inbLow, r.inbHigh, r.pCE = math.NaN(), math.NaN(), math.NaN(), math.NaN()
+		}
+		rows[k] = r
+	}
+	return rows
+}
+
+// ceShrink is y with the shrinkage correction applied within each arm.
+func ceShrink(f *ceFrame, y []float64) []float64 {
+	n := len(y)
+	sum := make([]float64, f.nClusters)
+	cnt := make([]float64, f.nClusters)
+	armOf := make([]int, f.nClusters)
+	for i := 0; i < n; i++ {
+		sum[f.cluster[i]] += y[i]
+		cnt[f.cluster[i]]++
+		armOf[f.cluster[i]] = int(f.cols[1][i])
+	}
+	mean := make([]float64, f.nClusters)
+	for g := range mean {
+		mean[g] = sum[g] / cnt[g]
+	}
+	ss := make([]float64, f.nClusters)
+	for i := 0; i < n; i++ {
+		d := y[i] - mean[f.cluster[i]]
+		ss[f.cluster[i]] += d * d
+	}
+	var m, c [2]float64
+	for a := range 2 {
+		var means []float64
+		var w float64
+		for g := range mean {
+			if armOf[g] != a {
+				continue
+			}
+			means = append(means, mean[g])
+			if cnt[g] > 1 {
+				w += ss[g] / (cnt[g] - 1) / cnt[g]
+			}
+		}
+		if len(means) == 0 {
+			continue
+		}
+		for _, x := range means {
+			m[a] += x
+		}
+		m[a] /= float64(len(means))
+		w /= float64(len(means))
+		var sb float64
+		for _, x := range means {
+			sb += (x - m[a]) * (x - m[a])
+		}
+		if len(means) > 1 {
+			sb /= float64(len(means) - 1)
+		}
+		if sb > 0 {
+			c[a] = math.Sqrt(max(0, 1-w/sb))
+		}
+	}
+	out := make([]float64, n)
+	for i := 0; i < n; i++ {
+		g := f.cluster[i]
+		a := armOf[g]
+		infl := 0.0
+		if cnt[g] > 1 {
+			infl = math.Sqrt(cnt[g] / (cnt[g] - 1))
+		}
+		out[i] = m[a] + c[a]*(mean[g]-m[a]) + infl*(y[i]-mean[g])
+	}
+	return out
+}
+
+// ceArmWLS is the arm coefficient of the weighted least-squares fit of y
+// on the frame's columns with frequency weights w, by Frisch–Waugh–Lovell:
+// the arm column's weighted residual r on the other columns (intercept,
+// u_baseline, cost_baseline and the dummies of the trusts drawn but one),
+// then Σwry / Σwr². False when the arm effect cannot be estimated (r
+// vanishes: no trust with both arms drawn) or the other columns are
+// singular.
+func ceArmWLS(f *ceFrame, w, y []float64) (float64, bool) {
+	// The other columns: 0, 2, 3 and the trust dummies of trusts drawn
+	// (the reference trust is column-free; when it is not drawn, the first
+	// trust drawn becomes the reference).
+	other := []int{0, 2, 3}
+	refDrawn := false
+	var dummies []int
+	for j := 4; j < len(f.cols); j++ {
+		var sw float64
+		for i, x := range f.cols[j] {
+			sw += w[i] * x
+		}
+		if sw > 0 {
+			dummies = append(dummies, j)
+		}
+	}
+	var total float64
+	for _, x := range w {
+		total += x
+	}
+	// The reference trust is drawn when some weight falls outside every dummy.
+	var inDummies float64
+	for _, j := range dummies {
+		for i, x := range f.cols[j] {
+			inDummies += w[i] * x
+		}
+	}
+	refDrawn = inDummies < total
+	if !refDrawn && len(dummies) > 0 {
+		dummies = dummies[1:]
+	}
+	other = append(other, dummies...)
+	k := len(other)
+	zz := mat.NewSymDense(k, nil)
+	za := make([]float64, k)
+	for i := range w {
+		if w[i] == 0 {
+			continue
+		}
+		for p, cp := range other {
+			xp := f.cols[cp][i] * w[i]
+			za[p] += xp * f.cols[1][i]
+			for q := p; q < k; q++ {
+				zz.SetSym(p, q, zz.At(p, q)+xp*f.cols[other[q]][i])
+			}
+		}
+	}
+	var ch mat.Cholesky
+	if !ch.Factorize(zz) {
+		return 0, false
+	}
+	g := mat.NewVecDense(k, nil)
+	if err := ch.SolveVecTo(g, mat.NewVecDense(k, za)); err != nil {
+		return 0, false
+	}
+	var rr, ry, aa, am float64
+	for i := range w {
+		am += w[i] * f.cols[1][i]
+	}
+	am /= total
+	for i := range w {
+		if w[i] == 0 {
+			continue
+		}
+		r := f.cols[1][i]
+		for p, cp := range other {
+			r -= g.AtVec(p) * f.cols[cp][i]
+		}
+		rr += w[i] * r * r
+		ry += w[i] * r * y[i]
+		aa += w[i] * (f.cols[1][i] - am) * (f.cols[1][i] - am)
+	}
+	if !(rr > 1e-9*aa) {
+		return 0, false
+	}
+	return ry / rr, true
+}
+
+// stdDev is the sample standard deviation (n − 1).
+func stdDev(x []float64) float64 {
+	var m float64
+	for _, v := range x {
+		m += v
+	}
+	m /= float64(len(x))
+	var ss float64
+	for _, v := range x {
+		ss += (v - m) * (v - m)
+	}
+	return math.Sqrt(ss / float64(len(x)-1))
+}
+
+// quantile7 is R's quantile(x, p, type = 7) of sorted x.
+func quantile7(sorted []float64, p float64) float64 {
+	h := float64(len(sorted)-1) * p
+	lo := math.Floor(h)
+	i := int(lo)
+	if i+1 >= len(sorted) {
+		return sorted[len(sorted)-1]
+	}
+	return sorted[i] + (h-lo)*(sorted[i+1]-sorted[i])
+}

@@ -1,0 +1,212 @@
+package compare
+
+import (
+	"encoding/csv"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/connectingpeople/cpi/schemas"
+)
+
+// ceTestColumns loads testdata/reference/cost_effectiveness_data.csv into
+// an analysis frame of the default study: csri.cost and eq5d5l.qaly at
+// the study's waves (QALYs' baseline being baseline utility), plus, to
+// show they are left out, a withdrawn participant and one without a
+// baseline cost.
+func ceTestColumns(t *testing.T, s *schemas.Study) *cmpColumns {
+	t.Helper()
+	f, err := os.Open(filepath.Join("..", "..", "testdata", "reference", "cost_effectiveness_data.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := recs[0]
+	col := func(name string) int { return slices.Index(header, name) }
+	recs = recs[1:]
+	extra := [][]string{
+		{"TEWV-01-X01", "TEWV", "TEWV-01", "intervention", "0.9", "100", "99999", "0.1"},
+		{"TEWV-02-X02", "TEWV", "TEWV-02", "control", "0.9", "", "99999", "0.1"},
+	}
+	recs = append(recs, extra...)
+	d := &cmpColumns{n: len(recs)}
+	oc, oq := slices.Index(s.Analysis.Outcomes, ceCost), slices.Index(s.Analysis.Outcomes, ceQALY)
+	d.vals = make([][]OutcomeValues, len(s.Analysis.Outcomes))
+	for o := range d.vals {
+		d.vals[o] = make([]OutcomeValues, len(s.Waves))
+		for w := range d.vals[o] {
+			d.vals[o][w].Init(d.n)
+		}
+	}
+	num := func(v string) float64 {
+		if v == "" {
+			return math.NaN()
+		}
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	set := func(o, w, i int, x float64) {
+		if !math.IsNaN(x) {
+			d.vals[o][w].Set(i, x)
+		}
+	}
+	for i, r := range recs {
+		d.trust = append(d.trust, int32(d.trusts.code(r[col("trust")])))
+		d.team = append(d.team, int32(d.teams.code(r[col("team")])))
+		d.arm = append(d.arm, int32(d.arms.code(r[col("arm")])))
+		d.withdrawn = append(d.withdrawn, r[0] == "TEWV-01-X01")
+		set(oc, 0, i, num(r[col("cost_baseline")]))
+		set(oc, 1, i, num(r[col("cost")]))
+		set(oq, 0, i, num(r[col("u_baseline")]))
+		set(oq, 1, i, num(r[col("qaly")]))
+	}
+	return d
+}
+
+// The cr2 rows of cost_effectiveness equal R's (clubSandwich on the
+// net-benefit regression at each lambda; testdata/reference/
+// cost_effectiveness.R): 1e-8 relative for estimates and standard errors,
+// 1e-6 for df, intervals and probabilities.
+func TestCostEffectivenessAgainstR(t *testing.T) {
+	s, err := schemas.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := ceTestColumns(t, s)
+	fr := ceBuildFrame(s, d)
+	if fr.note != "" {
+		t.Fatal(fr.note)
+	}
+	rows, err := ceFitCR2(fr, s.Economics.LambdaGrid(), s.Analysis.CILevel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join("..", "..", "testdata", "reference", "cost_effectiveness_cr2.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(want)-1 || len(rows) != 51 {
+		t.Fatalf("%d rows, R has %d, want 51 (lambda 0 to 50,000 by 1,000)", len(rows), len(want)-1)
+	}
+	rel := func(a, b float64) float64 {
+		if a == b {
+			return 0
+		}
+		return math.Abs(a-b) / math.Max(math.Abs(a), math.Abs(b))
+	}
+	for i, w := range want[1:] {
+		v := make([]float64, len(w))
+		for j := range w {
+			if v[j], err = strconv.ParseFloat(w[j], 64); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := rows[i]
+		for _, c := range []struct {
+			name      string
+			got, want float64
+			tol       float64
+		}{
+			{"lambda", r.lambda, v[0], 0}, {"inc_cost", r.incCost, v[1], 1e-8}, {"inc_qaly", r.incQALY, v[2], 1e-8},
+			{"icer", r.icer, v[3], 1e-8}, {"inb", r.inb, v[4], 1e-8}, {"inb_se", r.inbSE, v[5], 1e-8},
+			{"inb_df", r.inbDF, v[6], 1e-6}, {"inb_ci_low", r.inbLow, v[7], 1e-6}, {"inb_ci_high", r.inbHigh, v[8], 1e-6},
+			{"prob_cost_effective", r.pCE, v[9], 1e-6}, {"n_obs", float64(r.nObs), v[10], 0}, {"n_clusters", float64(r.nClusters), v[11], 0},
+		} {
+			if rel(c.got, c.want) > c.tol || math.IsNaN(c.got) {
+				t.Errorf("lambda %v: %s %v, R %v", r.lambda, c.name, c.got, c.want)
+			}
+		}
+		// inb = lambda·inc_qaly − inc_cost, as the regressions are linear.
+		if math.Abs(r.inb-(r.lambda*r.incQALY-r.incCost)) > 1e-8*math.Max(1, math.Abs(r.inb)) {
+			t.Errorf("lambda %v: inb %v is not lambda*inc_qaly - inc_cost = %v", r.lambda, r.inb, r.lambda*r.incQALY-r.incCost)
+		}
+	}
+}
+
+// The two_stage_bootstrap rows agree with an R implementation of the same
+// resampling (testdata/reference/cost_effectiveness_bootstrap.R, R's own
+// random numbers, B = 2,000 each) within Monte-Carlo error: the share of
+// replicates with INB > 0 within four standard errors of the difference of
+// two independent shares, the SD of INB within 12%, the percentile limits
+// within a quarter of that SD, and about as many replicates (about 1 in 80)
+// in which the arm effect cannot be estimated, counted in the note. The
+// same seed gives the same rows.
+func TestCostEffectivenessBootstrapAgainstR(t *testing.T) {
+	s, err := schemas.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := ceBuildFrame(s, ceTestColumns(t, s))
+	grid := s.Economics.LambdaGrid()
+	point, err := ceFitCR2(fr, grid, 0.95)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const B = 2000
+	rows := ceBootstrap(fr, grid, point, B, 20190329, 0.95)
+	again := ceBootstrap(fr, grid, point, B, 20190329, 0.95)
+	if !slices.EqualFunc(rows, again, func(a, b ceRow) bool { return a.inbSE == b.inbSE && a.pCE == b.pCE && a.note == b.note }) {
+		t.Error("the same seed gave different replicates")
+	}
+	f, err := os.Open(filepath.Join("..", "..", "testdata", "reference", "cost_effectiveness_bootstrap.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want)-1 != len(rows) {
+		t.Fatalf("%d rows, R %d", len(rows), len(want)-1)
+	}
+	var failedGo int
+	if _, err := fmt.Sscanf(rows[0].note, "2000 replicates, seed 20190329; %d in which", &failedGo); err != nil {
+		t.Fatalf("note %q does not count the replicates left out", rows[0].note)
+	}
+	t.Logf("λ 20,000: inb_se %.1f, interval %.1f..%.1f, P(CE) %.3f; %s", rows[20].inbSE, rows[20].inbLow, rows[20].inbHigh, rows[20].pCE, rows[20].note)
+	for i, w := range want[1:] {
+		v := make([]float64, len(w))
+		for j := range w {
+			if v[j], err = strconv.ParseFloat(w[j], 64); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := rows[i]
+		if r.lambda != v[0] || r.method != "two_stage_bootstrap" || r.inb != point[i].inb || !math.IsNaN(r.inbDF) {
+			t.Fatalf("row %d: %s at %v, inb %v df %v", i, r.method, r.lambda, r.inb, r.inbDF)
+		}
+		if i == 0 {
+			failedR := v[6]
+			if failedGo == 0 || math.Abs(float64(failedGo)-failedR) > 4*math.Sqrt(2*failedR) {
+				t.Errorf("%d replicates left out, R %v", failedGo, failedR)
+			}
+		}
+		p := (r.pCE + v[4]) / 2
+		if tol := 4 * math.Sqrt(2*p*(1-p)/B); math.Abs(r.pCE-v[4]) > tol+1e-12 {
+			t.Errorf("lambda %v: prob_cost_effective %v, R %v (tolerance %v)", r.lambda, r.pCE, v[4], tol)
+		}
+		if math.Abs(r.inbSE-v[1]) > 0.12*v[1] {
+			t.Errorf("lambda %v: inb_se %v, R %v", r.lambda, r.inbSE, v[1])
+		}
+		if math.Abs(r.inbLow-v[2]) > 0.25*v[1] || math.Abs(r.inbHigh-v[3]) > 0.25*v[1] {
+			t.Errorf("lambda %v: interval %v..%v, R %v..%v", r.lambda, r.inbLow, r.inbHigh, v[2], v[3])
+		}
+	}
+}
