@@ -913,9 +913,10 @@ func TestCompareMissingData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 8 outcomes × 2 arms × 2 waves, less gas.t at baseline.
-	if len(got) != 8*2*2-2 {
-		t.Errorf("%d rows, want %d", len(got), 8*2*2-2)
+	// 10 outcomes × 2 arms × 2 waves, less gas.t at baseline (eq5d5l.qaly
+	// has one: its baseline is eq5d5l.index).
+	if len(got) != 10*2*2-2 {
+		t.Errorf("%d rows, want %d", len(got), 10*2*2-2)
 	}
 	total := 0
 	for _, arm := range []string{"intervention", "control"} {

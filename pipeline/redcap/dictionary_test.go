@@ -184,9 +184,10 @@ func TestDictionaryFiles(t *testing.T) {
 			t.Fatalf("demographics mapped to %s", r[1])
 		}
 	}
-	// baseline: interview, demographics, five instruments; followup:
-	// interview and six instruments.
-	if gas != 1 || perEvent["baseline_arm_1"] != 7 || perEvent["followup_arm_1"] != 7 {
+	// baseline: interview, demographics and the six instruments asked
+	// there (all but GAS, with csri); followup: interview and the seven
+	// instruments.
+	if gas != 1 || perEvent["baseline_arm_1"] != 8 || perEvent["followup_arm_1"] != 8 {
 		t.Fatalf("mapping %v, gas %d", perEvent, gas)
 	}
 }
