@@ -66,12 +66,21 @@ func (costEffectivenessAnalysis) Tables() []string { return []string{"cost_effec
 
 // ceRow is one row of cost_effectiveness; NaN stands for null.
 type ceRow struct {
-	method                                  string
-	lambda                                  float64
-	incCost, incQALY, icer                  float64
-	inb, inbSE, inbDF, inbLow, inbHigh, pCE float64
-	nObs, nClusters                         int
-	note                                    string
+	analysis  string  `col:"analysis"` // set by ceWrite
+	method    string  `col:"method"`
+	lambda    float64 `col:"lambda"`
+	incCost   float64 `col:"inc_cost"`
+	incQALY   float64 `col:"inc_qaly"`
+	icer      float64 `col:"icer"`
+	inb       float64 `col:"inb"`
+	inbSE     float64 `col:"inb_se"`
+	inbDF     float64 `col:"inb_df"`
+	inbLow    float64 `col:"inb_ci_low"`
+	inbHigh   float64 `col:"inb_ci_high"`
+	pCE       float64 `col:"prob_cost_effective"`
+	nObs      int     `col:"n_obs"`
+	nClusters int     `col:"n_clusters"`
+	note      string  `col:"note"`
 }
 
 // ceFrame is the analysis's population as columns: the design [1, arm,
@@ -266,31 +275,10 @@ func ceWrite(env warehouse.Env, tx *warehouse.Tx, analysis string, rows []ceRow)
 		}
 		return cmp.Compare(a.lambda, b.lambda)
 	})
-	tb := env.Study.Tables.Table("cost_effectiveness")
-	col := func(name string) int { return warehouse.ColIndex(tb, name) }
-	return WriteTable(env, tx, "cost_effectiveness", func(rw *warehouse.RowWriter) error {
-		for _, r := range rows {
-			rw.Str(col("analysis"), analysis)
-			rw.Str(col("method"), r.method)
-			rw.Float64(col("lambda"), r.lambda, true)
-			optFloat(rw, col("inc_cost"), r.incCost)
-			optFloat(rw, col("inc_qaly"), r.incQALY)
-			optFloat(rw, col("icer"), r.icer)
-			optFloat(rw, col("inb"), r.inb)
-			optFloat(rw, col("inb_se"), r.inbSE)
-			optFloat(rw, col("inb_df"), r.inbDF)
-			optFloat(rw, col("inb_ci_low"), r.inbLow)
-			optFloat(rw, col("inb_ci_high"), r.inbHigh)
-			optFloat(rw, col("prob_cost_effective"), r.pCE)
-			rw.Int32(col("n_obs"), int32(r.nObs), true)
-			rw.Int32(col("n_clusters"), int32(r.nClusters), true)
-			rw.NullStr(col("note"), r.note)
-			if err := rw.RowDone(); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	for i := range rows {
+		rows[i].analysis = analysis
+	}
+	return warehouse.WriteRecords(env, tx, "cost_effectiveness", rows)
 }
 
 // Method two_stage_bootstrap (Davison & Hinkley 1997 §3.8; Ng, Grieve &
