@@ -257,8 +257,19 @@ func TestMalformedCorpus(t *testing.T) {
 	env := ingestTestEnv(t)
 	files, want := badCorpus(t, env)
 	if *updateBad {
-		os.RemoveAll(badDir)
-		os.MkdirAll(badDir, 0o750)
+		// Only the corpus's own files go: the folders beside them
+		// (study/, analysis/) belong to other tests.
+		old, _ := os.ReadDir(badDir)
+		for _, e := range old {
+			if !e.IsDir() {
+				if err := os.Remove(filepath.Join(badDir, e.Name())); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := os.MkdirAll(badDir, 0o750); err != nil {
+			t.Fatal(err)
+		}
 		for n, b := range files {
 			if err := os.WriteFile(filepath.Join(badDir, n), b, 0o640); err != nil {
 				t.Fatal(err)
