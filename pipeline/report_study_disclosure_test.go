@@ -224,7 +224,7 @@ func disclosureTestRender(t *testing.T, s *schemas.Study, rule schemas.Disclosur
 	}
 	var effects []report.EffectsLine
 	for _, n := range disclosureTestNs(rule, parts) {
-		effects = append(effects, report.EffectsLine{Analysis: "primary", Outcome: st.Analysis.PrimaryOutcome, Method: "cr1", Term: "arm_intervention",
+		effects = append(effects, report.EffectsLine{Analysis: "primary", Outcome: st.Analysis.PrimaryOutcome, Wave: st.PrimaryWave(), Method: "cr1", Term: "arm_intervention",
 			Estimate: 1, Se: 1, Df: 4, Lo: -1, Hi: 3, P: 0.5, Es: math.NaN(), NObs: n, NClusters: 10})
 	}
 	pg.LayoutOutcomes(&st, effects)

@@ -10,9 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
@@ -36,34 +33,20 @@ func ReadDescriptives(ctx context.Context, genDir string) (map[DescKey]DescStat,
 	if err != nil || len(files) == 0 {
 		return out, err
 	}
-	err = warehouse.ScanTable(ctx, genDir, "descriptives", func(rec arrow.RecordBatch) error {
-		cols, err := warehouse.Columns(rec, "outcome", "wave", "arm", "n", "mean", "sd")
-		if err != nil {
-			return err
-		}
-		o, _ := cols[0].(*array.String)
-		w, _ := cols[1].(*array.String)
-		a, _ := cols[2].(*array.String)
-		n, _ := cols[3].(*array.Int32)
-		mean, _ := cols[4].(*array.Float64)
-		sd, _ := cols[5].(*array.Float64)
-		if o == nil || w == nil || a == nil || n == nil || mean == nil || sd == nil {
-			return fmt.Errorf("table descriptives has unexpected column types")
-		}
-		for i := 0; i < int(rec.NumRows()); i++ {
-			st := DescStat{N: int64(n.Value(i)), Mean: math.NaN(), SD: math.NaN()}
-			if mean.IsValid(i) {
-				st.Mean = mean.Value(i)
-			}
-			if sd.IsValid(i) {
-				st.SD = sd.Value(i)
-			}
-			out[DescKey{o.Value(i), w.Value(i), a.Value(i)}] = st
-		}
-		return nil
-	})
+	type row struct {
+		Outcome string  `col:"outcome"`
+		Wave    string  `col:"wave"`
+		Arm     string  `col:"arm"`
+		N       int64   `col:"n"`
+		Mean    float64 `col:"mean"`
+		SD      float64 `col:"sd"`
+	}
+	rows, err := warehouse.ReadRecords[row](ctx, genDir, "descriptives")
 	if err != nil {
 		return nil, fmt.Errorf("descriptives: %w", err)
+	}
+	for _, r := range rows {
+		out[DescKey{r.Outcome, r.Wave, r.Arm}] = DescStat{N: r.N, Mean: r.Mean, SD: r.SD}
 	}
 	return out, nil
 }
@@ -147,8 +130,8 @@ var iccNote = regexp.MustCompile(`icc=(-?[0-9.]+)`)
 func mixedICC(s *schemas.Study, effects []EffectsLine, outcome, wave string) string {
 	for i := range effects {
 		e := &effects[i]
-		if e.Analysis == "mixed" && e.Outcome == outcome && effectsWave(s, e) == wave {
-			if m := iccNote.FindStringSubmatch(e.note); m != nil {
+		if e.Analysis == "mixed" && e.Outcome == outcome && e.Wave == wave {
+			if m := iccNote.FindStringSubmatch(e.Note); m != nil {
 				return m[1]
 			}
 		}
@@ -205,7 +188,7 @@ func (pg *studyPage) layoutArmSummaries(s *schemas.Study, effects []EffectsLine,
 	find := func(o, w, analysis, method string) *EffectsLine {
 		for i := range effects {
 			e := &effects[i]
-			if e.Outcome == o && effectsWave(s, e) == w && e.Analysis == analysis && e.Method == method && e.Term == "arm_intervention" {
+			if e.Outcome == o && e.Wave == w && e.Analysis == analysis && e.Method == method && e.Term == "arm_intervention" {
 				return e
 			}
 		}
@@ -247,7 +230,7 @@ func (pg *studyPage) layoutArmSummaries(s *schemas.Study, effects []EffectsLine,
 					row.ES = fmtNum(e.Es, 2)
 					row.NAnalysed = ShowModelN(int64(e.NObs), s.Disclosure)
 					if math.IsNaN(e.Estimate) {
-						row.Note = reportNote(e.note)
+						row.Note = reportNote(e.Note)
 					}
 				}
 			}
@@ -280,7 +263,7 @@ func (pg *studyPage) layoutArmSummaries(s *schemas.Study, effects []EffectsLine,
 		if x, y := rank(s.Analysis.Outcomes, a.Outcome), rank(s.Analysis.Outcomes, b.Outcome); x != y {
 			return x < y
 		}
-		if x, y := rank(waveOrder, effectsWave(s, a)), rank(waveOrder, effectsWave(s, b)); x != y {
+		if x, y := rank(waveOrder, a.Wave), rank(waveOrder, b.Wave); x != y {
 			return x < y
 		}
 		if x, y := rank(s.Analysis.Analyses, a.Analysis), rank(s.Analysis.Analyses, b.Analysis); x != y {
@@ -298,9 +281,9 @@ func (pg *studyPage) layoutArmSummaries(s *schemas.Study, effects []EffectsLine,
 		if e.Term != "arm_intervention" {
 			name = e.Analysis + ", " + strings.ReplaceAll(e.Term, "_", " ") + " (" + e.Method + ")"
 		}
-		line := sensitivityLine{Outcome: e.Outcome, Wave: waveLabel(effectsWave(s, e)), Analysis: name,
+		line := sensitivityLine{Outcome: e.Outcome, Wave: waveLabel(e.Wave), Analysis: name,
 			Estimate: fmtEstCI(e, 2), P: fmtP(e.P), N: ShowModelN(int64(e.NObs), s.Disclosure)}
-		note := strings.Trim(iccClause.ReplaceAllString(reportNote(e.note), ""), " ;,")
+		note := strings.Trim(iccClause.ReplaceAllString(reportNote(e.Note), ""), " ;,")
 		if note != "" {
 			n, ok := noteNo[note]
 			if !ok {

@@ -43,7 +43,7 @@ func (pg *studyPage) layoutForest(s *schemas.Study, trusts []forestPoint, effect
 	pooled := forestPoint{label: "Pooled (CR2)", pooled: true}
 	for i := range effects {
 		e := &effects[i]
-		if e.Analysis == analysisPrimary && e.Outcome == o && effectsWave(s, e) == s.PrimaryWave() && e.Method == "cr2" && !math.IsNaN(e.Estimate) && !math.IsNaN(e.Lo) {
+		if e.Analysis == analysisPrimary && e.Outcome == o && e.Wave == s.PrimaryWave() && e.Method == "cr2" && !math.IsNaN(e.Estimate) && !math.IsNaN(e.Lo) {
 			pooled.est, pooled.lo, pooled.hi, pooled.ok = e.Estimate, e.Lo, e.Hi, true
 		}
 	}

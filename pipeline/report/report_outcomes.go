@@ -10,85 +10,33 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
 
-// EffectsLine is a row of the effects table as the report reads it. Wave
-// is the follow-up wave the estimate is for; "" (a table without the wave
-// column) means the study's last wave.
+// EffectsLine is a row of the effects table as the report reads it (NaN
+// for a null number). Wave is the follow-up wave the estimate is for.
 type EffectsLine struct {
-	Analysis, Outcome, Wave, Method, Term string
-	Estimate, Se, Df, Lo, Hi, P, Es       float64
-	NObs, NClusters                       int32
-	esType, note                          string
-}
-
-// effectsWave is the wave an effects row is for.
-func effectsWave(s *schemas.Study, e *EffectsLine) string {
-	if e.Wave == "" {
-		return s.Waves[len(s.Waves)-1]
-	}
-	return e.Wave
+	Analysis  string  `col:"analysis"`
+	Outcome   string  `col:"outcome"`
+	Wave      string  `col:"wave"`
+	Method    string  `col:"method"`
+	Term      string  `col:"term"`
+	Estimate  float64 `col:"estimate"`
+	Se        float64 `col:"std_error"`
+	Df        float64 `col:"df"`
+	Lo        float64 `col:"ci_low"`
+	Hi        float64 `col:"ci_high"`
+	P         float64 `col:"p_value"`
+	Es        float64 `col:"effect_size"`
+	NObs      int32   `col:"n_obs"`
+	NClusters int32   `col:"n_clusters"`
+	EsType    string  `col:"effect_size_type"`
+	Note      string  `col:"note"`
 }
 
 func readEffectsTable(ctx context.Context, genDir string) ([]EffectsLine, error) {
-	var out []EffectsLine
-	err := warehouse.ScanTable(ctx, genDir, "effects", func(rec arrow.RecordBatch) error {
-		cols, err := warehouse.Columns(rec, "analysis", "outcome", "method", "term", "estimate", "std_error", "df",
-			"ci_low", "ci_high", "p_value", "n_obs", "n_clusters", "effect_size", "effect_size_type", "note")
-		if err != nil {
-			return err
-		}
-		for c := range cols {
-			want := arrow.FLOAT64
-			switch {
-			case c < 4 || c >= 13:
-				want = arrow.STRING
-			case c == 10 || c == 11:
-				want = arrow.INT32
-			}
-			if cols[c].DataType().ID() != want {
-				return fmt.Errorf("table effects has unexpected column types")
-			}
-		}
-		var wave *array.String
-		if idx := rec.Schema().FieldIndices("wave"); len(idx) > 0 {
-			if wave, _ = rec.Column(idx[0]).(*array.String); wave == nil {
-				return fmt.Errorf("table effects: column wave has unexpected type")
-			}
-		}
-		str := func(c, i int) string {
-			a := cols[c].(*array.String)
-			if a.IsNull(i) {
-				return ""
-			}
-			return a.Value(i)
-		}
-		num := func(c, i int) float64 {
-			a := cols[c].(*array.Float64)
-			if a.IsNull(i) {
-				return math.NaN()
-			}
-			return a.Value(i)
-		}
-		for i := 0; i < int(rec.NumRows()); i++ {
-			e := EffectsLine{
-				Analysis: str(0, i), Outcome: str(1, i), Method: str(2, i), Term: str(3, i),
-				Estimate: num(4, i), Se: num(5, i), Df: num(6, i), Lo: num(7, i), Hi: num(8, i), P: num(9, i),
-				NObs: cols[10].(*array.Int32).Value(i), NClusters: cols[11].(*array.Int32).Value(i),
-				Es: num(12, i), esType: str(13, i), note: str(14, i),
-			}
-			if wave != nil && wave.IsValid(i) {
-				e.Wave = wave.Value(i)
-			}
-			out = append(out, e)
-		}
-		return nil
-	})
+	out, err := warehouse.ReadRecords[EffectsLine](ctx, genDir, "effects")
 	if err != nil {
 		return nil, fmt.Errorf("effects: %w", err)
 	}
@@ -119,7 +67,7 @@ func fmtP(p float64) string {
 func outcomeWaves(s *schemas.Study, effects []EffectsLine) []string {
 	var waves []string
 	for i := range effects {
-		if w := effectsWave(s, &effects[i]); !slices.Contains(waves, w) {
+		if w := effects[i].Wave; !slices.Contains(waves, w) {
 			waves = append(waves, w)
 		}
 	}
@@ -159,7 +107,7 @@ func (pg *studyPage) LayoutOutcomes(s *schemas.Study, effects []EffectsLine) {
 		}
 		var here []EffectsLine
 		for i := range effects {
-			if effectsWave(s, &effects[i]) == w {
+			if effects[i].Wave == w {
 				here = append(here, effects[i])
 			}
 		}
@@ -208,13 +156,13 @@ func layoutWaveOutcomes(s *schemas.Study, effects []EffectsLine, methods []strin
 			}
 			es := "—"
 			if !math.IsNaN(e.Es) {
-				es = fmtNum(e.Es, 3) + " " + strings.ReplaceAll(e.esType, "_", " ")
+				es = fmtNum(e.Es, 3) + " " + strings.ReplaceAll(e.EsType, "_", " ")
 			}
 			blk.Rows = append(blk.Rows, outcomeLine{
 				Analysis: e.Analysis, Method: e.Method, Term: e.Term,
 				Estimate: fmtNum(e.Estimate, 3), CI: ci, P: fmtP(e.P), DF: fmtNum(e.Df, 1),
 				N: ShowModelN(int64(e.NObs), s.Disclosure), G: strconv.Itoa(int(e.NClusters)),
-				ES: es, Note: reportNote(e.note),
+				ES: es, Note: reportNote(e.Note),
 			})
 		}
 		empty := len(rows) > 0
