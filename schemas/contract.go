@@ -293,11 +293,13 @@ var studyDocs = map[string]string{
 	"economics.bootstrap":            "the two-stage bootstrap of cost_effectiveness",
 	"economics.bootstrap.replicates": "replicates (default 2,000; 0: no bootstrap rows)",
 	"economics.bootstrap.seed":       "its seed (default 20190329)",
+	"redcap":                         "the study's REDCap project, when interviews are captured in REDCap (see `cpi redcap dictionary`)",
+	"redcap.missing_codes":           "the project's missing-data codes (REDCap's Missing Data Codes: `UNK`, `NASK`, `-999` …): such a cell of a REDCap export becomes a blank, counted per column in the trust's problem list (`redcap_missing_code`); no code may be a valid answer of any field",
 }
 
 var siteDocs = map[string]string{
 	"trust":             "the trust the mapping is for",
-	"format":            "`csv` or `xlsx`",
+	"format":            "`csv`, `xlsx`, or `redcap`: the trust's files named by `files` are REDCap raw records exports of the study's project, split by data access group like `<STUDY>_redcap_<YYYYMMDD>.csv` (no encoding, delimiter, sheet, headers or values)",
 	"encoding":          "`utf-8`, `utf-8-bom` or `windows-1252`",
 	"delimiter":         "field separator of CSV files",
 	"date_layout":       "layout of dates in cells (Go layout)",

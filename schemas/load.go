@@ -610,6 +610,9 @@ func (s *Study) resolve(l *loader, src string, root *yaml.Node) error {
 		}
 		s.Sites[t.Code] = site
 	}
+	if err := s.checkRedcap(checker{file: src, root: root}); err != nil {
+		return err
+	}
 	tables, err := EmbeddedTables()
 	if err != nil {
 		return err

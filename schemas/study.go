@@ -61,6 +61,8 @@ type Study struct {
 	} `yaml:"ingest"`
 	Analysis  Analysis  `yaml:"analysis"`
 	Economics Economics `yaml:"economics"`
+	// Redcap holds the REDCap project's settings (see redcap.go).
+	Redcap Redcap `yaml:"redcap"`
 
 	// Resolved by Load.
 	Instruments []*Instrument        `yaml:"-"`

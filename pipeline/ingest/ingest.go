@@ -355,7 +355,11 @@ func IngestFile(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, mu *sy
 		}
 		return newTableSink(env, tx, res, sha)
 	}
-	res, err := readExport(ctx, env, tx.W.ArchivePath(sha), name, sinkFor, tx.Dir)
+	src, err := ReadSplitRecord(tx.W, sha)
+	if err != nil {
+		return err
+	}
+	res, err := readExport(ctx, env, tx.W.ArchivePath(sha), name, src, sinkFor, tx.Dir)
 	defer res.close()
 	if err != nil {
 		return err
@@ -484,6 +488,9 @@ func OrUnknown(trust string) string {
 // exportResult is what reading and validating one export found.
 type exportResult struct {
 	name       string
+	// problemFile is the file its problems name: the export, or for a
+	// part of a REDCap export that REDCap export.
+	problemFile string
 	trust      string
 	kind       string
 	exportDate string
@@ -514,7 +521,7 @@ type exportResult struct {
 // problem that stopped the reading) count as rejected.
 func (r *exportResult) quarantineFile(code, msg string, line int, column string) {
 	r.quarantine, r.quarantineMsg = code, msg
-	r.tail = append(r.tail, Problem{File: r.name, Line: line, Column: column, Code: code, Severity: SeverityQuarantine, Message: msg})
+	r.tail = append(r.tail, Problem{File: r.problemFile, Line: line, Column: column, Code: code, Severity: SeverityQuarantine, Message: msg})
 	// Nothing of a quarantined file enters the tables: every row read counts
 	// as rejected.
 	r.rowsRejected = r.rowsRead
@@ -528,11 +535,11 @@ func (r *exportResult) quarantineFile(code, msg string, line int, column string)
 // interviews held meanwhile in a temporary file in sortDir ("": TMPDIR).
 // Row problems beyond a few thousand wait in a temporary file there too.
 // The caller closes the result.
-func readExport(ctx context.Context, env warehouse.Env, path, name string, sinkFor func(*exportResult) (exportSink, error), tmpDir string) (*exportResult, error) {
-	res, err := inspectExport(ctx, env, path, name, sinkFor, tmpDir, false)
+func readExport(ctx context.Context, env warehouse.Env, path, name string, src *SplitRecord, sinkFor func(*exportResult) (exportSink, error), tmpDir string) (*exportResult, error) {
+	res, err := inspectExport(ctx, env, path, name, src, sinkFor, tmpDir, false)
 	if errors.Is(err, errUnsorted) {
 		env.Logger().Info("rows not in participant order: sorting them", "file", name)
-		return inspectExport(ctx, env, path, name, sinkFor, tmpDir, true)
+		return inspectExport(ctx, env, path, name, src, sinkFor, tmpDir, true)
 	}
 	return res, err
 }
@@ -554,7 +561,7 @@ func (r *exportResult) eachProblem(fn func(Problem) error) error {
 	}
 	if r.rows != nil {
 		err := r.rows.Each(func(p Problem) error {
-			p.File = r.name
+			p.File = r.problemFile
 			return fn(p)
 		})
 		if err != nil {
@@ -575,9 +582,15 @@ func (r *exportResult) eachProblem(fn func(Problem) error) error {
 // errUnsorted (see readExport); problems with the data are in the result.
 // Whatever the outcome, a sink it opened is either closed with every row
 // or aborted. With sorted set, rows are sorted (buffered), through a
-// file in tmpDir ("": TMPDIR).
-func inspectExport(ctx context.Context, env warehouse.Env, path, name string, sinkFor func(*exportResult) (exportSink, error), tmpDir string, sorted bool) (res *exportResult, err error) {
-	res = &exportResult{name: name}
+// file in tmpDir ("": TMPDIR). A part of a REDCap export (src not nil) is
+// read as any export, but its problems name the REDCap export and its
+// lines, its rows carry their lines in the REDCap export, and the cells
+// the split made blanks for a missing-data code are counted per column.
+func inspectExport(ctx context.Context, env warehouse.Env, path, name string, src *SplitRecord, sinkFor func(*exportResult) (exportSink, error), tmpDir string, sorted bool) (res *exportResult, err error) {
+	res = &exportResult{name: name, problemFile: name}
+	if src != nil {
+		res.problemFile = src.SourceName
+	}
 	rowProbs := NewProblemSet(tmpDir)
 	defer func() {
 		if err != nil || res == nil || res.rows == nil {
@@ -619,7 +632,7 @@ func inspectExport(ctx context.Context, env warehouse.Env, path, name string, si
 	defer rr.Close()
 	h, probs, q := MapHeader(env.Study, site, canonical, rr.Header())
 	for i := range probs {
-		probs[i].File = name
+		probs[i].File = res.problemFile
 	}
 	if q != "" {
 		res.head = append(res.head, probs[:len(probs)-1]...)
@@ -629,6 +642,11 @@ func inspectExport(ctx context.Context, env warehouse.Env, path, name string, si
 	}
 	res.head = append(res.head, probs...)
 	res.warnings += len(probs)
+	if src != nil {
+		mp := src.missingProblems()
+		res.head = append(res.head, mp...)
+		res.warnings += len(mp)
+	}
 	res.kind = h.kind
 	res.fields = h.fields
 	rc := NewRowChecker(env.Study, site, canonical, site.Trust, res.exportDay, h)
@@ -667,12 +685,19 @@ func inspectExport(ctx context.Context, env warehouse.Env, path, name string, si
 		if err != nil {
 			var fe *readers.FileError
 			if errors.As(err, &fe) {
-				res.quarantineFile(fe.Code, fe.Msg, fe.Line, columnLabel(fe.Column))
+				l := fe.Line
+				if src != nil && l > 1 {
+					l = src.line(res.rowsRead + 1)
+				}
+				res.quarantineFile(fe.Code, fe.Msg, l, columnLabel(fe.Column))
 				return res, nil
 			}
 			return nil, err
 		}
 		res.rowsRead++
+		if src != nil {
+			line = src.line(res.rowsRead)
+		}
 		if res.rowsRead%1024 == 0 {
 			env.Task.AddSub(1024)
 		}

@@ -5,9 +5,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/connectingpeople/cpi/pipeline/redcap"
@@ -61,6 +66,10 @@ func planRedcap(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, c cand
 		}
 		if err := archiveBytes(ctx, tx, p.CSV, sha); err != nil {
 			return nil, seq, false, fmt.Errorf("archive part %s of %s: %w", p.Trust, c.name, err)
+		}
+		rec := &SplitRecord{Kind: RecordSplit, SHA256: sha, Name: name, Trust: p.Trust, SourceSHA256: c.sha, SourceName: c.name, Lines: p.Lines, Missing: p.Missing}
+		if err := writeSplitRecord(tx.W, rec); err != nil {
+			return nil, seq, false, fmt.Errorf("split record of part %s of %s: %w", p.Trust, c.name, err)
 		}
 		plan = append(plan, PlannedFile{Name: name, Sha: sha, Idx: idx, Seq: seq, Now: now, Trust: p.Trust})
 		seq++
@@ -159,4 +168,118 @@ func validatePart(ctx context.Context, env warehouse.Env, name string, b []byte)
 		return FileCheck{}, err
 	}
 	return validateFile(ctx, env, tmp.Name(), name)
+}
+
+// WarnRedcapMissingCode counts, per column of a REDCap export's part, the
+// cells that held one of the project's missing-data codes (study key
+// redcap.missing_codes): loaded as blanks, never as values.
+const WarnRedcapMissingCode = "redcap_missing_code"
+
+// SplitRecord is the split's own record of one part of a REDCap export,
+// kept read-only beside the archived part (archive/splits/<sha256>.json,
+// the part's SHA-256): which REDCap export the part came from, the line in
+// it of each of the part's rows, and the cells made blanks for a
+// missing-data code. Ingest reads it whenever it reads the part, so `cpi
+// rebuild`, which has only the archive, gives the same problem lists,
+// rejects and source lines as the night the REDCap export arrived.
+type SplitRecord struct {
+	Kind         string `json:"kind"` // RecordSplit
+	SHA256       string `json:"sha256"`
+	Name         string `json:"name"`
+	Trust        string `json:"trust"`
+	SourceSHA256 string `json:"source_sha256"`
+	SourceName   string `json:"source_name"`
+	// Lines[i] is the REDCap export's line of the part's i-th data row.
+	Lines   []int                 `json:"lines"`
+	Missing []redcap.MissingCount `json:"missing,omitempty"`
+}
+
+// RecordSplit is a SplitRecord's kind.
+const RecordSplit = "redcap_split"
+
+// SplitsDir is where the split records are kept.
+func SplitsDir(w *warehouse.Warehouse) string { return filepath.Join(w.Dir, "archive", "splits") }
+
+func splitRecordPath(w *warehouse.Warehouse, sha string) string {
+	return filepath.Join(SplitsDir(w), sha+".json")
+}
+
+// writeSplitRecord keeps the split's record of a part, read-only. A part's
+// record already kept (the part's bytes came before, or a crashed run
+// wrote it) is left as it is: it describes the part's first arrival.
+func writeSplitRecord(w *warehouse.Warehouse, r *SplitRecord) error {
+	path := splitRecordPath(w, r.SHA256)
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return warehouse.WriteFileAtomic(path, warehouse.ArchiveMode, func(out io.Writer) error {
+		_, err := out.Write(append(b, '\n'))
+		return err
+	})
+}
+
+// ReadSplitRecord reads the split's record of the archived export sha
+// (nil: the export is no part of a REDCap export). A record that cannot
+// be read or does not describe sha is damage.
+func ReadSplitRecord(w *warehouse.Warehouse, sha string) (*SplitRecord, error) {
+	b, err := os.ReadFile(splitRecordPath(w, sha))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("split record of %s: %w", sha[:12], err)
+	}
+	r := &SplitRecord{}
+	if err := json.Unmarshal(b, r); err != nil || r.Kind != RecordSplit || r.SHA256 != sha {
+		return nil, fmt.Errorf("the archive is damaged: archive/splits/%s.json is no split record of that part", sha)
+	}
+	return r, nil
+}
+
+// SplitRecords reads every split record of the archive, by part SHA-256.
+func SplitRecords(w *warehouse.Warehouse) (map[string]*SplitRecord, error) {
+	entries, err := os.ReadDir(SplitsDir(w))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("split records: %w", err)
+	}
+	out := map[string]*SplitRecord{}
+	for _, e := range entries {
+		sha, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || e.IsDir() || warehouse.IsTemp(e.Name()) {
+			continue
+		}
+		r, err := ReadSplitRecord(w, sha)
+		if err != nil {
+			return nil, err
+		}
+		out[sha] = r
+	}
+	return out, nil
+}
+
+// line is the REDCap export's line of the part's n-th data row (1-based);
+// 0 when the record does not know it.
+func (r *SplitRecord) line(n int64) int {
+	if n < 1 || n > int64(len(r.Lines)) {
+		return 0
+	}
+	return r.Lines[n-1]
+}
+
+// missingProblems are the warnings of the cells made blanks: one per
+// column, with the count, never a value.
+func (r *SplitRecord) missingProblems() []Problem {
+	var out []Problem
+	for _, m := range r.Missing {
+		out = append(out, Problem{File: r.SourceName, Line: 0, Column: m.Column, Code: WarnRedcapMissingCode, Severity: SeverityWarning,
+			Message: fmt.Sprintf("%d cells held one of the REDCap project's missing-data codes (redcap.missing_codes): loaded as blanks", m.Cells)})
+	}
+	return out
 }

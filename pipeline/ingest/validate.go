@@ -56,7 +56,7 @@ func Validate(ctx context.Context, env warehouse.Env, paths []string) ([]FileChe
 // validateFile checks one export (named name) at path.
 func validateFile(ctx context.Context, env warehouse.Env, path, name string) (FileCheck, error) {
 	{
-		res, err := readExport(ctx, env, path, name, nil, "")
+		res, err := readExport(ctx, env, path, name, nil, nil, "")
 		if err != nil {
 			res.close()
 			return FileCheck{}, fmt.Errorf("validate %s: %w", name, err)
