@@ -65,9 +65,10 @@ func tableText(t *testing.T, wh, table string, drop ...string) (cols []string, r
 // TestRedcapRoundTrip writes one synthetic study as the trusts' canonical
 // exports and as one REDCap records export (plus the same fidelity
 // exports), runs the whole pipeline on each, and checks every table is the
-// same, row for row, but for responses' source_sha256 (the REDCap parts
-// are other bytes than the canonical exports) and ingest_files (names,
-// hashes and arrival times). The REDCap export is ingested in one file:
+// same, row for row, but for source_sha256 (the REDCap parts are other
+// bytes than the canonical exports), source_line (a row from REDCap
+// carries its line in the REDCap export, checked against that export read
+// again) and ingest_files (names, hashes and arrival times). The REDCap export is ingested in one file:
 // one part per trust, each current, rows_read = rows_accepted +
 // rows_rejected per part, and the parts' rows add up to the REDCap
 // export's. For the bundled study and a three-wave study.
@@ -130,8 +131,8 @@ func TestRedcapRoundTrip(t *testing.T) {
 				if _, err := os.Stat(filepath.Join(gen, "tables", tb)); err != nil {
 					continue // a table this study does not write
 				}
-				ca, ra := tableText(t, whA, tb, "source_sha256")
-				cb, rb := tableText(t, whB, tb, "source_sha256")
+				ca, ra := tableText(t, whA, tb, "source_sha256", "source_line")
+				cb, rb := tableText(t, whB, tb, "source_sha256", "source_line")
 				if !slices.Equal(ca, cb) {
 					t.Fatalf("%s: columns %v and %v", tb, ca, cb)
 				}
@@ -148,11 +149,71 @@ func TestRedcapRoundTrip(t *testing.T) {
 			if compared < 12 {
 				t.Fatalf("compared %d tables of %v", compared, tables)
 			}
-			_, resp := tableText(t, whB, "responses")
+			// source_line of a row from REDCap is its line in the REDCap
+			// export, found here by reading that export again.
+			rcLines := redcapExportLines(t, s, rcIn)
+			rc, resp := tableText(t, whB, "responses")
+			iID, iWave, iLine := slices.Index(rc, "study_id"), slices.Index(rc, "wave"), slices.Index(rc, "source_line")
+			for _, r := range resp {
+				c := strings.Split(r, "|")
+				want, ok := rcLines[c[iID]+"|"+c[iWave]]
+				if !ok || c[iLine] != fmt.Sprint(want) {
+					t.Fatalf("responses row %s: source_line %s, the REDCap export's line is %d", r, c[iLine], want)
+				}
+			}
 			_, parts0 := tableText(t, whB, "participants")
 			t.Logf("%d tables equal; %d responses, %d participants; parts %v", compared, len(resp), len(parts0), parts)
 		})
 	}
+}
+
+// redcapExportLines reads the REDCap export in dir and returns the line
+// of each record's row at each wave, by study_id|wave.
+func redcapExportLines(t *testing.T, s *schemas.Study, dir string) map[string]int {
+	t.Helper()
+	p, err := redcap.Build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trustOf, waveOf := map[string]string{}, map[string]string{}
+	for _, d := range p.DAGs {
+		trustOf[d.Unique] = d.Trust
+	}
+	for _, e := range p.Events {
+		waveOf[e.Unique] = e.Wave
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, e := range entries {
+		if _, ok := redcap.ParseFileName(s, e.Name()); !ok {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cr := csv.NewReader(bytes.NewReader(b))
+		head, err := cr.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		iEv, iDAG := slices.Index(head, redcap.EventColumn), slices.Index(head, redcap.DAGColumn)
+		for {
+			rec, err := cr.Read()
+			if err != nil {
+				break
+			}
+			line, _ := cr.FieldPos(0)
+			out[trustOf[rec[iDAG]]+"-"+rec[0]+"|"+waveOf[rec[iEv]]] = line
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("no REDCap export in %s", dir)
+	}
+	return out
 }
 
 // redcapTestExport builds a small REDCap records export of the study's

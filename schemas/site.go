@@ -15,7 +15,10 @@ import (
 // encoded, and how their headers and codes map onto the canonical format.
 type Site struct {
 	Trust string `yaml:"trust"`
-	// Format is csv or xlsx.
+	// Format is csv, xlsx or redcap (FormatRedcap: the files named by Files
+	// are REDCap raw records exports of the study's project, split by data
+	// access group like <STUDY>_redcap_<YYYYMMDD>.csv; the trust's other
+	// exports come under canonical names).
 	Format string `yaml:"format"`
 	// Encoding is utf-8, utf-8-bom or windows-1252 (a BOM is tolerated in utf-8).
 	Encoding  string `yaml:"encoding"`
@@ -31,6 +34,9 @@ type Site struct {
 	Headers map[string]string            `yaml:"headers"`
 	Values  map[string]map[string]string `yaml:"values"`
 }
+
+// FormatRedcap is the format of a site whose files are REDCap exports.
+const FormatRedcap = "redcap"
 
 // FilePattern recognises a trust's file names. The pattern's named group
 // "date" holds the export date, laid out as DateLayout.
@@ -88,7 +94,11 @@ func (s *Study) IdentifyFile(name string) (site *Site, exportDate time.Time, can
 		if _, known := s.trustByCode[m[1]]; known {
 			d, err := time.Parse("20060102", m[3])
 			if err == nil {
-				return s.Sites[m[1]], d, true, true
+				site := s.Sites[m[1]]
+				if site != nil && site.Format == FormatRedcap {
+					site = Canonical(m[1])
+				}
+				return site, d, true, true
 			}
 		}
 	}
@@ -174,8 +184,17 @@ func (st *Study) checkSite(s *Site, c checker) error {
 		if p := textProblem(s.Sheet, 31, false); p != "" || strings.ContainsAny(s.Sheet, `[]:*?/\`) {
 			return c.fail("sheet must be an Excel sheet name: at most 31 characters, none of [ ] : * ? / \\", "sheet")
 		}
+	case FormatRedcap:
+		// A REDCap raw records export is read as REDCap writes it: UTF-8,
+		// commas, ISO dates, the project's own variable names and codes.
+		for _, k := range []string{"delimiter", "encoding", "sheet", "headers", "values", "date_layout"} {
+			if c.has(k) {
+				return c.fail(k+" is for csv and xlsx sites: a REDCap export is read as REDCap writes it", k)
+			}
+		}
+		s.Encoding, s.Delimiter, s.DateLayout = "utf-8", ",", "2006-01-02"
 	default:
-		return c.fail(fmt.Sprintf("format %s: want csv or xlsx", quote(s.Format)), "format")
+		return c.fail(fmt.Sprintf("format %s: want csv, xlsx or redcap", quote(s.Format)), "format")
 	}
 	if s.DateLayout == "" {
 		return c.fail("date_layout is required", "date_layout")
@@ -198,6 +217,9 @@ func (st *Study) checkSite(s *Site, c checker) error {
 		f.re = re
 		if re.SubexpIndex("date") > 0 && !validDateLayout(f.DateLayout) {
 			return c.fail(fmt.Sprintf("date_layout %s does not write and read back the date the pattern captures", quote(f.DateLayout)), "files", i, "date_layout")
+		}
+		if s.Format == FormatRedcap && re.SubexpIndex("date") <= 0 {
+			return c.fail("a REDCap export's name must give its date: the pattern needs a (?P<date>…) group", "files", i, "pattern")
 		}
 		if re.SubexpIndex("date") <= 0 && f.DateLayout != "" {
 			return c.fail("the pattern has no (?P<date>…) group for date_layout to read", "files", i, "date_layout")

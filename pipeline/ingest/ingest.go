@@ -487,14 +487,14 @@ func OrUnknown(trust string) string {
 
 // exportResult is what reading and validating one export found.
 type exportResult struct {
-	name       string
+	name string
 	// problemFile is the file its problems name: the export, or for a
 	// part of a REDCap export that REDCap export.
 	problemFile string
-	trust      string
-	kind       string
-	exportDate string
-	exportDay  time.Time
+	trust       string
+	kind        string
+	exportDate  string
+	exportDay   time.Time
 
 	rowsRead, rowsAccepted, rowsRejected int64
 	units                                int64 // participants (ratings) accepted

@@ -50,10 +50,17 @@ func planRedcap(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, c cand
 	}
 	log := env.Logger()
 	log.Info("REDCap export split by data access group", "file", c.name, "parts", len(parts))
+	export := &SplitExport{Kind: RecordSplitExport, SHA256: c.sha, Name: c.name}
 	for _, p := range parts {
-		name := schemas.CanonicalFileName(p.Trust, schemas.KindParticipants, day)
 		sum := sha256.Sum256(p.CSV)
-		sha := hex.EncodeToString(sum[:])
+		export.Parts = append(export.Parts, hex.EncodeToString(sum[:]))
+	}
+	if err := writeSplitExport(tx.W, export); err != nil {
+		return nil, seq, false, fmt.Errorf("split record of %s: %w", c.name, err)
+	}
+	for i, p := range parts {
+		name := schemas.CanonicalFileName(p.Trust, schemas.KindParticipants, day)
+		sha := export.Parts[i]
 		idx := len(fates.Listed)
 		fates.Listed = append(fates.Listed, warehouse.FileOutcome{})
 		now := env.Clock()
@@ -252,7 +259,7 @@ func SplitRecords(w *warehouse.Warehouse) (map[string]*SplitRecord, error) {
 	out := map[string]*SplitRecord{}
 	for _, e := range entries {
 		sha, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || e.IsDir() || warehouse.IsTemp(e.Name()) {
+		if !ok || e.IsDir() || warehouse.IsTemp(e.Name()) || strings.HasSuffix(e.Name(), splitExportSuffix) {
 			continue
 		}
 		r, err := ReadSplitRecord(w, sha)
@@ -282,4 +289,65 @@ func (r *SplitRecord) missingProblems() []Problem {
 			Message: fmt.Sprintf("%d cells held one of the REDCap project's missing-data codes (redcap.missing_codes): loaded as blanks", m.Cells)})
 	}
 	return out
+}
+
+// SplitExport is the split's record of a REDCap export itself, kept
+// read-only beside its parts' records (archive/splits/<sha256>.export.json,
+// the REDCap export's SHA-256): the parts it was split into, new or
+// already received. Only the parts carry receipts; `cpi check` counts the
+// REDCap export as received when its parts' receipts are in the ledger.
+type SplitExport struct {
+	Kind   string   `json:"kind"` // RecordSplitExport
+	SHA256 string   `json:"sha256"`
+	Name   string   `json:"name"`
+	Parts  []string `json:"parts"` // the parts' SHA-256, in the study's trust order
+}
+
+// RecordSplitExport is a SplitExport's kind.
+const RecordSplitExport = "redcap_export"
+
+const splitExportSuffix = ".export.json"
+
+func writeSplitExport(w *warehouse.Warehouse, r *SplitExport) error {
+	path := filepath.Join(SplitsDir(w), r.SHA256+splitExportSuffix)
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return warehouse.WriteFileAtomic(path, warehouse.ArchiveMode, func(out io.Writer) error {
+		_, err := out.Write(append(b, '\n'))
+		return err
+	})
+}
+
+// SplitExports reads the records of every REDCap export split, by its
+// SHA-256. A record that cannot be read is damage.
+func SplitExports(w *warehouse.Warehouse) (map[string]*SplitExport, error) {
+	entries, err := os.ReadDir(SplitsDir(w))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("split records: %w", err)
+	}
+	out := map[string]*SplitExport{}
+	for _, e := range entries {
+		sha, ok := strings.CutSuffix(e.Name(), splitExportSuffix)
+		if !ok || e.IsDir() || warehouse.IsTemp(e.Name()) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(SplitsDir(w), e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("split records: %w", err)
+		}
+		r := &SplitExport{}
+		if err := json.Unmarshal(b, r); err != nil || r.Kind != RecordSplitExport || r.SHA256 != sha {
+			return nil, fmt.Errorf("the archive is damaged: archive/splits/%s is no record of a REDCap export split", e.Name())
+		}
+		out[sha] = r
+	}
+	return out, nil
 }

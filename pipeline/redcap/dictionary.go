@@ -318,8 +318,12 @@ func StudyCode(s *schemas.Study) string {
 }
 
 // ParseFileName reports whether name is a REDCap export of study s, and its
-// export date.
+// export date: named <STUDY>_redcap_<YYYYMMDD>.csv, or as the site mapping
+// of a trust with format redcap names its files.
 func ParseFileName(s *schemas.Study, name string) (time.Time, bool) {
+	if d, ok := siteFileName(s, name); ok {
+		return d, true
+	}
 	prefix := StudyCode(s) + "_redcap_"
 	rest, ok := strings.CutPrefix(name, prefix)
 	if !ok {
@@ -351,4 +355,20 @@ func BadFileDate(s *schemas.Study, name string) (string, bool) {
 		return day, true
 	}
 	return "", false
+}
+
+// siteFileName reports whether name is a REDCap export named as a site
+// mapping with format redcap names them, and its date (a name whose date
+// is no calendar date is no match: it is quarantined as bad_export_date).
+func siteFileName(s *schemas.Study, name string) (time.Time, bool) {
+	for _, t := range s.Trusts {
+		site := s.Sites[t.Code]
+		if site == nil || site.Format != schemas.FormatRedcap {
+			continue
+		}
+		if ok, d := site.MatchName(name); ok && !d.IsZero() {
+			return d, true
+		}
+	}
+	return time.Time{}, false
 }

@@ -121,7 +121,7 @@ func WriteRedcapStudy(ctx context.Context, s *schemas.Study, opts SynthOptions, 
 			return out, fmt.Errorf("trust %s has no site mapping", t.Code)
 		}
 		name := site.FileName(schemas.KindFidelity, opts.ExportDate)
-		if opts.Canonical {
+		if opts.Canonical || site.Format == schemas.FormatRedcap {
 			site = schemas.Canonical(t.Code)
 			name = schemas.CanonicalFileName(t.Code, schemas.KindFidelity, opts.ExportDate)
 		}

@@ -278,11 +278,14 @@ func synthWriteTrust(ctx context.Context, s *schemas.Study, opts SynthOptions, d
 	if site == nil {
 		return nil, fmt.Errorf("trust %s has no site mapping", trust)
 	}
-	if opts.Canonical {
+	// A trust whose REDCap exports come under its own names (format
+	// redcap) sends its exports here in the canonical template.
+	canonical := opts.Canonical || site.Format == schemas.FormatRedcap
+	if canonical {
 		site = schemas.Canonical(trust)
 	}
 	name := func(kind string) string {
-		if opts.Canonical {
+		if canonical {
 			return schemas.CanonicalFileName(trust, kind, opts.ExportDate)
 		}
 		return site.FileName(kind, opts.ExportDate)
