@@ -149,6 +149,21 @@ func TestRedcapMissingCodesAndLines(t *testing.T) {
 	if !strings.HasPrefix(probs[1][5], "2 cells") || !strings.HasPrefix(probs[0][5], "1 cells") {
 		t.Fatalf("counts: %q, %q", probs[0][5], probs[1][5])
 	}
+	// cpi validate of the REDCap export says the same of TEWV's part.
+	checks, err := ingest.Validate(ctx, env, []string{filepath.Join(inbox, name)})
+	if err != nil || len(checks) != 2 || checks[0].Trust != "TEWV" {
+		t.Fatalf("validate: %v, %+v", err, checks)
+	}
+	var vlines []string
+	for _, p := range checks[0].Problems {
+		if p.File != name {
+			t.Errorf("validate: problem %+v names %s", p, p.File)
+		}
+		vlines = append(vlines, fmt.Sprintf("%d %s %s %s", p.Line, p.Column, p.Code, p.Severity))
+	}
+	if !slices.Equal(vlines, wantLines) {
+		t.Fatalf("validate: TEWV's problems %q, want %q", vlines, wantLines)
+	}
 	if l := ingestTestInts(t, wh, "rejects", "source_line"); fmt.Sprint(l) != "[6]" {
 		t.Fatalf("rejects.source_line %v, want [6] (the REDCap export's line)", l)
 	}

@@ -137,8 +137,8 @@ const CodeRedcapWhole = "redcap_not_split"
 // each trust's part checked as ingest would check it, named as ingest names
 // it (ok false: not a REDCap export, or one that cannot be split, which
 // validateFile quarantines).
-func validateRedcap(ctx context.Context, env warehouse.Env, path, name string) ([]FileCheck, bool, error) {
-	day, ok := redcap.ParseFileName(env.Study, name)
+func validateRedcap(ctx context.Context, env warehouse.Env, path, file string) ([]FileCheck, bool, error) {
+	day, ok := redcap.ParseFileName(env.Study, file)
 	if !ok {
 		return nil, false, nil
 	}
@@ -152,7 +152,9 @@ func validateRedcap(ctx context.Context, env warehouse.Env, path, name string) (
 	}
 	var out []FileCheck
 	for _, p := range parts {
-		c, err := validatePart(ctx, env, schemas.CanonicalFileName(p.Trust, schemas.KindParticipants, day), p.CSV)
+		name := schemas.CanonicalFileName(p.Trust, schemas.KindParticipants, day)
+		src := &SplitRecord{Kind: RecordSplit, Name: name, Trust: p.Trust, SourceName: file, Lines: p.Lines, Missing: p.Missing}
+		c, err := validatePart(ctx, env, name, p.CSV, src)
 		if err != nil {
 			return nil, false, err
 		}
@@ -161,7 +163,7 @@ func validateRedcap(ctx context.Context, env warehouse.Env, path, name string) (
 	return out, true, nil
 }
 
-func validatePart(ctx context.Context, env warehouse.Env, name string, b []byte) (FileCheck, error) {
+func validatePart(ctx context.Context, env warehouse.Env, name string, b []byte, src *SplitRecord) (FileCheck, error) {
 	tmp, err := os.CreateTemp("", ".cpi-redcap-part-*")
 	if err != nil {
 		return FileCheck{}, err
@@ -174,7 +176,7 @@ func validatePart(ctx context.Context, env warehouse.Env, name string, b []byte)
 	if err := tmp.Close(); err != nil {
 		return FileCheck{}, err
 	}
-	return validateFile(ctx, env, tmp.Name(), name)
+	return validateFile(ctx, env, tmp.Name(), name, src)
 }
 
 // WarnRedcapMissingCode counts, per column of a REDCap export's part, the

@@ -44,7 +44,7 @@ func Validate(ctx context.Context, env warehouse.Env, paths []string) ([]FileChe
 			out = append(out, parts...)
 			continue
 		}
-		c, err := validateFile(ctx, env, f.path, f.name)
+		c, err := validateFile(ctx, env, f.path, f.name, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -53,10 +53,11 @@ func Validate(ctx context.Context, env warehouse.Env, paths []string) ([]FileChe
 	return out, nil
 }
 
-// validateFile checks one export (named name) at path.
-func validateFile(ctx context.Context, env warehouse.Env, path, name string) (FileCheck, error) {
+// validateFile checks one export (named name) at path; src is the split's
+// record of a part of a REDCap export (nil for any other export).
+func validateFile(ctx context.Context, env warehouse.Env, path, name string, src *SplitRecord) (FileCheck, error) {
 	{
-		res, err := readExport(ctx, env, path, name, nil, nil, "")
+		res, err := readExport(ctx, env, path, name, src, nil, "")
 		if err != nil {
 			res.close()
 			return FileCheck{}, fmt.Errorf("validate %s: %w", name, err)
