@@ -245,6 +245,9 @@ func (c *checker) archive(ctx context.Context, wh *warehouse.Warehouse, l *wareh
 		if err != nil {
 			c.fail("archive", err.Error())
 		}
+		if _, err := ingest.SplitRecords(wh); err != nil {
+			c.fail("archive", err.Error())
+		}
 		received := map[string]bool{}
 		for _, rc := range l.Receipts {
 			received[rc.SHA256] = true

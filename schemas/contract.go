@@ -89,6 +89,7 @@ func WriteContract(w io.Writer, s *Study) error {
 	p("```\n")
 	p("W/archive/<sha256>       every export received, byte for byte (mode 0440, read-only)\n")
 	p("W/archive/receipts/      a read-only record of every arrival and every accept\n")
+	p("W/archive/splits/        the split's read-only record of each REDCap export and each part it gave\n")
 	p("W/gen/NNNNNNNN/          generations: everything a run changes (tables, ledger, problems, reports)\n")
 	p("W/current                symbolic link to the committed generation, switched by one rename\n")
 	p("W/tables                 -> current/tables: one folder per table, and datapackage.json\n")
