@@ -215,6 +215,35 @@ func TestRedcapMissingCodesAndLines(t *testing.T) {
 	if err := Check(ctx, env, wh, &report); err != nil || strings.Contains(report.String(), "did not commit") {
 		t.Fatalf("check after rebuild: %v\n%s", err, report.String())
 	}
+
+	// A damaged split record is damage to the archive.
+	w, err := warehouse.OpenWarehouse(wh, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := ingest.SplitRecords(w)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("split records %v, %v; want 2", recs, err)
+	}
+	for sha, r := range recs {
+		if r.Trust == "TEWV" {
+			if fmt.Sprint(r.Lines) != "[2 4 6]" || r.SourceName != name {
+				t.Fatalf("TEWV's split record %+v", r)
+			}
+			path := filepath.Join(ingest.SplitsDir(w), sha+".json")
+			if err := os.Chmod(path, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, []byte("{}"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	report.Reset()
+	var ce *CheckError
+	if err := Check(ctx, env, wh, &report); !errors.As(err, &ce) || !strings.Contains(err.Error(), "archive/splits/") {
+		t.Fatalf("check of a damaged split record: %v", err)
+	}
 }
 
 // TestRedcapOlderProject: an export of the project as it was before the
