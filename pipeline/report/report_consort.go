@@ -29,9 +29,13 @@ type consortPage struct {
 	// (the allocation box).
 	ConsortTeams, ConsortTrusts int
 	ConsortArms                 []consortArm
-	// consortCells are the arms' analysed cells (arm → stage → cell) and
-	// the both-arms totals (arm "*"), for the summary.
-	consortCells map[string]map[string]int
+	// analysedValue are the analysed counts by arm ("*": both) and
+	// stage; ittParts, where the ITT population is the primary wave's
+	// plus lost, those two cells of each arm (and "*"); analysedArms the
+	// arms of the diagram (layoutAnalysed).
+	analysedValue map[string]map[string]int64
+	ittParts      map[string][2]int
+	analysedArms  []string
 	// consortTeamsAt are the arms' teams with people at each stage, as
 	// printed, for the summary.
 	consortTeamsAt map[string]map[string]string
@@ -86,32 +90,8 @@ func (pg *studyPage) layoutConsort(s *schemas.Study, flow map[FlowKey]FlowCounts
 		}
 	}
 	first, primary := s.BaselineWave(), s.PrimaryWave()
-	pg.consortCells = map[string]map[string]int{}
 	if hasAnalysed {
-		for _, st := range []string{flowAnalysed, flowAnalysedITT} {
-			all := disc.Count(flowCellName("*", "*", st), sumStage(flow, "", st), avoidStudyTotal)
-			var parts []int
-			for _, a := range arms {
-				c := disc.Count(flowCellName("*", a, st), sumStage(flow, a, st), avoidArmTotal)
-				parts = append(parts, c)
-				if pg.consortCells[a] == nil {
-					pg.consortCells[a] = map[string]int{}
-				}
-				pg.consortCells[a][st] = c
-				if st == flowAnalysedITT {
-					pc, pv, ok1 := disc.Lookup(flowCellName("*", a, primary))
-					lc, lv, ok2 := disc.Lookup(flowCellName("*", a, flowLost))
-					if ok1 && ok2 && pv+lv == sumStage(flow, a, st) {
-						disc.Sum(c, pc, lc)
-					}
-				}
-			}
-			disc.Sum(all, parts...)
-			if pg.consortCells["*"] == nil {
-				pg.consortCells["*"] = map[string]int{}
-			}
-			pg.consortCells["*"][st] = all
-		}
+		pg.layoutAnalysed(s, flow, arms, disc)
 	}
 	teams := teamsOf(s)
 	pg.ConsortTeams, pg.ConsortTrusts = len(s.Teams), len(s.Trusts)
@@ -203,7 +183,7 @@ func (pg *studyPage) layoutConsort(s *schemas.Study, flow map[FlowKey]FlowCounts
 				} {
 					t := teamsAt(st.stage, false)
 					pg.consortTeamsAt[a][st.stage] = t
-					arm.Boxes = append(arm.Boxes, consortBox{Label: st.label, N: disc.Show(pg.consortCells[a][st.stage]), Teams: t, Analysed: true})
+					arm.Boxes = append(arm.Boxes, consortBox{Label: st.label, N: pg.showAnalysed(s, disc, a, st.stage), Teams: t, Analysed: true})
 				}
 			}
 			pg.ConsortArms = append(pg.ConsortArms, arm)
@@ -219,6 +199,83 @@ func recruitedTeams(allocated int, recruiting string) string {
 		return a
 	}
 	return a + " allocated, " + strings.TrimSuffix(strings.TrimSuffix(recruiting, "s"), " team") + " recruiting"
+}
+
+// layoutAnalysed keeps what the analysed boxes need. Their counts are no
+// cells of the page's disclosure control: each is shown only when it
+// tells nothing that the counts shown do not bound already.
+//
+//   - The primary analysis's people of an arm are at most the arm's
+//     interviewed at the primary wave and its n with a score at baseline
+//     and at that wave (outcomes table): an analysed count equal to such a
+//     bound that is hidden would reveal it. The arms' counts add up to the
+//     primary model's n, which the outcomes table prints. So the arms'
+//     counts are shown only when every arm's bounds are shown, else all
+//     are hidden (the small symbol for a small one).
+//   - The ITT population is, where the tables agree, the arm's
+//     interviewed at the primary wave plus lost (interviewed at baseline,
+//     not withdrawn): shown exactly when both of those are. Where the
+//     tables disagree it is hidden.
+func (pg *studyPage) layoutAnalysed(s *schemas.Study, flow map[FlowKey]FlowCounts, arms []string, disc *Disclosure) {
+	primary := s.PrimaryWave()
+	pg.analysedArms = arms
+	pg.analysedValue = map[string]map[string]int64{}
+	pg.ittParts = map[string][2]int{}
+	for _, a := range append(slices.Clone(arms), "*") {
+		arm := a
+		if a == "*" {
+			arm = ""
+		}
+		pg.analysedValue[a] = map[string]int64{flowAnalysed: sumStage(flow, arm, flowAnalysed), flowAnalysedITT: sumStage(flow, arm, flowAnalysedITT)}
+		pc, pv, ok1 := disc.Lookup(flowCellName("*", a, primary))
+		lc, lv, ok2 := disc.Lookup(flowCellName("*", a, flowLost))
+		if ok1 && ok2 && pv+lv == pg.analysedValue[a][flowAnalysedITT] {
+			pg.ittParts[a] = [2]int{pc, lc}
+		}
+	}
+}
+
+// analysedShown reports whether the arms' primary analysed counts may be
+// shown: every arm's interviewed at the primary wave, and its n of the
+// primary outcome at baseline and at the primary wave, are shown.
+func (pg *studyPage) analysedShown(s *schemas.Study, disc *Disclosure) bool {
+	for _, a := range pg.analysedArms {
+		if c, _, ok := disc.Lookup(flowCellName("*", a, s.PrimaryWave())); !ok || disc.Hidden(c) {
+			return false
+		}
+		for _, w := range []string{s.BaselineWave(), s.PrimaryWave()} {
+			if c, ok := pg.descCells[DescKey{s.Analysis.PrimaryOutcome, w, a}]; ok && disc.Hidden(c) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// showAnalysed is an analysed box's count as the page prints it (arm "*":
+// both arms), once disc, the page's disclosure control, is protected.
+func (pg *studyPage) showAnalysed(s *schemas.Study, disc *Disclosure, arm, stage string) string {
+	v, ok := pg.analysedValue[arm][stage]
+	if !ok {
+		return "—"
+	}
+	shown := false
+	switch {
+	case stage == flowAnalysed && arm == "*":
+		return ShowModelN(v, s.Disclosure) // the primary model's n
+	case stage == flowAnalysed:
+		shown = pg.analysedShown(s, disc)
+	default:
+		p, ok := pg.ittParts[arm]
+		shown = ok && !disc.Hidden(p[0]) && !disc.Hidden(p[1])
+	}
+	switch {
+	case shown && !disc.small(v):
+		return strconv.FormatInt(v, 10)
+	case disc.small(v):
+		return disc.rule.SmallSymbol()
+	}
+	return disc.rule.SecondarySymbol()
 }
 
 // sumStage is a stage's count over the trusts of arm (every arm: "").

@@ -68,11 +68,7 @@ func (pg *studyPage) layoutSummary(s *schemas.Study, effects []EffectsLine) {
 		Higher: e.Estimate > 0, Magnitude: fmtNum(math.Abs(e.Estimate), 2), Clear: e.Lo > 0 || e.Hi < 0,
 		CILevel: fmtNum(100*ciLevel(s), 0),
 	}
-	if c, ok := pg.consortCells["*"][flowAnalysed]; ok {
-		f.Analysed = disc.Show(c)
-	} else {
-		f.Analysed = ShowModelN(int64(e.NObs), s.Disclosure)
-	}
+	f.Analysed = ShowModelN(int64(e.NObs), s.Disclosure)
 	teams := teamsOf(s)
 	for _, a := range pg.Arms {
 		n := 0
@@ -82,15 +78,15 @@ func (pg *studyPage) layoutSummary(s *schemas.Study, effects []EffectsLine) {
 			}
 		}
 		f.Teams = append(f.Teams, summaryArm{Arm: a, N: strconv.Itoa(n)})
-		if c, ok := pg.consortCells[a][flowAnalysed]; ok {
-			f.AnalysedArms = append(f.AnalysedArms, summaryArm{Arm: a, N: disc.Show(c)})
+		if _, ok := pg.analysedValue[a]; ok {
+			f.AnalysedArms = append(f.AnalysedArms, summaryArm{Arm: a, N: pg.showAnalysed(s, disc, a, flowAnalysed)})
 		}
 	}
 	if itt := find("itt_mi", "cr2_mi"); itt != nil && !math.IsNaN(itt.Estimate) {
 		f.HasITT = true
 		f.ITTEstimate, f.ITTLo, f.ITTHi = fmtNum(itt.Estimate, 2), fmtNum(itt.Lo, 2), fmtNum(itt.Hi, 2)
-		if c, ok := pg.consortCells["*"][flowAnalysedITT]; ok {
-			f.ITTN = disc.Show(c)
+		if _, ok := pg.analysedValue["*"]; ok {
+			f.ITTN = pg.showAnalysed(s, disc, "*", flowAnalysedITT)
 		} else {
 			f.ITTN = ShowModelN(int64(itt.NObs), s.Disclosure)
 		}
