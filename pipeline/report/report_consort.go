@@ -30,11 +30,11 @@ type consortPage struct {
 	ConsortTeams, ConsortTrusts int
 	ConsortArms                 []consortArm
 	// analysedValue are the analysed counts by arm ("*": both) and
-	// stage; ittParts, where the ITT population is the primary wave's
-	// plus lost, those two cells of each arm (and "*"); analysedArms the
+	// stage; ittCell, where the ITT population is the primary wave's plus
+	// lost, its implied cell of each arm (and "*"); analysedArms the
 	// arms of the diagram (layoutAnalysed).
 	analysedValue map[string]map[string]int64
-	ittParts      map[string][2]int
+	ittCell       map[string]int
 	analysedArms  []string
 	// consortTeamsAt are the arms' teams with people at each stage, as
 	// printed, for the summary.
@@ -214,13 +214,17 @@ func recruitedTeams(allocated int, recruiting string) string {
 //     are hidden (the small symbol for a small one).
 //   - The ITT population is, where the tables agree, the arm's
 //     interviewed at the primary wave plus lost (interviewed at baseline,
-//     not withdrawn): shown exactly when both of those are. Where the
-//     tables disagree it is hidden.
+//     not withdrawn): an implied cell of that sum, shown exactly when the
+//     counts shown determine it (so it tells nothing new; a small one is
+//     protected like any hidden count). Where the tables disagree it is
+//     hidden.
+//   - A zero is shown: there is no one to disclose, and no bound is
+//     pinned by it.
 func (pg *studyPage) layoutAnalysed(s *schemas.Study, flow map[FlowKey]FlowCounts, arms []string, disc *Disclosure) {
 	primary := s.PrimaryWave()
 	pg.analysedArms = arms
 	pg.analysedValue = map[string]map[string]int64{}
-	pg.ittParts = map[string][2]int{}
+	pg.ittCell = map[string]int{}
 	for _, a := range append(slices.Clone(arms), "*") {
 		arm := a
 		if a == "*" {
@@ -229,8 +233,10 @@ func (pg *studyPage) layoutAnalysed(s *schemas.Study, flow map[FlowKey]FlowCount
 		pg.analysedValue[a] = map[string]int64{flowAnalysed: sumStage(flow, arm, flowAnalysed), flowAnalysedITT: sumStage(flow, arm, flowAnalysedITT)}
 		pc, pv, ok1 := disc.Lookup(flowCellName("*", a, primary))
 		lc, lv, ok2 := disc.Lookup(flowCellName("*", a, flowLost))
-		if ok1 && ok2 && pv+lv == pg.analysedValue[a][flowAnalysedITT] {
-			pg.ittParts[a] = [2]int{pc, lc}
+		if v := pg.analysedValue[a][flowAnalysedITT]; ok1 && ok2 && pv+lv == v {
+			c := disc.Implied(flowCellName("*", a, flowAnalysedITT), v)
+			disc.Sum(c, pc, lc)
+			pg.ittCell[a] = c
 		}
 	}
 }
@@ -266,10 +272,13 @@ func (pg *studyPage) showAnalysed(s *schemas.Study, disc *Disclosure, arm, stage
 	case stage == flowAnalysed:
 		shown = pg.analysedShown(s, disc)
 	default:
-		p, ok := pg.ittParts[arm]
-		shown = ok && !disc.Hidden(p[0]) && !disc.Hidden(p[1])
+		if c, ok := pg.ittCell[arm]; ok {
+			shown, _ = disc.determined(c) // an error shows nothing
+		}
 	}
 	switch {
+	case v == 0:
+		return "0"
 	case shown && !disc.small(v):
 		return strconv.FormatInt(v, 10)
 	case disc.small(v):
