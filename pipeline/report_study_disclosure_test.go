@@ -319,18 +319,18 @@ type disclosureTestCell struct {
 }
 
 var (
-	disclosureTestBox   = regexp.MustCompile(`<div class="arm">\s*<h3>([^<]*)</h3>((?s:.*?))<div class="box">Followed up <b>([^<]*)</b>((?s:.*?))\n</div>\n`)
+	disclosureTestBox = regexp.MustCompile(`<div class="arm">\s*<h3>([^<]*)</h3>((?s:.*?))<div class="box">Followed up <b>([^<]*)</b>((?s:.*?))\n</div>\n`)
 	// disclosureTestAnalysedBox is an analysed box of the diagram, and
 	// disclosureTestSummary the summary's counts.
 	disclosureTestAnalysedBox = regexp.MustCompile(`<div class="box analysed">Analysed, (primary|ITT)[^<]* <b>([^<]*)</b>`)
 	disclosureTestSummary     = regexp.MustCompile(`([^ >]+) people were recruited and ([^ ]+) interviewed at baseline; ([^ ]+) were in the primary analysis .*? at [^ ]+ \(([^ ]+) intervention, ([^ ]+) control\)(?s:.*), ([^ ]+) people were analysed`)
-	disclosureTestBoxes = regexp.MustCompile(`(Recruited|Not interviewed at baseline|Interviewed at baseline|Withdrew|Lost to follow-up) <b>([^<]*)</b>`)
-	disclosureTestRow   = regexp.MustCompile(`<tr(?: class="total")?><td>([^<]*)</td><td>([^<]*)</td>((?:<td class="num">[^<]*</td>){6})</tr>`)
-	disclosureTestNum   = regexp.MustCompile(`<td class="num">([^<]*)</td>`)
-	disclosureTestHead  = regexp.MustCompile(`<th class="num">([^<]*) \(n = ([^)]*)\)</th>`)
-	disclosureTestVar   = regexp.MustCompile(`<tr class="total"><td colspan="\d+">([^<]*)</td></tr>`)
-	disclosureTestLevel = regexp.MustCompile(`<tr><td>([^<]*)</td>((?:<td class="num">[^<]*</td>)+)</tr>`)
-	disclosureTestPct   = regexp.MustCompile(`^(\d+) \((\d+\.\d)%\)$`)
+	disclosureTestBoxes       = regexp.MustCompile(`(Recruited|Not interviewed at baseline|Interviewed at baseline|Withdrew|Lost to follow-up) <b>([^<]*)</b>`)
+	disclosureTestRow         = regexp.MustCompile(`<tr(?: class="total")?><td>([^<]*)</td><td>([^<]*)</td>((?:<td class="num">[^<]*</td>){6})</tr>`)
+	disclosureTestNum         = regexp.MustCompile(`<td class="num">([^<]*)</td>`)
+	disclosureTestHead        = regexp.MustCompile(`<th class="num">([^<]*) \(n = ([^)]*)\)</th>`)
+	disclosureTestVar         = regexp.MustCompile(`<tr class="total"><td colspan="\d+">([^<]*)</td></tr>`)
+	disclosureTestLevel       = regexp.MustCompile(`<tr><td>([^<]*)</td>((?:<td class="num">[^<]*</td>)+)</tr>`)
+	disclosureTestPct         = regexp.MustCompile(`^(\d+) \((\d+\.\d)%\)$`)
 	// disclosureTestDescRow is a row of the outcomes table by arm: the wave,
 	// then each arm's n (and mean (SD)).
 	disclosureTestDescRow = regexp.MustCompile(`<tr><td data-label="Wave">([^<]*)</td><td class="num" data-label="([^"]*): n">([^<]*)</td><td class="num" data-label="mean \(SD\)">[^<]*</td><td class="num" data-label="([^"]*): n">([^<]*)</td>`)
