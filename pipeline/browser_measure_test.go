@@ -158,12 +158,12 @@ func browserMeasure(t *testing.T, html, name string) browserMetrics {
 		t.Fatalf("chromium: measure: %v", err)
 	}
 	keep := os.Getenv("CPI_SCREENSHOT_DIR")
-	if keep != "" { // the phone layout, for a person to look at
-		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(90))
+	if keep != "" { // the phone's first screen, for a person to look at
+		png, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
 		if err != nil {
 			t.Fatalf("chromium: screenshot: %v", err)
 		}
-		if err := os.WriteFile(filepath.Join(keep, name+"-390.jpg"), png, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(keep, name+"-390.png"), png, 0o600); err != nil {
 			t.Error(err)
 		}
 	}
