@@ -182,3 +182,63 @@ func TestStudyReportFrontBundled(t *testing.T) {
 		t.Errorf("%d items point into the page, want the 12 or more it covers", linked)
 	}
 }
+
+// TestStudyReportAnalysedSmallArm: an arm with 3 people analysed, beside
+// an arm of 100 and the model's n of 103 (shown: a model result), is
+// shown as <5, and the other arm's 100 is hidden too ([c]), or 103 − 100
+// would give the 3; with 30 analysed both arms are shown. The bounds (the
+// followed up, the outcomes' n) are all shown in both cases.
+func TestStudyReportAnalysedSmallArm(t *testing.T) {
+	s := synthStudy(t)
+	env := warehouse.Env{Study: s, Version: "test"}
+	for _, c := range []struct {
+		small      int64
+		want, ctrl string
+	}{{3, "&lt;5", "[c]"}, {30, "30", "100"}} {
+		flow := map[report.FlowKey]report.FlowCounts{}
+		desc := map[report.DescKey]report.DescStat{}
+		for _, team := range s.Teams {
+			an := int64(20)
+			if team.Arm == s.Arms[0] {
+				an = 0
+				if team.Trust == s.Trusts[0].Code {
+					an = c.small
+				}
+			}
+			flow[report.FlowKey{Trust: team.Trust, Arm: team.Arm}] = report.FlowCounts{"recruited": 20, s.BaselineWave(): 20, s.PrimaryWave(): 20,
+				"withdrawn": 0, "lost": 0, "analysed": an, "analysed_itt": 20}
+		}
+		for _, a := range s.Arms[:2] {
+			for _, w := range []string{s.BaselineWave(), s.PrimaryWave()} {
+				desc[report.DescKey{Outcome: s.Analysis.PrimaryOutcome, Wave: w, Arm: a}] = report.DescStat{N: 100, Mean: 10, SD: 2}
+			}
+		}
+		base := report.NewBaselineCounts(s, s.Arms[:2])
+		for _, a := range s.Arms[:2] {
+			for range 100 {
+				base.Add(a, make([]string, len(s.DemographicFields())))
+			}
+		}
+		pg := report.NewStudyPage(env)
+		if err := pg.LayoutCountsWith(s, flow, base, desc); err != nil {
+			t.Fatal(err)
+		}
+		pg.LayoutOutcomes(s, []report.EffectsLine{{Analysis: "primary", Outcome: s.Analysis.PrimaryOutcome, Wave: s.PrimaryWave(), Method: "cr2", Term: compare.TermArm,
+			Estimate: 1, Se: 1, Df: 4, Lo: -1, Hi: 3, P: 0.5, Es: math.NaN(), NObs: int32(c.small + 100), NClusters: 10}})
+		var buf bytes.Buffer
+		if err := report.RenderStudyPage(&buf, pg); err != nil {
+			t.Fatal(err)
+		}
+		page := buf.String()
+		for arm, want := range map[string]string{s.Arms[0]: c.want, s.Arms[1]: c.ctrl} {
+			box := fmt.Sprintf(`<h3>%s</h3>(?s:.*?)Analysed, primary \(complete cases\) <b>([^<]*)</b>`, arm)
+			m := regexp.MustCompile(box).FindStringSubmatch(page)
+			if m == nil || m[1] != want {
+				t.Errorf("%d analysed: %s's box %v, want %s", c.small, arm, m, want)
+			}
+		}
+		if !strings.Contains(page, fmt.Sprintf("%d were in the primary analysis", c.small+100)) {
+			t.Errorf("%d analysed: the summary lacks the model's n %d", c.small, c.small+100)
+		}
+	}
+}

@@ -210,8 +210,8 @@ func recruitedTeams(allocated int, recruiting string) string {
 //     and at that wave (outcomes table): an analysed count equal to such a
 //     bound that is hidden would reveal it. The arms' counts add up to the
 //     primary model's n, which the outcomes table prints. So the arms'
-//     counts are shown only when every arm's bounds are shown, else all
-//     are hidden (the small symbol for a small one).
+//     counts are shown only when none is small and every arm's bounds
+//     are shown, else all are hidden (the small symbol for a small one).
 //   - The ITT population is, where the tables agree, the arm's
 //     interviewed at the primary wave plus lost (interviewed at baseline,
 //     not withdrawn): an implied cell of that sum, shown exactly when the
@@ -242,10 +242,15 @@ func (pg *studyPage) layoutAnalysed(s *schemas.Study, flow map[FlowKey]FlowCount
 }
 
 // analysedShown reports whether the arms' primary analysed counts may be
-// shown: every arm's interviewed at the primary wave, and its n of the
-// primary outcome at baseline and at the primary wave, are shown.
+// shown: none is small (with the model's n, a small arm's count would be
+// the other's subtracted from it), and every arm's interviewed at the
+// primary wave, and its n of the primary outcome at baseline and at the
+// primary wave, are shown.
 func (pg *studyPage) analysedShown(s *schemas.Study, disc *Disclosure) bool {
 	for _, a := range pg.analysedArms {
+		if disc.small(pg.analysedValue[a][flowAnalysed]) {
+			return false
+		}
 		if c, _, ok := disc.Lookup(flowCellName("*", a, s.PrimaryWave())); !ok || disc.Hidden(c) {
 			return false
 		}
