@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -43,6 +44,11 @@ type browserMetrics struct {
 	Errors []string
 	// Text is document.body.innerText at 390 px.
 	Text string
+	// Sections are the ids of the page's elements (its sections and
+	// anchors), in order, and ImgCharts the charts whose <svg> has role="img" (an accessible
+	// name for screen readers).
+	Sections  []string
+	ImgCharts int
 }
 
 // chromiumPath finds Chromium, skipping the test without it (failing in CI).
@@ -69,6 +75,8 @@ type measured struct {
 	Charts    int      `json:"charts"`
 	MinText   float64  `json:"minText"`
 	Text      string   `json:"text"`
+	Sections  []string `json:"sections"`
+	ImgCharts int      `json:"imgCharts"`
 }
 
 func ptrTo[T any](v T) *T { return &v }
@@ -119,7 +127,9 @@ func browserMeasure(t *testing.T, html, name string) browserMetrics {
 		}
 	}()
 	const measure = `(() => {
-	  const out = {sw: document.scrollingElement.scrollWidth, vw: screen.width, scrollers: [], charts: 0, minText: 0, text: document.body.innerText};
+	  const out = {sw: document.scrollingElement.scrollWidth, vw: screen.width, scrollers: [], charts: 0, minText: 0, text: document.body.innerText,
+	    sections: Array.from(document.querySelectorAll('body [id]'), e => e.id),
+	    imgCharts: document.querySelectorAll('figure.chart svg[role="img"]').length};
 	  for (const e of document.querySelectorAll('body *')) {
 	    const ox = getComputedStyle(e).overflowX;
 	    if ((ox === 'auto' || ox === 'scroll') && e.scrollWidth > e.clientWidth + 1)
@@ -147,6 +157,16 @@ func browserMeasure(t *testing.T, html, name string) browserMetrics {
 	if err != nil {
 		t.Fatalf("chromium: measure: %v", err)
 	}
+	keep := os.Getenv("CPI_SCREENSHOT_DIR")
+	if keep != "" { // the phone's first screen, for a person to look at
+		png, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			t.Fatalf("chromium: screenshot: %v", err)
+		}
+		if err := os.WriteFile(filepath.Join(keep, name+"-390.png"), png, 0o600); err != nil {
+			t.Error(err)
+		}
+	}
 	if err := chromedp.Do(bctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tg, emulation.ClearDeviceMetricsOverride, cdp.Empty{})
 		return err
@@ -164,8 +184,9 @@ func browserMeasure(t *testing.T, html, name string) browserMetrics {
 	mu.Lock()
 	defer mu.Unlock()
 	m.ScrollWidth, m.Viewport, m.Scrollers, m.Charts, m.MinChartText, m.Text = got.SW, got.VW, got.Scrollers, got.Charts, got.MinText, got.Text
+	m.Sections, m.ImgCharts = got.Sections, got.ImgCharts
 	m.Pages = len(pdfPageRE.FindAll(pdf, -1))
-	if keep := os.Getenv("CPI_SCREENSHOT_DIR"); keep != "" {
+	if keep != "" {
 		if err := os.WriteFile(filepath.Join(keep, name+".pdf"), pdf, 0o600); err != nil {
 			t.Error(err)
 		}
@@ -195,6 +216,9 @@ func browserAssert(t *testing.T, m browserMetrics, wantCharts, maxPages int) {
 	if m.Charts < wantCharts {
 		t.Errorf("%d charts, want %d", m.Charts, wantCharts)
 	}
+	if m.ImgCharts != m.Charts {
+		t.Errorf("%d of %d charts have an <svg role=\"img\">", m.ImgCharts, m.Charts)
+	}
 	if m.Charts > 0 && m.MinChartText < 11-0.05 {
 		t.Errorf("chart text %.1f px at 390 px, want at least 11", m.MinChartText)
 	}
@@ -206,18 +230,35 @@ func browserAssert(t *testing.T, m browserMetrics, wantCharts, maxPages int) {
 	}
 }
 
+// browserSections checks that the page's DOM has an element (a section)
+// of each id.
+func browserSections(t *testing.T, m browserMetrics, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		if !slices.Contains(m.Sections, id) {
+			t.Errorf("DOM lacks section %s (has %v)", id, m.Sections)
+		}
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
 // fmtPages is for logs.
 func fmtPages(m browserMetrics) string { return fmt.Sprintf("%d A4 pages", m.Pages) }
 
 // TestBrowserMeasureSees checks the measuring on a page built to fail it:
 // a console error, a block 600 px wide, a table scrolling in its box, three
-// forced A4 pages and one chart whose text is 8 px.
+// forced A4 pages and one chart whose text is 8 px and whose svg has no
+// role="img", in the one section.
 func TestBrowserMeasureSees(t *testing.T) {
 	const html = `<!DOCTYPE html><html><head><meta name="viewport" content="width=device-width, initial-scale=1">
 <style>@page { size: A4; } .p { break-after: page; } body { margin: 0; }</style></head><body>
 <div class="p" style="width:600px">wide</div>
 <div class="p"><div style="overflow-x:auto"><table><tr><td style="white-space:nowrap">` + "a very long line that does not wrap at all in a box of 390 px, not at all, not ever" + `</td></tr></table></div></div>
-<figure class="chart"><svg viewBox="0 0 100 20" width="100" height="20"><text x="0" y="10" style="font-size:8px">tiny</text></svg></figure>
+<section id="only"><figure class="chart"><svg viewBox="0 0 100 20" width="100" height="20"><text x="0" y="10" style="font-size:8px">tiny</text></svg></figure></section>
 <script>console.error("boom")</script>
 </body></html>`
 	m := browserMeasure(t, html, "measure-sees")
@@ -238,5 +279,8 @@ func TestBrowserMeasureSees(t *testing.T) {
 	}
 	if len(m.Errors) != 1 || !strings.Contains(m.Errors[0], "boom") {
 		t.Errorf("console errors %q, want the one", m.Errors)
+	}
+	if !slices.Equal(m.Sections, []string{"only"}) || m.ImgCharts != 0 {
+		t.Errorf("sections %v and %d charts with role=img; want [only] and 0 (its svg has no role)", m.Sections, m.ImgCharts)
 	}
 }

@@ -726,7 +726,8 @@ func TestCompareDeterministic(t *testing.T) {
 
 // TestFlowAddsUp counts a hand-made interviews table whose counts are
 // known: per trust x arm, recruited = baseline + not interviewed at
-// baseline, and baseline = followup + withdrawn + lost.
+// baseline, and baseline = followup + withdrawn + lost; analysed and
+// analysed_itt are the primary analysis's and itt_mi's populations.
 func TestFlowAddsUp(t *testing.T) {
 	env := compareTestEnv(t)
 	// TEWV intervention: 2 followed up, 1 withdrawn after baseline, 1 lost,
@@ -766,9 +767,13 @@ func TestFlowAddsUp(t *testing.T) {
 	}
 	waves := func(b, f int64) map[string]int64 { return map[string]int64{"baseline": b, "followup": f} }
 	want := map[compare.FlowKey]compare.FlowCounts{
-		{Trust: "TEWV", Arm: "intervention"}: {Recruited: 7, Baseline: 5, Followup: 2, Withdrawn: 2, Lost: 1, Waves: waves(5, 2)},
-		{Trust: "BDCT", Arm: "control"}:      {Recruited: 2, Baseline: 1, Followup: 0, Withdrawn: 0, Lost: 1, Waves: waves(1, 0)},
-		{Trust: "TEWV", Arm: "control"}:      {Waves: waves(0, 0)},
+		// Analysed: a1 and a2 (scored at both waves, not withdrawn); ITT:
+		// a1, a2 and a4 (interviewed at baseline, not withdrawn).
+		{Trust: "TEWV", Arm: "intervention"}: {Recruited: 7, Baseline: 5, Followup: 2, Withdrawn: 2, Lost: 1, Analysed: 2, AnalysedITT: 3, Waves: waves(5, 2)},
+		// b1 has no baseline score (not interviewed then): not analysed;
+		// b2, lost, is in the ITT population.
+		{Trust: "BDCT", Arm: "control"}: {Recruited: 2, Baseline: 1, Followup: 0, Withdrawn: 0, Lost: 1, AnalysedITT: 1, Waves: waves(1, 0)},
+		{Trust: "TEWV", Arm: "control"}: {Waves: waves(0, 0)},
 	}
 	for k, w := range want {
 		if !reflect.DeepEqual(got[k], w) {

@@ -10,10 +10,12 @@ import (
 
 // TestReportsOfBundledStudyMeasured runs every stage on the bundled study
 // and measures its reports in Chromium (browserMeasure): every fidelity
-// report fits 3 A4 pages with nothing scrolling sideways at 390 px; the
-// study report has its chart with text of 11 px or more, no console
-// error, no sideways scroll, and prints on at most 12 A4 pages (6 when
-// written).
+// report fits 3 A4 pages with nothing scrolling sideways at 390 px and
+// has its sections; the study report has its sections (the summary,
+// flow, methods and checklist among them), its chart with text of 11 px
+// or more, no console error, no sideways scroll, and prints on at most 12
+// A4 pages. $CPI_SCREENSHOT_DIR keeps each page's phone screenshot and
+// PDF for a person to look at.
 func TestReportsOfBundledStudyMeasured(t *testing.T) {
 	chromiumPath(t)
 	env := ingestTestEnv(t)
@@ -24,7 +26,9 @@ func TestReportsOfBundledStudyMeasured(t *testing.T) {
 			if err := report.FidelityReport(context.Background(), env, gen, team, &buf); err != nil {
 				t.Fatal(err)
 			}
-			browserAssert(t, browserMeasure(t, buf.String(), "bundled-fidelity-"+team), 1, 3)
+			m := browserMeasure(t, buf.String(), "bundled-fidelity-"+team)
+			browserAssert(t, m, 1, 3)
+			browserSections(t, m, reportFidelitySections...)
 		})
 	}
 	t.Run("study", func(t *testing.T) {
@@ -34,6 +38,7 @@ func TestReportsOfBundledStudyMeasured(t *testing.T) {
 		}
 		m := browserMeasure(t, buf.String(), "bundled-study")
 		browserAssert(t, m, 1, 12)
+		browserSections(t, m, append([]string{"summary", "methods", "checklist"}, reportStudySections...)...)
 		t.Logf("study report: %s", fmtPages(m))
 	})
 }

@@ -216,8 +216,10 @@ func disclosureTestRender(t *testing.T, s *schemas.Study, rule schemas.Disclosur
 		base.Add(p.Arm, values)
 	}
 	flow := map[report.FlowKey]report.FlowCounts{}
+	analysed := disclosureTestAnalysed(&st, parts)
 	for k, c := range disclosureTestFlow(&st, parts) {
-		flow[k] = report.FlowCounts{"recruited": c.Recruited, st.BaselineWave(): c.Baseline, st.PrimaryWave(): c.Followup, "withdrawn": c.Withdrawn, "lost": c.Lost}
+		flow[k] = report.FlowCounts{"recruited": c.Recruited, st.BaselineWave(): c.Baseline, st.PrimaryWave(): c.Followup, "withdrawn": c.Withdrawn, "lost": c.Lost,
+			"analysed": analysed[k], "analysed_itt": c.Followup + c.Lost}
 	}
 	if err := pg.LayoutCountsWith(&st, flow, base, disclosureTestDesc(&st, parts)); err != nil {
 		t.Fatal(err)
@@ -227,12 +229,35 @@ func disclosureTestRender(t *testing.T, s *schemas.Study, rule schemas.Disclosur
 		effects = append(effects, report.EffectsLine{Analysis: "primary", Outcome: st.Analysis.PrimaryOutcome, Wave: st.PrimaryWave(), Method: "cr1", Term: "arm_intervention",
 			Estimate: 1, Se: 1, Df: 4, Lo: -1, Hi: 3, P: 0.5, Es: math.NaN(), NObs: n, NClusters: 10})
 	}
+	var nAnalysed int64
+	for _, n := range analysed {
+		nAnalysed += n
+	}
+	effects = append(effects, report.EffectsLine{Analysis: "primary", Outcome: st.Analysis.PrimaryOutcome, Wave: st.PrimaryWave(), Method: "cr2", Term: "arm_intervention",
+		Estimate: 1, Se: 1, Df: 4, Lo: -1, Hi: 3, P: 0.5, Es: math.NaN(), NObs: int32(nAnalysed), NClusters: 10},
+		report.EffectsLine{Analysis: "itt_mi", Outcome: st.Analysis.PrimaryOutcome, Wave: st.PrimaryWave(), Method: "cr2_mi", Term: "arm_intervention",
+			Estimate: 1, Se: 1, Df: 4, Lo: -1, Hi: 3, P: 0.5, Es: math.NaN(), NObs: 0, NClusters: 10})
 	pg.LayoutOutcomes(&st, effects)
 	var buf bytes.Buffer
 	if err := report.RenderStudyPage(&buf, pg); err != nil {
 		t.Fatal(err)
 	}
 	return buf.String()
+}
+
+// disclosureTestAnalysed is the primary analysis's people per trust × arm
+// for the synthetic participants as disclosureTestDesc scores them: not
+// withdrawn, interviewed (and scored) at baseline and at follow-up.
+func disclosureTestAnalysed(s *schemas.Study, parts []disclosureTestPart) map[report.FlowKey]int64 {
+	out := map[report.FlowKey]int64{}
+	for i := range parts {
+		p := &parts[i]
+		last := int(p.Id[len(p.Id)-1])
+		if !p.Withdrawn && p.InterviewedBaseline && p.interviewedFollowup && last%7 != 0 && last%5 != 0 {
+			out[report.FlowKey{Trust: p.Trust, Arm: p.Arm}]++
+		}
+	}
+	return out
 }
 
 // disclosureTestDesc is the descriptives table of the primary outcome as
@@ -294,14 +319,18 @@ type disclosureTestCell struct {
 }
 
 var (
-	disclosureTestBox   = regexp.MustCompile(`<div class="arm">\s*<h3>([^<]*)</h3>((?s:.*?))<div class="box">Followed up <b>([^<]*)</b></div>`)
-	disclosureTestBoxes = regexp.MustCompile(`(Recruited|Not interviewed at baseline|Interviewed at baseline|Withdrew|Lost to follow-up) <b>([^<]*)</b>`)
-	disclosureTestRow   = regexp.MustCompile(`<tr(?: class="total")?><td>([^<]*)</td><td>([^<]*)</td>((?:<td class="num">[^<]*</td>){6})</tr>`)
-	disclosureTestNum   = regexp.MustCompile(`<td class="num">([^<]*)</td>`)
-	disclosureTestHead  = regexp.MustCompile(`<th class="num">([^<]*) \(n = ([^)]*)\)</th>`)
-	disclosureTestVar   = regexp.MustCompile(`<tr class="total"><td colspan="\d+">([^<]*)</td></tr>`)
-	disclosureTestLevel = regexp.MustCompile(`<tr><td>([^<]*)</td>((?:<td class="num">[^<]*</td>)+)</tr>`)
-	disclosureTestPct   = regexp.MustCompile(`^(\d+) \((\d+\.\d)%\)$`)
+	disclosureTestBox = regexp.MustCompile(`<div class="arm">\s*<h3>([^<]*)</h3>((?s:.*?))<div class="box">Followed up <b>([^<]*)</b>((?s:.*?))\n</div>\n`)
+	// disclosureTestAnalysedBox is an analysed box of the diagram, and
+	// disclosureTestSummary the summary's counts.
+	disclosureTestAnalysedBox = regexp.MustCompile(`<div class="box analysed">Analysed, (primary|ITT)[^<]* <b>([^<]*)</b>`)
+	disclosureTestSummary     = regexp.MustCompile(`([^ >]+) people were recruited and ([^ ]+) interviewed at baseline; ([^ ]+) were in the primary analysis .*? at [^ ]+ \(([^ ]+) intervention, ([^ ]+) control\)(?s:.*), ([^ ]+) people were analysed`)
+	disclosureTestBoxes       = regexp.MustCompile(`(Recruited|Not interviewed at baseline|Interviewed at baseline|Withdrew|Lost to follow-up) <b>([^<]*)</b>`)
+	disclosureTestRow         = regexp.MustCompile(`<tr(?: class="total")?><td>([^<]*)</td><td>([^<]*)</td>((?:<td class="num">[^<]*</td>){6})</tr>`)
+	disclosureTestNum         = regexp.MustCompile(`<td class="num">([^<]*)</td>`)
+	disclosureTestHead        = regexp.MustCompile(`<th class="num">([^<]*) \(n = ([^)]*)\)</th>`)
+	disclosureTestVar         = regexp.MustCompile(`<tr class="total"><td colspan="\d+">([^<]*)</td></tr>`)
+	disclosureTestLevel       = regexp.MustCompile(`<tr><td>([^<]*)</td>((?:<td class="num">[^<]*</td>)+)</tr>`)
+	disclosureTestPct         = regexp.MustCompile(`^(\d+) \((\d+\.\d)%\)$`)
 	// disclosureTestDescRow is a row of the outcomes table by arm: the wave,
 	// then each arm's n (and mean (SD)).
 	disclosureTestDescRow = regexp.MustCompile(`<tr><td data-label="Wave">([^<]*)</td><td class="num" data-label="([^"]*): n">([^<]*)</td><td class="num" data-label="mean \(SD\)">[^<]*</td><td class="num" data-label="([^"]*): n">([^<]*)</td>`)
@@ -391,6 +420,11 @@ func disclosureTestCheck(t *testing.T, name string, s *schemas.Study, rule schem
 		rels = append(rels, append([]int{row[[2]string{"All trusts", "both arms"}][st]}, armCells...))
 	}
 	// The diagram's boxes: the arm totals again.
+	analysedArm := map[string]int64{}
+	for k, n := range disclosureTestAnalysed(s, parts) {
+		analysedArm[k.Arm] += n
+	}
+	analysedCell := map[string]int{}
 	boxes := disclosureTestBox.FindAllStringSubmatch(flowHTML, -1)
 	if len(boxes) != len(arms) {
 		t.Fatalf("%s: %d flow diagrams, want %d", name, len(boxes), len(arms))
@@ -404,7 +438,35 @@ func disclosureTestCheck(t *testing.T, name string, s *schemas.Study, rule schem
 			rels = append(rels, []int{ids[st], add("box "+arm+" "+m[1], m[2], stageValue(armTotal[arm], st))})
 		}
 		rels = append(rels, []int{ids[3], add("box "+arm+" followed up", b[3], stageValue(armTotal[arm], 3))})
+		// The analysed boxes: the ITT population is the followed up plus
+		// lost; the primary analysis's people are bounded by the
+		// followed up (checked below with the outcomes' n).
+		an := disclosureTestAnalysedBox.FindAllStringSubmatch(b[4], -1)
+		if len(an) != 2 {
+			t.Fatalf("%s: %s has %d analysed boxes, want 2", name, arm, len(an))
+		}
+		analysedCell[arm] = add("box "+arm+" analysed", an[0][2], analysedArm[arm])
+		itt := add("box "+arm+" analysed ITT", an[1][2], stageValue(armTotal[arm], 3)+stageValue(armTotal[arm], 5))
+		rels = append(rels, []int{itt, ids[3], ids[5]})
 	}
+
+	// The summary: recruited and at baseline are the flow's both arms, the
+	// primary analysis's people the arms' analysed, the ITT population
+	// followed up + lost of both arms.
+	sm := disclosureTestSummary.FindStringSubmatch(section("summary"))
+	if sm == nil {
+		t.Fatalf("%s: the summary lacks its counts:\n%s", name, section("summary"))
+	}
+	both := row[[2]string{"All trusts", "both arms"}]
+	rels = append(rels, []int{add("summary recruited", sm[1], all.Recruited), both[0]}, []int{add("summary baseline", sm[2], all.Baseline), both[2]})
+	var allAnalysed int64
+	for _, a := range arms {
+		allAnalysed += analysedArm[a]
+	}
+	sumAnalysed := add("summary analysed", sm[3], allAnalysed)
+	rels = append(rels, []int{sumAnalysed, analysedCell[arms[0]], analysedCell[arms[1]]})
+	rels = append(rels, []int{add("summary analysed "+arms[0], sm[4], analysedArm[arms[0]]), analysedCell[arms[0]]}, []int{add("summary analysed "+arms[1], sm[5], analysedArm[arms[1]]), analysedCell[arms[1]]})
+	rels = append(rels, []int{add("summary ITT", sm[6], all.Followup+all.Lost), both[3], both[5]})
 
 	// The baseline table, counted here from the participants.
 	baseHTML := section("baseline")
@@ -540,6 +602,26 @@ func disclosureTestCheck(t *testing.T, name string, s *schemas.Study, rule schem
 				miss := add("implied missing "+wave+" "+arm, "", at.Followup-st.N)
 				implied = append(implied, miss)
 				rels = append(rels, []int{row[[2]string{"All trusts", arm}][3], c, miss})
+			}
+		}
+	}
+
+	// An analysed count shown must not pin a hidden bound: it is at most
+	// the arm's followed up and its outcome n at baseline and follow-up.
+	for _, arm := range arms {
+		c := cells[analysedCell[arm]]
+		if _, err := strconv.ParseInt(c.text, 10, 64); err != nil {
+			continue
+		}
+		bounds := []int{row[[2]string{"All trusts", arm}][3]}
+		for _, w := range []string{s.BaselineWave(), s.PrimaryWave()} {
+			if i, ok := at["outcomes n "+w+" "+arm]; ok {
+				bounds = append(bounds, i)
+			}
+		}
+		for _, b := range bounds {
+			if bc := cells[b]; (bc.text == small || bc.text == secondary) && bc.value == c.value {
+				t.Errorf("%s: %s (%d) is shown and pins %s", name, c.where, c.value, bc.where)
 			}
 		}
 	}

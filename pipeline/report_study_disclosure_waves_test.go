@@ -93,7 +93,7 @@ func TestStudyReportDisclosureWaves(t *testing.T) {
 var (
 	disclosureWavesRow = regexp.MustCompile(`<tr(?: class="total")?><td>([^<]*)</td><td>([^<]*)</td>((?:<td class="num">[^<]*</td>){7})</tr>`)
 	disclosureWavesArm = regexp.MustCompile(`(?s)<div class="arm">\s*<h3>([^<]*)</h3>(.*?)\n</div>\n`)
-	disclosureWavesBox = regexp.MustCompile(`<div class="(?:box|side)">([^<]*) <b>([^<]*)</b></div>`)
+	disclosureWavesBox = regexp.MustCompile(`<div class="(?:box|side)[^"]*">([^<]*) <b>([^<]*)</b>`)
 )
 
 // disclosureWavesCheck parses a three-wave page, checks every count and

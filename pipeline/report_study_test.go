@@ -237,14 +237,6 @@ func TestWriteStudyReport(t *testing.T) {
 	}
 }
 
-// TestStudyReportBrowser opens the report in headless Chromium: no console
-// errors, every section and the forest plot's svg in the DOM, and
-// screenshots at desktop and phone widths (CPI_SCREENSHOT_DIR keeps them).
-func TestStudyReportBrowser(t *testing.T) {
-	env, gen := reportStudyTestWarehouse(t)
-	browserCheck(t, reportStudyTestRender(t, env, gen), "study", reportStudySections, "1200,2400", "390,5200")
-}
-
 // TestStudyReportForestFromTrustEffects: the forest plot's per-trust rows
 // are the trust_effects rows of the primary outcome at the primary wave
 // (cr2_by_trust: one model, CR2 by team), in the study's trust order, and

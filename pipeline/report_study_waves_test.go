@@ -198,7 +198,7 @@ func TestStudyReportThreeWaves(t *testing.T) {
 	if len(arms) != 2 {
 		t.Fatalf("%d arm diagrams, want 2:\n%s", len(arms), flowHTML)
 	}
-	box := regexp.MustCompile(`<div class="(?:box|side)">([^<]*) <b>([^<]*)</b></div>`)
+	box := regexp.MustCompile(`<div class="(?:box|side)[^"]*">([^<]*) <b>([^<]*)</b>`)
 	want := map[string]string{
 		"intervention": "Recruited 130; Not interviewed at baseline 30; Interviewed at baseline 100; Interviewed at month6 65; Withdrew 25; Lost to follow-up 25; Interviewed at month12 50",
 		"control":      "Recruited 100; Not interviewed at baseline 25; Interviewed at baseline 75; Interviewed at month6 60; Withdrew 0; Lost to follow-up 30; Interviewed at month12 45",

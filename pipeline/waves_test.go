@@ -155,6 +155,7 @@ func TestThreeWaveStudy(t *testing.T) {
 			case curWd:
 				f["withdrawn"]++
 			default:
+				f["analysed_itt"]++ // interviewed at baseline, not withdrawn
 				for _, w := range []string{"month6", "month12"} {
 					if curIv[w] {
 						f[w]++
@@ -210,7 +211,7 @@ func TestThreeWaveStudy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := compare.FlowStages(s), []string{"recruited", "baseline", "month6", "month12", "withdrawn", "lost"}; !slices.Equal(got, want) {
+	if got, want := compare.FlowStages(s), []string{"recruited", "baseline", "month6", "month12", "withdrawn", "lost", "analysed", "analysed_itt"}; !slices.Equal(got, want) {
 		t.Errorf("flow stages %v, want %v", got, want)
 	}
 	var stages []string
@@ -219,13 +220,21 @@ func TestThreeWaveStudy(t *testing.T) {
 			stages = append(stages, st)
 		}
 	})
-	if want := []string{"baseline", "lost", "month12", "month6", "recruited", "withdrawn"}; !slices.Equal(stages, want) {
+	if want := []string{"analysed", "analysed_itt", "baseline", "lost", "month12", "month6", "recruited", "withdrawn"}; !slices.Equal(stages, want) {
 		t.Errorf("flow table stages %v, want %v (sorted)", stages, want)
 	}
 	var recruited, month6, month12 int64
 	for k, c := range flow {
 		want := flowWant[k]
+		// analysed needs the scores: at most the primary wave's here (its
+		// sum is the primary n_obs in TestStudyReportFrontBundled).
+		if c.Analysed > c.Followup {
+			t.Errorf("flow %v: %d analysed of %d interviewed at month12", k, c.Analysed, c.Followup)
+		}
 		for _, st := range compare.FlowStages(s) {
+			if st == compare.FlowAnalysed {
+				continue
+			}
 			if c.Stage(st) != want[st] {
 				t.Errorf("flow %v %s: %d, recomputed from interviews %d", k, st, c.Stage(st), want[st])
 			}

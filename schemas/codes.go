@@ -208,7 +208,9 @@ func (s *Study) programCodeList(name string) (_ []Code, ok bool) {
 		if pw := s.PrimaryWave(); pw != s.Waves[len(s.Waves)-1] {
 			lost = "not interviewed at the primary wave (" + pw + "), not withdrawn"
 		}
-		return append(out, Code{"withdrawn", "withdrew"}, Code{"lost", lost}), true
+		return append(out, Code{"withdrawn", "withdrew"}, Code{"lost", lost},
+			Code{"analysed", "in the primary analysis of the primary outcome at the primary wave (complete cases)"},
+			Code{"analysed_itt", "in the intention-to-treat analysis (itt_mi) of the primary outcome at the primary wave"}), true
 	}
 	return nil, false
 }

@@ -137,15 +137,20 @@ func TestThreeWaveStudyEndToEnd(t *testing.T) {
 		}
 		byGroup[k][r["stage"].(string)] = r["n"].(float64)
 	}
-	for _, st := range []string{"recruited", "baseline", "month6", "month12", "withdrawn", "lost"} {
+	for _, st := range []string{"recruited", "baseline", "month6", "month12", "withdrawn", "lost", "analysed", "analysed_itt"} {
 		if !stages[st] {
 			t.Errorf("flow has no stage %s (has %v)", st, stages)
 		}
 	}
-	if len(stages) != 6 {
-		t.Errorf("flow stages %v, want 6", stages)
+	if len(stages) != 8 {
+		t.Errorf("flow stages %v, want 8", stages)
 	}
 	for k, c := range byGroup {
+		// Analysed at the primary wave (month12): at most those
+		// interviewed then; the ITT population is those and the lost.
+		if c["analysed"] > c["month12"] || c["analysed_itt"] != c["month12"]+c["lost"] {
+			t.Errorf("%s: analysed %v, analysed_itt %v against month12 %v and lost %v", k, c["analysed"], c["analysed_itt"], c["month12"], c["lost"])
+		}
 		if c["baseline"] != c["month12"]+c["withdrawn"]+c["lost"] || c["month12"] > c["month6"] || c["month6"] > c["baseline"] || c["baseline"] > c["recruited"] {
 			t.Errorf("%s: flow does not add up: %v", k, c)
 		}

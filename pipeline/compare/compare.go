@@ -254,7 +254,7 @@ send:
 			return fmt.Errorf("compare: %s: %w", ta.Name(), err)
 		}
 	}
-	return Flow(ctx, env, tx)
+	return writeFlow(ctx, env, tx, d, slices.Index(s.Analysis.Outcomes, s.Analysis.PrimaryOutcome))
 }
 
 // checkAnalysisPlan refuses a plan the stage cannot carry out.

@@ -25,21 +25,29 @@ const (
 	FlowFollowup  = "followup"
 	FlowWithdrawn = "withdrawn"
 	FlowLost      = "lost"
+	// FlowAnalysed is the primary analysis's population of the primary
+	// outcome at the primary wave (complete cases), FlowAnalysedITT that
+	// of itt_mi (interviewed at the first wave, not withdrawn).
+	FlowAnalysed    = "analysed"
+	FlowAnalysedITT = "analysed_itt"
 )
 
 // FlowStages lists the flow table's stages of a study in diagram order:
-// recruited, the waves in the study's order, withdrawn, lost.
+// recruited, the waves in the study's order, withdrawn, lost, analysed,
+// analysed_itt.
 func FlowStages(s *schemas.Study) []string {
 	out := append([]string{FlowRecruited}, s.Waves...)
-	return append(out, FlowWithdrawn, FlowLost)
+	return append(out, FlowWithdrawn, FlowLost, FlowAnalysed, FlowAnalysedITT)
 }
 
 // FlowCounts is one trust × arm's participant flow. Waves holds the count
 // of every wave's stage; Baseline and Followup repeat those of the first
 // wave and of the primary wave (analysis.primary_wave), the two the flow
-// diagram draws.
+// diagram draws. Analysed and AnalysedITT are the people in the primary
+// analysis and in itt_mi of the primary outcome at the primary wave.
 type FlowCounts struct {
 	Recruited, Baseline, Followup, Withdrawn, Lost int64
+	Analysed, AnalysedITT                          int64
 	Waves                                          map[string]int64
 }
 
@@ -55,6 +63,10 @@ func (c FlowCounts) Stage(name string) int64 {
 		return c.Withdrawn
 	case FlowLost:
 		return c.Lost
+	case FlowAnalysed:
+		return c.Analysed
+	case FlowAnalysedITT:
+		return c.AnalysedITT
 	}
 	return c.Waves[name]
 }
@@ -66,6 +78,8 @@ func (c *FlowCounts) Add(o FlowCounts) {
 	c.Followup += o.Followup
 	c.Withdrawn += o.Withdrawn
 	c.Lost += o.Lost
+	c.Analysed += o.Analysed
+	c.AnalysedITT += o.AnalysedITT
 	for w, n := range o.Waves {
 		c.addWave(w, n)
 	}
@@ -88,6 +102,10 @@ func (c *FlowCounts) setStage(name string, n int64, first, primary string) {
 		c.Withdrawn = n
 	case FlowLost:
 		c.Lost = n
+	case FlowAnalysed:
+		c.Analysed = n
+	case FlowAnalysedITT:
+		c.AnalysedITT = n
 	default:
 		if c.Waves == nil {
 			c.Waves = map[string]int64{}
@@ -115,7 +133,13 @@ type FlowKey struct{ Trust, Arm string }
 //     wave, and not withdrawn;
 //   - withdrawn: interviewed at the first wave and withdrawn;
 //   - lost: interviewed at the first wave, not interviewed at the primary
-//     wave (analysis.primary_wave, by default the last) and not withdrawn.
+//     wave (analysis.primary_wave, by default the last) and not withdrawn;
+//   - analysed: in the primary analysis of the primary outcome at the
+//     primary wave (its complete cases: the effects row's n_obs, summed
+//     over trusts);
+//   - analysed_itt: in itt_mi's population of the primary outcome at the
+//     primary wave (interviewed at the first wave, not withdrawn, in a
+//     team of the two arms: the itt_mi row's n_obs, summed over trusts).
 //
 // So the counts add up by construction: first wave = primary wave +
 // withdrawn + lost, recruited = first wave + those not interviewed at it
@@ -126,10 +150,31 @@ type FlowKey struct{ Trust, Arm string }
 // Counts are raw: reports apply disclosure control. Flow fails only when
 // interviews cannot be read.
 func Flow(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
+	d, err := readCompareColumns(ctx, env, tx.Dir, flowOutcomes(env.Study))
+	if err != nil {
+		return fmt.Errorf("flow: %w", err)
+	}
+	return writeFlow(ctx, env, tx, d, 0)
+}
+
+// flowOutcomes is the outcome the flow's analysed stages count: the
+// primary one (none when the plan has no primary outcome).
+func flowOutcomes(s *schemas.Study) []string {
+	if s.Analysis.PrimaryOutcome == "" {
+		return nil
+	}
+	return []string{s.Analysis.PrimaryOutcome}
+}
+
+// writeFlow writes the flow table, its analysed stages counted from d
+// (o: the primary outcome's index in d's outcomes; none when out of
+// range).
+func writeFlow(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, d *cmpColumns, o int) error {
 	counts, err := readFlow(ctx, env.Study, tx.Dir)
 	if err != nil {
 		return fmt.Errorf("flow: %w", err)
 	}
+	countAnalysed(env.Study, d, o, counts)
 	keys := make([]FlowKey, 0, len(counts))
 	for k := range counts {
 		keys = append(keys, k)
@@ -159,6 +204,35 @@ func Flow(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 		return fmt.Errorf("flow: %w", err)
 	}
 	return nil
+}
+
+// countAnalysed adds to counts, per trust × arm, the participants of the
+// primary analysis (complete cases) and of itt_mi of outcome o of d at
+// the primary wave: the frames those analyses fit.
+func countAnalysed(s *schemas.Study, d *cmpColumns, o int, counts map[FlowKey]*FlowCounts) {
+	if d == nil || o < 0 || o >= len(d.vals) || len(s.Analysis.Outcomes) == 0 {
+		return
+	}
+	wave := s.WaveIndex(s.PrimaryWave())
+	if wave <= 0 {
+		return
+	}
+	outcome := s.Analysis.PrimaryOutcome
+	hasBase := OutcomeHasBaseline(s, outcome)
+	c := &outcomeComparison{s: s, d: d}
+	add := func(f *colFrame, set func(*FlowCounts)) {
+		for _, i := range f.rows {
+			k := FlowKey{d.trusts.levels[d.trust[i]], d.arms.levels[d.arm[i]]}
+			fc, ok := counts[k]
+			if !ok {
+				fc = newFlowCounts(s)
+				counts[k] = fc
+			}
+			set(fc)
+		}
+	}
+	add(buildColFrame(s, d, o, wave, hasBase, completeCases, nil, nil), func(fc *FlowCounts) { fc.Analysed++ })
+	add(buildColFrame(s, d, o, wave, hasBase, ittPopulation, ittPopulation.Exclude(c), nil), func(fc *FlowCounts) { fc.AnalysedITT++ })
 }
 
 // flowPerson is the flow's view of one participant being read from

@@ -89,6 +89,7 @@ func outcomeWaves(s *schemas.Study, effects []EffectsLine) []string {
 func (pg *studyPage) LayoutOutcomes(s *schemas.Study, effects []EffectsLine) {
 	pg.HasEffects = len(effects) > 0
 	pg.layoutArmSummaries(s, effects, pg.desc, pg.descCells)
+	pg.layoutSummary(s, effects)
 	var methods []string
 	if codes, err := s.CodeList("methods"); err == nil {
 		for _, c := range codes {

@@ -123,6 +123,11 @@ type studyPage struct {
 	FlowHeads     []string
 	FlowManyWaves bool
 	FlowPrimary   string
+	// The summary, the CONSORT diagram, the methods and the checklist
+	// (report_summary.go, report_consort.go, report_methods.go).
+	summaryPage
+	consortPage
+	methodsPage
 
 	BaselineN      []string
 	BaselineTotalN string
@@ -273,6 +278,13 @@ func LoadStudyReport(ctx context.Context, env warehouse.Env, genDir string) (*st
 		return nil, err
 	}
 	pg.LayoutOutcomes(s, effects)
+	ms, err := readEffectsM(ctx, genDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := pg.layoutMethods(s, effects, ms); err != nil {
+		return nil, err
+	}
 	if err := pg.layoutForest(s, trusts, effects); err != nil {
 		return nil, err
 	}
@@ -317,6 +329,7 @@ func (pg *studyPage) LayoutCountsWith(s *schemas.Study, flow map[FlowKey]FlowCou
 	disc := NewDisclosure(s.Disclosure)
 	var fill []func()
 	fill = append(fill, pg.layoutFlow(s, flow, disc)...)
+	fill = append(fill, pg.layoutConsort(s, flow, disc)...)
 	fill = append(fill, pg.layoutBaseline(s, base, disc)...)
 	pg.desc = desc
 	pg.descCells = layoutDescCounts(s, pg.Arms, desc, disc)

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"io/fs"
+	"path"
+	"strings"
 )
 
 // The shared look of cpi's HTML reports: one self-contained page (inline CSS
@@ -56,6 +59,20 @@ func parseReport(name string) (*template.Template, error) {
 	}
 	if t, err = t.Parse(body); err != nil {
 		return nil, fmt.Errorf("report template %s: %w", name, err)
+	}
+	// A report's parts in files of their own: study_*.tmpl for study.tmpl.
+	parts, err := fs.Glob(templateFS, "templates/"+strings.TrimSuffix(name, ".tmpl")+"_*.tmpl")
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range parts {
+		part, err := read(path.Base(p))
+		if err != nil {
+			return nil, err
+		}
+		if t, err = t.Parse(part); err != nil {
+			return nil, fmt.Errorf("report template %s: %w", path.Base(p), err)
+		}
 	}
 	return t, nil
 }
