@@ -1,6 +1,7 @@
 package compare
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -824,6 +825,11 @@ func propensityPatterns(f *colFrame, covs []propCov, levelPos [][]int, base *Out
 			index[key] = add(i, p, ok)
 		}
 	}
+	if len(first) >= cellRoutePatterns {
+		if ps, ok := propensityCells(covs, levelPos, first, trials, ones, pat, k); ok {
+			return ps, true
+		}
+	}
 	pc, err := stats.NewPatternCounts(k)
 	if err != nil {
 		return nil, false
@@ -840,6 +846,57 @@ func propensityPatterns(f *colFrame, covs []propCov, levelPos [][]int, base *Out
 		return nil, false
 	}
 	ps := make([]float64, n)
+	for i, p := range pat {
+		ps[i] = fitted[p]
+	}
+	return ps, true
+}
+
+// cellRoutePatterns is the number of covariate patterns from which the
+// propensity model is fitted by stats.LogisticCells rather than
+// stats.LogisticPatterns: a continuous y_baseline (costs, utilities) makes
+// nearly every row its own pattern, and a QR of the P × K pattern matrix at
+// every step took most of the stage's time at 1,000,000 participants
+// (issue 14). Below it (the bundled study) the pattern route is kept, so
+// its results are unchanged to the bit.
+const cellRoutePatterns = 4096
+
+// propensityCells fits the propensity model by stats.LogisticCells when its
+// last column is y_baseline and the others are the intercept, dummies and
+// 0/1 covariates (the cells): the patterns' cells are numbered in order of
+// first appearance. It returns each row's fitted probability; false when
+// the model has no such column or the fit fails.
+func propensityCells(covs []propCov, levelPos [][]int, first []int32, trials, ones []float64, pat []int32, k int) ([]float64, bool) {
+	if len(covs) == 0 {
+		return nil, false
+	}
+	if last := covs[len(covs)-1]; last.name != "y_baseline" || last.codes != nil || !last.inModel {
+		return nil, false
+	}
+	buf := make([]float64, k)
+	key := make([]byte, 8*(k-1))
+	index := map[string]int32{}
+	var cells [][]float64
+	cellOf := make([]int32, len(first))
+	y := make([]float64, len(first))
+	for p, i := range first {
+		modelRow(covs, levelPos, int(i), buf)
+		for j, v := range buf[:k-1] {
+			binary.LittleEndian.PutUint64(key[8*j:], math.Float64bits(v))
+		}
+		c, ok := index[string(key)]
+		if !ok {
+			c = int32(len(cells))
+			index[string(key)] = c
+			cells = append(cells, slices.Clone(buf[:k-1]))
+		}
+		cellOf[p], y[p] = c, buf[k-1]
+	}
+	_, fitted, _, err := stats.LogisticCells(cells, cellOf, y, trials, ones)
+	if err != nil {
+		return nil, false
+	}
+	ps := make([]float64, len(pat))
 	for i, p := range pat {
 		ps[i] = fitted[p]
 	}
