@@ -31,6 +31,10 @@ var CompareDense = false
 // because the pattern fit failed (for tests).
 var ComparePatternFallbacks atomic.Int64
 
+// CompareCellFits counts propensity models fitted from cell sums
+// (propensityCells; for tests).
+var CompareCellFits atomic.Int64
+
 // frame returns the outcome's frame for an analysis: its population
 // (Analysis.Population) at the comparison's wave. Frames are built once per
 // outcome and wave, shared by the analyses of one population, and dropped
@@ -800,6 +804,15 @@ func propensityPatterns(f *colFrame, covs []propCov, levelPos [][]int, base *Out
 			p := dense.index[key]
 			dense.index[key] = add(i, p, p >= 0)
 		}
+	} else if n >= cellRoutePatterns && cellColumn(covs) {
+		// A y_baseline of too many values for the table (costs): nearly
+		// every row is a pattern of its own, so the rows are the patterns,
+		// without a map of a million keys (stats.LogisticCells is the same
+		// fit over grouped or ungrouped rows).
+		first, trials, ones = make([]int32, n), make([]float64, n), slices.Clone(f.arm)
+		for i := range pat {
+			first[i], pat[i], trials[i] = int32(i), int32(i), 1
+		}
 	} else {
 		index := map[patternKey]int32{}
 		for i := 0; i < n; i++ {
@@ -867,10 +880,7 @@ const cellRoutePatterns = 4096
 // first appearance. It returns each row's fitted probability; false when
 // the model has no such column or the fit fails.
 func propensityCells(covs []propCov, levelPos [][]int, first []int32, trials, ones []float64, pat []int32, k int) ([]float64, bool) {
-	if len(covs) == 0 {
-		return nil, false
-	}
-	if last := covs[len(covs)-1]; last.name != "y_baseline" || last.codes != nil || !last.inModel {
+	if !cellColumn(covs) {
 		return nil, false
 	}
 	buf := make([]float64, k)
@@ -896,11 +906,23 @@ func propensityCells(covs []propCov, levelPos [][]int, first []int32, trials, on
 	if err != nil {
 		return nil, false
 	}
+	CompareCellFits.Add(1)
 	ps := make([]float64, len(pat))
 	for i, p := range pat {
 		ps[i] = fitted[p]
 	}
 	return ps, true
+}
+
+// cellColumn reports whether the propensity model's last column is
+// y_baseline, so that the others make the cells of propensityCells (the
+// demographic covariates are coded or 0/1).
+func cellColumn(covs []propCov) bool {
+	if len(covs) == 0 {
+		return false
+	}
+	last := covs[len(covs)-1]
+	return last.name == "y_baseline" && last.codes == nil && last.inModel
 }
 
 // densePatterns numbers the covariate patterns by a table instead of a
