@@ -655,14 +655,20 @@ func (c *outcomeComparison) propensity(f *colFrame, covs []propCov, levelPos [][
 	n := len(f.rows)
 	k := 1 + modelWidth(covs)
 	buf := make([]float64, k)
-	aliased := propensityAliased(covs, levelPos, n, k)
-	if !CompareDense && len(aliased) == 0 {
+	var g *patternGroups
+	if !CompareDense {
 		var base *OutcomeValues
 		if c.hasBase {
 			base = &c.d.vals[c.index][0]
 		}
-		if ps, ok := propensityPatterns(f, covs, levelPos, base, k); ok {
-			return ps, "", nil
+		g = groupPatterns(f, covs, levelPos, base)
+	}
+	aliased := propensityAliased(covs, levelPos, n, k, g)
+	if !CompareDense && len(aliased) == 0 {
+		if g != nil {
+			if ps, ok := propensityPatterns(g, covs, levelPos, k); ok {
+				return ps, "", nil
+			}
 		}
 		ComparePatternFallbacks.Add(1)
 	}
@@ -726,18 +732,32 @@ func propensityNames(covs []propCov, levelPos [][]int) []string {
 // pivot-free decomposition in column order): from the cross-products X'X,
 // column j is aliased when what is left of it after projecting on the
 // kept columns before it has a squared length below 1e-9 of its own.
-func propensityAliased(covs []propCov, levelPos [][]int, n, k int) []int {
+// With g, X'X is summed over the covariate patterns (each row of a pattern
+// times its rows: the same sums, exact for the 0/1 columns, rounded
+// differently only in y_baseline's, far from the threshold but for a
+// column that is aliased), else over the rows.
+func propensityAliased(covs []propCov, levelPos [][]int, n, k int, g *patternGroups) []int {
 	xx := make([]float64, k*k)
 	buf := make([]float64, k)
-	for i := 0; i < n; i++ {
+	add := func(i int, t float64) {
 		modelRow(covs, levelPos, i, buf)
 		for a, va := range buf {
 			if va == 0 {
 				continue
 			}
+			ta := t * va
 			for b := a; b < k; b++ {
-				xx[a*k+b] += va * buf[b]
+				xx[a*k+b] += ta * buf[b]
 			}
+		}
+	}
+	if g != nil {
+		for p, i := range g.first {
+			add(int(i), g.trials[p])
+		}
+	} else {
+		for i := 0; i < n; i++ {
+			add(i, 1)
 		}
 	}
 	// Cholesky of the kept columns, column by column: l holds the rows of
@@ -781,63 +801,8 @@ type patternKey struct {
 // covariate pattern (in order of first appearance, as
 // stats.PatternCounts.Add would number them) and returns each row's fitted
 // probability; false when the pattern fit fails (the rows then decide).
-func propensityPatterns(f *colFrame, covs []propCov, levelPos [][]int, base *OutcomeValues, k int) ([]float64, bool) {
-	n := len(f.rows)
-	var first []int32 // a row of each pattern
-	var trials, ones []float64
-	pat := make([]int32, n)
-	add := func(i int, p int32, ok bool) int32 {
-		if !ok {
-			p = int32(len(first))
-			first = append(first, int32(i))
-			trials = append(trials, 0)
-			ones = append(ones, 0)
-		}
-		pat[i] = p
-		trials[p]++
-		ones[p] += f.arm[i]
-		return p
-	}
-	if dense := newDensePatterns(f, covs, levelPos, base); dense != nil {
-		for i := 0; i < n; i++ {
-			key := dense.key(i)
-			p := dense.index[key]
-			dense.index[key] = add(i, p, p >= 0)
-		}
-	} else if n >= cellRoutePatterns && cellColumn(covs) {
-		// A y_baseline of too many values for the table (costs): nearly
-		// every row is a pattern of its own, so the rows are the patterns,
-		// without a map of a million keys (stats.LogisticCells is the same
-		// fit over grouped or ungrouped rows).
-		first, trials, ones = make([]int32, n), make([]float64, n), slices.Clone(f.arm)
-		for i := range pat {
-			first[i], pat[i], trials[i] = int32(i), int32(i), 1
-		}
-	} else {
-		index := map[patternKey]int32{}
-		for i := 0; i < n; i++ {
-			var key patternKey
-			nums := 0
-			for ci, c := range covs {
-				switch {
-				case c.codes != nil:
-					key.cat = key.cat*uint64(len(levelPos[ci])+1) + uint64(c.codes[i]+1)
-				case c.inModel:
-					if nums == len(key.num) {
-						return nil, false
-					}
-					v := c.x[i]
-					if v == 0 {
-						v = 0 // −0 and +0 are one pattern
-					}
-					key.num[nums] = math.Float64bits(v)
-					nums++
-				}
-			}
-			p, ok := index[key]
-			index[key] = add(i, p, ok)
-		}
-	}
+func propensityPatterns(g *patternGroups, covs []propCov, levelPos [][]int, k int) ([]float64, bool) {
+	first, trials, ones, pat := g.first, g.trials, g.ones, g.pat
 	if len(first) >= cellRoutePatterns {
 		if ps, ok := propensityCells(covs, levelPos, first, trials, ones, pat, k); ok {
 			return ps, true
@@ -858,7 +823,7 @@ func propensityPatterns(f *colFrame, covs []propCov, levelPos [][]int, base *Out
 	if err != nil {
 		return nil, false
 	}
-	ps := make([]float64, n)
+	ps := make([]float64, len(pat))
 	for i, p := range pat {
 		ps[i] = fitted[p]
 	}
@@ -923,6 +888,78 @@ func cellColumn(covs []propCov) bool {
 	}
 	last := covs[len(covs)-1]
 	return last.name == "y_baseline" && last.codes == nil && last.inModel
+}
+
+// patternGroups is the rows of a frame grouped by covariate pattern (in
+// order of first appearance, as stats.PatternCounts.Add would number them):
+// a row of each pattern, its rows and those of them in the intervention
+// arm, and each row's pattern.
+type patternGroups struct {
+	first        []int32
+	trials, ones []float64
+	pat          []int32
+}
+
+// groupPatterns groups the frame's rows by covariate pattern; nil when the
+// model has more numeric columns than a pattern key holds.
+func groupPatterns(f *colFrame, covs []propCov, levelPos [][]int, base *OutcomeValues) *patternGroups {
+	n := len(f.rows)
+	var first []int32 // a row of each pattern
+	var trials, ones []float64
+	pat := make([]int32, n)
+	add := func(i int, p int32, ok bool) int32 {
+		if !ok {
+			p = int32(len(first))
+			first = append(first, int32(i))
+			trials = append(trials, 0)
+			ones = append(ones, 0)
+		}
+		pat[i] = p
+		trials[p]++
+		ones[p] += f.arm[i]
+		return p
+	}
+	if dense := newDensePatterns(f, covs, levelPos, base); dense != nil {
+		for i := 0; i < n; i++ {
+			key := dense.key(i)
+			p := dense.index[key]
+			dense.index[key] = add(i, p, p >= 0)
+		}
+	} else if n >= cellRoutePatterns && cellColumn(covs) {
+		// A y_baseline of too many values for the table (costs): nearly
+		// every row is a pattern of its own, so the rows are the patterns,
+		// without a map of a million keys (stats.LogisticCells is the same
+		// fit over grouped or ungrouped rows).
+		first, trials, ones = make([]int32, n), make([]float64, n), slices.Clone(f.arm)
+		for i := range pat {
+			first[i], pat[i], trials[i] = int32(i), int32(i), 1
+		}
+	} else {
+		index := map[patternKey]int32{}
+		for i := 0; i < n; i++ {
+			var key patternKey
+			nums := 0
+			for ci, c := range covs {
+				switch {
+				case c.codes != nil:
+					key.cat = key.cat*uint64(len(levelPos[ci])+1) + uint64(c.codes[i]+1)
+				case c.inModel:
+					if nums == len(key.num) {
+						return nil
+					}
+					v := c.x[i]
+					if v == 0 {
+						v = 0 // −0 and +0 are one pattern
+					}
+					key.num[nums] = math.Float64bits(v)
+					nums++
+				}
+			}
+			p, ok := index[key]
+			index[key] = add(i, p, ok)
+		}
+	}
+	return &patternGroups{first: first, trials: trials, ones: ones, pat: pat}
 }
 
 // densePatterns numbers the covariate patterns by a table instead of a
