@@ -628,12 +628,21 @@ func (c *outcomeComparison) weights(f *colFrame) ([]float64, []balanceRow, strin
 // another numeric one (y_baseline).
 func balanceCounts(cv propCov, arm []float64) [][2]int {
 	if cv.codes != nil {
+		// One pass: each code's counts, then the levels'.
+		var byCode [][2]int
+		for i, v := range cv.codes {
+			if v < 0 {
+				continue // no level: counted in none
+			}
+			if int(v) >= len(byCode) {
+				byCode = append(byCode, make([][2]int, int(v)+1-len(byCode))...)
+			}
+			byCode[v][int(arm[i])]++
+		}
 		out := make([][2]int, len(cv.levels))
 		for li, code := range cv.levels {
-			for i, v := range cv.codes {
-				if v == code {
-					out[li][int(arm[i])]++
-				}
+			if int(code) < len(byCode) {
+				out[li] = byCode[code]
 			}
 		}
 		return out

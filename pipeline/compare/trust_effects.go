@@ -74,14 +74,15 @@ func (c *outcomeComparison) trustEffects() []trustRow {
 	rows := make([]trustRow, len(trusts))
 	// Per trust: participants, and the teams of each arm.
 	nObs := make([]int, len(f.strata))
-	teams := make([][2]map[int32]bool, len(f.strata))
+	teams := make([][2]int, len(f.strata))
+	seen := make([][2]bool, len(f.teams)*len(f.strata)) // by cluster, trust and arm
 	for i, s := range f.stratum {
 		nObs[s]++
-		a := int(f.arm[i])
-		if teams[s][a] == nil {
-			teams[s][a] = map[int32]bool{}
+		a, cs := int(f.arm[i]), int(f.cluster[i])*len(f.strata)+int(s)
+		if !seen[cs][a] {
+			seen[cs][a] = true
+			teams[s][a]++
 		}
-		teams[s][a][f.cluster[i]] = true
 	}
 	nan := math.NaN()
 	var fit *stats.SuffFit
@@ -102,7 +103,7 @@ func (c *outcomeComparison) trustEffects() []trustRow {
 			rows[ti].note = "no participants with " + c.outcome + " in the analysis population"
 			continue
 		}
-		nI, nC := len(teams[s][1]), len(teams[s][0])
+		nI, nC := teams[s][1], teams[s][0]
 		rows[ti].nObs, rows[ti].nClusters = nObs[s], nI+nC
 		switch {
 		case nI == 0 || nC == 0:
