@@ -54,7 +54,6 @@ type ClusterSums struct {
 	shift    []float64 // z₀: K values of x, then y
 	shiftSet bool
 	zt       []float64 // scratch: the shifted row
-	nz       []int     // scratch: the indices of its nonzero values
 }
 
 // clusterAcc holds one cluster's sums; part* are the partial block sums not
@@ -191,27 +190,17 @@ func (s *ClusterSums) Add(cluster int, x []float64, y, w float64) error {
 	p := k + 1
 	a.n++
 	a.pn++
-	// Only the products of nonzero values are added: a product with a
-	// zero is ±0, which leaves a sum unchanged (a sum is never −0: it
-	// starts at +0, and +0 + −0 = +0), so the sums are those of the full
-	// triangle to the bit, in a fraction of the products (most columns are
-	// dummies, and most of a row's dummies are 0).
-	nz := s.nz[:0]
-	for j, v := range z {
-		if v != 0 {
-			nz = append(nz, j)
-		}
-	}
-	s.nz = nz
 	if !s.weighted {
 		for i, zi := range z {
 			a.psz[i] += zi
-		}
-		for ii, i := range nz {
-			zi := z[i]
-			m := a.pzz[i*p : i*p+p]
-			for _, j := range nz[ii:] {
-				m[j] += zi * z[j]
+			if zi == 0 {
+				continue
+			}
+			zs := z[i:]
+			m := a.pzz[i*p+i : i*p+p]
+			m = m[:len(zs)]
+			for j, zj := range zs {
+				m[j] += zi * zj
 			}
 		}
 		a.psw++
@@ -222,15 +211,16 @@ func (s *ClusterSums) Add(cluster int, x []float64, y, w float64) error {
 			a.psz[i] += zi
 			a.pswz[i] += w * zi
 			a.psw2z[i] += w2 * zi
-		}
-		for ii, i := range nz {
-			zi := z[i]
+			if zi == 0 {
+				continue
+			}
 			wi, w2i := w*zi, w2*zi
-			m0 := a.pzz[i*p : i*p+p]
-			m1 := a.pzwz[i*p : i*p+p]
-			m2 := a.pzw2z[i*p : i*p+p]
-			for _, j := range nz[ii:] {
-				zj := z[j]
+			zs := z[i:]
+			m0 := a.pzz[i*p+i : i*p+p]
+			m1 := a.pzwz[i*p+i : i*p+p]
+			m2 := a.pzw2z[i*p+i : i*p+p]
+			m0, m1, m2 = m0[:len(zs)], m1[:len(zs)], m2[:len(zs)]
+			for j, zj := range zs {
 				m0[j] += zi * zj
 				m1[j] += wi * zj
 				m2[j] += w2i * zj
