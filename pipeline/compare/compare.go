@@ -183,6 +183,8 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 					for _, a := range analyses {
 						c.uses[a.Population().Key]++
 					}
+					var trust []trustRow
+					trustDone := false
 					for _, a := range analyses {
 						if err := ctx.Err(); err != nil {
 							errs <- err
@@ -191,12 +193,21 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 						rows, bal := c.analyse(a)
 						r.tipping = append(r.tipping, c.tipping...)
 						c.tipping = nil
+						if !trustDone && a.Population().Key == completeCases.Key && c.uses[completeCases.Key] == 1 {
+							// The last analysis of the complete cases:
+							// trust_effects takes their frame before it goes.
+							trust = c.trustEffects()
+							trustDone = true
+						}
 						c.done(a)
 						r.effects = append(r.effects, rows...)
 						r.balance = append(r.balance, bal...)
 						task.Add(1)
 					}
-					r.trust = append(r.trust, c.trustEffects()...)
+					if !trustDone {
+						trust = c.trustEffects()
+					}
+					r.trust = append(r.trust, trust...)
 				}
 				env.Logger().Debug("compare", "outcome", outcome)
 			}

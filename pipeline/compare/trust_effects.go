@@ -63,8 +63,14 @@ func (d trustDesign) row(i int, buf []float64) {
 // the complete cases (the primary analysis's population) and returns one
 // row per trust of the study (and any other trust present).
 func (c *outcomeComparison) trustEffects() []trustRow {
-	f := buildColFrame(c.s, c.d, c.index, c.wave, c.hasBase, completeCases, nil, c.pool)
-	defer f.release(c.pool)
+	// The complete cases' frame of the analyses, when one is still held
+	// (Compare calls this before the last of them lets it go), else a new
+	// one.
+	f := c.frames[completeCases.Key]
+	if f == nil {
+		f = buildColFrame(c.s, c.d, c.index, c.wave, c.hasBase, completeCases, nil, c.pool)
+		defer f.release(c.pool)
+	}
 	trusts := slices.Clone(c.s.TrustCodes())
 	for _, t := range f.strata {
 		if !slices.Contains(trusts, t) {
