@@ -81,20 +81,48 @@ func compareTestCells(t testing.TB, dir, table string) (cells [][]string, nums [
 // every analysis by the dense route (N × K design matrices and the
 // row-wise stats functions, the stage as it was before issue 14) — and
 // requires the same tables: the same rows, notes, counts and nulls, and
-// every number equal to 1e-10 relative.
+// every number equal to 1e-10 relative. The baseline on a 0.1 grid gives
+// fewer covariate patterns than the cell route's threshold: the
+// propensity model is fitted from the pattern counts.
 func TestCompareSuffMatchesDense(t *testing.T) {
 	env := compareTestEnv(t)
 	ref, high := compareTestAncova(t)
-	ps := compareTestScaled(t, ref, 10_000, 1)
+	compareSuffMatchesDense(t, env, compareTestScaled(t, ref, 10_000, 1), high, false)
+}
+
+// TestCompareSuffMatchesDenseCells is TestCompareSuffMatchesDense with a
+// continuous baseline (the grid's values plus uniform noise below 0.05):
+// every participant is a covariate pattern of their own, and the
+// propensity model is fitted from cell sums (stats.LogisticCells), as for
+// costs at national scale.
+func TestCompareSuffMatchesDenseCells(t *testing.T) {
+	env := compareTestEnv(t)
+	ref, high := compareTestAncova(t)
+	ps := compareTestScaled(t, ref, 10_000, 3)
+	rng := rand.New(rand.NewPCG(3, 15))
+	for i := range ps {
+		ps[i].yBase += 0.05 * rng.Float64()
+	}
+	compareSuffMatchesDense(t, env, ps, high, true)
+}
+
+// compareSuffMatchesDense compares the two routes on ps; cells says
+// whether the propensity model must be fitted from cell sums (else from
+// pattern counts).
+func compareSuffMatchesDense(t *testing.T, env warehouse.Env, ps []compareTestParticipant, high map[string]int, cells bool) {
+	t.Helper()
 	run := func(dense bool) string {
 		compare.CompareDense = dense
 		defer func() { compare.CompareDense = false }()
 		return compareTestRun(t, env, ps, compareTestBands(high))
 	}
-	fallbacks := compare.ComparePatternFallbacks.Load()
+	fallbacks, cellFits := compare.ComparePatternFallbacks.Load(), compare.CompareCellFits.Load()
 	suff := run(false)
 	if n := compare.ComparePatternFallbacks.Load() - fallbacks; n > 0 {
 		t.Errorf("%d propensity models fitted from the rows, want every one from the covariate patterns", n)
+	}
+	if n := compare.CompareCellFits.Load() - cellFits; (n > 0) != cells {
+		t.Errorf("%d propensity models fitted from cell sums, want them fitted from cell sums: %v", n, cells)
 	}
 	dense := run(true)
 	fitted := 0

@@ -19,17 +19,18 @@ import (
 // and synth also use the REDCap format package, which imports only
 // schemas); the reports read tables only; the root wires them all.
 var layoutFloors = map[string][]string{
-	"pipeline/warehouse":      {"schemas"},
-	"pipeline/ingest/privacy": {},
-	"pipeline/redcap":         {"schemas"},
-	"pipeline/ingest/readers": {"pipeline/ingest/privacy", "pipeline/warehouse", "schemas"},
-	"pipeline/ingest":         {"pipeline/ingest/privacy", "pipeline/ingest/readers", "pipeline/redcap", "pipeline/warehouse", "schemas", "stats"},
-	"pipeline/score":          {"pipeline/warehouse", "schemas", "stats"},
-	"pipeline/fidelity":       {"pipeline/warehouse", "schemas", "stats"},
-	"pipeline/compare":        {"pipeline/warehouse", "schemas", "stats"},
-	"pipeline/synth":          {"pipeline/redcap", "pipeline/warehouse", "schemas", "stats"},
-	"pipeline/report":         {"pipeline/warehouse", "schemas"},
-	"pipeline":                nil, // the root: any of them
+	"pipeline/warehouse":        {"schemas"},
+	"pipeline/ingest/privacy":   {},
+	"pipeline/redcap":           {"schemas"},
+	"pipeline/ingest/readers":   {"pipeline/ingest/privacy", "pipeline/warehouse", "schemas"},
+	"pipeline/ingest":           {"pipeline/ingest/privacy", "pipeline/ingest/readers", "pipeline/redcap", "pipeline/warehouse", "schemas", "stats"},
+	"pipeline/score":            {"pipeline/warehouse", "schemas", "stats"},
+	"pipeline/fidelity":         {"pipeline/warehouse", "schemas", "stats"},
+	"pipeline/compare/describe": {"pipeline/warehouse", "schemas"},
+	"pipeline/compare":          {"pipeline/compare/describe", "pipeline/warehouse", "schemas", "stats"},
+	"pipeline/synth":            {"pipeline/redcap", "pipeline/warehouse", "schemas", "stats"},
+	"pipeline/report":           {"pipeline/warehouse", "schemas"},
+	"pipeline":                  nil, // the root: any of them
 }
 
 // layoutMaxLines is the most non-test lines a package of pipeline/ holds.
@@ -39,15 +40,15 @@ const layoutMaxLines = 4000
 // with its own ceiling so that it cannot grow unnoticed. pipeline/compare
 // holds the analysis registry and its fitting machinery, and outgrew the
 // limit when the ITT and economic analyses arrived. The split it needs
-// is the participant accounting (flow, descriptives, missing_data) into
-// a room of its own, once those take plain columns instead of the
-// analysis frame. pipeline/report holds the study report and the
+// is the participant accounting into a room of its own: descriptives and
+// missing_data take plain columns in pipeline/compare/describe; flow is
+// still to move. pipeline/report holds the study report and the
 // fidelity reports, and outgrew the limit with the study report's front
 // (summary, CONSORT diagram, methods, checklist) and its other sections:
 // it must be split into a study and a fidelity sub-package (sharing the
 // disclosure control and the page skeleton) once the study report's
 // sections have all landed.
-var layoutOver = map[string]int{"pipeline/compare": 5600, "pipeline/report": 5000}
+var layoutOver = map[string]int{"pipeline/compare": 5400, "pipeline/report": 5000}
 
 // TestLayout reads every package under pipeline/ with go/parser: each
 // imports only the floors below it, and none is over layoutMaxLines lines

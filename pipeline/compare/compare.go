@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/connectingpeople/cpi/pipeline/compare/describe"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 	"github.com/connectingpeople/cpi/stats"
@@ -96,7 +97,7 @@ var compareWorkers = 1
 //     its δ-adjusted sensitivity analysis (analysis_itt_mi.go,
 //     analysis_itt_delta.go; method cr2_mi, with effects.fmi and effects.m);
 //     missing_data counts the missing values of their population
-//     (missing_data.go) and tipping_point holds itt_delta's grid.
+//     (package describe) and tipping_point holds itt_delta's grid.
 //
 // Before fitting, beside the counts of teams per side of the term, the
 // stage counts the teams that inform the term once trusts are absorbed
@@ -150,6 +151,7 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	if err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
+	cols := d.describeColumns()
 	ps, err := newPropensitySpecCols(s, d)
 	if err != nil {
 		return fmt.Errorf("compare: %w", err)
@@ -162,7 +164,7 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 		balance []balanceRow
 		trust   []trustRow
 		tipping []tippingRow
-		missing []missingRow
+		missing []describe.MissingRow
 	}
 	results := make([]result, len(s.Analysis.Outcomes))
 	next := make(chan int)
@@ -176,13 +178,15 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 			for oi := range next {
 				outcome := s.Analysis.Outcomes[oi]
 				r := &results[oi]
-				r.missing = missingData(s, d, oi, outcome)
+				r.missing = describe.MissingData(s, cols, oi, outcome, OutcomeHasBaseline(s, outcome))
 				for wi, wave := range waves {
 					c := &outcomeComparison{s: s, d: d, ps: ps, index: oi, wave: wi + 1, waveName: wave, outcome: outcome,
 						hasBase: OutcomeHasBaseline(s, outcome), uses: map[string]int{}, pool: pool}
 					for _, a := range analyses {
 						c.uses[a.Population().Key]++
 					}
+					var trust []trustRow
+					trustDone := false
 					for _, a := range analyses {
 						if err := ctx.Err(); err != nil {
 							errs <- err
@@ -191,12 +195,21 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 						rows, bal := c.analyse(a)
 						r.tipping = append(r.tipping, c.tipping...)
 						c.tipping = nil
+						if !trustDone && a.Population().Key == completeCases.Key && c.uses[completeCases.Key] == 1 {
+							// The last analysis of the complete cases:
+							// trust_effects takes their frame before it goes.
+							trust = c.trustEffects()
+							trustDone = true
+						}
 						c.done(a)
 						r.effects = append(r.effects, rows...)
 						r.balance = append(r.balance, bal...)
 						task.Add(1)
 					}
-					r.trust = append(r.trust, c.trustEffects()...)
+					if !trustDone {
+						trust = c.trustEffects()
+					}
+					r.trust = append(r.trust, trust...)
 				}
 				env.Logger().Debug("compare", "outcome", outcome)
 			}
@@ -223,7 +236,7 @@ send:
 	var balance []balanceRow
 	var trust []trustRow
 	var tipping []tippingRow
-	var missing []missingRow
+	var missing []describe.MissingRow
 	for _, r := range results {
 		tipping = append(tipping, r.tipping...)
 		missing = append(missing, r.missing...)
@@ -240,10 +253,10 @@ send:
 	if err := writeTrustEffects(env, tx, trust); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
-	if err := writeDescriptives(env, tx, descriptiveRows(s, d)); err != nil {
+	if err := describe.WriteDescriptives(env, tx, describe.Descriptives(s, cols)); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
-	if err := writeMissingData(env, tx, missing); err != nil {
+	if err := describe.WriteMissingData(env, tx, missing); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
 	if err := writeTippingPoint(env, tx, tipping); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/connectingpeople/cpi/pipeline/compare/describe"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
@@ -211,6 +212,19 @@ func readCompareColumns(ctx context.Context, env warehouse.Env, dir string, outc
 		return nil, err
 	}
 	return d, nil
+}
+
+// describeColumns is the participants' columns as the summaries of
+// package describe (descriptives, missing_data) read them.
+func (d *cmpColumns) describeColumns() *describe.Columns {
+	return &describe.Columns{N: d.n, Arm: d.arm, Arms: d.arms.levels, Team: d.team, Trust: d.trust,
+		Withdrawn: d.withdrawn, Interviewed: d.interviewed,
+		Values: func(o, w int) (describe.Values, bool) {
+			if o >= len(d.vals) || w >= len(d.vals[o]) {
+				return nil, false
+			}
+			return &d.vals[o][w], true
+		}}
 }
 
 // sortByID puts the rows in study_id order (as compareData: the order fixes

@@ -1,6 +1,7 @@
 package compare
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -29,6 +30,10 @@ var CompareDense = false
 // ComparePatternFallbacks counts propensity models fitted from the rows
 // because the pattern fit failed (for tests).
 var ComparePatternFallbacks atomic.Int64
+
+// CompareCellFits counts propensity models fitted from cell sums
+// (propensityCells; for tests).
+var CompareCellFits atomic.Int64
 
 // frame returns the outcome's frame for an analysis: its population
 // (Analysis.Population) at the comparison's wave. Frames are built once per
@@ -623,12 +628,21 @@ func (c *outcomeComparison) weights(f *colFrame) ([]float64, []balanceRow, strin
 // another numeric one (y_baseline).
 func balanceCounts(cv propCov, arm []float64) [][2]int {
 	if cv.codes != nil {
+		// One pass: each code's counts, then the levels'.
+		var byCode [][2]int
+		for i, v := range cv.codes {
+			if v < 0 {
+				continue // no level: counted in none
+			}
+			if int(v) >= len(byCode) {
+				byCode = append(byCode, make([][2]int, int(v)+1-len(byCode))...)
+			}
+			byCode[v][int(arm[i])]++
+		}
 		out := make([][2]int, len(cv.levels))
 		for li, code := range cv.levels {
-			for i, v := range cv.codes {
-				if v == code {
-					out[li][int(arm[i])]++
-				}
+			if int(code) < len(byCode) {
+				out[li] = byCode[code]
 			}
 		}
 		return out
@@ -650,14 +664,20 @@ func (c *outcomeComparison) propensity(f *colFrame, covs []propCov, levelPos [][
 	n := len(f.rows)
 	k := 1 + modelWidth(covs)
 	buf := make([]float64, k)
-	aliased := propensityAliased(covs, levelPos, n, k)
-	if !CompareDense && len(aliased) == 0 {
+	var g *patternGroups
+	if !CompareDense {
 		var base *OutcomeValues
 		if c.hasBase {
 			base = &c.d.vals[c.index][0]
 		}
-		if ps, ok := propensityPatterns(f, covs, levelPos, base, k); ok {
-			return ps, "", nil
+		g = groupPatterns(f, covs, levelPos, base)
+	}
+	aliased := propensityAliased(covs, levelPos, n, k, g)
+	if !CompareDense && len(aliased) == 0 {
+		if g != nil {
+			if ps, ok := propensityPatterns(g, covs, levelPos, k); ok {
+				return ps, "", nil
+			}
 		}
 		ComparePatternFallbacks.Add(1)
 	}
@@ -721,18 +741,32 @@ func propensityNames(covs []propCov, levelPos [][]int) []string {
 // pivot-free decomposition in column order): from the cross-products X'X,
 // column j is aliased when what is left of it after projecting on the
 // kept columns before it has a squared length below 1e-9 of its own.
-func propensityAliased(covs []propCov, levelPos [][]int, n, k int) []int {
+// With g, X'X is summed over the covariate patterns (each row of a pattern
+// times its rows: the same sums, exact for the 0/1 columns, rounded
+// differently only in y_baseline's, far from the threshold but for a
+// column that is aliased), else over the rows.
+func propensityAliased(covs []propCov, levelPos [][]int, n, k int, g *patternGroups) []int {
 	xx := make([]float64, k*k)
 	buf := make([]float64, k)
-	for i := 0; i < n; i++ {
+	add := func(i int, t float64) {
 		modelRow(covs, levelPos, i, buf)
 		for a, va := range buf {
 			if va == 0 {
 				continue
 			}
+			ta := t * va
 			for b := a; b < k; b++ {
-				xx[a*k+b] += va * buf[b]
+				xx[a*k+b] += ta * buf[b]
 			}
+		}
+	}
+	if g != nil {
+		for p, i := range g.first {
+			add(int(i), g.trials[p])
+		}
+	} else {
+		for i := 0; i < n; i++ {
+			add(i, 1)
 		}
 	}
 	// Cholesky of the kept columns, column by column: l holds the rows of
@@ -776,7 +810,108 @@ type patternKey struct {
 // covariate pattern (in order of first appearance, as
 // stats.PatternCounts.Add would number them) and returns each row's fitted
 // probability; false when the pattern fit fails (the rows then decide).
-func propensityPatterns(f *colFrame, covs []propCov, levelPos [][]int, base *OutcomeValues, k int) ([]float64, bool) {
+func propensityPatterns(g *patternGroups, covs []propCov, levelPos [][]int, k int) ([]float64, bool) {
+	first, trials, ones, pat := g.first, g.trials, g.ones, g.pat
+	if len(first) >= cellRoutePatterns {
+		if ps, ok := propensityCells(covs, levelPos, first, trials, ones, pat, k); ok {
+			return ps, true
+		}
+	}
+	pc, err := stats.NewPatternCounts(k)
+	if err != nil {
+		return nil, false
+	}
+	buf := make([]float64, k)
+	for p, i := range first {
+		modelRow(covs, levelPos, int(i), buf)
+		if c, err := pc.AddRows(buf, trials[p], ones[p]); err != nil || c != p {
+			return nil, false
+		}
+	}
+	_, fitted, _, err := stats.LogisticPatterns(pc)
+	if err != nil {
+		return nil, false
+	}
+	ps := make([]float64, len(pat))
+	for i, p := range pat {
+		ps[i] = fitted[p]
+	}
+	return ps, true
+}
+
+// cellRoutePatterns is the number of covariate patterns from which the
+// propensity model is fitted by stats.LogisticCells rather than
+// stats.LogisticPatterns: a continuous y_baseline (costs, utilities) makes
+// nearly every row its own pattern, and a QR of the P × K pattern matrix at
+// every step took most of the stage's time at 1,000,000 participants
+// (issue 14). Below it (the bundled study) the pattern route is kept, so
+// its results are unchanged to the bit.
+const cellRoutePatterns = 4096
+
+// propensityCells fits the propensity model by stats.LogisticCells when its
+// last column is y_baseline and the others are the intercept, dummies and
+// 0/1 covariates (the cells): the patterns' cells are numbered in order of
+// first appearance. It returns each row's fitted probability; false when
+// the model has no such column or the fit fails.
+func propensityCells(covs []propCov, levelPos [][]int, first []int32, trials, ones []float64, pat []int32, k int) ([]float64, bool) {
+	if !cellColumn(covs) {
+		return nil, false
+	}
+	buf := make([]float64, k)
+	key := make([]byte, 8*(k-1))
+	index := map[string]int32{}
+	var cells [][]float64
+	cellOf := make([]int32, len(first))
+	y := make([]float64, len(first))
+	for p, i := range first {
+		modelRow(covs, levelPos, int(i), buf)
+		for j, v := range buf[:k-1] {
+			binary.LittleEndian.PutUint64(key[8*j:], math.Float64bits(v))
+		}
+		c, ok := index[string(key)]
+		if !ok {
+			c = int32(len(cells))
+			index[string(key)] = c
+			cells = append(cells, slices.Clone(buf[:k-1]))
+		}
+		cellOf[p], y[p] = c, buf[k-1]
+	}
+	_, fitted, _, err := stats.LogisticCells(cells, cellOf, y, trials, ones)
+	if err != nil {
+		return nil, false
+	}
+	CompareCellFits.Add(1)
+	ps := make([]float64, len(pat))
+	for i, p := range pat {
+		ps[i] = fitted[p]
+	}
+	return ps, true
+}
+
+// cellColumn reports whether the propensity model's last column is
+// y_baseline, so that the others make the cells of propensityCells (the
+// demographic covariates are coded or 0/1).
+func cellColumn(covs []propCov) bool {
+	if len(covs) == 0 {
+		return false
+	}
+	last := covs[len(covs)-1]
+	return last.name == "y_baseline" && last.codes == nil && last.inModel
+}
+
+// patternGroups is the rows of a frame grouped by covariate pattern (in
+// order of first appearance, as stats.PatternCounts.Add would number them):
+// a row of each pattern, its rows and those of them in the intervention
+// arm, and each row's pattern.
+type patternGroups struct {
+	first        []int32
+	trials, ones []float64
+	pat          []int32
+}
+
+// groupPatterns groups the frame's rows by covariate pattern; nil when the
+// model has more numeric columns than a pattern key holds.
+func groupPatterns(f *colFrame, covs []propCov, levelPos [][]int, base *OutcomeValues) *patternGroups {
 	n := len(f.rows)
 	var first []int32 // a row of each pattern
 	var trials, ones []float64
@@ -799,6 +934,15 @@ func propensityPatterns(f *colFrame, covs []propCov, levelPos [][]int, base *Out
 			p := dense.index[key]
 			dense.index[key] = add(i, p, p >= 0)
 		}
+	} else if n >= cellRoutePatterns && cellColumn(covs) {
+		// A y_baseline of too many values for the table (costs): nearly
+		// every row is a pattern of its own, so the rows are the patterns,
+		// without a map of a million keys (stats.LogisticCells is the same
+		// fit over grouped or ungrouped rows).
+		first, trials, ones = make([]int32, n), make([]float64, n), slices.Clone(f.arm)
+		for i := range pat {
+			first[i], pat[i], trials[i] = int32(i), int32(i), 1
+		}
 	} else {
 		index := map[patternKey]int32{}
 		for i := 0; i < n; i++ {
@@ -810,7 +954,7 @@ func propensityPatterns(f *colFrame, covs []propCov, levelPos [][]int, base *Out
 					key.cat = key.cat*uint64(len(levelPos[ci])+1) + uint64(c.codes[i]+1)
 				case c.inModel:
 					if nums == len(key.num) {
-						return nil, false
+						return nil
 					}
 					v := c.x[i]
 					if v == 0 {
@@ -824,26 +968,7 @@ func propensityPatterns(f *colFrame, covs []propCov, levelPos [][]int, base *Out
 			index[key] = add(i, p, ok)
 		}
 	}
-	pc, err := stats.NewPatternCounts(k)
-	if err != nil {
-		return nil, false
-	}
-	buf := make([]float64, k)
-	for p, i := range first {
-		modelRow(covs, levelPos, int(i), buf)
-		if c, err := pc.AddRows(buf, trials[p], ones[p]); err != nil || c != p {
-			return nil, false
-		}
-	}
-	_, fitted, _, err := stats.LogisticPatterns(pc)
-	if err != nil {
-		return nil, false
-	}
-	ps := make([]float64, n)
-	for i, p := range pat {
-		ps[i] = fitted[p]
-	}
-	return ps, true
+	return &patternGroups{first: first, trials: trials, ones: ones, pat: pat}
 }
 
 // densePatterns numbers the covariate patterns by a table instead of a

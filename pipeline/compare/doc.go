@@ -22,7 +22,8 @@
 //     statistics, FitDense from the design matrix when the sums cannot
 //     settle it) and makes the effects rows.
 //  4. trust_effects.go fits the per-trust arm effects (cr2_by_trust);
-//     descriptives.go summarises each outcome per wave and arm;
+//     package describe summarises each outcome per wave and arm
+//     (descriptives) and counts its missing values (missing_data);
 //     flow.go counts the participant flow.
 //
 // # Adding an analysis

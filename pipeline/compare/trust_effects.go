@@ -63,8 +63,14 @@ func (d trustDesign) row(i int, buf []float64) {
 // the complete cases (the primary analysis's population) and returns one
 // row per trust of the study (and any other trust present).
 func (c *outcomeComparison) trustEffects() []trustRow {
-	f := buildColFrame(c.s, c.d, c.index, c.wave, c.hasBase, completeCases, nil, c.pool)
-	defer f.release(c.pool)
+	// The complete cases' frame of the analyses, when one is still held
+	// (Compare calls this before the last of them lets it go), else a new
+	// one.
+	f := c.frames[completeCases.Key]
+	if f == nil {
+		f = buildColFrame(c.s, c.d, c.index, c.wave, c.hasBase, completeCases, nil, c.pool)
+		defer f.release(c.pool)
+	}
 	trusts := slices.Clone(c.s.TrustCodes())
 	for _, t := range f.strata {
 		if !slices.Contains(trusts, t) {
@@ -74,14 +80,15 @@ func (c *outcomeComparison) trustEffects() []trustRow {
 	rows := make([]trustRow, len(trusts))
 	// Per trust: participants, and the teams of each arm.
 	nObs := make([]int, len(f.strata))
-	teams := make([][2]map[int32]bool, len(f.strata))
+	teams := make([][2]int, len(f.strata))
+	seen := make([][2]bool, len(f.teams)*len(f.strata)) // by cluster, trust and arm
 	for i, s := range f.stratum {
 		nObs[s]++
-		a := int(f.arm[i])
-		if teams[s][a] == nil {
-			teams[s][a] = map[int32]bool{}
+		a, cs := int(f.arm[i]), int(f.cluster[i])*len(f.strata)+int(s)
+		if !seen[cs][a] {
+			seen[cs][a] = true
+			teams[s][a]++
 		}
-		teams[s][a][f.cluster[i]] = true
 	}
 	nan := math.NaN()
 	var fit *stats.SuffFit
@@ -102,7 +109,7 @@ func (c *outcomeComparison) trustEffects() []trustRow {
 			rows[ti].note = "no participants with " + c.outcome + " in the analysis population"
 			continue
 		}
-		nI, nC := len(teams[s][1]), len(teams[s][0])
+		nI, nC := teams[s][1], teams[s][0]
 		rows[ti].nObs, rows[ti].nClusters = nObs[s], nI+nC
 		switch {
 		case nI == 0 || nC == 0:

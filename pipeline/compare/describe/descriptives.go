@@ -1,4 +1,4 @@
-package compare
+package describe
 
 import (
 	"math"
@@ -7,12 +7,12 @@ import (
 	"github.com/connectingpeople/cpi/schemas"
 )
 
-// descriptiveAll is the arm code of the rows over every arm.
-const descriptiveAll = "ALL"
+// All is the arm of the descriptives rows over every arm.
+const All = "ALL"
 
-// descRow is a row of the descriptives table: an outcome at a wave in an
+// DescRow is a row of the descriptives table: an outcome at a wave in an
 // arm (or ALL), over the participants not withdrawn with a value there.
-type descRow struct {
+type DescRow struct {
 	outcome string  `col:"outcome"`
 	wave    string  `col:"wave"`
 	arm     string  `col:"arm"`
@@ -21,48 +21,43 @@ type descRow struct {
 	sd      float64 `col:"sd"`   // NaN: fewer than two values
 }
 
-// descriptiveRows summarises every analysed outcome at every wave of the
+// Descriptives summarises every analysed outcome at every wave of the
 // study, per arm (in the study's order) and over all arms (ALL): n, mean and
 // sample SD (n − 1) of the participants not withdrawn with a value at that
 // wave. It is the per-arm summary a trial report prints beside its adjusted
 // differences (CONSORT item 17a), so it uses the analysis frame's values as
 // the models do, and leaves nobody out but the withdrawn and the missing.
 // An outcome with no value at a wave (GAS at baseline) has rows with n = 0.
-func descriptiveRows(s *schemas.Study, d *cmpColumns) []descRow {
-	armName := func(i int) string {
-		if c := d.arm[i]; c >= 0 && int(c) < len(d.arms.levels) {
-			return d.arms.levels[c]
-		}
-		return ""
-	}
-	var rows []descRow
+// One pass over the participants per outcome and wave; each group's values
+// are taken in participant order.
+func Descriptives(s *schemas.Study, c *Columns) []DescRow {
+	groups := append(append([]string(nil), s.Arms...), All)
+	all := len(groups) - 1
+	slots := c.armSlots(groups) // an arm named ALL counts twice in ALL, as it always has
+	var rows []DescRow
 	for oi, outcome := range s.Analysis.Outcomes {
 		for wi, wave := range s.Waves {
-			if oi >= len(d.vals) || wi >= len(d.vals[oi]) {
+			vals, ok := c.Values(oi, wi)
+			if !ok {
 				continue
 			}
-			vals := &d.vals[oi][wi]
-			groups := append(append([]string(nil), s.Arms...), descriptiveAll)
-			sums := make(map[string]*welford, len(groups))
-			for _, g := range groups {
-				sums[g] = &welford{}
-			}
-			for i := 0; i < d.n; i++ {
-				if d.withdrawn[i] {
+			sums := make([]welford, len(groups))
+			for i := 0; i < c.N; i++ {
+				if c.Withdrawn[i] {
 					continue
 				}
 				x := vals.At(i)
 				if math.IsNaN(x) {
 					continue
 				}
-				if w, ok := sums[armName(i)]; ok {
-					w.add(x)
+				if g := c.slot(slots, i); g >= 0 {
+					sums[g].add(x)
 				}
-				sums[descriptiveAll].add(x)
+				sums[all].add(x)
 			}
-			for _, g := range groups {
-				w := sums[g]
-				rows = append(rows, descRow{outcome: outcome, wave: wave, arm: g, n: w.n, mean: w.meanOrNaN(), sd: w.sdOrNaN()})
+			for g, name := range groups {
+				w := &sums[g]
+				rows = append(rows, DescRow{outcome: outcome, wave: wave, arm: name, n: w.n, mean: w.meanOrNaN(), sd: w.sdOrNaN()})
 			}
 		}
 	}
@@ -97,7 +92,7 @@ func (w *welford) sdOrNaN() float64 {
 	return math.Sqrt(w.m2 / float64(w.n-1))
 }
 
-// writeDescriptives writes the descriptives table sorted by its key.
-func writeDescriptives(env warehouse.Env, tx *warehouse.Tx, rows []descRow) error {
+// WriteDescriptives writes the descriptives table sorted by its key.
+func WriteDescriptives(env warehouse.Env, tx *warehouse.Tx, rows []DescRow) error {
 	return warehouse.WriteRecords(env, tx, "descriptives", rows)
 }
