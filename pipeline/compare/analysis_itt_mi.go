@@ -34,9 +34,13 @@ import (
 //
 // Each completed data set is analysed by the primary model (y_w ~ arm +
 // y_baseline + trust, OLS, CR2 by team with Satterthwaite df) and the M
-// results are pooled by Rubin's rules (stats.RubinCR2): Barnard–Rubin df
-// with the complete-data df the mean of the M Satterthwaite df (the recipe
-// of clubSandwich's author). fmi = (1 + 1/M)·b/t, m = M. Hedges' g divides
+// results are pooled by Rubin's rules (stats.RubinCR2Satterthwaite, the
+// recipe of clubSandwich's author for q̄, ū, b and t): the complete-data
+// df ν_com is the mean of the M Satterthwaite df, and the df of the pooled
+// variance is Satterthwaite's, 1/ν = (1 − λ)²/ν_com + λ²/(M − 1), which is
+// the CR2 fit's df when nothing is missing (Barnard–Rubin's df is at most
+// ν_com(ν_com + 1)/(ν_com + 3), about 2.8 with 5 clusters per arm, and
+// gave 99.7% coverage for a 95% interval in TestITTMISimulation). fmi = (1 + 1/M)·b/t, m = M. Hedges' g divides
 // the pooled estimate by the pooled SD of the observed values at the wave.
 const AnalysisITTMI = "itt_mi"
 
@@ -118,7 +122,7 @@ func (c *outcomeComparison) miRow(a Analysis, f *colFrame, r miResult, info miIn
 	if c.hasBase {
 		imputed += fmt.Sprintf(" and %d at %s", info.missingBase, c.s.Waves[0])
 	}
-	df := fmt.Sprintf("Barnard-Rubin df from the mean CR2 Satterthwaite df %.4g", r.pooled.DFCom)
+	df := fmt.Sprintf("Satterthwaite df of the pooled variance from the mean CR2 Satterthwaite df %.4g", r.pooled.DFCom)
 	row.note = joinNotes(note, imputed, df, esNote, f.dropNote())
 	return row
 }
@@ -274,7 +278,7 @@ func (c *outcomeComparison) miPool(f *colFrame, deltas []float64) ([]miResult, m
 		case delta != 0:
 			qd, ud = interpolateDelta(q, u, delta/h)
 		}
-		p, err := stats.RubinCR2(qd, ud, dfd)
+		p, err := stats.RubinCR2Satterthwaite(qd, ud, dfd)
 		if err != nil {
 			return nil, info, fmt.Errorf("pooling failed: %w", err)
 		}

@@ -186,6 +186,7 @@ func TestITTMISimulation(t *testing.T) {
 		strata := c.s.TrustCodes()
 		start := time.Now()
 		var mi, cc, ccU, full ittSimSummary
+		var pools []stats.Pooled
 		missing := 0
 		for r := range studies {
 			f, yFull := ittSimFrame(rand.New(rand.NewPCG(2027, uint64(r))), alpha, strata)
@@ -200,6 +201,7 @@ func TestITTMISimulation(t *testing.T) {
 				t.Fatalf("study %d: %v", r, err)
 			}
 			mi.add(res[0].test)
+			pools = append(pools, res[0].pooled)
 			for _, x := range []struct {
 				s        *ittSimSummary
 				y        []float64
@@ -221,6 +223,7 @@ func TestITTMISimulation(t *testing.T) {
 		}{{"itt_mi", &mi}, {"CC ANCOVA", &cc}, {"CC unadjusted", &ccU}, {"full data", &full}} {
 			t.Logf("  %-14s bias %+.4f (MC se %.4f; %+.3f SE), mean SE %.4f, coverage %.3f", x.name, x.s.bias(), x.s.mcse(), x.s.bias()/x.s.meanSE(), x.s.meanSE(), x.s.coverage())
 		}
+		ittSimDFDiag(t, pools)
 		if m != 20 {
 			continue
 		}
@@ -237,5 +240,53 @@ func TestITTMISimulation(t *testing.T) {
 		if b := ccU.bias(); b < 0.25*ccU.meanSE() || b < 4*ccU.mcse() {
 			t.Errorf("complete-case unadjusted bias %.4f (MC se %.4f): expected at least 0.25 SE and 4 MC se", b, ccU.mcse())
 		}
+	}
+}
+
+// ittSimDFDiag logs the variance check and coverage under candidate df rules.
+func ittSimDFDiag(t *testing.T, pools []stats.Pooled) {
+	n := float64(len(pools))
+	var mq, mq2, mt, mu, mb, mdf float64
+	for _, p := range pools {
+		mq += p.QBar
+		mq2 += p.QBar * p.QBar
+		mt += p.T
+		mu += p.UBar
+		mb += (1 + 1/float64(p.M)) * p.B
+		mdf += p.DFCom
+	}
+	mq /= n
+	emp := mq2/n - mq*mq
+	t.Logf("  var(qbar) %.5f; mean t %.5f, ubar %.5f, (1+1/M)b %.5f; mean df_com %.3f", emp, mt/n, mu/n, mb/n, mdf/n)
+	rules := []struct {
+		name string
+		df   func(p stats.Pooled) float64
+	}{
+		{"BR(satt) [DESIGN]", func(p stats.Pooled) float64 { return p.DF }},
+		{"BR(satt) no shrink", func(p stats.Pooled) float64 {
+			obs := p.DFCom * (1 - p.Lambda)
+			return 1 / (1/p.DFM + 1/obs)
+		}},
+		{"satt", func(p stats.Pooled) float64 { return p.DFCom }},
+		{"BR(G-2)", func(p stats.Pooled) float64 { _, _, d := stats.BarnardRubinDF(p.Lambda, p.M, 8); return d }},
+		{"BR(G-2) no shrink", func(p stats.Pooled) float64 { return 1 / (1/p.DFM + 1/(8*(1-p.Lambda))) }},
+		{"satterthwaite T", func(p stats.Pooled) float64 {
+			l := p.Lambda
+			return 1 / ((1-l)*(1-l)/p.DFCom + l*l/float64(p.M-1))
+		}},
+		{"rubin87", func(p stats.Pooled) float64 { return p.DFM }},
+	}
+	for _, r := range rules {
+		cover := 0
+		var mdf float64
+		for _, p := range pools {
+			d := r.df(p)
+			mdf += d
+			ts := stats.TTest(p.QBar, math.Sqrt(p.T), d, 0.95)
+			if ts.CILow <= ittSimEffect && ittSimEffect <= ts.CIHigh {
+				cover++
+			}
+		}
+		t.Logf("  df rule %-20s mean df %7.3f coverage %.3f", r.name, mdf/n, float64(cover)/n)
 	}
 }

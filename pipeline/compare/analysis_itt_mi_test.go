@@ -101,7 +101,8 @@ func miTestComparison(t *testing.T, m int) *outcomeComparison {
 // the default study's imputation seed) are exactly the completed data sets
 // of testdata/reference/itt_mi/completed.csv, and pooling them — each set
 // fitted by y_fu ~ arm + y_base + trust with CR2 by team, then Rubin's rules
-// with the Barnard–Rubin df from the mean Satterthwaite df — gives R's
+// with the Satterthwaite df of the pooled variance from the mean
+// Satterthwaite df (stats.SatterthwaiteMIDF) — gives R's
 // figures (clubSandwich::coef_test + the recipe, itt_mi.R → expected.csv)
 // to 1e-8, at δ = 0 (itt_mi) and at δ = 1.5 added to the intervention arm's
 // imputed follow-ups (itt_delta).
@@ -265,7 +266,9 @@ func TestITTDeltaZeroIsITTMI(t *testing.T) {
 
 // TestITTMINoMissingAgreesWithCR2: with nothing missing every completed set
 // is the data, so b = 0, fmi = 0 and the pooled estimate and variance are
-// the complete-case CR2 fit's, with df = df_com(df_com + 1)/(df_com + 3).
+// the complete-case CR2 fit's, with its df (DESIGN §13's rule; the
+// Barnard–Rubin df would be df_com(df_com + 1)/(df_com + 3)), and so are
+// the p-value and the interval.
 func TestITTMINoMissingAgreesWithCR2(t *testing.T) {
 	c := miTestComparison(t, 3)
 	f, _ := miTestFrame(t, c.s)
@@ -298,8 +301,15 @@ func TestITTMINoMissingAgreesWithCR2(t *testing.T) {
 	dfc := cr2.DF[1]
 	if p.B != 0 || p.FMI != 0 || math.Abs(p.QBar-cr2.Coef[1]) > 1e-10*math.Abs(cr2.Coef[1]) ||
 		math.Abs(p.T-cr2.VCov.At(1, 1)) > 1e-9*cr2.VCov.At(1, 1) ||
-		math.Abs(p.DF-dfc*(dfc+1)/(dfc+3)) > 1e-9*dfc {
+		math.Abs(p.DF-dfc) > 1e-9*dfc {
 		t.Errorf("pooled %+v; CR2 estimate %v, variance %v, df %v", p, cr2.Coef[1], cr2.VCov.At(1, 1), dfc)
+	}
+	want, got := cr2.Test(1, c.level()), res[0].test
+	for _, x := range [][2]float64{{got.PValue, want.PValue}, {got.CILow, want.CILow}, {got.CIHigh, want.CIHigh}} {
+		if math.Abs(x[0]-x[1]) > 1e-8*math.Max(1, math.Abs(x[1])) {
+			t.Errorf("pooled test %+v, CR2 fit's %+v", got, want)
+			break
+		}
 	}
 	if n := len(g.rows); n != 158-29-6 {
 		t.Errorf("%d complete rows, want %d", n, 158-29-6)
