@@ -183,14 +183,18 @@ func (c *outcomeComparison) miPool(f *colFrame, deltas []float64) ([]miResult, m
 	if sd, err := sampleSD(info.observedY); err == nil {
 		info.sdFU = sd
 	}
-	// Fixed effects of the imputation model: intercept, arm, trust dummies.
-	k := 1 + len(f.strata)
-	x := mat.NewDense(n, k, nil)
+	// Fixed effects of the imputation model: intercept, arm, trust dummies,
+	// then the frame's auxiliary columns.
+	k0 := 1 + len(f.strata)
+	x := mat.NewDense(n, k0+len(f.aux), nil)
 	for i := range n {
 		x.Set(i, 0, 1)
 		x.Set(i, 1, f.arm[i])
 		if s := f.stratum[i]; s > 0 {
 			x.Set(i, 1+int(s), 1)
+		}
+		for j, col := range f.aux {
+			x.Set(i, k0+j, col[i])
 		}
 	}
 	des := newColDesign(f, TermArm, f.arm, c.hasBase)
