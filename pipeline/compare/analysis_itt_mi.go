@@ -227,6 +227,14 @@ func (c *outcomeComparison) miPool(f *colFrame, deltas []float64) ([]miResult, m
 	yfu := make([]float64, n)
 	buf := make([]float64, des.k())
 	g := *f
+	// The rows with nothing imputed are the same in every completed set
+	// and at every δ: their per-team sums are built once, and each
+	// completed set adds its incomplete rows to a copy (O(G·K²) to copy,
+	// O(N_incomplete·K²) to add, instead of O(N·K²) per set and δ).
+	observed, work, incomplete, err := c.miObservedSums(f, des, buf)
+	if err != nil {
+		return nil, info, err
+	}
 	visit := func(mi int, completed [][]float64) error {
 		if c.hasBase {
 			g.yBase = completed[0]
@@ -243,17 +251,14 @@ func (c *outcomeComparison) miPool(f *colFrame, deltas []float64) ([]miResult, m
 			}
 			g.yFU = yfu
 			d := newColDesign(&g, TermArm, f.arm, c.hasBase)
-			cs, err := stats.NewClusterSums(d.k(), false)
-			if err != nil {
-				return err
-			}
-			for i := range n {
+			work.CopyFrom(observed)
+			for _, i := range incomplete {
 				d.row(i, buf)
-				if err := cs.Add(int(f.cluster[i]), buf, yfu[i], 1); err != nil {
+				if err := work.Add(int(f.cluster[i]), buf, yfu[i], 1); err != nil {
 					return err
 				}
 			}
-			fit, err := stats.SuffOLS(cs)
+			fit, err := stats.SuffOLS(work)
 			if err != nil {
 				return err
 			}
@@ -289,6 +294,43 @@ func (c *outcomeComparison) miPool(f *colFrame, deltas []float64) ([]miResult, m
 		out[di] = miResult{delta: delta, pooled: p, test: p.Test(c.level())}
 	}
 	return out, info, nil
+}
+
+// miObservedSums returns the primary model's per-team sums over the
+// frame's rows with nothing missing (of the outcome at the wave and, with
+// a baseline, at the first wave), shifted by the first such row, an empty
+// copy to work in, and the other rows' indices, in frame order.
+func (c *outcomeComparison) miObservedSums(f *colFrame, des colDesign, buf []float64) (observed, work *stats.ClusterSums, incomplete []int, err error) {
+	observed, err = stats.NewClusterSums(des.k(), false)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	shifted := false
+	for i := range f.rows {
+		if math.IsNaN(f.yFU[i]) || (c.hasBase && math.IsNaN(f.yBase[i])) {
+			incomplete = append(incomplete, i)
+			continue
+		}
+		des.row(i, buf)
+		if !shifted {
+			// The shift ClusterSums takes by default from a first row:
+			// the row, with 0 for a dummy at 1.
+			x0 := append([]float64(nil), buf...)
+			for j := 1; j < len(x0); j++ {
+				if x0[j] == 1 {
+					x0[j] = 0
+				}
+			}
+			if err := observed.SetShift(x0, f.yFU[i]); err != nil {
+				return nil, nil, nil, err
+			}
+			shifted = true
+		}
+		if err := observed.Add(int(f.cluster[i]), buf, f.yFU[i], 1); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return observed, observed.Clone(), incomplete, nil
 }
 
 // sampleSD is the standard deviation (n − 1) of x.
