@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -142,6 +143,94 @@ func (c *outcomeComparison) miImputations() int {
 // pools each δ's M fits by Rubin's rules. An error says, without values,
 // why there is no estimate.
 func (c *outcomeComparison) miPool(f *colFrame, deltas []float64) ([]miResult, miInfo, error) {
+	fitAt, h := miFitPoints(deltas)
+	need := fitAt
+	if len(deltas) == 1 && deltas[0] == 0 && slices.Contains(c.s.Analysis.Analyses, AnalysisITTDelta) {
+		// itt_mi, with itt_delta to come: fit itt_delta's points on the same
+		// imputations now, so that itt_delta pools them without imputing
+		// again (δ = 0 is fitted the same way either way).
+		if sd, err := observedSD(f); err == nil {
+			extra := make([]float64, len(c.s.Analysis.DeltaGrid))
+			for i, g := range c.s.Analysis.DeltaGrid {
+				extra[i] = g * sd
+			}
+			more, _ := miFitPoints(extra)
+			need = append(slices.Clone(fitAt), more...)
+		}
+	}
+	fits, info, err := c.miFits(f, need)
+	if err != nil {
+		return nil, info, err
+	}
+	out := make([]miResult, len(deltas))
+	for di, delta := range deltas {
+		at0 := fits[0]
+		qd, ud, dfd := at0.q, at0.u, at0.df
+		switch {
+		case len(fitAt) == len(deltas):
+			fd := fits[delta]
+			qd, ud, dfd = fd.q, fd.u, fd.df
+		case delta != 0:
+			fp, fm := fits[h], fits[-h]
+			qd, ud = interpolateDelta([][]float64{at0.q, fp.q, fm.q}, [][]float64{at0.u, fp.u, fm.u}, delta/h)
+		}
+		p, err := stats.RubinCR2Satterthwaite(qd, ud, dfd)
+		if err != nil {
+			return nil, info, fmt.Errorf("pooling failed: %w", err)
+		}
+		out[di] = miResult{delta: delta, pooled: p, test: p.Test(c.level())}
+	}
+	return out, info, nil
+}
+
+// miFitPoints are the δ at which miPool fits the completed sets for a grid:
+// every δ directly when there are at most three, else 0 and ±h (h the
+// largest |δ|) only. δ moves only y, so the arm coefficient is linear in
+// δ, its CR2 variance quadratic (each team's score is linear in the
+// residuals, which are linear in δ) and its Satterthwaite df constant (it
+// depends on the design only): the three fits give every δ exactly, up to
+// rounding (interpolateDelta).
+func miFitPoints(deltas []float64) (fitAt []float64, h float64) {
+	if len(deltas) <= 3 {
+		return deltas, 0
+	}
+	for _, d := range deltas {
+		h = max(h, math.Abs(d))
+	}
+	return []float64{0, h, -h}, h
+}
+
+// miFitSet is the arm coefficient, its CR2 variance and Satterthwaite df in
+// each completed data set, at one δ.
+type miFitSet struct{ q, u, df []float64 }
+
+// miCache keeps the fits of the last frame imputed, so that itt_delta
+// reuses itt_mi's imputations.
+type miCache struct {
+	f            *colFrame
+	m            int
+	seed, stream uint64
+	fits         map[float64]miFitSet
+	info         miInfo
+}
+
+// miFits imputes the frame's missing values of the outcome (analysis.
+// imputations times) and fits the primary model with CR2 to every completed
+// data set at each δ of fitAt, or returns the fits of an earlier call for
+// the same frame that covered fitAt.
+func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]miFitSet, miInfo, error) {
+	if mc := c.mi; mc != nil && mc.f == f && mc.m == c.miImputations() && mc.seed == c.s.Analysis.ImputationSeed && mc.stream == c.stream() {
+		hit := true
+		for _, d := range fitAt {
+			if _, ok := mc.fits[d]; !ok {
+				hit = false
+				break
+			}
+		}
+		if hit {
+			return mc.fits, mc.info, nil
+		}
+	}
 	n := len(f.rows)
 	info := miInfo{m: c.miImputations()}
 	cols := [][]float64{f.yFU}
@@ -207,20 +296,7 @@ func (c *outcomeComparison) miPool(f *colFrame, deltas []float64) ([]miResult, m
 	for i, a := range f.arm {
 		shift[i] = a == 1
 	}
-	// The fits: every δ directly when there are at most three, else at 0
-	// and ±h (h the largest |δ|) only. δ moves only y, so the arm
-	// coefficient is linear in δ, its CR2 variance quadratic (each team's
-	// score is linear in the residuals, which are linear in δ) and its
-	// Satterthwaite df constant (it depends on the design only): the three
-	// fits give every δ exactly, up to rounding (interpolate).
-	fitAt := deltas
-	h := 0.0
-	if len(deltas) > 3 {
-		for _, d := range deltas {
-			h = max(h, math.Abs(d))
-		}
-		fitAt = []float64{0, h, -h}
-	}
+	fitAt = slices.Compact(slices.Clone(fitAt))
 	q := make([][]float64, len(fitAt))
 	u := make([][]float64, len(fitAt))
 	df := make([][]float64, len(fitAt))
@@ -278,22 +354,12 @@ func (c *outcomeComparison) miPool(f *colFrame, deltas []float64) ([]miResult, m
 	if _, err := stats.ImputeMultilevel(x, cols, f.clusterInts(), cfg, rng, visit); err != nil {
 		return nil, info, fmt.Errorf("imputation failed: %w", err)
 	}
-	out := make([]miResult, len(deltas))
-	for di, delta := range deltas {
-		qd, ud, dfd := q[0], u[0], df[0]
-		switch {
-		case len(fitAt) == len(deltas):
-			qd, ud, dfd = q[di], u[di], df[di]
-		case delta != 0:
-			qd, ud = interpolateDelta(q, u, delta/h)
-		}
-		p, err := stats.RubinCR2Satterthwaite(qd, ud, dfd)
-		if err != nil {
-			return nil, info, fmt.Errorf("pooling failed: %w", err)
-		}
-		out[di] = miResult{delta: delta, pooled: p, test: p.Test(c.level())}
+	fits := make(map[float64]miFitSet, len(fitAt))
+	for di, d := range fitAt {
+		fits[d] = miFitSet{q[di], u[di], df[di]}
 	}
-	return out, info, nil
+	c.mi = &miCache{f: f, m: info.m, seed: c.s.Analysis.ImputationSeed, stream: c.stream(), fits: fits, info: info}
+	return fits, info, nil
 }
 
 // miObservedSums returns the primary model's per-team sums over the

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -313,5 +314,62 @@ func TestITTMINoMissingAgreesWithCR2(t *testing.T) {
 	}
 	if n := len(g.rows); n != 158-29-6 {
 		t.Errorf("%d complete rows, want %d", n, 158-29-6)
+	}
+}
+
+// TestITTDeltaReusesITTMI: with itt_delta in the study's analyses, itt_mi's
+// call imputes once (M completed sets) and fits itt_delta's points too;
+// itt_delta's call then imputes nothing and its pooled results equal, bit
+// for bit, those of a comparison that imputes afresh for itt_delta alone.
+// itt_mi's own result is the same whether or not itt_delta follows.
+func TestITTDeltaReusesITTMI(t *testing.T) {
+	const m = 6
+	c := miTestComparison(t, m)
+	if !slices.Contains(c.s.Analysis.Analyses, AnalysisITTDelta) {
+		t.Fatal("the default study does not run itt_delta")
+	}
+	f, _ := miTestFrame(t, c.s)
+	sets := 0
+	c.onCompleted = func(int, []float64, []float64) { sets++ }
+	mi, _, err := c.miPool(f, []float64{0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sets != m {
+		t.Fatalf("itt_mi imputed %d sets, want %d", sets, m)
+	}
+	sd, err := observedSD(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var grid []float64
+	for _, g := range c.s.Analysis.DeltaGrid {
+		grid = append(grid, g*sd)
+	}
+	got, _, err := c.miPool(f, grid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sets != m {
+		t.Errorf("itt_delta imputed again: %d sets in all, want %d", sets, m)
+	}
+	fresh := miTestComparison(t, m)
+	want, _, err := fresh.miPool(f, grid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alone := miTestComparison(t, m)
+	alone.s.Analysis.Analyses = []string{AnalysisITTMI}
+	miAlone, _, err := alone.miPool(f, []float64{0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mi[0].test != miAlone[0].test {
+		t.Errorf("itt_mi with itt_delta %+v, alone %+v", mi[0].test, miAlone[0].test)
+	}
+	for i := range grid {
+		if got[i].test != want[i].test || got[i].pooled != want[i].pooled {
+			t.Errorf("delta %v: reused %+v, fresh %+v", grid[i], got[i].test, want[i].test)
+		}
 	}
 }
