@@ -29,9 +29,10 @@ import (
 // after the default burn-in and thinning, from a PCG source seeded with
 // (analysis.imputation_seed, the bootstrap's stream of the outcome and
 // wave), so itt_delta's imputations are the same ones. Imputed values are
-// clipped to the range of the column's observed values in the population
-// (the questionnaire's range is not in the study definition; the observed
-// range is inside it).
+// clipped to the range the scale can take (schemas.Study.ScaleRange: from
+// the instrument's items, lookup table or value set; costs from 0), or,
+// for a scale whose range the definition does not give (gas, auc), to the
+// range of the column's observed values in the population.
 //
 // Each completed data set is analysed by the primary model (y_w ~ arm +
 // y_baseline + trust, OLS, CR2 by team with Satterthwaite df) and the M
@@ -257,6 +258,15 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 			return nil, info, fmt.Errorf("not estimable: %s is constant at %s among those observed", c.outcome, wave)
 		}
 		lower[j], upper[j] = lo, hi
+		scale := c.outcome
+		if c.hasBase && j == 0 {
+			scale = c.s.OutcomeBaseline(c.outcome)
+		}
+		if slo, shi, ok := c.s.ScaleRange(scale); ok {
+			// The instrument's range; the observed range only for a scale
+			// whose range the definition does not give.
+			lower[j], upper[j] = slo, shi
+		}
 		if c.hasBase && j == 0 {
 			info.missingBase = n - obs
 		} else {

@@ -373,3 +373,35 @@ func TestITTDeltaReusesITTMI(t *testing.T) {
 		}
 	}
 }
+
+// TestITTMIClipsToScaleRange: imputed values are clipped to the range the
+// scale can take (rguk.total: 27 items scored 0/1, so 0 to 27), not to the
+// observed range of the reference data (−0.24 to 29.32 at follow-up): with
+// M = 5 one imputed follow-up sits at 0 and one at 27, and none is outside;
+// for an outcome without a range in the study definition the observed range
+// is the limit (the same imputation goes to −0.24 and above 27).
+func TestITTMIClipsToScaleRange(t *testing.T) {
+	run := func(outcome string) (lo, hi float64) {
+		c := miTestComparison(t, 5)
+		c.outcome = outcome
+		f, _ := miTestFrame(t, c.s)
+		lo, hi = math.Inf(1), math.Inf(-1)
+		c.onCompleted = func(_ int, _, fu []float64) {
+			for i, v := range fu {
+				if math.IsNaN(f.yFU[i]) {
+					lo, hi = min(lo, v), max(hi, v)
+				}
+			}
+		}
+		if _, _, err := c.miPool(f, []float64{0}); err != nil {
+			t.Fatal(err)
+		}
+		return lo, hi
+	}
+	if lo, hi := run("rguk.total"); lo != 0 || hi != 27 {
+		t.Errorf("rguk.total: imputed follow-ups from %v to %v, want exactly 0 to 27 (clipped at the scale's range)", lo, hi)
+	}
+	if lo, hi := run("unranged.y"); lo != -0.24 || !(hi > 27) {
+		t.Errorf("an outcome without a range: imputed follow-ups from %v to %v, want −0.24 (the observed minimum) to above 27", lo, hi)
+	}
+}
