@@ -310,7 +310,6 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 	q := make([][]float64, len(fitAt))
 	u := make([][]float64, len(fitAt))
 	df := make([][]float64, len(fitAt))
-	yfu := make([]float64, n)
 	buf := make([]float64, des.k())
 	g := *f
 	// The rows with nothing imputed are the same in every completed set
@@ -321,6 +320,10 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 	if err != nil {
 		return nil, info, err
 	}
+	shiftInc := make([]bool, len(incomplete)) // δ moves this incomplete row's y
+	for r, i := range incomplete {
+		shiftInc[r] = shift[i] && math.IsNaN(f.yFU[i])
+	}
 	visit := func(mi int, completed [][]float64) error {
 		if c.hasBase {
 			g.yBase = completed[0]
@@ -328,19 +331,24 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 		if c.onCompleted != nil {
 			c.onCompleted(mi, g.yBase, completed[len(completed)-1])
 		}
+		fu := completed[len(completed)-1]
+		g.yFU = fu
+		d := newColDesign(&g, TermArm, f.arm, c.hasBase)
 		for di, delta := range fitAt {
-			copy(yfu, completed[len(completed)-1])
-			if delta != 0 {
-				if err := stats.DeltaAdjust(yfu, f.yFU, shift, delta); err != nil {
-					return err
-				}
+			if math.IsNaN(delta) || math.IsInf(delta, 0) {
+				return fmt.Errorf("delta is %v", delta)
 			}
-			g.yFU = yfu
-			d := newColDesign(&g, TermArm, f.arm, c.hasBase)
+			// Only the incomplete rows differ between completed sets and
+			// δs: δ is added to the intervention arm's imputed follow-ups
+			// as stats.DeltaAdjust does, here row by row.
 			work.CopyFrom(observed)
-			for _, i := range incomplete {
+			for r, i := range incomplete {
 				d.row(i, buf)
-				if err := work.Add(int(f.cluster[i]), buf, yfu[i], 1); err != nil {
+				y := fu[i]
+				if shiftInc[r] {
+					y += delta
+				}
+				if err := work.Add(int(f.cluster[i]), buf, y, 1); err != nil {
 					return err
 				}
 			}
