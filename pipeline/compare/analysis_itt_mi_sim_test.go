@@ -186,7 +186,21 @@ func ccFit(f *colFrame, y []float64, withBase bool) (stats.CoefTest, error) {
 // Satterthwaite df as complete-data df (the clubSandwich recipe) covers
 // 99.7% at every M, because it is at most ν_com(ν_com + 1)/(ν_com + 3) ≈
 // 2.8 with ν_com ≈ 4; DESIGN §13's rule (stats.SatterthwaiteMIDF) is the
-// one checked. Figures of the long run are in the closing note of issue 15.
+// one checked.
+//
+// Measured in the long run (2,000 studies per M, seeds 2027/r; 2-core
+// machine under load 20-35, so times are wall clock and long):
+//
+//	baseline MAR   M = 20: bias +0.030 SE, coverage 0.953 (1 min 59 s)
+//	               M = 50: +0.030 SE, 0.952 (7 min 15 s); M = 100: +0.030 SE, 0.952 (15 min 32 s)
+//	               CC ANCOVA +0.009 SE, 0.943; CC unadjusted +0.905 SE, 0.905;
+//	               full data 0.946; Barnard-Rubin df would cover 0.997-0.998
+//	auxiliary MAR  M = 20: bias +0.004 SE, coverage 0.953 (4 min 27 s)
+//	               M = 50: +0.003 SE, 0.953 (9 min 1 s)
+//	               CC ANCOVA +1.154 SE, 0.863; CC unadjusted +0.943 SE, 0.904;
+//	               full data 0.951; Barnard-Rubin df would cover 0.993-0.994
+//
+// The short run (100 studies, M = 20, both mechanisms) takes about 7 s.
 func TestITTMISimulation(t *testing.T) {
 	studies, ms := 100, []int{20}
 	if *ittLong {
