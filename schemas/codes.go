@@ -183,7 +183,7 @@ func (s *Study) programCodeList(name string) (_ []Code, ok bool) {
 			{"cr1", "cluster-robust CR1, G-1 degrees of freedom"},
 			{"wild_webb", "wild cluster bootstrap-t, Webb weights"},
 			{"reml", "linear mixed model, REML"},
-			{"cr2_mi", "CR2 on each completed data set, pooled by Rubin's rules, Barnard-Rubin degrees of freedom"},
+			{"cr2_mi", "CR2 on each completed data set, pooled by Rubin's rules, Satterthwaite degrees of freedom of the pooled variance"},
 			{"cr2_by_trust", "per-trust arm effects in one model over all trusts, CR2 by team, Satterthwaite df per trust"},
 			{"two_stage_bootstrap", "two-stage bootstrap (teams within arm, then participants within team) with the shrinkage correction, percentile intervals"},
 		}, true

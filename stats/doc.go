@@ -6,7 +6,8 @@
 // correlations; multiple imputation of an outcome's baseline and follow-up
 // with a random team intercept (ImputeMultilevel) and Rubin's rules with the
 // Barnard–Rubin degrees of freedom, plain and cluster-robust (Rubin,
-// RubinVector, RubinCR2, PoolCR2).
+// RubinVector, RubinCR2, PoolCR2), and the cluster-robust pooling with the
+// Satterthwaite df of the pooled variance (RubinCR2Satterthwaite).
 //
 // The package is pure numerics: plain slices and gonum matrices in, numbers
 // out. It does no I/O, imports nothing else from cpi, and never draws random

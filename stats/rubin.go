@@ -244,3 +244,60 @@ func PoolCR2(fits []*CR2Result, j int) (Pooled, error) {
 	}
 	return RubinCR2(q, u, df)
 }
+
+// SatterthwaiteMIDF returns the degrees of freedom of the total variance
+// t = ū + (1 + 1/M)·b by Satterthwaite's (1946) approximation for a sum of
+// independent mean squares, when ū carries ν_com df (a cluster-robust
+// variance with its Satterthwaite df) and b carries M − 1:
+//
+//	1/ν = (1 − λ)²/ν_com + λ²/(M − 1),   λ = (1 + 1/M)·b/t.
+//
+// With ν_com = +Inf it is Rubin's (1987, §3.3) ν_m = (M − 1)/λ², which is
+// this approximation with ū taken as known; with b = 0 it is ν_com, so the
+// pooled inference equals the complete-data inference when nothing is
+// missing. dfU is ν_com/(1 − λ)², the term of ū (+Inf when λ = 1).
+//
+// Unlike Barnard & Rubin's (1999) ν̃, ν may exceed ν_com: it is meant for a
+// ν_com that counts clusters (item non-response within a cluster leaves
+// the cluster in the analysis, so there is no case for scaling ν_com by
+// 1 − λ, and Barnard–Rubin's factor (ν_com + 1)/(ν_com + 3) is a second
+// small-sample correction on top of the Satterthwaite df, which already is
+// one). See RubinCR2Satterthwaite.
+func SatterthwaiteMIDF(lambda float64, m int, dfCom float64) (dfU, df float64) {
+	dfU = math.Inf(1)
+	if lambda < 1 && !math.IsInf(dfCom, 1) {
+		dfU = dfCom / ((1 - lambda) * (1 - lambda))
+	}
+	inv := 0.0
+	if !math.IsInf(dfU, 1) {
+		inv += 1 / dfU
+	}
+	if lambda > 0 {
+		inv += lambda * lambda / float64(m-1)
+	}
+	if inv == 0 {
+		return dfU, math.Inf(1)
+	}
+	return dfU, 1 / inv
+}
+
+// RubinCR2Satterthwaite pools one coefficient's cluster-robust results over
+// M completed data sets as RubinCR2 does (q̄, ū, b, t, λ, fmi; the
+// complete-data df ν_com the mean of the M Satterthwaite df), with the
+// degrees of freedom of SatterthwaiteMIDF in place of Barnard–Rubin's:
+// DFObs holds ν_com/(1 − λ)², DF the pooled df, FMIMice follows DF.
+//
+// This is DESIGN §13's rule for cr2_mi. With 5 clusters per arm the
+// Satterthwaite df is about 4, and Barnard–Rubin's df is at most
+// ν_com(ν_com + 1)/(ν_com + 3) ≈ 2.8 even with nothing missing: the recipe's
+// 95% interval covered 99.7% of simulated studies, this rule's 95%
+// (pipeline/compare TestITTMISimulation).
+func RubinCR2Satterthwaite(q, u, df []float64) (Pooled, error) {
+	p, err := RubinCR2(q, u, df)
+	if err != nil {
+		return Pooled{}, err
+	}
+	p.DFObs, p.DF = SatterthwaiteMIDF(p.Lambda, p.M, p.DFCom)
+	p.FMIMice = (p.RIV + 2/(p.DF+3)) / (p.RIV + 1)
+	return p, nil
+}

@@ -414,3 +414,44 @@ func TestRubinErrors(t *testing.T) {
 	}
 	checkRel(t, "df with dfcom = Inf", p.DF, p.DFM, 0)
 }
+
+// TestSatterthwaiteMIDF: hand-computed values of
+// 1/ν = (1 − λ)²/ν_com + λ²/(M − 1), and its limits (b = 0 gives ν_com,
+// ν_com = +Inf gives Rubin's ν_m); RubinCR2Satterthwaite keeps RubinCR2's
+// q̄, ū, b, t and λ on R's reference numbers and changes only the df.
+func TestSatterthwaiteMIDF(t *testing.T) {
+	for _, c := range []struct {
+		lambda float64
+		m      int
+		dfCom  float64
+		dfU    float64
+		df     float64
+	}{
+		{0.2, 21, 4, 6.25, 1 / 0.162},          // 0.64/4 + 0.04/20
+		{0.5, 11, 10, 40, 1 / (0.025 + 0.025)}, // 0.25/10 + 0.25/10
+		{0, 50, 4.25, 4.25, 4.25},
+		{0.3, 31, math.Inf(1), math.Inf(1), 30 / 0.09},
+	} {
+		dfU, df := SatterthwaiteMIDF(c.lambda, c.m, c.dfCom)
+		checkRel(t, "dfU", dfU, c.dfU, 1e-14)
+		checkRel(t, "df", df, c.df, 1e-14)
+	}
+	ref := loadMIReference(t)
+	pi := ref.CR2Pool.PerImputation
+	br, err := RubinCR2(pi.Estimate, pi.Variance, pi.DF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw, err := RubinCR2Satterthwaite(pi.Estimate, pi.Variance, pi.DF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sw.QBar != br.QBar || sw.UBar != br.UBar || sw.B != br.B || sw.T != br.T || sw.Lambda != br.Lambda || sw.DFCom != br.DFCom || sw.DFM != br.DFM {
+		t.Errorf("Satterthwaite pooling %+v differs from RubinCR2 %+v outside the df", sw, br)
+	}
+	l := br.Lambda
+	checkRel(t, "df", sw.DF, 1/((1-l)*(1-l)/br.DFCom+l*l/float64(br.M-1)), 1e-14)
+	if !(sw.DF > br.DFCom && br.DF < br.DFCom) {
+		t.Errorf("df %v (Barnard–Rubin %v) around df_com %v", sw.DF, br.DF, br.DFCom)
+	}
+}

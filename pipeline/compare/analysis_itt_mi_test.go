@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -101,7 +102,8 @@ func miTestComparison(t *testing.T, m int) *outcomeComparison {
 // the default study's imputation seed) are exactly the completed data sets
 // of testdata/reference/itt_mi/completed.csv, and pooling them — each set
 // fitted by y_fu ~ arm + y_base + trust with CR2 by team, then Rubin's rules
-// with the Barnard–Rubin df from the mean Satterthwaite df — gives R's
+// with the Satterthwaite df of the pooled variance from the mean
+// Satterthwaite df (stats.SatterthwaiteMIDF) — gives R's
 // figures (clubSandwich::coef_test + the recipe, itt_mi.R → expected.csv)
 // to 1e-8, at δ = 0 (itt_mi) and at δ = 1.5 added to the intervention arm's
 // imputed follow-ups (itt_delta).
@@ -265,7 +267,9 @@ func TestITTDeltaZeroIsITTMI(t *testing.T) {
 
 // TestITTMINoMissingAgreesWithCR2: with nothing missing every completed set
 // is the data, so b = 0, fmi = 0 and the pooled estimate and variance are
-// the complete-case CR2 fit's, with df = df_com(df_com + 1)/(df_com + 3).
+// the complete-case CR2 fit's, with its df (DESIGN §13's rule; the
+// Barnard–Rubin df would be df_com(df_com + 1)/(df_com + 3)), and so are
+// the p-value and the interval.
 func TestITTMINoMissingAgreesWithCR2(t *testing.T) {
 	c := miTestComparison(t, 3)
 	f, _ := miTestFrame(t, c.s)
@@ -298,10 +302,106 @@ func TestITTMINoMissingAgreesWithCR2(t *testing.T) {
 	dfc := cr2.DF[1]
 	if p.B != 0 || p.FMI != 0 || math.Abs(p.QBar-cr2.Coef[1]) > 1e-10*math.Abs(cr2.Coef[1]) ||
 		math.Abs(p.T-cr2.VCov.At(1, 1)) > 1e-9*cr2.VCov.At(1, 1) ||
-		math.Abs(p.DF-dfc*(dfc+1)/(dfc+3)) > 1e-9*dfc {
+		math.Abs(p.DF-dfc) > 1e-9*dfc {
 		t.Errorf("pooled %+v; CR2 estimate %v, variance %v, df %v", p, cr2.Coef[1], cr2.VCov.At(1, 1), dfc)
+	}
+	want, got := cr2.Test(1, c.level()), res[0].test
+	for _, x := range [][2]float64{{got.PValue, want.PValue}, {got.CILow, want.CILow}, {got.CIHigh, want.CIHigh}} {
+		if math.Abs(x[0]-x[1]) > 1e-8*math.Max(1, math.Abs(x[1])) {
+			t.Errorf("pooled test %+v, CR2 fit's %+v", got, want)
+			break
+		}
 	}
 	if n := len(g.rows); n != 158-29-6 {
 		t.Errorf("%d complete rows, want %d", n, 158-29-6)
+	}
+}
+
+// TestITTDeltaReusesITTMI: with itt_delta in the study's analyses, itt_mi's
+// call imputes once (M completed sets) and fits itt_delta's points too;
+// itt_delta's call then imputes nothing and its pooled results equal, bit
+// for bit, those of a comparison that imputes afresh for itt_delta alone.
+// itt_mi's own result is the same whether or not itt_delta follows.
+func TestITTDeltaReusesITTMI(t *testing.T) {
+	const m = 6
+	c := miTestComparison(t, m)
+	if !slices.Contains(c.s.Analysis.Analyses, AnalysisITTDelta) {
+		t.Fatal("the default study does not run itt_delta")
+	}
+	f, _ := miTestFrame(t, c.s)
+	sets := 0
+	c.onCompleted = func(int, []float64, []float64) { sets++ }
+	mi, _, err := c.miPool(f, []float64{0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sets != m {
+		t.Fatalf("itt_mi imputed %d sets, want %d", sets, m)
+	}
+	sd, err := observedSD(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var grid []float64
+	for _, g := range c.s.Analysis.DeltaGrid {
+		grid = append(grid, g*sd)
+	}
+	got, _, err := c.miPool(f, grid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sets != m {
+		t.Errorf("itt_delta imputed again: %d sets in all, want %d", sets, m)
+	}
+	fresh := miTestComparison(t, m)
+	want, _, err := fresh.miPool(f, grid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alone := miTestComparison(t, m)
+	alone.s.Analysis.Analyses = []string{AnalysisITTMI}
+	miAlone, _, err := alone.miPool(f, []float64{0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mi[0].test != miAlone[0].test {
+		t.Errorf("itt_mi with itt_delta %+v, alone %+v", mi[0].test, miAlone[0].test)
+	}
+	for i := range grid {
+		if got[i].test != want[i].test || got[i].pooled != want[i].pooled {
+			t.Errorf("delta %v: reused %+v, fresh %+v", grid[i], got[i].test, want[i].test)
+		}
+	}
+}
+
+// TestITTMIClipsToScaleRange: imputed values are clipped to the range the
+// scale can take (rguk.total: 27 items scored 0/1, so 0 to 27), not to the
+// observed range of the reference data (−0.24 to 29.32 at follow-up): with
+// M = 5 one imputed follow-up sits at 0 and one at 27, and none is outside;
+// for an outcome without a range in the study definition the observed range
+// is the limit (the same imputation goes to −0.24 and above 27).
+func TestITTMIClipsToScaleRange(t *testing.T) {
+	run := func(outcome string) (lo, hi float64) {
+		c := miTestComparison(t, 5)
+		c.outcome = outcome
+		f, _ := miTestFrame(t, c.s)
+		lo, hi = math.Inf(1), math.Inf(-1)
+		c.onCompleted = func(_ int, _, fu []float64) {
+			for i, v := range fu {
+				if math.IsNaN(f.yFU[i]) {
+					lo, hi = min(lo, v), max(hi, v)
+				}
+			}
+		}
+		if _, _, err := c.miPool(f, []float64{0}); err != nil {
+			t.Fatal(err)
+		}
+		return lo, hi
+	}
+	if lo, hi := run("rguk.total"); lo != 0 || hi != 27 {
+		t.Errorf("rguk.total: imputed follow-ups from %v to %v, want exactly 0 to 27 (clipped at the scale's range)", lo, hi)
+	}
+	if lo, hi := run("unranged.y"); lo != -0.24 || !(hi > 27) {
+		t.Errorf("an outcome without a range: imputed follow-ups from %v to %v, want −0.24 (the observed minimum) to above 27", lo, hi)
 	}
 }

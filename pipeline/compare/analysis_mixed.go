@@ -25,6 +25,9 @@ func (mixedAnalysis) Model(m *Model) string {
 }
 
 func (mixedAnalysis) FitSuff(fr *fitRows, sums *stats.ClusterSums, des colDesign) ([]effectRow, bool) {
+	if suffAliased(sums) {
+		return nil, false // the dense route drops and names the column
+	}
 	fit, err := stats.SuffMixedREML(sums)
 	if err != nil {
 		return nil, false
@@ -33,6 +36,10 @@ func (mixedAnalysis) FitSuff(fr *fitRows, sums *stats.ClusterSums, des colDesign
 }
 
 func (mixedAnalysis) FitDense(fr *fitRows, x *mat.Dense, cluster []int, y, _ []float64) []effectRow {
+	x, aliased := dropAliased(x)
+	if len(aliased) > 0 {
+		fr.dropped = joinNotes(fr.aliasedNote(aliased), fr.dropped)
+	}
 	fit, err := stats.MixedREML(x, y, cluster)
 	if err != nil {
 		return fr.failed(err, fr.dropped)

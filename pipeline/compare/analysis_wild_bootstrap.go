@@ -26,6 +26,9 @@ func (wildAnalysis) Model(m *Model) string {
 }
 
 func (wildAnalysis) FitSuff(fr *fitRows, sums *stats.ClusterSums, _ colDesign) ([]effectRow, bool) {
+	if suffAliased(sums) {
+		return nil, false // the dense route drops and names the column
+	}
 	res, err := stats.SuffWildClusterBootstrap(sums, 1, fr.wildConfig(), fr.rng())
 	if err != nil {
 		return nil, false
@@ -34,6 +37,10 @@ func (wildAnalysis) FitSuff(fr *fitRows, sums *stats.ClusterSums, _ colDesign) (
 }
 
 func (wildAnalysis) FitDense(fr *fitRows, x *mat.Dense, cluster []int, y, _ []float64) []effectRow {
+	x, aliased := dropAliased(x)
+	if len(aliased) > 0 {
+		fr.dropped = joinNotes(fr.aliasedNote(aliased), fr.dropped)
+	}
 	res, err := stats.WildClusterBootstrap(x, y, nil, cluster, 1, fr.wildConfig(), fr.rng())
 	if err != nil {
 		return fr.failed(err, fr.dropped)

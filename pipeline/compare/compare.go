@@ -347,6 +347,8 @@ type outcomeComparison struct {
 	// multiple-imputation analyses (the baseline, nil without one, and the
 	// wave's values, before any δ).
 	onCompleted func(m int, base, fu []float64)
+	// mi keeps itt_mi's fits of the completed data sets for itt_delta.
+	mi *miCache
 }
 
 func (c *outcomeComparison) level() float64 {

@@ -38,6 +38,9 @@ type colFrame struct {
 	cluster []int32
 	teams   []string // team of each cluster number
 	dropped [8]int   // by dropReasons index
+	// aux are complete auxiliary columns that itt_mi's imputation model
+	// includes as fixed effects and the analysis model does not (nil: none).
+	aux [][]float64
 }
 
 // dropNote is "dropped 8 without follow-up, 3 withdrawn", or "".

@@ -5,11 +5,17 @@
 # imputation seed). Each completed set is fitted by
 #   lm(y_fu ~ arm + y_base + trust)    (trust levels in the study's order)
 # with clubSandwich::coef_test(vcov = "CR2", cluster = team,
-# test = "Satterthwaite"), and the M results pooled by Rubin's rules with the
-# Barnard-Rubin df whose complete-data df is the mean Satterthwaite df
+# test = "Satterthwaite"), and the M results pooled by Rubin's rules
 # (J. Pustejovsky, "Pooling clubSandwich results across multiple
-# imputations", jepusto.com/mi-with-clubsandwich; see
-# ../mi/README.md). Row delta = 1.5: the same with 1.5 added to the
+# imputations", jepusto.com/mi-with-clubsandwich; see ../mi/README.md),
+# the complete-data df df_com being the mean Satterthwaite df. The df is
+# cpi's rule (DESIGN 13, stats.SatterthwaiteMIDF): Satterthwaite's
+# approximation for t = ubar + (1 + 1/m) b with df_com df for ubar and
+# m - 1 for b,
+#   1/df = (1 - lambda)^2 / df_com + lambda^2 / (m - 1),
+# df_obs = df_com / (1 - lambda)^2 (the ubar term). The recipe's
+# Barnard-Rubin df and its p-value and interval are the *_br columns, for
+# comparison. Row delta = 1.5: the same with 1.5 added to the
 # intervention arm's imputed follow-ups (fu_imputed) before fitting
 # (itt_delta's delta adjustment). Run from this folder:
 #   Rscript itt_mi.R > expected.csv
@@ -32,13 +38,17 @@ pool_cr2 <- function(delta) {
   lambda <- (1 + 1/m) * b / t
   df_com <- mean(df)
   df_m <- if (b > 0) (m - 1) / lambda^2 else Inf
-  df_obs <- df_com * (df_com + 1) * (1 - lambda) / (df_com + 3)
-  dfv <- 1 / (1 / df_m + 1 / df_obs)
+  df_obs_br <- df_com * (df_com + 1) * (1 - lambda) / (df_com + 3)
+  df_br <- 1 / (1 / df_m + 1 / df_obs_br)
+  df_obs <- df_com / (1 - lambda)^2
+  dfv <- 1 / ((1 - lambda)^2 / df_com + lambda^2 / (m - 1))
   se <- sqrt(t)
   data.frame(delta = delta, qbar = qbar, ubar = ubar, b = b, t = t, lambda = lambda, df_com = df_com,
              df_m = df_m, df_obs = df_obs, df = dfv, std_error = se,
              p_value = 2 * pt(-abs(qbar / se), dfv),
-             ci_low = qbar - qt(0.975, dfv) * se, ci_high = qbar + qt(0.975, dfv) * se)
+             ci_low = qbar - qt(0.975, dfv) * se, ci_high = qbar + qt(0.975, dfv) * se,
+             df_br = df_br, p_value_br = 2 * pt(-abs(qbar / se), df_br),
+             ci_low_br = qbar - qt(0.975, df_br) * se, ci_high_br = qbar + qt(0.975, df_br) * se)
 }
 out <- rbind(pool_cr2(0), pool_cr2(1.5))
 out[] <- lapply(out, function(v) sprintf("%.17g", v))
