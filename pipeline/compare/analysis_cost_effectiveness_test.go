@@ -159,8 +159,14 @@ func TestCostEffectivenessBootstrapAgainstR(t *testing.T) {
 		t.Fatal(err)
 	}
 	const B = 2000
-	rows := ceBootstrap(fr, grid, point, B, 20190329, 0.95)
-	again := ceBootstrap(fr, grid, point, B, 20190329, 0.95)
+	rows, reps, err := ceBootstrap(t.Context(), fr, grid, point, B, 20190329, 0.95, ceExactTeam)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _, err := ceBootstrap(t.Context(), fr, grid, point, B, 20190329, 0.95, ceExactTeam)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !slices.EqualFunc(rows, again, func(a, b ceRow) bool { return a.inbSE == b.inbSE && a.pCE == b.pCE && a.note == b.note }) {
 		t.Error("the same seed gave different replicates")
 	}
@@ -179,6 +185,21 @@ func TestCostEffectivenessBootstrapAgainstR(t *testing.T) {
 	var failedGo int
 	if _, err := fmt.Sscanf(rows[0].note, "2000 replicates, seed 20190329; %d in which", &failedGo); err != nil {
 		t.Fatalf("note %q does not count the replicates left out", rows[0].note)
+	}
+	// ce_bootstrap holds exactly the estimable replicates, numbered in
+	// the order drawn, and they give the rows' INB.
+	if len(reps) != B-failedGo {
+		t.Errorf("%d replicates in ce_bootstrap, want %d - %d", len(reps), B, failedGo)
+	}
+	inb20 := make([]float64, len(reps))
+	for i, r := range reps {
+		if r.replicate < 1 || r.replicate > B || (i > 0 && r.replicate <= reps[i-1].replicate) {
+			t.Fatalf("replicate %d numbered %d", i, r.replicate)
+		}
+		inb20[i] = 20000*r.incQALY - r.incCost
+	}
+	if sd := stdDev(inb20); math.Abs(sd-rows[20].inbSE) > 1e-9*sd {
+		t.Errorf("ce_bootstrap's INB at 20,000 has SD %v, the row %v", sd, rows[20].inbSE)
 	}
 	t.Logf("λ 20,000: inb_se %.1f, interval %.1f..%.1f, P(CE) %.3f; %s", rows[20].inbSE, rows[20].inbLow, rows[20].inbHigh, rows[20].pCE, rows[20].note)
 	for i, w := range want[1:] {
