@@ -262,7 +262,15 @@ func ceFit(f *ceFrame, y []float64, level float64) (stats.CoefTest, error) {
 	return cr2.Test(1, level), nil
 }
 
-// ceFitCR2 fits cost, QALYs and the net benefit at every λ.
+// ceFitCR2 fits cost, QALYs and the net benefit at every λ. The
+// regressions are linear in the response, so NB(λ)'s arm coefficient is
+// λ·inc_qaly − inc_cost, its CR2 variance the quadratic λ²·V_qq − 2λ·V_qc
+// + V_cc (the CR2 sandwich is a quadratic form in the residuals, which are
+// linear in the response), and its Satterthwaite df depends on the design
+// alone, so is the same at every λ. Three fits give them all: cost (V_cc,
+// df), QALYs (V_qq) and NB at the grid's largest λ_0 (V_0 = λ_0²·V_qq −
+// 2λ_0·V_qc + V_cc, whence V_qc): one pass over the data each, not one per
+// λ.
 func ceFitCR2(f *ceFrame, grid []float64, level float64) ([]ceRow, error) {
 	tc, err := ceFit(f, f.cost, level)
 	if err != nil {
@@ -272,17 +280,22 @@ func ceFitCR2(f *ceFrame, grid []float64, level float64) ([]ceRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	icer := tc.Estimate / tq.Estimate
-	nb := make([]float64, len(f.cost))
-	var rows []ceRow
-	for _, l := range grid {
+	vcc, vqq, vqc := tc.StdError*tc.StdError, tq.StdError*tq.StdError, 0.0
+	if l0 := slices.Max(grid); l0 > 0 {
+		nb := make([]float64, len(f.cost))
 		for i := range nb {
-			nb[i] = l*f.qaly[i] - f.cost[i]
+			nb[i] = l0*f.qaly[i] - f.cost[i]
 		}
-		t, err := ceFit(f, nb, level)
+		t0, err := ceFit(f, nb, level)
 		if err != nil {
 			return nil, err
 		}
+		vqc = (l0*l0*vqq + vcc - t0.StdError*t0.StdError) / (2 * l0)
+	}
+	icer := tc.Estimate / tq.Estimate
+	var rows []ceRow
+	for _, l := range grid {
+		t := stats.TTest(l*tq.Estimate-tc.Estimate, math.Sqrt(max(l*l*vqq-2*l*vqc+vcc, 0)), tc.DF, level)
 		rows = append(rows, ceRow{method: "cr2", lambda: l, incCost: tc.Estimate, incQALY: tq.Estimate, icer: icer,
 			inb: t.Estimate, inbSE: t.StdError, inbDF: t.DF, inbLow: t.CILow, inbHigh: t.CIHigh, pCE: ceTCDF(t.T, t.DF),
 			evpi: stats.EVPIT(t.Estimate, t.StdError, t.DF), nObs: len(f.cost), nClusters: f.nClusters})

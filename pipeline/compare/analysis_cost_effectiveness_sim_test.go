@@ -24,7 +24,7 @@ import (
 //   - Baseline cost = T_g·f_i·Z0_i, Z0 the control arm's Z (3 months'
 //     recall is left out: only the correlation matters).
 //   - Utility u0 = 0.65 + 0.18·N; u1 = 0.3 + 0.55·u0 + 0.04·arm + v_trust
-//     + v_team + 0.15·N, v ~ N(0, 0.03²) and N(0, 0.05²) (team effects on
+//   - v_team + 0.15·N, v ~ N(0, 0.03²) and N(0, 0.05²) (team effects on
 //     QALYs); QALY = 0.5·(u0 + u1)/2 over six months, so the incremental
 //     QALY is 0.25·0.04 = 0.01.
 //
@@ -153,4 +153,38 @@ func ceSimFrame(rng *rand.Rand, n int) *ceFrame {
 		}
 	}
 	return f
+}
+
+// BenchmarkCostEffectivenessBootstrap times the two-stage bootstrap
+// (B = 2,000) on simulated studies of 100,000 and 1,000,000 participants
+// in 10 teams: the normal route for every team (ceExactTeam), and, at
+// 100,000, the exact route (every participant drawn in every replicate).
+//
+//	go test ./pipeline/compare -run XXX -bench CostEffectivenessBootstrap -benchtime 1x
+func BenchmarkCostEffectivenessBootstrap(b *testing.B) {
+	for _, c := range []struct {
+		name     string
+		perTeam  int
+		exactMax int
+		B        int
+	}{
+		{"100k/normal", 10000, ceExactTeam, 2000},
+		{"1M/normal", 100000, ceExactTeam, 2000},
+		{"100k/exact/B=100", 10000, 1 << 30, 100},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			f := ceSimFrame(rand.New(rand.NewPCG(1, 1)), c.perTeam)
+			lambdas := []float64{20000, 30000}
+			point, err := ceFitCR2(f, lambdas, 0.95)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				if _, _, err := ceBootstrap(b.Context(), f, lambdas, point, c.B, 1, 0.95, c.exactMax); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

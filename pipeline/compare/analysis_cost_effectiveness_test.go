@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -228,6 +229,41 @@ func TestCostEffectivenessBootstrapAgainstR(t *testing.T) {
 		}
 		if math.Abs(r.inbLow-v[2]) > 0.25*v[1] || math.Abs(r.inbHigh-v[3]) > 0.25*v[1] {
 			t.Errorf("lambda %v: interval %v..%v, R %v..%v", r.lambda, r.inbLow, r.inbHigh, v[2], v[3])
+		}
+	}
+}
+
+// ceFitCR2's three fits (cost, QALYs, NB at the largest λ) give, at every
+// λ of the grid, the estimate, CR2 standard error and Satterthwaite df of
+// fitting NB(λ) itself (to 1e-9 relative), on simulated studies with
+// skewed costs.
+func TestCostEffectivenessCR2QuadraticEqualsDirect(t *testing.T) {
+	s, err := schemas.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	grid := s.Economics.LambdaGrid()
+	for r := range 5 {
+		f := ceSimFrame(rand.New(rand.NewPCG(99, uint64(r))), 15)
+		rows, err := ceFitCR2(f, grid, 0.95)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nb := make([]float64, len(f.cost))
+		for k, l := range grid {
+			for i := range nb {
+				nb[i] = l*f.qaly[i] - f.cost[i]
+			}
+			d, err := ceFit(f, nb, 0.95)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := rows[k]
+			for _, c := range [][2]float64{{got.inb, d.Estimate}, {got.inbSE, d.StdError}, {got.inbDF, d.DF}, {got.inbLow, d.CILow}, {got.inbHigh, d.CIHigh}} {
+				if math.Abs(c[0]-c[1]) > 1e-9*math.Max(1, math.Abs(c[1])) {
+					t.Fatalf("study %d, lambda %v: %v, direct fit %v (row %+v)", r, l, c[0], c[1], got)
+				}
+			}
 		}
 	}
 }
