@@ -338,7 +338,14 @@ func ceWrite(env warehouse.Env, tx *warehouse.Tx, analysis, wave, primary string
 // participants as it has with replacement: the replicate is a vector of
 // frequency weights (no copy of the data). It fits the cr2 model (arm,
 // u_baseline, cost_baseline, trust; weighted least squares with those
-// weights) to ỹ for cost and QALYs; INB_b(λ) = λ·q_b − c_b. A replicate in
+// weights) to ỹ for cost and QALYs; INB_b(λ) = λ·q_b − c_b. The fit needs
+// only each drawn team's resampled sums (stats.TwoStage): a team of at
+// most exactMax participants (ceExactTeam in the stage, 1,000) is
+// resampled member by member, a larger one has its resampled sums drawn
+// from their multinomial mean and covariance (the normal route, said in
+// the note), so a replicate costs O(teams), not O(participants), at
+// national scale. The estimable replicates are returned for ce_bootstrap.
+// evpi is the replicates' mean of max(INB, 0) less max of their mean. A replicate in
 // which the arm effect cannot be estimated (no trust with both arms drawn)
 // is left out and counted in the note. inc_cost, inc_qaly and icer are the
 // point estimates of the original data (as cr2); inb_se is the SD of the

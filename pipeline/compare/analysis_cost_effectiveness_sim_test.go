@@ -39,8 +39,22 @@ import (
 // n (the data-generating process and its truth agree), and cr2's coverage
 // is at least 0.90 at both λ and n.
 //
-// Measured, long run (2,000 studies per n, B = 1,000, seed 2027/r): see
-// ceSimMeasured below (also in the closing note of issue 16).
+// Measured, long run (2,000 studies per n, B = 1,000, seeds 2027/r; Monte
+// Carlo SE of a coverage near 0.95 is 0.005; 66 s CPU):
+//
+//	n/team  λ       cr2 coverage (width)  two_stage_bootstrap (width)
+//	15      20,000  0.955 (2,234)         0.988 (2,445)
+//	15      30,000  0.950 (2,551)         0.987 (2,793)
+//	100     20,000  0.957 (1,441)         0.968 (1,367)
+//	100     30,000  0.957 (1,756)         0.961 (1,616)
+//
+// Mean INB 290.2 and 387.7 at n = 15 (MC se 10 and 11), 277.5 and 376.3 at
+// n = 100 (MC se 6 and 7.5): unbiased. 1.3% of replicates unestimable.
+// The choice (economics.default_method, default cr2): cr2 covers at the
+// nominal level at both sizes and both λ; the bootstrap over-covers with
+// intervals 9% wider at the bundled study's size and is near nominal only
+// with 100 per team. So cr2 is primary and the bootstrap a sensitivity
+// analysis (and the cost-effectiveness plane's cloud).
 func TestCostEffectivenessCoverage(t *testing.T) {
 	studies, B := 200, 200
 	if *ittLong {
