@@ -293,6 +293,7 @@ var studyDocs = map[string]string{
 	"economics.bootstrap":            "the two-stage bootstrap of cost_effectiveness",
 	"economics.bootstrap.replicates": "replicates (default 2,000; 0: no bootstrap rows)",
 	"economics.bootstrap.seed":       "its seed (default 20190329)",
+	"economics.valueset":             "the EQ-5D value set of every value-set scale (`valuesets/<name>.yaml`, beside the study file or built in), in place of the instrument's own (default: the instrument's, DESIGN §8); one may depend on age band and gender (`strata`)",
 	"economics.default_method":       "the primary method of cost_effectiveness, `cr2` or `two_stage_bootstrap` (default `cr2`: the coverage simulation of issue 16, `go test ./pipeline/compare -run TestCostEffectivenessCoverage`)",
 }
 

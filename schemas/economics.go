@@ -42,6 +42,11 @@ type Economics struct {
 	// as primary (default cr2, chosen by the coverage simulation in
 	// pipeline/compare); the other is a sensitivity analysis.
 	DefaultMethod string `yaml:"default_method"`
+	// ValueSet, when set, names the value set (valuesets/<name>.yaml,
+	// beside the study file or built in) of every value-set scale in
+	// place of the instrument's own: the study's choice of utilities
+	// behind eq5d5l.index and so QALYs.
+	ValueSet string `yaml:"valueset"`
 }
 
 // Discount is the yearly discount rate of QALYs beyond the first year.
