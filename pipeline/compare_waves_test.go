@@ -53,6 +53,14 @@ func compareTestReadTable(t *testing.T, dir, table string) []compareTestRow {
 					if col.IsValid(i) {
 						r.num[name] = col.Value(i)
 					}
+				case *array.Boolean: // 1 true, 0 false
+					r.num[name] = math.NaN()
+					if col.IsValid(i) {
+						r.num[name] = 0
+						if col.Value(i) {
+							r.num[name] = 1
+						}
+					}
 				}
 			}
 			out = append(out, r)

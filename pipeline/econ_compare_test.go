@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
 	"sort"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"gonum.org/v1/gonum/stat/distuv"
 
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
@@ -203,6 +205,58 @@ func TestCostEffectivenessBundled(t *testing.T) {
 		}
 		if p := r.num["prob_cost_effective"]; !(p > 0 && p < 1) {
 			t.Errorf("lambda %v: prob_cost_effective %v", l, p)
+		}
+		// EVPI under INB ~ inb + se·T_df, by the trapezium rule against
+		// gonum's t density.
+		td := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: want.DF}
+		var evpi float64
+		const h = 0.001
+		for x := -80.0; x <= 80; x += h {
+			evpi += max(want.Estimate+want.StdError*x, 0) * td.Prob(x) * h
+		}
+		evpi -= max(want.Estimate, 0)
+		if math.Abs(r.num["evpi"]-evpi) > 1e-3*want.StdError {
+			t.Errorf("lambda %v: evpi %v, integral %v", l, r.num["evpi"], evpi)
+		}
+	}
+	// wave and primary (economics.default_method: cr2).
+	for _, r := range all {
+		if r.str["wave"] != "followup" || r.num["primary"] != map[string]float64{"cr2": 1, "two_stage_bootstrap": 0}[r.str["method"]] {
+			t.Errorf("%s at %v: wave %q primary %v", r.str["method"], r.num["lambda"], r.str["wave"], r.num["primary"])
+		}
+	}
+	// ce_bootstrap: the estimable replicates, numbered 1..2000 in order,
+	// as many as the note says; at each λ their INB gives the bootstrap
+	// row's SD, share above 0 and EVPI.
+	var failed int
+	if _, err := fmt.Sscanf(boot[0].str["note"], "2000 replicates, seed 20190329; %d in which", &failed); err != nil {
+		t.Fatalf("note %q", boot[0].str["note"])
+	}
+	reps := compareTestReadTable(t, gen, "ce_bootstrap")
+	if len(reps) != 2000-failed {
+		t.Fatalf("ce_bootstrap has %d rows, want 2000 - %d", len(reps), failed)
+	}
+	for i, r := range reps {
+		if r.str["analysis"] != "cost_effectiveness" || r.str["wave"] != "followup" || r.num["replicate"] < 1 || r.num["replicate"] > 2000 ||
+			(i > 0 && r.num["replicate"] <= reps[i-1].num["replicate"]) {
+			t.Fatalf("ce_bootstrap row %d: %v %v", i, r.str, r.num)
+		}
+	}
+	for _, b := range boot {
+		l := b.num["lambda"]
+		var sum, sum2, pos, plus float64
+		for _, r := range reps {
+			x := l*r.num["inc_qaly"] - r.num["inc_cost"]
+			sum, sum2, plus = sum+x, sum2+x*x, plus+max(x, 0)
+			if x > 0 {
+				pos++
+			}
+		}
+		n := float64(len(reps))
+		sd := math.Sqrt((sum2 - sum*sum/n) / (n - 1))
+		evpi := plus/n - max(sum/n, 0)
+		if compareTestRel(b.num["inb_se"], sd) > 1e-9 || b.num["prob_cost_effective"] != pos/n || math.Abs(b.num["evpi"]-evpi) > 1e-9*sd {
+			t.Errorf("lambda %v: bootstrap se %v P %v evpi %v; from ce_bootstrap %v %v %v", l, b.num["inb_se"], b.num["prob_cost_effective"], b.num["evpi"], sd, pos/n, evpi)
 		}
 	}
 }

@@ -38,6 +38,15 @@ type Economics struct {
 		Replicates int    `yaml:"replicates"`
 		Seed       uint64 `yaml:"seed"`
 	} `yaml:"bootstrap"`
+	// DefaultMethod is the method of cost_effectiveness the report treats
+	// as primary (default cr2, chosen by the coverage simulation in
+	// pipeline/compare); the other is a sensitivity analysis.
+	DefaultMethod string `yaml:"default_method"`
+	// ValueSet, when set, names the value set (valuesets/<name>.yaml,
+	// beside the study file or built in) of every value-set scale in
+	// place of the instrument's own: the study's choice of utilities
+	// behind eq5d5l.index and so QALYs.
+	ValueSet string `yaml:"valueset"`
 }
 
 // Discount is the yearly discount rate of QALYs beyond the first year.
@@ -190,6 +199,12 @@ func (s *Study) checkEconomics(c checker) error {
 	}
 	if err := c.between(e.Bootstrap.Replicates, 0, 1_000_000, "economics", "bootstrap", "replicates"); err != nil {
 		return err
+	}
+	if e.DefaultMethod == "" {
+		e.DefaultMethod = "cr2"
+	}
+	if e.DefaultMethod != "cr2" && e.DefaultMethod != "two_stage_bootstrap" {
+		return c.fail("default_method must be cr2 or two_stage_bootstrap", "economics", "default_method")
 	}
 	if e.PriceYear != 0 && (e.PriceYear < 1900 || e.PriceYear > 2200) {
 		return c.fail("price_year must be a year", "economics", "price_year")

@@ -67,12 +67,53 @@ type Goal struct {
 	Weight string `yaml:"weight"`
 }
 
-// ValueSet maps EQ-5D-style levels to decrements, per dimension item.
+// ValueSet maps EQ-5D-style levels to decrements, per dimension item:
+// index = 1 − Σ decrement. A value set may depend on the participant's
+// age band and gender (their baseline demographics), as NICE DSU's
+// 5L-to-3L mapping does: then Strata replaces Dimensions, one set of
+// decrements per age band × gender, and a participant in no stratum (or
+// with either unknown) gets a null index.
 type ValueSet struct {
 	Name       string               `yaml:"name"`
 	Title      string               `yaml:"title"`
 	Version    string               `yaml:"version"`
+	Source     string               `yaml:"source"`
 	Dimensions map[string][]float64 `yaml:"dimensions"`
+	Strata     []ValueSetStratum    `yaml:"strata"`
+}
+
+// ValueSetStratum is the decrements of one age band × gender.
+type ValueSetStratum struct {
+	AgeBand    string               `yaml:"age_band"`
+	Gender     string               `yaml:"gender"`
+	Dimensions map[string][]float64 `yaml:"dimensions"`
+}
+
+// DimensionSets is the value set's decrement tables: Dimensions, or each
+// stratum's in order.
+func (vs *ValueSet) DimensionSets() []map[string][]float64 {
+	if len(vs.Strata) == 0 {
+		return []map[string][]float64{vs.Dimensions}
+	}
+	out := make([]map[string][]float64, len(vs.Strata))
+	for i, st := range vs.Strata {
+		out[i] = st.Dimensions
+	}
+	return out
+}
+
+// Describe is the value set as the scores metadata names it: "<title>
+// version <version>", then "; by age band and gender" and "; source:
+// <source>" when they apply.
+func (vs *ValueSet) Describe() string {
+	d := vs.Title + " version " + vs.Version
+	if len(vs.Strata) > 0 {
+		d += "; by age band and gender"
+	}
+	if vs.Source != "" {
+		d += "; source: " + vs.Source
+	}
+	return d
 }
 
 // Item returns the named item.

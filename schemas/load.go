@@ -835,6 +835,9 @@ func (s *Study) loadInstrument(l *loader, name string, seen map[string]string) (
 			if sc.MissingAllowed != 0 {
 				return nil, fail("a value set index cannot allow missing dimensions", append(where, "missing_allowed")...)
 			}
+			if v := s.Economics.ValueSet; v != "" {
+				sc.ValueSet = v // the study's choice (economics.valueset)
+			}
 			if err := c.code(sc.ValueSet, "value set", validCode, codeRule, append(where, "valueset")...); err != nil {
 				return nil, err
 			}
@@ -848,8 +851,10 @@ func (s *Study) loadInstrument(l *loader, name string, seen map[string]string) (
 			}
 			for _, item := range in.ScaleItems(sc) {
 				it, _ := in.Item(item)
-				if d, ok := vs.Dimensions[item]; !ok || len(d) != it.Max-it.Min+1 {
-					return nil, fail(fmt.Sprintf("value set %s has no %d levels for %s", vs.Name, it.Max-it.Min+1, item), where...)
+				for _, dims := range vs.DimensionSets() {
+					if d, ok := dims[item]; !ok || len(d) != it.Max-it.Min+1 {
+						return nil, fail(fmt.Sprintf("value set %s has no %d levels for %s", vs.Name, it.Max-it.Min+1, item), where...)
+					}
 				}
 			}
 		case "gas":
@@ -953,14 +958,46 @@ func (s *Study) loadValueSet(l *loader, name string) (*ValueSet, error) {
 	if err := c.text(vs.Version, maxCodeLen, false, "version"); err != nil {
 		return nil, err
 	}
-	for _, item := range sortedKeys(vs.Dimensions) {
-		d := vs.Dimensions[item]
-		if len(d) > maxTableLen {
-			return nil, c.fail(fmt.Sprintf("%d levels: at most %d are allowed", len(d), maxTableLen), "dimensions", item)
+	if err := c.text(vs.Source, maxNameLen, true, "source"); err != nil {
+		return nil, err
+	}
+	checkDims := func(dims map[string][]float64, where ...any) error {
+		for _, item := range sortedKeys(dims) {
+			d := dims[item]
+			if len(d) > maxTableLen {
+				return c.fail(fmt.Sprintf("%d levels: at most %d are allowed", len(d), maxTableLen), append(where, item)...)
+			}
+			if !finite(d...) {
+				return c.fail("decrements must be finite numbers", append(where, item)...)
+			}
 		}
-		if !finite(d...) {
-			return nil, c.fail("decrements must be finite numbers", "dimensions", item)
+		return nil
+	}
+	if len(vs.Strata) > 0 {
+		if len(vs.Dimensions) > 0 {
+			return nil, c.fail("a value set has dimensions or strata, not both", "dimensions")
 		}
+		seen := map[[2]string]bool{}
+		for i, st := range vs.Strata {
+			for _, f := range []struct{ field, v string }{{"age_band", st.AgeBand}, {"gender", st.Gender}} {
+				if codes := s.Demographics[f.field]; len(codes) > 0 && !slices.Contains(codes, f.v) {
+					return nil, c.fail(fmt.Sprintf("%s %s is not one of the study's codes", f.field, quote(f.v)), "strata", i, f.field)
+				}
+				if f.v == "" {
+					return nil, c.fail(f.field+" is required", "strata", i, f.field)
+				}
+			}
+			k := [2]string{st.AgeBand, st.Gender}
+			if seen[k] {
+				return nil, c.fail("a second stratum for the same age band and gender", "strata", i)
+			}
+			seen[k] = true
+			if err := checkDims(st.Dimensions, "strata", i, "dimensions"); err != nil {
+				return nil, err
+			}
+		}
+	} else if err := checkDims(vs.Dimensions, "dimensions"); err != nil {
+		return nil, err
 	}
 	s.ValueSets[name] = vs
 	return vs, nil

@@ -62,12 +62,30 @@ func (costEffectivenessAnalysis) FitDense(*fitRows, *mat.Dense, []int, []float64
 }
 
 // Tables names the table the analysis writes.
-func (costEffectivenessAnalysis) Tables() []string { return []string{"cost_effectiveness"} }
+func (costEffectivenessAnalysis) Tables() []string {
+	return []string{"cost_effectiveness", "ce_bootstrap"}
+}
+
+// ceReplicate is one row of ce_bootstrap: an estimable replicate of the
+// two-stage bootstrap (the cost-effectiveness plane).
+type ceReplicate struct {
+	analysis  string  `col:"analysis"`
+	wave      string  `col:"wave"`
+	replicate int     `col:"replicate"`
+	incCost   float64 `col:"inc_cost"`
+	incQALY   float64 `col:"inc_qaly"`
+}
+
+// ceExactTeam is the largest team the bootstrap resamples member by
+// member; a larger one takes stats.TwoStage's normal route.
+const ceExactTeam = 1000
 
 // ceRow is one row of cost_effectiveness; NaN stands for null.
 type ceRow struct {
 	analysis  string  `col:"analysis"` // set by ceWrite
+	wave      string  `col:"wave"`     // set by ceWrite
 	method    string  `col:"method"`
+	primary   bool    `col:"primary"` // set by ceWrite
 	lambda    float64 `col:"lambda"`
 	incCost   float64 `col:"inc_cost"`
 	incQALY   float64 `col:"inc_qaly"`
@@ -78,6 +96,7 @@ type ceRow struct {
 	inbLow    float64 `col:"inb_ci_low"`
 	inbHigh   float64 `col:"inb_ci_high"`
 	pCE       float64 `col:"prob_cost_effective"`
+	evpi      float64 `col:"evpi"`
 	nObs      int     `col:"n_obs"`
 	nClusters int     `col:"n_clusters"`
 	note      string  `col:"note"`
@@ -101,13 +120,19 @@ func (a costEffectivenessAnalysis) Run(ctx context.Context, env warehouse.Env, t
 	grid := s.Economics.LambdaGrid()
 	f := ceBuildFrame(s, d)
 	var rows []ceRow
+	var reps []ceReplicate
 	if f.note == "" {
 		var err error
 		rows, err = ceFitCR2(f, grid, s.Analysis.CILevel)
 		if err != nil {
 			f.note = "the net-benefit regression could not be fitted: " + err.Error()
 		} else if b := s.Economics.Bootstrap; b.Replicates > 0 {
-			rows = append(rows, ceBootstrap(f, grid, rows, b.Replicates, b.Seed, s.Analysis.CILevel)...)
+			var boot []ceRow
+			boot, reps, err = ceBootstrap(ctx, f, grid, rows, b.Replicates, b.Seed, s.Analysis.CILevel, ceExactTeam)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, boot...)
 		}
 	}
 	if f.note != "" {
@@ -115,7 +140,7 @@ func (a costEffectivenessAnalysis) Run(ctx context.Context, env warehouse.Env, t
 		for _, m := range a.Methods() {
 			for _, l := range grid {
 				n := math.NaN()
-				rows = append(rows, ceRow{method: m, lambda: l, incCost: n, incQALY: n, icer: n, inb: n, inbSE: n, inbDF: n, inbLow: n, inbHigh: n, pCE: n,
+				rows = append(rows, ceRow{method: m, lambda: l, incCost: n, incQALY: n, icer: n, inb: n, inbSE: n, inbDF: n, inbLow: n, inbHigh: n, pCE: n, evpi: n,
 					nObs: len(f.cost), nClusters: f.nClusters, note: f.note})
 			}
 		}
@@ -123,7 +148,14 @@ func (a costEffectivenessAnalysis) Run(ctx context.Context, env warehouse.Env, t
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return ceWrite(env, tx, a.Name(), rows)
+	wave := s.PrimaryWave()
+	for i := range reps {
+		reps[i].analysis, reps[i].wave = a.Name(), wave
+	}
+	if err := warehouse.WriteRecords(env, tx, "ce_bootstrap", reps); err != nil {
+		return err
+	}
+	return ceWrite(env, tx, a.Name(), wave, s.Economics.DefaultMethod, rows)
 }
 
 // ceBuildFrame selects the population at the primary wave.
@@ -230,7 +262,15 @@ func ceFit(f *ceFrame, y []float64, level float64) (stats.CoefTest, error) {
 	return cr2.Test(1, level), nil
 }
 
-// ceFitCR2 fits cost, QALYs and the net benefit at every λ.
+// ceFitCR2 fits cost, QALYs and the net benefit at every λ. The
+// regressions are linear in the response, so NB(λ)'s arm coefficient is
+// λ·inc_qaly − inc_cost, its CR2 variance the quadratic λ²·V_qq − 2λ·V_qc
+// + V_cc (the CR2 sandwich is a quadratic form in the residuals, which are
+// linear in the response), and its Satterthwaite df depends on the design
+// alone, so is the same at every λ. Three fits give them all: cost (V_cc,
+// df), QALYs (V_qq) and NB at the grid's largest λ_0 (V_0 = λ_0²·V_qq −
+// 2λ_0·V_qc + V_cc, whence V_qc): one pass over the data each, not one per
+// λ.
 func ceFitCR2(f *ceFrame, grid []float64, level float64) ([]ceRow, error) {
 	tc, err := ceFit(f, f.cost, level)
 	if err != nil {
@@ -240,20 +280,25 @@ func ceFitCR2(f *ceFrame, grid []float64, level float64) ([]ceRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	icer := tc.Estimate / tq.Estimate
-	nb := make([]float64, len(f.cost))
-	var rows []ceRow
-	for _, l := range grid {
+	vcc, vqq, vqc := tc.StdError*tc.StdError, tq.StdError*tq.StdError, 0.0
+	if l0 := slices.Max(grid); l0 > 0 {
+		nb := make([]float64, len(f.cost))
 		for i := range nb {
-			nb[i] = l*f.qaly[i] - f.cost[i]
+			nb[i] = l0*f.qaly[i] - f.cost[i]
 		}
-		t, err := ceFit(f, nb, level)
+		t0, err := ceFit(f, nb, level)
 		if err != nil {
 			return nil, err
 		}
+		vqc = (l0*l0*vqq + vcc - t0.StdError*t0.StdError) / (2 * l0)
+	}
+	icer := tc.Estimate / tq.Estimate
+	var rows []ceRow
+	for _, l := range grid {
+		t := stats.TTest(l*tq.Estimate-tc.Estimate, math.Sqrt(max(l*l*vqq-2*l*vqc+vcc, 0)), tc.DF, level)
 		rows = append(rows, ceRow{method: "cr2", lambda: l, incCost: tc.Estimate, incQALY: tq.Estimate, icer: icer,
 			inb: t.Estimate, inbSE: t.StdError, inbDF: t.DF, inbLow: t.CILow, inbHigh: t.CIHigh, pCE: ceTCDF(t.T, t.DF),
-			nObs: len(f.cost), nClusters: f.nClusters})
+			evpi: stats.EVPIT(t.Estimate, t.StdError, t.DF), nObs: len(f.cost), nClusters: f.nClusters})
 	}
 	return rows, nil
 }
@@ -268,7 +313,7 @@ func ceTCDF(x, df float64) float64 {
 }
 
 // ceWrite writes the table cost_effectiveness, rows by method then λ.
-func ceWrite(env warehouse.Env, tx *warehouse.Tx, analysis string, rows []ceRow) error {
+func ceWrite(env warehouse.Env, tx *warehouse.Tx, analysis, wave, primary string, rows []ceRow) error {
 	slices.SortStableFunc(rows, func(a, b ceRow) int {
 		if c := cmp.Compare(a.method, b.method); c != 0 {
 			return c
@@ -276,7 +321,7 @@ func ceWrite(env warehouse.Env, tx *warehouse.Tx, analysis string, rows []ceRow)
 		return cmp.Compare(a.lambda, b.lambda)
 	})
 	for i := range rows {
-		rows[i].analysis = analysis
+		rows[i].analysis, rows[i].wave, rows[i].primary = analysis, wave, rows[i].method == primary
 	}
 	return warehouse.WriteRecords(env, tx, "cost_effectiveness", rows)
 }
@@ -293,52 +338,75 @@ func ceWrite(env warehouse.Env, tx *warehouse.Tx, analysis string, rows []ceRow)
 // participants as it has with replacement: the replicate is a vector of
 // frequency weights (no copy of the data). It fits the cr2 model (arm,
 // u_baseline, cost_baseline, trust; weighted least squares with those
-// weights) to ỹ for cost and QALYs; INB_b(λ) = λ·q_b − c_b. A replicate in
+// weights) to ỹ for cost and QALYs; INB_b(λ) = λ·q_b − c_b. The fit needs
+// only each drawn team's resampled sums (stats.TwoStage): a team of at
+// most exactMax participants (ceExactTeam in the stage, 1,000) is
+// resampled member by member, a larger one has its resampled sums drawn
+// from their multinomial mean and covariance (the normal route, said in
+// the note), so a replicate costs O(teams), not O(participants), at
+// national scale. The estimable replicates are returned for ce_bootstrap.
+// evpi is the replicates' mean of max(INB, 0) less max of their mean. A replicate in
 // which the arm effect cannot be estimated (no trust with both arms drawn)
 // is left out and counted in the note. inc_cost, inc_qaly and icer are the
 // point estimates of the original data (as cr2); inb_se is the SD of the
 // replicates' INB, the interval their 2.5% and 97.5% percentiles (R's
 // quantile type 7) and prob_cost_effective the share with INB > 0.
-func ceBootstrap(f *ceFrame, grid []float64, point []ceRow, replicates int, seed uint64, level float64) []ceRow {
+func ceBootstrap(ctx context.Context, f *ceFrame, grid []float64, point []ceRow, replicates int, seed uint64, level float64, exactMax int) ([]ceRow, []ceReplicate, error) {
 	n := len(f.cost)
-	cost, qaly := ceShrink(f, f.cost), ceShrink(f, f.qaly)
-	// Teams of each arm, and each team's participants.
-	members := make([][]int, f.nClusters)
-	teamArm := make([]int, f.nClusters)
-	for i := 0; i < n; i++ {
-		members[f.cluster[i]] = append(members[f.cluster[i]], i)
-		teamArm[f.cluster[i]] = int(f.cols[1][i])
+	// The responses and covariates centred (the arm coefficient is
+	// unchanged; the sums are better conditioned).
+	centre := func(y []float64) []float64 {
+		var m float64
+		for _, v := range y {
+			m += v
+		}
+		m /= float64(len(y))
+		out := make([]float64, len(y))
+		for i, v := range y {
+			out[i] = v - m
+		}
+		return out
 	}
-	var arms [2][]int
-	for g := range members {
-		arms[teamArm[g]] = append(arms[teamArm[g]], g)
-	}
-	rng := rand.New(rand.NewPCG(seed, 0x7e57a6e))
-	w := make([]float64, n)
-	var cs, qs []float64
-	failed := 0
-	for range replicates {
-		clear(w)
-		for _, teams := range arms {
-			for range teams {
-				g := teams[rng.IntN(len(teams))]
-				m := members[g]
-				for range m {
-					w[m[rng.IntN(len(m))]]++
-				}
+	arm := make([]int, n)
+	stratum := make([]int, n)
+	for i := range n {
+		arm[i] = int(f.cols[1][i])
+		for j := 4; j < len(f.cols); j++ {
+			if f.cols[j][i] != 0 {
+				stratum[i] = j - 3
 			}
 		}
-		bc, ok1 := ceArmWLS(f, w, cost)
-		bq, ok2 := ceArmWLS(f, w, qaly)
-		if !ok1 || !ok2 {
+	}
+	ts, err := stats.NewTwoStage(f.cluster, arm, stratum,
+		[][]float64{centre(f.cols[2]), centre(f.cols[3])},
+		[][]float64{centre(ceShrink(f, f.cost)), centre(ceShrink(f, f.qaly))}, exactMax)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cost_effectiveness: %w", err)
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x7e57a6e))
+	var cs, qs []float64
+	var reps []ceReplicate
+	coef := make([]float64, 2)
+	failed := 0
+	for b := range replicates {
+		if b%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, nil, err
+			}
+		}
+		if !ts.Replicate(rng, coef) {
 			failed++
 			continue
 		}
-		cs, qs = append(cs, bc), append(qs, bq)
+		cs, qs = append(cs, coef[0]), append(qs, coef[1])
+		reps = append(reps, ceReplicate{replicate: b + 1, incCost: coef[0], incQALY: coef[1]})
 	}
 	note := fmt.Sprintf("%d replicates, seed %d", replicates, seed)
 	if failed > 0 {
 		note += fmt.Sprintf("; %d in which the arm effect could not be estimated (no trust with both arms drawn) left out", failed)
+	}
+	if k := ts.NormalClusters(); k > 0 {
+		note += fmt.Sprintf("; participants of %d teams over %d resampled by the normal approximation to their sums", k, exactMax)
 	}
 	rows := make([]ceRow, len(grid))
 	inb := make([]float64, len(cs))
@@ -355,16 +423,17 @@ func ceBootstrap(f *ceFrame, grid []float64, point []ceRow, replicates int, seed
 		}
 		if len(inb) >= 2 {
 			r.inbSE = stdDev(inb)
+			r.evpi = stats.EVPISample(inb)
 			sorted := slices.Clone(inb)
 			slices.Sort(sorted)
 			r.inbLow, r.inbHigh = quantile7(sorted, alpha), quantile7(sorted, 1-alpha)
 			r.pCE = float64(pos) / float64(len(inb))
 		} else {
-			r.inbSE, r.inbLow, r.inbHigh, r.pCE = math.NaN(), math.NaN(), math.NaN(), math.NaN()
+			r.inbSE, r.inbLow, r.inbHigh, r.pCE, r.evpi = math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN()
 		}
 		rows[k] = r
 	}
-	return rows
+	return rows, reps, nil
 }
 
 // ceShrink is y with the shrinkage correction applied within each arm.
@@ -430,91 +499,6 @@ func ceShrink(f *ceFrame, y []float64) []float64 {
 		out[i] = m[a] + c[a]*(mean[g]-m[a]) + infl*(y[i]-mean[g])
 	}
 	return out
-}
-
-// ceArmWLS is the arm coefficient of the weighted least-squares fit of y
-// on the frame's columns with frequency weights w, by Frisch–Waugh–Lovell:
-// the arm column's weighted residual r on the other columns (intercept,
-// u_baseline, cost_baseline and the dummies of the trusts drawn but one),
-// then Σwry / Σwr². False when the arm effect cannot be estimated (r
-// vanishes: no trust with both arms drawn) or the other columns are
-// singular.
-func ceArmWLS(f *ceFrame, w, y []float64) (float64, bool) {
-	// The other columns: 0, 2, 3 and the trust dummies of trusts drawn
-	// (the reference trust is column-free; when it is not drawn, the first
-	// trust drawn becomes the reference).
-	other := []int{0, 2, 3}
-	refDrawn := false
-	var dummies []int
-	for j := 4; j < len(f.cols); j++ {
-		var sw float64
-		for i, x := range f.cols[j] {
-			sw += w[i] * x
-		}
-		if sw > 0 {
-			dummies = append(dummies, j)
-		}
-	}
-	var total float64
-	for _, x := range w {
-		total += x
-	}
-	// The reference trust is drawn when some weight falls outside every dummy.
-	var inDummies float64
-	for _, j := range dummies {
-		for i, x := range f.cols[j] {
-			inDummies += w[i] * x
-		}
-	}
-	refDrawn = inDummies < total
-	if !refDrawn && len(dummies) > 0 {
-		dummies = dummies[1:]
-	}
-	other = append(other, dummies...)
-	k := len(other)
-	zz := mat.NewSymDense(k, nil)
-	za := make([]float64, k)
-	for i := range w {
-		if w[i] == 0 {
-			continue
-		}
-		for p, cp := range other {
-			xp := f.cols[cp][i] * w[i]
-			za[p] += xp * f.cols[1][i]
-			for q := p; q < k; q++ {
-				zz.SetSym(p, q, zz.At(p, q)+xp*f.cols[other[q]][i])
-			}
-		}
-	}
-	var ch mat.Cholesky
-	if !ch.Factorize(zz) {
-		return 0, false
-	}
-	g := mat.NewVecDense(k, nil)
-	if err := ch.SolveVecTo(g, mat.NewVecDense(k, za)); err != nil {
-		return 0, false
-	}
-	var rr, ry, aa, am float64
-	for i := range w {
-		am += w[i] * f.cols[1][i]
-	}
-	am /= total
-	for i := range w {
-		if w[i] == 0 {
-			continue
-		}
-		r := f.cols[1][i]
-		for p, cp := range other {
-			r -= g.AtVec(p) * f.cols[cp][i]
-		}
-		rr += w[i] * r * r
-		ry += w[i] * r * y[i]
-		aa += w[i] * (f.cols[1][i] - am) * (f.cols[1][i] - am)
-	}
-	if !(rr > 1e-9*aa) {
-		return 0, false
-	}
-	return ry / rr, true
 }
 
 // stdDev is the sample standard deviation (n − 1).

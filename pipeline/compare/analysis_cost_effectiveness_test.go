@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -159,8 +160,14 @@ func TestCostEffectivenessBootstrapAgainstR(t *testing.T) {
 		t.Fatal(err)
 	}
 	const B = 2000
-	rows := ceBootstrap(fr, grid, point, B, 20190329, 0.95)
-	again := ceBootstrap(fr, grid, point, B, 20190329, 0.95)
+	rows, reps, err := ceBootstrap(t.Context(), fr, grid, point, B, 20190329, 0.95, ceExactTeam)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _, err := ceBootstrap(t.Context(), fr, grid, point, B, 20190329, 0.95, ceExactTeam)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !slices.EqualFunc(rows, again, func(a, b ceRow) bool { return a.inbSE == b.inbSE && a.pCE == b.pCE && a.note == b.note }) {
 		t.Error("the same seed gave different replicates")
 	}
@@ -179,6 +186,21 @@ func TestCostEffectivenessBootstrapAgainstR(t *testing.T) {
 	var failedGo int
 	if _, err := fmt.Sscanf(rows[0].note, "2000 replicates, seed 20190329; %d in which", &failedGo); err != nil {
 		t.Fatalf("note %q does not count the replicates left out", rows[0].note)
+	}
+	// ce_bootstrap holds exactly the estimable replicates, numbered in
+	// the order drawn, and they give the rows' INB.
+	if len(reps) != B-failedGo {
+		t.Errorf("%d replicates in ce_bootstrap, want %d - %d", len(reps), B, failedGo)
+	}
+	inb20 := make([]float64, len(reps))
+	for i, r := range reps {
+		if r.replicate < 1 || r.replicate > B || (i > 0 && r.replicate <= reps[i-1].replicate) {
+			t.Fatalf("replicate %d numbered %d", i, r.replicate)
+		}
+		inb20[i] = 20000*r.incQALY - r.incCost
+	}
+	if sd := stdDev(inb20); math.Abs(sd-rows[20].inbSE) > 1e-9*sd {
+		t.Errorf("ce_bootstrap's INB at 20,000 has SD %v, the row %v", sd, rows[20].inbSE)
 	}
 	t.Logf("λ 20,000: inb_se %.1f, interval %.1f..%.1f, P(CE) %.3f; %s", rows[20].inbSE, rows[20].inbLow, rows[20].inbHigh, rows[20].pCE, rows[20].note)
 	for i, w := range want[1:] {
@@ -207,6 +229,41 @@ func TestCostEffectivenessBootstrapAgainstR(t *testing.T) {
 		}
 		if math.Abs(r.inbLow-v[2]) > 0.25*v[1] || math.Abs(r.inbHigh-v[3]) > 0.25*v[1] {
 			t.Errorf("lambda %v: interval %v..%v, R %v..%v", r.lambda, r.inbLow, r.inbHigh, v[2], v[3])
+		}
+	}
+}
+
+// ceFitCR2's three fits (cost, QALYs, NB at the largest λ) give, at every
+// λ of the grid, the estimate, CR2 standard error and Satterthwaite df of
+// fitting NB(λ) itself (to 1e-9 relative), on simulated studies with
+// skewed costs.
+func TestCostEffectivenessCR2QuadraticEqualsDirect(t *testing.T) {
+	s, err := schemas.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	grid := s.Economics.LambdaGrid()
+	for r := range 5 {
+		f := ceSimFrame(rand.New(rand.NewPCG(99, uint64(r))), 15)
+		rows, err := ceFitCR2(f, grid, 0.95)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nb := make([]float64, len(f.cost))
+		for k, l := range grid {
+			for i := range nb {
+				nb[i] = l*f.qaly[i] - f.cost[i]
+			}
+			d, err := ceFit(f, nb, 0.95)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := rows[k]
+			for _, c := range [][2]float64{{got.inb, d.Estimate}, {got.inbSE, d.StdError}, {got.inbDF, d.DF}, {got.inbLow, d.CILow}, {got.inbHigh, d.CIHigh}} {
+				if math.Abs(c[0]-c[1]) > 1e-9*math.Max(1, math.Abs(c[1])) {
+					t.Fatalf("study %d, lambda %v: %v, direct fit %v (row %+v)", r, l, c[0], c[1], got)
+				}
+			}
 		}
 	}
 }

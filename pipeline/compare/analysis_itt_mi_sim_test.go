@@ -12,7 +12,7 @@ import (
 	"github.com/connectingpeople/cpi/stats"
 )
 
-var ittLong = flag.Bool("compare.long", false, "run the itt_mi simulation with 2,000 studies for M = 20, 50 and 100")
+var ittLong = flag.Bool("compare.long", false, "run the itt_mi simulation with 2,000 studies for M = 20, 50 and 100, and the cost_effectiveness coverage simulation with 2,000 studies per size")
 
 // The itt_mi simulation: studies like the cpi study (5 trusts, one
 // intervention and one control team each: 5 clusters per arm; 15

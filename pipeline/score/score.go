@@ -222,6 +222,7 @@ type scorePlan struct {
 	itemRefs   []scoreItemRef
 	months     []float64 // nominal wave times from baseline (auc scales)
 	discount   float64   // yearly discount rate beyond the first year (auc scales)
+	stratified bool      // a value set depends on age band and gender
 }
 
 // scoreItemRef places an item: its instrument and its position there.
@@ -246,6 +247,7 @@ type scoreScale struct {
 	lowest         int       // lookup: the lowest possible raw score
 	table          []float64 // lookup
 	dec            [][]float64
+	strata         map[string][][]float64 // valueset by age band and gender: key ageBand + "\x00" + gender
 	rho            float64
 	goals          [][2]int // gas: level and weight item positions
 	reliability    bool
@@ -278,11 +280,14 @@ func newScorePlan(s *schemas.Study) (*scorePlan, error) {
 		}
 		p.instOut = append(p.instOut, len(p.insts))
 		p.insts = append(p.insts, ip)
+		for _, sp := range ip.scales {
+			p.stratified = p.stratified || sp.strata != nil
+		}
 		for _, sc := range in.Scales {
 			switch sc.Method {
 			case "valueset":
 				vs := s.ValueSets[sc.ValueSet]
-				p.meta[MetaValueSetPrefix+vs.Name] = vs.Title + " version " + vs.Version
+				p.meta[MetaValueSetPrefix+vs.Name] = vs.Describe()
 			case "cost":
 				u := s.UnitCosts[sc.UnitCosts]
 				d := *u
@@ -351,13 +356,25 @@ func newScoreInst(s *schemas.Study, in *schemas.Instrument) (*scoreInst, error) 
 				return nil, fmt.Errorf("scale %s: value set %q not loaded", sc.Name, sc.ValueSet)
 			}
 			sp.items = pos(in.ScaleItems(sc))
-			for _, j := range sp.items {
-				it := in.Items[j]
-				d := vs.Dimensions[it.Name]
-				if len(d) != it.Max-it.Min+1 {
-					return nil, fmt.Errorf("scale %s: value set %s has no %d levels for %s", sc.Name, vs.Name, it.Max-it.Min+1, it.Name)
+			tables := vs.DimensionSets()
+			decs := make([][][]float64, len(tables))
+			for k, dims := range tables {
+				for _, j := range sp.items {
+					it := in.Items[j]
+					d := dims[it.Name]
+					if len(d) != it.Max-it.Min+1 {
+						return nil, fmt.Errorf("scale %s: value set %s has no %d levels for %s", sc.Name, vs.Name, it.Max-it.Min+1, it.Name)
+					}
+					decs[k] = append(decs[k], d)
 				}
-				sp.dec = append(sp.dec, d)
+			}
+			if len(vs.Strata) == 0 {
+				sp.dec = decs[0]
+			} else {
+				sp.strata = map[string][][]float64{}
+				for k, st := range vs.Strata {
+					sp.strata[st.AgeBand+"\x00"+st.Gender] = decs[k]
+				}
 			}
 		case "cost":
 			u, ok := s.UnitCosts[sc.UnitCosts]
@@ -448,7 +465,9 @@ func (a *scoreAnswers) keyed(ip *scoreInst, j int) (int32, bool) {
 //   - lookup: the source scale's value rounded half up, then Table[raw −
 //     lowest possible raw]; null when the raw score is null.
 //   - valueset: 1 − Σ decrement[item][level − min] over every dimension;
-//     null when any is missing.
+//     null when any is missing. A value set by age band and gender takes
+//     the decrements of the participant's stratum (null when they are in
+//     none).
 //   - item: the item's value.
 //   - gas: t = 50 + 10 Σwx / √((1−ρ)Σw² + ρ(Σw)²) over the goals with a
 //     level (a blank weight counts as the weight item's blank value); null
@@ -456,7 +475,7 @@ func (a *scoreAnswers) keyed(ip *scoreInst, j int) (int32, bool) {
 //   - cost: Σ units × unit cost over every item; null when any is blank
 //     (a missing quantity never becomes £0).
 //   - auc: left null here; it needs every wave (see scoreAUC).
-func scoreInstrument(ip *scoreInst, a *scoreAnswers, out []scoreResult) error {
+func scoreInstrument(ip *scoreInst, a *scoreAnswers, stratum string, out []scoreResult) error {
 	for si := range ip.scales {
 		sp := &ip.scales[si]
 		r := scoreResult{total: int32(len(sp.items))}
@@ -491,6 +510,10 @@ func scoreInstrument(ip *scoreInst, a *scoreAnswers, out []scoreResult) error {
 				r.value, r.ok = sp.table[i], true
 			}
 		case "valueset":
+			decs := sp.dec
+			if sp.strata != nil {
+				decs = sp.strata[stratum]
+			}
 			var dec float64
 			for d, j := range sp.items {
 				v, ok := a.get(ip, j)
@@ -498,9 +521,11 @@ func scoreInstrument(ip *scoreInst, a *scoreAnswers, out []scoreResult) error {
 					continue
 				}
 				r.answered++
-				dec += sp.dec[d][int(v)-ip.items[j].Min]
+				if decs != nil {
+					dec += decs[d][int(v)-ip.items[j].Min]
+				}
 			}
-			if r.answered == r.total {
+			if r.answered == r.total && decs != nil {
 				r.value, r.ok = 1-dec, true
 			}
 		case "gas":
@@ -562,9 +587,11 @@ type scoreJob struct {
 	names  map[string]int // interned team and arm codes: index into strs
 	strs   []string
 
-	// The participant being read, and their team and arm.
+	// The participant being read, their team and arm, and (for a value
+	// set by age band and gender) their stratum.
 	id        string
 	team, arm string
+	stratum   string
 	people    *participantCursor
 	waves     []scoreWave
 	result    [][][]scoreResult // [wave][instrument][scale]
@@ -618,7 +645,11 @@ func (j *scoreJob) run(ctx context.Context, tx *warehouse.Tx, files []string) er
 	if err != nil {
 		return fmt.Errorf("read participants: %w", err)
 	}
-	j.people = &participantCursor{scan: warehouse.NewColumnScan(ctx, partitionFiles(people, j.trust), []string{"study_id", "team", "arm"}, nil)}
+	cols := []string{"study_id", "team", "arm"}
+	if j.plan.stratified {
+		cols = append(cols, "age_band", "gender")
+	}
+	j.people = &participantCursor{scan: warehouse.NewColumnScan(ctx, partitionFiles(people, j.trust), cols, nil)}
 	defer j.people.scan.Close()
 	tf, err := tx.CreateTableFile(j.schema, "scores", "trust", j.trust, "data")
 	if err != nil {
@@ -677,36 +708,47 @@ type participantCursor struct {
 }
 
 // find moves to participant id (the ids asked for ascend) and returns
-// their team and arm.
-func (c *participantCursor) find(id string) (team, arm string, err error) {
+// their team and arm, and, when the cursor reads age_band and gender,
+// their stratum (age band + "\x00" + gender; "" when either is null).
+func (c *participantCursor) find(id string) (team, arm, stratum string, err error) {
 	for {
 		if c.scan.Cols == nil || c.row >= c.scan.Cols[0].Len() {
 			ok, err := c.scan.Next()
 			if err != nil {
-				return "", "", fmt.Errorf("read participants: %w", err)
+				return "", "", "", fmt.Errorf("read participants: %w", err)
 			}
 			if !ok {
-				return "", "", errors.New("responses name a participant missing from the participants table")
+				return "", "", "", errors.New("responses name a participant missing from the participants table")
 			}
 			c.row = 0
 		}
 		sid, err := scoreStringColumn(c.scan.Cols[0])
 		if err != nil {
-			return "", "", fmt.Errorf("participants column study_id: %w", err)
+			return "", "", "", fmt.Errorf("participants column study_id: %w", err)
 		}
 		for ; c.row < c.scan.Cols[0].Len(); c.row++ {
 			switch p := sid(c.row); {
 			case p < id:
 				continue
 			case p > id:
-				return "", "", errors.New("responses name a participant missing from the participants table")
+				return "", "", "", errors.New("responses name a participant missing from the participants table")
 			}
 			t, ok1 := c.scan.Cols[1].(*array.String)
 			a, ok2 := c.scan.Cols[2].(*array.String)
 			if !ok1 || !ok2 {
-				return "", "", errors.New("participants columns team and arm are not strings")
+				return "", "", "", errors.New("participants columns team and arm are not strings")
 			}
-			return t.Value(c.row), a.Value(c.row), nil
+			if len(c.scan.Cols) == 5 {
+				g, ok1 := c.scan.Cols[3].(*array.String)
+				s, ok2 := c.scan.Cols[4].(*array.String)
+				if !ok1 || !ok2 {
+					return "", "", "", errors.New("participants columns age_band and gender are not strings")
+				}
+				if g.IsValid(c.row) && s.IsValid(c.row) {
+					stratum = g.Value(c.row) + "\x00" + s.Value(c.row)
+				}
+			}
+			return t.Value(c.row), a.Value(c.row), stratum, nil
 		}
 	}
 }
@@ -835,11 +877,12 @@ func (j *scoreJob) start(id string) error {
 			clear(sw.ans[i].ok)
 		}
 	}
-	team, arm, err := j.people.find(id)
+	team, arm, stratum, err := j.people.find(id)
 	if err != nil {
 		return err
 	}
 	j.team, j.arm = j.strs[j.intern(team)], j.strs[j.intern(arm)]
+	j.stratum = j.strs[j.intern(stratum)]
 	return nil
 }
 
@@ -857,7 +900,7 @@ func (j *scoreJob) flush(rw *warehouse.RowWriter) error {
 			if !ip.asked[w] {
 				continue
 			}
-			if err := scoreInstrument(ip, &sw.ans[i], j.result[w][i]); err != nil {
+			if err := scoreInstrument(ip, &sw.ans[i], j.stratum, j.result[w][i]); err != nil {
 				return err
 			}
 		}
