@@ -29,7 +29,7 @@ var compareWorkers = 1
 // analysis.analyses) to every outcome at every follow-up wave (every wave
 // after the first, s.FollowupWaves(): y at that wave against y at the
 // first) and writes the tables effects, balance, trust_effects,
-// descriptives, missing_data, tipping_point and flow
+// descriptives, service_use, missing_data, tipping_point and flow
 // (all unpartitioned, sorted by their keys). The primary estimate is the
 // primary analysis at s.PrimaryWave().
 //
@@ -241,6 +241,9 @@ send:
 		return fmt.Errorf("compare: %w", err)
 	}
 	if err := writeDescriptives(env, tx, descriptiveRows(s, d)); err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	if err := writeServiceUse(ctx, env, tx); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
 	if err := writeMissingData(env, tx, missing); err != nil {

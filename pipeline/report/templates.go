@@ -25,6 +25,7 @@ var templateFS embed.FS
 const (
 	studyTemplateFile    = "study.tmpl"
 	fidelityTemplateFile = "fidelity.tmpl"
+	studySectionsFile    = "study_sections.tmpl"
 )
 
 // parseReport parses the page skeleton with the stylesheet and the report
@@ -56,6 +57,16 @@ func parseReport(name string) (*template.Template, error) {
 	}
 	if t, err = t.Parse(body); err != nil {
 		return nil, fmt.Errorf("report template %s: %w", name, err)
+	}
+	if name == studyTemplateFile {
+		// The study report's results sections, each a {{define}} block.
+		more, err := read(studySectionsFile)
+		if err != nil {
+			return nil, err
+		}
+		if t, err = t.Parse(more); err != nil {
+			return nil, fmt.Errorf("report template %s: %w", studySectionsFile, err)
+		}
 	}
 	return t, nil
 }
