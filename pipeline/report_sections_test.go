@@ -351,7 +351,7 @@ func TestStudyReportSectionsBundled(t *testing.T) {
 		services := map[string]string{}
 		for _, u := range s.UnitCosts {
 			for _, sv := range u.Services {
-				services[sv.Service+" ("+sv.Unit+")"] = sv.Item
+				services[sv.Service] = sv.Item
 			}
 		}
 		rows := readCSV("service_use.csv")

@@ -184,7 +184,7 @@ func serviceTitle(s *schemas.Study, item string) string {
 	for _, u := range s.UnitCosts {
 		for _, sv := range u.Services {
 			if sv.Item == item {
-				return sv.Service + " (" + sv.Unit + ")"
+				return sv.Service
 			}
 		}
 	}
@@ -448,15 +448,11 @@ func cheersItems(s *schemas.Study, e *econSection) []cheersItem {
 		items = append(items, cheersItem{Item: n, Topic: topic, Value: value, Where: where})
 	}
 	add(7, "Comparators", fmt.Sprintf("%s teams against %s teams", s.Arms[0], s.Arms[min(1, len(s.Arms)-1)]), "Incremental results")
-	services := "not stated"
+	nServices := 0
 	if unit != nil {
-		var names []string
-		for _, sv := range unit.Services {
-			names = append(names, sv.Service)
-		}
-		services = strings.Join(names, "; ")
+		nServices = len(unit.Services)
 	}
-	add(8, "Perspective", "not stated in the study definition; the costs are of these services: "+services, "Costs by service")
+	add(8, "Perspective", "not stated in the study definition; the services costed are those of the unit-cost table ("+strconv.Itoa(nServices)+", under Costs by service)", "Costs by service")
 	add(9, "Time horizon", fmt.Sprintf("%s months (%s to %s)", fmtNum(months, 0), waveLabel(s.BaselineWave()), waveLabel(s.PrimaryWave())), "Incremental results")
 	add(10, "Discount rate", fmt.Sprintf("QALYs beyond the first year at %s%% a year; costs not discounted", fmtNum(100*s.Economics.Discount(), 1)), "Methods (study definition)")
 	if vs != nil {

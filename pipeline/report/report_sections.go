@@ -391,6 +391,10 @@ func (sec *sections) layoutITT(s *schemas.Study) {
 	}
 }
 
+// ittAnalyses are the analyses of the ITT section, left out of the
+// sensitivity table.
+var ittAnalyses = map[string]bool{"itt_mi": true, "itt_delta": true}
+
 // fmtCI is "estimate (low to high)", "—" when the estimate is null.
 func fmtCI(est, lo, hi float64, dec int) string {
 	return fmtEstCI(&EffectsLine{Estimate: est, Lo: lo, Hi: hi}, dec)
