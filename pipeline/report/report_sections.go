@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
@@ -267,8 +268,12 @@ func (sec *sections) layoutMissing(s *schemas.Study, arms []string, disc *Disclo
 		}
 		return false
 	}
-	expected := map[string]int{}
+	// public: the arm's expected size follows from shown counts (the
+	// flow's interviewed at baseline and withdrew, both shown): only then
+	// is it printed, and percentages of it.
 	expValue := map[string]int32{}
+	public := map[string]func() bool{}
+	zeroHidden := map[key]bool{}
 	cells := map[key]int{}
 	for _, o := range outcomes {
 		for _, w := range waves {
@@ -284,16 +289,29 @@ func (sec *sections) layoutMissing(s *schemas.Study, arms []string, disc *Disclo
 				if v, seen := expValue[a]; seen && v != r.Expected {
 					name += "|" + o + "|" + w
 				}
-				ec := disc.Count(name, int64(r.Expected), avoidCell)
+				ec := disc.Implied(name, int64(r.Expected))
 				if _, seen := expValue[a]; !seen {
-					expValue[a], expected[a] = r.Expected, ec
+					expValue[a] = r.Expected
+					public[a] = func() bool { return false }
 					fc, fv, ok1 := disc.Lookup(flowCellName("*", a, s.BaselineWave()))
 					wc, wv, ok2 := disc.Lookup(flowCellName("*", a, flowWithdrawn))
 					if ok1 && ok2 && fv-wv == int64(r.Expected) {
 						disc.Sum(fc, ec, wc)
+						public[a] = func() bool { return !disc.Hidden(fc) && !disc.Hidden(wc) }
 					}
 				}
-				mc := disc.Count("md|missing|"+o+"|"+w+"|"+a, int64(r.Missing), avoidCell)
+				// A zero missing beside the outcomes table's n gives the
+				// expected size, and with the flow's interviewed at baseline
+				// the withdrawn: when those are small it is not printed (the
+				// engine never hides a zero).
+				mname := "md|missing|" + o + "|" + w + "|" + a
+				var mc int
+				if _, wv, ok := disc.Lookup(flowCellName("*", a, flowWithdrawn)); ok && r.Missing == 0 && disc.small(wv) {
+					mc = disc.Implied(mname, 0)
+					zeroHidden[key{o, w, a}] = true
+				} else {
+					mc = disc.Count(mname, int64(r.Missing), avoidCell)
+				}
 				cells[key{o, w, a}] = mc
 				oc, ov, ok := disc.Lookup(descCellName(o, w, a))
 				if !ok || ov != int64(r.Observed) {
@@ -313,8 +331,12 @@ func (sec *sections) layoutMissing(s *schemas.Study, arms []string, disc *Disclo
 		}
 		var exp []string
 		for _, a := range arms {
-			if c, ok := expected[a]; ok {
-				exp = append(exp, a+" "+disc.Show(c))
+			if v, ok := expValue[a]; ok {
+				n := disc.rule.SecondarySymbol()
+				if public[a]() {
+					n = strconv.Itoa(int(v))
+				}
+				exp = append(exp, a+" "+n)
 			}
 		}
 		sec.MissExpected = strings.Join(exp, ", ")
@@ -328,11 +350,12 @@ func (sec *sections) layoutMissing(s *schemas.Study, arms []string, disc *Disclo
 						line.Cells = append(line.Cells, "not measured")
 					case !ok:
 						line.Cells = append(line.Cells, "—")
+					case zeroHidden[key{o, w, a}]:
+						line.Cells = append(line.Cells, disc.rule.SecondarySymbol())
 					default:
 						r := rows[key{o, w, a}]
 						cell := disc.Show(c)
-						ec := expected[a]
-						if !disc.Hidden(c) && !disc.Hidden(ec) && r.Expected == expValue[a] && !math.IsNaN(r.Pct) {
+						if !disc.Hidden(c) && public[a]() && r.Expected == expValue[a] && !math.IsNaN(r.Pct) {
 							cell += " (" + fmtNum(r.Pct, 1) + "%)"
 						}
 						line.Cells = append(line.Cells, cell)
