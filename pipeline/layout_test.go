@@ -28,7 +28,8 @@ var layoutFloors = map[string][]string{
 	"pipeline/fidelity":       {"pipeline/warehouse", "schemas", "stats"},
 	"pipeline/compare":        {"pipeline/warehouse", "schemas", "stats"},
 	"pipeline/synth":          {"pipeline/redcap", "pipeline/warehouse", "schemas", "stats"},
-	"pipeline/report":         {"pipeline/warehouse", "schemas"},
+	"pipeline/report/chart":   {},
+	"pipeline/report":         {"pipeline/report/chart", "pipeline/warehouse", "schemas"},
 	"pipeline":                nil, // the root: any of them
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/connectingpeople/cpi/pipeline/report/chart"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
@@ -43,7 +44,7 @@ type econSection struct {
 
 	use      []serviceUseLine
 	ce       []ceLine
-	boot     []planePoint
+	boot     []chart.Point
 	hasBoot  bool
 	useCells map[[2]string][2]int // (arm, service) → cells n, n_using
 }
@@ -79,9 +80,6 @@ type ceLine struct {
 	nObs, nClusters                int32
 	note                           string
 }
-
-// planePoint is a bootstrap replicate: incremental QALYs and cost.
-type planePoint struct{ q, c float64 }
 
 // readEcon reads the economic evaluation's tables; nil when none of
 // service_use and cost_effectiveness was written.
@@ -153,12 +151,12 @@ func readCostEffectiveness(ctx context.Context, s *schemas.Study, genDir string)
 
 // readCEBootstrap reads the bootstrap replicates of cost_effectiveness at
 // the primary wave from ce_bootstrap, and whether the table exists.
-func readCEBootstrap(ctx context.Context, s *schemas.Study, genDir string) ([]planePoint, bool, error) {
+func readCEBootstrap(ctx context.Context, s *schemas.Study, genDir string) ([]chart.Point, bool, error) {
 	files, err := warehouse.TableFiles(genDir, "ce_bootstrap")
 	if err != nil || len(files) == 0 {
 		return nil, false, err
 	}
-	var out []planePoint
+	var out []chart.Point
 	err = warehouse.ScanTable(ctx, genDir, "ce_bootstrap", func(rec arrow.RecordBatch) error {
 		cols, err := warehouse.Columns(rec, "wave", "inc_cost", "inc_qaly")
 		if err != nil {
@@ -169,7 +167,7 @@ func readCEBootstrap(ctx context.Context, s *schemas.Study, genDir string) ([]pl
 			if wave.IsValid(i) && wave.Value(i) != s.PrimaryWave() || c.IsNull(i) || q.IsNull(i) {
 				continue
 			}
-			out = append(out, planePoint{q: q.Value(i), c: c.Value(i)})
+			out = append(out, chart.Point{Q: q.Value(i), C: c.Value(i)})
 		}
 		return nil
 	})
@@ -405,13 +403,13 @@ func (e *econSection) layoutIncremental(s *schemas.Study) {
 // written) and the acceptability curve of every method.
 func (e *econSection) layoutCharts(s *schemas.Study) {
 	if e.hasBoot && len(e.boot) > 0 {
-		var est *planePoint
+		var est *chart.Point
 		for _, l := range e.ce {
 			if l.method == "cr2" && l.lambda == 0 && !math.IsNaN(l.incQALY) && !math.IsNaN(l.incCost) {
-				est = &planePoint{q: l.incQALY, c: l.incCost}
+				est = &chart.Point{Q: l.incQALY, C: l.incCost}
 			}
 		}
-		e.Plane = planeSVG(e.boot, est, econLambdas)
+		e.Plane = chart.Plane(e.boot, est, econLambdas)
 		e.PlaneNote = fmt.Sprintf("%d bootstrap replicates (ce_bootstrap); the cross is the CR2 estimate; the lines are λ = £20,000 and £30,000 per QALY: points below a line are cost-effective at it.", len(e.boot))
 	} else {
 		e.PlaneNote = "The cost-effectiveness plane needs the bootstrap replicates (table ce_bootstrap), which this run did not write."
@@ -423,7 +421,7 @@ func (e *econSection) layoutCharts(s *schemas.Study) {
 		}
 	}
 	if len(curves) > 0 {
-		e.CEAC = ceacSVG(e.Methods, curves, econLambdas)
+		e.CEAC = chart.CEAC(e.Methods, curves, econLambdas)
 	}
 }
 

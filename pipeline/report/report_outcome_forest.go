@@ -1,10 +1,10 @@
 package report
 
 import (
-	"html/template"
 	"math"
 	"strings"
 
+	"github.com/connectingpeople/cpi/pipeline/report/chart"
 	"github.com/connectingpeople/cpi/schemas"
 )
 
@@ -122,61 +122,9 @@ func (pg *studyPage) layoutOutcomeForest(s *schemas.Study, effects []EffectsLine
 	if len(sdNotes) > 0 {
 		sec.OutcomeForestSD += "; " + strings.Join(sdNotes, ", ") + " (no baseline of its own): SD at " + waveLabel(w)
 	}
-	sec.OutcomeForest = outcomeForestSVG(pts, s.Arms)
-}
-
-// outcomeForestSVG draws the forest plot across outcomes.
-func outcomeForestSVG(pts []outcomeForestPoint, arms []string) template.HTML {
-	const left, right, top, rowH = 118.0, 10.0, 8.0, 24.0
-	h := top + rowH*float64(len(pts)) + 62
-	lo, hi := -0.5, 0.5
-	wmax := 0.0
-	for _, p := range pts {
-		if p.ok {
-			lo, hi = math.Min(lo, p.lo), math.Max(hi, p.hi)
-			if p.se > 0 {
-				wmax = math.Max(wmax, 1/(p.se*p.se))
-			}
-		}
-	}
-	pad := 0.05 * (hi - lo)
-	lo, hi = lo-pad, hi+pad
-	x := func(v float64) float64 { return left + (v-lo)/(hi-lo)*(svgW-left-right) }
-	b := svgOpen(h, "Forest plot across outcomes: standardised adjusted differences, primary analysis")
-	bottom := top + rowH*float64(len(pts))
-	b.f(`<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="%s" stroke-dasharray="3 3"/>`, x(0), x(0), top, bottom, svgGrey)
-	b.f(`<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="%s"/>`, left, svgW-right, bottom, bottom, svgInk)
-	for _, t := range niceTicks(lo, hi, 4) {
-		b.f(`<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="%s"/>`, x(t), x(t), bottom, bottom+4, svgInk)
-		b.text(x(t), bottom+16, "middle", fmtTick(t), "")
-	}
+	rows := make([]chart.ForestRow, len(pts))
 	for i, p := range pts {
-		cy := top + rowH*(float64(i)+0.5)
-		label := p.label
-		if p.reversed {
-			label += " †"
-		}
-		if !p.known {
-			label += " ?"
-		}
-		b.text(left-6, cy+4, "end", label, "")
-		if !p.ok {
-			b.text(x(0)+4, cy+4, "start", "n/e", "")
-			continue
-		}
-		b.f(`<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="%s" stroke-width="1.5"/>`, x(p.lo), x(p.hi), cy, cy, svgBlue)
-		side := 4.0
-		if p.se > 0 && wmax > 0 {
-			side = 4 + 10*math.Sqrt(1/(p.se*p.se)/wmax)
-		}
-		b.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"/>`, x(p.est)-side/2, cy-side/2, side, side, svgBlue)
+		rows[i] = chart.ForestRow{Label: p.label, Est: p.est, Lo: p.lo, Hi: p.hi, SE: p.se, OK: p.ok, Reversed: p.reversed, Known: p.known}
 	}
-	armI, armC := "intervention", "control"
-	if len(arms) >= 2 {
-		armI, armC = arms[0], arms[1]
-	}
-	b.text(x(0)-4, bottom+32, "end", "← favours "+armC, "")
-	b.text(x(0)+4, bottom+32, "start", "favours "+armI+" →", "")
-	b.text((left+svgW-right)/2, bottom+52, "middle", "Adjusted difference ÷ SD († sign reversed)", "")
-	return b.close()
+	sec.OutcomeForest = chart.OutcomeForest(rows, s.Arms)
 }

@@ -1,7 +1,6 @@
 package report
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/connectingpeople/cpi/schemas"
@@ -28,32 +27,6 @@ func TestTippingDelta(t *testing.T) {
 		if got := sec.tippingDelta("o", "w", 1); got != c.want {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
 		}
-	}
-}
-
-// The cost-effectiveness plane draws every replicate, the estimate and a
-// line per λ through the origin, inside its box; the acceptability curve
-// one line per method; labels are escaped.
-func TestEconCharts(t *testing.T) {
-	pts := []planePoint{{0.01, -100}, {0.02, 300}, {-0.005, 50}, {0.03, -400}}
-	svg := string(planeSVG(pts, &planePoint{0.015, -50}, []float64{20000, 30000}))
-	if n := strings.Count(svg, "<circle"); n != len(pts) {
-		t.Errorf("%d points drawn, want %d", n, len(pts))
-	}
-	if strings.Count(svg, `stroke-dasharray="6 3"`) != 1 || strings.Count(svg, `stroke-dasharray="2 3"`) != 1 || !strings.Contains(svg, "λ 20k") || !strings.Contains(svg, "λ 30k") {
-		t.Errorf("the λ lines are not both drawn: %s", svg)
-	}
-	if !strings.Contains(svg, "Incremental QALYs") || !strings.Contains(svg, "Incremental cost (£)") {
-		t.Error("plane axes unlabelled")
-	}
-	curves := map[string][][2]float64{"cr2": {{0, 0.6}, {50000, 0.9}}, "<b>x</b>": {{0, 0.5}, {50000, 0.6}}}
-	ceac := string(ceacSVG([]string{"cr2", "<b>x</b>"}, curves, econLambdas))
-	if strings.Count(ceac, "<polyline") != 2 || strings.Contains(ceac, "<b>") || !strings.Contains(ceac, "&lt;b&gt;x&lt;/b&gt;") {
-		t.Errorf("acceptability curve: two escaped methods wanted: %s", ceac)
-	}
-	// x of λ 50,000 is the right edge, y of P 0.9 is 10% below the top.
-	if !strings.Contains(ceac, "348.0,48.0") {
-		t.Errorf("cr2's last point is not at (348, 48): %s", ceac)
 	}
 }
 

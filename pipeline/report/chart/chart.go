@@ -1,15 +1,18 @@
-package report
+// Package chart draws the hand-drawn SVG charts of cpi's study report: the
+// forest plot across outcomes, the cost-effectiveness plane and the
+// acceptability curve. It knows nothing of tables: the report gives it
+// numbers and labels, and it escapes every string it draws.
+package chart
 
 import (
 	"fmt"
 	"html/template"
 	"math"
+	"strconv"
 	"strings"
 )
 
-// Hand-drawn SVG charts of the study report's results sections: the
-// cost-effectiveness plane, the acceptability curve and the forest plot
-// across outcomes. Each is a viewBox 360 units wide, shown at most 30rem
+// Each chart is a viewBox 360 units wide, shown at most 30rem
 // wide (report.css), so its text of 12 units is about 12 px at a 390 px
 // phone width; every string drawn is escaped.
 
@@ -74,10 +77,10 @@ func fmtTick(v float64) string {
 	return strings.Replace(fmt.Sprintf("%g", v), "-", "−", 1)
 }
 
-// ceacSVG draws the acceptability curves: probability cost-effective
+// CEAC draws the acceptability curves: probability cost-effective
 // against λ, one line per method (cr2 solid, others dashed), with the λ
 // marks dotted.
-func ceacSVG(methods []string, curves map[string][][2]float64, marks []float64) template.HTML {
+func CEAC(methods []string, curves map[string][][2]float64, marks []float64) template.HTML {
 	const h, left, right, top, bottom = 250.0, 44.0, 12.0, 30.0, 40.0
 	maxL := 0.0
 	for _, c := range curves {
@@ -93,7 +96,7 @@ func ceacSVG(methods []string, curves map[string][][2]float64, marks []float64) 
 	b := svgOpen(h, "Cost-effectiveness acceptability curve by method")
 	for _, p := range []float64{0, 0.25, 0.5, 0.75, 1} {
 		b.f(`<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="%s"/>`, left, svgW-right, y(p), y(p), svgLight)
-		b.text(left-4, y(p)+4, "end", fmtNum(p, 2), "")
+		b.text(left-4, y(p)+4, "end", strconv.FormatFloat(p, 'f', 2, 64), "")
 	}
 	for _, t := range niceTicks(0, maxL, 5) {
 		b.text(x(t), h-bottom+15, "middle", fmtTick(t), "")
@@ -129,14 +132,14 @@ func ceacSVG(methods []string, curves map[string][][2]float64, marks []float64) 
 	return b.close()
 }
 
-// planeSVG draws the cost-effectiveness plane: each replicate's
+// Plane draws the cost-effectiveness plane: each replicate's
 // incremental QALYs (x) and cost (y), the estimate as a cross, and the
 // lines cost = λ × QALYs for each λ.
-func planeSVG(pts []planePoint, est *planePoint, lambdas []float64) template.HTML {
+func Plane(pts []Point, est *Point, lambdas []float64) template.HTML {
 	const h, left, right, top, bottom = 280.0, 52.0, 12.0, 12.0, 40.0
 	qlo, qhi, clo, chi := 0.0, 0.0, 0.0, 0.0
 	for _, p := range pts {
-		qlo, qhi, clo, chi = math.Min(qlo, p.q), math.Max(qhi, p.q), math.Min(clo, p.c), math.Max(chi, p.c)
+		qlo, qhi, clo, chi = math.Min(qlo, p.Q), math.Max(qhi, p.Q), math.Min(clo, p.C), math.Max(chi, p.C)
 	}
 	if qhi == qlo {
 		qlo, qhi = qlo-1, qhi+1
@@ -160,7 +163,7 @@ func planeSVG(pts []planePoint, est *planePoint, lambdas []float64) template.HTM
 	b.text(12, top+(h-top-bottom)/2, "middle", "Incremental cost (£)", fmt.Sprintf(` transform="rotate(-90 12 %.1f)"`, top+(h-top-bottom)/2))
 	b.f(`<g fill="%s" fill-opacity="0.35">`, svgBlue)
 	for _, p := range pts {
-		b.f(`<circle cx="%.1f" cy="%.1f" r="1.6"/>`, x(p.q), y(p.c))
+		b.f(`<circle cx="%.1f" cy="%.1f" r="1.6"/>`, x(p.Q), y(p.C))
 	}
 	b.WriteString("</g>")
 	for i, l := range lambdas {
@@ -174,8 +177,80 @@ func planeSVG(pts []planePoint, est *planePoint, lambdas []float64) template.HTM
 		b.text(x(q1)-2, y(l*q1)+14+14*float64(i), "end", "λ "+fmtTick(l), "")
 	}
 	if est != nil {
-		cx, cy := x(est.q), y(est.c)
+		cx, cy := x(est.Q), y(est.C)
 		b.f(`<path d="M%.1f %.1fh12M%.1f %.1fv12" stroke="%s" stroke-width="2.5"/>`, cx-6, cy, cx, cy-6, svgInk)
 	}
+	return b.close()
+}
+
+// Point is a bootstrap replicate on the cost-effectiveness plane:
+// incremental QALYs and cost.
+type Point struct{ Q, C float64 }
+
+// ForestRow is an outcome of the forest plot across outcomes, on the
+// standardised scale and oriented so that a positive value favours the
+// intervention.
+type ForestRow struct {
+	Label               string
+	Est, Lo, Hi, SE     float64
+	OK, Reversed, Known bool
+}
+
+// OutcomeForest draws the forest plot across outcomes: a square (area
+// proportional to the weight 1/SE²) and 95% interval per row, † on a
+// reversed (lower is better) row, ? on one whose direction is not stated,
+// and "favours" labels under the axis.
+func OutcomeForest(pts []ForestRow, arms []string) template.HTML {
+	const left, right, top, rowH = 118.0, 10.0, 8.0, 24.0
+	h := top + rowH*float64(len(pts)) + 62
+	lo, hi := -0.5, 0.5
+	wmax := 0.0
+	for _, p := range pts {
+		if p.OK {
+			lo, hi = math.Min(lo, p.Lo), math.Max(hi, p.Hi)
+			if p.SE > 0 {
+				wmax = math.Max(wmax, 1/(p.SE*p.SE))
+			}
+		}
+	}
+	pad := 0.05 * (hi - lo)
+	lo, hi = lo-pad, hi+pad
+	x := func(v float64) float64 { return left + (v-lo)/(hi-lo)*(svgW-left-right) }
+	b := svgOpen(h, "Forest plot across outcomes: standardised adjusted differences, primary analysis")
+	bottom := top + rowH*float64(len(pts))
+	b.f(`<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="%s" stroke-dasharray="3 3"/>`, x(0), x(0), top, bottom, svgGrey)
+	b.f(`<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="%s"/>`, left, svgW-right, bottom, bottom, svgInk)
+	for _, t := range niceTicks(lo, hi, 4) {
+		b.f(`<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="%s"/>`, x(t), x(t), bottom, bottom+4, svgInk)
+		b.text(x(t), bottom+16, "middle", fmtTick(t), "")
+	}
+	for i, p := range pts {
+		cy := top + rowH*(float64(i)+0.5)
+		label := p.Label
+		if p.Reversed {
+			label += " †"
+		}
+		if !p.Known {
+			label += " ?"
+		}
+		b.text(left-6, cy+4, "end", label, "")
+		if !p.OK {
+			b.text(x(0)+4, cy+4, "start", "n/e", "")
+			continue
+		}
+		b.f(`<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="%s" stroke-width="1.5"/>`, x(p.Lo), x(p.Hi), cy, cy, svgBlue)
+		side := 4.0
+		if p.SE > 0 && wmax > 0 {
+			side = 4 + 10*math.Sqrt(1/(p.SE*p.SE)/wmax)
+		}
+		b.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"/>`, x(p.Est)-side/2, cy-side/2, side, side, svgBlue)
+	}
+	armI, armC := "intervention", "control"
+	if len(arms) >= 2 {
+		armI, armC = arms[0], arms[1]
+	}
+	b.text(x(0)-4, bottom+32, "end", "← favours "+armC, "")
+	b.text(x(0)+4, bottom+32, "start", "favours "+armI+" →", "")
+	b.text((left+svgW-right)/2, bottom+52, "middle", "Adjusted difference ÷ SD († sign reversed)", "")
 	return b.close()
 }
