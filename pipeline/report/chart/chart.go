@@ -174,7 +174,7 @@ func Plane(pts []Point, est *Point, lambdas []float64) template.HTML {
 		}
 		dash := []string{"6 3", "2 3"}[min(i, 1)]
 		b.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="1.5" stroke-dasharray="%s"/>`, x(q0), y(l*q0), x(q1), y(l*q1), svgOrng, dash)
-		b.text(x(q1)-2, y(l*q1)+14+14*float64(i), "end", "λ "+fmtTick(l), "")
+		b.text(x(q1)-2, y(l*q1)-5, "end", "λ "+fmtTick(l), ` stroke="#fff" stroke-width="3" paint-order="stroke"`)
 	}
 	if est != nil {
 		cx, cy := x(est.Q), y(est.C)
