@@ -70,7 +70,7 @@ func TestStudyReportTables(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	want := slices.Clone(report.StudyTableFiles)
+	want := append(slices.Clone(report.StudyTableFiles), report.SectionTableFiles...)
 	slices.Sort(want)
 	if !slices.Equal(names, want) {
 		t.Errorf("files %v, want %v", names, want)

@@ -59,6 +59,10 @@ type Scale struct {
 	// UnitCosts names the unit-cost table of a cost scale
 	// (unitcosts/<name>.yaml).
 	UnitCosts string `yaml:"unit_costs"`
+	// Better says which way the scale improves: "higher" (a higher score
+	// is better), "lower", or empty (not stated). Reports orient their
+	// "favours" labels by it.
+	Better string `yaml:"better"`
 }
 
 // Goal pairs a GAS goal's level and weight items.

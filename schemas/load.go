@@ -803,6 +803,9 @@ func (s *Study) loadInstrument(l *loader, name string, seen map[string]string) (
 		if err := c.between(sc.MissingAllowed, 0, max(len(in.ScaleItems(sc))-1, 0), append(where, "missing_allowed")...); err != nil {
 			return nil, err
 		}
+		if sc.Better != "" && sc.Better != "higher" && sc.Better != "lower" {
+			return nil, fail(fmt.Sprintf("better must be higher or lower, not %s", quote(sc.Better)), append(where, "better")...)
+		}
 		// Settings of another method would be ignored: refused.
 		for _, k := range []struct{ key, methods string }{
 			{"items", "sum item valueset cost"}, {"from", "lookup auc"}, {"round", "lookup"}, {"table", "lookup"},

@@ -291,6 +291,7 @@ func TestInstrumentUntrusted(t *testing.T) {
 		{"blank outside the range", "instruments/ucla3.yaml", bare + "items:\n  - {name: u1, min: 1, max: 3, blank: 9}\n" + scales, `items[0]: blank must be from min to max`},
 		{"scale name escapes", "instruments/ucla3.yaml", head + "item_pattern: {format: \"ucla%d\", count: 3}\nscales:\n  - {name: ../total, method: sum}\n", `scales[0].name: scale name "../total" is not`},
 		{"missing allowed all", "instruments/ucla3.yaml", head + "item_pattern: {format: \"ucla%d\", count: 3}\nscales:\n  - {name: total, method: sum, missing_allowed: 3}\n", `scales[0].missing_allowed: must be from 0 to 2`},
+		{"better neither way", "instruments/ucla3.yaml", head + "item_pattern: {format: \"ucla%d\", count: 3}\nscales:\n  - {name: total, method: sum, better: up}\n", `scales[0].better: better must be higher or lower, not "up"`},
 		{"unknown key", "instruments/ucla3.yaml", head + "item_pattern: {format: \"ucla%d\", count: 3}\nscales:\n  - {name: total, method: sum, weight: 2}\n", `:6: scales[0].weight: unknown key`},
 		{"lookup table short", "instruments/ucla3.yaml", head + "item_pattern: {format: \"ucla%d\", count: 3}\nscales:\n  - {name: total, method: sum}\n  - {name: m, method: lookup, from: total, table: [1, 2]}\n", `scales[1].table: 2 entries for raw scores 3..9`},
 		{"lookup table NaN", "instruments/ucla3.yaml", head + "item_pattern: {format: \"ucla%d\", count: 1}\nscales:\n  - {name: total, method: sum}\n  - {name: m, method: lookup, from: total, table: [1, .nan, 3]}\n", `scales[1].table: entries must be finite`},

@@ -29,7 +29,7 @@ func newFidelityCmd(g *globals) *cobra.Command {
 }
 
 func newCompareCmd(g *globals) *cobra.Command {
-	return newStageCmd(g, "compare", "Fit the analysis plan at every follow-up wave: write the effects, balance, trust_effects, descriptives, missing_data, tipping_point and flow tables")
+	return newStageCmd(g, "compare", "Fit the analysis plan at every follow-up wave: write the effects, balance, trust_effects, descriptives, service_use, missing_data, tipping_point and flow tables")
 }
 
 // warehouseCmd completes a command that works on one warehouse and takes no

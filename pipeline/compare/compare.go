@@ -30,7 +30,7 @@ var compareWorkers = 1
 // analysis.analyses) to every outcome at every follow-up wave (every wave
 // after the first, s.FollowupWaves(): y at that wave against y at the
 // first) and writes the tables effects, balance, trust_effects,
-// descriptives, missing_data, tipping_point and flow
+// descriptives, service_use, missing_data, tipping_point and flow
 // (all unpartitioned, sorted by their keys). The primary estimate is the
 // primary analysis at s.PrimaryWave().
 //
@@ -254,6 +254,9 @@ send:
 		return fmt.Errorf("compare: %w", err)
 	}
 	if err := describe.WriteDescriptives(env, tx, describe.Descriptives(s, cols)); err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	if err := describe.WriteServiceUse(ctx, env, tx); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
 	if err := describe.WriteMissingData(env, tx, missing); err != nil {

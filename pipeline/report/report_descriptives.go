@@ -246,10 +246,9 @@ func (pg *studyPage) layoutArmSummaries(s *schemas.Study, effects []EffectsLine,
 	// The other analyses, compact: one row per outcome × wave × analysis ×
 	// method, notes numbered below the table.
 	//
-	// ITT analyses (itt_mi, itt_delta) arrive here as effects rows like
-	// any other; their own tables (missing_data, tipping_point) are for a
-	// section of their own, after this one (study.tmpl marks the place).
-	// Not built here: another change adds them to compare.
+	// The ITT analyses (itt_mi, itt_delta) have a section of their own
+	// (report_sections.go: layoutITT), beside the complete cases and with
+	// their tipping points, and are not repeated here.
 	var methods []string
 	if codes, err := s.CodeList("methods"); err == nil {
 		for _, c := range codes {
@@ -274,7 +273,7 @@ func (pg *studyPage) layoutArmSummaries(s *schemas.Study, effects []EffectsLine,
 	noteNo := map[string]int{}
 	for i := range rows {
 		e := &rows[i]
-		if e.Analysis == "primary" && e.Method == "cr2" {
+		if e.Analysis == "primary" && e.Method == "cr2" || ittAnalyses[e.Analysis] {
 			continue
 		}
 		name := e.Analysis + " (" + e.Method + ")"

@@ -161,6 +161,9 @@ type studyPage struct {
 	Periods  []string
 	Fidelity []fidelityLine
 
+	// Sec are the results sections after the outcomes (report_sections.go).
+	Sec *sections
+
 	// disclosure is the page's disclosure control, kept for tests (its
 	// witnesses prove each suppressed count undetermined).
 	disclosure *Disclosure
@@ -261,6 +264,9 @@ func LoadStudyReport(ctx context.Context, env warehouse.Env, genDir string) (*st
 	if err != nil {
 		return nil, err
 	}
+	if pg.Sec, err = readSections(ctx, env, genDir); err != nil {
+		return nil, err
+	}
 	if err := pg.LayoutCountsWith(s, flow, base, desc); err != nil {
 		return nil, err
 	}
@@ -284,6 +290,10 @@ func LoadStudyReport(ctx context.Context, env warehouse.Env, genDir string) (*st
 	}
 	if err := pg.layoutMethods(s, effects, ms); err != nil {
 		return nil, err
+	}
+	if pg.Sec != nil {
+		pg.Sec.layoutITT(s)
+		pg.layoutOutcomeForest(s, effects)
 	}
 	if err := pg.layoutForest(s, trusts, effects); err != nil {
 		return nil, err
@@ -334,6 +344,7 @@ func (pg *studyPage) LayoutCountsWith(s *schemas.Study, flow map[FlowKey]FlowCou
 	pg.desc = desc
 	pg.descCells = layoutDescCounts(s, pg.Arms, desc, disc)
 	pg.layoutBaselineScores(s, desc)
+	fill = append(fill, pg.layoutSectionCounts(s, disc)...)
 	if err := disc.Protect(); err != nil {
 		return fmt.Errorf("%w (are the flow and participants tables of the same run? run cpi compare)", err)
 	}

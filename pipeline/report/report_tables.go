@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -58,7 +59,7 @@ func WriteStudyTablesOf(ctx context.Context, env warehouse.Env, genDir, outDir s
 		return fmt.Errorf("study tables: %w", err)
 	}
 	tables := pg.csvTables()
-	for _, name := range StudyTableFiles {
+	for _, name := range append(slices.Clone(StudyTableFiles), SectionTableFiles...) {
 		rows := tables[name]
 		err := warehouse.WriteFileAtomic(filepath.Join(outDir, name), tablesFileMode, func(out io.Writer) error {
 			cw := csv.NewWriter(out)
@@ -191,5 +192,6 @@ func (pg *studyPage) csvTables() map[string][][]string {
 		fid = append(fid, row)
 	}
 	t["fidelity.csv"] = fid
+	pg.sectionCSV(t)
 	return t
 }
