@@ -242,3 +242,48 @@ func TestStudyReportAnalysedSmallArm(t *testing.T) {
 		}
 	}
 }
+
+// TestStudyReportITTModelN: the ITT section printed itt_mi's n_obs as a
+// model's n (ShowModelN), outside the page's disclosure control. That
+// population is the interviewed at the primary wave plus the lost, an
+// implied cell of the flow: ITTModelN prints it only as the ITT analysed
+// box is printed (when the counts shown determine it), and never a value
+// that disagrees with the flow.
+func TestStudyReportITTModelN(t *testing.T) {
+	s := synthStudy(t)
+	env := warehouse.Env{Study: s, Version: "test"}
+	for _, lost := range []int64{0, 3, 30} {
+		flow := map[report.FlowKey]report.FlowCounts{}
+		var n int64
+		for i, team := range s.Teams {
+			l := int64(0)
+			if i == 0 {
+				l = lost
+			}
+			flow[report.FlowKey{Trust: team.Trust, Arm: team.Arm}] = report.FlowCounts{"recruited": 20 + l, s.BaselineWave(): 20 + l, s.PrimaryWave(): 20,
+				"withdrawn": 0, "lost": l, "analysed": 20, "analysed_itt": 20 + l}
+			n += 20 + l
+		}
+		base := report.NewBaselineCounts(s, s.Arms[:2])
+		for k, f := range flow {
+			for range f[s.BaselineWave()] {
+				base.Add(k.Arm, make([]string, len(s.DemographicFields())))
+			}
+		}
+		pg := report.NewStudyPage(env)
+		if err := pg.LayoutCountsWith(s, flow, base, map[report.DescKey]report.DescStat{}); err != nil {
+			t.Fatal(err)
+		}
+		if got := pg.ITTModelN(s, n); got != strconv.FormatInt(n, 10) {
+			t.Errorf("lost %d: ITT n %q, want %d (the flow's baseline and withdrawn are shown, so it is public)", lost, got, n)
+		}
+		// A population the flow does not confirm is not printed: ShowModelN
+		// printed any n of at least the threshold.
+		if got := pg.ITTModelN(s, n+1); got == strconv.FormatInt(n+1, 10) || report.ShowModelN(n+1, s.Disclosure) != strconv.FormatInt(n+1, 10) {
+			t.Errorf("lost %d: an ITT n that disagrees with the flow is printed (%s)", lost, got)
+		}
+		if got := pg.ITTModelN(s, 3); got != s.Disclosure.SmallSymbol() {
+			t.Errorf("lost %d: a small ITT n that disagrees with the flow is %q, want the small symbol", lost, got)
+		}
+	}
+}

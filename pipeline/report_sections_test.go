@@ -426,11 +426,21 @@ func TestStudyReportSectionsBundled(t *testing.T) {
 				t.Errorf("CHEERS item %s states %q, want %q in it", item, cheers[item], want)
 			}
 		}
-		// Without ce_bootstrap the plane is replaced by a sentence; the
+		// The plane has a point per row of ce_bootstrap; the
 		// acceptability curve has both methods.
+		type bootRow struct {
+			Replicate int32 `col:"replicate"`
+		}
+		boot, err := warehouse.ReadRecords[bootRow](context.Background(), gen, "ce_bootstrap")
+		if err != nil {
+			t.Fatal(err)
+		}
 		sec := reportStudyTestSection(t, page, "economics")
-		if !strings.Contains(sec, "needs the bootstrap replicates (table ce_bootstrap)") || strings.Count(sec, "<polyline") != 2 {
-			t.Errorf("economics section: plane sentence or two acceptability curves missing")
+		if len(boot) < 1000 || strings.Count(sec, "<circle") != len(boot) || !strings.Contains(sec, fmt.Sprintf("%d bootstrap replicates (ce_bootstrap)", len(boot))) {
+			t.Errorf("economics section: the plane has %d points, ce_bootstrap %d rows", strings.Count(sec, "<circle"), len(boot))
+		}
+		if strings.Count(sec, "<polyline") != 2 {
+			t.Errorf("economics section: %d acceptability curves, want 2", strings.Count(sec, "<polyline"))
 		}
 	})
 

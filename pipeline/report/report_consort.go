@@ -292,6 +292,27 @@ func (pg *studyPage) showAnalysed(s *schemas.Study, disc *Disclosure, arm, stage
 	return disc.rule.SecondarySymbol()
 }
 
+// ITTModelN is how a page prints the number analysed by itt_mi (n, its
+// effects row's n_obs): that population is everyone interviewed at
+// baseline and not withdrawn, the flow's analysed_itt over both arms, so
+// printing it as a model's n would let a reader subtract the shown
+// interviewed at the primary wave and recover a hidden number lost. It is
+// shown as the ITT analysed box is (only when the counts shown determine
+// it) and hidden when the tables disagree. Call it once the page's
+// disclosure control is protected (after LayoutCountsWith).
+func (pg *studyPage) ITTModelN(s *schemas.Study, n int64) string {
+	if pg.disclosure == nil {
+		return s.Disclosure.SecondarySymbol()
+	}
+	if v, ok := pg.analysedValue["*"][flowAnalysedITT]; !ok || v != n {
+		if pg.disclosure.small(n) {
+			return s.Disclosure.SmallSymbol()
+		}
+		return s.Disclosure.SecondarySymbol()
+	}
+	return pg.showAnalysed(s, pg.disclosure, "*", flowAnalysedITT)
+}
+
 // sumStage is a stage's count over the trusts of arm (every arm: "").
 func sumStage(flow map[FlowKey]FlowCounts, arm, stage string) int64 {
 	var n int64

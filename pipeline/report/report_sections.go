@@ -371,7 +371,7 @@ func (sec *sections) layoutMissing(s *schemas.Study, arms []string, disc *Disclo
 // outcome's complete-case primary estimate (cr2) beside itt_mi's pooled
 // estimate, its p, fraction of missing information and n, and the tipping
 // δ from tipping_point.
-func (sec *sections) layoutITT(s *schemas.Study) {
+func (sec *sections) layoutITT(s *schemas.Study, modelN func(int64) string) {
 	find := func(analysis, method, o, w string) *ittRow {
 		for i := range sec.itt {
 			r := &sec.itt[i]
@@ -392,7 +392,7 @@ func (sec *sections) layoutITT(s *schemas.Study) {
 			}
 			dec := max(2, outcomeDecimals(o))
 			line := ittLine{Outcome: o, Wave: waveLabel(w), CC: "—", ITT: "—", P: fmtP(mi.P), FMI: fmtNum(mi.FMI, 2),
-				N: ShowModelN(int64(mi.NObs), s.Disclosure), Tip: "—"}
+				N: modelN(int64(mi.NObs)), Tip: "—"}
 			if cc := find(analysisPrimary, "cr2", o, w); cc != nil {
 				line.CC = fmtCI(cc.Estimate, cc.Lo, cc.Hi, dec)
 			}

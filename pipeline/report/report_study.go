@@ -292,7 +292,7 @@ func LoadStudyReport(ctx context.Context, env warehouse.Env, genDir string) (*st
 		return nil, err
 	}
 	if pg.Sec != nil {
-		pg.Sec.layoutITT(s)
+		pg.Sec.layoutITT(s, func(n int64) string { return pg.ITTModelN(s, n) })
 		pg.layoutOutcomeForest(s, effects)
 	}
 	if err := pg.layoutForest(s, trusts, effects); err != nil {
