@@ -334,6 +334,10 @@ type RowWriter struct {
 	dicts    []*dictColumn // per column; nil for non-string columns
 	out      *TableFile
 	n        int
+	// mem holds the builders' buffers: a batch's arrays give theirs back
+	// once the file has written them, and the next batch takes them again
+	// instead of Go allocating, clearing and collecting fresh ones.
+	mem *reuseAllocator
 }
 
 // dictColumn accumulates one string column of a batch.
@@ -385,13 +389,13 @@ func WriteSchema(schema *arrow.Schema) *arrow.Schema {
 // into out, which must have been created with the same schema.
 func NewRowWriter(schema *arrow.Schema, out *TableFile) *RowWriter {
 	ws := WriteSchema(schema)
-	r := &RowWriter{schema: ws, out: out, builders: make([]array.Builder, len(ws.Fields())), dicts: make([]*dictColumn, len(ws.Fields()))}
+	r := &RowWriter{schema: ws, out: out, builders: make([]array.Builder, len(ws.Fields())), dicts: make([]*dictColumn, len(ws.Fields())), mem: &reuseAllocator{}}
 	for i, f := range ws.Fields() {
 		if f.Type.ID() == arrow.DICTIONARY {
-			r.dicts[i] = &dictColumn{lookup: map[string]int32{}, lastIdx: -1, indices: array.NewInt32Builder(memory.DefaultAllocator)}
+			r.dicts[i] = &dictColumn{lookup: map[string]int32{}, lastIdx: -1, indices: array.NewInt32Builder(r.mem)}
 			continue
 		}
-		r.builders[i] = array.NewBuilder(memory.DefaultAllocator, f.Type)
+		r.builders[i] = array.NewBuilder(r.mem, f.Type)
 	}
 	return r
 }
