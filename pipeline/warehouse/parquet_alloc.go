@@ -24,13 +24,18 @@ import (
 type reuseAllocator struct {
 	mu   sync.Mutex
 	free [reuseClasses][][]byte
+	kept int // bytes in free
 }
 
 const (
 	reuseMinShift = 12 // 4 KiB
 	reuseClasses  = 20 // up to 2 GiB
 	reuseKeep     = 16
-	reuseAlign    = 64 // as memory.GoAllocator aligns
+	// reuseKeepBytes bounds what one allocator keeps in all: pooled
+	// buffers are live memory to the collector, whose heap budget
+	// (cmd/cpi/memory.go) they must not eat into.
+	reuseKeepBytes = 8 << 20
+	reuseAlign     = 64 // as memory.GoAllocator aligns
 )
 
 var _ memory.Allocator = (*reuseAllocator)(nil)
@@ -64,6 +69,7 @@ func (a *reuseAllocator) allocate(size int, zero bool) []byte {
 		b := list[n-1]
 		list[n-1] = nil
 		a.free[c] = list[:n-1]
+		a.kept -= cap(b)
 		a.mu.Unlock()
 		if zero {
 			clear(b[:size])
@@ -112,8 +118,9 @@ func (a *reuseAllocator) Free(b []byte) {
 		return // not one of ours: Go collects it
 	}
 	a.mu.Lock()
-	if len(a.free[c]) < reuseKeep {
+	if len(a.free[c]) < reuseKeep && a.kept+cap(b) <= reuseKeepBytes {
 		a.free[c] = append(a.free[c], b[:0])
+		a.kept += cap(b)
 	}
 	a.mu.Unlock()
 }

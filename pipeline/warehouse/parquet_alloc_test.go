@@ -55,3 +55,36 @@ func TestReuseAllocatorReallocate(t *testing.T) {
 		t.Errorf("grown in place: same memory %v, byte 100 = %d", unsafe.SliceData(grown) == old, grown[100])
 	}
 }
+
+// What an allocator keeps for reuse is bounded in bytes as well as in
+// buffers: freeing 64 buffers of 1 MiB keeps reuseKeepBytes of them, and
+// taking them again gives back exactly those before Go's fresh ones.
+func TestReuseAllocatorKeepsBoundedBytes(t *testing.T) {
+	a := &reuseAllocator{}
+	var bufs [][]byte
+	for range 64 {
+		bufs = append(bufs, a.Allocate(1<<20))
+	}
+	kept := map[*byte]bool{}
+	for _, b := range bufs {
+		a.Free(b)
+	}
+	if want := min(reuseKeepBytes, reuseKeep<<20); a.kept != want {
+		t.Fatalf("kept %d bytes, want %d", a.kept, want)
+	}
+	n := a.kept >> 20
+	for _, b := range bufs[:n] {
+		kept[unsafe.SliceData(b)] = true
+	}
+	for i := range n {
+		if b := a.Allocate(1 << 20); !kept[unsafe.SliceData(b)] {
+			t.Fatalf("allocation %d is not one of the %d buffers kept", i, n)
+		}
+	}
+	if a.kept != 0 {
+		t.Errorf("%d bytes still kept after taking every kept buffer", a.kept)
+	}
+	if b := a.Allocate(1 << 20); kept[unsafe.SliceData(b)] {
+		t.Error("a buffer handed out twice")
+	}
+}
