@@ -334,10 +334,6 @@ type RowWriter struct {
 	dicts    []*dictColumn // per column; nil for non-string columns
 	out      *TableFile
 	n        int
-	// mem holds the builders' buffers: a batch's arrays give theirs back
-	// once the file has written them, and the next batch takes them again
-	// instead of Go allocating, clearing and collecting fresh ones.
-	mem *reuseAllocator
 }
 
 // dictColumn accumulates one string column of a batch.
@@ -389,13 +385,13 @@ func WriteSchema(schema *arrow.Schema) *arrow.Schema {
 // into out, which must have been created with the same schema.
 func NewRowWriter(schema *arrow.Schema, out *TableFile) *RowWriter {
 	ws := WriteSchema(schema)
-	r := &RowWriter{schema: ws, out: out, builders: make([]array.Builder, len(ws.Fields())), dicts: make([]*dictColumn, len(ws.Fields())), mem: &reuseAllocator{}}
+	r := &RowWriter{schema: ws, out: out, builders: make([]array.Builder, len(ws.Fields())), dicts: make([]*dictColumn, len(ws.Fields()))}
 	for i, f := range ws.Fields() {
 		if f.Type.ID() == arrow.DICTIONARY {
-			r.dicts[i] = &dictColumn{lookup: map[string]int32{}, lastIdx: -1, indices: array.NewInt32Builder(r.mem)}
+			r.dicts[i] = &dictColumn{lookup: map[string]int32{}, lastIdx: -1, indices: array.NewInt32Builder(memory.DefaultAllocator)}
 			continue
 		}
-		r.builders[i] = array.NewBuilder(r.mem, f.Type)
+		r.builders[i] = array.NewBuilder(memory.DefaultAllocator, f.Type)
 	}
 	return r
 }
