@@ -659,6 +659,9 @@ func (j *scoreJob) run(ctx context.Context, tx *warehouse.Tx, files []string) er
 	err = func() error {
 		scan := warehouse.NewColumnScan(ctx, files, scoreResponseColumns, scoreResponseColumns[0:3])
 		scan.Check = func(pf *file.Reader) error { return checkPartitionStats(pf, "trust", j.trust) }
+		// Nothing of a batch outlives it: the participant's id is
+		// cloned (participant), waves and items become codes.
+		scan.ReuseMemory()
 		defer scan.Close()
 		for {
 			ok, err := scan.Next()

@@ -661,6 +661,7 @@ type ColumnScan struct {
 	files            []string
 	names, dictNames []string
 	Check            func(pf *file.Reader) error // optional, on each file opened
+	mem              memory.Allocator            // of the batches read
 
 	pf   *file.Reader
 	rr   pqarrow.RecordReader
@@ -669,8 +670,16 @@ type ColumnScan struct {
 }
 
 func NewColumnScan(ctx context.Context, files, names, dictNames []string) *ColumnScan {
-	return &ColumnScan{ctx: ctx, files: files, names: names, dictNames: dictNames}
+	return &ColumnScan{ctx: ctx, files: files, names: names, dictNames: dictNames, mem: memory.DefaultAllocator}
 }
+
+// ReuseMemory makes the scan read its batches into memory that earlier
+// batches, once released, give back, instead of Go allocating, clearing
+// and collecting fresh buffers for every batch. Only for a caller that
+// keeps nothing of a batch after the next call to Next: not even a string
+// of it (array.String's values alias the batch's memory, which the next
+// batch then overwrites); copy what is kept (strings.Clone).
+func (s *ColumnScan) ReuseMemory() { s.mem = &reuseAllocator{} }
 
 // Next moves to the next batch; false at the end.
 func (s *ColumnScan) Next() (bool, error) {
@@ -750,7 +759,7 @@ func (s *ColumnScan) open(path string) error {
 			props.SetReadDict(idx[i], true)
 		}
 	}
-	fr, err := pqarrow.NewFileReader(pf, props, memory.DefaultAllocator)
+	fr, err := pqarrow.NewFileReader(pf, props, s.mem)
 	if err != nil {
 		return err
 	}

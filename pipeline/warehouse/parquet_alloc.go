@@ -24,13 +24,18 @@ import (
 type reuseAllocator struct {
 	mu   sync.Mutex
 	free [reuseClasses][][]byte
+	kept int // bytes in free
 }
 
 const (
 	reuseMinShift = 12 // 4 KiB
 	reuseClasses  = 20 // up to 2 GiB
 	reuseKeep     = 16
-	reuseAlign    = 64 // as memory.GoAllocator aligns
+	// reuseKeepBytes bounds what one allocator keeps in all: pooled
+	// buffers are live memory to the collector, whose heap budget
+	// (cmd/cpi/memory.go) they must not eat into.
+	reuseKeepBytes = 8 << 20
+	reuseAlign     = 64 // as memory.GoAllocator aligns
 )
 
 var _ memory.Allocator = (*reuseAllocator)(nil)
@@ -50,7 +55,10 @@ func reuseClass(size int) int {
 	return c
 }
 
-func (a *reuseAllocator) Allocate(size int) []byte {
+func (a *reuseAllocator) Allocate(size int) []byte { return a.allocate(size, true) }
+
+// allocate is Allocate; a reused buffer is cleared only if zero is true.
+func (a *reuseAllocator) allocate(size int, zero bool) []byte {
 	c := reuseClass(size)
 	if c < 0 {
 		return goAllocate(size, size)
@@ -61,8 +69,11 @@ func (a *reuseAllocator) Allocate(size int) []byte {
 		b := list[n-1]
 		list[n-1] = nil
 		a.free[c] = list[:n-1]
+		a.kept -= cap(b)
 		a.mu.Unlock()
-		clear(b[:size])
+		if zero {
+			clear(b[:size])
+		}
 		return b[:size]
 	}
 	a.mu.Unlock()
@@ -80,9 +91,13 @@ func goAllocate(size, capacity int) []byte {
 	return buf[shift : shift+size : shift+capacity]
 }
 
-// Reallocate is GoAllocator's, except that bytes a buffer grows by within
-// its capacity are cleared. The old buffer is left to Go: a caller may
-// still hold a slice of it.
+// Reallocate grows b as memory.Buffer does (its only caller in arrow-go):
+// the bytes b grows by are cleared, and a new buffer takes b's contents.
+// b itself goes back to the pool, as C's realloc frees it for arrow's
+// Mallocator: a caller of Reallocate must not use the old slice (arrow's
+// Buffer replaces it; the Parquet dictionary encoder re-slices the new
+// one). Only the grown part of a new buffer is cleared: the rest is
+// overwritten by the copy.
 func (a *reuseAllocator) Reallocate(size int, b []byte) []byte {
 	if size <= cap(b) {
 		if size > len(b) {
@@ -90,8 +105,10 @@ func (a *reuseAllocator) Reallocate(size int, b []byte) []byte {
 		}
 		return b[:size]
 	}
-	nb := a.Allocate(size)
-	copy(nb, b)
+	nb := a.allocate(size, false)
+	n := copy(nb, b)
+	clear(nb[n:])
+	a.Free(b)
 	return nb
 }
 
@@ -101,8 +118,9 @@ func (a *reuseAllocator) Free(b []byte) {
 		return // not one of ours: Go collects it
 	}
 	a.mu.Lock()
-	if len(a.free[c]) < reuseKeep {
+	if len(a.free[c]) < reuseKeep && a.kept+cap(b) <= reuseKeepBytes {
 		a.free[c] = append(a.free[c], b[:0])
+		a.kept += cap(b)
 	}
 	a.mu.Unlock()
 }

@@ -2,7 +2,7 @@
 // the nearest equivalent of `cpi ingest` that a data engineer would write.
 // It reads every canonical participants export in IN (DESIGN §5.1,
 // `<TRUST>_participants_<YYYYMMDD>.csv`) with explicit column types, turns the
-// item columns (rg01 … gas3_weight: the header minus its ten leading
+// item columns (rg01 … su_*: the header minus its ten leading
 // participant columns) into a long table with one row per interview × item
 // asked at that wave (blank answers kept as nulls, as cpi's responses table
 // does; GAS is asked at follow-up only), for the rows with an interview date,
@@ -58,8 +58,11 @@ if (cols.slice(0, lead.length).join(',') !== lead.join(',')) {
   process.exit(1);
 }
 const items = cols.slice(lead.length);
-if (items[0] !== 'rg01' || items[items.length - 1] !== 'gas3_weight') {
-  console.error('ingest_long: the item columns do not run from rg01 to gas3_weight');
+// The items of the default study's instruments: rguk first, then swemwbs,
+// qpr, ucla3, eq5d5l, gas and the service use (csri, su_*).
+const prefixes = ['rg', 'swemwbs', 'qpr', 'ucla', 'eq5d', 'gas', 'su_'];
+if (items[0] !== 'rg01' || !items.every((c) => prefixes.some((p) => c.startsWith(p)))) {
+  console.error('ingest_long: the item columns are not those of the default study (rg01 … su_*)');
   process.exit(1);
 }
 
@@ -90,7 +93,7 @@ async function sha256(path) {
 const shaCase = (await Promise.all(files.map(async (f) => `WHEN ${q(join(inDir, f))} THEN ${q(await sha256(join(inDir, f)))}`))).join(' ');
 const instrument = `CASE WHEN starts_with(item, 'rg') THEN 'rguk' WHEN starts_with(item, 'swemwbs') THEN 'swemwbs'
   WHEN starts_with(item, 'qpr') THEN 'qpr' WHEN starts_with(item, 'ucla') THEN 'ucla3'
-  WHEN starts_with(item, 'eq5d') THEN 'eq5d5l' ELSE 'gas' END`;
+  WHEN starts_with(item, 'eq5d') THEN 'eq5d5l' WHEN starts_with(item, 'su_') THEN 'csri' ELSE 'gas' END`;
 
 const sql = `
 COPY (
