@@ -481,7 +481,7 @@ func ittSentence(s *schemas.Study, l ittLine, mi *ittRow) string {
 		fmt.Sprint(mi.M), s.Analysis.PrimaryOutcome, l.ITT, pWords(l.P), l.CC, l.FMI)
 	switch {
 	case strings.HasPrefix(l.Tip, "excludes 0 from"):
-		out += " Its interval includes no difference already; it would exclude 0 only if the " + s.Arms[0] + " arm's missing values were shifted by δ = " + strings.TrimPrefix(l.Tip, "excludes 0 from δ = ") + "."
+		out += " Its interval already includes 0 (no difference); it would exclude 0 only if the " + s.Arms[0] + " arm's missing values were shifted by δ = " + strings.TrimPrefix(l.Tip, "excludes 0 from δ = ") + "."
 	case strings.HasPrefix(l.Tip, "includes 0 from"):
 		out += " The conclusion tips (the interval includes 0) when the " + s.Arms[0] + " arm's missing values are shifted by δ = " + strings.TrimPrefix(l.Tip, "includes 0 from δ = ") + "."
 	case l.Tip == "includes 0 at every δ":
