@@ -553,6 +553,9 @@ func scoreInstrument(ip *scoreInst, a *scoreAnswers, stratum string, out []score
 				}
 				r.answered++
 				level := int(v) - ip.items[j].Min
+				if level < 0 || level > ip.items[j].Max-ip.items[j].Min {
+					return fmt.Errorf("scale %s.%s: an answer outside %s's levels", ip.name, sp.name, ip.items[j].Name)
+				}
 				state = state*5 + level
 				if vt != nil && vt.states == nil {
 					dec += vt.dec[d][level]
