@@ -1044,7 +1044,9 @@ func checkStates(c checker, states map[string]float64, where ...any) error {
 	for _, k := range sortedKeys(states) {
 		i, ok := StateIndex(k)
 		if !ok {
-			return c.fail(fmt.Sprintf("health state %s is not five digits 1–5", quote(k)), append(at, k)...)
+			// The key is untrusted: quoted and cut in the message, and
+			// the field is the table, at the key's line.
+			return &Error{File: c.file, Line: lineOf(c.root, append(at, k)...), Field: fieldName(at), Msg: fmt.Sprintf("health state %s is not five digits 1–5", quote(k))}
 		}
 		have[i] = true
 		if v := states[k]; !finite(v) || v < -1 || v > 1 {

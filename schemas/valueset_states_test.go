@@ -135,11 +135,12 @@ func TestValueSetStatesRefused(t *testing.T) {
 		line                   int
 	}{
 		{"missing profile", "states:\n" + replace("  12345: "+strconv.FormatFloat(illustrativeUtility("12345"), 'g', -1, 64)+"\n", ""), "states", "health state 12345 is missing", 5},
-		{"bad key digit", "states:\n" + replace("  12345:", "  12346:"), "states.12346", `health state "12346" is not five digits 1–5`, line12345},
-		{"short key", "states:\n" + replace("  12345:", "  1234:"), "states.1234", `health state "1234" is not five digits 1–5`, line12345},
+		{"bad key digit", "states:\n" + replace("  12345:", "  12346:"), "states", `health state "12346" is not five digits 1–5`, line12345},
+		{"short key", "states:\n" + replace("  12345:", "  1234:"), "states", `health state "1234" is not five digits 1–5`, line12345},
 		{"above 1", "states:\n" + replace("  12345: "+strconv.FormatFloat(illustrativeUtility("12345"), 'g', -1, 64), "  12345: 1.5"), "states.12345", "between −1 and 1", line12345},
 		{"below -1", "states:\n" + replace("  12345: "+strconv.FormatFloat(illustrativeUtility("12345"), 'g', -1, 64), "  12345: -1.01"), "states.12345", "between −1 and 1", line12345},
 		{"not a number", "states:\n" + replace("  12345: "+strconv.FormatFloat(illustrativeUtility("12345"), 'g', -1, 64), "  12345: .nan"), "states.12345", "finite", line12345},
+		{"long key", "states:\n" + replace("  12345:", "  \"12345"+strings.Repeat("9", 200)+"\\u0007\":"), "states", `is not five digits 1–5`, line12345},
 		{"duplicate", "states:\n" + good + "  12345: 0.5\n", "", "already defined", 0},
 		{"dimensions and states", "dimensions: {eq5d_mo: [0, 0, 0, 0, 0]}\nstates:\n" + good, "states", "dimensions or states, not both", 6},
 		{"strata and states", "states:\n" + good + stratum(good), "states", "states or strata, not both", 5},
@@ -152,6 +153,9 @@ func TestValueSetStatesRefused(t *testing.T) {
 		if !errors.As(err, &se) {
 			t.Errorf("%s: accepted or not a definition error: %v", tc.name, err)
 			continue
+		}
+		if len(se.Error()) > 400 || strings.ContainsRune(se.Error(), 7) {
+			t.Errorf("%s: the error repeats the untrusted key: %q", tc.name, se.Error())
 		}
 		if !strings.Contains(se.Msg, tc.msg) || se.Field != tc.field || (tc.line != 0 && se.Line != tc.line) || !strings.HasSuffix(se.File, "eq5d5l_states_ILLUSTRATIVE.yaml") {
 			t.Errorf("%s: %s:%d: %s: %s; want line %d field %q, %q", tc.name, se.File, se.Line, se.Field, se.Msg, tc.line, tc.field, tc.msg)
