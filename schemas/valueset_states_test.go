@@ -162,3 +162,37 @@ func TestValueSetStatesRefused(t *testing.T) {
 		}
 	}
 }
+
+// A per-state set for every age band × female/male of the bundled study,
+// utilities to three decimals as README shows, fits the 1 MiB definition
+// limit and loads.
+func TestValueSetStatesFullStrataFit(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(statesHead + "strata:\n")
+	d, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, band := range d.Demographics["age_band"] {
+		for _, g := range []string{"female", "male"} {
+			fmt.Fprintf(&b, "  - age_band: %q\n    gender: %s\n    states:\n", band, g)
+			b.WriteString(statesYAML("      ", true, func(p string) float64 {
+				u, _ := strconv.ParseFloat(strconv.FormatFloat(illustrativeUtility(p), 'f', 3, 64), 64)
+				return u
+			}))
+			n++
+		}
+	}
+	if n != 12 || b.Len() > maxDefinitionBytes {
+		t.Fatalf("%d strata in %d bytes (limit %d)", n, b.Len(), maxDefinitionBytes)
+	}
+	s, err := loadWithValueSet(t, b.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vs := s.ValueSets["eq5d5l_states_ILLUSTRATIVE"]; len(vs.Strata) != 12 || vs.Strata[11].States["55555"] != 0.3 {
+		t.Errorf("strata %d", len(vs.Strata))
+	}
+	t.Logf("12 strata in %d bytes", b.Len())
+}
