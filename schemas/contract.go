@@ -296,7 +296,7 @@ var studyDocs = map[string]string{
 	"economics.bootstrap.seed":       "its seed (default 20190329)",
 	"redcap":                         "the study's REDCap project, when interviews are captured in REDCap (see `cpi redcap dictionary`)",
 	"redcap.missing_codes":           "the project's missing-data codes (REDCap's Missing Data Codes: `UNK`, `NASK`, `-999` …): such a cell of a REDCap export becomes a blank, counted per column in the trust's problem list (`redcap_missing_code`); no code may be a valid answer of any field",
-	"economics.valueset":             "the EQ-5D value set of every value-set scale (`valuesets/<name>.yaml`, beside the study file or built in), in place of the instrument's own (default: the instrument's, DESIGN §8); one may depend on age band and gender (`strata`)",
+	"economics.valueset":             "the EQ-5D value set of every value-set scale (`valuesets/<name>.yaml`, beside the study file or built in), in place of the instrument's own (default: the instrument's, DESIGN §8); one may give a utility per health state (`states`) and depend on age band and gender (`strata`)",
 	"economics.default_method":       "the primary method of cost_effectiveness, `cr2` or `two_stage_bootstrap` (default `cr2`: the coverage simulation of issue 16, `go test ./pipeline/compare -run TestCostEffectivenessCoverage`)",
 }
 

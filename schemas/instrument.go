@@ -71,11 +71,14 @@ type Goal struct {
 	Weight string `yaml:"weight"`
 }
 
-// ValueSet maps EQ-5D-style levels to decrements, per dimension item:
-// index = 1 − Σ decrement. A value set may depend on the participant's
-// age band and gender (their baseline demographics), as NICE DSU's
-// 5L-to-3L mapping does: then Strata replaces Dimensions, one set of
-// decrements per age band × gender, and a participant in no stratum (or
+// ValueSet maps EQ-5D-style levels to a utility index. It holds either
+// Dimensions, the decrements of each level per dimension item (index = 1 −
+// Σ decrement), or States, a utility per health state: the profile of the
+// five dimensions' levels as five digits 1–5 in the scale's item order
+// ("11111" … "55555", all 3,125 of them), as NICE DSU's 5L-to-3L mapping
+// gives. A value set may depend on the participant's age band and gender
+// (their baseline demographics): then Strata replaces both, each stratum
+// with its own Dimensions or States, and a participant in no stratum (or
 // with either unknown) gets a null index.
 type ValueSet struct {
 	Name       string               `yaml:"name"`
@@ -83,34 +86,74 @@ type ValueSet struct {
 	Version    string               `yaml:"version"`
 	Source     string               `yaml:"source"`
 	Dimensions map[string][]float64 `yaml:"dimensions"`
+	States     map[string]float64   `yaml:"states"`
 	Strata     []ValueSetStratum    `yaml:"strata"`
 }
 
-// ValueSetStratum is the decrements of one age band × gender.
+// ValueSetStratum is the decrements or the per-state utilities of one age
+// band × gender.
 type ValueSetStratum struct {
 	AgeBand    string               `yaml:"age_band"`
 	Gender     string               `yaml:"gender"`
 	Dimensions map[string][]float64 `yaml:"dimensions"`
+	States     map[string]float64   `yaml:"states"`
 }
 
-// DimensionSets is the value set's decrement tables: Dimensions, or each
-// stratum's in order.
-func (vs *ValueSet) DimensionSets() []map[string][]float64 {
-	if len(vs.Strata) == 0 {
-		return []map[string][]float64{vs.Dimensions}
+// StateDigits and StateCount are a per-state value set's profile length
+// and number of profiles: five dimensions of five levels.
+const (
+	StateDigits = 5
+	StateCount  = 3125
+)
+
+// StateIndex is a profile's position in a per-state table: the digits
+// 1–5 read as a base-5 number (11111 → 0, 55555 → 3124); false when the
+// key is not five digits 1–5.
+func StateIndex(profile string) (int, bool) {
+	if len(profile) != StateDigits {
+		return 0, false
 	}
-	out := make([]map[string][]float64, len(vs.Strata))
+	i := 0
+	for k := 0; k < StateDigits; k++ {
+		d := profile[k]
+		if d < '1' || d > '5' {
+			return 0, false
+		}
+		i = i*5 + int(d-'1')
+	}
+	return i, true
+}
+
+// ValueSetTable is one table of a value set: decrements per dimension or
+// utilities per health state (exactly one is set).
+type ValueSetTable struct {
+	Dimensions map[string][]float64
+	States     map[string]float64
+}
+
+// Tables is the value set's tables: its own, or each stratum's in order.
+func (vs *ValueSet) Tables() []ValueSetTable {
+	if len(vs.Strata) == 0 {
+		return []ValueSetTable{{vs.Dimensions, vs.States}}
+	}
+	out := make([]ValueSetTable, len(vs.Strata))
 	for i, st := range vs.Strata {
-		out[i] = st.Dimensions
+		out[i] = ValueSetTable{st.Dimensions, st.States}
 	}
 	return out
 }
 
 // Describe is the value set as the scores metadata names it: "<title>
-// version <version>", then "; by age band and gender" and "; source:
-// <source>" when they apply.
+// version <version>", then "; per health state", "; by age band and
+// gender" and "; source: <source>" when they apply.
 func (vs *ValueSet) Describe() string {
 	d := vs.Title + " version " + vs.Version
+	for _, t := range vs.Tables() {
+		if t.States != nil {
+			d += "; per health state"
+			break
+		}
+	}
 	if len(vs.Strata) > 0 {
 		d += "; by age band and gender"
 	}

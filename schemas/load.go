@@ -852,10 +852,23 @@ func (s *Study) loadInstrument(l *loader, name string, seen map[string]string) (
 				}
 				return nil, fail(err.Error(), append(where, "valueset")...)
 			}
-			for _, item := range in.ScaleItems(sc) {
-				it, _ := in.Item(item)
-				for _, dims := range vs.DimensionSets() {
-					if d, ok := dims[item]; !ok || len(d) != it.Max-it.Min+1 {
+			for _, t := range vs.Tables() {
+				if t.States != nil {
+					// A per-state table: five dimensions of five levels.
+					items := in.ScaleItems(sc)
+					if len(items) != StateDigits {
+						return nil, fail(fmt.Sprintf("value set %s is per health state of %d dimensions; the scale has %d items", vs.Name, StateDigits, len(items)), where...)
+					}
+					for _, item := range items {
+						if it, _ := in.Item(item); it.Max-it.Min+1 != 5 {
+							return nil, fail(fmt.Sprintf("value set %s is per health state of five levels; %s has %d", vs.Name, item, it.Max-it.Min+1), where...)
+						}
+					}
+					continue
+				}
+				for _, item := range in.ScaleItems(sc) {
+					it, _ := in.Item(item)
+					if d, ok := t.Dimensions[item]; !ok || len(d) != it.Max-it.Min+1 {
 						return nil, fail(fmt.Sprintf("value set %s has no %d levels for %s", vs.Name, it.Max-it.Min+1, item), where...)
 					}
 				}
@@ -976,9 +989,25 @@ func (s *Study) loadValueSet(l *loader, name string) (*ValueSet, error) {
 		}
 		return nil
 	}
+	// checkTable checks one table: exactly one of dimensions and states.
+	checkTable := func(dims map[string][]float64, states map[string]float64, where ...any) error {
+		switch {
+		case dims != nil && states != nil:
+			return c.fail("a value set has dimensions or states, not both", append(where, "states")...)
+		case states != nil:
+			return checkStates(c, states, where...)
+		case len(dims) == 0:
+			return c.fail("a value set needs dimensions, states or strata", where...)
+		}
+		return checkDims(dims, append(where, "dimensions")...)
+	}
 	if len(vs.Strata) > 0 {
-		if len(vs.Dimensions) > 0 {
-			return nil, c.fail("a value set has dimensions or strata, not both", "dimensions")
+		if vs.Dimensions != nil || vs.States != nil {
+			field := "dimensions"
+			if vs.States != nil {
+				field = "states"
+			}
+			return nil, c.fail("a value set has "+field+" or strata, not both", field)
 		}
 		seen := map[[2]string]bool{}
 		for i, st := range vs.Strata {
@@ -995,15 +1024,45 @@ func (s *Study) loadValueSet(l *loader, name string) (*ValueSet, error) {
 				return nil, c.fail("a second stratum for the same age band and gender", "strata", i)
 			}
 			seen[k] = true
-			if err := checkDims(st.Dimensions, "strata", i, "dimensions"); err != nil {
+			if err := checkTable(st.Dimensions, st.States, "strata", i); err != nil {
 				return nil, err
 			}
 		}
-	} else if err := checkDims(vs.Dimensions, "dimensions"); err != nil {
+	} else if err := checkTable(vs.Dimensions, vs.States); err != nil {
 		return nil, err
 	}
 	s.ValueSets[name] = vs
 	return vs, nil
+}
+
+// checkStates checks a per-state table: every key five digits 1–5, all
+// 3,125 profiles, every utility finite and in [−1, 1]. (A key given twice
+// is refused by the YAML decoder.)
+func checkStates(c checker, states map[string]float64, where ...any) error {
+	at := append(slices.Clip(where), "states")
+	have := make([]bool, StateCount)
+	for _, k := range sortedKeys(states) {
+		i, ok := StateIndex(k)
+		if !ok {
+			// The key is untrusted: quoted and cut in the message, and
+			// the field is the table, at the key's line.
+			return &Error{File: c.file, Line: lineOf(c.root, append(at, k)...), Field: fieldName(at), Msg: fmt.Sprintf("health state %s is not five digits 1–5", quote(k))}
+		}
+		have[i] = true
+		if v := states[k]; !finite(v) || v < -1 || v > 1 {
+			return c.fail(fmt.Sprintf("the utility of %s must be a finite number between −1 and 1", k), append(at, k)...)
+		}
+	}
+	for i, ok := range have {
+		if !ok {
+			p := make([]byte, StateDigits)
+			for k, r := StateDigits-1, i; k >= 0; k, r = k-1, r/5 {
+				p[k] = byte('1' + r%5)
+			}
+			return c.fail(fmt.Sprintf("health state %s is missing: a per-state value set gives all %d", p, StateCount), at...)
+		}
+	}
+	return nil
 }
 
 func fieldName(path []any) string {

@@ -65,6 +65,13 @@ func (s *Study) ScaleRange(outcome string) (lo, hi float64, ok bool) {
 		if vs == nil {
 			return 0, 0, false
 		}
+		if len(vs.States) > 0 {
+			lo, hi = math.Inf(1), math.Inf(-1)
+			for _, v := range vs.States {
+				lo, hi = min(lo, v), max(hi, v)
+			}
+			return lo, hi, true
+		}
 		lo, hi = 1, 1
 		for _, name := range in.ScaleItems(sc) {
 			dec := vs.Dimensions[name]

@@ -238,16 +238,24 @@ type scoreInst struct {
 	scaleOut []int // scale indices in output (byte) order
 }
 
+// vsTable is one value-set table compiled for scoring: decrements per
+// dimension (dec[d][level − min], in the scale's item order), or a
+// utility per health state (states[profile as base 5], five levels each).
+type vsTable struct {
+	dec    [][]float64
+	states []float64
+}
+
 // scoreScale is one scale compiled for scoring.
 type scoreScale struct {
 	name, method   string
 	items          []int // item positions in scoreInst.items
 	missingAllowed int
-	from           int       // lookup: the source scale
-	lowest         int       // lookup: the lowest possible raw score
-	table          []float64 // lookup
-	dec            [][]float64
-	strata         map[string][][]float64 // valueset by age band and gender: key ageBand + "\x00" + gender
+	from           int                 // lookup: the source scale
+	lowest         int                 // lookup: the lowest possible raw score
+	table          []float64           // lookup
+	vs             *vsTable            // valueset
+	strata         map[string]*vsTable // valueset by age band and gender: key ageBand + "\x00" + gender
 	rho            float64
 	goals          [][2]int // gas: level and weight item positions
 	reliability    bool
@@ -356,24 +364,45 @@ func newScoreInst(s *schemas.Study, in *schemas.Instrument) (*scoreInst, error) 
 				return nil, fmt.Errorf("scale %s: value set %q not loaded", sc.Name, sc.ValueSet)
 			}
 			sp.items = pos(in.ScaleItems(sc))
-			tables := vs.DimensionSets()
-			decs := make([][][]float64, len(tables))
-			for k, dims := range tables {
-				for _, j := range sp.items {
-					it := in.Items[j]
-					d := dims[it.Name]
-					if len(d) != it.Max-it.Min+1 {
-						return nil, fmt.Errorf("scale %s: value set %s has no %d levels for %s", sc.Name, vs.Name, it.Max-it.Min+1, it.Name)
+			tables := vs.Tables()
+			compiled := make([]*vsTable, len(tables))
+			for k, t := range tables {
+				vt := &vsTable{}
+				if t.States != nil {
+					if len(sp.items) != schemas.StateDigits {
+						return nil, fmt.Errorf("scale %s: value set %s is per health state of %d dimensions", sc.Name, vs.Name, schemas.StateDigits)
 					}
-					decs[k] = append(decs[k], d)
+					vt.states = make([]float64, schemas.StateCount)
+					for profile, u := range t.States {
+						i, ok := schemas.StateIndex(profile)
+						if !ok {
+							return nil, fmt.Errorf("scale %s: value set %s has a health state that is not five digits 1–5", sc.Name, vs.Name)
+						}
+						vt.states[i] = u
+					}
+					for _, j := range sp.items {
+						if it := in.Items[j]; it.Max-it.Min+1 != 5 {
+							return nil, fmt.Errorf("scale %s: value set %s is per health state of five levels; %s has %d", sc.Name, vs.Name, it.Name, it.Max-it.Min+1)
+						}
+					}
+				} else {
+					for _, j := range sp.items {
+						it := in.Items[j]
+						d := t.Dimensions[it.Name]
+						if len(d) != it.Max-it.Min+1 {
+							return nil, fmt.Errorf("scale %s: value set %s has no %d levels for %s", sc.Name, vs.Name, it.Max-it.Min+1, it.Name)
+						}
+						vt.dec = append(vt.dec, d)
+					}
 				}
+				compiled[k] = vt
 			}
 			if len(vs.Strata) == 0 {
-				sp.dec = decs[0]
+				sp.vs = compiled[0]
 			} else {
-				sp.strata = map[string][][]float64{}
+				sp.strata = map[string]*vsTable{}
 				for k, st := range vs.Strata {
-					sp.strata[st.AgeBand+"\x00"+st.Gender] = decs[k]
+					sp.strata[st.AgeBand+"\x00"+st.Gender] = compiled[k]
 				}
 			}
 		case "cost":
@@ -467,7 +496,8 @@ func (a *scoreAnswers) keyed(ip *scoreInst, j int) (int32, bool) {
 //   - valueset: 1 − Σ decrement[item][level − min] over every dimension;
 //     null when any is missing. A value set by age band and gender takes
 //     the decrements of the participant's stratum (null when they are in
-//     none).
+//     none). A per-state value set gives the utility of the profile of
+//     levels instead (null when any dimension is blank).
 //   - item: the item's value.
 //   - gas: t = 50 + 10 Σwx / √((1−ρ)Σw² + ρ(Σw)²) over the goals with a
 //     level (a blank weight counts as the weight item's blank value); null
@@ -510,23 +540,33 @@ func scoreInstrument(ip *scoreInst, a *scoreAnswers, stratum string, out []score
 				r.value, r.ok = sp.table[i], true
 			}
 		case "valueset":
-			decs := sp.dec
+			vt := sp.vs
 			if sp.strata != nil {
-				decs = sp.strata[stratum]
+				vt = sp.strata[stratum]
 			}
 			var dec float64
+			state := 0
 			for d, j := range sp.items {
 				v, ok := a.get(ip, j)
 				if !ok {
 					continue
 				}
 				r.answered++
-				if decs != nil {
-					dec += decs[d][int(v)-ip.items[j].Min]
+				level := int(v) - ip.items[j].Min
+				if level < 0 || level > ip.items[j].Max-ip.items[j].Min {
+					return fmt.Errorf("scale %s.%s: an answer outside %s's levels", ip.name, sp.name, ip.items[j].Name)
+				}
+				state = state*5 + level
+				if vt != nil && vt.states == nil {
+					dec += vt.dec[d][level]
 				}
 			}
-			if r.answered == r.total && decs != nil {
-				r.value, r.ok = 1-dec, true
+			if r.answered == r.total && vt != nil {
+				if vt.states != nil {
+					r.value, r.ok = vt.states[state], true
+				} else {
+					r.value, r.ok = 1-dec, true
+				}
 			}
 		case "gas":
 			var sw, sw2, swx float64
