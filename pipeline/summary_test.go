@@ -142,7 +142,7 @@ rebuilt:
   fidelity: fidelity, fidelity_components — because program version changed
   compare: effects, balance, trust_effects, descriptives, service_use, missing_data, tipping_point, flow, cost_effectiveness, ce_bootstrap — because program version changed; scores changed; fidelity changed
   report fidelity: reports/fidelity-*.html — because program version changed; fidelity changed; fidelity_components changed
-  report study: reports/study-report.html — because program version changed; scores changed; reliability changed; effects changed; balance changed; trust_effects changed; descriptives changed; missing_data changed; tipping_point changed; service_use changed; cost_effectiveness changed; flow changed; fidelity changed
+  report study: reports/study-report.html — because program version changed; scores changed; reliability changed; effects changed; balance changed; trust_effects changed; descriptives changed; missing_data changed; tipping_point changed; service_use changed; cost_effectiveness changed; ce_bootstrap changed; flow changed; fidelity changed
 
 WARNING: no new export for longer than the study allows from: AWP, BDCT, EPUT, HPFT, TEWV
 `
