@@ -217,11 +217,16 @@ func splitRecordPath(w *warehouse.Warehouse, sha string) string {
 // record already kept (the part's bytes came before, or a crashed run
 // wrote it) is left as it is: it describes the part's first arrival.
 func writeSplitRecord(w *warehouse.Warehouse, r *SplitRecord) error {
-	path := splitRecordPath(w, r.SHA256)
+	return writeJSONOnce(splitRecordPath(w, r.SHA256), r)
+}
+
+// writeJSONOnce writes v as one line of JSON to path, read-only and
+// atomically, unless path is already there (a record is written once).
+func writeJSONOnce(path string, v any) error {
 	if _, err := os.Stat(path); err == nil {
 		return nil
 	}
-	b, err := json.Marshal(r)
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
@@ -311,18 +316,7 @@ const RecordSplitExport = "redcap_export"
 const splitExportSuffix = ".export.json"
 
 func writeSplitExport(w *warehouse.Warehouse, r *SplitExport) error {
-	path := filepath.Join(SplitsDir(w), r.SHA256+splitExportSuffix)
-	if _, err := os.Stat(path); err == nil {
-		return nil
-	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	return warehouse.WriteFileAtomic(path, warehouse.ArchiveMode, func(out io.Writer) error {
-		_, err := out.Write(append(b, '\n'))
-		return err
-	})
+	return writeJSONOnce(filepath.Join(SplitsDir(w), r.SHA256+splitExportSuffix), r)
 }
 
 // SplitExports reads the records of every REDCap export split, by its
