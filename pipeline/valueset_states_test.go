@@ -130,45 +130,7 @@ func TestValueSetStatesByAgeAndGender(t *testing.T) {
 	env.Study.Analysis.Imputations = 5
 	_, gen := runBundled(t, env)
 
-	stratum := map[string]string{}
-	err = warehouse.ScanTable(context.Background(), gen, "participants", func(rec arrow.RecordBatch) error {
-		cols, err := warehouse.Columns(rec, "study_id", "age_band", "gender")
-		if err != nil {
-			return err
-		}
-		a, g := cols[1].(*array.String), cols[2].(*array.String)
-		for i := 0; i < int(rec.NumRows()); i++ {
-			if a.IsValid(i) && g.IsValid(i) {
-				stratum[cols[0].(*array.String).Value(i)] = a.Value(i) + "\x00" + g.Value(i)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	type key struct{ id, wave string }
-	answers := map[key]map[string]int32{}
-	err = warehouse.ScanTable(context.Background(), gen, "responses", func(rec arrow.RecordBatch) error {
-		cols, err := warehouse.Columns(rec, "study_id", "wave", "instrument", "item", "value")
-		if err != nil {
-			return err
-		}
-		for i := 0; i < int(rec.NumRows()); i++ {
-			if cols[2].(*array.String).Value(i) != "eq5d5l" || !cols[4].IsValid(i) {
-				continue
-			}
-			k := key{cols[0].(*array.String).Value(i), cols[1].(*array.String).Value(i)}
-			if answers[k] == nil {
-				answers[k] = map[string]int32{}
-			}
-			answers[k][cols[3].(*array.String).Value(i)] = cols[4].(*array.Int32).Value(i)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	stratum, answers := eq5dTestInputs(t, gen)
 	// want is the index by hand: the stratum's formula at the profile.
 	want := func(id, wave string) float64 {
 		var st *statesStratum
@@ -177,7 +139,7 @@ func TestValueSetStatesByAgeAndGender(t *testing.T) {
 				st = &statesStrata[i]
 			}
 		}
-		a := answers[key{id, wave}]
+		a := answers[eq5dTestKey{id, wave}]
 		if st == nil {
 			return math.NaN()
 		}
@@ -213,7 +175,7 @@ func TestValueSetStatesByAgeAndGender(t *testing.T) {
 			}
 			w := want(id, wave)
 			if math.IsNaN(got) != math.IsNaN(w) || math.Abs(got-w) > 1e-12 {
-				t.Errorf("%s at %s: index %v, by hand %v (answers %v)", id, wave, got, w, answers[key{id, wave}])
+				t.Errorf("%s at %s: index %v, by hand %v (answers %v)", id, wave, got, w, answers[eq5dTestKey{id, wave}])
 			}
 			b, _, _ := strings.Cut(stratum[id], "\x00")
 			switch {

@@ -79,45 +79,7 @@ func TestValueSetByAgeAndGender(t *testing.T) {
 	env.Study.Analysis.Imputations = 5
 	_, gen := runBundled(t, env)
 
-	stratum := map[string]string{}
-	err = warehouse.ScanTable(context.Background(), gen, "participants", func(rec arrow.RecordBatch) error {
-		cols, err := warehouse.Columns(rec, "study_id", "age_band", "gender")
-		if err != nil {
-			return err
-		}
-		for i := 0; i < int(rec.NumRows()); i++ {
-			a, g := cols[1].(*array.String), cols[2].(*array.String)
-			if a.IsValid(i) && g.IsValid(i) {
-				stratum[cols[0].(*array.String).Value(i)] = a.Value(i) + "\x00" + g.Value(i)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	type key struct{ id, wave string }
-	answers := map[key]map[string]int32{}
-	err = warehouse.ScanTable(context.Background(), gen, "responses", func(rec arrow.RecordBatch) error {
-		cols, err := warehouse.Columns(rec, "study_id", "wave", "instrument", "item", "value")
-		if err != nil {
-			return err
-		}
-		for i := 0; i < int(rec.NumRows()); i++ {
-			if cols[2].(*array.String).Value(i) != "eq5d5l" || !cols[4].IsValid(i) {
-				continue
-			}
-			k := key{cols[0].(*array.String).Value(i), cols[1].(*array.String).Value(i)}
-			if answers[k] == nil {
-				answers[k] = map[string]int32{}
-			}
-			answers[k][cols[3].(*array.String).Value(i)] = cols[4].(*array.Int32).Value(i)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	stratum, answers := eq5dTestInputs(t, gen)
 	var inStratum, outside int
 	err = warehouse.ScanTable(context.Background(), gen, "scores", func(rec arrow.RecordBatch) error {
 		cols, err := warehouse.Columns(rec, "study_id", "wave", "instrument", "scale", "value")
@@ -135,7 +97,7 @@ func TestValueSetByAgeAndGender(t *testing.T) {
 			}
 			want := math.NaN()
 			dims, ok := tiny[stratum[id]]
-			if a := answers[key{id, wave}]; ok {
+			if a := answers[eq5dTestKey{id, wave}]; ok {
 				want = 1
 				for item, d := range dims {
 					v, answered := a[item]
@@ -152,7 +114,7 @@ func TestValueSetByAgeAndGender(t *testing.T) {
 				outside++
 			}
 			if math.IsNaN(got) != math.IsNaN(want) || math.Abs(got-want) > 1e-12 {
-				t.Errorf("%s at %s: index %v, by hand %v (stratum %q, answers %v)", id, wave, got, want, stratum[id], answers[key{id, wave}])
+				t.Errorf("%s at %s: index %v, by hand %v (stratum %q, answers %v)", id, wave, got, want, stratum[id], answers[eq5dTestKey{id, wave}])
 			}
 		}
 		return nil
@@ -187,4 +149,54 @@ func TestValueSetByAgeAndGender(t *testing.T) {
 			t.Errorf("a bad value set was accepted:\n%s", bad)
 		}
 	}
+}
+
+// eq5dTestKey is a participant at a wave.
+type eq5dTestKey struct{ id, wave string }
+
+// eq5dTestInputs reads, from the tables of generation gen, each
+// participant's stratum (age band, NUL, gender; absent when either is
+// null) and EQ-5D-5L answers per wave (item -> level), for the value-set
+// tests' recomputations.
+func eq5dTestInputs(t *testing.T, gen string) (map[string]string, map[eq5dTestKey]map[string]int32) {
+	t.Helper()
+	stratum := map[string]string{}
+	err := warehouse.ScanTable(context.Background(), gen, "participants", func(rec arrow.RecordBatch) error {
+		cols, err := warehouse.Columns(rec, "study_id", "age_band", "gender")
+		if err != nil {
+			return err
+		}
+		a, g := cols[1].(*array.String), cols[2].(*array.String)
+		for i := 0; i < int(rec.NumRows()); i++ {
+			if a.IsValid(i) && g.IsValid(i) {
+				stratum[cols[0].(*array.String).Value(i)] = a.Value(i) + "\x00" + g.Value(i)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	answers := map[eq5dTestKey]map[string]int32{}
+	err = warehouse.ScanTable(context.Background(), gen, "responses", func(rec arrow.RecordBatch) error {
+		cols, err := warehouse.Columns(rec, "study_id", "wave", "instrument", "item", "value")
+		if err != nil {
+			return err
+		}
+		for i := 0; i < int(rec.NumRows()); i++ {
+			if cols[2].(*array.String).Value(i) != "eq5d5l" || !cols[4].IsValid(i) {
+				continue
+			}
+			k := eq5dTestKey{cols[0].(*array.String).Value(i), cols[1].(*array.String).Value(i)}
+			if answers[k] == nil {
+				answers[k] = map[string]int32{}
+			}
+			answers[k][cols[3].(*array.String).Value(i)] = cols[4].(*array.Int32).Value(i)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stratum, answers
 }
