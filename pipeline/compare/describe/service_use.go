@@ -96,8 +96,12 @@ func serviceUse(ctx context.Context, s *schemas.Study, dir string) ([]serviceUse
 	}
 	sums := map[key]*acc{}
 	itemCost := map[[2]string]float64{}
+	var costInstruments []string // responses of other instruments are passed over before any map lookup
 	for _, it := range items {
 		itemCost[[2]string{it.instrument, it.item}] = it.cost
+		if !slices.Contains(costInstruments, it.instrument) {
+			costInstruments = append(costInstruments, it.instrument)
+		}
 	}
 	err = warehouse.ScanTable(ctx, dir, "responses", func(rec arrow.RecordBatch) error {
 		cols, err := warehouse.Columns(rec, "study_id", "wave", "instrument", "item", "arm", "value")
@@ -107,7 +111,7 @@ func serviceUse(ctx context.Context, s *schemas.Study, dir string) ([]serviceUse
 		id, wave, inst, item, arm := cols[0].(*array.String), cols[1].(*array.String), cols[2].(*array.String), cols[3].(*array.String), cols[4].(*array.String)
 		val := cols[5].(*array.Int32)
 		for i := 0; i < int(rec.NumRows()); i++ {
-			if val.IsNull(i) {
+			if val.IsNull(i) || !slices.Contains(costInstruments, inst.Value(i)) {
 				continue
 			}
 			c, ok := itemCost[[2]string{inst.Value(i), item.Value(i)}]
