@@ -18,7 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/connectingpeople/cpi/pipeline/compare"
-	"github.com/connectingpeople/cpi/pipeline/report"
+	"github.com/connectingpeople/cpi/pipeline/report/study"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 	"github.com/connectingpeople/cpi/stats"
@@ -828,7 +828,7 @@ func TestCompareEmptyWarehouse(t *testing.T) {
 		}
 	}
 	var buf bytes.Buffer
-	if err := report.StudyReport(context.Background(), env, tx.Dir, &buf); err != nil {
+	if err := study.Report(context.Background(), env, tx.Dir, &buf); err != nil {
 		t.Fatalf("study report of an empty warehouse: %v", err)
 	}
 }

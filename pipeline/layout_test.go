@@ -30,7 +30,9 @@ var layoutFloors = map[string][]string{
 	"pipeline/compare":          {"pipeline/compare/describe", "pipeline/warehouse", "schemas", "stats"},
 	"pipeline/synth":            {"pipeline/redcap", "pipeline/warehouse", "schemas", "stats"},
 	"pipeline/report/chart":     {},
-	"pipeline/report":           {"pipeline/report/chart", "pipeline/warehouse", "schemas"},
+	"pipeline/report":           {"pipeline/warehouse", "schemas"},
+	"pipeline/report/study":     {"pipeline/report", "pipeline/report/chart", "pipeline/warehouse", "schemas"},
+	"pipeline/report/fidelity":  {"pipeline/report", "pipeline/report/chart", "pipeline/warehouse", "schemas"},
 	"pipeline":                  nil, // the root: any of them
 }
 
@@ -43,13 +45,8 @@ const layoutMaxLines = 4000
 // limit when the ITT and economic analyses arrived. The split it needs
 // is the participant accounting into a room of its own: descriptives and
 // missing_data take plain columns in pipeline/compare/describe; flow is
-// still to move. pipeline/report holds the study report and the
-// fidelity reports, and outgrew the limit with the study report's front
-// (summary, CONSORT diagram, methods, checklist) and its other sections:
-// it must be split into a study and a fidelity sub-package (sharing the
-// disclosure control and the page skeleton) once the study report's
-// sections have all landed.
-var layoutOver = map[string]int{"pipeline/compare": 5600, "pipeline/report": 5600}
+// still to move.
+var layoutOver = map[string]int{"pipeline/compare": 5600}
 
 // TestLayout reads every package under pipeline/ with go/parser: each
 // imports only the floors below it, and none is over layoutMaxLines lines

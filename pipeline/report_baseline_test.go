@@ -9,7 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
-	"github.com/connectingpeople/cpi/pipeline/report"
+	"github.com/connectingpeople/cpi/pipeline/report/study"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
@@ -26,11 +26,11 @@ func TestBaselineCountsMatchDenseRead(t *testing.T) {
 	_, bundled := runBundled(t, env)
 	for _, gen := range []string{dir, bundled} {
 		arms := env.Study.Arms[:min(2, len(env.Study.Arms))]
-		got, err := report.ReadBaselineCounts(context.Background(), env.Study, arms, gen)
+		got, err := study.ReadBaselineCounts(context.Background(), env.Study, arms, gen)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := report.NewBaselineCounts(env.Study, arms)
+		want := study.NewBaselineCounts(env.Study, arms)
 		fields := env.Study.DemographicFields()
 		names := []string{"arm", "interviewed_baseline"}
 		for _, f := range fields {

@@ -5,7 +5,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/connectingpeople/cpi/pipeline/report"
+	fidelityreport "github.com/connectingpeople/cpi/pipeline/report/fidelity"
+	"github.com/connectingpeople/cpi/pipeline/report/study"
 )
 
 // TestReportsOfBundledStudyMeasured runs every stage on the bundled study
@@ -20,10 +21,10 @@ func TestReportsOfBundledStudyMeasured(t *testing.T) {
 	chromiumPath(t)
 	env := ingestTestEnv(t)
 	_, gen := runBundled(t, env)
-	for _, team := range report.FidelityReportTeams(env.Study, false) {
+	for _, team := range fidelityreport.ReportTeams(env.Study, false) {
 		t.Run("fidelity-"+team, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := report.FidelityReport(context.Background(), env, gen, team, &buf); err != nil {
+			if err := fidelityreport.Report(context.Background(), env, gen, team, &buf); err != nil {
 				t.Fatal(err)
 			}
 			m := browserMeasure(t, buf.String(), "bundled-fidelity-"+team)
@@ -33,7 +34,7 @@ func TestReportsOfBundledStudyMeasured(t *testing.T) {
 	}
 	t.Run("study", func(t *testing.T) {
 		var buf bytes.Buffer
-		if err := report.StudyReport(context.Background(), env, gen, &buf); err != nil {
+		if err := study.Report(context.Background(), env, gen, &buf); err != nil {
 			t.Fatal(err)
 		}
 		m := browserMeasure(t, buf.String(), "bundled-study")

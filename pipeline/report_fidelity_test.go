@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/connectingpeople/cpi/pipeline/fidelity"
-	"github.com/connectingpeople/cpi/pipeline/report"
+	fidelityreport "github.com/connectingpeople/cpi/pipeline/report/fidelity"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
@@ -78,7 +78,7 @@ func reportFidelityTestWarehouse(t *testing.T) (warehouse.Env, string) {
 func reportFidelityTestRender(t *testing.T, env warehouse.Env, gen, team string) string {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := report.FidelityReport(context.Background(), env, gen, team, &buf); err != nil {
+	if err := fidelityreport.Report(context.Background(), env, gen, team, &buf); err != nil {
 		t.Fatal(err)
 	}
 	return buf.String()
@@ -269,7 +269,7 @@ func TestFidelityReportOtherTeams(t *testing.T) {
 	}
 
 	var buf bytes.Buffer
-	err := report.FidelityReport(context.Background(), env, gen, "XYZ-09", &buf)
+	err := fidelityreport.Report(context.Background(), env, gen, "XYZ-09", &buf)
 	if err == nil || !strings.Contains(err.Error(), "TEWV-01") {
 		t.Errorf("unknown team: %v", err)
 	}
@@ -277,7 +277,7 @@ func TestFidelityReportOtherTeams(t *testing.T) {
 
 func TestFidelityReportNeedsTables(t *testing.T) {
 	env := fidelityTestEnv(t)
-	err := report.FidelityReport(context.Background(), env, t.TempDir(), "TEWV-01", &bytes.Buffer{})
+	err := fidelityreport.Report(context.Background(), env, t.TempDir(), "TEWV-01", &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "cpi fidelity") {
 		t.Errorf("report without the fidelity tables: %v", err)
 	}
@@ -306,14 +306,14 @@ func TestWriteFidelityReports(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := report.WriteFidelityReports(context.Background(), env, tx); err != nil {
+	if err := fidelityreport.WriteReports(context.Background(), env, tx); err != nil {
 		t.Fatal(err)
 	}
-	teams := report.FidelityReportTeams(env.Study, false)
+	teams := fidelityreport.ReportTeams(env.Study, false)
 	if want := []string{"TEWV-01", "BDCT-01", "EPUT-01", "AWP-01", "HPFT-01"}; strings.Join(teams, " ") != strings.Join(want, " ") {
 		t.Errorf("reports written for %v, want the intervention teams %v", teams, want)
 	}
-	if all := report.FidelityReportTeams(env.Study, true); len(all) != 10 {
+	if all := fidelityreport.ReportTeams(env.Study, true); len(all) != 10 {
 		t.Errorf("with control: %v", all)
 	}
 	for _, team := range teams {
@@ -327,7 +327,7 @@ func TestWriteFidelityReports(t *testing.T) {
 		}
 		b, _ := os.ReadFile(p)
 		var want bytes.Buffer
-		if err := report.FidelityReport(context.Background(), env, tx.Dir, team, &want); err != nil {
+		if err := fidelityreport.Report(context.Background(), env, tx.Dir, team, &want); err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(b, want.Bytes()) {
@@ -348,13 +348,13 @@ func TestWriteFidelityReports(t *testing.T) {
 // both shown.
 func TestFidelityReportRaters(t *testing.T) {
 	env := fidelityTestEnv(t)
-	k := report.FidelityKey{Team: "TEWV-01", Period: "month3"}
-	d := &report.FidelityReportData{
-		Summary: map[report.FidelityKey]report.FidelitySummary{k: {NRaters: 6, Total: 30, Max: 48, Pct: 62.5, Band: "moderate", TotalOK: true, PctOK: true}},
-		Comps:   map[report.FidelityKey][]float64{},
-		Roles:   map[report.FidelityKey]map[string]int{k: {"researcher": 5, "practitioner": 3}},
+	k := fidelityreport.Key{Team: "TEWV-01", Period: "month3"}
+	d := &fidelityreport.ReportData{
+		Summary: map[fidelityreport.Key]fidelityreport.Summary{k: {NRaters: 6, Total: 30, Max: 48, Pct: 62.5, Band: "moderate", TotalOK: true, PctOK: true}},
+		Comps:   map[fidelityreport.Key][]float64{},
+		Roles:   map[fidelityreport.Key]map[string]int{k: {"researcher": 5, "practitioner": 3}},
 	}
-	v, err := report.BuildFidelityView(env, d, "TEWV-01")
+	v, err := fidelityreport.BuildView(env, d, "TEWV-01")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +386,7 @@ func TestFidelityTicksBounded(t *testing.T) {
 		{math.MinInt, math.MaxInt, ""},
 		{4, 0, ""},
 	} {
-		ticks := report.FidelityTicks(c.lo, c.hi)
+		ticks := fidelityreport.Ticks(c.lo, c.hi)
 		if len(ticks) > 11 {
 			t.Fatalf("%d..%d: %d ticks", c.lo, c.hi, len(ticks))
 		}
@@ -475,14 +475,14 @@ func TestFidelityReportTiesAndICC(t *testing.T) {
 func TestFidelityReportICCCaveat(t *testing.T) {
 	env := fidelityTestEnv(t)
 	for _, n := range []int{4, 5} {
-		k := report.FidelityKey{Team: "TEWV-01", Period: "month3"}
-		d := &report.FidelityReportData{
-			Summary: map[report.FidelityKey]report.FidelitySummary{k: {NRaters: n, Total: 30, Max: 48, Pct: 62.5, Band: "moderate", TotalOK: true, PctOK: true}},
-			Comps:   map[report.FidelityKey][]float64{},
-			Roles:   map[report.FidelityKey]map[string]int{k: {"researcher": n}},
+		k := fidelityreport.Key{Team: "TEWV-01", Period: "month3"}
+		d := &fidelityreport.ReportData{
+			Summary: map[fidelityreport.Key]fidelityreport.Summary{k: {NRaters: n, Total: 30, Max: 48, Pct: 62.5, Band: "moderate", TotalOK: true, PctOK: true}},
+			Comps:   map[fidelityreport.Key][]float64{},
+			Roles:   map[fidelityreport.Key]map[string]int{k: {"researcher": n}},
 		}
-		report.SetFidelityICC(d, k, 0.24)
-		v, err := report.BuildFidelityView(env, d, "TEWV-01")
+		fidelityreport.SetICC(d, k, 0.24)
+		v, err := fidelityreport.BuildView(env, d, "TEWV-01")
 		if err != nil {
 			t.Fatal(err)
 		}

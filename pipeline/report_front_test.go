@@ -16,6 +16,7 @@ import (
 
 	"github.com/connectingpeople/cpi/pipeline/compare"
 	"github.com/connectingpeople/cpi/pipeline/report"
+	"github.com/connectingpeople/cpi/pipeline/report/study"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
@@ -110,7 +111,7 @@ func TestStudyReportFrontBundled(t *testing.T) {
 	}
 
 	var buf bytes.Buffer
-	if err := report.StudyReport(context.Background(), env, gen, &buf); err != nil {
+	if err := study.Report(context.Background(), env, gen, &buf); err != nil {
 		t.Fatal(err)
 	}
 	page := buf.String()
@@ -195,8 +196,8 @@ func TestStudyReportAnalysedSmallArm(t *testing.T) {
 		small      int64
 		want, ctrl string
 	}{{3, "&lt;5", "[c]"}, {30, "30", "100"}} {
-		flow := map[report.FlowKey]report.FlowCounts{}
-		desc := map[report.DescKey]report.DescStat{}
+		flow := map[study.FlowKey]study.FlowCounts{}
+		desc := map[study.DescKey]study.DescStat{}
 		for _, team := range s.Teams {
 			an := int64(20)
 			if team.Arm == s.Arms[0] {
@@ -205,28 +206,28 @@ func TestStudyReportAnalysedSmallArm(t *testing.T) {
 					an = c.small
 				}
 			}
-			flow[report.FlowKey{Trust: team.Trust, Arm: team.Arm}] = report.FlowCounts{"recruited": 20, s.BaselineWave(): 20, s.PrimaryWave(): 20,
+			flow[study.FlowKey{Trust: team.Trust, Arm: team.Arm}] = study.FlowCounts{"recruited": 20, s.BaselineWave(): 20, s.PrimaryWave(): 20,
 				"withdrawn": 0, "lost": 0, "analysed": an, "analysed_itt": 20}
 		}
 		for _, a := range s.Arms[:2] {
 			for _, w := range []string{s.BaselineWave(), s.PrimaryWave()} {
-				desc[report.DescKey{Outcome: s.Analysis.PrimaryOutcome, Wave: w, Arm: a}] = report.DescStat{N: 100, Mean: 10, SD: 2}
+				desc[study.DescKey{Outcome: s.Analysis.PrimaryOutcome, Wave: w, Arm: a}] = study.DescStat{N: 100, Mean: 10, SD: 2}
 			}
 		}
-		base := report.NewBaselineCounts(s, s.Arms[:2])
+		base := study.NewBaselineCounts(s, s.Arms[:2])
 		for _, a := range s.Arms[:2] {
 			for range 100 {
 				base.Add(a, make([]string, len(s.DemographicFields())))
 			}
 		}
-		pg := report.NewStudyPage(env)
+		pg := study.NewPage(env)
 		if err := pg.LayoutCountsWith(s, flow, base, desc); err != nil {
 			t.Fatal(err)
 		}
-		pg.LayoutOutcomes(s, []report.EffectsLine{{Analysis: "primary", Outcome: s.Analysis.PrimaryOutcome, Wave: s.PrimaryWave(), Method: "cr2", Term: compare.TermArm,
+		pg.LayoutOutcomes(s, []study.EffectsLine{{Analysis: "primary", Outcome: s.Analysis.PrimaryOutcome, Wave: s.PrimaryWave(), Method: "cr2", Term: compare.TermArm,
 			Estimate: 1, Se: 1, Df: 4, Lo: -1, Hi: 3, P: 0.5, Es: math.NaN(), NObs: int32(c.small + 100), NClusters: 10}})
 		var buf bytes.Buffer
-		if err := report.RenderStudyPage(&buf, pg); err != nil {
+		if err := study.Render(&buf, pg); err != nil {
 			t.Fatal(err)
 		}
 		page := buf.String()
@@ -253,25 +254,25 @@ func TestStudyReportITTModelN(t *testing.T) {
 	s := synthStudy(t)
 	env := warehouse.Env{Study: s, Version: "test"}
 	for _, lost := range []int64{0, 3, 30} {
-		flow := map[report.FlowKey]report.FlowCounts{}
+		flow := map[study.FlowKey]study.FlowCounts{}
 		var n int64
 		for i, team := range s.Teams {
 			l := int64(0)
 			if i == 0 {
 				l = lost
 			}
-			flow[report.FlowKey{Trust: team.Trust, Arm: team.Arm}] = report.FlowCounts{"recruited": 20 + l, s.BaselineWave(): 20 + l, s.PrimaryWave(): 20,
+			flow[study.FlowKey{Trust: team.Trust, Arm: team.Arm}] = study.FlowCounts{"recruited": 20 + l, s.BaselineWave(): 20 + l, s.PrimaryWave(): 20,
 				"withdrawn": 0, "lost": l, "analysed": 20, "analysed_itt": 20 + l}
 			n += 20 + l
 		}
-		base := report.NewBaselineCounts(s, s.Arms[:2])
+		base := study.NewBaselineCounts(s, s.Arms[:2])
 		for k, f := range flow {
 			for range f[s.BaselineWave()] {
 				base.Add(k.Arm, make([]string, len(s.DemographicFields())))
 			}
 		}
-		pg := report.NewStudyPage(env)
-		if err := pg.LayoutCountsWith(s, flow, base, map[report.DescKey]report.DescStat{}); err != nil {
+		pg := study.NewPage(env)
+		if err := pg.LayoutCountsWith(s, flow, base, map[study.DescKey]study.DescStat{}); err != nil {
 			t.Fatal(err)
 		}
 		if got := pg.ITTModelN(s, n); got != strconv.FormatInt(n, 10) {

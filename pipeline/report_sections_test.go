@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/connectingpeople/cpi/pipeline/report"
+	"github.com/connectingpeople/cpi/pipeline/report/study"
 	"github.com/connectingpeople/cpi/pipeline/synth"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
@@ -26,7 +26,7 @@ func TestStudyReportSectionsBundled(t *testing.T) {
 	_, gen := runBundled(t, env)
 	s := env.Study
 	out := filepath.Join(t.TempDir(), "tables")
-	if err := report.WriteStudyTablesOf(context.Background(), env, gen, out); err != nil {
+	if err := study.WriteTablesOf(context.Background(), env, gen, out); err != nil {
 		t.Fatal(err)
 	}
 	readCSV := func(name string) [][]string {

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/connectingpeople/cpi/pipeline/report"
+	"github.com/connectingpeople/cpi/pipeline/report/study"
 	"github.com/connectingpeople/cpi/pipeline/synth"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
@@ -156,13 +156,13 @@ func disclosureTestParticipants(t *testing.T, s *schemas.Study, opts synth.Synth
 }
 
 // disclosureTestFlow counts the flow as DESIGN §7 defines it.
-func disclosureTestFlow(s *schemas.Study, parts []disclosureTestPart) map[report.FlowKey]disclosureTestFlowCounts {
-	flow := map[report.FlowKey]disclosureTestFlowCounts{}
+func disclosureTestFlow(s *schemas.Study, parts []disclosureTestPart) map[study.FlowKey]disclosureTestFlowCounts {
+	flow := map[study.FlowKey]disclosureTestFlowCounts{}
 	for _, t := range s.Teams {
-		flow[report.FlowKey{Trust: t.Trust, Arm: t.Arm}] = disclosureTestFlowCounts{}
+		flow[study.FlowKey{Trust: t.Trust, Arm: t.Arm}] = disclosureTestFlowCounts{}
 	}
 	for _, p := range parts {
-		k := report.FlowKey{Trust: p.Trust, Arm: p.Arm}
+		k := study.FlowKey{Trust: p.Trust, Arm: p.Arm}
 		c := flow[k]
 		c.Recruited++
 		if p.InterviewedBaseline {
@@ -195,8 +195,8 @@ func disclosureTestRender(t *testing.T, s *schemas.Study, rule schemas.Disclosur
 	st := *s
 	st.Disclosure = rule
 	env := warehouse.Env{Study: &st, Version: "test"}
-	pg := report.NewStudyPage(env)
-	base := report.NewBaselineCounts(&st, st.Arms[:2])
+	pg := study.NewPage(env)
+	base := study.NewBaselineCounts(&st, st.Arms[:2])
 	fields := st.DemographicFields()
 	for i := range parts {
 		p := &parts[i]
@@ -215,31 +215,31 @@ func disclosureTestRender(t *testing.T, s *schemas.Study, rule schemas.Disclosur
 		}
 		base.Add(p.Arm, values)
 	}
-	flow := map[report.FlowKey]report.FlowCounts{}
+	flow := map[study.FlowKey]study.FlowCounts{}
 	analysed := disclosureTestAnalysed(&st, parts)
 	for k, c := range disclosureTestFlow(&st, parts) {
-		flow[k] = report.FlowCounts{"recruited": c.Recruited, st.BaselineWave(): c.Baseline, st.PrimaryWave(): c.Followup, "withdrawn": c.Withdrawn, "lost": c.Lost,
+		flow[k] = study.FlowCounts{"recruited": c.Recruited, st.BaselineWave(): c.Baseline, st.PrimaryWave(): c.Followup, "withdrawn": c.Withdrawn, "lost": c.Lost,
 			"analysed": analysed[k], "analysed_itt": c.Followup + c.Lost}
 	}
 	if err := pg.LayoutCountsWith(&st, flow, base, disclosureTestDesc(&st, parts)); err != nil {
 		t.Fatal(err)
 	}
-	var effects []report.EffectsLine
+	var effects []study.EffectsLine
 	for _, n := range disclosureTestNs(rule, parts) {
-		effects = append(effects, report.EffectsLine{Analysis: "primary", Outcome: st.Analysis.PrimaryOutcome, Wave: st.PrimaryWave(), Method: "cr1", Term: "arm_intervention",
+		effects = append(effects, study.EffectsLine{Analysis: "primary", Outcome: st.Analysis.PrimaryOutcome, Wave: st.PrimaryWave(), Method: "cr1", Term: "arm_intervention",
 			Estimate: 1, Se: 1, Df: 4, Lo: -1, Hi: 3, P: 0.5, Es: math.NaN(), NObs: n, NClusters: 10})
 	}
 	var nAnalysed int64
 	for _, n := range analysed {
 		nAnalysed += n
 	}
-	effects = append(effects, report.EffectsLine{Analysis: "primary", Outcome: st.Analysis.PrimaryOutcome, Wave: st.PrimaryWave(), Method: "cr2", Term: "arm_intervention",
+	effects = append(effects, study.EffectsLine{Analysis: "primary", Outcome: st.Analysis.PrimaryOutcome, Wave: st.PrimaryWave(), Method: "cr2", Term: "arm_intervention",
 		Estimate: 1, Se: 1, Df: 4, Lo: -1, Hi: 3, P: 0.5, Es: math.NaN(), NObs: int32(nAnalysed), NClusters: 10},
-		report.EffectsLine{Analysis: "itt_mi", Outcome: st.Analysis.PrimaryOutcome, Wave: st.PrimaryWave(), Method: "cr2_mi", Term: "arm_intervention",
+		study.EffectsLine{Analysis: "itt_mi", Outcome: st.Analysis.PrimaryOutcome, Wave: st.PrimaryWave(), Method: "cr2_mi", Term: "arm_intervention",
 			Estimate: 1, Se: 1, Df: 4, Lo: -1, Hi: 3, P: 0.5, Es: math.NaN(), NObs: 0, NClusters: 10})
 	pg.LayoutOutcomes(&st, effects)
 	var buf bytes.Buffer
-	if err := report.RenderStudyPage(&buf, pg); err != nil {
+	if err := study.Render(&buf, pg); err != nil {
 		t.Fatal(err)
 	}
 	return buf.String()
@@ -248,13 +248,13 @@ func disclosureTestRender(t *testing.T, s *schemas.Study, rule schemas.Disclosur
 // disclosureTestAnalysed is the primary analysis's people per trust × arm
 // for the synthetic participants as disclosureTestDesc scores them: not
 // withdrawn, interviewed (and scored) at baseline and at follow-up.
-func disclosureTestAnalysed(s *schemas.Study, parts []disclosureTestPart) map[report.FlowKey]int64 {
-	out := map[report.FlowKey]int64{}
+func disclosureTestAnalysed(s *schemas.Study, parts []disclosureTestPart) map[study.FlowKey]int64 {
+	out := map[study.FlowKey]int64{}
 	for i := range parts {
 		p := &parts[i]
 		last := int(p.Id[len(p.Id)-1])
 		if !p.Withdrawn && p.InterviewedBaseline && p.interviewedFollowup && last%7 != 0 && last%5 != 0 {
-			out[report.FlowKey{Trust: p.Trust, Arm: p.Arm}]++
+			out[study.FlowKey{Trust: p.Trust, Arm: p.Arm}]++
 		}
 	}
 	return out
@@ -267,12 +267,12 @@ func disclosureTestAnalysed(s *schemas.Study, parts []disclosureTestPart) map[re
 // that every arm has a few missing). n counts the not withdrawn with a
 // score, at baseline among those interviewed then, at follow-up among
 // those followed up (the flow's followed up).
-func disclosureTestDesc(s *schemas.Study, parts []disclosureTestPart) map[report.DescKey]report.DescStat {
-	out := map[report.DescKey]report.DescStat{}
+func disclosureTestDesc(s *schemas.Study, parts []disclosureTestPart) map[study.DescKey]study.DescStat {
+	out := map[study.DescKey]study.DescStat{}
 	o := s.Analysis.PrimaryOutcome
 	for _, arm := range s.Arms {
 		for _, w := range []string{s.BaselineWave(), s.PrimaryWave()} {
-			out[report.DescKey{Outcome: o, Wave: w, Arm: arm}] = report.DescStat{Mean: 10, SD: 2}
+			out[study.DescKey{Outcome: o, Wave: w, Arm: arm}] = study.DescStat{Mean: 10, SD: 2}
 		}
 	}
 	for i := range parts {
@@ -282,13 +282,13 @@ func disclosureTestDesc(s *schemas.Study, parts []disclosureTestPart) map[report
 		}
 		last := int(p.Id[len(p.Id)-1])
 		if last%7 != 0 {
-			k := report.DescKey{Outcome: o, Wave: s.BaselineWave(), Arm: p.Arm}
+			k := study.DescKey{Outcome: o, Wave: s.BaselineWave(), Arm: p.Arm}
 			st := out[k]
 			st.N++
 			out[k] = st
 		}
 		if p.interviewedFollowup && last%5 != 0 {
-			k := report.DescKey{Outcome: o, Wave: s.PrimaryWave(), Arm: p.Arm}
+			k := study.DescKey{Outcome: o, Wave: s.PrimaryWave(), Arm: p.Arm}
 			st := out[k]
 			st.N++
 			out[k] = st
@@ -395,7 +395,7 @@ func disclosureTestCheck(t *testing.T, name string, s *schemas.Study, rule schem
 		case trust == "All trusts":
 			c = armTotal[arm]
 		default:
-			c = flow[report.FlowKey{Trust: trust, Arm: arm}]
+			c = flow[study.FlowKey{Trust: trust, Arm: arm}]
 		}
 		nums := disclosureTestNum.FindAllStringSubmatch(m[3], -1)
 		var ids [6]int
@@ -591,7 +591,7 @@ func disclosureTestCheck(t *testing.T, name string, s *schemas.Study, rule schem
 		wave := m[1]
 		for _, pair := range [][2]string{{m[2], m[3]}, {m[4], m[5]}} {
 			arm := html.UnescapeString(pair[0])
-			st := truthDesc[report.DescKey{Outcome: s.Analysis.PrimaryOutcome, Wave: wave, Arm: arm}]
+			st := truthDesc[study.DescKey{Outcome: s.Analysis.PrimaryOutcome, Wave: wave, Arm: arm}]
 			c := add("outcomes n "+wave+" "+arm, pair[1], st.N)
 			at := armTotal[arm]
 			if wave == s.BaselineWave() {
@@ -819,7 +819,7 @@ func TestStudyReportBalanceHidesRareLevels(t *testing.T) {
 	}
 	w, _ := warehouse.OpenWarehouse(wh, false)
 	gen, _ := w.CurrentDir()
-	pg, err := report.LoadStudyReport(context.Background(), env, gen)
+	pg, err := study.Load(context.Background(), env, gen)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/connectingpeople/cpi/pipeline/report"
+	"github.com/connectingpeople/cpi/pipeline/report/study"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
@@ -38,22 +38,22 @@ func TestStudyReportDisclosureWaves(t *testing.T) {
 	for k := range 90 {
 		st.Disclosure = rules[k%len(rules)]
 		most := []int{6, 12, 40}[k%3]
-		flow := map[report.FlowKey]report.FlowCounts{}
+		flow := map[study.FlowKey]study.FlowCounts{}
 		for _, team := range st.Teams {
 			first := rng.IntN(most + 1)
 			wd := rng.IntN(first + 1)
 			lost := rng.IntN(first - wd + 1)
-			flow[report.FlowKey{Trust: team.Trust, Arm: team.Arm}] = report.FlowCounts{
+			flow[study.FlowKey{Trust: team.Trust, Arm: team.Arm}] = study.FlowCounts{
 				"recruited": int64(first + rng.IntN(most/2+1)), "baseline": int64(first), "withdrawn": int64(wd), "lost": int64(lost),
 				"month12": int64(first - wd - lost), "month6": int64(rng.IntN(first - wd + 1)),
 			}
 		}
 		// Table 1: each participant at baseline gets random levels.
 		fields := st.DemographicFields()
-		base := report.NewBaselineCounts(&st, st.Arms[:2])
+		base := study.NewBaselineCounts(&st, st.Arms[:2])
 		truth := map[string]int64{} // "field|level|arm"
 		for _, team := range st.Teams {
-			for range flow[report.FlowKey{Trust: team.Trust, Arm: team.Arm}]["baseline"] {
+			for range flow[study.FlowKey{Trust: team.Trust, Arm: team.Arm}]["baseline"] {
 				values := make([]string, len(fields))
 				for f, field := range fields {
 					level := "not recorded"
@@ -72,12 +72,12 @@ func TestStudyReportDisclosureWaves(t *testing.T) {
 			}
 		}
 		env := warehouse.Env{Study: &st, Version: "test"}
-		pg := report.NewStudyPage(env)
+		pg := study.NewPage(env)
 		if err := pg.LayoutCounts(&st, flow, base); err != nil {
 			t.Fatal(err)
 		}
 		var buf bytes.Buffer
-		if err := report.RenderStudyPage(&buf, pg); err != nil {
+		if err := study.Render(&buf, pg); err != nil {
 			t.Fatal(err)
 		}
 		h, n := disclosureWavesCheck(t, fmt.Sprintf("study %d (min %d)", k, st.Disclosure.MinCount), &st, flow, truth, buf.String())
@@ -99,7 +99,7 @@ var (
 // disclosureWavesCheck parses a three-wave page, checks every count and
 // proves the suppressed ones undetermined; it returns how many counts were
 // suppressed and how many shown.
-func disclosureWavesCheck(t *testing.T, name string, s *schemas.Study, flow map[report.FlowKey]report.FlowCounts, truth map[string]int64, page string) (int, int) {
+func disclosureWavesCheck(t *testing.T, name string, s *schemas.Study, flow map[study.FlowKey]study.FlowCounts, truth map[string]int64, page string) (int, int) {
 	t.Helper()
 	rule := s.Disclosure
 	small, secondary := "<"+strconv.Itoa(rule.MinCount), "[c]"
@@ -108,16 +108,16 @@ func disclosureWavesCheck(t *testing.T, name string, s *schemas.Study, flow map[
 	}
 	arms := s.Arms[:2]
 	stages := []string{"recruited", "not_baseline", "baseline", "month6", "month12", "withdrawn", "lost"}
-	value := func(c report.FlowCounts, st string) int64 {
+	value := func(c study.FlowCounts, st string) int64 {
 		if st == "not_baseline" {
 			return c["recruited"] - c["baseline"]
 		}
 		return c[st]
 	}
-	armTotal := map[string]report.FlowCounts{"*": {}}
+	armTotal := map[string]study.FlowCounts{"*": {}}
 	for k, c := range flow {
 		if armTotal[k.Arm] == nil {
-			armTotal[k.Arm] = report.FlowCounts{}
+			armTotal[k.Arm] = study.FlowCounts{}
 		}
 		for st, v := range c {
 			armTotal[k.Arm][st] += v
@@ -146,14 +146,14 @@ func disclosureWavesCheck(t *testing.T, name string, s *schemas.Study, flow map[
 	row := map[[2]string][]int{}
 	for _, m := range rows {
 		trust, arm := html.UnescapeString(m[1]), html.UnescapeString(m[2])
-		var c report.FlowCounts
+		var c study.FlowCounts
 		switch {
 		case trust == "All trusts" && arm == "both arms":
 			c = armTotal["*"]
 		case trust == "All trusts":
 			c = armTotal[arm]
 		default:
-			c = flow[report.FlowKey{Trust: trust, Arm: arm}]
+			c = flow[study.FlowKey{Trust: trust, Arm: arm}]
 		}
 		nums := disclosureTestNum.FindAllStringSubmatch(m[3], -1)
 		ids := make([]int, len(stages))

@@ -14,7 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
-	"github.com/connectingpeople/cpi/pipeline/report"
+	"github.com/connectingpeople/cpi/pipeline/report/study"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
@@ -39,7 +39,7 @@ func reportStudyTestWarehouse(t *testing.T) (warehouse.Env, string) {
 func reportStudyTestRender(t *testing.T, env warehouse.Env, dir string) string {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := report.StudyReport(context.Background(), env, dir, &buf); err != nil {
+	if err := study.Report(context.Background(), env, dir, &buf); err != nil {
 		t.Fatal(err)
 	}
 	return buf.String()
@@ -221,7 +221,7 @@ func TestStudyReportContent(t *testing.T) {
 func TestWriteStudyReport(t *testing.T) {
 	env, dir := reportStudyTestWarehouse(t)
 	tx := &warehouse.Tx{Dir: dir}
-	if err := report.WriteStudyReport(context.Background(), env, tx); err != nil {
+	if err := study.WriteReport(context.Background(), env, tx); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "reports", "study-report.html"))
@@ -244,7 +244,7 @@ func TestWriteStudyReport(t *testing.T) {
 func TestStudyReportForestFromTrustEffects(t *testing.T) {
 	env, dir := reportStudyTestWarehouse(t)
 	s := env.Study
-	pg, err := report.LoadStudyReport(context.Background(), env, dir)
+	pg, err := study.Load(context.Background(), env, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

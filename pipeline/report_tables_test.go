@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/connectingpeople/cpi/pipeline/report"
+	"github.com/connectingpeople/cpi/pipeline/report/study"
 )
 
 // TestStudyReportTables writes the study report's tables as CSV and reads
@@ -20,7 +20,7 @@ import (
 func TestStudyReportTables(t *testing.T) {
 	env, dir := reportStudyTestWarehouse(t)
 	out := filepath.Join(t.TempDir(), "tables")
-	if err := report.WriteStudyTablesOf(context.Background(), env, dir, out); err != nil {
+	if err := study.WriteTablesOf(context.Background(), env, dir, out); err != nil {
 		t.Fatal(err)
 	}
 	st, err := os.Stat(out)
@@ -70,7 +70,7 @@ func TestStudyReportTables(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	want := append(slices.Clone(report.StudyTableFiles), report.SectionTableFiles...)
+	want := append(slices.Clone(study.TableFiles), study.SectionTableFiles...)
 	slices.Sort(want)
 	if !slices.Equal(names, want) {
 		t.Errorf("files %v, want %v", names, want)
@@ -118,7 +118,7 @@ func TestStudyTablesCSVSafe(t *testing.T) {
 		"=1+1": "'=1+1", "@SUM(A1)": "'@SUM(A1)", "-0.11": "-0.11", "-0.11 (-0.5 to 0.2)": "-0.11 (-0.5 to 0.2)",
 		"-x": "'-x", "+44": "+44", "<5": "<5", "": "",
 	} {
-		if got := report.CSVSafe(in); got != want {
+		if got := study.CSVSafe(in); got != want {
 			t.Errorf("%q → %q, want %q", in, got, want)
 		}
 	}

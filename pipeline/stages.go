@@ -14,7 +14,8 @@ import (
 	"github.com/connectingpeople/cpi/pipeline/compare"
 	"github.com/connectingpeople/cpi/pipeline/fidelity"
 	"github.com/connectingpeople/cpi/pipeline/ingest"
-	"github.com/connectingpeople/cpi/pipeline/report"
+	fidelityreport "github.com/connectingpeople/cpi/pipeline/report/fidelity"
+	"github.com/connectingpeople/cpi/pipeline/report/study"
 	"github.com/connectingpeople/cpi/pipeline/score"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
@@ -26,8 +27,8 @@ func DerivedStages() []warehouse.StageDef {
 		{Name: "score", Inputs: []string{"responses", "participants"}, Outputs: []string{"scores", "reliability"}, Run: score.Score},
 		{Name: "fidelity", Inputs: []string{"fidelity_ratings"}, Outputs: []string{"fidelity", "fidelity_components"}, Run: fidelity.Fidelity},
 		{Name: "compare", Inputs: []string{"participants", "interviews", "responses", "scores", "fidelity"}, Outputs: []string{"effects", "balance", "trust_effects", "descriptives", "service_use", "missing_data", "tipping_point", "flow", "cost_effectiveness", "ce_bootstrap"}, Run: compare.Compare},
-		{Name: "report fidelity", Inputs: []string{"fidelity", "fidelity_components", "fidelity_ratings", "ingest_files"}, Outputs: []string{"reports/fidelity-*.html"}, Run: report.WriteFidelityReports},
-		{Name: "report study", Inputs: []string{"participants", "scores", "reliability", "effects", "balance", "trust_effects", "descriptives", "missing_data", "tipping_point", "service_use", "cost_effectiveness", "ce_bootstrap", "flow", "fidelity", "ingest_files"}, Outputs: []string{"reports/study-report.html"}, Run: report.WriteStudyReport},
+		{Name: "report fidelity", Inputs: []string{"fidelity", "fidelity_components", "fidelity_ratings", "ingest_files"}, Outputs: []string{"reports/fidelity-*.html"}, Run: fidelityreport.WriteReports},
+		{Name: "report study", Inputs: []string{"participants", "scores", "reliability", "effects", "balance", "trust_effects", "descriptives", "missing_data", "tipping_point", "service_use", "cost_effectiveness", "ce_bootstrap", "flow", "fidelity", "ingest_files"}, Outputs: []string{"reports/study-report.html"}, Run: study.WriteReport},
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/connectingpeople/cpi/pipeline"
-	"github.com/connectingpeople/cpi/pipeline/report"
+	fidelityreport "github.com/connectingpeople/cpi/pipeline/report/fidelity"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
@@ -67,7 +67,7 @@ func newReportFidelityCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			teams := report.FidelityReportTeams(env.Study, opts.control)
+			teams := fidelityreport.ReportTeams(env.Study, opts.control)
 			if !opts.all {
 				if _, ok := env.Study.Team(opts.team); !ok {
 					return usagef("unknown team %q; the study's teams are: %s", opts.team, strings.Join(env.Study.TeamCodes(), ", "))
@@ -94,7 +94,7 @@ func newReportFidelityCmd(g *globals) *cobra.Command {
 			if gen == "" {
 				return fmt.Errorf("warehouse %s has nothing committed yet: run cpi run or cpi ingest first", opts.warehouse)
 			}
-			if err := report.WriteFidelityReportFiles(cmd.Context(), env, gen, teams, path); err != nil {
+			if err := fidelityreport.WriteReportFiles(cmd.Context(), env, gen, teams, path); err != nil {
 				return err
 			}
 			for _, team := range teams {

@@ -4,7 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/connectingpeople/cpi/pipeline"
-	"github.com/connectingpeople/cpi/pipeline/report"
+	"github.com/connectingpeople/cpi/pipeline/report/study"
 )
 
 // reportStudyOptions are cpi report study's flags.
@@ -34,12 +34,12 @@ func newReportStudyCmd(g *globals) *cobra.Command {
 			if err := pipeline.ReadyFor(cmd.Context(), env, opts.warehouse, "report study"); err != nil {
 				return err
 			}
-			if err := report.WriteStudyReportFile(cmd.Context(), env, opts.warehouse, opts.out); err != nil {
+			if err := study.WriteReportFile(cmd.Context(), env, opts.warehouse, opts.out); err != nil {
 				return err
 			}
 			g.wrote(opts.out)
 			if opts.tables != "" {
-				if err := report.WriteStudyReportTables(cmd.Context(), env, opts.warehouse, opts.tables); err != nil {
+				if err := study.WriteReportTables(cmd.Context(), env, opts.warehouse, opts.tables); err != nil {
 					return err
 				}
 				g.wrote(opts.tables)

@@ -108,8 +108,11 @@ func (d *Disclosure) Sum(total int, parts ...int) {
 	d.sums = append(d.sums, append([]int{total}, parts...))
 }
 
-// small reports whether a count is primary-suppressed.
-func (d *Disclosure) small(v int64) bool { return v > 0 && v < int64(d.rule.MinCount) }
+// Small reports whether a count is primary-suppressed.
+func (d *Disclosure) Small(v int64) bool { return v > 0 && v < int64(d.rule.MinCount) }
+
+// Rule is the study's disclosure rule the counts are protected under.
+func (d *Disclosure) Rule() schemas.Disclosure { return d.rule }
 
 // Protect applies primary and secondary suppression over every cell and
 // sum. It fails when a sum does not hold for the counts given (the tables
@@ -143,7 +146,7 @@ func (d *Disclosure) Protect() error {
 	}
 	d.hidden = make([]bool, len(d.cells))
 	for i, c := range d.cells {
-		d.hidden[i] = !c.implied && d.small(c.value)
+		d.hidden[i] = !c.implied && d.Small(c.value)
 	}
 	settled := false
 	for range len(d.cells) + 1 {
@@ -165,7 +168,7 @@ func (d *Disclosure) Protect() error {
 	// cell, the most needed first, whose showing leaves nothing determined.
 	var secondary []int
 	for i, c := range d.cells {
-		if d.hidden[i] && !d.small(c.value) {
+		if d.hidden[i] && !d.Small(c.value) {
 			secondary = append(secondary, i)
 		}
 	}
@@ -191,7 +194,7 @@ func (d *Disclosure) Protect() error {
 // cell, and an implied cell that is small.
 func (d *Disclosure) mustProtect(i int) bool {
 	if d.cells[i].implied {
-		return d.small(d.cells[i].value)
+		return d.Small(d.cells[i].value)
 	}
 	return d.hidden[i]
 }
@@ -282,7 +285,7 @@ func (d *Disclosure) nextSuppression() (int, error) {
 		j := sys.unknown[p]
 		for _, k := range d.byCost(cands) {
 			d.hidden[k] = true
-			det, err := d.determined(j)
+			det, err := d.Determined(j)
 			d.hidden[k] = false
 			if err != nil {
 				return 0, err
@@ -306,9 +309,9 @@ func (d *Disclosure) byCost(cells []int) []int {
 	return out
 }
 
-// determined reports whether unknown cell j follows from the shown cells
+// Determined reports whether unknown cell j follows from the shown cells
 // and the sums.
-func (d *Disclosure) determined(j int) (bool, error) {
+func (d *Disclosure) Determined(j int) (bool, error) {
 	sys, err := d.system()
 	if err != nil {
 		return false, err
@@ -359,7 +362,7 @@ func (d *Disclosure) Show(i int) string {
 		return d.rule.SecondarySymbol()
 	case !d.hidden[i]:
 		return strconv.FormatInt(c.value, 10)
-	case d.small(c.value):
+	case d.Small(c.value):
 		return d.rule.SmallSymbol()
 	}
 	return d.rule.SecondarySymbol()

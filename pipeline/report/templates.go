@@ -14,41 +14,38 @@ import (
 // and SVG, no script, no network, no web fonts), readable on a phone and
 // printable on A4. The page skeleton is templates/page.tmpl, around the
 // templates "title" and "content" that each report's file defines
-// (templates/study.tmpl, templates/fidelity.tmpl); its stylesheet is
-// templates/report.css (band colours: .band-high, .band-moderate, .band-low,
-// and .band-0 … .band-5 for studies with other band names).
+// (study/templates/study.tmpl, fidelity/templates/fidelity.tmpl); its
+// stylesheet is templates/report.css (band colours: .band-high,
+// .band-moderate, .band-low, and .band-0 … .band-5 for studies with other
+// band names).
 //
 // The files are embedded in the program and parsed on every call: no
 // parsed template is kept between calls.
 
 //go:embed templates/*.tmpl templates/*.css
-var templateFS embed.FS
+var pageFS embed.FS
 
-// Report templates: the file names under templates/ of each report.
-const (
-	studyTemplateFile    = "study.tmpl"
-	fidelityTemplateFile = "fidelity.tmpl"
-)
-
-// parseReport parses the page skeleton with the stylesheet and the report
-// template file name (one of the *TemplateFile names).
-func parseReport(name string) (*template.Template, error) {
-	read := func(file string) (string, error) {
-		b, err := templateFS.ReadFile("templates/" + file)
+// Parse parses the page skeleton with the stylesheet, then a report's
+// template file name from its own files (fsys, holding templates/name),
+// then the parts of it in files of their own (templates/study_*.tmpl for
+// study.tmpl), in name order.
+func Parse(fsys fs.FS, name string) (*template.Template, error) {
+	read := func(fsys fs.FS, file string) (string, error) {
+		b, err := fs.ReadFile(fsys, "templates/"+file)
 		if err != nil {
 			return "", fmt.Errorf("report template %s: %w", file, err)
 		}
 		return string(b), nil
 	}
-	css, err := read("report.css")
+	css, err := read(pageFS, "report.css")
 	if err != nil {
 		return nil, err
 	}
-	layout, err := read("page.tmpl")
+	layout, err := read(pageFS, "page.tmpl")
 	if err != nil {
 		return nil, err
 	}
-	body, err := read(name)
+	body, err := read(fsys, name)
 	if err != nil {
 		return nil, err
 	}
@@ -60,13 +57,12 @@ func parseReport(name string) (*template.Template, error) {
 	if t, err = t.Parse(body); err != nil {
 		return nil, fmt.Errorf("report template %s: %w", name, err)
 	}
-	// A report's parts in files of their own: study_*.tmpl for study.tmpl.
-	parts, err := fs.Glob(templateFS, "templates/"+strings.TrimSuffix(name, ".tmpl")+"_*.tmpl")
+	parts, err := fs.Glob(fsys, "templates/"+strings.TrimSuffix(name, ".tmpl")+"_*.tmpl")
 	if err != nil {
 		return nil, err
 	}
 	for _, p := range parts {
-		part, err := read(path.Base(p))
+		part, err := read(fsys, path.Base(p))
 		if err != nil {
 			return nil, err
 		}
@@ -77,17 +73,11 @@ func parseReport(name string) (*template.Template, error) {
 	return t, nil
 }
 
-// execReport parses the report template name and executes it with data.
-func execReport(name string, out io.Writer, data any) error {
-	t, err := parseReport(name)
+// Execute parses a report's template (Parse) and executes it with data.
+func Execute(out io.Writer, fsys fs.FS, name string, data any) error {
+	t, err := Parse(fsys, name)
 	if err != nil {
 		return err
 	}
 	return t.Execute(out, data)
-}
-
-// RenderStudyPage writes a laid-out study page (LoadStudyReport, or
-// NewStudyPage with LayoutCounts and LayoutOutcomes) as HTML.
-func RenderStudyPage(out io.Writer, pg *studyPage) error {
-	return execReport(studyTemplateFile, out, pg)
 }

@@ -1,9 +1,10 @@
-package report
+package study
 
 import (
 	"math"
 	"strconv"
 
+	"github.com/connectingpeople/cpi/pipeline/report"
 	"github.com/connectingpeople/cpi/schemas"
 )
 
@@ -68,7 +69,7 @@ func (pg *studyPage) layoutSummary(s *schemas.Study, effects []EffectsLine) {
 		Higher: e.Estimate > 0, Magnitude: fmtNum(math.Abs(e.Estimate), 2), Clear: e.Lo > 0 || e.Hi < 0,
 		CILevel: fmtNum(100*ciLevel(s), 0),
 	}
-	f.Analysed = ShowModelN(int64(e.NObs), s.Disclosure)
+	f.Analysed = report.ShowModelN(int64(e.NObs), s.Disclosure)
 	teams := teamsOf(s)
 	for _, a := range pg.Arms {
 		n := 0
@@ -88,7 +89,7 @@ func (pg *studyPage) layoutSummary(s *schemas.Study, effects []EffectsLine) {
 		if _, ok := pg.analysedValue["*"]; ok {
 			f.ITTN = pg.showAnalysed(s, disc, "*", flowAnalysedITT)
 		} else {
-			f.ITTN = ShowModelN(int64(itt.NObs), s.Disclosure)
+			f.ITTN = report.ShowModelN(int64(itt.NObs), s.Disclosure)
 		}
 	}
 	pg.HasSummary, pg.Summary = true, f

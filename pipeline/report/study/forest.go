@@ -1,4 +1,4 @@
-package report
+package study
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
+	"github.com/connectingpeople/cpi/pipeline/report"
 	"github.com/connectingpeople/cpi/schemas"
 )
 
@@ -58,7 +59,7 @@ func (pg *studyPage) layoutForest(s *schemas.Study, trusts []forestPoint, effect
 
 	// Draw: one row per trust from the top, the pooled diamond at the bottom.
 	p := plot.New()
-	reportFontStyle(p, vg.Points(13))
+	report.FontStyle(p, vg.Points(13))
 	p.X.Label.Text = "Adjusted difference in " + o + ", " + s.Arms[0] + " − " + s.Arms[1] + " (95% CI)"
 	p.X.Label.TextStyle.Font.Size = vg.Points(12)
 	var ticks []plot.Tick
@@ -117,7 +118,7 @@ func (pg *studyPage) layoutForest(s *schemas.Study, trusts []forestPoint, effect
 	p.Y.Tick.Marker = plot.ConstantTicks(ticks)
 	p.Y.Tick.Length = 0
 	p.Y.LineStyle.Width = 0
-	svg, err := plotSVG(p, vg.Points(360), vg.Points(float64(60+28*len(pts))), "Forest plot of the primary outcome by trust and pooled")
+	svg, err := report.PlotSVG(p, vg.Points(360), vg.Points(float64(60+28*len(pts))), "Forest plot of the primary outcome by trust and pooled")
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,8 @@
-package report
+package fidelity
 
 import (
 	"context"
+	"embed"
 	"fmt"
 	"html/template"
 	"image/color"
@@ -18,11 +19,12 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"gonum.org/v1/plot"
 
+	"github.com/connectingpeople/cpi/pipeline/report"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
 
-// FidelityReport writes the fidelity report of one team (DESIGN §10) as one
+// Report writes the fidelity report of one team (DESIGN §10) as one
 // self-contained HTML page.
 //
 // An intervention team's report is for its feedback meetings: the team's
@@ -37,7 +39,7 @@ import (
 // thresholds, its own component means and its raters, and nothing else: no
 // change narrative, no comparison with the intervention teams, no practice
 // or suggestion (a control team given the intervention's coaching is a
-// contaminated control). cpi run writes none (see FidelityReportTeams).
+// contaminated control). cpi run writes none (see ReportTeams).
 //
 // Counts of raters go through disclosure control (Disclosure). It reads
 // fidelity, fidelity_components and fidelity_ratings (only to count raters
@@ -45,7 +47,7 @@ import (
 // team or the fidelity tables have not been written (run the fidelity stage
 // first); a team without ratings gets a report that says so. The same
 // tables give the same bytes.
-func FidelityReport(ctx context.Context, env warehouse.Env, genDir, team string, out io.Writer) error {
+func Report(ctx context.Context, env warehouse.Env, genDir, team string, out io.Writer) error {
 	if _, ok := env.Study.Team(team); !ok {
 		return fmt.Errorf("fidelity report: %s is not a team of the study (teams: %s)", team, strings.Join(env.Study.TeamCodes(), ", "))
 	}
@@ -53,18 +55,18 @@ func FidelityReport(ctx context.Context, env warehouse.Env, genDir, team string,
 	if err != nil {
 		return fmt.Errorf("fidelity report: %w", err)
 	}
-	t, err := parseReport(fidelityTemplateFile)
+	t, err := report.Parse(templateFS, templateFile)
 	if err != nil {
 		return fmt.Errorf("fidelity report: %w", err)
 	}
 	return renderFidelityReport(t, env, data, team, out)
 }
 
-// WriteFidelityReportFiles writes the fidelity report of each of teams to
+// WriteReportFiles writes the fidelity report of each of teams to
 // path(team), each file atomically and 0640, reading the generation at
 // genDir once. It fails on a team the study does not define, and on a team
 // code that is not a plain file name (path may build the file's name from it).
-func WriteFidelityReportFiles(ctx context.Context, env warehouse.Env, genDir string, teams []string, path func(team string) string) error {
+func WriteReportFiles(ctx context.Context, env warehouse.Env, genDir string, teams []string, path func(team string) string) error {
 	for _, team := range teams {
 		if _, ok := env.Study.Team(team); !ok {
 			return fmt.Errorf("fidelity report: %s is not a team of the study (teams: %s)", team, strings.Join(env.Study.TeamCodes(), ", "))
@@ -79,7 +81,7 @@ func WriteFidelityReportFiles(ctx context.Context, env warehouse.Env, genDir str
 	if err != nil {
 		return fmt.Errorf("fidelity report: %w", err)
 	}
-	t, err := parseReport(fidelityTemplateFile)
+	t, err := report.Parse(templateFS, templateFile)
 	if err != nil {
 		return fmt.Errorf("fidelity report: %w", err)
 	}
@@ -98,12 +100,12 @@ func WriteFidelityReportFiles(ctx context.Context, env warehouse.Env, genDir str
 	return nil
 }
 
-// FidelityReportTeams lists the teams whose fidelity reports are written
+// ReportTeams lists the teams whose fidelity reports are written
 // by default, in study order: the intervention arm's teams (the first arm),
 // whose reports are fed back to them; with control, every team, the
 // control teams' reports being for the study team's monitoring of
 // contamination.
-func FidelityReportTeams(s *schemas.Study, control bool) []string {
+func ReportTeams(s *schemas.Study, control bool) []string {
 	var out []string
 	for _, t := range s.Teams {
 		if control || t.Arm == s.InterventionArm() {
@@ -113,14 +115,14 @@ func FidelityReportTeams(s *schemas.Study, control bool) []string {
 	return out
 }
 
-// WriteFidelityReports writes the fidelity report of every intervention
+// WriteReports writes the fidelity report of every intervention
 // team into the generation being written, as reports/fidelity-<TEAM>.html
 // (0640), and removes the reports of other teams (control teams, and teams
 // the study no longer defines): a report in the warehouse's reports folder
 // is one that may go to its team. It reads what the fidelity stage wrote
 // into tx, so it runs after it.
-func WriteFidelityReports(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
-	teams := FidelityReportTeams(env.Study, false)
+func WriteReports(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
+	teams := ReportTeams(env.Study, false)
 	old, err := filepath.Glob(tx.Path("reports", "fidelity-*.html"))
 	if err != nil {
 		return fmt.Errorf("fidelity reports: %w", err)
@@ -133,35 +135,35 @@ func WriteFidelityReports(ctx context.Context, env warehouse.Env, tx *warehouse.
 			}
 		}
 	}
-	return WriteFidelityReportFiles(ctx, env, tx.Dir, teams, func(team string) string {
+	return WriteReportFiles(ctx, env, tx.Dir, teams, func(team string) string {
 		return tx.Path("reports", "fidelity-"+team+".html")
 	})
 }
 
-// FidelityKey is a team and a rating period: a row of the fidelity table.
-type FidelityKey struct{ Team, Period string }
+// Key is a team and a rating period: a row of the fidelity table.
+type Key struct{ Team, Period string }
 
-// FidelitySummary is a row of the fidelity table.
-type FidelitySummary struct {
+// Summary is a row of the fidelity table.
+type Summary struct {
 	NRaters               int
 	Total, Max, Pct, icc  float64
 	TotalOK, PctOK, iccOK bool
 	Band, lowest          string
 }
 
-// FidelityReportData is what the fidelity reports are made from.
-type FidelityReportData struct {
-	Summary map[FidelityKey]FidelitySummary
+// ReportData is what the fidelity reports are made from.
+type ReportData struct {
+	Summary map[Key]Summary
 	// Comps holds component means by position in the study definition; NaN
 	// when nobody rated the component.
-	Comps map[FidelityKey][]float64
+	Comps map[Key][]float64
 	// Roles counts the distinct raters of each team × period by role.
-	Roles map[FidelityKey]map[string]int
+	Roles map[Key]map[string]int
 	// Provenance is the data cut-off (nil: not read).
-	Provenance *Provenance
+	Provenance *report.Provenance
 }
 
-func loadFidelityReportData(ctx context.Context, s *schemas.Study, genDir string) (*FidelityReportData, error) {
+func loadFidelityReportData(ctx context.Context, s *schemas.Study, genDir string) (*ReportData, error) {
 	for _, table := range []string{"fidelity", "fidelity_components"} {
 		files, err := warehouse.TableFiles(genDir, table)
 		if err != nil {
@@ -171,10 +173,10 @@ func loadFidelityReportData(ctx context.Context, s *schemas.Study, genDir string
 			return nil, fmt.Errorf("table %s has not been written: run cpi fidelity (or cpi run) first", table)
 		}
 	}
-	d := &FidelityReportData{
-		Summary: map[FidelityKey]FidelitySummary{},
-		Comps:   map[FidelityKey][]float64{},
-		Roles:   map[FidelityKey]map[string]int{},
+	d := &ReportData{
+		Summary: map[Key]Summary{},
+		Comps:   map[Key][]float64{},
+		Roles:   map[Key]map[string]int{},
 	}
 	err := warehouse.ScanTable(ctx, genDir, "fidelity", func(rec arrow.RecordBatch) error {
 		cols, err := warehouse.Columns(rec, "team", "period", "n_raters", "total", "max", "pct", "band", "lowest_components", "icc2_1")
@@ -194,7 +196,7 @@ func loadFidelityReportData(ctx context.Context, s *schemas.Study, genDir string
 			return fmt.Errorf("table fidelity has unexpected column types")
 		}
 		for i := 0; i < int(rec.NumRows()); i++ {
-			sm := FidelitySummary{NRaters: int(n.Value(i)), Max: max.Value(i)}
+			sm := Summary{NRaters: int(n.Value(i)), Max: max.Value(i)}
 			if !total.IsNull(i) {
 				sm.Total, sm.TotalOK = total.Value(i), true
 			}
@@ -210,7 +212,7 @@ func loadFidelityReportData(ctx context.Context, s *schemas.Study, genDir string
 			if !lowest.IsNull(i) {
 				sm.lowest = lowest.Value(i)
 			}
-			d.Summary[FidelityKey{Team: team.Value(i), Period: period.Value(i)}] = sm
+			d.Summary[Key{Team: team.Value(i), Period: period.Value(i)}] = sm
 		}
 		return nil
 	})
@@ -238,7 +240,7 @@ func loadFidelityReportData(ctx context.Context, s *schemas.Study, genDir string
 			if !ok {
 				continue // a component the study no longer defines
 			}
-			key := FidelityKey{Team: team.Value(i), Period: period.Value(i)}
+			key := Key{Team: team.Value(i), Period: period.Value(i)}
 			means := d.Comps[key]
 			if means == nil {
 				means = make([]float64, len(s.Fidelity.Components))
@@ -256,7 +258,7 @@ func loadFidelityReportData(ctx context.Context, s *schemas.Study, genDir string
 	if err != nil {
 		return nil, err
 	}
-	raters := map[FidelityKey]map[string]map[string]bool{}
+	raters := map[Key]map[string]map[string]bool{}
 	err = warehouse.ScanTable(ctx, genDir, "fidelity_ratings", func(rec arrow.RecordBatch) error {
 		cols, err := warehouse.Columns(rec, "team", "period", "rater_id", "rater_role")
 		if err != nil {
@@ -270,7 +272,7 @@ func loadFidelityReportData(ctx context.Context, s *schemas.Study, genDir string
 			return fmt.Errorf("table fidelity_ratings has unexpected column types")
 		}
 		for i := 0; i < int(rec.NumRows()); i++ {
-			key := FidelityKey{Team: team.Value(i), Period: period.Value(i)}
+			key := Key{Team: team.Value(i), Period: period.Value(i)}
 			byRole := raters[key]
 			if byRole == nil {
 				byRole = map[string]map[string]bool{}
@@ -293,7 +295,7 @@ func loadFidelityReportData(ctx context.Context, s *schemas.Study, genDir string
 			d.Roles[key][role] = len(ids)
 		}
 	}
-	if d.Provenance, err = ReadProvenance(ctx, s, genDir); err != nil {
+	if d.Provenance, err = report.ReadProvenance(ctx, s, genDir); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -418,8 +420,8 @@ var (
 	fidelityRuleColor    = color.RGBA{R: 0x77, G: 0x77, B: 0x77, A: 0xff}
 )
 
-func renderFidelityReport(t *template.Template, env warehouse.Env, d *FidelityReportData, team string, out io.Writer) error {
-	v, err := BuildFidelityView(env, d, team)
+func renderFidelityReport(t *template.Template, env warehouse.Env, d *ReportData, team string, out io.Writer) error {
+	v, err := BuildView(env, d, team)
 	if err != nil {
 		return err
 	}
@@ -429,7 +431,7 @@ func renderFidelityReport(t *template.Template, env warehouse.Env, d *FidelityRe
 	return nil
 }
 
-func BuildFidelityView(env warehouse.Env, d *FidelityReportData, teamCode string) (*fidelityView, error) {
+func BuildView(env warehouse.Env, d *ReportData, teamCode string) (*fidelityView, error) {
 	s := env.Study
 	f := &s.Fidelity
 	team, _ := s.Team(teamCode)
@@ -465,7 +467,7 @@ func BuildFidelityView(env warehouse.Env, d *FidelityReportData, teamCode string
 	// Periods, and the latest and the one before it that were rated.
 	var rated []string
 	for _, period := range s.Periods {
-		sm := d.Summary[FidelityKey{Team: team.Code, Period: period}]
+		sm := d.Summary[Key{Team: team.Code, Period: period}]
 		pv := fidelityPeriodView{Period: period, Total: "not rated", Pct: "—", Band: "not rated", BandClass: "band-none", ICC: "—"}
 		if sm.NRaters > 0 && sm.TotalOK && sm.PctOK {
 			pv.Rated = true
@@ -492,7 +494,7 @@ func BuildFidelityView(env warehouse.Env, d *FidelityReportData, teamCode string
 		if len(rated) > 1 {
 			v.Earlier = rated[len(rated)-2]
 		}
-		sm := d.Summary[FidelityKey{Team: team.Code, Period: v.Latest}]
+		sm := d.Summary[Key{Team: team.Code, Period: v.Latest}]
 		v.Headline = fmt.Sprintf("In %s the team scored %s of %s (%s of the maximum):", v.Latest, fmtTrim(sm.Total, 1), v.MaxTotal, fmtPct(sm.Pct))
 		v.HeadBand = sm.Band + " fidelity"
 		v.HeadClass = fidelityBandClass(s, sm.Band)
@@ -550,7 +552,7 @@ func BuildFidelityView(env warehouse.Env, d *FidelityReportData, teamCode string
 	case v.Earlier == "":
 		v.ChangeNote = fmt.Sprintf("Only %s has been rated so far: the change will be shown once a later period is rated.", v.Latest)
 	default:
-		a, b := d.Summary[FidelityKey{Team: team.Code, Period: v.Earlier}], d.Summary[FidelityKey{Team: team.Code, Period: v.Latest}]
+		a, b := d.Summary[Key{Team: team.Code, Period: v.Earlier}], d.Summary[Key{Team: team.Code, Period: v.Latest}]
 		ch := &fidelityChangeView{
 			From: v.Earlier, To: v.Latest,
 			TotalFrom: fmtTrim(a.Total, 1), TotalTo: fmtTrim(b.Total, 1), TotalDiff: fmtSigned(b.Total - a.Total),
@@ -584,14 +586,14 @@ func BuildFidelityView(env warehouse.Env, d *FidelityReportData, teamCode string
 		if v.Control {
 			break
 		}
-		sm := d.Summary[FidelityKey{Team: team.Code, Period: period}]
+		sm := d.Summary[Key{Team: team.Code, Period: period}]
 		cv := fidelityCompareView{Period: period, Team: "not rated", Median: "—", Diff: "—"}
 		if sm.NRaters > 0 && sm.PctOK {
 			cv.Team = fmtPct(sm.Pct)
 		}
 		var vals []float64
 		for _, o := range others {
-			if other := d.Summary[FidelityKey{Team: o, Period: period}]; other.NRaters > 0 && other.PctOK {
+			if other := d.Summary[Key{Team: o, Period: period}]; other.NRaters > 0 && other.PctOK {
 				vals = append(vals, other.Pct)
 			}
 		}
@@ -613,7 +615,7 @@ func BuildFidelityView(env warehouse.Env, d *FidelityReportData, teamCode string
 	if v.AnyRated && !v.Control {
 		listed := map[string]bool{}
 		cut := math.NaN() // the mean of the last component listed
-		for _, code := range strings.Fields(d.Summary[FidelityKey{Team: team.Code, Period: v.Latest}].lowest) {
+		for _, code := range strings.Fields(d.Summary[Key{Team: team.Code, Period: v.Latest}].lowest) {
 			for k, c := range f.Components {
 				if c.Code == code {
 					v.Focus = append(v.Focus, fidelityFocusView{Code: c.Code, Name: c.Name, Practice: c.Practice, Suggestion: c.Suggestion,
@@ -639,7 +641,7 @@ func BuildFidelityView(env warehouse.Env, d *FidelityReportData, teamCode string
 	// not be scored, is not printed but is tied in.
 	v.Roles = slices.Clone(f.RaterRoles)
 	for _, period := range s.Periods {
-		for role := range d.Roles[FidelityKey{Team: team.Code, Period: period}] {
+		for role := range d.Roles[Key{Team: team.Code, Period: period}] {
 			if !slices.Contains(v.Roles, role) {
 				v.Roles = append(v.Roles, role)
 			}
@@ -647,8 +649,8 @@ func BuildFidelityView(env warehouse.Env, d *FidelityReportData, teamCode string
 	}
 	sort.Strings(v.Roles[len(f.RaterRoles):])
 	for pi, period := range s.Periods {
-		key := FidelityKey{Team: team.Code, Period: period}
-		disc := NewDisclosure(s.Disclosure)
+		key := Key{Team: team.Code, Period: period}
+		disc := report.NewDisclosure(s.Disclosure)
 		roles := make([]int, len(v.Roles))
 		var total int64
 		for i, role := range v.Roles {
@@ -713,17 +715,17 @@ func BuildFidelityView(env warehouse.Env, d *FidelityReportData, teamCode string
 // than a rough guide.
 const iccMinRaters = 5
 
-// SetFidelityICC sets the ICC of a team × period (for tests building
-// FidelityReportData by hand).
-func SetFidelityICC(d *FidelityReportData, k FidelityKey, icc float64) {
+// SetICC sets the ICC of a team × period (for tests building
+// ReportData by hand).
+func SetICC(d *ReportData, k Key, icc float64) {
 	sm := d.Summary[k]
 	sm.icc, sm.iccOK = icc, true
 	d.Summary[k] = sm
 }
 
 // fidelityMeans is a team × period's component means (NaN: not rated).
-func fidelityMeans(d *FidelityReportData, team, period string, n int) []float64 {
-	if m, ok := d.Comps[FidelityKey{Team: team, Period: period}]; ok && period != "" {
+func fidelityMeans(d *ReportData, team, period string, n int) []float64 {
+	if m, ok := d.Comps[Key{Team: team, Period: period}]; ok && period != "" {
 		return m
 	}
 	out := make([]float64, n)
@@ -818,11 +820,11 @@ func cssLeft(pct float64) template.CSS {
 	return template.CSS("left:" + fmtTrim(pct, 3) + "%")
 }
 
-// FidelityTicks are the rating axis's ticks: every rating when there are at
+// Ticks are the rating axis's ticks: every rating when there are at
 // most 11, else at most 11 at a step of 1, 2 or 5 times a power of ten. The
 // study definition bounds the scale (schemas: 0 to 100); this bounds the
 // loop whatever it holds.
-func FidelityTicks(lo, hi int) []plot.Tick {
+func Ticks(lo, hi int) []plot.Tick {
 	if hi < lo {
 		return nil
 	}
@@ -907,7 +909,7 @@ func fidelityComponentChart(s *schemas.Study, latestLabel string, latest []float
 		fmt.Fprintf(&b, `<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-width="1" stroke-dasharray="3 3"/>`, fmtTrim(xv, 2), fmtTrim(top+14, 2), fmtTrim(xv, 2), fmtTrim(bottom, 2), hex(fidelityRuleColor))
 	}
 	fmt.Fprintf(&b, `<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="#1b1b1b" stroke-width="1"/>`, fmtTrim(left, 2), fmtTrim(bottom+2, 2), fmtTrim(left+plotW, 2), fmtTrim(bottom+2, 2))
-	for _, tk := range FidelityTicks(f.Min, f.Max) {
+	for _, tk := range Ticks(f.Min, f.Max) {
 		xv := x(tk.Value)
 		anchor := "middle"
 		switch {
@@ -991,3 +993,11 @@ func shortHash(h string) string {
 	}
 	return h
 }
+
+// The fidelity report's template, inside the shared page (report.Parse).
+//
+//go:embed templates/fidelity.tmpl
+var templateFS embed.FS
+
+// templateFile is the fidelity report's template file.
+const templateFile = "fidelity.tmpl"

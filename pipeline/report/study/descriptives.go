@@ -1,4 +1,4 @@
-package report
+package study
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/connectingpeople/cpi/pipeline/report"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
@@ -86,7 +87,7 @@ func outcomeDecimals(outcome string) int {
 // protected when small). A relation is added only when its implied count
 // is not negative (otherwise the tables disagree about who is counted and
 // no exact relation holds). It returns the cells by key.
-func layoutDescCounts(s *schemas.Study, arms []string, desc map[DescKey]DescStat, disc *Disclosure) map[DescKey]int {
+func layoutDescCounts(s *schemas.Study, arms []string, desc map[DescKey]DescStat, disc *report.Disclosure) map[DescKey]int {
 	cells := map[DescKey]int{}
 	first := s.BaselineWave()
 	for _, o := range s.Analysis.Outcomes {
@@ -216,7 +217,7 @@ func (pg *studyPage) layoutArmSummaries(s *schemas.Study, effects []EffectsLine,
 					if c, ok := descCells[k]; ok && disc != nil {
 						cell.N = disc.Show(c)
 					} else {
-						cell.N = ShowModelN(st.N, s.Disclosure)
+						cell.N = report.ShowModelN(st.N, s.Disclosure)
 					}
 					cell.MeanSD = fmtMeanSD(st, s.Disclosure, dec)
 				}
@@ -228,7 +229,7 @@ func (pg *studyPage) layoutArmSummaries(s *schemas.Study, effects []EffectsLine,
 					row.Diff, row.P = fmtEstCI(e, 2), fmtP(e.P)
 					row.ICC = mixedICC(s, effects, o, w)
 					row.ES = fmtNum(e.Es, 2)
-					row.NAnalysed = ShowModelN(int64(e.NObs), s.Disclosure)
+					row.NAnalysed = report.ShowModelN(int64(e.NObs), s.Disclosure)
 					if math.IsNaN(e.Estimate) {
 						row.Note = reportNote(e.Note)
 					}
@@ -281,7 +282,7 @@ func (pg *studyPage) layoutArmSummaries(s *schemas.Study, effects []EffectsLine,
 			name = e.Analysis + ", " + strings.ReplaceAll(e.Term, "_", " ") + " (" + e.Method + ")"
 		}
 		line := sensitivityLine{Outcome: e.Outcome, Wave: waveLabel(e.Wave), Analysis: name,
-			Estimate: fmtEstCI(e, 2), P: fmtP(e.P), N: ShowModelN(int64(e.NObs), s.Disclosure)}
+			Estimate: fmtEstCI(e, 2), P: fmtP(e.P), N: report.ShowModelN(int64(e.NObs), s.Disclosure)}
 		note := strings.Trim(iccClause.ReplaceAllString(reportNote(e.Note), ""), " ;,")
 		if note != "" {
 			n, ok := noteNo[note]

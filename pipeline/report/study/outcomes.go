@@ -1,4 +1,4 @@
-package report
+package study
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/connectingpeople/cpi/pipeline/report"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
@@ -162,7 +163,7 @@ func layoutWaveOutcomes(s *schemas.Study, effects []EffectsLine, methods []strin
 			blk.Rows = append(blk.Rows, outcomeLine{
 				Analysis: e.Analysis, Method: e.Method, Term: e.Term,
 				Estimate: fmtNum(e.Estimate, 3), CI: ci, P: fmtP(e.P), DF: fmtNum(e.Df, 1),
-				N: ShowModelN(int64(e.NObs), s.Disclosure), G: strconv.Itoa(int(e.NClusters)),
+				N: report.ShowModelN(int64(e.NObs), s.Disclosure), G: strconv.Itoa(int(e.NClusters)),
 				ES: es, Note: reportNote(e.Note),
 			})
 		}

@@ -1,7 +1,8 @@
-package report
+package study
 
 import (
 	"context"
+	"embed"
 	"fmt"
 	"html/template"
 	"io"
@@ -13,11 +14,12 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/connectingpeople/cpi/pipeline/report"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
 
-// StudyReport writes the study report (DESIGN §10) of the generation at
+// Report writes the study report (DESIGN §10) of the generation at
 // genDir to out: one self-contained HTML page with
 //
 //   - the participant flow (recruited → baseline → each follow-up wave the
@@ -58,33 +60,33 @@ import (
 //
 // The page is deterministic (no clock; the same tables give the same
 // bytes) and everything from the tables is escaped. A table not written
-// yet gives a section saying so. StudyReport fails on unreadable tables.
-func StudyReport(ctx context.Context, env warehouse.Env, genDir string, out io.Writer) error {
+// yet gives a section saying so. Report fails on unreadable tables.
+func Report(ctx context.Context, env warehouse.Env, genDir string, out io.Writer) error {
 	task := env.Progress.Start("report study", "reports", 1)
 	defer task.Done()
-	page, err := LoadStudyReport(ctx, env, genDir)
+	page, err := Load(ctx, env, genDir)
 	if err != nil {
 		return fmt.Errorf("study report: %w", err)
 	}
-	if err := RenderStudyPage(out, page); err != nil {
+	if err := Render(out, page); err != nil {
 		return fmt.Errorf("study report: %w", err)
 	}
 	task.Add(1)
 	return nil
 }
 
-// WriteStudyReport writes the study report of the generation being
+// WriteReport writes the study report of the generation being
 // written to reports/study-report.html (0640, atomically), for cpi run. It
 // reads what compare wrote into tx, so it runs after it.
-func WriteStudyReport(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
+func WriteReport(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	return warehouse.WriteFileAtomic(tx.Path("reports", "study-report.html"), warehouse.FileMode, func(w io.Writer) error {
-		return StudyReport(ctx, env, tx.Dir, w)
+		return Report(ctx, env, tx.Dir, w)
 	})
 }
 
-// WriteStudyReportFile writes the study report of the warehouse's committed
+// WriteReportFile writes the study report of the warehouse's committed
 // generation to path (0640, atomically): cpi report study.
-func WriteStudyReportFile(ctx context.Context, env warehouse.Env, dir, path string) error {
+func WriteReportFile(ctx context.Context, env warehouse.Env, dir, path string) error {
 	w, err := warehouse.OpenWarehouse(dir, false)
 	if err != nil {
 		return err
@@ -97,7 +99,7 @@ func WriteStudyReportFile(ctx context.Context, env warehouse.Env, dir, path stri
 		return fmt.Errorf("warehouse %s has no committed generation yet (run cpi ingest or cpi run first)", dir)
 	}
 	return warehouse.WriteFileAtomic(path, warehouse.FileMode, func(out io.Writer) error {
-		return StudyReport(ctx, env, gen, out)
+		return Report(ctx, env, gen, out)
 	})
 }
 
@@ -109,7 +111,7 @@ type studyPage struct {
 	Arms                 []string
 
 	// Provenance is the data cut-off: the current files' export dates.
-	Provenance *Provenance
+	Provenance *report.Provenance
 	// CardCSS labels the cells of the tables shown as cards at phone
 	// width (cardCSS).
 	CardCSS template.CSS
@@ -166,7 +168,7 @@ type studyPage struct {
 
 	// disclosure is the page's disclosure control, kept for tests (its
 	// witnesses prove each suppressed count undetermined).
-	disclosure *Disclosure
+	disclosure *report.Disclosure
 	// desc and descCells are compare's descriptives and their n's cells.
 	desc      map[DescKey]DescStat
 	descCells map[DescKey]int
@@ -243,11 +245,11 @@ type fidelityCell struct {
 	Band, Pct, Class string
 }
 
-// LoadStudyReport reads the tables and lays the page out.
-func LoadStudyReport(ctx context.Context, env warehouse.Env, genDir string) (*studyPage, error) {
+// Load reads the tables and lays the page out.
+func Load(ctx context.Context, env warehouse.Env, genDir string) (*studyPage, error) {
 	s := env.Study
-	pg := NewStudyPage(env)
-	prov, err := ReadProvenance(ctx, s, genDir)
+	pg := NewPage(env)
+	prov, err := report.ReadProvenance(ctx, s, genDir)
 	if err != nil {
 		return nil, err
 	}
@@ -308,8 +310,8 @@ func LoadStudyReport(ctx context.Context, env warehouse.Env, genDir string) (*st
 	return pg, nil
 }
 
-// NewStudyPage is a page with the study's names and nothing laid out.
-func NewStudyPage(env warehouse.Env) *studyPage {
+// NewPage is a page with the study's names and nothing laid out.
+func NewPage(env warehouse.Env) *studyPage {
 	s := env.Study
 	return &studyPage{
 		Study: s.Name, Version: env.Version, Hash: s.Hash[:min(12, len(s.Hash))], MinCount: s.Disclosure.MinCount, MaxSmall: s.Disclosure.MinCount - 1,
@@ -336,7 +338,7 @@ func (pg *studyPage) LayoutCounts(s *schemas.Study, flow map[FlowKey]FlowCounts,
 // control, tied to the flow (layoutDescCounts), and the outcomes'
 // baseline mean (SD) join Table 1.
 func (pg *studyPage) LayoutCountsWith(s *schemas.Study, flow map[FlowKey]FlowCounts, base *BaselineCounts, desc map[DescKey]DescStat) error {
-	disc := NewDisclosure(s.Disclosure)
+	disc := report.NewDisclosure(s.Disclosure)
 	var fill []func()
 	fill = append(fill, pg.layoutFlow(s, flow, disc)...)
 	fill = append(fill, pg.layoutConsort(s, flow, disc)...)
@@ -493,7 +495,22 @@ func (pg *studyPage) layoutCardCSS() {
 		{"balancetable", []string{"Covariate", "SMD before weighting", "SMD after weighting", "Variance ratio (weighted)"}},
 		{"fidtable", fid},
 	} {
-		css = append(css, string(cardCSS(t.class, t.labels)))
+		css = append(css, string(report.CardCSS(t.class, t.labels)))
 	}
 	pg.CardCSS = template.CSS(strings.Join(css, "\n"))
+}
+
+// The study report's templates: templates/study.tmpl and its parts
+// (templates/study_*.tmpl), inside the shared page (report.Parse).
+//
+//go:embed templates/*.tmpl
+var templateFS embed.FS
+
+// templateFile is the study report's template file.
+const templateFile = "study.tmpl"
+
+// Render writes a laid-out study page (Load, or NewPage with LayoutCounts
+// and LayoutOutcomes) as HTML.
+func Render(out io.Writer, pg *studyPage) error {
+	return report.Execute(out, templateFS, templateFile, pg)
 }

@@ -1,4 +1,4 @@
-package report
+package study
 
 import (
 	"context"
@@ -21,19 +21,19 @@ const (
 	tablesFileMode os.FileMode = 0o600
 )
 
-// StudyTableFiles are the CSV files WriteStudyTables writes, in page order.
-var StudyTableFiles = []string{
+// TableFiles are the CSV files WriteStudyTables writes, in page order.
+var TableFiles = []string{
 	"cutoff.csv", "flow.csv", "table1.csv", "outcomes.csv", "sensitivity.csv",
 	"forest.csv", "balance.csv", "fidelity.csv",
 }
 
-// WriteStudyReportTables writes each table of the study report of the
+// WriteReportTables writes each table of the study report of the
 // warehouse's committed generation as CSV into outDir (cpi report study
 // --tables): the numbers as the page shows them, disclosure control
 // applied (a suppressed count is its symbol), for pasting into a
 // manuscript. outDir is created 0700 when missing; each file is written
 // atomically, 0600.
-func WriteStudyReportTables(ctx context.Context, env warehouse.Env, dir, outDir string) error {
+func WriteReportTables(ctx context.Context, env warehouse.Env, dir, outDir string) error {
 	w, err := warehouse.OpenWarehouse(dir, false)
 	if err != nil {
 		return err
@@ -45,13 +45,13 @@ func WriteStudyReportTables(ctx context.Context, env warehouse.Env, dir, outDir 
 	if gen == "" {
 		return fmt.Errorf("warehouse %s has no committed generation yet (run cpi ingest or cpi run first)", dir)
 	}
-	return WriteStudyTablesOf(ctx, env, gen, outDir)
+	return WriteTablesOf(ctx, env, gen, outDir)
 }
 
-// WriteStudyTablesOf writes the study report's tables of the generation at
-// genDir into outDir (see WriteStudyReportTables).
-func WriteStudyTablesOf(ctx context.Context, env warehouse.Env, genDir, outDir string) error {
-	pg, err := LoadStudyReport(ctx, env, genDir)
+// WriteTablesOf writes the study report's tables of the generation at
+// genDir into outDir (see WriteReportTables).
+func WriteTablesOf(ctx context.Context, env warehouse.Env, genDir, outDir string) error {
+	pg, err := Load(ctx, env, genDir)
 	if err != nil {
 		return fmt.Errorf("study tables: %w", err)
 	}
@@ -59,7 +59,7 @@ func WriteStudyTablesOf(ctx context.Context, env warehouse.Env, genDir, outDir s
 		return fmt.Errorf("study tables: %w", err)
 	}
 	tables := pg.csvTables()
-	for _, name := range append(slices.Clone(StudyTableFiles), SectionTableFiles...) {
+	for _, name := range append(slices.Clone(TableFiles), SectionTableFiles...) {
 		rows := tables[name]
 		err := warehouse.WriteFileAtomic(filepath.Join(outDir, name), tablesFileMode, func(out io.Writer) error {
 			cw := csv.NewWriter(out)

@@ -1,4 +1,4 @@
-package report
+package study
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/connectingpeople/cpi/pipeline/report"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
@@ -168,7 +169,7 @@ func waveLabel(w string) string { return strings.ReplaceAll(w, "_", " ") }
 // trusts add up to the arm, the arms to both), and returns what fills the
 // page in once disc is protected. Waves between are counts of their own,
 // tied only by the trust and arm totals.
-func (pg *studyPage) layoutFlow(s *schemas.Study, flow map[FlowKey]FlowCounts, disc *Disclosure) []func() {
+func (pg *studyPage) layoutFlow(s *schemas.Study, flow map[FlowKey]FlowCounts, disc *report.Disclosure) []func() {
 	if len(flow) == 0 {
 		return nil
 	}

@@ -1,10 +1,10 @@
-package report
+package study
 
 import "strconv"
 
 // SectionTableFiles are the CSV files of the results sections
 // (report_sections.go, report_econ.go), in page order, written after
-// StudyTableFiles.
+// TableFiles.
 var SectionTableFiles = []string{
 	"itt.csv", "outcome_forest.csv", "missing.csv", "reliability.csv",
 	"service_use.csv", "econ_by_arm.csv", "incremental.csv", "cheers.csv",

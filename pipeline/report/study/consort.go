@@ -1,10 +1,11 @@
-package report
+package study
 
 import (
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/connectingpeople/cpi/pipeline/report"
 	"github.com/connectingpeople/cpi/schemas"
 )
 
@@ -72,7 +73,7 @@ func teamsOf(s *schemas.Study) map[FlowKey]int {
 // primary wave plus lost (interviewed at baseline, not withdrawn): a
 // reader can add those, so it is a sum of the system. The per-trust
 // analysed counts are not printed.
-func (pg *studyPage) layoutConsort(s *schemas.Study, flow map[FlowKey]FlowCounts, disc *Disclosure) []func() {
+func (pg *studyPage) layoutConsort(s *schemas.Study, flow map[FlowKey]FlowCounts, disc *report.Disclosure) []func() {
 	if len(flow) == 0 {
 		return nil
 	}
@@ -136,7 +137,7 @@ func (pg *studyPage) layoutConsort(s *schemas.Study, flow map[FlowKey]FlowCounts
 						if v > 0 {
 							lo, hi = lo+1, hi+n
 						}
-					case disc.Show(cell) == disc.rule.SmallSymbol() && disc.rule.SmallSymbol() != disc.rule.SecondarySymbol():
+					case disc.Show(cell) == disc.Rule().SmallSymbol() && disc.Rule().SmallSymbol() != disc.Rule().SecondarySymbol():
 						lo, hi = lo+1, hi+n
 					default:
 						hi += n
@@ -220,7 +221,7 @@ func recruitedTeams(allocated int, recruiting string) string {
 //     hidden.
 //   - A zero is shown: there is no one to disclose, and no bound is
 //     pinned by it.
-func (pg *studyPage) layoutAnalysed(s *schemas.Study, flow map[FlowKey]FlowCounts, arms []string, disc *Disclosure) {
+func (pg *studyPage) layoutAnalysed(s *schemas.Study, flow map[FlowKey]FlowCounts, arms []string, disc *report.Disclosure) {
 	primary := s.PrimaryWave()
 	pg.analysedArms = arms
 	pg.analysedValue = map[string]map[string]int64{}
@@ -246,9 +247,9 @@ func (pg *studyPage) layoutAnalysed(s *schemas.Study, flow map[FlowKey]FlowCount
 // the other's subtracted from it), and every arm's interviewed at the
 // primary wave, and its n of the primary outcome at baseline and at the
 // primary wave, are shown.
-func (pg *studyPage) analysedShown(s *schemas.Study, disc *Disclosure) bool {
+func (pg *studyPage) analysedShown(s *schemas.Study, disc *report.Disclosure) bool {
 	for _, a := range pg.analysedArms {
-		if disc.small(pg.analysedValue[a][flowAnalysed]) {
+		if disc.Small(pg.analysedValue[a][flowAnalysed]) {
 			return false
 		}
 		if c, _, ok := disc.Lookup(flowCellName("*", a, s.PrimaryWave())); !ok || disc.Hidden(c) {
@@ -265,7 +266,7 @@ func (pg *studyPage) analysedShown(s *schemas.Study, disc *Disclosure) bool {
 
 // showAnalysed is an analysed box's count as the page prints it (arm "*":
 // both arms), once disc, the page's disclosure control, is protected.
-func (pg *studyPage) showAnalysed(s *schemas.Study, disc *Disclosure, arm, stage string) string {
+func (pg *studyPage) showAnalysed(s *schemas.Study, disc *report.Disclosure, arm, stage string) string {
 	v, ok := pg.analysedValue[arm][stage]
 	if !ok {
 		return "—"
@@ -273,23 +274,23 @@ func (pg *studyPage) showAnalysed(s *schemas.Study, disc *Disclosure, arm, stage
 	shown := false
 	switch {
 	case stage == flowAnalysed && arm == "*":
-		return ShowModelN(v, s.Disclosure) // the primary model's n
+		return report.ShowModelN(v, s.Disclosure) // the primary model's n
 	case stage == flowAnalysed:
 		shown = pg.analysedShown(s, disc)
 	default:
 		if c, ok := pg.ittCell[arm]; ok {
-			shown, _ = disc.determined(c) // an error shows nothing
+			shown, _ = disc.Determined(c) // an error shows nothing
 		}
 	}
 	switch {
 	case v == 0:
 		return "0"
-	case shown && !disc.small(v):
+	case shown && !disc.Small(v):
 		return strconv.FormatInt(v, 10)
-	case disc.small(v):
-		return disc.rule.SmallSymbol()
+	case disc.Small(v):
+		return disc.Rule().SmallSymbol()
 	}
-	return disc.rule.SecondarySymbol()
+	return disc.Rule().SecondarySymbol()
 }
 
 // ITTModelN is how a page prints the number analysed by itt_mi (n, its
@@ -305,7 +306,7 @@ func (pg *studyPage) ITTModelN(s *schemas.Study, n int64) string {
 		return s.Disclosure.SecondarySymbol()
 	}
 	if v, ok := pg.analysedValue["*"][flowAnalysedITT]; !ok || v != n {
-		if pg.disclosure.small(n) {
+		if pg.disclosure.Small(n) {
 			return s.Disclosure.SmallSymbol()
 		}
 		return s.Disclosure.SecondarySymbol()

@@ -1,4 +1,4 @@
-package report
+package study
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/connectingpeople/cpi/pipeline/report"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
@@ -165,7 +166,7 @@ func readSections(ctx context.Context, env warehouse.Env, genDir string) (*secti
 //     agree (the same people), else an implied count; a percentage only
 //     beside a shown count of a shown expected size;
 //   - the economic evaluation's service use (layoutEconCounts).
-func (pg *studyPage) layoutSectionCounts(s *schemas.Study, disc *Disclosure) []func() {
+func (pg *studyPage) layoutSectionCounts(s *schemas.Study, disc *report.Disclosure) []func() {
 	sec := pg.Sec
 	if sec == nil {
 		return nil
@@ -180,7 +181,7 @@ func (pg *studyPage) layoutSectionCounts(s *schemas.Study, disc *Disclosure) []f
 // scaleName is instrument.scale.
 func scaleName(instrument, scale string) string { return instrument + "." + scale }
 
-func (sec *sections) layoutReliability(s *schemas.Study, disc *Disclosure) func() {
+func (sec *sections) layoutReliability(s *schemas.Study, disc *report.Disclosure) func() {
 	type key struct{ scale, wave string }
 	rows := map[key]relRow{}
 	var scales []string
@@ -222,7 +223,7 @@ func (sec *sections) layoutReliability(s *schemas.Study, disc *Disclosure) func(
 				}
 				c := cells[key{sc, w}]
 				n := disc.Show(c)
-				if disc.Hidden(c) || r.N < int32(disc.rule.MinCount) || math.IsNaN(r.Alpha) {
+				if disc.Hidden(c) || r.N < int32(disc.Rule().MinCount) || math.IsNaN(r.Alpha) {
 					line.Cells = append(line.Cells, "—; n "+n)
 					continue
 				}
@@ -237,7 +238,7 @@ func (sec *sections) layoutReliability(s *schemas.Study, disc *Disclosure) func(
 	}
 }
 
-func (sec *sections) layoutMissing(s *schemas.Study, arms []string, disc *Disclosure) func() {
+func (sec *sections) layoutMissing(s *schemas.Study, arms []string, disc *report.Disclosure) func() {
 	type key struct{ outcome, wave, arm string }
 	rows := map[key]missRow{}
 	for _, r := range sec.miss {
@@ -306,7 +307,7 @@ func (sec *sections) layoutMissing(s *schemas.Study, arms []string, disc *Disclo
 				// engine never hides a zero).
 				mname := "md|missing|" + o + "|" + w + "|" + a
 				var mc int
-				if _, wv, ok := disc.Lookup(flowCellName("*", a, flowWithdrawn)); ok && r.Missing == 0 && disc.small(wv) {
+				if _, wv, ok := disc.Lookup(flowCellName("*", a, flowWithdrawn)); ok && r.Missing == 0 && disc.Small(wv) {
 					mc = disc.Implied(mname, 0)
 					zeroHidden[key{o, w, a}] = true
 				} else {
@@ -332,7 +333,7 @@ func (sec *sections) layoutMissing(s *schemas.Study, arms []string, disc *Disclo
 		var exp []string
 		for _, a := range arms {
 			if v, ok := expValue[a]; ok {
-				n := disc.rule.SecondarySymbol()
+				n := disc.Rule().SecondarySymbol()
 				if public[a]() {
 					n = strconv.Itoa(int(v))
 				}
@@ -351,7 +352,7 @@ func (sec *sections) layoutMissing(s *schemas.Study, arms []string, disc *Disclo
 					case !ok:
 						line.Cells = append(line.Cells, "—")
 					case zeroHidden[key{o, w, a}]:
-						line.Cells = append(line.Cells, disc.rule.SecondarySymbol())
+						line.Cells = append(line.Cells, disc.Rule().SecondarySymbol())
 					default:
 						r := rows[key{o, w, a}]
 						cell := disc.Show(c)

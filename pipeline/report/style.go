@@ -12,10 +12,10 @@ import (
 	"gonum.org/v1/plot/vg/vgsvg"
 )
 
-// reportFontStyle sets every text style of a plot to Liberation Sans at the
+// FontStyle sets every text style of a plot to Liberation Sans at the
 // given size (gonum/plot's default is a serif face); the page's CSS names
 // metric-compatible fallbacks for browsers without it.
-func reportFontStyle(p *plot.Plot, size vg.Length) {
+func FontStyle(p *plot.Plot, size vg.Length) {
 	for _, st := range []*draw.TextStyle{&p.Title.TextStyle, &p.X.Label.TextStyle, &p.Y.Label.TextStyle, &p.X.Tick.Label, &p.Y.Tick.Label, &p.Legend.TextStyle} {
 		st.Font.Typeface = "Liberation"
 		st.Font.Variant = "Sans"
@@ -23,12 +23,12 @@ func reportFontStyle(p *plot.Plot, size vg.Length) {
 	}
 }
 
-// plotSVG draws a plot on a w × h canvas and returns its SVG element for
+// PlotSVG draws a plot on a w × h canvas and returns its SVG element for
 // embedding in a page: without the XML prologue, scaled by the page's CSS
 // through its viewBox. The markup is made by gonum/plot from numbers and
 // study codes, and vgsvg escapes every string it writes, so it is safe to
 // embed as template.HTML.
-func plotSVG(p *plot.Plot, w, h vg.Length, label string) (template.HTML, error) {
+func PlotSVG(p *plot.Plot, w, h vg.Length, label string) (template.HTML, error) {
 	c := vgsvg.New(w, h)
 	p.Draw(draw.New(c))
 	var buf bytes.Buffer
@@ -45,13 +45,13 @@ func plotSVG(p *plot.Plot, w, h vg.Length, label string) (template.HTML, error) 
 	return template.HTML(svg), nil
 }
 
-// cardCSS labels the cells of a table shown as cards at phone width
+// CardCSS labels the cells of a table shown as cards at phone width
 // (report.css: table.cards) whose cells carry no data-label: one rule per
 // column, by position, giving its heading. The labels come from the
 // study definition and the page; they are quoted as CSS strings (a
 // quote, a backslash, a line break or "<" escaped), so the result is safe
 // inside a <style> element.
-func cardCSS(class string, labels []string) template.CSS {
+func CardCSS(class string, labels []string) template.CSS {
 	var b strings.Builder
 	b.WriteString("@media (max-width: 30rem) {")
 	for i, l := range labels {

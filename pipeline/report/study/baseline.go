@@ -1,4 +1,4 @@
-package report
+package study
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/connectingpeople/cpi/pipeline/report"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
@@ -200,7 +201,7 @@ func intCode(byInt map[int32]int, c *array.Int32, i int, intern func(string) int
 // and returns what fills the page in once disc is protected. A field's
 // levels are the study's codes (yes and no for a binary field), then any
 // other level found, sorted, then "not recorded" when someone has it.
-func (pg *studyPage) layoutBaseline(s *schemas.Study, b *BaselineCounts, disc *Disclosure) []func() {
+func (pg *studyPage) layoutBaseline(s *schemas.Study, b *BaselineCounts, disc *report.Disclosure) []func() {
 	arms := pg.Arms
 	if b == nil || !slices.Equal(b.arms, arms) {
 		b = NewBaselineCounts(s, arms)

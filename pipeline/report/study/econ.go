@@ -1,4 +1,4 @@
-package report
+package study
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/connectingpeople/cpi/pipeline/report"
 	"github.com/connectingpeople/cpi/pipeline/report/chart"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
@@ -193,7 +194,7 @@ func serviceTitle(s *schemas.Study, item string) string {
 // per arm and service, n answered and n using, n = using + not using (an
 // implied count). A percentage using is shown only beside a shown n_using
 // of a shown n. The rest of the section is laid out too (layoutEcon).
-func (pg *studyPage) layoutEconCounts(s *schemas.Study, disc *Disclosure) func() {
+func (pg *studyPage) layoutEconCounts(s *schemas.Study, disc *report.Disclosure) func() {
 	e := pg.Sec.Econ
 	if e == nil {
 		return func() {}
@@ -231,7 +232,7 @@ func containsStr(list []string, v string) bool {
 	return false
 }
 
-func (e *econSection) layoutServices(s *schemas.Study, arms, services []string, disc *Disclosure) {
+func (e *econSection) layoutServices(s *schemas.Study, arms, services []string, disc *report.Disclosure) {
 	rows := map[[2]string]serviceUseLine{}
 	for _, r := range e.use {
 		if r.Wave == s.PrimaryWave() {
@@ -257,7 +258,7 @@ func (e *econSection) layoutServices(s *schemas.Study, arms, services []string, 
 				using += " (" + fmtNum(100*float64(r.NUsing)/float64(r.N), 1) + "%)"
 			}
 			cost := "—"
-			if r.N >= int32(disc.rule.MinCount) {
+			if r.N >= int32(disc.Rule().MinCount) {
 				cost = fmtMoney(r.MeanCost, 0)
 				if !math.IsNaN(r.SDCost) {
 					cost += " (" + fmtMoney(r.SDCost, 0) + ")"
@@ -271,7 +272,7 @@ func (e *econSection) layoutServices(s *schemas.Study, arms, services []string, 
 
 // layoutByArm is total cost and QALYs per arm at the primary wave (and the
 // cost at baseline) from descriptives, whose n are the page's cells.
-func (e *econSection) layoutByArm(s *schemas.Study, arms []string, desc map[DescKey]DescStat, cells map[DescKey]int, disc *Disclosure) {
+func (e *econSection) layoutByArm(s *schemas.Study, arms []string, desc map[DescKey]DescStat, cells map[DescKey]int, disc *report.Disclosure) {
 	var outcomes [][2]string // outcome, wave
 	for _, o := range s.Analysis.Outcomes {
 		inst, scale, _ := strings.Cut(o, ".")
@@ -305,7 +306,7 @@ func (e *econSection) layoutByArm(s *schemas.Study, arms []string, desc map[Desc
 				line.Cells = append(line.Cells, "—", "—")
 				continue
 			}
-			line.Cells = append(line.Cells, disc.Show(c), fmtMeanSD(st, disc.rule, outcomeDecimals(ow[0])))
+			line.Cells = append(line.Cells, disc.Show(c), fmtMeanSD(st, disc.Rule(), outcomeDecimals(ow[0])))
 		}
 		e.ByArm = append(e.ByArm, line)
 	}
@@ -389,7 +390,7 @@ func (e *econSection) layoutIncremental(s *schemas.Study) {
 	var notes []string
 	for _, m := range e.Methods {
 		if l := at(m, 0); l != nil {
-			n := fmt.Sprintf("%s: %s participants in %d teams", m, ShowModelN(int64(l.nObs), s.Disclosure), l.nClusters)
+			n := fmt.Sprintf("%s: %s participants in %d teams", m, report.ShowModelN(int64(l.nObs), s.Disclosure), l.nClusters)
 			if l.note != "" {
 				n += " (" + reportNote(l.note) + ")"
 			}
