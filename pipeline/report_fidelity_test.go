@@ -331,7 +331,7 @@ func TestWriteFidelityReports(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(b, want.Bytes()) {
-			t.Errorf("%s differs from FidelityReport's output", p)
+			t.Errorf("%s differs from fidelityreport.Report's output", p)
 		}
 	}
 	for _, p := range append(stale, tx.Path("reports", "fidelity-AWP-02.html")) {

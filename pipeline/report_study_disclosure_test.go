@@ -188,7 +188,7 @@ func disclosureTestNs(rule schemas.Disclosure, parts []disclosureTestPart) []int
 	return []int32{0, 1, m - 1, m, m + 1, int32(len(parts)), int32(len(parts)) - 1}
 }
 
-// disclosureTestRender lays the page's counts out as StudyReport does and
+// disclosureTestRender lays the page's counts out as study.Report does and
 // renders it.
 func disclosureTestRender(t *testing.T, s *schemas.Study, rule schemas.Disclosure, parts []disclosureTestPart) string {
 	t.Helper()

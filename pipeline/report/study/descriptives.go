@@ -248,7 +248,7 @@ func (pg *studyPage) layoutArmSummaries(s *schemas.Study, effects []EffectsLine,
 	// method, notes numbered below the table.
 	//
 	// The ITT analyses (itt_mi, itt_delta) have a section of their own
-	// (report_sections.go: layoutITT), beside the complete cases and with
+	// (sections.go: layoutITT), beside the complete cases and with
 	// their tipping points, and are not repeated here.
 	var methods []string
 	if codes, err := s.CodeList("methods"); err == nil {

@@ -17,7 +17,7 @@ import (
 // sections are the study report's results sections after the outcomes
 // table (issue 17): reliability, missing data by arm and wave, the ITT
 // analyses with their tipping points, the forest plot across outcomes and
-// the economic evaluation (report_econ.go). Each is read from a table
+// the economic evaluation (econ.go). Each is read from a table
 // compare or score wrote; every count of people it prints is a cell of the
 // page's one disclosure pass (layoutSectionCounts, called by
 // LayoutCountsWith before Protect).

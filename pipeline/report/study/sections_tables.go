@@ -3,7 +3,7 @@ package study
 import "strconv"
 
 // SectionTableFiles are the CSV files of the results sections
-// (report_sections.go, report_econ.go), in page order, written after
+// (sections.go, econ.go), in page order, written after
 // TableFiles.
 var SectionTableFiles = []string{
 	"itt.csv", "outcome_forest.csv", "missing.csv", "reliability.csv",

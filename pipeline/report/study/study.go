@@ -126,7 +126,7 @@ type studyPage struct {
 	FlowManyWaves bool
 	FlowPrimary   string
 	// The summary, the CONSORT diagram, the methods and the checklist
-	// (report_summary.go, report_consort.go, report_methods.go).
+	// (summary.go, consort.go, methods.go).
 	summaryPage
 	consortPage
 	methodsPage
@@ -163,7 +163,7 @@ type studyPage struct {
 	Periods  []string
 	Fidelity []fidelityLine
 
-	// Sec are the results sections after the outcomes (report_sections.go).
+	// Sec are the results sections after the outcomes (sections.go).
 	Sec *sections
 
 	// disclosure is the page's disclosure control, kept for tests (its
