@@ -13,9 +13,9 @@ import (
 var version = "0.1.0-dev"
 
 func main() {
-	tuneMemory()
+	mem := tuneMemory()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, mem)
 	stop()
 	os.Exit(code)
 }

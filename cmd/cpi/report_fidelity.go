@@ -38,6 +38,7 @@ func newReportFidelityCmd(g *globals) *cobra.Command {
 			"the current folder), and with --control the control teams' monitoring reports too.",
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			g.memory.lower(reportHeapBudget)
 			if opts.warehouse == "" {
 				return usagef("--warehouse is required")
 			}

@@ -21,6 +21,7 @@ func newReportStudyCmd(g *globals) *cobra.Command {
 		Short: "Write the study report (flow, baseline, outcomes, forest plot, balance, fidelity) as HTML, and its tables as CSV",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			g.memory.lower(reportHeapBudget)
 			if opts.warehouse == "" {
 				return usagef("--warehouse is required")
 			}

@@ -25,7 +25,8 @@ type globals struct {
 	quiet       bool
 	profile     string // --cpuprofile: a CPU profile of the command, for go tool pprof
 	profileFile *os.File
-	memProfile  string // --memprofile: an allocation profile at the end of the command
+	memProfile  string   // --memprofile: an allocation profile at the end of the command
+	memory      *gcTuner // the collector's budget (tuneMemory); nil in tests
 	stdout      io.Writer
 	stderr      io.Writer
 	// settle, when set, replaces the study's ingest.settle_seconds (tests
@@ -156,9 +157,9 @@ var commands = []func(*globals) *cobra.Command{
 
 // run executes the command line and maps the outcome to an exit status:
 // 0 all accepted; 3 finished but something was rejected or quarantined;
-// 1 failed; 2 bad usage.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return runWith(ctx, &globals{stdout: stdout, stderr: stderr}, args)
+// 1 failed; 2 bad usage. mem is the collector's tuner (tuneMemory).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, mem *gcTuner) int {
+	return runWith(ctx, &globals{stdout: stdout, stderr: stderr, memory: mem}, args)
 }
 
 func runWith(ctx context.Context, g *globals, args []string) int {
