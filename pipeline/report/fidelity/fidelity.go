@@ -51,7 +51,7 @@ func Report(ctx context.Context, env warehouse.Env, genDir, team string, out io.
 	if _, ok := env.Study.Team(team); !ok {
 		return fmt.Errorf("fidelity report: %s is not a team of the study (teams: %s)", team, strings.Join(env.Study.TeamCodes(), ", "))
 	}
-	data, err := loadFidelityReportData(ctx, env.Study, genDir)
+	data, err := loadReportData(ctx, env.Study, genDir)
 	if err != nil {
 		return fmt.Errorf("fidelity report: %w", err)
 	}
@@ -59,7 +59,7 @@ func Report(ctx context.Context, env warehouse.Env, genDir, team string, out io.
 	if err != nil {
 		return fmt.Errorf("fidelity report: %w", err)
 	}
-	return renderFidelityReport(t, env, data, team, out)
+	return render(t, env, data, team, out)
 }
 
 // WriteReportFiles writes the fidelity report of each of teams to
@@ -77,7 +77,7 @@ func WriteReportFiles(ctx context.Context, env warehouse.Env, genDir string, tea
 	}
 	task := env.Progress.Start("report fidelity", "reports", int64(len(teams)))
 	defer task.Done()
-	data, err := loadFidelityReportData(ctx, env.Study, genDir)
+	data, err := loadReportData(ctx, env.Study, genDir)
 	if err != nil {
 		return fmt.Errorf("fidelity report: %w", err)
 	}
@@ -90,7 +90,7 @@ func WriteReportFiles(ctx context.Context, env warehouse.Env, genDir string, tea
 			return err
 		}
 		err := warehouse.WriteFileAtomic(path(team), warehouse.FileMode, func(w io.Writer) error {
-			return renderFidelityReport(t, env, data, team, w)
+			return render(t, env, data, team, w)
 		})
 		if err != nil {
 			return fmt.Errorf("fidelity report %s: %w", team, err)
@@ -163,7 +163,7 @@ type ReportData struct {
 	Provenance *report.Provenance
 }
 
-func loadFidelityReportData(ctx context.Context, s *schemas.Study, genDir string) (*ReportData, error) {
+func loadReportData(ctx context.Context, s *schemas.Study, genDir string) (*ReportData, error) {
 	for _, table := range []string{"fidelity", "fidelity_components"} {
 		files, err := warehouse.TableFiles(genDir, table)
 		if err != nil {
@@ -420,7 +420,7 @@ var (
 	fidelityRuleColor    = color.RGBA{R: 0x77, G: 0x77, B: 0x77, A: 0xff}
 )
 
-func renderFidelityReport(t *template.Template, env warehouse.Env, d *ReportData, team string, out io.Writer) error {
+func render(t *template.Template, env warehouse.Env, d *ReportData, team string, out io.Writer) error {
 	v, err := BuildView(env, d, team)
 	if err != nil {
 		return err
