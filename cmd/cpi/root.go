@@ -25,13 +25,15 @@ type globals struct {
 	quiet       bool
 	profile     string // --cpuprofile: a CPU profile of the command, for go tool pprof
 	profileFile *os.File
-	memProfile  string   // --memprofile: an allocation profile at the end of the command
-	memory      *gcTuner // the collector's budget (tuneMemory); nil in tests
+	memProfile  string // --memprofile: an allocation profile at the end of the command
 	stdout      io.Writer
 	stderr      io.Writer
 	// settle, when set, replaces the study's ingest.settle_seconds (tests
 	// take files as they are rather than wait).
 	settle *time.Duration
+	// memory is the collector's budget (tuneMemory), which a command may
+	// lower; nil in tests.
+	memory *gcTuner
 }
 
 // study loads the study definition named by --study, or the embedded one.
