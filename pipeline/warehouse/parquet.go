@@ -342,8 +342,10 @@ type RowWriter struct {
 // hundred million strings), so the map is a last resort: a repeat of the
 // previous value reuses its index; while the values have come in strictly
 // ascending order (ids, which the tables are sorted by) a value above the
-// last is new without a lookup; a small dictionary is searched in place;
-// and the map is filled only when a larger one needs it. The indices are
+// last is new without a lookup; a value that follows the previous one's
+// entry (columns cycling through items or scales) is found there; a small
+// dictionary is searched in place; and the map is filled only when a
+// larger one needs it. The indices are
 // those a map alone would give: first appearance order.
 type dictColumn struct {
 	values    []string
@@ -388,7 +390,15 @@ func (d *dictColumn) find(v string) int32 {
 		return -1
 	case d.ascending && v > d.values[n-1]:
 		return -1
-	case n <= dictScan:
+	}
+	// Columns that cycle through their values (items, scales) mostly
+	// follow the entry after the previous one.
+	if next := int(d.lastIdx) + 1; next >= 0 && next < n && d.values[next] == v {
+		return int32(next)
+	} else if next == n && d.values[0] == v {
+		return 0
+	}
+	if n <= dictScan {
 		for j, w := range d.values {
 			if w == v {
 				return int32(j)

@@ -49,6 +49,17 @@ func TestDictColumnMatchesMap(t *testing.T) {
 			}
 			return out
 		},
+		"cycling, sometimes skipping": func(n int) []string {
+			out := make([]string, 0, n)
+			for len(out) < n {
+				for j := range 30 {
+					if rng.IntN(10) > 0 {
+						out = append(out, fmt.Sprintf("scale%02d", (j*7)%30))
+					}
+				}
+			}
+			return out[:n]
+		},
 		"small then large": func(n int) []string {
 			out := make([]string, n)
 			for i := range out {
