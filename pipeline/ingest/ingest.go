@@ -300,12 +300,7 @@ func RunIngestPlan(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, pla
 	defer cancel()
 	jobs := make(chan string)
 	errs := make(chan error, len(trusts))
-	// One worker more than cores: a trust's files keep about a core and a
-	// half busy (parsing and checking on one goroutine, its tables encoded
-	// on others), so with one worker per core the last trust would run
-	// alone at the end (five trusts on two cores) with part of the machine
-	// idle.
-	workers := min(runtime.GOMAXPROCS(0)+1, len(trusts))
+	workers := min(runtime.GOMAXPROCS(0), len(trusts))
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)

@@ -1,7 +1,6 @@
 package score
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -116,19 +115,7 @@ func Score(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// One worker more than cores: a trust's job keeps a core and a half
-	// busy at most (the reading and writing goroutines beside its own),
-	// so with exactly one per core the last trust would run alone at the
-	// end (five trusts on two cores) with part of the machine idle. The
-	// largest partitions go first, for the same reason.
-	workers := min(runtime.GOMAXPROCS(0)+1, len(trusts))
-	order := make([]int, len(trusts))
-	size := make([]int64, len(trusts))
-	for i := range order {
-		order[i] = i
-		size[i] = tableRows(parts[trusts[i]])
-	}
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(size[b], size[a]) })
+	workers := min(runtime.GOMAXPROCS(0), len(trusts))
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range workers {
@@ -145,7 +132,7 @@ func Score(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 			}
 		}()
 	}
-	for _, i := range order {
+	for i := range trusts {
 		next <- i
 	}
 	close(next)
