@@ -26,6 +26,8 @@ type globals struct {
 	profile     string // --cpuprofile: a CPU profile of the command, for go tool pprof
 	profileFile *os.File
 	memProfile  string // --memprofile: an allocation profile at the end of the command
+	trace       string // --trace: an execution trace of the command, for go tool trace
+	traceFile   *os.File
 	stdout      io.Writer
 	stderr      io.Writer
 	// settle, when set, replaces the study's ingest.settle_seconds (tests
@@ -132,6 +134,8 @@ func newRoot(g *globals) *cobra.Command {
 	_ = pf.MarkHidden("cpuprofile")
 	pf.StringVar(&g.memProfile, "memprofile", "", "write an allocation profile of the command to this file")
 	_ = pf.MarkHidden("memprofile")
+	pf.StringVar(&g.trace, "trace", "", "write an execution trace of the command to this file")
+	_ = pf.MarkHidden("trace")
 	for _, add := range commands {
 		root.AddCommand(add(g))
 	}

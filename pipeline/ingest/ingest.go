@@ -136,6 +136,7 @@ func planIngest(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, paths 
 	fates.Listed = make([]warehouse.FileOutcome, len(listed))
 	log := env.Logger()
 	var cands []candidate
+	lookStart := time.Now()
 	for i, lf := range listed {
 		switch lf.status {
 		case warehouse.OutcomeIgnored:
@@ -203,12 +204,17 @@ func planIngest(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, paths 
 	if len(fresh) == 0 {
 		return nil, nil
 	}
-	// One wait for all the files, not one per file.
-	wait := env.SettleTime - time.Since(firstLook)
-	if wait > 0 {
-		log.Info("waiting for new files to settle before the second look", "files", len(fresh), "seconds", wait.Round(time.Second).Seconds())
+	// One wait for all the files, not one per file; none when every file
+	// had already been left alone for the settling time when first looked
+	// at (the second look, after hashing, and the archive's check of the
+	// bytes still catch one that changed since).
+	if !settledAt(fresh, lookStart, env.SettleTime) {
+		wait := env.SettleTime - time.Since(firstLook)
+		if wait > 0 {
+			log.Info("waiting for new files to settle before the second look", "files", len(fresh), "seconds", wait.Round(time.Second).Seconds())
+		}
+		env.Pause(wait)
 	}
-	env.Pause(wait)
 	defer_ := func(c candidate, why string) {
 		fates.set(c.idx, warehouse.FileOutcome{Name: c.name, Status: warehouse.OutcomeDeferred, Reason: why})
 		log.Warn("deferred to the next run: "+why, "file", c.name)
@@ -256,6 +262,19 @@ func planIngest(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, paths 
 		seq++
 	}
 	return plan, nil
+}
+
+// settledAt says whether every candidate's first look, taken after start,
+// saw a modification time at least settle before start: each file had
+// been left alone for the settling time before the run looked at it, so
+// waiting it out again would tell nothing new.
+func settledAt(cands []candidate, start time.Time, settle time.Duration) bool {
+	for _, c := range cands {
+		if c.first.mod.After(start.Add(-settle)) {
+			return false
+		}
+	}
+	return true
 }
 
 // RunIngestPlan ingests the planned files: each trust's files in arrival

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -180,9 +181,12 @@ func (w *responsesWriter) interview(sid string, iv *Interview, team, arm string)
 	return nil
 }
 
+// appendRepeat appends k copies of v: one growth, then a fill.
 func appendRepeat(s []int32, v int32, k int) []int32 {
-	for i := 0; i < k; i++ {
-		s = append(s, v)
+	n := len(s)
+	s = slices.Grow(s, k)[:n+k]
+	for i := n; i < n+k; i++ {
+		s[i] = v
 	}
 	return s
 }

@@ -337,12 +337,32 @@ type RowWriter struct {
 }
 
 // dictColumn accumulates one string column of a batch.
+//
+// Finding a value's index is the hot part (a national ingest appends a
+// hundred million strings), so the map is a last resort: a repeat of the
+// previous value reuses its index; while the values have come in strictly
+// ascending order (ids, which the tables are sorted by) a value above the
+// last is new without a lookup; a value that follows the previous one's
+// entry (columns cycling through items or scales) is found there; a small
+// dictionary is searched in place; and the map is filled only when a
+// larger one needs it. The indices are
+// those a map alone would give: first appearance order.
 type dictColumn struct {
-	values  []string
-	lookup  map[string]int32
-	last    string
-	lastIdx int32
-	indices *array.Int32Builder
+	values    []string
+	lookup    map[string]int32 // values[:mapped], filled on demand
+	mapped    int
+	ascending bool // values strictly ascending in the order appended
+	last      string
+	lastIdx   int32
+	indices   *array.Int32Builder
+}
+
+// dictScan is the largest dictionary searched in place rather than
+// through the map.
+const dictScan = 8
+
+func newDictColumn(indices *array.Int32Builder) *dictColumn {
+	return &dictColumn{lookup: map[string]int32{}, ascending: true, lastIdx: -1, indices: indices}
 }
 
 func (d *dictColumn) append(v string) {
@@ -350,19 +370,59 @@ func (d *dictColumn) append(v string) {
 		d.indices.Append(d.lastIdx)
 		return
 	}
-	i, ok := d.lookup[v]
-	if !ok {
+	i := d.find(v)
+	if i < 0 {
 		i = int32(len(d.values))
+		if n := len(d.values); n > 0 && v <= d.values[n-1] {
+			d.ascending = false
+		}
 		d.values = append(d.values, v)
-		d.lookup[v] = i
 	}
 	d.last, d.lastIdx = v, i
 	d.indices.Append(i)
 }
 
+// find is the index of v in the dictionary, or -1.
+func (d *dictColumn) find(v string) int32 {
+	n := len(d.values)
+	switch {
+	case n == 0:
+		return -1
+	case d.ascending && v > d.values[n-1]:
+		return -1
+	}
+	// Columns that cycle through their values (items, scales) mostly
+	// follow the entry after the previous one.
+	if next := int(d.lastIdx) + 1; next >= 0 && next < n && d.values[next] == v {
+		return int32(next)
+	} else if next == n && d.values[0] == v {
+		return 0
+	}
+	if n <= dictScan {
+		for j, w := range d.values {
+			if w == v {
+				return int32(j)
+			}
+		}
+		return -1
+	}
+	for j := d.mapped; j < n; j++ {
+		d.lookup[d.values[j]] = int32(j)
+	}
+	d.mapped = n
+	if i, ok := d.lookup[v]; ok {
+		return i
+	}
+	return -1
+}
+
 func (d *dictColumn) reset() {
 	d.values = d.values[:0]
-	clear(d.lookup)
+	if d.mapped > 0 {
+		clear(d.lookup)
+	}
+	d.mapped = 0
+	d.ascending = true
 	d.lastIdx = -1
 }
 
@@ -388,7 +448,7 @@ func NewRowWriter(schema *arrow.Schema, out *TableFile) *RowWriter {
 	r := &RowWriter{schema: ws, out: out, builders: make([]array.Builder, len(ws.Fields())), dicts: make([]*dictColumn, len(ws.Fields()))}
 	for i, f := range ws.Fields() {
 		if f.Type.ID() == arrow.DICTIONARY {
-			r.dicts[i] = &dictColumn{lookup: map[string]int32{}, lastIdx: -1, indices: array.NewInt32Builder(memory.DefaultAllocator)}
+			r.dicts[i] = newDictColumn(array.NewInt32Builder(memory.DefaultAllocator))
 			continue
 		}
 		r.builders[i] = array.NewBuilder(memory.DefaultAllocator, f.Type)

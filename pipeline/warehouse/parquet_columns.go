@@ -93,10 +93,53 @@ func writeColumn(ctx context.Context, rgw file.BufferedRowGroupWriter, i int, co
 		*defLevels = definitionLevels((*defLevels)[:0], col)
 		levels = *defLevels
 	}
+	viaIndices := false
 	if d, ok := col.(*array.Dictionary); ok {
-		return writeDictionaryColumn(ctx, cw, d, levels)
+		viaIndices, err = writeDictionaryColumn(ctx, cw, d, levels)
+	} else {
+		err = pqarrow.WriteArrowToColumn(ctx, cw, col, levels, nil, nullable)
 	}
-	return pqarrow.WriteArrowToColumn(ctx, cw, col, levels, nil, nullable)
+	if err != nil {
+		return err
+	}
+	return flushLastPage(cw, viaIndices, col.Len())
+}
+
+// pageFlusher is the column writers' FlushCurrentPage: it encodes the
+// values buffered since the last page (run-length encoding of dictionary
+// indices, compression) into a data page held in the column's own buffer.
+type pageFlusher interface{ FlushCurrentPage() error }
+
+// flushLastPage cuts the column chunk's last data page now, on the calling
+// goroutine. The row group's Close would cut it anyway, but it closes the
+// columns one after another: a row group of BatchRows rows is one page per
+// column, so nearly all the encoding and compression of a file was done
+// serially there. The page is the same page, cut after the same writes,
+// so the file's bytes do not change (TestWriteRowGroupParallelSameBytes).
+// It must not cut an empty page, which Close would not write: a page is
+// pending when the encoder holds values (plain encoders) or, for an
+// active dictionary encoder, when it has seen raw values since its last
+// page or took n > 0 indices directly (viaIndices: that path never cuts a
+// page by size, so all n are pending). A column whose pending values are
+// all nulls is left to Close.
+func flushLastPage(cw file.ColumnChunkWriter, viaIndices bool, n int) error {
+	f, ok := cw.(pageFlusher)
+	if !ok {
+		return nil
+	}
+	enc := cw.CurrentEncoder()
+	pending := false
+	switch enc.Encoding() {
+	case parquet.Encodings.PlainDict, parquet.Encodings.RLEDict:
+		raw, ok := enc.(interface{ ObservedRawSize() int64 })
+		pending = (ok && raw.ObservedRawSize() > 0) || (viaIndices && n > 0)
+	case parquet.Encodings.Plain:
+		pending = enc.EstimatedDataEncodedSize() > 0
+	}
+	if !pending {
+		return nil
+	}
+	return f.FlushCurrentPage()
 }
 
 // definitionLevels of a flat nullable column: 1 for a value, 0 for a null.
@@ -125,29 +168,32 @@ func definitionLevels(levels []int16, a arrow.Array) []int16 {
 // writeDictionaryColumn writes a dictionary array as the column chunk's
 // dictionary and its indices, as pqarrow does, with statistics over the
 // entries the indices use.
-func writeDictionaryColumn(ctx context.Context, cw file.ColumnChunkWriter, d *array.Dictionary, defLevels []int16) error {
+//
+// viaIndices says the indices went to the encoder as they are
+// (WriteDictIndices), not as strings (the fallbacks of writeDense).
+func writeDictionaryColumn(ctx context.Context, cw file.ColumnChunkWriter, d *array.Dictionary, defLevels []int16) (viaIndices bool, err error) {
 	dict := d.Dictionary()
 	enc, ok := any(cw.CurrentEncoder()).(dictionaryEncoder)
 	if !ok || (enc.Encoding() != parquet.Encodings.PlainDict && enc.Encoding() != parquet.Encodings.RLEDict) || enc.NumEntries() != 0 {
-		return writeDense(ctx, cw, d, defLevels)
+		return false, writeDense(ctx, cw, d, defLevels)
 	}
 	if err := enc.PutDictionary(dict); err != nil {
-		return err
+		return false, err
 	}
 	if enc.NumEntries() != dict.Len() {
 		// The dictionary repeats a value: its indices would not match the
 		// encoder's, so the chunk is written plain.
 		cw.FallbackToPlain()
-		return writeDense(ctx, cw, d, defLevels)
+		return false, writeDense(ctx, cw, d, defLevels)
 	}
 	indices, ok := d.Indices().(*array.Int32)
 	if !ok {
-		return errors.New("dictionary indices are not int32")
+		return false, errors.New("dictionary indices are not int32")
 	}
 	if stats := cw.PageStatistics(); stats != nil {
 		used, err := usedEntries(dict, indices)
 		if err != nil {
-			return err
+			return false, err
 		}
 		nonNull := indices.Len() - indices.NullN()
 		stats.IncNulls(int64(max(len(defLevels)-nonNull, 0)))
@@ -155,10 +201,10 @@ func writeDictionaryColumn(ctx context.Context, cw file.ColumnChunkWriter, d *ar
 		err = stats.UpdateFromArrow(used, false)
 		used.Release()
 		if err != nil {
-			return err
+			return false, err
 		}
 	}
-	return cw.WriteDictIndices(indices, defLevels, nil)
+	return true, cw.WriteDictIndices(indices, defLevels, nil)
 }
 
 // usedEntries is the dictionary narrowed to the entries the indices use
