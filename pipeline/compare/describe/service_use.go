@@ -2,9 +2,11 @@ package describe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -64,84 +66,65 @@ func costItems(s *schemas.Study) []costItem {
 // participants not withdrawn who answered the service at the wave (a
 // blank answer is missing, not zero), n, how many used it at all
 // (n_using, units > 0), mean and SD (n − 1) of the units, and of their
-// cost (units × unit cost in the study's price year). It reads responses
-// (only the cost instruments' items) and participants (who withdrew).
+// cost (units × unit cost in the study's price year).
+//
+// It reads of responses only what score reads (study_id, wave, item and
+// value; item names are unique in a study, so the item gives the
+// instrument, and a participant's arm is the participants table's, as
+// score takes it), as codes: warehouse.ReadCodes resolves each dictionary
+// entry once and the rows are passed over comparing small integers, in
+// the table's order, so the sums are those, bit for bit, of reading every
+// column densely (TestServiceUseMatchesDense). Files of a kind ReadCodes
+// does not decode are read by a ColumnScan instead (serviceUseScan).
 func serviceUse(ctx context.Context, s *schemas.Study, dir string) ([]serviceUseRow, error) {
+	return serviceUseRoute(ctx, s, dir, false)
+}
+
+// serviceUseRoute is serviceUse, by the ColumnScan route when scan is set.
+func serviceUseRoute(ctx context.Context, s *schemas.Study, dir string, scan bool) ([]serviceUseRow, error) {
 	items := costItems(s)
 	if len(items) == 0 {
 		return nil, nil
 	}
-	withdrawn := map[string]bool{}
-	err := warehouse.ScanTable(ctx, dir, "participants", func(rec arrow.RecordBatch) error {
-		cols, err := warehouse.Columns(rec, "study_id", "withdrawn")
-		if err != nil {
-			return err
-		}
-		id, wd := cols[0].(*array.String), cols[1].(*array.Boolean)
-		for i := 0; i < int(rec.NumRows()); i++ {
-			if wd.IsValid(i) && wd.Value(i) {
-				withdrawn[id.Value(i)] = true
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("service use: %w", err)
-	}
 	arms := s.Arms[:min(2, len(s.Arms))]
-	type key struct{ wave, arm, item string }
-	type acc struct {
-		units, cost welford
-		using       int
-	}
-	sums := map[key]*acc{}
-	itemCost := map[[2]string]float64{}
-	var costInstruments []string // responses of other instruments are passed over before any map lookup
-	for _, it := range items {
-		itemCost[[2]string{it.instrument, it.item}] = it.cost
-		if !slices.Contains(costInstruments, it.instrument) {
-			costInstruments = append(costInstruments, it.instrument)
-		}
-	}
-	err = warehouse.ScanTable(ctx, dir, "responses", func(rec arrow.RecordBatch) error {
-		cols, err := warehouse.Columns(rec, "study_id", "wave", "instrument", "item", "arm", "value")
-		if err != nil {
-			return err
-		}
-		id, wave, inst, item, arm := cols[0].(*array.String), cols[1].(*array.String), cols[2].(*array.String), cols[3].(*array.String), cols[4].(*array.String)
-		val := cols[5].(*array.Int32)
-		for i := 0; i < int(rec.NumRows()); i++ {
-			if val.IsNull(i) || !slices.Contains(costInstruments, inst.Value(i)) {
-				continue
-			}
-			c, ok := itemCost[[2]string{inst.Value(i), item.Value(i)}]
-			if !ok || withdrawn[id.Value(i)] || !slices.Contains(arms, arm.Value(i)) {
-				continue
-			}
-			k := key{wave.Value(i), arm.Value(i), item.Value(i)}
-			a := sums[k]
-			if a == nil {
-				a = &acc{}
-				sums[k] = a
-			}
-			u := float64(val.Value(i))
-			a.units.add(u)
-			a.cost.add(u * c)
-			if u > 0 {
-				a.using++
-			}
-		}
-		return nil
-	})
+	people, err := readSUPeople(ctx, dir, arms)
 	if err != nil {
 		return nil, fmt.Errorf("service use: %w", err)
+	}
+	// The sums are per (wave, arm, service name); a service's unit cost
+	// is the last cost scale's naming it.
+	sums := &suSums{waves: s.Waves, arms: arms}
+	for _, it := range items {
+		if !slices.Contains(sums.names, it.item) {
+			sums.names = append(sums.names, it.item)
+		}
+	}
+	sums.cost = make([]float64, len(sums.names))
+	for _, it := range items {
+		sums.cost[slices.Index(sums.names, it.item)] = it.cost
+	}
+	sums.acc = make([]suAcc, len(s.Waves)*len(arms)*len(sums.names))
+	files, err := warehouse.TableFiles(dir, "responses")
+	if err != nil {
+		return nil, fmt.Errorf("service use: read responses: %w", err)
+	}
+	if !scan {
+		err = sums.readCodes(ctx, files, people)
+		scan = errors.Is(err, warehouse.ErrCodesUnsupported)
+	}
+	if scan {
+		clear(sums.acc) // a file found undecodable part way
+		err = sums.scan(ctx, files, people)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("service use: read responses: %w", err)
 	}
 	var out []serviceUseRow
-	for _, w := range s.Waves {
-		for _, a := range arms {
+	for wi, w := range s.Waves {
+		for ai, a := range arms {
 			for _, it := range items {
 				r := serviceUseRow{wave: w, arm: a, service: it.item, unitCost: it.cost}
-				if x := sums[key{w, a, it.item}]; x != nil {
+				if x := &sums.acc[(wi*len(arms)+ai)*len(sums.names)+slices.Index(sums.names, it.item)]; x.units.n > 0 {
 					r.n, r.nUsing = x.units.n, x.using
 					r.meanUnits, r.sdUnits = x.units.meanOrNaN(), x.units.sdOrNaN()
 					r.meanCost, r.sdCost = x.cost.meanOrNaN(), x.cost.sdOrNaN()
@@ -153,6 +136,207 @@ func serviceUse(ctx context.Context, s *schemas.Study, dir string) ([]serviceUse
 		}
 	}
 	return out, nil
+}
+
+// suSums are service use's sums per (wave, arm, service name).
+type suSums struct {
+	waves, arms, names []string
+	cost               []float64 // per name
+	acc                []suAcc
+}
+
+type suAcc struct {
+	units, cost welford
+	using       int
+}
+
+// add counts u units of service nc at wave wc in arm ac; a negative code
+// is a row not counted.
+func (s *suSums) add(wc, ac, nc, u int32) {
+	if nc < 0 || ac < 0 || wc < 0 {
+		return
+	}
+	a := &s.acc[(int(wc)*len(s.arms)+int(ac))*len(s.names)+int(nc)]
+	x := float64(u)
+	a.units.add(x)
+	a.cost.add(x * s.cost[nc])
+	if u > 0 {
+		a.using++
+	}
+}
+
+func (s *suSums) wave(v string) int32 { return int32(slices.Index(s.waves, v)) }
+func (s *suSums) name(v string) int32 { return int32(slices.Index(s.names, v)) }
+
+// readCodes reads responses' columns from their pages (ReadCodes).
+func (s *suSums) readCodes(ctx context.Context, files []string, people *suPeople) error {
+	cols := []warehouse.CodeColumn{{Name: "study_id", Lookup: people.arm}, {Name: "wave", Lookup: s.wave}, {Name: "item", Lookup: s.name}, {Name: "value"}}
+	return warehouse.ReadCodes(ctx, files, cols, func(b *warehouse.CodeBatch) error {
+		id, wave, item, val, ok := b.Vals[0], b.Vals[1], b.Vals[2], b.Vals[3], b.Valid[3]
+		for i := range b.Rows {
+			if ok == nil || ok[i] {
+				s.add(wave[i], id[i], item[i], val[i])
+			}
+		}
+		return nil
+	})
+}
+
+// scan reads responses by a ColumnScan, the string columns as
+// dictionaries resolved once per batch (suCodes).
+func (s *suSums) scan(ctx context.Context, files []string, people *suPeople) error {
+	cols := []string{"study_id", "wave", "item", "value"}
+	scan := warehouse.NewColumnScan(ctx, files, cols, cols[:3])
+	scan.ReuseMemory() // nothing of a batch outlives it: its strings become codes
+	defer scan.Close()
+	var id, wave, item suCodes
+	for {
+		ok, err := scan.Next()
+		if err != nil || !ok {
+			return err
+		}
+		val, ok := scan.Cols[3].(*array.Int32)
+		if !ok {
+			return errors.New("column value is not an int32")
+		}
+		if err := item.init(scan.Cols[2], s.name); err != nil {
+			return fmt.Errorf("column item: %w", err)
+		}
+		if err := wave.init(scan.Cols[1], s.wave); err != nil {
+			return fmt.Errorf("column wave: %w", err)
+		}
+		if err := id.init(scan.Cols[0], people.arm); err != nil {
+			return fmt.Errorf("column study_id: %w", err)
+		}
+		vals := val.Int32Values()
+		for i := range val.Len() {
+			if val.IsValid(i) {
+				s.add(wave.at(i), id.at(i), item.at(i), vals[i])
+			}
+		}
+	}
+}
+
+// suPeople are the participants, sorted by study_id, each with the code
+// service use counts them under: their arm's position in the arms
+// compared, or −1 (withdrawn, or another arm).
+type suPeople struct {
+	ids   []string
+	codes []int32
+}
+
+func readSUPeople(ctx context.Context, dir string, arms []string) (*suPeople, error) {
+	files, err := warehouse.TableFiles(dir, "participants")
+	if err != nil {
+		return nil, fmt.Errorf("read participants: %w", err)
+	}
+	scan := warehouse.NewColumnScan(ctx, files, []string{"study_id", "arm", "withdrawn"}, nil)
+	defer scan.Close()
+	p := &suPeople{}
+	for {
+		ok, err := scan.Next()
+		if err != nil {
+			return nil, fmt.Errorf("read participants: %w", err)
+		}
+		if !ok {
+			break
+		}
+		id, ok1 := scan.Cols[0].(*array.String)
+		arm, ok2 := scan.Cols[1].(*array.String)
+		wd, ok3 := scan.Cols[2].(*array.Boolean)
+		if !ok1 || !ok2 || !ok3 {
+			return nil, errors.New("read participants: columns study_id, arm and withdrawn are not strings and a bool")
+		}
+		for i := range id.Len() {
+			c := int32(slices.Index(arms, arm.Value(i)))
+			if wd.IsValid(i) && wd.Value(i) {
+				c = -1
+			}
+			p.ids = append(p.ids, strings.Clone(id.Value(i)))
+			p.codes = append(p.codes, c)
+		}
+	}
+	if !slices.IsSorted(p.ids) { // each trust's are; the trusts' files come in path order
+		order := make([]int, len(p.ids))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(p.ids[a], p.ids[b]) })
+		ids, codes := make([]string, len(order)), make([]int32, len(order))
+		for k, i := range order {
+			ids[k], codes[k] = p.ids[i], p.codes[i]
+		}
+		p.ids, p.codes = ids, codes
+	}
+	return p, nil
+}
+
+// arm is participant id's code (−1 for one missing from participants).
+func (p *suPeople) arm(id string) int32 {
+	if i, ok := slices.BinarySearch(p.ids, id); ok {
+		return p.codes[i]
+	}
+	return -1
+}
+
+// suCodes are one batch's string column as codes: lookup runs once per
+// dictionary entry (once per run of equal values in a plain column); a
+// null is looked up as "" (what a dense read gives for it).
+type suCodes struct {
+	idx   []int32 // the dictionary's indices; nil: plain column
+	codes []int32 // per dictionary entry
+	valid arrow.Array
+	null  int32
+
+	plain  *array.String
+	lookup func(string) int32
+	last   string
+	lastC  int32
+	primed bool
+}
+
+func (c *suCodes) init(a arrow.Array, lookup func(string) int32) error {
+	codes := c.codes[:0]
+	*c = suCodes{lookup: lookup, null: lookup("")}
+	switch a := a.(type) {
+	case *array.Dictionary:
+		vals, ok := a.Dictionary().(*array.String)
+		idx, ok2 := a.Indices().(*array.Int32)
+		if !ok || !ok2 {
+			return errors.New("not a dictionary of strings with int32 indices")
+		}
+		c.idx = idx.Int32Values()
+		for i := range vals.Len() {
+			codes = append(codes, lookup(vals.Value(i)))
+		}
+		c.codes = codes
+		if a.NullN() > 0 {
+			c.valid = a
+		}
+	case *array.String:
+		c.plain = a
+	default:
+		return errors.New("not a string column")
+	}
+	return nil
+}
+
+// at is row r's code.
+func (c *suCodes) at(r int) int32 {
+	if c.idx != nil {
+		if c.valid != nil && c.valid.IsNull(r) {
+			return c.null
+		}
+		return c.codes[c.idx[r]]
+	}
+	if c.plain.IsNull(r) {
+		return c.null
+	}
+	s := c.plain.Value(r)
+	if !c.primed || s != c.last {
+		c.last, c.lastC, c.primed = strings.Clone(s), c.lookup(s), true
+	}
+	return c.lastC
 }
 
 // WriteServiceUse writes service_use in its key order (wave, arm, service:
