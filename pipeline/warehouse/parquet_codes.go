@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -27,7 +29,9 @@ import (
 var ErrCodesUnsupported = errors.New("column pages of a kind the code reader does not decode")
 
 // CodeColumn is a column ReadCodes reads: a string column when Lookup is
-// set (Lookup gives a value's code), else an int32 column.
+// set (Lookup gives a value's code; it is called from the goroutines that
+// decode the columns, so several Lookups may run at once), else an int32
+// column.
 type CodeColumn struct {
 	Name   string
 	Lookup func(string) int32
@@ -54,7 +58,9 @@ func ReadCodes(ctx context.Context, files []string, cols []CodeColumn, fn func(b
 		}
 	}
 	b := &CodeBatch{Vals: make([][]int32, len(cols)), Valid: make([][]bool, len(cols))}
-	var dec codeDecoder
+	decs := make([]codeDecoder, len(cols)) // one per column: the columns are decoded side by side
+	errs := make([]error, len(cols))
+	workers := min(runtime.GOMAXPROCS(0), len(cols))
 	for _, path := range files {
 		err := withCodeFile(path, cols, func(pf *file.Reader, idx []int) error {
 			for rg := range pf.NumRowGroups() {
@@ -63,16 +69,31 @@ func ReadCodes(ctx context.Context, files []string, cols []CodeColumn, fn func(b
 				}
 				r := pf.RowGroup(rg)
 				b.Rows = int(r.NumRows())
-				for i, c := range cols {
-					pr, err := r.GetColumnPageReader(idx[i])
+				next := make(chan int, len(cols))
+				for i := range cols {
+					next <- i
+				}
+				close(next)
+				var wg sync.WaitGroup
+				for range workers {
+					wg.Go(func() {
+						for i := range next {
+							errs[i] = nil
+							pr, err := r.GetColumnPageReader(idx[i])
+							if err != nil {
+								errs[i] = err
+								continue
+							}
+							optional := pf.MetaData().Schema.Column(idx[i]).MaxDefinitionLevel() > 0
+							b.Vals[i], b.Valid[i], errs[i] = decs[i].chunk(pr, b.Rows, optional, cols[i].Lookup, b.Vals[i], b.Valid[i])
+							pr.Close()
+						}
+					})
+				}
+				wg.Wait()
+				for i, err := range errs {
 					if err != nil {
-						return err
-					}
-					descr := pf.MetaData().Schema.Column(idx[i])
-					b.Vals[i], b.Valid[i], err = dec.chunk(pr, b.Rows, descr.MaxDefinitionLevel() > 0, c.Lookup, b.Vals[i], b.Valid[i])
-					pr.Close()
-					if err != nil {
-						return fmt.Errorf("column %s: %w", c.Name, err)
+						return fmt.Errorf("%s: column %s: %w", filepath.Base(path), cols[i].Name, err)
 					}
 				}
 				if err := fn(b); err != nil {
@@ -215,11 +236,12 @@ func (d *codeDecoder) chunk(pr file.PageReader, n int, optional bool, lookup fun
 				if err != nil {
 					return nil, nil, fmt.Errorf("dictionary indices: %w", err)
 				}
+				dict := d.dict
 				for k, ix := range d.values {
-					if ix < 0 || int(ix) >= len(d.dict) {
+					if uint32(ix) >= uint32(len(dict)) {
 						return nil, nil, errors.New("dictionary index out of range")
 					}
-					d.values[k] = d.dict[ix]
+					d.values[k] = dict[ix]
 				}
 			case parquet.Encodings.Plain:
 				d.values, err = plainValues(d.values[:0], data, defined, lookup)
@@ -327,17 +349,19 @@ func rleHybrid(out []int32, data []byte, width, n int) ([]int32, error) {
 		data = data[size:]
 		count := min(groups*8, n-len(out)) // the last group may be padding
 		mask := uint64(1)<<width - 1
-		var acc uint64
-		have := 0
+		pos := 0 // bit position in packed
 		for range count {
-			for have < width {
-				acc |= uint64(packed[0]) << have
-				packed = packed[1:]
-				have += 8
+			at := pos >> 3
+			var w uint64
+			if at+8 <= len(packed) {
+				w = binary.LittleEndian.Uint64(packed[at:])
+			} else {
+				for b := 0; at+b < len(packed); b++ {
+					w |= uint64(packed[at+b]) << (8 * b)
+				}
 			}
-			out = append(out, int32(acc&mask))
-			acc >>= width
-			have -= width
+			out = append(out, int32((w>>(pos&7))&mask))
+			pos += width
 		}
 	}
 	return out, nil

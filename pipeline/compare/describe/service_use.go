@@ -219,9 +219,11 @@ func (s *suSums) scan(ctx context.Context, files []string, people *suPeople) err
 
 // suPeople are the participants, sorted by study_id, each with the code
 // service use counts them under: their arm's position in the arms
-// compared, or −1 (withdrawn, or another arm).
+// compared, or −1 (withdrawn, or another arm). The ids are one string
+// and their ends, not a million strings for the collector to trace.
 type suPeople struct {
-	ids   []string
+	ids   string
+	ends  []int
 	codes []int32
 }
 
@@ -232,7 +234,10 @@ func readSUPeople(ctx context.Context, dir string, arms []string) (*suPeople, er
 	}
 	scan := warehouse.NewColumnScan(ctx, files, []string{"study_id", "arm", "withdrawn"}, nil)
 	defer scan.Close()
-	p := &suPeople{}
+	var ids []byte
+	var ends []int
+	var codes []int32
+	sorted := true
 	for {
 		ok, err := scan.Next()
 		if err != nil {
@@ -252,29 +257,58 @@ func readSUPeople(ctx context.Context, dir string, arms []string) (*suPeople, er
 			if wd.IsValid(i) && wd.Value(i) {
 				c = -1
 			}
-			p.ids = append(p.ids, strings.Clone(id.Value(i)))
-			p.codes = append(p.codes, c)
+			if n := len(ends); sorted && n > 0 {
+				prev := 0
+				if n > 1 {
+					prev = ends[n-2]
+				}
+				sorted = string(ids[prev:ends[n-1]]) < id.Value(i)
+			}
+			ids = append(ids, id.Value(i)...)
+			ends = append(ends, len(ids))
+			codes = append(codes, c)
 		}
 	}
-	if !slices.IsSorted(p.ids) { // each trust's are; the trusts' files come in path order
-		order := make([]int, len(p.ids))
+	p := &suPeople{ids: string(ids), ends: ends, codes: codes}
+	if !sorted { // each trust's are; the trusts' files come in path order
+		order := make([]int, len(ends))
 		for i := range order {
 			order[i] = i
 		}
-		slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(p.ids[a], p.ids[b]) })
-		ids, codes := make([]string, len(order)), make([]int32, len(order))
+		slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(p.id(a), p.id(b)) })
+		var ids []byte
+		ends, codes := make([]int, len(order)), make([]int32, len(order))
 		for k, i := range order {
-			ids[k], codes[k] = p.ids[i], p.codes[i]
+			ids = append(ids, p.id(i)...)
+			ends[k], codes[k] = len(ids), p.codes[i]
 		}
-		p.ids, p.codes = ids, codes
+		p = &suPeople{ids: string(ids), ends: ends, codes: codes}
 	}
 	return p, nil
 }
 
+// id is participant i's study_id.
+func (p *suPeople) id(i int) string {
+	start := 0
+	if i > 0 {
+		start = p.ends[i-1]
+	}
+	return p.ids[start:p.ends[i]]
+}
+
 // arm is participant id's code (−1 for one missing from participants).
 func (p *suPeople) arm(id string) int32 {
-	if i, ok := slices.BinarySearch(p.ids, id); ok {
-		return p.codes[i]
+	lo, hi := 0, len(p.ends)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if p.id(m) < id {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(p.ends) && p.id(lo) == id {
+		return p.codes[lo]
 	}
 	return -1
 }

@@ -106,7 +106,7 @@ func serviceUseDense(ctx context.Context, s *schemas.Study, dir string) ([]servi
 // serviceUseTestWrite writes participants and responses of two trusts:
 // n participants each (every seventh withdrawn), their answers to every
 // item of csri (the cost instrument) and of ucla3 (not costed) at every
-// wave, a tenth of them blank, in key order, so that responses spans
+// wave, a tenth of them blank, in key order within a trust, so that responses spans
 // several of a scan's batches. It returns the generation folder.
 func serviceUseTestWrite(t *testing.T, s *schemas.Study, n int) string {
 	t.Helper()
@@ -143,7 +143,9 @@ func serviceUseTestWrite(t *testing.T, s *schemas.Study, n int) string {
 		pc := func(c string) int { return warehouse.ColIndex(pt, c) }
 		rc := func(c string) int { return warehouse.ColIndex(rt, c) }
 		for p := range n {
-			id := fmt.Sprintf("%s-%06d", trust, p)
+			// The second trust's ids sort before the first's: the
+			// participants are not in study_id order across files.
+			id := fmt.Sprintf("%s-%06d", []string{"T9", "T1"}[ti], p)
 			arm := s.Arms[p%2]
 			team := fmt.Sprintf("%s%d", trust, p%2)
 			pw.Str(pc("study_id"), id)
