@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -30,21 +31,23 @@ var ErrCodesUnsupported = errors.New("column pages of a kind the code reader doe
 
 // CodeColumn is a column ReadCodes reads: a string column when Lookup is
 // set (Lookup gives a value's code; it is called from the goroutines that
-// decode the columns, so several Lookups may run at once), else an int32
-// column.
+// decode the columns, so several Lookups may run at once), a double
+// column when Float is set, else an int32 column.
 type CodeColumn struct {
 	Name   string
 	Lookup func(string) int32
+	Float  bool
 }
 
 // CodeBatch is one row group's columns: Vals[i] holds column i's codes or
-// values, Valid[i] whether each row is not null (nil: none is null); a
-// null's slot in Vals is 0 for an int32 column and Lookup("") for a
-// string one. Both are overwritten by the next row group.
+// values (Floats[i] for a double column), Valid[i] whether each row is not
+// null (nil: none is null); a null's slot is 0 for a number column and
+// Lookup("") for a string one. All are overwritten by the next row group.
 type CodeBatch struct {
-	Rows  int
-	Vals  [][]int32
-	Valid [][]bool
+	Rows   int
+	Vals   [][]int32
+	Floats [][]float64
+	Valid  [][]bool
 }
 
 // ReadCodes calls fn with every row group of files (checked against
@@ -57,8 +60,9 @@ func ReadCodes(ctx context.Context, files []string, cols []CodeColumn, fn func(b
 			return err
 		}
 	}
-	b := &CodeBatch{Vals: make([][]int32, len(cols)), Valid: make([][]bool, len(cols))}
-	decs := make([]codeDecoder, len(cols)) // one per column: the columns are decoded side by side
+	b := &CodeBatch{Vals: make([][]int32, len(cols)), Floats: make([][]float64, len(cols)), Valid: make([][]bool, len(cols))}
+	// One decoder per column: the columns are decoded side by side.
+	decs, fdecs := make([]codeDecoder[int32], len(cols)), make([]codeDecoder[float64], len(cols))
 	errs := make([]error, len(cols))
 	workers := min(runtime.GOMAXPROCS(0), len(cols))
 	for _, path := range files {
@@ -85,7 +89,15 @@ func ReadCodes(ctx context.Context, files []string, cols []CodeColumn, fn func(b
 								continue
 							}
 							optional := pf.MetaData().Schema.Column(idx[i]).MaxDefinitionLevel() > 0
-							b.Vals[i], b.Valid[i], errs[i] = decs[i].chunk(pr, b.Rows, optional, cols[i].Lookup, b.Vals[i], b.Valid[i])
+							switch c := cols[i]; {
+							case c.Float:
+								b.Floats[i], b.Valid[i], errs[i] = fdecs[i].chunk(pr, b.Rows, optional, plainFloat64s, 0, b.Floats[i], b.Valid[i])
+							case c.Lookup != nil:
+								plain := func(out []int32, data []byte, n int) ([]int32, error) { return plainStrings(out, data, n, c.Lookup) }
+								b.Vals[i], b.Valid[i], errs[i] = decs[i].chunk(pr, b.Rows, optional, plain, c.Lookup(""), b.Vals[i], b.Valid[i])
+							default:
+								b.Vals[i], b.Valid[i], errs[i] = decs[i].chunk(pr, b.Rows, optional, plainInt32s, 0, b.Vals[i], b.Valid[i])
+							}
 							pr.Close()
 						}
 					})
@@ -140,6 +152,8 @@ func withCodeFile(path string, cols []CodeColumn, fn func(pf *file.Reader, idx [
 		want := parquet.Types.Int32
 		if c.Lookup != nil {
 			want = parquet.Types.ByteArray
+		} else if c.Float {
+			want = parquet.Types.Double
 		}
 		if descr.PhysicalType() != want || descr.MaxRepetitionLevel() != 0 || descr.MaxDefinitionLevel() > 1 {
 			return fmt.Errorf("%s: column %s: %w", filepath.Base(path), c.Name, ErrCodesUnsupported)
@@ -164,25 +178,24 @@ func withCodeFile(path string, cols []CodeColumn, fn func(pf *file.Reader, idx [
 	return fn(pf, idx)
 }
 
-// codeDecoder holds the scratch of ReadCodes, reused from chunk to chunk.
-type codeDecoder struct {
-	dict   []int32 // the current chunk's dictionary, as codes (string) or values (int32)
-	levels []int32 // one page's definition levels
-	values []int32 // one page's non-null values (dictionary indices or plain values)
+// codeDecoder holds the scratch of ReadCodes for a column of codes or
+// values of type T, reused from chunk to chunk.
+type codeDecoder[T int32 | float64] struct {
+	dict    []T     // the current chunk's dictionary
+	levels  []int32 // one page's definition levels
+	indices []int32 // one page's dictionary indices
+	values  []T     // one page's non-null values
 }
 
 // chunk decodes one column chunk of n rows into vals (and valid, for an
-// optional column).
-func (d *codeDecoder) chunk(pr file.PageReader, n int, optional bool, lookup func(string) int32, vals []int32, valid []bool) ([]int32, []bool, error) {
+// optional column); plain decodes PLAIN values (dictionary pages and
+// pages written plain), null fills a null's slot.
+func (d *codeDecoder[T]) chunk(pr file.PageReader, n int, optional bool, plain func(out []T, data []byte, n int) ([]T, error), null T, vals []T, valid []bool) ([]T, []bool, error) {
 	vals = vals[:0]
 	if optional {
 		valid = valid[:0]
 	} else {
 		valid = nil
-	}
-	null := int32(0)
-	if lookup != nil {
-		null = lookup("")
 	}
 	d.dict = d.dict[:0]
 	haveDict := false
@@ -194,7 +207,7 @@ func (d *codeDecoder) chunk(pr file.PageReader, n int, optional bool, lookup fun
 				return nil, nil, ErrCodesUnsupported
 			}
 			var err error
-			d.dict, err = plainValues(d.dict[:0], pg.Data(), int(pg.NumValues()), lookup)
+			d.dict, err = plain(d.dict[:0], pg.Data(), int(pg.NumValues()))
 			if err != nil {
 				return nil, nil, err
 			}
@@ -232,19 +245,20 @@ func (d *codeDecoder) chunk(pr file.PageReader, n int, optional bool, lookup fun
 				if !haveDict || len(data) < 1 {
 					return nil, nil, errors.New("dictionary-encoded page without a dictionary")
 				}
-				d.values, err = rleHybrid(d.values[:0], data[1:], int(data[0]), defined)
+				d.indices, err = rleHybrid(d.indices[:0], data[1:], int(data[0]), defined)
 				if err != nil {
 					return nil, nil, fmt.Errorf("dictionary indices: %w", err)
 				}
-				dict := d.dict
-				for k, ix := range d.values {
+				dict, values := d.dict, d.values[:0]
+				for _, ix := range d.indices {
 					if uint32(ix) >= uint32(len(dict)) {
 						return nil, nil, errors.New("dictionary index out of range")
 					}
-					d.values[k] = dict[ix]
+					values = append(values, dict[ix])
 				}
+				d.values = values
 			case parquet.Encodings.Plain:
-				d.values, err = plainValues(d.values[:0], data, defined, lookup)
+				d.values, err = plain(d.values[:0], data, defined)
 				if err != nil {
 					return nil, nil, err
 				}
@@ -279,19 +293,9 @@ func (d *codeDecoder) chunk(pr file.PageReader, n int, optional bool, lookup fun
 	return vals, valid, nil
 }
 
-// plainValues decodes n PLAIN values: byte arrays (4-byte length, bytes)
-// turned into codes by lookup, once per run of equal values; or int32s
-// when lookup is nil.
-func plainValues(out []int32, data []byte, n int, lookup func(string) int32) ([]int32, error) {
-	if lookup == nil {
-		if len(data) < 4*n {
-			return nil, errors.New("plain values overrun the page")
-		}
-		for k := range n {
-			out = append(out, int32(binary.LittleEndian.Uint32(data[4*k:])))
-		}
-		return out, nil
-	}
+// plainStrings decodes n PLAIN byte arrays (4-byte length, bytes), each
+// turned into a code by lookup, once per run of equal values.
+func plainStrings(out []int32, data []byte, n int, lookup func(string) int32) ([]int32, error) {
 	var last []byte
 	lastC := int32(0)
 	for k := range n {
@@ -308,6 +312,28 @@ func plainValues(out []int32, data []byte, n int, lookup func(string) int32) ([]
 			last, lastC = v, lookup(string(v))
 		}
 		out = append(out, lastC)
+	}
+	return out, nil
+}
+
+// plainInt32s decodes n PLAIN int32s.
+func plainInt32s(out []int32, data []byte, n int) ([]int32, error) {
+	if len(data) < 4*n {
+		return nil, errors.New("plain values overrun the page")
+	}
+	for k := range n {
+		out = append(out, int32(binary.LittleEndian.Uint32(data[4*k:])))
+	}
+	return out, nil
+}
+
+// plainFloat64s decodes n PLAIN doubles.
+func plainFloat64s(out []float64, data []byte, n int) ([]float64, error) {
+	if len(data) < 8*n {
+		return nil, errors.New("plain values overrun the page")
+	}
+	for k := range n {
+		out = append(out, math.Float64frombits(binary.LittleEndian.Uint64(data[8*k:])))
 	}
 	return out, nil
 }
