@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
@@ -18,16 +20,16 @@ import (
 // This file reads flat columns straight from their pages, for a reader
 // that only counts: a string column becomes one small integer code per row
 // (the caller's code of its dictionary entry, looked up once per entry),
-// an int32 column its values. Nothing is built row by row (no Arrow
+// a number column its values. Nothing is built row by row (no Arrow
 // arrays, no dictionary builders): the indices are decoded from the pages'
 // RLE/bit-packed runs into a buffer reused from row group to row group.
 // It understands what cpi's writer writes (data pages V1; dictionary or
 // plain pages; required columns and optional ones without repetition); on
-// anything else it returns ErrCodesUnsupported before calling back, so
-// the caller can take a general route (ColumnScan).
+// anything else it reads the row group through pqarrow instead.
 
-// ErrCodesUnsupported: a file holds pages ReadCodes does not decode.
-var ErrCodesUnsupported = errors.New("column pages of a kind the code reader does not decode")
+// errCodesUnsupported: a column chunk holds pages readCodes does not
+// decode; the row group is then read through pqarrow (scanRowGroup).
+var errCodesUnsupported = errors.New("column pages of a kind the code reader does not decode")
 
 // CodeColumn is a column ReadCodes reads: a string column when Lookup is
 // set (Lookup gives a value's code; it is called from the goroutines that
@@ -50,62 +52,58 @@ type CodeBatch struct {
 	Valid  [][]bool
 }
 
-// ReadCodes calls fn with every row group of files (checked against
-// their table's schema, as ColumnScan does), file after file in the order
-// given. Before reading any row group it makes sure every file's chunks
-// of the columns are of kinds it decodes (ErrCodesUnsupported).
+// ReadCodes calls fn with every row group of files (each checked against
+// its table's schema, as ColumnScan does), file after file in the order
+// given. A row group whose pages it does not decode itself (not written by
+// cpi's writer: data pages V2, other encodings, encryption) is read
+// through pqarrow instead, with the same result (TestReadCodesMatchesColumnScan).
 func ReadCodes(ctx context.Context, files []string, cols []CodeColumn, fn func(b *CodeBatch) error) error {
-	for _, path := range files {
-		if err := withCodeFile(path, cols, func(*file.Reader, []int) error { return nil }); err != nil {
-			return err
-		}
-	}
+	return readCodes(ctx, files, cols, false, fn)
+}
+
+// readCodes is ReadCodes, every row group through pqarrow when scan is set.
+func readCodes(ctx context.Context, files []string, cols []CodeColumn, scan bool, fn func(b *CodeBatch) error) error {
 	b := &CodeBatch{Vals: make([][]int32, len(cols)), Floats: make([][]float64, len(cols)), Valid: make([][]bool, len(cols))}
 	// One decoder per column: the columns are decoded side by side.
 	decs, fdecs := make([]codeDecoder[int32], len(cols)), make([]codeDecoder[float64], len(cols))
 	errs := make([]error, len(cols))
 	workers := min(runtime.GOMAXPROCS(0), len(cols))
 	for _, path := range files {
-		err := withCodeFile(path, cols, func(pf *file.Reader, idx []int) error {
+		err := withCodeFile(path, cols, func(pf *file.Reader, idx []int, fast []bool) error {
 			for rg := range pf.NumRowGroups() {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
 				r := pf.RowGroup(rg)
 				b.Rows = int(r.NumRows())
-				next := make(chan int, len(cols))
-				for i := range cols {
-					next <- i
-				}
-				close(next)
-				var wg sync.WaitGroup
-				for range workers {
-					wg.Go(func() {
-						for i := range next {
-							errs[i] = nil
-							pr, err := r.GetColumnPageReader(idx[i])
-							if err != nil {
-								errs[i] = err
-								continue
+				slow := scan || !fast[rg]
+				if !slow {
+					next := make(chan int, len(cols))
+					for i := range cols {
+						next <- i
+					}
+					close(next)
+					var wg sync.WaitGroup
+					for range workers {
+						wg.Go(func() {
+							for i := range next {
+								optional := pf.MetaData().Schema.Column(idx[i]).MaxDefinitionLevel() > 0
+								errs[i] = decodeCodeChunk(r, idx[i], optional, cols[i], b, i, &decs[i], &fdecs[i])
 							}
-							optional := pf.MetaData().Schema.Column(idx[i]).MaxDefinitionLevel() > 0
-							switch c := cols[i]; {
-							case c.Float:
-								b.Floats[i], b.Valid[i], errs[i] = fdecs[i].chunk(pr, b.Rows, optional, plainFloat64s, 0, b.Floats[i], b.Valid[i])
-							case c.Lookup != nil:
-								plain := func(out []int32, data []byte, n int) ([]int32, error) { return plainStrings(out, data, n, c.Lookup) }
-								b.Vals[i], b.Valid[i], errs[i] = decs[i].chunk(pr, b.Rows, optional, plain, c.Lookup(""), b.Vals[i], b.Valid[i])
-							default:
-								b.Vals[i], b.Valid[i], errs[i] = decs[i].chunk(pr, b.Rows, optional, plainInt32s, 0, b.Vals[i], b.Valid[i])
-							}
-							pr.Close()
+						})
+					}
+					wg.Wait()
+					for i, err := range errs {
+						if errors.Is(err, errCodesUnsupported) {
+							slow = true
+						} else if err != nil {
+							return fmt.Errorf("column %s: %w", cols[i].Name, err)
 						}
-					})
+					}
 				}
-				wg.Wait()
-				for i, err := range errs {
-					if err != nil {
-						return fmt.Errorf("%s: column %s: %w", filepath.Base(path), cols[i].Name, err)
+				if slow {
+					if err := scanRowGroup(ctx, pf, rg, idx, cols, b); err != nil {
+						return err
 					}
 				}
 				if err := fn(b); err != nil {
@@ -115,38 +113,143 @@ func ReadCodes(ctx context.Context, files []string, cols []CodeColumn, fn func(b
 			return nil
 		})
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", filepath.Base(path), err)
 		}
 	}
 	return nil
 }
 
-// withCodeFile opens a table file, checks its schema and that its chunks
-// of cols are of kinds ReadCodes decodes, and calls fn with it and the
-// columns' positions.
-func withCodeFile(path string, cols []CodeColumn, fn func(pf *file.Reader, idx []int) error) error {
+// decodeCodeChunk decodes column i (the file's column c) of row group r
+// into b.
+func decodeCodeChunk(r *file.RowGroupReader, c int, optional bool, col CodeColumn, b *CodeBatch, i int, dec *codeDecoder[int32], fdec *codeDecoder[float64]) error {
+	pr, err := r.GetColumnPageReader(c)
+	if err != nil {
+		return err
+	}
+	defer pr.Close()
+	switch {
+	case col.Float:
+		b.Floats[i], b.Valid[i], err = fdec.chunk(pr, b.Rows, optional, plainFloat64s, 0, b.Floats[i], b.Valid[i])
+	case col.Lookup != nil:
+		plain := func(out []int32, data []byte, n int) ([]int32, error) { return plainStrings(out, data, n, col.Lookup) }
+		b.Vals[i], b.Valid[i], err = dec.chunk(pr, b.Rows, optional, plain, col.Lookup(""), b.Vals[i], b.Valid[i])
+	default:
+		b.Vals[i], b.Valid[i], err = dec.chunk(pr, b.Rows, optional, plainInt32s, 0, b.Vals[i], b.Valid[i])
+	}
+	return err
+}
+
+// scanRowGroup reads row group rg of pf through pqarrow into b.
+func scanRowGroup(ctx context.Context, pf *file.Reader, rg int, idx []int, cols []CodeColumn, b *CodeBatch) error {
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(max(b.Rows, 1))}, memory.DefaultAllocator)
+	if err != nil {
+		return err
+	}
+	rr, err := fr.GetRecordReader(ctx, idx, []int{rg})
+	if err != nil {
+		return err
+	}
+	defer rr.Release()
+	for i := range cols {
+		b.Vals[i], b.Floats[i] = b.Vals[i][:0], b.Floats[i][:0]
+		b.Valid[i] = nil
+		if pf.MetaData().Schema.Column(idx[i]).MaxDefinitionLevel() > 0 {
+			b.Valid[i] = make([]bool, 0, b.Rows)
+		}
+	}
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		for i, c := range cols {
+			a := rec.Column(i)
+			if b.Valid[i] != nil {
+				for r := range a.Len() {
+					b.Valid[i] = append(b.Valid[i], a.IsValid(r))
+				}
+			}
+			switch a := a.(type) {
+			case *array.String:
+				if c.Lookup == nil {
+					return fmt.Errorf("column %s is a string column", c.Name)
+				}
+				last, lastC := "", c.Lookup("")
+				for r := range a.Len() {
+					v := a.Value(r) // "" for a null
+					if r == 0 || v != last {
+						last, lastC = v, c.Lookup(v)
+					}
+					b.Vals[i] = append(b.Vals[i], lastC)
+				}
+			case *array.Int32:
+				if c.Lookup != nil || c.Float {
+					return fmt.Errorf("column %s is an int32 column", c.Name)
+				}
+				for r := range a.Len() {
+					b.Vals[i] = append(b.Vals[i], a.Value(r)*int32(btoi(a.IsValid(r))))
+				}
+			case *array.Float64:
+				if !c.Float {
+					return fmt.Errorf("column %s is a double column", c.Name)
+				}
+				for r := range a.Len() {
+					v := a.Value(r)
+					if a.IsNull(r) {
+						v = 0
+					}
+					b.Floats[i] = append(b.Floats[i], v)
+				}
+			default:
+				return fmt.Errorf("column %s is not a string, int32 or double column", c.Name)
+			}
+		}
+	}
+	if err := rr.Err(); err != nil {
+		return err
+	}
+	for i, c := range cols {
+		if n := len(b.Vals[i]) + len(b.Floats[i]); n != b.Rows || c.Float && len(b.Vals[i]) > 0 {
+			return fmt.Errorf("column %s: %d values in a row group of %d rows", c.Name, n, b.Rows)
+		}
+	}
+	return nil
+}
+
+func btoi(ok bool) int {
+	if ok {
+		return 1
+	}
+	return 0
+}
+
+// withCodeFile opens a table file, checks its schema, and calls fn with
+// it, the columns' positions and which of its row groups hold only
+// column chunks of kinds readCodes decodes itself.
+func withCodeFile(path string, cols []CodeColumn, fn func(pf *file.Reader, idx []int, fast []bool) error) error {
 	pf, err := file.OpenParquetFile(path, false)
 	if err != nil {
-		return fmt.Errorf("%s: %w", filepath.Base(path), err)
+		return err
 	}
 	defer pf.Close()
 	md := pf.MetaData()
 	plain, err := pqarrow.FromParquet(md.Schema, &pqarrow.ArrowReadProperties{}, md.KeyValueMetadata())
 	if err != nil {
-		return fmt.Errorf("%s: %w", filepath.Base(path), err)
+		return err
 	}
 	name := ""
 	if v := md.KeyValueMetadata().FindValue(MetaTable); v != nil {
 		name = *v
 	}
 	if err := checkTableSchema(name, plain); err != nil {
-		return fmt.Errorf("%s: %w", filepath.Base(path), err)
+		return err
 	}
 	idx := make([]int, len(cols))
+	fast := make([]bool, pf.NumRowGroups())
+	for rg := range fast {
+		fast[rg] = true
+	}
 	for i, c := range cols {
 		idx[i] = md.Schema.ColumnIndexByName(c.Name)
 		if idx[i] < 0 {
-			return fmt.Errorf("%s: column %s missing", filepath.Base(path), c.Name)
+			return fmt.Errorf("column %s missing", c.Name)
 		}
 		descr := md.Schema.Column(idx[i])
 		want := parquet.Types.Int32
@@ -156,26 +259,26 @@ func withCodeFile(path string, cols []CodeColumn, fn func(pf *file.Reader, idx [
 			want = parquet.Types.Double
 		}
 		if descr.PhysicalType() != want || descr.MaxRepetitionLevel() != 0 || descr.MaxDefinitionLevel() > 1 {
-			return fmt.Errorf("%s: column %s: %w", filepath.Base(path), c.Name, ErrCodesUnsupported)
+			return fmt.Errorf("column %s is not a flat %s column", c.Name, want)
 		}
-		for rg := range pf.NumRowGroups() {
+		for rg := range fast {
 			cc, err := md.RowGroup(rg).ColumnChunk(idx[i])
 			if err != nil {
-				return fmt.Errorf("%s: %w", filepath.Base(path), err)
+				return err
 			}
 			if cc.CryptoMetadata() != nil {
-				return fmt.Errorf("%s: column %s: %w", filepath.Base(path), c.Name, ErrCodesUnsupported)
+				fast[rg] = false
 			}
 			for _, e := range cc.Encodings() {
 				switch e {
 				case parquet.Encodings.Plain, parquet.Encodings.PlainDict, parquet.Encodings.RLEDict, parquet.Encodings.RLE:
 				default:
-					return fmt.Errorf("%s: column %s: %w", filepath.Base(path), c.Name, ErrCodesUnsupported)
+					fast[rg] = false
 				}
 			}
 		}
 	}
-	return fn(pf, idx)
+	return fn(pf, idx, fast)
 }
 
 // codeDecoder holds the scratch of ReadCodes for a column of codes or
@@ -204,7 +307,7 @@ func (d *codeDecoder[T]) chunk(pr file.PageReader, n int, optional bool, plain f
 		switch pg.Type() {
 		case file.PageTypeDictionaryPage:
 			if e := parquet.Encoding(pg.Encoding()); e != parquet.Encodings.Plain && e != parquet.Encodings.PlainDict {
-				return nil, nil, ErrCodesUnsupported
+				return nil, nil, errCodesUnsupported
 			}
 			var err error
 			d.dict, err = plain(d.dict[:0], pg.Data(), int(pg.NumValues()))
@@ -215,14 +318,14 @@ func (d *codeDecoder[T]) chunk(pr file.PageReader, n int, optional bool, plain f
 		case file.PageTypeDataPage:
 			p, ok := pg.(*file.DataPageV1)
 			if !ok {
-				return nil, nil, ErrCodesUnsupported
+				return nil, nil, errCodesUnsupported
 			}
 			data := p.Data()
 			nv := int(p.NumValues())
 			defined := nv
 			if optional {
 				if p.DefinitionLevelEncoding() != parquet.Encodings.RLE || len(data) < 4 {
-					return nil, nil, ErrCodesUnsupported
+					return nil, nil, errCodesUnsupported
 				}
 				l := int(binary.LittleEndian.Uint32(data))
 				if l > len(data)-4 {
@@ -263,7 +366,7 @@ func (d *codeDecoder[T]) chunk(pr file.PageReader, n int, optional bool, plain f
 					return nil, nil, err
 				}
 			default:
-				return nil, nil, ErrCodesUnsupported
+				return nil, nil, errCodesUnsupported
 			}
 			if !optional {
 				vals = append(vals, d.values...)
@@ -281,7 +384,7 @@ func (d *codeDecoder[T]) chunk(pr file.PageReader, n int, optional bool, plain f
 				}
 			}
 		default:
-			return nil, nil, ErrCodesUnsupported
+			return nil, nil, errCodesUnsupported
 		}
 	}
 	if err := pr.Err(); err != nil {

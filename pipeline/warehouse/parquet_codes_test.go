@@ -37,8 +37,10 @@ func TestRLEHybrid(t *testing.T) {
 // TestReadCodesMatchesColumnScan writes a scores table of three row
 // groups (runs of study_id, random waves, instruments and scales, a
 // nullable double with a fifth null, a required int32) and reads it
-// back both ways: ReadCodes' codes are the lookups of ColumnScan's
-// strings, its numbers and nulls ColumnScan's, row for row.
+// back: ReadCodes' codes are the lookups of ColumnScan's strings, its
+// numbers and nulls ColumnScan's, row for row, whether it decodes the
+// pages itself or reads the row groups through pqarrow (its route for
+// pages it does not decode).
 func TestReadCodesMatchesColumnScan(t *testing.T) {
 	study, err := schemas.Default()
 	if err != nil {
@@ -141,30 +143,32 @@ func TestReadCodesMatchesColumnScan(t *testing.T) {
 	}
 	cols := []CodeColumn{{Name: "study_id", Lookup: lookup}, {Name: "wave", Lookup: lookup}, {Name: "instrument", Lookup: lookup},
 		{Name: "scale", Lookup: lookup}, {Name: "value", Float: true}, {Name: "items_answered"}}
-	at, groups := 0, 0
-	err = ReadCodes(context.Background(), files, cols, func(b *CodeBatch) error {
-		groups++
-		for i := range b.Rows {
-			w := want[at]
-			for k := range 4 {
-				if b.Vals[k][i] != w.str[k] {
-					return fmt.Errorf("row %d column %s: code %d, want %d", at, names[k], b.Vals[k][i], w.str[k])
+	for _, slow := range []bool{false, true} {
+		at, groups := 0, 0
+		err = readCodes(context.Background(), files, cols, slow, func(b *CodeBatch) error {
+			groups++
+			for i := range b.Rows {
+				w := want[at]
+				for k := range 4 {
+					if b.Vals[k][i] != w.str[k] {
+						return fmt.Errorf("row %d column %s: code %d, want %d", at, names[k], b.Vals[k][i], w.str[k])
+					}
 				}
+				if b.Valid[4][i] != w.vOK || w.vOK && math.Float64bits(b.Floats[4][i]) != math.Float64bits(w.value) {
+					return fmt.Errorf("row %d value: %v (valid %v), want %v (valid %v)", at, b.Floats[4][i], b.Valid[4][i], w.value, w.vOK)
+				}
+				if b.Valid[5] != nil || !w.itemOK || b.Vals[5][i] != w.items {
+					return fmt.Errorf("row %d items_answered: %v, want %v (a required column)", at, b.Vals[5][i], w.items)
+				}
+				at++
 			}
-			if b.Valid[4][i] != w.vOK || w.vOK && math.Float64bits(b.Floats[4][i]) != math.Float64bits(w.value) {
-				return fmt.Errorf("row %d value: %v (valid %v), want %v (valid %v)", at, b.Floats[4][i], b.Valid[4][i], w.value, w.vOK)
-			}
-			if b.Valid[5] != nil || !w.itemOK || b.Vals[5][i] != w.items {
-				return fmt.Errorf("row %d items_answered: %v, want %v (a required column)", at, b.Vals[5][i], w.items)
-			}
-			at++
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("through pqarrow %v: %v", slow, err)
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if at != rows || groups != 3 {
-		t.Errorf("ReadCodes gave %d rows in %d row groups, want %d in 3", at, groups, rows)
+		if at != rows || groups != 3 {
+			t.Errorf("through pqarrow %v: %d rows in %d row groups, want %d in 3", slow, at, groups, rows)
+		}
 	}
 }

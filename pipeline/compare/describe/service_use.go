@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
@@ -74,14 +73,8 @@ func costItems(s *schemas.Study) []costItem {
 // score takes it), as codes: warehouse.ReadCodes resolves each dictionary
 // entry once and the rows are passed over comparing small integers, in
 // the table's order, so the sums are those, bit for bit, of reading every
-// column densely (TestServiceUseMatchesDense). Files of a kind ReadCodes
-// does not decode are read by a ColumnScan instead (serviceUseScan).
+// column densely (TestServiceUseMatchesDense).
 func serviceUse(ctx context.Context, s *schemas.Study, dir string) ([]serviceUseRow, error) {
-	return serviceUseRoute(ctx, s, dir, false)
-}
-
-// serviceUseRoute is serviceUse, by the ColumnScan route when scan is set.
-func serviceUseRoute(ctx context.Context, s *schemas.Study, dir string, scan bool) ([]serviceUseRow, error) {
 	items := costItems(s)
 	if len(items) == 0 {
 		return nil, nil
@@ -108,15 +101,7 @@ func serviceUseRoute(ctx context.Context, s *schemas.Study, dir string, scan boo
 	if err != nil {
 		return nil, fmt.Errorf("service use: read responses: %w", err)
 	}
-	if !scan {
-		err = sums.readCodes(ctx, files, people)
-		scan = errors.Is(err, warehouse.ErrCodesUnsupported)
-	}
-	if scan {
-		clear(sums.acc) // a file found undecodable part way
-		err = sums.scan(ctx, files, people)
-	}
-	if err != nil {
+	if err := sums.readCodes(ctx, files, people); err != nil {
 		return nil, fmt.Errorf("service use: read responses: %w", err)
 	}
 	var out []serviceUseRow
@@ -180,41 +165,6 @@ func (s *suSums) readCodes(ctx context.Context, files []string, people *suPeople
 		}
 		return nil
 	})
-}
-
-// scan reads responses by a ColumnScan, the string columns as
-// dictionaries resolved once per batch (suCodes).
-func (s *suSums) scan(ctx context.Context, files []string, people *suPeople) error {
-	cols := []string{"study_id", "wave", "item", "value"}
-	scan := warehouse.NewColumnScan(ctx, files, cols, cols[:3])
-	scan.ReuseMemory() // nothing of a batch outlives it: its strings become codes
-	defer scan.Close()
-	var id, wave, item suCodes
-	for {
-		ok, err := scan.Next()
-		if err != nil || !ok {
-			return err
-		}
-		val, ok := scan.Cols[3].(*array.Int32)
-		if !ok {
-			return errors.New("column value is not an int32")
-		}
-		if err := item.init(scan.Cols[2], s.name); err != nil {
-			return fmt.Errorf("column item: %w", err)
-		}
-		if err := wave.init(scan.Cols[1], s.wave); err != nil {
-			return fmt.Errorf("column wave: %w", err)
-		}
-		if err := id.init(scan.Cols[0], people.arm); err != nil {
-			return fmt.Errorf("column study_id: %w", err)
-		}
-		vals := val.Int32Values()
-		for i := range val.Len() {
-			if val.IsValid(i) {
-				s.add(wave.at(i), id.at(i), item.at(i), vals[i])
-			}
-		}
-	}
 }
 
 // suPeople are the participants, sorted by study_id, each with the code
@@ -311,66 +261,6 @@ func (p *suPeople) arm(id string) int32 {
 		return p.codes[lo]
 	}
 	return -1
-}
-
-// suCodes are one batch's string column as codes: lookup runs once per
-// dictionary entry (once per run of equal values in a plain column); a
-// null is looked up as "" (what a dense read gives for it).
-type suCodes struct {
-	idx   []int32 // the dictionary's indices; nil: plain column
-	codes []int32 // per dictionary entry
-	valid arrow.Array
-	null  int32
-
-	plain  *array.String
-	lookup func(string) int32
-	last   string
-	lastC  int32
-	primed bool
-}
-
-func (c *suCodes) init(a arrow.Array, lookup func(string) int32) error {
-	codes := c.codes[:0]
-	*c = suCodes{lookup: lookup, null: lookup("")}
-	switch a := a.(type) {
-	case *array.Dictionary:
-		vals, ok := a.Dictionary().(*array.String)
-		idx, ok2 := a.Indices().(*array.Int32)
-		if !ok || !ok2 {
-			return errors.New("not a dictionary of strings with int32 indices")
-		}
-		c.idx = idx.Int32Values()
-		for i := range vals.Len() {
-			codes = append(codes, lookup(vals.Value(i)))
-		}
-		c.codes = codes
-		if a.NullN() > 0 {
-			c.valid = a
-		}
-	case *array.String:
-		c.plain = a
-	default:
-		return errors.New("not a string column")
-	}
-	return nil
-}
-
-// at is row r's code.
-func (c *suCodes) at(r int) int32 {
-	if c.idx != nil {
-		if c.valid != nil && c.valid.IsNull(r) {
-			return c.null
-		}
-		return c.codes[c.idx[r]]
-	}
-	if c.plain.IsNull(r) {
-		return c.null
-	}
-	s := c.plain.Value(r)
-	if !c.primed || s != c.last {
-		c.last, c.lastC, c.primed = strings.Clone(s), c.lookup(s), true
-	}
-	return c.lastC
 }
 
 // WriteServiceUse writes service_use in its key order (wave, arm, service:
