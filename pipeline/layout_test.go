@@ -20,14 +20,15 @@ import (
 // schemas); the reports read tables only; the root wires them all.
 var layoutFloors = map[string][]string{
 	"pipeline/warehouse":        {"schemas"},
+	"pipeline/warehouse/codes":  {"pipeline/warehouse", "schemas"},
 	"pipeline/ingest/privacy":   {},
 	"pipeline/redcap":           {"schemas"},
 	"pipeline/ingest/readers":   {"pipeline/ingest/privacy", "pipeline/warehouse", "schemas"},
 	"pipeline/ingest":           {"pipeline/ingest/privacy", "pipeline/ingest/readers", "pipeline/redcap", "pipeline/warehouse", "schemas", "stats"},
 	"pipeline/score":            {"pipeline/warehouse", "schemas", "stats"},
 	"pipeline/fidelity":         {"pipeline/warehouse", "schemas", "stats"},
-	"pipeline/compare/describe": {"pipeline/warehouse", "schemas"},
-	"pipeline/compare":          {"pipeline/compare/describe", "pipeline/warehouse", "schemas", "stats"},
+	"pipeline/compare/describe": {"pipeline/warehouse", "pipeline/warehouse/codes", "schemas"},
+	"pipeline/compare":          {"pipeline/compare/describe", "pipeline/warehouse", "pipeline/warehouse/codes", "schemas", "stats"},
 	"pipeline/synth":            {"pipeline/redcap", "pipeline/warehouse", "schemas", "stats"},
 	"pipeline/report/chart":     {},
 	"pipeline/report":           {"pipeline/report/chart", "pipeline/warehouse", "schemas"},

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
+	"github.com/connectingpeople/cpi/pipeline/warehouse/codes"
 	"github.com/connectingpeople/cpi/schemas"
 )
 
@@ -70,7 +71,7 @@ func costItems(s *schemas.Study) []costItem {
 // It reads of responses only what score reads (study_id, wave, item and
 // value; item names are unique in a study, so the item gives the
 // instrument, and a participant's arm is the participants table's, as
-// score takes it), as codes: warehouse.ReadCodes resolves each dictionary
+// score takes it), as codes: codes.Read resolves each dictionary
 // entry once and the rows are passed over comparing small integers, in
 // the table's order, so the sums are those, bit for bit, of reading every
 // column densely (TestServiceUseMatchesDense).
@@ -153,10 +154,10 @@ func (s *suSums) add(wc, ac, nc, u int32) {
 func (s *suSums) wave(v string) int32 { return int32(slices.Index(s.waves, v)) }
 func (s *suSums) name(v string) int32 { return int32(slices.Index(s.names, v)) }
 
-// readCodes reads responses' columns from their pages (ReadCodes).
+// readCodes reads responses' columns from their pages (codes.Read).
 func (s *suSums) readCodes(ctx context.Context, files []string, people *suPeople) error {
-	cols := []warehouse.CodeColumn{{Name: "study_id", Lookup: people.arm}, {Name: "wave", Lookup: s.wave}, {Name: "item", Lookup: s.name}, {Name: "value"}}
-	return warehouse.ReadCodes(ctx, files, cols, func(b *warehouse.CodeBatch) error {
+	cols := []codes.Column{{Name: "study_id", Lookup: people.arm}, {Name: "wave", Lookup: s.wave}, {Name: "item", Lookup: s.name}, {Name: "value"}}
+	return codes.Read(ctx, files, cols, func(b *codes.Batch) error {
 		id, wave, item, val, ok := b.Vals[0], b.Vals[1], b.Vals[2], b.Vals[3], b.Valid[3]
 		for i := range b.Rows {
 			if ok == nil || ok[i] {

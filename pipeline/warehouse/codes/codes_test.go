@@ -1,4 +1,4 @@
-package warehouse
+package codes
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
 
@@ -34,20 +35,20 @@ func TestRLEHybrid(t *testing.T) {
 	}
 }
 
-// TestReadCodesMatchesColumnScan writes a scores table of three row
+// TestReadMatchesColumnScan writes a scores table of three row
 // groups (runs of study_id, random waves, instruments and scales, a
 // nullable double with a fifth null, a required int32) and reads it
-// back: ReadCodes' codes are the lookups of ColumnScan's strings, its
+// back: Read' codes are the lookups of ColumnScan's strings, its
 // numbers and nulls ColumnScan's, row for row, whether it decodes the
 // pages itself or reads the row groups through pqarrow (its route for
 // pages it does not decode).
-func TestReadCodesMatchesColumnScan(t *testing.T) {
+func TestReadMatchesColumnScan(t *testing.T) {
 	study, err := schemas.Default()
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := Env{Study: study, Version: "test"}
-	w, err := OpenWarehouse(t.TempDir(), true)
+	env := warehouse.Env{Study: study, Version: "test"}
+	w, err := warehouse.OpenWarehouse(t.TempDir(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,16 +56,16 @@ func TestReadCodesMatchesColumnScan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	schema := ArrowSchema(env, "scores", nil)
+	schema := warehouse.ArrowSchema(env, "scores", nil)
 	tf, err := tx.CreateTableFile(schema, "scores", "trust", "T1", "data")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tb := study.Tables.Table("scores")
-	c := func(n string) int { return ColIndex(tb, n) }
-	rw := NewRowWriter(schema, tf)
+	c := func(n string) int { return warehouse.ColIndex(tb, n) }
+	rw := warehouse.NewRowWriter(schema, tf)
 	rng := rand.New(rand.NewPCG(1, 2))
-	const rows = 2*BatchRows + 777
+	const rows = 2*warehouse.BatchRows + 777
 	for r := range rows {
 		rw.Str(c("study_id"), fmt.Sprintf("T1-%06d", r/7))
 		rw.Str(c("wave"), study.Waves[rng.IntN(len(study.Waves))])
@@ -86,7 +87,7 @@ func TestReadCodesMatchesColumnScan(t *testing.T) {
 	if err := rw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	files, err := TableFiles(tx.Dir, "scores")
+	files, err := warehouse.TableFiles(tx.Dir, "scores")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +109,7 @@ func TestReadCodesMatchesColumnScan(t *testing.T) {
 		itemOK bool
 	}
 	var want []row
-	scan := NewColumnScan(context.Background(), files, names, nil)
+	scan := warehouse.NewColumnScan(context.Background(), files, names, nil)
 	for {
 		ok, err := scan.Next()
 		if err != nil {
@@ -141,11 +142,11 @@ func TestReadCodesMatchesColumnScan(t *testing.T) {
 	if len(want) != rows {
 		t.Fatalf("ColumnScan read %d rows, want %d", len(want), rows)
 	}
-	cols := []CodeColumn{{Name: "study_id", Lookup: lookup}, {Name: "wave", Lookup: lookup}, {Name: "instrument", Lookup: lookup},
+	cols := []Column{{Name: "study_id", Lookup: lookup}, {Name: "wave", Lookup: lookup}, {Name: "instrument", Lookup: lookup},
 		{Name: "scale", Lookup: lookup}, {Name: "value", Float: true}, {Name: "items_answered"}}
 	for _, slow := range []bool{false, true} {
 		at, groups := 0, 0
-		err = readCodes(context.Background(), files, cols, slow, func(b *CodeBatch) error {
+		err = read(context.Background(), files, cols, slow, func(b *Batch) error {
 			groups++
 			for i := range b.Rows {
 				w := want[at]

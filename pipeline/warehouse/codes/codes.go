@@ -1,4 +1,6 @@
-package warehouse
+// Package codes reads flat columns of cpi's tables straight from their
+// Parquet pages, for readers that only count (see Read).
+package codes
 
 import (
 	"context"
@@ -15,6 +17,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
 )
 
 // This file reads flat columns straight from their pages, for a reader
@@ -27,43 +31,43 @@ import (
 // plain pages; required columns and optional ones without repetition); on
 // anything else it reads the row group through pqarrow instead.
 
-// errCodesUnsupported: a column chunk holds pages readCodes does not
+// errCodesUnsupported: a column chunk holds pages read does not
 // decode; the row group is then read through pqarrow (scanRowGroup).
 var errCodesUnsupported = errors.New("column pages of a kind the code reader does not decode")
 
-// CodeColumn is a column ReadCodes reads: a string column when Lookup is
+// Column is a column Read reads: a string column when Lookup is
 // set (Lookup gives a value's code; it is called from the goroutines that
 // decode the columns, so several Lookups may run at once), a double
 // column when Float is set, else an int32 column.
-type CodeColumn struct {
+type Column struct {
 	Name   string
 	Lookup func(string) int32
 	Float  bool
 }
 
-// CodeBatch is one row group's columns: Vals[i] holds column i's codes or
+// Batch is one row group's columns: Vals[i] holds column i's codes or
 // values (Floats[i] for a double column), Valid[i] whether each row is not
 // null (nil: none is null); a null's slot is 0 for a number column and
 // Lookup("") for a string one. All are overwritten by the next row group.
-type CodeBatch struct {
+type Batch struct {
 	Rows   int
 	Vals   [][]int32
 	Floats [][]float64
 	Valid  [][]bool
 }
 
-// ReadCodes calls fn with every row group of files (each checked against
+// Read calls fn with every row group of files (each checked against
 // its table's schema, as ColumnScan does), file after file in the order
 // given. A row group whose pages it does not decode itself (not written by
 // cpi's writer: data pages V2, other encodings, encryption) is read
-// through pqarrow instead, with the same result (TestReadCodesMatchesColumnScan).
-func ReadCodes(ctx context.Context, files []string, cols []CodeColumn, fn func(b *CodeBatch) error) error {
-	return readCodes(ctx, files, cols, false, fn)
+// through pqarrow instead, with the same result (TestReadMatchesColumnScan).
+func Read(ctx context.Context, files []string, cols []Column, fn func(b *Batch) error) error {
+	return read(ctx, files, cols, false, fn)
 }
 
-// readCodes is ReadCodes, every row group through pqarrow when scan is set.
-func readCodes(ctx context.Context, files []string, cols []CodeColumn, scan bool, fn func(b *CodeBatch) error) error {
-	b := &CodeBatch{Vals: make([][]int32, len(cols)), Floats: make([][]float64, len(cols)), Valid: make([][]bool, len(cols))}
+// read is Read, every row group through pqarrow when scan is set.
+func read(ctx context.Context, files []string, cols []Column, scan bool, fn func(b *Batch) error) error {
+	b := &Batch{Vals: make([][]int32, len(cols)), Floats: make([][]float64, len(cols)), Valid: make([][]bool, len(cols))}
 	// One decoder per column: the columns are decoded side by side.
 	decs, fdecs := make([]codeDecoder[int32], len(cols)), make([]codeDecoder[float64], len(cols))
 	errs := make([]error, len(cols))
@@ -121,7 +125,7 @@ func readCodes(ctx context.Context, files []string, cols []CodeColumn, scan bool
 
 // decodeCodeChunk decodes column i (the file's column c) of row group r
 // into b.
-func decodeCodeChunk(r *file.RowGroupReader, c int, optional bool, col CodeColumn, b *CodeBatch, i int, dec *codeDecoder[int32], fdec *codeDecoder[float64]) error {
+func decodeCodeChunk(r *file.RowGroupReader, c int, optional bool, col Column, b *Batch, i int, dec *codeDecoder[int32], fdec *codeDecoder[float64]) error {
 	pr, err := r.GetColumnPageReader(c)
 	if err != nil {
 		return err
@@ -140,7 +144,7 @@ func decodeCodeChunk(r *file.RowGroupReader, c int, optional bool, col CodeColum
 }
 
 // scanRowGroup reads row group rg of pf through pqarrow into b.
-func scanRowGroup(ctx context.Context, pf *file.Reader, rg int, idx []int, cols []CodeColumn, b *CodeBatch) error {
+func scanRowGroup(ctx context.Context, pf *file.Reader, rg int, idx []int, cols []Column, b *Batch) error {
 	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(max(b.Rows, 1))}, memory.DefaultAllocator)
 	if err != nil {
 		return err
@@ -222,25 +226,17 @@ func btoi(ok bool) int {
 
 // withCodeFile opens a table file, checks its schema, and calls fn with
 // it, the columns' positions and which of its row groups hold only
-// column chunks of kinds readCodes decodes itself.
-func withCodeFile(path string, cols []CodeColumn, fn func(pf *file.Reader, idx []int, fast []bool) error) error {
+// column chunks of kinds read decodes itself.
+func withCodeFile(path string, cols []Column, fn func(pf *file.Reader, idx []int, fast []bool) error) error {
 	pf, err := file.OpenParquetFile(path, false)
 	if err != nil {
 		return err
 	}
 	defer pf.Close()
+	if err := warehouse.CheckFile(pf); err != nil {
+		return err
+	}
 	md := pf.MetaData()
-	plain, err := pqarrow.FromParquet(md.Schema, &pqarrow.ArrowReadProperties{}, md.KeyValueMetadata())
-	if err != nil {
-		return err
-	}
-	name := ""
-	if v := md.KeyValueMetadata().FindValue(MetaTable); v != nil {
-		name = *v
-	}
-	if err := checkTableSchema(name, plain); err != nil {
-		return err
-	}
 	idx := make([]int, len(cols))
 	fast := make([]bool, pf.NumRowGroups())
 	for rg := range fast {
@@ -281,7 +277,7 @@ func withCodeFile(path string, cols []CodeColumn, fn func(pf *file.Reader, idx [
 	return fn(pf, idx, fast)
 }
 
-// codeDecoder holds the scratch of ReadCodes for a column of codes or
+// codeDecoder holds the scratch of Read for a column of codes or
 // values of type T, reused from chunk to chunk.
 type codeDecoder[T int32 | float64] struct {
 	dict    []T     // the current chunk's dictionary
