@@ -41,16 +41,16 @@ const layoutMaxLines = 4000
 // layoutOver are the packages allowed over layoutMaxLines for now, each
 // with its own ceiling so that it cannot grow unnoticed. pipeline/compare
 // holds the analysis registry and its fitting machinery, and outgrew the
-// limit when the ITT and economic analyses arrived. The split it needs
-// is the participant accounting into a room of its own: descriptives and
-// missing_data take plain columns in pipeline/compare/describe; flow is
-// still to move. pipeline/report holds the study report and the
+// limit when the ITT and economic analyses arrived. The participant
+// accounting has moved into a room of its own (pipeline/compare/describe:
+// descriptives, missing_data, service_use and flow's counting); what is
+// left to split is the fitting machinery. pipeline/report holds the study report and the
 // fidelity reports, and outgrew the limit with the study report's front
 // (summary, CONSORT diagram, methods, checklist) and its other sections:
 // it must be split into a study and a fidelity sub-package (sharing the
 // disclosure control and the page skeleton) once the study report's
 // sections have all landed.
-var layoutOver = map[string]int{"pipeline/compare": 5600, "pipeline/report": 5600}
+var layoutOver = map[string]int{"pipeline/compare": 5300, "pipeline/report": 5600}
 
 // TestLayout reads every package under pipeline/ with go/parser: each
 // imports only the floors below it, and none is over layoutMaxLines lines
