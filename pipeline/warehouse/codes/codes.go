@@ -280,10 +280,9 @@ func withCodeFile(path string, cols []Column, fn func(pf *file.Reader, idx []int
 // codeDecoder holds the scratch of Read for a column of codes or
 // values of type T, reused from chunk to chunk.
 type codeDecoder[T int32 | float64] struct {
-	dict    []T     // the current chunk's dictionary
-	levels  []int32 // one page's definition levels
-	indices []int32 // one page's dictionary indices
-	values  []T     // one page's non-null values
+	dict   []T     // the current chunk's dictionary
+	levels []int32 // one page's definition levels
+	values []T     // one page's non-null values
 }
 
 // chunk decodes one column chunk of n rows into vals (and valid, for an
@@ -328,7 +327,7 @@ func (d *codeDecoder[T]) chunk(pr file.PageReader, n int, optional bool, plain f
 					return nil, nil, errors.New("definition levels overrun the page")
 				}
 				var err error
-				d.levels, err = rleHybrid(d.levels[:0], data[4:4+l], 1, nv)
+				d.levels, err = rleHybrid(d.levels[:0], data[4:4+l], 1, nv, []int32{0, 1}) // levels map to themselves
 				if err != nil {
 					return nil, nil, fmt.Errorf("definition levels: %w", err)
 				}
@@ -344,18 +343,17 @@ func (d *codeDecoder[T]) chunk(pr file.PageReader, n int, optional bool, plain f
 				if !haveDict || len(data) < 1 {
 					return nil, nil, errors.New("dictionary-encoded page without a dictionary")
 				}
-				d.indices, err = rleHybrid(d.indices[:0], data[1:], int(data[0]), defined)
+				if !optional { // straight into vals
+					vals, err = rleHybrid(vals, data[1:], int(data[0]), len(vals)+defined, d.dict)
+					if err != nil {
+						return nil, nil, fmt.Errorf("dictionary indices: %w", err)
+					}
+					continue
+				}
+				d.values, err = rleHybrid(d.values[:0], data[1:], int(data[0]), defined, d.dict)
 				if err != nil {
 					return nil, nil, fmt.Errorf("dictionary indices: %w", err)
 				}
-				dict, values := d.dict, d.values[:0]
-				for _, ix := range d.indices {
-					if uint32(ix) >= uint32(len(dict)) {
-						return nil, nil, errors.New("dictionary index out of range")
-					}
-					values = append(values, dict[ix])
-				}
-				d.values = values
 			case parquet.Encodings.Plain:
 				d.values, err = plain(d.values[:0], data, defined)
 				if err != nil {
@@ -438,11 +436,13 @@ func plainFloat64s(out []float64, data []byte, n int) ([]float64, error) {
 }
 
 // rleHybrid decodes n values of Parquet's RLE/bit-packing hybrid encoding
-// of the given bit width (at most 32).
-func rleHybrid(out []int32, data []byte, width, n int) ([]int32, error) {
+// of the given bit width (at most 32), each an index into dict, and
+// appends dict[index] to out (an RLE run's value looked up once).
+func rleHybrid[T int32 | float64](out []T, data []byte, width, n int, dict []T) ([]T, error) {
 	if width < 0 || width > 32 {
 		return nil, errors.New("bit width out of range")
 	}
+	errRange := errors.New("dictionary index out of range")
 	byteWidth := (width + 7) / 8
 	for len(out) < n {
 		h, k := binary.Uvarint(data)
@@ -460,8 +460,12 @@ func rleHybrid(out []int32, data []byte, width, n int) ([]int32, error) {
 				v |= uint32(data[b]) << (8 * b)
 			}
 			data = data[byteWidth:]
+			if v >= uint32(len(dict)) {
+				return nil, errRange
+			}
+			x := dict[v]
 			for range count {
-				out = append(out, int32(v))
+				out = append(out, x)
 			}
 			continue
 		}
@@ -485,7 +489,11 @@ func rleHybrid(out []int32, data []byte, width, n int) ([]int32, error) {
 					w |= uint64(packed[at+b]) << (8 * b)
 				}
 			}
-			out = append(out, int32((w>>(pos&7))&mask))
+			ix := (w >> (pos & 7)) & mask
+			if ix >= uint64(len(dict)) {
+				return nil, errRange
+			}
+			out = append(out, dict[ix])
 			pos += width
 		}
 	}

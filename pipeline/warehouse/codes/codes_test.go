@@ -16,22 +16,32 @@ import (
 
 // TestRLEHybrid decodes the Parquet specification's example of a
 // bit-packed run (0 to 7 at width 3: 0x88 0xC6 0xFA) after an RLE run
-// (five 4s), and a bit-packed run's padding is not read as values.
+// (five 4s), and a bit-packed run's padding is not read as values; with
+// a dictionary, indices become its entries and one past it is an error.
 func TestRLEHybrid(t *testing.T) {
 	data := []byte{5 << 1, 4, 1<<1 | 1, 0x88, 0xC6, 0xFA}
-	got, err := rleHybrid(nil, data, 3, 13)
+	identity := []int32{0, 1, 2, 3, 4, 5, 6, 7}
+	got, err := rleHybrid(nil, data, 3, 13, identity)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := []int32{4, 4, 4, 4, 4, 0, 1, 2, 3, 4, 5, 6, 7}; !slices.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
-	got, err = rleHybrid(nil, data, 3, 8) // the bit-packed group's last 3 values are padding
+	got, err = rleHybrid(nil, data, 3, 8, identity) // the bit-packed group's last 3 values are padding
 	if err != nil || !slices.Equal(got, []int32{4, 4, 4, 4, 4, 0, 1, 2}) {
 		t.Errorf("8 values: %v, %v", got, err)
 	}
-	if _, err := rleHybrid(nil, data[:4], 3, 13); err == nil {
+	if _, err := rleHybrid(nil, data[:4], 3, 13, identity); err == nil {
 		t.Error("a truncated bit-packed run decoded without an error")
+	}
+	// Through a dictionary: each index looked up; one past it is an error.
+	dict := []float64{0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5}
+	if f, err := rleHybrid(nil, data, 3, 13, dict); err != nil || f[0] != 4.5 || f[12] != 7.5 {
+		t.Errorf("through a dictionary: %v, %v", f, err)
+	}
+	if _, err := rleHybrid(nil, data, 3, 13, dict[:7]); err == nil {
+		t.Error("an index past the dictionary decoded without an error")
 	}
 }
 
