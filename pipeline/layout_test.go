@@ -20,14 +20,15 @@ import (
 // schemas); the reports read tables only; the root wires them all.
 var layoutFloors = map[string][]string{
 	"pipeline/warehouse":        {"schemas"},
+	"pipeline/warehouse/codes":  {"pipeline/warehouse", "schemas"},
 	"pipeline/ingest/privacy":   {},
 	"pipeline/redcap":           {"schemas"},
 	"pipeline/ingest/readers":   {"pipeline/ingest/privacy", "pipeline/warehouse", "schemas"},
 	"pipeline/ingest":           {"pipeline/ingest/privacy", "pipeline/ingest/readers", "pipeline/redcap", "pipeline/warehouse", "schemas", "stats"},
 	"pipeline/score":            {"pipeline/warehouse", "schemas", "stats"},
 	"pipeline/fidelity":         {"pipeline/warehouse", "schemas", "stats"},
-	"pipeline/compare/describe": {"pipeline/warehouse", "schemas"},
-	"pipeline/compare":          {"pipeline/compare/describe", "pipeline/warehouse", "schemas", "stats"},
+	"pipeline/compare/describe": {"pipeline/warehouse", "pipeline/warehouse/codes", "schemas"},
+	"pipeline/compare":          {"pipeline/compare/describe", "pipeline/warehouse", "pipeline/warehouse/codes", "schemas", "stats"},
 	"pipeline/synth":            {"pipeline/redcap", "pipeline/warehouse", "schemas", "stats"},
 	"pipeline/report/chart":     {},
 	"pipeline/report":           {"pipeline/warehouse", "schemas"},
@@ -42,11 +43,11 @@ const layoutMaxLines = 4000
 // layoutOver are the packages allowed over layoutMaxLines for now, each
 // with its own ceiling so that it cannot grow unnoticed. pipeline/compare
 // holds the analysis registry and its fitting machinery, and outgrew the
-// limit when the ITT and economic analyses arrived. The split it needs
-// is the participant accounting into a room of its own: descriptives and
-// missing_data take plain columns in pipeline/compare/describe; flow is
-// still to move.
-var layoutOver = map[string]int{"pipeline/compare": 5600}
+// limit when the ITT and economic analyses arrived. The participant
+// accounting has moved into a room of its own (pipeline/compare/describe:
+// descriptives, missing_data, service_use and flow's counting); what is
+// left to split is the fitting machinery.
+var layoutOver = map[string]int{"pipeline/compare": 5300}
 
 // TestLayout reads every package under pipeline/ with go/parser: each
 // imports only the floors below it, and none is over layoutMaxLines lines

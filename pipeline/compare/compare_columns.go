@@ -14,6 +14,7 @@ import (
 
 	"github.com/connectingpeople/cpi/pipeline/compare/describe"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
+	"github.com/connectingpeople/cpi/pipeline/warehouse/codes"
 	"github.com/connectingpeople/cpi/schemas"
 )
 
@@ -318,78 +319,14 @@ func (d *cmpColumns) readScores(ctx context.Context, s *schemas.Study, dir strin
 		}
 		return -1
 	}
-	waveCode := s.WaveIndex
-	names := []string{"study_id", "wave", "instrument", "scale", "value"}
-	scan := warehouse.NewColumnScan(ctx, files, names, names[:4])
-	defer scan.Close()
-	var wave, inst, scale warehouse.ScoreCodes
-	var rowOf []int // per study_id dictionary entry: the participant row (−2: not looked up)
-	for {
-		ok, err := scan.Next()
-		if err != nil {
-			return fmt.Errorf("read table scores: %w", err)
-		}
-		if !ok {
-			return nil
-		}
-		cols := scan.Cols
-		vals, ok := cols[4].(*array.Float64)
-		if !ok {
-			return errors.New("read table scores: column value is not a double")
-		}
-		if err := wave.Init(cols[1], waveCode); err != nil {
-			return fmt.Errorf("read table scores: column wave: %w", err)
-		}
-		if err := inst.Init(cols[2], instCode); err != nil {
-			return fmt.Errorf("read table scores: column instrument: %w", err)
-		}
-		if err := scale.Init(cols[3], scaleCode); err != nil {
-			return fmt.Errorf("read table scores: column scale: %w", err)
-		}
-		row := func(int) int { return -1 }
-		switch c := cols[0].(type) {
-		case *array.Dictionary:
-			dict, ok1 := c.Dictionary().(*array.String)
-			idx, ok2 := c.Indices().(*array.Int32)
-			if !ok1 || !ok2 {
-				return errors.New("read table scores: column study_id: not a dictionary of strings with int32 indices")
-			}
-			rowOf = slices.Grow(rowOf[:0], dict.Len())[:dict.Len()]
-			for i := range rowOf {
-				rowOf[i] = -2
-			}
-			iv := idx.Int32Values()
-			row = func(r int) int {
-				if c.IsNull(r) {
-					return -1
-				}
-				e := iv[r]
-				if rowOf[e] == -2 {
-					rowOf[e] = d.find(dict.Value(int(e)))
-				}
-				return rowOf[e]
-			}
-		case *array.String:
-			last, lastRow := "", -1
-			row = func(r int) int {
-				if v := c.Value(r); v != last || r == 0 {
-					last, lastRow = strings.Clone(v), d.find(v)
-				}
-				return lastRow
-			}
-		default:
-			return errors.New("read table scores: column study_id is not a string column")
-		}
-		for r := 0; r < vals.Len(); r++ {
-			if vals.IsNull(r) {
-				continue
-			}
-			w := wave.At(r)
-			if w < 0 {
-				continue
-			}
-			ic, sc := inst.At(r), scale.At(r)
-			if ic < 0 || sc < 0 {
+	code := func(f func(string) int) func(string) int32 { return func(v string) int32 { return int32(f(v)) } }
+	cols := []codes.Column{{Name: "study_id", Lookup: code(d.find)}, {Name: "wave", Lookup: code(s.WaveIndex)},
+		{Name: "instrument", Lookup: code(instCode)}, {Name: "scale", Lookup: code(scaleCode)}, {Name: "value", Float: true}}
+	err = codes.Read(ctx, files, cols, func(b *codes.Batch) error {
+		rows, waves, ics, scs, vals, ok := b.Vals[0], b.Vals[1], b.Vals[2], b.Vals[3], b.Floats[4], b.Valid[4]
+		for r := range b.Rows {
+			w, ic, sc := int(waves[r]), int(ics[r]), int(scs[r])
+			if ok != nil && !ok[r] || w < 0 || ic < 0 || sc < 0 {
 				continue
 			}
 			code := ic*nScales + sc
@@ -397,24 +334,29 @@ func (d *cmpColumns) readScores(ctx context.Context, s *schemas.Study, dir strin
 			if o < 0 && (w != 0 || len(baseOf[code]) == 0) {
 				continue
 			}
-			k := row(r)
+			k := int(rows[r])
 			if k < 0 {
 				continue // a score without a participant row cannot be placed in a team
 			}
 			if w != 0 {
-				d.vals[o][w].Set(k, vals.Value(r))
+				d.vals[o][w].Set(k, vals[r])
 				continue
 			}
 			if o >= 0 && ownBase[o] {
-				d.vals[o][0].Set(k, vals.Value(r))
+				d.vals[o][0].Set(k, vals[r])
 			}
 			for _, ob := range baseOf[code] {
 				if !ownBase[ob] {
-					d.vals[ob][0].Set(k, vals.Value(r))
+					d.vals[ob][0].Set(k, vals[r])
 				}
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read table scores: %w", err)
 	}
+	return nil
 }
 
 // OutcomeValues holds one outcome's values at one wave, one per

@@ -658,6 +658,22 @@ func ScanFile(ctx context.Context, path string, fn func(rec arrow.RecordBatch) e
 	}
 }
 
+// CheckFile makes sure an open table file is one of cpi's tables, with
+// every column of its table at the type tables.yaml gives
+// (checkTableSchema), as every reader of the table layer does.
+func CheckFile(pf *file.Reader) error {
+	md := pf.MetaData()
+	plain, err := pqarrow.FromParquet(md.Schema, &pqarrow.ArrowReadProperties{}, md.KeyValueMetadata())
+	if err != nil {
+		return err
+	}
+	name := ""
+	if v := md.KeyValueMetadata().FindValue(MetaTable); v != nil {
+		name = *v
+	}
+	return checkTableSchema(name, plain)
+}
+
 // checkTableSchema makes sure a table file has every column of its table
 // (named in its metadata) with the type tables.yaml gives, so that readers
 // can rely on the types: a file written by another schema version, or not
@@ -786,16 +802,7 @@ func (s *ColumnScan) open(path string) error {
 		return err
 	}
 	s.pf = pf
-	md := pf.MetaData()
-	plain, err := pqarrow.FromParquet(md.Schema, &pqarrow.ArrowReadProperties{}, md.KeyValueMetadata())
-	if err != nil {
-		return err
-	}
-	name := ""
-	if v := md.KeyValueMetadata().FindValue(MetaTable); v != nil {
-		name = *v
-	}
-	if err := checkTableSchema(name, plain); err != nil {
+	if err := CheckFile(pf); err != nil {
 		return err
 	}
 	if s.Check != nil {

@@ -2,14 +2,16 @@ package describe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
+	"github.com/connectingpeople/cpi/pipeline/warehouse/codes"
 	"github.com/connectingpeople/cpi/schemas"
 )
 
@@ -64,84 +66,51 @@ func costItems(s *schemas.Study) []costItem {
 // participants not withdrawn who answered the service at the wave (a
 // blank answer is missing, not zero), n, how many used it at all
 // (n_using, units > 0), mean and SD (n − 1) of the units, and of their
-// cost (units × unit cost in the study's price year). It reads responses
-// (only the cost instruments' items) and participants (who withdrew).
+// cost (units × unit cost in the study's price year).
+//
+// It reads of responses only what score reads (study_id, wave, item and
+// value; item names are unique in a study, so the item gives the
+// instrument, and a participant's arm is the participants table's, as
+// score takes it), as codes: codes.Read resolves each dictionary
+// entry once and the rows are passed over comparing small integers, in
+// the table's order, so the sums are those, bit for bit, of reading every
+// column densely (TestServiceUseMatchesDense).
 func serviceUse(ctx context.Context, s *schemas.Study, dir string) ([]serviceUseRow, error) {
 	items := costItems(s)
 	if len(items) == 0 {
 		return nil, nil
 	}
-	withdrawn := map[string]bool{}
-	err := warehouse.ScanTable(ctx, dir, "participants", func(rec arrow.RecordBatch) error {
-		cols, err := warehouse.Columns(rec, "study_id", "withdrawn")
-		if err != nil {
-			return err
-		}
-		id, wd := cols[0].(*array.String), cols[1].(*array.Boolean)
-		for i := 0; i < int(rec.NumRows()); i++ {
-			if wd.IsValid(i) && wd.Value(i) {
-				withdrawn[id.Value(i)] = true
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("service use: %w", err)
-	}
 	arms := s.Arms[:min(2, len(s.Arms))]
-	type key struct{ wave, arm, item string }
-	type acc struct {
-		units, cost welford
-		using       int
-	}
-	sums := map[key]*acc{}
-	itemCost := map[[2]string]float64{}
-	var costInstruments []string // responses of other instruments are passed over before any map lookup
-	for _, it := range items {
-		itemCost[[2]string{it.instrument, it.item}] = it.cost
-		if !slices.Contains(costInstruments, it.instrument) {
-			costInstruments = append(costInstruments, it.instrument)
-		}
-	}
-	err = warehouse.ScanTable(ctx, dir, "responses", func(rec arrow.RecordBatch) error {
-		cols, err := warehouse.Columns(rec, "study_id", "wave", "instrument", "item", "arm", "value")
-		if err != nil {
-			return err
-		}
-		id, wave, inst, item, arm := cols[0].(*array.String), cols[1].(*array.String), cols[2].(*array.String), cols[3].(*array.String), cols[4].(*array.String)
-		val := cols[5].(*array.Int32)
-		for i := 0; i < int(rec.NumRows()); i++ {
-			if val.IsNull(i) || !slices.Contains(costInstruments, inst.Value(i)) {
-				continue
-			}
-			c, ok := itemCost[[2]string{inst.Value(i), item.Value(i)}]
-			if !ok || withdrawn[id.Value(i)] || !slices.Contains(arms, arm.Value(i)) {
-				continue
-			}
-			k := key{wave.Value(i), arm.Value(i), item.Value(i)}
-			a := sums[k]
-			if a == nil {
-				a = &acc{}
-				sums[k] = a
-			}
-			u := float64(val.Value(i))
-			a.units.add(u)
-			a.cost.add(u * c)
-			if u > 0 {
-				a.using++
-			}
-		}
-		return nil
-	})
+	people, err := readSUPeople(ctx, dir, arms)
 	if err != nil {
 		return nil, fmt.Errorf("service use: %w", err)
+	}
+	// The sums are per (wave, arm, service name); a service's unit cost
+	// is the last cost scale's naming it.
+	sums := &suSums{waves: s.Waves, arms: arms}
+	for _, it := range items {
+		if !slices.Contains(sums.names, it.item) {
+			sums.names = append(sums.names, it.item)
+		}
+	}
+	sums.cost = make([]float64, len(sums.names))
+	for _, it := range items {
+		sums.cost[slices.Index(sums.names, it.item)] = it.cost
+	}
+	sums.acc = make([]suAcc, len(s.Waves)*len(arms)*len(sums.names))
+	files, err := warehouse.TableFiles(dir, "responses")
+	if err != nil {
+		return nil, fmt.Errorf("service use: read responses: %w", err)
+	}
+	if err := sums.readCodes(ctx, files, people); err != nil {
+		return nil, fmt.Errorf("service use: read responses: %w", err)
 	}
 	var out []serviceUseRow
-	for _, w := range s.Waves {
-		for _, a := range arms {
+	for wi, w := range s.Waves {
+		for ai, a := range arms {
 			for _, it := range items {
 				r := serviceUseRow{wave: w, arm: a, service: it.item, unitCost: it.cost}
-				if x := sums[key{w, a, it.item}]; x != nil {
+				if x := &sums.acc[(wi*len(arms)+ai)*len(sums.names)+slices.Index(sums.names, it.item)]; x.units.n > 0 {
 					r.n, r.nUsing = x.units.n, x.using
 					r.meanUnits, r.sdUnits = x.units.meanOrNaN(), x.units.sdOrNaN()
 					r.meanCost, r.sdCost = x.cost.meanOrNaN(), x.cost.sdOrNaN()
@@ -153,6 +122,146 @@ func serviceUse(ctx context.Context, s *schemas.Study, dir string) ([]serviceUse
 		}
 	}
 	return out, nil
+}
+
+// suSums are service use's sums per (wave, arm, service name).
+type suSums struct {
+	waves, arms, names []string
+	cost               []float64 // per name
+	acc                []suAcc
+}
+
+type suAcc struct {
+	units, cost welford
+	using       int
+}
+
+// add counts u units of service nc at wave wc in arm ac; a negative code
+// is a row not counted.
+func (s *suSums) add(wc, ac, nc, u int32) {
+	if nc < 0 || ac < 0 || wc < 0 {
+		return
+	}
+	a := &s.acc[(int(wc)*len(s.arms)+int(ac))*len(s.names)+int(nc)]
+	x := float64(u)
+	a.units.add(x)
+	a.cost.add(x * s.cost[nc])
+	if u > 0 {
+		a.using++
+	}
+}
+
+func (s *suSums) wave(v string) int32 { return int32(slices.Index(s.waves, v)) }
+func (s *suSums) name(v string) int32 { return int32(slices.Index(s.names, v)) }
+
+// readCodes reads responses' columns from their pages (codes.Read).
+func (s *suSums) readCodes(ctx context.Context, files []string, people *suPeople) error {
+	cols := []codes.Column{{Name: "study_id", Lookup: people.arm}, {Name: "wave", Lookup: s.wave}, {Name: "item", Lookup: s.name}, {Name: "value"}}
+	return codes.Read(ctx, files, cols, func(b *codes.Batch) error {
+		id, wave, item, val, ok := b.Vals[0], b.Vals[1], b.Vals[2], b.Vals[3], b.Valid[3]
+		for i := range b.Rows {
+			if ok == nil || ok[i] {
+				s.add(wave[i], id[i], item[i], val[i])
+			}
+		}
+		return nil
+	})
+}
+
+// suPeople are the participants, sorted by study_id, each with the code
+// service use counts them under: their arm's position in the arms
+// compared, or −1 (withdrawn, or another arm). The ids are one string
+// and their ends, not a million strings for the collector to trace.
+type suPeople struct {
+	ids   string
+	ends  []int
+	codes []int32
+}
+
+func readSUPeople(ctx context.Context, dir string, arms []string) (*suPeople, error) {
+	files, err := warehouse.TableFiles(dir, "participants")
+	if err != nil {
+		return nil, fmt.Errorf("read participants: %w", err)
+	}
+	scan := warehouse.NewColumnScan(ctx, files, []string{"study_id", "arm", "withdrawn"}, nil)
+	defer scan.Close()
+	var ids []byte
+	var ends []int
+	var codes []int32
+	sorted := true
+	for {
+		ok, err := scan.Next()
+		if err != nil {
+			return nil, fmt.Errorf("read participants: %w", err)
+		}
+		if !ok {
+			break
+		}
+		id, ok1 := scan.Cols[0].(*array.String)
+		arm, ok2 := scan.Cols[1].(*array.String)
+		wd, ok3 := scan.Cols[2].(*array.Boolean)
+		if !ok1 || !ok2 || !ok3 {
+			return nil, errors.New("read participants: columns study_id, arm and withdrawn are not strings and a bool")
+		}
+		for i := range id.Len() {
+			c := int32(slices.Index(arms, arm.Value(i)))
+			if wd.IsValid(i) && wd.Value(i) {
+				c = -1
+			}
+			if n := len(ends); sorted && n > 0 {
+				prev := 0
+				if n > 1 {
+					prev = ends[n-2]
+				}
+				sorted = string(ids[prev:ends[n-1]]) < id.Value(i)
+			}
+			ids = append(ids, id.Value(i)...)
+			ends = append(ends, len(ids))
+			codes = append(codes, c)
+		}
+	}
+	p := &suPeople{ids: string(ids), ends: ends, codes: codes}
+	if !sorted { // each trust's are; the trusts' files come in path order
+		order := make([]int, len(ends))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(p.id(a), p.id(b)) })
+		var ids []byte
+		ends, codes := make([]int, len(order)), make([]int32, len(order))
+		for k, i := range order {
+			ids = append(ids, p.id(i)...)
+			ends[k], codes[k] = len(ids), p.codes[i]
+		}
+		p = &suPeople{ids: string(ids), ends: ends, codes: codes}
+	}
+	return p, nil
+}
+
+// id is participant i's study_id.
+func (p *suPeople) id(i int) string {
+	start := 0
+	if i > 0 {
+		start = p.ends[i-1]
+	}
+	return p.ids[start:p.ends[i]]
+}
+
+// arm is participant id's code (−1 for one missing from participants).
+func (p *suPeople) arm(id string) int32 {
+	lo, hi := 0, len(p.ends)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if p.id(m) < id {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(p.ends) && p.id(lo) == id {
+		return p.codes[lo]
+	}
+	return -1
 }
 
 // WriteServiceUse writes service_use in its key order (wave, arm, service:

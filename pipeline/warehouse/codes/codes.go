@@ -1,0 +1,501 @@
+// Package codes reads flat columns of cpi's tables straight from their
+// Parquet pages, for readers that only count (see Read).
+package codes
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
+)
+
+// This file reads flat columns straight from their pages, for a reader
+// that only counts: a string column becomes one small integer code per row
+// (the caller's code of its dictionary entry, looked up once per entry),
+// a number column its values. Nothing is built row by row (no Arrow
+// arrays, no dictionary builders): the indices are decoded from the pages'
+// RLE/bit-packed runs into a buffer reused from row group to row group.
+// It understands what cpi's writer writes (data pages V1; dictionary or
+// plain pages; required columns and optional ones without repetition); on
+// anything else it reads the row group through pqarrow instead.
+
+// errCodesUnsupported: a column chunk holds pages read does not
+// decode; the row group is then read through pqarrow (scanRowGroup).
+var errCodesUnsupported = errors.New("column pages of a kind the code reader does not decode")
+
+// Column is a column Read reads: a string column when Lookup is
+// set (Lookup gives a value's code; it is called from the goroutines that
+// decode the columns, so several Lookups may run at once), a double
+// column when Float is set, else an int32 column.
+type Column struct {
+	Name   string
+	Lookup func(string) int32
+	Float  bool
+}
+
+// Batch is one row group's columns: Vals[i] holds column i's codes or
+// values (Floats[i] for a double column), Valid[i] whether each row is not
+// null (nil: none is null); a null's slot is 0 for a number column and
+// Lookup("") for a string one. All are overwritten by the next row group.
+type Batch struct {
+	Rows   int
+	Vals   [][]int32
+	Floats [][]float64
+	Valid  [][]bool
+}
+
+// Read calls fn with every row group of files (each checked against
+// its table's schema, as ColumnScan does), file after file in the order
+// given. A row group whose pages it does not decode itself (not written by
+// cpi's writer: data pages V2, other encodings, encryption) is read
+// through pqarrow instead, with the same result (TestReadMatchesColumnScan).
+func Read(ctx context.Context, files []string, cols []Column, fn func(b *Batch) error) error {
+	return read(ctx, files, cols, false, fn)
+}
+
+// read is Read, every row group through pqarrow when scan is set.
+func read(ctx context.Context, files []string, cols []Column, scan bool, fn func(b *Batch) error) error {
+	b := &Batch{Vals: make([][]int32, len(cols)), Floats: make([][]float64, len(cols)), Valid: make([][]bool, len(cols))}
+	// One decoder per column: the columns are decoded side by side.
+	decs, fdecs := make([]codeDecoder[int32], len(cols)), make([]codeDecoder[float64], len(cols))
+	errs := make([]error, len(cols))
+	workers := min(runtime.GOMAXPROCS(0), len(cols))
+	for _, path := range files {
+		err := withCodeFile(path, cols, func(pf *file.Reader, idx []int, fast []bool) error {
+			for rg := range pf.NumRowGroups() {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				r := pf.RowGroup(rg)
+				b.Rows = int(r.NumRows())
+				slow := scan || !fast[rg]
+				if !slow {
+					next := make(chan int, len(cols))
+					for i := range cols {
+						next <- i
+					}
+					close(next)
+					var wg sync.WaitGroup
+					for range workers {
+						wg.Go(func() {
+							for i := range next {
+								optional := pf.MetaData().Schema.Column(idx[i]).MaxDefinitionLevel() > 0
+								errs[i] = decodeCodeChunk(r, idx[i], optional, cols[i], b, i, &decs[i], &fdecs[i])
+							}
+						})
+					}
+					wg.Wait()
+					for i, err := range errs {
+						if errors.Is(err, errCodesUnsupported) {
+							slow = true
+						} else if err != nil {
+							return fmt.Errorf("column %s: %w", cols[i].Name, err)
+						}
+					}
+				}
+				if slow {
+					if err := scanRowGroup(ctx, pf, rg, idx, cols, b); err != nil {
+						return err
+					}
+				}
+				if err := fn(b); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", filepath.Base(path), err)
+		}
+	}
+	return nil
+}
+
+// decodeCodeChunk decodes column i (the file's column c) of row group r
+// into b.
+func decodeCodeChunk(r *file.RowGroupReader, c int, optional bool, col Column, b *Batch, i int, dec *codeDecoder[int32], fdec *codeDecoder[float64]) error {
+	pr, err := r.GetColumnPageReader(c)
+	if err != nil {
+		return err
+	}
+	defer pr.Close()
+	switch {
+	case col.Float:
+		b.Floats[i], b.Valid[i], err = fdec.chunk(pr, b.Rows, optional, plainFloat64s, 0, b.Floats[i], b.Valid[i])
+	case col.Lookup != nil:
+		plain := func(out []int32, data []byte, n int) ([]int32, error) { return plainStrings(out, data, n, col.Lookup) }
+		b.Vals[i], b.Valid[i], err = dec.chunk(pr, b.Rows, optional, plain, col.Lookup(""), b.Vals[i], b.Valid[i])
+	default:
+		b.Vals[i], b.Valid[i], err = dec.chunk(pr, b.Rows, optional, plainInt32s, 0, b.Vals[i], b.Valid[i])
+	}
+	return err
+}
+
+// scanRowGroup reads row group rg of pf through pqarrow into b.
+func scanRowGroup(ctx context.Context, pf *file.Reader, rg int, idx []int, cols []Column, b *Batch) error {
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(max(b.Rows, 1))}, memory.DefaultAllocator)
+	if err != nil {
+		return err
+	}
+	rr, err := fr.GetRecordReader(ctx, idx, []int{rg})
+	if err != nil {
+		return err
+	}
+	defer rr.Release()
+	for i := range cols {
+		b.Vals[i], b.Floats[i] = b.Vals[i][:0], b.Floats[i][:0]
+		b.Valid[i] = nil
+		if pf.MetaData().Schema.Column(idx[i]).MaxDefinitionLevel() > 0 {
+			b.Valid[i] = make([]bool, 0, b.Rows)
+		}
+	}
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		for i, c := range cols {
+			a := rec.Column(i)
+			if b.Valid[i] != nil {
+				for r := range a.Len() {
+					b.Valid[i] = append(b.Valid[i], a.IsValid(r))
+				}
+			}
+			switch a := a.(type) {
+			case *array.String:
+				if c.Lookup == nil {
+					return fmt.Errorf("column %s is a string column", c.Name)
+				}
+				last, lastC := "", c.Lookup("")
+				for r := range a.Len() {
+					v := a.Value(r) // "" for a null
+					if r == 0 || v != last {
+						last, lastC = v, c.Lookup(v)
+					}
+					b.Vals[i] = append(b.Vals[i], lastC)
+				}
+			case *array.Int32:
+				if c.Lookup != nil || c.Float {
+					return fmt.Errorf("column %s is an int32 column", c.Name)
+				}
+				for r := range a.Len() {
+					b.Vals[i] = append(b.Vals[i], a.Value(r)*int32(btoi(a.IsValid(r))))
+				}
+			case *array.Float64:
+				if !c.Float {
+					return fmt.Errorf("column %s is a double column", c.Name)
+				}
+				for r := range a.Len() {
+					v := a.Value(r)
+					if a.IsNull(r) {
+						v = 0
+					}
+					b.Floats[i] = append(b.Floats[i], v)
+				}
+			default:
+				return fmt.Errorf("column %s is not a string, int32 or double column", c.Name)
+			}
+		}
+	}
+	if err := rr.Err(); err != nil {
+		return err
+	}
+	for i, c := range cols {
+		if n := len(b.Vals[i]) + len(b.Floats[i]); n != b.Rows || c.Float && len(b.Vals[i]) > 0 {
+			return fmt.Errorf("column %s: %d values in a row group of %d rows", c.Name, n, b.Rows)
+		}
+	}
+	return nil
+}
+
+func btoi(ok bool) int {
+	if ok {
+		return 1
+	}
+	return 0
+}
+
+// withCodeFile opens a table file, checks its schema, and calls fn with
+// it, the columns' positions and which of its row groups hold only
+// column chunks of kinds read decodes itself.
+func withCodeFile(path string, cols []Column, fn func(pf *file.Reader, idx []int, fast []bool) error) error {
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return err
+	}
+	defer pf.Close()
+	if err := warehouse.CheckFile(pf); err != nil {
+		return err
+	}
+	md := pf.MetaData()
+	idx := make([]int, len(cols))
+	fast := make([]bool, pf.NumRowGroups())
+	for rg := range fast {
+		fast[rg] = true
+	}
+	for i, c := range cols {
+		idx[i] = md.Schema.ColumnIndexByName(c.Name)
+		if idx[i] < 0 {
+			return fmt.Errorf("column %s missing", c.Name)
+		}
+		descr := md.Schema.Column(idx[i])
+		want := parquet.Types.Int32
+		if c.Lookup != nil {
+			want = parquet.Types.ByteArray
+		} else if c.Float {
+			want = parquet.Types.Double
+		}
+		if descr.PhysicalType() != want || descr.MaxRepetitionLevel() != 0 || descr.MaxDefinitionLevel() > 1 {
+			return fmt.Errorf("column %s is not a flat %s column", c.Name, want)
+		}
+		for rg := range fast {
+			cc, err := md.RowGroup(rg).ColumnChunk(idx[i])
+			if err != nil {
+				return err
+			}
+			if cc.CryptoMetadata() != nil {
+				fast[rg] = false
+			}
+			for _, e := range cc.Encodings() {
+				switch e {
+				case parquet.Encodings.Plain, parquet.Encodings.PlainDict, parquet.Encodings.RLEDict, parquet.Encodings.RLE:
+				default:
+					fast[rg] = false
+				}
+			}
+		}
+	}
+	return fn(pf, idx, fast)
+}
+
+// codeDecoder holds the scratch of Read for a column of codes or
+// values of type T, reused from chunk to chunk.
+type codeDecoder[T int32 | float64] struct {
+	dict   []T     // the current chunk's dictionary
+	levels []int32 // one page's definition levels
+	values []T     // one page's non-null values
+}
+
+// chunk decodes one column chunk of n rows into vals (and valid, for an
+// optional column); plain decodes PLAIN values (dictionary pages and
+// pages written plain), null fills a null's slot.
+func (d *codeDecoder[T]) chunk(pr file.PageReader, n int, optional bool, plain func(out []T, data []byte, n int) ([]T, error), null T, vals []T, valid []bool) ([]T, []bool, error) {
+	vals = vals[:0]
+	if optional {
+		valid = valid[:0]
+	} else {
+		valid = nil
+	}
+	d.dict = d.dict[:0]
+	haveDict := false
+	for pr.Next() {
+		pg := pr.Page()
+		switch pg.Type() {
+		case file.PageTypeDictionaryPage:
+			if e := parquet.Encoding(pg.Encoding()); e != parquet.Encodings.Plain && e != parquet.Encodings.PlainDict {
+				return nil, nil, errCodesUnsupported
+			}
+			var err error
+			d.dict, err = plain(d.dict[:0], pg.Data(), int(pg.NumValues()))
+			if err != nil {
+				return nil, nil, err
+			}
+			haveDict = true
+		case file.PageTypeDataPage:
+			p, ok := pg.(*file.DataPageV1)
+			if !ok {
+				return nil, nil, errCodesUnsupported
+			}
+			data := p.Data()
+			nv := int(p.NumValues())
+			defined := nv
+			if optional {
+				if p.DefinitionLevelEncoding() != parquet.Encodings.RLE || len(data) < 4 {
+					return nil, nil, errCodesUnsupported
+				}
+				l := int(binary.LittleEndian.Uint32(data))
+				if l > len(data)-4 {
+					return nil, nil, errors.New("definition levels overrun the page")
+				}
+				var err error
+				d.levels, err = rleHybrid(d.levels[:0], data[4:4+l], 1, nv, []int32{0, 1}) // levels map to themselves
+				if err != nil {
+					return nil, nil, fmt.Errorf("definition levels: %w", err)
+				}
+				data = data[4+l:]
+				defined = 0
+				for _, v := range d.levels {
+					defined += int(v)
+				}
+			}
+			var err error
+			switch parquet.Encoding(p.Encoding()) {
+			case parquet.Encodings.PlainDict, parquet.Encodings.RLEDict:
+				if !haveDict || len(data) < 1 {
+					return nil, nil, errors.New("dictionary-encoded page without a dictionary")
+				}
+				if !optional { // straight into vals
+					vals, err = rleHybrid(vals, data[1:], int(data[0]), len(vals)+defined, d.dict)
+					if err != nil {
+						return nil, nil, fmt.Errorf("dictionary indices: %w", err)
+					}
+					continue
+				}
+				d.values, err = rleHybrid(d.values[:0], data[1:], int(data[0]), defined, d.dict)
+				if err != nil {
+					return nil, nil, fmt.Errorf("dictionary indices: %w", err)
+				}
+			case parquet.Encodings.Plain:
+				d.values, err = plain(d.values[:0], data, defined)
+				if err != nil {
+					return nil, nil, err
+				}
+			default:
+				return nil, nil, errCodesUnsupported
+			}
+			if !optional {
+				vals = append(vals, d.values...)
+				continue
+			}
+			k := 0
+			for _, lv := range d.levels {
+				if lv == 1 {
+					vals = append(vals, d.values[k])
+					valid = append(valid, true)
+					k++
+				} else {
+					vals = append(vals, null)
+					valid = append(valid, false)
+				}
+			}
+		default:
+			return nil, nil, errCodesUnsupported
+		}
+	}
+	if err := pr.Err(); err != nil {
+		return nil, nil, err
+	}
+	if len(vals) != n {
+		return nil, nil, fmt.Errorf("%d values in a chunk of %d rows", len(vals), n)
+	}
+	return vals, valid, nil
+}
+
+// plainStrings decodes n PLAIN byte arrays (4-byte length, bytes), each
+// turned into a code by lookup, once per run of equal values.
+func plainStrings(out []int32, data []byte, n int, lookup func(string) int32) ([]int32, error) {
+	var last []byte
+	lastC := int32(0)
+	for k := range n {
+		if len(data) < 4 {
+			return nil, errors.New("plain values overrun the page")
+		}
+		l := int(binary.LittleEndian.Uint32(data))
+		if l < 0 || l > len(data)-4 {
+			return nil, errors.New("plain values overrun the page")
+		}
+		v := data[4 : 4+l]
+		data = data[4+l:]
+		if k == 0 || string(v) != string(last) {
+			last, lastC = v, lookup(string(v))
+		}
+		out = append(out, lastC)
+	}
+	return out, nil
+}
+
+// plainInt32s decodes n PLAIN int32s.
+func plainInt32s(out []int32, data []byte, n int) ([]int32, error) {
+	if len(data) < 4*n {
+		return nil, errors.New("plain values overrun the page")
+	}
+	for k := range n {
+		out = append(out, int32(binary.LittleEndian.Uint32(data[4*k:])))
+	}
+	return out, nil
+}
+
+// plainFloat64s decodes n PLAIN doubles.
+func plainFloat64s(out []float64, data []byte, n int) ([]float64, error) {
+	if len(data) < 8*n {
+		return nil, errors.New("plain values overrun the page")
+	}
+	for k := range n {
+		out = append(out, math.Float64frombits(binary.LittleEndian.Uint64(data[8*k:])))
+	}
+	return out, nil
+}
+
+// rleHybrid decodes n values of Parquet's RLE/bit-packing hybrid encoding
+// of the given bit width (at most 32), each an index into dict, and
+// appends dict[index] to out (an RLE run's value looked up once).
+func rleHybrid[T int32 | float64](out []T, data []byte, width, n int, dict []T) ([]T, error) {
+	if width < 0 || width > 32 {
+		return nil, errors.New("bit width out of range")
+	}
+	errRange := errors.New("dictionary index out of range")
+	byteWidth := (width + 7) / 8
+	for len(out) < n {
+		h, k := binary.Uvarint(data)
+		if k <= 0 {
+			return nil, errors.New("truncated run header")
+		}
+		data = data[k:]
+		if h&1 == 0 { // an RLE run: a count, then one value
+			count := int(h >> 1)
+			if len(data) < byteWidth || count > n-len(out) {
+				return nil, errors.New("run overruns the page")
+			}
+			var v uint32
+			for b := range byteWidth {
+				v |= uint32(data[b]) << (8 * b)
+			}
+			data = data[byteWidth:]
+			if v >= uint32(len(dict)) {
+				return nil, errRange
+			}
+			x := dict[v]
+			for range count {
+				out = append(out, x)
+			}
+			continue
+		}
+		groups := int(h >> 1) // bit-packed: groups of 8 values, LSB first
+		size := groups * width
+		if size > len(data) {
+			return nil, errors.New("bit-packed run overruns the page")
+		}
+		packed := data[:size]
+		data = data[size:]
+		count := min(groups*8, n-len(out)) // the last group may be padding
+		mask := uint64(1)<<width - 1
+		pos := 0 // bit position in packed
+		for range count {
+			at := pos >> 3
+			var w uint64
+			if at+8 <= len(packed) {
+				w = binary.LittleEndian.Uint64(packed[at:])
+			} else {
+				for b := 0; at+b < len(packed); b++ {
+					w |= uint64(packed[at+b]) << (8 * b)
+				}
+			}
+			ix := (w >> (pos & 7)) & mask
+			if ix >= uint64(len(dict)) {
+				return nil, errRange
+			}
+			out = append(out, dict[ix])
+			pos += width
+		}
+	}
+	return out, nil
+}

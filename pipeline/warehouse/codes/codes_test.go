@@ -1,0 +1,185 @@
+package codes
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/connectingpeople/cpi/pipeline/warehouse"
+	"github.com/connectingpeople/cpi/schemas"
+)
+
+// TestRLEHybrid decodes the Parquet specification's example of a
+// bit-packed run (0 to 7 at width 3: 0x88 0xC6 0xFA) after an RLE run
+// (five 4s), and a bit-packed run's padding is not read as values; with
+// a dictionary, indices become its entries and one past it is an error.
+func TestRLEHybrid(t *testing.T) {
+	data := []byte{5 << 1, 4, 1<<1 | 1, 0x88, 0xC6, 0xFA}
+	identity := []int32{0, 1, 2, 3, 4, 5, 6, 7}
+	got, err := rleHybrid(nil, data, 3, 13, identity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int32{4, 4, 4, 4, 4, 0, 1, 2, 3, 4, 5, 6, 7}; !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	got, err = rleHybrid(nil, data, 3, 8, identity) // the bit-packed group's last 3 values are padding
+	if err != nil || !slices.Equal(got, []int32{4, 4, 4, 4, 4, 0, 1, 2}) {
+		t.Errorf("8 values: %v, %v", got, err)
+	}
+	if _, err := rleHybrid(nil, data[:4], 3, 13, identity); err == nil {
+		t.Error("a truncated bit-packed run decoded without an error")
+	}
+	// Through a dictionary: each index looked up; one past it is an error.
+	dict := []float64{0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5}
+	if f, err := rleHybrid(nil, data, 3, 13, dict); err != nil || f[0] != 4.5 || f[12] != 7.5 {
+		t.Errorf("through a dictionary: %v, %v", f, err)
+	}
+	if _, err := rleHybrid(nil, data, 3, 13, dict[:7]); err == nil {
+		t.Error("an index past the dictionary decoded without an error")
+	}
+}
+
+// TestReadMatchesColumnScan writes a scores table of three row
+// groups (runs of study_id, random waves, instruments and scales, a
+// nullable double with a fifth null, a required int32) and reads it
+// back: Read' codes are the lookups of ColumnScan's strings, its
+// numbers and nulls ColumnScan's, row for row, whether it decodes the
+// pages itself or reads the row groups through pqarrow (its route for
+// pages it does not decode).
+func TestReadMatchesColumnScan(t *testing.T) {
+	study, err := schemas.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := warehouse.Env{Study: study, Version: "test"}
+	w, err := warehouse.OpenWarehouse(t.TempDir(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := w.Begin(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := warehouse.ArrowSchema(env, "scores", nil)
+	tf, err := tx.CreateTableFile(schema, "scores", "trust", "T1", "data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := study.Tables.Table("scores")
+	c := func(n string) int { return warehouse.ColIndex(tb, n) }
+	rw := warehouse.NewRowWriter(schema, tf)
+	rng := rand.New(rand.NewPCG(1, 2))
+	const rows = 2*warehouse.BatchRows + 777
+	for r := range rows {
+		rw.Str(c("study_id"), fmt.Sprintf("T1-%06d", r/7))
+		rw.Str(c("wave"), study.Waves[rng.IntN(len(study.Waves))])
+		rw.Str(c("instrument"), []string{"rguk", "qpr", "csri"}[rng.IntN(3)])
+		rw.Str(c("scale"), []string{"total", "metric", "cost"}[rng.IntN(3)])
+		rw.Str(c("trust"), "T1")
+		rw.Str(c("team"), "T1a")
+		rw.Str(c("arm"), "control")
+		rw.Float64(c("value"), rng.NormFloat64()*10, rng.IntN(5) != 0)
+		rw.Int32(c("items_answered"), int32(rng.IntN(30)), true)
+		rw.Int32(c("items_total"), 30, true)
+		rw.Bool(c("prorated"), false)
+		rw.Float64(c("base"), 0, false)
+		rw.Float64(c("chg"), 0, false)
+		if err := rw.RowDone(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, err := warehouse.TableFiles(tx.Dir, "scores")
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := map[string]int32{"": 0} // a code per string, numbered as first met
+	lookup := func(s string) int32 {
+		v, ok := codes[s]
+		if !ok {
+			t.Fatalf("lookup of an unexpected value %q", s)
+		}
+		return v
+	}
+	names := []string{"study_id", "wave", "instrument", "scale", "value", "items_answered"}
+	// ColumnScan first, numbering the strings (lookup then only reads).
+	type row struct {
+		str    [4]int32
+		value  float64
+		vOK    bool
+		items  int32
+		itemOK bool
+	}
+	var want []row
+	scan := warehouse.NewColumnScan(context.Background(), files, names, nil)
+	for {
+		ok, err := scan.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		val, items := scan.Cols[4].(*array.Float64), scan.Cols[5].(*array.Int32)
+		for i := range val.Len() {
+			var r row
+			for k := range 4 {
+				s := scan.Cols[k].(*array.String).Value(i)
+				if _, ok := codes[s]; !ok {
+					codes[s] = int32(len(codes))
+				}
+				r.str[k] = codes[s]
+			}
+			r.vOK, r.itemOK = val.IsValid(i), items.IsValid(i)
+			if r.vOK {
+				r.value = val.Value(i)
+			}
+			if r.itemOK {
+				r.items = items.Value(i)
+			}
+			want = append(want, r)
+		}
+	}
+	scan.Close()
+	if len(want) != rows {
+		t.Fatalf("ColumnScan read %d rows, want %d", len(want), rows)
+	}
+	cols := []Column{{Name: "study_id", Lookup: lookup}, {Name: "wave", Lookup: lookup}, {Name: "instrument", Lookup: lookup},
+		{Name: "scale", Lookup: lookup}, {Name: "value", Float: true}, {Name: "items_answered"}}
+	for _, slow := range []bool{false, true} {
+		at, groups := 0, 0
+		err = read(context.Background(), files, cols, slow, func(b *Batch) error {
+			groups++
+			for i := range b.Rows {
+				w := want[at]
+				for k := range 4 {
+					if b.Vals[k][i] != w.str[k] {
+						return fmt.Errorf("row %d column %s: code %d, want %d", at, names[k], b.Vals[k][i], w.str[k])
+					}
+				}
+				if b.Valid[4][i] != w.vOK || w.vOK && math.Float64bits(b.Floats[4][i]) != math.Float64bits(w.value) {
+					return fmt.Errorf("row %d value: %v (valid %v), want %v (valid %v)", at, b.Floats[4][i], b.Valid[4][i], w.value, w.vOK)
+				}
+				if b.Valid[5] != nil || !w.itemOK || b.Vals[5][i] != w.items {
+					return fmt.Errorf("row %d items_answered: %v, want %v (a required column)", at, b.Vals[5][i], w.items)
+				}
+				at++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("through pqarrow %v: %v", slow, err)
+		}
+		if at != rows || groups != 3 {
+			t.Errorf("through pqarrow %v: %d rows in %d row groups, want %d in 3", slow, at, groups, rows)
+		}
+	}
+}
