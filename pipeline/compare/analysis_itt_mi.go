@@ -302,27 +302,21 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 	}
 	cfg := stats.ImputeConfig{M: info.m, Lower: lower, Upper: upper}
 	rng := rand.New(rand.NewPCG(c.s.Analysis.ImputationSeed, c.stream()))
-	shift := make([]bool, n)
-	for i, a := range f.arm {
-		shift[i] = a == 1
-	}
 	fitAt = slices.Compact(slices.Clone(fitAt))
 	q := make([][]float64, len(fitAt))
 	u := make([][]float64, len(fitAt))
 	df := make([][]float64, len(fitAt))
 	buf := make([]float64, des.k())
 	g := *f
-	// The rows with nothing imputed are the same in every completed set
-	// and at every δ: their per-team sums are built once, and each
-	// completed set adds its incomplete rows to a copy (O(G·K²) to copy,
-	// O(N_incomplete·K²) to add, instead of O(N·K²) per set and δ).
-	observed, work, incomplete, err := c.miObservedSums(f, des, buf)
+	// The per-team sums of the rows with nothing imputed, and the x part of
+	// those with only the follow-up imputed, are built once; each completed
+	// set adds its imputed responses (O(K) a row) and its rows with an
+	// imputed baseline (O(K²)), and the fits at δ ≠ 0 follow from its δ = 0
+	// sums (stats.ImputedSums). δ is added to the intervention arm's imputed
+	// follow-ups as stats.DeltaAdjust does.
+	sums, incomplete, err := c.miSums(f, des, buf)
 	if err != nil {
 		return nil, info, err
-	}
-	shiftInc := make([]bool, len(incomplete)) // δ moves this incomplete row's y
-	for r, i := range incomplete {
-		shiftInc[r] = shift[i] && math.IsNaN(f.yFU[i])
 	}
 	visit := func(mi int, completed [][]float64) error {
 		if c.hasBase {
@@ -332,25 +326,22 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 			c.onCompleted(mi, g.yBase, completed[len(completed)-1])
 		}
 		fu := completed[len(completed)-1]
-		g.yFU = fu
 		d := newColDesign(&g, TermArm, f.arm, c.hasBase)
-		for di, delta := range fitAt {
-			if math.IsNaN(delta) || math.IsInf(delta, 0) {
-				return fmt.Errorf("delta is %v", delta)
+		sums.Begin()
+		for _, i := range incomplete {
+			d.row(i, buf)
+			add, shifted := sums.Response, f.arm[i] == 1 && math.IsNaN(f.yFU[i])
+			if c.hasBase && math.IsNaN(f.yBase[i]) {
+				add = sums.Row
 			}
-			// Only the incomplete rows differ between completed sets and
-			// δs: δ is added to the intervention arm's imputed follow-ups
-			// as stats.DeltaAdjust does, here row by row.
-			work.CopyFrom(observed)
-			for r, i := range incomplete {
-				d.row(i, buf)
-				y := fu[i]
-				if shiftInc[r] {
-					y += delta
-				}
-				if err := work.Add(int(f.cluster[i]), buf, y, 1); err != nil {
-					return err
-				}
+			if err := add(int(f.cluster[i]), buf, fu[i], shifted); err != nil {
+				return err
+			}
+		}
+		for di, delta := range fitAt {
+			work, err := sums.At(delta)
+			if err != nil {
+				return err
 			}
 			fit, err := stats.SuffOLS(work)
 			if err != nil {
@@ -380,41 +371,36 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 	return fits, info, nil
 }
 
-// miObservedSums returns the primary model's per-team sums over the
-// frame's rows with nothing missing (of the outcome at the wave and, with
-// a baseline, at the first wave), shifted by the first such row, an empty
-// copy to work in, and the other rows' indices, in frame order.
-func (c *outcomeComparison) miObservedSums(f *colFrame, des colDesign, buf []float64) (observed, work *stats.ClusterSums, incomplete []int, err error) {
-	observed, err = stats.NewClusterSums(des.k(), false)
+// miSums returns the primary model's per-team sums over the frame's rows
+// with nothing missing (of the outcome at the wave and, with a baseline,
+// at the first wave), shifted by the first of them, with the x part of the
+// rows whose follow-up only is missing, and the other rows' indices, in
+// frame order.
+func (c *outcomeComparison) miSums(f *colFrame, des colDesign, buf []float64) (*stats.ImputedSums, []int, error) {
+	sums, err := stats.NewImputedSums(des.k())
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	shifted := false
+	var incomplete []int
 	for i := range f.rows {
 		if math.IsNaN(f.yFU[i]) || (c.hasBase && math.IsNaN(f.yBase[i])) {
 			incomplete = append(incomplete, i)
 			continue
 		}
 		des.row(i, buf)
-		if !shifted {
-			// The shift ClusterSums takes by default from a first row:
-			// the row, with 0 for a dummy at 1.
-			x0 := append([]float64(nil), buf...)
-			for j := 1; j < len(x0); j++ {
-				if x0[j] == 1 {
-					x0[j] = 0
-				}
-			}
-			if err := observed.SetShift(x0, f.yFU[i]); err != nil {
-				return nil, nil, nil, err
-			}
-			shifted = true
-		}
-		if err := observed.Add(int(f.cluster[i]), buf, f.yFU[i], 1); err != nil {
-			return nil, nil, nil, err
+		if err := sums.AddObserved(int(f.cluster[i]), buf, f.yFU[i]); err != nil {
+			return nil, nil, err
 		}
 	}
-	return observed, observed.Clone(), incomplete, nil
+	for _, i := range incomplete {
+		if !c.hasBase || !math.IsNaN(f.yBase[i]) {
+			des.row(i, buf)
+			if err := sums.AddFixed(int(f.cluster[i]), buf, f.arm[i] == 1); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	return sums, incomplete, nil
 }
 
 // sampleSD is the standard deviation (n − 1) of x.
