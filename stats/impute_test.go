@@ -471,7 +471,8 @@ func TestImputeDrawStatsMatchesRows(t *testing.T) {
 			third[i], fu[i], base[i] = math.NaN(), math.NaN(), math.NaN()
 		}
 	}
-	s, err := newImputer(x, [][]float64{base, fu, third}, d.teamCode, ImputeConfig{M: 1})
+	n, kx := x.Dims()
+	s, err := newImputer(n, kx, func(i int, dst []float64) { mat.Row(dst, i, x) }, [][]float64{base, fu, third}, d.teamCode, ImputeConfig{M: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -532,7 +533,7 @@ func TestImputeDrawStatsMatchesRows(t *testing.T) {
 		symFill(yy, D)
 		collect(viaStats, xy, yy, tt)
 
-		s.drawRows(beta, u, r1)
+		s.drawRows(beta, u, r1, nil)
 		copy(xy, s.xyc)
 		copy(yy, s.yyc)
 		copy(tt, s.tc)
@@ -544,7 +545,7 @@ func TestImputeDrawStatsMatchesRows(t *testing.T) {
 				miss[c] = true
 				tt[s.codes[i]*D+c] += z[c]
 				for a := 0; a < k; a++ {
-					xy[a*D+c] += s.xinc[r*k+a] * z[c]
+					xy[a*D+c] += s.clsX[int(s.cls[r])*k+a] * z[c]
 				}
 			}
 			for c := 0; c < D; c++ {

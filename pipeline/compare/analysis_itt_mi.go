@@ -283,17 +283,16 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 		info.sdFU = sd
 	}
 	// Fixed effects of the imputation model: intercept, arm, trust dummies,
-	// then the frame's auxiliary columns.
+	// then the frame's auxiliary columns, given row by row.
 	k0 := 1 + len(f.strata)
-	x := mat.NewDense(n, k0+len(f.aux), nil)
-	for i := range n {
-		x.Set(i, 0, 1)
-		x.Set(i, 1, f.arm[i])
+	xrow := func(i int, dst []float64) {
+		clear(dst)
+		dst[0], dst[1] = 1, f.arm[i]
 		if s := f.stratum[i]; s > 0 {
-			x.Set(i, 1+int(s), 1)
+			dst[1+int(s)] = 1
 		}
 		for j, col := range f.aux {
-			x.Set(i, k0+j, col[i])
+			dst[k0+j] = col[i]
 		}
 	}
 	des := newColDesign(f, TermArm, f.arm, c.hasBase)
@@ -360,7 +359,7 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 		}
 		return nil
 	}
-	if _, err := stats.ImputeMultilevel(x, cols, f.clusterInts(), cfg, rng, visit); err != nil {
+	if _, err := stats.ImputeMultilevelRows(n, k0+len(f.aux), xrow, cols, f.clusterInts(), cfg, rng, visit); err != nil {
 		return nil, info, fmt.Errorf("imputation failed: %w", err)
 	}
 	fits := make(map[float64]miFitSet, len(fitAt))
@@ -403,21 +402,25 @@ func (c *outcomeComparison) miSums(f *colFrame, des colDesign, buf []float64) (*
 	return sums, incomplete, nil
 }
 
-// sampleSD is the standard deviation (n − 1) of x.
+// sampleSD is the standard deviation (n − 1) of x's values other than NaN.
 func sampleSD(x []float64) (float64, error) {
-	if len(x) < 2 {
+	mean, n := 0.0, 0
+	for _, v := range x {
+		if !math.IsNaN(v) {
+			mean, n = mean+v, n+1
+		}
+	}
+	if n < 2 {
 		return math.NaN(), errors.New("fewer than two values")
 	}
-	mean := 0.0
-	for _, v := range x {
-		mean += v
-	}
-	mean /= float64(len(x))
+	mean /= float64(n)
 	ss := 0.0
 	for _, v := range x {
-		ss += (v - mean) * (v - mean)
+		if !math.IsNaN(v) {
+			ss += (v - mean) * (v - mean)
+		}
 	}
-	return math.Sqrt(ss / float64(len(x)-1)), nil
+	return math.Sqrt(ss / float64(n-1)), nil
 }
 
 // interpolateDelta gives each imputation's estimate and CR2 variance at
