@@ -123,19 +123,23 @@ func (s *ClusterSums) ShiftResponse(cluster, n int, sumX []float64, sumY, delta 
 //   - rows with nothing imputed (AddObserved) and the x part of rows whose
 //     x is observed and response imputed (AddFixed) are summed once;
 //   - each completed set (Begin) adds the fixed-x rows' responses
-//     (Response, O(K) a row) and the rows imputed in x (Row, O(K²));
+//     (Responses, O(K) a row) and the rows imputed in x (Row, O(K²));
 //   - At(δ) gives the set's sums with δ added to the responses of the rows
 //     marked shifted, from the δ = 0 sums by ShiftResponse (O(G·K²)).
 //
 // The sums At returns equal, to rounding, sums built by adding every row
 // of the completed set (y + δ for the shifted rows) with Add. Memory is
-// O(G·K²), whatever the number of rows. Not safe for concurrent use.
+// O(G·K²) and K + 2 numbers a fixed-x row, whatever the number of other
+// rows. Not safe for concurrent use.
 type ImputedSums struct {
 	k              int
 	base, work, at *ClusterSums
 	nFixed, nShift []int       // per cluster: fixed-x rows δ moves; all rows δ moves in this set
 	fixedX, sumX   [][]float64 // per cluster: their Σx (fixed-x rows; all, this set)
 	sumY           []float64   // per cluster: Σy of the rows δ moves, this set
+	fixedCl        []int32     // each fixed-x row's cluster, in AddFixed order
+	fixedXt        []float64   // each fixed-x row's x − x₀ (K values)
+	fixedSh        []bool      // whether δ moves each fixed-x row
 	began          bool
 }
 
@@ -160,13 +164,17 @@ func (m *ImputedSums) AddObserved(cluster int, x []float64, y float64) error {
 
 // AddFixed adds the x part of a row whose x is observed and whose
 // response is imputed; shifted says that δ moves its response. Each
-// completed set gives the response with Response.
+// completed set gives the responses with Responses.
 func (m *ImputedSums) AddFixed(cluster int, x []float64, shifted bool) error {
 	if m.began {
 		return errors.New("imputed sums: fixed row after the first completed set")
 	}
 	if err := m.base.Add(cluster, x, m.base.ResponseShift(), 1); err != nil {
 		return err
+	}
+	m.fixedCl, m.fixedSh = append(m.fixedCl, int32(cluster)), append(m.fixedSh, shifted)
+	for j, v := range x {
+		m.fixedXt = append(m.fixedXt, v-m.base.shift[j])
 	}
 	if shifted {
 		m.grow(cluster)
@@ -208,17 +216,31 @@ func (m *ImputedSums) Begin() {
 	}
 }
 
-// Response adds this set's response y of a row added by AddFixed with the
-// same cluster, x and shifted.
-func (m *ImputedSums) Response(cluster int, x []float64, y float64, shifted bool) error {
+// Responses adds this set's responses of the rows added by AddFixed, y[r]
+// being the response of the r-th of them: what AddResponse adds, row by
+// row, at O(K) a row.
+func (m *ImputedSums) Responses(y []float64) error {
 	if !m.began {
-		return errors.New("imputed sums: response before Begin")
+		return errors.New("imputed sums: responses before Begin")
 	}
-	if err := m.work.AddResponse(cluster, x, y, 1); err != nil {
-		return err
+	if len(y) != len(m.fixedCl) {
+		return fmt.Errorf("imputed sums: %d responses for %d rows", len(y), len(m.fixedCl))
 	}
-	if shifted {
-		m.sumY[cluster] += y
+	k, p, y0 := m.k, m.k+1, m.base.shift[m.k]
+	for r, v := range y {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("imputed sums: response %d is %v", r, v)
+		}
+		c := m.fixedCl[r]
+		a, yt := m.work.cl[c], v-y0
+		for i, xt := range m.fixedXt[r*k : r*k+k] {
+			a.pzz[i*p+k] += xt * yt
+		}
+		a.pzz[k*p+k] += yt * yt
+		a.psz[k] += yt
+		if m.fixedSh[r] {
+			m.sumY[c] += v
+		}
 	}
 	return nil
 }

@@ -234,3 +234,90 @@ func TestClusterSumsShiftResponse(t *testing.T) {
 		t.Error("an infinite shift was accepted")
 	}
 }
+
+// TestImputedSums: three completed sets of rows of three kinds (observed;
+// x observed and response imputed; x imputed too), half of the imputed
+// responses shifted by δ: At(δ) equals the sums of every row added by Add
+// (y + δ for the shifted rows) to 1e-12, and their fits to 1e-10, at
+// δ = 0 and δ of either sign, each set built on the same base; calls out
+// of order are refused.
+func TestImputedSums(t *testing.T) {
+	const k = 4
+	rows := responseRows(2000, 13)
+	rng := rand.New(rand.NewPCG(13, 17))
+	kind := func(i int) int { return []int{0, 0, 1, 1, 1, 2, 0}[i%7] } // 0 observed, 1 fixed x, 2 x imputed
+	shifted := func(i int) bool { return kind(i) != 0 && rows[i].x[1] == 1 }
+	m, err := NewImputedSums(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.At(0); err == nil {
+		t.Error("At before Begin was accepted")
+	}
+	var fixed []int
+	for i, r := range rows {
+		switch kind(i) {
+		case 0:
+			err = m.AddObserved(r.cl, r.x, r.y)
+		case 1:
+			fixed = append(fixed, i)
+			err = m.AddFixed(r.cl, r.x, shifted(i))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for set := 0; set < 3; set++ {
+		// This set's imputed responses, and imputed x for kind 2.
+		y := make([]float64, len(rows))
+		x := make([][]float64, len(rows))
+		for i, r := range rows {
+			y[i], x[i] = r.y, r.x
+			if kind(i) != 0 {
+				y[i] = 40 + 4*rng.NormFloat64()
+			}
+			if kind(i) == 2 {
+				x[i] = []float64{1, r.x[1], 10 + 3*rng.NormFloat64(), r.x[3]}
+			}
+		}
+		m.Begin()
+		yf := make([]float64, len(fixed))
+		for j, i := range fixed {
+			yf[j] = y[i]
+		}
+		if err := m.Responses(yf); err != nil {
+			t.Fatal(err)
+		}
+		for i := range rows {
+			if kind(i) == 2 {
+				if err := m.Row(rows[i].cl, x[i], y[i], shifted(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		for _, delta := range []float64{0, 1.7, -6} {
+			want, _ := NewClusterSums(k, false)
+			for i, r := range rows {
+				yi := y[i]
+				if shifted(i) {
+					yi += delta
+				}
+				if err := want.Add(r.cl, x[i], yi, 1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := m.At(delta)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sumsClose(t, "imputed", got, want, 1e-12)
+			fitsClose(t, "imputed", got, want, 1e-10)
+		}
+	}
+	if err := m.Responses(make([]float64, len(fixed)-1)); err == nil {
+		t.Error("too few responses were accepted")
+	}
+	if err := m.AddObserved(0, rows[0].x, 1); err == nil {
+		t.Error("an observed row after Begin was accepted")
+	}
+}

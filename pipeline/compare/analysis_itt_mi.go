@@ -313,10 +313,11 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 	// imputed baseline (O(K²)), and the fits at δ ≠ 0 follow from its δ = 0
 	// sums (stats.ImputedSums). δ is added to the intervention arm's imputed
 	// follow-ups as stats.DeltaAdjust does.
-	sums, incomplete, err := c.miSums(f, des, buf)
+	sums, fixed, varying, err := c.miSums(f, des, buf)
 	if err != nil {
 		return nil, info, err
 	}
+	yFixed := make([]float64, len(fixed))
 	visit := func(mi int, completed [][]float64) error {
 		if c.hasBase {
 			g.yBase = completed[0]
@@ -327,13 +328,15 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 		fu := completed[len(completed)-1]
 		d := newColDesign(&g, TermArm, f.arm, c.hasBase)
 		sums.Begin()
-		for _, i := range incomplete {
+		for r, i := range fixed {
+			yFixed[r] = fu[i]
+		}
+		if err := sums.Responses(yFixed); err != nil {
+			return err
+		}
+		for _, i := range varying {
 			d.row(i, buf)
-			add, shifted := sums.Response, f.arm[i] == 1 && math.IsNaN(f.yFU[i])
-			if c.hasBase && math.IsNaN(f.yBase[i]) {
-				add = sums.Row
-			}
-			if err := add(int(f.cluster[i]), buf, fu[i], shifted); err != nil {
+			if err := sums.Row(int(f.cluster[i]), buf, fu[i], f.arm[i] == 1 && math.IsNaN(f.yFU[i])); err != nil {
 				return err
 			}
 		}
@@ -373,33 +376,33 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 // miSums returns the primary model's per-team sums over the frame's rows
 // with nothing missing (of the outcome at the wave and, with a baseline,
 // at the first wave), shifted by the first of them, with the x part of the
-// rows whose follow-up only is missing, and the other rows' indices, in
-// frame order.
-func (c *outcomeComparison) miSums(f *colFrame, des colDesign, buf []float64) (*stats.ImputedSums, []int, error) {
-	sums, err := stats.NewImputedSums(des.k())
-	if err != nil {
-		return nil, nil, err
+// rows whose follow-up only is missing (fixed), and the rows whose
+// baseline is missing (varying), each in frame order.
+func (c *outcomeComparison) miSums(f *colFrame, des colDesign, buf []float64) (sums *stats.ImputedSums, fixed, varying []int, err error) {
+	if sums, err = stats.NewImputedSums(des.k()); err != nil {
+		return nil, nil, nil, err
 	}
-	var incomplete []int
 	for i := range f.rows {
-		if math.IsNaN(f.yFU[i]) || (c.hasBase && math.IsNaN(f.yBase[i])) {
-			incomplete = append(incomplete, i)
-			continue
-		}
-		des.row(i, buf)
-		if err := sums.AddObserved(int(f.cluster[i]), buf, f.yFU[i]); err != nil {
-			return nil, nil, err
-		}
-	}
-	for _, i := range incomplete {
-		if !c.hasBase || !math.IsNaN(f.yBase[i]) {
+		switch {
+		case c.hasBase && math.IsNaN(f.yBase[i]):
+			varying = append(varying, i)
+		case math.IsNaN(f.yFU[i]):
+			fixed = append(fixed, i)
+		default:
 			des.row(i, buf)
-			if err := sums.AddFixed(int(f.cluster[i]), buf, f.arm[i] == 1); err != nil {
-				return nil, nil, err
-			}
+			err = sums.AddObserved(int(f.cluster[i]), buf, f.yFU[i])
+		}
+		if err != nil {
+			return nil, nil, nil, err
 		}
 	}
-	return sums, incomplete, nil
+	for _, i := range fixed {
+		des.row(i, buf)
+		if err := sums.AddFixed(int(f.cluster[i]), buf, f.arm[i] == 1); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return sums, fixed, varying, nil
 }
 
 // sampleSD is the standard deviation (n − 1) of x's values other than NaN.
