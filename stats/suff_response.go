@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Sums of models that share their rows' x and differ only in some rows'
@@ -121,26 +122,83 @@ func (s *ClusterSums) ShiftResponse(cluster, n int, sumX []float64, sumY, delta 
 // analysis), at the cost of the imputed rows only:
 //
 //   - rows with nothing imputed (AddObserved) and the x part of rows whose
-//     x is observed and response imputed (AddFixed) are summed once;
-//   - each completed set (Begin) adds the fixed-x rows' responses
-//     (Responses, O(K) a row) and the rows imputed in x (Row, O(K²));
+//     x is observed and response imputed (AddFixed) or whose x has one
+//     imputed column (AddPartial) are summed once;
+//   - each completed set (Begin) adds the imputed values of those rows
+//     (Responses, Partials: O(K) a row) and any rows imputed in several x
+//     columns (Row, O(K²));
 //   - At(δ) gives the set's sums with δ added to the responses of the rows
 //     marked shifted, from the δ = 0 sums by ShiftResponse (O(G·K²)).
 //
 // The sums At returns equal, to rounding, sums built by adding every row
 // of the completed set (y + δ for the shifted rows) with Add. Memory is
-// O(G·K²) and K + 2 numbers a fixed-x row, whatever the number of other
-// rows. Not safe for concurrent use.
+// O(G·K²), and for each fixed or partial row its cluster, its flag and the
+// values of the x columns that vary within its cluster's such rows (the
+// others are kept once a cluster). Not safe for concurrent use.
 type ImputedSums struct {
 	k              int
 	base, work, at *ClusterSums
-	nFixed, nShift []int       // per cluster: fixed-x rows δ moves; all rows δ moves in this set
-	fixedX, sumX   [][]float64 // per cluster: their Σx (fixed-x rows; all, this set)
+	nFixed, nShift []int       // per cluster: fixed and partial rows δ moves; all rows δ moves in this set
+	fixedX, sumX   [][]float64 // per cluster: their Σx (observed columns; all, this set)
 	sumY           []float64   // per cluster: Σy of the rows δ moves, this set
-	fixedCl        []int32     // each fixed-x row's cluster, in AddFixed order
-	fixedXt        []float64   // each fixed-x row's x − x₀ (K values)
-	fixedSh        []bool      // whether δ moves each fixed-x row
+	fixed, part    imputedRows
 	began          bool
+	acc, scratch   []float64
+}
+
+// imputedRows are the rows of AddFixed or AddPartial: cluster, whether δ
+// moves the response, and x̃ = x − x₀. Until the first Begin xt holds K
+// values a row; then (packed) only the values of the columns that vary
+// among the cluster's rows (cols[c]), the others being first[c].
+type imputedRows struct {
+	cl     []int32
+	sh     []bool
+	xt     []float64
+	first  [][]float64 // per cluster: the first row's x̃
+	varies [][]bool    // per cluster: the columns whose x̃ differs between rows
+	cols   [][]int     // per cluster, once packed: those columns
+	col    int         // the imputed column (partial rows), else −1
+	packed bool
+}
+
+func (g *imputedRows) add(cluster int, xt []float64, shifted bool) {
+	g.cl, g.sh = append(g.cl, int32(cluster)), append(g.sh, shifted)
+	g.xt = append(g.xt, xt...)
+	for len(g.first) <= cluster {
+		g.first, g.varies = append(g.first, nil), append(g.varies, make([]bool, len(xt)))
+	}
+	if g.first[cluster] == nil {
+		g.first[cluster] = append([]float64(nil), xt...)
+	}
+	for j, v := range xt {
+		if v != g.first[cluster][j] {
+			g.varies[cluster][j] = true
+		}
+	}
+}
+
+// pack keeps each row's values of its cluster's varying columns only.
+func (g *imputedRows) pack(k int) {
+	if g.packed {
+		return
+	}
+	g.packed = true
+	g.cols = make([][]int, len(g.varies))
+	for c, v := range g.varies {
+		for j, ok := range v {
+			if ok {
+				g.cols[c] = append(g.cols[c], j)
+			}
+		}
+	}
+	out := 0
+	for r, c := range g.cl {
+		for _, j := range g.cols[c] {
+			g.xt[out] = g.xt[r*k+j]
+			out++
+		}
+	}
+	g.xt = slices.Clip(g.xt[:out])
 }
 
 // NewImputedSums returns empty sums for a model with k columns.
@@ -149,12 +207,12 @@ func NewImputedSums(k int) (*ImputedSums, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ImputedSums{k: k, base: base}, nil
+	return &ImputedSums{k: k, base: base, fixed: imputedRows{col: -1}, part: imputedRows{col: -1}}, nil
 }
 
 // AddObserved adds a row with nothing imputed (the same in every set and
-// at every δ). The first row added, observed or fixed, sets the shift
-// (see ClusterSums): add an observed row first where there is one.
+// at every δ). The first row added, observed or not, sets the shift (see
+// ClusterSums): add an observed row first where there is one.
 func (m *ImputedSums) AddObserved(cluster int, x []float64, y float64) error {
 	if m.began {
 		return errors.New("imputed sums: observed row after the first completed set")
@@ -166,23 +224,56 @@ func (m *ImputedSums) AddObserved(cluster int, x []float64, y float64) error {
 // response is imputed; shifted says that δ moves its response. Each
 // completed set gives the responses with Responses.
 func (m *ImputedSums) AddFixed(cluster int, x []float64, shifted bool) error {
-	if m.began {
-		return errors.New("imputed sums: fixed row after the first completed set")
+	return m.addPartial(&m.fixed, cluster, x, -1, shifted)
+}
+
+// AddPartial adds a row whose x has one imputed column, col (not 0; its
+// value in x is ignored), and whose response may be imputed too; shifted
+// says that δ moves its response. Each completed set gives the column's
+// values and the responses with Partials. The column counts as not
+// constant.
+func (m *ImputedSums) AddPartial(cluster int, x []float64, col int, shifted bool) error {
+	if col < 1 || col >= m.k || (m.part.col >= 0 && m.part.col != col) {
+		return fmt.Errorf("imputed sums: imputed column %d of %d (one column for every partial row)", col, m.k)
 	}
-	if err := m.base.Add(cluster, x, m.base.ResponseShift(), 1); err != nil {
+	m.part.col = col
+	return m.addPartial(&m.part, cluster, x, col, shifted)
+}
+
+func (m *ImputedSums) addPartial(g *imputedRows, cluster int, x []float64, col int, shifted bool) error {
+	if m.began {
+		return errors.New("imputed sums: row added after the first completed set")
+	}
+	if len(x) != m.k {
+		return fmt.Errorf("imputed sums: row has %d values for %d columns", len(x), m.k)
+	}
+	xs := append(m.scratch[:0], x...)
+	m.scratch = xs
+	if col >= 0 {
+		xs[col] = 0 // the shift's value once there is a shift
+		if m.base.N() > 0 {
+			xs[col] = m.base.shift[col]
+		}
+	}
+	if err := m.base.Add(cluster, xs, m.base.ResponseShift(), 1); err != nil {
 		return err
 	}
-	m.fixedCl, m.fixedSh = append(m.fixedCl, int32(cluster)), append(m.fixedSh, shifted)
-	for j, v := range x {
-		m.fixedXt = append(m.fixedXt, v-m.base.shift[j])
+	if col >= 0 {
+		m.base.constant[col] = false
 	}
 	if shifted {
 		m.grow(cluster)
 		m.nFixed[cluster]++
-		for j, v := range x {
-			m.fixedX[cluster][j] += v
+		for j, v := range xs {
+			if j != col {
+				m.fixedX[cluster][j] += v
+			}
 		}
 	}
+	for j, v := range xs {
+		xs[j] = v - m.base.shift[j]
+	}
+	g.add(cluster, xs, shifted)
 	return nil
 }
 
@@ -194,8 +285,13 @@ func (m *ImputedSums) grow(cluster int) {
 }
 
 // Begin starts a completed data set: the sums of the observed rows and
-// the fixed rows' x parts, to which Response and Row add the set's rows.
+// the x parts of the others, to which Responses, Partials and Row add the
+// set's imputed values.
 func (m *ImputedSums) Begin() {
+	if !m.began {
+		m.fixed.pack(m.k)
+		m.part.pack(m.k)
+	}
 	m.began = true
 	if m.work == nil {
 		m.work = m.base.Clone()
@@ -218,30 +314,117 @@ func (m *ImputedSums) Begin() {
 
 // Responses adds this set's responses of the rows added by AddFixed, y[r]
 // being the response of the r-th of them: what AddResponse adds, row by
-// row, at O(K) a row.
+// row, at O(K) a row (fastest when the rows were added cluster by
+// cluster: runs of a cluster's rows are summed in blocks before they
+// reach its sums).
 func (m *ImputedSums) Responses(y []float64) error {
 	if !m.began {
 		return errors.New("imputed sums: responses before Begin")
 	}
-	if len(y) != len(m.fixedCl) {
-		return fmt.Errorf("imputed sums: %d responses for %d rows", len(y), len(m.fixedCl))
+	if len(y) != len(m.fixed.cl) {
+		return fmt.Errorf("imputed sums: %d responses for %d rows", len(y), len(m.fixed.cl))
 	}
-	k, p, y0 := m.k, m.k+1, m.base.shift[m.k]
+	return m.addImputed(&m.fixed, nil, y)
+}
+
+// Partials adds this set's values of the rows added by AddPartial: xcol[r]
+// the imputed column's value and y[r] the response of the r-th of them,
+// at O(K) a row.
+func (m *ImputedSums) Partials(xcol, y []float64) error {
+	if !m.began {
+		return errors.New("imputed sums: partial rows before Begin")
+	}
+	if len(y) != len(m.part.cl) || len(xcol) != len(m.part.cl) {
+		return fmt.Errorf("imputed sums: %d values and %d responses for %d rows", len(xcol), len(y), len(m.part.cl))
+	}
+	return m.addImputed(&m.part, xcol, y)
+}
+
+// addImputed adds the rows of g, whose imputed column g.col (if any) and
+// responses are xcol and y: the cross-products of z̃_col = xcol − x₀_col
+// and ỹ = y − y₀ with x̃ and each other, and their sums, accumulated over
+// runs of up to suffBlock rows of one cluster before they are added to the
+// cluster's totals (a column constant among the cluster's rows enters as
+// its value times the run's Σỹ or Σz̃_col).
+func (m *ImputedSums) addImputed(g *imputedRows, xcol, y []float64) error {
+	k, p, col := m.k, m.k+1, g.col
+	if cap(m.acc) < 2*k+5 {
+		m.acc = make([]float64, 2*k+5)
+	}
+	acc := m.acc[:2*k+5]
+	clear(acc)
+	accY, accC := acc[:k], acc[k:2*k] // Σx̃ỹ, Σx̃z̃_col over the varying columns
+	const yy, cc, cy, sy, sc = 0, 1, 2, 3, 4
+	tail := acc[2*k:]
+	y0, c0 := m.base.shift[k], 0.0
+	if col >= 0 {
+		c0 = m.base.shift[col]
+	}
+	cur, run, off := int32(-1), 0, 0
+	var cols []int
+	flush := func() {
+		if cur < 0 {
+			return
+		}
+		a, first := m.work.cl[cur], g.first[cur]
+		for i := 0; i < k; i++ {
+			if !g.varies[cur][i] {
+				accY[i] += first[i] * tail[sy]
+				accC[i] += first[i] * tail[sc]
+			}
+			a.zz[i*p+k] += accY[i]
+			if col >= 0 && i != col {
+				a.zz[min(i, col)*p+max(i, col)] += accC[i]
+			}
+		}
+		a.zz[k*p+k] += tail[yy]
+		a.sz[k] += tail[sy]
+		if col >= 0 {
+			a.zz[col*p+col] += tail[cc]
+			a.zz[col*p+k] += tail[cy]
+			a.sz[col] += tail[sc]
+		}
+		clear(acc)
+	}
 	for r, v := range y {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return fmt.Errorf("imputed sums: response %d is %v", r, v)
 		}
-		c := m.fixedCl[r]
-		a, yt := m.work.cl[c], v-y0
-		for i, xt := range m.fixedXt[r*k : r*k+k] {
-			a.pzz[i*p+k] += xt * yt
+		c := g.cl[r]
+		if c != cur || run == suffBlock {
+			flush()
+			cur, run, cols = c, 0, g.cols[c]
 		}
-		a.pzz[k*p+k] += yt * yt
-		a.psz[k] += yt
-		if m.fixedSh[r] {
+		run++
+		yt := v - y0
+		row := g.xt[off : off+len(cols)]
+		off += len(cols)
+		for i, j := range cols {
+			accY[j] += row[i] * yt
+		}
+		tail[yy] += yt * yt
+		tail[sy] += yt
+		if col >= 0 {
+			xc := xcol[r]
+			if math.IsNaN(xc) || math.IsInf(xc, 0) {
+				return fmt.Errorf("imputed sums: imputed value %d is %v", r, xc)
+			}
+			ct := xc - c0
+			for i, j := range cols {
+				accC[j] += row[i] * ct
+			}
+			tail[cc] += ct * ct
+			tail[cy] += ct * yt
+			tail[sc] += ct
+			if g.sh[r] {
+				m.sumX[c][col] += xc
+			}
+		}
+		if g.sh[r] {
 			m.sumY[c] += v
 		}
 	}
+	flush()
 	return nil
 }
 

@@ -3,6 +3,7 @@ package stats
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -235,17 +236,22 @@ func TestClusterSumsShiftResponse(t *testing.T) {
 	}
 }
 
-// TestImputedSums: three completed sets of rows of three kinds (observed;
-// x observed and response imputed; x imputed too), half of the imputed
-// responses shifted by δ: At(δ) equals the sums of every row added by Add
+// TestImputedSums: three completed sets of rows of four kinds (observed;
+// x observed and response imputed; x imputed too, added by Row; one x
+// column and the response imputed, added by AddPartial and Partials), half
+// of the imputed responses shifted by δ: At(δ) equals the sums of every row added by Add
 // (y + δ for the shifted rows) to 1e-12, and their fits to 1e-10, at
 // δ = 0 and δ of either sign, each set built on the same base; calls out
 // of order are refused.
 func TestImputedSums(t *testing.T) {
 	const k = 4
-	rows := responseRows(2000, 13)
+	rows := responseRows(6000, 13)
+	for i := range rows {
+		rows[i].cl = i % 3 // over 512 fixed rows a team: Responses sums them in blocks
+		rows[i].x[1] = float64(i % 3 % 2) // constant within a team, 1 in team 1
+	}
 	rng := rand.New(rand.NewPCG(13, 17))
-	kind := func(i int) int { return []int{0, 0, 1, 1, 1, 2, 0}[i%7] } // 0 observed, 1 fixed x, 2 x imputed
+	kind := func(i int) int { return []int{0, 0, 1, 1, 1, 2, 0, 3, 1, 3}[i%10] } // 0 observed, 1 fixed x, 2 x imputed, 3 x's column 2 imputed
 	shifted := func(i int) bool { return kind(i) != 0 && rows[i].x[1] == 1 }
 	m, err := NewImputedSums(k)
 	if err != nil {
@@ -254,14 +260,23 @@ func TestImputedSums(t *testing.T) {
 	if _, err := m.At(0); err == nil {
 		t.Error("At before Begin was accepted")
 	}
-	var fixed []int
-	for i, r := range rows {
+	var fixed, partial []int
+	order := make([]int, len(rows)) // the imputed rows team by team, as itt_mi adds them
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return rows[a].cl - rows[b].cl })
+	for _, i := range order {
+		r := rows[i]
 		switch kind(i) {
 		case 0:
 			err = m.AddObserved(r.cl, r.x, r.y)
 		case 1:
 			fixed = append(fixed, i)
 			err = m.AddFixed(r.cl, r.x, shifted(i))
+		case 3:
+			partial = append(partial, i)
+			err = m.AddPartial(r.cl, []float64{1, r.x[1], math.NaN(), r.x[3]}, 2, shifted(i))
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -276,7 +291,7 @@ func TestImputedSums(t *testing.T) {
 			if kind(i) != 0 {
 				y[i] = 40 + 4*rng.NormFloat64()
 			}
-			if kind(i) == 2 {
+			if kind(i) >= 2 {
 				x[i] = []float64{1, r.x[1], 10 + 3*rng.NormFloat64(), r.x[3]}
 			}
 		}
@@ -286,6 +301,13 @@ func TestImputedSums(t *testing.T) {
 			yf[j] = y[i]
 		}
 		if err := m.Responses(yf); err != nil {
+			t.Fatal(err)
+		}
+		xp, yp := make([]float64, len(partial)), make([]float64, len(partial))
+		for j, i := range partial {
+			xp[j], yp[j] = x[i][2], y[i]
+		}
+		if err := m.Partials(xp, yp); err != nil {
 			t.Fatal(err)
 		}
 		for i := range rows {

@@ -1,6 +1,7 @@
 package compare
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -273,6 +274,7 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 			info.missingFU = n - obs
 		}
 	}
+	info.observedY, info.observedArms = make([]float64, 0, n-info.missingFU), make([]float64, 0, n-info.missingFU)
 	for i, v := range f.yFU {
 		if !math.IsNaN(v) {
 			info.observedY = append(info.observedY, v)
@@ -305,7 +307,6 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 	q := make([][]float64, len(fitAt))
 	u := make([][]float64, len(fitAt))
 	df := make([][]float64, len(fitAt))
-	buf := make([]float64, des.k())
 	g := *f
 	// The per-team sums of the rows with nothing imputed, and the x part of
 	// those with only the follow-up imputed, are built once; each completed
@@ -313,11 +314,11 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 	// imputed baseline (O(K²)), and the fits at δ ≠ 0 follow from its δ = 0
 	// sums (stats.ImputedSums). δ is added to the intervention arm's imputed
 	// follow-ups as stats.DeltaAdjust does.
-	sums, fixed, varying, err := c.miSums(f, des, buf)
+	sums, fixed, varying, err := c.miSums(f, des)
 	if err != nil {
 		return nil, info, err
 	}
-	yFixed := make([]float64, len(fixed))
+	yFixed, yVar, baseVar := make([]float64, len(fixed)), make([]float64, len(varying)), make([]float64, len(varying))
 	visit := func(mi int, completed [][]float64) error {
 		if c.hasBase {
 			g.yBase = completed[0]
@@ -326,7 +327,6 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 			c.onCompleted(mi, g.yBase, completed[len(completed)-1])
 		}
 		fu := completed[len(completed)-1]
-		d := newColDesign(&g, TermArm, f.arm, c.hasBase)
 		sums.Begin()
 		for r, i := range fixed {
 			yFixed[r] = fu[i]
@@ -334,11 +334,11 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 		if err := sums.Responses(yFixed); err != nil {
 			return err
 		}
-		for _, i := range varying {
-			d.row(i, buf)
-			if err := sums.Row(int(f.cluster[i]), buf, fu[i], f.arm[i] == 1 && math.IsNaN(f.yFU[i])); err != nil {
-				return err
-			}
+		for r, i := range varying {
+			baseVar[r], yVar[r] = g.yBase[i], fu[i]
+		}
+		if err := sums.Partials(baseVar, yVar); err != nil {
+			return err
 		}
 		for di, delta := range fitAt {
 			work, err := sums.At(delta)
@@ -376,16 +376,17 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 // miSums returns the primary model's per-team sums over the frame's rows
 // with nothing missing (of the outcome at the wave and, with a baseline,
 // at the first wave), shifted by the first of them, with the x part of the
-// rows whose follow-up only is missing (fixed), and the rows whose
-// baseline is missing (varying), each in frame order.
-func (c *outcomeComparison) miSums(f *colFrame, des colDesign, buf []float64) (sums *stats.ImputedSums, fixed, varying []int, err error) {
+// rows whose follow-up only is missing (fixed) and of the rows whose
+// baseline is missing (varying), and those rows, each sorted by team.
+func (c *outcomeComparison) miSums(f *colFrame, des colDesign) (sums *stats.ImputedSums, fixed, varying []int, err error) {
+	buf := make([]float64, des.k())
 	if sums, err = stats.NewImputedSums(des.k()); err != nil {
 		return nil, nil, nil, err
 	}
 	for i := range f.rows {
 		switch {
 		case c.hasBase && math.IsNaN(f.yBase[i]):
-			varying = append(varying, i)
+			varying = append(varying, i) // x imputed in y_baseline, column 2
 		case math.IsNaN(f.yFU[i]):
 			fixed = append(fixed, i)
 		default:
@@ -396,9 +397,18 @@ func (c *outcomeComparison) miSums(f *colFrame, des colDesign, buf []float64) (s
 			return nil, nil, nil, err
 		}
 	}
+	byTeam := func(a, b int) int { return cmp.Compare(f.cluster[a], f.cluster[b]) }
+	slices.SortStableFunc(fixed, byTeam) // a team's rows together: see Responses
+	slices.SortStableFunc(varying, byTeam)
 	for _, i := range fixed {
 		des.row(i, buf)
 		if err := sums.AddFixed(int(f.cluster[i]), buf, f.arm[i] == 1); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	for _, i := range varying {
+		des.row(i, buf)
+		if err := sums.AddPartial(int(f.cluster[i]), buf, 2, f.arm[i] == 1 && math.IsNaN(f.yFU[i])); err != nil {
 			return nil, nil, nil, err
 		}
 	}
