@@ -247,7 +247,7 @@ func TestImputedSums(t *testing.T) {
 	const k = 4
 	rows := responseRows(6000, 13)
 	for i := range rows {
-		rows[i].cl = i % 3 // over 512 fixed rows a team: Responses sums them in blocks
+		rows[i].cl = i % 3                // over 512 fixed rows a team: Responses sums them in blocks
 		rows[i].x[1] = float64(i % 3 % 2) // constant within a team, 1 in team 1
 	}
 	rng := rand.New(rand.NewPCG(13, 17))
