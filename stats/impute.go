@@ -415,7 +415,7 @@ func newImputer(n, k int, xrow func(int, []float64), y [][]float64, team []int, 
 			s.z = append(s.z, zs...)
 			pt := &s.pats[p]
 			q := pt.q
-			fr := append(fr[:0], xs...)
+			fr = append(fr[:0], xs...)
 			for _, o := range pt.obs {
 				fr = append(fr, zs[o])
 			}
