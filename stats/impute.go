@@ -114,9 +114,13 @@ type Imputation struct {
 // only at the iterations kept as imputations, from the same conditional
 // normal distribution given that iteration's parameters (valid because the
 // parameters' conditional depends on the completed data only through these
-// statistics). One pass over the data (O(N·K²)) builds the statistics; an
-// iteration costs O(G·K²·D² + (K·D)³), independent of N; an imputation
-// O(N_incomplete·K·D).
+// statistics). Two passes over the data (scales, then O(N·K²)) build the
+// statistics; an iteration costs O(G·K²·D² + (K·D)³), independent of N
+// and allocating nothing per row; an imputation O(C·K·D + N_incomplete·D²)
+// for C distinct (team, x) combinations among the incomplete rows (the
+// means B'x̃ + u_j are computed once a combination: C = G when x holds
+// team-level columns only, as in cpi's itt_mi). Memory beyond the data is
+// O(N_incomplete·D + C·K + G·K).
 //
 // Bounded outcomes are imputed on their own scale and clipped to [Lower,
 // Upper]: the imputation model stays linear like the ANCOVA that analyses
@@ -127,10 +131,14 @@ type Imputation struct {
 //
 // visit, if not nil, is called with m = 0, …, M−1 and the completed
 // columns on the original scale (observed values as given, missing ones
-// imputed). The slices are reused: visit may change imputed cells (as
-// DeltaAdjust does), which are rewritten before the next call, but must not
-// change observed cells nor keep the slices. An error from visit stops the
-// run and is returned.
+// imputed). The calls are made one at a time, in order of m, on a
+// goroutine of their own, while the sampler moves on to the next
+// imputation (so the analysis of the completed sets and the sampling share
+// two cores); visit must not use rng. Two sets of slices take turns: visit
+// may change imputed cells (as DeltaAdjust does), which are rewritten
+// before the slices are passed again, but must not change observed cells
+// nor keep the slices after it returns. An error from visit stops the run
+// and is returned.
 //
 // Randomness comes only from rng: the same rng state and inputs give the
 // same imputations. Preconditions: x is N×K, finite, of full column rank,
@@ -548,13 +556,27 @@ func (s *imputer) run(rng *rand.Rand, visit func(int, [][]float64) error) (*Impu
 	zz := make([]float64, d)
 
 	out := &Imputation{M: s.cfg.M, Missing: s.nMiss, Mean: s.mean, SD: s.sd}
-	var completed [][]float64
-	if visit != nil {
-		completed = make([][]float64, d)
-		for c := range completed {
-			completed[c] = append([]float64(nil), s.y[c]...)
+	// Two completed sets: visit reads one while the chain fills the other.
+	// The call with set m has returned before set m + 2 (the same slices)
+	// is drawn, and the calls are in order of m.
+	var completed [2][][]float64
+	for b := range min(2, s.cfg.M) {
+		if visit != nil {
+			completed[b] = make([][]float64, d)
+			for c := range completed[b] {
+				completed[b][c] = append([]float64(nil), s.y[c]...)
+			}
 		}
 	}
+	done, pending := make(chan error, 1), false
+	wait := func() error {
+		if !pending {
+			return nil
+		}
+		pending = false
+		return <-done
+	}
+	defer func() { _ = wait() }() // an early return waits for the call in flight
 
 	reset := func() {
 		copy(xy, s.xyc)
@@ -759,13 +781,19 @@ func (s *imputer) run(rng *rand.Rand, visit func(int, [][]float64) error) (*Impu
 		if visit != nil {
 			// An imputation: the missing cells themselves, from the same
 			// conditional distribution given this iteration's parameters.
-			s.drawRows(beta, u, rng, completed)
-			if err := visit(kept, completed); err != nil {
+			set := completed[kept%2]
+			s.drawRows(beta, u, rng, set)
+			if err := wait(); err != nil {
 				return nil, err
 			}
+			pending = true
+			go func(m int) { done <- visit(m, set) }(kept)
 		}
 		kept++
 		out.Iter = it
+	}
+	if err := wait(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -308,12 +308,11 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 	u := make([][]float64, len(fitAt))
 	df := make([][]float64, len(fitAt))
 	g := *f
-	// The per-team sums of the rows with nothing imputed, and the x part of
-	// those with only the follow-up imputed, are built once; each completed
-	// set adds its imputed responses (O(K) a row) and its rows with an
-	// imputed baseline (O(K²)), and the fits at δ ≠ 0 follow from its δ = 0
-	// sums (stats.ImputedSums). δ is added to the intervention arm's imputed
-	// follow-ups as stats.DeltaAdjust does.
+	// The per-team sums of the rows with nothing imputed, and the observed
+	// part of the others, are built once; each completed set adds its
+	// imputed follow-ups and baselines (O(K) a row), and the fits at δ ≠ 0
+	// follow from its δ = 0 sums (stats.ImputedSums). δ is added to the
+	// intervention arm's imputed follow-ups as stats.DeltaAdjust does.
 	sums, fixed, varying, err := c.miSums(f, des)
 	if err != nil {
 		return nil, info, err
