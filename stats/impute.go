@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -113,9 +114,13 @@ type Imputation struct {
 // only at the iterations kept as imputations, from the same conditional
 // normal distribution given that iteration's parameters (valid because the
 // parameters' conditional depends on the completed data only through these
-// statistics). One pass over the data (O(N·K²)) builds the statistics; an
-// iteration costs O(G·K²·D² + (K·D)³), independent of N; an imputation
-// O(N_incomplete·K·D).
+// statistics). Two passes over the data (scales, then O(N·K²)) build the
+// statistics; an iteration costs O(G·K²·D² + (K·D)³), independent of N
+// and allocating nothing per row; an imputation O(C·K·D + N_incomplete·D²)
+// for C distinct (team, x) combinations among the incomplete rows (the
+// means B'x̃ + u_j are computed once a combination: C = G when x holds
+// team-level columns only, as in cpi's itt_mi). Memory beyond the data is
+// O(N_incomplete·D + C·K + G·K).
 //
 // Bounded outcomes are imputed on their own scale and clipped to [Lower,
 // Upper]: the imputation model stays linear like the ANCOVA that analyses
@@ -126,10 +131,14 @@ type Imputation struct {
 //
 // visit, if not nil, is called with m = 0, …, M−1 and the completed
 // columns on the original scale (observed values as given, missing ones
-// imputed). The slices are reused: visit may change imputed cells (as
-// DeltaAdjust does), which are rewritten before the next call, but must not
-// change observed cells nor keep the slices. An error from visit stops the
-// run and is returned.
+// imputed). The calls are made one at a time, in order of m, on a
+// goroutine of their own, while the sampler moves on to the next
+// imputation (so the analysis of the completed sets and the sampling share
+// two cores); visit must not use rng. Two sets of slices take turns: visit
+// may change imputed cells (as DeltaAdjust does), which are rewritten
+// before the slices are passed again, but must not change observed cells
+// nor keep the slices after it returns. An error from visit stops the run
+// and is returned.
 //
 // Randomness comes only from rng: the same rng state and inputs give the
 // same imputations. Preconditions: x is N×K, finite, of full column rank,
@@ -138,7 +147,24 @@ type Imputation struct {
 // observed values that are not all equal; team holds N integer labels with
 // at least two distinct values. Violations are returned as errors.
 func ImputeMultilevel(x *mat.Dense, y [][]float64, team []int, cfg ImputeConfig, rng *rand.Rand, visit func(m int, completed [][]float64) error) (*Imputation, error) {
-	s, err := newImputer(x, y, team, cfg)
+	if x == nil {
+		return nil, errors.New("impute: no design matrix")
+	}
+	n, k := x.Dims()
+	raw := x.RawMatrix()
+	return ImputeMultilevelRows(n, k, func(i int, dst []float64) { copy(dst, raw.Data[i*raw.Stride:i*raw.Stride+k]) }, y, team, cfg, rng, visit)
+}
+
+// ImputeMultilevelRows is ImputeMultilevel with the n×k design given row
+// by row: row(i, dst) writes row i's k values into dst (which holds what
+// an earlier call left there). It reads every row twice and keeps only
+// the incomplete rows' distinct (team, x) combinations, so the caller need
+// not hold an n×k matrix.
+func ImputeMultilevelRows(n, k int, row func(i int, dst []float64), y [][]float64, team []int, cfg ImputeConfig, rng *rand.Rand, visit func(m int, completed [][]float64) error) (*Imputation, error) {
+	if row == nil || n < 0 || k < 1 {
+		return nil, errors.New("impute: no design matrix")
+	}
+	s, err := newImputer(n, k, row, y, team, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +175,6 @@ func ImputeMultilevel(x *mat.Dense, y [][]float64, team []int, cfg ImputeConfig,
 }
 
 type imputer struct {
-	x        *mat.Dense
 	y        [][]float64
 	n, k, d  int
 	g        int
@@ -171,7 +196,10 @@ type imputer struct {
 	pat   []int     // pattern index of each incomplete row
 	pats  []pattern
 	z     []float64 // len(inc)×D current standardised values of the incomplete rows
-	xinc  []float64 // len(inc)×K scaled x of the incomplete rows
+	cls   []int32   // class of each incomplete row: its distinct (team, scaled x)
+	clsX  []float64 // classes×K scaled x of each class
+	clsT  []int     // team of each class
+	mus   []float64 // classes×D scratch: each class's mean B'x̃ + u_j
 	nMiss []int
 }
 
@@ -193,11 +221,7 @@ type pattern struct {
 	nTeams int
 }
 
-func newImputer(x *mat.Dense, y [][]float64, team []int, cfg ImputeConfig) (*imputer, error) {
-	if x == nil {
-		return nil, errors.New("impute: no design matrix")
-	}
-	n, k := x.Dims()
+func newImputer(n, k int, xrow func(int, []float64), y [][]float64, team []int, cfg ImputeConfig) (*imputer, error) {
 	d := len(y)
 	if d == 0 {
 		return nil, errors.New("impute: no outcome columns")
@@ -235,7 +259,7 @@ func newImputer(x *mat.Dense, y [][]float64, team []int, cfg ImputeConfig) (*imp
 	if err != nil {
 		return nil, fmt.Errorf("impute: %w", err)
 	}
-	s := &imputer{x: x, y: y, n: n, k: k, d: d, g: g, codes: codes, cfg: cfg, icpt: -1,
+	s := &imputer{y: y, n: n, k: k, d: d, g: g, codes: codes, cfg: cfg, icpt: -1,
 		mean: make([]float64, d), sd: make([]float64, d), xsc: make([]float64, k), nMiss: make([]int, d)}
 	if n <= k {
 		return nil, fmt.Errorf("impute: %d rows for %d fixed effects", n, k)
@@ -275,14 +299,21 @@ func newImputer(x *mat.Dense, y [][]float64, team []int, cfg ImputeConfig) (*imp
 		s.mean[c], s.sd[c] = m, sd
 		s.nMiss[c] = n - no
 	}
-	raw := x.RawMatrix()
+	row := make([]float64, k)
+	first := make([]float64, k)
+	constant := make([]bool, k)
 	for i := 0; i < n; i++ {
-		row := raw.Data[i*raw.Stride : i*raw.Stride+k]
+		xrow(i, row)
 		for j, v := range row {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
 				return nil, fmt.Errorf("impute: x[%d,%d] is %v", i, j, v)
 			}
 			s.xsc[j] += v * v
+			if i == 0 {
+				first[j], constant[j] = v, true
+			} else if v != first[j] {
+				constant[j] = false
+			}
 		}
 	}
 	for j := range s.xsc {
@@ -290,18 +321,8 @@ func newImputer(x *mat.Dense, y [][]float64, team []int, cfg ImputeConfig) (*imp
 			return nil, fmt.Errorf("impute: design column %d is zero", j)
 		}
 		s.xsc[j] = math.Sqrt(s.xsc[j] / float64(n))
-		c0 := raw.Data[j]
-		if s.icpt < 0 && c0 != 0 {
-			constant := true
-			for i := 1; i < n; i++ {
-				if raw.Data[i*raw.Stride+j] != c0 {
-					constant = false
-					break
-				}
-			}
-			if constant {
-				s.icpt, s.icptVal = j, c0
-			}
+		if s.icpt < 0 && constant[j] && first[j] != 0 {
+			s.icpt, s.icptVal = j, first[j]
 		}
 	}
 	if s.icpt < 0 {
@@ -319,8 +340,21 @@ func newImputer(x *mat.Dense, y [][]float64, team []int, cfg ImputeConfig) (*imp
 	var fr []float64
 	xs := make([]float64, k)
 	zs := make([]float64, d)
+	nInc := 0
 	for i := 0; i < n; i++ {
-		row := raw.Data[i*raw.Stride : i*raw.Stride+k]
+		for c := 0; c < d; c++ {
+			if math.IsNaN(y[c][i]) {
+				nInc++
+				break
+			}
+		}
+	}
+	s.inc, s.pat, s.cls = make([]int, 0, nInc), make([]int, 0, nInc), make([]int32, 0, nInc)
+	s.z = make([]float64, 0, nInc*d)
+	clsIndex := map[string]int32{}
+	key := make([]byte, 8*(k+1))
+	for i := 0; i < n; i++ {
+		xrow(i, row)
 		for j, v := range row {
 			xs[j] = v / s.xsc[j]
 		}
@@ -369,7 +403,18 @@ func newImputer(x *mat.Dense, y [][]float64, team []int, cfg ImputeConfig) (*imp
 			}
 			s.inc = append(s.inc, i)
 			s.pat = append(s.pat, p)
-			s.xinc = append(s.xinc, xs...)
+			binary.LittleEndian.PutUint64(key, uint64(cj))
+			for j, v := range xs {
+				binary.LittleEndian.PutUint64(key[8*j+8:], math.Float64bits(v))
+			}
+			cl, ok := clsIndex[string(key)]
+			if !ok {
+				cl = int32(len(s.clsT))
+				clsIndex[string(key)] = cl
+				s.clsT = append(s.clsT, cj)
+				s.clsX = append(s.clsX, xs...)
+			}
+			s.cls = append(s.cls, cl)
 			for c := 0; c < d; c++ {
 				if mask&(1<<c) != 0 {
 					zs[c] = 0 // start at the observed mean
@@ -378,7 +423,7 @@ func newImputer(x *mat.Dense, y [][]float64, team []int, cfg ImputeConfig) (*imp
 			s.z = append(s.z, zs...)
 			pt := &s.pats[p]
 			q := pt.q
-			fr := append(fr[:0], xs...)
+			fr = append(fr[:0], xs...)
 			for _, o := range pt.obs {
 				fr = append(fr, zs[o])
 			}
@@ -511,13 +556,27 @@ func (s *imputer) run(rng *rand.Rand, visit func(int, [][]float64) error) (*Impu
 	zz := make([]float64, d)
 
 	out := &Imputation{M: s.cfg.M, Missing: s.nMiss, Mean: s.mean, SD: s.sd}
-	var completed [][]float64
-	if visit != nil {
-		completed = make([][]float64, d)
-		for c := range completed {
-			completed[c] = append([]float64(nil), s.y[c]...)
+	// Two completed sets: visit reads one while the chain fills the other.
+	// The call with set m has returned before set m + 2 (the same slices)
+	// is drawn, and the calls are in order of m.
+	var completed [2][][]float64
+	for b := range min(2, s.cfg.M) {
+		if visit != nil {
+			completed[b] = make([][]float64, d)
+			for c := range completed[b] {
+				completed[b][c] = append([]float64(nil), s.y[c]...)
+			}
 		}
 	}
+	done, pending := make(chan error, 1), false
+	wait := func() error {
+		if !pending {
+			return nil
+		}
+		pending = false
+		return <-done
+	}
+	defer func() { _ = wait() }() // an early return waits for the call in flight
 
 	reset := func() {
 		copy(xy, s.xyc)
@@ -722,43 +781,38 @@ func (s *imputer) run(rng *rand.Rand, visit func(int, [][]float64) error) (*Impu
 		if visit != nil {
 			// An imputation: the missing cells themselves, from the same
 			// conditional distribution given this iteration's parameters.
-			s.drawRows(beta, u, rng)
-			for r, i := range s.inc {
-				pt := &s.pats[s.pat[r]]
-				for _, c := range pt.mis {
-					v := s.mean[c] + s.sd[c]*s.z[r*d+c]
-					if lo := bound(s.cfg.Lower, c, math.Inf(-1)); v < lo {
-						v = lo
-					}
-					if hi := bound(s.cfg.Upper, c, math.Inf(1)); v > hi {
-						v = hi
-					}
-					completed[c][i] = v
-				}
-			}
-			if err := visit(kept, completed); err != nil {
+			set := completed[kept%2]
+			s.drawRows(beta, u, rng, set)
+			if err := wait(); err != nil {
 				return nil, err
 			}
+			pending = true
+			go func(m int) { done <- visit(m, set) }(kept)
 		}
 		kept++
 		out.Iter = it
+	}
+	if err := wait(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
 // drawRows draws the missing cells of every incomplete row into s.z from
 // their normal distribution given the row's observed values, B'x̃ + u_j and
-// Σ (the pattern's C and L from prepare).
-func (s *imputer) drawRows(beta, u []float64, rng *rand.Rand) {
+// Σ (the pattern's C and L from prepare), and, when completed is not nil,
+// writes them there on the outcomes' scale, clipped to the bounds. The mean
+// B'x̃ + u_j is computed once per class of rows with the same team and x.
+func (s *imputer) drawRows(beta, u []float64, rng *rand.Rand, completed [][]float64) {
 	k, d := s.k, s.d
-	mu := make([]float64, d)
-	res := make([]float64, d)
-	zz := make([]float64, d)
-	for r, i := range s.inc {
-		xr := s.xinc[r*k : r*k+k]
-		uj := u[s.codes[i]*d : s.codes[i]*d+d]
-		copy(mu, uj)
-		for a, xa := range xr {
+	if cap(s.mus) < len(s.clsT)*d {
+		s.mus = make([]float64, len(s.clsT)*d)
+	}
+	mus := s.mus[:len(s.clsT)*d]
+	for cl, j := range s.clsT {
+		mu := mus[cl*d : cl*d+d]
+		copy(mu, u[j*d:j*d+d])
+		for a, xa := range s.clsX[cl*k : cl*k+k] {
 			if xa == 0 {
 				continue
 			}
@@ -767,6 +821,14 @@ func (s *imputer) drawRows(beta, u []float64, rng *rand.Rand) {
 				mu[c] += xa * br[c]
 			}
 		}
+	}
+	lo, hi := make([]float64, d), make([]float64, d)
+	for c := range lo {
+		lo[c], hi[c] = bound(s.cfg.Lower, c, math.Inf(-1)), bound(s.cfg.Upper, c, math.Inf(1))
+	}
+	var res, zz [16]float64
+	for r, i := range s.inc {
+		mu := mus[int(s.cls[r])*d : int(s.cls[r])*d+d]
 		pt := &s.pats[s.pat[r]]
 		zr := s.z[r*d : r*d+d]
 		no, nm := len(pt.obs), len(pt.mis)
@@ -785,6 +847,16 @@ func (s *imputer) drawRows(beta, u []float64, rng *rand.Rand) {
 				v += pt.l[mi*nm+e] * zz[e]
 			}
 			zr[c] = v
+			if completed != nil {
+				y := s.mean[c] + s.sd[c]*v
+				if y < lo[c] {
+					y = lo[c]
+				}
+				if y > hi[c] {
+					y = hi[c]
+				}
+				completed[c][i] = y
+			}
 		}
 	}
 }

@@ -1,9 +1,12 @@
 package stats
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
+	"sync/atomic"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -471,7 +474,8 @@ func TestImputeDrawStatsMatchesRows(t *testing.T) {
 			third[i], fu[i], base[i] = math.NaN(), math.NaN(), math.NaN()
 		}
 	}
-	s, err := newImputer(x, [][]float64{base, fu, third}, d.teamCode, ImputeConfig{M: 1})
+	n, kx := x.Dims()
+	s, err := newImputer(n, kx, func(i int, dst []float64) { mat.Row(dst, i, x) }, [][]float64{base, fu, third}, d.teamCode, ImputeConfig{M: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -532,7 +536,7 @@ func TestImputeDrawStatsMatchesRows(t *testing.T) {
 		symFill(yy, D)
 		collect(viaStats, xy, yy, tt)
 
-		s.drawRows(beta, u, r1)
+		s.drawRows(beta, u, r1, nil)
 		copy(xy, s.xyc)
 		copy(yy, s.yyc)
 		copy(tt, s.tc)
@@ -544,7 +548,7 @@ func TestImputeDrawStatsMatchesRows(t *testing.T) {
 				miss[c] = true
 				tt[s.codes[i]*D+c] += z[c]
 				for a := 0; a < k; a++ {
-					xy[a*D+c] += s.xinc[r*k+a] * z[c]
+					xy[a*D+c] += s.clsX[int(s.cls[r])*k+a] * z[c]
 				}
 			}
 			for c := 0; c < D; c++ {
@@ -582,4 +586,69 @@ func meanVar(v []float64) (m, s2 float64) {
 		s2 += (x - m) * (x - m)
 	}
 	return m, s2 / float64(len(v)-1)
+}
+
+// TestImputeVisitOrderAndError: visit, run beside the sampler, is called
+// with m = 0, 1, …, M−1 in order, never twice at once; its imputed cells,
+// shifted by the visitor, are rewritten before the slices come back (the
+// two sets of slices alternate), and the sets equal those of ImputeMultilevel
+// with the same seed over ImputeMultilevelRows; an error from visit at m = 2
+// stops the run with that error and no call after it.
+func TestImputeVisitOrderAndError(t *testing.T) {
+	d := loadMIData(t)
+	x, _ := d.imputationDesign()
+	y := [][]float64{d.yBase, d.yFu}
+	var calls []int
+	var inside atomic.Int32
+	var sets [][]float64
+	visit := func(m int, c [][]float64) error {
+		if inside.Add(1) != 1 {
+			t.Error("two visits at once")
+		}
+		defer inside.Add(-1)
+		calls = append(calls, m)
+		for i, v := range y[1] {
+			if math.IsNaN(v) && c[1][i] > 1e6 {
+				t.Errorf("set %d: row %d keeps the shift of an earlier visit", m, i)
+			}
+		}
+		sets = append(sets, append([]float64(nil), c[1]...))
+		for i, v := range y[1] {
+			if math.IsNaN(v) {
+				c[1][i] += 1e9 // must not reach a later set
+			}
+		}
+		return nil
+	}
+	if _, err := ImputeMultilevel(x, y, d.teamCode, ImputeConfig{M: 5}, rand.New(rand.NewPCG(4, 4)), visit); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(calls, []int{0, 1, 2, 3, 4}) {
+		t.Errorf("visits %v, want 0 to 4 in order", calls)
+	}
+	n, k := x.Dims()
+	var rows [][]float64
+	if _, err := ImputeMultilevelRows(n, k, func(i int, dst []float64) { mat.Row(dst, i, x) }, y, d.teamCode, ImputeConfig{M: 5}, rand.New(rand.NewPCG(4, 4)), func(_ int, c [][]float64) error {
+		rows = append(rows, append([]float64(nil), c[1]...))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for m := range sets {
+		if !slices.Equal(sets[m], rows[m]) {
+			t.Errorf("set %d differs between the dense and the row-by-row design", m)
+		}
+	}
+	stop := errors.New("stop")
+	calls = nil
+	_, err := ImputeMultilevel(x, y, d.teamCode, ImputeConfig{M: 5}, rand.New(rand.NewPCG(4, 4)), func(m int, _ [][]float64) error {
+		calls = append(calls, m)
+		if m == 2 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || !slices.Equal(calls, []int{0, 1, 2}) {
+		t.Errorf("error %v after visits %v, want the visitor's after 0, 1, 2", err, calls)
+	}
 }

@@ -104,13 +104,7 @@ func (a ittDeltaAnalysis) Fit(m *Model) []effectRow {
 
 // observedSD is the SD of the frame's observed values at the wave.
 func observedSD(f *colFrame) (float64, error) {
-	var y []float64
-	for _, v := range f.yFU {
-		if !math.IsNaN(v) {
-			y = append(y, v)
-		}
-	}
-	sd, err := sampleSD(y)
+	sd, err := sampleSD(f.yFU)
 	if err == nil && !(sd > 0) {
 		return sd, fmt.Errorf("the outcome does not vary at the wave")
 	}

@@ -1,6 +1,7 @@
 package compare
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -273,6 +274,7 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 			info.missingFU = n - obs
 		}
 	}
+	info.observedY, info.observedArms = make([]float64, 0, n-info.missingFU), make([]float64, 0, n-info.missingFU)
 	for i, v := range f.yFU {
 		if !math.IsNaN(v) {
 			info.observedY = append(info.observedY, v)
@@ -283,17 +285,16 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 		info.sdFU = sd
 	}
 	// Fixed effects of the imputation model: intercept, arm, trust dummies,
-	// then the frame's auxiliary columns.
+	// then the frame's auxiliary columns, given row by row.
 	k0 := 1 + len(f.strata)
-	x := mat.NewDense(n, k0+len(f.aux), nil)
-	for i := range n {
-		x.Set(i, 0, 1)
-		x.Set(i, 1, f.arm[i])
+	xrow := func(i int, dst []float64) {
+		clear(dst)
+		dst[0], dst[1] = 1, f.arm[i]
 		if s := f.stratum[i]; s > 0 {
-			x.Set(i, 1+int(s), 1)
+			dst[1+int(s)] = 1
 		}
 		for j, col := range f.aux {
-			x.Set(i, k0+j, col[i])
+			dst[k0+j] = col[i]
 		}
 	}
 	des := newColDesign(f, TermArm, f.arm, c.hasBase)
@@ -302,28 +303,21 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 	}
 	cfg := stats.ImputeConfig{M: info.m, Lower: lower, Upper: upper}
 	rng := rand.New(rand.NewPCG(c.s.Analysis.ImputationSeed, c.stream()))
-	shift := make([]bool, n)
-	for i, a := range f.arm {
-		shift[i] = a == 1
-	}
 	fitAt = slices.Compact(slices.Clone(fitAt))
 	q := make([][]float64, len(fitAt))
 	u := make([][]float64, len(fitAt))
 	df := make([][]float64, len(fitAt))
-	buf := make([]float64, des.k())
 	g := *f
-	// The rows with nothing imputed are the same in every completed set
-	// and at every δ: their per-team sums are built once, and each
-	// completed set adds its incomplete rows to a copy (O(G·K²) to copy,
-	// O(N_incomplete·K²) to add, instead of O(N·K²) per set and δ).
-	observed, work, incomplete, err := c.miObservedSums(f, des, buf)
+	// The per-team sums of the rows with nothing imputed, and the observed
+	// part of the others, are built once; each completed set adds its
+	// imputed follow-ups and baselines (O(K) a row), and the fits at δ ≠ 0
+	// follow from its δ = 0 sums (stats.ImputedSums). δ is added to the
+	// intervention arm's imputed follow-ups as stats.DeltaAdjust does.
+	sums, fixed, varying, err := c.miSums(f, des)
 	if err != nil {
 		return nil, info, err
 	}
-	shiftInc := make([]bool, len(incomplete)) // δ moves this incomplete row's y
-	for r, i := range incomplete {
-		shiftInc[r] = shift[i] && math.IsNaN(f.yFU[i])
-	}
+	yFixed, yVar, baseVar := make([]float64, len(fixed)), make([]float64, len(varying)), make([]float64, len(varying))
 	visit := func(mi int, completed [][]float64) error {
 		if c.hasBase {
 			g.yBase = completed[0]
@@ -332,25 +326,23 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 			c.onCompleted(mi, g.yBase, completed[len(completed)-1])
 		}
 		fu := completed[len(completed)-1]
-		g.yFU = fu
-		d := newColDesign(&g, TermArm, f.arm, c.hasBase)
+		sums.Begin()
+		for r, i := range fixed {
+			yFixed[r] = fu[i]
+		}
+		if err := sums.Responses(yFixed); err != nil {
+			return err
+		}
+		for r, i := range varying {
+			baseVar[r], yVar[r] = g.yBase[i], fu[i]
+		}
+		if err := sums.Partials(baseVar, yVar); err != nil {
+			return err
+		}
 		for di, delta := range fitAt {
-			if math.IsNaN(delta) || math.IsInf(delta, 0) {
-				return fmt.Errorf("delta is %v", delta)
-			}
-			// Only the incomplete rows differ between completed sets and
-			// δs: δ is added to the intervention arm's imputed follow-ups
-			// as stats.DeltaAdjust does, here row by row.
-			work.CopyFrom(observed)
-			for r, i := range incomplete {
-				d.row(i, buf)
-				y := fu[i]
-				if shiftInc[r] {
-					y += delta
-				}
-				if err := work.Add(int(f.cluster[i]), buf, y, 1); err != nil {
-					return err
-				}
+			work, err := sums.At(delta)
+			if err != nil {
+				return err
 			}
 			fit, err := stats.SuffOLS(work)
 			if err != nil {
@@ -369,7 +361,7 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 		}
 		return nil
 	}
-	if _, err := stats.ImputeMultilevel(x, cols, f.clusterInts(), cfg, rng, visit); err != nil {
+	if _, err := stats.ImputeMultilevelRows(n, k0+len(f.aux), xrow, cols, f.clusterInts(), cfg, rng, visit); err != nil {
 		return nil, info, fmt.Errorf("imputation failed: %w", err)
 	}
 	fits := make(map[float64]miFitSet, len(fitAt))
@@ -380,58 +372,67 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 	return fits, info, nil
 }
 
-// miObservedSums returns the primary model's per-team sums over the
-// frame's rows with nothing missing (of the outcome at the wave and, with
-// a baseline, at the first wave), shifted by the first such row, an empty
-// copy to work in, and the other rows' indices, in frame order.
-func (c *outcomeComparison) miObservedSums(f *colFrame, des colDesign, buf []float64) (observed, work *stats.ClusterSums, incomplete []int, err error) {
-	observed, err = stats.NewClusterSums(des.k(), false)
-	if err != nil {
+// miSums returns the primary model's per-team sums over the frame's rows
+// with nothing missing (of the outcome at the wave and, with a baseline,
+// at the first wave), shifted by the first of them, with the x part of the
+// rows whose follow-up only is missing (fixed) and of the rows whose
+// baseline is missing (varying), and those rows, each sorted by team.
+func (c *outcomeComparison) miSums(f *colFrame, des colDesign) (sums *stats.ImputedSums, fixed, varying []int, err error) {
+	buf := make([]float64, des.k())
+	if sums, err = stats.NewImputedSums(des.k()); err != nil {
 		return nil, nil, nil, err
 	}
-	shifted := false
 	for i := range f.rows {
-		if math.IsNaN(f.yFU[i]) || (c.hasBase && math.IsNaN(f.yBase[i])) {
-			incomplete = append(incomplete, i)
-			continue
+		switch {
+		case c.hasBase && math.IsNaN(f.yBase[i]):
+			varying = append(varying, i) // x imputed in y_baseline, column 2
+		case math.IsNaN(f.yFU[i]):
+			fixed = append(fixed, i)
+		default:
+			des.row(i, buf)
+			err = sums.AddObserved(int(f.cluster[i]), buf, f.yFU[i])
 		}
-		des.row(i, buf)
-		if !shifted {
-			// The shift ClusterSums takes by default from a first row:
-			// the row, with 0 for a dummy at 1.
-			x0 := append([]float64(nil), buf...)
-			for j := 1; j < len(x0); j++ {
-				if x0[j] == 1 {
-					x0[j] = 0
-				}
-			}
-			if err := observed.SetShift(x0, f.yFU[i]); err != nil {
-				return nil, nil, nil, err
-			}
-			shifted = true
-		}
-		if err := observed.Add(int(f.cluster[i]), buf, f.yFU[i], 1); err != nil {
+		if err != nil {
 			return nil, nil, nil, err
 		}
 	}
-	return observed, observed.Clone(), incomplete, nil
+	byTeam := func(a, b int) int { return cmp.Compare(f.cluster[a], f.cluster[b]) }
+	slices.SortStableFunc(fixed, byTeam) // a team's rows together: see Responses
+	slices.SortStableFunc(varying, byTeam)
+	for _, i := range fixed {
+		des.row(i, buf)
+		if err := sums.AddFixed(int(f.cluster[i]), buf, f.arm[i] == 1); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	for _, i := range varying {
+		des.row(i, buf)
+		if err := sums.AddPartial(int(f.cluster[i]), buf, 2, f.arm[i] == 1 && math.IsNaN(f.yFU[i])); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return sums, fixed, varying, nil
 }
 
-// sampleSD is the standard deviation (n − 1) of x.
+// sampleSD is the standard deviation (n − 1) of x's values other than NaN.
 func sampleSD(x []float64) (float64, error) {
-	if len(x) < 2 {
+	mean, n := 0.0, 0
+	for _, v := range x {
+		if !math.IsNaN(v) {
+			mean, n = mean+v, n+1
+		}
+	}
+	if n < 2 {
 		return math.NaN(), errors.New("fewer than two values")
 	}
-	mean := 0.0
-	for _, v := range x {
-		mean += v
-	}
-	mean /= float64(len(x))
+	mean /= float64(n)
 	ss := 0.0
 	for _, v := range x {
-		ss += (v - mean) * (v - mean)
+		if !math.IsNaN(v) {
+			ss += (v - mean) * (v - mean)
+		}
 	}
-	return math.Sqrt(ss / float64(len(x)-1)), nil
+	return math.Sqrt(ss / float64(n-1)), nil
 }
 
 // interpolateDelta gives each imputation's estimate and CR2 variance at
