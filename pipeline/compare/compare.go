@@ -23,7 +23,7 @@ const TermArm = "arm_intervention"
 // shared 2-core machine but held two outcomes' frames and propensity fits
 // at once, a peak of 710–730 MB instead of 530–545 MB (issue 14's target is
 // under 500 MiB).
-var compareWorkers = 1
+const compareWorkers = 1
 
 // Compare is the comparison stage (`cpi compare`): it fits every analysis of
 // the study's analysis plan (DESIGN §9; the analyses of Registry named in
