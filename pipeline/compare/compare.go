@@ -19,10 +19,11 @@ import (
 const TermArm = "arm_intervention"
 
 // compareWorkers is the number of outcomes fitted at once. One: at
-// 1,000,000 participants two workers took 4.3–4.5 s instead of 7.6 s on a
-// shared 2-core machine but held two outcomes' frames and propensity fits
-// at once, a peak of 710–730 MB instead of 530–545 MB (issue 14's target is
-// under 500 MiB).
+// 1,000,000 participants two workers took 21.2 s instead of 22.5 s (the
+// ITT analyses already fit their completed data sets on the second core,
+// and the page reads decode columns side by side) but held two outcomes'
+// frames at once, a peak of 536 MB instead of 336 MB (issue 14's target
+// is under 500 MiB).
 const compareWorkers = 1
 
 // Compare is the comparison stage (`cpi compare`): it fits every analysis of
