@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -121,5 +122,36 @@ func TestScoreReadRoutesAgree(t *testing.T) {
 	}
 	if len(ids) != 1540 {
 		t.Errorf("scores of %d participants, want 1540", len(ids))
+	}
+}
+
+// A responses file in another trust's partition fails the stage on both
+// reading routes, from the trust column's statistics, with the same
+// message.
+func TestScorePartitionOfAnotherTrust(t *testing.T) {
+	env := scoreTestEnv(t)
+	msgs := map[bool]string{}
+	for _, arrowRead := range []bool{true, false} {
+		w, err := warehouse.OpenWarehouse(t.TempDir(), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx, err := w.Begin(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scoreTestWriteResponses(t, env, tx, scoreTestAnswers(t, env.Study, "AWP-a", "baseline", "ucla3", 1, 2, 1), false)
+		root := filepath.Join(tx.Dir, "tables", "responses")
+		if err := os.Rename(filepath.Join(root, "trust=AWP"), filepath.Join(root, "trust=BDCT")); err != nil {
+			t.Fatal(err)
+		}
+		err = score(context.Background(), env, tx, arrowRead)
+		if err == nil || !strings.Contains(err.Error(), "score trust BDCT: read responses: ") || !strings.Contains(err.Error(), "rows of another trust") {
+			t.Fatalf("arrowRead %v: got %v", arrowRead, err)
+		}
+		msgs[arrowRead] = err.Error()
+	}
+	if msgs[true] != msgs[false] {
+		t.Errorf("pqarrow: %s; pages: %s", msgs[true], msgs[false])
 	}
 }
