@@ -912,9 +912,9 @@ func checkPartitionStats(pf *file.Reader, name, value string) error {
 	return nil
 }
 
-// batch takes one record batch of responses. The wave and item columns
-// are read dictionary-encoded and mapped to codes once per distinct value
-// (see scoreCodes); study_id is read as a dictionary.
+// batch takes one record batch of responses read by readArrow. The wave
+// and item columns are read dictionary-encoded and mapped to codes once
+// per distinct value (see scoreCodes); study_id is read as a dictionary.
 func (j *scoreJob) batch(rw *warehouse.RowWriter, cols []arrow.Array) error {
 	sid, err := scoreStringColumn(cols[0])
 	if err != nil {

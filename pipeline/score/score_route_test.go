@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -153,5 +154,38 @@ func TestScorePartitionOfAnotherTrust(t *testing.T) {
 	}
 	if msgs[true] != msgs[false] {
 		t.Errorf("pqarrow: %s; pages: %s", msgs[true], msgs[false])
+	}
+}
+
+// The stage's failures on bad responses read the same on both routes:
+// unsorted, a value out of range, an undefined wave, a participant the
+// participants table lacks.
+func TestScoreErrorsBothRoutes(t *testing.T) {
+	env := scoreTestEnv(t)
+	ok := scoreTestAnswers(t, env.Study, "AWP-b", "baseline", "ucla3", 1, 2, 1)
+	cases := map[string][]scoreTestRow{
+		"not sorted by study_id":              append(slices.Clone(ok), scoreTestAnswers(t, env.Study, "AWP-a", "baseline", "ucla3", 1, 2, 1)...),
+		"outside its range":                   scoreTestAnswers(t, env.Study, "AWP-a", "baseline", "ucla3", 1, 4, 1),
+		"wave the study":                      scoreTestAnswers(t, env.Study, "AWP-a", "month9", "ucla3", 1, 2, 1),
+		"missing from the participants table": ok,
+	}
+	for want, rows := range cases {
+		msgs := map[bool]string{}
+		for _, arrowRead := range []bool{true, false} {
+			w, _ := warehouse.OpenWarehouse(t.TempDir(), true)
+			tx, _ := w.Begin(nil)
+			scoreTestWriteResponses(t, env, tx, rows, true)
+			if want == "missing from the participants table" {
+				scoreTestWriteParticipants(t, env, tx, "AWP", scoreTestAnswers(t, env.Study, "AWP-c", "baseline", "ucla3", 1, 2, 1))
+			}
+			err := score(context.Background(), env, tx, arrowRead)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("%s (arrowRead %v): got %v", want, arrowRead, err)
+			}
+			msgs[arrowRead] = err.Error()
+		}
+		if msgs[true] != msgs[false] {
+			t.Errorf("%s: pqarrow: %s; pages: %s", want, msgs[true], msgs[false])
+		}
 	}
 }
