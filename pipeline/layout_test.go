@@ -25,7 +25,7 @@ var layoutFloors = map[string][]string{
 	"pipeline/redcap":           {"schemas"},
 	"pipeline/ingest/readers":   {"pipeline/ingest/privacy", "pipeline/warehouse", "schemas"},
 	"pipeline/ingest":           {"pipeline/ingest/privacy", "pipeline/ingest/readers", "pipeline/redcap", "pipeline/warehouse", "schemas", "stats"},
-	"pipeline/score":            {"pipeline/warehouse", "schemas", "stats"},
+	"pipeline/score":            {"pipeline/warehouse", "pipeline/warehouse/codes", "schemas", "stats"},
 	"pipeline/fidelity":         {"pipeline/warehouse", "schemas", "stats"},
 	"pipeline/compare/describe": {"pipeline/warehouse", "pipeline/warehouse/codes", "schemas"},
 	"pipeline/compare":          {"pipeline/compare/describe", "pipeline/warehouse", "pipeline/warehouse/codes", "schemas", "stats"},

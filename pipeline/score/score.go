@@ -18,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
+	"github.com/connectingpeople/cpi/pipeline/warehouse/codes"
 	"github.com/connectingpeople/cpi/schemas"
 )
 
@@ -80,6 +81,13 @@ const MetaUnitCostsPrefix = "cpi.unitcosts."
 // goal levelled, a chg without both values, an alpha with fewer than three
 // complete cases or a total that does not vary (the row is still written).
 func Score(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
+	return score(ctx, env, tx, false)
+}
+
+// score is Score, reading responses through pqarrow (readArrow) instead
+// of from their pages (readCodes) when arrowRead is set: the route the
+// tests check the page reader against.
+func score(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, arrowRead bool) error {
 	plan, err := newScorePlan(env.Study)
 	if err != nil {
 		return fmt.Errorf("score: %w", err)
@@ -124,6 +132,7 @@ func Score(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 			defer wg.Done()
 			for i := range next {
 				job := newScoreJob(env, plan, schema, trusts[i])
+				job.arrowRead = arrowRead
 				errs[i] = job.run(ctx, tx, parts[trusts[i]])
 				if errs[i] != nil {
 					cancel()
@@ -625,7 +634,10 @@ type scoreJob struct {
 	rel    *relAcc
 	counts scoreCounts
 	names  map[string]int // interned team and arm codes: index into strs
-	strs   []string
+	// arrowRead: read responses through pqarrow (readArrow), not from
+	// their pages (readCodes); for tests.
+	arrowRead bool
+	strs      []string
 
 	// The participant being read, their team and arm, and (for a value
 	// set by age band and gender) their stratum.
@@ -697,24 +709,12 @@ func (j *scoreJob) run(ctx context.Context, tx *warehouse.Tx, files []string) er
 	}
 	rw := warehouse.NewRowWriter(j.schema, tf)
 	err = func() error {
-		scan := warehouse.NewColumnScan(ctx, files, scoreResponseColumns, scoreResponseColumns[0:3])
-		scan.Check = func(pf *file.Reader) error { return checkPartitionStats(pf, "trust", j.trust) }
-		// Nothing of a batch outlives it: the participant's id is
-		// cloned (participant), waves and items become codes.
-		scan.ReuseMemory()
-		defer scan.Close()
-		for {
-			ok, err := scan.Next()
-			if err != nil {
-				return fmt.Errorf("read responses: %w", err)
-			}
-			if !ok {
-				break
-			}
-			if err := j.batch(rw, scan.Cols); err != nil {
-				return fmt.Errorf("read responses: %w", err)
-			}
-			j.env.Task.Add(int64(scan.Cols[0].Len()))
+		read := j.readCodes
+		if j.arrowRead {
+			read = j.readArrow
+		}
+		if err := read(ctx, rw, files); err != nil {
+			return fmt.Errorf("read responses: %w", err)
 		}
 		if j.id != "" {
 			return j.flush(rw)
@@ -729,6 +729,94 @@ func (j *scoreJob) run(ctx context.Context, tx *warehouse.Tx, files []string) er
 		return fmt.Errorf("write scores: %w", err)
 	}
 	return nil
+}
+
+// readCodes reads the responses of files straight from their pages
+// (codes.Read): study_id, wave and item as codes, value as numbers.
+func (j *scoreJob) readCodes(ctx context.Context, rw *warehouse.RowWriter, files []string) error {
+	for _, f := range files {
+		if err := checkPartitionFile(f, j.trust); err != nil {
+			return fmt.Errorf("%s: %w", filepath.Base(f), err)
+		}
+	}
+	p := j.plan
+	// A study_id's code is its place in ids, a row group's distinct ids
+	// (its dictionary's; a run's of a page written plain): the lookup runs
+	// on the goroutine decoding study_id, before fn is called.
+	var ids []string
+	cols := []codes.Column{
+		{Name: "study_id", Lookup: func(s string) int32 { ids = append(ids, s); return int32(len(ids) - 1) }},
+		{Name: "wave", Lookup: func(s string) int32 { return int32(scoreMapIndex(p.waveIdx, s)) }},
+		{Name: "item", Lookup: func(s string) int32 { return int32(scoreMapIndex(p.itemByName, s)) }},
+		{Name: "value"},
+	}
+	var batchErr error // a row's error, reported without the file's name
+	err := codes.Read(ctx, files, cols, func(b *codes.Batch) error {
+		batchErr = j.codesBatch(rw, b, ids)
+		ids = ids[:0]
+		if batchErr != nil {
+			return batchErr
+		}
+		j.env.Task.Add(int64(b.Rows))
+		return nil
+	})
+	if batchErr != nil {
+		return batchErr
+	}
+	return err
+}
+
+// checkPartitionFile checks a responses file's footer: its row groups
+// hold only trust's rows (checkPartitionStats).
+func checkPartitionFile(path, trust string) error {
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return err
+	}
+	defer pf.Close()
+	return checkPartitionStats(pf, "trust", trust)
+}
+
+// codesBatch takes one row group of responses read by readCodes: ids
+// are the study_ids its codes name.
+func (j *scoreJob) codesBatch(rw *warehouse.RowWriter, b *codes.Batch, ids []string) error {
+	sid, wave, item, val, valid := b.Vals[0], b.Vals[1], b.Vals[2], b.Vals[3], b.Valid[3]
+	if len(sid) != b.Rows || len(wave) != b.Rows || len(item) != b.Rows || len(val) != b.Rows || valid != nil && len(valid) != b.Rows {
+		return errors.New("columns of unequal lengths")
+	}
+	for r := range b.Rows {
+		// A code repeating the row before's is the same participant.
+		if r == 0 || sid[r] != sid[r-1] {
+			if err := j.participant(rw, ids[sid[r]]); err != nil {
+				return err
+			}
+		}
+		if err := j.answer(int(wave[r]), int(item[r]), val[r], valid == nil || valid[r]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readArrow reads the responses of files through pqarrow (a
+// warehouse.ColumnScan), study_id, wave and item as dictionaries.
+func (j *scoreJob) readArrow(ctx context.Context, rw *warehouse.RowWriter, files []string) error {
+	scan := warehouse.NewColumnScan(ctx, files, scoreResponseColumns, scoreResponseColumns[0:3])
+	scan.Check = func(pf *file.Reader) error { return checkPartitionStats(pf, "trust", j.trust) }
+	// Nothing of a batch outlives it: the participant's id is
+	// cloned (participant), waves and items become codes.
+	scan.ReuseMemory()
+	defer scan.Close()
+	for {
+		ok, err := scan.Next()
+		if err != nil || !ok {
+			return err
+		}
+		if err := j.batch(rw, scan.Cols); err != nil {
+			return err
+		}
+		j.env.Task.Add(int64(scan.Cols[0].Len()))
+	}
 }
 
 // partitionFiles are the files of one trust= partition among a table's.
@@ -824,9 +912,9 @@ func checkPartitionStats(pf *file.Reader, name, value string) error {
 	return nil
 }
 
-// batch takes one record batch of responses. The wave and item columns
-// are read dictionary-encoded and mapped to codes once per distinct value
-// (see scoreCodes); study_id is read as a dictionary.
+// batch takes one record batch of responses read by readArrow. The wave
+// and item columns are read dictionary-encoded and mapped to codes once
+// per distinct value (see scoreCodes); study_id is read as a dictionary.
 func (j *scoreJob) batch(rw *warehouse.RowWriter, cols []arrow.Array) error {
 	sid, err := scoreStringColumn(cols[0])
 	if err != nil {
@@ -858,27 +946,36 @@ func (j *scoreJob) batch(rw *warehouse.RowWriter, cols []arrow.Array) error {
 				return err
 			}
 		}
-		w, ref := wave.At(r), item.At(r)
-		switch {
-		case w < 0:
-			return errors.New("responses name a wave the study does not define")
-		case ref < 0:
-			return errors.New("responses name an item the study does not define")
+		if err := j.answer(wave.At(r), item.At(r), val.Value(r), val.IsValid(r)); err != nil {
+			return err
 		}
-		sw := &j.waves[w]
-		sw.present = true
-		if val.IsNull(r) {
-			continue
-		}
-		v := val.Value(r)
-		in, it := p.itemRefs[ref].inst, p.itemRefs[ref].item
-		ip := p.insts[in]
-		if d := ip.items[it]; int(v) < d.Min || int(v) > d.Max {
-			return fmt.Errorf("a value of %s.%s is outside its range", ip.name, d.Name)
-		}
-		a := &sw.ans[in]
-		a.val[it], a.ok[it] = v, true
 	}
+	return nil
+}
+
+// answer records one responses row of the participant held: wave w and
+// item ref (plan codes; −1: not defined by the study), its value unless
+// null.
+func (j *scoreJob) answer(w, ref int, v int32, ok bool) error {
+	p := j.plan
+	switch {
+	case w < 0:
+		return errors.New("responses name a wave the study does not define")
+	case ref < 0:
+		return errors.New("responses name an item the study does not define")
+	}
+	sw := &j.waves[w]
+	sw.present = true
+	if !ok {
+		return nil
+	}
+	in, it := p.itemRefs[ref].inst, p.itemRefs[ref].item
+	ip := p.insts[in]
+	if d := ip.items[it]; int(v) < d.Min || int(v) > d.Max {
+		return fmt.Errorf("a value of %s.%s is outside its range", ip.name, d.Name)
+	}
+	a := &sw.ans[in]
+	a.val[it], a.ok[it] = v, true
 	return nil
 }
 
