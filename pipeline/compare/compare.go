@@ -157,10 +157,6 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	if err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
-	// service_use's pass over responses needs nothing of the analyses: it
-	// runs beside them, on the core the outcome worker leaves.
-	su := describe.StartServiceUse(ctx, s, tx.Dir)
-	defer su.Stop()
 	// The outcomes are independent (each has its own frames, sums and
 	// bootstrap stream): they are fitted by compareWorkers goroutines, and
 	// their rows gathered in the outcomes' order.
@@ -261,7 +257,7 @@ send:
 	if err := describe.WriteDescriptives(env, tx, describe.Descriptives(s, cols)); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
-	if err := su.Write(env, tx); err != nil {
+	if err := describe.WriteServiceUse(ctx, env, tx); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
 	if err := describe.WriteMissingData(env, tx, missing); err != nil {

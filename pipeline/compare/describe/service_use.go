@@ -264,43 +264,12 @@ func (p *suPeople) arm(id string) int32 {
 	return -1
 }
 
-// PendingServiceUse is service_use being summarised on a goroutine of its
-// own (StartServiceUse), to be written in its key order (wave, arm,
-// service: the study's order of waves and arms, the instrument's of
-// services), so that its pass over responses, which does not
-// depend on the analyses, runs beside them.
-type PendingServiceUse struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-	rows   []serviceUseRow
-	err    error
-}
-
-// StartServiceUse begins summarising service use from the tables of the
-// generation dir. Write waits for it and writes the table; Stop (deferred
-// by the caller, for the paths that never reach Write) cancels it and
-// waits, so the goroutine never outlives the stage.
-func StartServiceUse(ctx context.Context, s *schemas.Study, dir string) *PendingServiceUse {
-	ctx, cancel := context.WithCancel(ctx)
-	p := &PendingServiceUse{cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		p.rows, p.err = serviceUse(ctx, s, dir)
-	}()
-	return p
-}
-
-// Write waits for the summary and writes service_use.
-func (p *PendingServiceUse) Write(env warehouse.Env, tx *warehouse.Tx) error {
-	<-p.done
-	if p.err != nil {
-		return p.err
+// WriteServiceUse writes service_use in its key order (wave, arm, service:
+// the study's order of waves and arms, the instrument's of services).
+func WriteServiceUse(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
+	rows, err := serviceUse(ctx, env.Study, tx.Dir)
+	if err != nil {
+		return err
 	}
-	return warehouse.WriteRecords(env, tx, "service_use", p.rows)
-}
-
-// Stop cancels the summary if it is still running and waits for it.
-func (p *PendingServiceUse) Stop() {
-	p.cancel()
-	<-p.done
+	return warehouse.WriteRecords(env, tx, "service_use", rows)
 }

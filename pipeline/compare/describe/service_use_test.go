@@ -2,14 +2,11 @@ package describe
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -234,53 +231,5 @@ func TestServiceUseMatchesDense(t *testing.T) {
 	expect := 2 * float64(n) * 6 / 7 * float64(len(s.Waves)*len(items)) * 0.9
 	if math.Abs(float64(total)-expect) > 0.05*expect {
 		t.Errorf("n sums to %d, want about %.0f", total, expect)
-	}
-}
-
-// TestStartServiceUse: the summary run on its own goroutine gives the rows
-// serviceUse gives; a cancelled context ends it with the context's error;
-// Stop after the end, or before Write, returns and leaves no goroutine.
-func TestStartServiceUse(t *testing.T) {
-	s, err := schemas.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := serviceUseTestWrite(t, s, 300)
-	want, err := serviceUse(context.Background(), s, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := runtime.NumGoroutine()
-	p := StartServiceUse(context.Background(), s, dir)
-	<-p.done
-	p.Stop()
-	if p.err != nil || len(p.rows) != len(want) {
-		t.Fatalf("pending: %d rows, error %v; serviceUse %d rows", len(p.rows), p.err, len(want))
-	}
-	for i := range want {
-		if fmt.Sprintf("%v", p.rows[i]) != fmt.Sprintf("%v", want[i]) {
-			t.Errorf("row %d: %+v, serviceUse %+v", i, p.rows[i], want[i])
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	q := StartServiceUse(ctx, s, dir)
-	q.Stop()
-	if !errors.Is(q.err, context.Canceled) {
-		t.Errorf("cancelled: error %v, want context.Canceled", q.err)
-	}
-	r := StartServiceUse(context.Background(), s, dir)
-	r.Stop() // a stage that fails before Write
-	if r.err != nil && !errors.Is(r.err, context.Canceled) {
-		t.Errorf("stopped: error %v, want none or context.Canceled", r.err)
-	}
-	for range 100 {
-		if runtime.NumGoroutine() <= before {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		t.Errorf("%d goroutines after Stop, %d before", n, before)
 	}
 }
