@@ -81,13 +81,16 @@ const MetaUnitCostsPrefix = "cpi.unitcosts."
 // goal levelled, a chg without both values, an alpha with fewer than three
 // complete cases or a total that does not vary (the row is still written).
 func Score(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
-	return score(ctx, env, tx, false)
+	return score(ctx, env, tx, (*scoreJob).readCodes)
 }
 
-// score is Score, reading responses through pqarrow (readArrow) instead
-// of from their pages (readCodes) when arrowRead is set: the route the
-// tests check the page reader against.
-func score(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, arrowRead bool) error {
+// responseReader reads the responses of a trust's files into a job:
+// (*scoreJob).readCodes, or in tests the pqarrow route they check it
+// against.
+type responseReader func(j *scoreJob, ctx context.Context, rw *warehouse.RowWriter, files []string) error
+
+// score is Score with the responses read by read.
+func score(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, read responseReader) error {
 	plan, err := newScorePlan(env.Study)
 	if err != nil {
 		return fmt.Errorf("score: %w", err)
@@ -132,7 +135,7 @@ func score(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, arrowRead b
 			defer wg.Done()
 			for i := range next {
 				job := newScoreJob(env, plan, schema, trusts[i])
-				job.arrowRead = arrowRead
+				job.read = read
 				errs[i] = job.run(ctx, tx, parts[trusts[i]])
 				if errs[i] != nil {
 					cancel()
@@ -634,10 +637,8 @@ type scoreJob struct {
 	rel    *relAcc
 	counts scoreCounts
 	names  map[string]int // interned team and arm codes: index into strs
-	// arrowRead: read responses through pqarrow (readArrow), not from
-	// their pages (readCodes); for tests.
-	arrowRead bool
-	strs      []string
+	read   responseReader
+	strs   []string
 
 	// The participant being read, their team and arm, and (for a value
 	// set by age band and gender) their stratum.
@@ -685,13 +686,6 @@ func (j *scoreJob) intern(s string) int {
 	return len(j.strs) - 1
 }
 
-// scoreResponseColumns are the responses columns Score reads: the
-// instrument follows from the item (item names are unique in a study),
-// the trust from the partition (checked against the column's statistics),
-// and team and arm from the participants table, so the long table's other
-// columns are never decoded.
-var scoreResponseColumns = []string{"study_id", "wave", "item", "value"}
-
 func (j *scoreJob) run(ctx context.Context, tx *warehouse.Tx, files []string) error {
 	people, err := warehouse.TableFiles(tx.Dir, "participants")
 	if err != nil {
@@ -709,11 +703,7 @@ func (j *scoreJob) run(ctx context.Context, tx *warehouse.Tx, files []string) er
 	}
 	rw := warehouse.NewRowWriter(j.schema, tf)
 	err = func() error {
-		read := j.readCodes
-		if j.arrowRead {
-			read = j.readArrow
-		}
-		if err := read(ctx, rw, files); err != nil {
+		if err := j.read(j, ctx, rw, files); err != nil {
 			return fmt.Errorf("read responses: %w", err)
 		}
 		if j.id != "" {
@@ -796,27 +786,6 @@ func (j *scoreJob) codesBatch(rw *warehouse.RowWriter, b *codes.Batch, ids []str
 		}
 	}
 	return nil
-}
-
-// readArrow reads the responses of files through pqarrow (a
-// warehouse.ColumnScan), study_id, wave and item as dictionaries.
-func (j *scoreJob) readArrow(ctx context.Context, rw *warehouse.RowWriter, files []string) error {
-	scan := warehouse.NewColumnScan(ctx, files, scoreResponseColumns, scoreResponseColumns[0:3])
-	scan.Check = func(pf *file.Reader) error { return checkPartitionStats(pf, "trust", j.trust) }
-	// Nothing of a batch outlives it: the participant's id is
-	// cloned (participant), waves and items become codes.
-	scan.ReuseMemory()
-	defer scan.Close()
-	for {
-		ok, err := scan.Next()
-		if err != nil || !ok {
-			return err
-		}
-		if err := j.batch(rw, scan.Cols); err != nil {
-			return err
-		}
-		j.env.Task.Add(int64(scan.Cols[0].Len()))
-	}
 }
 
 // partitionFiles are the files of one trust= partition among a table's.
@@ -907,47 +876,6 @@ func checkPartitionStats(pf *file.Reader, name, value string) error {
 		bs, ok := st.(*metadata.ByteArrayStatistics)
 		if !ok || !bs.HasMinMax() || string(bs.Min()) != value || string(bs.Max()) != value {
 			return errors.New("a responses partition holds rows of another trust (or its trust column has no statistics)")
-		}
-	}
-	return nil
-}
-
-// batch takes one record batch of responses read by readArrow. The wave
-// and item columns are read dictionary-encoded and mapped to codes once
-// per distinct value (see scoreCodes); study_id is read as a dictionary.
-func (j *scoreJob) batch(rw *warehouse.RowWriter, cols []arrow.Array) error {
-	sid, err := scoreStringColumn(cols[0])
-	if err != nil {
-		return fmt.Errorf("responses column study_id: %w", err)
-	}
-	val, ok := cols[3].(*array.Int32)
-	if !ok {
-		return errors.New("responses column value is not an int32")
-	}
-	p := j.plan
-	var wave, item warehouse.ScoreCodes
-	if err := wave.Init(cols[1], func(s string) int { return scoreMapIndex(p.waveIdx, s) }); err != nil {
-		return fmt.Errorf("responses column wave: %w", err)
-	}
-	if err := item.Init(cols[2], func(s string) int { return scoreMapIndex(p.itemByName, s) }); err != nil {
-		return fmt.Errorf("responses column item: %w", err)
-	}
-	// study_id read as a dictionary: a row whose index repeats the row
-	// before's is the same participant, without comparing strings.
-	var sidIdx []int32
-	if d, ok := cols[0].(*array.Dictionary); ok && d.NullN() == 0 {
-		if ix, ok := d.Indices().(*array.Int32); ok {
-			sidIdx = ix.Int32Values()
-		}
-	}
-	for r := 0; r < cols[0].Len(); r++ {
-		if sidIdx == nil || r == 0 || sidIdx[r] != sidIdx[r-1] {
-			if err := j.participant(rw, sid(r)); err != nil {
-				return err
-			}
-		}
-		if err := j.answer(wave.At(r), item.At(r), val.Value(r), val.IsValid(r)); err != nil {
-			return err
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package score
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/parquet/file"
 
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
@@ -64,7 +67,7 @@ func TestScoreReadRoutesAgree(t *testing.T) {
 			t.Fatal(err)
 		}
 		scoreTestWriteResponses(t, env, tx, rows, false)
-		if err := score(context.Background(), env, tx, arrowRead); err != nil {
+		if err := score(context.Background(), env, tx, scoreRoute(arrowRead)); err != nil {
 			t.Fatalf("arrowRead %v: %v", arrowRead, err)
 		}
 		dirs[arrowRead] = tx.Dir
@@ -146,7 +149,7 @@ func TestScorePartitionOfAnotherTrust(t *testing.T) {
 		if err := os.Rename(filepath.Join(root, "trust=AWP"), filepath.Join(root, "trust=BDCT")); err != nil {
 			t.Fatal(err)
 		}
-		err = score(context.Background(), env, tx, arrowRead)
+		err = score(context.Background(), env, tx, scoreRoute(arrowRead))
 		if err == nil || !strings.Contains(err.Error(), "score trust BDCT: read responses: ") || !strings.Contains(err.Error(), "rows of another trust") {
 			t.Fatalf("arrowRead %v: got %v", arrowRead, err)
 		}
@@ -178,7 +181,7 @@ func TestScoreErrorsBothRoutes(t *testing.T) {
 			if want == "missing from the participants table" {
 				scoreTestWriteParticipants(t, env, tx, "AWP", scoreTestAnswers(t, env.Study, "AWP-c", "baseline", "ucla3", 1, 2, 1))
 			}
-			err := score(context.Background(), env, tx, arrowRead)
+			err := score(context.Background(), env, tx, scoreRoute(arrowRead))
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Fatalf("%s (arrowRead %v): got %v", want, arrowRead, err)
 			}
@@ -189,3 +192,82 @@ func TestScoreErrorsBothRoutes(t *testing.T) {
 		}
 	}
 }
+
+// scoreRoute is the reading route of the tests' score runs: through
+// pqarrow (readArrow, below: the route Score used before it read pages)
+// or from the pages (readCodes, Score's).
+func scoreRoute(arrowRead bool) responseReader {
+	if arrowRead {
+		return (*scoreJob).readArrow
+	}
+	return (*scoreJob).readCodes
+}
+
+// readArrow reads the responses of files through pqarrow (a
+// warehouse.ColumnScan), study_id, wave and item as dictionaries.
+func (j *scoreJob) readArrow(ctx context.Context, rw *warehouse.RowWriter, files []string) error {
+	scan := warehouse.NewColumnScan(ctx, files, scoreResponseColumns, scoreResponseColumns[0:3])
+	scan.Check = func(pf *file.Reader) error { return checkPartitionStats(pf, "trust", j.trust) }
+	// Nothing of a batch outlives it: the participant's id is
+	// cloned (participant), waves and items become codes.
+	scan.ReuseMemory()
+	defer scan.Close()
+	for {
+		ok, err := scan.Next()
+		if err != nil || !ok {
+			return err
+		}
+		if err := j.batch(rw, scan.Cols); err != nil {
+			return err
+		}
+		j.env.Task.Add(int64(scan.Cols[0].Len()))
+	}
+}
+
+// batch takes one record batch of responses read by readArrow. The wave
+// and item columns are read dictionary-encoded and mapped to codes once
+// per distinct value (see scoreCodes); study_id is read as a dictionary.
+func (j *scoreJob) batch(rw *warehouse.RowWriter, cols []arrow.Array) error {
+	sid, err := scoreStringColumn(cols[0])
+	if err != nil {
+		return fmt.Errorf("responses column study_id: %w", err)
+	}
+	val, ok := cols[3].(*array.Int32)
+	if !ok {
+		return errors.New("responses column value is not an int32")
+	}
+	p := j.plan
+	var wave, item warehouse.ScoreCodes
+	if err := wave.Init(cols[1], func(s string) int { return scoreMapIndex(p.waveIdx, s) }); err != nil {
+		return fmt.Errorf("responses column wave: %w", err)
+	}
+	if err := item.Init(cols[2], func(s string) int { return scoreMapIndex(p.itemByName, s) }); err != nil {
+		return fmt.Errorf("responses column item: %w", err)
+	}
+	// study_id read as a dictionary: a row whose index repeats the row
+	// before's is the same participant, without comparing strings.
+	var sidIdx []int32
+	if d, ok := cols[0].(*array.Dictionary); ok && d.NullN() == 0 {
+		if ix, ok := d.Indices().(*array.Int32); ok {
+			sidIdx = ix.Int32Values()
+		}
+	}
+	for r := 0; r < cols[0].Len(); r++ {
+		if sidIdx == nil || r == 0 || sidIdx[r] != sidIdx[r-1] {
+			if err := j.participant(rw, sid(r)); err != nil {
+				return err
+			}
+		}
+		if err := j.answer(wave.At(r), item.At(r), val.Value(r), val.IsValid(r)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scoreResponseColumns are the responses columns Score reads: the
+// instrument follows from the item (item names are unique in a study),
+// the trust from the partition (checked against the column's statistics),
+// and team and arm from the participants table, so the long table's other
+// columns are never decoded.
+var scoreResponseColumns = []string{"study_id", "wave", "item", "value"}
