@@ -12,68 +12,16 @@ import (
 // sets differ in the imputed y), and δ-adjusted sensitivity analyses (the
 // same sets with δ added to some imputed y). A row whose x is the same in
 // every model is added once, with Add at the response shift (its response
-// cross-products are then 0), and each model adds only the row's response
-// part with AddResponse: O(K) a row instead of Add's O(K²). ShiftResponse
-// then moves the response of a set of rows by δ from their sums alone.
+// cross-products are then 0), and each model adds only the rows' response
+// parts (ImputedSums.Responses): O(K) a row instead of Add's O(K²).
+// ShiftResponse then moves the response of a set of rows by δ from their
+// sums alone.
 
 // ResponseShift returns y₀, the response value of the shift row (see
 // SetShift; 0 before the shift is set). A row added by Add with y = y₀
-// adds nothing to the response's cross-products, so AddResponse can add
-// them later.
+// adds nothing to the response's cross-products, so they can be added
+// later (ImputedSums).
 func (s *ClusterSums) ResponseShift() float64 { return s.shift[s.k] }
-
-// AddResponse adds the response part of a row already in the sums with
-// the response at the shift (Add(cluster, x, ResponseShift(), w)): the
-// cross-products x̃ỹ (and with the weights, wx̃ỹ and w²x̃ỹ), ỹ², and the
-// sums of ỹ, with ỹ = y − y₀. The sums then equal, to rounding, sums to
-// which the row was added by Add(cluster, x, y, w); the row count, X'X and
-// the sums of x are not touched. x and w must be the row's (AddResponse
-// cannot check that the row was added); it returns an error, and adds
-// nothing, for a non-finite value, a bad weight or a cluster with no rows.
-// The cost is O(K) a row.
-func (s *ClusterSums) AddResponse(cluster int, x []float64, y, w float64) error {
-	k := s.k
-	if len(x) != k {
-		return fmt.Errorf("cluster sums: row has %d values for %d columns", len(x), k)
-	}
-	if cluster < 0 || cluster >= len(s.cl) || s.cl[cluster] == nil || s.cl[cluster].n == 0 {
-		return fmt.Errorf("cluster sums: response for cluster %d, which has no rows", cluster)
-	}
-	if math.IsNaN(y) || math.IsInf(y, 0) {
-		return fmt.Errorf("cluster sums: response is %v", y)
-	}
-	if s.weighted && (!(w > 0) || math.IsInf(w, 0)) {
-		return fmt.Errorf("cluster sums: weight is %v, need a finite positive weight", w)
-	}
-	yt := y - s.shift[k]
-	a := s.cl[cluster]
-	p := k + 1
-	if !s.weighted {
-		for i, v := range x {
-			if zi := v - s.shift[i]; zi != 0 {
-				a.pzz[i*p+k] += zi * yt
-			}
-		}
-		a.pzz[k*p+k] += yt * yt
-		a.psz[k] += yt
-		return nil
-	}
-	w2 := w * w
-	for i, v := range x {
-		if zi := v - s.shift[i]; zi != 0 {
-			a.pzz[i*p+k] += zi * yt
-			a.pzwz[i*p+k] += w * zi * yt
-			a.pzw2z[i*p+k] += w2 * zi * yt
-		}
-	}
-	a.pzz[k*p+k] += yt * yt
-	a.pzwz[k*p+k] += w * yt * yt
-	a.pzw2z[k*p+k] += w2 * yt * yt
-	a.psz[k] += yt
-	a.pswz[k] += w * yt
-	a.psw2z[k] += w2 * yt
-	return nil
-}
 
 // ShiftResponse adds delta to the response of n rows of cluster that are
 // in the (unweighted) sums, given those rows' sums as they stand: sumX,
@@ -125,8 +73,7 @@ func (s *ClusterSums) ShiftResponse(cluster, n int, sumX []float64, sumY, delta 
 //     x is observed and response imputed (AddFixed) or whose x has one
 //     imputed column (AddPartial) are summed once;
 //   - each completed set (Begin) adds the imputed values of those rows
-//     (Responses, Partials: O(K) a row) and any rows imputed in several x
-//     columns (Row, O(K²));
+//     (Responses, Partials: O(K) a row);
 //   - At(δ) gives the set's sums with δ added to the responses of the rows
 //     marked shifted, from the δ = 0 sums by ShiftResponse (O(G·K²)).
 //
@@ -285,7 +232,7 @@ func (m *ImputedSums) grow(cluster int) {
 }
 
 // Begin starts a completed data set: the sums of the observed rows and
-// the x parts of the others, to which Responses, Partials and Row add the
+// the x parts of the others, to which Responses and Partials add the
 // set's imputed values.
 func (m *ImputedSums) Begin() {
 	if !m.began {
@@ -313,8 +260,8 @@ func (m *ImputedSums) Begin() {
 }
 
 // Responses adds this set's responses of the rows added by AddFixed, y[r]
-// being the response of the r-th of them: what AddResponse adds, row by
-// row, at O(K) a row (fastest when the rows were added cluster by
+// being the response of the r-th of them: their response cross-products,
+// ỹ² and Σỹ, at O(K) a row (fastest when the rows were added cluster by
 // cluster: runs of a cluster's rows are summed in blocks before they
 // reach its sums).
 func (m *ImputedSums) Responses(y []float64) error {
@@ -425,29 +372,6 @@ func (m *ImputedSums) addImputed(g *imputedRows, xcol, y []float64) error {
 		}
 	}
 	flush()
-	return nil
-}
-
-// Row adds a row of this set whose x has imputed values (and its
-// response, imputed or not; shifted says that δ moves it).
-func (m *ImputedSums) Row(cluster int, x []float64, y float64, shifted bool) error {
-	if !m.began {
-		return errors.New("imputed sums: row before Begin")
-	}
-	if err := m.work.Add(cluster, x, y, 1); err != nil {
-		return err
-	}
-	if shifted {
-		for len(m.nShift) <= cluster {
-			m.nShift, m.sumY = append(m.nShift, 0), append(m.sumY, 0)
-			m.sumX = append(m.sumX, make([]float64, m.k))
-		}
-		m.nShift[cluster]++
-		m.sumY[cluster] += y
-		for j, v := range x {
-			m.sumX[cluster][j] += v
-		}
-	}
 	return nil
 }
 

@@ -94,85 +94,6 @@ func fitsClose(t *testing.T, what string, a, b *ClusterSums, tol float64) {
 	}
 }
 
-// TestClusterSumsAddResponse: rows added by Add at the response shift and
-// then, response only, by AddResponse give the sums (to 1e-12) and fits
-// (to 1e-10) of the same rows added by Add, weighted and unweighted, with
-// a shift set by SetShift or taken from the first row; the count, X'X and
-// Σx are those of Add exactly.
-func TestClusterSumsAddResponse(t *testing.T) {
-	rows := responseRows(3000, 5)
-	for _, weighted := range []bool{false, true} {
-		for _, setShift := range []bool{false, true} {
-			want, _ := NewClusterSums(4, weighted)
-			got, _ := NewClusterSums(4, weighted)
-			if setShift {
-				for _, s := range []*ClusterSums{want, got} {
-					if err := s.SetShift([]float64{1, 0, 10, 0}, 45); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			for _, r := range rows {
-				if err := want.Add(r.cl, r.x, r.y, r.w); err != nil {
-					t.Fatal(err)
-				}
-			}
-			// Every third row enters whole; the others at the shift, then
-			// (all of them, in another order) their responses.
-			for i, r := range rows {
-				y := r.y
-				if i%3 != 0 { // row 0 enters whole: the default shift is its
-					y = got.ResponseShift()
-				}
-				if err := got.Add(r.cl, r.x, y, r.w); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if !setShift && got.ResponseShift() != rows[0].y {
-				t.Fatalf("response shift %v, want the first row's %v", got.ResponseShift(), rows[0].y)
-			}
-			for i := len(rows) - 1; i > 0; i-- {
-				if r := rows[i]; i%3 != 0 {
-					if err := got.AddResponse(r.cl, r.x, r.y, r.w); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			what := map[bool]string{false: "unweighted", true: "weighted"}[weighted]
-			sumsClose(t, what, got, want, 1e-12)
-			fitsClose(t, what, got, want, 1e-10)
-			if weighted {
-				fitsClose(t, what+", as unweighted", got.Unweighted(), want.Unweighted(), 1e-10)
-			}
-			// X'X and Σx do not involve the response: equal bit for bit.
-			k, p := 4, 5
-			for c := range want.cl {
-				for i := 0; i < k; i++ {
-					if got.cl[c].sz[i] != want.cl[c].sz[i] {
-						t.Errorf("%s: cluster %d: Σx̃_%d %v, want %v", what, c, i, got.cl[c].sz[i], want.cl[c].sz[i])
-					}
-					for j := i; j < k; j++ {
-						if got.cl[c].zz[i*p+j] != want.cl[c].zz[i*p+j] {
-							t.Errorf("%s: cluster %d: X̃'X̃[%d,%d] differs", what, c, i, j)
-						}
-					}
-				}
-			}
-		}
-	}
-	s, _ := NewClusterSums(4, false)
-	if err := s.AddResponse(0, rows[0].x, 1, 1); err == nil {
-		t.Error("a response for a cluster without rows was accepted")
-	}
-	_ = s.Add(0, rows[0].x, 1, 1)
-	if err := s.AddResponse(0, rows[0].x, math.NaN(), 1); err == nil {
-		t.Error("a NaN response was accepted")
-	}
-	if err := s.AddResponse(0, rows[0].x[:3], 1, 1); err == nil {
-		t.Error("a short row was accepted")
-	}
-}
-
 // TestClusterSumsShiftResponse: δ added to the responses of a subset of
 // rows (the odd ones, "intervention", in every cluster) through
 // ShiftResponse from the subset's per-cluster sums equals the sums of the
@@ -236,9 +157,9 @@ func TestClusterSumsShiftResponse(t *testing.T) {
 	}
 }
 
-// TestImputedSums: three completed sets of rows of four kinds (observed;
-// x observed and response imputed; x imputed too, added by Row; one x
-// column and the response imputed, added by AddPartial and Partials), half
+// TestImputedSums: three completed sets of rows of three kinds (observed;
+// x observed and response imputed; one x column and the response
+// imputed, added by AddPartial and Partials), half
 // of the imputed responses shifted by δ: At(δ) equals the sums of every row added by Add
 // (y + δ for the shifted rows) to 1e-12, and their fits to 1e-10, at
 // δ = 0 and δ of either sign, each set built on the same base; calls out
@@ -251,7 +172,7 @@ func TestImputedSums(t *testing.T) {
 		rows[i].x[1] = float64(i % 3 % 2) // constant within a team, 1 in team 1
 	}
 	rng := rand.New(rand.NewPCG(13, 17))
-	kind := func(i int) int { return []int{0, 0, 1, 1, 1, 2, 0, 3, 1, 3}[i%10] } // 0 observed, 1 fixed x, 2 x imputed, 3 x's column 2 imputed
+	kind := func(i int) int { return []int{0, 0, 1, 1, 1, 3, 0, 3, 1, 3}[i%10] } // 0 observed, 1 fixed x, 3 x's column 2 imputed
 	shifted := func(i int) bool { return kind(i) != 0 && rows[i].x[1] == 1 }
 	m, err := NewImputedSums(k)
 	if err != nil {
@@ -283,7 +204,7 @@ func TestImputedSums(t *testing.T) {
 		}
 	}
 	for set := 0; set < 3; set++ {
-		// This set's imputed responses, and imputed x for kind 2.
+		// This set's imputed responses, and imputed x for kind 3.
 		y := make([]float64, len(rows))
 		x := make([][]float64, len(rows))
 		for i, r := range rows {
@@ -309,13 +230,6 @@ func TestImputedSums(t *testing.T) {
 		}
 		if err := m.Partials(xp, yp); err != nil {
 			t.Fatal(err)
-		}
-		for i := range rows {
-			if kind(i) == 2 {
-				if err := m.Row(rows[i].cl, x[i], y[i], shifted(i)); err != nil {
-					t.Fatal(err)
-				}
-			}
 		}
 		for _, delta := range []float64{0, 1.7, -6} {
 			want, _ := NewClusterSums(k, false)
