@@ -19,7 +19,6 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/connectingpeople/cpi/schemas"
@@ -121,7 +120,7 @@ type TableFile struct {
 	tx       *Tx
 	table    string
 	f        *os.File
-	w        *file.Writer
+	w        *pqFile
 	schema   *arrow.Schema // of the records written: strings as dictionaries
 	nullable []bool        // per column: OPTIONAL in Parquet
 	tmp      string
@@ -180,25 +179,6 @@ func (tx *Tx) CreateTableFile(schema *arrow.Schema, table, partition, value, nam
 		nullable[i] = fd.Nullable
 	}
 	return &TableFile{tx: tx, table: table, f: f, w: w, schema: WriteSchema(schema), nullable: nullable, tmp: f.Name(), final: final}, nil
-}
-
-// newParquetWriter starts a Parquet file of schema (strings plain; record
-// batches may carry them as dictionaries) with the schema's metadata as
-// the file's key/value metadata.
-func newParquetWriter(schema *arrow.Schema, f *os.File) (*file.Writer, error) {
-	props := writerProperties(schema, &reuseAllocator{})
-	pqschema, err := pqarrow.ToParquet(schema, props, pqarrow.DefaultWriterProps())
-	if err != nil {
-		return nil, err
-	}
-	md := schema.Metadata()
-	kv := make(metadata.KeyValueMetadata, 0, md.Len())
-	for i := range md.Len() {
-		if err := kv.Append(md.Keys()[i], md.Values()[i]); err != nil {
-			return nil, err
-		}
-	}
-	return file.NewParquetWriterWithError(f, pqschema.Root(), file.WithWriterProps(props), file.WithWriteMetadata(kv))
 }
 
 // Write appends a record batch as a row group. The record must not be

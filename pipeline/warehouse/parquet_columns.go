@@ -46,30 +46,34 @@ type dictionaryEncoder interface {
 // so the file is byte for byte the one written column after column
 // (TestWriteRowGroupParallelSameBytes). Every goroutine has ended when it
 // returns.
-func writeRowGroup(ctx context.Context, w *file.Writer, rec arrow.RecordBatch, nullable []bool) error {
-	rgw, err := w.AppendBufferedRowGroupChecked()
+func writeRowGroup(ctx context.Context, w *pqFile, rec arrow.RecordBatch, nullable []bool) error {
+	cols, rg, err := w.rowGroup()
 	if err != nil {
 		return err
 	}
-	cols := rec.Columns()
-	errs := make([]error, len(cols))
-	next := make(chan int, len(cols))
-	for i := range cols {
+	arrs := rec.Columns()
+	if len(arrs) != len(cols) {
+		return errors.New("a record of another width than the file's")
+	}
+	errs := make([]error, len(arrs))
+	next := make(chan int, len(arrs))
+	for i := range arrs {
 		next <- i
 	}
 	close(next)
 	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(cols)) {
+	for range min(runtime.GOMAXPROCS(0), len(arrs)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var defLevels []int16 // scratch of this goroutine
+			var sc chunkScratch
 			for i := range next {
 				if err := ctx.Err(); err != nil {
 					errs[i] = err
 					continue
 				}
-				errs[i] = writeColumn(ctx, rgw, i, cols[i], nullable[i], &defLevels)
+				errs[i] = w.writeColumn(ctx, &cols[i], arrs[i], nullable[i], &defLevels, &sc)
 			}
 		}()
 	}
@@ -79,30 +83,36 @@ func writeRowGroup(ctx context.Context, w *file.Writer, rec arrow.RecordBatch, n
 			return fmt.Errorf("column %s: %w", rec.ColumnName(i), err)
 		}
 	}
-	return rgw.Close()
+	return w.closeRowGroup(cols, rg)
 }
 
-// writeColumn writes column i of a buffered row group.
-func writeColumn(ctx context.Context, rgw file.BufferedRowGroupWriter, i int, col arrow.Array, nullable bool, defLevels *[]int16) error {
-	cw, err := rgw.Column(i)
-	if err != nil {
-		return err
-	}
+// writeColumn writes a column chunk of a row group: a dictionary column
+// by dictChunk where it can, the rest by arrow-go's column writer.
+func (w *pqFile) writeColumn(ctx context.Context, c *pqColumn, col arrow.Array, nullable bool, defLevels *[]int16, sc *chunkScratch) error {
 	var levels []int16
 	if nullable {
 		*defLevels = definitionLevels((*defLevels)[:0], col)
 		levels = *defLevels
 	}
+	d, isDict := col.(*array.Dictionary)
+	if isDict {
+		done, err := w.dictChunk(c, d, levels, sc)
+		if done || err != nil {
+			return err
+		}
+	}
+	c.cw = file.NewColumnChunkWriter(c.meta, c.pager, w.props)
+	var err error
 	viaIndices := false
-	if d, ok := col.(*array.Dictionary); ok {
-		viaIndices, err = writeDictionaryColumn(ctx, cw, d, levels)
+	if isDict {
+		viaIndices, err = writeDictionaryColumn(ctx, c.cw, d, levels)
 	} else {
-		err = pqarrow.WriteArrowToColumn(ctx, cw, col, levels, nil, nullable)
+		err = pqarrow.WriteArrowToColumn(ctx, c.cw, col, levels, nil, nullable)
 	}
 	if err != nil {
 		return err
 	}
-	return flushLastPage(cw, viaIndices, col.Len())
+	return flushLastPage(c.cw, viaIndices, col.Len())
 }
 
 // pageFlusher is the column writers' FlushCurrentPage: it encodes the

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/connectingpeople/cpi/schemas"
@@ -46,6 +47,25 @@ func writeRowGroupSerial(ctx context.Context, w *file.Writer, rec arrow.RecordBa
 		}
 	}
 	return rgw.Close()
+}
+
+// arrowParquetWriter is arrow-go's own file writer with the properties,
+// schema and key/value metadata newParquetWriter uses: the reference
+// whose bytes pqFile must write.
+func arrowParquetWriter(schema *arrow.Schema, f *os.File) (*file.Writer, error) {
+	props := writerProperties(schema, &reuseAllocator{})
+	pqschema, err := pqarrow.ToParquet(schema, props, pqarrow.DefaultWriterProps())
+	if err != nil {
+		return nil, err
+	}
+	md := schema.Metadata()
+	kv := make(metadata.KeyValueMetadata, 0, md.Len())
+	for i := range md.Len() {
+		if err := kv.Append(md.Keys()[i], md.Values()[i]); err != nil {
+			return nil, err
+		}
+	}
+	return file.NewParquetWriterWithError(f, pqschema.Root(), file.WithWriterProps(props), file.WithWriteMetadata(kv))
 }
 
 // bigColumnsRecord is a batch of the test schema of n rows, seeded:
@@ -135,32 +155,42 @@ func TestWriteRowGroupParallelSameBytes(t *testing.T) {
 	}()
 	nullable := []bool{false, true, true, true, false, true, false}
 	dir := t.TempDir()
-	write := func(name string, rg func(context.Context, *file.Writer, arrow.RecordBatch, []bool) error) []byte {
-		path := filepath.Join(dir, name)
-		f, err := os.Create(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w, err := newParquetWriter(schema, f)
-		if err != nil {
-			t.Fatal(err)
-		}
+	write := func(name string, rg func(arrow.RecordBatch) error, closeFile func() error) []byte {
 		for _, rec := range recs {
-			if err := rg(context.Background(), w, rec, nullable); err != nil {
+			if err := rg(rec); err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
 		}
-		if err := w.Close(); err != nil {
+		if err := closeFile(); err != nil {
 			t.Fatal(err)
 		}
-		b, err := os.ReadFile(path)
+		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
 	}
-	par := write("parallel.parquet", writeRowGroup)
-	ser := write("serial.parquet", writeRowGroupSerial)
+	create := func(name string) *os.File {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	ours, err := newParquetWriter(schema, create("parallel.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	par := write("parallel.parquet", func(rec arrow.RecordBatch) error {
+		return writeRowGroup(context.Background(), ours, rec, nullable)
+	}, ours.Close)
+	theirs, err := arrowParquetWriter(schema, create("serial.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ser := write("serial.parquet", func(rec arrow.RecordBatch) error {
+		return writeRowGroupSerial(context.Background(), theirs, rec, nullable)
+	}, theirs.Close)
 	if len(ser) < 1<<20 || !bytes.Equal(par, ser) {
 		t.Fatalf("parallel %d bytes, serial %d: not the same file", len(par), len(ser))
 	}

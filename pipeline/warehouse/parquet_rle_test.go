@@ -1,0 +1,262 @@
+package warehouse
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// dictCase is a dictionary column: entries, and per row an index (-1:
+// null).
+type dictCase struct {
+	name    string
+	entries []string
+	idx     []int32
+}
+
+func dictCaseRecord(c dictCase, nullable bool) (*arrow.Schema, arrow.RecordBatch) {
+	md := arrow.NewMetadata([]string{MetaTable}, []string{"test"})
+	schema := arrow.NewSchema([]arrow.Field{{Name: "s", Type: arrow.BinaryTypes.String, Nullable: nullable}}, &md)
+	sb := array.NewStringBuilder(memory.DefaultAllocator)
+	defer sb.Release()
+	sb.AppendValues(c.entries, nil)
+	d := sb.NewArray()
+	defer d.Release()
+	ib := array.NewInt32Builder(memory.DefaultAllocator)
+	defer ib.Release()
+	for _, v := range c.idx {
+		if v < 0 {
+			ib.AppendNull()
+			continue
+		}
+		ib.Append(v)
+	}
+	ix := ib.NewArray()
+	defer ix.Release()
+	col := array.NewDictionaryArray(DictionaryType, ix, d)
+	defer col.Release()
+	return schema, array.NewRecordBatch(WriteSchema(schema), []arrow.Array{col}, int64(len(c.idx)))
+}
+
+func entries(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("e%06d", i)
+	}
+	return out
+}
+
+// dictCases: runs just under, at and over eight; literal runs longer
+// than one indicator byte holds (63 groups); a short repeated run or a
+// padded literal group at the end; bit widths 1 to 20 (dictionaries of
+// 2^w entries, every index used); nulls here and there, all rows null,
+// one row; runs across the 1024-row batches of the column writer.
+func dictCases() []dictCase {
+	rng := rand.New(rand.NewPCG(3, 9))
+	var cs []dictCase
+	add := func(name string, n int, idx []int32) {
+		cs = append(cs, dictCase{name, entries(n), idx})
+	}
+	for _, run := range []int{1, 2, 7, 8, 9, 15, 16, 17} {
+		var idx []int32
+		for i := range 600 {
+			idx = append(idx, int32((i/run)%5))
+		}
+		add(fmt.Sprintf("runs of %d", run), 5, idx)
+		add(fmt.Sprintf("runs of %d, 3 more", run), 5, append(idx, 1, 1, 1))
+		add(fmt.Sprintf("runs of %d, 3 mixed more", run), 5, append(idx[:len(idx):len(idx)], 1, 2, 2))
+	}
+	for w := 1; w <= 20; w++ {
+		n := 1 << w
+		idx := make([]int32, 0, n+3000)
+		for i := range n {
+			idx = append(idx, int32(i))
+		}
+		for range 3000 {
+			v := int32(rng.IntN(n))
+			for range rng.IntN(20) + 1 {
+				idx = append(idx, v)
+			}
+		}
+		add(fmt.Sprintf("width %d", w), n, idx)
+	}
+	long := make([]int32, 5000) // literal runs of more than 63 groups
+	for i := range long {
+		long[i] = int32(i % 3)
+	}
+	add("long literal", 3, long)
+	add("one entry", 1, []int32{0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	add("one row", 4, []int32{2})
+	add("zeros first", 4, []int32{0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3})
+	var nulls []int32
+	for i := range 5000 {
+		switch {
+		case i%97 < 11:
+			nulls = append(nulls, -1)
+		default:
+			nulls = append(nulls, int32((i/13)%40))
+		}
+	}
+	add("nulls", 40, nulls)
+	add("all null", 3, []int32{-1, -1, -1, -1, -1, -1, -1, -1, -1, -1})
+	add("empty dictionary", 0, []int32{-1, -1, -1})
+	add("unused entries", 10, []int32{3, 3, 3, 3, 3, 3, 3, 3, 3, 4})
+	return cs
+}
+
+// writeDictCase writes rec as two row groups, ours (dictChunk where it
+// takes the column, else the column writer) or arrow-go's (writer and
+// column writer), and returns the file and whether dictChunk took it.
+func writeDictCase(t *testing.T, schema *arrow.Schema, rec arrow.RecordBatch, nullable, ours bool) ([]byte, bool) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "f.parquet")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := true
+	if ours {
+		w, err := newParquetWriter(schema, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			cols, rg, err := w.rowGroup()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var levels []int16
+			if nullable {
+				levels = definitionLevels(nil, rec.Column(0))
+			}
+			var sc chunkScratch
+			done, err := w.dictChunk(&cols[0], rec.Column(0).(*array.Dictionary), levels, &sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			took = took && done
+			if !done {
+				if err := w.writeColumn(context.Background(), &cols[0], rec.Column(0), nullable, new([]int16), &sc); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.closeRowGroup(cols, rg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		w, err := arrowParquetWriter(schema, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if err := writeRowGroupSerial(context.Background(), w, rec, []bool{nullable}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, took
+}
+
+// The pages dictChunk encodes (dictionary, run-length encoded indices,
+// definition levels, statistics) make the very file arrow-go's column
+// writer makes, for every case; and dictChunk takes every case but the
+// empty dictionary, which it leaves to the column writer.
+func TestDictChunkMatchesColumnWriter(t *testing.T) {
+	for _, c := range dictCases() {
+		for _, nullable := range []bool{false, true} {
+			hasNull := false
+			for _, v := range c.idx {
+				hasNull = hasNull || v < 0
+			}
+			if hasNull && !nullable {
+				continue
+			}
+			schema, rec := dictCaseRecord(c, nullable)
+			ours, took := writeDictCase(t, schema, rec, nullable, true)
+			theirs, _ := writeDictCase(t, schema, rec, nullable, false)
+			rec.Release()
+			name := fmt.Sprintf("%s (nullable %v)", c.name, nullable)
+			if !bytes.Equal(ours, theirs) {
+				t.Errorf("%s: ours %d bytes, arrow-go's %d: not the same file", name, len(ours), len(theirs))
+			}
+			if want := len(c.entries) > 0; took != want {
+				t.Errorf("%s: dictChunk took the column: %v, want %v", name, took, want)
+			}
+		}
+	}
+}
+
+// A dictionary that repeats a value is left to the column writer (which
+// writes the chunk plain), and the file is still arrow-go's.
+func TestDictChunkLeavesRepeatedDictionary(t *testing.T) {
+	c := dictCase{"repeats", []string{"a", "b", "a"}, []int32{0, 1, 2, 2, 1, 0}}
+	schema, rec := dictCaseRecord(c, false)
+	defer rec.Release()
+	ours, took := writeDictCase(t, schema, rec, false, true)
+	theirs, _ := writeDictCase(t, schema, rec, false, false)
+	if took {
+		t.Error("dictChunk took a dictionary that repeats a value")
+	}
+	if !bytes.Equal(ours, theirs) {
+		t.Errorf("ours %d bytes, arrow-go's %d: not the same file", len(ours), len(theirs))
+	}
+}
+
+// The encoder's literal groups are bit-packed least significant bit
+// first: the Parquet specification's example (0 to 7 in three bits).
+func TestPackGroupSpecExample(t *testing.T) {
+	vals := [8]uint64{0, 1, 2, 3, 4, 5, 6, 7}
+	got := packGroup(nil, &vals, 3)
+	want := []byte{0b10001000, 0b11000110, 0b11111010}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("packed %08b, want %08b", got, want)
+	}
+}
+
+func BenchmarkRLEEncoder(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	idx := make([]int32, 0, BatchRows)
+	for len(idx) < BatchRows {
+		v := int32(rng.IntN(600))
+		for range min(rng.IntN(200)+1, BatchRows-len(idx)) {
+			idx = append(idx, v)
+		}
+	}
+	cyc := make([]int32, BatchRows)
+	for i := range cyc {
+		cyc[i] = int32(i % 13)
+	}
+	for _, c := range []struct {
+		name string
+		idx  []int32
+	}{{"runs", idx}, {"cycle", cyc}} {
+		b.Run(c.name, func(b *testing.B) {
+			var e rleEncoder
+			var out []byte
+			for b.Loop() {
+				e.reset(out[:0], 10)
+				e.putInt32(c.idx)
+				out = e.finish()
+			}
+		})
+	}
+}
