@@ -54,8 +54,14 @@ func (e *rleEncoder) put(v uint64) {
 	}
 }
 
-// putInt32 encodes vals (non-negative).
-func (e *rleEncoder) putInt32(vals []int32) {
+// putAll encodes vals (non-negative) as put would one by one, a group or
+// a run at a time where it can:
+//   - while a repeated run (of more than eight) goes on, it only counts;
+//   - at a group boundary after a literal group (rep == 0, the buffer
+//     empty), the next eight values are a literal group unless all eight
+//     are equal, whatever the value before them: put would count a run
+//     of at most eight within the group, never end a repeated run.
+func putAll[T int16 | int32](e *rleEncoder, vals []T) {
 	for i := 0; i < len(vals); {
 		v := uint64(vals[i])
 		if e.rep > 8 && v == e.cur {
@@ -66,29 +72,31 @@ func (e *rleEncoder) putInt32(vals []int32) {
 			e.rep += int32(j - i)
 			i = j
 			continue
+		}
+		if e.rep == 0 && e.nb == 0 && len(vals)-i >= 8 {
+			g := vals[i : i+8 : i+8]
+			if g[1] != g[0] || g[2] != g[0] || g[3] != g[0] || g[4] != g[0] || g[5] != g[0] || g[6] != g[0] || g[7] != g[0] {
+				for k, x := range g {
+					e.buf[k] = uint64(x)
+				}
+				e.nb = 8
+				e.cur = uint64(g[7])
+				e.rep = 1 // as put leaves it; flushBuffered sets it to 0
+				e.flushBuffered()
+				i += 8
+				continue
+			}
 		}
 		e.put(v)
 		i++
 	}
 }
 
+// putInt32 encodes indices.
+func (e *rleEncoder) putInt32(vals []int32) { putAll(e, vals) }
+
 // putInt16 encodes levels.
-func (e *rleEncoder) putInt16(vals []int16) {
-	for i := 0; i < len(vals); {
-		v := uint64(vals[i])
-		if e.rep > 8 && v == e.cur {
-			j := i + 1
-			for j < len(vals) && uint64(vals[j]) == v {
-				j++
-			}
-			e.rep += int32(j - i)
-			i = j
-			continue
-		}
-		e.put(v)
-		i++
-	}
-}
+func (e *rleEncoder) putInt16(vals []int16) { putAll(e, vals) }
 
 func (e *rleEncoder) flushBuffered() {
 	if e.rep >= 8 {

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
 )
 
 // dictCase is a dictionary column: entries, and per row an index (-1:
@@ -258,5 +259,58 @@ func BenchmarkRLEEncoder(b *testing.B) {
 				out = e.finish()
 			}
 		})
+	}
+}
+
+// BenchmarkDictColumn writes a row group of one dictionary column
+// (BatchRows rows: runs of ids, or items cycling) by dictChunk and by
+// arrow-go's column writer.
+func BenchmarkDictColumn(b *testing.B) {
+	cyc := make([]int32, BatchRows)
+	runs := make([]int32, BatchRows)
+	for i := range cyc {
+		cyc[i] = int32(i % 13)
+		runs[i] = int32(i / 121)
+	}
+	for _, c := range []dictCase{{"cycle", entries(13), cyc}, {"runs", entries(BatchRows/121 + 1), runs}} {
+		schema, rec := dictCaseRecord(c, false)
+		defer rec.Release()
+		d := rec.Column(0).(*array.Dictionary)
+		for _, ours := range []bool{true, false} {
+			name := c.name + "/arrow-go"
+			if ours {
+				name = c.name + "/dictChunk"
+			}
+			b.Run(name, func(b *testing.B) {
+				f, err := os.Create(filepath.Join(b.TempDir(), "f.parquet"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				w, err := newParquetWriter(schema, f)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer w.Close()
+				var sc chunkScratch
+				for b.Loop() {
+					cols, rg, err := w.rowGroup()
+					if err != nil {
+						b.Fatal(err)
+					}
+					if ours {
+						_, err = w.dictChunk(&cols[0], d, nil, &sc)
+					} else {
+						cols[0].cw = file.NewColumnChunkWriter(cols[0].meta, cols[0].pager, w.props)
+						_, err = writeDictionaryColumn(context.Background(), cols[0].cw, d, nil)
+					}
+					if err == nil {
+						err = w.closeRowGroup(cols, rg)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
