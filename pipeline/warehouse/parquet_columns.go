@@ -95,14 +95,17 @@ func (w *pqFile) writeColumn(ctx context.Context, c *pqColumn, col arrow.Array, 
 		levels = *defLevels
 	}
 	d, isDict := col.(*array.Dictionary)
+	var done bool
+	var err error
 	if isDict {
-		done, err := w.dictChunk(c, d, levels, sc)
-		if done || err != nil {
-			return err
-		}
+		done, err = w.dictChunk(c, d, levels, sc)
+	} else {
+		done, err = w.plainColumn(c, col, levels, sc)
+	}
+	if done || err != nil {
+		return err
 	}
 	c.cw = file.NewColumnChunkWriter(c.meta, c.pager, w.props)
-	var err error
 	viaIndices := false
 	if isDict {
 		viaIndices, err = writeDictionaryColumn(ctx, c.cw, d, levels)

@@ -114,7 +114,8 @@ type pqColumn struct {
 	meta    *metadata.ColumnChunkMetaDataBuilder
 	cw      file.ColumnChunkWriter // nil when dictChunk wrote the chunk
 	rows    int
-	written int64 // bytes dictChunk wrote
+	written int64 // bytes dictChunk or plainColumn wrote
+	plain   bool  // plainColumn wrote the chunk: no dictionary page
 }
 
 // rowGroup starts the next row group: a page writer per column, each
@@ -160,7 +161,7 @@ func (w *pqFile) closeRowGroup(cols []pqColumn, rg *metadata.RowGroupMetaDataBui
 			total += c.cw.TotalBytesWritten()
 			continue
 		}
-		if err := c.pager.Close(true, false); err != nil {
+		if err := c.pager.Close(!c.plain, false); err != nil {
 			return err
 		}
 		total += c.written
@@ -315,4 +316,136 @@ func bitWidth(entries int) int {
 		w++
 	}
 	return w
+}
+
+// statsUpdater is the typed statistics' update by values (Update) and by
+// values with a validity bitmap (UpdateSpaced).
+type statsUpdater[T any] interface {
+	Update(values []T, numNull int64)
+	UpdateSpaced(values []T, validBits []byte, validBitsOffset, numNull int64)
+}
+
+// plainColumn writes a column of numbers (int32, date, int64, timestamp,
+// double) as its whole chunk, one plain-encoded data page, as the column
+// writer does with what pqarrow hands it (statistics updated batch by
+// batch as it updates them). It returns false, having written nothing,
+// for what it leaves to the column writer: other types, a page the
+// writer would cut in two, other settings.
+func (w *pqFile) plainColumn(c *pqColumn, col arrow.Array, defLevels []int16, sc *chunkScratch) (bool, error) {
+	data := col.Data()
+	if len(data.Buffers()) < 2 || data.Buffers()[1] == nil {
+		return false, nil
+	}
+	raw := data.Buffers()[1].Bytes()
+	off, n := data.Offset(), data.Len()
+	switch dt := col.DataType().(type) {
+	case *arrow.Int32Type, *arrow.Date32Type:
+		vals := arrow.Int32Traits.CastFromBytes(raw)[off : off+n]
+		return plainChunk(w, c, col, vals, arrow.Int32Traits.CastToBytes, defLevels, sc)
+	case *arrow.Int64Type:
+		vals := arrow.Int64Traits.CastFromBytes(raw)[off : off+n]
+		return plainChunk(w, c, col, vals, arrow.Int64Traits.CastToBytes, defLevels, sc)
+	case *arrow.TimestampType:
+		if dt.Unit != arrow.Microsecond {
+			return false, nil
+		}
+		vals := arrow.Int64Traits.CastFromBytes(raw)[off : off+n]
+		return plainChunk(w, c, col, vals, arrow.Int64Traits.CastToBytes, defLevels, sc)
+	case *arrow.Float64Type:
+		vals := arrow.Float64Traits.CastFromBytes(raw)[off : off+n]
+		return plainChunk(w, c, col, vals, arrow.Float64Traits.CastToBytes, defLevels, sc)
+	}
+	return false, nil
+}
+
+func plainChunk[T int32 | int64 | float64](w *pqFile, c *pqColumn, col arrow.Array, vals []T, bytesOf func([]T) []byte, defLevels []int16, sc *chunkScratch) (bool, error) {
+	descr := c.meta.Descr()
+	path := descr.Path()
+	props := w.props
+	nullable := descr.MaxDefinitionLevel() > 0
+	nonNull := len(vals)
+	if nullable {
+		nonNull -= col.NullN()
+	}
+	size := nonNull * len(bytesOf(vals[:min(len(vals), 1)]))
+	if props.DataPageVersion() != parquet.DataPageV1 || props.DictionaryEnabledFor(path) ||
+		props.EncodingFor(path) != parquet.Encodings.Plain || !props.StatisticsEnabledFor(path) ||
+		descr.MaxRepetitionLevel() != 0 || nullable != (defLevels != nil) || !c.pager.HasCompressor() ||
+		int64(size) >= props.DataPageSize() || len(vals) == 0 {
+		return false, nil
+	}
+	mem := props.Allocator()
+	page := metadata.NewStatistics(descr, mem)
+	st, ok := page.(statsUpdater[T])
+	if !ok {
+		return false, nil
+	}
+	levels := len(vals)
+	sc.page = sc.page[:0]
+	if nullable {
+		sc.page = append(sc.page, 0, 0, 0, 0)
+		sc.rle.reset(sc.page, 1)
+		sc.rle.putInt16(defLevels)
+		sc.page = sc.rle.finish()
+		binary.LittleEndian.PutUint32(sc.page, uint32(len(sc.page)-4))
+	}
+	batch := int(props.WriteBatchSize())
+	if !nullable || col.NullN() == 0 {
+		for at := 0; at < len(vals); at += batch {
+			st.Update(vals[at:min(at+batch, len(vals))], 0)
+		}
+		sc.page = append(sc.page, bytesOf(vals)...)
+	} else {
+		bits, bitsOff := col.NullBitmapBytes(), int64(col.Data().Offset())
+		for at := 0; at < len(vals); at += batch {
+			end := min(at+batch, len(vals))
+			nulls := 0
+			for _, l := range defLevels[at:end] {
+				if l == 0 {
+					nulls++
+				}
+			}
+			st.UpdateSpaced(vals[at:end], bits, bitsOff+int64(at), int64(nulls))
+		}
+		for i := range vals {
+			if col.IsValid(i) {
+				sc.page = append(sc.page, bytesOf(vals[i:i+1])...)
+			}
+		}
+	}
+
+	pageStats, err := page.Encode()
+	if err != nil {
+		return false, err
+	}
+	maxStats := int(props.MaxStatsSizeFor(path))
+	signed := descr.SortOrder() == schema.SortSIGNED
+	pageStats.ApplyStatSizeLimits(maxStats)
+	pageStats.Signed = signed
+	chunk := metadata.NewStatistics(descr, mem)
+	chunk.Merge(page)
+
+	sc.comp.Reset()
+	out := c.pager.Compress(&sc.comp, sc.page)
+	dataPage := file.NewDataPageV1WithConfig(memory.NewBufferBytes(out), parquet.Encodings.RLE, parquet.Encodings.RLE, file.DataPageConfig{
+		Num:              int32(levels),
+		Encoding:         parquet.Encodings.Plain,
+		UncompressedSize: int32(len(sc.page)),
+		Stats:            pageStats,
+	})
+	n, err := c.pager.WriteDataPage(dataPage)
+	if err != nil {
+		return false, err
+	}
+	chunkStats, err := chunk.Encode()
+	if err != nil {
+		return false, err
+	}
+	chunkStats.ApplyStatSizeLimits(maxStats)
+	chunkStats.Signed = signed
+	if chunkStats.IsSet() {
+		c.meta.SetStats(chunkStats)
+	}
+	c.rows, c.written, c.plain = levels, n, true
+	return true, nil
 }

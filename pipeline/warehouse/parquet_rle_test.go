@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -311,6 +312,108 @@ func BenchmarkDictColumn(b *testing.B) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// writeOneColumn writes rec (one column) as two row groups by
+// pqFile.writeColumn, and returns the file and whether the column
+// writer was left out of every chunk (dictChunk or plainColumn took it).
+func writeOneColumn(t *testing.T, schema *arrow.Schema, rec arrow.RecordBatch, nullable bool) ([]byte, bool) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "f.parquet")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := newParquetWriter(schema, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := true
+	var sc chunkScratch
+	for range 2 {
+		cols, rg, err := w.rowGroup()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.writeColumn(context.Background(), &cols[0], rec.Column(0), nullable, new([]int16), &sc); err != nil {
+			t.Fatal(err)
+		}
+		took = took && cols[0].cw == nil
+		if err := w.closeRowGroup(cols, rg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, took
+}
+
+// Numbers written by plainColumn (int32, date, int64, timestamp, double;
+// nulls or none; NaN, infinities and signed zeros among the doubles; one
+// row, a write batch and one more, a whole batch of the stages) make the
+// very file pqarrow and the column writer make, with the statistics of
+// each page; a page the column writer would cut in two (200,000 doubles)
+// is left to it.
+func TestPlainColumnMatchesColumnWriter(t *testing.T) {
+	md := arrow.NewMetadata([]string{MetaTable}, []string{"test"})
+	rng := rand.New(rand.NewPCG(5, 11))
+	specials := []float64{math.NaN(), math.Inf(1), math.Inf(-1), math.Copysign(0, -1), 0}
+	types := []arrow.DataType{arrow.PrimitiveTypes.Int32, arrow.FixedWidthTypes.Date32, arrow.PrimitiveTypes.Int64,
+		&arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, arrow.PrimitiveTypes.Float64}
+	for _, dt := range types {
+		for _, n := range []int{1, 1024, 1025, BatchRows, 200_000} {
+			for _, nulls := range []string{"required", "no nulls", "nulls", "all null"} {
+				nullable := nulls != "required"
+				if (nulls == "all null" || nulls == "nulls") && n == 200_000 {
+					continue
+				}
+				schema := arrow.NewSchema([]arrow.Field{{Name: "v", Type: dt, Nullable: nullable}}, &md)
+				b := array.NewBuilder(memory.DefaultAllocator, dt)
+				for i := range n {
+					if nulls == "all null" || (nulls == "nulls" && rng.IntN(7) == 0) {
+						b.AppendNull()
+						continue
+					}
+					switch b := b.(type) {
+					case *array.Int32Builder:
+						b.Append(int32(rng.IntN(2000)) - 1000)
+					case *array.Date32Builder:
+						b.Append(arrow.Date32(17000 + rng.IntN(900)))
+					case *array.Int64Builder:
+						b.Append(rng.Int64() - 1<<62)
+					case *array.TimestampBuilder:
+						b.Append(arrow.Timestamp(int64(i) * 1_000_003))
+					case *array.Float64Builder:
+						v := rng.NormFloat64()
+						if rng.IntN(50) == 0 {
+							v = specials[rng.IntN(len(specials))]
+						}
+						b.Append(v)
+					}
+				}
+				col := b.NewArray()
+				b.Release()
+				rec := array.NewRecordBatch(schema, []arrow.Array{col}, int64(n))
+				col.Release()
+				ours, took := writeOneColumn(t, schema, rec, nullable)
+				theirs, _ := writeDictCase(t, schema, rec, nullable, false)
+				rec.Release()
+				name := fmt.Sprintf("%s, %d rows, %s", dt, n, nulls)
+				if !bytes.Equal(ours, theirs) {
+					t.Errorf("%s: ours %d bytes, arrow-go's %d: not the same file", name, len(ours), len(theirs))
+				}
+				wide := dt.(arrow.FixedWidthDataType).BitWidth() == 64
+				if want := !(n == 200_000 && wide); took != want {
+					t.Errorf("%s: plainColumn took the column: %v, want %v", name, took, want)
+				}
+			}
 		}
 	}
 }
