@@ -15,6 +15,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
@@ -308,12 +309,75 @@ func (t *TableFile) Abort() {
 // encoding directly instead of hashing every value; readers see plain
 // strings. A value equal to the column's previous one reuses its index
 // without a lookup, the common case in long tables.
+//
+// Columns are plain Go slices, wrapped as Arrow arrays without a copy
+// when a batch is written. A batch's slices are reused once the file has
+// written it: at most rowBatches batches exist (one filling, one queued,
+// one being written), so a table's memory is allocated once rather than
+// per batch, and not cleared each time.
 type RowWriter struct {
-	schema   *arrow.Schema // as written: strings as dictionaries
-	builders []array.Builder
-	dicts    []*dictColumn // per column; nil for non-string columns
-	out      *TableFile
-	n        int
+	schema *arrow.Schema // as written: strings as dictionaries
+	dicts  []*dictColumn // per column; nil for non-string columns
+	cur    *rowBatch
+	free   chan *rowBatch // batches written and ready for reuse
+	made   int            // batches allocated
+	full   bool           // a batch has been filled: size the next ones whole
+	out    *TableFile
+	n      int
+}
+
+// rowBatches is the most batches a RowWriter has in hand.
+const rowBatches = 3
+
+// rowBatch is one batch of rows, column by column.
+type rowBatch struct {
+	cols []rowColumn
+}
+
+// rowColumn holds one column's values, in the slice of its type
+// (dictionary indices, int32 and dates in i32; int64 and timestamps in
+// i64); valid is nil until the batch's first null.
+type rowColumn struct {
+	i32   []int32
+	i64   []int64
+	f64   []float64
+	b     []bool
+	valid []bool
+	nulls int
+}
+
+// null marks the row about to be appended null.
+func (c *rowColumn) null(rows int) {
+	if c.valid == nil {
+		c.valid = make([]bool, 0, max(rows+1, cap(c.i32), cap(c.i64), cap(c.f64), cap(c.b)))
+	}
+	for len(c.valid) < rows {
+		c.valid = append(c.valid, true)
+	}
+	c.valid = append(c.valid, false)
+	c.nulls++
+}
+
+// bitmap is the validity bitmap of n rows (nil without nulls).
+func (c *rowColumn) bitmap(n int) *memory.Buffer {
+	if c.nulls == 0 {
+		return nil
+	}
+	bits := make([]byte, bitutil.BytesForBits(int64(n)))
+	for i := range n {
+		if i >= len(c.valid) || c.valid[i] {
+			bitutil.SetBit(bits, i)
+		}
+	}
+	return memory.NewBufferBytes(bits)
+}
+
+func (c *rowColumn) reset() {
+	c.i32, c.i64, c.f64, c.b = c.i32[:0], c.i64[:0], c.f64[:0], c.b[:0]
+	if c.valid != nil {
+		c.valid = c.valid[:0]
+	}
+	c.nulls = 0
 }
 
 // dictColumn accumulates one string column of a batch.
@@ -334,21 +398,20 @@ type dictColumn struct {
 	ascending bool // values strictly ascending in the order appended
 	last      string
 	lastIdx   int32
-	indices   *array.Int32Builder
 }
 
 // dictScan is the largest dictionary searched in place rather than
 // through the map.
 const dictScan = 8
 
-func newDictColumn(indices *array.Int32Builder) *dictColumn {
-	return &dictColumn{lookup: map[string]int32{}, ascending: true, lastIdx: -1, indices: indices}
+func newDictColumn() *dictColumn {
+	return &dictColumn{lookup: map[string]int32{}, ascending: true, lastIdx: -1}
 }
 
-func (d *dictColumn) append(v string) {
+// index is v's index, v added to the dictionary if new.
+func (d *dictColumn) index(v string) int32 {
 	if d.lastIdx >= 0 && v == d.last {
-		d.indices.Append(d.lastIdx)
-		return
+		return d.lastIdx
 	}
 	i := d.find(v)
 	if i < 0 {
@@ -359,7 +422,7 @@ func (d *dictColumn) append(v string) {
 		d.values = append(d.values, v)
 	}
 	d.last, d.lastIdx = v, i
-	d.indices.Append(i)
+	return i
 }
 
 // find is the index of v in the dictionary, or -1.
@@ -425,47 +488,61 @@ func WriteSchema(schema *arrow.Schema) *arrow.Schema {
 // into out, which must have been created with the same schema.
 func NewRowWriter(schema *arrow.Schema, out *TableFile) *RowWriter {
 	ws := WriteSchema(schema)
-	r := &RowWriter{schema: ws, out: out, builders: make([]array.Builder, len(ws.Fields())), dicts: make([]*dictColumn, len(ws.Fields()))}
+	r := &RowWriter{schema: ws, out: out, dicts: make([]*dictColumn, len(ws.Fields())), free: make(chan *rowBatch, rowBatches)}
 	for i, f := range ws.Fields() {
 		if f.Type.ID() == arrow.DICTIONARY {
-			r.dicts[i] = newDictColumn(array.NewInt32Builder(memory.DefaultAllocator))
-			continue
+			r.dicts[i] = newDictColumn()
 		}
-		r.builders[i] = array.NewBuilder(memory.DefaultAllocator, f.Type)
 	}
+	r.cur = r.newBatch()
 	return r
+}
+
+// newBatch allocates a batch: whole (BatchRows rows) once the table has
+// filled one, so that its slices do not grow by doubling.
+func (r *RowWriter) newBatch() *rowBatch {
+	r.made++
+	b := &rowBatch{cols: make([]rowColumn, len(r.dicts))}
+	if !r.full {
+		return b
+	}
+	for i, f := range r.schema.Fields() {
+		c := &b.cols[i]
+		switch f.Type.ID() {
+		case arrow.DICTIONARY, arrow.INT32, arrow.DATE32:
+			c.i32 = make([]int32, 0, BatchRows)
+		case arrow.INT64, arrow.TIMESTAMP:
+			c.i64 = make([]int64, 0, BatchRows)
+		case arrow.FLOAT64:
+			c.f64 = make([]float64, 0, BatchRows)
+		case arrow.BOOL:
+			c.b = make([]bool, 0, BatchRows)
+		}
+	}
+	return b
 }
 
 // RowDone counts a row and writes a row group when the batch is full.
 func (r *RowWriter) RowDone() error {
 	r.n++
 	if r.n >= BatchRows {
-		if err := r.flush(); err != nil {
+		r.full = true
+		if err := r.flush(true); err != nil {
 			return err
 		}
-		r.reserve()
 	}
 	return nil
 }
 
-// reserve makes room for a whole batch in every column once a table has
-// filled one, so that its builders do not grow by doubling and copying
-// for every batch.
-func (r *RowWriter) reserve() {
-	for i, b := range r.builders {
-		if d := r.dicts[i]; d != nil {
-			d.indices.Reserve(BatchRows)
-			continue
-		}
-		b.Reserve(BatchRows)
-	}
-}
-
-func (r *RowWriter) flush() error {
+// flush hands the batch to the file as a record and, if next, takes the
+// next: a new one while fewer than rowBatches exist, else one the file
+// has written.
+func (r *RowWriter) flush(next bool) error {
 	if r.n == 0 {
 		return nil
 	}
-	cols := make([]arrow.Array, len(r.builders))
+	fields := r.schema.Fields()
+	cols := make([]arrow.Array, len(fields))
 	defer func() {
 		for _, c := range cols {
 			if c != nil {
@@ -473,42 +550,76 @@ func (r *RowWriter) flush() error {
 			}
 		}
 	}()
-	for i := range cols {
+	n := r.n
+	for i, f := range fields {
+		c := &r.cur.cols[i]
+		bitmap := c.bitmap(n)
+		var values []byte
+		switch f.Type.ID() {
+		case arrow.DICTIONARY, arrow.INT32, arrow.DATE32:
+			values = arrow.Int32Traits.CastToBytes(c.i32[:n])
+		case arrow.INT64, arrow.TIMESTAMP:
+			values = arrow.Int64Traits.CastToBytes(c.i64[:n])
+		case arrow.FLOAT64:
+			values = arrow.Float64Traits.CastToBytes(c.f64[:n])
+		case arrow.BOOL:
+			bits := make([]byte, bitutil.BytesForBits(int64(n)))
+			for j, v := range c.b[:n] {
+				if v {
+					bitutil.SetBit(bits, j)
+				}
+			}
+			values = bits
+		default:
+			return fmt.Errorf("table %s: column %s of type %s", r.out.table, f.Name, f.Type)
+		}
+		typ := f.Type
+		if d := r.dicts[i]; d != nil {
+			typ = arrow.PrimitiveTypes.Int32
+		}
+		data := array.NewData(typ, n, []*memory.Buffer{bitmap, memory.NewBufferBytes(values)}, nil, c.nulls, 0)
+		arr := array.MakeFromData(data)
+		data.Release()
 		if d := r.dicts[i]; d != nil {
 			sb := array.NewStringBuilder(memory.DefaultAllocator)
 			sb.AppendValues(d.values, nil)
 			dict := sb.NewArray()
 			sb.Release()
-			idx := d.indices.NewArray()
-			cols[i] = array.NewDictionaryArray(DictionaryType, idx, dict)
-			idx.Release()
+			cols[i] = array.NewDictionaryArray(DictionaryType, arr, dict)
+			arr.Release()
 			dict.Release()
 			d.reset()
 			continue
 		}
-		cols[i] = r.builders[i].NewArray()
+		cols[i] = arr
 	}
-	rec := array.NewRecordBatch(r.schema, cols, int64(r.n))
+	rec := array.NewRecordBatch(r.schema, cols, int64(n))
 	defer rec.Release()
 	r.n = 0
-	return r.out.Write(rec)
-}
-
-func (r *RowWriter) release() {
-	for i, b := range r.builders {
-		if b != nil {
-			b.Release()
-		}
-		if d := r.dicts[i]; d != nil {
-			d.indices.Release()
+	b := r.cur
+	r.cur = nil
+	err := r.out.WriteThen(rec, func() { r.free <- b })
+	if !next {
+		return err
+	}
+	select {
+	case r.cur = <-r.free:
+	default:
+		if r.made < rowBatches {
+			r.cur = r.newBatch()
+		} else {
+			r.cur = <-r.free
 		}
 	}
+	for i := range r.cur.cols {
+		r.cur.cols[i].reset()
+	}
+	return err
 }
 
 // Close writes the last rows and closes the file.
 func (r *RowWriter) Close() error {
-	defer r.release()
-	if err := r.flush(); err != nil {
+	if err := r.flush(false); err != nil {
 		r.out.Abort()
 		return err
 	}
@@ -517,74 +628,99 @@ func (r *RowWriter) Close() error {
 
 // Abort drops everything written.
 func (r *RowWriter) Abort() {
-	r.release()
 	r.out.Abort()
 }
 
 // Str appends a string.
-func (r *RowWriter) Str(col int, v string) { r.dicts[col].append(v) }
+func (r *RowWriter) Str(col int, v string) {
+	c := &r.cur.cols[col]
+	c.i32 = append(c.i32, r.dicts[col].index(v))
+	if c.valid != nil {
+		c.valid = append(c.valid, true)
+	}
+}
 
 // NullStr appends v, or null when v is empty.
 func (r *RowWriter) NullStr(col int, v string) {
 	if v == "" {
-		r.dicts[col].indices.AppendNull()
+		r.Null(col)
 		return
 	}
-	r.dicts[col].append(v)
+	r.Str(col, v)
 }
 
 // Int32 appends v, or null when !ok.
 func (r *RowWriter) Int32(col int, v int32, ok bool) {
-	b := r.builders[col].(*array.Int32Builder)
 	if !ok {
-		b.AppendNull()
+		r.Null(col)
 		return
 	}
-	b.Append(v)
+	c := &r.cur.cols[col]
+	c.i32 = append(c.i32, v)
+	if c.valid != nil {
+		c.valid = append(c.valid, true)
+	}
 }
 
 // Int64 appends v.
 func (r *RowWriter) Int64(col int, v int64) {
-	r.builders[col].(*array.Int64Builder).Append(v)
+	c := &r.cur.cols[col]
+	c.i64 = append(c.i64, v)
+	if c.valid != nil {
+		c.valid = append(c.valid, true)
+	}
 }
 
 // Float64 appends v, or null when !ok.
 func (r *RowWriter) Float64(col int, v float64, ok bool) {
-	b := r.builders[col].(*array.Float64Builder)
 	if !ok {
-		b.AppendNull()
+		r.Null(col)
 		return
 	}
-	b.Append(v)
+	c := &r.cur.cols[col]
+	c.f64 = append(c.f64, v)
+	if c.valid != nil {
+		c.valid = append(c.valid, true)
+	}
 }
 
 // Bool appends v.
 func (r *RowWriter) Bool(col int, v bool) {
-	r.builders[col].(*array.BooleanBuilder).Append(v)
+	c := &r.cur.cols[col]
+	c.b = append(c.b, v)
+	if c.valid != nil {
+		c.valid = append(c.valid, true)
+	}
 }
 
 // Date appends a date (days since 1970-01-01), or null when !ok.
 func (r *RowWriter) Date(col int, days int32, ok bool) {
-	b := r.builders[col].(*array.Date32Builder)
-	if !ok {
-		b.AppendNull()
-		return
-	}
-	b.Append(arrow.Date32(days))
+	r.Int32(col, days, ok)
 }
 
 // Timestamp appends a UTC time in microseconds.
 func (r *RowWriter) Timestamp(col int, t time.Time) {
-	r.builders[col].(*array.TimestampBuilder).Append(arrow.Timestamp(t.UTC().UnixMicro()))
+	r.Int64(col, t.UTC().UnixMicro())
 }
 
-// Null appends a null.
+// Null appends a null: a zero in the column's values, unset in its
+// validity.
 func (r *RowWriter) Null(col int) {
-	if d := r.dicts[col]; d != nil {
-		d.indices.AppendNull()
-		return
+	c := &r.cur.cols[col]
+	switch r.schema.Field(col).Type.ID() {
+	case arrow.DICTIONARY, arrow.INT32, arrow.DATE32:
+		c.null(len(c.i32))
+		c.i32 = append(c.i32, 0)
+	case arrow.INT64, arrow.TIMESTAMP:
+		c.null(len(c.i64))
+		c.i64 = append(c.i64, 0)
+	case arrow.FLOAT64:
+		c.null(len(c.f64))
+		c.f64 = append(c.f64, 0)
+	case arrow.BOOL:
+		c.null(len(c.b))
+		c.b = append(c.b, false)
 	}
-	r.builders[col].AppendNull()
 }
 
 // TableFiles lists a table's Parquet files under dir (a generation or the
