@@ -14,12 +14,14 @@ import (
 )
 
 // layoutFloors is what each package under pipeline/ may import of this
-// module (README "Layout"): the table layer imports only schemas; a stage
+// module (README "Layout"): the table layer imports only schemas (and its
+// Parquet file writer, pqfile, which imports nothing of ours); a stage
 // imports the table layer, schemas and stats, never another stage (ingest
 // and synth also use the REDCap format package, which imports only
 // schemas); the reports read tables only; the root wires them all.
 var layoutFloors = map[string][]string{
-	"pipeline/warehouse":        {"schemas"},
+	"pipeline/warehouse/pqfile": {},
+	"pipeline/warehouse":        {"pipeline/warehouse/pqfile", "schemas"},
 	"pipeline/warehouse/codes":  {"pipeline/warehouse", "schemas"},
 	"pipeline/ingest/privacy":   {},
 	"pipeline/redcap":           {"schemas"},

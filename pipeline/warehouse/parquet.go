@@ -22,6 +22,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/connectingpeople/cpi/pipeline/warehouse/pqfile"
 	"github.com/connectingpeople/cpi/schemas"
 )
 
@@ -121,7 +122,7 @@ type TableFile struct {
 	tx       *Tx
 	table    string
 	f        *os.File
-	w        *pqFile
+	w        *pqfile.Writer
 	schema   *arrow.Schema // of the records written: strings as dictionaries
 	nullable []bool        // per column: OPTIONAL in Parquet
 	tmp      string
@@ -169,7 +170,7 @@ func (tx *Tx) CreateTableFile(schema *arrow.Schema, table, partition, value, nam
 		os.Remove(f.Name())
 		return nil, fmt.Errorf("table %s: %w", table, err)
 	}
-	w, err := newParquetWriter(schema, f)
+	w, err := pqfile.Create(schema, writerProperties(schema, &reuseAllocator{}), f)
 	if err != nil {
 		f.Close()
 		os.Remove(f.Name())
@@ -230,7 +231,7 @@ func (t *TableFile) WriteThen(rec arrow.RecordBatch, written func()) error {
 func (t *TableFile) writeLoop() {
 	defer close(t.done)
 	for b := range t.queue {
-		err := writeRowGroup(context.Background(), t.w, b.rec, t.nullable)
+		err := t.w.WriteRowGroup(context.Background(), b.rec, t.nullable)
 		b.rec.Release()
 		if b.written != nil {
 			b.written()

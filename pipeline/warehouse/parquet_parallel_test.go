@@ -18,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/connectingpeople/cpi/pipeline/warehouse/pqfile"
 	"github.com/connectingpeople/cpi/schemas"
 )
 
@@ -34,11 +35,11 @@ func writeRowGroupSerial(ctx context.Context, w *file.Writer, rec arrow.RecordBa
 		}
 		var levels []int16
 		if nullable[i] {
-			defLevels = definitionLevels(defLevels[:0], col)
+			defLevels = pqfile.DefinitionLevels(defLevels[:0], col)
 			levels = defLevels
 		}
 		if d, ok := col.(*array.Dictionary); ok {
-			_, err = writeDictionaryColumn(ctx, cw, d, levels)
+			_, err = pqfile.WriteDictionaryColumn(ctx, cw, d, levels)
 		} else {
 			err = pqarrow.WriteArrowToColumn(ctx, cw, col, levels, nil, nullable[i])
 		}
@@ -366,4 +367,14 @@ func TestTableFilesLeaveNoGoroutines(t *testing.T) {
 	}
 	scan.Close()
 	waitGoroutines(t, before)
+}
+
+// newParquetWriter is the Parquet writer of a TableFile.
+func newParquetWriter(schema *arrow.Schema, f *os.File) (*pqfile.Writer, error) {
+	return pqfile.Create(schema, writerProperties(schema, &reuseAllocator{}), f)
+}
+
+// writeRowGroup writes rec as the next row group of w.
+func writeRowGroup(ctx context.Context, w *pqfile.Writer, rec arrow.RecordBatch, nullable []bool) error {
+	return w.WriteRowGroup(ctx, rec, nullable)
 }

@@ -1,4 +1,4 @@
-package warehouse
+package pqfile
 
 import "encoding/binary"
 

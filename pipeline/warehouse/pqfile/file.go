@@ -1,4 +1,4 @@
-package warehouse
+package pqfile
 
 import (
 	"bytes"
@@ -17,8 +17,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/schema"
 )
 
-// This file writes a Parquet file the way arrow-go's file.Writer does
-// with buffered row groups (the same metadata builders, page writers and
+// A file is written the way arrow-go's file.Writer writes one with
+// buffered row groups (the same metadata builders, page writers and
 // column writers, so the same bytes), except for the dictionary columns:
 // their pages are encoded here (dictChunk). arrow-go's column writer
 // copies every index into its encoder, hashes the dictionary into a memo
@@ -30,8 +30,8 @@ import (
 // magic begins and ends a Parquet file.
 var magic = []byte("PAR1")
 
-// pqFile is a Parquet file being written, row group by row group.
-type pqFile struct {
+// Writer is a Parquet file being written, row group by row group.
+type Writer struct {
 	f         *os.File
 	sink      *tellWriter
 	props     *parquet.WriterProperties
@@ -54,11 +54,10 @@ func (t *tellWriter) Write(p []byte) (int, error) {
 
 func (t *tellWriter) Tell() int64 { return t.n }
 
-// newParquetWriter starts a Parquet file of schema (strings plain; record
-// batches may carry them as dictionaries) with the schema's metadata as
-// the file's key/value metadata.
-func newParquetWriter(sc *arrow.Schema, f *os.File) (*pqFile, error) {
-	props := writerProperties(sc, &reuseAllocator{})
+// Create starts a Parquet file of schema (strings plain; record batches
+// may carry them as dictionaries) written with props, with the schema's
+// metadata as the file's key/value metadata. Close closes f.
+func Create(sc *arrow.Schema, props *parquet.WriterProperties, f *os.File) (*Writer, error) {
 	pqschema, err := pqarrow.ToParquet(sc, props, pqarrow.DefaultWriterProps())
 	if err != nil {
 		return nil, err
@@ -70,7 +69,7 @@ func newParquetWriter(sc *arrow.Schema, f *os.File) (*pqFile, error) {
 			return nil, err
 		}
 	}
-	w := &pqFile{f: f, sink: &tellWriter{w: f}, props: props, open: true}
+	w := &Writer{f: f, sink: &tellWriter{w: f}, props: props, open: true}
 	w.meta = metadata.NewFileMetadataBuilder(schema.NewSchema(pqschema.Root()), props, kv)
 	if _, err := w.sink.Write(magic); err != nil {
 		return nil, err
@@ -79,7 +78,7 @@ func newParquetWriter(sc *arrow.Schema, f *os.File) (*pqFile, error) {
 }
 
 // Close writes the footer and closes the file.
-func (w *pqFile) Close() error {
+func (w *Writer) Close() error {
 	if !w.open {
 		return nil
 	}
@@ -91,7 +90,7 @@ func (w *pqFile) Close() error {
 	return err
 }
 
-func (w *pqFile) footer() error {
+func (w *Writer) footer() error {
 	md, err := w.meta.Snapshot()
 	if err != nil {
 		return err
@@ -120,7 +119,7 @@ type pqColumn struct {
 
 // rowGroup starts the next row group: a page writer per column, each
 // buffering its chunk until closeRowGroup.
-func (w *pqFile) rowGroup() ([]pqColumn, *metadata.RowGroupMetaDataBuilder, error) {
+func (w *Writer) rowGroup() ([]pqColumn, *metadata.RowGroupMetaDataBuilder, error) {
 	rg := w.meta.AppendRowGroup()
 	cols := make([]pqColumn, rg.NumColumns())
 	for i := range cols {
@@ -138,7 +137,7 @@ func (w *pqFile) rowGroup() ([]pqColumn, *metadata.RowGroupMetaDataBuilder, erro
 }
 
 // closeRowGroup writes the chunks into the file in column order.
-func (w *pqFile) closeRowGroup(cols []pqColumn, rg *metadata.RowGroupMetaDataBuilder) error {
+func (w *Writer) closeRowGroup(cols []pqColumn, rg *metadata.RowGroupMetaDataBuilder) error {
 	rows := -1
 	var total int64
 	for i := range cols {
@@ -188,7 +187,7 @@ type chunkScratch struct {
 // It returns false, having written nothing, for what it leaves to the
 // column writer: a dictionary that repeats a value or is empty, an index
 // out of range, other page versions or settings.
-func (w *pqFile) dictChunk(c *pqColumn, d *array.Dictionary, defLevels []int16, sc *chunkScratch) (bool, error) {
+func (w *Writer) dictChunk(c *pqColumn, d *array.Dictionary, defLevels []int16, sc *chunkScratch) (bool, error) {
 	descr := c.meta.Descr()
 	path := descr.Path()
 	props := w.props
@@ -331,7 +330,7 @@ type statsUpdater[T any] interface {
 // batch as it updates them). It returns false, having written nothing,
 // for what it leaves to the column writer: other types, a page the
 // writer would cut in two, other settings.
-func (w *pqFile) plainColumn(c *pqColumn, col arrow.Array, defLevels []int16, sc *chunkScratch) (bool, error) {
+func (w *Writer) plainColumn(c *pqColumn, col arrow.Array, defLevels []int16, sc *chunkScratch) (bool, error) {
 	data := col.Data()
 	if len(data.Buffers()) < 2 || data.Buffers()[1] == nil {
 		return false, nil
@@ -358,7 +357,7 @@ func (w *pqFile) plainColumn(c *pqColumn, col arrow.Array, defLevels []int16, sc
 	return false, nil
 }
 
-func plainChunk[T int32 | int64 | float64](w *pqFile, c *pqColumn, col arrow.Array, vals []T, bytesOf func([]T) []byte, defLevels []int16, sc *chunkScratch) (bool, error) {
+func plainChunk[T int32 | int64 | float64](w *Writer, c *pqColumn, col arrow.Array, vals []T, bytesOf func([]T) []byte, defLevels []int16, sc *chunkScratch) (bool, error) {
 	descr := c.meta.Descr()
 	path := descr.Path()
 	props := w.props

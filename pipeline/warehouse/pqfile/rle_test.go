@@ -1,4 +1,4 @@
-package warehouse
+package pqfile
 
 import (
 	"bytes"
@@ -13,7 +13,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
 // dictCase is a dictionary column: entries, and per row an index (-1:
@@ -25,7 +29,7 @@ type dictCase struct {
 }
 
 func dictCaseRecord(c dictCase, nullable bool) (*arrow.Schema, arrow.RecordBatch) {
-	md := arrow.NewMetadata([]string{MetaTable}, []string{"test"})
+	md := arrow.NewMetadata([]string{"cpi.table"}, []string{"test"})
 	schema := arrow.NewSchema([]arrow.Field{{Name: "s", Type: arrow.BinaryTypes.String, Nullable: nullable}}, &md)
 	sb := array.NewStringBuilder(memory.DefaultAllocator)
 	defer sb.Release()
@@ -43,9 +47,9 @@ func dictCaseRecord(c dictCase, nullable bool) (*arrow.Schema, arrow.RecordBatch
 	}
 	ix := ib.NewArray()
 	defer ix.Release()
-	col := array.NewDictionaryArray(DictionaryType, ix, d)
+	col := array.NewDictionaryArray(dictionaryType, ix, d)
 	defer col.Release()
-	return schema, array.NewRecordBatch(WriteSchema(schema), []arrow.Array{col}, int64(len(c.idx)))
+	return schema, array.NewRecordBatch(writeSchema(schema), []arrow.Array{col}, int64(len(c.idx)))
 }
 
 func entries(n int) []string {
@@ -126,7 +130,7 @@ func writeDictCase(t *testing.T, schema *arrow.Schema, rec arrow.RecordBatch, nu
 	}
 	took := true
 	if ours {
-		w, err := newParquetWriter(schema, f)
+		w, err := Create(schema, testProps(schema), f)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,7 +141,7 @@ func writeDictCase(t *testing.T, schema *arrow.Schema, rec arrow.RecordBatch, nu
 			}
 			var levels []int16
 			if nullable {
-				levels = definitionLevels(nil, rec.Column(0))
+				levels = DefinitionLevels(nil, rec.Column(0))
 			}
 			var sc chunkScratch
 			done, err := w.dictChunk(&cols[0], rec.Column(0).(*array.Dictionary), levels, &sc)
@@ -236,14 +240,14 @@ func TestPackGroupSpecExample(t *testing.T) {
 
 func BenchmarkRLEEncoder(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	idx := make([]int32, 0, BatchRows)
-	for len(idx) < BatchRows {
+	idx := make([]int32, 0, batchRows)
+	for len(idx) < batchRows {
 		v := int32(rng.IntN(600))
-		for range min(rng.IntN(200)+1, BatchRows-len(idx)) {
+		for range min(rng.IntN(200)+1, batchRows-len(idx)) {
 			idx = append(idx, v)
 		}
 	}
-	cyc := make([]int32, BatchRows)
+	cyc := make([]int32, batchRows)
 	for i := range cyc {
 		cyc[i] = int32(i % 13)
 	}
@@ -264,16 +268,16 @@ func BenchmarkRLEEncoder(b *testing.B) {
 }
 
 // BenchmarkDictColumn writes a row group of one dictionary column
-// (BatchRows rows: runs of ids, or items cycling) by dictChunk and by
+// (batchRows rows: runs of ids, or items cycling) by dictChunk and by
 // arrow-go's column writer.
 func BenchmarkDictColumn(b *testing.B) {
-	cyc := make([]int32, BatchRows)
-	runs := make([]int32, BatchRows)
+	cyc := make([]int32, batchRows)
+	runs := make([]int32, batchRows)
 	for i := range cyc {
 		cyc[i] = int32(i % 13)
 		runs[i] = int32(i / 121)
 	}
-	for _, c := range []dictCase{{"cycle", entries(13), cyc}, {"runs", entries(BatchRows/121 + 1), runs}} {
+	for _, c := range []dictCase{{"cycle", entries(13), cyc}, {"runs", entries(batchRows/121 + 1), runs}} {
 		schema, rec := dictCaseRecord(c, false)
 		defer rec.Release()
 		d := rec.Column(0).(*array.Dictionary)
@@ -287,7 +291,7 @@ func BenchmarkDictColumn(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				w, err := newParquetWriter(schema, f)
+				w, err := Create(schema, testProps(schema), f)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -302,7 +306,7 @@ func BenchmarkDictColumn(b *testing.B) {
 						_, err = w.dictChunk(&cols[0], d, nil, &sc)
 					} else {
 						cols[0].cw = file.NewColumnChunkWriter(cols[0].meta, cols[0].pager, w.props)
-						_, err = writeDictionaryColumn(context.Background(), cols[0].cw, d, nil)
+						_, err = WriteDictionaryColumn(context.Background(), cols[0].cw, d, nil)
 					}
 					if err == nil {
 						err = w.closeRowGroup(cols, rg)
@@ -326,7 +330,7 @@ func writeOneColumn(t *testing.T, schema *arrow.Schema, rec arrow.RecordBatch, n
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := newParquetWriter(schema, f)
+	w, err := Create(schema, testProps(schema), f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,13 +366,13 @@ func writeOneColumn(t *testing.T, schema *arrow.Schema, rec arrow.RecordBatch, n
 // each page; a page the column writer would cut in two (200,000 doubles)
 // is left to it.
 func TestPlainColumnMatchesColumnWriter(t *testing.T) {
-	md := arrow.NewMetadata([]string{MetaTable}, []string{"test"})
+	md := arrow.NewMetadata([]string{"cpi.table"}, []string{"test"})
 	rng := rand.New(rand.NewPCG(5, 11))
 	specials := []float64{math.NaN(), math.Inf(1), math.Inf(-1), math.Copysign(0, -1), 0}
 	types := []arrow.DataType{arrow.PrimitiveTypes.Int32, arrow.FixedWidthTypes.Date32, arrow.PrimitiveTypes.Int64,
 		&arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, arrow.PrimitiveTypes.Float64}
 	for _, dt := range types {
-		for _, n := range []int{1, 1024, 1025, BatchRows, 200_000} {
+		for _, n := range []int{1, 1024, 1025, batchRows, 200_000} {
 			for _, nulls := range []string{"required", "no nulls", "nulls", "all null"} {
 				nullable := nulls != "required"
 				if (nulls == "all null" || nulls == "nulls") && n == 200_000 {
@@ -416,4 +420,87 @@ func TestPlainColumnMatchesColumnWriter(t *testing.T) {
 			}
 		}
 	}
+}
+
+// batchRows is the warehouse's row group size.
+const batchRows = 64 * 1024
+
+// dictionaryType is how the warehouse writes string columns.
+var dictionaryType = &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+
+// writeSchema is schema with its string columns as dictionaries.
+func writeSchema(schema *arrow.Schema) *arrow.Schema {
+	fields := schema.Fields()
+	for i, f := range fields {
+		if f.Type.ID() == arrow.STRING {
+			fields[i].Type = dictionaryType
+		}
+	}
+	md := schema.Metadata()
+	return arrow.NewSchema(fields, &md)
+}
+
+// testProps are the warehouse's writer properties (warehouse's
+// writerProperties): zstd at level 1, statistics, dictionaries for
+// strings only.
+func testProps(schema *arrow.Schema) *parquet.WriterProperties {
+	opts := []parquet.WriterProperty{
+		parquet.WithCompression(compress.Codecs.Zstd),
+		parquet.WithCompressionLevel(1),
+		parquet.WithDictionaryDefault(true),
+		parquet.WithStats(true),
+		parquet.WithMaxRowGroupLength(batchRows),
+		parquet.WithCreatedBy("cpi"),
+	}
+	for _, f := range schema.Fields() {
+		if f.Type.ID() != arrow.STRING {
+			opts = append(opts, parquet.WithDictionaryFor(f.Name, false))
+		}
+	}
+	return parquet.NewWriterProperties(opts...)
+}
+
+// arrowParquetWriter is arrow-go's own file writer with the properties,
+// schema and key/value metadata Create uses.
+func arrowParquetWriter(schema *arrow.Schema, f *os.File) (*file.Writer, error) {
+	props := testProps(schema)
+	pqschema, err := pqarrow.ToParquet(schema, props, pqarrow.DefaultWriterProps())
+	if err != nil {
+		return nil, err
+	}
+	md := schema.Metadata()
+	kv := make(metadata.KeyValueMetadata, 0, md.Len())
+	for i := range md.Len() {
+		if err := kv.Append(md.Keys()[i], md.Values()[i]); err != nil {
+			return nil, err
+		}
+	}
+	return file.NewParquetWriterWithError(f, pqschema.Root(), file.WithWriterProps(props), file.WithWriteMetadata(kv))
+}
+
+// writeRowGroupSerial writes rec column after column through arrow-go's
+// column writers straight into the file: the reference.
+func writeRowGroupSerial(ctx context.Context, w *file.Writer, rec arrow.RecordBatch, nullable []bool) error {
+	rgw := w.AppendRowGroup()
+	var defLevels []int16
+	for i, col := range rec.Columns() {
+		cw, err := rgw.NextColumn()
+		if err != nil {
+			return err
+		}
+		var levels []int16
+		if nullable[i] {
+			defLevels = DefinitionLevels(defLevels[:0], col)
+			levels = defLevels
+		}
+		if d, ok := col.(*array.Dictionary); ok {
+			_, err = WriteDictionaryColumn(ctx, cw, d, levels)
+		} else {
+			err = pqarrow.WriteArrowToColumn(ctx, cw, col, levels, nil, nullable[i])
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return rgw.Close()
 }
