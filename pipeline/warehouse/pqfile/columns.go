@@ -61,19 +61,23 @@ func (w *Writer) WriteRowGroup(ctx context.Context, rec arrow.RecordBatch, nulla
 	}
 	close(next)
 	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(arrs)) {
+	workers := min(runtime.GOMAXPROCS(0), len(arrs))
+	for len(w.scratch) < workers {
+		w.scratch = append(w.scratch, new(chunkScratch))
+	}
+	for g := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var defLevels []int16 // scratch of this goroutine
-			var sc chunkScratch
+			sc := w.scratch[g] // this goroutine's, kept for the next row group
 			for i := range next {
 				if err := ctx.Err(); err != nil {
 					errs[i] = err
 					continue
 				}
-				errs[i] = w.writeColumn(ctx, &cols[i], arrs[i], nullable[i], &defLevels, &sc)
+				errs[i] = w.writeColumn(ctx, &cols[i], arrs[i], nullable[i], &sc.levels, sc)
 			}
+			sc.trim()
 		}()
 	}
 	wg.Wait()

@@ -38,6 +38,7 @@ type Writer struct {
 	meta      *metadata.FileMetaDataBuilder
 	rowGroups int
 	open      bool
+	scratch   []*chunkScratch // per goroutine of WriteRowGroup
 }
 
 // tellWriter counts the bytes written: page writers need the offset.
@@ -169,15 +170,36 @@ func (w *Writer) closeRowGroup(cols []pqColumn, rg *metadata.RowGroupMetaDataBui
 	return rg.Finish(total, int16(w.rowGroups-1))
 }
 
-// chunkScratch is a goroutine's buffers for dictChunk, reused from column
-// to column.
+// chunkScratch is a goroutine's buffers for the columns it writes, kept
+// from column to column and row group to row group (trim drops one grown
+// past keepScratch).
 type chunkScratch struct {
-	seen    map[string]struct{}
-	dict    []byte
-	page    []byte
-	comp    bytes.Buffer
-	rle     rleEncoder
-	entries []bool
+	seen   map[string]struct{}
+	dict   []byte
+	page   []byte
+	comp   bytes.Buffer
+	rle    rleEncoder
+	levels []int16
+}
+
+// keepScratch is the largest buffer a Writer keeps between row groups:
+// a row group of the warehouse's (64 Ki rows) fits.
+const keepScratch = 1 << 20
+
+func (sc *chunkScratch) trim() {
+	if cap(sc.dict) > keepScratch {
+		sc.dict = nil
+	}
+	if cap(sc.page) > keepScratch {
+		sc.page = nil
+	}
+	if sc.comp.Cap() > keepScratch {
+		sc.comp = bytes.Buffer{}
+	}
+	if len(sc.seen) > 1<<14 {
+		sc.seen = nil
+	}
+	sc.rle.out = nil
 }
 
 // dictChunk writes a dictionary column as its whole chunk: the dictionary
