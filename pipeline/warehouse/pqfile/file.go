@@ -9,6 +9,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -428,10 +429,19 @@ func plainChunk[T int32 | int64 | float64](w *Writer, c *pqColumn, col arrow.Arr
 			}
 			st.UpdateSpaced(vals[at:end], bits, bitsOff+int64(at), int64(nulls))
 		}
+		// The values of the rows not null, a run at a time.
+		start := -1
 		for i := range vals {
-			if col.IsValid(i) {
-				sc.page = append(sc.page, bytesOf(vals[i:i+1])...)
+			switch valid := bitutil.BitIsSet(bits, int(bitsOff)+i); {
+			case valid && start < 0:
+				start = i
+			case !valid && start >= 0:
+				sc.page = append(sc.page, bytesOf(vals[start:i])...)
+				start = -1
 			}
+		}
+		if start >= 0 {
+			sc.page = append(sc.page, bytesOf(vals[start:])...)
 		}
 	}
 
