@@ -16,8 +16,10 @@ import (
 )
 
 // This file writes a record batch as one Parquet row group, column by
-// column, through the Parquet column writers themselves rather than
-// pqarrow's FileWriter. The difference is in dictionary columns: pqarrow
+// column: dictionary and number columns by dictChunk and plainColumn
+// (file.go), the rest (and what those leave) through the Parquet column
+// writers themselves rather than pqarrow's FileWriter. The difference
+// from pqarrow is in dictionary columns: pqarrow
 // works out which dictionary entries a batch uses by hashing every index
 // (compute.UniqueArray), for the column statistics; that was a third of
 // the CPU time of ingesting a national study. Here the entries used are
@@ -36,8 +38,8 @@ type dictionaryEncoder interface {
 	NumEntries() int
 }
 
-// WriteRowGroup writes rec as the next row group of the file; nullable[i] says
-// whether column i may hold nulls (the Parquet column is OPTIONAL).
+// WriteRowGroup writes rec as the next row group of the file; nullable[i]
+// says whether column i may hold nulls (the Parquet column is OPTIONAL).
 //
 // The columns are encoded and compressed side by side, by up to
 // GOMAXPROCS goroutines, each into its own buffer (Parquet's buffered row
