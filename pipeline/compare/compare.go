@@ -125,6 +125,9 @@ const compareWorkers = 1
 // model, never an N × K design. A model the sums cannot settle (a term that
 // may be collinear, an aliased column, a failed fit) is fitted as before,
 // from its design matrix (compare_fit.go), so its notes are unchanged.
+// What needs no fit (flow, service_use, descriptives) is made on a second
+// goroutine beside the reading and the analyses; the first error on
+// either side stops the other.
 //
 // Data problems never fail the stage: too few clusters (fewer than two teams
 // on either side of the term), a term that does not vary, a term collinear

@@ -22,6 +22,9 @@ import (
 // already in order need no permutation.
 func TestStudyIDs(t *testing.T) {
 	in := []string{"T9-000002", "T9-000010", "T1-000001", "T1-000003", "T10-00001", ""}
+	for k := range 100 { // several blocks, ids sharing prefixes of every length
+		in = append(in, fmt.Sprintf("T%d-%0*d", 9-k%3, 1+k%7, 37*k%101), fmt.Sprintf("X%s", strings.Repeat("y", k)))
+	}
 	var ids StudyIDs
 	for _, id := range in {
 		ids.Append(id)
@@ -40,7 +43,7 @@ func TestStudyIDs(t *testing.T) {
 			t.Errorf("Find(%q) = %d, want %d", w, got, k)
 		}
 	}
-	for _, absent := range []string{" ", "T1-000002", "T10", "T9-000011", "U"} {
+	for _, absent := range []string{" ", "T1-000002", "T10", "T9-000011", "U", "T9-", "Xyz", "Z"} {
 		if got := ids.Find(absent); got != -1 {
 			t.Errorf("Find(%q) = %d, want -1", absent, got)
 		}
