@@ -170,8 +170,7 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	if err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
-	primary := slices.Index(s.Analysis.Outcomes, s.Analysis.PrimaryOutcome)
-	side.Columns(cols, d.ids, func(counts map[FlowKey]*FlowCounts) { countAnalysed(s, d, primary, counts) })
+	side.Columns(cols, d.ids)
 	d.ids = nil // service_use's pass lets them go
 	// The outcomes are independent (each has its own frames, sums and
 	// bootstrap stream): they are fitted by compareWorkers goroutines, and
@@ -291,6 +290,7 @@ send:
 			return fmt.Errorf("compare: %s: %w", ta.Name(), err)
 		}
 	}
+	countAnalysed(s, d, slices.Index(s.Analysis.Outcomes, s.Analysis.PrimaryOutcome), sum.Flow)
 	return describe.WriteFlowCounts(env, tx, sum.Flow)
 }
 

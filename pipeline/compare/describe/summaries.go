@@ -27,9 +27,8 @@ type Pending struct {
 }
 
 type pendingInput struct {
-	c        *Columns
-	ids      *StudyIDs
-	analysed func(map[FlowKey]*FlowCounts)
+	c   *Columns
+	ids *StudyIDs
 }
 
 // Start begins making the summaries from the tables of the generation
@@ -54,10 +53,11 @@ func Start(ctx context.Context, s *schemas.Study, dir string, fail func(error)) 
 
 // Columns hands over the participants' columns c (read only, so the
 // caller may read them meanwhile) and their study_ids (let go once
-// service_use's pass is over); analysed adds the flow's analysed stages
-// (it may read the caller's data as well). Call it once.
-func (p *Pending) Columns(c *Columns, ids *StudyIDs, analysed func(map[FlowKey]*FlowCounts)) {
-	p.in <- pendingInput{c, ids, analysed}
+// service_use's pass is over). Call it once. The flow's analysed stages
+// are the caller's to add (they count its frames, which are memory the
+// caller would hold beside its own).
+func (p *Pending) Columns(c *Columns, ids *StudyIDs) {
+	p.in <- pendingInput{c, ids}
 }
 
 func (p *Pending) run(ctx context.Context, s *schemas.Study, dir string) error {
@@ -74,11 +74,10 @@ func (p *Pending) run(ctx context.Context, s *schemas.Study, dir string) error {
 	c := in.c
 	// in holds the study_ids until service_use's pass is over.
 	p.sum.ServiceUse, err = ServiceUse(ctx, s, dir, c, in.ids)
-	in = pendingInput{analysed: in.analysed}
+	in = pendingInput{}
 	if err != nil {
 		return err
 	}
-	in.analysed(p.sum.Flow)
 	p.sum.Descriptives = Descriptives(s, c)
 	return ctx.Err()
 }

@@ -72,8 +72,8 @@ func pendingTestColumns(t *testing.T, s *schemas.Study, dir string) (*Columns, *
 }
 
 // TestPendingSummaries: the summaries made on their own goroutine equal
-// those made one by one (service_use's rows, the flow's counts with the
-// analysed stages added, descriptives); a failure (an unreadable
+// those made one by one (service_use's rows, the flow's counts,
+// descriptives); a failure (an unreadable
 // responses file) is returned by Wait and handed to fail, whether it
 // comes before or after the columns are handed over; a cancelled context
 // ends them with its error; Stop without the columns (the reading
@@ -85,11 +85,6 @@ func TestPendingSummaries(t *testing.T) {
 	}
 	dir := serviceUseTestWrite(t, s, 300)
 	c, ids := pendingTestColumns(t, s, dir)
-	analysed := func(counts map[FlowKey]*FlowCounts) {
-		for _, fc := range counts {
-			fc.Analysed = fc.Recruited / 2
-		}
-	}
 	wantSU, err := ServiceUse(context.Background(), s, dir, c, ids)
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +93,6 @@ func TestPendingSummaries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	analysed(wantFlow)
 	if len(wantSU) == 0 || len(wantFlow) == 0 {
 		t.Fatalf("%d service_use rows, %d flow groups", len(wantSU), len(wantFlow))
 	}
@@ -107,7 +101,7 @@ func TestPendingSummaries(t *testing.T) {
 	failed := make(chan error, 1)
 	fail := func(err error) { failed <- err }
 	p := Start(context.Background(), s, dir, fail)
-	p.Columns(c, ids, analysed)
+	p.Columns(c, ids)
 	sum, err := p.Wait()
 	p.Stop()
 	if err != nil {
@@ -138,7 +132,7 @@ func TestPendingSummaries(t *testing.T) {
 		t.Fatal(err)
 	}
 	p = Start(context.Background(), s, dir, fail)
-	p.Columns(c, ids, analysed)
+	p.Columns(c, ids)
 	_, err = p.Wait()
 	p.Stop()
 	if err == nil || !strings.Contains(err.Error(), "service use: read responses") {
@@ -166,7 +160,7 @@ func TestPendingSummaries(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "flow: ") {
 		t.Errorf("unreadable interviews: error %v", err)
 	}
-	p.Columns(c, ids, analysed) // after the end: does not block
+	p.Columns(c, ids) // after the end: does not block
 	p.Stop()
 	<-failed
 
