@@ -1,7 +1,9 @@
 package compare
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -123,6 +125,9 @@ const compareWorkers = 1
 // model, never an N × K design. A model the sums cannot settle (a term that
 // may be collinear, an aliased column, a failed fit) is fitted as before,
 // from its design matrix (compare_fit.go), so its notes are unchanged.
+// What needs no fit (flow, service_use, descriptives) is made on a second
+// goroutine beside the reading and the analyses; the first error on
+// either side stops the other.
 //
 // Data problems never fail the stage: too few clusters (fewer than two teams
 // on either side of the term), a term that does not vary, a term collinear
@@ -148,15 +153,25 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	waves := s.FollowupWaves()
 	task := env.Progress.Start("compare", "analyses", int64(len(s.Analysis.Outcomes)*len(waves)*len(analyses)))
 	defer task.Done()
+	// The summaries that need nothing of the fits (the flow's pass over
+	// interviews, service_use's over responses, descriptives) are made
+	// beside the reading and the analyses, on the core the outcome worker
+	// leaves; a failure there stops the analyses with its error.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	side := describe.Start(ctx, s, tx.Dir, cancel)
+	defer side.Stop()
 	d, err := readCompareColumns(ctx, env, tx.Dir, s.Analysis.Outcomes)
 	if err != nil {
-		return fmt.Errorf("compare: %w", err)
+		return fmt.Errorf("compare: %w", causeOf(ctx, err))
 	}
 	cols := d.describeColumns()
 	ps, err := newPropensitySpecCols(s, d)
 	if err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
+	side.Columns(cols, d.ids)
+	d.ids = nil // service_use's pass lets them go
 	// The outcomes are independent (each has its own frames, sums and
 	// bootstrap stream): they are fitted by compareWorkers goroutines, and
 	// their rows gathered in the outcomes' order.
@@ -227,11 +242,15 @@ send:
 	close(next)
 	wg.Wait()
 	close(errs)
-	if err := <-errs; err != nil {
+	if err := cmp.Or(<-errs, ctx.Err()); err != nil {
+		if c := causeOf(ctx, err); c != err {
+			return fmt.Errorf("compare: %w", c)
+		}
 		return err
 	}
-	if err := ctx.Err(); err != nil {
-		return err
+	sum, err := side.Wait()
+	if err != nil {
+		return fmt.Errorf("compare: %w", err)
 	}
 	var effects []effectRow
 	var balance []balanceRow
@@ -254,10 +273,10 @@ send:
 	if err := writeTrustEffects(env, tx, trust); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
-	if err := describe.WriteDescriptives(env, tx, describe.Descriptives(s, cols)); err != nil {
+	if err := describe.WriteDescriptives(env, tx, sum.Descriptives); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
-	if err := describe.WriteServiceUse(ctx, env, tx); err != nil {
+	if err := describe.WriteServiceUse(env, tx, sum.ServiceUse); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
 	if err := describe.WriteMissingData(env, tx, missing); err != nil {
@@ -271,7 +290,17 @@ send:
 			return fmt.Errorf("compare: %s: %w", ta.Name(), err)
 		}
 	}
-	return writeFlow(ctx, env, tx, d, slices.Index(s.Analysis.Outcomes, s.Analysis.PrimaryOutcome))
+	countAnalysed(s, d, slices.Index(s.Analysis.Outcomes, s.Analysis.PrimaryOutcome), sum.Flow)
+	return describe.WriteFlowCounts(env, tx, sum.Flow)
+}
+
+// causeOf is the error that cancelled ctx when it was not the caller's
+// cancellation (the summaries' beside the analyses), else err.
+func causeOf(ctx context.Context, err error) error {
+	if c := context.Cause(ctx); c != nil && !errors.Is(c, ctx.Err()) {
+		return c
+	}
+	return err
 }
 
 // checkAnalysisPlan refuses a plan the stage cannot carry out.

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
-	"sort"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -50,8 +48,9 @@ func (c *cmpCodes) code(s string) int {
 // each outcome's baseline and follow-up values and each team's fidelity band
 // in the last period.
 type cmpColumns struct {
-	n                int
-	ids              []string
+	n int
+	// ids are the study_ids, sorted (Compare hands them to service_use).
+	ids              *describe.StudyIDs
 	trust, team, arm []int32
 	trusts, teams    cmpCodes
 	arms             cmpCodes
@@ -84,7 +83,8 @@ type cmpColumns struct {
 // per run of a participant's rows.
 func readCompareColumns(ctx context.Context, env warehouse.Env, dir string, outcomes []string) (*cmpColumns, error) {
 	s := env.Study
-	d := &cmpColumns{}
+	d := &cmpColumns{ids: &describe.StudyIDs{}}
+
 	for _, f := range s.DemographicFields() {
 		if f.Binary {
 			d.numNames = append(d.numNames, f.Name)
@@ -107,6 +107,7 @@ func readCompareColumns(ctx context.Context, env warehouse.Env, dir string, outc
 	names = append(names, d.numNames...)
 	names = append(names, "interviewed_baseline")
 	scan := warehouse.NewColumnScan(ctx, files, names, names[1:1+nCoded])
+	scan.ReuseMemory() // the ids are copied
 	defer scan.Close()
 	codes := make([]warehouse.ScoreCodes, nCoded)
 	targets := []*cmpCodes{&d.trusts, &d.teams, &d.arms}
@@ -141,11 +142,7 @@ func readCompareColumns(ctx context.Context, env warehouse.Env, dir string, outc
 			}
 		}
 		for i := 0; i < ids.Len(); i++ {
-			id := ""
-			if ids.IsValid(i) {
-				id = strings.Clone(ids.Value(i))
-			}
-			d.ids = append(d.ids, id)
+			d.ids.Append(ids.Value(i)) // "" when null
 			d.trust = append(d.trust, int32(codes[0].At(i)))
 			d.team = append(d.team, int32(codes[1].At(i)))
 			d.arm = append(d.arm, int32(codes[2].At(i)))
@@ -163,7 +160,7 @@ func readCompareColumns(ctx context.Context, env warehouse.Env, dir string, outc
 			d.interviewed = append(d.interviewed, ib.IsValid(i) && ib.Value(i))
 		}
 	}
-	d.n = len(d.ids)
+	d.n = d.ids.Len()
 	d.sortByID()
 
 	d.vals = make([][]OutcomeValues, len(outcomes))
@@ -185,7 +182,6 @@ func readCompareColumns(ctx context.Context, env warehouse.Env, dir string, outc
 	if len(s.Periods) > 0 {
 		d.lastPeriod = s.Periods[len(s.Periods)-1]
 	}
-	d.ids = nil // placed every score: not needed any more
 	d.band = make([]string, len(d.teams.levels))
 	d.hasBand = make([]bool, len(d.teams.levels))
 	err = warehouse.ScanTable(ctx, dir, "fidelity", func(rec arrow.RecordBatch) error {
@@ -231,15 +227,10 @@ func (d *cmpColumns) describeColumns() *describe.Columns {
 // sortByID puts the rows in study_id order (as compareData: the order fixes
 // the numbering of clusters and so the bootstrap's draws).
 func (d *cmpColumns) sortByID() {
-	if slices.IsSorted(d.ids) {
+	perm := d.ids.Sort()
+	if perm == nil {
 		return
 	}
-	perm := make([]int32, d.n)
-	for i := range perm {
-		perm[i] = int32(i)
-	}
-	sort.Slice(perm, func(a, b int) bool { return d.ids[perm[a]] < d.ids[perm[b]] })
-	d.ids = permute(d.ids, perm)
 	d.trust = permute(d.trust, perm)
 	d.team = permute(d.team, perm)
 	d.arm = permute(d.arm, perm)
@@ -259,15 +250,6 @@ func permute[T any](x []T, perm []int32) []T {
 		out[i] = x[p]
 	}
 	return out
-}
-
-// find returns the row of a study_id, or −1.
-func (d *cmpColumns) find(id string) int {
-	i, ok := slices.BinarySearch(d.ids, id)
-	if !ok {
-		return -1
-	}
-	return i
 }
 
 // readScores places the outcomes' values at every wave.
@@ -320,7 +302,7 @@ func (d *cmpColumns) readScores(ctx context.Context, s *schemas.Study, dir strin
 		return -1
 	}
 	code := func(f func(string) int) func(string) int32 { return func(v string) int32 { return int32(f(v)) } }
-	cols := []codes.Column{{Name: "study_id", Lookup: code(d.find)}, {Name: "wave", Lookup: code(s.WaveIndex)},
+	cols := []codes.Column{{Name: "study_id", Lookup: code(d.ids.Find)}, {Name: "wave", Lookup: code(s.WaveIndex)},
 		{Name: "instrument", Lookup: code(instCode)}, {Name: "scale", Lookup: code(scaleCode)}, {Name: "value", Float: true}}
 	err = codes.Read(ctx, files, cols, func(b *codes.Batch) error {
 		rows, waves, ics, scs, vals, ok := b.Vals[0], b.Vals[1], b.Vals[2], b.Vals[3], b.Floats[4], b.Valid[4]

@@ -12,6 +12,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/connectingpeople/cpi/pipeline/compare/describe"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 )
@@ -112,16 +113,22 @@ func TestReadScoresMatchesScan(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := *d
-	ref.ids = make([]string, 0, d.n)
+	ref.ids = &describe.StudyIDs{}
 	for tr := range 2 {
 		for p := range n {
 			if p%50 != 7 {
-				ref.ids = append(ref.ids, fmt.Sprintf("T%d-%06d", tr+1, p))
+				ref.ids.Append(fmt.Sprintf("T%d-%06d", tr+1, p))
 			}
 		}
 	}
-	if len(ref.ids) != d.n {
-		t.Fatalf("%d participants read, want %d", d.n, len(ref.ids))
+	ref.ids.Sort()
+	if ref.ids.Len() != d.n {
+		t.Fatalf("%d participants read, want %d", d.n, ref.ids.Len())
+	}
+	for i := range d.n {
+		if d.ids.At(i) != ref.ids.At(i) {
+			t.Fatalf("participant %d: study_id %q, want %q", i, d.ids.At(i), ref.ids.At(i))
+		}
 	}
 	ref.vals = make([][]OutcomeValues, len(outcomes))
 	for o := range outcomes {
@@ -251,7 +258,7 @@ func (d *cmpColumns) readScoresScan(ctx context.Context, s *schemas.Study, dir s
 				}
 				e := iv[r]
 				if rowOf[e] == -2 {
-					rowOf[e] = d.find(dict.Value(int(e)))
+					rowOf[e] = d.ids.Find(dict.Value(int(e)))
 				}
 				return rowOf[e]
 			}
@@ -259,7 +266,7 @@ func (d *cmpColumns) readScoresScan(ctx context.Context, s *schemas.Study, dir s
 			last, lastRow := "", -1
 			row = func(r int) int {
 				if v := c.Value(r); v != last || r == 0 {
-					last, lastRow = strings.Clone(v), d.find(v)
+					last, lastRow = strings.Clone(v), d.ids.Find(v)
 				}
 				return lastRow
 			}

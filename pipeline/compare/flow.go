@@ -58,7 +58,7 @@ func Flow(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	if err != nil {
 		return fmt.Errorf("flow: %w", err)
 	}
-	return writeFlow(ctx, env, tx, d, 0)
+	return describe.WriteFlow(ctx, env, tx, func(counts map[FlowKey]*FlowCounts) { countAnalysed(env.Study, d, 0, counts) })
 }
 
 // flowOutcomes is the outcome the flow's analysed stages count: the
@@ -68,13 +68,6 @@ func flowOutcomes(s *schemas.Study) []string {
 		return nil
 	}
 	return []string{s.Analysis.PrimaryOutcome}
-}
-
-// writeFlow writes the flow table, its analysed stages counted from d
-// (o: the primary outcome's index in d's outcomes; none when out of
-// range).
-func writeFlow(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, d *cmpColumns, o int) error {
-	return describe.WriteFlow(ctx, env, tx, func(counts map[FlowKey]*FlowCounts) { countAnalysed(env.Study, d, o, counts) })
 }
 
 // countAnalysed adds to counts, per trust × arm, the participants of the

@@ -125,13 +125,30 @@ type FlowKey struct{ Trust, Arm string }
 
 // WriteFlow writes the flow table (unpartitioned, sorted by trust, arm,
 // stage) as compare.Flow describes it: the stages counted from interviews
-// here, the analysed stages by analysed, which adds them to the counts.
+// here (CountFlow), the analysed stages by analysed, which adds them to
+// the counts.
 func WriteFlow(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, analysed func(counts map[FlowKey]*FlowCounts)) error {
-	counts, err := readFlow(ctx, env.Study, tx.Dir)
+	counts, err := CountFlow(ctx, env.Study, tx.Dir)
 	if err != nil {
-		return fmt.Errorf("flow: %w", err)
+		return err
 	}
 	analysed(counts)
+	return WriteFlowCounts(env, tx, counts)
+}
+
+// CountFlow counts the flow's stages from interviews, with an entry for
+// every trust × arm of the study's teams and every wave; the analysed
+// stages are left at zero.
+func CountFlow(ctx context.Context, s *schemas.Study, dir string) (map[FlowKey]*FlowCounts, error) {
+	counts, err := readFlow(ctx, s, dir)
+	if err != nil {
+		return nil, fmt.Errorf("flow: %w", err)
+	}
+	return counts, nil
+}
+
+// WriteFlowCounts writes the flow table of counts.
+func WriteFlowCounts(env warehouse.Env, tx *warehouse.Tx, counts map[FlowKey]*FlowCounts) error {
 	keys := slices.SortedFunc(maps.Keys(counts), func(a, b FlowKey) int {
 		if c := strings.Compare(a.Trust, b.Trust); c != 0 {
 			return c
@@ -142,7 +159,7 @@ func WriteFlow(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, analyse
 	sort.Strings(stages)
 	tb := env.Study.Tables.Table("flow")
 	cTrust, cArm, cStage, cN := warehouse.ColIndex(tb, "trust"), warehouse.ColIndex(tb, "arm"), warehouse.ColIndex(tb, "stage"), warehouse.ColIndex(tb, "n")
-	err = warehouse.WriteTable(env, tx, "flow", func(rw *warehouse.RowWriter) error {
+	err := warehouse.WriteTable(env, tx, "flow", func(rw *warehouse.RowWriter) error {
 		for _, k := range keys {
 			for _, st := range stages {
 				rw.Str(cTrust, k.Trust)

@@ -18,7 +18,7 @@ import (
 // serviceUseDense is serviceUse as it was before it read responses by
 // dictionary codes: every column of every row read densely, sums in maps
 // keyed by strings. TestServiceUseMatchesDense holds the fast route to it.
-func serviceUseDense(ctx context.Context, s *schemas.Study, dir string) ([]serviceUseRow, error) {
+func serviceUseDense(ctx context.Context, s *schemas.Study, dir string) ([]ServiceUseRow, error) {
 	items := costItems(s)
 	if len(items) == 0 {
 		return nil, nil
@@ -84,11 +84,11 @@ func serviceUseDense(ctx context.Context, s *schemas.Study, dir string) ([]servi
 	if err != nil {
 		return nil, err
 	}
-	var out []serviceUseRow
+	var out []ServiceUseRow
 	for _, w := range s.Waves {
 		for _, a := range arms {
 			for _, it := range items {
-				r := serviceUseRow{wave: w, arm: a, service: it.item, unitCost: it.cost}
+				r := ServiceUseRow{wave: w, arm: a, service: it.item, unitCost: it.cost}
 				if x := sums[key{w, a, it.item}]; x != nil {
 					r.n, r.nUsing = x.units.n, x.using
 					r.meanUnits, r.sdUnits = x.units.meanOrNaN(), x.units.sdOrNaN()
@@ -103,7 +103,8 @@ func serviceUseDense(ctx context.Context, s *schemas.Study, dir string) ([]servi
 	return out, nil
 }
 
-// serviceUseTestWrite writes participants and responses of two trusts:
+// serviceUseTestWrite writes participants, interviews (every third
+// participant not interviewed at the follow-up) and responses of two trusts:
 // n participants each (every seventh withdrawn), their answers to every
 // item of csri (the cost instrument) and of ucla3 (not costed) at every
 // wave, a tenth of them blank, in key order within a trust, so that responses spans
@@ -139,6 +140,12 @@ func serviceUseTestWrite(t *testing.T, s *schemas.Study, n int) string {
 		if err != nil {
 			t.Fatal(err)
 		}
+		ischema := warehouse.ArrowSchema(env, "interviews", nil)
+		ivf, err := tx.CreateTableFile(ischema, "interviews", "trust", trust, "data")
+		if err != nil {
+			t.Fatal(err)
+		}
+		iw, it := warehouse.NewRowWriter(ischema, ivf), s.Tables.Table("interviews")
 		pw, rw := warehouse.NewRowWriter(pschema, pf), warehouse.NewRowWriter(rschema, rf)
 		pc := func(c string) int { return warehouse.ColIndex(pt, c) }
 		rc := func(c string) int { return warehouse.ColIndex(rt, c) }
@@ -161,7 +168,19 @@ func serviceUseTestWrite(t *testing.T, s *schemas.Study, n int) string {
 			if err := pw.RowDone(); err != nil {
 				t.Fatal(err)
 			}
-			for _, wave := range s.Waves {
+			for w, wave := range s.Waves {
+				ic := func(c string) int { return warehouse.ColIndex(it, c) }
+				iw.Str(ic("study_id"), id)
+				iw.Str(ic("wave"), wave)
+				iw.Null(ic("interview_date"))
+				iw.Bool(ic("interviewed"), w == 0 || p%3 != 0)
+				iw.Bool(ic("withdrawn"), (p+ti)%7 == 0)
+				iw.Str(ic("trust"), trust)
+				iw.Str(ic("team"), team)
+				iw.Str(ic("arm"), arm)
+				if err := iw.RowDone(); err != nil {
+					t.Fatal(err)
+				}
 				for _, in := range instruments {
 					for _, item := range in.Items {
 						rw.Str(rc("study_id"), id)
@@ -187,8 +206,54 @@ func serviceUseTestWrite(t *testing.T, s *schemas.Study, n int) string {
 		if err := rw.Close(); err != nil {
 			t.Fatal(err)
 		}
+		if err := iw.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return tx.Dir
+}
+
+// serviceUseTestColumns reads what ServiceUse needs of participants (as
+// compare's reader does: arms as codes, rows in study_id order).
+func serviceUseTestColumns(t *testing.T, s *schemas.Study, dir string) (*Columns, *StudyIDs) {
+	t.Helper()
+	type person struct {
+		id, arm   string
+		withdrawn bool
+	}
+	var people []person
+	err := warehouse.ScanTable(context.Background(), dir, "participants", func(rec arrow.RecordBatch) error {
+		cols, err := warehouse.Columns(rec, "study_id", "arm", "withdrawn")
+		if err != nil {
+			return err
+		}
+		id, arm, wd := cols[0].(*array.String), cols[1].(*array.String), cols[2].(*array.Boolean)
+		for i := range int(rec.NumRows()) {
+			people = append(people, person{id.Value(i), arm.Value(i), wd.Value(i)})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := &StudyIDs{}
+	for _, p := range people {
+		ids.Append(p.id)
+	}
+	perm := ids.Sort()
+	c := &Columns{N: len(people), Arms: []string{"other", s.Arms[1], s.Arms[0]}}
+	for k := range people {
+		p := people[k]
+		if perm != nil {
+			p = people[perm[k]]
+		}
+		if ids.At(k) != p.id {
+			t.Fatalf("row %d: study_id %q, want %q", k, ids.At(k), p.id)
+		}
+		c.Arm = append(c.Arm, int32(slices.Index(c.Arms, p.arm)))
+		c.Withdrawn = append(c.Withdrawn, p.withdrawn)
+	}
+	return c, ids
 }
 
 // TestServiceUseMatchesDense: service_use read by dictionary codes equals,
@@ -203,7 +268,8 @@ func TestServiceUseMatchesDense(t *testing.T) {
 	}
 	const n = 900
 	dir := serviceUseTestWrite(t, s, n)
-	got, err := serviceUse(context.Background(), s, dir)
+	c, ids := serviceUseTestColumns(t, s, dir)
+	got, err := ServiceUse(context.Background(), s, dir, c, ids)
 	if err != nil {
 		t.Fatal(err)
 	}
