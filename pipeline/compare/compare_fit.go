@@ -74,6 +74,12 @@ func (c *outcomeComparison) done(a Analysis) {
 			delete(c.scales, k)
 		}
 	}
+	for k, g := range c.groups {
+		if k.f == f {
+			c.pool.put(g.of)
+			delete(c.groups, k)
+		}
+	}
 	if f != nil {
 		f.release(c.pool)
 	}
@@ -112,7 +118,7 @@ func (c *outcomeComparison) analyse(a Analysis) ([]effectRow, []balanceRow) {
 	}
 	var sums *stats.ClusterSums
 	if !CompareDense {
-		sums = c.sums(m.Shared, des, y, weights)
+		sums = c.sums(m.Shared, des, c.teamGroups(term, f, x), y, weights)
 	}
 	var dx *mat.Dense // the dense design, built only for the dense route
 	denseX := func() *mat.Dense {
@@ -165,33 +171,44 @@ func (c *outcomeComparison) hedgesScale(term string, f *colFrame, x []float64) *
 	return &h
 }
 
+// teamGroups returns the frame's rows grouped by team, trust and term
+// (newTeamGroups), built once per frame and term.
+func (c *outcomeComparison) teamGroups(term string, f *colFrame, x []float64) *teamGroups {
+	key := hedgesKey{f, term}
+	if g, ok := c.groups[key]; ok {
+		return g
+	}
+	g := newTeamGroups(f, x, c.pool)
+	if c.groups == nil {
+		c.groups = map[hedgesKey]*teamGroups{}
+	}
+	c.groups[key] = g
+	return g
+}
+
 type hedgesKey struct {
 	f    *colFrame
 	term string
 }
 
-// sums accumulates the sufficient statistics of the analysis's model (nil
-// when a row cannot be added: the dense route then decides). primary,
-// wild_bootstrap and mixed share one model and so one set of sums.
-func (c *outcomeComparison) sums(shared bool, des colDesign, y, w []float64) *stats.ClusterSums {
+// sums accumulates the sufficient statistics of the analysis's model from
+// the moments of its rows' team groups (nil when a row cannot be added:
+// the dense route then decides). primary, wild_bootstrap and mixed share
+// one model and so one set of sums.
+func (c *outcomeComparison) sums(shared bool, des colDesign, g *teamGroups, y, w []float64) *stats.ClusterSums {
 	if shared && c.main != nil {
 		return c.main
 	}
-	k := des.k()
-	cs, err := stats.NewClusterSums(k, w != nil)
+	cs, err := stats.NewClusterSums(des.k(), w != nil)
 	if err != nil {
 		return nil
 	}
-	buf := make([]float64, k)
-	for i, yi := range y {
-		des.row(i, buf)
-		wi := 1.0
-		if w != nil {
-			wi = w[i]
-		}
-		if err := cs.Add(int(des.f.cluster[i]), buf, yi, wi); err != nil {
-			return nil
-		}
+	vary, v := -1, []float64(nil)
+	if des.withBase {
+		vary, v = 2, des.f.yBase
+	}
+	if err := cs.AddGrouped(g.of, g.cluster, func(gi int, buf []float64) { des.row(int(g.first[gi]), buf) }, vary, v, y, w); err != nil {
+		return nil
 	}
 	if shared {
 		c.main = cs
@@ -469,7 +486,8 @@ func (c *outcomeComparison) check(a Analysis, f *colFrame, x []float64) string {
 	if len(f.rows) == 0 {
 		return "no participants with " + c.outcome + " in the analysis population"
 	}
-	one, zero := f.clustersByLevel(x)
+	g := c.teamGroups(a.Term(), f, x)
+	one, zero := g.clustersByLevel(len(f.teams))
 	if a.Term() == termHighFidelity {
 		high := c.s.Fidelity.Bands[0].Name
 		if one == 0 || zero == 0 {
@@ -483,7 +501,7 @@ func (c *outcomeComparison) check(a Analysis, f *colFrame, x []float64) string {
 	if one < 2 || zero < 2 {
 		return fmt.Sprintf("too few clusters: %d %s and %d %s teams, need at least two per arm", one, c.s.Arms[0], zero, c.s.Arms[1])
 	}
-	return c.checkInformative(a, f, x)
+	return c.checkInformative(a, f, g)
 }
 
 // checkInformative counts the clusters that inform the term once the
@@ -492,21 +510,24 @@ func (c *outcomeComparison) check(a Analysis, f *colFrame, x []float64) string {
 // contrast. Fewer than two such teams on either side and the CR2 standard
 // error rests on a single pair of teams (a meaningless p-value, or a
 // standard error of rounding noise): the model is refused with a note.
-func (c *outcomeComparison) checkInformative(a Analysis, f *colFrame, x []float64) string {
+func (c *outcomeComparison) checkInformative(a Analysis, f *colFrame, g *teamGroups) string {
 	// levels[s] has bit 1 when stratum s has a cluster with term 1, bit 0
 	// with term 0; level[c] is cluster c's side (a cluster on both sides
-	// informs both).
+	// informs both), stratum[c] the stratum of its last row.
 	levels := make([]uint8, len(f.strata))
 	side := make([]uint8, len(f.teams))
 	stratum := make([]int32, len(f.teams))
-	for i, cl := range f.cluster {
+	last := make([]int32, len(f.teams))
+	for gi, cl := range g.cluster {
 		bit := uint8(1)
-		if x[i] == 1 {
+		if g.term[gi] == 1 {
 			bit = 2
 		}
 		side[cl] |= bit
-		stratum[cl] = f.stratum[i]
-		levels[f.stratum[i]] |= bit
+		if g.last[gi] >= last[cl] {
+			stratum[cl], last[cl] = g.stratum[gi], g.last[gi]
+		}
+		levels[g.stratum[gi]] |= bit
 	}
 	one, zero := 0, 0
 	for cl, sd := range side {
