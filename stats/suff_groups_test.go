@@ -109,7 +109,7 @@ func TestAddGroupedMatchesAdd(t *testing.T) {
 				v[i] = r[2]
 			}
 			b, _ := NewClusterSums(k, tc.weighted)
-			err := b.AddGrouped(group, gcl, func(g int, buf []float64) { copy(buf, rows[first[g]]) }, vary, v, y, ww)
+			err := b.AddGrouped(func(i int) int { return int(group[i]) }, gcl, func(g int, buf []float64) { copy(buf, rows[first[g]]) }, vary, v, y, ww)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -230,7 +230,7 @@ func TestAddGroupedErrors(t *testing.T) {
 		{"short v", group, []int{0, 1}, v[:2], []float64{1, 2, 3}, []float64{1, 1, 1}},
 	} {
 		s, _ := NewClusterSums(3, true)
-		if err := s.AddGrouped(bad.group, bad.cluster, row, 2, bad.v, bad.y, bad.w); err == nil {
+		if err := s.AddGrouped(func(i int) int { return int(bad.group[i]) }, bad.cluster, row, 2, bad.v, bad.y, bad.w); err == nil {
 			t.Errorf("%s: no error", bad.name)
 		}
 		if s.N() != 0 || len(s.cl) != 0 {

@@ -74,9 +74,8 @@ func (c *outcomeComparison) done(a Analysis) {
 			delete(c.scales, k)
 		}
 	}
-	for k, g := range c.groups {
+	for k := range c.groups {
 		if k.f == f {
-			c.pool.put(g.of)
 			delete(c.groups, k)
 		}
 	}
@@ -178,7 +177,7 @@ func (c *outcomeComparison) teamGroups(term string, f *colFrame, x []float64) *t
 	if g, ok := c.groups[key]; ok {
 		return g
 	}
-	g := newTeamGroups(f, x, c.pool)
+	g := newTeamGroups(f, x)
 	if c.groups == nil {
 		c.groups = map[hedgesKey]*teamGroups{}
 	}
@@ -207,7 +206,7 @@ func (c *outcomeComparison) sums(shared bool, des colDesign, g *teamGroups, y, w
 	if des.withBase {
 		vary, v = 2, des.f.yBase
 	}
-	if err := cs.AddGrouped(g.of, g.cluster, func(gi int, buf []float64) { des.row(int(g.first[gi]), buf) }, vary, v, y, w); err != nil {
+	if err := cs.AddGrouped(g.at, g.cluster, func(gi int, buf []float64) { des.row(int(g.first[gi]), buf) }, vary, v, y, w); err != nil {
 		return nil
 	}
 	if shared {

@@ -238,22 +238,25 @@ func (f *colFrame) clusterInts() []int {
 // group, and the models' sums, the checks and trust_effects follow from
 // the groups (stats.ClusterSums.AddGrouped) instead of from every row.
 type teamGroups struct {
-	of          []int32 // each row's group (from the frame's pool)
-	cluster     []int   // each group's cluster
+	f           *colFrame
+	x           []float64
+	cell        []int32             // the group of a term at 0 or 1, by team, trust and term; −1 none
+	other       map[[3]uint64]int32 // the group of another term, by team, trust and its bits
+	cluster     []int               // each group's cluster
 	stratum     []int32
 	term        []float64
 	first, last []int32 // each group's first and last row
 	n           []int
 }
 
-func newTeamGroups(f *colFrame, x []float64, pool *framePool) *teamGroups {
-	g := &teamGroups{of: pool.int32s(len(f.rows))}
+func newTeamGroups(f *colFrame, x []float64) *teamGroups {
 	ns := len(f.strata)
-	cell := make([]int32, 2*len(f.teams)*ns) // the group of a term at 0 or 1, −1 none
+	cell := make([]int32, 2*len(f.teams)*ns)
 	for i := range cell {
 		cell[i] = -1
 	}
-	other := map[[3]uint64]int32{} // other terms: by cluster, stratum and bits
+	other := map[[3]uint64]int32{}
+	g := &teamGroups{f: f, x: x, cell: cell, other: other}
 	for i, c := range f.cluster {
 		s, v := f.stratum[i], x[i]
 		ci, key := -1, [3]uint64{uint64(c), uint64(s), math.Float64bits(v)}
@@ -275,10 +278,19 @@ func newTeamGroups(f *colFrame, x []float64, pool *framePool) *teamGroups {
 				other[key] = gi
 			}
 		}
-		g.of[i], g.last[gi] = gi, int32(i)
+		g.last[gi] = int32(i)
 		g.n[gi]++
 	}
 	return g
+}
+
+// at is row i's group.
+func (g *teamGroups) at(i int) int {
+	c, s, v := int(g.f.cluster[i]), int(g.f.stratum[i]), g.x[i]
+	if v == 0 || v == 1 {
+		return int(g.cell[(c*len(g.f.strata)+s)*2+int(v)])
+	}
+	return int(g.other[[3]uint64{uint64(c), uint64(s), math.Float64bits(v)}])
 }
 
 // clustersByLevel counts the distinct clusters with term = 1 and term = 0.

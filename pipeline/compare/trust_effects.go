@@ -70,8 +70,8 @@ func (c *outcomeComparison) trustEffects() []trustRow {
 	var g *teamGroups
 	if f == nil {
 		f = buildColFrame(c.s, c.d, c.index, c.wave, c.hasBase, completeCases, nil, c.pool)
-		g = newTeamGroups(f, f.arm, c.pool)
-		defer func() { c.pool.put(g.of); f.release(c.pool) }()
+		g = newTeamGroups(f, f.arm)
+		defer f.release(c.pool)
 	} else {
 		g = c.teamGroups(TermArm, f, f.arm)
 	}
@@ -159,7 +159,7 @@ func fitByTrust(des trustDesign, g *teamGroups) (*stats.SuffFit, *stats.CR2Resul
 	if des.withBase {
 		vary, v = k-1, des.f.yBase
 	}
-	if err := cs.AddGrouped(g.of, g.cluster, func(gi int, buf []float64) { des.row(int(g.first[gi]), buf) }, vary, v, des.f.yFU, nil); err != nil {
+	if err := cs.AddGrouped(g.at, g.cluster, func(gi int, buf []float64) { des.row(int(g.first[gi]), buf) }, vary, v, des.f.yFU, nil); err != nil {
 		return nil, nil, err
 	}
 	fit, err := stats.SuffOLS(cs)
