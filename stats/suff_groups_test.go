@@ -238,3 +238,49 @@ func TestAddGroupedErrors(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAddGrouped and BenchmarkAddGroupedRows accumulate the same
+// 1,000,000 rows (10 teams, K = 9, a varying baseline) from per-team
+// moments and row by row.
+func BenchmarkAddGrouped(b *testing.B) {
+	benchGrouped(b, true)
+}
+
+func BenchmarkAddGroupedRows(b *testing.B) {
+	benchGrouped(b, false)
+}
+
+func benchGrouped(b *testing.B, grouped bool) {
+	for _, weighted := range []bool{false, true} {
+		name := "unweighted"
+		if weighted {
+			name = "weighted"
+		}
+		b.Run(name, func(b *testing.B) {
+			rows, y, w, cluster := groupedRows(1_000_000, 10, false, false, 5)
+			group, gcl, first := groupsOf(rows, cluster, 2)
+			v := make([]float64, len(rows))
+			for i, r := range rows {
+				v[i] = r[2]
+			}
+			k := len(rows[0])
+			b.ResetTimer()
+			for it := 0; it < b.N; it++ {
+				s, _ := NewClusterSums(k, weighted)
+				var err error
+				if grouped {
+					err = s.AddGrouped(func(i int) int { return int(group[i]) }, gcl, func(g int, buf []float64) { copy(buf, rows[first[g]]) }, 2, v, y, w)
+				} else {
+					for i, r := range rows {
+						if err = s.Add(cluster[i], r, y[i], w[i]); err != nil {
+							break
+						}
+					}
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
