@@ -883,7 +883,19 @@ func propensityCells(covs []propCov, levelPos [][]int, first []int32, trials, on
 	var cells [][]float64
 	cellOf := make([]int32, len(first))
 	y := make([]float64, len(first))
+	// A row's cell follows from its codes and other numeric covariates:
+	// its key is looked up once per combination of them, not per row.
+	rowKey, keyed := cellKeys(covs, levelPos)
+	known := map[patternKey]int32{}
 	for p, i := range first {
+		var rk patternKey
+		if keyed {
+			rk = rowKey(int(i))
+			if c, ok := known[rk]; ok {
+				cellOf[p], y[p] = c, covs[len(covs)-1].x[i]
+				continue
+			}
+		}
 		modelRow(covs, levelPos, int(i), buf)
 		for j, v := range buf[:k-1] {
 			binary.LittleEndian.PutUint64(key[8*j:], math.Float64bits(v))
@@ -895,6 +907,9 @@ func propensityCells(covs []propCov, levelPos [][]int, first []int32, trials, on
 			cells = append(cells, slices.Clone(buf[:k-1]))
 		}
 		cellOf[p], y[p] = c, buf[k-1]
+		if keyed {
+			known[rk] = c
+		}
 	}
 	_, fitted, _, err := stats.LogisticCells(cells, cellOf, y, trials, ones)
 	if err != nil {
@@ -906,6 +921,37 @@ func propensityCells(covs []propCov, levelPos [][]int, first []int32, trials, on
 		ps[i] = fitted[p]
 	}
 	return ps, true
+}
+
+// cellKeys returns the key of a row's covariates but the last
+// (y_baseline), which decides its model row but for the last column:
+// codes in mixed radix and the bits of at most two numeric covariates;
+// false when they do not fit a patternKey.
+func cellKeys(covs []propCov, levelPos [][]int) (func(i int) patternKey, bool) {
+	size, nums := 1.0, 0
+	for ci, c := range covs[:len(covs)-1] {
+		if c.codes != nil {
+			size *= float64(len(levelPos[ci]) + 1)
+		} else if c.inModel {
+			nums++
+		}
+	}
+	if size > 1<<62 || nums > 2 {
+		return nil, false
+	}
+	return func(i int) patternKey {
+		var key patternKey
+		n := 0
+		for ci, c := range covs[:len(covs)-1] {
+			if c.codes != nil {
+				key.cat = key.cat*uint64(len(levelPos[ci])+1) + uint64(c.codes[i]+1)
+			} else if c.inModel {
+				key.num[n] = math.Float64bits(c.x[i])
+				n++
+			}
+		}
+		return key
+	}, true
 }
 
 // cellColumn reports whether the propensity model's last column is
