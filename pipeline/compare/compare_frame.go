@@ -284,13 +284,16 @@ func newTeamGroups(f *colFrame, x []float64) *teamGroups {
 	return g
 }
 
-// at is row i's group.
-func (g *teamGroups) at(i int) int {
-	c, s, v := int(g.f.cluster[i]), int(g.f.stratum[i]), g.x[i]
-	if v == 0 || v == 1 {
-		return int(g.cell[(c*len(g.f.strata)+s)*2+int(v)])
+// at returns each row's group (by row index).
+func (g *teamGroups) at() func(i int) int {
+	cl, st, x, cell, ns := g.f.cluster, g.f.stratum, g.x, g.cell, len(g.f.strata)
+	return func(i int) int {
+		c, s, v := int(cl[i]), int(st[i]), x[i]
+		if v == 0 || v == 1 {
+			return int(cell[(c*ns+s)*2+int(v)])
+		}
+		return int(g.other[[3]uint64{uint64(c), uint64(s), math.Float64bits(v)}])
 	}
-	return int(g.other[[3]uint64{uint64(c), uint64(s), math.Float64bits(v)}])
 }
 
 // clustersByLevel counts the distinct clusters with term = 1 and term = 0.
