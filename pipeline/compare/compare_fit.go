@@ -565,12 +565,15 @@ func (c *outcomeComparison) weights(f *colFrame) ([]float64, []balanceRow, strin
 		notes = append(notes, "propensity: left out without variation: "+strings.Join(left, ", "))
 	}
 	levelPos := levelPositions(c.d, covs)
-	ps, aliasNote, err := c.propensity(f, covs, levelPos)
+	ps, pat, aliasNote, err := c.propensity(f, covs, levelPos)
 	if aliasNote != "" {
 		notes = append(notes, aliasNote)
 	}
 	var w []float64
-	if err == nil {
+	switch {
+	case err == nil && pat != nil:
+		w, err = stats.ATEWeightsGrouped(f.arm, pat, ps)
+	case err == nil:
 		w, err = stats.ATEWeights(f.arm, ps)
 	}
 	if err != nil {
@@ -677,10 +680,11 @@ func balanceCounts(cv propCov, arm []float64) [][2]int {
 }
 
 // propensity fits the propensity model (intercept and the model columns of
-// covs) and returns each row's fitted probability: from the covariate
-// patterns' counts (stats.LogisticPatterns), or by stats.Logistic over the
-// rows on the dense route or when the pattern fit fails.
-func (c *outcomeComparison) propensity(f *colFrame, covs []propCov, levelPos [][]int) ([]float64, string, error) {
+// covs) and returns the fitted probabilities: each covariate pattern's and
+// each row's pattern, from the patterns' counts (stats.LogisticPatterns),
+// or each row's (pattern nil) by stats.Logistic over the rows on the dense
+// route or when the pattern fit fails.
+func (c *outcomeComparison) propensity(f *colFrame, covs []propCov, levelPos [][]int) ([]float64, []int32, string, error) {
 	n := len(f.rows)
 	k := 1 + modelWidth(covs)
 	buf := make([]float64, k)
@@ -696,7 +700,7 @@ func (c *outcomeComparison) propensity(f *colFrame, covs []propCov, levelPos [][
 	if !CompareDense && len(aliased) == 0 {
 		if g != nil {
 			if ps, ok := propensityPatterns(g, covs, levelPos, k); ok {
-				return ps, "", nil
+				return ps, g.pat, "", nil
 			}
 		}
 		ComparePatternFallbacks.Add(1)
@@ -730,7 +734,7 @@ func (c *outcomeComparison) propensity(f *colFrame, covs []propCov, levelPos [][
 		note = "propensity: aliased and dropped as R's glm does (coefficient NA): " + strings.Join(dropped, ", ")
 	}
 	_, ps, _, err := stats.Logistic(x, f.arm)
-	return ps, note, err
+	return ps, nil, note, err
 }
 
 // propensityNames names the propensity model's columns: "(intercept)",
@@ -828,12 +832,13 @@ type patternKey struct {
 
 // propensityPatterns fits the propensity model from the rows grouped by
 // covariate pattern (in order of first appearance, as
-// stats.PatternCounts.Add would number them) and returns each row's fitted
-// probability; false when the pattern fit fails (the rows then decide).
+// stats.PatternCounts.Add would number them) and returns each pattern's
+// fitted probability; false when the pattern fit fails (the rows then
+// decide).
 func propensityPatterns(g *patternGroups, covs []propCov, levelPos [][]int, k int) ([]float64, bool) {
-	first, trials, ones, pat := g.first, g.trials, g.ones, g.pat
+	first, trials, ones := g.first, g.trials, g.ones
 	if len(first) >= cellRoutePatterns {
-		if ps, ok := propensityCells(covs, levelPos, first, trials, ones, pat, k); ok {
+		if ps, ok := propensityCells(covs, levelPos, first, trials, ones, k); ok {
 			return ps, true
 		}
 	}
@@ -849,14 +854,7 @@ func propensityPatterns(g *patternGroups, covs []propCov, levelPos [][]int, k in
 		}
 	}
 	_, fitted, _, err := stats.LogisticPatterns(pc)
-	if err != nil {
-		return nil, false
-	}
-	ps := make([]float64, len(pat))
-	for i, p := range pat {
-		ps[i] = fitted[p]
-	}
-	return ps, true
+	return fitted, err == nil
 }
 
 // cellRoutePatterns is the number of covariate patterns from which the
@@ -871,9 +869,9 @@ const cellRoutePatterns = 4096
 // propensityCells fits the propensity model by stats.LogisticCells when its
 // last column is y_baseline and the others are the intercept, dummies and
 // 0/1 covariates (the cells): the patterns' cells are numbered in order of
-// first appearance. It returns each row's fitted probability; false when
-// the model has no such column or the fit fails.
-func propensityCells(covs []propCov, levelPos [][]int, first []int32, trials, ones []float64, pat []int32, k int) ([]float64, bool) {
+// first appearance. It returns each pattern's fitted probability; false
+// when the model has no such column or the fit fails.
+func propensityCells(covs []propCov, levelPos [][]int, first []int32, trials, ones []float64, k int) ([]float64, bool) {
 	if !cellColumn(covs) {
 		return nil, false
 	}
@@ -916,11 +914,7 @@ func propensityCells(covs []propCov, levelPos [][]int, first []int32, trials, on
 		return nil, false
 	}
 	CompareCellFits.Add(1)
-	ps := make([]float64, len(pat))
-	for i, p := range pat {
-		ps[i] = fitted[p]
-	}
-	return ps, true
+	return fitted, true
 }
 
 // cellKeys returns the key of a row's covariates but the last
