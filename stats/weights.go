@@ -18,6 +18,26 @@ func ATEWeights(arm, ps []float64) ([]float64, error) {
 	if len(arm) != len(ps) {
 		return nil, fmt.Errorf("ate weights: %d arms for %d propensities", len(arm), len(ps))
 	}
+	return ateWeights(arm, func(i int) float64 { return ps[i] })
+}
+
+// ATEWeightsGrouped is ATEWeights with each row's propensity that of its
+// group, fitted[pat[i]] (the fitted values of LogisticPatterns or
+// LogisticCells): the same weights and errors, without a slice of the
+// rows' propensities.
+func ATEWeightsGrouped(arm []float64, pat []int32, fitted []float64) ([]float64, error) {
+	if len(arm) != len(pat) {
+		return nil, fmt.Errorf("ate weights: %d arms for %d propensities", len(arm), len(pat))
+	}
+	for i, p := range pat {
+		if p < 0 || int(p) >= len(fitted) {
+			return nil, fmt.Errorf("ate weights: row %d has group %d of %d", i, p, len(fitted))
+		}
+	}
+	return ateWeights(arm, func(i int) float64 { return fitted[pat[i]] })
+}
+
+func ateWeights(arm []float64, ps func(i int) float64) ([]float64, error) {
 	if len(arm) == 0 {
 		return nil, errors.New("ate weights: no rows")
 	}
@@ -26,8 +46,8 @@ func ATEWeights(arm, ps []float64) ([]float64, error) {
 		if a != 0 && a != 1 {
 			return nil, fmt.Errorf("ate weights: arm[%d] = %v, need 0 or 1", i, a)
 		}
-		if !(ps[i] > 0 && ps[i] < 1) {
-			return nil, fmt.Errorf("ate weights: propensity %d is %v, need 0 < ps < 1", i, ps[i])
+		if q := ps(i); !(q > 0 && q < 1) {
+			return nil, fmt.Errorf("ate weights: propensity %d is %v, need 0 < ps < 1", i, q)
 		}
 		p += a
 	}
@@ -37,7 +57,8 @@ func ATEWeights(arm, ps []float64) ([]float64, error) {
 	}
 	w := make([]float64, len(arm))
 	for i, a := range arm {
-		w[i] = a*p/ps[i] + (1-a)*(1-p)/(1-ps[i])
+		q := ps(i)
+		w[i] = a*p/q + (1-a)*(1-p)/(1-q)
 	}
 	return w, nil
 }

@@ -161,3 +161,62 @@ func TestOLSRankDeficient(t *testing.T) {
 		t.Error("collinear logistic design: no error")
 	}
 }
+
+// TestATEWeightsGroupedMatchesRows: the weights from each row's group's
+// propensity are ATEWeights' of the rows' propensities to the bit, and its
+// errors are ATEWeights' (the first row at fault, in row order).
+func TestATEWeightsGroupedMatchesRows(t *testing.T) {
+	d := loadAncova(t)
+	_, cols := d.propensityColumns()
+	_, ps, _, err := Logistic(columns(cols...), d.arm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Groups: the distinct propensities, numbered in order of appearance.
+	index := map[float64]int32{}
+	var fitted []float64
+	pat := make([]int32, len(ps))
+	for i, q := range ps {
+		p, ok := index[q]
+		if !ok {
+			p = int32(len(fitted))
+			index[q] = p
+			fitted = append(fitted, q)
+		}
+		pat[i] = p
+	}
+	if len(fitted) < 10 {
+		t.Fatalf("only %d groups", len(fitted))
+	}
+	want, err := ATEWeights(d.arm, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ATEWeightsGrouped(d.arm, pat, fitted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+			t.Fatalf("row %d: grouped %v, rows %v", i, got[i], want[i])
+		}
+	}
+	// Errors: a propensity of 1 in the group of row 3 (and later rows).
+	bad := append([]float64(nil), fitted...)
+	bad[pat[3]] = 1
+	rows := make([]float64, len(pat))
+	for i, p := range pat {
+		rows[i] = bad[p]
+	}
+	_, errRows := ATEWeights(d.arm, rows)
+	_, errGrouped := ATEWeightsGrouped(d.arm, pat, bad)
+	if errRows == nil || errGrouped == nil || errRows.Error() != errGrouped.Error() {
+		t.Fatalf("errors: rows %v, grouped %v", errRows, errGrouped)
+	}
+	if _, err := ATEWeightsGrouped(d.arm, pat, fitted[:1]); err == nil {
+		t.Fatal("a group out of range: no error")
+	}
+	if _, err := ATEWeightsGrouped(d.arm[:1], pat, fitted); err == nil {
+		t.Fatal("lengths differ: no error")
+	}
+}

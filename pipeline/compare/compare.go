@@ -371,6 +371,7 @@ type outcomeComparison struct {
 	frames map[string]*colFrame
 	main   *stats.ClusterSums
 	scales map[hedgesKey]*hedgesScale
+	groups map[hedgesKey]*teamGroups
 	uses   map[string]int // analyses still to use each frame (frameKey)
 	// tipping holds the tipping_point rows of the last analysis fitted
 	// (itt_delta), gathered by Compare.

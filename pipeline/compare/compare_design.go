@@ -1,7 +1,6 @@
 package compare
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"slices"
@@ -9,11 +8,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/connectingpeople/cpi/pipeline/warehouse"
 	"github.com/connectingpeople/cpi/schemas"
 	"github.com/connectingpeople/cpi/stats"
 )
@@ -111,128 +107,6 @@ func OutcomeHasBaseline(s *schemas.Study, outcome string) bool {
 	return ok && in.AskedAt(s.BaselineWave())
 }
 
-// ReadCompareData reads participants, the outcomes' scores and the last
-// period's fidelity bands from the generation at dir.
-func ReadCompareData(ctx context.Context, env warehouse.Env, dir string, outcomes []string) (*CompareData, error) {
-	s := env.Study
-	d := &CompareData{Base: map[string][]float64{}, Fu: map[string][]float64{}, bands: map[string]string{}}
-	fields := s.DemographicFields()
-	names := []string{"study_id", "trust", "team", "arm", "withdrawn", "interviewed_baseline"}
-	for _, f := range fields {
-		names = append(names, f.Name)
-	}
-	err := warehouse.ScanTable(ctx, dir, "participants", func(rec arrow.RecordBatch) error {
-		cols, err := warehouse.Columns(rec, names...)
-		if err != nil {
-			return err
-		}
-		str := func(c int, i int) string {
-			a := cols[c].(*array.String)
-			if a.IsNull(i) {
-				return ""
-			}
-			return a.Value(i)
-		}
-		wd, ib := cols[4].(*array.Boolean), cols[5].(*array.Boolean)
-		for i := 0; i < int(rec.NumRows()); i++ {
-			p := CmpParticipant{
-				Id: str(0, i), Trust: str(1, i), Team: str(2, i), Arm: str(3, i),
-				Withdrawn:           wd.IsValid(i) && wd.Value(i),
-				InterviewedBaseline: ib.IsValid(i) && ib.Value(i),
-			}
-			for fi, f := range fields {
-				c := 6 + fi
-				if !f.Binary {
-					p.SetCovariate(f.Name, str(c, i), math.NaN())
-					continue
-				}
-				if a := cols[c].(*array.Int32); a.IsValid(i) {
-					p.SetCovariate(f.Name, "", float64(a.Value(i)))
-				}
-			}
-			d.Parts = append(d.Parts, p)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	sort.Slice(d.Parts, func(i, j int) bool { return d.Parts[i].Id < d.Parts[j].Id })
-	index := make(map[string]int, len(d.Parts))
-	for i, p := range d.Parts {
-		index[p.Id] = i
-	}
-
-	wanted := map[string]bool{}
-	for _, o := range outcomes {
-		wanted[o] = true
-		d.Base[o] = nanSlice(len(d.Parts))
-		d.Fu[o] = nanSlice(len(d.Parts))
-	}
-	baseWave, fuWave := s.BaselineWave(), s.Waves[len(s.Waves)-1]
-	err = warehouse.ScanTable(ctx, dir, "scores", func(rec arrow.RecordBatch) error {
-		cols, err := warehouse.Columns(rec, "study_id", "wave", "instrument", "scale", "value")
-		if err != nil {
-			return err
-		}
-		ids, waves := cols[0].(*array.String), cols[1].(*array.String)
-		insts, scales := cols[2].(*array.String), cols[3].(*array.String)
-		vals := cols[4].(*array.Float64)
-		for i := 0; i < int(rec.NumRows()); i++ {
-			if vals.IsNull(i) {
-				continue
-			}
-			o := insts.Value(i) + "." + scales.Value(i)
-			if !wanted[o] {
-				continue
-			}
-			k, ok := index[ids.Value(i)]
-			if !ok {
-				continue // a score without a participant row cannot be placed in a team
-			}
-			switch waves.Value(i) {
-			case baseWave:
-				d.Base[o][k] = vals.Value(i)
-			case fuWave:
-				d.Fu[o][k] = vals.Value(i)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-
-	if len(s.Periods) > 0 {
-		d.lastPeriod = s.Periods[len(s.Periods)-1]
-	}
-	err = warehouse.ScanTable(ctx, dir, "fidelity", func(rec arrow.RecordBatch) error {
-		cols, err := warehouse.Columns(rec, "team", "period", "band")
-		if err != nil {
-			return err
-		}
-		teams, periods, bands := cols[0].(*array.String), cols[1].(*array.String), cols[2].(*array.String)
-		for i := 0; i < int(rec.NumRows()); i++ {
-			if periods.Value(i) == d.lastPeriod && bands.IsValid(i) {
-				d.bands[teams.Value(i)] = bands.Value(i)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return d, nil
-}
-
-func nanSlice(n int) []float64 {
-	out := make([]float64, n)
-	for i := range out {
-		out[i] = math.NaN()
-	}
-	return out
-}
-
 // dropReasons are the reasons a participant is left out of a model, in the
 // order a participant is tested for them (each is counted once, under the
 // first that applies) and the order the note lists them.
@@ -327,26 +201,6 @@ func BuildFrame(s *schemas.Study, d *CompareData, outcome string, needBase bool,
 	}
 	f.Cluster, f.teams = stats.Codes(teams)
 	return f
-}
-
-// clustersByLevel counts the distinct clusters with term = 1 and term = 0.
-func (f *frame) clustersByLevel(term []float64) (one, zero int) {
-	seen := map[[2]int]bool{}
-	for i, c := range f.Cluster {
-		lv := 0
-		if term[i] == 1 {
-			lv = 1
-		}
-		if !seen[[2]int{c, lv}] {
-			seen[[2]int{c, lv}] = true
-			if lv == 1 {
-				one++
-			} else {
-				zero++
-			}
-		}
-	}
-	return one, zero
 }
 
 // StrataOrder lists the trusts present in the frame: the study's trusts in

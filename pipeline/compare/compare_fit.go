@@ -74,6 +74,11 @@ func (c *outcomeComparison) done(a Analysis) {
 			delete(c.scales, k)
 		}
 	}
+	for k := range c.groups {
+		if k.f == f {
+			delete(c.groups, k)
+		}
+	}
 	if f != nil {
 		f.release(c.pool)
 	}
@@ -112,7 +117,7 @@ func (c *outcomeComparison) analyse(a Analysis) ([]effectRow, []balanceRow) {
 	}
 	var sums *stats.ClusterSums
 	if !CompareDense {
-		sums = c.sums(m.Shared, des, y, weights)
+		sums = c.sums(m.Shared, des, c.teamGroups(term, f, x), y, weights)
 	}
 	var dx *mat.Dense // the dense design, built only for the dense route
 	denseX := func() *mat.Dense {
@@ -165,33 +170,44 @@ func (c *outcomeComparison) hedgesScale(term string, f *colFrame, x []float64) *
 	return &h
 }
 
+// teamGroups returns the frame's rows grouped by team, trust and term
+// (newTeamGroups), built once per frame and term.
+func (c *outcomeComparison) teamGroups(term string, f *colFrame, x []float64) *teamGroups {
+	key := hedgesKey{f, term}
+	if g, ok := c.groups[key]; ok {
+		return g
+	}
+	g := newTeamGroups(f, x)
+	if c.groups == nil {
+		c.groups = map[hedgesKey]*teamGroups{}
+	}
+	c.groups[key] = g
+	return g
+}
+
 type hedgesKey struct {
 	f    *colFrame
 	term string
 }
 
-// sums accumulates the sufficient statistics of the analysis's model (nil
-// when a row cannot be added: the dense route then decides). primary,
-// wild_bootstrap and mixed share one model and so one set of sums.
-func (c *outcomeComparison) sums(shared bool, des colDesign, y, w []float64) *stats.ClusterSums {
+// sums accumulates the sufficient statistics of the analysis's model from
+// the moments of its rows' team groups (nil when a row cannot be added:
+// the dense route then decides). primary, wild_bootstrap and mixed share
+// one model and so one set of sums.
+func (c *outcomeComparison) sums(shared bool, des colDesign, g *teamGroups, y, w []float64) *stats.ClusterSums {
 	if shared && c.main != nil {
 		return c.main
 	}
-	k := des.k()
-	cs, err := stats.NewClusterSums(k, w != nil)
+	cs, err := stats.NewClusterSums(des.k(), w != nil)
 	if err != nil {
 		return nil
 	}
-	buf := make([]float64, k)
-	for i, yi := range y {
-		des.row(i, buf)
-		wi := 1.0
-		if w != nil {
-			wi = w[i]
-		}
-		if err := cs.Add(int(des.f.cluster[i]), buf, yi, wi); err != nil {
-			return nil
-		}
+	vary, v := -1, []float64(nil)
+	if des.withBase {
+		vary, v = 2, des.f.yBase
+	}
+	if err := cs.AddGrouped(g.at(), g.cluster, func(gi int, buf []float64) { des.row(int(g.first[gi]), buf) }, vary, v, y, w); err != nil {
+		return nil
 	}
 	if shared {
 		c.main = cs
@@ -469,7 +485,8 @@ func (c *outcomeComparison) check(a Analysis, f *colFrame, x []float64) string {
 	if len(f.rows) == 0 {
 		return "no participants with " + c.outcome + " in the analysis population"
 	}
-	one, zero := f.clustersByLevel(x)
+	g := c.teamGroups(a.Term(), f, x)
+	one, zero := g.clustersByLevel(len(f.teams))
 	if a.Term() == termHighFidelity {
 		high := c.s.Fidelity.Bands[0].Name
 		if one == 0 || zero == 0 {
@@ -483,7 +500,7 @@ func (c *outcomeComparison) check(a Analysis, f *colFrame, x []float64) string {
 	if one < 2 || zero < 2 {
 		return fmt.Sprintf("too few clusters: %d %s and %d %s teams, need at least two per arm", one, c.s.Arms[0], zero, c.s.Arms[1])
 	}
-	return c.checkInformative(a, f, x)
+	return c.checkInformative(a, f, g)
 }
 
 // checkInformative counts the clusters that inform the term once the
@@ -492,21 +509,24 @@ func (c *outcomeComparison) check(a Analysis, f *colFrame, x []float64) string {
 // contrast. Fewer than two such teams on either side and the CR2 standard
 // error rests on a single pair of teams (a meaningless p-value, or a
 // standard error of rounding noise): the model is refused with a note.
-func (c *outcomeComparison) checkInformative(a Analysis, f *colFrame, x []float64) string {
+func (c *outcomeComparison) checkInformative(a Analysis, f *colFrame, g *teamGroups) string {
 	// levels[s] has bit 1 when stratum s has a cluster with term 1, bit 0
 	// with term 0; level[c] is cluster c's side (a cluster on both sides
-	// informs both).
+	// informs both), stratum[c] the stratum of its last row.
 	levels := make([]uint8, len(f.strata))
 	side := make([]uint8, len(f.teams))
 	stratum := make([]int32, len(f.teams))
-	for i, cl := range f.cluster {
+	last := make([]int32, len(f.teams))
+	for gi, cl := range g.cluster {
 		bit := uint8(1)
-		if x[i] == 1 {
+		if g.term[gi] == 1 {
 			bit = 2
 		}
 		side[cl] |= bit
-		stratum[cl] = f.stratum[i]
-		levels[f.stratum[i]] |= bit
+		if g.last[gi] >= last[cl] {
+			stratum[cl], last[cl] = g.stratum[gi], g.last[gi]
+		}
+		levels[g.stratum[gi]] |= bit
 	}
 	one, zero := 0, 0
 	for cl, sd := range side {
@@ -545,12 +565,15 @@ func (c *outcomeComparison) weights(f *colFrame) ([]float64, []balanceRow, strin
 		notes = append(notes, "propensity: left out without variation: "+strings.Join(left, ", "))
 	}
 	levelPos := levelPositions(c.d, covs)
-	ps, aliasNote, err := c.propensity(f, covs, levelPos)
+	ps, pat, aliasNote, err := c.propensity(f, covs, levelPos)
 	if aliasNote != "" {
 		notes = append(notes, aliasNote)
 	}
 	var w []float64
-	if err == nil {
+	switch {
+	case err == nil && pat != nil:
+		w, err = stats.ATEWeightsGrouped(f.arm, pat, ps)
+	case err == nil:
 		w, err = stats.ATEWeights(f.arm, ps)
 	}
 	if err != nil {
@@ -657,10 +680,11 @@ func balanceCounts(cv propCov, arm []float64) [][2]int {
 }
 
 // propensity fits the propensity model (intercept and the model columns of
-// covs) and returns each row's fitted probability: from the covariate
-// patterns' counts (stats.LogisticPatterns), or by stats.Logistic over the
-// rows on the dense route or when the pattern fit fails.
-func (c *outcomeComparison) propensity(f *colFrame, covs []propCov, levelPos [][]int) ([]float64, string, error) {
+// covs) and returns the fitted probabilities: each covariate pattern's and
+// each row's pattern, from the patterns' counts (stats.LogisticPatterns),
+// or each row's (pattern nil) by stats.Logistic over the rows on the dense
+// route or when the pattern fit fails.
+func (c *outcomeComparison) propensity(f *colFrame, covs []propCov, levelPos [][]int) ([]float64, []int32, string, error) {
 	n := len(f.rows)
 	k := 1 + modelWidth(covs)
 	buf := make([]float64, k)
@@ -676,7 +700,7 @@ func (c *outcomeComparison) propensity(f *colFrame, covs []propCov, levelPos [][
 	if !CompareDense && len(aliased) == 0 {
 		if g != nil {
 			if ps, ok := propensityPatterns(g, covs, levelPos, k); ok {
-				return ps, "", nil
+				return ps, g.pat, "", nil
 			}
 		}
 		ComparePatternFallbacks.Add(1)
@@ -710,7 +734,7 @@ func (c *outcomeComparison) propensity(f *colFrame, covs []propCov, levelPos [][
 		note = "propensity: aliased and dropped as R's glm does (coefficient NA): " + strings.Join(dropped, ", ")
 	}
 	_, ps, _, err := stats.Logistic(x, f.arm)
-	return ps, note, err
+	return ps, nil, note, err
 }
 
 // propensityNames names the propensity model's columns: "(intercept)",
@@ -808,12 +832,13 @@ type patternKey struct {
 
 // propensityPatterns fits the propensity model from the rows grouped by
 // covariate pattern (in order of first appearance, as
-// stats.PatternCounts.Add would number them) and returns each row's fitted
-// probability; false when the pattern fit fails (the rows then decide).
+// stats.PatternCounts.Add would number them) and returns each pattern's
+// fitted probability; false when the pattern fit fails (the rows then
+// decide).
 func propensityPatterns(g *patternGroups, covs []propCov, levelPos [][]int, k int) ([]float64, bool) {
-	first, trials, ones, pat := g.first, g.trials, g.ones, g.pat
+	first, trials, ones := g.first, g.trials, g.ones
 	if len(first) >= cellRoutePatterns {
-		if ps, ok := propensityCells(covs, levelPos, first, trials, ones, pat, k); ok {
+		if ps, ok := propensityCells(covs, levelPos, first, trials, ones, k); ok {
 			return ps, true
 		}
 	}
@@ -829,14 +854,7 @@ func propensityPatterns(g *patternGroups, covs []propCov, levelPos [][]int, k in
 		}
 	}
 	_, fitted, _, err := stats.LogisticPatterns(pc)
-	if err != nil {
-		return nil, false
-	}
-	ps := make([]float64, len(pat))
-	for i, p := range pat {
-		ps[i] = fitted[p]
-	}
-	return ps, true
+	return fitted, err == nil
 }
 
 // cellRoutePatterns is the number of covariate patterns from which the
@@ -851,9 +869,9 @@ const cellRoutePatterns = 4096
 // propensityCells fits the propensity model by stats.LogisticCells when its
 // last column is y_baseline and the others are the intercept, dummies and
 // 0/1 covariates (the cells): the patterns' cells are numbered in order of
-// first appearance. It returns each row's fitted probability; false when
-// the model has no such column or the fit fails.
-func propensityCells(covs []propCov, levelPos [][]int, first []int32, trials, ones []float64, pat []int32, k int) ([]float64, bool) {
+// first appearance. It returns each pattern's fitted probability; false
+// when the model has no such column or the fit fails.
+func propensityCells(covs []propCov, levelPos [][]int, first []int32, trials, ones []float64, k int) ([]float64, bool) {
 	if !cellColumn(covs) {
 		return nil, false
 	}
@@ -863,7 +881,19 @@ func propensityCells(covs []propCov, levelPos [][]int, first []int32, trials, on
 	var cells [][]float64
 	cellOf := make([]int32, len(first))
 	y := make([]float64, len(first))
+	// A row's cell follows from its codes and other numeric covariates:
+	// its key is looked up once per combination of them, not per row.
+	rowKey, keyed := cellKeys(covs, levelPos)
+	known := map[patternKey]int32{}
 	for p, i := range first {
+		var rk patternKey
+		if keyed {
+			rk = rowKey(int(i))
+			if c, ok := known[rk]; ok {
+				cellOf[p], y[p] = c, covs[len(covs)-1].x[i]
+				continue
+			}
+		}
 		modelRow(covs, levelPos, int(i), buf)
 		for j, v := range buf[:k-1] {
 			binary.LittleEndian.PutUint64(key[8*j:], math.Float64bits(v))
@@ -875,17 +905,47 @@ func propensityCells(covs []propCov, levelPos [][]int, first []int32, trials, on
 			cells = append(cells, slices.Clone(buf[:k-1]))
 		}
 		cellOf[p], y[p] = c, buf[k-1]
+		if keyed {
+			known[rk] = c
+		}
 	}
 	_, fitted, _, err := stats.LogisticCells(cells, cellOf, y, trials, ones)
 	if err != nil {
 		return nil, false
 	}
 	CompareCellFits.Add(1)
-	ps := make([]float64, len(pat))
-	for i, p := range pat {
-		ps[i] = fitted[p]
+	return fitted, true
+}
+
+// cellKeys returns the key of a row's covariates but the last
+// (y_baseline), which decides its model row but for the last column:
+// codes in mixed radix and the bits of at most two numeric covariates;
+// false when they do not fit a patternKey.
+func cellKeys(covs []propCov, levelPos [][]int) (func(i int) patternKey, bool) {
+	size, nums := 1.0, 0
+	for ci, c := range covs[:len(covs)-1] {
+		if c.codes != nil {
+			size *= float64(len(levelPos[ci]) + 1)
+		} else if c.inModel {
+			nums++
+		}
 	}
-	return ps, true
+	if size > 1<<62 || nums > 2 {
+		return nil, false
+	}
+	return func(i int) patternKey {
+		var key patternKey
+		n := 0
+		for ci, c := range covs[:len(covs)-1] {
+			if c.codes != nil {
+				key.cat = key.cat*uint64(len(levelPos[ci])+1) + uint64(c.codes[i]+1)
+			} else if c.inModel {
+				key.num[n] = math.Float64bits(c.x[i])
+				n++
+			}
+		}
+		return key
+	}, true
 }
 
 // cellColumn reports whether the propensity model's last column is

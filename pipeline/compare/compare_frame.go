@@ -232,12 +232,76 @@ func (f *colFrame) clusterInts() []int {
 	return out
 }
 
-// clustersByLevel counts the distinct clusters with term = 1 and term = 0.
-func (f *colFrame) clustersByLevel(term []float64) (one, zero int) {
-	seen := make([][2]bool, len(f.teams))
+// teamGroups numbers a frame's rows by what every column of its linear
+// designs but y_baseline is constant over: the team, the trust and the
+// term (and so the arm, for the term arm). In a trial each team is one
+// group, and the models' sums, the checks and trust_effects follow from
+// the groups (stats.ClusterSums.AddGrouped) instead of from every row.
+type teamGroups struct {
+	f           *colFrame
+	x           []float64
+	cell        []int32             // the group of a term at 0 or 1, by team, trust and term; −1 none
+	other       map[[3]uint64]int32 // the group of another term, by team, trust and its bits
+	cluster     []int               // each group's cluster
+	stratum     []int32
+	term        []float64
+	first, last []int32 // each group's first and last row
+	n           []int
+}
+
+func newTeamGroups(f *colFrame, x []float64) *teamGroups {
+	ns := len(f.strata)
+	cell := make([]int32, 2*len(f.teams)*ns)
+	for i := range cell {
+		cell[i] = -1
+	}
+	other := map[[3]uint64]int32{}
+	g := &teamGroups{f: f, x: x, cell: cell, other: other}
 	for i, c := range f.cluster {
+		s, v := f.stratum[i], x[i]
+		ci, key := -1, [3]uint64{uint64(c), uint64(s), math.Float64bits(v)}
+		var gi int32
+		var ok bool
+		if v == 0 || v == 1 {
+			ci = (int(c)*ns+int(s))*2 + int(v)
+			gi, ok = cell[ci], cell[ci] >= 0
+		} else {
+			gi, ok = other[key]
+		}
+		if !ok {
+			gi = int32(len(g.cluster))
+			g.cluster, g.stratum, g.term = append(g.cluster, int(c)), append(g.stratum, s), append(g.term, v)
+			g.first, g.last, g.n = append(g.first, int32(i)), append(g.last, 0), append(g.n, 0)
+			if ci >= 0 {
+				cell[ci] = gi
+			} else {
+				other[key] = gi
+			}
+		}
+		g.last[gi] = int32(i)
+		g.n[gi]++
+	}
+	return g
+}
+
+// at returns each row's group (by row index).
+func (g *teamGroups) at() func(i int) int {
+	cl, st, x, cell, ns := g.f.cluster, g.f.stratum, g.x, g.cell, len(g.f.strata)
+	return func(i int) int {
+		c, s, v := int(cl[i]), int(st[i]), x[i]
+		if v == 0 || v == 1 {
+			return int(cell[(c*ns+s)*2+int(v)])
+		}
+		return int(g.other[[3]uint64{uint64(c), uint64(s), math.Float64bits(v)}])
+	}
+}
+
+// clustersByLevel counts the distinct clusters with term = 1 and term = 0.
+func (g *teamGroups) clustersByLevel(teams int) (one, zero int) {
+	seen := make([][2]bool, teams)
+	for gi, c := range g.cluster {
 		lv := 0
-		if term[i] == 1 {
+		if g.term[gi] == 1 {
 			lv = 1
 		}
 		if !seen[c][lv] {

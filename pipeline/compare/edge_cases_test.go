@@ -104,7 +104,7 @@ func TestEdgeInformativeClusters(t *testing.T) {
 	}
 	for _, a := range []Analysis{primaryAnalysis{}, changeAnalysis{}, mixedAnalysis{}} {
 		c, f := edgeComparison(t, rearrange(1))
-		if one, zero := f.clustersByLevel(f.arm); one != 5 || zero != 5 {
+		if one, zero := newTeamGroups(f, f.arm).clustersByLevel(len(f.teams)); one != 5 || zero != 5 {
 			t.Fatalf("%d and %d teams per arm, want 5 and 5", one, zero)
 		}
 		rows, _ := c.analyse(a)

@@ -67,9 +67,13 @@ func (c *outcomeComparison) trustEffects() []trustRow {
 	// (Compare calls this before the last of them lets it go), else a new
 	// one.
 	f := c.frames[completeCases.Key]
+	var g *teamGroups
 	if f == nil {
 		f = buildColFrame(c.s, c.d, c.index, c.wave, c.hasBase, completeCases, nil, c.pool)
+		g = newTeamGroups(f, f.arm)
 		defer f.release(c.pool)
+	} else {
+		g = c.teamGroups(TermArm, f, f.arm)
 	}
 	trusts := slices.Clone(c.s.TrustCodes())
 	for _, t := range f.strata {
@@ -82,9 +86,9 @@ func (c *outcomeComparison) trustEffects() []trustRow {
 	nObs := make([]int, len(f.strata))
 	teams := make([][2]int, len(f.strata))
 	seen := make([][2]bool, len(f.teams)*len(f.strata)) // by cluster, trust and arm
-	for i, s := range f.stratum {
-		nObs[s]++
-		a, cs := int(f.arm[i]), int(f.cluster[i])*len(f.strata)+int(s)
+	for gi, s := range g.stratum {
+		nObs[s] += g.n[gi]
+		a, cs := int(g.term[gi]), g.cluster[gi]*len(f.strata)+int(s)
 		if !seen[cs][a] {
 			seen[cs][a] = true
 			teams[s][a]++
@@ -96,7 +100,7 @@ func (c *outcomeComparison) trustEffects() []trustRow {
 	var fitErr error
 	des := trustDesign{f: f, t: len(f.strata), withBase: c.hasBase}
 	if len(f.rows) > des.k() && len(f.teams) >= 2 {
-		fit, cr2, fitErr = fitByTrust(des)
+		fit, cr2, fitErr = fitByTrust(des, g)
 	} else {
 		fitErr = fmt.Errorf("too few participants or teams: %d participants, %d teams for %d coefficients", len(f.rows), len(f.teams), des.k())
 	}
@@ -142,19 +146,21 @@ func (c *outcomeComparison) trustEffects() []trustRow {
 	return rows
 }
 
-// fitByTrust fits the per-trust model from per-team sums.
-func fitByTrust(des trustDesign) (*stats.SuffFit, *stats.CR2Result, error) {
+// fitByTrust fits the per-trust model from per-team sums: the design's
+// rows are constant within the groups of team, trust and arm (g) but for
+// y_baseline, its last column.
+func fitByTrust(des trustDesign, g *teamGroups) (*stats.SuffFit, *stats.CR2Result, error) {
 	k := des.k()
 	cs, err := stats.NewClusterSums(k, false)
 	if err != nil {
 		return nil, nil, err
 	}
-	buf := make([]float64, k)
-	for i, y := range des.f.yFU {
-		des.row(i, buf)
-		if err := cs.Add(int(des.f.cluster[i]), buf, y, 1); err != nil {
-			return nil, nil, err
-		}
+	vary, v := -1, []float64(nil)
+	if des.withBase {
+		vary, v = k-1, des.f.yBase
+	}
+	if err := cs.AddGrouped(g.at(), g.cluster, func(gi int, buf []float64) { des.row(int(g.first[gi]), buf) }, vary, v, des.f.yFU, nil); err != nil {
+		return nil, nil, err
 	}
 	fit, err := stats.SuffOLS(cs)
 	if err != nil {
