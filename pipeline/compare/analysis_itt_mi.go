@@ -97,10 +97,27 @@ func (a ittMIAnalysis) Fit(m *Model) []effectRow {
 
 // miInfo describes one run of the imputations of a frame.
 type miInfo struct {
-	m                       int
-	missingBase, missingFU  int
-	sdFU                    float64 // SD of the observed values at the wave
-	observedY, observedArms []float64
+	m                      int
+	missingBase, missingFU int
+	sdFU                   float64           // SD of the observed values at the wave
+	hedges                 stats.HedgesScale // of the observed values at the wave, by arm
+	hedgesErr              error
+}
+
+// observedMoments sets sdFU and the Hedges' g scale from the frame's
+// observed values at the wave.
+func (info *miInfo) observedMoments(f *colFrame) {
+	y, arm := make([]float64, 0, len(f.yFU)-info.missingFU), make([]float64, 0, len(f.yFU)-info.missingFU)
+	for i, v := range f.yFU {
+		if !math.IsNaN(v) {
+			y = append(y, v)
+			arm = append(arm, f.arm[i])
+		}
+	}
+	if sd, err := sampleSD(y); err == nil {
+		info.sdFU = sd
+	}
+	info.hedges, info.hedgesErr = stats.NewHedgesScale(y, arm)
 }
 
 // miResult is the pooled result at one δ.
@@ -115,10 +132,9 @@ func (c *outcomeComparison) miRow(a Analysis, f *colFrame, r miResult, info miIn
 	row := effectRow{analysis: a.Name(), outcome: c.outcome, wave: c.waveName, method: MethodCR2MI, term: TermArm,
 		nObs: len(f.rows), nClusters: len(f.teams), fmi: r.pooled.FMI, m: r.pooled.M}
 	row.setTest(r.test)
-	es, err := stats.HedgesG(r.test.Estimate, info.observedY, info.observedArms)
-	esNote := ""
-	if err != nil {
-		es, esNote = math.NaN(), "effect size: "+err.Error()
+	es, esNote := info.hedges.G(r.test.Estimate), ""
+	if info.hedgesErr != nil {
+		es, esNote = math.NaN(), "effect size: "+info.hedgesErr.Error()
 	}
 	row.effectSize, row.effectSizeType = es, "hedges_g"
 	imputed := fmt.Sprintf("%d imputations of %d missing values at %s", info.m, info.missingFU, c.waveName)
@@ -274,16 +290,7 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 			info.missingFU = n - obs
 		}
 	}
-	info.observedY, info.observedArms = make([]float64, 0, n-info.missingFU), make([]float64, 0, n-info.missingFU)
-	for i, v := range f.yFU {
-		if !math.IsNaN(v) {
-			info.observedY = append(info.observedY, v)
-			info.observedArms = append(info.observedArms, f.arm[i])
-		}
-	}
-	if sd, err := sampleSD(info.observedY); err == nil {
-		info.sdFU = sd
-	}
+	info.observedMoments(f)
 	// Fixed effects of the imputation model: intercept, arm, trust dummies,
 	// then the frame's auxiliary columns, given row by row.
 	k0 := 1 + len(f.strata)
@@ -307,7 +314,6 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 	q := make([][]float64, len(fitAt))
 	u := make([][]float64, len(fitAt))
 	df := make([][]float64, len(fitAt))
-	g := *f
 	// The per-team sums of the rows with nothing imputed, and the observed
 	// part of the others, are built once; each completed set adds its
 	// imputed follow-ups and baselines (O(K) a row), and the fits at δ ≠ 0
@@ -318,23 +324,35 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 		return nil, info, err
 	}
 	yFixed, yVar, baseVar := make([]float64, len(fixed)), make([]float64, len(varying)), make([]float64, len(varying))
-	visit := func(mi int, completed [][]float64) error {
-		if c.hasBase {
-			g.yBase = completed[0]
+	var posFixed, posVar []int32 // each fixed and varying row's index among the imputer's incomplete rows
+	visit := func(mi int, rows []int, values [][]float64) error {
+		if posFixed == nil {
+			posFixed, posVar = incompletePositions(rows, fixed), incompletePositions(rows, varying)
 		}
 		if c.onCompleted != nil {
-			c.onCompleted(mi, g.yBase, completed[len(completed)-1])
+			full := make([][]float64, len(cols))
+			for j, col := range cols {
+				full[j] = slices.Clone(col)
+				for r, i := range rows {
+					full[j][i] = values[j][r]
+				}
+			}
+			base := f.yBase
+			if c.hasBase {
+				base = full[0]
+			}
+			c.onCompleted(mi, base, full[len(full)-1])
 		}
-		fu := completed[len(completed)-1]
+		fu := values[len(values)-1]
 		sums.Begin()
-		for r, i := range fixed {
-			yFixed[r] = fu[i]
+		for r, p := range posFixed {
+			yFixed[r] = fu[p]
 		}
 		if err := sums.Responses(yFixed); err != nil {
 			return err
 		}
-		for r, i := range varying {
-			baseVar[r], yVar[r] = g.yBase[i], fu[i]
+		for r, p := range posVar {
+			baseVar[r], yVar[r] = values[0][p], fu[p]
 		}
 		if err := sums.Partials(baseVar, yVar); err != nil {
 			return err
@@ -361,7 +379,7 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 		}
 		return nil
 	}
-	if _, err := stats.ImputeMultilevelRows(n, k0+len(f.aux), xrow, cols, f.clusterInts(), cfg, rng, visit); err != nil {
+	if _, err := stats.ImputeMultilevelCompact(n, k0+len(f.aux), xrow, cols, f.clusterInts(), cfg, rng, visit); err != nil {
 		return nil, info, fmt.Errorf("imputation failed: %w", err)
 	}
 	fits := make(map[float64]miFitSet, len(fitAt))
@@ -412,6 +430,17 @@ func (c *outcomeComparison) miSums(f *colFrame, des colDesign) (sums *stats.Impu
 		}
 	}
 	return sums, fixed, varying, nil
+}
+
+// incompletePositions gives each row of sub (rows that are all in rows,
+// which ascends) its index in rows.
+func incompletePositions(rows, sub []int) []int32 {
+	pos := make([]int32, len(sub))
+	for r, i := range sub {
+		p, _ := slices.BinarySearch(rows, i)
+		pos[r] = int32(p)
+	}
+	return pos
 }
 
 // sampleSD is the standard deviation (n − 1) of x's values other than NaN.
