@@ -107,17 +107,10 @@ type miInfo struct {
 // observedMoments sets sdFU and the Hedges' g scale from the frame's
 // observed values at the wave.
 func (info *miInfo) observedMoments(f *colFrame) {
-	y, arm := make([]float64, 0, len(f.yFU)-info.missingFU), make([]float64, 0, len(f.yFU)-info.missingFU)
-	for i, v := range f.yFU {
-		if !math.IsNaN(v) {
-			y = append(y, v)
-			arm = append(arm, f.arm[i])
-		}
-	}
-	if sd, err := sampleSD(y); err == nil {
+	if sd, err := sampleSD(f.yFU); err == nil {
 		info.sdFU = sd
 	}
-	info.hedges, info.hedgesErr = stats.NewHedgesScale(y, arm)
+	info.hedges, info.hedgesErr = stats.NewHedgesScaleObserved(f.yFU, f.arm)
 }
 
 // miResult is the pooled result at one δ.
