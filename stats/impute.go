@@ -878,6 +878,25 @@ func (s *imputer) drawRows(beta, u []float64, rng *rand.Rand, completed [][]floa
 		pt := &s.pats[s.pat[r]]
 		zr := s.z[r*d : r*d+d]
 		no, nm := len(pt.obs), len(pt.mis)
+		if no == 1 && nm == 1 && completed != nil {
+			// The common pattern (a follow-up missing, its baseline
+			// observed): the general steps below with scalars, the same
+			// operations in the same order.
+			o, c := pt.obs[0], pt.mis[0]
+			v := mu[c]
+			v += pt.c[0] * (zr[o] - mu[o])
+			v += pt.l[0] * rng.NormFloat64()
+			zr[c] = v
+			y := s.mean[c] + s.sd[c]*v
+			if y < lo[c] {
+				y = lo[c]
+			}
+			if y > hi[c] {
+				y = hi[c]
+			}
+			completed[c][r] = y
+			continue
+		}
 		for oi, o := range pt.obs {
 			res[oi] = zr[o] - mu[o]
 		}

@@ -316,7 +316,6 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 	if err != nil {
 		return nil, info, err
 	}
-	yFixed, yVar, baseVar := make([]float64, len(fixed)), make([]float64, len(varying)), make([]float64, len(varying))
 	var posFixed, posVar []int32 // each fixed and varying row's index among the imputer's incomplete rows
 	visit := func(mi int, rows []int, values [][]float64) error {
 		if posFixed == nil {
@@ -338,16 +337,10 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 		}
 		fu := values[len(values)-1]
 		sums.Begin()
-		for r, p := range posFixed {
-			yFixed[r] = fu[p]
-		}
-		if err := sums.Responses(yFixed); err != nil {
+		if err := sums.ResponsesAt(fu, posFixed); err != nil {
 			return err
 		}
-		for r, p := range posVar {
-			baseVar[r], yVar[r] = values[0][p], fu[p]
-		}
-		if err := sums.Partials(baseVar, yVar); err != nil {
+		if err := sums.PartialsAt(values[0], fu, posVar); err != nil {
 			return err
 		}
 		for di, delta := range fitAt {
