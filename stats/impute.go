@@ -843,6 +843,30 @@ func (s *imputer) run(rng *rand.Rand, visit func(int, []int, [][]float64) error)
 	return out, nil
 }
 
+// Why the kept imputations are drawn cell by cell. The completed-data
+// analysis needs only per-team sums of the completed data, and without
+// bounds those sums could be drawn directly, like drawStats does for the
+// sampler, at O(G·K²) a set instead of a normal per cell. For team j and
+// the pattern "follow-up missing, baseline observed" (x̃ constant within
+// a team, as in cpi's itt_mi), the n_j missing cells are
+// z_F,r = a_j + γ·z_B,r + ℓ·ε_r (a_j = μ_F,j − γμ_B,j with μ_j = B'x̃_j +
+// u_j, γ = C, ℓ = L, ε_r ~ N(0, 1) independent). With X_j = [1, z_B] (n_j×2)
+// the sums are Σz_F = n_j·a_j + γΣz_B + ℓ·w₁, Σz_Bz_F = a_jΣz_B + γΣz_B² +
+// ℓ·w₂ and Σz_F² = Σm_r² + 2ℓ(a_j·w₁ + γ·w₂) + ℓ²·(w'(X_j'X_j)⁻¹w + χ²), m_r
+// the cell's mean, where w = X_j'ε ~ N(0, X_j'X_j) and the χ² (n_j − rank X_j
+// degrees of freedom, the part of ε'ε orthogonal to X_j) is independent
+// of w; rows whose baseline is missing too have (z_B, z_F)_r = μ_j + Lε_r,
+// so their team sums need Σε ~ N(0, n_j·I) and Σεε' = ΣεΣε'/n_j + a
+// Wishart(n_j − 1, I) draw. All of this is exact only for unbounded
+// columns: the imputations are clipped to the scale's range cell by cell
+// (ImputeMultilevel: bounded outcomes), and the sums of clipped normals
+// have no such representation. On cpi's bundled study 0.5% (rguk.total)
+// to 19% (csri.cost) of the imputed follow-ups are clipped; imputing
+// without clipping moves the itt_mi estimates by up to 0.08 SE there and
+// 0.11 SE at 1,000,000 participants. So the cells are drawn one by one
+// (drawRows, into the compact sets of ImputeMultilevelCompact), and the
+// route above awaits a decision to impute bounded outcomes unclipped.
+
 // drawRows draws the missing cells of every incomplete row into s.z from
 // their normal distribution given the row's observed values, B'x̃ + u_j and
 // Σ (the pattern's C and L from prepare), and, when completed is not nil,
