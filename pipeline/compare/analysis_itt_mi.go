@@ -312,14 +312,36 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 	// imputed follow-ups and baselines (O(K) a row), and the fits at δ ≠ 0
 	// follow from its δ = 0 sums (stats.ImputedSums). δ is added to the
 	// intervention arm's imputed follow-ups as stats.DeltaAdjust does.
-	sums, fixed, varying, err := c.miSums(f, des)
-	if err != nil {
-		return nil, info, err
+	// They are built beside the imputer's passes over the frame (both only
+	// read it); the first completed set waits for them, and their error
+	// comes first, as if they had been built before imputing.
+	type miSumsResult struct {
+		sums           *stats.ImputedSums
+		fixed, varying []int
+		err            error
 	}
+	ready := make(chan miSumsResult, 1)
+	go func() {
+		sums, fixed, varying, err := c.miSums(f, des)
+		ready <- miSumsResult{sums, fixed, varying, err}
+	}()
+	var built *miSumsResult
+	wait := func() *miSumsResult {
+		if built == nil {
+			r := <-ready
+			built = &r
+		}
+		return built
+	}
+	var sums *stats.ImputedSums
 	var posFixed, posVar []int32 // each fixed and varying row's index among the imputer's incomplete rows
 	visit := func(mi int, rows []int, values [][]float64) error {
-		if posFixed == nil {
-			posFixed, posVar = incompletePositions(rows, fixed), incompletePositions(rows, varying)
+		if sums == nil {
+			b := wait()
+			if b.err != nil {
+				return b.err
+			}
+			sums, posFixed, posVar = b.sums, incompletePositions(rows, b.fixed), incompletePositions(rows, b.varying)
 		}
 		if c.onCompleted != nil {
 			full := make([][]float64, len(cols))
@@ -365,7 +387,11 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 		}
 		return nil
 	}
-	if _, err := stats.ImputeMultilevelCompact(n, k0+len(f.aux), xrow, cols, f.clusterInts(), cfg, rng, visit); err != nil {
+	_, err := stats.ImputeMultilevelCompact(n, k0+len(f.aux), xrow, cols, f.clusterInts(), cfg, rng, visit)
+	if b := wait(); b.err != nil {
+		return nil, info, b.err
+	}
+	if err != nil {
 		return nil, info, fmt.Errorf("imputation failed: %w", err)
 	}
 	fits := make(map[float64]miFitSet, len(fitAt))
