@@ -346,7 +346,7 @@ func newImputer(n, k int, xrow func(int, []float64), y [][]float64, team []int, 
 	for i := 0; i < n; i++ {
 		xrow(i, row)
 		for j, v := range row {
-			if math.IsNaN(v) || math.IsInf(v, 0) {
+			if v-v != 0 { // NaN or ±Inf
 				return nil, fmt.Errorf("impute: x[%d,%d] is %v", i, j, v)
 			}
 			s.xsc[j] += v * v

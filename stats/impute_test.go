@@ -374,6 +374,9 @@ func TestImputeErrors(t *testing.T) {
 	for i := 0; i < n; i++ {
 		alias.Set(i, 3, x.At(i, 0)-x.At(i, 2)-x.At(i, 4)-x.At(i, 5)-x.At(i, 6)) // trustEPUT = 1 − other trusts... rank-deficient
 	}
+	nanX, infX := mat.DenseCopyOf(x), mat.DenseCopyOf(x)
+	nanX.Set(5, 1, math.NaN())
+	infX.Set(7, 2, math.Inf(-1))
 	for _, c := range []struct {
 		name string
 		x    *mat.Dense
@@ -383,6 +386,8 @@ func TestImputeErrors(t *testing.T) {
 	}{
 		{"constant outcome", x, [][]float64{d.yBase, constant}, d.teamCode, ImputeConfig{M: 2}},
 		{"infinite value", x, [][]float64{d.yBase, inf}, d.teamCode, ImputeConfig{M: 2}},
+		{"NaN in x", nanX, [][]float64{d.yBase, d.yFu}, d.teamCode, ImputeConfig{M: 2}},
+		{"-Inf in x", infX, [][]float64{d.yBase, d.yFu}, d.teamCode, ImputeConfig{M: 2}},
 		{"one team", x, [][]float64{d.yBase, d.yFu}, oneTeam, ImputeConfig{M: 2}},
 		{"no intercept", noIcpt, [][]float64{d.yBase, d.yFu}, d.teamCode, ImputeConfig{M: 2}},
 		{"aliased column", alias, [][]float64{d.yBase, d.yFu}, d.teamCode, ImputeConfig{M: 2}},
