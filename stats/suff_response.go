@@ -157,6 +157,19 @@ func NewImputedSums(k int) (*ImputedSums, error) {
 	return &ImputedSums{k: k, base: base, fixed: imputedRows{col: -1}, part: imputedRows{col: -1}}, nil
 }
 
+// Grow makes room for fixed more AddFixed rows and partial more AddPartial
+// rows, so that adding them does not copy what was added before.
+func (m *ImputedSums) Grow(fixed, partial int) {
+	m.fixed.grow(fixed, m.k)
+	m.part.grow(partial, m.k)
+}
+
+func (g *imputedRows) grow(n, k int) {
+	if n > 0 {
+		g.cl, g.sh, g.xt = slices.Grow(g.cl, n), slices.Grow(g.sh, n), slices.Grow(g.xt, n*k)
+	}
+}
+
 // AddObserved adds a row with nothing imputed (the same in every set and
 // at every δ). The first row added, observed or not, sets the shift (see
 // ClusterSums): add an observed row first where there is one.

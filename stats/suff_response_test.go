@@ -284,3 +284,35 @@ func TestImputedSums(t *testing.T) {
 		t.Error("an observed row after Begin was accepted")
 	}
 }
+
+// TestImputedSumsGrow: after Grow, adding that many fixed rows allocates
+// nothing (without it the rows' slices grow by copying).
+func TestImputedSumsGrow(t *testing.T) {
+	for _, grow := range []bool{true, false} {
+		m, err := NewImputedSums(3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.AddObserved(0, []float64{1, 2, 3}, 4); err != nil {
+			t.Fatal(err)
+		}
+		if grow {
+			m.Grow(1000, 0)
+		}
+		x := []float64{1, 0, 0}
+		allocs := testing.AllocsPerRun(1, func() {
+			for i := range 400 {
+				x[2] = float64(i)
+				if err := m.AddFixed(0, x, i%2 == 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+		if grow && allocs != 0 {
+			t.Errorf("after Grow: %v allocations for 400 rows, want 0", allocs)
+		}
+		if !grow && allocs == 0 {
+			t.Error("without Grow: no allocation for 400 rows (the test does not see growth)")
+		}
+	}
+}

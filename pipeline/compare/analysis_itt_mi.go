@@ -429,6 +429,7 @@ func (c *outcomeComparison) miSums(f *colFrame, des colDesign) (sums *stats.Impu
 	byTeam := func(a, b int) int { return cmp.Compare(f.cluster[a], f.cluster[b]) }
 	slices.SortStableFunc(fixed, byTeam) // a team's rows together: see Responses
 	slices.SortStableFunc(varying, byTeam)
+	sums.Grow(len(fixed), len(varying))
 	for _, i := range fixed {
 		des.row(i, buf)
 		if err := sums.AddFixed(int(f.cluster[i]), buf, f.arm[i] == 1); err != nil {
