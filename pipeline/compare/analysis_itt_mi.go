@@ -99,18 +99,8 @@ func (a ittMIAnalysis) Fit(m *Model) []effectRow {
 type miInfo struct {
 	m                      int
 	missingBase, missingFU int
-	sdFU                   float64           // SD of the observed values at the wave
 	hedges                 stats.HedgesScale // of the observed values at the wave, by arm
 	hedgesErr              error
-}
-
-// observedMoments sets sdFU and the Hedges' g scale from the frame's
-// observed values at the wave.
-func (info *miInfo) observedMoments(f *colFrame) {
-	if sd, err := sampleSD(f.yFU); err == nil {
-		info.sdFU = sd
-	}
-	info.hedges, info.hedgesErr = stats.NewHedgesScaleObserved(f.yFU, f.arm)
 }
 
 // miResult is the pooled result at one δ.
@@ -283,7 +273,7 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 			info.missingFU = n - obs
 		}
 	}
-	info.observedMoments(f)
+	info.hedges, info.hedgesErr = stats.NewHedgesScaleObserved(f.yFU, f.arm)
 	// Fixed effects of the imputation model: intercept, arm, trust dummies,
 	// then the frame's auxiliary columns, given row by row.
 	k0 := 1 + len(f.strata)
@@ -315,47 +305,24 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 	// They are built beside the imputer's passes over the frame (both only
 	// read it); the first completed set waits for them, and their error
 	// comes first, as if they had been built before imputing.
-	type miSumsResult struct {
-		sums           *stats.ImputedSums
-		fixed, varying []int
-		err            error
-	}
-	ready := make(chan miSumsResult, 1)
-	go func() {
-		sums, fixed, varying, err := c.miSums(f, des)
-		ready <- miSumsResult{sums, fixed, varying, err}
-	}()
-	var built *miSumsResult
-	wait := func() *miSumsResult {
-		if built == nil {
-			r := <-ready
-			built = &r
-		}
-		return built
-	}
 	var sums *stats.ImputedSums
+	var fixed, varying []int
+	var sumsErr error
+	ready := make(chan struct{})
+	go func() { defer close(ready); sums, fixed, varying, sumsErr = c.miSums(f, des) }()
 	var posFixed, posVar []int32 // each fixed and varying row's index among the imputer's incomplete rows
 	visit := func(mi int, rows []int, values [][]float64) error {
-		if sums == nil {
-			b := wait()
-			if b.err != nil {
-				return b.err
-			}
-			sums, posFixed, posVar = b.sums, incompletePositions(rows, b.fixed), incompletePositions(rows, b.varying)
+		if <-ready; sumsErr != nil {
+			return sumsErr
+		} else if posFixed == nil {
+			posFixed, posVar = stats.Positions(rows, fixed), stats.Positions(rows, varying)
 		}
 		if c.onCompleted != nil {
-			full := make([][]float64, len(cols))
-			for j, col := range cols {
-				full[j] = slices.Clone(col)
-				for r, i := range rows {
-					full[j][i] = values[j][r]
-				}
+			full := stats.Completed(cols, rows, values)
+			if !c.hasBase {
+				full = [][]float64{f.yBase, full[0]}
 			}
-			base := f.yBase
-			if c.hasBase {
-				base = full[0]
-			}
-			c.onCompleted(mi, base, full[len(full)-1])
+			c.onCompleted(mi, full[0], full[1])
 		}
 		fu := values[len(values)-1]
 		sums.Begin()
@@ -388,8 +355,8 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 		return nil
 	}
 	_, err := stats.ImputeMultilevelCompact(n, k0+len(f.aux), xrow, cols, f.clusterInts(), cfg, rng, visit)
-	if b := wait(); b.err != nil {
-		return nil, info, b.err
+	if <-ready; sumsErr != nil {
+		return nil, info, sumsErr
 	}
 	if err != nil {
 		return nil, info, fmt.Errorf("imputation failed: %w", err)
@@ -443,17 +410,6 @@ func (c *outcomeComparison) miSums(f *colFrame, des colDesign) (sums *stats.Impu
 		}
 	}
 	return sums, fixed, varying, nil
-}
-
-// incompletePositions gives each row of sub (rows that are all in rows,
-// which ascends) its index in rows.
-func incompletePositions(rows, sub []int) []int32 {
-	pos := make([]int32, len(sub))
-	for r, i := range sub {
-		p, _ := slices.BinarySearch(rows, i)
-		pos[r] = int32(p)
-	}
-	return pos
 }
 
 // sampleSD is the standard deviation (n − 1) of x's values other than NaN.
