@@ -374,6 +374,9 @@ func TestImputeErrors(t *testing.T) {
 	for i := 0; i < n; i++ {
 		alias.Set(i, 3, x.At(i, 0)-x.At(i, 2)-x.At(i, 4)-x.At(i, 5)-x.At(i, 6)) // trustEPUT = 1 − other trusts... rank-deficient
 	}
+	nanX, infX := mat.DenseCopyOf(x), mat.DenseCopyOf(x)
+	nanX.Set(5, 1, math.NaN())
+	infX.Set(7, 2, math.Inf(-1))
 	for _, c := range []struct {
 		name string
 		x    *mat.Dense
@@ -383,6 +386,8 @@ func TestImputeErrors(t *testing.T) {
 	}{
 		{"constant outcome", x, [][]float64{d.yBase, constant}, d.teamCode, ImputeConfig{M: 2}},
 		{"infinite value", x, [][]float64{d.yBase, inf}, d.teamCode, ImputeConfig{M: 2}},
+		{"NaN in x", nanX, [][]float64{d.yBase, d.yFu}, d.teamCode, ImputeConfig{M: 2}},
+		{"-Inf in x", infX, [][]float64{d.yBase, d.yFu}, d.teamCode, ImputeConfig{M: 2}},
 		{"one team", x, [][]float64{d.yBase, d.yFu}, oneTeam, ImputeConfig{M: 2}},
 		{"no intercept", noIcpt, [][]float64{d.yBase, d.yFu}, d.teamCode, ImputeConfig{M: 2}},
 		{"aliased column", alias, [][]float64{d.yBase, d.yFu}, d.teamCode, ImputeConfig{M: 2}},
@@ -650,5 +655,58 @@ func TestImputeVisitOrderAndError(t *testing.T) {
 	})
 	if !errors.Is(err, stop) || !slices.Equal(calls, []int{0, 1, 2}) {
 		t.Errorf("error %v after visits %v, want the visitor's after 0, 1, 2", err, calls)
+	}
+}
+
+// TestImputeCompact: ImputeMultilevelCompact hands visit exactly the rows
+// with a missing cell, in ascending order, with their observed values as
+// given and their imputed values those of ImputeMultilevel's completed
+// columns (same seed) bit for bit, clipped to the bounds; a shift the
+// visitor adds to imputed values does not reach a later set.
+func TestImputeCompact(t *testing.T) {
+	d := loadMIData(t)
+	x, _ := d.imputationDesign()
+	y := [][]float64{d.yBase, d.yFu}
+	n, k := x.Dims()
+	var want []int
+	for i := 0; i < n; i++ {
+		if math.IsNaN(y[0][i]) || math.IsNaN(y[1][i]) {
+			want = append(want, i)
+		}
+	}
+	cfg := ImputeConfig{M: 4, Lower: []float64{0, 0}, Upper: []float64{27, 27}}
+	var full [][][]float64
+	if _, err := ImputeMultilevel(x, y, d.teamCode, cfg, rand.New(rand.NewPCG(8, 8)), func(_ int, c [][]float64) error {
+		full = append(full, [][]float64{slices.Clone(c[0]), slices.Clone(c[1])})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sets := 0
+	_, err := ImputeMultilevelCompact(n, k, func(i int, dst []float64) { mat.Row(dst, i, x) }, y, d.teamCode, cfg, rand.New(rand.NewPCG(8, 8)), func(m int, rows []int, values [][]float64) error {
+		sets++
+		if !slices.Equal(rows, want) {
+			t.Fatalf("set %d: %d rows handed, want the %d with a missing cell", m, len(rows), len(want))
+		}
+		for c := range y {
+			for r, i := range rows {
+				v := values[c][r]
+				switch {
+				case !math.IsNaN(y[c][i]) && v != y[c][i]:
+					t.Errorf("set %d: observed cell (%d, %d) is %v, want %v", m, i, c, v, y[c][i])
+				case math.IsNaN(y[c][i]) && (v < 0 || v > 27 || v > 1e6):
+					t.Errorf("set %d: imputed cell (%d, %d) = %v outside the bounds or shifted", m, i, c, v)
+				case math.Float64bits(v) != math.Float64bits(full[m][c][i]):
+					t.Errorf("set %d: cell (%d, %d) = %v, ImputeMultilevel's %v", m, i, c, v, full[m][c][i])
+				}
+				if math.IsNaN(y[c][i]) {
+					values[c][r] += 1e9 // must not reach a later set
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil || sets != cfg.M {
+		t.Fatalf("%d sets, error %v; want %d", sets, err, cfg.M)
 	}
 }

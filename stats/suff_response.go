@@ -157,6 +157,19 @@ func NewImputedSums(k int) (*ImputedSums, error) {
 	return &ImputedSums{k: k, base: base, fixed: imputedRows{col: -1}, part: imputedRows{col: -1}}, nil
 }
 
+// Grow makes room for fixed more AddFixed rows and partial more AddPartial
+// rows, so that adding them does not copy what was added before.
+func (m *ImputedSums) Grow(fixed, partial int) {
+	m.fixed.grow(fixed, m.k)
+	m.part.grow(partial, m.k)
+}
+
+func (g *imputedRows) grow(n, k int) {
+	if n > 0 {
+		g.cl, g.sh, g.xt = slices.Grow(g.cl, n), slices.Grow(g.sh, n), slices.Grow(g.xt, n*k)
+	}
+}
+
 // AddObserved adds a row with nothing imputed (the same in every set and
 // at every δ). The first row added, observed or not, sets the shift (see
 // ClusterSums): add an observed row first where there is one.
@@ -271,7 +284,20 @@ func (m *ImputedSums) Responses(y []float64) error {
 	if len(y) != len(m.fixed.cl) {
 		return fmt.Errorf("imputed sums: %d responses for %d rows", len(y), len(m.fixed.cl))
 	}
-	return m.addImputed(&m.fixed, nil, y)
+	return m.addImputed(&m.fixed, nil, y, nil)
+}
+
+// ResponsesAt is Responses with the r-th row's response at y[pos[r]]: the
+// values of a completed set in another order (an imputer's), read in
+// place.
+func (m *ImputedSums) ResponsesAt(y []float64, pos []int32) error {
+	if !m.began {
+		return errors.New("imputed sums: responses before Begin")
+	}
+	if len(pos) != len(m.fixed.cl) {
+		return fmt.Errorf("imputed sums: %d responses for %d rows", len(pos), len(m.fixed.cl))
+	}
+	return m.addImputed(&m.fixed, nil, y, pos)
 }
 
 // Partials adds this set's values of the rows added by AddPartial: xcol[r]
@@ -284,7 +310,19 @@ func (m *ImputedSums) Partials(xcol, y []float64) error {
 	if len(y) != len(m.part.cl) || len(xcol) != len(m.part.cl) {
 		return fmt.Errorf("imputed sums: %d values and %d responses for %d rows", len(xcol), len(y), len(m.part.cl))
 	}
-	return m.addImputed(&m.part, xcol, y)
+	return m.addImputed(&m.part, xcol, y, nil)
+}
+
+// PartialsAt is Partials with the r-th row's values at xcol[pos[r]] and
+// y[pos[r]].
+func (m *ImputedSums) PartialsAt(xcol, y []float64, pos []int32) error {
+	if !m.began {
+		return errors.New("imputed sums: partial rows before Begin")
+	}
+	if len(pos) != len(m.part.cl) || len(xcol) != len(y) {
+		return fmt.Errorf("imputed sums: %d positions for %d rows, %d values and %d responses", len(pos), len(m.part.cl), len(xcol), len(y))
+	}
+	return m.addImputed(&m.part, xcol, y, pos)
 }
 
 // addImputed adds the rows of g, whose imputed column g.col (if any) and
@@ -292,8 +330,9 @@ func (m *ImputedSums) Partials(xcol, y []float64) error {
 // and ỹ = y − y₀ with x̃ and each other, and their sums, accumulated over
 // runs of up to suffBlock rows of one cluster before they are added to the
 // cluster's totals (a column constant among the cluster's rows enters as
-// its value times the run's Σỹ or Σz̃_col).
-func (m *ImputedSums) addImputed(g *imputedRows, xcol, y []float64) error {
+// its value times the run's Σỹ or Σz̃_col). With pos, the r-th row's
+// values are y[pos[r]] and xcol[pos[r]], else y[r] and xcol[r].
+func (m *ImputedSums) addImputed(g *imputedRows, xcol, y []float64, pos []int32) error {
 	k, p, col := m.k, m.k+1, g.col
 	if cap(m.acc) < 2*k+5 {
 		m.acc = make([]float64, 2*k+5)
@@ -333,7 +372,15 @@ func (m *ImputedSums) addImputed(g *imputedRows, xcol, y []float64) error {
 		}
 		clear(acc)
 	}
-	for r, v := range y {
+	for r := range g.cl {
+		at := r
+		if pos != nil {
+			at = int(pos[r])
+			if at < 0 || at >= len(y) {
+				return fmt.Errorf("imputed sums: row %d at position %d of %d values", r, at, len(y))
+			}
+		}
+		v := y[at]
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return fmt.Errorf("imputed sums: response %d is %v", r, v)
 		}
@@ -352,7 +399,7 @@ func (m *ImputedSums) addImputed(g *imputedRows, xcol, y []float64) error {
 		tail[yy] += yt * yt
 		tail[sy] += yt
 		if col >= 0 {
-			xc := xcol[r]
+			xc := xcol[at]
 			if math.IsNaN(xc) || math.IsInf(xc, 0) {
 				return fmt.Errorf("imputed sums: imputed value %d is %v", r, xc)
 			}

@@ -217,19 +217,46 @@ func TestImputedSums(t *testing.T) {
 			}
 		}
 		m.Begin()
-		yf := make([]float64, len(fixed))
-		for j, i := range fixed {
-			yf[j] = y[i]
-		}
-		if err := m.Responses(yf); err != nil {
-			t.Fatal(err)
-		}
-		xp, yp := make([]float64, len(partial)), make([]float64, len(partial))
-		for j, i := range partial {
-			xp[j], yp[j] = x[i][2], y[i]
-		}
-		if err := m.Partials(xp, yp); err != nil {
-			t.Fatal(err)
+		if set == 1 {
+			// ResponsesAt and PartialsAt: the values read in place, by
+			// position (here the rows' own indices).
+			pf, pp := make([]int32, len(fixed)), make([]int32, len(partial))
+			for j, i := range fixed {
+				pf[j] = int32(i)
+			}
+			xAll := make([]float64, len(rows))
+			for j, i := range partial {
+				pp[j] = int32(i)
+			}
+			for i := range rows {
+				xAll[i] = x[i][2]
+			}
+			if err := m.ResponsesAt(y, pf); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.PartialsAt(xAll, y, pp); err != nil {
+				t.Fatal(err)
+			}
+			pf[0] = int32(len(y))
+			if err := m.ResponsesAt(y, pf); err == nil {
+				t.Error("a position beyond the values was accepted")
+			}
+			pf[0] = int32(fixed[0])
+		} else {
+			yf := make([]float64, len(fixed))
+			for j, i := range fixed {
+				yf[j] = y[i]
+			}
+			if err := m.Responses(yf); err != nil {
+				t.Fatal(err)
+			}
+			xp, yp := make([]float64, len(partial)), make([]float64, len(partial))
+			for j, i := range partial {
+				xp[j], yp[j] = x[i][2], y[i]
+			}
+			if err := m.Partials(xp, yp); err != nil {
+				t.Fatal(err)
+			}
 		}
 		for _, delta := range []float64{0, 1.7, -6} {
 			want, _ := NewClusterSums(k, false)
@@ -255,5 +282,37 @@ func TestImputedSums(t *testing.T) {
 	}
 	if err := m.AddObserved(0, rows[0].x, 1); err == nil {
 		t.Error("an observed row after Begin was accepted")
+	}
+}
+
+// TestImputedSumsGrow: after Grow, adding that many fixed rows allocates
+// nothing (without it the rows' slices grow by copying).
+func TestImputedSumsGrow(t *testing.T) {
+	for _, grow := range []bool{true, false} {
+		m, err := NewImputedSums(3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.AddObserved(0, []float64{1, 2, 3}, 4); err != nil {
+			t.Fatal(err)
+		}
+		if grow {
+			m.Grow(1000, 0)
+		}
+		x := []float64{1, 0, 0}
+		allocs := testing.AllocsPerRun(1, func() {
+			for i := range 400 {
+				x[2] = float64(i)
+				if err := m.AddFixed(0, x, i%2 == 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+		if grow && allocs != 0 {
+			t.Errorf("after Grow: %v allocations for 400 rows, want 0", allocs)
+		}
+		if !grow && allocs == 0 {
+			t.Error("without Grow: no allocation for 400 rows (the test does not see growth)")
+		}
 	}
 }

@@ -97,10 +97,10 @@ func (a ittMIAnalysis) Fit(m *Model) []effectRow {
 
 // miInfo describes one run of the imputations of a frame.
 type miInfo struct {
-	m                       int
-	missingBase, missingFU  int
-	sdFU                    float64 // SD of the observed values at the wave
-	observedY, observedArms []float64
+	m                      int
+	missingBase, missingFU int
+	hedges                 stats.HedgesScale // of the observed values at the wave, by arm
+	hedgesErr              error
 }
 
 // miResult is the pooled result at one δ.
@@ -115,10 +115,9 @@ func (c *outcomeComparison) miRow(a Analysis, f *colFrame, r miResult, info miIn
 	row := effectRow{analysis: a.Name(), outcome: c.outcome, wave: c.waveName, method: MethodCR2MI, term: TermArm,
 		nObs: len(f.rows), nClusters: len(f.teams), fmi: r.pooled.FMI, m: r.pooled.M}
 	row.setTest(r.test)
-	es, err := stats.HedgesG(r.test.Estimate, info.observedY, info.observedArms)
-	esNote := ""
-	if err != nil {
-		es, esNote = math.NaN(), "effect size: "+err.Error()
+	es, esNote := info.hedges.G(r.test.Estimate), ""
+	if info.hedgesErr != nil {
+		es, esNote = math.NaN(), "effect size: "+info.hedgesErr.Error()
 	}
 	row.effectSize, row.effectSizeType = es, "hedges_g"
 	imputed := fmt.Sprintf("%d imputations of %d missing values at %s", info.m, info.missingFU, c.waveName)
@@ -274,16 +273,7 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 			info.missingFU = n - obs
 		}
 	}
-	info.observedY, info.observedArms = make([]float64, 0, n-info.missingFU), make([]float64, 0, n-info.missingFU)
-	for i, v := range f.yFU {
-		if !math.IsNaN(v) {
-			info.observedY = append(info.observedY, v)
-			info.observedArms = append(info.observedArms, f.arm[i])
-		}
-	}
-	if sd, err := sampleSD(info.observedY); err == nil {
-		info.sdFU = sd
-	}
+	info.hedges, info.hedgesErr = stats.NewHedgesScaleObserved(f.yFU, f.arm)
 	// Fixed effects of the imputation model: intercept, arm, trust dummies,
 	// then the frame's auxiliary columns, given row by row.
 	k0 := 1 + len(f.strata)
@@ -307,36 +297,39 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 	q := make([][]float64, len(fitAt))
 	u := make([][]float64, len(fitAt))
 	df := make([][]float64, len(fitAt))
-	g := *f
 	// The per-team sums of the rows with nothing imputed, and the observed
 	// part of the others, are built once; each completed set adds its
 	// imputed follow-ups and baselines (O(K) a row), and the fits at δ ≠ 0
 	// follow from its δ = 0 sums (stats.ImputedSums). δ is added to the
 	// intervention arm's imputed follow-ups as stats.DeltaAdjust does.
-	sums, fixed, varying, err := c.miSums(f, des)
-	if err != nil {
-		return nil, info, err
-	}
-	yFixed, yVar, baseVar := make([]float64, len(fixed)), make([]float64, len(varying)), make([]float64, len(varying))
-	visit := func(mi int, completed [][]float64) error {
-		if c.hasBase {
-			g.yBase = completed[0]
+	// They are built beside the imputer's passes over the frame (both only
+	// read it); the first completed set waits for them, and their error
+	// comes first, as if they had been built before imputing.
+	var sums *stats.ImputedSums
+	var fixed, varying []int
+	var sumsErr error
+	ready := make(chan struct{})
+	go func() { defer close(ready); sums, fixed, varying, sumsErr = c.miSums(f, des) }()
+	var posFixed, posVar []int32 // each fixed and varying row's index among the imputer's incomplete rows
+	visit := func(mi int, rows []int, values [][]float64) error {
+		if <-ready; sumsErr != nil {
+			return sumsErr
+		} else if posFixed == nil {
+			posFixed, posVar = stats.Positions(rows, fixed), stats.Positions(rows, varying)
 		}
 		if c.onCompleted != nil {
-			c.onCompleted(mi, g.yBase, completed[len(completed)-1])
+			full := stats.Completed(cols, rows, values)
+			if !c.hasBase {
+				full = [][]float64{f.yBase, full[0]}
+			}
+			c.onCompleted(mi, full[0], full[1])
 		}
-		fu := completed[len(completed)-1]
+		fu := values[len(values)-1]
 		sums.Begin()
-		for r, i := range fixed {
-			yFixed[r] = fu[i]
-		}
-		if err := sums.Responses(yFixed); err != nil {
+		if err := sums.ResponsesAt(fu, posFixed); err != nil {
 			return err
 		}
-		for r, i := range varying {
-			baseVar[r], yVar[r] = g.yBase[i], fu[i]
-		}
-		if err := sums.Partials(baseVar, yVar); err != nil {
+		if err := sums.PartialsAt(values[0], fu, posVar); err != nil {
 			return err
 		}
 		for di, delta := range fitAt {
@@ -361,7 +354,11 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 		}
 		return nil
 	}
-	if _, err := stats.ImputeMultilevelRows(n, k0+len(f.aux), xrow, cols, f.clusterInts(), cfg, rng, visit); err != nil {
+	_, err := stats.ImputeMultilevelCompact(n, k0+len(f.aux), xrow, cols, f.clusterInts(), cfg, rng, visit)
+	if <-ready; sumsErr != nil {
+		return nil, info, sumsErr
+	}
+	if err != nil {
 		return nil, info, fmt.Errorf("imputation failed: %w", err)
 	}
 	fits := make(map[float64]miFitSet, len(fitAt))
@@ -399,6 +396,7 @@ func (c *outcomeComparison) miSums(f *colFrame, des colDesign) (sums *stats.Impu
 	byTeam := func(a, b int) int { return cmp.Compare(f.cluster[a], f.cluster[b]) }
 	slices.SortStableFunc(fixed, byTeam) // a team's rows together: see Responses
 	slices.SortStableFunc(varying, byTeam)
+	sums.Grow(len(fixed), len(varying))
 	for _, i := range fixed {
 		des.row(i, buf)
 		if err := sums.AddFixed(int(f.cluster[i]), buf, f.arm[i] == 1); err != nil {
