@@ -288,41 +288,55 @@ func (w *Writer) dictChunk(c *pqColumn, d *array.Dictionary, defLevels []int16, 
 	}
 	sc.page = sc.rle.finish()
 
-	pageStats, err := page.Encode()
+	n2, err := w.dataPage(c, page, sc, levels, props.DictionaryIndexEncoding(), levels > 0)
 	if err != nil {
 		return false, err
+	}
+	c.rows, c.written = levels, n1+n2
+	return true, nil
+}
+
+// dataPage writes sc.page, the encoded levels and values of a column chunk's
+// one data page (levels of them), compressed, with the page's statistics,
+// and sets the chunk's statistics from them (when setStats and they are
+// set), as arrow-go's column writer does: the bytes written.
+func (w *Writer) dataPage(c *pqColumn, page metadata.TypedStatistics, sc *chunkScratch, levels int, enc parquet.Encoding, setStats bool) (int64, error) {
+	props := w.props
+	descr := c.meta.Descr()
+	path := descr.Path()
+	pageStats, err := page.Encode()
+	if err != nil {
+		return 0, err
 	}
 	maxStats := int(props.MaxStatsSizeFor(path))
 	signed := descr.SortOrder() == schema.SortSIGNED
 	pageStats.ApplyStatSizeLimits(maxStats)
 	pageStats.Signed = signed
-	chunk := metadata.NewStatistics(descr, mem)
+	chunk := metadata.NewStatistics(descr, props.Allocator())
 	chunk.Merge(page)
 
 	sc.comp.Reset()
 	data := c.pager.Compress(&sc.comp, sc.page)
-	dataPage := file.NewDataPageV1WithConfig(memory.NewBufferBytes(data), parquet.Encodings.RLE, parquet.Encodings.RLE, file.DataPageConfig{
+	dp := file.NewDataPageV1WithConfig(memory.NewBufferBytes(data), parquet.Encodings.RLE, parquet.Encodings.RLE, file.DataPageConfig{
 		Num:              int32(levels),
-		Encoding:         props.DictionaryIndexEncoding(),
+		Encoding:         enc,
 		UncompressedSize: int32(len(sc.page)),
 		Stats:            pageStats,
 	})
-	n2, err := c.pager.WriteDataPage(dataPage)
+	n, err := c.pager.WriteDataPage(dp)
 	if err != nil {
-		return false, err
+		return 0, err
 	}
-
 	chunkStats, err := chunk.Encode()
 	if err != nil {
-		return false, err
+		return 0, err
 	}
 	chunkStats.ApplyStatSizeLimits(maxStats)
 	chunkStats.Signed = signed
-	if levels > 0 && chunkStats.IsSet() {
+	if setStats && chunkStats.IsSet() {
 		c.meta.SetStats(chunkStats)
 	}
-	c.rows, c.written = levels, n1+n2
-	return true, nil
+	return n, nil
 }
 
 // bitWidth is the width of a dictionary index (dictEncoder.BitWidth).
@@ -445,37 +459,9 @@ func plainChunk[T int32 | int64 | float64](w *Writer, c *pqColumn, col arrow.Arr
 		}
 	}
 
-	pageStats, err := page.Encode()
+	n, err := w.dataPage(c, page, sc, levels, parquet.Encodings.Plain, true)
 	if err != nil {
 		return false, err
-	}
-	maxStats := int(props.MaxStatsSizeFor(path))
-	signed := descr.SortOrder() == schema.SortSIGNED
-	pageStats.ApplyStatSizeLimits(maxStats)
-	pageStats.Signed = signed
-	chunk := metadata.NewStatistics(descr, mem)
-	chunk.Merge(page)
-
-	sc.comp.Reset()
-	out := c.pager.Compress(&sc.comp, sc.page)
-	dataPage := file.NewDataPageV1WithConfig(memory.NewBufferBytes(out), parquet.Encodings.RLE, parquet.Encodings.RLE, file.DataPageConfig{
-		Num:              int32(levels),
-		Encoding:         parquet.Encodings.Plain,
-		UncompressedSize: int32(len(sc.page)),
-		Stats:            pageStats,
-	})
-	n, err := c.pager.WriteDataPage(dataPage)
-	if err != nil {
-		return false, err
-	}
-	chunkStats, err := chunk.Encode()
-	if err != nil {
-		return false, err
-	}
-	chunkStats.ApplyStatSizeLimits(maxStats)
-	chunkStats.Signed = signed
-	if chunkStats.IsSet() {
-		c.meta.SetStats(chunkStats)
 	}
 	c.rows, c.written, c.plain = levels, n, true
 	return true, nil
