@@ -911,14 +911,7 @@ func (s *imputer) drawRows(beta, u []float64, rng *rand.Rand, completed [][]floa
 			v += pt.c[0] * (zr[o] - mu[o])
 			v += pt.l[0] * rng.NormFloat64()
 			zr[c] = v
-			y := s.mean[c] + s.sd[c]*v
-			if y < lo[c] {
-				y = lo[c]
-			}
-			if y > hi[c] {
-				y = hi[c]
-			}
-			completed[c][r] = y
+			completed[c][r] = clipTo(s.mean[c]+s.sd[c]*v, lo[c], hi[c])
 			continue
 		}
 		for oi, o := range pt.obs {
@@ -937,14 +930,7 @@ func (s *imputer) drawRows(beta, u []float64, rng *rand.Rand, completed [][]floa
 			}
 			zr[c] = v
 			if completed != nil {
-				y := s.mean[c] + s.sd[c]*v
-				if y < lo[c] {
-					y = lo[c]
-				}
-				if y > hi[c] {
-					y = hi[c]
-				}
-				completed[c][r] = y
+				completed[c][r] = clipTo(s.mean[c]+s.sd[c]*v, lo[c], hi[c])
 			}
 		}
 	}
@@ -1281,4 +1267,16 @@ func DeltaAdjust(dst, orig []float64, shift []bool, delta float64) error {
 		}
 	}
 	return nil
+}
+
+// clipTo clips an imputed value to its scale's bounds [lo, hi] (a NaN
+// stays NaN; comparisons, not min and max, so that −0 stays −0).
+func clipTo(y, lo, hi float64) float64 {
+	if y < lo {
+		y = lo
+	}
+	if y > hi {
+		y = hi
+	}
+	return y
 }
