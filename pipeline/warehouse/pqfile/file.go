@@ -203,6 +203,17 @@ func (sc *chunkScratch) trim() {
 	sc.rle.out = nil
 }
 
+// putLevels appends a data page's definition levels to sc.page: their
+// length (4 bytes), then their runs at bit width 1.
+func (sc *chunkScratch) putLevels(defLevels []int16) {
+	start := len(sc.page)
+	sc.page = append(sc.page, 0, 0, 0, 0)
+	sc.rle.reset(sc.page, 1)
+	sc.rle.putInt16(defLevels)
+	sc.page = sc.rle.finish()
+	binary.LittleEndian.PutUint32(sc.page[start:], uint32(len(sc.page)-start-4))
+}
+
 // dictChunk writes a dictionary column as its whole chunk: the dictionary
 // page, one data page of run-length encoded indices (after the definition
 // levels of a nullable column), statistics over the entries used. These
@@ -267,11 +278,7 @@ func (w *Writer) dictChunk(c *pqColumn, d *array.Dictionary, defLevels []int16, 
 	sc.page = sc.page[:0]
 	if defLevels != nil {
 		levels = len(defLevels)
-		sc.page = append(sc.page, 0, 0, 0, 0)
-		sc.rle.reset(sc.page, 1)
-		sc.rle.putInt16(defLevels)
-		sc.page = sc.rle.finish()
-		binary.LittleEndian.PutUint32(sc.page, uint32(len(sc.page)-4))
+		sc.putLevels(defLevels)
 	}
 	width := bitWidth(strs.Len())
 	sc.page = append(sc.page, byte(width))
@@ -419,11 +426,7 @@ func plainChunk[T int32 | int64 | float64](w *Writer, c *pqColumn, col arrow.Arr
 	levels := len(vals)
 	sc.page = sc.page[:0]
 	if nullable {
-		sc.page = append(sc.page, 0, 0, 0, 0)
-		sc.rle.reset(sc.page, 1)
-		sc.rle.putInt16(defLevels)
-		sc.page = sc.rle.finish()
-		binary.LittleEndian.PutUint32(sc.page, uint32(len(sc.page)-4))
+		sc.putLevels(defLevels)
 	}
 	batch := int(props.WriteBatchSize())
 	if !nullable || col.NullN() == 0 {
