@@ -39,14 +39,7 @@ func (h *cancelAfter) Handle(_ context.Context, r slog.Record) error {
 func compareSideTestTx(t *testing.T, env warehouse.Env) *warehouse.Tx {
 	t.Helper()
 	ps, high := compareTestAncova(t)
-	w, err := warehouse.OpenWarehouse(t.TempDir(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := w.Begin(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tx := testTx(t)
 	compareTestWrite(t, env, tx, ps)
 	compareTestWriteFidelity(t, env, tx, compareTestBands(high))
 	return tx
@@ -118,4 +111,19 @@ func TestCompareCancelledMidway(t *testing.T) {
 		}
 	}
 	waitGoroutines(t, before)
+}
+
+// testTx opens a new warehouse in a temporary folder and begins a
+// transaction on it.
+func testTx(t *testing.T) *warehouse.Tx {
+	t.Helper()
+	w, err := warehouse.OpenWarehouse(t.TempDir(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := w.Begin(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tx
 }

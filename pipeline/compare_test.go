@@ -305,14 +305,7 @@ func compareTestReadEffects(t *testing.T, dir string) (map[string]compareTestEff
 // returns the generation folder.
 func compareTestRun(t *testing.T, env warehouse.Env, ps []compareTestParticipant, bands map[string]map[string]string) string {
 	t.Helper()
-	w, err := warehouse.OpenWarehouse(t.TempDir(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := w.Begin(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tx := testTx(t)
 	compareTestWrite(t, env, tx, ps)
 	if bands != nil {
 		compareTestWriteFidelity(t, env, tx, bands)
@@ -749,14 +742,7 @@ func TestFlowAddsUp(t *testing.T) {
 		mk("BDCT-b1", "BDCT", "BDCT-02", "control", false, false, true),
 		mk("BDCT-b2", "BDCT", "BDCT-02", "control", false, true, false),
 	}
-	w, err := warehouse.OpenWarehouse(t.TempDir(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := w.Begin(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tx := testTx(t)
 	compareTestWrite(t, env, tx, ps)
 	if err := compare.Flow(context.Background(), env, tx); err != nil {
 		t.Fatal(err)
@@ -794,14 +780,7 @@ func TestFlowAddsUp(t *testing.T) {
 // notes, zero flow counts for every trust x arm, and no error.
 func TestCompareEmptyWarehouse(t *testing.T) {
 	env := compareTestEnv(t)
-	w, err := warehouse.OpenWarehouse(t.TempDir(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := w.Begin(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tx := testTx(t)
 	if err := compare.Compare(context.Background(), env, tx); err != nil {
 		t.Fatal(err)
 	}

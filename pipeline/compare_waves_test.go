@@ -286,14 +286,7 @@ func TestCompareEveryWave(t *testing.T) {
 		}
 		y6[p.id] = math.Round(10*((p.yBase+p.yFU)/2+rng.NormFloat64())) / 10
 	}
-	w, err := warehouse.OpenWarehouse(t.TempDir(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := w.Begin(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tx := testTx(t)
 	compareTestWrite(t, env, tx, ref)
 	compareTestWriteWave(t, env, tx, ref, "month6", y6)
 	compareTestWriteFidelity(t, env, tx, compareTestBands(high))

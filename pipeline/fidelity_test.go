@@ -233,14 +233,7 @@ func fidelityTestConst(v int) []int {
 // returns the generation folder.
 func fidelityTestRun(t *testing.T, env warehouse.Env, ratings []fidelityTestRating) string {
 	t.Helper()
-	w, err := warehouse.OpenWarehouse(t.TempDir(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := w.Begin(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tx := testTx(t)
 	fidelityTestWriteRatings(t, env, tx, ratings)
 	if err := fidelity.Fidelity(context.Background(), env, tx); err != nil {
 		t.Fatal(err)
@@ -493,16 +486,9 @@ func TestFidelityRejectsBadRatings(t *testing.T) {
 	env := fidelityTestEnv(t)
 	bad := fidelityTestConst(2)
 	bad[3] = 5 // outside 0..4
-	w, err := warehouse.OpenWarehouse(t.TempDir(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := w.Begin(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tx := testTx(t)
 	fidelityTestWriteRatings(t, env, tx, []fidelityTestRating{{"TEWV-01", "month3", "R01", "researcher", bad}})
-	err = fidelity.Fidelity(context.Background(), env, tx)
+	err := fidelity.Fidelity(context.Background(), env, tx)
 	if err == nil || !strings.Contains(err.Error(), "outside 0..4") {
 		t.Errorf("a rating of 5 gave %v, want an error", err)
 	}

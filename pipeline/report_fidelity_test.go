@@ -285,14 +285,7 @@ func TestFidelityReportNeedsTables(t *testing.T) {
 
 func TestWriteFidelityReports(t *testing.T) {
 	env := fidelityTestEnv(t)
-	w, err := warehouse.OpenWarehouse(t.TempDir(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := w.Begin(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tx := testTx(t)
 	fidelityTestWriteRatings(t, env, tx, reportFidelityTestRatings())
 	if err := fidelity.Fidelity(context.Background(), env, tx); err != nil {
 		t.Fatal(err)

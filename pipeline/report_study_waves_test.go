@@ -80,14 +80,7 @@ func TestStudyReportThreeWaves(t *testing.T) {
 	if st.PrimaryWave() != "month12" {
 		t.Fatalf("primary wave %s, want month12", st.PrimaryWave())
 	}
-	w, err := warehouse.OpenWarehouse(t.TempDir(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := w.Begin(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tx := testTx(t)
 	defer tx.Rollback()
 	dir := tx.Dir
 
