@@ -302,7 +302,9 @@ func (d *cmpColumns) readScores(ctx context.Context, s *schemas.Study, dir strin
 		return -1
 	}
 	code := func(f func(string) int) func(string) int32 { return func(v string) int32 { return int32(f(v)) } }
-	cols := []codes.Column{{Name: "study_id", Lookup: code(d.ids.Find)}, {Name: "wave", Lookup: code(s.WaveIndex)},
+	// One goroutine at a time decodes a column: the study_ids' Lookup
+	// may step a cursor.
+	cols := []codes.Column{{Name: "study_id", Lookup: code(d.ids.Cursor().Find)}, {Name: "wave", Lookup: code(s.WaveIndex)},
 		{Name: "instrument", Lookup: code(instCode)}, {Name: "scale", Lookup: code(scaleCode)}, {Name: "value", Float: true}}
 	err = codes.Read(ctx, files, cols, func(b *codes.Batch) error {
 		rows, waves, ics, scs, vals, ok := b.Vals[0], b.Vals[1], b.Vals[2], b.Vals[3], b.Floats[4], b.Valid[4]
