@@ -37,12 +37,14 @@ var errCodesUnsupported = errors.New("column pages of a kind the code reader doe
 
 // Column is a column Read reads: a string column when Lookup is
 // set (Lookup gives a value's code; it is called from the goroutines that
-// decode the columns, so several Lookups may run at once), a double
-// column when Float is set, else an int32 column.
+// decode the columns, so several Lookups may run at once, one column's at a
+// time), a double column when Float is set, a bool column when Bool is set
+// (1 true, 0 false in Vals), else an int32 column.
 type Column struct {
 	Name   string
 	Lookup func(string) int32
 	Float  bool
+	Bool   bool
 }
 
 // Batch is one row group's columns: Vals[i] holds column i's codes or
@@ -137,6 +139,8 @@ func decodeCodeChunk(r *file.RowGroupReader, c int, optional bool, col Column, b
 	case col.Lookup != nil:
 		plain := func(out []int32, data []byte, n int) ([]int32, error) { return plainStrings(out, data, n, col.Lookup) }
 		b.Vals[i], b.Valid[i], err = dec.chunk(pr, b.Rows, optional, plain, col.Lookup(""), b.Vals[i], b.Valid[i])
+	case col.Bool:
+		b.Vals[i], b.Valid[i], err = dec.chunk(pr, b.Rows, optional, plainBools, 0, b.Vals[i], b.Valid[i])
 	default:
 		b.Vals[i], b.Valid[i], err = dec.chunk(pr, b.Rows, optional, plainInt32s, 0, b.Vals[i], b.Valid[i])
 	}
@@ -183,8 +187,15 @@ func scanRowGroup(ctx context.Context, pf *file.Reader, rg int, idx []int, cols 
 					}
 					b.Vals[i] = append(b.Vals[i], lastC)
 				}
+			case *array.Boolean:
+				if !c.Bool {
+					return fmt.Errorf("column %s is a bool column", c.Name)
+				}
+				for r := range a.Len() {
+					b.Vals[i] = append(b.Vals[i], int32(btoi(a.IsValid(r) && a.Value(r))))
+				}
 			case *array.Int32:
-				if c.Lookup != nil || c.Float {
+				if c.Lookup != nil || c.Float || c.Bool {
 					return fmt.Errorf("column %s is an int32 column", c.Name)
 				}
 				for r := range a.Len() {
@@ -202,7 +213,7 @@ func scanRowGroup(ctx context.Context, pf *file.Reader, rg int, idx []int, cols 
 					b.Floats[i] = append(b.Floats[i], v)
 				}
 			default:
-				return fmt.Errorf("column %s is not a string, int32 or double column", c.Name)
+				return fmt.Errorf("column %s is not a string, bool, int32 or double column", c.Name)
 			}
 		}
 	}
@@ -253,6 +264,8 @@ func withCodeFile(path string, cols []Column, fn func(pf *file.Reader, idx []int
 			want = parquet.Types.ByteArray
 		} else if c.Float {
 			want = parquet.Types.Double
+		} else if c.Bool {
+			want = parquet.Types.Boolean
 		}
 		if descr.PhysicalType() != want || descr.MaxRepetitionLevel() != 0 || descr.MaxDefinitionLevel() > 1 {
 			return fmt.Errorf("column %s is not a flat %s column", c.Name, want)
@@ -409,6 +422,18 @@ func plainStrings(out []int32, data []byte, n int, lookup func(string) int32) ([
 			last, lastC = v, lookup(string(v))
 		}
 		out = append(out, lastC)
+	}
+	return out, nil
+}
+
+// plainBools decodes n PLAIN bools (bit-packed, the first in the lowest
+// bit) as 1 or 0.
+func plainBools(out []int32, data []byte, n int) ([]int32, error) {
+	if len(data) < (n+7)/8 {
+		return nil, errors.New("plain values overrun the page")
+	}
+	for k := range n {
+		out = append(out, int32(data[k>>3]>>(k&7)&1))
 	}
 	return out, nil
 }

@@ -47,7 +47,8 @@ func TestRLEHybrid(t *testing.T) {
 
 // TestReadMatchesColumnScan writes a scores table of three row
 // groups (runs of study_id, random waves, instruments and scales, a
-// nullable double with a fifth null, a required int32) and reads it
+// nullable double with a fifth null, a required int32, a bool a third
+// true) and reads it
 // back: Read' codes are the lookups of ColumnScan's strings, its
 // numbers and nulls ColumnScan's, row for row, whether it decodes the
 // pages itself or reads the row groups through pqarrow (its route for
@@ -87,7 +88,7 @@ func TestReadMatchesColumnScan(t *testing.T) {
 		rw.Float64(c("value"), rng.NormFloat64()*10, rng.IntN(5) != 0)
 		rw.Int32(c("items_answered"), int32(rng.IntN(30)), true)
 		rw.Int32(c("items_total"), 30, true)
-		rw.Bool(c("prorated"), false)
+		rw.Bool(c("prorated"), rng.IntN(3) == 0)
 		rw.Float64(c("base"), 0, false)
 		rw.Float64(c("chg"), 0, false)
 		if err := rw.RowDone(); err != nil {
@@ -109,7 +110,7 @@ func TestReadMatchesColumnScan(t *testing.T) {
 		}
 		return v
 	}
-	names := []string{"study_id", "wave", "instrument", "scale", "value", "items_answered"}
+	names := []string{"study_id", "wave", "instrument", "scale", "value", "items_answered", "prorated"}
 	// ColumnScan first, numbering the strings (lookup then only reads).
 	type row struct {
 		str    [4]int32
@@ -117,6 +118,7 @@ func TestReadMatchesColumnScan(t *testing.T) {
 		vOK    bool
 		items  int32
 		itemOK bool
+		pro    int32
 	}
 	var want []row
 	scan := warehouse.NewColumnScan(context.Background(), files, names, nil)
@@ -128,7 +130,7 @@ func TestReadMatchesColumnScan(t *testing.T) {
 		if !ok {
 			break
 		}
-		val, items := scan.Cols[4].(*array.Float64), scan.Cols[5].(*array.Int32)
+		val, items, pro := scan.Cols[4].(*array.Float64), scan.Cols[5].(*array.Int32), scan.Cols[6].(*array.Boolean)
 		for i := range val.Len() {
 			var r row
 			for k := range 4 {
@@ -145,6 +147,9 @@ func TestReadMatchesColumnScan(t *testing.T) {
 			if r.itemOK {
 				r.items = items.Value(i)
 			}
+			if pro.Value(i) {
+				r.pro = 1
+			}
 			want = append(want, r)
 		}
 	}
@@ -153,7 +158,7 @@ func TestReadMatchesColumnScan(t *testing.T) {
 		t.Fatalf("ColumnScan read %d rows, want %d", len(want), rows)
 	}
 	cols := []Column{{Name: "study_id", Lookup: lookup}, {Name: "wave", Lookup: lookup}, {Name: "instrument", Lookup: lookup},
-		{Name: "scale", Lookup: lookup}, {Name: "value", Float: true}, {Name: "items_answered"}}
+		{Name: "scale", Lookup: lookup}, {Name: "value", Float: true}, {Name: "items_answered"}, {Name: "prorated", Bool: true}}
 	for _, slow := range []bool{false, true} {
 		at, groups := 0, 0
 		err = read(context.Background(), files, cols, slow, func(b *Batch) error {
@@ -170,6 +175,9 @@ func TestReadMatchesColumnScan(t *testing.T) {
 				}
 				if b.Valid[5] != nil || !w.itemOK || b.Vals[5][i] != w.items {
 					return fmt.Errorf("row %d items_answered: %v, want %v (a required column)", at, b.Vals[5][i], w.items)
+				}
+				if b.Valid[6] != nil || b.Vals[6][i] != w.pro {
+					return fmt.Errorf("row %d prorated: %v, want %v (a required column)", at, b.Vals[6][i], w.pro)
 				}
 				at++
 			}
