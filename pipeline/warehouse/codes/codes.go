@@ -10,6 +10,7 @@ import (
 	"math"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -460,6 +461,21 @@ func plainFloat64s(out []float64, data []byte, n int) ([]float64, error) {
 	return out, nil
 }
 
+// fill appends count copies of x to out: long runs by doubling copies.
+func fill[T int32 | float64](out []T, x T, count int) []T {
+	at := len(out)
+	out = slices.Grow(out, count)[:at+count]
+	run := out[at:]
+	k := min(count, 8)
+	for j := range k {
+		run[j] = x
+	}
+	for ; k < count; k *= 2 {
+		copy(run[k:], run[:k])
+	}
+	return out
+}
+
 // rleHybrid decodes n values of Parquet's RLE/bit-packing hybrid encoding
 // of the given bit width (at most 32), each an index into dict, and
 // appends dict[index] to out (an RLE run's value looked up once).
@@ -488,10 +504,7 @@ func rleHybrid[T int32 | float64](out []T, data []byte, width, n int, dict []T) 
 			if v >= uint32(len(dict)) {
 				return nil, errRange
 			}
-			x := dict[v]
-			for range count {
-				out = append(out, x)
-			}
+			out = fill(out, dict[v], count)
 			continue
 		}
 		groups := int(h >> 1) // bit-packed: groups of 8 values, LSB first
@@ -504,7 +517,10 @@ func rleHybrid[T int32 | float64](out []T, data []byte, width, n int, dict []T) 
 		count := min(groups*8, n-len(out)) // the last group may be padding
 		mask := uint64(1)<<width - 1
 		pos := 0 // bit position in packed
-		for range count {
+		at0 := len(out)
+		out = slices.Grow(out, count)[:at0+count]
+		dst := out[at0:]
+		for j := range dst {
 			at := pos >> 3
 			var w uint64
 			if at+8 <= len(packed) {
@@ -518,7 +534,7 @@ func rleHybrid[T int32 | float64](out []T, data []byte, width, n int, dict []T) 
 			if ix >= uint64(len(dict)) {
 				return nil, errRange
 			}
-			out = append(out, dict[ix])
+			dst[j] = dict[ix]
 			pos += width
 		}
 	}

@@ -2,6 +2,7 @@ package codes
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -17,7 +18,8 @@ import (
 // TestRLEHybrid decodes the Parquet specification's example of a
 // bit-packed run (0 to 7 at width 3: 0x88 0xC6 0xFA) after an RLE run
 // (five 4s), and a bit-packed run's padding is not read as values; with
-// a dictionary, indices become its entries and one past it is an error.
+// a dictionary, indices become its entries and one past it is an error;
+// runs of any length follow what out holds already.
 func TestRLEHybrid(t *testing.T) {
 	data := []byte{5 << 1, 4, 1<<1 | 1, 0x88, 0xC6, 0xFA}
 	identity := []int32{0, 1, 2, 3, 4, 5, 6, 7}
@@ -34,6 +36,15 @@ func TestRLEHybrid(t *testing.T) {
 	}
 	if _, err := rleHybrid(nil, data[:4], 3, 13, identity); err == nil {
 		t.Error("a truncated bit-packed run decoded without an error")
+	}
+	// Long RLE runs (filled by doubling copies) of every length to 70.
+	for count := 1; count <= 70; count++ {
+		run := append(binary.AppendUvarint(nil, uint64(count<<1)), 6)
+		got, err := rleHybrid([]int32{9}, append(run, data...), 3, 1+count+13, identity)
+		want := append(append([]int32{9}, slices.Repeat([]int32{6}, count)...), 4, 4, 4, 4, 4, 0, 1, 2, 3, 4, 5, 6, 7)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("a run of %d 6s: %v, %v", count, got, err)
+		}
 	}
 	// Through a dictionary: each index looked up; one past it is an error.
 	dict := []float64{0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5}
