@@ -376,8 +376,11 @@ func (d *codeDecoder[T]) chunk(pr file.PageReader, n int, optional bool, plain f
 			default:
 				return nil, nil, errCodesUnsupported
 			}
-			if !optional {
+			if !optional || defined == nv { // no nulls
 				vals = append(vals, d.values...)
+				if optional {
+					valid = fill(valid, true, nv)
+				}
 				continue
 			}
 			k := 0
@@ -462,7 +465,7 @@ func plainFloat64s(out []float64, data []byte, n int) ([]float64, error) {
 }
 
 // fill appends count copies of x to out: long runs by doubling copies.
-func fill[T int32 | float64](out []T, x T, count int) []T {
+func fill[T any](out []T, x T, count int) []T {
 	at := len(out)
 	out = slices.Grow(out, count)[:at+count]
 	run := out[at:]

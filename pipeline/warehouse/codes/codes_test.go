@@ -58,8 +58,8 @@ func TestRLEHybrid(t *testing.T) {
 
 // TestReadMatchesColumnScan writes a scores table of three row
 // groups (runs of study_id, random waves, instruments and scales, a
-// nullable double with a fifth null, a required int32, a bool a third
-// true) and reads it
+// nullable double with a fifth null, one never null, a required int32, a
+// bool a third true) and reads it
 // back: Read' codes are the lookups of ColumnScan's strings, its
 // numbers and nulls ColumnScan's, row for row, whether it decodes the
 // pages itself or reads the row groups through pqarrow (its route for
@@ -101,7 +101,7 @@ func TestReadMatchesColumnScan(t *testing.T) {
 		rw.Int32(c("items_total"), 30, true)
 		rw.Bool(c("prorated"), rng.IntN(3) == 0)
 		rw.Float64(c("base"), 0, false)
-		rw.Float64(c("chg"), 0, false)
+		rw.Float64(c("chg"), float64(r)/4, true) // nullable, never null
 		if err := rw.RowDone(); err != nil {
 			t.Fatal(err)
 		}
@@ -169,7 +169,7 @@ func TestReadMatchesColumnScan(t *testing.T) {
 		t.Fatalf("ColumnScan read %d rows, want %d", len(want), rows)
 	}
 	cols := []Column{{Name: "study_id", Lookup: lookup}, {Name: "wave", Lookup: lookup}, {Name: "instrument", Lookup: lookup},
-		{Name: "scale", Lookup: lookup}, {Name: "value", Float: true}, {Name: "items_answered"}, {Name: "prorated", Bool: true}}
+		{Name: "scale", Lookup: lookup}, {Name: "value", Float: true}, {Name: "items_answered"}, {Name: "prorated", Bool: true}, {Name: "chg", Float: true}}
 	for _, slow := range []bool{false, true} {
 		at, groups := 0, 0
 		err = read(context.Background(), files, cols, slow, func(b *Batch) error {
@@ -189,6 +189,9 @@ func TestReadMatchesColumnScan(t *testing.T) {
 				}
 				if b.Valid[6] != nil || b.Vals[6][i] != w.pro {
 					return fmt.Errorf("row %d prorated: %v, want %v (a required column)", at, b.Vals[6][i], w.pro)
+				}
+				if !b.Valid[7][i] || b.Floats[7][i] != float64(at)/4 {
+					return fmt.Errorf("row %d chg: %v (valid %v), want %v", at, b.Floats[7][i], b.Valid[7][i], float64(at)/4)
 				}
 				at++
 			}
