@@ -77,7 +77,10 @@ func buildColFrame(s *schemas.Study, d *cmpColumns, o, wave int, needBase bool, 
 	// pop's Keep flags (kept in the pool), then keep's over the rows they
 	// keep; then the columns, allocated at their size.
 	key := frameKey{o, wave, needBase, pop.KeepWithdrawn, pop.KeepIncomplete}
-	fb := pool.frameBase()
+	fb := &frameReasons{} // a nil pool's
+	if pool != nil {
+		fb = &pool.base
+	}
 	if fb.key != key || fb.reasons == nil {
 		fb.key, fb.reasons, fb.dropped, fb.kept = key, slices.Grow(fb.reasons[:0], d.n)[:d.n], [8]int{}, 0
 		for i := 0; i < d.n; i++ {
@@ -192,14 +195,6 @@ type frameReasons struct {
 type frameKey struct {
 	o, wave                                 int
 	needBase, keepWithdrawn, keepIncomplete bool
-}
-
-// frameBase is the pool's reasons, or new ones for a nil pool.
-func (p *framePool) frameBase() *frameReasons {
-	if p == nil {
-		return &frameReasons{}
-	}
-	return &p.base
 }
 
 // take returns a slice of n from free (the first with room), or a new one.
