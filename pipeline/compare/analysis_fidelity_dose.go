@@ -37,11 +37,14 @@ func (fidelityDoseAnalysis) Model(m *Model) string {
 	f := m.Frame()
 	d := m.C.d
 	m.X = make([]float64, len(f.rows))
-	high := m.C.s.Fidelity.Bands[0].Name
-	for i, r := range f.rows {
-		if t := d.team[r]; d.hasBand[t] && d.band[t] == high {
-			m.X[i] = 1
+	high := make([]float64, len(d.band)) // 1 for a team in the first band
+	for t, b := range d.band {
+		if d.hasBand[t] && b == m.C.s.Fidelity.Bands[0].Name {
+			high[t] = 1
 		}
+	}
+	for i, r := range f.rows {
+		m.X[i] = high[d.team[r]]
 	}
 	return ""
 }

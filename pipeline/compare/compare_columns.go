@@ -99,66 +99,58 @@ func readCompareColumns(ctx context.Context, env warehouse.Env, dir string, outc
 		return nil, fmt.Errorf("read table participants: %w", err)
 	}
 	// Columns: study_id, the coded ones (trust, team, arm, the coded
-	// demographics), withdrawn, the 0/1 demographics.
-	names := []string{"study_id", "trust", "team", "arm"}
-	names = append(names, d.catNames...)
-	nCoded := len(names) - 1
-	names = append(names, "withdrawn")
-	names = append(names, d.numNames...)
-	names = append(names, "interviewed_baseline")
-	scan := warehouse.NewColumnScan(ctx, files, names, names[1:1+nCoded])
-	scan.ReuseMemory() // the ids are copied
-	defer scan.Close()
-	codes := make([]warehouse.ScoreCodes, nCoded)
+	// demographics), withdrawn, the 0/1 demographics, interviewed_baseline.
+	// A study_id's Lookup keeps the row group's ids (each entry once) and
+	// gives its position among them.
+	var rgIDs []string
+	cols := []codes.Column{{Name: "study_id", Lookup: func(v string) int32 {
+		rgIDs = append(rgIDs, v)
+		return int32(len(rgIDs) - 1)
+	}}}
 	targets := []*cmpCodes{&d.trusts, &d.teams, &d.arms}
 	for c := range d.catCodes {
 		targets = append(targets, &d.catCodes[c])
 	}
-	for {
-		ok, err := scan.Next()
-		if err != nil {
-			return nil, fmt.Errorf("read table participants: %w", err)
+	names := append([]string{"trust", "team", "arm"}, d.catNames...)
+	for c, name := range names {
+		cols = append(cols, codes.Column{Name: name, Lookup: func(v string) int32 { return int32(targets[c].code(v)) }})
+	}
+	nCoded := len(names)
+	cols = append(cols, codes.Column{Name: "withdrawn", Bool: true})
+	for _, name := range d.numNames {
+		cols = append(cols, codes.Column{Name: name})
+	}
+	cols = append(cols, codes.Column{Name: "interviewed_baseline", Bool: true})
+	err = codes.Read(ctx, files, cols, func(b *codes.Batch) error {
+		for _, k := range b.Vals[0][:b.Rows] {
+			d.ids.Append(rgIDs[k]) // "" when null
 		}
-		if !ok {
-			break
+		rgIDs = rgIDs[:0]
+		d.trust = append(d.trust, b.Vals[1][:b.Rows]...)
+		d.team = append(d.team, b.Vals[2][:b.Rows]...)
+		d.arm = append(d.arm, b.Vals[3][:b.Rows]...)
+		for c := range d.cat {
+			d.cat[c] = append(d.cat[c], b.Vals[4+c][:b.Rows]...)
 		}
-		cols := scan.Cols
-		ids, ok1 := cols[0].(*array.String)
-		wd, ok2 := cols[1+nCoded].(*array.Boolean)
-		ib, ok4 := cols[len(cols)-1].(*array.Boolean)
-		nums := make([]*array.Int32, len(d.num))
-		ok3 := true
-		for c := range nums {
-			var ok bool
-			nums[c], ok = cols[2+nCoded+c].(*array.Int32)
-			ok3 = ok3 && ok
-		}
-		if !ok1 || !ok2 || !ok3 || !ok4 {
-			return nil, errors.New("read table participants: unexpected column types")
-		}
-		for c := range codes {
-			if err := codes[c].Init(cols[c+1], targets[c].code); err != nil {
-				return nil, fmt.Errorf("read table participants: column %s: %w", names[c+1], err)
-			}
-		}
-		for i := 0; i < ids.Len(); i++ {
-			d.ids.Append(ids.Value(i)) // "" when null
-			d.trust = append(d.trust, int32(codes[0].At(i)))
-			d.team = append(d.team, int32(codes[1].At(i)))
-			d.arm = append(d.arm, int32(codes[2].At(i)))
-			for c := range d.cat {
-				d.cat[c] = append(d.cat[c], int32(codes[3+c].At(i)))
-			}
-			for c, col := range nums {
+		for c := range d.num {
+			vals, ok := b.Vals[2+nCoded+c], b.Valid[2+nCoded+c]
+			for i := range b.Rows {
 				a := math.NaN()
-				if col.IsValid(i) {
-					a = float64(col.Value(i))
+				if ok == nil || ok[i] {
+					a = float64(vals[i])
 				}
 				d.num[c] = append(d.num[c], a)
 			}
-			d.withdrawn = append(d.withdrawn, wd.IsValid(i) && wd.Value(i))
-			d.interviewed = append(d.interviewed, ib.IsValid(i) && ib.Value(i))
 		}
+		wd, ib := b.Vals[1+nCoded], b.Vals[len(cols)-1]
+		for i := range b.Rows {
+			d.withdrawn = append(d.withdrawn, wd[i] == 1)
+			d.interviewed = append(d.interviewed, ib[i] == 1)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read table participants: %w", err)
 	}
 	d.n = d.ids.Len()
 	d.sortByID()
@@ -302,7 +294,9 @@ func (d *cmpColumns) readScores(ctx context.Context, s *schemas.Study, dir strin
 		return -1
 	}
 	code := func(f func(string) int) func(string) int32 { return func(v string) int32 { return int32(f(v)) } }
-	cols := []codes.Column{{Name: "study_id", Lookup: code(d.ids.Find)}, {Name: "wave", Lookup: code(s.WaveIndex)},
+	// One goroutine at a time decodes a column: the study_ids' Lookup
+	// may step a cursor.
+	cols := []codes.Column{{Name: "study_id", Lookup: code(d.ids.Cursor().Find)}, {Name: "wave", Lookup: code(s.WaveIndex)},
 		{Name: "instrument", Lookup: code(instCode)}, {Name: "scale", Lookup: code(scaleCode)}, {Name: "value", Float: true}}
 	err = codes.Read(ctx, files, cols, func(b *codes.Batch) error {
 		rows, waves, ics, scs, vals, ok := b.Vals[0], b.Vals[1], b.Vals[2], b.Vals[3], b.Floats[4], b.Valid[4]

@@ -72,31 +72,52 @@ func buildColFrame(s *schemas.Study, d *cmpColumns, o, wave int, needBase bool, 
 		clusterOf[i] = -1
 	}
 	present := make([]bool, len(d.trusts.levels))
-	// First the reason each participant is left out (−1: kept), then the
-	// columns, allocated at their size.
-	reasons := pool.int8s(d.n)
-	kept := 0
-	for i := 0; i < d.n; i++ {
-		reason := -1
-		switch {
-		case d.withdrawn[i] && !pop.KeepWithdrawn:
-			reason = dropWithdrawn
-		case math.IsNaN(fu.At(i)) && !pop.KeepIncomplete:
-			reason = dropNoFollowUp
-		case needBase && math.IsNaN(base.At(i)) && !pop.KeepIncomplete:
-			reason = dropNoBaseline
-		case d.team[i] < 0 || d.trust[i] < 0:
-			reason = dropNoTeam
-		case d.arm[i] != armI && d.arm[i] != armC:
-			reason = dropOtherArm
-		case keep != nil:
-			reason = keep(i)
+	// First the reason each participant is left out (−1: kept): the
+	// outcome's and wave's reasons, the same for all its populations with
+	// pop's Keep flags (kept in the pool), then keep's over the rows they
+	// keep; then the columns, allocated at their size.
+	key := frameKey{o, wave, needBase, pop.KeepWithdrawn, pop.KeepIncomplete}
+	fb := &frameReasons{} // a nil pool's
+	if pool != nil {
+		fb = &pool.base
+	}
+	if fb.key != key || fb.reasons == nil {
+		fb.key, fb.reasons, fb.dropped, fb.kept = key, slices.Grow(fb.reasons[:0], d.n)[:d.n], [8]int{}, 0
+		for i := 0; i < d.n; i++ {
+			reason := -1
+			switch {
+			case d.withdrawn[i] && !pop.KeepWithdrawn:
+				reason = dropWithdrawn
+			case math.IsNaN(fu.At(i)) && !pop.KeepIncomplete:
+				reason = dropNoFollowUp
+			case needBase && math.IsNaN(base.At(i)) && !pop.KeepIncomplete:
+				reason = dropNoBaseline
+			case d.team[i] < 0 || d.trust[i] < 0:
+				reason = dropNoTeam
+			case d.arm[i] != armI && d.arm[i] != armC:
+				reason = dropOtherArm
+			}
+			fb.reasons[i] = int8(reason)
+			if reason >= 0 {
+				fb.dropped[reason]++
+			} else {
+				fb.kept++
+			}
 		}
-		reasons[i] = int8(reason)
-		if reason >= 0 {
-			f.dropped[reason]++
-		} else {
-			kept++
+	}
+	reasons, kept := fb.reasons, fb.kept
+	f.dropped = fb.dropped
+	if keep != nil {
+		reasons = pool.int8s(d.n)
+		copy(reasons, fb.reasons)
+		for i, r := range reasons {
+			if r < 0 {
+				if r := keep(i); r >= 0 {
+					reasons[i] = int8(r)
+					f.dropped[r]++
+					kept--
+				}
+			}
 		}
 	}
 	f.rows = pool.int32s(kept)[:0]
@@ -144,7 +165,9 @@ func buildColFrame(s *schemas.Study, d *cmpColumns, o, wave int, needBase bool, 
 	for i, t := range f.stratum {
 		f.stratum[i] = pos[t]
 	}
-	pool.put(reasons)
+	if keep != nil {
+		pool.put(reasons)
+	}
 	return f
 }
 
@@ -153,9 +176,25 @@ func buildColFrame(s *schemas.Study, d *cmpColumns, o, wave int, needBase bool, 
 // each new memory for the garbage collector to clear and collect. A nil
 // pool allocates.
 type framePool struct {
-	f64 [][]float64
-	i32 [][]int32
-	i8  [][]int8
+	f64  [][]float64
+	i32  [][]int32
+	i8   [][]int8
+	base frameReasons
+}
+
+// frameReasons are the reasons (−1: kept) each participant is left out of
+// the frames of an outcome at a wave before any Exclude (buildColFrame),
+// for key.
+type frameReasons struct {
+	key     frameKey
+	reasons []int8
+	dropped [8]int
+	kept    int
+}
+
+type frameKey struct {
+	o, wave                                 int
+	needBase, keepWithdrawn, keepIncomplete bool
 }
 
 // take returns a slice of n from free (the first with room), or a new one.

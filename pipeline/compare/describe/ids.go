@@ -145,3 +145,47 @@ func (p *StudyIDs) Find(id string) int {
 	}
 	return -1
 }
+
+// IDCursor finds study_ids that mostly come in study_id order (the
+// dictionary entries of a table sorted by study_id) by stepping forward
+// from the last one found, and bisects (Find) only when an id is behind it
+// or more than a block ahead. It holds the position it reached, so it serves
+// one goroutine at a time.
+type IDCursor struct {
+	p   *StudyIDs
+	i   int    // the row of cur; −1 before the first Find
+	cur []byte // id i
+	at  int    // where id i+1 starts in packed
+}
+
+// Cursor is a new cursor over p (after Sort).
+func (p *StudyIDs) Cursor() *IDCursor { return &IDCursor{p: p, i: -1} }
+
+// Find is the row of a study_id, or −1, as StudyIDs.Find.
+func (c *IDCursor) Find(id string) int {
+	p := c.p
+	if c.i >= 0 && string(c.cur) <= id {
+		for range idBlock {
+			switch s := string(c.cur); {
+			case s == id:
+				return c.i
+			case s > id:
+				return -1 // between two ids
+			}
+			if c.i+1 >= p.n {
+				return -1 // after the last
+			}
+			c.cur, c.at = p.next(c.cur, c.at)
+			c.i++
+		}
+	}
+	i := p.Find(id)
+	if i >= 0 {
+		c.i, c.at = i, int(p.blocks[i/idBlock])
+		c.cur = c.cur[:0]
+		for range i%idBlock + 1 {
+			c.cur, c.at = p.next(c.cur, c.at)
+		}
+	}
+	return i
+}

@@ -82,8 +82,9 @@ func ServiceUse(ctx context.Context, s *schemas.Study, dir string, c *Columns, i
 	slots := c.armSlots(arms)
 	// A participant's code: their arm's position among the arms compared,
 	// or −1 (withdrawn, another arm, or not in participants).
+	cur := ids.Cursor() // one column's Lookup: one goroutine at a time
 	person := func(id string) int32 {
-		i := ids.Find(id)
+		i := cur.Find(id)
 		if i < 0 || c.Withdrawn[i] {
 			return -1
 		}

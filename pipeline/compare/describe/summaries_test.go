@@ -19,7 +19,7 @@ import (
 // TestStudyIDs: ids appended out of order come back sorted, the
 // permutation says where each came from, Find gives every id's row and
 // −1 for one absent (before the first, between two, after the last); ids
-// already in order need no permutation.
+// already in order need no permutation; a cursor finds what Find finds.
 func TestStudyIDs(t *testing.T) {
 	in := []string{"T9-000002", "T9-000010", "T1-000001", "T1-000003", "T10-00001", ""}
 	for k := range 100 { // several blocks, ids sharing prefixes of every length
@@ -46,6 +46,19 @@ func TestStudyIDs(t *testing.T) {
 	for _, absent := range []string{" ", "T1-000002", "T10", "T9-000011", "U", "T9-", "Xyz", "Z"} {
 		if got := ids.Find(absent); got != -1 {
 			t.Errorf("Find(%q) = %d, want -1", absent, got)
+		}
+	}
+	// A cursor gives Find's answers for ids in order, out of order, absent
+	// and repeated.
+	cur := ids.Cursor()
+	probes := append(slices.Clone(want), " ", "T1-000002", "T10", "T9-000011", "U", "T9-", "Xyz", "Z")
+	probes = append(probes, want[len(want)-1], want[0], want[3], want[3], want[40], want[2])
+	for k := range want {
+		probes = append(probes, want[(k*37)%len(want)])
+	}
+	for _, id := range probes {
+		if got, w := cur.Find(id), ids.Find(id); got != w {
+			t.Errorf("cursor: Find(%q) = %d, want %d", id, got, w)
 		}
 	}
 	var sorted StudyIDs

@@ -10,6 +10,7 @@ import (
 	"math"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -37,12 +38,14 @@ var errCodesUnsupported = errors.New("column pages of a kind the code reader doe
 
 // Column is a column Read reads: a string column when Lookup is
 // set (Lookup gives a value's code; it is called from the goroutines that
-// decode the columns, so several Lookups may run at once), a double
-// column when Float is set, else an int32 column.
+// decode the columns, so several Lookups may run at once, one column's at a
+// time), a double column when Float is set, a bool column when Bool is set
+// (1 true, 0 false in Vals), else an int32 column.
 type Column struct {
 	Name   string
 	Lookup func(string) int32
 	Float  bool
+	Bool   bool
 }
 
 // Batch is one row group's columns: Vals[i] holds column i's codes or
@@ -137,6 +140,8 @@ func decodeCodeChunk(r *file.RowGroupReader, c int, optional bool, col Column, b
 	case col.Lookup != nil:
 		plain := func(out []int32, data []byte, n int) ([]int32, error) { return plainStrings(out, data, n, col.Lookup) }
 		b.Vals[i], b.Valid[i], err = dec.chunk(pr, b.Rows, optional, plain, col.Lookup(""), b.Vals[i], b.Valid[i])
+	case col.Bool:
+		b.Vals[i], b.Valid[i], err = dec.chunk(pr, b.Rows, optional, plainBools, 0, b.Vals[i], b.Valid[i])
 	default:
 		b.Vals[i], b.Valid[i], err = dec.chunk(pr, b.Rows, optional, plainInt32s, 0, b.Vals[i], b.Valid[i])
 	}
@@ -183,8 +188,15 @@ func scanRowGroup(ctx context.Context, pf *file.Reader, rg int, idx []int, cols 
 					}
 					b.Vals[i] = append(b.Vals[i], lastC)
 				}
+			case *array.Boolean:
+				if !c.Bool {
+					return fmt.Errorf("column %s is a bool column", c.Name)
+				}
+				for r := range a.Len() {
+					b.Vals[i] = append(b.Vals[i], int32(btoi(a.IsValid(r) && a.Value(r))))
+				}
 			case *array.Int32:
-				if c.Lookup != nil || c.Float {
+				if c.Lookup != nil || c.Float || c.Bool {
 					return fmt.Errorf("column %s is an int32 column", c.Name)
 				}
 				for r := range a.Len() {
@@ -202,7 +214,7 @@ func scanRowGroup(ctx context.Context, pf *file.Reader, rg int, idx []int, cols 
 					b.Floats[i] = append(b.Floats[i], v)
 				}
 			default:
-				return fmt.Errorf("column %s is not a string, int32 or double column", c.Name)
+				return fmt.Errorf("column %s is not a string, bool, int32 or double column", c.Name)
 			}
 		}
 	}
@@ -253,6 +265,8 @@ func withCodeFile(path string, cols []Column, fn func(pf *file.Reader, idx []int
 			want = parquet.Types.ByteArray
 		} else if c.Float {
 			want = parquet.Types.Double
+		} else if c.Bool {
+			want = parquet.Types.Boolean
 		}
 		if descr.PhysicalType() != want || descr.MaxRepetitionLevel() != 0 || descr.MaxDefinitionLevel() > 1 {
 			return fmt.Errorf("column %s is not a flat %s column", c.Name, want)
@@ -362,8 +376,11 @@ func (d *codeDecoder[T]) chunk(pr file.PageReader, n int, optional bool, plain f
 			default:
 				return nil, nil, errCodesUnsupported
 			}
-			if !optional {
+			if !optional || defined == nv { // no nulls
 				vals = append(vals, d.values...)
+				if optional {
+					valid = fill(valid, true, nv)
+				}
 				continue
 			}
 			k := 0
@@ -413,6 +430,18 @@ func plainStrings(out []int32, data []byte, n int, lookup func(string) int32) ([
 	return out, nil
 }
 
+// plainBools decodes n PLAIN bools (bit-packed, the first in the lowest
+// bit) as 1 or 0.
+func plainBools(out []int32, data []byte, n int) ([]int32, error) {
+	if len(data) < (n+7)/8 {
+		return nil, errors.New("plain values overrun the page")
+	}
+	for k := range n {
+		out = append(out, int32(data[k>>3]>>(k&7)&1))
+	}
+	return out, nil
+}
+
 // plainInt32s decodes n PLAIN int32s.
 func plainInt32s(out []int32, data []byte, n int) ([]int32, error) {
 	if len(data) < 4*n {
@@ -433,6 +462,21 @@ func plainFloat64s(out []float64, data []byte, n int) ([]float64, error) {
 		out = append(out, math.Float64frombits(binary.LittleEndian.Uint64(data[8*k:])))
 	}
 	return out, nil
+}
+
+// fill appends count copies of x to out: long runs by doubling copies.
+func fill[T any](out []T, x T, count int) []T {
+	at := len(out)
+	out = slices.Grow(out, count)[:at+count]
+	run := out[at:]
+	k := min(count, 8)
+	for j := range k {
+		run[j] = x
+	}
+	for ; k < count; k *= 2 {
+		copy(run[k:], run[:k])
+	}
+	return out
 }
 
 // rleHybrid decodes n values of Parquet's RLE/bit-packing hybrid encoding
@@ -463,10 +507,7 @@ func rleHybrid[T int32 | float64](out []T, data []byte, width, n int, dict []T) 
 			if v >= uint32(len(dict)) {
 				return nil, errRange
 			}
-			x := dict[v]
-			for range count {
-				out = append(out, x)
-			}
+			out = fill(out, dict[v], count)
 			continue
 		}
 		groups := int(h >> 1) // bit-packed: groups of 8 values, LSB first
@@ -479,7 +520,10 @@ func rleHybrid[T int32 | float64](out []T, data []byte, width, n int, dict []T) 
 		count := min(groups*8, n-len(out)) // the last group may be padding
 		mask := uint64(1)<<width - 1
 		pos := 0 // bit position in packed
-		for range count {
+		at0 := len(out)
+		out = slices.Grow(out, count)[:at0+count]
+		dst := out[at0:]
+		for j := range dst {
 			at := pos >> 3
 			var w uint64
 			if at+8 <= len(packed) {
@@ -493,7 +537,7 @@ func rleHybrid[T int32 | float64](out []T, data []byte, width, n int, dict []T) 
 			if ix >= uint64(len(dict)) {
 				return nil, errRange
 			}
-			out = append(out, dict[ix])
+			dst[j] = dict[ix]
 			pos += width
 		}
 	}

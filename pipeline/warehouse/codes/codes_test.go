@@ -2,6 +2,7 @@ package codes
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -17,7 +18,8 @@ import (
 // TestRLEHybrid decodes the Parquet specification's example of a
 // bit-packed run (0 to 7 at width 3: 0x88 0xC6 0xFA) after an RLE run
 // (five 4s), and a bit-packed run's padding is not read as values; with
-// a dictionary, indices become its entries and one past it is an error.
+// a dictionary, indices become its entries and one past it is an error;
+// runs of any length follow what out holds already.
 func TestRLEHybrid(t *testing.T) {
 	data := []byte{5 << 1, 4, 1<<1 | 1, 0x88, 0xC6, 0xFA}
 	identity := []int32{0, 1, 2, 3, 4, 5, 6, 7}
@@ -35,6 +37,15 @@ func TestRLEHybrid(t *testing.T) {
 	if _, err := rleHybrid(nil, data[:4], 3, 13, identity); err == nil {
 		t.Error("a truncated bit-packed run decoded without an error")
 	}
+	// Long RLE runs (filled by doubling copies) of every length to 70.
+	for count := 1; count <= 70; count++ {
+		run := append(binary.AppendUvarint(nil, uint64(count<<1)), 6)
+		got, err := rleHybrid([]int32{9}, append(run, data...), 3, 1+count+13, identity)
+		want := append(append([]int32{9}, slices.Repeat([]int32{6}, count)...), 4, 4, 4, 4, 4, 0, 1, 2, 3, 4, 5, 6, 7)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("a run of %d 6s: %v, %v", count, got, err)
+		}
+	}
 	// Through a dictionary: each index looked up; one past it is an error.
 	dict := []float64{0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5}
 	if f, err := rleHybrid(nil, data, 3, 13, dict); err != nil || f[0] != 4.5 || f[12] != 7.5 {
@@ -47,7 +58,8 @@ func TestRLEHybrid(t *testing.T) {
 
 // TestReadMatchesColumnScan writes a scores table of three row
 // groups (runs of study_id, random waves, instruments and scales, a
-// nullable double with a fifth null, a required int32) and reads it
+// nullable double with a fifth null, one never null, a required int32, a
+// bool a third true) and reads it
 // back: Read' codes are the lookups of ColumnScan's strings, its
 // numbers and nulls ColumnScan's, row for row, whether it decodes the
 // pages itself or reads the row groups through pqarrow (its route for
@@ -87,9 +99,9 @@ func TestReadMatchesColumnScan(t *testing.T) {
 		rw.Float64(c("value"), rng.NormFloat64()*10, rng.IntN(5) != 0)
 		rw.Int32(c("items_answered"), int32(rng.IntN(30)), true)
 		rw.Int32(c("items_total"), 30, true)
-		rw.Bool(c("prorated"), false)
+		rw.Bool(c("prorated"), rng.IntN(3) == 0)
 		rw.Float64(c("base"), 0, false)
-		rw.Float64(c("chg"), 0, false)
+		rw.Float64(c("chg"), float64(r)/4, true) // nullable, never null
 		if err := rw.RowDone(); err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +121,7 @@ func TestReadMatchesColumnScan(t *testing.T) {
 		}
 		return v
 	}
-	names := []string{"study_id", "wave", "instrument", "scale", "value", "items_answered"}
+	names := []string{"study_id", "wave", "instrument", "scale", "value", "items_answered", "prorated"}
 	// ColumnScan first, numbering the strings (lookup then only reads).
 	type row struct {
 		str    [4]int32
@@ -117,6 +129,7 @@ func TestReadMatchesColumnScan(t *testing.T) {
 		vOK    bool
 		items  int32
 		itemOK bool
+		pro    int32
 	}
 	var want []row
 	scan := warehouse.NewColumnScan(context.Background(), files, names, nil)
@@ -128,7 +141,7 @@ func TestReadMatchesColumnScan(t *testing.T) {
 		if !ok {
 			break
 		}
-		val, items := scan.Cols[4].(*array.Float64), scan.Cols[5].(*array.Int32)
+		val, items, pro := scan.Cols[4].(*array.Float64), scan.Cols[5].(*array.Int32), scan.Cols[6].(*array.Boolean)
 		for i := range val.Len() {
 			var r row
 			for k := range 4 {
@@ -145,6 +158,9 @@ func TestReadMatchesColumnScan(t *testing.T) {
 			if r.itemOK {
 				r.items = items.Value(i)
 			}
+			if pro.Value(i) {
+				r.pro = 1
+			}
 			want = append(want, r)
 		}
 	}
@@ -153,7 +169,7 @@ func TestReadMatchesColumnScan(t *testing.T) {
 		t.Fatalf("ColumnScan read %d rows, want %d", len(want), rows)
 	}
 	cols := []Column{{Name: "study_id", Lookup: lookup}, {Name: "wave", Lookup: lookup}, {Name: "instrument", Lookup: lookup},
-		{Name: "scale", Lookup: lookup}, {Name: "value", Float: true}, {Name: "items_answered"}}
+		{Name: "scale", Lookup: lookup}, {Name: "value", Float: true}, {Name: "items_answered"}, {Name: "prorated", Bool: true}, {Name: "chg", Float: true}}
 	for _, slow := range []bool{false, true} {
 		at, groups := 0, 0
 		err = read(context.Background(), files, cols, slow, func(b *Batch) error {
@@ -170,6 +186,12 @@ func TestReadMatchesColumnScan(t *testing.T) {
 				}
 				if b.Valid[5] != nil || !w.itemOK || b.Vals[5][i] != w.items {
 					return fmt.Errorf("row %d items_answered: %v, want %v (a required column)", at, b.Vals[5][i], w.items)
+				}
+				if b.Valid[6] != nil || b.Vals[6][i] != w.pro {
+					return fmt.Errorf("row %d prorated: %v, want %v (a required column)", at, b.Vals[6][i], w.pro)
+				}
+				if !b.Valid[7][i] || b.Floats[7][i] != float64(at)/4 {
+					return fmt.Errorf("row %d chg: %v (valid %v), want %v", at, b.Floats[7][i], b.Valid[7][i], float64(at)/4)
 				}
 				at++
 			}
