@@ -34,7 +34,30 @@ func ATEWeightsGrouped(arm []float64, pat []int32, fitted []float64) ([]float64,
 			return nil, fmt.Errorf("ate weights: row %d has group %d of %d", i, p, len(fitted))
 		}
 	}
-	return ateWeights(arm, func(i int) float64 { return fitted[pat[i]] })
+	if len(arm) == 0 {
+		return nil, errors.New("ate weights: no rows")
+	}
+	// ateWeights' loops and arithmetic, without a call per row.
+	var p float64
+	for i, a := range arm {
+		if a != 0 && a != 1 {
+			return nil, fmt.Errorf("ate weights: arm[%d] = %v, need 0 or 1", i, a)
+		}
+		if q := fitted[pat[i]]; !(q > 0 && q < 1) {
+			return nil, fmt.Errorf("ate weights: propensity %d is %v, need 0 < ps < 1", i, q)
+		}
+		p += a
+	}
+	p /= float64(len(arm))
+	if p == 0 || p == 1 {
+		return nil, errors.New("ate weights: only one arm present")
+	}
+	w := make([]float64, len(arm))
+	for i, a := range arm {
+		q := fitted[pat[i]]
+		w[i] = a*p/q + (1-a)*(1-p)/(1-q)
+	}
+	return w, nil
 }
 
 func ateWeights(arm []float64, ps func(i int) float64) ([]float64, error) {

@@ -586,10 +586,12 @@ func (c *outcomeComparison) weights(f *colFrame) ([]float64, []balanceRow, strin
 		// KishESS of each arm's weights, summed in row order as KishESS
 		// sums them.
 		var s, s2 [2]float64
+		maxW = math.Inf(-1)
 		for i, v := range w {
 			a := int(f.arm[i])
 			s[a] += v
 			s2[a] += v * v
+			maxW = max(maxW, v)
 		}
 		kish := func(a int) float64 {
 			if s2[a] == 0 {
@@ -597,7 +599,7 @@ func (c *outcomeComparison) weights(f *colFrame) ([]float64, []balanceRow, strin
 			}
 			return s[a] * s[a] / s2[a]
 		}
-		essI, essC, maxW = kish(1), kish(0), slices.Max(w)
+		essI, essC = kish(1), kish(0)
 	}
 	var rows []balanceRow
 	for ci, cv := range covs {
@@ -607,7 +609,7 @@ func (c *outcomeComparison) weights(f *colFrame) ([]float64, []balanceRow, strin
 			rows = append(rows, categoricalBalance(name, cv, levelPos[ci], f.arm, w, essI, essC, maxW)...)
 			continue
 		default:
-			rows = append(rows, numericBalance(name, cv.name, cv.x, f.arm, w, essI, essC, maxW))
+			rows = append(rows, numericBalance(name, cv, f.arm, w, essI, essC, maxW))
 			continue
 		}
 		cols := []propensityColumn{{Name: cv.name, x: cv.x}}
@@ -632,51 +634,27 @@ func (c *outcomeComparison) weights(f *colFrame) ([]float64, []balanceRow, strin
 				r.smdW = orNaN(stats.SMD(col.x, f.arm, w))
 				r.varRatio = orNaN(stats.VarianceRatio(col.x, f.arm, w))
 			}
+			r.nI, r.nC = balanceCount(col.x, f.arm, cv.codes != nil || cv.binary)
 			rows = append(rows, r)
 		}
 	}
-	pos := 0
-	for _, cv := range covs {
-		for _, cnt := range balanceCounts(cv, f.arm) {
-			rows[pos].wave, rows[pos].nI, rows[pos].nC = c.waveName, cnt[1], cnt[0]
-			pos++
-		}
+	for i := range rows {
+		rows[i].wave = c.waveName
 	}
 	return w, rows, joinNotes(notes...)
 }
 
-// balanceCounts counts, for each balance row of a covariate, the
-// participants of each arm (index 1 intervention, 0 control) having it: a
-// level of a coded covariate, the value 1 of a 0/1 one, any value of
-// another numeric one (y_baseline).
-func balanceCounts(cv propCov, arm []float64) [][2]int {
-	if cv.codes != nil {
-		// One pass: each code's counts, then the levels'.
-		var byCode [][2]int
-		for i, v := range cv.codes {
-			if v < 0 {
-				continue // no level: counted in none
-			}
-			if int(v) >= len(byCode) {
-				byCode = append(byCode, make([][2]int, int(v)+1-len(byCode))...)
-			}
-			byCode[v][int(arm[i])]++
-		}
-		out := make([][2]int, len(cv.levels))
-		for li, code := range cv.levels {
-			if int(code) < len(byCode) {
-				out[li] = byCode[code]
-			}
-		}
-		return out
-	}
-	out := make([][2]int, 1)
-	for i, v := range cv.x {
-		if (cv.binary && v == 1) || (!cv.binary && !math.IsNaN(v)) {
-			out[0][int(arm[i])]++
+// balanceCount counts the participants of each arm having a balance row's
+// covariate: the value 1 of a 0/1 column (a level's dummy, living_alone),
+// any value of another numeric one (y_baseline).
+func balanceCount(x, arm []float64, binary bool) (nI, nC int) {
+	var n [2]int
+	for i, v := range x {
+		if (binary && v == 1) || (!binary && !math.IsNaN(v)) {
+			n[int(arm[i])]++
 		}
 	}
-	return out
+	return n[1], n[0]
 }
 
 // propensity fits the propensity model (intercept and the model columns of
@@ -991,8 +969,8 @@ func groupPatterns(f *colFrame, covs []propCov, levelPos [][]int, base *OutcomeV
 	if dense := newDensePatterns(f, covs, levelPos, base); dense != nil {
 		for i := 0; i < n; i++ {
 			key := dense.key(i)
-			p := dense.index[key]
-			dense.index[key] = add(i, p, p >= 0)
+			p := dense.index[key] - 1
+			dense.index[key] = add(i, p, p >= 0) + 1
 		}
 	} else if n >= cellRoutePatterns && cellColumn(covs) {
 		// A y_baseline of too many values for the table (costs): nearly
@@ -1036,7 +1014,7 @@ func groupPatterns(f *colFrame, covs []propCov, levelPos [][]int, base *OutcomeV
 // numeric covariate of whole numbers in a short range (living_alone) and
 // y_baseline by its code in the outcome's table of distinct values.
 type densePatterns struct {
-	index []int32 // pattern of each key, −1 none yet
+	index []int32 // 1 + pattern of each key, 0 none yet
 	key   func(i int) int
 }
 
@@ -1097,9 +1075,6 @@ func newDensePatterns(f *colFrame, covs []propCov, levelPos [][]int, base *Outco
 		parts = append(parts, p)
 	}
 	d := &densePatterns{index: make([]int32, size)}
-	for i := range d.index {
-		d.index[i] = -1
-	}
 	d.key = func(i int) int {
 		key := 0
 		for _, p := range parts {
@@ -1163,6 +1138,7 @@ func categoricalBalance(name string, cv propCov, pos []int, arm, w []float64, es
 	var rows []balanceRow
 	for li, code := range cv.levels {
 		r := balanceRow{analysis: name, covariate: cv.name + "=" + cv.names[li], essI: essI, essC: essC, maxWeight: maxW}
+		r.nI, r.nC = int(cnt[code][1]), int(cnt[code][0])
 		r.meanI, r.meanC = math.NaN(), math.NaN()
 		if n[1] > 0 {
 			r.meanI = cnt[code][1] / n[1]
@@ -1233,18 +1209,24 @@ func (h hedgesScale) g(est float64) (float64, error) {
 
 // numericBalance is the balance row of a numeric covariate: the arm means,
 // stats.SMD before and after weighting and stats.VarianceRatio, from two
-// passes over x with their sums in their order.
-func numericBalance(name, cov string, x, arm, w []float64, essI, essC, maxW float64) balanceRow {
-	r := balanceRow{analysis: name, covariate: cov, essI: essI, essC: essC, maxWeight: maxW}
-	var n [2]int
+// passes over x with their sums in their order, and the counts of
+// balanceCount.
+func numericBalance(name string, cv propCov, arm, w []float64, essI, essC, maxW float64) balanceRow {
+	r := balanceRow{analysis: name, covariate: cv.name, essI: essI, essC: essC, maxWeight: maxW}
+	x := cv.x
+	var n, ones [2]int
 	var sx, sw, swx, ss, wss, sw2 [2]float64
 	for i, v := range x {
 		if math.IsNaN(v) {
 			r.meanI, r.meanC, r.smdU, r.smdW, r.varRatio = math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN()
+			r.nI, r.nC = balanceCount(x, arm, cv.binary)
 			return r
 		}
 		a := int(arm[i])
 		n[a]++
+		if v == 1 {
+			ones[a]++
+		}
 		sx[a] += v
 		if w != nil {
 			sw[a] += w[i]
@@ -1271,6 +1253,10 @@ func numericBalance(name, cov string, x, arm, w []float64, essI, essC, maxW floa
 		}
 	}
 	r.meanI, r.meanC = m[1], m[0]
+	r.nI, r.nC = n[1], n[0]
+	if cv.binary {
+		r.nI, r.nC = ones[1], ones[0]
+	}
 	r.smdU, r.smdW, r.varRatio = math.NaN(), math.NaN(), math.NaN()
 	if n[1] < 2 || n[0] < 2 {
 		return r
