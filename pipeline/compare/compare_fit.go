@@ -667,17 +667,19 @@ func (c *outcomeComparison) propensity(f *colFrame, covs []propCov, levelPos [][
 	k := 1 + modelWidth(covs)
 	buf := make([]float64, k)
 	var g *patternGroups
+	var cells *patternCells
 	if !CompareDense {
 		var base *OutcomeValues
 		if c.hasBase {
 			base = &c.d.vals[c.index][0]
 		}
 		g = groupPatterns(f, covs, levelPos, base)
+		cells = groupCells(g, covs, levelPos, k)
 	}
-	aliased := propensityAliased(covs, levelPos, n, k, g)
+	aliased := propensityAliased(covs, levelPos, n, k, g, cells)
 	if !CompareDense && len(aliased) == 0 {
 		if g != nil {
-			if ps, ok := propensityPatterns(g, covs, levelPos, k); ok {
+			if ps, ok := propensityPatterns(g, cells, covs, levelPos, k); ok {
 				return ps, g.pat, "", nil
 			}
 		}
@@ -746,12 +748,12 @@ func propensityNames(covs []propCov, levelPos [][]int) []string {
 // With g, X'X is summed over the covariate patterns (each row of a pattern
 // times its rows: the same sums, exact for the 0/1 columns, rounded
 // differently only in y_baseline's, far from the threshold but for a
-// column that is aliased), else over the rows.
-func propensityAliased(covs []propCov, levelPos [][]int, n, k int, g *patternGroups) []int {
+// column that is aliased; with cells, y_baseline's products with the cell
+// columns are summed over each cell's patterns first), else over the rows.
+func propensityAliased(covs []propCov, levelPos [][]int, n, k int, g *patternGroups, cells *patternCells) []int {
 	xx := make([]float64, k*k)
 	buf := make([]float64, k)
-	add := func(i int, t float64) {
-		modelRow(covs, levelPos, i, buf)
+	addRow := func(t float64) {
 		for a, va := range buf {
 			if va == 0 {
 				continue
@@ -762,13 +764,35 @@ func propensityAliased(covs []propCov, levelPos [][]int, n, k int, g *patternGro
 			}
 		}
 	}
-	if g != nil {
-		for p, i := range g.first {
-			add(int(i), g.trials[p])
+	switch {
+	case cells != nil:
+		// Per cell: its rows T, Σ t·y; over the patterns Σ t·y·y.
+		tc, ty := make([]float64, len(cells.cells)), make([]float64, len(cells.cells))
+		var tyy float64
+		for p, c := range cells.cellOf {
+			t, y := g.trials[p], cells.y[p]
+			tc[c] += t
+			ty[c] += t * y
+			tyy += t * y * y
 		}
-	} else {
+		buf[k-1] = 0
+		for c, row := range cells.cells {
+			copy(buf, row)
+			addRow(tc[c])
+			for a, va := range row {
+				xx[a*k+k-1] += va * ty[c]
+			}
+		}
+		xx[k*k-1] = tyy
+	case g != nil:
+		for p, i := range g.first {
+			modelRow(covs, levelPos, int(i), buf)
+			addRow(g.trials[p])
+		}
+	default:
 		for i := 0; i < n; i++ {
-			add(i, 1)
+			modelRow(covs, levelPos, i, buf)
+			addRow(1)
 		}
 	}
 	// Cholesky of the kept columns, column by column: l holds the rows of
@@ -813,11 +837,12 @@ type patternKey struct {
 // stats.PatternCounts.Add would number them) and returns each pattern's
 // fitted probability; false when the pattern fit fails (the rows then
 // decide).
-func propensityPatterns(g *patternGroups, covs []propCov, levelPos [][]int, k int) ([]float64, bool) {
+func propensityPatterns(g *patternGroups, cells *patternCells, covs []propCov, levelPos [][]int, k int) ([]float64, bool) {
 	first, trials, ones := g.first, g.trials, g.ones
-	if len(first) >= cellRoutePatterns {
-		if ps, ok := propensityCells(covs, levelPos, first, trials, ones, k); ok {
-			return ps, true
+	if cells != nil {
+		if _, fitted, _, err := stats.LogisticCells(cells.cells, cells.cellOf, cells.y, trials, ones); err == nil {
+			CompareCellFits.Add(1)
+			return fitted, true
 		}
 	}
 	pc, err := stats.NewPatternCounts(k)
@@ -844,15 +869,24 @@ func propensityPatterns(g *patternGroups, covs []propCov, levelPos [][]int, k in
 // its results are unchanged to the bit.
 const cellRoutePatterns = 4096
 
-// propensityCells fits the propensity model by stats.LogisticCells when its
-// last column is y_baseline and the others are the intercept, dummies and
-// 0/1 covariates (the cells): the patterns' cells are numbered in order of
-// first appearance. It returns each pattern's fitted probability; false
-// when the model has no such column or the fit fails.
-func propensityCells(covs []propCov, levelPos [][]int, first []int32, trials, ones []float64, k int) ([]float64, bool) {
-	if !cellColumn(covs) {
-		return nil, false
+// patternCells is the covariate patterns' cells for stats.LogisticCells:
+// the model rows but the last column (y_baseline), numbered in order of
+// first appearance, each pattern's cell and y_baseline.
+type patternCells struct {
+	cells  [][]float64
+	cellOf []int32
+	y      []float64
+}
+
+// groupCells is the patterns' cells when the propensity model is fitted by
+// stats.LogisticCells: from cellRoutePatterns patterns when its last
+// column is y_baseline and the others are the intercept, dummies and 0/1
+// covariates; nil otherwise.
+func groupCells(g *patternGroups, covs []propCov, levelPos [][]int, k int) *patternCells {
+	if g == nil || len(g.first) < cellRoutePatterns || !cellColumn(covs) {
+		return nil
 	}
+	first := g.first
 	buf := make([]float64, k)
 	key := make([]byte, 8*(k-1))
 	index := map[string]int32{}
@@ -887,12 +921,7 @@ func propensityCells(covs []propCov, levelPos [][]int, first []int32, trials, on
 			known[rk] = c
 		}
 	}
-	_, fitted, _, err := stats.LogisticCells(cells, cellOf, y, trials, ones)
-	if err != nil {
-		return nil, false
-	}
-	CompareCellFits.Add(1)
-	return fitted, true
+	return &patternCells{cells: cells, cellOf: cellOf, y: y}
 }
 
 // cellKeys returns the key of a row's covariates but the last
