@@ -996,8 +996,9 @@ func groupPatterns(f *colFrame, covs []propCov, levelPos [][]int, base *OutcomeV
 		return p
 	}
 	if dense := newDensePatterns(f, covs, levelPos, base); dense != nil {
+		dense.keys(pat)
 		for i := 0; i < n; i++ {
-			key := dense.key(i)
+			key := pat[i] // dense.keys: overwritten by add
 			p := dense.index[key] - 1
 			dense.index[key] = add(i, p, p >= 0) + 1
 		}
@@ -1044,16 +1045,18 @@ func groupPatterns(f *colFrame, covs []propCov, levelPos [][]int, base *OutcomeV
 // y_baseline by its code in the outcome's table of distinct values.
 type densePatterns struct {
 	index []int32 // 1 + pattern of each key, 0 none yet
-	key   func(i int) int
+	keys  func(key []int32)
 }
 
 // maxDensePatterns bounds the table of densePatterns (16 MiB).
 const maxDensePatterns = 1 << 22
 
 func newDensePatterns(f *colFrame, covs []propCov, levelPos [][]int, base *OutcomeValues) *densePatterns {
+	// A part's add multiplies each row's key by its radix and adds the
+	// row's code: the keys are made a column at a time.
 	type part struct {
 		radix int
-		code  func(i int) int
+		add   func(key []int32)
 	}
 	var parts []part
 	size := 1
@@ -1061,8 +1064,12 @@ func newDensePatterns(f *colFrame, covs []propCov, levelPos [][]int, base *Outco
 		var p part
 		switch {
 		case c.codes != nil:
-			codes := c.codes
-			p = part{radix: len(levelPos[ci]) + 1, code: func(i int) int { return int(codes[i]) + 1 }}
+			codes, r := c.codes, int32(len(levelPos[ci])+1)
+			p = part{radix: int(r), add: func(key []int32) {
+				for i, v := range codes {
+					key[i] = key[i]*r + v + 1
+				}
+			}}
 		case !c.inModel:
 			continue
 		case c.name == "y_baseline":
@@ -1081,8 +1088,12 @@ func newDensePatterns(f *colFrame, covs []propCov, levelPos [][]int, base *Outco
 					canon[j] = zero
 				}
 			}
-			codes, rows := base.codes, f.rows
-			p = part{radix: len(base.Table) + 1, code: func(i int) int { return canon[codes[rows[i]]] }}
+			codes, rows, r := base.codes, f.rows, int32(len(base.Table)+1)
+			p = part{radix: int(r), add: func(key []int32) {
+				for i, row := range rows {
+					key[i] = key[i]*r + int32(canon[codes[row]])
+				}
+			}}
 		default:
 			lo, hi := math.Inf(1), math.Inf(-1)
 			for _, v := range c.x {
@@ -1094,8 +1105,12 @@ func newDensePatterns(f *colFrame, covs []propCov, levelPos [][]int, base *Outco
 			if !(hi-lo < 1024) {
 				return nil
 			}
-			x, off := c.x, lo
-			p = part{radix: int(hi-lo) + 1, code: func(i int) int { return int(x[i] - off) }}
+			x, off, r := c.x, lo, int32(hi-lo)+1
+			p = part{radix: int(r), add: func(key []int32) {
+				for i, v := range x {
+					key[i] = key[i]*r + int32(v-off)
+				}
+			}}
 		}
 		if size > maxDensePatterns/p.radix {
 			return nil
@@ -1104,12 +1119,11 @@ func newDensePatterns(f *colFrame, covs []propCov, levelPos [][]int, base *Outco
 		parts = append(parts, p)
 	}
 	d := &densePatterns{index: make([]int32, size)}
-	d.key = func(i int) int {
-		key := 0
+	d.keys = func(key []int32) {
+		clear(key)
 		for _, p := range parts {
-			key = key*p.radix + p.code(i)
+			p.add(key)
 		}
-		return key
 	}
 	return d
 }
