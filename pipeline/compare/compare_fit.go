@@ -1100,7 +1100,7 @@ func newDensePatterns(f *colFrame, covs []propCov, levelPos [][]int, base *Outco
 				if v != math.Trunc(v) || math.IsInf(v, 0) {
 					return nil
 				}
-				lo, hi = math.Min(lo, v), math.Max(hi, v)
+				lo, hi = min(lo, v), max(hi, v)
 			}
 			if !(hi-lo < 1024) {
 				return nil
