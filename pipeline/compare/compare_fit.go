@@ -742,9 +742,8 @@ func propensityNames(covs []propCov, levelPos [][]int) []string {
 
 // propensityAliased lists the propensity model's columns that are a linear
 // combination of the columns before them (as R's glm finds them, by a
-// pivot-free decomposition in column order): from the cross-products X'X,
-// column j is aliased when what is left of it after projecting on the
-// kept columns before it has a squared length below 1e-9 of its own.
+// pivot-free decomposition in column order) from the cross-products X'X
+// (stats.AliasedColumns).
 // With g, X'X is summed over the covariate patterns (each row of a pattern
 // times its rows: the same sums, exact for the 0/1 columns, rounded
 // differently only in y_baseline's, far from the threshold but for a
@@ -795,33 +794,7 @@ func propensityAliased(covs []propCov, levelPos [][]int, n, k int, g *patternGro
 			addRow(1)
 		}
 	}
-	// Cholesky of the kept columns, column by column: l holds the rows of
-	// L for the kept columns (in the order kept).
-	var kept, aliased []int
-	l := make([][]float64, 0, k)
-	for j := 0; j < k; j++ {
-		d := xx[j*k+j]
-		r := make([]float64, len(kept)+1)
-		for p, a := range kept {
-			s := xx[a*k+j]
-			for q := 0; q < p; q++ {
-				s -= l[p][q] * r[q]
-			}
-			r[p] = s / l[p][p]
-		}
-		rest := d
-		for q := range kept {
-			rest -= r[q] * r[q]
-		}
-		if !(d > 0) || rest <= 1e-9*d {
-			aliased = append(aliased, j)
-			continue
-		}
-		r[len(kept)] = math.Sqrt(rest)
-		kept = append(kept, j)
-		l = append(l, r)
-	}
-	return aliased
+	return stats.AliasedColumns(xx, k)
 }
 
 // patternKey identifies a row's covariate pattern: the codes of its
