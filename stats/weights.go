@@ -24,7 +24,8 @@ func ATEWeights(arm, ps []float64) ([]float64, error) {
 // ATEWeightsGrouped is ATEWeights with each row's propensity that of its
 // group, fitted[pat[i]] (the fitted values of LogisticPatterns or
 // LogisticCells): the same weights and errors, without a slice of the
-// rows' propensities.
+// rows' propensities (and, with at most half as many groups as rows,
+// from each group's two weights).
 func ATEWeightsGrouped(arm []float64, pat []int32, fitted []float64) ([]float64, error) {
 	if len(arm) != len(pat) {
 		return nil, fmt.Errorf("ate weights: %d arms for %d propensities", len(arm), len(pat))
@@ -34,7 +35,45 @@ func ATEWeightsGrouped(arm []float64, pat []int32, fitted []float64) ([]float64,
 			return nil, fmt.Errorf("ate weights: row %d has group %d of %d", i, p, len(fitted))
 		}
 	}
-	return ateWeights(arm, func(i int) float64 { return fitted[pat[i]] })
+	if len(arm) == 0 {
+		return nil, errors.New("ate weights: no rows")
+	}
+	// ateWeights' loops and arithmetic, without a call per row.
+	var p float64
+	for i, a := range arm {
+		if a != 0 && a != 1 {
+			return nil, fmt.Errorf("ate weights: arm[%d] = %v, need 0 or 1", i, a)
+		}
+		if q := fitted[pat[i]]; !(q > 0 && q < 1) {
+			return nil, fmt.Errorf("ate weights: propensity %d is %v, need 0 < ps < 1", i, q)
+		}
+		p += a
+	}
+	p /= float64(len(arm))
+	if p == 0 || p == 1 {
+		return nil, errors.New("ate weights: only one arm present")
+	}
+	w := make([]float64, len(arm))
+	if 2*len(fitted) > len(arm) {
+		for i, a := range arm {
+			q := fitted[pat[i]]
+			w[i] = a*p/q + (1-a)*(1-p)/(1-q)
+		}
+		return w, nil
+	}
+	// Few groups: each group's weight in each arm, by the same
+	// expression (so the same number), then the rows'.
+	byArm := make([]float64, 2*len(fitted))
+	for g, q := range fitted {
+		for a := range 2 {
+			fa := float64(a)
+			byArm[2*g+a] = fa*p/q + (1-fa)*(1-p)/(1-q)
+		}
+	}
+	for i, a := range arm {
+		w[i] = byArm[2*int(pat[i])+int(a)]
+	}
+	return w, nil
 }
 
 func ateWeights(arm []float64, ps func(i int) float64) ([]float64, error) {

@@ -2,6 +2,8 @@ package stats
 
 import (
 	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -218,5 +220,40 @@ func TestATEWeightsGroupedMatchesRows(t *testing.T) {
 	}
 	if _, err := ATEWeightsGrouped(d.arm[:1], pat, fitted); err == nil {
 		t.Fatal("lengths differ: no error")
+	}
+}
+
+// TestATEWeightsFewGroupsMatchesRows: with far fewer groups than rows
+// (each group's two weights looked up per row), the weights are
+// ATEWeights' of the rows' propensities to the bit, a group unused by any
+// row may hold any value, and a used group's propensity of 0 is an error.
+func TestATEWeightsFewGroupsMatchesRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(14, 7))
+	const n, groups = 2000, 7
+	fitted := []float64{0.1, 0.35, 0.5, 0.61803, 0.9, 0.999, 1} // the last unused
+	arm, ps := make([]float64, n), make([]float64, n)
+	pat := make([]int32, n)
+	for i := range n {
+		pat[i] = int32(rng.IntN(groups - 1))
+		arm[i] = float64(rng.IntN(2))
+		ps[i] = fitted[pat[i]]
+	}
+	want, err := ATEWeights(arm, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ATEWeightsGrouped(arm, pat, fitted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+			t.Fatalf("row %d: grouped %v, rows %v", i, got[i], want[i])
+		}
+	}
+	bad := slices.Clone(fitted)
+	bad[pat[5]] = 0
+	if _, err := ATEWeightsGrouped(arm, pat, bad); err == nil {
+		t.Fatal("a used group's propensity 0: no error")
 	}
 }

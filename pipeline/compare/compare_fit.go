@@ -586,10 +586,12 @@ func (c *outcomeComparison) weights(f *colFrame) ([]float64, []balanceRow, strin
 		// KishESS of each arm's weights, summed in row order as KishESS
 		// sums them.
 		var s, s2 [2]float64
+		maxW = math.Inf(-1)
 		for i, v := range w {
 			a := int(f.arm[i])
 			s[a] += v
 			s2[a] += v * v
+			maxW = max(maxW, v)
 		}
 		kish := func(a int) float64 {
 			if s2[a] == 0 {
@@ -597,7 +599,7 @@ func (c *outcomeComparison) weights(f *colFrame) ([]float64, []balanceRow, strin
 			}
 			return s[a] * s[a] / s2[a]
 		}
-		essI, essC, maxW = kish(1), kish(0), slices.Max(w)
+		essI, essC = kish(1), kish(0)
 	}
 	var rows []balanceRow
 	for ci, cv := range covs {
@@ -607,7 +609,7 @@ func (c *outcomeComparison) weights(f *colFrame) ([]float64, []balanceRow, strin
 			rows = append(rows, categoricalBalance(name, cv, levelPos[ci], f.arm, w, essI, essC, maxW)...)
 			continue
 		default:
-			rows = append(rows, numericBalance(name, cv.name, cv.x, f.arm, w, essI, essC, maxW))
+			rows = append(rows, numericBalance(name, cv, f.arm, w, essI, essC, maxW))
 			continue
 		}
 		cols := []propensityColumn{{Name: cv.name, x: cv.x}}
@@ -632,51 +634,27 @@ func (c *outcomeComparison) weights(f *colFrame) ([]float64, []balanceRow, strin
 				r.smdW = orNaN(stats.SMD(col.x, f.arm, w))
 				r.varRatio = orNaN(stats.VarianceRatio(col.x, f.arm, w))
 			}
+			r.nI, r.nC = balanceCount(col.x, f.arm, cv.codes != nil || cv.binary)
 			rows = append(rows, r)
 		}
 	}
-	pos := 0
-	for _, cv := range covs {
-		for _, cnt := range balanceCounts(cv, f.arm) {
-			rows[pos].wave, rows[pos].nI, rows[pos].nC = c.waveName, cnt[1], cnt[0]
-			pos++
-		}
+	for i := range rows {
+		rows[i].wave = c.waveName
 	}
 	return w, rows, joinNotes(notes...)
 }
 
-// balanceCounts counts, for each balance row of a covariate, the
-// participants of each arm (index 1 intervention, 0 control) having it: a
-// level of a coded covariate, the value 1 of a 0/1 one, any value of
-// another numeric one (y_baseline).
-func balanceCounts(cv propCov, arm []float64) [][2]int {
-	if cv.codes != nil {
-		// One pass: each code's counts, then the levels'.
-		var byCode [][2]int
-		for i, v := range cv.codes {
-			if v < 0 {
-				continue // no level: counted in none
-			}
-			if int(v) >= len(byCode) {
-				byCode = append(byCode, make([][2]int, int(v)+1-len(byCode))...)
-			}
-			byCode[v][int(arm[i])]++
-		}
-		out := make([][2]int, len(cv.levels))
-		for li, code := range cv.levels {
-			if int(code) < len(byCode) {
-				out[li] = byCode[code]
-			}
-		}
-		return out
-	}
-	out := make([][2]int, 1)
-	for i, v := range cv.x {
-		if (cv.binary && v == 1) || (!cv.binary && !math.IsNaN(v)) {
-			out[0][int(arm[i])]++
+// balanceCount counts the participants of each arm having a balance row's
+// covariate: the value 1 of a 0/1 column (a level's dummy, living_alone),
+// any value of another numeric one (y_baseline).
+func balanceCount(x, arm []float64, binary bool) (nI, nC int) {
+	var n [2]int
+	for i, v := range x {
+		if (binary && v == 1) || (!binary && !math.IsNaN(v)) {
+			n[int(arm[i])]++
 		}
 	}
-	return out
+	return n[1], n[0]
 }
 
 // propensity fits the propensity model (intercept and the model columns of
@@ -689,17 +667,19 @@ func (c *outcomeComparison) propensity(f *colFrame, covs []propCov, levelPos [][
 	k := 1 + modelWidth(covs)
 	buf := make([]float64, k)
 	var g *patternGroups
+	var cells *patternCells
 	if !CompareDense {
 		var base *OutcomeValues
 		if c.hasBase {
 			base = &c.d.vals[c.index][0]
 		}
 		g = groupPatterns(f, covs, levelPos, base)
+		cells = groupCells(g, covs, levelPos, k)
 	}
-	aliased := propensityAliased(covs, levelPos, n, k, g)
+	aliased := propensityAliased(covs, levelPos, n, k, g, cells)
 	if !CompareDense && len(aliased) == 0 {
 		if g != nil {
-			if ps, ok := propensityPatterns(g, covs, levelPos, k); ok {
+			if ps, ok := propensityPatterns(g, cells, covs, levelPos, k); ok {
 				return ps, g.pat, "", nil
 			}
 		}
@@ -762,18 +742,17 @@ func propensityNames(covs []propCov, levelPos [][]int) []string {
 
 // propensityAliased lists the propensity model's columns that are a linear
 // combination of the columns before them (as R's glm finds them, by a
-// pivot-free decomposition in column order): from the cross-products X'X,
-// column j is aliased when what is left of it after projecting on the
-// kept columns before it has a squared length below 1e-9 of its own.
+// pivot-free decomposition in column order) from the cross-products X'X
+// (stats.AliasedColumns).
 // With g, X'X is summed over the covariate patterns (each row of a pattern
 // times its rows: the same sums, exact for the 0/1 columns, rounded
 // differently only in y_baseline's, far from the threshold but for a
-// column that is aliased), else over the rows.
-func propensityAliased(covs []propCov, levelPos [][]int, n, k int, g *patternGroups) []int {
+// column that is aliased; with cells, y_baseline's products with the cell
+// columns are summed over each cell's patterns first), else over the rows.
+func propensityAliased(covs []propCov, levelPos [][]int, n, k int, g *patternGroups, cells *patternCells) []int {
 	xx := make([]float64, k*k)
 	buf := make([]float64, k)
-	add := func(i int, t float64) {
-		modelRow(covs, levelPos, i, buf)
+	addRow := func(t float64) {
 		for a, va := range buf {
 			if va == 0 {
 				continue
@@ -784,42 +763,38 @@ func propensityAliased(covs []propCov, levelPos [][]int, n, k int, g *patternGro
 			}
 		}
 	}
-	if g != nil {
-		for p, i := range g.first {
-			add(int(i), g.trials[p])
+	switch {
+	case cells != nil:
+		// Per cell: its rows T, Σ t·y; over the patterns Σ t·y·y.
+		tc, ty := make([]float64, len(cells.cells)), make([]float64, len(cells.cells))
+		var tyy float64
+		for p, c := range cells.cellOf {
+			t, y := g.trials[p], cells.y[p]
+			tc[c] += t
+			ty[c] += t * y
+			tyy += t * y * y
 		}
-	} else {
-		for i := 0; i < n; i++ {
-			add(i, 1)
-		}
-	}
-	// Cholesky of the kept columns, column by column: l holds the rows of
-	// L for the kept columns (in the order kept).
-	var kept, aliased []int
-	l := make([][]float64, 0, k)
-	for j := 0; j < k; j++ {
-		d := xx[j*k+j]
-		r := make([]float64, len(kept)+1)
-		for p, a := range kept {
-			s := xx[a*k+j]
-			for q := 0; q < p; q++ {
-				s -= l[p][q] * r[q]
+		buf[k-1] = 0
+		for c, row := range cells.cells {
+			copy(buf, row)
+			addRow(tc[c])
+			for a, va := range row {
+				xx[a*k+k-1] += va * ty[c]
 			}
-			r[p] = s / l[p][p]
 		}
-		rest := d
-		for q := range kept {
-			rest -= r[q] * r[q]
+		xx[k*k-1] = tyy
+	case g != nil:
+		for p, i := range g.first {
+			modelRow(covs, levelPos, int(i), buf)
+			addRow(g.trials[p])
 		}
-		if !(d > 0) || rest <= 1e-9*d {
-			aliased = append(aliased, j)
-			continue
+	default:
+		for i := 0; i < n; i++ {
+			modelRow(covs, levelPos, i, buf)
+			addRow(1)
 		}
-		r[len(kept)] = math.Sqrt(rest)
-		kept = append(kept, j)
-		l = append(l, r)
 	}
-	return aliased
+	return stats.AliasedColumns(xx, k)
 }
 
 // patternKey identifies a row's covariate pattern: the codes of its
@@ -835,11 +810,12 @@ type patternKey struct {
 // stats.PatternCounts.Add would number them) and returns each pattern's
 // fitted probability; false when the pattern fit fails (the rows then
 // decide).
-func propensityPatterns(g *patternGroups, covs []propCov, levelPos [][]int, k int) ([]float64, bool) {
+func propensityPatterns(g *patternGroups, cells *patternCells, covs []propCov, levelPos [][]int, k int) ([]float64, bool) {
 	first, trials, ones := g.first, g.trials, g.ones
-	if len(first) >= cellRoutePatterns {
-		if ps, ok := propensityCells(covs, levelPos, first, trials, ones, k); ok {
-			return ps, true
+	if cells != nil {
+		if _, fitted, _, err := stats.LogisticCells(cells.cells, cells.cellOf, cells.y, trials, ones); err == nil {
+			CompareCellFits.Add(1)
+			return fitted, true
 		}
 	}
 	pc, err := stats.NewPatternCounts(k)
@@ -866,15 +842,24 @@ func propensityPatterns(g *patternGroups, covs []propCov, levelPos [][]int, k in
 // its results are unchanged to the bit.
 const cellRoutePatterns = 4096
 
-// propensityCells fits the propensity model by stats.LogisticCells when its
-// last column is y_baseline and the others are the intercept, dummies and
-// 0/1 covariates (the cells): the patterns' cells are numbered in order of
-// first appearance. It returns each pattern's fitted probability; false
-// when the model has no such column or the fit fails.
-func propensityCells(covs []propCov, levelPos [][]int, first []int32, trials, ones []float64, k int) ([]float64, bool) {
-	if !cellColumn(covs) {
-		return nil, false
+// patternCells is the covariate patterns' cells for stats.LogisticCells:
+// the model rows but the last column (y_baseline), numbered in order of
+// first appearance, each pattern's cell and y_baseline.
+type patternCells struct {
+	cells  [][]float64
+	cellOf []int32
+	y      []float64
+}
+
+// groupCells is the patterns' cells when the propensity model is fitted by
+// stats.LogisticCells: from cellRoutePatterns patterns when its last
+// column is y_baseline and the others are the intercept, dummies and 0/1
+// covariates; nil otherwise.
+func groupCells(g *patternGroups, covs []propCov, levelPos [][]int, k int) *patternCells {
+	if g == nil || len(g.first) < cellRoutePatterns || !cellColumn(covs) {
+		return nil
 	}
+	first := g.first
 	buf := make([]float64, k)
 	key := make([]byte, 8*(k-1))
 	index := map[string]int32{}
@@ -909,12 +894,7 @@ func propensityCells(covs []propCov, levelPos [][]int, first []int32, trials, on
 			known[rk] = c
 		}
 	}
-	_, fitted, _, err := stats.LogisticCells(cells, cellOf, y, trials, ones)
-	if err != nil {
-		return nil, false
-	}
-	CompareCellFits.Add(1)
-	return fitted, true
+	return &patternCells{cells: cells, cellOf: cellOf, y: y}
 }
 
 // cellKeys returns the key of a row's covariates but the last
@@ -989,10 +969,11 @@ func groupPatterns(f *colFrame, covs []propCov, levelPos [][]int, base *OutcomeV
 		return p
 	}
 	if dense := newDensePatterns(f, covs, levelPos, base); dense != nil {
+		dense.keys(pat)
 		for i := 0; i < n; i++ {
-			key := dense.key(i)
-			p := dense.index[key]
-			dense.index[key] = add(i, p, p >= 0)
+			key := pat[i] // dense.keys: overwritten by add
+			p := dense.index[key] - 1
+			dense.index[key] = add(i, p, p >= 0) + 1
 		}
 	} else if n >= cellRoutePatterns && cellColumn(covs) {
 		// A y_baseline of too many values for the table (costs): nearly
@@ -1036,17 +1017,19 @@ func groupPatterns(f *colFrame, covs []propCov, levelPos [][]int, base *OutcomeV
 // numeric covariate of whole numbers in a short range (living_alone) and
 // y_baseline by its code in the outcome's table of distinct values.
 type densePatterns struct {
-	index []int32 // pattern of each key, −1 none yet
-	key   func(i int) int
+	index []int32 // 1 + pattern of each key, 0 none yet
+	keys  func(key []int32)
 }
 
 // maxDensePatterns bounds the table of densePatterns (16 MiB).
 const maxDensePatterns = 1 << 22
 
 func newDensePatterns(f *colFrame, covs []propCov, levelPos [][]int, base *OutcomeValues) *densePatterns {
+	// A part's add multiplies each row's key by its radix and adds the
+	// row's code: the keys are made a column at a time.
 	type part struct {
 		radix int
-		code  func(i int) int
+		add   func(key []int32)
 	}
 	var parts []part
 	size := 1
@@ -1054,8 +1037,12 @@ func newDensePatterns(f *colFrame, covs []propCov, levelPos [][]int, base *Outco
 		var p part
 		switch {
 		case c.codes != nil:
-			codes := c.codes
-			p = part{radix: len(levelPos[ci]) + 1, code: func(i int) int { return int(codes[i]) + 1 }}
+			codes, r := c.codes, int32(len(levelPos[ci])+1)
+			p = part{radix: int(r), add: func(key []int32) {
+				for i, v := range codes {
+					key[i] = key[i]*r + v + 1
+				}
+			}}
 		case !c.inModel:
 			continue
 		case c.name == "y_baseline":
@@ -1074,21 +1061,29 @@ func newDensePatterns(f *colFrame, covs []propCov, levelPos [][]int, base *Outco
 					canon[j] = zero
 				}
 			}
-			codes, rows := base.codes, f.rows
-			p = part{radix: len(base.Table) + 1, code: func(i int) int { return canon[codes[rows[i]]] }}
+			codes, rows, r := base.codes, f.rows, int32(len(base.Table)+1)
+			p = part{radix: int(r), add: func(key []int32) {
+				for i, row := range rows {
+					key[i] = key[i]*r + int32(canon[codes[row]])
+				}
+			}}
 		default:
 			lo, hi := math.Inf(1), math.Inf(-1)
 			for _, v := range c.x {
 				if v != math.Trunc(v) || math.IsInf(v, 0) {
 					return nil
 				}
-				lo, hi = math.Min(lo, v), math.Max(hi, v)
+				lo, hi = min(lo, v), max(hi, v)
 			}
 			if !(hi-lo < 1024) {
 				return nil
 			}
-			x, off := c.x, lo
-			p = part{radix: int(hi-lo) + 1, code: func(i int) int { return int(x[i] - off) }}
+			x, off, r := c.x, lo, int32(hi-lo)+1
+			p = part{radix: int(r), add: func(key []int32) {
+				for i, v := range x {
+					key[i] = key[i]*r + int32(v-off)
+				}
+			}}
 		}
 		if size > maxDensePatterns/p.radix {
 			return nil
@@ -1097,15 +1092,11 @@ func newDensePatterns(f *colFrame, covs []propCov, levelPos [][]int, base *Outco
 		parts = append(parts, p)
 	}
 	d := &densePatterns{index: make([]int32, size)}
-	for i := range d.index {
-		d.index[i] = -1
-	}
-	d.key = func(i int) int {
-		key := 0
+	d.keys = func(key []int32) {
+		clear(key)
 		for _, p := range parts {
-			key = key*p.radix + p.code(i)
+			p.add(key)
 		}
-		return key
 	}
 	return d
 }
@@ -1163,6 +1154,7 @@ func categoricalBalance(name string, cv propCov, pos []int, arm, w []float64, es
 	var rows []balanceRow
 	for li, code := range cv.levels {
 		r := balanceRow{analysis: name, covariate: cv.name + "=" + cv.names[li], essI: essI, essC: essC, maxWeight: maxW}
+		r.nI, r.nC = int(cnt[code][1]), int(cnt[code][0])
 		r.meanI, r.meanC = math.NaN(), math.NaN()
 		if n[1] > 0 {
 			r.meanI = cnt[code][1] / n[1]
@@ -1233,18 +1225,24 @@ func (h hedgesScale) g(est float64) (float64, error) {
 
 // numericBalance is the balance row of a numeric covariate: the arm means,
 // stats.SMD before and after weighting and stats.VarianceRatio, from two
-// passes over x with their sums in their order.
-func numericBalance(name, cov string, x, arm, w []float64, essI, essC, maxW float64) balanceRow {
-	r := balanceRow{analysis: name, covariate: cov, essI: essI, essC: essC, maxWeight: maxW}
-	var n [2]int
+// passes over x with their sums in their order, and the counts of
+// balanceCount.
+func numericBalance(name string, cv propCov, arm, w []float64, essI, essC, maxW float64) balanceRow {
+	r := balanceRow{analysis: name, covariate: cv.name, essI: essI, essC: essC, maxWeight: maxW}
+	x := cv.x
+	var n, ones [2]int
 	var sx, sw, swx, ss, wss, sw2 [2]float64
 	for i, v := range x {
 		if math.IsNaN(v) {
 			r.meanI, r.meanC, r.smdU, r.smdW, r.varRatio = math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN()
+			r.nI, r.nC = balanceCount(x, arm, cv.binary)
 			return r
 		}
 		a := int(arm[i])
 		n[a]++
+		if v == 1 {
+			ones[a]++
+		}
 		sx[a] += v
 		if w != nil {
 			sw[a] += w[i]
@@ -1271,6 +1269,10 @@ func numericBalance(name, cov string, x, arm, w []float64, essI, essC, maxW floa
 		}
 	}
 	r.meanI, r.meanC = m[1], m[0]
+	r.nI, r.nC = n[1], n[0]
+	if cv.binary {
+		r.nI, r.nC = ones[1], ones[0]
+	}
 	r.smdU, r.smdW, r.varRatio = math.NaN(), math.NaN(), math.NaN()
 	if n[1] < 2 || n[0] < 2 {
 		return r
