@@ -84,19 +84,29 @@ func WriteReport(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error
 	})
 }
 
-// WriteReportFile writes the study report of the warehouse's committed
-// generation to path (0640, atomically): cpi report study.
-func WriteReportFile(ctx context.Context, env warehouse.Env, dir, path string) error {
+// committedGen is the folder of the warehouse's committed generation; an
+// error when the warehouse has none yet.
+func committedGen(dir string) (string, error) {
 	w, err := warehouse.OpenWarehouse(dir, false)
 	if err != nil {
-		return err
+		return "", err
 	}
 	gen, err := w.CurrentDir()
 	if err != nil {
-		return err
+		return "", err
 	}
 	if gen == "" {
-		return fmt.Errorf("warehouse %s has no committed generation yet (run cpi ingest or cpi run first)", dir)
+		return "", fmt.Errorf("warehouse %s has no committed generation yet (run cpi ingest or cpi run first)", dir)
+	}
+	return gen, nil
+}
+
+// WriteReportFile writes the study report of the warehouse's committed
+// generation to path (0640, atomically): cpi report study.
+func WriteReportFile(ctx context.Context, env warehouse.Env, dir, path string) error {
+	gen, err := committedGen(dir)
+	if err != nil {
+		return err
 	}
 	return warehouse.WriteFileAtomic(path, warehouse.FileMode, func(out io.Writer) error {
 		return Report(ctx, env, gen, out)

@@ -34,16 +34,9 @@ var TableFiles = []string{
 // manuscript. outDir is created 0700 when missing; each file is written
 // atomically, 0600.
 func WriteReportTables(ctx context.Context, env warehouse.Env, dir, outDir string) error {
-	w, err := warehouse.OpenWarehouse(dir, false)
+	gen, err := committedGen(dir)
 	if err != nil {
 		return err
-	}
-	gen, err := w.CurrentDir()
-	if err != nil {
-		return err
-	}
-	if gen == "" {
-		return fmt.Errorf("warehouse %s has no committed generation yet (run cpi ingest or cpi run first)", dir)
 	}
 	return WriteTablesOf(ctx, env, gen, outDir)
 }
