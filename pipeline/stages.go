@@ -24,9 +24,9 @@ import (
 // them.
 func DerivedStages() []warehouse.StageDef {
 	return []warehouse.StageDef{
-		{Name: "score", Inputs: []string{"responses", "participants"}, Outputs: []string{"scores", "reliability"}, Run: score.Score},
+		{Name: "score", Inputs: []string{"responses", "participants"}, Outputs: []string{"scores", "reliability", "service_sums"}, Run: score.Score},
 		{Name: "fidelity", Inputs: []string{"fidelity_ratings"}, Outputs: []string{"fidelity", "fidelity_components"}, Run: fidelity.Fidelity},
-		{Name: "compare", Inputs: []string{"participants", "interviews", "responses", "scores", "fidelity"}, Outputs: []string{"effects", "balance", "trust_effects", "descriptives", "service_use", "missing_data", "tipping_point", "flow", "cost_effectiveness", "ce_bootstrap"}, Run: compare.Compare},
+		{Name: "compare", Inputs: []string{"participants", "interviews", "scores", "service_sums", "fidelity"}, Outputs: []string{"effects", "balance", "trust_effects", "descriptives", "service_use", "missing_data", "tipping_point", "flow", "cost_effectiveness", "ce_bootstrap"}, Run: compare.Compare},
 		{Name: "report fidelity", Inputs: []string{"fidelity", "fidelity_components", "fidelity_ratings", "ingest_files"}, Outputs: []string{"reports/fidelity-*.html"}, Run: fidelityreport.WriteReports},
 		{Name: "report study", Inputs: []string{"participants", "scores", "reliability", "effects", "balance", "trust_effects", "descriptives", "missing_data", "tipping_point", "service_use", "cost_effectiveness", "ce_bootstrap", "flow", "fidelity", "ingest_files"}, Outputs: []string{"reports/study-report.html"}, Run: study.WriteReport},
 	}

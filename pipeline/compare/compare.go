@@ -154,7 +154,7 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	task := env.Progress.Start("compare", "analyses", int64(len(s.Analysis.Outcomes)*len(waves)*len(analyses)))
 	defer task.Done()
 	// The summaries that need nothing of the fits (the flow's pass over
-	// interviews, service_use's over responses, descriptives) are made
+	// interviews, service_use from service_sums, descriptives) are made
 	// beside the reading and the analyses, on the core the outcome worker
 	// leaves; a failure there stops the analyses with its error.
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -170,8 +170,8 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	if err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
-	side.Columns(cols, d.ids)
-	d.ids = nil // service_use's pass lets them go
+	side.Columns(cols)
+	d.ids = nil // read: no longer needed
 	// The outcomes are independent (each has its own frames, sums and
 	// bootstrap stream): they are fitted by compareWorkers goroutines, and
 	// their rows gathered in the outcomes' order.

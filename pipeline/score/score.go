@@ -107,7 +107,7 @@ func score(ctx context.Context, env warehouse.Env, tx *warehouse.Tx, read respon
 	}
 	slices.Sort(trusts)
 
-	for _, name := range []string{"scores", "reliability"} {
+	for _, name := range []string{"scores", "reliability", "service_sums"} {
 		if err := scoreRemoveTable(tx, name); err != nil {
 			return fmt.Errorf("score: %w", err)
 		}
@@ -235,6 +235,7 @@ type scorePlan struct {
 	months     []float64 // nominal wave times from baseline (auc scales)
 	discount   float64   // yearly discount rate beyond the first year (auc scales)
 	stratified bool      // a value set depends on age band and gender
+	svc        svcPlan   // the costed services (service_sums)
 }
 
 // scoreItemRef places an item: its instrument and its position there.
@@ -324,6 +325,7 @@ func newScorePlan(s *schemas.Study) (*scorePlan, error) {
 		return nil, err
 	}
 	p.rel = rel
+	p.svc = newSvcPlan(s, p)
 	return p, nil
 }
 
@@ -646,6 +648,7 @@ type scoreJob struct {
 	team, arm string
 	stratum   string
 	people    *participantCursor
+	svc       svcSums
 	waves     []scoreWave
 	result    [][][]scoreResult // [wave][instrument][scale]
 }
@@ -662,6 +665,7 @@ func newScoreJob(env warehouse.Env, plan *scorePlan, schema *arrow.Schema, trust
 	for i, c := range []string{"study_id", "wave", "instrument", "scale", "trust", "team", "arm", "value", "items_answered", "items_total", "prorated", "base", "chg"} {
 		j.col[i] = warehouse.ColIndex(tb, c)
 	}
+	j.svc = svcSums{waves: len(plan.waves), services: len(plan.svc.names)}
 	j.waves = make([]scoreWave, len(plan.waves))
 	j.result = make([][][]scoreResult, len(plan.waves))
 	for w := range j.waves {
@@ -691,7 +695,7 @@ func (j *scoreJob) run(ctx context.Context, tx *warehouse.Tx, files []string) er
 	if err != nil {
 		return fmt.Errorf("read participants: %w", err)
 	}
-	cols := []string{"study_id", "team", "arm"}
+	cols := []string{"study_id", "team", "arm", "withdrawn"}
 	if j.plan.stratified {
 		cols = append(cols, "age_band", "gender")
 	}
@@ -718,7 +722,7 @@ func (j *scoreJob) run(ctx context.Context, tx *warehouse.Tx, files []string) er
 	if err := rw.Close(); err != nil {
 		return fmt.Errorf("write scores: %w", err)
 	}
-	return nil
+	return j.writeServiceSums(tx)
 }
 
 // readCodes reads the responses of files straight from their pages
@@ -801,54 +805,60 @@ func partitionFiles(files []string, trust string) []string {
 }
 
 // participantCursor walks the participants table of a trust in study_id
-// order alongside its responses: the team and arm of each participant.
+// order alongside its responses: the team, arm and withdrawal of each
+// participant.
 type participantCursor struct {
 	scan *warehouse.ColumnScan
 	row  int
 }
 
 // find moves to participant id (the ids asked for ascend) and returns
-// their team and arm, and, when the cursor reads age_band and gender,
-// their stratum (age band + "\x00" + gender; "" when either is null).
-func (c *participantCursor) find(id string) (team, arm, stratum string, err error) {
+// their team, arm and withdrawal, and, when the cursor reads age_band and
+// gender, their stratum (age band + "\x00" + gender; "" when either is
+// null).
+func (c *participantCursor) find(id string) (team, arm, stratum string, withdrawn bool, err error) {
 	for {
 		if c.scan.Cols == nil || c.row >= c.scan.Cols[0].Len() {
 			ok, err := c.scan.Next()
 			if err != nil {
-				return "", "", "", fmt.Errorf("read participants: %w", err)
+				return "", "", "", false, fmt.Errorf("read participants: %w", err)
 			}
 			if !ok {
-				return "", "", "", errors.New("responses name a participant missing from the participants table")
+				return "", "", "", false, errors.New("responses name a participant missing from the participants table")
 			}
 			c.row = 0
 		}
 		sid, err := scoreStringColumn(c.scan.Cols[0])
 		if err != nil {
-			return "", "", "", fmt.Errorf("participants column study_id: %w", err)
+			return "", "", "", false, fmt.Errorf("participants column study_id: %w", err)
 		}
 		for ; c.row < c.scan.Cols[0].Len(); c.row++ {
 			switch p := sid(c.row); {
 			case p < id:
 				continue
 			case p > id:
-				return "", "", "", errors.New("responses name a participant missing from the participants table")
+				return "", "", "", false, errors.New("responses name a participant missing from the participants table")
 			}
 			t, ok1 := c.scan.Cols[1].(*array.String)
 			a, ok2 := c.scan.Cols[2].(*array.String)
 			if !ok1 || !ok2 {
-				return "", "", "", errors.New("participants columns team and arm are not strings")
+				return "", "", "", false, errors.New("participants columns team and arm are not strings")
 			}
-			if len(c.scan.Cols) == 5 {
-				g, ok1 := c.scan.Cols[3].(*array.String)
-				s, ok2 := c.scan.Cols[4].(*array.String)
+			wd, ok := c.scan.Cols[3].(*array.Boolean)
+			if !ok {
+				return "", "", "", false, errors.New("participants column withdrawn is not bool")
+			}
+			if len(c.scan.Cols) == 6 {
+				g, ok1 := c.scan.Cols[4].(*array.String)
+				s, ok2 := c.scan.Cols[5].(*array.String)
 				if !ok1 || !ok2 {
-					return "", "", "", errors.New("participants columns age_band and gender are not strings")
+					return "", "", "", false, errors.New("participants columns age_band and gender are not strings")
 				}
 				if g.IsValid(c.row) && s.IsValid(c.row) {
 					stratum = g.Value(c.row) + "\x00" + s.Value(c.row)
 				}
 			}
-			return t.Value(c.row), a.Value(c.row), stratum, nil
+			return t.Value(c.row), a.Value(c.row), stratum, wd.IsValid(c.row) && wd.Value(c.row), nil
 		}
 	}
 }
@@ -904,6 +914,9 @@ func (j *scoreJob) answer(w, ref int, v int32, ok bool) error {
 	}
 	a := &sw.ans[in]
 	a.val[it], a.ok[it] = v, true
+	if k := p.svc.of[ref]; k >= 0 {
+		j.svc.add(w, k, v)
+	}
 	return nil
 }
 
@@ -945,11 +958,12 @@ func (j *scoreJob) start(id string) error {
 			clear(sw.ans[i].ok)
 		}
 	}
-	team, arm, stratum, err := j.people.find(id)
+	team, arm, stratum, withdrawn, err := j.people.find(id)
 	if err != nil {
 		return err
 	}
 	j.team, j.arm = j.strs[j.intern(team)], j.strs[j.intern(arm)]
+	j.svc.enter(j.team, j.arm, withdrawn)
 	j.stratum = j.strs[j.intern(stratum)]
 	return nil
 }

@@ -1,8 +1,8 @@
 // Package describe holds the comparison stage's summaries that are not
 // analyses: the descriptives table (n, mean and SD of every outcome at
 // every wave, per arm), missing_data (the participants expected and
-// observed for each outcome), service_use (read from responses) and the
-// participant flow (read from interviews; compare adds the analysed
+// observed for each outcome), service_use (from score's service_sums) and
+// the participant flow (read from interviews; compare adds the analysed
 // stages, which count its frames). They read plain columns of the
 // participants (Columns) or tables, never an analysis frame, so the
 // counts live apart from compare's fitting machinery; compare fills

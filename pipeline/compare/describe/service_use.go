@@ -2,12 +2,16 @@ package describe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"slices"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
-	"github.com/connectingpeople/cpi/pipeline/warehouse/codes"
 	"github.com/connectingpeople/cpi/schemas"
 )
 
@@ -64,64 +68,44 @@ func costItems(s *schemas.Study) []costItem {
 // (n_using, units > 0), mean and SD (n − 1) of the units, and of their
 // cost (units × unit cost in the study's price year).
 //
-// It reads of responses only what score reads (study_id, wave, item and
-// value; item names are unique in a study, so the item gives the
-// instrument), as codes: codes.Read resolves each dictionary entry once
-// (a study_id to its participant in ids, whose arm and withdrawal c has,
-// as score takes them from participants) and the rows are passed over
-// comparing small integers, in the table's order, so the sums are those,
-// bit for bit, of reading every column densely
-// (TestServiceUseMatchesDense). Its memory is the sums and one row
-// group's codes, whatever the study's size.
-func ServiceUse(ctx context.Context, s *schemas.Study, dir string, c *Columns, ids *StudyIDs) ([]ServiceUseRow, error) {
+// It reads score's service_sums (exact integer sums of the units per
+// trust, wave, team, arm, withdrawn and service: a few hundred rows),
+// keeps the rows of the study's first two arms not withdrawn, adds them
+// up exactly (math/big: no overflow however many trusts) and rounds each
+// statistic once from the exact sums: mean = Σu/n, variance =
+// (nΣu² − (Σu)²)/(n(n − 1)), the cost's with the unit cost c as the
+// float64 it is (c·Σu/n, c²·variance). So the numbers do not depend on
+// the order of the rows (TestServiceUseMatchesDense: within 1e-12 of a
+// one-pass Welford sum over responses).
+func ServiceUse(ctx context.Context, s *schemas.Study, dir string) ([]ServiceUseRow, error) {
 	items := costItems(s)
 	if len(items) == 0 {
 		return nil, nil
 	}
 	arms := s.Arms[:min(2, len(s.Arms))]
-	slots := c.armSlots(arms)
-	// A participant's code: their arm's position among the arms compared,
-	// or −1 (withdrawn, another arm, or not in participants).
-	cur := ids.Cursor() // one column's Lookup: one goroutine at a time
-	person := func(id string) int32 {
-		i := cur.Find(id)
-		if i < 0 || c.Withdrawn[i] {
-			return -1
-		}
-		return int32(c.slot(slots, i))
-	}
 	// The sums are per (wave, arm, service name); a service's unit cost
 	// is the last cost scale's naming it.
-	sums := &suSums{waves: s.Waves, arms: arms}
+	var names []string
 	for _, it := range items {
-		if !slices.Contains(sums.names, it.item) {
-			sums.names = append(sums.names, it.item)
+		if !slices.Contains(names, it.item) {
+			names = append(names, it.item)
 		}
 	}
-	sums.cost = make([]float64, len(sums.names))
-	for _, it := range items {
-		sums.cost[slices.Index(sums.names, it.item)] = it.cost
-	}
-	sums.acc = make([]suAcc, len(s.Waves)*len(arms)*len(sums.names))
-	files, err := warehouse.TableFiles(dir, "responses")
+	acc := make([]suAcc, len(s.Waves)*len(arms)*len(names))
+	err := warehouse.ScanTable(ctx, dir, "service_sums", func(rec arrow.RecordBatch) error {
+		return addServiceSums(rec, s.Waves, arms, names, acc)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("service use: read responses: %w", err)
-	}
-	if err := sums.readCodes(ctx, files, person); err != nil {
-		return nil, fmt.Errorf("service use: read responses: %w", err)
+		return nil, fmt.Errorf("service use: %w", err)
 	}
 	var out []ServiceUseRow
 	for wi, w := range s.Waves {
 		for ai, a := range arms {
 			for _, it := range items {
 				r := ServiceUseRow{wave: w, arm: a, service: it.item, unitCost: it.cost}
-				if x := &sums.acc[(wi*len(arms)+ai)*len(sums.names)+slices.Index(sums.names, it.item)]; x.units.n > 0 {
-					r.n, r.nUsing = x.units.n, x.using
-					r.meanUnits, r.sdUnits = x.units.meanOrNaN(), x.units.sdOrNaN()
-					r.meanCost, r.sdCost = x.cost.meanOrNaN(), x.cost.sdOrNaN()
-				} else {
-					r.meanUnits, r.sdUnits, r.meanCost, r.sdCost = math.NaN(), math.NaN(), math.NaN(), math.NaN()
-				}
+				x := &acc[(wi*len(arms)+ai)*len(names)+slices.Index(names, it.item)]
+				r.n, r.nUsing = int(x.n), int(x.using)
+				r.meanUnits, r.sdUnits, r.meanCost, r.sdCost = x.stats(it.cost)
 				out = append(out, r)
 			}
 		}
@@ -129,48 +113,81 @@ func ServiceUse(ctx context.Context, s *schemas.Study, dir string, c *Columns, i
 	return out, nil
 }
 
-// suSums are service use's sums per (wave, arm, service name).
-type suSums struct {
-	waves, arms, names []string
-	cost               []float64 // per name
-	acc                []suAcc
-}
-
+// suAcc is one (wave, arm, service)'s sums; null: a trust's sum was beyond
+// int64 (so the mean and SD are unknown).
 type suAcc struct {
-	units, cost welford
-	using       int
+	n, using int64
+	sum, sq  big.Int
+	null     bool
 }
 
-// add counts u units of service nc at wave wc in arm ac; a negative code
-// is a row not counted.
-func (s *suSums) add(wc, ac, nc, u int32) {
-	if nc < 0 || ac < 0 || wc < 0 {
+// addServiceSums adds a batch of service_sums rows to acc, [wave × arm ×
+// name]: those of a wave, arm and service named, not withdrawn.
+func addServiceSums(rec arrow.RecordBatch, waves, arms, names []string, acc []suAcc) error {
+	cols, err := warehouse.Columns(rec, "wave", "arm", "withdrawn", "service", "n", "n_using", "sum_units", "sum_units_sq")
+	if err != nil {
+		return err
+	}
+	wave, ok1 := cols[0].(*array.String)
+	arm, ok2 := cols[1].(*array.String)
+	wd, ok3 := cols[2].(*array.Boolean)
+	svc, ok4 := cols[3].(*array.String)
+	n, ok5 := cols[4].(*array.Int64)
+	using, ok6 := cols[5].(*array.Int64)
+	sum, ok7 := cols[6].(*array.Int64)
+	sq, ok8 := cols[7].(*array.Int64)
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 && ok8) {
+		return errors.New("service_sums columns of unexpected types")
+	}
+	var b big.Int
+	for i := range int(rec.NumRows()) {
+		wi, ai, k := slices.Index(waves, wave.Value(i)), slices.Index(arms, arm.Value(i)), slices.Index(names, svc.Value(i))
+		if wi < 0 || ai < 0 || k < 0 || !wd.IsValid(i) || wd.Value(i) {
+			continue
+		}
+		a := &acc[(wi*len(arms)+ai)*len(names)+k]
+		a.n += n.Value(i)
+		a.using += using.Value(i)
+		if sum.IsNull(i) || sq.IsNull(i) {
+			a.null = true
+			continue
+		}
+		a.sum.Add(&a.sum, b.SetInt64(sum.Value(i)))
+		a.sq.Add(&a.sq, b.SetInt64(sq.Value(i)))
+	}
+	return nil
+}
+
+// stats are the mean and SD of the units and of their cost at unit cost
+// c, each rounded once from the exact sums; NaN: n is 0 (mean), under 2
+// (SD), or a sum unknown.
+func (a *suAcc) stats(c float64) (meanUnits, sdUnits, meanCost, sdCost float64) {
+	meanUnits, sdUnits, meanCost, sdCost = math.NaN(), math.NaN(), math.NaN(), math.NaN()
+	if a.n == 0 || a.null {
 		return
 	}
-	a := &s.acc[(int(wc)*len(s.arms)+int(ac))*len(s.names)+int(nc)]
-	x := float64(u)
-	a.units.add(x)
-	a.cost.add(x * s.cost[nc])
-	if u > 0 {
-		a.using++
+	n := new(big.Int).SetInt64(a.n)
+	cost := new(big.Rat).SetFloat64(c) // nil: c is not finite (costs stay NaN)
+	mean := new(big.Rat).SetFrac(&a.sum, n)
+	meanUnits, _ = mean.Float64()
+	if cost != nil {
+		meanCost, _ = mean.Mul(mean, cost).Float64()
 	}
-}
-
-func (s *suSums) wave(v string) int32 { return int32(slices.Index(s.waves, v)) }
-func (s *suSums) name(v string) int32 { return int32(slices.Index(s.names, v)) }
-
-// readCodes reads responses' columns from their pages (codes.Read).
-func (s *suSums) readCodes(ctx context.Context, files []string, person func(string) int32) error {
-	cols := []codes.Column{{Name: "study_id", Lookup: person}, {Name: "wave", Lookup: s.wave}, {Name: "item", Lookup: s.name}, {Name: "value"}}
-	return codes.Read(ctx, files, cols, func(b *codes.Batch) error {
-		id, wave, item, val, ok := b.Vals[0], b.Vals[1], b.Vals[2], b.Vals[3], b.Valid[3]
-		for i := range b.Rows {
-			if ok == nil || ok[i] {
-				s.add(wave[i], id[i], item[i], val[i])
-			}
-		}
-		return nil
-	})
+	if a.n < 2 {
+		return
+	}
+	// (nΣu² − (Σu)²) / (n(n − 1))
+	num := new(big.Int).Mul(n, &a.sq)
+	num.Sub(num, new(big.Int).Mul(&a.sum, &a.sum))
+	den := new(big.Int).Mul(n, new(big.Int).SetInt64(a.n-1))
+	v := new(big.Rat).SetFrac(num, den)
+	vu, _ := v.Float64()
+	sdUnits = math.Sqrt(vu)
+	if cost != nil {
+		vc, _ := v.Mul(v, cost.Mul(cost, cost)).Float64()
+		sdCost = math.Sqrt(vc)
+	}
+	return
 }
 
 // WriteServiceUse writes service_use in its key order (wave, arm, service:

@@ -15,9 +15,11 @@ import (
 	"github.com/connectingpeople/cpi/schemas"
 )
 
-// serviceUseDense is serviceUse as it was before it read responses by
-// dictionary codes: every column of every row read densely, sums in maps
-// keyed by strings. TestServiceUseMatchesDense holds the fast route to it.
+// serviceUseDense is serviceUse as it was before it read score's
+// service_sums (and before it read responses by dictionary codes): every
+// column of every responses row read densely, one-pass Welford sums in
+// maps keyed by strings. TestServiceUseMatchesDense holds the sums' route
+// to it.
 func serviceUseDense(ctx context.Context, s *schemas.Study, dir string) ([]ServiceUseRow, error) {
 	items := costItems(s)
 	if len(items) == 0 {
@@ -105,10 +107,12 @@ func serviceUseDense(ctx context.Context, s *schemas.Study, dir string) ([]Servi
 
 // serviceUseTestWrite writes participants, interviews (every third
 // participant not interviewed at the follow-up) and responses of two trusts:
-// n participants each (every seventh withdrawn), their answers to every
-// item of csri (the cost instrument) and of ucla3 (not costed) at every
-// wave, a tenth of them blank, in key order within a trust, so that responses spans
-// several of a scan's batches. It returns the generation folder.
+// n participants each (every seventh withdrawn, every eleventh in a third
+// arm), their answers to every item of csri (the cost instrument) and of
+// ucla3 (not costed) at every wave, a tenth of them blank, in key order
+// within a trust, so that responses spans several of a scan's batches;
+// and service_sums, the sums of the csri answers as score makes them. It
+// returns the generation folder.
 func serviceUseTestWrite(t *testing.T, s *schemas.Study, n int) string {
 	t.Helper()
 	env := warehouse.Env{Study: s, Version: "test"}
@@ -121,6 +125,15 @@ func serviceUseTestWrite(t *testing.T, s *schemas.Study, n int) string {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(3, 14))
+	type sumKey struct {
+		trust, wave, team, arm, service string
+		withdrawn                       bool
+	}
+	sums := map[sumKey]*[4]int64{} // n, n_using, Σu, Σu²
+	var costed []string
+	for _, it := range costItems(s) {
+		costed = append(costed, it.item)
+	}
 	var instruments []*schemas.Instrument
 	for _, name := range []string{"csri", "ucla3"} {
 		in, ok := s.Instrument(name)
@@ -154,6 +167,9 @@ func serviceUseTestWrite(t *testing.T, s *schemas.Study, n int) string {
 			// participants are not in study_id order across files.
 			id := fmt.Sprintf("%s-%06d", []string{"T9", "T1"}[ti], p)
 			arm := s.Arms[p%2]
+			if p%11 == 5 {
+				arm = "other"
+			}
 			team := fmt.Sprintf("%s%d", trust, p%2)
 			pw.Str(pc("study_id"), id)
 			pw.Str(pc("trust"), trust)
@@ -190,7 +206,19 @@ func serviceUseTestWrite(t *testing.T, s *schemas.Study, n int) string {
 						rw.Str(rc("trust"), trust)
 						rw.Str(rc("team"), team)
 						rw.Str(rc("arm"), arm)
-						rw.Int32(rc("value"), int32(rng.IntN(4)*rng.IntN(3)), rng.IntN(10) != 0)
+						v, ok := int32(rng.IntN(4)*rng.IntN(3)), rng.IntN(10) != 0
+						rw.Int32(rc("value"), v, ok)
+						if ok && slices.Contains(costed, item.Name) {
+							k := sumKey{trust, wave, team, arm, item.Name, (p+ti)%7 == 0}
+							if sums[k] == nil {
+								sums[k] = &[4]int64{}
+							}
+							a := sums[k]
+							a[0]++
+							a[1] += int64(min(v, 1))
+							a[2] += int64(v)
+							a[3] += int64(v) * int64(v)
+						}
 						rw.Str(rc("source_sha256"), "0")
 						rw.Int32(rc("source_line"), int32(p+2), true)
 						if err := rw.RowDone(); err != nil {
@@ -210,12 +238,67 @@ func serviceUseTestWrite(t *testing.T, s *schemas.Study, n int) string {
 			t.Fatal(err)
 		}
 	}
+	var rows []serviceSumsTestRow
+	for k, a := range sums {
+		rows = append(rows, serviceSumsTestRow{k.trust, k.wave, k.team, k.arm, k.service, k.withdrawn, a[0], a[1], a[2], a[3], true})
+	}
+	serviceSumsTestWrite(t, s, tx, rows)
 	return tx.Dir
 }
 
-// serviceUseTestColumns reads what ServiceUse needs of participants (as
+// serviceSumsTestRow is a service_sums row; ok false: the sums are null.
+type serviceSumsTestRow struct {
+	trust, wave, team, arm, service string
+	withdrawn                       bool
+	n, using, sum, sq               int64
+	ok                              bool
+}
+
+// serviceSumsTestWrite writes rows as service_sums, one file per trust.
+func serviceSumsTestWrite(t *testing.T, s *schemas.Study, tx *warehouse.Tx, rows []serviceSumsTestRow) {
+	t.Helper()
+	env := warehouse.Env{Study: s, Version: "test"}
+	tb, schema := s.Tables.Table("service_sums"), warehouse.ArrowSchema(env, "service_sums", nil)
+	c := func(name string) int { return warehouse.ColIndex(tb, name) }
+	byTrust := map[string][]serviceSumsTestRow{}
+	for _, r := range rows {
+		byTrust[r.trust] = append(byTrust[r.trust], r)
+	}
+	for trust, rows := range byTrust {
+		f, err := tx.CreateTableFile(schema, "service_sums", "trust", trust, "data")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rw := warehouse.NewRowWriter(schema, f)
+		for _, r := range rows {
+			rw.Str(c("trust"), r.trust)
+			rw.Str(c("wave"), r.wave)
+			rw.Str(c("team"), r.team)
+			rw.Str(c("arm"), r.arm)
+			rw.Bool(c("withdrawn"), r.withdrawn)
+			rw.Str(c("service"), r.service)
+			rw.Int64(c("n"), r.n)
+			rw.Int64(c("n_using"), r.using)
+			for col, v := range map[string]int64{"sum_units": r.sum, "sum_units_sq": r.sq} {
+				if r.ok {
+					rw.Int64(c(col), v)
+				} else {
+					rw.Null(c(col))
+				}
+			}
+			if err := rw.RowDone(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := rw.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// serviceUseTestColumns reads what the summaries need of participants (as
 // compare's reader does: arms as codes, rows in study_id order).
-func serviceUseTestColumns(t *testing.T, s *schemas.Study, dir string) (*Columns, *StudyIDs) {
+func serviceUseTestColumns(t *testing.T, s *schemas.Study, dir string) *Columns {
 	t.Helper()
 	type person struct {
 		id, arm   string
@@ -253,14 +336,15 @@ func serviceUseTestColumns(t *testing.T, s *schemas.Study, dir string) (*Columns
 		c.Arm = append(c.Arm, int32(slices.Index(c.Arms, p.arm)))
 		c.Withdrawn = append(c.Withdrawn, p.withdrawn)
 	}
-	return c, ids
+	return c
 }
 
-// TestServiceUseMatchesDense: service_use read by dictionary codes equals,
-// bit for bit, the dense route's (every column of every row as strings),
-// on two trusts of participants, some withdrawn, with a non-cost
-// instrument and blank answers among the responses; and its counts add up
-// to the rows written.
+// TestServiceUseMatchesDense: service_use made from service_sums equals,
+// within 1e-12 relative, the dense route's (every column of every
+// responses row as strings, Welford sums in row order), on two trusts of
+// participants, some withdrawn and some in a third arm, with a non-cost
+// instrument and blank answers among the responses; its counts equal
+// exactly, and add up to the rows written.
 func TestServiceUseMatchesDense(t *testing.T) {
 	s, err := schemas.Default()
 	if err != nil {
@@ -268,8 +352,7 @@ func TestServiceUseMatchesDense(t *testing.T) {
 	}
 	const n = 900
 	dir := serviceUseTestWrite(t, s, n)
-	c, ids := serviceUseTestColumns(t, s, dir)
-	got, err := ServiceUse(context.Background(), s, dir, c, ids)
+	got, err := ServiceUse(context.Background(), s, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,22 +363,92 @@ func TestServiceUseMatchesDense(t *testing.T) {
 	if len(got) == 0 || len(got) != len(want) {
 		t.Fatalf("%d rows, dense route %d", len(got), len(want))
 	}
-	same := func(a, b float64) bool { return math.Float64bits(a) == math.Float64bits(b) }
+	worst := 0.0
+	near := func(a, b float64) bool {
+		if math.IsNaN(a) || math.IsNaN(b) {
+			return math.IsNaN(a) && math.IsNaN(b)
+		}
+		d := math.Abs(a-b) / max(math.Abs(b), 1e-300)
+		worst = max(worst, d)
+		return a == b || d <= 1e-12
+	}
 	total := 0
 	for i, g := range got {
 		w := want[i]
 		if g.wave != w.wave || g.arm != w.arm || g.service != w.service || g.n != w.n || g.nUsing != w.nUsing ||
-			!same(g.meanUnits, w.meanUnits) || !same(g.sdUnits, w.sdUnits) || !same(g.unitCost, w.unitCost) ||
-			!same(g.meanCost, w.meanCost) || !same(g.sdCost, w.sdCost) {
+			!near(g.meanUnits, w.meanUnits) || !near(g.sdUnits, w.sdUnits) || g.unitCost != w.unitCost ||
+			!near(g.meanCost, w.meanCost) || !near(g.sdCost, w.sdCost) {
 			t.Errorf("row %d: %+v, dense route %+v", i, g, w)
 		}
 		total += g.n
 	}
-	// 2 trusts × n participants, (n/7 withdrawn, rounded) per trust, ~90%
-	// answered: the counts must be near 2·6/7·n·waves·services·0.9.
+	t.Logf("largest relative difference from the dense route: %.3g", worst)
+	// 2 trusts × n participants, (n/7 withdrawn, rounded; n/11 in another
+	// arm) per trust, ~90% answered: the counts must be near
+	// 2·(6/7)·(10/11)·n·waves·services·0.9.
 	items := costItems(s)
-	expect := 2 * float64(n) * 6 / 7 * float64(len(s.Waves)*len(items)) * 0.9
+	expect := 2 * float64(n) * 6 / 7 * 10 / 11 * float64(len(s.Waves)*len(items)) * 0.9
 	if math.Abs(float64(total)-expect) > 0.05*expect {
 		t.Errorf("n sums to %d, want about %.0f", total, expect)
+	}
+}
+
+// TestServiceUseHugeSums: sums beyond int64 once two trusts are added are
+// exact: units {M, M, 0} in each of two trusts (M = 2³¹ − 1, Σu² = 2M²
+// each, 4M² together > 2⁶³) give mean 2M/3 and SD 2M/√15 (variance
+// (6·4M² − (4M)²)/(6·5) = 4M²/15), the cost's c times those; a trust whose
+// sums are null (beyond int64 in score) makes the mean and SD null, n
+// still counted; withdrawn rows and a third arm are left out.
+func TestServiceUseHugeSums(t *testing.T) {
+	s, err := schemas.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := warehouse.OpenWarehouse(t.TempDir(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := w.Begin(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := costItems(s)
+	svc, other := items[0], items[1]
+	const m = math.MaxInt32
+	wave, arm := s.Waves[0], s.Arms[0]
+	rows := []serviceSumsTestRow{
+		{"T1", wave, "T1a", arm, svc.item, false, 3, 2, 2 * m, 2 * m * m, true},
+		{"T2", wave, "T2a", arm, svc.item, false, 3, 2, 2 * m, 2 * m * m, true},
+		{"T2", wave, "T2a", arm, svc.item, true, 5, 5, 5 * m, 1 << 62, true},
+		{"T2", wave, "T2c", "other", svc.item, false, 5, 5, 5, 5, true},
+		{"T1", wave, "T1a", arm, other.item, false, 4, 1, 7, 49, true},
+		{"T2", wave, "T2a", arm, other.item, false, 2, 2, 0, 0, false},
+	}
+	serviceSumsTestWrite(t, s, tx, rows)
+	got, err := ServiceUse(context.Background(), s, tx.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mf = float64(m)
+	for _, r := range got {
+		if r.wave != wave || r.arm != arm {
+			if r.n != 0 || !math.IsNaN(r.meanUnits) {
+				t.Errorf("%s %s %s: n %d, mean %v; want no participants", r.wave, r.arm, r.service, r.n, r.meanUnits)
+			}
+			continue
+		}
+		switch r.service {
+		case svc.item:
+			c := svc.cost
+			rel := func(a, b float64) float64 { return math.Abs(a-b) / b }
+			if r.n != 6 || r.nUsing != 4 || rel(r.meanUnits, 2*mf/3) > 1e-15 || rel(r.sdUnits, 2*mf/math.Sqrt(15)) > 1e-15 ||
+				rel(r.meanCost, c*2*mf/3) > 1e-15 || rel(r.sdCost, c*2*mf/math.Sqrt(15)) > 1e-15 {
+				t.Errorf("%s: %+v; want n 6, n_using 4, mean %v, sd %v (× %v for cost)", r.service, r, 2*mf/3, 2*mf/math.Sqrt(15), c)
+			}
+		case other.item:
+			if r.n != 6 || r.nUsing != 3 || !math.IsNaN(r.meanUnits) || !math.IsNaN(r.sdUnits) || !math.IsNaN(r.meanCost) || !math.IsNaN(r.sdCost) {
+				t.Errorf("%s with a null sum: %+v; want n 6, n_using 3, mean and SD null", r.service, r)
+			}
+		}
 	}
 }

@@ -16,31 +16,27 @@ type Summaries struct {
 
 // Pending is Summaries being made on a goroutine of their own (Start)
 // while compare reads its columns and fits its analyses: compare fits
-// one outcome at a time, and these passes over interviews and responses
-// take the second core.
+// one outcome at a time, and the pass over interviews takes the second
+// core.
 type Pending struct {
 	cancel context.CancelFunc
 	done   chan struct{}
-	in     chan pendingInput // the participants' columns, once read
+	in     chan *Columns // the participants' columns, once read
 	sum    Summaries
 	err    error
 }
 
-type pendingInput struct {
-	c   *Columns
-	ids *StudyIDs
-}
-
 // Start begins making the summaries from the tables of the generation
-// dir: first the flow's pass over interviews, which needs nothing else;
-// the rest waits for the participants' columns (Columns). On an error it
+// dir: first the flow's pass over interviews and service_use (from
+// service_sums), which need nothing else; descriptives wait for the
+// participants' columns (Columns). On an error it
 // calls fail with it, so that the caller stops its own work. Wait gives
 // the summaries or the first error; Stop (deferred by the caller, for the
 // paths that never reach Wait) cancels them and waits, so the goroutine
 // never outlives the stage.
 func Start(ctx context.Context, s *schemas.Study, dir string, fail func(error)) *Pending {
 	ctx, cancel := context.WithCancel(ctx)
-	p := &Pending{cancel: cancel, done: make(chan struct{}), in: make(chan pendingInput, 1)}
+	p := &Pending{cancel: cancel, done: make(chan struct{}), in: make(chan *Columns, 1)}
 	go func() {
 		defer close(p.done)
 		p.err = p.run(ctx, s, dir)
@@ -52,12 +48,11 @@ func Start(ctx context.Context, s *schemas.Study, dir string, fail func(error)) 
 }
 
 // Columns hands over the participants' columns c (read only, so the
-// caller may read them meanwhile) and their study_ids (let go once
-// service_use's pass is over). Call it once. The flow's analysed stages
-// are the caller's to add (they count its frames, which are memory the
-// caller would hold beside its own).
-func (p *Pending) Columns(c *Columns, ids *StudyIDs) {
-	p.in <- pendingInput{c, ids}
+// caller may read them meanwhile). Call it once. The flow's analysed
+// stages are the caller's to add (they count its frames, which are
+// memory the caller would hold beside its own).
+func (p *Pending) Columns(c *Columns) {
+	p.in <- c
 }
 
 func (p *Pending) run(ctx context.Context, s *schemas.Study, dir string) error {
@@ -65,18 +60,14 @@ func (p *Pending) run(ctx context.Context, s *schemas.Study, dir string) error {
 	if p.sum.Flow, err = CountFlow(ctx, s, dir); err != nil {
 		return err
 	}
-	var in pendingInput
+	if p.sum.ServiceUse, err = ServiceUse(ctx, s, dir); err != nil {
+		return err
+	}
+	var c *Columns
 	select {
-	case in = <-p.in:
+	case c = <-p.in:
 	case <-ctx.Done():
 		return ctx.Err()
-	}
-	c := in.c
-	// in holds the study_ids until service_use's pass is over.
-	p.sum.ServiceUse, err = ServiceUse(ctx, s, dir, c, in.ids)
-	in = pendingInput{}
-	if err != nil {
-		return err
 	}
 	p.sum.Descriptives = Descriptives(s, c)
 	return ctx.Err()

@@ -77,18 +77,18 @@ func TestStudyIDs(t *testing.T) {
 
 // pendingTestColumns are the summaries' inputs over the warehouse of
 // serviceUseTestWrite with its interviews: no outcome values.
-func pendingTestColumns(t *testing.T, s *schemas.Study, dir string) (*Columns, *StudyIDs) {
+func pendingTestColumns(t *testing.T, s *schemas.Study, dir string) *Columns {
 	t.Helper()
-	c, ids := serviceUseTestColumns(t, s, dir)
+	c := serviceUseTestColumns(t, s, dir)
 	c.Values = func(o, w int) (Values, bool) { return nil, false }
-	return c, ids
+	return c
 }
 
 // TestPendingSummaries: the summaries made on their own goroutine equal
 // those made one by one (service_use's rows, the flow's counts,
 // descriptives); a failure (an unreadable
-// responses file) is returned by Wait and handed to fail, whether it
-// comes before or after the columns are handed over; a cancelled context
+// service_sums file, an unreadable interviews file) is returned by Wait
+// and handed to fail, before the columns are handed over or never; a cancelled context
 // ends them with its error; Stop without the columns (the reading
 // failed) returns, and no goroutine outlives them.
 func TestPendingSummaries(t *testing.T) {
@@ -97,8 +97,8 @@ func TestPendingSummaries(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := serviceUseTestWrite(t, s, 300)
-	c, ids := pendingTestColumns(t, s, dir)
-	wantSU, err := ServiceUse(context.Background(), s, dir, c, ids)
+	c := pendingTestColumns(t, s, dir)
+	wantSU, err := ServiceUse(context.Background(), s, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestPendingSummaries(t *testing.T) {
 	failed := make(chan error, 1)
 	fail := func(err error) { failed <- err }
 	p := Start(context.Background(), s, dir, fail)
-	p.Columns(c, ids)
+	p.Columns(c)
 	sum, err := p.Wait()
 	p.Stop()
 	if err != nil {
@@ -135,8 +135,8 @@ func TestPendingSummaries(t *testing.T) {
 	default:
 	}
 
-	// An unreadable responses file: its error, from Wait and to fail.
-	bad := filepath.Join(dir, "tables", "responses", "trust=T1", "data.parquet")
+	// An unreadable service_sums file: its error, from Wait and to fail.
+	bad := filepath.Join(dir, "tables", "service_sums", "trust=T1", "data.parquet")
 	good, err := os.ReadFile(bad)
 	if err != nil {
 		t.Fatal(err)
@@ -145,11 +145,11 @@ func TestPendingSummaries(t *testing.T) {
 		t.Fatal(err)
 	}
 	p = Start(context.Background(), s, dir, fail)
-	p.Columns(c, ids)
+	p.Columns(c)
 	_, err = p.Wait()
 	p.Stop()
-	if err == nil || !strings.Contains(err.Error(), "service use: read responses") {
-		t.Errorf("unreadable responses: error %v", err)
+	if err == nil || !strings.Contains(err.Error(), "service use: read table service_sums") {
+		t.Errorf("unreadable service_sums: error %v", err)
 	}
 	select {
 	case f := <-failed:
@@ -173,7 +173,7 @@ func TestPendingSummaries(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "flow: ") {
 		t.Errorf("unreadable interviews: error %v", err)
 	}
-	p.Columns(c, ids) // after the end: does not block
+	p.Columns(c) // after the end: does not block
 	p.Stop()
 	<-failed
 
