@@ -59,14 +59,14 @@ func waitGoroutines(t *testing.T, before int) {
 }
 
 // TestCompareSummariesFail: the summaries made beside the analyses
-// (service_use's pass over responses, the flow's over interviews) stop
+// (service_use from service_sums, the flow's pass over interviews) stop
 // the stage with their own error, not a cancellation, when their table
 // cannot be read; and no goroutine outlives the stage.
 func TestCompareSummariesFail(t *testing.T) {
 	env := compareTestEnv(t)
 	before := runtime.NumGoroutine()
 	for _, c := range []struct{ table, want string }{
-		{"responses", "compare: service use: read responses"},
+		{"service_sums", "compare: service use: read table service_sums"},
 		{"interviews", "compare: flow: "},
 	} {
 		tx := compareSideTestTx(t, env)

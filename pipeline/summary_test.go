@@ -104,7 +104,7 @@ rows by trust:
 
 rebuilt:
   ingest: fidelity_ratings, ingest_files, interviews, participants, rejects, responses — because new export from AWP; new export from BDCT; new export from EPUT; new export from HPFT; new export from TEWV
-  score: scores, reliability — because not built yet: scores, reliability
+  score: scores, reliability, service_sums — because not built yet: scores, reliability, service_sums
   fidelity: fidelity, fidelity_components — because not built yet: fidelity, fidelity_components
   compare: effects, balance, trust_effects, descriptives, service_use, missing_data, tipping_point, flow, cost_effectiveness, ce_bootstrap — because not built yet: effects, balance, trust_effects, descriptives, service_use, missing_data, tipping_point, flow, cost_effectiveness, ce_bootstrap
   report fidelity: reports/fidelity-*.html — because not built yet: reports/fidelity-*.html
@@ -138,9 +138,9 @@ files: 12 skipped
   skipped  TEWV_participants_20190401.csv          TEWV  already received in run 1
 
 rebuilt:
-  score: scores, reliability — because program version changed
+  score: scores, reliability, service_sums — because program version changed
   fidelity: fidelity, fidelity_components — because program version changed
-  compare: effects, balance, trust_effects, descriptives, service_use, missing_data, tipping_point, flow, cost_effectiveness, ce_bootstrap — because program version changed; scores changed; fidelity changed
+  compare: effects, balance, trust_effects, descriptives, service_use, missing_data, tipping_point, flow, cost_effectiveness, ce_bootstrap — because program version changed; scores changed; service_sums changed; fidelity changed
   report fidelity: reports/fidelity-*.html — because program version changed; fidelity changed; fidelity_components changed
   report study: reports/study-report.html — because program version changed; scores changed; reliability changed; effects changed; balance changed; trust_effects changed; descriptives changed; missing_data changed; tipping_point changed; service_use changed; cost_effectiveness changed; ce_bootstrap changed; flow changed; fidelity changed
 
