@@ -21,7 +21,7 @@ func newStageCmd(g *globals, name, short string) *cobra.Command {
 }
 
 func newScoreCmd(g *globals) *cobra.Command {
-	return newStageCmd(g, "score", "Score the instruments (scores) and their reliability from the responses table")
+	return newStageCmd(g, "score", "Score the instruments (scores), their reliability and the service-use sums (service_sums) from the responses table")
 }
 
 func newFidelityCmd(g *globals) *cobra.Command {
