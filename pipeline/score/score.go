@@ -38,9 +38,9 @@ const MetaUnitCostsPrefix = "cpi.unitcosts."
 // It reads the item-level responses table (partitioned by trust; within a
 // partition, rows sorted by study_id, wave, instrument, item, its files in
 // path order), only its study_id, wave, item and value columns, and each
-// participant's team and arm from the participants table (the same for
-// every interview: ingest rejects a change of team), and rewrites two
-// tables completely:
+// participant's team, arm and withdrawal from the participants table (the
+// same for every interview: ingest rejects a change of team), and rewrites
+// three tables completely:
 //
 //   - scores, one file per trust (every trust of the study, and any other
 //     trust found in responses; a trust with no responses gets an empty
@@ -55,6 +55,10 @@ const MetaUnitCostsPrefix = "cpi.unitcosts."
 //     the complete cases with Feldt's 95% interval, the share of item
 //     answers missing, and the items whose corrected item–total correlation
 //     is negative.
+//   - service_sums, one file per trust like scores: the units of every
+//     costed service (an item of a cost scale) summed exactly in int64 per
+//     wave, team, arm, withdrawn and service (see service_sums.go), from
+//     which compare makes service_use.
 //
 // Scoring is driven by the instrument definitions alone (methods sum,
 // lookup, valueset, item, gas; see scoreInstrument); nothing depends on an
