@@ -24,7 +24,7 @@ import (
 // bit; a constant at another value rounds its products differently (c̃·Σu
 // instead of Σc̃u), a relative difference of the order of ε.
 //
-// group(i) is row i's group (0 ≤ group(i) < len(cluster)); cluster[g] the
+// group[i] is row i's group (0 ≤ group[i] < len(cluster)); cluster[g] the
 // cluster number of group g; row(g, buf) fills buf with the K columns of a
 // row of group g (buf[vary] is ignored and its value taken from v); vary is
 // the column that varies within groups (−1: none, v unused); y the
@@ -32,10 +32,10 @@ import (
 // groups are added in the order of their numbers. It returns an error, and
 // adds nothing, for a non-finite value, a bad weight, a row whose column
 // vary is not v, or a bad cluster or group number.
-func (s *ClusterSums) AddGrouped(group func(i int) int, cluster []int, row func(g int, buf []float64), vary int, v, y, w []float64) error {
+func (s *ClusterSums) AddGrouped(group []int32, cluster []int, row func(g int, buf []float64), vary int, v, y, w []float64) error {
 	k, n, ng := s.k, len(y), len(cluster)
-	if (vary >= 0 && len(v) != n) || (w != nil && len(w) != n) {
-		return fmt.Errorf("cluster sums: lengths y %d, v %d, w %d differ", n, len(v), len(w))
+	if (vary >= 0 && len(v) != n) || (w != nil && len(w) != n) || len(group) != n {
+		return fmt.Errorf("cluster sums: lengths y %d, v %d, w %d, groups %d differ", n, len(v), len(w), len(group))
 	}
 	if vary >= k {
 		return fmt.Errorf("cluster sums: varying column %d of %d", vary, k)
@@ -66,7 +66,7 @@ func (s *ClusterSums) AddGrouped(group func(i int) int, cluster []int, row func(
 		return v[i]
 	}
 	// The shift and the first row, as Add sets them from the first row.
-	g0 := group(0)
+	g0 := int(group[0])
 	if g0 < 0 || g0 >= ng {
 		return fmt.Errorf("cluster sums: row 0: group %d of %d", g0, ng)
 	}
@@ -101,7 +101,7 @@ func (s *ClusterSums) AddGrouped(group func(i int) int, cluster []int, row func(
 	}
 	vConst := true
 	for i, yi := range y {
-		g := group(i)
+		g := int(group[i])
 		if g < 0 || g >= ng {
 			return fmt.Errorf("cluster sums: row %d: group %d of %d", i, g, ng)
 		}

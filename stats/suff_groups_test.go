@@ -109,7 +109,7 @@ func TestAddGroupedMatchesAdd(t *testing.T) {
 				v[i] = r[2]
 			}
 			b, _ := NewClusterSums(k, tc.weighted)
-			err := b.AddGrouped(func(i int) int { return int(group[i]) }, gcl, func(g int, buf []float64) { copy(buf, rows[first[g]]) }, vary, v, y, ww)
+			err := b.AddGrouped(group, gcl, func(g int, buf []float64) { copy(buf, rows[first[g]]) }, vary, v, y, ww)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -226,11 +226,12 @@ func TestAddGroupedErrors(t *testing.T) {
 		{"inf v", group, []int{0, 1}, []float64{1, math.Inf(1), 2}, []float64{1, 2, 3}, []float64{1, 1, 1}},
 		{"zero weight", group, []int{0, 1}, v, []float64{1, 2, 3}, []float64{1, 0, 1}},
 		{"bad group", []int32{0, 2, 1}, []int{0, 1}, v, []float64{1, 2, 3}, []float64{1, 1, 1}},
+		{"short group", group[:2], []int{0, 1}, v, []float64{1, 2, 3}, []float64{1, 1, 1}},
 		{"bad cluster", group, []int{0, -1}, v, []float64{1, 2, 3}, []float64{1, 1, 1}},
 		{"short v", group, []int{0, 1}, v[:2], []float64{1, 2, 3}, []float64{1, 1, 1}},
 	} {
 		s, _ := NewClusterSums(3, true)
-		if err := s.AddGrouped(func(i int) int { return int(bad.group[i]) }, bad.cluster, row, 2, bad.v, bad.y, bad.w); err == nil {
+		if err := s.AddGrouped(bad.group, bad.cluster, row, 2, bad.v, bad.y, bad.w); err == nil {
 			t.Errorf("%s: no error", bad.name)
 		}
 		if s.N() != 0 || len(s.cl) != 0 {
@@ -269,7 +270,7 @@ func benchGrouped(b *testing.B, grouped bool) {
 				s, _ := NewClusterSums(k, weighted)
 				var err error
 				if grouped {
-					err = s.AddGrouped(func(i int) int { return int(group[i]) }, gcl, func(g int, buf []float64) { copy(buf, rows[first[g]]) }, 2, v, y, w)
+					err = s.AddGrouped(group, gcl, func(g int, buf []float64) { copy(buf, rows[first[g]]) }, 2, v, y, w)
 				} else {
 					for i, r := range rows {
 						if err = s.Add(cluster[i], r, y[i], w[i]); err != nil {

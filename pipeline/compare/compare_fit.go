@@ -206,7 +206,7 @@ func (c *outcomeComparison) sums(shared bool, des colDesign, g *teamGroups, y, w
 	if des.withBase {
 		vary, v = 2, des.f.yBase
 	}
-	if err := cs.AddGrouped(g.at(), g.cluster, func(gi int, buf []float64) { des.row(int(g.first[gi]), buf) }, vary, v, y, w); err != nil {
+	if err := cs.AddGrouped(g.of, g.cluster, func(gi int, buf []float64) { des.row(int(g.first[gi]), buf) }, vary, v, y, w); err != nil {
 		return nil
 	}
 	if shared {

@@ -277,25 +277,22 @@ func (f *colFrame) clusterInts() []int {
 // group, and the models' sums, the checks and trust_effects follow from
 // the groups (stats.ClusterSums.AddGrouped) instead of from every row.
 type teamGroups struct {
-	f           *colFrame
-	x           []float64
-	cell        []int32             // the group of a term at 0 or 1, by team, trust and term; −1 none
-	other       map[[3]uint64]int32 // the group of another term, by team, trust and its bits
-	cluster     []int               // each group's cluster
+	cluster     []int // each group's cluster
 	stratum     []int32
 	term        []float64
 	first, last []int32 // each group's first and last row
 	n           []int
+	of          []int32 // each row's group
 }
 
 func newTeamGroups(f *colFrame, x []float64) *teamGroups {
 	ns := len(f.strata)
-	cell := make([]int32, 2*len(f.teams)*ns)
+	cell := make([]int32, 2*len(f.teams)*ns) // the group of a term at 0 or 1, by team, trust and term; −1 none
 	for i := range cell {
 		cell[i] = -1
 	}
-	other := map[[3]uint64]int32{}
-	g := &teamGroups{f: f, x: x, cell: cell, other: other}
+	other := map[[3]uint64]int32{} // the group of another term, by team, trust and its bits
+	g := &teamGroups{of: make([]int32, len(f.cluster))}
 	for i, c := range f.cluster {
 		s, v := f.stratum[i], x[i]
 		ci, key := -1, [3]uint64{uint64(c), uint64(s), math.Float64bits(v)}
@@ -317,22 +314,10 @@ func newTeamGroups(f *colFrame, x []float64) *teamGroups {
 				other[key] = gi
 			}
 		}
-		g.last[gi] = int32(i)
+		g.last[gi], g.of[i] = int32(i), gi
 		g.n[gi]++
 	}
 	return g
-}
-
-// at returns each row's group (by row index).
-func (g *teamGroups) at() func(i int) int {
-	cl, st, x, cell, ns := g.f.cluster, g.f.stratum, g.x, g.cell, len(g.f.strata)
-	return func(i int) int {
-		c, s, v := int(cl[i]), int(st[i]), x[i]
-		if v == 0 || v == 1 {
-			return int(cell[(c*ns+s)*2+int(v)])
-		}
-		return int(g.other[[3]uint64{uint64(c), uint64(s), math.Float64bits(v)}])
-	}
 }
 
 // clustersByLevel counts the distinct clusters with term = 1 and term = 0.

@@ -159,7 +159,7 @@ func fitByTrust(des trustDesign, g *teamGroups) (*stats.SuffFit, *stats.CR2Resul
 	if des.withBase {
 		vary, v = k-1, des.f.yBase
 	}
-	if err := cs.AddGrouped(g.at(), g.cluster, func(gi int, buf []float64) { des.row(int(g.first[gi]), buf) }, vary, v, des.f.yFU, nil); err != nil {
+	if err := cs.AddGrouped(g.of, g.cluster, func(gi int, buf []float64) { des.row(int(g.first[gi]), buf) }, vary, v, des.f.yFU, nil); err != nil {
 		return nil, nil, err
 	}
 	fit, err := stats.SuffOLS(cs)
