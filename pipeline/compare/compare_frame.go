@@ -286,38 +286,47 @@ type teamGroups struct {
 }
 
 func newTeamGroups(f *colFrame, x []float64) *teamGroups {
-	ns := len(f.strata)
+	ns, n := len(f.strata), len(f.cluster)
 	cell := make([]int32, 2*len(f.teams)*ns) // the group of a term at 0 or 1, by team, trust and term; −1 none
 	for i := range cell {
 		cell[i] = -1
 	}
 	other := map[[3]uint64]int32{} // the group of another term, by team, trust and its bits
-	g := &teamGroups{of: make([]int32, len(f.cluster))}
+	g := &teamGroups{}
+	of, st, x := make([]int32, n), f.stratum[:n], x[:n]
 	for i, c := range f.cluster {
-		s, v := f.stratum[i], x[i]
-		ci, key := -1, [3]uint64{uint64(c), uint64(s), math.Float64bits(v)}
+		s, v := st[i], x[i]
 		var gi int32
-		var ok bool
 		if v == 0 || v == 1 {
-			ci = (int(c)*ns+int(s))*2 + int(v)
-			gi, ok = cell[ci], cell[ci] >= 0
-		} else {
-			gi, ok = other[key]
-		}
-		if !ok {
-			gi = int32(len(g.cluster))
-			g.cluster, g.stratum, g.term = append(g.cluster, int(c)), append(g.stratum, s), append(g.term, v)
-			g.first, g.last, g.n = append(g.first, int32(i)), append(g.last, 0), append(g.n, 0)
-			if ci >= 0 {
+			ci := (int(c)*ns+int(s))*2 + int(v)
+			if gi = cell[ci]; gi < 0 {
+				gi = g.add(i, c, s, v)
 				cell[ci] = gi
-			} else {
+			}
+		} else {
+			key := [3]uint64{uint64(c), uint64(s), math.Float64bits(v)}
+			var ok bool
+			if gi, ok = other[key]; !ok {
+				gi = g.add(i, c, s, v)
 				other[key] = gi
 			}
 		}
-		g.last[gi], g.of[i] = int32(i), gi
-		g.n[gi]++
+		of[i] = gi
 	}
+	cnt, last := make([]int, len(g.first)), make([]int32, len(g.first))
+	for i, gi := range of {
+		cnt[gi]++
+		last[gi] = int32(i)
+	}
+	g.of, g.n, g.last = of, cnt, last
 	return g
+}
+
+// add numbers a new group whose first row is i.
+func (g *teamGroups) add(i int, c, s int32, v float64) int32 {
+	g.cluster, g.stratum, g.term = append(g.cluster, int(c)), append(g.stratum, s), append(g.term, v)
+	g.first = append(g.first, int32(i))
+	return int32(len(g.first) - 1)
 }
 
 // clustersByLevel counts the distinct clusters with term = 1 and term = 0.

@@ -1,0 +1,73 @@
+package compare
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// groupsFrame is a frame of n rows over 10 teams in 5 trusts (two teams a
+// trust, one per arm), in random order as participants come.
+func groupsFrame(n int) *colFrame {
+	r := rand.New(rand.NewPCG(3, 4))
+	f := &colFrame{strata: []string{"a", "b", "c", "d", "e"}, teams: make([]string, 10)}
+	f.arm, f.stratum, f.cluster = make([]float64, n), make([]int32, n), make([]int32, n)
+	for i := range n {
+		t := r.IntN(10)
+		f.cluster[i], f.stratum[i], f.arm[i] = int32(t), int32(t/2), float64(t%2)
+	}
+	return f
+}
+
+// TestTeamGroupsRows checks newTeamGroups against a map of (team, trust,
+// term) keys: each row's group, the groups' first rows, counts and terms.
+func TestTeamGroupsRows(t *testing.T) {
+	f := groupsFrame(5000)
+	x := slices.Clone(f.arm)
+	for i := range x {
+		if f.cluster[i] == 3 && i%3 == 0 {
+			x[i] = 0.25 // a term other than 0/1 within one team
+		}
+	}
+	g := newTeamGroups(f, x)
+	type key struct {
+		c, s int32
+		v    float64
+	}
+	index := map[key]int32{}
+	var n []int
+	var last []int32
+	for i := range x {
+		k := key{f.cluster[i], f.stratum[i], x[i]}
+		gi, ok := index[k]
+		if !ok {
+			gi = int32(len(n))
+			index[k] = gi
+			n = append(n, 0)
+			if int(gi) >= len(g.first) || g.first[gi] != int32(i) {
+				t.Fatalf("group %d: first row %v, want %d", gi, g.first, i)
+			}
+		}
+		n[gi]++
+		if int(gi) == len(last) {
+			last = append(last, 0)
+		}
+		last[gi] = int32(i)
+		if g.of[i] != gi || g.term[gi] != x[i] || g.cluster[gi] != int(f.cluster[i]) || g.stratum[gi] != f.stratum[i] {
+			t.Fatalf("row %d: group %d (term %v), want %d", i, g.of[i], g.term[g.of[i]], gi)
+		}
+	}
+	if len(n) != 11 || !slices.Equal(n, g.n) || !slices.Equal(last, g.last) {
+		t.Fatalf("counts %v, last rows %v, want %v, %v (11 groups)", g.n, g.last, n, last)
+	}
+}
+
+// BenchmarkTeamGroups groups 1,000,000 rows of 10 teams by team, trust and
+// arm.
+func BenchmarkTeamGroups(b *testing.B) {
+	f := groupsFrame(1_000_000)
+	b.ResetTimer()
+	for b.Loop() {
+		newTeamGroups(f, f.arm)
+	}
+}
