@@ -1,9 +1,11 @@
 package stats
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -215,6 +217,20 @@ func TestATEWeightsGroupedMatchesRows(t *testing.T) {
 	if errRows == nil || errGrouped == nil || errRows.Error() != errGrouped.Error() {
 		t.Fatalf("errors: rows %v, grouped %v", errRows, errGrouped)
 	}
+	// An arm of 2 at row 5: ATEWeights' error; with a group out of range
+	// at a later row too, the group's (its rows are checked first).
+	arm := slices.Clone(d.arm)
+	arm[5] = 2
+	_, errRows = ATEWeights(arm, ps)
+	_, errGrouped = ATEWeightsGrouped(arm, pat, fitted)
+	if errRows == nil || errGrouped == nil || errRows.Error() != errGrouped.Error() {
+		t.Fatalf("bad arm: rows %v, grouped %v", errRows, errGrouped)
+	}
+	far := slices.Clone(pat)
+	far[len(far)-1] = int32(len(fitted))
+	if _, err := ATEWeightsGrouped(arm, far, fitted); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("row %d has group", len(far)-1)) {
+		t.Fatalf("a group out of range after a bad arm: %v", err)
+	}
 	if _, err := ATEWeightsGrouped(d.arm, pat, fitted[:1]); err == nil {
 		t.Fatal("a group out of range: no error")
 	}
@@ -255,5 +271,28 @@ func TestATEWeightsFewGroupsMatchesRows(t *testing.T) {
 	bad[pat[5]] = 0
 	if _, err := ATEWeightsGrouped(arm, pat, bad); err == nil {
 		t.Fatal("a used group's propensity 0: no error")
+	}
+}
+
+// BenchmarkATEWeightsGrouped: 1,000,000 rows in 2,000 groups (each
+// group's two weights looked up) and in 1,000,000 (one a row).
+func BenchmarkATEWeightsGrouped(b *testing.B) {
+	for _, groups := range []int{2000, 1_000_000} {
+		b.Run(fmt.Sprint(groups), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			const n = 1_000_000
+			arm, pat, fitted := make([]float64, n), make([]int32, n), make([]float64, groups)
+			for g := range fitted {
+				fitted[g] = 0.2 + 0.6*rng.Float64()
+			}
+			for i := range n {
+				pat[i], arm[i] = int32(i%groups), float64(rng.IntN(2))
+			}
+			for b.Loop() {
+				if _, err := ATEWeightsGrouped(arm, pat, fitted); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -954,36 +954,29 @@ type patternGroups struct {
 func groupPatterns(f *colFrame, covs []propCov, levelPos [][]int, base *OutcomeValues) *patternGroups {
 	n := len(f.rows)
 	var first []int32 // a row of each pattern
-	var trials, ones []float64
 	pat := make([]int32, n)
-	add := func(i int, p int32, ok bool) int32 {
-		if !ok {
-			p = int32(len(first))
-			first = append(first, int32(i))
-			trials = append(trials, 0)
-			ones = append(ones, 0)
-		}
-		pat[i] = p
-		trials[p]++
-		ones[p] += f.arm[i]
-		return p
-	}
 	if dense := newDensePatterns(f, covs, levelPos, base); dense != nil {
 		dense.keys(pat)
-		for i := 0; i < n; i++ {
-			key := pat[i] // dense.keys: overwritten by add
-			p := dense.index[key] - 1
-			dense.index[key] = add(i, p, p >= 0) + 1
+		index := dense.index
+		for i, key := range pat { // dense.keys, overwritten by the patterns
+			p := index[key] - 1
+			if p < 0 {
+				p = int32(len(first))
+				first = append(first, int32(i))
+				index[key] = p + 1
+			}
+			pat[i] = p
 		}
 	} else if n >= cellRoutePatterns && cellColumn(covs) {
 		// A y_baseline of too many values for the table (costs): nearly
 		// every row is a pattern of its own, so the rows are the patterns,
 		// without a map of a million keys (stats.LogisticCells is the same
 		// fit over grouped or ungrouped rows).
-		first, trials, ones = make([]int32, n), make([]float64, n), slices.Clone(f.arm)
+		first, trials := make([]int32, n), make([]float64, n)
 		for i := range pat {
 			first[i], pat[i], trials[i] = int32(i), int32(i), 1
 		}
+		return &patternGroups{first: first, trials: trials, ones: slices.Clone(f.arm), pat: pat}
 	} else {
 		index := map[patternKey]int32{}
 		for i := 0; i < n; i++ {
@@ -1006,8 +999,18 @@ func groupPatterns(f *colFrame, covs []propCov, levelPos [][]int, base *OutcomeV
 				}
 			}
 			p, ok := index[key]
-			index[key] = add(i, p, ok)
+			if !ok {
+				p = int32(len(first))
+				first = append(first, int32(i))
+				index[key] = p
+			}
+			pat[i] = p
 		}
+	}
+	trials, ones := make([]float64, len(first)), make([]float64, len(first))
+	for i, p := range pat {
+		trials[p]++
+		ones[p] += f.arm[i]
 	}
 	return &patternGroups{first: first, trials: trials, ones: ones, pat: pat}
 }
