@@ -400,19 +400,21 @@ func (d colDesign) dense() *mat.Dense {
 }
 
 // betweenColumns counts the columns constant within every cluster, as
-// betweenColumns does over the matrix.
-func (d colDesign) betweenColumns() int {
-	k, g := d.k(), len(d.f.teams)
-	first := make([]float64, g*k)
-	seen := make([]bool, g)
+// betweenColumns does over the matrix, from a row of each of the team
+// groups g (every column but y_baseline is constant within a group) and
+// y_baseline row by row (finite: the sums were accumulated).
+func (d colDesign) betweenColumns(g *teamGroups) int {
+	k, nt := d.k(), len(d.f.teams)
+	first := make([]float64, nt*k) // each cluster's first row
+	seen := make([]bool, nt)
 	constant := make([]bool, k)
 	for j := range constant {
 		constant[j] = true
 	}
 	buf := make([]float64, k)
-	for i, c := range d.f.cluster {
-		d.row(i, buf)
-		fc := first[int(c)*k : int(c)*k+k]
+	for gi, c := range g.cluster {
+		d.row(int(g.first[gi]), buf)
+		fc := first[c*k : c*k+k]
 		if !seen[c] {
 			seen[c] = true
 			copy(fc, buf)
@@ -422,6 +424,12 @@ func (d colDesign) betweenColumns() int {
 			if v != fc[j] {
 				constant[j] = false
 			}
+		}
+	}
+	for i, c := range d.f.cluster {
+		if d.withBase && d.f.yBase[i] != first[int(c)*k+2] {
+			constant[2] = false
+			break
 		}
 	}
 	count := 0

@@ -11,7 +11,7 @@ import (
 func groupsFrame(n int) *colFrame {
 	r := rand.New(rand.NewPCG(3, 4))
 	f := &colFrame{strata: []string{"a", "b", "c", "d", "e"}, teams: make([]string, 10)}
-	f.arm, f.stratum, f.cluster = make([]float64, n), make([]int32, n), make([]int32, n)
+	f.arm, f.stratum, f.cluster, f.rows = make([]float64, n), make([]int32, n), make([]int32, n), make([]int32, n)
 	for i := range n {
 		t := r.IntN(10)
 		f.cluster[i], f.stratum[i], f.arm[i] = int32(t), int32(t/2), float64(t%2)
@@ -69,5 +69,37 @@ func BenchmarkTeamGroups(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		newTeamGroups(f, f.arm)
+	}
+}
+
+// TestBetweenColumnsFromGroups: the design's columns constant within every
+// team, counted from the team groups, equal betweenColumns over the dense
+// design: with a varying y_baseline, one constant within teams, one
+// constant in all teams but one row, and without y_baseline.
+func TestBetweenColumnsFromGroups(t *testing.T) {
+	f := groupsFrame(3000)
+	f.yBase = make([]float64, len(f.arm))
+	g := newTeamGroups(f, f.arm)
+	for _, tc := range []struct {
+		name     string
+		base     func(i int) float64
+		withBase bool
+		want     int
+	}{
+		{"varying", func(i int) float64 { return float64(i % 7) }, true, 6},
+		{"by team", func(i int) float64 { return float64(f.cluster[i]) }, true, 7},
+		{"one row", func(i int) float64 { return float64(f.cluster[i]) + float64(i/2999) }, true, 6},
+		{"no baseline", nil, false, 6},
+	} {
+		for i := range f.yBase {
+			if tc.base != nil {
+				f.yBase[i] = tc.base(i)
+			}
+		}
+		des := newColDesign(f, TermArm, f.arm, tc.withBase)
+		dense := betweenColumns(des.dense(), f.clusterInts())
+		if got := des.betweenColumns(g); got != dense || got != tc.want {
+			t.Errorf("%s: %d constant columns, dense %d, want %d", tc.name, got, dense, tc.want)
+		}
 	}
 }
