@@ -62,6 +62,8 @@ func TestHedgesScale(t *testing.T) {
 		{[]float64{1, 2, 3}, []float64{1, 0, 0}},
 		{[]float64{1, 1, 2, 2}, []float64{1, 1, 0, 0}},
 		{[]float64{1, 2}, []float64{1}},
+		{[]float64{1, 2, math.NaN(), 4, 5}, []float64{1, 1, 0, 0, 0}},
+		{[]float64{1, 2, math.NaN(), 4, 5}, []float64{1, 2, 0, 0, 0}},
 	} {
 		_, errG := HedgesG(1, c.y, c.arm)
 		_, errS := NewHedgesScale(c.y, c.arm)

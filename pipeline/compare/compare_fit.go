@@ -2,7 +2,6 @@ package compare
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -162,7 +161,8 @@ func (c *outcomeComparison) hedgesScale(term string, f *colFrame, x []float64) *
 	if h, ok := c.scales[key]; ok {
 		return h
 	}
-	h := newHedgesScale(f.yFU, x)
+	var h hedgesScale
+	h.s, h.err = stats.NewHedgesScale(f.yFU, x)
 	if c.scales == nil {
 		c.scales = map[hedgesKey]*hedgesScale{}
 	}
@@ -1180,42 +1180,11 @@ func categoricalBalance(name string, cv propCov, pos []int, arm, w []float64, es
 	return rows
 }
 
-// hedgesScale is what stats.HedgesG divides an estimate by and multiplies
-// it with — the pooled SD of y between the groups of the term and the
-// small-sample factor J —, computed once per frame and term instead of
-// once per analysis, with HedgesG's sums in its order (so g = est/sp·J is
-// the same number) and its errors.
+// hedgesScale is a frame's stats.HedgesScale for a term (HedgesG's sums
+// in its order: the same g), computed once, or its error.
 type hedgesScale struct {
-	sp, j float64
-	err   error
-}
-
-func newHedgesScale(y, arm []float64) hedgesScale {
-	var sx, ss [2]float64
-	var n [2]int
-	for i, v := range y {
-		if math.IsNaN(v) {
-			return hedgesScale{err: fmt.Errorf("balance: x[%d] is NaN", i)}
-		}
-		a := int(arm[i])
-		sx[a] += v
-		n[a]++
-	}
-	if n[1] < 2 || n[0] < 2 {
-		return hedgesScale{err: errors.New("hedges g: each arm needs at least two rows")}
-	}
-	m := [2]float64{sx[0] / float64(n[0]), sx[1] / float64(n[1])}
-	for i, v := range y {
-		a := int(arm[i])
-		ss[a] += (v - m[a]) * (v - m[a])
-	}
-	v1, v0 := ss[1]/float64(n[1]-1), ss[0]/float64(n[0]-1)
-	n1, n0 := n[1], n[0]
-	sp := math.Sqrt((float64(n1-1)*v1 + float64(n0-1)*v0) / float64(n1+n0-2))
-	if sp == 0 {
-		return hedgesScale{err: errors.New("hedges g: outcome does not vary within arms")}
-	}
-	return hedgesScale{sp: sp, j: 1 - 3/(4*float64(n1+n0)-9)}
+	s   stats.HedgesScale
+	err error
 }
 
 // g is Hedges' g of an estimate.
@@ -1223,7 +1192,7 @@ func (h hedgesScale) g(est float64) (float64, error) {
 	if h.err != nil {
 		return math.NaN(), h.err
 	}
-	return est / h.sp * h.j, nil
+	return h.s.G(est), nil
 }
 
 // numericBalance is the balance row of a numeric covariate: the arm means,
