@@ -72,3 +72,18 @@ func TestHedgesScale(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkHedgesScale: the scale of 1,000,000 rows in two arms.
+func BenchmarkHedgesScale(b *testing.B) {
+	rng := rand.New(rand.NewPCG(7, 9))
+	y, arm := make([]float64, 1_000_000), make([]float64, 1_000_000)
+	for i := range y {
+		arm[i] = float64(rng.IntN(2))
+		y[i] = 3 + 2*rng.NormFloat64() + 0.4*arm[i]
+	}
+	for b.Loop() {
+		if _, err := NewHedgesScale(y, arm); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
