@@ -143,6 +143,27 @@ func KishESS(w []float64) float64 {
 	return s * s / s2
 }
 
+// KishESSByArm returns KishESS of the weights of arm 1 and of arm 0 (arm
+// 0/1 for each weight), each summed in row order as KishESS sums it, and
+// the largest weight (−Inf for none), in one pass over w.
+func KishESSByArm(w, arm []float64) (essI, essC, maxW float64) {
+	var s, s2 [2]float64
+	maxW = math.Inf(-1)
+	for i, v := range w {
+		a := int(arm[i])
+		s[a] += v
+		s2[a] += v * v
+		maxW = max(maxW, v)
+	}
+	kish := func(a int) float64 {
+		if s2[a] == 0 {
+			return math.NaN()
+		}
+		return s[a] * s[a] / s2[a]
+	}
+	return kish(1), kish(0), maxW
+}
+
 // armMoments returns the (weighted) mean and the unweighted sample variance
 // (denominator n−1) of x in the rows where arm == a.
 func armMoments(x, arm, w []float64, a float64) (mean, variance, wvariance float64, n int) {

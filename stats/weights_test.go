@@ -296,3 +296,30 @@ func BenchmarkATEWeightsGrouped(b *testing.B) {
 		})
 	}
 }
+
+// TestKishESSByArm: each arm's effective sample size is KishESS of that
+// arm's weights, bit for bit, and the largest weight is the largest; an
+// arm without weights has NaN.
+func TestKishESSByArm(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 1))
+	w, arm := make([]float64, 777), make([]float64, 777)
+	var w1, w0 []float64
+	for i := range w {
+		w[i], arm[i] = 0.2+3*rng.Float64(), float64(rng.IntN(2))
+		if arm[i] == 1 {
+			w1 = append(w1, w[i])
+		} else {
+			w0 = append(w0, w[i])
+		}
+	}
+	essI, essC, maxW := KishESSByArm(w, arm)
+	if math.Float64bits(essI) != math.Float64bits(KishESS(w1)) || math.Float64bits(essC) != math.Float64bits(KishESS(w0)) {
+		t.Errorf("ess %v %v, want %v %v", essI, essC, KishESS(w1), KishESS(w0))
+	}
+	if want := slices.Max(w); maxW != want {
+		t.Errorf("max weight %v, want %v", maxW, want)
+	}
+	if essI, essC, _ := KishESSByArm([]float64{1, 2}, []float64{1, 1}); essI != 9.0/5 || !math.IsNaN(essC) {
+		t.Errorf("one arm: %v %v, want 1.8 NaN", essI, essC)
+	}
+}

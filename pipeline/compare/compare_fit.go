@@ -206,7 +206,17 @@ func (c *outcomeComparison) sums(shared bool, des colDesign, g *teamGroups, y, w
 	if des.withBase {
 		vary, v = 2, des.f.yBase
 	}
-	if err := cs.AddGrouped(g.of, g.cluster, func(gi int, buf []float64) { des.row(int(g.first[gi]), buf) }, vary, v, y, w); err != nil {
+	row := func(gi int, buf []float64) { des.row(int(g.first[gi]), buf) }
+	if f := des.f; w == nil && des.withBase == (f.yBase != nil) && len(y) > 0 && &y[0] == &f.yFU[0] {
+		// The frame's y unweighted: its groups' moments, shared.
+		var m *stats.GroupMoments
+		if m, err = g.moments(f); err == nil {
+			err = cs.AddMoments(m, g.cluster, row, vary)
+		}
+	} else {
+		err = cs.AddGrouped(g.of, g.cluster, row, vary, v, y, w)
+	}
+	if err != nil {
 		return nil
 	}
 	if shared {
@@ -583,23 +593,7 @@ func (c *outcomeComparison) weights(f *colFrame) ([]float64, []balanceRow, strin
 	name := AnalysisWeighted + ":" + c.outcome
 	essI, essC, maxW := math.NaN(), math.NaN(), math.NaN()
 	if w != nil {
-		// KishESS of each arm's weights, summed in row order as KishESS
-		// sums them.
-		var s, s2 [2]float64
-		maxW = math.Inf(-1)
-		for i, v := range w {
-			a := int(f.arm[i])
-			s[a] += v
-			s2[a] += v * v
-			maxW = max(maxW, v)
-		}
-		kish := func(a int) float64 {
-			if s2[a] == 0 {
-				return math.NaN()
-			}
-			return s[a] * s[a] / s2[a]
-		}
-		essI, essC = kish(1), kish(0)
+		essI, essC, maxW = stats.KishESSByArm(w, f.arm)
 	}
 	var rows []balanceRow
 	for ci, cv := range covs {
