@@ -90,7 +90,7 @@ type GroupMoments struct {
 // moments are shifted as Add shifts a first row: by v[0] (0 when v[0] is 1)
 // and y[0]. Errors as AddGrouped's for a non-finite value, a bad weight or
 // a bad group number.
-func NewGroupMoments(group []int32, groups int, v, y, w []float64) (*GroupMoments, error) {
+func NewGroupMoments[G GroupIndex](group []G, groups int, v, y, w []float64) (*GroupMoments, error) {
 	n := len(y)
 	if (v != nil && len(v) != n) || (w != nil && len(w) != n) || len(group) != n {
 		return nil, fmt.Errorf("cluster sums: lengths y %d, v %d, w %d, groups %d differ", n, len(v), len(w), len(group))
@@ -105,8 +105,12 @@ func NewGroupMoments(group []int32, groups int, v, y, w []float64) (*GroupMoment
 	return groupMomentsOf(group, groups, v, y, w, w != nil, vShift, y[0])
 }
 
+// GroupIndex is the type of the rows' group numbers: a byte for at most
+// 256 groups takes a quarter of int32's memory over a million rows.
+type GroupIndex interface{ ~uint8 | ~int32 }
+
 // groupMomentsOf takes the moments shifted by v0 and y0.
-func groupMomentsOf(group []int32, ng int, v, y, w []float64, weighted bool, v0, y0 float64) (*GroupMoments, error) {
+func groupMomentsOf[G GroupIndex](group []G, ng int, v, y, w []float64, weighted bool, v0, y0 float64) (*GroupMoments, error) {
 	m := &GroupMoments{mom: make([]groupMoments, ng), n: len(y), yShift: y0, vShift: v0, vConst: true, varies: v != nil, weighted: weighted}
 	m.g0, m.y0 = int(group[0]), y[0]
 	if v != nil {

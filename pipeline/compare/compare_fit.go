@@ -206,17 +206,13 @@ func (c *outcomeComparison) sums(shared bool, des colDesign, g *teamGroups, y, w
 	if des.withBase {
 		vary, v = 2, des.f.yBase
 	}
-	row := func(gi int, buf []float64) { des.row(int(g.first[gi]), buf) }
+	var m *stats.GroupMoments
 	if f := des.f; w == nil && des.withBase == (f.yBase != nil) && len(y) > 0 && &y[0] == &f.yFU[0] {
-		// The frame's y unweighted: its groups' moments, shared.
-		var m *stats.GroupMoments
-		if m, err = g.moments(f); err == nil {
-			err = cs.AddMoments(m, g.cluster, row, vary)
-		}
+		m, err = g.moments(f) // the frame's y unweighted: shared
 	} else {
-		err = cs.AddGrouped(g.of, g.cluster, row, vary, v, y, w)
+		m, err = g.momentsOf(v, y, w)
 	}
-	if err != nil {
+	if err != nil || cs.AddMoments(m, g.cluster, func(gi int, buf []float64) { des.row(int(g.first[gi]), buf) }, vary) != nil {
 		return nil
 	}
 	if shared {

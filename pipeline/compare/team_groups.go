@@ -11,14 +11,15 @@ import (
 // designs but y_baseline is constant over: the team, the trust and the
 // term (and so the arm, for the term arm). In a trial each team is one
 // group, and the models' sums, the checks and trust_effects follow from
-// the groups (stats.ClusterSums.AddGrouped) instead of from every row.
+// the groups' moments (stats.GroupMoments) instead of from every row.
 type teamGroups struct {
 	cluster     []int // each group's cluster
 	stratum     []int32
 	term        []float64
 	first, last []int32 // each group's first and last row
 	n           []int
-	of          []int32   // each row's group
+	of8         []uint8   // each row's group, with at most 256 groups
+	of          []int32   // or else
 	once        sync.Once // takes mom, momErr (moments)
 	mom         *stats.GroupMoments
 	momErr      error
@@ -52,13 +53,27 @@ func newTeamGroups(f *colFrame, x []float64) *teamGroups {
 		}
 		of[i] = gi
 	}
-	cnt, last := make([]int, len(g.first)), make([]int32, len(g.first))
-	for i, gi := range of {
-		cnt[gi]++
-		last[gi] = int32(i)
+	g.n, g.last, g.of = make([]int, len(g.first)), make([]int32, len(g.first)), of
+	if len(g.first) <= 256 {
+		g.of8, g.of = make([]uint8, n), nil
 	}
-	g.of, g.n, g.last = of, cnt, last
+	for i, gi := range of {
+		g.n[gi]++
+		g.last[gi] = int32(i)
+		if g.of8 != nil {
+			g.of8[i] = uint8(gi)
+		}
+	}
 	return g
+}
+
+// momentsOf takes the moments of y (on v, weighted by w: nil for none)
+// over the groups (stats.NewGroupMoments).
+func (g *teamGroups) momentsOf(v, y, w []float64) (*stats.GroupMoments, error) {
+	if g.of8 != nil {
+		return stats.NewGroupMoments(g.of8, len(g.cluster), v, y, w)
+	}
+	return stats.NewGroupMoments(g.of, len(g.cluster), v, y, w)
 }
 
 // add numbers a new group whose first row is i.
@@ -71,6 +86,7 @@ func (g *teamGroups) add(i int, c, s int32, v float64) int32 {
 // clustersByLevel counts the distinct clusters with term = 1 and term = 0.
 func (g *teamGroups) clustersByLevel(teams int) (one, zero int) {
 	seen := make([][2]bool, teams)
+	var count [2]int
 	for gi, c := range g.cluster {
 		lv := 0
 		if g.term[gi] == 1 {
@@ -78,21 +94,16 @@ func (g *teamGroups) clustersByLevel(teams int) (one, zero int) {
 		}
 		if !seen[c][lv] {
 			seen[c][lv] = true
-			if lv == 1 {
-				one++
-			} else {
-				zero++
-			}
+			count[lv]++
 		}
 	}
-	return one, zero
+	return count[1], count[0]
 }
 
 // moments returns the unweighted moments of y (on y_baseline, when there
-// is one) of f, the frame of the groups, taken on first use: the primary
-// model's sums and trust_effects' per-trust model share them
-// (stats.ClusterSums.AddMoments).
+// is one) of f, the groups' frame, taken on first use: the primary model's
+// sums and trust_effects' per-trust model share them.
 func (g *teamGroups) moments(f *colFrame) (*stats.GroupMoments, error) {
-	g.once.Do(func() { g.mom, g.momErr = stats.NewGroupMoments(g.of, len(g.cluster), f.yBase, f.yFU, nil) })
+	g.once.Do(func() { g.mom, g.momErr = g.momentsOf(f.yBase, f.yFU, nil) })
 	return g.mom, g.momErr
 }

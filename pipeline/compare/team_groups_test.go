@@ -30,6 +30,32 @@ func TestTeamGroupsRows(t *testing.T) {
 		}
 	}
 	g := newTeamGroups(f, x)
+	if g.of8 == nil || g.of != nil {
+		t.Fatalf("11 groups: byte group numbers %v, int32 %v", g.of8 != nil, g.of != nil)
+	}
+	checkTeamGroups(t, f, x, g, 11)
+	// 300 more groups: a term other than 0/1 of its own in 300 rows.
+	for i := 0; i < 300; i++ {
+		x[i*7] = 2 + float64(i)
+	}
+	g = newTeamGroups(f, x)
+	if g.of8 != nil || g.of == nil {
+		t.Fatalf("over 256 groups: byte group numbers %v, int32 %v", g.of8 != nil, g.of != nil)
+	}
+	checkTeamGroups(t, f, x, g, -1)
+}
+
+// checkTeamGroups checks g against a map of (team, trust, term) keys:
+// each row's group, the groups' first rows, counts and terms (and their
+// number, unless groups is −1).
+func checkTeamGroups(t *testing.T, f *colFrame, x []float64, g *teamGroups, groups int) {
+	t.Helper()
+	of := func(i int) int32 {
+		if g.of8 != nil {
+			return int32(g.of8[i])
+		}
+		return g.of[i]
+	}
 	type key struct {
 		c, s int32
 		v    float64
@@ -53,12 +79,12 @@ func TestTeamGroupsRows(t *testing.T) {
 			last = append(last, 0)
 		}
 		last[gi] = int32(i)
-		if g.of[i] != gi || g.term[gi] != x[i] || g.cluster[gi] != int(f.cluster[i]) || g.stratum[gi] != f.stratum[i] {
-			t.Fatalf("row %d: group %d (term %v), want %d", i, g.of[i], g.term[g.of[i]], gi)
+		if of(i) != gi || g.term[gi] != x[i] || g.cluster[gi] != int(f.cluster[i]) || g.stratum[gi] != f.stratum[i] {
+			t.Fatalf("row %d: group %d (term %v), want %d", i, of(i), g.term[of(i)], gi)
 		}
 	}
-	if len(n) != 11 || !slices.Equal(n, g.n) || !slices.Equal(last, g.last) {
-		t.Fatalf("counts %v, last rows %v, want %v, %v (11 groups)", g.n, g.last, n, last)
+	if (groups >= 0 && len(n) != groups) || !slices.Equal(n, g.n) || !slices.Equal(last, g.last) {
+		t.Fatalf("counts %v, last rows %v, want %v, %v (%d groups)", g.n, g.last, n, last, groups)
 	}
 }
 
