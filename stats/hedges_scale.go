@@ -14,19 +14,35 @@ import (
 type HedgesScale struct{ sp, j float64 }
 
 // NewHedgesScale returns the scale of y (arm 1 against arm 0), or HedgesG's
-// error for these values.
+// error for these values: HedgesG's sums in its order (each arm's Σy, then
+// Σ(y − ȳ)²), in two passes over y for both arms.
 func NewHedgesScale(y, arm []float64) (HedgesScale, error) {
 	if len(y) != len(arm) {
 		return HedgesScale{}, fmt.Errorf("hedges g: %d outcomes for %d arms", len(y), len(arm))
 	}
-	if err := checkBalanceInput(y, arm, nil); err != nil {
-		return HedgesScale{}, err
+	var sx, ss [2]float64
+	var n [2]int
+	for i, v := range y {
+		a := arm[i]
+		if a != 0 && a != 1 {
+			return HedgesScale{}, fmt.Errorf("balance: arm[%d] = %v, need 0 or 1", i, a)
+		}
+		if math.IsNaN(v) {
+			return HedgesScale{}, fmt.Errorf("balance: x[%d] is NaN", i)
+		}
+		sx[int(a)] += v
+		n[int(a)]++
 	}
-	_, v1, _, n1 := armMoments(y, arm, nil, 1)
-	_, v0, _, n0 := armMoments(y, arm, nil, 0)
+	n1, n0 := n[1], n[0]
 	if n1 < 2 || n0 < 2 {
 		return HedgesScale{}, errors.New("hedges g: each arm needs at least two rows")
 	}
+	m := [2]float64{sx[0] / float64(n0), sx[1] / float64(n1)}
+	for i, v := range y {
+		a := int(arm[i])
+		ss[a] += (v - m[a]) * (v - m[a])
+	}
+	v1, v0 := ss[1]/float64(n1-1), ss[0]/float64(n0-1)
 	sp := math.Sqrt((float64(n1-1)*v1 + float64(n0-1)*v0) / float64(n1+n0-2))
 	if sp == 0 {
 		return HedgesScale{}, errors.New("hedges g: outcome does not vary within arms")

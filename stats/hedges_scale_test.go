@@ -62,11 +62,28 @@ func TestHedgesScale(t *testing.T) {
 		{[]float64{1, 2, 3}, []float64{1, 0, 0}},
 		{[]float64{1, 1, 2, 2}, []float64{1, 1, 0, 0}},
 		{[]float64{1, 2}, []float64{1}},
+		{[]float64{1, 2, math.NaN(), 4, 5}, []float64{1, 1, 0, 0, 0}},
+		{[]float64{1, 2, math.NaN(), 4, 5}, []float64{1, 2, 0, 0, 0}},
 	} {
 		_, errG := HedgesG(1, c.y, c.arm)
 		_, errS := NewHedgesScale(c.y, c.arm)
 		if errG == nil || errS == nil || errG.Error() != errS.Error() {
 			t.Errorf("%v %v: error %v, HedgesG's %v", c.y, c.arm, errS, errG)
+		}
+	}
+}
+
+// BenchmarkHedgesScale: the scale of 1,000,000 rows in two arms.
+func BenchmarkHedgesScale(b *testing.B) {
+	rng := rand.New(rand.NewPCG(7, 9))
+	y, arm := make([]float64, 1_000_000), make([]float64, 1_000_000)
+	for i := range y {
+		arm[i] = float64(rng.IntN(2))
+		y[i] = 3 + 2*rng.NormFloat64() + 0.4*arm[i]
+	}
+	for b.Loop() {
+		if _, err := NewHedgesScale(y, arm); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

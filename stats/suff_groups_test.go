@@ -3,6 +3,7 @@ package stats
 import (
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 )
 
@@ -109,7 +110,7 @@ func TestAddGroupedMatchesAdd(t *testing.T) {
 				v[i] = r[2]
 			}
 			b, _ := NewClusterSums(k, tc.weighted)
-			err := b.AddGrouped(func(i int) int { return int(group[i]) }, gcl, func(g int, buf []float64) { copy(buf, rows[first[g]]) }, vary, v, y, ww)
+			err := b.AddGrouped(group, gcl, func(g int, buf []float64) { copy(buf, rows[first[g]]) }, vary, v, y, ww)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -226,11 +227,12 @@ func TestAddGroupedErrors(t *testing.T) {
 		{"inf v", group, []int{0, 1}, []float64{1, math.Inf(1), 2}, []float64{1, 2, 3}, []float64{1, 1, 1}},
 		{"zero weight", group, []int{0, 1}, v, []float64{1, 2, 3}, []float64{1, 0, 1}},
 		{"bad group", []int32{0, 2, 1}, []int{0, 1}, v, []float64{1, 2, 3}, []float64{1, 1, 1}},
+		{"short group", group[:2], []int{0, 1}, v, []float64{1, 2, 3}, []float64{1, 1, 1}},
 		{"bad cluster", group, []int{0, -1}, v, []float64{1, 2, 3}, []float64{1, 1, 1}},
 		{"short v", group, []int{0, 1}, v[:2], []float64{1, 2, 3}, []float64{1, 1, 1}},
 	} {
 		s, _ := NewClusterSums(3, true)
-		if err := s.AddGrouped(func(i int) int { return int(bad.group[i]) }, bad.cluster, row, 2, bad.v, bad.y, bad.w); err == nil {
+		if err := s.AddGrouped(bad.group, bad.cluster, row, 2, bad.v, bad.y, bad.w); err == nil {
 			t.Errorf("%s: no error", bad.name)
 		}
 		if s.N() != 0 || len(s.cl) != 0 {
@@ -269,7 +271,7 @@ func benchGrouped(b *testing.B, grouped bool) {
 				s, _ := NewClusterSums(k, weighted)
 				var err error
 				if grouped {
-					err = s.AddGrouped(func(i int) int { return int(group[i]) }, gcl, func(g int, buf []float64) { copy(buf, rows[first[g]]) }, 2, v, y, w)
+					err = s.AddGrouped(group, gcl, func(g int, buf []float64) { copy(buf, rows[first[g]]) }, 2, v, y, w)
 				} else {
 					for i, r := range rows {
 						if err = s.Add(cluster[i], r, y[i], w[i]); err != nil {
@@ -282,5 +284,109 @@ func benchGrouped(b *testing.B, grouped bool) {
 				}
 			}
 		})
+	}
+}
+
+// TestGroupMomentsShared: moments taken once (NewGroupMoments) and added to
+// the sums of two designs constant over the same groups — the trial's
+// [intercept, arm, baseline, trusts, dose] and a per-trust layout with the
+// baseline last — are AddGrouped's sums of each, bit for bit (every
+// cluster's cross-products, counts, constant columns and shift), weighted
+// and not, and with a baseline of 1 in row 0 (shifted by 0). Moments that
+// do not fit the sums are an error that adds nothing.
+func TestGroupMomentsShared(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		weighted bool
+		one      bool
+	}{{"unweighted", false, false}, {"weighted", true, false}, {"baseline 1 first", false, true}} {
+		rows, y, w, cluster := groupedRows(3000, 10, true, false, 11)
+		if tc.one {
+			rows[0][2] = 1
+		}
+		group, gcl, first := groupsOf(rows, cluster, 2)
+		v := make([]float64, len(rows))
+		for i, r := range rows {
+			v[i] = r[2]
+		}
+		var ww []float64
+		if tc.weighted {
+			ww = w
+		}
+		k := len(rows[0])
+		// The second layout: the columns reversed, so the baseline is
+		// column k−3 and the intercept last.
+		rev := func(g int, buf []float64) {
+			for j, x := range rows[first[g]] {
+				buf[k-1-j] = x
+			}
+		}
+		m, err := NewGroupMoments(group, len(gcl), v, y, ww)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range []struct {
+			row  func(g int, buf []float64)
+			vary int
+		}{{func(g int, buf []float64) { copy(buf, rows[first[g]]) }, 2}, {rev, k - 3}} {
+			want, _ := NewClusterSums(k, tc.weighted)
+			if err := want.AddGrouped(group, gcl, d.row, d.vary, v, y, ww); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := NewClusterSums(k, tc.weighted)
+			if err := got.AddMoments(m, gcl, d.row, d.vary); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s, varying column %d: the moments' sums differ from AddGrouped's", tc.name, d.vary)
+			}
+		}
+	}
+	rows, y, w, cluster := groupedRows(500, 6, false, false, 12)
+	group, gcl, first := groupsOf(rows, cluster, 2)
+	v := make([]float64, len(rows))
+	for i, r := range rows {
+		v[i] = r[2]
+	}
+	row := func(g int, buf []float64) { copy(buf, rows[first[g]]) }
+	k := len(rows[0])
+	m, err := NewGroupMoments(group, len(gcl), v, y, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shifted, _ := NewClusterSums(k, false)
+	if err := shifted.Add(0, rows[1], y[1]+1, 1); err != nil {
+		t.Fatal(err)
+	}
+	weighted, _ := NewClusterSums(k, true)
+	for _, bad := range []struct {
+		name    string
+		s       *ClusterSums
+		cluster []int
+		vary    int
+	}{
+		{"other shift", shifted, gcl, 2},
+		{"weighted sums", weighted, gcl, 2},
+		{"no varying column", nil, gcl, -1},
+		{"varying column out of range", nil, gcl, k},
+		{"clusters", nil, gcl[1:], 2},
+		{"bad cluster", nil, append([]int{-1}, gcl[1:]...), 2},
+	} {
+		s := bad.s
+		if s == nil {
+			s, _ = NewClusterSums(k, false)
+		}
+		n := s.N()
+		if err := s.AddMoments(m, bad.cluster, row, bad.vary); err == nil || s.N() != n {
+			t.Errorf("%s: error %v, %d rows added", bad.name, err, s.N()-n)
+		}
+	}
+	if _, err := NewGroupMoments(group, len(gcl), v, y, w[:3]); err == nil {
+		t.Error("short weights: no error")
+	}
+	bad := append([]int32(nil), group...)
+	bad[7] = int32(len(gcl))
+	if _, err := NewGroupMoments(bad, len(gcl), v, y, nil); err == nil {
+		t.Error("a group out of range: no error")
 	}
 }

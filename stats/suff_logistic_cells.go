@@ -80,41 +80,36 @@ func LogisticCells(cells [][]float64, cellOf []int32, y, trials, ones []float64)
 	x.Set(C, k-1, 1)
 	zs, ws := make([]float64, C+1), make([]float64, C+1)
 	sumW, meanY, meanZ := make([]float64, C), make([]float64, C), make([]float64, C)
-	mu, eta := make([]float64, P), make([]float64, P)
+	mu := make([]float64, P)
 	a := make([]float64, C) // x_c'β of each cell
+	// The step's sums: West's weighted update of each cell's means and of
+	// the centred sums (pooled over cells: only their totals enter), from
+	// pattern p's working weight w and response z.
+	var syy, syz float64
+	update := func(p int, c int32, w, z float64) {
+		sumW[c] += w
+		r := w / sumW[c]
+		dy := y[p] - meanY[c]
+		dz := z - meanZ[c]
+		meanY[c] += r * dy
+		meanZ[c] += r * dz
+		syy += w * dy * (y[p] - meanY[c])
+		syz += w * dy * (z - meanZ[c])
+	}
+	// The first step's working weights and responses follow from glm's
+	// starting values for each of a pattern's rows (μ = 3/4 for y = 1, 1/4
+	// for y = 0: weight 3/16, response ±(log 3 + 4/3)).
 	const w0 = 3.0 / 16
 	z1 := math.Log(3) + 4.0/3
 	dev := 0.0
-	for p := range trials {
-		dev -= 2 * trials[p] * math.Log(0.75)
+	for p, c := range cellOf {
+		s, t := ones[p], trials[p]
+		dev -= 2 * t * math.Log(0.75)
+		update(p, c, t*w0, (s*z1-(t-s)*z1)/t)
 	}
 	const maxIter = 100
 	qr := &weightedQR{}
 	for iter := 0; iter < maxIter; iter++ {
-		clear(sumW)
-		clear(meanY)
-		clear(meanZ)
-		var syy, syz float64
-		for p, c := range cellOf {
-			s, t := ones[p], trials[p]
-			var w, z float64
-			if iter == 0 {
-				w, z = t*w0, (s*z1-(t-s)*z1)/t
-			} else {
-				v := mu[p] * (1 - mu[p])
-				w, z = t*v, eta[p]+(s/t-mu[p])/v
-			}
-			// West's weighted update of the cell's means and of the
-			// centred sums (pooled over cells: only their totals enter).
-			sumW[c] += w
-			r := w / sumW[c]
-			dy := y[p] - meanY[c]
-			dz := z - meanZ[c]
-			meanY[c] += r * dy
-			meanZ[c] += r * dz
-			syy += w * dy * (y[p] - meanY[c])
-			syz += w * dy * (z - meanZ[c])
-		}
 		for c := range cells {
 			x.Set(c, k-1, meanY[c])
 			ws[c], zs[c] = sumW[c], meanZ[c]
@@ -136,6 +131,12 @@ func LogisticCells(cells [][]float64, cellOf []int32, y, trials, ones []float64)
 			a[c] = e
 		}
 		b := beta[k-1]
+		// One pass: the fitted values and deviance of this step and the
+		// sums of the next (unused when this step converges).
+		clear(sumW)
+		clear(meanY)
+		clear(meanZ)
+		syy, syz = 0, 0
 		devNew := 0.0
 		for p, c := range cellOf {
 			e := a[c] + b*y[p]
@@ -143,7 +144,7 @@ func LogisticCells(cells [][]float64, cellOf []int32, y, trials, ones []float64)
 			if m < 1e-14 || m > 1-1e-14 {
 				return nil, nil, 0, errors.New("logistic: fitted probabilities of 0 or 1 (separation)")
 			}
-			eta[p], mu[p] = e, m
+			mu[p] = m
 			s, t := ones[p], trials[p]
 			if s > 0 {
 				devNew -= 2 * s * math.Log(m)
@@ -151,6 +152,8 @@ func LogisticCells(cells [][]float64, cellOf []int32, y, trials, ones []float64)
 			if t > s {
 				devNew -= 2 * (t - s) * math.Log(1-m)
 			}
+			v := m * (1 - m)
+			update(p, c, t*v, e+(s/t-m)/v)
 		}
 		if math.Abs(devNew-dev)/(math.Abs(devNew)+0.1) < 1e-10 {
 			return coef, mu, devNew, nil

@@ -159,3 +159,30 @@ func TestLogisticCellsErrors(t *testing.T) {
 		t.Error("one cell for four coefficients: no error")
 	}
 }
+
+// BenchmarkLogisticCells fits 700,000 ungrouped rows (every row its own
+// pattern, as with a cost as the continuous covariate) in 48 cells.
+func BenchmarkLogisticCells(b *testing.B) {
+	const n, nc = 700_000, 48
+	rng := rand.New(rand.NewPCG(5, 6))
+	cells := make([][]float64, nc)
+	for c := range cells {
+		row := make([]float64, 7)
+		row[0] = 1
+		row[1+c%6] = float64(c / 6 % 2)
+		cells[c] = row
+	}
+	cellOf, y, trials, ones := make([]int32, n), make([]float64, n), make([]float64, n), make([]float64, n)
+	for i := range n {
+		c := rng.IntN(nc)
+		cellOf[i], y[i], trials[i] = int32(c), 1500+800*rng.NormFloat64(), 1
+		if rng.Float64() < 0.3+0.01*float64(c%10)+y[i]/1e5 {
+			ones[i] = 1
+		}
+	}
+	for b.Loop() {
+		if _, _, _, err := LogisticCells(cells, cellOf, y, trials, ones); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

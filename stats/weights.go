@@ -30,24 +30,27 @@ func ATEWeightsGrouped(arm []float64, pat []int32, fitted []float64) ([]float64,
 	if len(arm) != len(pat) {
 		return nil, fmt.Errorf("ate weights: %d arms for %d propensities", len(arm), len(pat))
 	}
-	for i, p := range pat {
-		if p < 0 || int(p) >= len(fitted) {
-			return nil, fmt.Errorf("ate weights: row %d has group %d of %d", i, p, len(fitted))
-		}
+	// ateWeights' loops and arithmetic, without a call per row: the
+	// groups' propensities are checked once and the rows' groups and arms
+	// in one pass (on any failure, or an unused group's bad propensity,
+	// ateGroupedCheck goes through the rows as ateWeights does).
+	valid := len(arm) > 0
+	for _, q := range fitted {
+		valid = valid && q > 0 && q < 1
 	}
-	if len(arm) == 0 {
-		return nil, errors.New("ate weights: no rows")
-	}
-	// ateWeights' loops and arithmetic, without a call per row.
 	var p float64
-	for i, a := range arm {
-		if a != 0 && a != 1 {
-			return nil, fmt.Errorf("ate weights: arm[%d] = %v, need 0 or 1", i, a)
+	for i, g := range pat {
+		if a := arm[i]; !valid || uint32(g) >= uint32(len(fitted)) || (a != 0 && a != 1) {
+			valid = false
+			break
 		}
-		if q := fitted[pat[i]]; !(q > 0 && q < 1) {
-			return nil, fmt.Errorf("ate weights: propensity %d is %v, need 0 < ps < 1", i, q)
+		p += arm[i]
+	}
+	if !valid {
+		var err error
+		if p, err = ateGroupedCheck(arm, pat, fitted); err != nil {
+			return nil, err
 		}
-		p += a
 	}
 	p /= float64(len(arm))
 	if p == 0 || p == 1 {
@@ -74,6 +77,30 @@ func ATEWeightsGrouped(arm []float64, pat []int32, fitted []float64) ([]float64,
 		w[i] = byArm[2*int(pat[i])+int(a)]
 	}
 	return w, nil
+}
+
+// ateGroupedCheck checks the rows in order as ATEWeights would and
+// returns the sum of their arms, or the first row's error.
+func ateGroupedCheck(arm []float64, pat []int32, fitted []float64) (float64, error) {
+	for i, p := range pat {
+		if p < 0 || int(p) >= len(fitted) {
+			return 0, fmt.Errorf("ate weights: row %d has group %d of %d", i, p, len(fitted))
+		}
+	}
+	if len(arm) == 0 {
+		return 0, errors.New("ate weights: no rows")
+	}
+	var p float64
+	for i, a := range arm {
+		if a != 0 && a != 1 {
+			return 0, fmt.Errorf("ate weights: arm[%d] = %v, need 0 or 1", i, a)
+		}
+		if q := fitted[pat[i]]; !(q > 0 && q < 1) {
+			return 0, fmt.Errorf("ate weights: propensity %d is %v, need 0 < ps < 1", i, q)
+		}
+		p += a
+	}
+	return p, nil
 }
 
 func ateWeights(arm []float64, ps func(i int) float64) ([]float64, error) {
@@ -114,6 +141,27 @@ func KishESS(w []float64) float64 {
 		return math.NaN()
 	}
 	return s * s / s2
+}
+
+// KishESSByArm returns KishESS of the weights of arm 1 and of arm 0 (arm
+// 0/1 for each weight), each summed in row order as KishESS sums it, and
+// the largest weight (−Inf for none), in one pass over w.
+func KishESSByArm(w, arm []float64) (essI, essC, maxW float64) {
+	var s, s2 [2]float64
+	maxW = math.Inf(-1)
+	for i, v := range w {
+		a := int(arm[i])
+		s[a] += v
+		s2[a] += v * v
+		maxW = max(maxW, v)
+	}
+	kish := func(a int) float64 {
+		if s2[a] == 0 {
+			return math.NaN()
+		}
+		return s[a] * s[a] / s2[a]
+	}
+	return kish(1), kish(0), maxW
 }
 
 // armMoments returns the (weighted) mean and the unweighted sample variance

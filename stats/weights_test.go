@@ -1,9 +1,11 @@
 package stats
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -215,6 +217,20 @@ func TestATEWeightsGroupedMatchesRows(t *testing.T) {
 	if errRows == nil || errGrouped == nil || errRows.Error() != errGrouped.Error() {
 		t.Fatalf("errors: rows %v, grouped %v", errRows, errGrouped)
 	}
+	// An arm of 2 at row 5: ATEWeights' error; with a group out of range
+	// at a later row too, the group's (its rows are checked first).
+	arm := slices.Clone(d.arm)
+	arm[5] = 2
+	_, errRows = ATEWeights(arm, ps)
+	_, errGrouped = ATEWeightsGrouped(arm, pat, fitted)
+	if errRows == nil || errGrouped == nil || errRows.Error() != errGrouped.Error() {
+		t.Fatalf("bad arm: rows %v, grouped %v", errRows, errGrouped)
+	}
+	far := slices.Clone(pat)
+	far[len(far)-1] = int32(len(fitted))
+	if _, err := ATEWeightsGrouped(arm, far, fitted); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("row %d has group", len(far)-1)) {
+		t.Fatalf("a group out of range after a bad arm: %v", err)
+	}
 	if _, err := ATEWeightsGrouped(d.arm, pat, fitted[:1]); err == nil {
 		t.Fatal("a group out of range: no error")
 	}
@@ -255,5 +271,55 @@ func TestATEWeightsFewGroupsMatchesRows(t *testing.T) {
 	bad[pat[5]] = 0
 	if _, err := ATEWeightsGrouped(arm, pat, bad); err == nil {
 		t.Fatal("a used group's propensity 0: no error")
+	}
+}
+
+// BenchmarkATEWeightsGrouped: 1,000,000 rows in 2,000 groups (each
+// group's two weights looked up) and in 1,000,000 (one a row).
+func BenchmarkATEWeightsGrouped(b *testing.B) {
+	for _, groups := range []int{2000, 1_000_000} {
+		b.Run(fmt.Sprint(groups), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			const n = 1_000_000
+			arm, pat, fitted := make([]float64, n), make([]int32, n), make([]float64, groups)
+			for g := range fitted {
+				fitted[g] = 0.2 + 0.6*rng.Float64()
+			}
+			for i := range n {
+				pat[i], arm[i] = int32(i%groups), float64(rng.IntN(2))
+			}
+			for b.Loop() {
+				if _, err := ATEWeightsGrouped(arm, pat, fitted); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestKishESSByArm: each arm's effective sample size is KishESS of that
+// arm's weights, bit for bit, and the largest weight is the largest; an
+// arm without weights has NaN.
+func TestKishESSByArm(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 1))
+	w, arm := make([]float64, 777), make([]float64, 777)
+	var w1, w0 []float64
+	for i := range w {
+		w[i], arm[i] = 0.2+3*rng.Float64(), float64(rng.IntN(2))
+		if arm[i] == 1 {
+			w1 = append(w1, w[i])
+		} else {
+			w0 = append(w0, w[i])
+		}
+	}
+	essI, essC, maxW := KishESSByArm(w, arm)
+	if math.Float64bits(essI) != math.Float64bits(KishESS(w1)) || math.Float64bits(essC) != math.Float64bits(KishESS(w0)) {
+		t.Errorf("ess %v %v, want %v %v", essI, essC, KishESS(w1), KishESS(w0))
+	}
+	if want := slices.Max(w); maxW != want {
+		t.Errorf("max weight %v, want %v", maxW, want)
+	}
+	if essI, essC, _ := KishESSByArm([]float64{1, 2}, []float64{1, 1}); essI != 9.0/5 || !math.IsNaN(essC) {
+		t.Errorf("one arm: %v %v, want 1.8 NaN", essI, essC)
 	}
 }

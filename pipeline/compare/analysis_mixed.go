@@ -32,7 +32,7 @@ func (mixedAnalysis) FitSuff(fr *fitRows, sums *stats.ClusterSums, des colDesign
 	if err != nil {
 		return nil, false
 	}
-	return fr.mixed(fit, des.betweenColumns()), true
+	return fr.mixed(fit, des.betweenColumns(fr.c.teamGroups(fr.base.term, des.f, fr.x))), true
 }
 
 func (mixedAnalysis) FitDense(fr *fitRows, x *mat.Dense, cluster []int, y, _ []float64) []effectRow {

@@ -2,7 +2,6 @@ package compare
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -162,7 +161,8 @@ func (c *outcomeComparison) hedgesScale(term string, f *colFrame, x []float64) *
 	if h, ok := c.scales[key]; ok {
 		return h
 	}
-	h := newHedgesScale(f.yFU, x)
+	var h hedgesScale
+	h.s, h.err = stats.NewHedgesScale(f.yFU, x)
 	if c.scales == nil {
 		c.scales = map[hedgesKey]*hedgesScale{}
 	}
@@ -206,7 +206,13 @@ func (c *outcomeComparison) sums(shared bool, des colDesign, g *teamGroups, y, w
 	if des.withBase {
 		vary, v = 2, des.f.yBase
 	}
-	if err := cs.AddGrouped(g.at(), g.cluster, func(gi int, buf []float64) { des.row(int(g.first[gi]), buf) }, vary, v, y, w); err != nil {
+	var m *stats.GroupMoments
+	if f := des.f; w == nil && des.withBase == (f.yBase != nil) && len(y) > 0 && &y[0] == &f.yFU[0] {
+		m, err = g.moments(f) // the frame's y unweighted: shared
+	} else {
+		m, err = g.momentsOf(v, y, w)
+	}
+	if err != nil || cs.AddMoments(m, g.cluster, func(gi int, buf []float64) { des.row(int(g.first[gi]), buf) }, vary) != nil {
 		return nil
 	}
 	if shared {
@@ -583,23 +589,7 @@ func (c *outcomeComparison) weights(f *colFrame) ([]float64, []balanceRow, strin
 	name := AnalysisWeighted + ":" + c.outcome
 	essI, essC, maxW := math.NaN(), math.NaN(), math.NaN()
 	if w != nil {
-		// KishESS of each arm's weights, summed in row order as KishESS
-		// sums them.
-		var s, s2 [2]float64
-		maxW = math.Inf(-1)
-		for i, v := range w {
-			a := int(f.arm[i])
-			s[a] += v
-			s2[a] += v * v
-			maxW = max(maxW, v)
-		}
-		kish := func(a int) float64 {
-			if s2[a] == 0 {
-				return math.NaN()
-			}
-			return s[a] * s[a] / s2[a]
-		}
-		essI, essC = kish(1), kish(0)
+		essI, essC, maxW = stats.KishESSByArm(w, f.arm)
 	}
 	var rows []balanceRow
 	for ci, cv := range covs {
@@ -954,36 +944,29 @@ type patternGroups struct {
 func groupPatterns(f *colFrame, covs []propCov, levelPos [][]int, base *OutcomeValues) *patternGroups {
 	n := len(f.rows)
 	var first []int32 // a row of each pattern
-	var trials, ones []float64
 	pat := make([]int32, n)
-	add := func(i int, p int32, ok bool) int32 {
-		if !ok {
-			p = int32(len(first))
-			first = append(first, int32(i))
-			trials = append(trials, 0)
-			ones = append(ones, 0)
-		}
-		pat[i] = p
-		trials[p]++
-		ones[p] += f.arm[i]
-		return p
-	}
 	if dense := newDensePatterns(f, covs, levelPos, base); dense != nil {
 		dense.keys(pat)
-		for i := 0; i < n; i++ {
-			key := pat[i] // dense.keys: overwritten by add
-			p := dense.index[key] - 1
-			dense.index[key] = add(i, p, p >= 0) + 1
+		index := dense.index
+		for i, key := range pat { // dense.keys, overwritten by the patterns
+			p := index[key] - 1
+			if p < 0 {
+				p = int32(len(first))
+				first = append(first, int32(i))
+				index[key] = p + 1
+			}
+			pat[i] = p
 		}
 	} else if n >= cellRoutePatterns && cellColumn(covs) {
 		// A y_baseline of too many values for the table (costs): nearly
 		// every row is a pattern of its own, so the rows are the patterns,
 		// without a map of a million keys (stats.LogisticCells is the same
 		// fit over grouped or ungrouped rows).
-		first, trials, ones = make([]int32, n), make([]float64, n), slices.Clone(f.arm)
+		first, trials := make([]int32, n), make([]float64, n)
 		for i := range pat {
 			first[i], pat[i], trials[i] = int32(i), int32(i), 1
 		}
+		return &patternGroups{first: first, trials: trials, ones: slices.Clone(f.arm), pat: pat}
 	} else {
 		index := map[patternKey]int32{}
 		for i := 0; i < n; i++ {
@@ -1006,8 +989,18 @@ func groupPatterns(f *colFrame, covs []propCov, levelPos [][]int, base *OutcomeV
 				}
 			}
 			p, ok := index[key]
-			index[key] = add(i, p, ok)
+			if !ok {
+				p = int32(len(first))
+				first = append(first, int32(i))
+				index[key] = p
+			}
+			pat[i] = p
 		}
+	}
+	trials, ones := make([]float64, len(first)), make([]float64, len(first))
+	for i, p := range pat {
+		trials[p]++
+		ones[p] += f.arm[i]
 	}
 	return &patternGroups{first: first, trials: trials, ones: ones, pat: pat}
 }
@@ -1177,42 +1170,11 @@ func categoricalBalance(name string, cv propCov, pos []int, arm, w []float64, es
 	return rows
 }
 
-// hedgesScale is what stats.HedgesG divides an estimate by and multiplies
-// it with — the pooled SD of y between the groups of the term and the
-// small-sample factor J —, computed once per frame and term instead of
-// once per analysis, with HedgesG's sums in its order (so g = est/sp·J is
-// the same number) and its errors.
+// hedgesScale is a frame's stats.HedgesScale for a term (HedgesG's sums
+// in its order: the same g), computed once, or its error.
 type hedgesScale struct {
-	sp, j float64
-	err   error
-}
-
-func newHedgesScale(y, arm []float64) hedgesScale {
-	var sx, ss [2]float64
-	var n [2]int
-	for i, v := range y {
-		if math.IsNaN(v) {
-			return hedgesScale{err: fmt.Errorf("balance: x[%d] is NaN", i)}
-		}
-		a := int(arm[i])
-		sx[a] += v
-		n[a]++
-	}
-	if n[1] < 2 || n[0] < 2 {
-		return hedgesScale{err: errors.New("hedges g: each arm needs at least two rows")}
-	}
-	m := [2]float64{sx[0] / float64(n[0]), sx[1] / float64(n[1])}
-	for i, v := range y {
-		a := int(arm[i])
-		ss[a] += (v - m[a]) * (v - m[a])
-	}
-	v1, v0 := ss[1]/float64(n[1]-1), ss[0]/float64(n[0]-1)
-	n1, n0 := n[1], n[0]
-	sp := math.Sqrt((float64(n1-1)*v1 + float64(n0-1)*v0) / float64(n1+n0-2))
-	if sp == 0 {
-		return hedgesScale{err: errors.New("hedges g: outcome does not vary within arms")}
-	}
-	return hedgesScale{sp: sp, j: 1 - 3/(4*float64(n1+n0)-9)}
+	s   stats.HedgesScale
+	err error
 }
 
 // g is Hedges' g of an estimate.
@@ -1220,7 +1182,7 @@ func (h hedgesScale) g(est float64) (float64, error) {
 	if h.err != nil {
 		return math.NaN(), h.err
 	}
-	return est / h.sp * h.j, nil
+	return h.s.G(est), nil
 }
 
 // numericBalance is the balance row of a numeric covariate: the arm means,

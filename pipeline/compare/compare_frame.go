@@ -271,90 +271,6 @@ func (f *colFrame) clusterInts() []int {
 	return out
 }
 
-// teamGroups numbers a frame's rows by what every column of its linear
-// designs but y_baseline is constant over: the team, the trust and the
-// term (and so the arm, for the term arm). In a trial each team is one
-// group, and the models' sums, the checks and trust_effects follow from
-// the groups (stats.ClusterSums.AddGrouped) instead of from every row.
-type teamGroups struct {
-	f           *colFrame
-	x           []float64
-	cell        []int32             // the group of a term at 0 or 1, by team, trust and term; −1 none
-	other       map[[3]uint64]int32 // the group of another term, by team, trust and its bits
-	cluster     []int               // each group's cluster
-	stratum     []int32
-	term        []float64
-	first, last []int32 // each group's first and last row
-	n           []int
-}
-
-func newTeamGroups(f *colFrame, x []float64) *teamGroups {
-	ns := len(f.strata)
-	cell := make([]int32, 2*len(f.teams)*ns)
-	for i := range cell {
-		cell[i] = -1
-	}
-	other := map[[3]uint64]int32{}
-	g := &teamGroups{f: f, x: x, cell: cell, other: other}
-	for i, c := range f.cluster {
-		s, v := f.stratum[i], x[i]
-		ci, key := -1, [3]uint64{uint64(c), uint64(s), math.Float64bits(v)}
-		var gi int32
-		var ok bool
-		if v == 0 || v == 1 {
-			ci = (int(c)*ns+int(s))*2 + int(v)
-			gi, ok = cell[ci], cell[ci] >= 0
-		} else {
-			gi, ok = other[key]
-		}
-		if !ok {
-			gi = int32(len(g.cluster))
-			g.cluster, g.stratum, g.term = append(g.cluster, int(c)), append(g.stratum, s), append(g.term, v)
-			g.first, g.last, g.n = append(g.first, int32(i)), append(g.last, 0), append(g.n, 0)
-			if ci >= 0 {
-				cell[ci] = gi
-			} else {
-				other[key] = gi
-			}
-		}
-		g.last[gi] = int32(i)
-		g.n[gi]++
-	}
-	return g
-}
-
-// at returns each row's group (by row index).
-func (g *teamGroups) at() func(i int) int {
-	cl, st, x, cell, ns := g.f.cluster, g.f.stratum, g.x, g.cell, len(g.f.strata)
-	return func(i int) int {
-		c, s, v := int(cl[i]), int(st[i]), x[i]
-		if v == 0 || v == 1 {
-			return int(cell[(c*ns+s)*2+int(v)])
-		}
-		return int(g.other[[3]uint64{uint64(c), uint64(s), math.Float64bits(v)}])
-	}
-}
-
-// clustersByLevel counts the distinct clusters with term = 1 and term = 0.
-func (g *teamGroups) clustersByLevel(teams int) (one, zero int) {
-	seen := make([][2]bool, teams)
-	for gi, c := range g.cluster {
-		lv := 0
-		if g.term[gi] == 1 {
-			lv = 1
-		}
-		if !seen[c][lv] {
-			seen[c][lv] = true
-			if lv == 1 {
-				one++
-			} else {
-				zero++
-			}
-		}
-	}
-	return one, zero
-}
-
 // colDesign is the design [intercept, term, (y_baseline), trust dummies] of
 // linearDesign over a column frame, row by row, without the N × K matrix.
 type colDesign struct {
@@ -406,19 +322,21 @@ func (d colDesign) dense() *mat.Dense {
 }
 
 // betweenColumns counts the columns constant within every cluster, as
-// betweenColumns does over the matrix.
-func (d colDesign) betweenColumns() int {
-	k, g := d.k(), len(d.f.teams)
-	first := make([]float64, g*k)
-	seen := make([]bool, g)
+// betweenColumns does over the matrix, from a row of each of the team
+// groups g (every column but y_baseline is constant within a group) and
+// y_baseline row by row (finite: the sums were accumulated).
+func (d colDesign) betweenColumns(g *teamGroups) int {
+	k, nt := d.k(), len(d.f.teams)
+	first := make([]float64, nt*k) // each cluster's first row
+	seen := make([]bool, nt)
 	constant := make([]bool, k)
 	for j := range constant {
 		constant[j] = true
 	}
 	buf := make([]float64, k)
-	for i, c := range d.f.cluster {
-		d.row(i, buf)
-		fc := first[int(c)*k : int(c)*k+k]
+	for gi, c := range g.cluster {
+		d.row(int(g.first[gi]), buf)
+		fc := first[c*k : c*k+k]
 		if !seen[c] {
 			seen[c] = true
 			copy(fc, buf)
@@ -428,6 +346,12 @@ func (d colDesign) betweenColumns() int {
 			if v != fc[j] {
 				constant[j] = false
 			}
+		}
+	}
+	for i, c := range d.f.cluster {
+		if d.withBase && d.f.yBase[i] != first[int(c)*k+2] {
+			constant[2] = false
+			break
 		}
 	}
 	count := 0

@@ -155,11 +155,15 @@ func fitByTrust(des trustDesign, g *teamGroups) (*stats.SuffFit, *stats.CR2Resul
 	if err != nil {
 		return nil, nil, err
 	}
-	vary, v := -1, []float64(nil)
+	vary := -1
 	if des.withBase {
-		vary, v = k-1, des.f.yBase
+		vary = k - 1
 	}
-	if err := cs.AddGrouped(g.at(), g.cluster, func(gi int, buf []float64) { des.row(int(g.first[gi]), buf) }, vary, v, des.f.yFU, nil); err != nil {
+	m, err := g.moments(des.f) // the primary model's, when its frame is held
+	if err == nil {
+		err = cs.AddMoments(m, g.cluster, func(gi int, buf []float64) { des.row(int(g.first[gi]), buf) }, vary)
+	}
+	if err != nil {
 		return nil, nil, err
 	}
 	fit, err := stats.SuffOLS(cs)
