@@ -65,54 +65,8 @@ func TestRLEHybrid(t *testing.T) {
 // pages itself or reads the row groups through pqarrow (its route for
 // pages it does not decode).
 func TestReadMatchesColumnScan(t *testing.T) {
-	study, err := schemas.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := warehouse.Env{Study: study, Version: "test"}
-	w, err := warehouse.OpenWarehouse(t.TempDir(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := w.Begin(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema := warehouse.ArrowSchema(env, "scores", nil)
-	tf, err := tx.CreateTableFile(schema, "scores", "trust", "T1", "data")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb := study.Tables.Table("scores")
-	c := func(n string) int { return warehouse.ColIndex(tb, n) }
-	rw := warehouse.NewRowWriter(schema, tf)
-	rng := rand.New(rand.NewPCG(1, 2))
 	const rows = 2*warehouse.BatchRows + 777
-	for r := range rows {
-		rw.Str(c("study_id"), fmt.Sprintf("T1-%06d", r/7))
-		rw.Str(c("wave"), study.Waves[rng.IntN(len(study.Waves))])
-		rw.Str(c("instrument"), []string{"rguk", "qpr", "csri"}[rng.IntN(3)])
-		rw.Str(c("scale"), []string{"total", "metric", "cost"}[rng.IntN(3)])
-		rw.Str(c("trust"), "T1")
-		rw.Str(c("team"), "T1a")
-		rw.Str(c("arm"), "control")
-		rw.Float64(c("value"), rng.NormFloat64()*10, rng.IntN(5) != 0)
-		rw.Int32(c("items_answered"), int32(rng.IntN(30)), true)
-		rw.Int32(c("items_total"), 30, true)
-		rw.Bool(c("prorated"), rng.IntN(3) == 0)
-		rw.Float64(c("base"), 0, false)
-		rw.Float64(c("chg"), float64(r)/4, true) // nullable, never null
-		if err := rw.RowDone(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := rw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	files, err := warehouse.TableFiles(tx.Dir, "scores")
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := writeScores(t, t.TempDir(), rows)
 	codes := map[string]int32{"": 0} // a code per string, numbered as first met
 	lookup := func(s string) int32 {
 		v, ok := codes[s]
@@ -172,7 +126,7 @@ func TestReadMatchesColumnScan(t *testing.T) {
 		{Name: "scale", Lookup: lookup}, {Name: "value", Float: true}, {Name: "items_answered"}, {Name: "prorated", Bool: true}, {Name: "chg", Float: true}}
 	for _, slow := range []bool{false, true} {
 		at, groups := 0, 0
-		err = read(context.Background(), files, cols, slow, func(b *Batch) error {
+		err := read(context.Background(), files, cols, slow, func(b *Batch) error {
 			groups++
 			for i := range b.Rows {
 				w := want[at]
@@ -202,6 +156,83 @@ func TestReadMatchesColumnScan(t *testing.T) {
 		}
 		if at != rows || groups != 3 {
 			t.Errorf("through pqarrow %v: %d rows in %d row groups, want %d in 3", slow, at, groups, rows)
+		}
+	}
+}
+
+// writeScores writes a scores table of rows rows (row groups of
+// warehouse.BatchRows) into a new warehouse at dir: runs of 7 rows per
+// study_id, random waves, instruments and scales, a nullable double
+// with a fifth null, one never null (chg, r/4), a required int32, a bool
+// a third true.
+func writeScores(t testing.TB, dir string, rows int) []string {
+	t.Helper()
+	study, err := schemas.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := warehouse.Env{Study: study, Version: "test"}
+	w, err := warehouse.OpenWarehouse(dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := w.Begin(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := warehouse.ArrowSchema(env, "scores", nil)
+	tf, err := tx.CreateTableFile(schema, "scores", "trust", "T1", "data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := study.Tables.Table("scores")
+	c := func(n string) int { return warehouse.ColIndex(tb, n) }
+	rw := warehouse.NewRowWriter(schema, tf)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for r := range rows {
+		rw.Str(c("study_id"), fmt.Sprintf("T1-%06d", r/7))
+		rw.Str(c("wave"), study.Waves[rng.IntN(len(study.Waves))])
+		rw.Str(c("instrument"), []string{"rguk", "qpr", "csri"}[rng.IntN(3)])
+		rw.Str(c("scale"), []string{"total", "metric", "cost"}[rng.IntN(3)])
+		rw.Str(c("trust"), "T1")
+		rw.Str(c("team"), "T1a")
+		rw.Str(c("arm"), "control")
+		rw.Float64(c("value"), rng.NormFloat64()*10, rng.IntN(5) != 0)
+		rw.Int32(c("items_answered"), int32(rng.IntN(30)), true)
+		rw.Int32(c("items_total"), 30, true)
+		rw.Bool(c("prorated"), rng.IntN(3) == 0)
+		rw.Float64(c("base"), 0, false)
+		rw.Float64(c("chg"), float64(r)/4, true) // nullable, never null
+		if err := rw.RowDone(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, err := warehouse.TableFiles(tx.Dir, "scores")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// BenchmarkRead reads the columns compare reads of a scores table of 16
+// row groups (a million rows): study_id, wave, instrument, scale, value.
+func BenchmarkRead(b *testing.B) {
+	files := writeScores(b, b.TempDir(), 16*warehouse.BatchRows)
+	code := func(string) int32 { return 1 }
+	cols := []Column{{Name: "study_id", Lookup: code}, {Name: "wave", Lookup: code}, {Name: "instrument", Lookup: code},
+		{Name: "scale", Lookup: code}, {Name: "value", Float: true}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		n := 0
+		if err := Read(context.Background(), files, cols, func(bt *Batch) error { n += bt.Rows; return nil }); err != nil {
+			b.Fatal(err)
+		}
+		if n != 16*warehouse.BatchRows {
+			b.Fatalf("%d rows", n)
 		}
 	}
 }
