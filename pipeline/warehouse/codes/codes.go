@@ -7,7 +7,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -16,7 +18,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
@@ -57,6 +61,7 @@ type Batch struct {
 	Vals   [][]int32
 	Floats [][]float64
 	Valid  [][]bool
+	file   string // the file's name, for fn's error
 }
 
 // Read calls fn with every row group of files (each checked against
@@ -65,24 +70,81 @@ type Batch struct {
 // cpi's writer: data pages V2, other encodings, encryption) is read
 // through pqarrow instead, with the same result (TestReadMatchesColumnScan).
 func Read(ctx context.Context, files []string, cols []Column, fn func(b *Batch) error) error {
-	return read(ctx, files, cols, false, fn)
+	return read(ctx, files, cols, false, false, fn)
 }
 
-// read is Read, every row group through pqarrow when scan is set.
-func read(ctx context.Context, files []string, cols []Column, scan bool, fn func(b *Batch) error) error {
-	b := &Batch{Vals: make([][]int32, len(cols)), Floats: make([][]float64, len(cols)), Valid: make([][]bool, len(cols))}
+// ReadAhead is Read, but decodes each row group while fn takes the one
+// before (in a second Batch): a column's Lookup may run while fn runs,
+// though still one call at a time per column, in the order of the rows.
+func ReadAhead(ctx context.Context, files []string, cols []Column, fn func(b *Batch) error) error {
+	return read(ctx, files, cols, false, true, fn)
+}
+
+// read is Read (ReadAhead when ahead is set), every row group through
+// pqarrow when scan is set.
+func read(ctx context.Context, files []string, cols []Column, scan, ahead bool, fn func(b *Batch) error) error {
+	newBatch := func() *Batch {
+		return &Batch{Vals: make([][]int32, len(cols)), Floats: make([][]float64, len(cols)), Valid: make([][]bool, len(cols))}
+	}
+	if !ahead {
+		return decodeAll(ctx, files, cols, scan, newBatch(), func(b *Batch) (*Batch, error) { return b, fn(b) })
+	}
+	// The decoding goroutine hands a row group over on ready and takes
+	// the other Batch back from free; stop ends it after fn's error.
+	ready, free, stop := make(chan *Batch), make(chan *Batch, 1), make(chan struct{})
+	free <- newBatch()
+	errStopped := errors.New("stopped")
+	var decodeErr error
+	go func() {
+		defer close(ready)
+		decodeErr = decodeAll(ctx, files, cols, scan, newBatch(), func(b *Batch) (*Batch, error) {
+			select {
+			case ready <- b:
+			case <-stop:
+				return nil, errStopped
+			}
+			select {
+			case nb := <-free:
+				return nb, nil
+			case <-stop:
+				return nil, errStopped
+			}
+		})
+	}()
+	var err error
+	for b := range ready {
+		if err != nil {
+			continue
+		}
+		if err = fn(b); err != nil {
+			close(stop)
+			err = fmt.Errorf("%s: %w", b.file, err)
+			continue
+		}
+		free <- b
+	}
+	if err != nil {
+		return err
+	}
+	return decodeErr
+}
+
+// decodeAll decodes every row group of files into a Batch and hands it to
+// emit, which gives back the Batch to fill next.
+func decodeAll(ctx context.Context, files []string, cols []Column, scan bool, b *Batch, emit func(*Batch) (*Batch, error)) error {
 	// One decoder per column: the columns are decoded side by side.
 	decs, fdecs := make([]codeDecoder[int32], len(cols)), make([]codeDecoder[float64], len(cols))
+	pages := make([]pageReader, len(cols))
 	errs := make([]error, len(cols))
 	workers := min(runtime.GOMAXPROCS(0), len(cols))
 	for _, path := range files {
-		err := withCodeFile(path, cols, func(pf *file.Reader, idx []int, fast []bool) error {
+		err := withCodeFile(path, cols, func(f *os.File, pf *file.Reader, idx []int, fast []bool) error {
 			for rg := range pf.NumRowGroups() {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
 				r := pf.RowGroup(rg)
-				b.Rows = int(r.NumRows())
+				b.Rows, b.file = int(r.NumRows()), filepath.Base(path)
 				slow := scan || !fast[rg]
 				if !slow {
 					next := make(chan int, len(cols))
@@ -95,7 +157,7 @@ func read(ctx context.Context, files []string, cols []Column, scan bool, fn func
 						wg.Go(func() {
 							for i := range next {
 								optional := pf.MetaData().Schema.Column(idx[i]).MaxDefinitionLevel() > 0
-								errs[i] = decodeCodeChunk(r, idx[i], optional, cols[i], b, i, &decs[i], &fdecs[i])
+								errs[i] = decodeCodeChunk(f, r, idx[i], optional, cols[i], b, i, &pages[i], &decs[i], &fdecs[i])
 							}
 						})
 					}
@@ -113,7 +175,8 @@ func read(ctx context.Context, files []string, cols []Column, scan bool, fn func
 						return err
 					}
 				}
-				if err := fn(b); err != nil {
+				var err error
+				if b, err = emit(b); err != nil {
 					return err
 				}
 			}
@@ -127,13 +190,15 @@ func read(ctx context.Context, files []string, cols []Column, scan bool, fn func
 }
 
 // decodeCodeChunk decodes column i (the file's column c) of row group r
-// into b.
-func decodeCodeChunk(r *file.RowGroupReader, c int, optional bool, col Column, b *Batch, i int, dec *codeDecoder[int32], fdec *codeDecoder[float64]) error {
-	pr, err := r.GetColumnPageReader(c)
+// of the file f into b, its pages read by pr.
+func decodeCodeChunk(f io.ReaderAt, r *file.RowGroupReader, c int, optional bool, col Column, b *Batch, i int, pr *pageReader, dec *codeDecoder[int32], fdec *codeDecoder[float64]) error {
+	cc, err := r.MetaData().ColumnChunk(c)
 	if err != nil {
 		return err
 	}
-	defer pr.Close()
+	if err := pr.reset(f, cc); err != nil {
+		return err
+	}
 	switch {
 	case col.Float:
 		b.Floats[i], b.Valid[i], err = fdec.chunk(pr, b.Rows, optional, plainFloat64s, 0, b.Floats[i], b.Valid[i])
@@ -237,14 +302,19 @@ func btoi(ok bool) int {
 }
 
 // withCodeFile opens a table file, checks its schema, and calls fn with
-// it, the columns' positions and which of its row groups hold only
-// column chunks of kinds read decodes itself.
-func withCodeFile(path string, cols []Column, fn func(pf *file.Reader, idx []int, fast []bool) error) error {
-	pf, err := file.OpenParquetFile(path, false)
+// it (as a file and as read by arrow-go), the columns' positions and which
+// of its row groups hold only column chunks of kinds read decodes itself.
+func withCodeFile(path string, cols []Column, fn func(f *os.File, pf *file.Reader, idx []int, fast []bool) error) error {
+	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
-	defer pf.Close()
+	pf, err := file.NewParquetReader(f)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	defer pf.Close() // closes f
 	if err := warehouse.CheckFile(pf); err != nil {
 		return err
 	}
@@ -252,7 +322,8 @@ func withCodeFile(path string, cols []Column, fn func(pf *file.Reader, idx []int
 	idx := make([]int, len(cols))
 	fast := make([]bool, pf.NumRowGroups())
 	for rg := range fast {
-		fast[rg] = true
+		// PARQUET-816: an old writer's chunk sizes leave out a header.
+		fast[rg] = !md.WriterVersion().LessThan(metadata.Parquet816FixedVersion)
 	}
 	for i, c := range cols {
 		idx[i] = md.Schema.ColumnIndexByName(c.Name)
@@ -276,7 +347,7 @@ func withCodeFile(path string, cols []Column, fn func(pf *file.Reader, idx []int
 			if err != nil {
 				return err
 			}
-			if cc.CryptoMetadata() != nil {
+			if _, err := compress.GetCodec(cc.Compression()); err != nil || cc.CryptoMetadata() != nil {
 				fast[rg] = false
 			}
 			for _, e := range cc.Encodings() {
@@ -288,7 +359,7 @@ func withCodeFile(path string, cols []Column, fn func(pf *file.Reader, idx []int
 			}
 		}
 	}
-	return fn(pf, idx, fast)
+	return fn(f, pf, idx, fast)
 }
 
 // codeDecoder holds the scratch of Read for a column of codes or
@@ -302,7 +373,7 @@ type codeDecoder[T int32 | float64] struct {
 // chunk decodes one column chunk of n rows into vals (and valid, for an
 // optional column); plain decodes PLAIN values (dictionary pages and
 // pages written plain), null fills a null's slot.
-func (d *codeDecoder[T]) chunk(pr file.PageReader, n int, optional bool, plain func(out []T, data []byte, n int) ([]T, error), null T, vals []T, valid []bool) ([]T, []bool, error) {
+func (d *codeDecoder[T]) chunk(pr *pageReader, n int, optional bool, plain func(out []T, data []byte, n int) ([]T, error), null T, vals []T, valid []bool) ([]T, []bool, error) {
 	vals = vals[:0]
 	if optional {
 		valid = valid[:0]
@@ -311,36 +382,36 @@ func (d *codeDecoder[T]) chunk(pr file.PageReader, n int, optional bool, plain f
 	}
 	d.dict = d.dict[:0]
 	haveDict := false
-	for pr.Next() {
-		pg := pr.Page()
-		switch pg.Type() {
-		case file.PageTypeDictionaryPage:
-			if e := parquet.Encoding(pg.Encoding()); e != parquet.Encodings.Plain && e != parquet.Encodings.PlainDict {
+	for {
+		ok, err := pr.next()
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			break
+		}
+		switch pr.typ {
+		case pageDictionary:
+			if e := pr.encoding; e != parquet.Encodings.Plain && e != parquet.Encodings.PlainDict {
 				return nil, nil, errCodesUnsupported
 			}
-			var err error
-			d.dict, err = plain(d.dict[:0], pg.Data(), int(pg.NumValues()))
+			d.dict, err = plain(d.dict[:0], pr.data, pr.numValues)
 			if err != nil {
 				return nil, nil, err
 			}
 			haveDict = true
-		case file.PageTypeDataPage:
-			p, ok := pg.(*file.DataPageV1)
-			if !ok {
-				return nil, nil, errCodesUnsupported
-			}
-			data := p.Data()
-			nv := int(p.NumValues())
+		case pageData:
+			data := pr.data
+			nv := pr.numValues
 			defined := nv
 			if optional {
-				if p.DefinitionLevelEncoding() != parquet.Encodings.RLE || len(data) < 4 {
+				if pr.defLevels != parquet.Encodings.RLE || len(data) < 4 {
 					return nil, nil, errCodesUnsupported
 				}
 				l := int(binary.LittleEndian.Uint32(data))
 				if l > len(data)-4 {
 					return nil, nil, errors.New("definition levels overrun the page")
 				}
-				var err error
 				d.levels, err = rleHybrid(d.levels[:0], data[4:4+l], 1, nv, []int32{0, 1}) // levels map to themselves
 				if err != nil {
 					return nil, nil, fmt.Errorf("definition levels: %w", err)
@@ -351,8 +422,7 @@ func (d *codeDecoder[T]) chunk(pr file.PageReader, n int, optional bool, plain f
 					defined += int(v)
 				}
 			}
-			var err error
-			switch parquet.Encoding(p.Encoding()) {
+			switch pr.encoding {
 			case parquet.Encodings.PlainDict, parquet.Encodings.RLEDict:
 				if !haveDict || len(data) < 1 {
 					return nil, nil, errors.New("dictionary-encoded page without a dictionary")
@@ -394,12 +464,9 @@ func (d *codeDecoder[T]) chunk(pr file.PageReader, n int, optional bool, plain f
 					valid = append(valid, false)
 				}
 			}
-		default:
+		case pageDataV2:
 			return nil, nil, errCodesUnsupported
 		}
-	}
-	if err := pr.Err(); err != nil {
-		return nil, nil, err
 	}
 	if len(vals) != n {
 		return nil, nil, fmt.Errorf("%d values in a chunk of %d rows", len(vals), n)

@@ -124,12 +124,14 @@ func TestReadMatchesColumnScan(t *testing.T) {
 	}
 	cols := []Column{{Name: "study_id", Lookup: lookup}, {Name: "wave", Lookup: lookup}, {Name: "instrument", Lookup: lookup},
 		{Name: "scale", Lookup: lookup}, {Name: "value", Float: true}, {Name: "items_answered"}, {Name: "prorated", Bool: true}, {Name: "chg", Float: true}}
-	for _, slow := range []bool{false, true} {
+	// The file twice: a second file's row groups follow the first's.
+	twice := append(slices.Clone(files), files...)
+	for _, mode := range []struct{ slow, ahead bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
 		at, groups := 0, 0
-		err := read(context.Background(), files, cols, slow, func(b *Batch) error {
+		err := read(context.Background(), twice, cols, mode.slow, mode.ahead, func(b *Batch) error {
 			groups++
 			for i := range b.Rows {
-				w := want[at]
+				w := want[at%rows]
 				for k := range 4 {
 					if b.Vals[k][i] != w.str[k] {
 						return fmt.Errorf("row %d column %s: code %d, want %d", at, names[k], b.Vals[k][i], w.str[k])
@@ -144,18 +146,18 @@ func TestReadMatchesColumnScan(t *testing.T) {
 				if b.Valid[6] != nil || b.Vals[6][i] != w.pro {
 					return fmt.Errorf("row %d prorated: %v, want %v (a required column)", at, b.Vals[6][i], w.pro)
 				}
-				if !b.Valid[7][i] || b.Floats[7][i] != float64(at)/4 {
-					return fmt.Errorf("row %d chg: %v (valid %v), want %v", at, b.Floats[7][i], b.Valid[7][i], float64(at)/4)
+				if !b.Valid[7][i] || b.Floats[7][i] != float64(at%rows)/4 {
+					return fmt.Errorf("row %d chg: %v (valid %v), want %v", at, b.Floats[7][i], b.Valid[7][i], float64(at%rows)/4)
 				}
 				at++
 			}
 			return nil
 		})
 		if err != nil {
-			t.Fatalf("through pqarrow %v: %v", slow, err)
+			t.Fatalf("%+v: %v", mode, err)
 		}
-		if at != rows || groups != 3 {
-			t.Errorf("through pqarrow %v: %d rows in %d row groups, want %d in 3", slow, at, groups, rows)
+		if at != 2*rows || groups != 6 {
+			t.Errorf("%+v: %d rows in %d row groups, want %d in 6", mode, at, groups, 2*rows)
 		}
 	}
 }
