@@ -179,7 +179,7 @@ func ceBuildFrame(s *schemas.Study, d *cmpColumns) *ceFrame {
 		armC = i
 	}
 	var trusts []int32
-	var keep []int
+	keep := make([]int, 0, d.n)
 	for i := 0; i < d.n; i++ {
 		a := int(d.arm[i])
 		if d.withdrawn[i] || d.team[i] < 0 || d.trust[i] < 0 || (a != armI && a != armC) {
@@ -201,6 +201,7 @@ func ceBuildFrame(s *schemas.Study, d *cmpColumns) *ceFrame {
 	for j := range f.cols {
 		f.cols[j] = make([]float64, 0, len(keep))
 	}
+	f.cluster, f.qaly, f.cost = make([]int, 0, len(keep)), make([]float64, 0, len(keep)), make([]float64, 0, len(keep))
 	clusterOf := map[int32]int{}
 	armTeams := [2]map[int32]bool{{}, {}}
 	for _, i := range keep {

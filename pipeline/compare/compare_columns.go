@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -100,12 +101,17 @@ func readCompareColumns(ctx context.Context, env warehouse.Env, dir string, outc
 	}
 	// Columns: study_id, the coded ones (trust, team, arm, the coded
 	// demographics), withdrawn, the 0/1 demographics, interviewed_baseline.
-	// A study_id's Lookup keeps the row group's ids (each entry once) and
-	// gives its position among them.
-	var rgIDs []string
+	// A study_id's Lookup keeps the ids (each entry once; it may run while
+	// fn takes the row group before) and numbers them from 0; fn lets
+	// those of its row group go.
+	var mu sync.Mutex
+	var looked []string // the ids numbered from base on
+	base := int32(0)
 	cols := []codes.Column{{Name: "study_id", Lookup: func(v string) int32 {
-		rgIDs = append(rgIDs, v)
-		return int32(len(rgIDs) - 1)
+		mu.Lock()
+		defer mu.Unlock()
+		looked = append(looked, v)
+		return base + int32(len(looked)-1)
 	}}}
 	targets := []*cmpCodes{&d.trusts, &d.teams, &d.arms}
 	for c := range d.catCodes {
@@ -121,11 +127,15 @@ func readCompareColumns(ctx context.Context, env warehouse.Env, dir string, outc
 		cols = append(cols, codes.Column{Name: name})
 	}
 	cols = append(cols, codes.Column{Name: "interviewed_baseline", Bool: true})
-	err = codes.Read(ctx, files, cols, func(b *codes.Batch) error {
+	err = codes.ReadAhead(ctx, files, cols, func(b *codes.Batch) error {
+		mu.Lock()
+		top := base
 		for _, k := range b.Vals[0][:b.Rows] {
-			d.ids.Append(rgIDs[k]) // "" when null
+			d.ids.Append(looked[k-base]) // "" when null
+			top = max(top, k+1)
 		}
-		rgIDs = rgIDs[:0]
+		looked, base = looked[top-base:], top
+		mu.Unlock()
 		d.trust = append(d.trust, b.Vals[1][:b.Rows]...)
 		d.team = append(d.team, b.Vals[2][:b.Rows]...)
 		d.arm = append(d.arm, b.Vals[3][:b.Rows]...)
@@ -294,11 +304,11 @@ func (d *cmpColumns) readScores(ctx context.Context, s *schemas.Study, dir strin
 		return -1
 	}
 	code := func(f func(string) int) func(string) int32 { return func(v string) int32 { return int32(f(v)) } }
-	// One goroutine at a time decodes a column: the study_ids' Lookup
-	// may step a cursor.
+	// One goroutine at a time decodes a column, in row order: the
+	// study_ids' Lookup may step a cursor.
 	cols := []codes.Column{{Name: "study_id", Lookup: code(d.ids.Cursor().Find)}, {Name: "wave", Lookup: code(s.WaveIndex)},
 		{Name: "instrument", Lookup: code(instCode)}, {Name: "scale", Lookup: code(scaleCode)}, {Name: "value", Float: true}}
-	err = codes.Read(ctx, files, cols, func(b *codes.Batch) error {
+	err = codes.ReadAhead(ctx, files, cols, func(b *codes.Batch) error {
 		rows, waves, ics, scs, vals, ok := b.Vals[0], b.Vals[1], b.Vals[2], b.Vals[3], b.Floats[4], b.Valid[4]
 		for r := range b.Rows {
 			w, ic, sc := int(waves[r]), int(ics[r]), int(scs[r])
@@ -343,13 +353,23 @@ func (d *cmpColumns) readScores(ctx context.Context, s *schemas.Study, dir strin
 type OutcomeValues struct {
 	codes []uint16  // 0: missing, c: table[c−1]
 	Table []float64 // the distinct values
-	index map[uint64]uint16
+	index *valueIndex
 	Raw   []float64 // the values, once there are too many to code
+}
+
+// valueIndex is the code of each value while values are set: a map, and
+// before it the codes of recent values in a direct-mapped cache.
+type valueIndex struct {
+	codes  map[uint64]uint16
+	recent [256]struct {
+		bits uint64
+		c    uint16
+	}
 }
 
 func (v *OutcomeValues) Init(n int) {
 	v.codes = make([]uint16, n)
-	v.index = map[uint64]uint16{}
+	v.index = &valueIndex{codes: map[uint64]uint16{}}
 }
 
 // Set records participant i's value x.
@@ -362,7 +382,13 @@ func (v *OutcomeValues) Set(i int, x float64) {
 		v.codes[i] = 0
 		return
 	}
-	c, ok := v.index[math.Float64bits(x)]
+	bits := math.Float64bits(x)
+	r := &v.index.recent[bits*0x9E3779B97F4A7C15>>56]
+	if r.c > 0 && r.bits == bits {
+		v.codes[i] = r.c
+		return
+	}
+	c, ok := v.index.codes[bits]
 	if !ok {
 		if len(v.Table) == math.MaxUint16-1 {
 			raw := make([]float64, len(v.codes))
@@ -376,8 +402,9 @@ func (v *OutcomeValues) Set(i int, x float64) {
 		}
 		v.Table = append(v.Table, x)
 		c = uint16(len(v.Table))
-		v.index[math.Float64bits(x)] = c
+		v.index.codes[bits] = c
 	}
+	r.bits, r.c = bits, c
 	v.codes[i] = c
 }
 
