@@ -96,8 +96,20 @@ func readCompareColumns(ctx context.Context, env warehouse.Env, dir string, outc
 	d.cat, d.catCodes = make([][]int32, len(d.catNames)), make([]cmpCodes, len(d.catNames))
 	d.num = make([][]float64, len(d.numNames))
 	files, err := warehouse.TableFiles(dir, "participants")
+	rows := 0
+	if err == nil {
+		rows, err = codes.Rows(files) // the columns are sized once
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read table participants: %w", err)
+	}
+	d.trust, d.team, d.arm = make([]int32, 0, rows), make([]int32, 0, rows), make([]int32, 0, rows)
+	d.withdrawn, d.interviewed = make([]bool, 0, rows), make([]bool, 0, rows)
+	for c := range d.cat {
+		d.cat[c] = make([]int32, 0, rows)
+	}
+	for c := range d.num {
+		d.num[c] = make([]float64, 0, rows)
 	}
 	// Columns: study_id, the coded ones (trust, team, arm, the coded
 	// demographics), withdrawn, the 0/1 demographics, interviewed_baseline.
@@ -353,23 +365,13 @@ func (d *cmpColumns) readScores(ctx context.Context, s *schemas.Study, dir strin
 type OutcomeValues struct {
 	codes []uint16  // 0: missing, c: table[c−1]
 	Table []float64 // the distinct values
-	index *valueIndex
+	index map[uint64]uint16
 	Raw   []float64 // the values, once there are too many to code
-}
-
-// valueIndex is the code of each value while values are set: a map, and
-// before it the codes of recent values in a direct-mapped cache.
-type valueIndex struct {
-	codes  map[uint64]uint16
-	recent [256]struct {
-		bits uint64
-		c    uint16
-	}
 }
 
 func (v *OutcomeValues) Init(n int) {
 	v.codes = make([]uint16, n)
-	v.index = &valueIndex{codes: map[uint64]uint16{}}
+	v.index = map[uint64]uint16{}
 }
 
 // Set records participant i's value x.
@@ -382,13 +384,7 @@ func (v *OutcomeValues) Set(i int, x float64) {
 		v.codes[i] = 0
 		return
 	}
-	bits := math.Float64bits(x)
-	r := &v.index.recent[bits*0x9E3779B97F4A7C15>>56]
-	if r.c > 0 && r.bits == bits {
-		v.codes[i] = r.c
-		return
-	}
-	c, ok := v.index.codes[bits]
+	c, ok := v.index[math.Float64bits(x)]
 	if !ok {
 		if len(v.Table) == math.MaxUint16-1 {
 			raw := make([]float64, len(v.codes))
@@ -402,9 +398,8 @@ func (v *OutcomeValues) Set(i int, x float64) {
 		}
 		v.Table = append(v.Table, x)
 		c = uint16(len(v.Table))
-		v.index.codes[bits] = c
+		v.index[math.Float64bits(x)] = c
 	}
-	r.bits, r.c = bits, c
 	v.codes[i] = c
 }
 

@@ -73,6 +73,21 @@ func Read(ctx context.Context, files []string, cols []Column, fn func(b *Batch) 
 	return read(ctx, files, cols, false, false, fn)
 }
 
+// Rows is the number of rows of files, from their footers (for a
+// caller that sizes its columns once).
+func Rows(files []string) (int, error) {
+	n := 0
+	for _, path := range files {
+		pf, err := file.OpenParquetFile(path, false)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", filepath.Base(path), err)
+		}
+		n += int(pf.NumRows())
+		pf.Close()
+	}
+	return n, nil
+}
+
 // ReadAhead is Read, but decodes each row group while fn takes the one
 // before (in a second Batch): a column's Lookup may run while fn runs,
 // though still one call at a time per column, in the order of the rows.

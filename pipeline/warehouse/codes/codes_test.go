@@ -126,6 +126,9 @@ func TestReadMatchesColumnScan(t *testing.T) {
 		{Name: "scale", Lookup: lookup}, {Name: "value", Float: true}, {Name: "items_answered"}, {Name: "prorated", Bool: true}, {Name: "chg", Float: true}}
 	// The file twice: a second file's row groups follow the first's.
 	twice := append(slices.Clone(files), files...)
+	if n, err := Rows(twice); err != nil || n != 2*rows {
+		t.Errorf("Rows: %d, %v; want %d", n, err, 2*rows)
+	}
 	for _, mode := range []struct{ slow, ahead bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
 		at, groups := 0, 0
 		err := read(context.Background(), twice, cols, mode.slow, mode.ahead, func(b *Batch) error {
