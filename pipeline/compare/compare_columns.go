@@ -146,7 +146,7 @@ func readCompareColumns(ctx context.Context, env warehouse.Env, dir string, outc
 			d.ids.Append(looked[k-base]) // "" when null
 			top = max(top, k+1)
 		}
-		looked, base = looked[top-base:], top
+		looked, base = looked[:copy(looked, looked[top-base:])], top
 		mu.Unlock()
 		d.trust = append(d.trust, b.Vals[1][:b.Rows]...)
 		d.team = append(d.team, b.Vals[2][:b.Rows]...)
