@@ -605,7 +605,30 @@ func rleHybrid[T int32 | float64](out []T, data []byte, width, n int, dict []T) 
 		at0 := len(out)
 		out = slices.Grow(out, count)[:at0+count]
 		dst := out[at0:]
-		for j := range dst {
+		j := 0
+		if width <= 16 { // a group of 8 values is width bytes: two loads
+			nd := uint64(len(dict))
+			for ; j+8 <= len(dst) && j/8*width+16 <= len(packed); j += 8 {
+				at := j / 8 * width
+				lo, hi := binary.LittleEndian.Uint64(packed[at:]), binary.LittleEndian.Uint64(packed[at+8:])
+				g := dst[j : j+8 : j+8]
+				for k := range g {
+					b := uint(k * width)
+					var ix uint64
+					if b >= 64 {
+						ix = hi >> (b - 64) & mask
+					} else {
+						ix = (lo>>b | hi<<(64-b)) & mask
+					}
+					if ix >= nd {
+						return nil, errRange
+					}
+					g[k] = dict[ix]
+				}
+			}
+			pos = j * width
+		}
+		for ; j < len(dst); j++ {
 			at := pos >> 3
 			var w uint64
 			if at+8 <= len(packed) {

@@ -241,3 +241,83 @@ func BenchmarkRead(b *testing.B) {
 		}
 	}
 }
+
+// TestRLEHybridWidths decodes random runs (RLE and bit-packed, of every
+// width 0 to 20, with groups that end short of a word, and a last group's
+// padding) against the values encoded, bit by bit by a plain encoder here.
+func TestRLEHybridWidths(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for width := 0; width <= 20; width++ {
+		size := 1 << width
+		dict := make([]int32, size)
+		for i := range dict {
+			dict[i] = int32(i*3 + 1)
+		}
+		var data []byte
+		var want []int32
+		for run := range 40 {
+			if run < 39 && rng.IntN(3) == 0 { // an RLE run (the last is bit-packed)
+				count, v := 1+rng.IntN(30), rng.IntN(size)
+				data = binary.AppendUvarint(data, uint64(count<<1))
+				for b := range (width + 7) / 8 {
+					data = append(data, byte(v>>(8*b)))
+				}
+				want = append(want, slices.Repeat([]int32{dict[v]}, count)...)
+				continue
+			}
+			groups := 1 + rng.IntN(5)
+			data = binary.AppendUvarint(data, uint64(groups<<1|1))
+			bits := make([]byte, groups*width)
+			for k := range groups * 8 {
+				v := rng.IntN(size)
+				for b := range width {
+					if v>>b&1 == 1 {
+						pos := k*width + b
+						bits[pos/8] |= 1 << (pos % 8)
+					}
+				}
+				want = append(want, dict[v])
+			}
+			data = append(data, bits...)
+		}
+		// The last bit-packed group may be padding: ask for fewer values.
+		for _, n := range []int{len(want), len(want) - 3} {
+			got, err := rleHybrid(nil, data, width, n, dict)
+			if err != nil || !slices.Equal(got, want[:n]) {
+				t.Fatalf("width %d, %d values: %v", width, n, err)
+			}
+		}
+		if width > 0 { // one entry short: an index past the dictionary
+			if _, err := rleHybrid(nil, data, width, len(want), dict[:size-1]); err == nil && slices.Contains(want, dict[size-1]) {
+				t.Errorf("width %d: an index past the dictionary decoded without an error", width)
+			}
+		}
+	}
+}
+
+// BenchmarkRLEHybrid decodes 64Ki dictionary indices of width 13 (a
+// row group's study_ids), bit-packed, through a dictionary.
+func BenchmarkRLEHybrid(b *testing.B) {
+	const n, width = 1 << 16, 13
+	dict := make([]int32, 1<<width)
+	rng := rand.New(rand.NewPCG(9, 10))
+	data := binary.AppendUvarint(nil, uint64(n/8<<1|1))
+	bits := make([]byte, n/8*width)
+	for k := range n {
+		v := rng.IntN(1 << width)
+		for j := range width {
+			if v>>j&1 == 1 {
+				bits[(k*width+j)/8] |= 1 << ((k*width + j) % 8)
+			}
+		}
+	}
+	data = append(data, bits...)
+	out := make([]int32, 0, n)
+	b.SetBytes(n * 4)
+	for b.Loop() {
+		var err error
+		if out, err = rleHybrid(out[:0], data, width, n, dict); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
