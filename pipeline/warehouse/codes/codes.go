@@ -382,7 +382,6 @@ func withCodeFile(path string, cols []Column, fn func(f *os.File, pf *file.Reade
 type codeDecoder[T int32 | float64] struct {
 	dict   []T     // the current chunk's dictionary
 	levels []int32 // one page's definition levels
-	values []T     // one page's non-null values
 }
 
 // chunk decodes one column chunk of n rows into vals (and valid, for an
@@ -437,47 +436,40 @@ func (d *codeDecoder[T]) chunk(pr *pageReader, n int, optional bool, plain func(
 					defined += int(v)
 				}
 			}
+			// The defined values straight into vals, then (with nulls)
+			// spread out to their rows from the back, in place.
+			at := len(vals)
 			switch pr.encoding {
 			case parquet.Encodings.PlainDict, parquet.Encodings.RLEDict:
 				if !haveDict || len(data) < 1 {
 					return nil, nil, errors.New("dictionary-encoded page without a dictionary")
 				}
-				if !optional { // straight into vals
-					vals, err = rleHybrid(vals, data[1:], int(data[0]), len(vals)+defined, d.dict)
-					if err != nil {
-						return nil, nil, fmt.Errorf("dictionary indices: %w", err)
-					}
-					continue
-				}
-				d.values, err = rleHybrid(d.values[:0], data[1:], int(data[0]), defined, d.dict)
-				if err != nil {
+				if vals, err = rleHybrid(vals, data[1:], int(data[0]), at+defined, d.dict); err != nil {
 					return nil, nil, fmt.Errorf("dictionary indices: %w", err)
 				}
 			case parquet.Encodings.Plain:
-				d.values, err = plain(d.values[:0], data, defined)
-				if err != nil {
+				if vals, err = plain(vals, data, defined); err != nil {
 					return nil, nil, err
 				}
 			default:
 				return nil, nil, errCodesUnsupported
 			}
-			if !optional || defined == nv { // no nulls
-				vals = append(vals, d.values...)
-				if optional {
-					valid = fill(valid, true, nv)
-				}
+			if !optional {
 				continue
 			}
-			k := 0
-			for _, lv := range d.levels {
-				if lv == 1 {
-					vals = append(vals, d.values[k])
-					valid = append(valid, true)
-					k++
-				} else {
-					vals = append(vals, null)
-					valid = append(valid, false)
+			valid = fill(valid, true, nv)
+			if defined == nv {
+				continue
+			}
+			vals = slices.Grow(vals, nv-defined)[:at+nv]
+			k := at + defined - 1
+			for j := nv - 1; j >= 0; j-- {
+				if d.levels[j] == 0 {
+					vals[at+j], valid[at+j] = null, false
+					continue
 				}
+				vals[at+j] = vals[k]
+				k--
 			}
 		case pageDataV2:
 			return nil, nil, errCodesUnsupported

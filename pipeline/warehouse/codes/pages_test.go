@@ -278,3 +278,105 @@ func TestReadAheadStops(t *testing.T) {
 		t.Errorf("ReadAhead cancelled: %v after %d calls", err, calls)
 	}
 }
+
+// TestReadNullableColumns writes a participants table of three row groups
+// with cpi's writer: age_band a dictionary string a third null (runs of
+// nulls too), living_alone an int32 a quarter null, diagnosis_group never
+// null though nullable, withdrawn a required bool. Read, on the page route
+// and through pqarrow, gives the values written, Lookup("") and 0 for a
+// null, and the nulls.
+func TestReadNullableColumns(t *testing.T) {
+	study, err := schemas.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := warehouse.Env{Study: study, Version: "test"}
+	w, err := warehouse.OpenWarehouse(t.TempDir(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := w.Begin(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := warehouse.ArrowSchema(env, "participants", nil)
+	tf, err := tx.CreateTableFile(schema, "participants", "trust", "T1", "data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := study.Tables.Table("participants")
+	c := func(n string) int { return warehouse.ColIndex(tb, n) }
+	rw := warehouse.NewRowWriter(schema, tf)
+	const rows = 2*warehouse.BatchRows + 501
+	bands := []string{"18-25", "26-40", "41-65", "66+"}
+	type row struct {
+		band      string // "" for null
+		alone     int32
+		aloneOK   bool
+		withdrawn int32
+		diagnosis string
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	want := make([]row, rows)
+	for r := range want {
+		x := &want[r]
+		if r%1000 >= 900 || rng.IntN(3) != 0 { // rows 900–999 of each thousand all null
+			x.band = bands[rng.IntN(len(bands))]
+		}
+		if r%1000 >= 900 {
+			x.band = ""
+		}
+		x.alone, x.aloneOK = int32(rng.IntN(2)), rng.IntN(4) != 0
+		x.withdrawn = int32(rng.IntN(2))
+		x.diagnosis = bands[r%3]
+		rw.Str(c("study_id"), fmt.Sprintf("T1-%06d", r))
+		rw.Str(c("trust"), "T1")
+		rw.Str(c("team"), "T1a")
+		rw.Str(c("arm"), "control")
+		rw.NullStr(c("age_band"), x.band)
+		rw.Null(c("gender"))
+		rw.Null(c("ethnicity"))
+		rw.Int32(c("living_alone"), x.alone, x.aloneOK)
+		rw.NullStr(c("diagnosis_group"), x.diagnosis)
+		rw.Bool(c("withdrawn"), x.withdrawn == 1)
+		rw.Date(c("baseline_date"), 0, false)
+		rw.Date(c("followup_date"), 0, false)
+		rw.Bool(c("interviewed_baseline"), true)
+		rw.Bool(c("interviewed_followup"), true)
+		if err := rw.RowDone(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, err := warehouse.TableFiles(tx.Dir, "participants")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := map[string]int32{"": -1, "18-25": 1, "26-40": 2, "41-65": 3, "66+": 4}
+	lookup := func(s string) int32 { return code[s] }
+	cols := []Column{{Name: "age_band", Lookup: lookup}, {Name: "living_alone"}, {Name: "diagnosis_group", Lookup: lookup}, {Name: "withdrawn", Bool: true}}
+	for _, slow := range []bool{false, true} {
+		at := 0
+		err := read(context.Background(), files, cols, slow, false, func(b *Batch) error {
+			for i := range b.Rows {
+				x := want[at]
+				if b.Vals[0][i] != code[x.band] || b.Valid[0][i] != (x.band != "") {
+					return fmt.Errorf("row %d age_band: %d (valid %v), want %d", at, b.Vals[0][i], b.Valid[0][i], code[x.band])
+				}
+				if b.Valid[1][i] != x.aloneOK || b.Vals[1][i] != x.alone*int32(btoi(x.aloneOK)) {
+					return fmt.Errorf("row %d living_alone: %d (valid %v), want %d (valid %v)", at, b.Vals[1][i], b.Valid[1][i], x.alone, x.aloneOK)
+				}
+				if b.Vals[2][i] != code[x.diagnosis] || !b.Valid[2][i] || b.Valid[3] != nil || b.Vals[3][i] != x.withdrawn {
+					return fmt.Errorf("row %d diagnosis_group or withdrawn", at)
+				}
+				at++
+			}
+			return nil
+		})
+		if err != nil || at != rows {
+			t.Fatalf("through pqarrow %v: %v after %d rows of %d", slow, err, at, rows)
+		}
+	}
+}
