@@ -333,7 +333,9 @@ func TestOutcomeValuesCodes(t *testing.T) {
 		v.Set(i, x)
 		want[i] = x
 	}
-	same := func(a, b float64) bool { return math.Float64bits(a) == math.Float64bits(b) || math.IsNaN(a) && math.IsNaN(b) }
+	same := func(a, b float64) bool {
+		return math.Float64bits(a) == math.Float64bits(b) || math.IsNaN(a) && math.IsNaN(b)
+	}
 	for i := range n {
 		if !same(v.At(i), want[i]) {
 			t.Fatalf("participant %d: %v, want %v", i, v.At(i), want[i])
