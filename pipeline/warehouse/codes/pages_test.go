@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -186,7 +187,10 @@ func TestPageReaderMatchesArrow(t *testing.T) {
 func TestReadOtherWriters(t *testing.T) {
 	const rows = 12000
 	codes := map[string]int32{}
+	var mu sync.Mutex                // the columns' Lookups may run at once
 	lookup := func(s string) int32 { // each string its number, whichever route meets it first
+		mu.Lock()
+		defer mu.Unlock()
 		if c, ok := codes[s]; ok {
 			return c
 		}
