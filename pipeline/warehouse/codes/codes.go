@@ -31,10 +31,14 @@ import (
 // (the caller's code of its dictionary entry, looked up once per entry),
 // a number column its values. Nothing is built row by row (no Arrow
 // arrays, no dictionary builders): the indices are decoded from the pages'
-// RLE/bit-packed runs into a buffer reused from row group to row group.
+// RLE/bit-packed runs into a buffer reused from row group to row group,
+// and the pages themselves are read and decompressed into buffers kept
+// from chunk to chunk (pages.go), not by arrow-go's page reader.
 // It understands what cpi's writer writes (data pages V1; dictionary or
-// plain pages; required columns and optional ones without repetition); on
-// anything else it reads the row group through pqarrow instead.
+// plain pages; required columns and optional ones without repetition;
+// the codecs arrow-go registers); on anything else (data pages V2, other
+// encodings, encryption, chunks of writers older than PARQUET-816's fix)
+// it reads the row group through pqarrow instead.
 
 // errCodesUnsupported: a column chunk holds pages read does not
 // decode; the row group is then read through pqarrow (scanRowGroup).
