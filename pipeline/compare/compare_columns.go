@@ -50,8 +50,8 @@ func (c *cmpCodes) find(s string) int {
 	return -1
 }
 
-// code is f with int32 codes, as codes.Column's Lookup.
-func code(f func(string) int) func(string) int32 { return func(v string) int32 { return int32(f(v)) } }
+// lookup32 is f with int32 codes, as codes.Column's Lookup.
+func lookup32(f func(string) int) func(string) int32 { return func(v string) int32 { return int32(f(v)) } }
 
 // cmpColumns is the participants table, sorted by study_id, as columns, with
 // each outcome's baseline and follow-up values and each team's fidelity band
@@ -209,9 +209,9 @@ func readCompareColumns(ctx context.Context, env warehouse.Env, dir string, outc
 	// The bands of the last period (coded 0): a null band is coded −1.
 	fid, err := warehouse.TableFiles(dir, "fidelity")
 	var bands cmpCodes
-	last := code(func(v string) int { return strings.Compare(v, d.lastPeriod) })
+	last := lookup32(func(v string) int { return strings.Compare(v, d.lastPeriod) })
 	if err == nil {
-		err = codes.Read(ctx, fid, []codes.Column{{Name: "team", Lookup: code(d.teams.find)}, {Name: "period", Lookup: last}, {Name: "band", Lookup: code(bands.code)}},
+		err = codes.Read(ctx, fid, []codes.Column{{Name: "team", Lookup: lookup32(d.teams.find)}, {Name: "period", Lookup: last}, {Name: "band", Lookup: lookup32(bands.code)}},
 			func(b *codes.Batch) error {
 				for i, t := range b.Vals[0][:b.Rows] {
 					if c := b.Vals[2][i]; t >= 0 && c >= 0 && b.Vals[1][i] == 0 {
@@ -307,8 +307,8 @@ func (d *cmpColumns) readScores(ctx context.Context, s *schemas.Study, dir strin
 	}
 	// One goroutine at a time decodes a column, in row order: the
 	// study_ids' Lookup may step a cursor.
-	cols := []codes.Column{{Name: "study_id", Lookup: code(d.ids.Cursor().Find)}, {Name: "wave", Lookup: code(s.WaveIndex)},
-		{Name: "instrument", Lookup: code(insts.find)}, {Name: "scale", Lookup: code(scales.find)}, {Name: "value", Float: true}}
+	cols := []codes.Column{{Name: "study_id", Lookup: lookup32(d.ids.Cursor().Find)}, {Name: "wave", Lookup: lookup32(s.WaveIndex)},
+		{Name: "instrument", Lookup: lookup32(insts.find)}, {Name: "scale", Lookup: lookup32(scales.find)}, {Name: "value", Float: true}}
 	err = codes.ReadAhead(ctx, files, cols, func(b *codes.Batch) error {
 		rows, waves, ics, scs, vals, ok := b.Vals[0], b.Vals[1], b.Vals[2], b.Vals[3], b.Floats[4], b.Valid[4]
 		for r := range b.Rows {
