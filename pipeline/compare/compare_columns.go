@@ -51,7 +51,9 @@ func (c *cmpCodes) find(s string) int {
 }
 
 // lookup32 is f with int32 codes, as codes.Column's Lookup.
-func lookup32(f func(string) int) func(string) int32 { return func(v string) int32 { return int32(f(v)) } }
+func lookup32(f func(string) int) func(string) int32 {
+	return func(v string) int32 { return int32(f(v)) }
+}
 
 // cmpColumns is the participants table, sorted by study_id, as columns, with
 // each outcome's baseline and follow-up values and each team's fidelity band
