@@ -96,15 +96,6 @@ func readCompareColumns(ctx context.Context, env warehouse.Env, dir string, outc
 	s := env.Study
 	d := &cmpColumns{ids: &describe.StudyIDs{}}
 
-	for _, f := range s.DemographicFields() {
-		if f.Binary {
-			d.numNames = append(d.numNames, f.Name)
-		} else {
-			d.catNames = append(d.catNames, f.Name)
-		}
-	}
-	d.cat, d.catCodes = make([][]int32, len(d.catNames)), make([]cmpCodes, len(d.catNames))
-	d.num = make([][]float64, len(d.numNames))
 	files, err := warehouse.TableFiles(dir, "participants")
 	rows := 0
 	if err == nil {
@@ -115,12 +106,14 @@ func readCompareColumns(ctx context.Context, env warehouse.Env, dir string, outc
 	}
 	d.trust, d.team, d.arm = make([]int32, 0, rows), make([]int32, 0, rows), make([]int32, 0, rows)
 	d.withdrawn, d.interviewed = make([]bool, 0, rows), make([]bool, 0, rows)
-	for c := range d.cat {
-		d.cat[c] = make([]int32, 0, rows)
+	for _, f := range s.DemographicFields() {
+		if f.Binary {
+			d.numNames, d.num = append(d.numNames, f.Name), append(d.num, make([]float64, 0, rows))
+		} else {
+			d.catNames, d.cat = append(d.catNames, f.Name), append(d.cat, make([]int32, 0, rows))
+		}
 	}
-	for c := range d.num {
-		d.num[c] = make([]float64, 0, rows)
-	}
+	d.catCodes = make([]cmpCodes, len(d.catNames))
 	// Columns: study_id, the coded ones (trust, team, arm, the coded
 	// demographics), withdrawn, the 0/1 demographics, interviewed_baseline.
 	// A study_id's Lookup keeps the ids (each entry once; it may run while
