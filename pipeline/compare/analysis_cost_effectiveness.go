@@ -179,7 +179,7 @@ func ceBuildFrame(s *schemas.Study, d *cmpColumns) *ceFrame {
 		armC = i
 	}
 	var trusts []int32
-	var keep []int
+	keep := make([]int, 0, d.n)
 	for i := 0; i < d.n; i++ {
 		a := int(d.arm[i])
 		if d.withdrawn[i] || d.team[i] < 0 || d.trust[i] < 0 || (a != armI && a != armC) {
@@ -201,6 +201,7 @@ func ceBuildFrame(s *schemas.Study, d *cmpColumns) *ceFrame {
 	for j := range f.cols {
 		f.cols[j] = make([]float64, 0, len(keep))
 	}
+	f.cluster, f.qaly, f.cost = make([]int, 0, len(keep)), make([]float64, 0, len(keep)), make([]float64, 0, len(keep))
 	clusterOf := map[int32]int{}
 	armTeams := [2]map[int32]bool{{}, {}}
 	for _, i := range keep {
@@ -297,19 +298,10 @@ func ceFitCR2(f *ceFrame, grid []float64, level float64) ([]ceRow, error) {
 	for _, l := range grid {
 		t := stats.TTest(l*tq.Estimate-tc.Estimate, math.Sqrt(max(l*l*vqq-2*l*vqc+vcc, 0)), tc.DF, level)
 		rows = append(rows, ceRow{method: "cr2", lambda: l, incCost: tc.Estimate, incQALY: tq.Estimate, icer: icer,
-			inb: t.Estimate, inbSE: t.StdError, inbDF: t.DF, inbLow: t.CILow, inbHigh: t.CIHigh, pCE: ceTCDF(t.T, t.DF),
+			inb: t.Estimate, inbSE: t.StdError, inbDF: t.DF, inbLow: t.CILow, inbHigh: t.CIHigh, pCE: stats.TCDF(t.T, t.DF),
 			evpi: stats.EVPIT(t.Estimate, t.StdError, t.DF), nObs: len(f.cost), nClusters: f.nClusters})
 	}
 	return rows, nil
-}
-
-// ceTCDF is P(T_df ≤ x), R's pt(x, df).
-func ceTCDF(x, df float64) float64 {
-	p := stats.TTwoSided(x, df) / 2
-	if x >= 0 {
-		return 1 - p
-	}
-	return p
 }
 
 // ceWrite writes the table cost_effectiveness, rows by method then λ.
@@ -422,11 +414,11 @@ func ceBootstrap(ctx context.Context, f *ceFrame, grid []float64, point []ceRow,
 			}
 		}
 		if len(inb) >= 2 {
-			r.inbSE = stdDev(inb)
+			r.inbSE = stats.SampleSD(inb)
 			r.evpi = stats.EVPISample(inb)
 			sorted := slices.Clone(inb)
 			slices.Sort(sorted)
-			r.inbLow, r.inbHigh = quantile7(sorted, alpha), quantile7(sorted, 1-alpha)
+			r.inbLow, r.inbHigh = stats.Quantile7(sorted, alpha), stats.Quantile7(sorted, 1-alpha)
 			r.pCE = float64(pos) / float64(len(inb))
 		} else {
 			r.inbSE, r.inbLow, r.inbHigh, r.pCE, r.evpi = math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN()
@@ -499,29 +491,4 @@ func ceShrink(f *ceFrame, y []float64) []float64 {
 		out[i] = m[a] + c[a]*(mean[g]-m[a]) + infl*(y[i]-mean[g])
 	}
 	return out
-}
-
-// stdDev is the sample standard deviation (n − 1).
-func stdDev(x []float64) float64 {
-	var m float64
-	for _, v := range x {
-		m += v
-	}
-	m /= float64(len(x))
-	var ss float64
-	for _, v := range x {
-		ss += (v - m) * (v - m)
-	}
-	return math.Sqrt(ss / float64(len(x)-1))
-}
-
-// quantile7 is R's quantile(x, p, type = 7) of sorted x.
-func quantile7(sorted []float64, p float64) float64 {
-	h := float64(len(sorted)-1) * p
-	lo := math.Floor(h)
-	i := int(lo)
-	if i+1 >= len(sorted) {
-		return sorted[len(sorted)-1]
-	}
-	return sorted[i] + (h-lo)*(sorted[i+1]-sorted[i])
 }

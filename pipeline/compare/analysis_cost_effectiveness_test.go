@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/connectingpeople/cpi/schemas"
+	"github.com/connectingpeople/cpi/stats"
 )
 
 // ceTestColumns loads testdata/reference/cost_effectiveness_data.csv into
@@ -199,7 +200,7 @@ func TestCostEffectivenessBootstrapAgainstR(t *testing.T) {
 		}
 		inb20[i] = 20000*r.incQALY - r.incCost
 	}
-	if sd := stdDev(inb20); math.Abs(sd-rows[20].inbSE) > 1e-9*sd {
+	if sd := stats.SampleSD(inb20); math.Abs(sd-rows[20].inbSE) > 1e-9*sd {
 		t.Errorf("ce_bootstrap's INB at 20,000 has SD %v, the row %v", sd, rows[20].inbSE)
 	}
 	t.Logf("λ 20,000: inb_se %.1f, interval %.1f..%.1f, P(CE) %.3f; %s", rows[20].inbSE, rows[20].inbLow, rows[20].inbHigh, rows[20].pCE, rows[20].note)

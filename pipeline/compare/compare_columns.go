@@ -2,13 +2,11 @@ package compare
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"strings"
-
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
+	"sync"
 
 	"github.com/connectingpeople/cpi/pipeline/compare/describe"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
@@ -42,6 +40,19 @@ func (c *cmpCodes) code(s string) int {
 	c.index[s] = len(c.levels)
 	c.levels = append(c.levels, s)
 	return len(c.levels) - 1
+}
+
+// find is s's code, −1 when it has none.
+func (c *cmpCodes) find(s string) int {
+	if i, ok := c.index[s]; ok {
+		return i
+	}
+	return -1
+}
+
+// lookup32 is f with int32 codes, as codes.Column's Lookup.
+func lookup32(f func(string) int) func(string) int32 {
+	return func(v string) int32 { return int32(f(v)) }
 }
 
 // cmpColumns is the participants table, sorted by study_id, as columns, with
@@ -85,27 +96,37 @@ func readCompareColumns(ctx context.Context, env warehouse.Env, dir string, outc
 	s := env.Study
 	d := &cmpColumns{ids: &describe.StudyIDs{}}
 
-	for _, f := range s.DemographicFields() {
-		if f.Binary {
-			d.numNames = append(d.numNames, f.Name)
-		} else {
-			d.catNames = append(d.catNames, f.Name)
-		}
-	}
-	d.cat, d.catCodes = make([][]int32, len(d.catNames)), make([]cmpCodes, len(d.catNames))
-	d.num = make([][]float64, len(d.numNames))
 	files, err := warehouse.TableFiles(dir, "participants")
+	rows := 0
+	if err == nil {
+		rows, err = codes.Rows(files) // the columns are sized once
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read table participants: %w", err)
 	}
+	d.trust, d.team, d.arm = make([]int32, 0, rows), make([]int32, 0, rows), make([]int32, 0, rows)
+	d.withdrawn, d.interviewed = make([]bool, 0, rows), make([]bool, 0, rows)
+	for _, f := range s.DemographicFields() {
+		if f.Binary {
+			d.numNames, d.num = append(d.numNames, f.Name), append(d.num, make([]float64, 0, rows))
+		} else {
+			d.catNames, d.cat = append(d.catNames, f.Name), append(d.cat, make([]int32, 0, rows))
+		}
+	}
+	d.catCodes = make([]cmpCodes, len(d.catNames))
 	// Columns: study_id, the coded ones (trust, team, arm, the coded
 	// demographics), withdrawn, the 0/1 demographics, interviewed_baseline.
-	// A study_id's Lookup keeps the row group's ids (each entry once) and
-	// gives its position among them.
-	var rgIDs []string
+	// A study_id's Lookup keeps the ids (each entry once; it may run while
+	// fn takes the row group before) and numbers them from 0; fn lets
+	// those of its row group go.
+	var mu sync.Mutex
+	var looked []string // the ids numbered from base on
+	base := int32(0)
 	cols := []codes.Column{{Name: "study_id", Lookup: func(v string) int32 {
-		rgIDs = append(rgIDs, v)
-		return int32(len(rgIDs) - 1)
+		mu.Lock()
+		defer mu.Unlock()
+		looked = append(looked, v)
+		return base + int32(len(looked)-1)
 	}}}
 	targets := []*cmpCodes{&d.trusts, &d.teams, &d.arms}
 	for c := range d.catCodes {
@@ -121,11 +142,15 @@ func readCompareColumns(ctx context.Context, env warehouse.Env, dir string, outc
 		cols = append(cols, codes.Column{Name: name})
 	}
 	cols = append(cols, codes.Column{Name: "interviewed_baseline", Bool: true})
-	err = codes.Read(ctx, files, cols, func(b *codes.Batch) error {
+	err = codes.ReadAhead(ctx, files, cols, func(b *codes.Batch) error {
+		mu.Lock()
+		top := base
 		for _, k := range b.Vals[0][:b.Rows] {
-			d.ids.Append(rgIDs[k]) // "" when null
+			d.ids.Append(looked[k-base]) // "" when null
+			top = max(top, k+1)
 		}
-		rgIDs = rgIDs[:0]
+		looked, base = looked[:copy(looked, looked[top-base:])], top
+		mu.Unlock()
 		d.trust = append(d.trust, b.Vals[1][:b.Rows]...)
 		d.team = append(d.team, b.Vals[2][:b.Rows]...)
 		d.arm = append(d.arm, b.Vals[3][:b.Rows]...)
@@ -167,7 +192,7 @@ func readCompareColumns(ctx context.Context, env warehouse.Env, dir string, outc
 	}
 	for o := range outcomes {
 		for w := range s.Waves {
-			d.vals[o][w].index = nil
+			d.vals[o][w].index.keys, d.vals[o][w].index.codes = nil, nil
 		}
 	}
 
@@ -176,29 +201,23 @@ func readCompareColumns(ctx context.Context, env warehouse.Env, dir string, outc
 	}
 	d.band = make([]string, len(d.teams.levels))
 	d.hasBand = make([]bool, len(d.teams.levels))
-	err = warehouse.ScanTable(ctx, dir, "fidelity", func(rec arrow.RecordBatch) error {
-		cols, err := warehouse.Columns(rec, "team", "period", "band")
-		if err != nil {
-			return err
-		}
-		teams, ok1 := cols[0].(*array.String)
-		periods, ok2 := cols[1].(*array.String)
-		bands, ok3 := cols[2].(*array.String)
-		if !ok1 || !ok2 || !ok3 {
-			return errors.New("unexpected column types")
-		}
-		for i := 0; i < int(rec.NumRows()); i++ {
-			if periods.Value(i) != d.lastPeriod || !bands.IsValid(i) {
-				continue
-			}
-			if t, ok := d.teams.index[teams.Value(i)]; ok {
-				d.band[t], d.hasBand[t] = strings.Clone(bands.Value(i)), true
-			}
-		}
-		return nil
-	})
+	// The bands of the last period (coded 0): a null band is coded −1.
+	fid, err := warehouse.TableFiles(dir, "fidelity")
+	var bands cmpCodes
+	last := lookup32(func(v string) int { return strings.Compare(v, d.lastPeriod) })
+	if err == nil {
+		err = codes.Read(ctx, fid, []codes.Column{{Name: "team", Lookup: lookup32(d.teams.find)}, {Name: "period", Lookup: last}, {Name: "band", Lookup: lookup32(bands.code)}},
+			func(b *codes.Batch) error {
+				for i, t := range b.Vals[0][:b.Rows] {
+					if c := b.Vals[2][i]; t >= 0 && c >= 0 && b.Vals[1][i] == 0 {
+						d.band[t], d.hasBand[t] = bands.levels[c], true
+					}
+				}
+				return nil
+			})
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read table fidelity: %w", err)
 	}
 	return d, nil
 }
@@ -281,24 +300,11 @@ func (d *cmpColumns) readScores(ctx context.Context, s *schemas.Study, dir strin
 		k := insts.index[in]*nScales + scales.index[sc]
 		baseOf[k] = append(baseOf[k], o)
 	}
-	instCode := func(v string) int {
-		if i, ok := insts.index[v]; ok {
-			return i
-		}
-		return -1
-	}
-	scaleCode := func(v string) int {
-		if i, ok := scales.index[v]; ok {
-			return i
-		}
-		return -1
-	}
-	code := func(f func(string) int) func(string) int32 { return func(v string) int32 { return int32(f(v)) } }
-	// One goroutine at a time decodes a column: the study_ids' Lookup
-	// may step a cursor.
-	cols := []codes.Column{{Name: "study_id", Lookup: code(d.ids.Cursor().Find)}, {Name: "wave", Lookup: code(s.WaveIndex)},
-		{Name: "instrument", Lookup: code(instCode)}, {Name: "scale", Lookup: code(scaleCode)}, {Name: "value", Float: true}}
-	err = codes.Read(ctx, files, cols, func(b *codes.Batch) error {
+	// One goroutine at a time decodes a column, in row order: the
+	// study_ids' Lookup may step a cursor.
+	cols := []codes.Column{{Name: "study_id", Lookup: lookup32(d.ids.Cursor().Find)}, {Name: "wave", Lookup: lookup32(s.WaveIndex)},
+		{Name: "instrument", Lookup: lookup32(insts.find)}, {Name: "scale", Lookup: lookup32(scales.find)}, {Name: "value", Float: true}}
+	err = codes.ReadAhead(ctx, files, cols, func(b *codes.Batch) error {
 		rows, waves, ics, scs, vals, ok := b.Vals[0], b.Vals[1], b.Vals[2], b.Vals[3], b.Floats[4], b.Valid[4]
 		for r := range b.Rows {
 			w, ic, sc := int(waves[r]), int(ics[r]), int(scs[r])
@@ -343,13 +349,28 @@ func (d *cmpColumns) readScores(ctx context.Context, s *schemas.Study, dir strin
 type OutcomeValues struct {
 	codes []uint16  // 0: missing, c: table[c−1]
 	Table []float64 // the distinct values
-	index map[uint64]uint16
-	Raw   []float64 // the values, once there are too many to code
+	// index codes values while they are set: an open-addressing table of
+	// the values' bits (keys) and their codes (0: an empty slot).
+	index struct {
+		keys  []uint64
+		codes []uint16
+	}
+	Raw []float64 // the values, once there are too many to code
 }
 
 func (v *OutcomeValues) Init(n int) {
 	v.codes = make([]uint16, n)
-	v.index = map[uint64]uint16{}
+	v.index.keys, v.index.codes = make([]uint64, 64), make([]uint16, 64)
+}
+
+// slot is where key is in the index, or would go.
+func (v *OutcomeValues) slot(key uint64) int {
+	m := len(v.index.codes) - 1
+	h := int(key*0x9E3779B97F4A7C15>>(64-bits.Len(uint(m)))) & m
+	for v.index.codes[h] != 0 && v.index.keys[h] != key {
+		h = (h + 1) & m
+	}
+	return h
 }
 
 // Set records participant i's value x.
@@ -362,23 +383,30 @@ func (v *OutcomeValues) Set(i int, x float64) {
 		v.codes[i] = 0
 		return
 	}
-	c, ok := v.index[math.Float64bits(x)]
-	if !ok {
+	key := math.Float64bits(x)
+	h := v.slot(key)
+	if v.index.codes[h] == 0 {
 		if len(v.Table) == math.MaxUint16-1 {
 			raw := make([]float64, len(v.codes))
 			for j := range raw {
 				raw[j] = v.At(j)
 			}
-			v.Raw = raw
-			v.codes, v.Table, v.index = nil, nil, nil
+			v.Raw, v.codes, v.Table, v.index.keys, v.index.codes = raw, nil, nil, nil, nil
 			v.Raw[i] = x
 			return
 		}
 		v.Table = append(v.Table, x)
-		c = uint16(len(v.Table))
-		v.index[math.Float64bits(x)] = c
+		if n := len(v.index.codes); 2*len(v.Table) > n { // grow: every value again
+			v.index.keys, v.index.codes = make([]uint64, 2*n), make([]uint16, 2*n)
+			for c, t := range v.Table {
+				k := v.slot(math.Float64bits(t))
+				v.index.keys[k], v.index.codes[k] = math.Float64bits(t), uint16(c+1)
+			}
+			h = v.slot(key)
+		}
+		v.index.keys[h], v.index.codes[h] = key, uint16(len(v.Table))
 	}
-	v.codes[i] = c
+	v.codes[i] = v.index.codes[h]
 }
 
 // At is participant i's value, NaN when missing.

@@ -309,3 +309,59 @@ func (d *cmpColumns) readScoresScan(ctx context.Context, s *schemas.Study, dir s
 		}
 	}
 }
+
+// TestOutcomeValuesCodes sets 200,000 values (a few hundred distinct ones,
+// ±0 and NaN among them, values overwritten) and then 70,000 distinct
+// ones: At gives back every value last set, bit for bit; the table holds
+// each distinct value once while coded, and past 65,534 values the
+// column turns to the values themselves.
+func TestOutcomeValuesCodes(t *testing.T) {
+	const n = 200000
+	rng := rand.New(rand.NewPCG(13, 14))
+	var v OutcomeValues
+	v.Init(n)
+	want := make([]float64, n)
+	for i := range want {
+		want[i] = math.NaN()
+	}
+	pool := []float64{0, math.Copysign(0, -1), math.NaN(), 1e300, -1e-300}
+	for range 400 {
+		pool = append(pool, math.Round(rng.NormFloat64()*1e4)/100)
+	}
+	for range 2 * n {
+		i, x := rng.IntN(n), pool[rng.IntN(len(pool))]
+		v.Set(i, x)
+		want[i] = x
+	}
+	same := func(a, b float64) bool {
+		return math.Float64bits(a) == math.Float64bits(b) || math.IsNaN(a) && math.IsNaN(b)
+	}
+	for i := range n {
+		if !same(v.At(i), want[i]) {
+			t.Fatalf("participant %d: %v, want %v", i, v.At(i), want[i])
+		}
+	}
+	seen := map[uint64]bool{}
+	for _, x := range v.Table {
+		if seen[math.Float64bits(x)] {
+			t.Fatalf("%v twice in the table", x)
+		}
+		seen[math.Float64bits(x)] = true
+	}
+	if len(v.Table) < 300 || len(v.Table) > len(pool) || v.Raw != nil {
+		t.Fatalf("%d values in the table of %d distinct, raw %v", len(v.Table), len(pool), v.Raw != nil)
+	}
+	for i := range 70000 {
+		x := float64(i) + 0.5
+		v.Set(i, x)
+		want[i] = x
+	}
+	if v.Raw == nil {
+		t.Fatal("more than 65,534 distinct values still coded")
+	}
+	for i := range n {
+		if !same(v.At(i), want[i]) {
+			t.Fatalf("after the switch, participant %d: %v, want %v", i, v.At(i), want[i])
+		}
+	}
+}

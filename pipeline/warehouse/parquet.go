@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -791,6 +792,10 @@ func CheckFile(pf *file.Reader) error {
 	return checkTableSchema(name, plain)
 }
 
+// embeddedTables is schemas.EmbeddedTables parsed once (a parse takes
+// milliseconds and every file read is checked); it is only read.
+var embeddedTables = sync.OnceValues(schemas.EmbeddedTables)
+
 // checkTableSchema makes sure a table file has every column of its table
 // (named in its metadata) with the type tables.yaml gives, so that readers
 // can rely on the types: a file written by another schema version, or not
@@ -799,7 +804,7 @@ func checkTableSchema(name string, schema *arrow.Schema) error {
 	if name == "" {
 		return fmt.Errorf("not a cpi table file (no %s metadata)", MetaTable)
 	}
-	tables, err := schemas.EmbeddedTables()
+	tables, err := embeddedTables()
 	if err != nil {
 		return err
 	}

@@ -190,7 +190,7 @@ func writeField(rw *RowWriter, col int, c schemas.Column, v reflect.Value) error
 // tagged fields exported), file by file in path order (a partitioned
 // table's partitions one after the other).
 func ReadRecords[T any](ctx context.Context, genDir, name string) ([]T, error) {
-	tables, err := schemas.EmbeddedTables()
+	tables, err := embeddedTables()
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -16,7 +18,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
@@ -27,10 +31,14 @@ import (
 // (the caller's code of its dictionary entry, looked up once per entry),
 // a number column its values. Nothing is built row by row (no Arrow
 // arrays, no dictionary builders): the indices are decoded from the pages'
-// RLE/bit-packed runs into a buffer reused from row group to row group.
+// RLE/bit-packed runs into a buffer reused from row group to row group,
+// and the pages themselves are read and decompressed into buffers kept
+// from chunk to chunk (pages.go), not by arrow-go's page reader.
 // It understands what cpi's writer writes (data pages V1; dictionary or
-// plain pages; required columns and optional ones without repetition); on
-// anything else it reads the row group through pqarrow instead.
+// plain pages; required columns and optional ones without repetition;
+// the codecs arrow-go registers); on anything else (data pages V2, other
+// encodings, encryption, chunks of writers older than PARQUET-816's fix)
+// it reads the row group through pqarrow instead.
 
 // errCodesUnsupported: a column chunk holds pages read does not
 // decode; the row group is then read through pqarrow (scanRowGroup).
@@ -57,6 +65,7 @@ type Batch struct {
 	Vals   [][]int32
 	Floats [][]float64
 	Valid  [][]bool
+	file   string // the file's name, for fn's error
 }
 
 // Read calls fn with every row group of files (each checked against
@@ -65,24 +74,96 @@ type Batch struct {
 // cpi's writer: data pages V2, other encodings, encryption) is read
 // through pqarrow instead, with the same result (TestReadMatchesColumnScan).
 func Read(ctx context.Context, files []string, cols []Column, fn func(b *Batch) error) error {
-	return read(ctx, files, cols, false, fn)
+	return read(ctx, files, cols, false, false, fn)
 }
 
-// read is Read, every row group through pqarrow when scan is set.
-func read(ctx context.Context, files []string, cols []Column, scan bool, fn func(b *Batch) error) error {
-	b := &Batch{Vals: make([][]int32, len(cols)), Floats: make([][]float64, len(cols)), Valid: make([][]bool, len(cols))}
+// Rows is the number of rows of files, from their footers (for a
+// caller that sizes its columns once).
+func Rows(files []string) (int, error) {
+	n := 0
+	for _, path := range files {
+		pf, err := file.OpenParquetFile(path, false)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", filepath.Base(path), err)
+		}
+		n += int(pf.NumRows())
+		pf.Close()
+	}
+	return n, nil
+}
+
+// ReadAhead is Read, but decodes each row group while fn takes the one
+// before (in a second Batch): a column's Lookup may run while fn runs,
+// though still one call at a time per column, in the order of the rows.
+func ReadAhead(ctx context.Context, files []string, cols []Column, fn func(b *Batch) error) error {
+	return read(ctx, files, cols, false, true, fn)
+}
+
+// read is Read (ReadAhead when ahead is set), every row group through
+// pqarrow when scan is set.
+func read(ctx context.Context, files []string, cols []Column, scan, ahead bool, fn func(b *Batch) error) error {
+	newBatch := func() *Batch {
+		return &Batch{Vals: make([][]int32, len(cols)), Floats: make([][]float64, len(cols)), Valid: make([][]bool, len(cols))}
+	}
+	if !ahead {
+		return decodeAll(ctx, files, cols, scan, newBatch(), func(b *Batch) (*Batch, error) { return b, fn(b) })
+	}
+	// The decoding goroutine hands a row group over on ready and takes
+	// the other Batch back from free; stop ends it after fn's error.
+	ready, free, stop := make(chan *Batch), make(chan *Batch, 1), make(chan struct{})
+	free <- newBatch()
+	errStopped := errors.New("stopped")
+	var decodeErr error
+	go func() {
+		defer close(ready)
+		decodeErr = decodeAll(ctx, files, cols, scan, newBatch(), func(b *Batch) (*Batch, error) {
+			select {
+			case ready <- b:
+			case <-stop:
+				return nil, errStopped
+			}
+			select {
+			case nb := <-free:
+				return nb, nil
+			case <-stop:
+				return nil, errStopped
+			}
+		})
+	}()
+	var err error
+	for b := range ready {
+		if err != nil {
+			continue
+		}
+		if err = fn(b); err != nil {
+			close(stop)
+			err = fmt.Errorf("%s: %w", b.file, err)
+			continue
+		}
+		free <- b
+	}
+	if err != nil {
+		return err
+	}
+	return decodeErr
+}
+
+// decodeAll decodes every row group of files into a Batch and hands it to
+// emit, which gives back the Batch to fill next.
+func decodeAll(ctx context.Context, files []string, cols []Column, scan bool, b *Batch, emit func(*Batch) (*Batch, error)) error {
 	// One decoder per column: the columns are decoded side by side.
 	decs, fdecs := make([]codeDecoder[int32], len(cols)), make([]codeDecoder[float64], len(cols))
+	pages := make([]pageReader, len(cols))
 	errs := make([]error, len(cols))
 	workers := min(runtime.GOMAXPROCS(0), len(cols))
 	for _, path := range files {
-		err := withCodeFile(path, cols, func(pf *file.Reader, idx []int, fast []bool) error {
+		err := withCodeFile(path, cols, func(f *os.File, pf *file.Reader, idx []int, fast []bool) error {
 			for rg := range pf.NumRowGroups() {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
 				r := pf.RowGroup(rg)
-				b.Rows = int(r.NumRows())
+				b.Rows, b.file = int(r.NumRows()), filepath.Base(path)
 				slow := scan || !fast[rg]
 				if !slow {
 					next := make(chan int, len(cols))
@@ -95,7 +176,7 @@ func read(ctx context.Context, files []string, cols []Column, scan bool, fn func
 						wg.Go(func() {
 							for i := range next {
 								optional := pf.MetaData().Schema.Column(idx[i]).MaxDefinitionLevel() > 0
-								errs[i] = decodeCodeChunk(r, idx[i], optional, cols[i], b, i, &decs[i], &fdecs[i])
+								errs[i] = decodeCodeChunk(f, r, idx[i], optional, cols[i], b, i, &pages[i], &decs[i], &fdecs[i])
 							}
 						})
 					}
@@ -113,7 +194,8 @@ func read(ctx context.Context, files []string, cols []Column, scan bool, fn func
 						return err
 					}
 				}
-				if err := fn(b); err != nil {
+				var err error
+				if b, err = emit(b); err != nil {
 					return err
 				}
 			}
@@ -127,13 +209,15 @@ func read(ctx context.Context, files []string, cols []Column, scan bool, fn func
 }
 
 // decodeCodeChunk decodes column i (the file's column c) of row group r
-// into b.
-func decodeCodeChunk(r *file.RowGroupReader, c int, optional bool, col Column, b *Batch, i int, dec *codeDecoder[int32], fdec *codeDecoder[float64]) error {
-	pr, err := r.GetColumnPageReader(c)
+// of the file f into b, its pages read by pr.
+func decodeCodeChunk(f io.ReaderAt, r *file.RowGroupReader, c int, optional bool, col Column, b *Batch, i int, pr *pageReader, dec *codeDecoder[int32], fdec *codeDecoder[float64]) error {
+	cc, err := r.MetaData().ColumnChunk(c)
 	if err != nil {
 		return err
 	}
-	defer pr.Close()
+	if err := pr.reset(f, cc); err != nil {
+		return err
+	}
 	switch {
 	case col.Float:
 		b.Floats[i], b.Valid[i], err = fdec.chunk(pr, b.Rows, optional, plainFloat64s, 0, b.Floats[i], b.Valid[i])
@@ -237,14 +321,19 @@ func btoi(ok bool) int {
 }
 
 // withCodeFile opens a table file, checks its schema, and calls fn with
-// it, the columns' positions and which of its row groups hold only
-// column chunks of kinds read decodes itself.
-func withCodeFile(path string, cols []Column, fn func(pf *file.Reader, idx []int, fast []bool) error) error {
-	pf, err := file.OpenParquetFile(path, false)
+// it (as a file and as read by arrow-go), the columns' positions and which
+// of its row groups hold only column chunks of kinds read decodes itself.
+func withCodeFile(path string, cols []Column, fn func(f *os.File, pf *file.Reader, idx []int, fast []bool) error) error {
+	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
-	defer pf.Close()
+	pf, err := file.NewParquetReader(f)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	defer pf.Close() // closes f
 	if err := warehouse.CheckFile(pf); err != nil {
 		return err
 	}
@@ -252,7 +341,8 @@ func withCodeFile(path string, cols []Column, fn func(pf *file.Reader, idx []int
 	idx := make([]int, len(cols))
 	fast := make([]bool, pf.NumRowGroups())
 	for rg := range fast {
-		fast[rg] = true
+		// PARQUET-816: an old writer's chunk sizes leave out a header.
+		fast[rg] = !md.WriterVersion().LessThan(metadata.Parquet816FixedVersion)
 	}
 	for i, c := range cols {
 		idx[i] = md.Schema.ColumnIndexByName(c.Name)
@@ -276,7 +366,7 @@ func withCodeFile(path string, cols []Column, fn func(pf *file.Reader, idx []int
 			if err != nil {
 				return err
 			}
-			if cc.CryptoMetadata() != nil {
+			if _, err := compress.GetCodec(cc.Compression()); err != nil || cc.CryptoMetadata() != nil {
 				fast[rg] = false
 			}
 			for _, e := range cc.Encodings() {
@@ -288,7 +378,7 @@ func withCodeFile(path string, cols []Column, fn func(pf *file.Reader, idx []int
 			}
 		}
 	}
-	return fn(pf, idx, fast)
+	return fn(f, pf, idx, fast)
 }
 
 // codeDecoder holds the scratch of Read for a column of codes or
@@ -296,13 +386,12 @@ func withCodeFile(path string, cols []Column, fn func(pf *file.Reader, idx []int
 type codeDecoder[T int32 | float64] struct {
 	dict   []T     // the current chunk's dictionary
 	levels []int32 // one page's definition levels
-	values []T     // one page's non-null values
 }
 
 // chunk decodes one column chunk of n rows into vals (and valid, for an
 // optional column); plain decodes PLAIN values (dictionary pages and
 // pages written plain), null fills a null's slot.
-func (d *codeDecoder[T]) chunk(pr file.PageReader, n int, optional bool, plain func(out []T, data []byte, n int) ([]T, error), null T, vals []T, valid []bool) ([]T, []bool, error) {
+func (d *codeDecoder[T]) chunk(pr *pageReader, n int, optional bool, plain func(out []T, data []byte, n int) ([]T, error), null T, vals []T, valid []bool) ([]T, []bool, error) {
 	vals = vals[:0]
 	if optional {
 		valid = valid[:0]
@@ -311,36 +400,36 @@ func (d *codeDecoder[T]) chunk(pr file.PageReader, n int, optional bool, plain f
 	}
 	d.dict = d.dict[:0]
 	haveDict := false
-	for pr.Next() {
-		pg := pr.Page()
-		switch pg.Type() {
-		case file.PageTypeDictionaryPage:
-			if e := parquet.Encoding(pg.Encoding()); e != parquet.Encodings.Plain && e != parquet.Encodings.PlainDict {
+	for {
+		ok, err := pr.next()
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			break
+		}
+		switch pr.typ {
+		case pageDictionary:
+			if e := pr.encoding; e != parquet.Encodings.Plain && e != parquet.Encodings.PlainDict {
 				return nil, nil, errCodesUnsupported
 			}
-			var err error
-			d.dict, err = plain(d.dict[:0], pg.Data(), int(pg.NumValues()))
+			d.dict, err = plain(d.dict[:0], pr.data, pr.numValues)
 			if err != nil {
 				return nil, nil, err
 			}
 			haveDict = true
-		case file.PageTypeDataPage:
-			p, ok := pg.(*file.DataPageV1)
-			if !ok {
-				return nil, nil, errCodesUnsupported
-			}
-			data := p.Data()
-			nv := int(p.NumValues())
+		case pageData:
+			data := pr.data
+			nv := pr.numValues
 			defined := nv
 			if optional {
-				if p.DefinitionLevelEncoding() != parquet.Encodings.RLE || len(data) < 4 {
+				if pr.defLevels != parquet.Encodings.RLE || len(data) < 4 {
 					return nil, nil, errCodesUnsupported
 				}
 				l := int(binary.LittleEndian.Uint32(data))
 				if l > len(data)-4 {
 					return nil, nil, errors.New("definition levels overrun the page")
 				}
-				var err error
 				d.levels, err = rleHybrid(d.levels[:0], data[4:4+l], 1, nv, []int32{0, 1}) // levels map to themselves
 				if err != nil {
 					return nil, nil, fmt.Errorf("definition levels: %w", err)
@@ -351,55 +440,44 @@ func (d *codeDecoder[T]) chunk(pr file.PageReader, n int, optional bool, plain f
 					defined += int(v)
 				}
 			}
-			var err error
-			switch parquet.Encoding(p.Encoding()) {
+			// The defined values straight into vals, then (with nulls)
+			// spread out to their rows from the back, in place.
+			at := len(vals)
+			switch pr.encoding {
 			case parquet.Encodings.PlainDict, parquet.Encodings.RLEDict:
 				if !haveDict || len(data) < 1 {
 					return nil, nil, errors.New("dictionary-encoded page without a dictionary")
 				}
-				if !optional { // straight into vals
-					vals, err = rleHybrid(vals, data[1:], int(data[0]), len(vals)+defined, d.dict)
-					if err != nil {
-						return nil, nil, fmt.Errorf("dictionary indices: %w", err)
-					}
-					continue
-				}
-				d.values, err = rleHybrid(d.values[:0], data[1:], int(data[0]), defined, d.dict)
-				if err != nil {
+				if vals, err = rleHybrid(vals, data[1:], int(data[0]), at+defined, d.dict); err != nil {
 					return nil, nil, fmt.Errorf("dictionary indices: %w", err)
 				}
 			case parquet.Encodings.Plain:
-				d.values, err = plain(d.values[:0], data, defined)
-				if err != nil {
+				if vals, err = plain(vals, data, defined); err != nil {
 					return nil, nil, err
 				}
 			default:
 				return nil, nil, errCodesUnsupported
 			}
-			if !optional || defined == nv { // no nulls
-				vals = append(vals, d.values...)
-				if optional {
-					valid = fill(valid, true, nv)
-				}
+			if !optional {
 				continue
 			}
-			k := 0
-			for _, lv := range d.levels {
-				if lv == 1 {
-					vals = append(vals, d.values[k])
-					valid = append(valid, true)
-					k++
-				} else {
-					vals = append(vals, null)
-					valid = append(valid, false)
-				}
+			valid = fill(valid, true, nv)
+			if defined == nv {
+				continue
 			}
-		default:
+			vals = slices.Grow(vals, nv-defined)[:at+nv]
+			k := at + defined - 1
+			for j := nv - 1; j >= 0; j-- {
+				if d.levels[j] == 0 {
+					vals[at+j], valid[at+j] = null, false
+					continue
+				}
+				vals[at+j] = vals[k]
+				k--
+			}
+		case pageDataV2:
 			return nil, nil, errCodesUnsupported
 		}
-	}
-	if err := pr.Err(); err != nil {
-		return nil, nil, err
 	}
 	if len(vals) != n {
 		return nil, nil, fmt.Errorf("%d values in a chunk of %d rows", len(vals), n)
@@ -523,7 +601,30 @@ func rleHybrid[T int32 | float64](out []T, data []byte, width, n int, dict []T) 
 		at0 := len(out)
 		out = slices.Grow(out, count)[:at0+count]
 		dst := out[at0:]
-		for j := range dst {
+		j := 0
+		if width <= 16 { // a group of 8 values is width bytes: two loads
+			nd := uint64(len(dict))
+			for ; j+8 <= len(dst) && j/8*width+16 <= len(packed); j += 8 {
+				at := j / 8 * width
+				lo, hi := binary.LittleEndian.Uint64(packed[at:]), binary.LittleEndian.Uint64(packed[at+8:])
+				g := dst[j : j+8 : j+8]
+				for k := range g {
+					b := uint(k * width)
+					var ix uint64
+					if b >= 64 {
+						ix = hi >> (b - 64) & mask
+					} else {
+						ix = (lo>>b | hi<<(64-b)) & mask
+					}
+					if ix >= nd {
+						return nil, errRange
+					}
+					g[k] = dict[ix]
+				}
+			}
+			pos = j * width
+		}
+		for ; j < len(dst); j++ {
 			at := pos >> 3
 			var w uint64
 			if at+8 <= len(packed) {
