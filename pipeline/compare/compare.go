@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/connectingpeople/cpi/pipeline/compare/describe"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
@@ -19,14 +20,6 @@ import (
 
 // TermArm is the term of the arm: the intervention arm against control.
 const TermArm = "arm_intervention"
-
-// compareWorkers is the number of outcomes fitted at once. One: at
-// 1,000,000 participants two workers took 21.2 s instead of 22.5 s (the
-// ITT analyses already fit their completed data sets on the second core,
-// and the page reads decode columns side by side) but held two outcomes'
-// frames at once, a peak of 536 MB instead of 336 MB (issue 14's target
-// is under 500 MiB).
-const compareWorkers = 1
 
 // Compare is the comparison stage (`cpi compare`): it fits every analysis of
 // the study's analysis plan (DESIGN §9; the analyses of Registry named in
@@ -172,69 +165,84 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	}
 	side.Columns(cols, d.ids)
 	d.ids = nil // service_use's pass lets them go
-	// The outcomes are independent (each has its own frames, sums and
-	// bootstrap stream): they are fitted by compareWorkers goroutines, and
-	// their rows gathered in the outcomes' order.
+	// The analyses of an outcome at a wave fall into lanes, one per
+	// population: the complete cases' (with trust_effects) first, then the
+	// others in the plan's order. A lane builds its own frame and holds its
+	// own sums, so the lanes of every outcome and wave are fitted by
+	// `workers` goroutines (WithWorkers), each with its own frame pool, and
+	// the rows are gathered in the outcomes', waves' and analyses' order.
+	lanes, laneOf := [][]int{nil}, map[string]int{completeCases.Key: 0}
+	for ai, a := range analyses {
+		l, ok := laneOf[a.Population().Key]
+		if !ok {
+			l, laneOf[a.Population().Key] = len(lanes), len(lanes)
+			lanes = append(lanes, nil)
+		}
+		lanes[l] = append(lanes[l], ai)
+	}
 	type result struct {
 		effects []effectRow
 		balance []balanceRow
-		trust   []trustRow
 		tipping []tippingRow
-		missing []describe.MissingRow
 	}
-	results := make([]result, len(s.Analysis.Outcomes))
+	nw, na := len(waves), len(analyses)
+	results := make([]result, len(s.Analysis.Outcomes)*nw*na)
+	trusts := make([][]trustRow, len(s.Analysis.Outcomes)*nw)
+	missing := make([][]describe.MissingRow, len(s.Analysis.Outcomes))
+	left := make([]atomic.Int32, len(s.Analysis.Outcomes)) // lanes still to fit
+	workers := 2
+	if n, ok := ctx.Value(workersKey{}).(int); ok {
+		workers = max(n, 1)
+	}
 	next := make(chan int)
-	errs := make(chan error, compareWorkers)
+	errs := make(chan error, workers)
 	var wg sync.WaitGroup
-	for range compareWorkers {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			pool := &framePool{}
-			for oi := range next {
+			for t := range next {
+				oi, wi, lane := t/(nw*len(lanes)), t/len(lanes)%nw, t%len(lanes)
 				outcome := s.Analysis.Outcomes[oi]
-				r := &results[oi]
-				r.missing = describe.MissingData(s, cols, oi, outcome, OutcomeHasBaseline(s, outcome))
-				for wi, wave := range waves {
-					c := &outcomeComparison{s: s, d: d, ps: ps, index: oi, wave: wi + 1, waveName: wave, outcome: outcome,
-						hasBase: OutcomeHasBaseline(s, outcome), uses: map[string]int{}, pool: pool}
-					for _, a := range analyses {
-						c.uses[a.Population().Key]++
-					}
-					var trust []trustRow
-					trustDone := false
-					for _, a := range analyses {
-						if err := ctx.Err(); err != nil {
-							errs <- err
-							return
-						}
-						rows, bal := c.analyse(a)
-						r.tipping = append(r.tipping, c.tipping...)
-						c.tipping = nil
-						if !trustDone && a.Population().Key == completeCases.Key && c.uses[completeCases.Key] == 1 {
-							// The last analysis of the complete cases:
-							// trust_effects takes their frame before it goes.
-							trust = c.trustEffects()
-							trustDone = true
-						}
-						c.done(a)
-						r.effects = append(r.effects, rows...)
-						r.balance = append(r.balance, bal...)
-						task.Add(1)
-					}
-					if !trustDone {
-						trust = c.trustEffects()
-					}
-					r.trust = append(r.trust, trust...)
+				if wi == 0 && lane == 0 {
+					missing[oi] = describe.MissingData(s, cols, oi, outcome, OutcomeHasBaseline(s, outcome))
 				}
-				env.Logger().Debug("compare", "outcome", outcome)
+				c := &outcomeComparison{s: s, d: d, ps: ps, index: oi, wave: wi + 1, waveName: waves[wi], outcome: outcome,
+					hasBase: OutcomeHasBaseline(s, outcome), uses: map[string]int{}, pool: pool}
+				for _, ai := range lanes[lane] {
+					c.uses[analyses[ai].Population().Key]++
+				}
+				trustDone := lane > 0
+				for _, ai := range lanes[lane] {
+					if err := ctx.Err(); err != nil {
+						errs <- err
+						return
+					}
+					r := &results[(oi*nw+wi)*na+ai]
+					r.effects, r.balance = c.analyse(analyses[ai])
+					r.tipping, c.tipping = c.tipping, nil
+					if !trustDone && c.uses[completeCases.Key] == 1 {
+						// The last analysis of the complete cases:
+						// trust_effects takes their frame before it goes.
+						trusts[oi*nw+wi], trustDone = c.trustEffects(), true
+					}
+					c.done(analyses[ai])
+					task.Add(1)
+				}
+				if !trustDone {
+					trusts[oi*nw+wi] = c.trustEffects()
+				}
+				if left[oi].Add(1) == int32(nw*len(lanes)) {
+					env.Logger().Debug("compare", "outcome", outcome)
+				}
 			}
 		}()
 	}
 send:
-	for oi := range s.Analysis.Outcomes {
+	for t := range len(trusts) * len(lanes) {
 		select {
-		case next <- oi:
+		case next <- t:
 		case <-ctx.Done():
 			break send
 		}
@@ -256,13 +264,15 @@ send:
 	var balance []balanceRow
 	var trust []trustRow
 	var tipping []tippingRow
-	var missing []describe.MissingRow
-	for _, r := range results {
-		tipping = append(tipping, r.tipping...)
-		missing = append(missing, r.missing...)
-		effects = append(effects, r.effects...)
-		balance = append(balance, r.balance...)
-		trust = append(trust, r.trust...)
+	for oi := range s.Analysis.Outcomes {
+		for wi := range waves {
+			for _, r := range results[(oi*nw+wi)*na : (oi*nw+wi+1)*na] {
+				tipping = append(tipping, r.tipping...)
+				effects = append(effects, r.effects...)
+				balance = append(balance, r.balance...)
+			}
+			trust = append(trust, trusts[oi*nw+wi]...)
+		}
 	}
 	if err := writeEffects(env, tx, effects); err != nil {
 		return fmt.Errorf("compare: %w", err)
@@ -279,7 +289,7 @@ send:
 	if err := describe.WriteServiceUse(env, tx, sum.ServiceUse); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
-	if err := describe.WriteMissingData(env, tx, missing); err != nil {
+	if err := describe.WriteMissingData(env, tx, slices.Concat(missing...)); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
 	if err := writeTippingPoint(env, tx, tipping); err != nil {
@@ -292,6 +302,14 @@ send:
 	}
 	countAnalysed(s, d, slices.Index(s.Analysis.Outcomes, s.Analysis.PrimaryOutcome), sum.Flow)
 	return describe.WriteFlowCounts(env, tx, sum.Flow)
+}
+
+type workersKey struct{}
+
+// WithWorkers returns ctx in which Compare fits on n goroutines (default
+// two; for tests).
+func WithWorkers(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, workersKey{}, n)
 }
 
 // causeOf is the error that cancelled ctx when it was not the caller's
