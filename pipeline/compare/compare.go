@@ -118,9 +118,10 @@ const TermArm = "arm_intervention"
 // model, never an N × K design. A model the sums cannot settle (a term that
 // may be collinear, an aliased column, a failed fit) is fitted as before,
 // from its design matrix (compare_fit.go), so its notes are unchanged.
-// What needs no fit (flow, service_use, descriptives) is made on a second
-// goroutine beside the reading and the analyses; the first error on
-// either side stops the other.
+// The analyses of each population of an outcome at a wave (a lane) are
+// fitted on one of two goroutines; what needs no fit (flow, service_use,
+// descriptives) is made on another beside the reading and the analyses;
+// the first error on either side stops the other.
 //
 // Data problems never fail the stage: too few clusters (fewer than two teams
 // on either side of the term), a term that does not vary, a term collinear
@@ -165,12 +166,10 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	}
 	side.Columns(cols, d.ids)
 	d.ids = nil // service_use's pass lets them go
-	// The analyses of an outcome at a wave fall into lanes, one per
-	// population: the complete cases' (with trust_effects) first, then the
-	// others in the plan's order. A lane builds its own frame and holds its
-	// own sums, so the lanes of every outcome and wave are fitted by
-	// `workers` goroutines (WithWorkers), each with its own frame pool, and
-	// the rows are gathered in the outcomes', waves' and analyses' order.
+	// Lanes: the analyses of each population, the complete cases' (and
+	// trust_effects) first. A lane of an outcome at a wave has frames and
+	// sums of its own, so `workers` goroutines (each with its own frame
+	// pool) fit the lanes, and the rows are gathered in the plan's order.
 	lanes, laneOf := [][]int{nil}, map[string]int{completeCases.Key: 0}
 	for ai, a := range analyses {
 		l, ok := laneOf[a.Population().Key]
@@ -190,10 +189,8 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	trusts := make([][]trustRow, len(s.Analysis.Outcomes)*nw)
 	missing := make([][]describe.MissingRow, len(s.Analysis.Outcomes))
 	left := make([]atomic.Int32, len(s.Analysis.Outcomes)) // lanes still to fit
-	workers := 2
-	if n, ok := ctx.Value(workersKey{}).(int); ok {
-		workers = max(n, 1)
-	}
+	workers, _ := ctx.Value(workersKey{}).(int)
+	workers = cmp.Or(max(workers, 0), 2)
 	next := make(chan int)
 	errs := make(chan error, workers)
 	var wg sync.WaitGroup
@@ -306,8 +303,8 @@ send:
 
 type workersKey struct{}
 
-// WithWorkers returns ctx in which Compare fits on n goroutines (default
-// two; for tests).
+// WithWorkers returns ctx in which Compare fits on n goroutines (for
+// tests; n < 1: the default, two).
 func WithWorkers(ctx context.Context, n int) context.Context {
 	return context.WithValue(ctx, workersKey{}, n)
 }
