@@ -257,27 +257,19 @@ send:
 	if err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
-	var effects []effectRow
-	var balance []balanceRow
-	var trust []trustRow
-	var tipping []tippingRow
-	for oi := range s.Analysis.Outcomes {
-		for wi := range waves {
-			for _, r := range results[(oi*nw+wi)*na : (oi*nw+wi+1)*na] {
-				tipping = append(tipping, r.tipping...)
-				effects = append(effects, r.effects...)
-				balance = append(balance, r.balance...)
-			}
-			trust = append(trust, trusts[oi*nw+wi]...)
-		}
+	var all result // results are in the outcomes', waves' and analyses' order
+	for _, r := range results {
+		all.tipping = append(all.tipping, r.tipping...)
+		all.effects = append(all.effects, r.effects...)
+		all.balance = append(all.balance, r.balance...)
 	}
-	if err := writeEffects(env, tx, effects); err != nil {
+	if err := writeEffects(env, tx, all.effects); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
-	if err := writeBalance(env, tx, balance); err != nil {
+	if err := writeBalance(env, tx, all.balance); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
-	if err := writeTrustEffects(env, tx, trust); err != nil {
+	if err := writeTrustEffects(env, tx, slices.Concat(trusts...)); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
 	if err := describe.WriteDescriptives(env, tx, sum.Descriptives); err != nil {
@@ -289,7 +281,7 @@ send:
 	if err := describe.WriteMissingData(env, tx, slices.Concat(missing...)); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
-	if err := writeTippingPoint(env, tx, tipping); err != nil {
+	if err := writeTippingPoint(env, tx, all.tipping); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
 	for _, ta := range tables {
