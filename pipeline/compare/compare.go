@@ -169,7 +169,8 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	// Lanes: the analyses of each population, the complete cases' (and
 	// trust_effects) first. A lane of an outcome at a wave has frames and
 	// sums of its own, so `workers` goroutines (each with its own frame
-	// pool) fit the lanes, and the rows are gathered in the plan's order.
+	// pool) fit the lanes, then the table analyses (cost_effectiveness)
+	// beside the last lanes; rows are gathered in the plan's order.
 	lanes, laneOf := [][]int{nil}, map[string]int{completeCases.Key: 0}
 	for ai, a := range analyses {
 		l, ok := laneOf[a.Population().Key]
@@ -191,7 +192,7 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	left := make([]atomic.Int32, len(s.Analysis.Outcomes)) // lanes still to fit
 	workers, _ := ctx.Value(workersKey{}).(int)
 	workers = cmp.Or(max(workers, 0), 2)
-	next := make(chan int)
+	next, nl := make(chan int), len(trusts)*len(lanes) // lanes' tasks, then tables'
 	errs := make(chan error, workers)
 	var wg sync.WaitGroup
 	for range workers {
@@ -200,6 +201,13 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 			defer wg.Done()
 			pool := &framePool{}
 			for t := range next {
+				if t >= nl { // a table analysis, beside the last lanes
+					pool = nil // the lanes' frames go first
+					if err := tables[t-nl].Run(ctx, env, tx, d); err != nil {
+						cancel(fmt.Errorf("%s: %w", tables[t-nl].Name(), err))
+					}
+					continue
+				}
 				oi, wi, lane := t/(nw*len(lanes)), t/len(lanes)%nw, t%len(lanes)
 				outcome := s.Analysis.Outcomes[oi]
 				if wi == 0 && lane == 0 {
@@ -237,7 +245,7 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 		}()
 	}
 send:
-	for t := range len(trusts) * len(lanes) {
+	for t := range nl + len(tables) {
 		select {
 		case next <- t:
 		case <-ctx.Done():
@@ -283,11 +291,6 @@ send:
 	}
 	if err := writeTippingPoint(env, tx, all.tipping); err != nil {
 		return fmt.Errorf("compare: %w", err)
-	}
-	for _, ta := range tables {
-		if err := ta.Run(ctx, env, tx, d); err != nil {
-			return fmt.Errorf("compare: %s: %w", ta.Name(), err)
-		}
 	}
 	countAnalysed(s, d, slices.Index(s.Analysis.Outcomes, s.Analysis.PrimaryOutcome), sum.Flow)
 	return describe.WriteFlowCounts(env, tx, sum.Flow)
