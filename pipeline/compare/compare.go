@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/connectingpeople/cpi/pipeline/compare/describe"
 	"github.com/connectingpeople/cpi/pipeline/warehouse"
@@ -149,8 +148,8 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	defer task.Done()
 	// The summaries that need nothing of the fits (the flow's pass over
 	// interviews, service_use's over responses, descriptives) are made
-	// beside the reading and the analyses, on the core the outcome worker
-	// leaves; a failure there stops the analyses with its error.
+	// beside the reading and the analyses; a failure there stops the
+	// analyses with its error.
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	side := describe.Start(ctx, s, tx.Dir, cancel)
@@ -180,20 +179,58 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 		}
 		lanes[l] = append(lanes[l], ai)
 	}
-	type result struct {
-		effects []effectRow
-		balance []balanceRow
-		tipping []tippingRow
-	}
 	nw, na := len(waves), len(analyses)
-	results := make([]result, len(s.Analysis.Outcomes)*nw*na)
+	effects := make([][]effectRow, len(s.Analysis.Outcomes)*nw*na) // by outcome, wave and analysis
+	balance := make([][]balanceRow, len(effects))
+	tipping := make([][]tippingRow, len(effects))
 	trusts := make([][]trustRow, len(s.Analysis.Outcomes)*nw)
 	missing := make([][]describe.MissingRow, len(s.Analysis.Outcomes))
-	left := make([]atomic.Int32, len(s.Analysis.Outcomes)) // lanes still to fit
 	workers, _ := ctx.Value(workersKey{}).(int)
 	workers = cmp.Or(max(workers, 0), 2)
 	next, nl := make(chan int), len(trusts)*len(lanes) // lanes' tasks, then tables'
 	errs := make(chan error, workers)
+	var gate sync.RWMutex // a lane that imputes runs alone: its completed data sets are the peak
+	fit := func(t int, pool **framePool) error {
+		lock, unlock := gate.RLock, gate.RUnlock
+		if t < nl && t%len(lanes) > 0 && analyses[lanes[t%len(lanes)][0]].Population().KeepIncomplete {
+			lock, unlock = gate.Lock, gate.Unlock
+		}
+		lock()
+		defer unlock()
+		if t >= nl { // a table analysis, beside the last lanes
+			*pool = nil // the lanes' frames go first
+			if err := tables[t-nl].Run(ctx, env, tx, d); err != nil {
+				cancel(fmt.Errorf("%s: %w", tables[t-nl].Name(), err))
+			}
+			return nil
+		}
+		oi, wi, lane := t/(nw*len(lanes)), t/len(lanes)%nw, t%len(lanes)
+		outcome := s.Analysis.Outcomes[oi]
+		if wi == 0 && lane == 0 {
+			missing[oi] = describe.MissingData(s, cols, oi, outcome, OutcomeHasBaseline(s, outcome))
+		}
+		c := &outcomeComparison{s: s, d: d, ps: ps, index: oi, wave: wi + 1, waveName: waves[wi], outcome: outcome,
+			hasBase: OutcomeHasBaseline(s, outcome), uses: map[string]int{}, pool: *pool}
+		for _, ai := range lanes[lane] {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			k := (oi*nw+wi)*na + ai
+			effects[k], balance[k] = c.analyse(analyses[ai])
+			tipping[k], c.tipping = c.tipping, nil
+			task.Add(1)
+		}
+		if lane == 0 { // from the complete cases' frame while it is held
+			trusts[oi*nw+wi] = c.trustEffects()
+		}
+		if len(lanes[lane]) > 0 { // the lane's one population: its frame goes
+			c.done(analyses[lanes[lane][0]])
+		}
+		if wi == nw-1 && lane == len(lanes)-1 { // the outcome's last lane
+			env.Logger().Debug("compare", "outcome", outcome)
+		}
+		return nil
+	}
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
@@ -201,45 +238,9 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 			defer wg.Done()
 			pool := &framePool{}
 			for t := range next {
-				if t >= nl { // a table analysis, beside the last lanes
-					pool = nil // the lanes' frames go first
-					if err := tables[t-nl].Run(ctx, env, tx, d); err != nil {
-						cancel(fmt.Errorf("%s: %w", tables[t-nl].Name(), err))
-					}
-					continue
-				}
-				oi, wi, lane := t/(nw*len(lanes)), t/len(lanes)%nw, t%len(lanes)
-				outcome := s.Analysis.Outcomes[oi]
-				if wi == 0 && lane == 0 {
-					missing[oi] = describe.MissingData(s, cols, oi, outcome, OutcomeHasBaseline(s, outcome))
-				}
-				c := &outcomeComparison{s: s, d: d, ps: ps, index: oi, wave: wi + 1, waveName: waves[wi], outcome: outcome,
-					hasBase: OutcomeHasBaseline(s, outcome), uses: map[string]int{}, pool: pool}
-				for _, ai := range lanes[lane] {
-					c.uses[analyses[ai].Population().Key]++
-				}
-				trustDone := lane > 0
-				for _, ai := range lanes[lane] {
-					if err := ctx.Err(); err != nil {
-						errs <- err
-						return
-					}
-					r := &results[(oi*nw+wi)*na+ai]
-					r.effects, r.balance = c.analyse(analyses[ai])
-					r.tipping, c.tipping = c.tipping, nil
-					if !trustDone && c.uses[completeCases.Key] == 1 {
-						// The last analysis of the complete cases:
-						// trust_effects takes their frame before it goes.
-						trusts[oi*nw+wi], trustDone = c.trustEffects(), true
-					}
-					c.done(analyses[ai])
-					task.Add(1)
-				}
-				if !trustDone {
-					trusts[oi*nw+wi] = c.trustEffects()
-				}
-				if left[oi].Add(1) == int32(nw*len(lanes)) {
-					env.Logger().Debug("compare", "outcome", outcome)
+				if err := fit(t, &pool); err != nil {
+					errs <- err
+					return
 				}
 			}
 		}()
@@ -265,16 +266,10 @@ send:
 	if err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
-	var all result // results are in the outcomes', waves' and analyses' order
-	for _, r := range results {
-		all.tipping = append(all.tipping, r.tipping...)
-		all.effects = append(all.effects, r.effects...)
-		all.balance = append(all.balance, r.balance...)
-	}
-	if err := writeEffects(env, tx, all.effects); err != nil {
+	if err := writeEffects(env, tx, slices.Concat(effects...)); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
-	if err := writeBalance(env, tx, all.balance); err != nil {
+	if err := writeBalance(env, tx, slices.Concat(balance...)); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
 	if err := writeTrustEffects(env, tx, slices.Concat(trusts...)); err != nil {
@@ -289,7 +284,7 @@ send:
 	if err := describe.WriteMissingData(env, tx, slices.Concat(missing...)); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
-	if err := writeTippingPoint(env, tx, all.tipping); err != nil {
+	if err := writeTippingPoint(env, tx, slices.Concat(tipping...)); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
 	countAnalysed(s, d, slices.Index(s.Analysis.Outcomes, s.Analysis.PrimaryOutcome), sum.Flow)
