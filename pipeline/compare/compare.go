@@ -190,9 +190,12 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	next, nl := make(chan int), len(trusts)*len(lanes) // lanes' tasks, then tables'
 	errs := make(chan error, workers)
 	var gate sync.RWMutex // a lane that imputes runs alone: its completed data sets are the peak
+	solo := func(t int) bool {
+		return t < nl && t%len(lanes) > 0 && analyses[lanes[t%len(lanes)][0]].Population().KeepIncomplete
+	}
 	fit := func(t int, pool **framePool) error {
 		lock, unlock := gate.RLock, gate.RUnlock
-		if t < nl && t%len(lanes) > 0 && analyses[lanes[t%len(lanes)][0]].Population().KeepIncomplete {
+		if solo(t) {
 			lock, unlock = gate.Lock, gate.Unlock
 		}
 		lock()
@@ -225,6 +228,9 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 		}
 		if len(lanes[lane]) > 0 { // the lane's one population: its frame goes
 			c.done(analyses[lanes[lane][0]])
+		}
+		if solo(t + 1) { // this pool's frames go while the next lane runs alone
+			*pool = &framePool{}
 		}
 		if wi == nw-1 && lane == len(lanes)-1 { // the outcome's last lane
 			env.Logger().Debug("compare", "outcome", outcome)
