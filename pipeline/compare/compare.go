@@ -20,14 +20,6 @@ import (
 // TermArm is the term of the arm: the intervention arm against control.
 const TermArm = "arm_intervention"
 
-// compareWorkers is the number of outcomes fitted at once. One: at
-// 1,000,000 participants two workers took 21.2 s instead of 22.5 s (the
-// ITT analyses already fit their completed data sets on the second core,
-// and the page reads decode columns side by side) but held two outcomes'
-// frames at once, a peak of 536 MB instead of 336 MB (issue 14's target
-// is under 500 MiB).
-const compareWorkers = 1
-
 // Compare is the comparison stage (`cpi compare`): it fits every analysis of
 // the study's analysis plan (DESIGN §9; the analyses of Registry named in
 // analysis.analyses) to every outcome at every follow-up wave (every wave
@@ -125,9 +117,10 @@ const compareWorkers = 1
 // model, never an N × K design. A model the sums cannot settle (a term that
 // may be collinear, an aliased column, a failed fit) is fitted as before,
 // from its design matrix (compare_fit.go), so its notes are unchanged.
-// What needs no fit (flow, service_use, descriptives) is made on a second
-// goroutine beside the reading and the analyses; the first error on
-// either side stops the other.
+// The analyses of each population of an outcome at a wave (a lane) are
+// fitted on one of two goroutines; what needs no fit (flow, service_use,
+// descriptives) is made on another beside the reading and the analyses;
+// the first error on either side stops the other.
 //
 // Data problems never fail the stage: too few clusters (fewer than two teams
 // on either side of the term), a term that does not vary, a term collinear
@@ -155,8 +148,8 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	defer task.Done()
 	// The summaries that need nothing of the fits (the flow's pass over
 	// interviews, service_use from service_sums, descriptives) are made
-	// beside the reading and the analyses, on the core the outcome worker
-	// leaves; a failure there stops the analyses with its error.
+	// beside the reading and the analyses; a failure there stops the
+	// analyses with its error.
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	side := describe.Start(ctx, s, tx.Dir, cancel)
@@ -172,69 +165,96 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	}
 	side.Columns(cols)
 	d.ids = nil // read: no longer needed
-	// The outcomes are independent (each has its own frames, sums and
-	// bootstrap stream): they are fitted by compareWorkers goroutines, and
-	// their rows gathered in the outcomes' order.
-	type result struct {
-		effects []effectRow
-		balance []balanceRow
-		trust   []trustRow
-		tipping []tippingRow
-		missing []describe.MissingRow
+	// Lanes: the analyses of each population, the complete cases' (and
+	// trust_effects) first. A lane of an outcome at a wave has frames and
+	// sums of its own, so `workers` goroutines (each with its own frame
+	// pool) fit the lanes, then the table analyses (cost_effectiveness)
+	// beside the last lanes; rows are gathered in the plan's order.
+	lanes, laneOf := [][]int{nil}, map[string]int{completeCases.Key: 0}
+	for ai, a := range analyses {
+		l, ok := laneOf[a.Population().Key]
+		if !ok {
+			l, laneOf[a.Population().Key] = len(lanes), len(lanes)
+			lanes = append(lanes, nil)
+		}
+		lanes[l] = append(lanes[l], ai)
 	}
-	results := make([]result, len(s.Analysis.Outcomes))
-	next := make(chan int)
-	errs := make(chan error, compareWorkers)
+	nw, na := len(waves), len(analyses)
+	effects := make([][]effectRow, len(s.Analysis.Outcomes)*nw*na) // by outcome, wave and analysis
+	balance := make([][]balanceRow, len(effects))
+	tipping := make([][]tippingRow, len(effects))
+	trusts := make([][]trustRow, len(s.Analysis.Outcomes)*nw)
+	missing := make([][]describe.MissingRow, len(s.Analysis.Outcomes))
+	workers, _ := ctx.Value(workersKey{}).(int)
+	workers = cmp.Or(max(workers, 0), 2)
+	next, nl := make(chan int), len(trusts)*len(lanes) // lanes' tasks, then tables'
+	errs := make(chan error, workers)
+	var gate sync.RWMutex // a lane that imputes runs alone: its completed data sets are the peak
+	solo := func(t int) bool {
+		return t < nl && t%len(lanes) > 0 && analyses[lanes[t%len(lanes)][0]].Population().KeepIncomplete
+	}
+	fit := func(t int, pool **framePool) error {
+		lock, unlock := gate.RLock, gate.RUnlock
+		if solo(t) {
+			lock, unlock = gate.Lock, gate.Unlock
+		}
+		lock()
+		defer unlock()
+		if t >= nl { // a table analysis, beside the last lanes
+			*pool = nil // the lanes' frames go first
+			if err := tables[t-nl].Run(ctx, env, tx, d); err != nil {
+				cancel(fmt.Errorf("%s: %w", tables[t-nl].Name(), err))
+			}
+			return nil
+		}
+		oi, wi, lane := t/(nw*len(lanes)), t/len(lanes)%nw, t%len(lanes)
+		outcome := s.Analysis.Outcomes[oi]
+		if wi == 0 && lane == 0 {
+			missing[oi] = describe.MissingData(s, cols, oi, outcome, OutcomeHasBaseline(s, outcome))
+		}
+		c := &outcomeComparison{s: s, d: d, ps: ps, index: oi, wave: wi + 1, waveName: waves[wi], outcome: outcome,
+			hasBase: OutcomeHasBaseline(s, outcome), uses: map[string]int{}, pool: *pool}
+		for _, ai := range lanes[lane] {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			k := (oi*nw+wi)*na + ai
+			effects[k], balance[k] = c.analyse(analyses[ai])
+			tipping[k], c.tipping = c.tipping, nil
+			task.Add(1)
+		}
+		if lane == 0 { // from the complete cases' frame while it is held
+			trusts[oi*nw+wi] = c.trustEffects()
+		}
+		if len(lanes[lane]) > 0 { // the lane's one population: its frame goes
+			c.done(analyses[lanes[lane][0]])
+		}
+		if solo(t + 1) { // this pool's frames go while the next lane runs alone
+			*pool = &framePool{}
+		}
+		if wi == nw-1 && lane == len(lanes)-1 { // the outcome's last lane
+			env.Logger().Debug("compare", "outcome", outcome)
+		}
+		return nil
+	}
 	var wg sync.WaitGroup
-	for range compareWorkers {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			pool := &framePool{}
-			for oi := range next {
-				outcome := s.Analysis.Outcomes[oi]
-				r := &results[oi]
-				r.missing = describe.MissingData(s, cols, oi, outcome, OutcomeHasBaseline(s, outcome))
-				for wi, wave := range waves {
-					c := &outcomeComparison{s: s, d: d, ps: ps, index: oi, wave: wi + 1, waveName: wave, outcome: outcome,
-						hasBase: OutcomeHasBaseline(s, outcome), uses: map[string]int{}, pool: pool}
-					for _, a := range analyses {
-						c.uses[a.Population().Key]++
-					}
-					var trust []trustRow
-					trustDone := false
-					for _, a := range analyses {
-						if err := ctx.Err(); err != nil {
-							errs <- err
-							return
-						}
-						rows, bal := c.analyse(a)
-						r.tipping = append(r.tipping, c.tipping...)
-						c.tipping = nil
-						if !trustDone && a.Population().Key == completeCases.Key && c.uses[completeCases.Key] == 1 {
-							// The last analysis of the complete cases:
-							// trust_effects takes their frame before it goes.
-							trust = c.trustEffects()
-							trustDone = true
-						}
-						c.done(a)
-						r.effects = append(r.effects, rows...)
-						r.balance = append(r.balance, bal...)
-						task.Add(1)
-					}
-					if !trustDone {
-						trust = c.trustEffects()
-					}
-					r.trust = append(r.trust, trust...)
+			for t := range next {
+				if err := fit(t, &pool); err != nil {
+					errs <- err
+					return
 				}
-				env.Logger().Debug("compare", "outcome", outcome)
 			}
 		}()
 	}
 send:
-	for oi := range s.Analysis.Outcomes {
+	for t := range nl + len(tables) {
 		select {
-		case next <- oi:
+		case next <- t:
 		case <-ctx.Done():
 			break send
 		}
@@ -252,25 +272,13 @@ send:
 	if err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
-	var effects []effectRow
-	var balance []balanceRow
-	var trust []trustRow
-	var tipping []tippingRow
-	var missing []describe.MissingRow
-	for _, r := range results {
-		tipping = append(tipping, r.tipping...)
-		missing = append(missing, r.missing...)
-		effects = append(effects, r.effects...)
-		balance = append(balance, r.balance...)
-		trust = append(trust, r.trust...)
-	}
-	if err := writeEffects(env, tx, effects); err != nil {
+	if err := writeEffects(env, tx, slices.Concat(effects...)); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
-	if err := writeBalance(env, tx, balance); err != nil {
+	if err := writeBalance(env, tx, slices.Concat(balance...)); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
-	if err := writeTrustEffects(env, tx, trust); err != nil {
+	if err := writeTrustEffects(env, tx, slices.Concat(trusts...)); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
 	if err := describe.WriteDescriptives(env, tx, sum.Descriptives); err != nil {
@@ -279,19 +287,22 @@ send:
 	if err := describe.WriteServiceUse(env, tx, sum.ServiceUse); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
-	if err := describe.WriteMissingData(env, tx, missing); err != nil {
+	if err := describe.WriteMissingData(env, tx, slices.Concat(missing...)); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
-	if err := writeTippingPoint(env, tx, tipping); err != nil {
+	if err := writeTippingPoint(env, tx, slices.Concat(tipping...)); err != nil {
 		return fmt.Errorf("compare: %w", err)
-	}
-	for _, ta := range tables {
-		if err := ta.Run(ctx, env, tx, d); err != nil {
-			return fmt.Errorf("compare: %s: %w", ta.Name(), err)
-		}
 	}
 	countAnalysed(s, d, slices.Index(s.Analysis.Outcomes, s.Analysis.PrimaryOutcome), sum.Flow)
 	return describe.WriteFlowCounts(env, tx, sum.Flow)
+}
+
+type workersKey struct{}
+
+// WithWorkers returns ctx in which Compare fits on n goroutines (for
+// tests; n < 1: the default, two).
+func WithWorkers(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, workersKey{}, n)
 }
 
 // causeOf is the error that cancelled ctx when it was not the caller's

@@ -60,7 +60,7 @@ func lookup32(f func(string) int) func(string) int32 {
 // in the last period.
 type cmpColumns struct {
 	n int
-	// ids are the study_ids, sorted (Compare hands them to service_use).
+	// ids are the study_ids, sorted (scores are placed through them).
 	ids              *describe.StudyIDs
 	trust, team, arm []int32
 	trusts, teams    cmpCodes

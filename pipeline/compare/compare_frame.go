@@ -207,6 +207,9 @@ func take[T any](free *[][]T, n int) []T {
 			return b[:n]
 		}
 	}
+	if last := len(*free) - 1; last >= 0 { // too small: the new one replaces it
+		(*free)[last], *free = nil, (*free)[:last]
+	}
 	return make([]T, n)
 }
 
