@@ -190,12 +190,7 @@ func meanSD(x []float64) (float64, float64) {
 	for _, v := range x {
 		m += v
 	}
-	m /= float64(len(x))
-	var ss float64
-	for _, v := range x {
-		ss += (v - m) * (v - m)
-	}
-	return m, math.Sqrt(ss / float64(len(x)-1))
+	return m / float64(len(x)), SampleSD(x)
 }
 
 // EVPI by hand: with mean 0 and df 4 the t density at 0 is 3/8, so EVPI =
