@@ -291,6 +291,7 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 	if kd := des.k(); n <= kd {
 		return nil, info, fmt.Errorf("too few participants: %d for %d coefficients", n, kd)
 	}
+	defer c.alone()()
 	cfg := stats.ImputeConfig{M: info.m, Lower: lower, Upper: upper}
 	rng := rand.New(rand.NewPCG(c.s.Analysis.ImputationSeed, c.stream()))
 	fitAt = slices.Compact(slices.Clone(fitAt))
@@ -412,25 +413,16 @@ func (c *outcomeComparison) miSums(f *colFrame, des colDesign) (sums *stats.Impu
 	return sums, fixed, varying, nil
 }
 
-// sampleSD is the standard deviation (n − 1) of x's values other than NaN.
-func sampleSD(x []float64) (float64, error) {
-	mean, n := 0.0, 0
-	for _, v := range x {
-		if !math.IsNaN(v) {
-			mean, n = mean+v, n+1
-		}
+// alone trades the lane's read hold of Compare's gate for the write hold
+// (an imputation runs alone: its completed data sets are the peak) until
+// the function it returns, which takes the read hold back.
+func (c *outcomeComparison) alone() func() {
+	if c.gate == nil {
+		return func() {}
 	}
-	if n < 2 {
-		return math.NaN(), errors.New("fewer than two values")
-	}
-	mean /= float64(n)
-	ss := 0.0
-	for _, v := range x {
-		if !math.IsNaN(v) {
-			ss += (v - mean) * (v - mean)
-		}
-	}
-	return math.Sqrt(ss / float64(n-1)), nil
+	c.gate.RUnlock()
+	c.gate.Lock()
+	return func() { c.gate.Unlock(); c.gate.RLock() }
 }
 
 // interpolateDelta gives each imputation's estimate and CR2 variance at

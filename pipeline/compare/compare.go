@@ -189,17 +189,13 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	workers = cmp.Or(max(workers, 0), 2)
 	next, nl := make(chan int), len(trusts)*len(lanes) // lanes' tasks, then tables'
 	errs := make(chan error, workers)
-	var gate sync.RWMutex // a lane that imputes runs alone: its completed data sets are the peak
+	var gate sync.RWMutex // lanes hold it to read; an imputation alone (outcomeComparison.alone)
 	solo := func(t int) bool {
 		return t < nl && t%len(lanes) > 0 && analyses[lanes[t%len(lanes)][0]].Population().KeepIncomplete
 	}
 	fit := func(t int, pool **framePool) error {
-		lock, unlock := gate.RLock, gate.RUnlock
-		if solo(t) {
-			lock, unlock = gate.Lock, gate.Unlock
-		}
-		lock()
-		defer unlock()
+		gate.RLock()
+		defer gate.RUnlock()
 		if t >= nl { // a table analysis, beside the last lanes
 			*pool = nil // the lanes' frames go first
 			if err := tables[t-nl].Run(ctx, env, tx, d); err != nil {
@@ -213,7 +209,7 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 			missing[oi] = describe.MissingData(s, cols, oi, outcome, OutcomeHasBaseline(s, outcome))
 		}
 		c := &outcomeComparison{s: s, d: d, ps: ps, index: oi, wave: wi + 1, waveName: waves[wi], outcome: outcome,
-			hasBase: OutcomeHasBaseline(s, outcome), uses: map[string]int{}, pool: *pool}
+			hasBase: OutcomeHasBaseline(s, outcome), uses: map[string]int{}, pool: *pool, gate: &gate}
 		for _, ai := range lanes[lane] {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -387,7 +383,8 @@ type outcomeComparison struct {
 	// tipping holds the tipping_point rows of the last analysis fitted
 	// (itt_delta), gathered by Compare.
 	tipping []tippingRow
-	pool    *framePool // the worker's, shared by its outcomes
+	pool    *framePool    // the worker's, shared by its outcomes
+	gate    *sync.RWMutex // Compare's: read by every lane, held alone by imputations
 	// onCompleted, set by tests, sees every completed data set of the
 	// multiple-imputation analyses (the baseline, nil without one, and the
 	// wave's values, before any δ).
