@@ -291,7 +291,9 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 	if kd := des.k(); n <= kd {
 		return nil, info, fmt.Errorf("too few participants: %d for %d coefficients", n, kd)
 	}
-	defer c.alone()()
+	if c.alone != nil { // Compare's: the imputation runs alone
+		defer c.alone()()
+	}
 	cfg := stats.ImputeConfig{M: info.m, Lower: lower, Upper: upper}
 	rng := rand.New(rand.NewPCG(c.s.Analysis.ImputationSeed, c.stream()))
 	fitAt = slices.Compact(slices.Clone(fitAt))
@@ -411,18 +413,6 @@ func (c *outcomeComparison) miSums(f *colFrame, des colDesign) (sums *stats.Impu
 		}
 	}
 	return sums, fixed, varying, nil
-}
-
-// alone trades the lane's read hold of Compare's gate for the write hold
-// (an imputation runs alone: its completed data sets are the peak) until
-// the function it returns, which takes the read hold back.
-func (c *outcomeComparison) alone() func() {
-	if c.gate == nil {
-		return func() {}
-	}
-	c.gate.RUnlock()
-	c.gate.Lock()
-	return func() { c.gate.Unlock(); c.gate.RLock() }
 }
 
 // interpolateDelta gives each imputation's estimate and CR2 variance at

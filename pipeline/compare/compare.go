@@ -189,11 +189,22 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	workers = cmp.Or(max(workers, 0), 2)
 	next, nl := make(chan int), len(trusts)*len(lanes) // lanes' tasks, then tables'
 	errs := make(chan error, workers)
-	var gate sync.RWMutex // lanes hold it to read; an imputation alone (outcomeComparison.alone)
+	var gate sync.RWMutex // lanes hold it to read, an imputation alone: its completed data sets are the peak
 	solo := func(t int) bool {
 		return t < nl && t%len(lanes) > 0 && analyses[lanes[t%len(lanes)][0]].Population().KeepIncomplete
 	}
+	imputed := make([]chan struct{}, nl+len(tables)+1) // closed once task t−1 started, or imputed if it imputes
+	for t := range imputed {
+		imputed[t] = make(chan struct{})
+	}
+	close(imputed[0])
 	fit := func(t int, pool **framePool) error {
+		<-imputed[t] // a lane that imputes builds its frame beside the lanes before it, not those after
+		release := sync.OnceFunc(func() { close(imputed[t+1]) })
+		defer release()
+		if !solo(t) {
+			release()
+		}
 		gate.RLock()
 		defer gate.RUnlock()
 		if t >= nl { // a table analysis, beside the last lanes
@@ -209,7 +220,8 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 			missing[oi] = describe.MissingData(s, cols, oi, outcome, OutcomeHasBaseline(s, outcome))
 		}
 		c := &outcomeComparison{s: s, d: d, ps: ps, index: oi, wave: wi + 1, waveName: waves[wi], outcome: outcome,
-			hasBase: OutcomeHasBaseline(s, outcome), uses: map[string]int{}, pool: *pool, gate: &gate}
+			hasBase: OutcomeHasBaseline(s, outcome), uses: map[string]int{}, pool: *pool,
+			alone: func() func() { gate.RUnlock(); gate.Lock(); return func() { gate.Unlock(); release(); gate.RLock() } }}
 		for _, ai := range lanes[lane] {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -384,7 +396,7 @@ type outcomeComparison struct {
 	// (itt_delta), gathered by Compare.
 	tipping []tippingRow
 	pool    *framePool    // the worker's, shared by its outcomes
-	gate    *sync.RWMutex // Compare's: read by every lane, held alone by imputations
+	alone   func() func() // holds Compare's gate alone (an imputation) until the function it returns
 	// onCompleted, set by tests, sees every completed data set of the
 	// multiple-imputation analyses (the baseline, nil without one, and the
 	// wave's values, before any δ).
