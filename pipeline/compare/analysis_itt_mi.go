@@ -291,9 +291,6 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 	if kd := des.k(); n <= kd {
 		return nil, info, fmt.Errorf("too few participants: %d for %d coefficients", n, kd)
 	}
-	if c.alone != nil { // Compare's: the imputation runs alone
-		defer c.alone()()
-	}
 	cfg := stats.ImputeConfig{M: info.m, Lower: lower, Upper: upper}
 	rng := rand.New(rand.NewPCG(c.s.Analysis.ImputationSeed, c.stream()))
 	fitAt = slices.Compact(slices.Clone(fitAt))

@@ -189,24 +189,17 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	workers = cmp.Or(max(workers, 0), 2)
 	next, nl := make(chan int), len(trusts)*len(lanes) // lanes' tasks, then tables'
 	errs := make(chan error, workers)
-	var gate sync.RWMutex // lanes hold it to read, an imputation alone: its completed data sets are the peak
+	var gate sync.RWMutex // a lane that imputes runs alone: its completed data sets are the peak
 	solo := func(t int) bool {
 		return t < nl && t%len(lanes) > 0 && analyses[lanes[t%len(lanes)][0]].Population().KeepIncomplete
 	}
-	imputed := make([]chan struct{}, nl+len(tables)+1) // closed once task t−1 started, or imputed if it imputes
-	for t := range imputed {
-		imputed[t] = make(chan struct{})
-	}
-	close(imputed[0])
 	fit := func(t int, pool **framePool) error {
-		<-imputed[t] // a lane that imputes builds its frame beside the lanes before it, not those after
-		release := sync.OnceFunc(func() { close(imputed[t+1]) })
-		defer release()
-		if !solo(t) {
-			release()
+		lock, unlock := gate.RLock, gate.RUnlock
+		if solo(t) {
+			lock, unlock = gate.Lock, gate.Unlock
 		}
-		gate.RLock()
-		defer gate.RUnlock()
+		lock()
+		defer unlock()
 		if t >= nl { // a table analysis, beside the last lanes
 			*pool = nil // the lanes' frames go first
 			if err := tables[t-nl].Run(ctx, env, tx, d); err != nil {
@@ -220,8 +213,7 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 			missing[oi] = describe.MissingData(s, cols, oi, outcome, OutcomeHasBaseline(s, outcome))
 		}
 		c := &outcomeComparison{s: s, d: d, ps: ps, index: oi, wave: wi + 1, waveName: waves[wi], outcome: outcome,
-			hasBase: OutcomeHasBaseline(s, outcome), uses: map[string]int{}, pool: *pool,
-			alone: func() func() { gate.RUnlock(); gate.Lock(); return func() { gate.Unlock(); release(); gate.RLock() } }}
+			hasBase: OutcomeHasBaseline(s, outcome), uses: map[string]int{}, pool: *pool}
 		for _, ai := range lanes[lane] {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -395,8 +387,7 @@ type outcomeComparison struct {
 	// tipping holds the tipping_point rows of the last analysis fitted
 	// (itt_delta), gathered by Compare.
 	tipping []tippingRow
-	pool    *framePool    // the worker's, shared by its outcomes
-	alone   func() func() // holds Compare's gate alone (an imputation) until the function it returns
+	pool    *framePool // the worker's, shared by its outcomes
 	// onCompleted, set by tests, sees every completed data set of the
 	// multiple-imputation analyses (the baseline, nil without one, and the
 	// wave's values, before any δ).
