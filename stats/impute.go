@@ -219,7 +219,6 @@ type imputer struct {
 	y        [][]float64
 	n, k, d  int
 	g        int
-	codes    []int
 	cfg      ImputeConfig
 	mean, sd []float64
 	xsc      []float64 // column scale of x (root mean square)
@@ -300,7 +299,7 @@ func newImputer(n, k int, xrow func(int, []float64), y [][]float64, team []int, 
 	if err != nil {
 		return nil, fmt.Errorf("impute: %w", err)
 	}
-	s := &imputer{y: y, n: n, k: k, d: d, g: g, codes: codes, cfg: cfg, icpt: -1,
+	s := &imputer{y: y, n: n, k: k, d: d, g: g, cfg: cfg, icpt: -1,
 		mean: make([]float64, d), sd: make([]float64, d), xsc: make([]float64, k), nMiss: make([]int, d)}
 	if n <= k {
 		return nil, fmt.Errorf("impute: %d rows for %d fixed effects", n, k)

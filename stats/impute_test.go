@@ -545,13 +545,13 @@ func TestImputeDrawStatsMatchesRows(t *testing.T) {
 		copy(xy, s.xyc)
 		copy(yy, s.yyc)
 		copy(tt, s.tc)
-		for r, i := range s.inc {
+		for r := range s.inc {
 			pt := &s.pats[s.pat[r]]
 			z := s.z[r*D : r*D+D]
 			miss := make([]bool, D)
 			for _, c := range pt.mis {
 				miss[c] = true
-				tt[s.codes[i]*D+c] += z[c]
+				tt[s.clsT[s.cls[r]]*D+c] += z[c]
 				for a := 0; a < k; a++ {
 					xy[a*D+c] += s.clsX[int(s.cls[r])*k+a] * z[c]
 				}

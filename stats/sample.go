@@ -1,6 +1,9 @@
 package stats
 
-import "math"
+import (
+	"errors"
+	"math"
+)
 
 // SampleSD is the sample standard deviation (n − 1) of x, R's sd(x).
 func SampleSD(x []float64) float64 {
@@ -14,6 +17,28 @@ func SampleSD(x []float64) float64 {
 		ss += (v - m) * (v - m)
 	}
 	return math.Sqrt(ss / float64(len(x)-1))
+}
+
+// SampleSDObserved is the sample standard deviation (n − 1) of x's values
+// other than NaN, R's sd(x, na.rm = TRUE); an error for fewer than two.
+func SampleSDObserved(x []float64) (float64, error) {
+	mean, n := 0.0, 0
+	for _, v := range x {
+		if !math.IsNaN(v) {
+			mean, n = mean+v, n+1
+		}
+	}
+	if n < 2 {
+		return math.NaN(), errors.New("fewer than two values")
+	}
+	mean /= float64(n)
+	ss := 0.0
+	for _, v := range x {
+		if !math.IsNaN(v) {
+			ss += (v - mean) * (v - mean)
+		}
+	}
+	return math.Sqrt(ss / float64(n-1)), nil
 }
 
 // Quantile7 is R's quantile(x, p, type = 7) of sorted x.

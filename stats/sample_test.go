@@ -29,3 +29,17 @@ func TestSampleSummaries(t *testing.T) {
 		t.Errorf("TCDF(∓1.3, 9) = %v, %v: not symmetric", p, q)
 	}
 }
+
+// TestSampleSDObserved: R's sd(c(1, NA, 2, 3, NA, 4, 10), na.rm = TRUE) =
+// sqrt(12.5), the same bits as SampleSD of the values without NaN; an
+// error for fewer than two values.
+func TestSampleSDObserved(t *testing.T) {
+	nan := math.NaN()
+	sd, err := SampleSDObserved([]float64{1, nan, 2, 3, nan, 4, 10})
+	if err != nil || math.Float64bits(sd) != math.Float64bits(SampleSD([]float64{1, 2, 3, 4, 10})) || math.Abs(sd-math.Sqrt(12.5)) > 1e-15 {
+		t.Errorf("SampleSDObserved = %v, %v; want %v", sd, err, math.Sqrt(12.5))
+	}
+	if sd, err := SampleSDObserved([]float64{nan, 5, nan}); err == nil || !math.IsNaN(sd) {
+		t.Errorf("one value: %v, %v; want NaN and an error", sd, err)
+	}
+}

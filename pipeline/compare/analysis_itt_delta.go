@@ -104,7 +104,7 @@ func (a ittDeltaAnalysis) Fit(m *Model) []effectRow {
 
 // observedSD is the SD of the frame's observed values at the wave.
 func observedSD(f *colFrame) (float64, error) {
-	sd, err := sampleSD(f.yFU)
+	sd, err := stats.SampleSDObserved(f.yFU)
 	if err == nil && !(sd > 0) {
 		return sd, fmt.Errorf("the outcome does not vary at the wave")
 	}

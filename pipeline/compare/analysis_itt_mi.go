@@ -273,7 +273,6 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 			info.missingFU = n - obs
 		}
 	}
-	info.hedges, info.hedgesErr = stats.NewHedgesScaleObserved(f.yFU, f.arm)
 	// Fixed effects of the imputation model: intercept, arm, trust dummies,
 	// then the frame's auxiliary columns, given row by row.
 	k0 := 1 + len(f.strata)
@@ -302,14 +301,18 @@ func (c *outcomeComparison) miFits(f *colFrame, fitAt []float64) (map[float64]mi
 	// imputed follow-ups and baselines (O(K) a row), and the fits at δ ≠ 0
 	// follow from its δ = 0 sums (stats.ImputedSums). δ is added to the
 	// intervention arm's imputed follow-ups as stats.DeltaAdjust does.
-	// They are built beside the imputer's passes over the frame (both only
-	// read it); the first completed set waits for them, and their error
-	// comes first, as if they had been built before imputing.
+	// They (and the Hedges scale) are built beside the imputer's passes
+	// over the frame (both only read it); the first completed set waits for
+	// them, and their error comes first, as if built before imputing.
 	var sums *stats.ImputedSums
 	var fixed, varying []int
 	var sumsErr error
 	ready := make(chan struct{})
-	go func() { defer close(ready); sums, fixed, varying, sumsErr = c.miSums(f, des) }()
+	go func() {
+		defer close(ready)
+		info.hedges, info.hedgesErr = stats.NewHedgesScaleObserved(f.yFU, f.arm)
+		sums, fixed, varying, sumsErr = c.miSums(f, des)
+	}()
 	var posFixed, posVar []int32 // each fixed and varying row's index among the imputer's incomplete rows
 	visit := func(mi int, rows []int, values [][]float64) error {
 		if <-ready; sumsErr != nil {
@@ -410,27 +413,6 @@ func (c *outcomeComparison) miSums(f *colFrame, des colDesign) (sums *stats.Impu
 		}
 	}
 	return sums, fixed, varying, nil
-}
-
-// sampleSD is the standard deviation (n − 1) of x's values other than NaN.
-func sampleSD(x []float64) (float64, error) {
-	mean, n := 0.0, 0
-	for _, v := range x {
-		if !math.IsNaN(v) {
-			mean, n = mean+v, n+1
-		}
-	}
-	if n < 2 {
-		return math.NaN(), errors.New("fewer than two values")
-	}
-	mean /= float64(n)
-	ss := 0.0
-	for _, v := range x {
-		if !math.IsNaN(v) {
-			ss += (v - mean) * (v - mean)
-		}
-	}
-	return math.Sqrt(ss / float64(n-1)), nil
 }
 
 // interpolateDelta gives each imputation's estimate and CR2 variance at
