@@ -172,9 +172,13 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	// beside the last lanes; rows are gathered in the plan's order.
 	lanes, laneOf := [][]int{nil}, map[string]int{completeCases.Key: 0}
 	for ai, a := range analyses {
-		l, ok := laneOf[a.Population().Key]
+		key := a.Population().Key
+		if a.Population().CompleteLane {
+			key = completeCases.Key
+		}
+		l, ok := laneOf[key]
 		if !ok {
-			l, laneOf[a.Population().Key] = len(lanes), len(lanes)
+			l, laneOf[key] = len(lanes), len(lanes)
 			lanes = append(lanes, nil)
 		}
 		lanes[l] = append(lanes[l], ai)
@@ -213,7 +217,7 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 			missing[oi] = describe.MissingData(s, cols, oi, outcome, OutcomeHasBaseline(s, outcome))
 		}
 		c := &outcomeComparison{s: s, d: d, ps: ps, index: oi, wave: wi + 1, waveName: waves[wi], outcome: outcome,
-			hasBase: OutcomeHasBaseline(s, outcome), uses: map[string]int{}, pool: *pool}
+			hasBase: OutcomeHasBaseline(s, outcome), pool: *pool}
 		for _, ai := range lanes[lane] {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -226,9 +230,7 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 		if lane == 0 { // from the complete cases' frame while it is held
 			trusts[oi*nw+wi] = c.trustEffects()
 		}
-		if len(lanes[lane]) > 0 { // the lane's one population: its frame goes
-			c.done(analyses[lanes[lane][0]])
-		}
+		c.done()         // the lane's frames go
 		if solo(t + 1) { // this pool's frames go while the next lane runs alone
 			*pool = &framePool{}
 		}
@@ -383,7 +385,6 @@ type outcomeComparison struct {
 	main   *stats.ClusterSums
 	scales map[hedgesKey]*hedgesScale
 	groups map[hedgesKey]*teamGroups
-	uses   map[string]int // analyses still to use each frame (frameKey)
 	// tipping holds the tipping_point rows of the last analysis fitted
 	// (itt_delta), gathered by Compare.
 	tipping []tippingRow
