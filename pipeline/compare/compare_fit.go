@@ -3,7 +3,6 @@ package compare
 import (
 	"encoding/binary"
 	"fmt"
-	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -59,13 +58,13 @@ func (c *outcomeComparison) frame(pop Population) *colFrame {
 	return f
 }
 
-// done gives the lane's frames (each once) back to the pool.
+// done gives the lane's frames back to the pool (a shared frame once:
+// release empties it).
 func (c *outcomeComparison) done() {
-	for key, f := range c.frames {
-		if delete(c.frames, key); !slices.Contains(slices.Collect(maps.Values(c.frames)), f) {
-			f.release(c.pool)
-		}
+	for _, f := range c.frames {
+		f.release(c.pool)
 	}
+	c.frames = nil
 }
 
 // analyse fits one analysis of the outcome at the comparison's wave: its
