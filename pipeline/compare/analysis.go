@@ -135,8 +135,7 @@ type Population struct {
 	// Exclude, when not nil, returns for the outcome the reason (an index
 	// into dropReasons) to leave participant i out, or −1 (nil: none).
 	Exclude func(c *outcomeComparison) func(i int) int
-	// CompleteLane fits the population in the complete cases' lane: its
-	// frame is theirs when Exclude leaves nobody out.
+	// CompleteLane: fitted in the complete cases' lane, on their frame if Exclude gives nil.
 	CompleteLane bool
 }
 

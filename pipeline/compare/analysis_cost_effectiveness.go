@@ -120,23 +120,20 @@ func (a costEffectivenessAnalysis) Run(ctx context.Context, env warehouse.Env, t
 	s := env.Study
 	grid := s.Economics.LambdaGrid()
 	f := ceBuildFrame(s, d)
-	var rows []ceRow
+	var rows, boot []ceRow
 	var reps []ceReplicate
 	if f.note == "" {
-		// The regressions are fitted beside the bootstrap's replicates,
-		// which need their rows only after (any rows if they fail: the
-		// bootstrap is then left out).
+		// The regressions are fitted beside the bootstrap's replicates, which
+		// need their rows after (any if they fail: the bootstrap is left out).
 		var err, berr error
-		var boot []ceRow
 		var wg sync.WaitGroup
-		wg.Go(func() { rows, err = ceFitCR2(f, grid, s.Analysis.CILevel) })
-		point := func() []ceRow {
-			if wg.Wait(); err != nil {
-				return make([]ceRow, len(grid))
+		wg.Go(func() {
+			if rows, err = ceFitCR2(f, grid, s.Analysis.CILevel); err != nil {
+				rows = make([]ceRow, len(grid))
 			}
-			return rows
-		}
+		})
 		if b := s.Economics.Bootstrap; b.Replicates > 0 {
+			point := func() []ceRow { wg.Wait(); return rows }
 			boot, reps, berr = ceBootstrap(ctx, f, grid, point, b.Replicates, b.Seed, s.Analysis.CILevel, ceExactTeam)
 		}
 		if wg.Wait(); err != nil {
