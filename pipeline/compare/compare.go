@@ -169,7 +169,7 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	// trust_effects) first. A lane of an outcome at a wave has frames and
 	// sums of its own, so `workers` goroutines (each with its own frame
 	// pool) fit the lanes, then the table analyses (cost_effectiveness)
-	// beside the last lanes; rows are gathered in the plan's order.
+	// run; rows are gathered in the plan's order.
 	lanes, laneOf := [][]int{nil}, map[string]int{completeCases.Key: 0}
 	for ai, a := range analyses {
 		key := a.Population().Key
@@ -191,7 +191,7 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	missing := make([][]describe.MissingRow, len(s.Analysis.Outcomes))
 	workers, _ := ctx.Value(workersKey{}).(int)
 	workers = cmp.Or(max(workers, 0), 2)
-	next, nl := make(chan int), len(trusts)*len(lanes) // lanes' tasks, then tables'
+	next, nl := make(chan int), len(trusts)*len(lanes)
 	errs := make(chan error, workers)
 	var gate sync.RWMutex // a lane that imputes runs alone: its completed data sets are the peak
 	solo := func(t int) bool {
@@ -204,13 +204,6 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 		}
 		lock()
 		defer unlock()
-		if t >= nl { // a table analysis, beside the last lanes
-			*pool = nil // the lanes' frames go first
-			if err := tables[t-nl].Run(ctx, env, tx, d); err != nil {
-				cancel(fmt.Errorf("%s: %w", tables[t-nl].Name(), err))
-			}
-			return nil
-		}
 		oi, wi, lane := t/(nw*len(lanes)), t/len(lanes)%nw, t%len(lanes)
 		outcome := s.Analysis.Outcomes[oi]
 		if wi == 0 && lane == 0 {
@@ -254,7 +247,7 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 		}()
 	}
 send:
-	for t := range nl + len(tables) {
+	for t := range nl {
 		select {
 		case next <- t:
 		case <-ctx.Done():
@@ -269,6 +262,11 @@ send:
 			return fmt.Errorf("compare: %w", c)
 		}
 		return err
+	}
+	for _, ta := range tables { // the lanes' frames gone
+		if err := ta.Run(ctx, env, tx, d); err != nil {
+			return fmt.Errorf("compare: %w", causeOf(ctx, fmt.Errorf("%s: %w", ta.Name(), err)))
+		}
 	}
 	sum, err := side.Wait()
 	if err != nil {
