@@ -133,8 +133,10 @@ type Population struct {
 	// (impute) before the shared fitting code, which needs complete rows.
 	KeepWithdrawn, KeepIncomplete bool
 	// Exclude, when not nil, returns for the outcome the reason (an index
-	// into dropReasons) to leave participant i out, or −1.
+	// into dropReasons) to leave participant i out, or −1 (nil: none).
 	Exclude func(c *outcomeComparison) func(i int) int
+	// CompleteLane: fitted in the complete cases' lane, on their frame if Exclude gives nil.
+	CompleteLane bool
 }
 
 // completeCases is the population of most analyses.
@@ -167,7 +169,7 @@ type Model struct {
 // Frame is the analysis's frame (built on first use).
 func (m *Model) Frame() *colFrame {
 	if m.frame == nil {
-		m.frame = m.C.frame(m.a)
+		m.frame = m.C.frame(m.a.Population())
 		m.X, m.Y, m.WithBase = m.frame.arm, m.frame.yFU, m.C.hasBase
 	}
 	return m.frame

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sync"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -119,21 +120,28 @@ func (a costEffectivenessAnalysis) Run(ctx context.Context, env warehouse.Env, t
 	s := env.Study
 	grid := s.Economics.LambdaGrid()
 	f := ceBuildFrame(s, d)
-	var rows []ceRow
+	var rows, boot []ceRow
 	var reps []ceReplicate
 	if f.note == "" {
-		var err error
-		rows, err = ceFitCR2(f, grid, s.Analysis.CILevel)
-		if err != nil {
-			f.note = "the net-benefit regression could not be fitted: " + err.Error()
-		} else if b := s.Economics.Bootstrap; b.Replicates > 0 {
-			var boot []ceRow
-			boot, reps, err = ceBootstrap(ctx, f, grid, rows, b.Replicates, b.Seed, s.Analysis.CILevel, ceExactTeam)
-			if err != nil {
-				return err
+		// The regressions are fitted beside the bootstrap's replicates, which
+		// need their rows after (any if they fail: the bootstrap is left out).
+		var err, berr error
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if rows, err = ceFitCR2(f, grid, s.Analysis.CILevel); err != nil {
+				rows = make([]ceRow, len(grid))
 			}
-			rows = append(rows, boot...)
+		})
+		if b := s.Economics.Bootstrap; b.Replicates > 0 {
+			point := func() []ceRow { wg.Wait(); return rows }
+			boot, reps, berr = ceBootstrap(ctx, f, grid, point, b.Replicates, b.Seed, s.Analysis.CILevel, ceExactTeam)
 		}
+		if wg.Wait(); err != nil {
+			f.note, reps = "the net-benefit regression could not be fitted: "+err.Error(), nil
+		} else if berr != nil {
+			return berr
+		}
+		rows = append(rows, boot...)
 	}
 	if f.note != "" {
 		rows = rows[:0]
@@ -340,10 +348,10 @@ func ceWrite(env warehouse.Env, tx *warehouse.Tx, analysis, wave, primary string
 // evpi is the replicates' mean of max(INB, 0) less max of their mean. A replicate in
 // which the arm effect cannot be estimated (no trust with both arms drawn)
 // is left out and counted in the note. inc_cost, inc_qaly and icer are the
-// point estimates of the original data (as cr2); inb_se is the SD of the
+// point estimates of the original data (as cr2: point); inb_se is the SD of the
 // replicates' INB, the interval their 2.5% and 97.5% percentiles (R's
 // quantile type 7) and prob_cost_effective the share with INB > 0.
-func ceBootstrap(ctx context.Context, f *ceFrame, grid []float64, point []ceRow, replicates int, seed uint64, level float64, exactMax int) ([]ceRow, []ceReplicate, error) {
+func ceBootstrap(ctx context.Context, f *ceFrame, grid []float64, point func() []ceRow, replicates int, seed uint64, level float64, exactMax int) ([]ceRow, []ceReplicate, error) {
 	n := len(f.cost)
 	// The responses and covariates centred (the arm coefficient is
 	// unchanged; the sums are better conditioned).
@@ -400,12 +408,12 @@ func ceBootstrap(ctx context.Context, f *ceFrame, grid []float64, point []ceRow,
 	if k := ts.NormalClusters(); k > 0 {
 		note += fmt.Sprintf("; participants of %d teams over %d resampled by the normal approximation to their sums", k, exactMax)
 	}
-	rows := make([]ceRow, len(grid))
+	rows, pt := make([]ceRow, len(grid)), point() // the point estimates, once fitted
 	inb := make([]float64, len(cs))
 	alpha := (1 - level) / 2
 	for k, l := range grid {
-		r := ceRow{method: "two_stage_bootstrap", lambda: l, incCost: point[k].incCost, incQALY: point[k].incQALY, icer: point[k].icer,
-			inb: point[k].inb, inbDF: math.NaN(), nObs: n, nClusters: f.nClusters, note: note}
+		r := ceRow{method: "two_stage_bootstrap", lambda: l, incCost: pt[k].incCost, incQALY: pt[k].incQALY, icer: pt[k].icer,
+			inb: pt[k].inb, inbDF: math.NaN(), nObs: n, nClusters: f.nClusters, note: note}
 		pos := 0
 		for b := range cs {
 			inb[b] = l*qs[b] - cs[b]

@@ -75,7 +75,7 @@ func TestCostEffectivenessCoverage(t *testing.T) {
 			if err != nil {
 				t.Fatalf("n %d, study %d: %v", n, r, err)
 			}
-			boot, _, err := ceBootstrap(t.Context(), f, lambdas, point, B, uint64(r), 0.95, ceExactTeam)
+			boot, _, err := ceBootstrap(t.Context(), f, lambdas, func() []ceRow { return point }, B, uint64(r), 0.95, ceExactTeam)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -195,7 +195,7 @@ func BenchmarkCostEffectivenessBootstrap(b *testing.B) {
 			}
 			b.ResetTimer()
 			for range b.N {
-				if _, _, err := ceBootstrap(b.Context(), f, lambdas, point, c.B, 1, 0.95, c.exactMax); err != nil {
+				if _, _, err := ceBootstrap(b.Context(), f, lambdas, func() []ceRow { return point }, c.B, 1, 0.95, c.exactMax); err != nil {
 					b.Fatal(err)
 				}
 			}

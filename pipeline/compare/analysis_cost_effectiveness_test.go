@@ -161,11 +161,11 @@ func TestCostEffectivenessBootstrapAgainstR(t *testing.T) {
 		t.Fatal(err)
 	}
 	const B = 2000
-	rows, reps, err := ceBootstrap(t.Context(), fr, grid, point, B, 20190329, 0.95, ceExactTeam)
+	rows, reps, err := ceBootstrap(t.Context(), fr, grid, func() []ceRow { return point }, B, 20190329, 0.95, ceExactTeam)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, _, err := ceBootstrap(t.Context(), fr, grid, point, B, 20190329, 0.95, ceExactTeam)
+	again, _, err := ceBootstrap(t.Context(), fr, grid, func() []ceRow { return point }, B, 20190329, 0.95, ceExactTeam)
 	if err != nil {
 		t.Fatal(err)
 	}

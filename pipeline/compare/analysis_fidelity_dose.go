@@ -1,6 +1,8 @@
 package compare
 
 import (
+	"slices"
+
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/connectingpeople/cpi/stats"
@@ -22,8 +24,11 @@ func (fidelityDoseAnalysis) Needs() []string {
 }
 
 func (fidelityDoseAnalysis) Population() Population {
-	return Population{Key: "fidelity_dose", Exclude: func(c *outcomeComparison) func(i int) int {
+	return Population{Key: "fidelity_dose", CompleteLane: true, Exclude: func(c *outcomeComparison) func(i int) int {
 		d := c.d
+		if !slices.Contains(d.hasBand, false) {
+			return nil
+		}
 		return func(i int) int {
 			if !d.hasBand[d.team[i]] {
 				return dropNoBand

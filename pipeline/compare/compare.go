@@ -169,12 +169,16 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	// trust_effects) first. A lane of an outcome at a wave has frames and
 	// sums of its own, so `workers` goroutines (each with its own frame
 	// pool) fit the lanes, then the table analyses (cost_effectiveness)
-	// beside the last lanes; rows are gathered in the plan's order.
+	// run; rows are gathered in the plan's order.
 	lanes, laneOf := [][]int{nil}, map[string]int{completeCases.Key: 0}
 	for ai, a := range analyses {
-		l, ok := laneOf[a.Population().Key]
+		key := a.Population().Key
+		if a.Population().CompleteLane {
+			key = completeCases.Key
+		}
+		l, ok := laneOf[key]
 		if !ok {
-			l, laneOf[a.Population().Key] = len(lanes), len(lanes)
+			l, laneOf[key] = len(lanes), len(lanes)
 			lanes = append(lanes, nil)
 		}
 		lanes[l] = append(lanes[l], ai)
@@ -187,7 +191,7 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 	missing := make([][]describe.MissingRow, len(s.Analysis.Outcomes))
 	workers, _ := ctx.Value(workersKey{}).(int)
 	workers = cmp.Or(max(workers, 0), 2)
-	next, nl := make(chan int), len(trusts)*len(lanes) // lanes' tasks, then tables'
+	next, nl := make(chan int), len(trusts)*len(lanes)
 	errs := make(chan error, workers)
 	var gate sync.RWMutex // a lane that imputes runs alone: its completed data sets are the peak
 	solo := func(t int) bool {
@@ -200,20 +204,13 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 		}
 		lock()
 		defer unlock()
-		if t >= nl { // a table analysis, beside the last lanes
-			*pool = nil // the lanes' frames go first
-			if err := tables[t-nl].Run(ctx, env, tx, d); err != nil {
-				cancel(fmt.Errorf("%s: %w", tables[t-nl].Name(), err))
-			}
-			return nil
-		}
 		oi, wi, lane := t/(nw*len(lanes)), t/len(lanes)%nw, t%len(lanes)
 		outcome := s.Analysis.Outcomes[oi]
 		if wi == 0 && lane == 0 {
 			missing[oi] = describe.MissingData(s, cols, oi, outcome, OutcomeHasBaseline(s, outcome))
 		}
 		c := &outcomeComparison{s: s, d: d, ps: ps, index: oi, wave: wi + 1, waveName: waves[wi], outcome: outcome,
-			hasBase: OutcomeHasBaseline(s, outcome), uses: map[string]int{}, pool: *pool}
+			hasBase: OutcomeHasBaseline(s, outcome), pool: *pool}
 		for _, ai := range lanes[lane] {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -226,9 +223,7 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 		if lane == 0 { // from the complete cases' frame while it is held
 			trusts[oi*nw+wi] = c.trustEffects()
 		}
-		if len(lanes[lane]) > 0 { // the lane's one population: its frame goes
-			c.done(analyses[lanes[lane][0]])
-		}
+		c.done()         // the lane's frames go
 		if solo(t + 1) { // this pool's frames go while the next lane runs alone
 			*pool = &framePool{}
 		}
@@ -252,7 +247,7 @@ func Compare(ctx context.Context, env warehouse.Env, tx *warehouse.Tx) error {
 		}()
 	}
 send:
-	for t := range nl + len(tables) {
+	for t := range nl {
 		select {
 		case next <- t:
 		case <-ctx.Done():
@@ -267,6 +262,11 @@ send:
 			return fmt.Errorf("compare: %w", c)
 		}
 		return err
+	}
+	for _, ta := range tables { // the lanes' frames gone
+		if err := ta.Run(ctx, env, tx, d); err != nil {
+			return fmt.Errorf("compare: %w", causeOf(ctx, fmt.Errorf("%s: %w", ta.Name(), err)))
+		}
 	}
 	sum, err := side.Wait()
 	if err != nil {
@@ -383,7 +383,6 @@ type outcomeComparison struct {
 	main   *stats.ClusterSums
 	scales map[hedgesKey]*hedgesScale
 	groups map[hedgesKey]*teamGroups
-	uses   map[string]int // analyses still to use each frame (frameKey)
 	// tipping holds the tipping_point rows of the last analysis fitted
 	// (itt_delta), gathered by Compare.
 	tipping []tippingRow

@@ -34,20 +34,22 @@ var ComparePatternFallbacks atomic.Int64
 // (propensityCells; for tests).
 var CompareCellFits atomic.Int64
 
-// frame returns the outcome's frame for an analysis: its population
-// (Analysis.Population) at the comparison's wave. Frames are built once per
-// outcome and wave, shared by the analyses of one population, and dropped
-// after the last analysis that uses them (see done), so that one outcome's
-// frames are not all held at once.
-func (c *outcomeComparison) frame(a Analysis) *colFrame {
-	pop := a.Population()
+// frame returns the outcome's frame for a population at the comparison's
+// wave. Frames are built once per outcome and wave, shared by the analyses
+// of one population (and by a CompleteLane population that Exclude leaves
+// whole with the complete cases), and dropped with the lane (see done).
+func (c *outcomeComparison) frame(pop Population) *colFrame {
 	f, ok := c.frames[pop.Key]
 	if !ok {
 		var keep func(i int) int
 		if pop.Exclude != nil {
 			keep = pop.Exclude(c)
 		}
-		f = buildColFrame(c.s, c.d, c.index, c.wave, c.hasBase, pop, keep, c.pool)
+		if pop.CompleteLane && keep == nil {
+			f = c.frame(completeCases)
+		} else {
+			f = buildColFrame(c.s, c.d, c.index, c.wave, c.hasBase, pop, keep, c.pool)
+		}
 		if c.frames == nil {
 			c.frames = map[string]*colFrame{}
 		}
@@ -56,31 +58,13 @@ func (c *outcomeComparison) frame(a Analysis) *colFrame {
 	return f
 }
 
-// done drops what no analysis after this one needs: the frame of the last
-// analysis that uses it, with its sums and Hedges' g scales.
-func (c *outcomeComparison) done(a Analysis) {
-	key := a.Population().Key
-	if c.uses[key]--; c.uses[key] > 0 {
-		return
-	}
-	f := c.frames[key]
-	delete(c.frames, key)
-	if key == "" {
-		c.main = nil
-	}
-	for k := range c.scales {
-		if k.f == f {
-			delete(c.scales, k)
-		}
-	}
-	for k := range c.groups {
-		if k.f == f {
-			delete(c.groups, k)
-		}
-	}
-	if f != nil {
+// done gives the lane's frames back to the pool (a shared frame once:
+// release empties it).
+func (c *outcomeComparison) done() {
+	for _, f := range c.frames {
 		f.release(c.pool)
 	}
+	c.frames = nil
 }
 
 // analyse fits one analysis of the outcome at the comparison's wave: its

@@ -32,7 +32,6 @@ func edgeComparison(t *testing.T, edit func(f *colFrame)) (*outcomeComparison, *
 		edit(g)
 	}
 	c.frames = map[string]*colFrame{"": g}
-	c.uses = map[string]int{"": 100}
 	return c, g
 }
 
