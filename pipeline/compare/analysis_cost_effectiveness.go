@@ -120,28 +120,13 @@ func (a costEffectivenessAnalysis) Run(ctx context.Context, env warehouse.Env, t
 	s := env.Study
 	grid := s.Economics.LambdaGrid()
 	f := ceBuildFrame(s, d)
-	var rows, boot []ceRow
+	var rows []ceRow
 	var reps []ceReplicate
 	if f.note == "" {
-		// The regressions are fitted beside the bootstrap's replicates, which
-		// need their rows after (any if they fail: the bootstrap is left out).
-		var err, berr error
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			if rows, err = ceFitCR2(f, grid, s.Analysis.CILevel); err != nil {
-				rows = make([]ceRow, len(grid))
-			}
-		})
-		if b := s.Economics.Bootstrap; b.Replicates > 0 {
-			point := func() []ceRow { wg.Wait(); return rows }
-			boot, reps, berr = ceBootstrap(ctx, f, grid, point, b.Replicates, b.Seed, s.Analysis.CILevel, ceExactTeam)
+		var err error
+		if rows, reps, err = ceEstimate(ctx, s, f, grid); err != nil {
+			return err
 		}
-		if wg.Wait(); err != nil {
-			f.note, reps = "the net-benefit regression could not be fitted: "+err.Error(), nil
-		} else if berr != nil {
-			return berr
-		}
-		rows = append(rows, boot...)
 	}
 	if f.note != "" {
 		rows = rows[:0]
@@ -164,6 +149,34 @@ func (a costEffectivenessAnalysis) Run(ctx context.Context, env warehouse.Env, t
 		return err
 	}
 	return ceWrite(env, tx, a.Name(), wave, s.Economics.DefaultMethod, rows)
+}
+
+// ceEstimate fits the net-benefit regressions (cr2 rows) beside the
+// bootstrap's replicates, which take the regressions' rows once fitted.
+// When the regressions cannot be fitted, f.note says why and there are no
+// rows: the bootstrap is left out.
+func ceEstimate(ctx context.Context, s *schemas.Study, f *ceFrame, grid []float64) ([]ceRow, []ceReplicate, error) {
+	var rows, boot []ceRow
+	var reps []ceReplicate
+	var err, berr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if rows, err = ceFitCR2(f, grid, s.Analysis.CILevel); err != nil {
+			rows = make([]ceRow, len(grid))
+		}
+	})
+	if b := s.Economics.Bootstrap; b.Replicates > 0 {
+		point := func() []ceRow { wg.Wait(); return rows }
+		boot, reps, berr = ceBootstrap(ctx, f, grid, point, b.Replicates, b.Seed, s.Analysis.CILevel, ceExactTeam)
+	}
+	if wg.Wait(); err != nil {
+		f.note = "the net-benefit regression could not be fitted: " + err.Error()
+		return nil, nil, nil
+	}
+	if berr != nil {
+		return nil, nil, berr
+	}
+	return append(rows, boot...), reps, nil
 }
 
 // ceBuildFrame selects the population at the primary wave.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/connectingpeople/cpi/schemas"
@@ -266,5 +267,61 @@ func TestCostEffectivenessCR2QuadraticEqualsDirect(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// ceEstimate fits the regressions beside the bootstrap: its rows and
+// replicates are those of fitting first and bootstrapping after, and when
+// the regressions cannot be fitted (here: one participant in each of four
+// teams, fewer than the model's columns)
+// there are no rows or replicates, only the note saying why.
+func TestCostEffectivenessEstimate(t *testing.T) {
+	s, err := schemas.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Economics.Bootstrap.Replicates = 200
+	grid := s.Economics.LambdaGrid()
+	fr := ceBuildFrame(s, ceTestColumns(t, s))
+	rows, reps, err := ceEstimate(t.Context(), s, fr, grid)
+	if err != nil || fr.note != "" {
+		t.Fatalf("estimate: %v, note %q", err, fr.note)
+	}
+	point, err := ceFitCR2(fr, grid, s.Analysis.CILevel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := s.Economics.Bootstrap
+	boot, wantReps, err := ceBootstrap(t.Context(), fr, grid, func() []ceRow { return point }, b.Replicates, b.Seed, s.Analysis.CILevel, ceExactTeam)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2*len(grid) || len(reps) != len(wantReps) || len(reps) < b.Replicates*9/10 {
+		t.Fatalf("%d rows and %d replicates, want %d and %d (of %d drawn)", len(rows), len(reps), 2*len(grid), len(wantReps), b.Replicates)
+	}
+	if got, want := fmt.Sprint(rows, reps), fmt.Sprint(append(point, boot...), wantReps); got != want {
+		t.Errorf("rows beside the bootstrap differ from fitting first:\n%s\n%s", got, want)
+	}
+
+	d := ceTestColumns(t, s)
+	seen := map[int32]bool{}
+	for i := range d.n { // one participant of each team of two trusts: fewer rows than columns
+		keep := d.trust[i] < 2 && !d.withdrawn[i] && !seen[d.team[i]]
+		seen[d.team[i]] = seen[d.team[i]] || keep
+		d.withdrawn[i] = !keep
+	}
+	fr = ceBuildFrame(s, d)
+	if fr.note != "" {
+		t.Fatalf("frame: %s", fr.note)
+	}
+	if _, err := ceFitCR2(fr, grid, s.Analysis.CILevel); err == nil {
+		t.Fatal("the regressions were fitted with one team in a trust; the test needs a frame they cannot fit")
+	}
+	rows, reps, err = ceEstimate(t.Context(), s, fr, grid)
+	if err != nil || rows != nil || reps != nil {
+		t.Fatalf("got %d rows, %d replicates, error %v; want none", len(rows), len(reps), err)
+	}
+	if len(fr.cost) != 4 || !strings.HasPrefix(fr.note, "the net-benefit regression could not be fitted: ") {
+		t.Errorf("%d rows, note %q", len(fr.cost), fr.note)
 	}
 }
